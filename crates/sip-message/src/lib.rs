@@ -1,1 +1,36 @@
-//! placeholder
+//! `sip-message`: the bottom layer of ferroswitch.
+//!
+//! A zero-copy SIP message model over [`bytes::Bytes`]: a message is parsed once into a start
+//! line and an index of headers (name + value slices of the original buffer, unfolded only when
+//! the wire form was folded). Headers are typed lazily, on demand, into borrowed views
+//! ([`Via`], [`NameAddr`], [`CSeq`], [`Contact`], [`Credentials`], ...), so a stage pays only for
+//! the headers it reads. [`frame_stream`] splits a TCP/TLS byte stream into messages
+//! (`Incomplete` until a whole message has arrived), honouring `Content-Length`; bodies are kept
+//! as raw bytes. [`MessageBuilder`] prints requests and responses. [`digest`] computes RFC 7616
+//! digest responses (MD5 and SHA-256).
+//!
+//! Nothing here does I/O; every function is total over arbitrary input (errors, never panics).
+
+mod cursor;
+pub mod digest;
+mod error;
+mod header;
+mod message;
+mod peer;
+mod print;
+mod sanity;
+mod uri;
+
+pub use error::{Error, Result};
+pub use header::{
+    auth::{Challenge, Credentials},
+    cseq::CSeq,
+    name_addr::{Contact, ContactList, NameAddr},
+    params::Params,
+    via::Via,
+    HeaderName,
+};
+pub use message::{frame_stream, Framed, Header, Message, Method, StartLine, MAX_BODY, MAX_HEAD};
+pub use peer::{ConnId, Peer, Transport};
+pub use print::{reason_phrase, MessageBuilder};
+pub use uri::{Host, Scheme, Uri};

@@ -1,0 +1,660 @@
+//! The message: start line, header index, body; datagram parsing and stream framing.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+use crate::cursor::{is_token, split_commas};
+use crate::header::HeaderName;
+use crate::{CSeq, ContactList, Credentials, Error, NameAddr, Result, Uri, Via};
+
+/// Largest header section accepted (start line + headers).
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Largest body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// SIP request methods; methods are case-sensitive (RFC 3261 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Register,
+    Options,
+    Info,
+    Update,
+    Prack,
+    Subscribe,
+    Notify,
+    Publish,
+    Message,
+    Refer,
+    Other(Box<str>),
+}
+
+impl Method {
+    pub fn from_token(t: &str) -> Self {
+        match t {
+            "INVITE" => Self::Invite,
+            "ACK" => Self::Ack,
+            "BYE" => Self::Bye,
+            "CANCEL" => Self::Cancel,
+            "REGISTER" => Self::Register,
+            "OPTIONS" => Self::Options,
+            "INFO" => Self::Info,
+            "UPDATE" => Self::Update,
+            "PRACK" => Self::Prack,
+            "SUBSCRIBE" => Self::Subscribe,
+            "NOTIFY" => Self::Notify,
+            "PUBLISH" => Self::Publish,
+            "MESSAGE" => Self::Message,
+            "REFER" => Self::Refer,
+            other => Self::Other(other.into()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Invite => "INVITE",
+            Self::Ack => "ACK",
+            Self::Bye => "BYE",
+            Self::Cancel => "CANCEL",
+            Self::Register => "REGISTER",
+            Self::Options => "OPTIONS",
+            Self::Info => "INFO",
+            Self::Update => "UPDATE",
+            Self::Prack => "PRACK",
+            Self::Subscribe => "SUBSCRIBE",
+            Self::Notify => "NOTIFY",
+            Self::Publish => "PUBLISH",
+            Self::Message => "MESSAGE",
+            Self::Refer => "REFER",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    Request {
+        method: Method,
+        /// The Request-URI as written (validated lazily by [`Message::request_uri`]).
+        uri: Bytes,
+        /// `(major, minor)` of the SIP version; [`crate::Message::sanity_check`] wants 2.0.
+        version: (u16, u16),
+    },
+    Response {
+        code: u16,
+        reason: Bytes,
+        version: (u16, u16),
+    },
+}
+
+/// One header line: a name and its (unfolded, trimmed) value, sharing the message buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: HeaderName,
+    value: Bytes,
+}
+
+impl Header {
+    pub fn new(name: HeaderName, value: impl Into<Bytes>) -> Self {
+        Self { name, value: value.into() }
+    }
+
+    /// The value as text ("" if it is not UTF-8, which parsing already refused).
+    pub fn value(&self) -> &str {
+        std::str::from_utf8(&self.value).unwrap_or("")
+    }
+
+    pub fn value_bytes(&self) -> &Bytes {
+        &self.value
+    }
+}
+
+/// A parsed SIP request or response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    start: StartLine,
+    headers: Vec<Header>,
+    body: Bytes,
+}
+
+/// What [`frame_stream`] found at the front of a stream buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framed {
+    /// A double-CRLF keep-alive ping (RFC 5626 §3.5.1) of this many bytes: answer with CRLF.
+    Ping(usize),
+    /// A single CRLF (a pong, or stray line ending) of this many bytes: skip it.
+    Pong(usize),
+    /// A whole message of this many bytes.
+    Message(usize),
+}
+
+fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    // returns (end of head excluding the blank line, start of body)
+    let mut i = 0;
+    while let Some(off) = buf[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + off;
+        let after = nl + 1;
+        match buf.get(after) {
+            Some(b'\n') => return Some((nl, after + 1)),
+            Some(b'\r') if buf.get(after + 1) == Some(&b'\n') => return Some((nl, after + 2)),
+            _ => {}
+        }
+        i = after;
+    }
+    None
+}
+
+/// Finds the `Content-Length` value in a raw head (for stream framing), without building the
+/// header index.
+fn content_length_in(head: &[u8]) -> Result<Option<usize>> {
+    let mut found = None;
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let name = trim_ws(&line[..colon]);
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let v = parse_content_length(&line[colon + 1..])?;
+            if found.is_some_and(|f| f != v) {
+                return Err(Error::header("Content-Length", "conflicting values"));
+            }
+            found = Some(v);
+        }
+    }
+    Ok(found)
+}
+
+fn parse_content_length(v: &[u8]) -> Result<usize> {
+    let v = trim_ws(v);
+    if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(Error::header("Content-Length", "not a number"));
+    }
+    let n = v.iter().fold(0usize, |n, &d| n * 10 + usize::from(d - b'0'));
+    if n > MAX_BODY {
+        return Err(Error::header("Content-Length", "body too large"));
+    }
+    Ok(n)
+}
+
+fn trim_ws(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t' | b'\r', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Splits a TCP/TLS byte stream: tells how many bytes the next keep-alive or message takes.
+/// `Err(Error::Incomplete)` means read more; any other error means the stream is unusable.
+pub fn frame_stream(buf: &[u8]) -> Result<Framed> {
+    if buf.starts_with(b"\r\n\r\n") {
+        return Ok(Framed::Ping(4));
+    }
+    if buf.starts_with(b"\r\n") {
+        return Ok(Framed::Pong(2));
+    }
+    if buf.starts_with(b"\n") {
+        return Ok(Framed::Pong(1));
+    }
+    if buf == b"\r" {
+        return Err(Error::Incomplete);
+    }
+    let Some((head_end, body_start)) = find_head_end(buf) else {
+        if buf.len() > MAX_HEAD {
+            return Err(Error::TooLong { max: MAX_HEAD });
+        }
+        return Err(Error::Incomplete);
+    };
+    if head_end > MAX_HEAD {
+        return Err(Error::TooLong { max: MAX_HEAD });
+    }
+    // RFC 3261 §18.3: on a stream a missing Content-Length means an empty body.
+    let len = content_length_in(&buf[..head_end])?.unwrap_or(0);
+    let total = body_start + len;
+    if buf.len() < total {
+        return Err(Error::Incomplete);
+    }
+    Ok(Framed::Message(total))
+}
+
+fn parse_version(v: &[u8]) -> Result<(u16, u16)> {
+    let bad = Error::StartLine("bad SIP version");
+    if v.len() < 4 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
+        return Err(bad);
+    }
+    let rest = std::str::from_utf8(&v[4..]).map_err(|_| Error::NotUtf8)?;
+    let (ma, mi) = rest.split_once('.').ok_or(Error::StartLine("bad SIP version"))?;
+    let num = |s: &str| {
+        if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            Err(Error::StartLine("bad SIP version"))
+        } else {
+            s.parse::<u16>().map_err(|_| Error::StartLine("bad SIP version"))
+        }
+    };
+    Ok((num(ma)?, num(mi)?))
+}
+
+fn is_scheme_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')
+}
+
+impl Message {
+    /// Parses one message from a datagram (or a frame cut by [`frame_stream`]). Leading CRLFs
+    /// are skipped; bytes beyond `Content-Length` are ignored (RFC 3261 §18.3); without
+    /// `Content-Length` the body is the rest of the datagram.
+    pub fn parse(buf: Bytes) -> Result<Self> {
+        let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let buf = buf.slice(skip..);
+        let (head_end, body_start) = match find_head_end(&buf) {
+            Some(x) => x,
+            // a head ending at the end of the datagram without the blank line
+            None if buf.ends_with(b"\n") => (buf.len() - 1, buf.len()),
+            None => return Err(Error::StartLine("no end of header section")),
+        };
+        if head_end > MAX_HEAD {
+            return Err(Error::TooLong { max: MAX_HEAD });
+        }
+        let head = buf.slice(..head_end);
+        if std::str::from_utf8(&head).is_err() {
+            return Err(Error::NotUtf8);
+        }
+        let mut lines = LineIter { buf: &head, pos: 0 };
+        let (s0, s1) = lines.next().ok_or(Error::StartLine("empty message"))?;
+        let start = parse_start_line(head.slice(s0..s1))?;
+
+        let mut headers: Vec<Header> = Vec::with_capacity(16);
+        let mut folded: Option<(HeaderName, String)> = None;
+        let mut line_no = 1;
+        let mut pending: Option<(HeaderName, usize, usize)> = None;
+        for (a, b) in lines {
+            line_no += 1;
+            let line = &head[a..b];
+            if line.is_empty() {
+                return Err(Error::HeaderLine { line: line_no, reason: "empty line in header section" });
+            }
+            if line[0] == b' ' || line[0] == b'\t' {
+                // continuation (folding): join with a single SP
+                let cont = std::str::from_utf8(trim_ws(line)).map_err(|_| Error::NotUtf8)?;
+                match (&mut folded, pending.take()) {
+                    (Some((_, s)), None) => {
+                        if !cont.is_empty() {
+                            if !s.is_empty() {
+                                s.push(' ');
+                            }
+                            s.push_str(cont);
+                        }
+                    }
+                    (None, Some((name, va, vb))) => {
+                        let mut s = String::from_utf8_lossy(&head[va..vb]).into_owned();
+                        if !cont.is_empty() {
+                            if !s.is_empty() {
+                                s.push(' ');
+                            }
+                            s.push_str(cont);
+                        }
+                        folded = Some((name, s));
+                    }
+                    _ => {
+                        return Err(Error::HeaderLine { line: line_no, reason: "continuation without a header" })
+                    }
+                }
+                continue;
+            }
+            if let Some((n, a, b)) = pending.take() {
+                headers.push(Header { name: n, value: head.slice(a..b) });
+            }
+            if let Some((n, s)) = folded.take() {
+                headers.push(Header { name: n, value: Bytes::from(s) });
+            }
+            let colon = line
+                .iter()
+                .position(|&b| b == b':')
+                .ok_or(Error::HeaderLine { line: line_no, reason: "no colon" })?;
+            let raw_name = trim_ws(&line[..colon]);
+            if raw_name.is_empty() || !raw_name.iter().all(|&b| is_token(b)) {
+                return Err(Error::HeaderLine { line: line_no, reason: "bad header name" });
+            }
+            let name_off = raw_name.as_ptr() as usize - head.as_ptr() as usize;
+            let name = HeaderName::from_shared(head.slice(name_off..name_off + raw_name.len()));
+            let v = trim_ws(&line[colon + 1..]);
+            let va = if v.is_empty() { a + colon + 1 } else { v.as_ptr() as usize - head.as_ptr() as usize };
+            pending = Some((name, va, va + v.len()));
+        }
+        if let Some((n, a, b)) = pending.take() {
+            headers.push(Header { name: n, value: head.slice(a..b) });
+        }
+        if let Some((n, s)) = folded.take() {
+            headers.push(Header { name: n, value: Bytes::from(s) });
+        }
+
+        let available = buf.len() - body_start;
+        let mut declared = None;
+        for h in headers.iter().filter(|h| h.name == HeaderName::ContentLength) {
+            let v = parse_content_length(&h.value)?;
+            if declared.is_some_and(|d| d != v) {
+                return Err(Error::header("Content-Length", "conflicting values"));
+            }
+            declared = Some(v);
+        }
+        let body = match declared {
+            Some(d) if d > available => return Err(Error::BodyTooShort { declared: d, available }),
+            Some(d) => buf.slice(body_start..body_start + d),
+            None => buf.slice(body_start..),
+        };
+        Ok(Self { start, headers, body })
+    }
+
+    /// Builds a message from parts (used by tests and by code that rewrites messages).
+    pub fn from_parts(start: StartLine, headers: Vec<Header>, body: Bytes) -> Self {
+        Self { start, headers, body }
+    }
+
+    pub fn start_line(&self) -> &StartLine {
+        &self.start
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// The request method, `None` for responses.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code, `None` for requests.
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { code, .. } => Some(*code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Response { reason, .. } => std::str::from_utf8(reason).ok(),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The Request-URI text, `None` for responses.
+    pub fn request_uri_str(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => std::str::from_utf8(uri).ok(),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The typed Request-URI (sip, sips or tel).
+    pub fn request_uri(&self) -> Result<Uri<'_>> {
+        Uri::parse(self.request_uri_str().ok_or(Error::StartLine("not a request"))?)
+    }
+
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The first value of a header.
+    pub fn header(&self, name: &HeaderName) -> Option<&str> {
+        self.headers.iter().find(|h| &h.name == name).map(Header::value)
+    }
+
+    /// Every line of a header, in order.
+    pub fn header_values<'s>(&'s self, name: &'s HeaderName) -> impl Iterator<Item = &'s str> + 's {
+        self.headers.iter().filter(move |h| &h.name == name).map(Header::value)
+    }
+
+    /// Every element of a list header across all its lines.
+    pub fn header_list<'s>(&'s self, name: &'s HeaderName) -> impl Iterator<Item = &'s str> + 's {
+        self.header_values(name).flat_map(split_commas)
+    }
+
+    /// Whether a list header (`Supported`, `Require`, ...) contains an option tag.
+    pub fn has_option_tag(&self, name: &HeaderName, tag: &str) -> bool {
+        self.header_list(name).any(|t| t.eq_ignore_ascii_case(tag))
+    }
+
+    pub fn call_id(&self) -> Option<&str> {
+        self.header(&HeaderName::CallId)
+    }
+
+    pub fn cseq(&self) -> Result<CSeq> {
+        CSeq::parse(self.header(&HeaderName::CSeq).ok_or(Error::Missing("CSeq"))?)
+    }
+
+    pub fn from_header(&self) -> Result<NameAddr<'_>> {
+        NameAddr::parse(self.header(&HeaderName::From).ok_or(Error::Missing("From"))?, "From")
+    }
+
+    pub fn to_header(&self) -> Result<NameAddr<'_>> {
+        NameAddr::parse(self.header(&HeaderName::To).ok_or(Error::Missing("To"))?, "To")
+    }
+
+    /// Every Via entry, top first.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>>> + '_ {
+        self.header_values(&HeaderName::Via).flat_map(Via::parse_list)
+    }
+
+    pub fn top_via(&self) -> Result<Via<'_>> {
+        self.vias().next().unwrap_or(Err(Error::Missing("Via")))
+    }
+
+    /// All Contact headers merged; `None` when there is none. `*` must stand alone.
+    pub fn contacts(&self) -> Result<Option<ContactList<'_>>> {
+        let mut out: Option<ContactList<'_>> = None;
+        for v in self.header_values(&HeaderName::Contact) {
+            let list = ContactList::parse(v)?;
+            out = Some(match (out, list) {
+                (None, l) => l,
+                (Some(ContactList::Contacts(mut a)), ContactList::Contacts(b)) => {
+                    a.extend(b);
+                    ContactList::Contacts(a)
+                }
+                _ => return Err(Error::header("Contact", "* must be the only contact")),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The `Expires` header as delta-seconds.
+    pub fn expires(&self) -> Result<Option<u32>> {
+        self.header(&HeaderName::Expires).map(|v| parse_u32(v, "Expires")).transpose()
+    }
+
+    /// `Max-Forwards` (0–255).
+    pub fn max_forwards(&self) -> Result<Option<u8>> {
+        self.header(&HeaderName::MaxForwards)
+            .map(|v| {
+                let n = parse_u32(v, "Max-Forwards")?;
+                u8::try_from(n).map_err(|_| Error::header("Max-Forwards", "above 255"))
+            })
+            .transpose()
+    }
+
+    pub fn authorization(&self) -> Option<Result<Credentials<'_>>> {
+        self.header(&HeaderName::Authorization).map(Credentials::parse)
+    }
+
+    pub fn proxy_authorization(&self) -> Option<Result<Credentials<'_>>> {
+        self.header(&HeaderName::ProxyAuthorization).map(Credentials::parse)
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        self.header(&HeaderName::ContentType)
+    }
+
+    /// `Event` package name without parameters.
+    pub fn event(&self) -> Option<&str> {
+        self.header(&HeaderName::Event).map(|v| v.split(';').next().unwrap_or("").trim())
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.header(&HeaderName::UserAgent)
+    }
+
+    /// Display form of the From URI user, e.g. for logs.
+    pub fn from_user(&self) -> Option<Cow<'_, str>> {
+        self.from_header().ok().and_then(|f| f.uri.user.map(Cow::Borrowed))
+    }
+}
+
+pub(crate) fn parse_u32(v: &str, header: &'static str) -> Result<u32> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::header(header, "not a number"));
+    }
+    v.parse::<u32>().map_err(|_| Error::header(header, "out of range"))
+}
+
+struct LineIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Iterator for LineIter<'_> {
+    type Item = (usize, usize);
+    fn next(&mut self) -> Option<(usize, usize)> {
+        if self.pos > self.buf.len() || (self.pos == self.buf.len()) {
+            return None;
+        }
+        let start = self.pos;
+        let end = self.buf[start..].iter().position(|&b| b == b'\n').map_or(self.buf.len(), |o| start + o);
+        self.pos = end + 1;
+        let e = if end > start && self.buf[end - 1] == b'\r' { end - 1 } else { end };
+        Some((start, e))
+    }
+}
+
+fn parse_start_line(line: Bytes) -> Result<StartLine> {
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        if parts.len() < 2 {
+            return Err(Error::StartLine("status line too short"));
+        }
+        let version = parse_version(parts[0])?;
+        let code = parts[1];
+        if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
+            return Err(Error::StartLine("status code is not 3 digits"));
+        }
+        let code = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+        if !(100..=699).contains(&code) {
+            return Err(Error::StartLine("status code out of range"));
+        }
+        let reason_start = (parts[0].len() + 1 + 3 + 1).min(line.len());
+        Ok(StartLine::Response { code, reason: line.slice(reason_start..), version })
+    } else {
+        // Request-Line = Method SP Request-URI SP SIP-Version (exactly one SP each)
+        if parts.len() != 3 {
+            return Err(Error::StartLine("request line needs exactly three single-space separated parts"));
+        }
+        let method = std::str::from_utf8(parts[0]).map_err(|_| Error::NotUtf8)?;
+        if method.is_empty() || !method.bytes().all(is_token) {
+            return Err(Error::StartLine("bad method"));
+        }
+        let uri = parts[1];
+        let colon = uri.iter().position(|&b| b == b':').ok_or(Error::StartLine("Request-URI has no scheme"))?;
+        if colon == 0
+            || !uri[0].is_ascii_alphabetic()
+            || !uri[..colon].iter().all(|&b| is_scheme_char(b))
+            || uri.len() == colon + 1
+            || uri.iter().any(|&b| b <= b' ' || b == b'<' || b == b'>' || b == b'"')
+        {
+            return Err(Error::StartLine("bad Request-URI"));
+        }
+        let version = parse_version(parts[2])?;
+        let uri_off = parts[0].len() + 1;
+        Ok(StartLine::Request {
+            method: Method::from_token(method),
+            uri: line.slice(uri_off..uri_off + uri.len()),
+            version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REG: &str = "REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKnashds7;rport\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@example.com>\r\n\
+From: Bob <sip:bob@example.com>;tag=456248\r\n\
+i: 843817637684230@998sdasdh09\r\n\
+CSeq: 1826 REGISTER\r\n\
+m: <sip:bob@192.0.2.4>\r\n\
+Expires: 7200\r\n\
+l: 0\r\n\r\n";
+
+    #[test]
+    fn parses_register() {
+        let m = Message::parse(Bytes::from_static(REG.as_bytes())).unwrap();
+        assert_eq!(m.method(), Some(&Method::Register));
+        assert_eq!(m.request_uri().unwrap().host, crate::Host::Domain("example.com"));
+        assert_eq!(m.call_id(), Some("843817637684230@998sdasdh09"));
+        assert_eq!(m.cseq().unwrap(), CSeq { seq: 1826, method: Method::Register });
+        assert_eq!(m.from_header().unwrap().tag(), Some("456248"));
+        assert_eq!(m.expires().unwrap(), Some(7200));
+        assert_eq!(m.max_forwards().unwrap(), Some(70));
+        assert!(matches!(m.contacts().unwrap(), Some(ContactList::Contacts(c)) if c.len() == 1));
+        assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bKnashds7"));
+        assert!(m.body().is_empty());
+    }
+
+    #[test]
+    fn folding_is_joined() {
+        let raw = "OPTIONS sip:x@y SIP/2.0\r\nSubject: a\r\n  b\r\n\tc\r\nCall-ID: 1\r\n\r\n";
+        let m = Message::parse(Bytes::from_static(raw.as_bytes())).unwrap();
+        assert_eq!(m.header(&HeaderName::Subject), Some("a b c"));
+        assert_eq!(m.call_id(), Some("1"));
+    }
+
+    #[test]
+    fn stream_framing() {
+        let raw = REG.replace("l: 0", "l: 4");
+        let mut buf = raw.as_bytes().to_vec();
+        assert_eq!(frame_stream(&buf), Err(Error::Incomplete));
+        buf.extend_from_slice(b"body");
+        assert_eq!(frame_stream(&buf), Ok(Framed::Message(buf.len())));
+        buf.extend_from_slice(b"REGISTER");
+        assert_eq!(frame_stream(&buf), Ok(Framed::Message(buf.len() - 8)));
+        assert_eq!(frame_stream(b"\r\n\r\nREG"), Ok(Framed::Ping(4)));
+        assert_eq!(frame_stream(b"\r\nREG"), Ok(Framed::Pong(2)));
+        assert_eq!(frame_stream(b"REGISTER sip:x SIP/2.0\r\n"), Err(Error::Incomplete));
+    }
+
+    #[test]
+    fn body_bytes_kept_binary() {
+        let mut raw = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 4\r\n\r\n".to_vec();
+        raw.extend_from_slice(&[0, 0xff, 0x0d, 0x0a]);
+        raw.extend_from_slice(b"trailing");
+        let m = Message::parse(Bytes::from(raw)).unwrap();
+        assert_eq!(&m.body()[..], &[0, 0xff, 0x0d, 0x0a]);
+    }
+
+    #[test]
+    fn content_length_checks() {
+        let short = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 10\r\n\r\nabc";
+        assert!(matches!(Message::parse(Bytes::from_static(short.as_bytes())), Err(Error::BodyTooShort { .. })));
+        let neg = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: -1\r\n\r\n";
+        assert!(Message::parse(Bytes::from_static(neg.as_bytes())).is_err());
+    }
+}
