@@ -1,1 +1,71 @@
-fn main() {}
+//! `ferroswitch`: the binary. Config, CLI, transports and the drivers that wire the sans-IO
+//! cores (transactions, registrar) to sockets and storage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod accounts;
+mod core;
+mod persist;
+mod server;
+mod tls;
+mod transport;
+
+/// SIP softswitch: registrar, presence, B2BUA and media relay in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "ferroswitch", version, about)]
+struct Cli {
+    /// Config file (TOML, or voipswitch-style XML).
+    #[arg(short = 'c', long = "config", global = true, env = "FERROSWITCH_CONFIG", default_value = "etc/ferroswitch.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Run,
+    /// Validate the config file and exit (non-zero with file:line: key: message on error).
+    Check,
+    /// Manage SIP accounts (the `clientsshared` table).
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match ferroswitch_config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Check => {
+            println!(
+                "{}: OK ({} listener(s), database {})",
+                cli.config.display(),
+                config.listeners.len(),
+                store::redact_url(&config.database.url)
+            );
+            return ExitCode::SUCCESS;
+        }
+        Command::Run => runtime().and_then(|rt| rt.block_on(server::run(config))),
+        Command::Account(cmd) => runtime().and_then(|rt| rt.block_on(accounts::run(&config, cmd))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

@@ -1,1 +1,16 @@
-//! placeholder
+//! `registrar`: REGISTER processing as a pure state machine (RFC 3261 §10.3, RFC 5626 instances,
+//! RFC 7616/8760 digest with MD5 and SHA-256).
+//!
+//! Sits above `sip-message` and below the server binary. It owns the in-memory location table
+//! ([`Location`]) and the nonce state ([`NonceKeeper`]); it never touches a socket, a clock or a
+//! database. [`Registrar::handle_register`] takes the request, the peer it came from, the account
+//! (looked up by the driver from its cache) and `now`, and returns a [`Outcome`]: the response to
+//! send plus the binding changes the driver writes through to storage.
+
+mod location;
+mod nonce;
+mod register;
+
+pub use location::{Binding, BindingChange, Location};
+pub use nonce::{NonceCheck, NonceKeeper};
+pub use register::{Account, Outcome, Registrar, RegistrarConfig};

@@ -1,0 +1,450 @@
+//! The typed configuration model both file formats load into.
+//!
+//! Values here are already validated: a `Config` returned by [`crate::load`] has at least one
+//! listener, consistent expiry bounds, TLS settings whenever a TLS listener exists, and absolute
+//! file paths.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The file the configuration was read from, as given to [`crate::load`].
+    pub source: PathBuf,
+    /// Names this node in the shared location table (scale-out). Default `node1`.
+    pub node_id: String,
+    /// The SIP sockets to open; never empty, no two on the same socket.
+    pub listeners: Vec<SipListener>,
+    /// Registration, subscription and digest authentication settings.
+    pub registrar: RegistrarSettings,
+    /// Certificate and key for TLS listeners; present whenever a listener is [`Transport::Tls`].
+    pub tls: Option<TlsSettings>,
+    /// Where bindings, accounts and CDRs are stored.
+    pub database: DatabaseSettings,
+    /// The STUN Binding responder, if enabled.
+    pub stun: Option<StunSettings>,
+    /// The buddy-list hook (voipswitch `web_service`, `bl.ashx`).
+    pub web_service: Option<HttpHook>,
+    /// The push-notification hook (voipswitch `push_service`, `emc.ashx`).
+    pub push_service: Option<HttpHook>,
+    /// The admin HTTP API, if enabled; always on a loopback address.
+    pub admin: Option<AdminSettings>,
+    /// Logging filter and output format.
+    pub log: LogSettings,
+    /// Peers (gateways, other nodes) whose requests are not challenged.
+    pub trusted_peers: Vec<IpAddr>,
+}
+
+impl Default for Config {
+    /// An empty configuration with every default set; it has no listener, so it is not yet valid.
+    fn default() -> Self {
+        Self {
+            source: PathBuf::new(),
+            node_id: "node1".to_owned(),
+            listeners: Vec::new(),
+            registrar: RegistrarSettings::default(),
+            tls: None,
+            database: DatabaseSettings::default(),
+            stun: None,
+            web_service: None,
+            push_service: None,
+            admin: None,
+            log: LogSettings::default(),
+            trusted_peers: Vec::new(),
+        }
+    }
+}
+
+/// One SIP socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SipListener {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+    pub role: ListenerRole,
+}
+
+impl SipListener {
+    /// A [`ListenerRole::Sip`] listener.
+    pub fn new(addr: SocketAddr, transport: Transport) -> Self {
+        Self {
+            addr,
+            transport,
+            role: ListenerRole::Sip,
+        }
+    }
+}
+
+/// A SIP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    /// The lowercase name, as in a Via header's transport (`udp`, `tcp`, `tls`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Transport {
+    type Err = UnknownName;
+
+    /// `udp`, `tcp`, `tls`, or voipswitch's `tls-tcp` (any case).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match_name(
+            s,
+            "transport",
+            &[
+                ("udp", Self::Udp),
+                ("tcp", Self::Tcp),
+                ("tls", Self::Tls),
+                ("tls-tcp", Self::Tls),
+            ],
+        )
+    }
+}
+
+/// What a listener is for. A registrar listener on the same address and transport as a SIP
+/// listener is merged into it, so the loaded model only keeps `Registrar` for a separate socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenerRole {
+    /// The main SIP listener (calls, messages, and everything else).
+    Sip,
+    /// voipswitch's registrar listener (REGISTER, SUBSCRIBE/PUBLISH).
+    Registrar,
+}
+
+impl FromStr for ListenerRole {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match_name(
+            s,
+            "listener role",
+            &[("sip", Self::Sip), ("registrar", Self::Registrar)],
+        )
+    }
+}
+
+/// Certificate and private key (PEM) for the TLS listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub certificate: PathBuf,
+    /// PEM private key; the certificate file when not given (one PEM holding both).
+    pub private_key: PathBuf,
+    /// Create a self-signed development certificate when the files are missing.
+    pub generate_self_signed: bool,
+}
+
+impl TlsSettings {
+    /// Certificate and key from one PEM file, no self-signed generation.
+    pub fn new(certificate: PathBuf) -> Self {
+        Self {
+            private_key: certificate.clone(),
+            certificate,
+            generate_self_signed: false,
+        }
+    }
+}
+
+/// Registrar, subscription and digest-authentication settings. Times are in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegistrarSettings {
+    /// Digest realm. Default `ferroswitch`.
+    pub realm: String,
+    /// Shortest registration accepted (shorter gets 423 Interval Too Brief). Default 60.
+    pub min_expires: u32,
+    /// Longest registration granted. Default 3600.
+    pub max_expires: u32,
+    /// Granted when the REGISTER asks for no expiry. Default 3600.
+    pub default_expires: u32,
+    /// Longest subscription granted. Default 3600.
+    pub subscribe_expiration: u32,
+    /// How long a digest nonce stays valid. Default 300.
+    pub nonce_lifetime: u32,
+    /// Key for stateless nonces; `None` draws a random one at start (nonces then do not
+    /// survive a restart nor work across nodes).
+    pub nonce_secret: Option<String>,
+    /// Challenge algorithms, in the order offered. Default `[Sha256, Md5]`.
+    pub algorithms: Vec<DigestAlgorithm>,
+    /// How often expired bindings are purged. Default 30.
+    pub purge_interval: u32,
+}
+
+impl Default for RegistrarSettings {
+    fn default() -> Self {
+        Self {
+            realm: "ferroswitch".to_owned(),
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            subscribe_expiration: 3600,
+            nonce_lifetime: 300,
+            nonce_secret: None,
+            algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+            purge_interval: 30,
+        }
+    }
+}
+
+/// A digest algorithm (RFC 7616 / RFC 8760 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    Md5,
+    Sha256,
+}
+
+impl DigestAlgorithm {
+    /// The name as written in `WWW-Authenticate` (`MD5`, `SHA-256`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Md5 => "MD5",
+            Self::Sha256 => "SHA-256",
+        }
+    }
+}
+
+impl fmt::Display for DigestAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DigestAlgorithm {
+    type Err = UnknownName;
+
+    /// `MD5` or `SHA-256` (any case).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match_name(
+            s,
+            "digest algorithm",
+            &[("MD5", Self::Md5), ("SHA-256", Self::Sha256)],
+        )
+    }
+}
+
+/// The database connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DatabaseSettings {
+    /// `sqlite://<absolute path>` (or `sqlite::memory:`), `mysql://...` or `mariadb://...`.
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    /// SQLite in `data/` (relative to the config file's directory once loaded).
+    fn default() -> Self {
+        Self {
+            url: sqlite_url_in("data"),
+        }
+    }
+}
+
+/// The SQLite URL for the database file in `data_dir`.
+pub(crate) fn sqlite_url_in(data_dir: &str) -> String {
+    format!("sqlite://{}/ferroswitch.db", data_dir.trim_end_matches('/'))
+}
+
+/// The STUN Binding responder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StunSettings {
+    pub addr: SocketAddr,
+}
+
+impl StunSettings {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self { addr }
+    }
+}
+
+/// The admin HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdminSettings {
+    /// A loopback address: the API has no authentication of its own.
+    pub listen: SocketAddr,
+}
+
+impl AdminSettings {
+    pub fn new(listen: SocketAddr) -> Self {
+        Self { listen }
+    }
+}
+
+/// An operator web hook (voipswitch `web_service` / `push_service`): called as
+/// `http(s)://{ipaddr}:{port}/{service}` with `username`/`password`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpHook {
+    /// Host to call: an IP address (voipswitch asks for one) or a host name; never empty.
+    pub ipaddr: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    /// The method (path) called, e.g. `bl.ashx`.
+    pub service: String,
+    /// Call over HTTPS instead of HTTP. Default false.
+    pub https: bool,
+}
+
+impl HttpHook {
+    /// The default method of the buddy-list hook.
+    pub const WEB_SERVICE_DEFAULT: &'static str = "bl.ashx";
+    /// The default method of the push hook.
+    pub const PUSH_SERVICE_DEFAULT: &'static str = "emc.ashx";
+
+    /// A hook without credentials, over plain HTTP.
+    pub fn new(ipaddr: impl Into<String>, port: u16, service: impl Into<String>) -> Self {
+        Self {
+            ipaddr: ipaddr.into(),
+            port,
+            username: String::new(),
+            password: String::new(),
+            service: service.into(),
+            https: false,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogSettings {
+    /// A `tracing_subscriber::EnvFilter` directive, e.g. `info` or `info,ferroswitch=debug`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match_name(
+            s,
+            "log format",
+            &[("text", Self::Text), ("json", Self::Json)],
+        )
+    }
+}
+
+/// A name that is not one of the accepted ones (transport, algorithm, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    what: &'static str,
+    value: String,
+    expected: Vec<&'static str>,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown {} {:?} (expected one of {})",
+            self.what,
+            self.value,
+            self.expected.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+fn match_name<T: Copy>(
+    s: &str,
+    what: &'static str,
+    names: &[(&'static str, T)],
+) -> Result<T, UnknownName> {
+    names
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        .map(|&(_, v)| v)
+        .ok_or_else(|| UnknownName {
+            what,
+            value: s.to_owned(),
+            expected: names.iter().map(|&(name, _)| name).collect(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_in_any_case() {
+        assert_eq!("UDP".parse(), Ok(Transport::Udp));
+        assert_eq!("tls-tcp".parse(), Ok(Transport::Tls));
+        assert_eq!("sha-256".parse(), Ok(DigestAlgorithm::Sha256));
+        assert_eq!("MD5".parse(), Ok(DigestAlgorithm::Md5));
+        assert_eq!("Json".parse(), Ok(LogFormat::Json));
+        assert_eq!("registrar".parse(), Ok(ListenerRole::Registrar));
+    }
+
+    #[test]
+    fn unknown_name_lists_the_accepted_ones() {
+        let err = "sctp".parse::<Transport>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"unknown transport "sctp" (expected one of udp, tcp, tls, tls-tcp)"#
+        );
+        assert!("SHA-512".parse::<DigestAlgorithm>().is_err());
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let r = RegistrarSettings::default();
+        assert_eq!(
+            (r.min_expires, r.default_expires, r.max_expires),
+            (60, 3600, 3600)
+        );
+        assert_eq!(
+            r.algorithms,
+            [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+        );
+        assert_eq!(
+            DatabaseSettings::default().url,
+            "sqlite://data/ferroswitch.db"
+        );
+        assert_eq!(Config::default().node_id, "node1");
+    }
+}

@@ -1,0 +1,426 @@
+//! The TOML form: serde structs that refuse unknown keys, converted into the model.
+//!
+//! Syntax, unknown-key and type errors come from the deserializer: `serde_path_to_error` gives the
+//! key path, the error's byte span gives the line. Values that later rules check are kept as
+//! [`Spanned`] so that [`validate::finish`] can name their line too.
+
+use std::fmt::Display;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::de::{Deserializer, Error as _};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::model::{
+    sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
+    SipListener, StunSettings, TlsSettings, Transport,
+};
+use crate::validate::{self, Field, Hook, Positions};
+use crate::ConfigError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    node_id: Option<Spanned<String>>,
+    #[serde(default)]
+    trusted_peers: Vec<IpAddr>,
+    #[serde(default)]
+    listener: Vec<RawListener>,
+    tls: Option<RawTls>,
+    #[serde(default)]
+    registrar: RawRegistrar,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    log: RawLog,
+    admin: Option<RawAdmin>,
+    stun: Option<RawStun>,
+    web_service: Option<RawHook>,
+    push_service: Option<RawHook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    address: Spanned<SocketAddr>,
+    transport: Option<Spanned<Parsed<Transport>>>,
+    role: Option<Parsed<ListenerRole>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    certificate: Spanned<String>,
+    private_key: Option<Spanned<String>>,
+    generate_self_signed: Option<bool>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistrar {
+    realm: Option<Spanned<String>>,
+    min_expires: Option<Spanned<u32>>,
+    max_expires: Option<Spanned<u32>>,
+    default_expires: Option<Spanned<u32>>,
+    subscribe_expiration: Option<Spanned<u32>>,
+    nonce_lifetime: Option<Spanned<u32>>,
+    nonce_secret: Option<Spanned<String>>,
+    algorithms: Option<Spanned<Vec<Parsed<DigestAlgorithm>>>>,
+    purge_interval: Option<Spanned<u32>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<Spanned<String>>,
+    data_dir: Option<Spanned<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<Spanned<String>>,
+    format: Option<Parsed<LogFormat>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Spanned<SocketAddr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStun {
+    address: SocketAddr,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHook {
+    ipaddr: String,
+    port: Spanned<u16>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    service: Option<Spanned<String>>,
+    #[serde(default)]
+    https: bool,
+}
+
+/// A value read from a TOML string through the model type's `FromStr`, so both formats accept
+/// and refuse the same names with the same message.
+struct Parsed<T>(T);
+
+impl<'de, T> Deserialize<'de> for Parsed<T>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Parsed).map_err(D::Error::custom)
+    }
+}
+
+/// Parses the TOML form; see [`crate::parse_toml`].
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| deserialize_error(e, text, path))?;
+    let mut at = Recorder {
+        text,
+        positions: Positions::new(1),
+    };
+    let config = convert(raw, path, &mut at)?;
+    validate::finish(config, &at.positions)
+}
+
+/// Records where each kept value was written.
+struct Recorder<'t> {
+    text: &'t str,
+    positions: Positions,
+}
+
+impl Recorder<'_> {
+    fn take<T>(&mut self, value: Spanned<T>, field: Field, key: impl Into<String>) -> T {
+        self.positions
+            .set(field, line_at(self.text, value.span().start), key);
+        value.into_inner()
+    }
+
+    fn take_opt<T>(&mut self, value: Option<Spanned<T>>, field: Field, key: &str) -> Option<T> {
+        value.map(|v| self.take(v, field, key))
+    }
+}
+
+fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config, ConfigError> {
+    let mut config = Config {
+        source: path.to_path_buf(),
+        ..Config::default()
+    };
+    if let Some(id) = at.take_opt(raw.node_id, Field::NodeId, "node_id") {
+        config.node_id = id;
+    }
+    config.trusted_peers = raw.trusted_peers;
+
+    for (i, l) in raw.listener.into_iter().enumerate() {
+        let addr = at.take(
+            l.address,
+            Field::ListenerAddr(i),
+            format!("listener[{i}].address"),
+        );
+        let transport = l.transport.map_or(Transport::Udp, |t| {
+            at.take(
+                t,
+                Field::ListenerTransport(i),
+                format!("listener[{i}].transport"),
+            )
+            .0
+        });
+        let role = l.role.map_or(ListenerRole::Sip, |r| r.0);
+        config.listeners.push(SipListener {
+            addr,
+            transport,
+            role,
+        });
+    }
+
+    if let Some(tls) = raw.tls {
+        let certificate =
+            PathBuf::from(at.take(tls.certificate, Field::TlsCertificate, "tls.certificate"));
+        let private_key = at
+            .take_opt(tls.private_key, Field::TlsPrivateKey, "tls.private_key")
+            .map_or_else(|| certificate.clone(), PathBuf::from);
+        config.tls = Some(TlsSettings {
+            certificate,
+            private_key,
+            generate_self_signed: tls.generate_self_signed.unwrap_or(false),
+        });
+    }
+
+    let (r, reg) = (raw.registrar, &mut config.registrar);
+    if let Some(v) = at.take_opt(r.realm, Field::Realm, "registrar.realm") {
+        reg.realm = v;
+    }
+    for (value, field, key, slot) in [
+        (
+            r.min_expires,
+            Field::MinExpires,
+            "registrar.min_expires",
+            &mut reg.min_expires,
+        ),
+        (
+            r.max_expires,
+            Field::MaxExpires,
+            "registrar.max_expires",
+            &mut reg.max_expires,
+        ),
+        (
+            r.default_expires,
+            Field::DefaultExpires,
+            "registrar.default_expires",
+            &mut reg.default_expires,
+        ),
+        (
+            r.subscribe_expiration,
+            Field::SubscribeExpiration,
+            "registrar.subscribe_expiration",
+            &mut reg.subscribe_expiration,
+        ),
+        (
+            r.nonce_lifetime,
+            Field::NonceLifetime,
+            "registrar.nonce_lifetime",
+            &mut reg.nonce_lifetime,
+        ),
+        (
+            r.purge_interval,
+            Field::PurgeInterval,
+            "registrar.purge_interval",
+            &mut reg.purge_interval,
+        ),
+    ] {
+        if let Some(v) = at.take_opt(value, field, key) {
+            *slot = v;
+        }
+    }
+    reg.nonce_secret = at.take_opt(r.nonce_secret, Field::NonceSecret, "registrar.nonce_secret");
+    if let Some(algorithms) = at.take_opt(r.algorithms, Field::Algorithms, "registrar.algorithms") {
+        reg.algorithms = algorithms.into_iter().map(|a| a.0).collect();
+    }
+
+    match (raw.database.url, raw.database.data_dir) {
+        (Some(_), Some(dir)) => {
+            return Err(ConfigError::invalid(
+                path,
+                line_at(at.text, dir.span().start),
+                "database.data_dir",
+                "set either url or data_dir, not both",
+            ));
+        }
+        (Some(url), None) => {
+            config.database.url = at.take(url, Field::DatabaseUrl, "database.url");
+        }
+        (None, Some(dir)) => {
+            config.database.url =
+                sqlite_url_in(&at.take(dir, Field::DatabaseUrl, "database.data_dir"));
+        }
+        (None, None) => {}
+    }
+
+    if let Some(level) = at.take_opt(raw.log.level, Field::LogLevel, "log.level") {
+        config.log.level = level;
+    }
+    if let Some(format) = raw.log.format {
+        config.log.format = format.0;
+    }
+    config.admin = raw.admin.map(|a| AdminSettings {
+        listen: at.take(a.listen, Field::AdminListen, "admin.listen"),
+    });
+    config.stun = raw.stun.map(|s| StunSettings { addr: s.address });
+    config.web_service = raw.web_service.map(|h| hook(h, Hook::Web, at));
+    config.push_service = raw.push_service.map(|h| hook(h, Hook::Push, at));
+    Ok(config)
+}
+
+fn hook(raw: RawHook, which: Hook, at: &mut Recorder<'_>) -> HttpHook {
+    let (section, default_service) = match which {
+        Hook::Web => ("web_service", HttpHook::WEB_SERVICE_DEFAULT),
+        Hook::Push => ("push_service", HttpHook::PUSH_SERVICE_DEFAULT),
+    };
+    HttpHook {
+        ipaddr: raw.ipaddr,
+        port: at.take(raw.port, Field::HookPort(which), format!("{section}.port")),
+        username: raw.username,
+        password: raw.password,
+        service: raw.service.map_or_else(
+            || default_service.to_owned(),
+            |s| at.take(s, Field::HookService(which), format!("{section}.service")),
+        ),
+        https: raw.https,
+    }
+}
+
+/// The 1-based line holding byte `offset` of `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn deserialize_error(
+    e: serde_path_to_error::Error<toml::de::Error>,
+    text: &str,
+    path: &Path,
+) -> ConfigError {
+    let mut key = String::new();
+    for segment in e.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key: k } => {
+                // `toml::Spanned` goes through a private map key of its own: not the user's.
+                if k.starts_with("$__serde_spanned") {
+                    continue;
+                }
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            serde_path_to_error::Segment::Enum { variant } => {
+                key.push_str(&format!("::{variant}"));
+            }
+            serde_path_to_error::Segment::Unknown => key.push_str(".?"),
+        }
+    }
+    if key.is_empty() {
+        key.push_str("toml");
+    }
+    let inner = e.into_inner();
+    let line = inner.span().map_or(1, |span| line_at(text, span.start));
+    let message = inner.message().trim().replace('\n', ": ");
+    ConfigError::invalid(path, line, key, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse(text, Path::new("t.toml")).unwrap_err().to_string()
+    }
+
+    const MINIMAL: &str = "[[listener]]\naddress = \"127.0.0.1:0\"\n";
+
+    #[test]
+    fn minimal_file_gets_the_defaults() {
+        let c = parse(MINIMAL, Path::new("t.toml")).unwrap();
+        assert_eq!(c.node_id, "node1");
+        assert_eq!(
+            c.listeners,
+            [SipListener::new(
+                "127.0.0.1:0".parse().unwrap(),
+                Transport::Udp
+            )]
+        );
+        assert_eq!(c.registrar, crate::RegistrarSettings::default());
+        assert!(
+            c.database.url.starts_with("sqlite:///"),
+            "{}",
+            c.database.url
+        );
+        assert!(
+            c.database.url.ends_with("/data/ferroswitch.db"),
+            "{}",
+            c.database.url
+        );
+        assert_eq!(c.log, crate::LogSettings::default());
+    }
+
+    #[test]
+    fn line_at_counts_from_one_and_never_panics() {
+        assert_eq!(line_at("a\nb\nc", 0), 1);
+        assert_eq!(line_at("a\nb\nc", 2), 2);
+        assert_eq!(line_at("a\nb\nc", 99), 3);
+    }
+
+    #[test]
+    fn spanned_and_array_segments_make_a_readable_key() {
+        let e = err(&format!("{MINIMAL}\n[[listener]]\naddress = \"1.2.3.4\"\n"));
+        assert_eq!(
+            e,
+            "t.toml:5: listener[1].address: invalid socket address syntax"
+        );
+        let e = err(&format!(
+            "{MINIMAL}[registrar]\nalgorithms = [\"MD5\", \"SHA-1\"]\n"
+        ));
+        assert!(
+            e.starts_with("t.toml:4: registrar.algorithms[1]: unknown digest algorithm"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let e = err("node_id = \"a\"\nnode_id = \"b\"\n");
+        assert!(e.starts_with("t.toml:2: toml: "), "{e}");
+    }
+
+    #[test]
+    fn url_and_data_dir_are_exclusive() {
+        let e = err(&format!(
+            "{MINIMAL}[database]\nurl = \"sqlite::memory:\"\ndata_dir = \"d\"\n"
+        ));
+        assert_eq!(
+            e,
+            "t.toml:5: database.data_dir: set either url or data_dir, not both"
+        );
+    }
+}

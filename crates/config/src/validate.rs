@@ -1,0 +1,535 @@
+//! The step both formats share: a format layer builds a [`Config`] from its raw form (syntax,
+//! unknown keys and value types already checked) and records where each setting came from in
+//! [`Positions`]; [`finish`] then resolves relative paths, merges listeners and checks every rule
+//! that spans more than one value, naming the file line of the setting at fault.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use crate::model::{Config, ListenerRole, SipListener, Transport};
+use crate::ConfigError;
+
+/// Which operator hook a [`Field`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Hook {
+    Web,
+    Push,
+}
+
+/// A setting of the model that a rule can blame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Field {
+    NodeId,
+    /// The listener list as a whole (where to report "no listener").
+    Listeners,
+    /// The address of `Config::listeners[i]`, as the format layer built the list.
+    ListenerAddr(usize),
+    ListenerTransport(usize),
+    TlsCertificate,
+    TlsPrivateKey,
+    Realm,
+    MinExpires,
+    MaxExpires,
+    DefaultExpires,
+    SubscribeExpiration,
+    NonceLifetime,
+    NonceSecret,
+    Algorithms,
+    PurgeInterval,
+    DatabaseUrl,
+    AdminListen,
+    HookPort(Hook),
+    HookService(Hook),
+    LogLevel,
+}
+
+impl Field {
+    /// A name for a setting the file did not give (its default is at fault).
+    fn default_key(self) -> String {
+        let hook = |h| match h {
+            Hook::Web => "web_service",
+            Hook::Push => "push_service",
+        };
+        match self {
+            Self::NodeId => "node_id".into(),
+            Self::Listeners => "listener".into(),
+            Self::ListenerAddr(i) => format!("listener[{i}].address"),
+            Self::ListenerTransport(i) => format!("listener[{i}].transport"),
+            Self::TlsCertificate => "tls.certificate".into(),
+            Self::TlsPrivateKey => "tls.private_key".into(),
+            Self::Realm => "registrar.realm".into(),
+            Self::MinExpires => "registrar.min_expires".into(),
+            Self::MaxExpires => "registrar.max_expires".into(),
+            Self::DefaultExpires => "registrar.default_expires".into(),
+            Self::SubscribeExpiration => "registrar.subscribe_expiration".into(),
+            Self::NonceLifetime => "registrar.nonce_lifetime".into(),
+            Self::NonceSecret => "registrar.nonce_secret".into(),
+            Self::Algorithms => "registrar.algorithms".into(),
+            Self::PurgeInterval => "registrar.purge_interval".into(),
+            Self::DatabaseUrl => "database.url".into(),
+            Self::AdminListen => "admin.listen".into(),
+            Self::HookPort(h) => format!("{}.port", hook(h)),
+            Self::HookService(h) => format!("{}.service", hook(h)),
+            Self::LogLevel => "log.level".into(),
+        }
+    }
+}
+
+/// Where a setting was written: its 1-based line and its key in the file's own terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pos {
+    pub(crate) line: usize,
+    pub(crate) key: String,
+}
+
+/// The positions of the settings a file gave, carried alongside the [`Config`] built from it.
+#[derive(Debug)]
+pub(crate) struct Positions {
+    at: HashMap<Field, Pos>,
+    /// Where to report a setting the file left out.
+    fallback_line: usize,
+}
+
+impl Positions {
+    pub(crate) fn new(fallback_line: usize) -> Self {
+        Self {
+            at: HashMap::new(),
+            fallback_line,
+        }
+    }
+
+    pub(crate) fn set(&mut self, field: Field, line: usize, key: impl Into<String>) {
+        self.at.insert(
+            field,
+            Pos {
+                line,
+                key: key.into(),
+            },
+        );
+    }
+
+    pub(crate) fn get(&self, field: Field) -> Option<&Pos> {
+        self.at.get(&field)
+    }
+
+    /// The position of the first of `fields` the file gave, else of the first by default name.
+    fn blame(&self, fields: &[Field]) -> Pos {
+        fields
+            .iter()
+            .find_map(|f| self.get(*f).cloned())
+            .unwrap_or_else(|| Pos {
+                line: self.fallback_line,
+                key: fields.first().map_or_else(String::new, |f| f.default_key()),
+            })
+    }
+}
+
+/// Resolves, merges and validates what a format layer built. `config.source` must be set.
+pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, ConfigError> {
+    let path = config.source.clone();
+    let fail = |fields: &[Field], message: String| {
+        let pos = at.blame(fields);
+        ConfigError::invalid(&path, pos.line, pos.key, message)
+    };
+    let base = base_dir(&config.source);
+
+    if !is_node_id(&config.node_id) {
+        return Err(fail(
+            &[Field::NodeId],
+            "must be 1 to 64 characters of letters, digits, '.', '_' or '-'".into(),
+        ));
+    }
+
+    // Listeners: at least one, TLS needs settings, one socket per address.
+    if config.listeners.is_empty() {
+        return Err(fail(
+            &[Field::Listeners],
+            "at least one SIP listener is required".into(),
+        ));
+    }
+    if config.tls.is_none() {
+        if let Some(i) = config
+            .listeners
+            .iter()
+            .position(|l| l.transport == Transport::Tls)
+        {
+            return Err(fail(
+                &[Field::ListenerTransport(i), Field::ListenerAddr(i)],
+                "a TLS listener needs a certificate: add a [tls] section (TOML) or a \
+                 tls-certificate param (XML)"
+                    .into(),
+            ));
+        }
+    }
+    config.listeners = merge_listeners(std::mem::take(&mut config.listeners), at)
+        .map_err(|(i, message)| fail(&[Field::ListenerAddr(i)], message))?;
+
+    if let Some(tls) = &mut config.tls {
+        if tls.certificate.as_os_str().is_empty() {
+            return Err(fail(&[Field::TlsCertificate], "must not be empty".into()));
+        }
+        if tls.private_key.as_os_str().is_empty() {
+            return Err(fail(&[Field::TlsPrivateKey], "must not be empty".into()));
+        }
+        tls.certificate = resolve(&base, &tls.certificate);
+        tls.private_key = resolve(&base, &tls.private_key);
+    }
+
+    let r = &config.registrar;
+    if r.realm.is_empty()
+        || r.realm
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
+        return Err(fail(
+            &[Field::Realm],
+            "must be non-empty, without quotes, backslashes or control characters".into(),
+        ));
+    }
+    for (field, value) in [
+        (Field::MinExpires, r.min_expires),
+        (Field::SubscribeExpiration, r.subscribe_expiration),
+        (Field::NonceLifetime, r.nonce_lifetime),
+        (Field::PurgeInterval, r.purge_interval),
+    ] {
+        if value == 0 {
+            return Err(fail(&[field], "must be at least 1 second".into()));
+        }
+    }
+    let order = |who: &[Field]| {
+        fail(
+            who,
+            format!(
+                "registration expiry out of order: min {}, default {}, max {} (need min <= \
+                 default <= max)",
+                r.min_expires, r.default_expires, r.max_expires
+            ),
+        )
+    };
+    if r.min_expires > r.max_expires {
+        return Err(order(&[Field::MinExpires, Field::MaxExpires]));
+    }
+    if r.default_expires > r.max_expires {
+        return Err(order(&[Field::DefaultExpires, Field::MaxExpires]));
+    }
+    if r.default_expires < r.min_expires {
+        return Err(order(&[Field::DefaultExpires, Field::MinExpires]));
+    }
+    if r.nonce_secret.as_ref().is_some_and(|s| s.len() < 16) {
+        return Err(fail(
+            &[Field::NonceSecret],
+            "must be at least 16 characters (leave it out for a random secret)".into(),
+        ));
+    }
+    if r.algorithms.is_empty() {
+        return Err(fail(
+            &[Field::Algorithms],
+            "at least one digest algorithm is required".into(),
+        ));
+    }
+    if let Some((i, a)) = r
+        .algorithms
+        .iter()
+        .enumerate()
+        .find(|(i, a)| r.algorithms[..*i].contains(a))
+    {
+        return Err(fail(
+            &[Field::Algorithms],
+            format!("{a} is listed twice (entry {})", i + 1),
+        ));
+    }
+
+    config.database.url = resolve_database_url(&config.database.url, &base)
+        .map_err(|m| fail(&[Field::DatabaseUrl], m))?;
+
+    for (hook, setting) in [
+        (Hook::Web, &mut config.web_service),
+        (Hook::Push, &mut config.push_service),
+    ] {
+        // voipswitch ships `ipaddr=""` for a hook that is not set up yet: treat it as off.
+        if setting.as_ref().is_some_and(|h| h.ipaddr.is_empty()) {
+            *setting = None;
+        }
+        if let Some(h) = setting {
+            if h.port == 0 {
+                return Err(fail(&[Field::HookPort(hook)], "must be 1 to 65535".into()));
+            }
+            if h.service.is_empty() {
+                return Err(fail(
+                    &[Field::HookService(hook)],
+                    "must not be empty".into(),
+                ));
+            }
+        }
+    }
+
+    if let Some(admin) = &config.admin {
+        if !admin.listen.ip().is_loopback() {
+            return Err(fail(
+                &[Field::AdminListen],
+                format!(
+                    "{} is not a loopback address: the admin API has no authentication, bind \
+                     it to 127.0.0.1 or [::1]",
+                    admin.listen.ip()
+                ),
+            ));
+        }
+    }
+
+    if config.log.level.trim().is_empty() {
+        return Err(fail(
+            &[Field::LogLevel],
+            "must not be empty (e.g. \"info\")".into(),
+        ));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
+        return Err(fail(
+            &[Field::LogLevel],
+            format!("invalid filter directive: {e}"),
+        ));
+    }
+
+    Ok(config)
+}
+
+fn is_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// TCP and TLS listeners are both TCP sockets: they cannot share an address.
+fn is_stream(t: Transport) -> bool {
+    matches!(t, Transport::Tcp | Transport::Tls)
+}
+
+/// Merges each registrar listener into the SIP listener on the same address and transport (one
+/// socket serves both) and refuses two listeners on one socket. Port 0 asks the system for a
+/// fresh port, so it never collides. Errors carry the index of the listener at fault.
+fn merge_listeners(
+    listeners: Vec<SipListener>,
+    at: &Positions,
+) -> Result<Vec<SipListener>, (usize, String)> {
+    // (listener, its index in the input, a SIP listener seen here, a registrar listener seen here)
+    let mut kept: Vec<(SipListener, usize, bool, bool)> = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let is_sip = l.role == ListenerRole::Sip;
+        let mate = kept.iter_mut().find(|(k, _, sip, registrar)| {
+            k.addr == l.addr
+                && k.transport == l.transport
+                && if is_sip { !*sip } else { !*registrar }
+        });
+        if let Some((k, _, sip, registrar)) = mate {
+            *sip |= is_sip;
+            *registrar |= !is_sip;
+            k.role = ListenerRole::Sip;
+            continue;
+        }
+        if l.addr.port() != 0 {
+            let clash = kept.iter().find(|(k, ..)| {
+                k.addr == l.addr && is_stream(k.transport) == is_stream(l.transport)
+            });
+            if let Some((k, j, ..)) = clash {
+                let line = at.blame(&[Field::ListenerAddr(*j)]).line;
+                let message = if k.transport == l.transport {
+                    format!(
+                        "duplicate listener: {} {} is already defined at line {line}",
+                        l.transport, l.addr
+                    )
+                } else {
+                    format!(
+                        "{} {} clashes with the {} listener at line {line}: both are TCP sockets",
+                        l.transport, l.addr, k.transport
+                    )
+                };
+                return Err((i, message));
+            }
+        }
+        kept.push((l, i, is_sip, !is_sip));
+    }
+    Ok(kept.into_iter().map(|(l, ..)| l).collect())
+}
+
+/// The directory relative paths are resolved against: the config file's, made absolute (and
+/// canonical when it exists, so that a leading `..` means its real parent).
+fn base_dir(source: &Path) -> PathBuf {
+    let dir = match source.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    dir.canonicalize()
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// `p` against `base` unless absolute; leading `..` steps up from `base`, `.` is dropped.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let mut out = base.to_path_buf();
+    let mut leading = true;
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if leading => {
+                out.pop();
+            }
+            other => {
+                leading = false;
+                out.push(other);
+            }
+        }
+    }
+    out
+}
+
+/// Checks the scheme and makes a SQLite file path absolute. Messages never echo the URL: it
+/// may hold a password.
+fn resolve_database_url(url: &str, base: &Path) -> Result<String, String> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("sqlite") => {
+            let rest = &url["sqlite:".len()..];
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let (file, query) = match rest.split_once('?') {
+                Some((file, query)) => (file, Some(query)),
+                None => (rest, None),
+            };
+            if file == ":memory:" {
+                return Ok(url.to_owned());
+            }
+            if file.is_empty() {
+                return Err("the SQLite URL has no file path (sqlite://<path>)".into());
+            }
+            let file = resolve(base, Path::new(file));
+            Ok(match query {
+                Some(q) => format!("sqlite://{}?{q}", file.display()),
+                None => format!("sqlite://{}", file.display()),
+            })
+        }
+        Some("mysql" | "mariadb") => {
+            let host = url.split_once("://").map_or("", |(_, rest)| rest);
+            if host.is_empty() || host.starts_with('/') {
+                return Err(
+                    "the MySQL/MariaDB URL has no host (mysql://user:password@host:port/db)".into(),
+                );
+            }
+            Ok(url.to_owned())
+        }
+        _ => Err("unsupported database URL scheme (expected sqlite:, mysql: or mariadb:)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    fn listener(addr: &str, transport: Transport, role: ListenerRole) -> SipListener {
+        let addr: SocketAddr = addr.parse().unwrap();
+        SipListener {
+            addr,
+            transport,
+            role,
+        }
+    }
+
+    #[test]
+    fn resolve_steps_up_from_base_and_keeps_absolute_paths() {
+        let base = Path::new("/srv/fs/etc");
+        assert_eq!(
+            resolve(base, Path::new("../data/x.db")),
+            Path::new("/srv/fs/data/x.db")
+        );
+        assert_eq!(
+            resolve(base, Path::new("./tls/a/../b")),
+            Path::new("/srv/fs/etc/tls/a/../b")
+        );
+        assert_eq!(
+            resolve(base, Path::new("/abs/cert.pem")),
+            Path::new("/abs/cert.pem")
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_become_absolute_others_pass() {
+        let base = Path::new("/srv/fs/etc");
+        let r = |u| resolve_database_url(u, base);
+        assert_eq!(
+            r("sqlite://../data/f.db").unwrap(),
+            "sqlite:///srv/fs/data/f.db"
+        );
+        assert_eq!(
+            r("sqlite:f.db?mode=rwc").unwrap(),
+            "sqlite:///srv/fs/etc/f.db?mode=rwc"
+        );
+        assert_eq!(r("sqlite:///var/f.db").unwrap(), "sqlite:///var/f.db");
+        assert_eq!(r("sqlite::memory:").unwrap(), "sqlite::memory:");
+        assert_eq!(
+            r("mysql://root@db:3306/fs").unwrap(),
+            "mysql://root@db:3306/fs"
+        );
+        assert!(r("mariadb://u:p@h/x").is_ok());
+        assert!(r("sqlite://").is_err());
+        assert!(r("mysql://").is_err());
+        let err = r("postgres://u:secret@h/x").unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn registrar_listener_merges_whichever_comes_first() {
+        let at = Positions::new(1);
+        for pair in [
+            [ListenerRole::Registrar, ListenerRole::Sip],
+            [ListenerRole::Sip, ListenerRole::Registrar],
+        ] {
+            let ls = pair
+                .map(|role| listener("1.2.3.4:5061", Transport::Tls, role))
+                .to_vec();
+            let merged = merge_listeners(ls, &at).unwrap();
+            assert_eq!(
+                merged,
+                [listener("1.2.3.4:5061", Transport::Tls, ListenerRole::Sip)]
+            );
+        }
+    }
+
+    #[test]
+    fn one_socket_per_address_except_port_zero() {
+        let at = Positions::new(1);
+        let tcp = listener("1.2.3.4:5060", Transport::Tcp, ListenerRole::Sip);
+        let tls = listener("1.2.3.4:5060", Transport::Tls, ListenerRole::Sip);
+        let udp = listener("1.2.3.4:5060", Transport::Udp, ListenerRole::Sip);
+        assert_eq!(
+            merge_listeners(vec![udp.clone(), tcp.clone()], &at)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            merge_listeners(vec![udp.clone(), tcp.clone(), tls], &at)
+                .unwrap_err()
+                .0,
+            2
+        );
+        assert_eq!(
+            merge_listeners(vec![udp.clone(), udp], &at).unwrap_err().0,
+            1
+        );
+        let reg = listener("1.2.3.4:5060", Transport::Tcp, ListenerRole::Registrar);
+        assert_eq!(
+            merge_listeners(vec![tcp, reg.clone(), reg], &at)
+                .unwrap_err()
+                .0,
+            2
+        );
+        let any = listener("127.0.0.1:0", Transport::Udp, ListenerRole::Sip);
+        assert_eq!(
+            merge_listeners(vec![any.clone(), any], &at).unwrap().len(),
+            2
+        );
+        assert_eq!(merge_listeners(vec![], &at), Ok(vec![]));
+    }
+}

@@ -1,0 +1,198 @@
+//! TOML refusals: each names the file, the 1-based line and the key.
+
+use std::path::Path;
+
+use ferroswitch_config::parse_toml;
+
+use crate::{assert_error, invalid};
+
+/// `rest` from line 1, then a UDP listener on 127.0.0.1:5060 (the last `listener[..]`).
+fn parse(rest: &str) -> String {
+    let text = format!("{rest}\n[[listener]]\naddress = \"127.0.0.1:5060\"\n");
+    invalid(parse_toml(&text, Path::new("etc/test.toml")))
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let e = parse("[registrar]\nrealm = \"x\"\nmin_expire = 60\n");
+    assert_error(
+        &e,
+        "etc/test.toml:3: registrar.min_expire: ",
+        "unknown field `min_expire`",
+    );
+}
+
+#[test]
+fn unknown_section_and_top_level_key_are_refused() {
+    let e = parse("\n[regsitrar]\nrealm = \"x\"\n");
+    assert_error(&e, "etc/test.toml:2: regsitrar: ", "unknown field");
+    let e = parse("node = \"a\"\n");
+    assert_error(&e, "etc/test.toml:1: node: ", "unknown field");
+    let e = parse("[[listener]]\naddress = \"127.0.0.1:5062\"\nproto = \"udp\"\n");
+    assert_error(&e, "etc/test.toml:3: listener[0].proto: ", "unknown field");
+}
+
+#[test]
+fn wrong_value_type_names_line_and_key() {
+    let e = parse("[registrar]\nmin_expires = \"x\"\n");
+    assert_eq!(
+        e,
+        "etc/test.toml:2: registrar.min_expires: invalid type: string \"x\", expected u32"
+    );
+}
+
+#[test]
+fn out_of_range_values_name_line_and_key() {
+    let e = parse("[registrar]\nmax_expires = -5\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: registrar.max_expires: ",
+        "expected u32",
+    );
+    let e = parse("[web_service]\nipaddr = \"192.0.2.1\"\nport = 70000\n");
+    assert_error(&e, "etc/test.toml:3: web_service.port: ", "expected u16");
+    let e = parse("[[listener]]\naddress = \"127.0.0.1:65536\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: listener[0].address: ",
+        "invalid socket address",
+    );
+    let e = parse("[registrar]\nmin_expires = 0\n");
+    assert_error(&e, "etc/test.toml:2: registrar.min_expires: ", "at least 1");
+}
+
+#[test]
+fn min_above_max_names_the_setting_given() {
+    let e = parse("[registrar]\nmin_expires = 4000\nmax_expires = 3000\n");
+    assert_error(&e, "etc/test.toml:2: registrar.min_expires: ", "min 4000");
+    // Only max given: it is the one at fault against the default min of 60.
+    let e = parse("[registrar]\nmax_expires = 30\n");
+    assert_error(&e, "etc/test.toml:2: registrar.max_expires: ", "max 30");
+    let e = parse("[registrar]\ndefault_expires = 10\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: registrar.default_expires: ",
+        "need min <= default <= max",
+    );
+}
+
+#[test]
+fn bad_names_are_refused() {
+    let e = parse("[registrar]\nalgorithms = [\"SHA-256\", \"SHA-512\"]\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: registrar.algorithms[1]: ",
+        "unknown digest algorithm",
+    );
+    let e = parse("[registrar]\nalgorithms = []\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: registrar.algorithms: ",
+        "at least one",
+    );
+    let e = parse("[registrar]\nalgorithms = [\"MD5\", \"md5\"]\n");
+    assert_error(&e, "etc/test.toml:2: registrar.algorithms: ", "twice");
+    let e = parse("[[listener]]\naddress = \"127.0.0.1:5070\"\ntransport = \"sctp\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:3: listener[0].transport: ",
+        "unknown transport \"sctp\"",
+    );
+    let e = parse("[log]\nformat = \"xml\"\n");
+    assert_error(&e, "etc/test.toml:2: log.format: ", "unknown log format");
+    let e = parse("[log]\nlevel = \"ferroswitch=loud\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: log.level: ",
+        "invalid filter directive",
+    );
+    let e = parse("trusted_peers = [\"127.0.0.1\", \"localhost\"]\n");
+    assert_error(
+        &e,
+        "etc/test.toml:1: trusted_peers[1]: ",
+        "invalid IP address",
+    );
+}
+
+#[test]
+fn tls_listener_without_tls_section_is_refused() {
+    let e = parse("[[listener]]\naddress = \"127.0.0.1:5061\"\ntransport = \"tls\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:3: listener[0].transport: ",
+        "needs a certificate",
+    );
+}
+
+#[test]
+fn listeners_on_one_socket_are_refused() {
+    let e = parse("[[listener]]\naddress = \"127.0.0.1:5060\"\ntransport = \"udp\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:6: listener[1].address: ",
+        "already defined at line 2",
+    );
+    let text = "[[listener]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:5060\"\n\
+                [[listener]]\ntransport = \"tls\"\naddress = \"127.0.0.1:5060\"\n\
+                [tls]\ncertificate = \"c.pem\"\n";
+    let e = invalid(parse_toml(text, Path::new("t.toml")));
+    assert_error(
+        &e,
+        "t.toml:6: listener[1].address: ",
+        "both are TCP sockets",
+    );
+}
+
+#[test]
+fn listeners_are_required() {
+    let e = invalid(parse_toml("node_id = \"a\"\n", Path::new("t.toml")));
+    assert_error(&e, "t.toml:1: listener: ", "at least one SIP listener");
+}
+
+#[test]
+fn other_rules_name_their_key() {
+    let e = parse("node_id = \"node 1\"\n");
+    assert_error(&e, "etc/test.toml:1: node_id: ", "letters, digits");
+    let e = parse("[registrar]\nrealm = \"\"\n");
+    assert_error(&e, "etc/test.toml:2: registrar.realm: ", "non-empty");
+    let e = parse("[registrar]\nnonce_secret = \"short\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: registrar.nonce_secret: ",
+        "at least 16",
+    );
+    let e = parse("[database]\nurl = \"postgres://u:pw@db/fs\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: database.url: ",
+        "unsupported database URL scheme",
+    );
+    assert!(!e.contains("pw@"), "the URL may hold a password: {e}");
+    let e = parse("[admin]\nlisten = \"0.0.0.0:8080\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: admin.listen: ",
+        "not a loopback address",
+    );
+    let e = parse("[push_service]\nipaddr = \"192.0.2.1\"\nport = 0\n");
+    assert_error(&e, "etc/test.toml:3: push_service.port: ", "1 to 65535");
+    let e = parse("[tls]\nprivate_key = \"k.pem\"\n");
+    assert_error(&e, "etc/test.toml:1: tls: ", "missing field `certificate`");
+}
+
+#[test]
+fn garbage_is_refused_without_panicking() {
+    for text in [
+        "\u{0}",
+        "[[listener]\n",
+        "a = [",
+        "= 1",
+        "[listener]\naddress=1",
+        "\u{feff}x",
+    ] {
+        assert!(
+            parse_toml(text, Path::new("t.toml")).is_err(),
+            "{text:?} was accepted"
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! XML refusals: each names the file, the 1-based line and the key.
+
+use std::path::Path;
+
+use ferroswitch_config::parse_xml;
+
+use crate::{assert_error, invalid};
+
+/// Line 1 is `<voipswitch>`, lines 2-5 a SIP listener on UDP 127.0.0.1:5060; `rest` starts on
+/// line 6.
+fn parse(rest: &str) -> String {
+    let text = format!(
+        "<voipswitch>\n<listener type=\"sip\">\n<param name=\"ipaddr\" value=\"127.0.0.1\"/>\n\
+         <param name=\"port\" value=\"5060\"/>\n</listener>\n{rest}\n</voipswitch>\n"
+    );
+    invalid(parse_xml(&text, Path::new("etc/voipswitch_config.xml")))
+}
+
+/// A listener element on lines 6.. with the given params, one per line.
+fn listener(kind: &str, params: &[(&str, &str)]) -> String {
+    let mut s = format!("<listener type=\"{kind}\">\n");
+    for (name, value) in params {
+        s.push_str(&format!("<param name=\"{name}\" value=\"{value}\"/>\n"));
+    }
+    s + "</listener>"
+}
+
+#[test]
+fn unknown_param_names_line_and_the_accepted_ones() {
+    let e = parse(&listener(
+        "sip",
+        &[("ipaddr", "127.0.0.1"), ("prot", "5062")],
+    ));
+    assert_eq!(
+        e,
+        "etc/voipswitch_config.xml:8: listener[type=sip] param \"prot\": unknown parameter \
+         (expected one of ipaddr, port, transport, tls-certificate, tls-private-key, \
+         tls-generate-self-signed)"
+    );
+}
+
+#[test]
+fn unknown_element_names_line_and_element() {
+    let e = parse("\n<dialplan/>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: dialplan: ",
+        "unknown element",
+    );
+    let e = parse("<log>\n<level value=\"info\"/>\n</log>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: log.level: ",
+        "unknown element",
+    );
+    let e = invalid(parse_xml("<settings/>", Path::new("v.xml")));
+    assert_error(&e, "v.xml:1: settings: ", "unknown root element");
+}
+
+#[test]
+fn unknown_listener_type_and_missing_attributes() {
+    let e = parse(&listener("media", &[]));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:6: listener[type=media]: ",
+        "unknown listener type",
+    );
+    let e = parse("<listener>\n</listener>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:6: listener: ",
+        "missing type attribute",
+    );
+    let e = parse("<log>\n<param name=\"level\"/>\n</log>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: log param \"level\": ",
+        "missing value",
+    );
+    let e = parse("<log>\n<param value=\"info\"/>\n</log>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: log param: ",
+        "missing name",
+    );
+}
+
+#[test]
+fn bad_values_name_line_and_key() {
+    let e = parse(&listener("sip", &[("ipaddr", "127.0.0.1"), ("port", "x")]));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:8: listener[type=sip].port: ",
+        "\"x\"",
+    );
+    let e = parse(&listener(
+        "sip",
+        &[("ipaddr", "127.0.0.1"), ("port", "65536")],
+    ));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:8: listener[type=sip].port: ",
+        "0 to 65535",
+    );
+    let e = parse(&listener(
+        "stun",
+        &[("ipaddr", "stun.example"), ("port", "3478")],
+    ));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: listener[type=stun].ipaddr: ",
+        "IP address",
+    );
+    let e = parse(&listener(
+        "sip",
+        &[
+            ("ipaddr", "127.0.0.1"),
+            ("port", "5062"),
+            ("transport", "sctp"),
+        ],
+    ));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:9: listener[type=sip].transport: ",
+        "sctp",
+    );
+    let e = parse("<registrar>\n<param name=\"min-expiration\" value=\"-1\"/>\n</registrar>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: registrar.min-expiration: ",
+        "integer",
+    );
+    let e =
+        parse("<registrar>\n<param name=\"algorithms\" value=\"SHA-256,SHA-1\"/>\n</registrar>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: registrar.algorithms: ",
+        "SHA-1",
+    );
+    let e = parse("<web_service>\n<param name=\"ipaddr\" value=\"192.0.2.1\"/>\n<param name=\"port\" value=\"81\"/>\n<param name=\"https\" value=\"maybe\"/>\n</web_service>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:9: web_service.https: ",
+        "true or false",
+    );
+}
+
+#[test]
+fn missing_required_param_names_the_element() {
+    let e = parse(&listener("sip", &[("port", "5062")]));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:6: listener[type=sip].ipaddr: ",
+        "required",
+    );
+}
+
+#[test]
+fn rules_across_values_name_the_xml_key() {
+    // register-expiration below the default min-expiration of 60.
+    let e = parse(&listener(
+        "registrar",
+        &[
+            ("ipaddr", "127.0.0.1"),
+            ("port", "5060"),
+            ("register-expiration", "30"),
+        ],
+    ));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:9: listener[type=registrar].register-expiration: ",
+        "max 30",
+    );
+    let e = parse("<registrar>\n<param name=\"realm\" value=\"\"/>\n</registrar>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: registrar.realm: ",
+        "non-empty",
+    );
+    let e = parse(&listener(
+        "sip",
+        &[("ipaddr", "127.0.0.1"), ("port", "5060")],
+    ));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:6: listener[type=sip]: ",
+        "already defined at line 2",
+    );
+    let e = parse("<admin>\n<param name=\"ipaddr\" value=\"192.0.2.1\"/>\n<param name=\"port\" value=\"8080\"/>\n</admin>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: admin.ipaddr: ",
+        "loopback",
+    );
+}
+
+#[test]
+fn tls_listener_without_certificate_is_refused() {
+    let e = parse(&listener(
+        "sip",
+        &[
+            ("ipaddr", "127.0.0.1"),
+            ("port", "5061"),
+            ("transport", "tls-tcp"),
+        ],
+    ));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:9: listener[type=sip].transport: ",
+        "needs a certificate",
+    );
+}
+
+#[test]
+fn garbage_is_refused_without_panicking() {
+    for text in [
+        "",
+        "<",
+        "<voipswitch>",
+        "<voipswitch><listener type=\"sip\"/></voipswitch>",
+        "\u{0}<a/>",
+        "<?xml?>",
+    ] {
+        assert!(
+            parse_xml(text, Path::new("v.xml")).is_err(),
+            "{text:?} was accepted"
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! The core task: owns the transaction layer and the registrar, feeds them inbound messages
+//! and time, and carries their outputs to the transports and the storage writer.
+//!
+//! Request pipeline (Kamailio's order): sanity (done by the transport) → transaction layer
+//! (retransmissions, CANCEL, ACK) → method dispatch: REGISTER → auth → registrar; OPTIONS → 200;
+//! anything else → 405 with Allow until the modules that own it exist.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use registrar::{Account, Registrar};
+use sip_message::{Message, MessageBuilder, Method, Peer};
+use sip_transaction::{Event, ServerKey, TransactionLayer};
+use store::{InstanceSeen, Store};
+use tokio::sync::mpsc;
+
+use crate::persist::Write;
+use crate::transport::{Inbound, Transports};
+
+pub(crate) const ALLOW: &str = "REGISTER, OPTIONS";
+const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+/// How long a cached account is trusted before it is read again from the database.
+const ACCOUNT_TTL: Duration = Duration::from_secs(60);
+/// A failed authentication against a cache entry older than this re-reads the account
+/// (the operator may just have changed the password).
+const ACCOUNT_RECHECK: Duration = Duration::from_secs(2);
+
+/// Inputs of the core task besides network messages.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// An account read from storage for a request that waits on it.
+    AccountFetched { login: String, account: Option<store::Account>, waiting: Waiting },
+}
+
+/// A REGISTER waiting for its account to be read.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    key: ServerKey,
+    msg: Message,
+    from: Peer,
+    /// Second attempt after a fresh read: never fetch again.
+    refetched: bool,
+}
+
+struct CachedAccount {
+    account: Option<Account>,
+    fetched: Instant,
+}
+
+pub(crate) struct Core {
+    pub(crate) tx: TransactionLayer,
+    pub(crate) registrar: Registrar,
+    pub(crate) transports: Transports,
+    pub(crate) store: Store,
+    pub(crate) writes: mpsc::UnboundedSender<Write>,
+    pub(crate) inputs: mpsc::UnboundedSender<Input>,
+    accounts: HashMap<String, CachedAccount>,
+}
+
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Core {
+    pub(crate) fn new(
+        tx: TransactionLayer,
+        registrar: Registrar,
+        transports: Transports,
+        store: Store,
+        writes: mpsc::UnboundedSender<Write>,
+        inputs: mpsc::UnboundedSender<Input>,
+        accounts: Vec<store::Account>,
+    ) -> Self {
+        let now = Instant::now();
+        let accounts = accounts
+            .into_iter()
+            .map(|a| (a.login.clone(), CachedAccount { account: Some(to_registrar_account(a)), fetched: now }))
+            .collect();
+        Self { tx, registrar, transports, store, writes, inputs, accounts }
+    }
+
+    /// Runs until both input channels close.
+    pub(crate) async fn run(mut self, mut net: mpsc::Receiver<Inbound>, mut inputs: mpsc::UnboundedReceiver<Input>, purge_every: Duration) {
+        let mut purge = tokio::time::interval(purge_every);
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            let deadline = self.tx.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                n = net.recv_many(&mut batch, 256) => {
+                    if n == 0 { break; }
+                    let now = Instant::now();
+                    for Inbound { msg, from } in batch.drain(..) {
+                        self.tx.handle_message(now, msg, from);
+                        self.drain(now);
+                    }
+                }
+                Some(input) = inputs.recv() => {
+                    let now = Instant::now();
+                    self.handle_input(now, input);
+                    self.drain(now);
+                }
+                () = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.tx.handle_timeout(now);
+                    self.drain(now);
+                }
+                _ = purge.tick() => {
+                    for c in self.registrar.location_mut().purge_expired(unix_ms()) {
+                        let _ = self.writes.send(Write::Binding(c));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries events and transmits out of the transaction layer.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = self.tx.poll_event() {
+                progressed = true;
+                self.handle_event(now, ev);
+            }
+            while let Some(t) = self.tx.poll_transmit() {
+                progressed = true;
+                self.transports.send(&t.to, t.payload);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, ev: Event) {
+        match ev {
+            Event::Request { key, request, from } => self.handle_request(now, key, request, from),
+            // The registrar never sends 2xx to INVITE, so a stray ACK has no dialog to go to.
+            Event::Ack { .. } => {}
+            Event::Cancelled { invite, .. } => {
+                // Nothing here keeps an INVITE pending; the 405 already ended it.
+                tracing::debug!(?invite, "CANCEL for an INVITE already answered");
+            }
+            other => tracing::debug!(?other, "transaction event without a module to take it"),
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, key: ServerKey, msg: Message, from: Peer) {
+        match msg.method() {
+            Some(Method::Register) => self.register(now, Waiting { key, msg, from, refetched: false }),
+            Some(Method::Options) => {
+                let mut b = MessageBuilder::response_to(&msg, 200, Some(&tag_for(&msg)), Some(from.remote));
+                b.header("Allow", ALLOW)
+                    .header("Accept", "application/sdp")
+                    .header("Supported", "path, outbound")
+                    .header("Server", SERVER);
+                self.respond(now, &key, b.finish());
+            }
+            _ => {
+                let mut b = MessageBuilder::response_to(&msg, 405, Some(&tag_for(&msg)), Some(from.remote));
+                b.header("Allow", ALLOW).header("Server", SERVER);
+                self.respond(now, &key, b.finish());
+            }
+        }
+    }
+
+    fn respond(&mut self, now: Instant, key: &ServerKey, response: bytes::Bytes) {
+        if let Err(e) = self.tx.respond(now, key, response) {
+            tracing::debug!("response not sent: {e}");
+        }
+    }
+
+    fn register(&mut self, now: Instant, w: Waiting) {
+        let login = Registrar::auth_username(&w.msg);
+        let account = match &login {
+            None => None,
+            Some(login) => match self.accounts.get(login) {
+                Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => c.account.clone(),
+                _ => return self.fetch_account(login.clone(), w),
+            },
+        };
+        let outcome = self.registrar.handle_register(unix_ms(), &w.msg, w.from, account.as_ref());
+        if outcome.status == 403 && !w.refetched {
+            if let Some(login) = &login {
+                if self.accounts.get(login).is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK) {
+                    // maybe the password changed or the account was just added: read it again
+                    return self.fetch_account(login.clone(), w);
+                }
+            }
+        }
+        tracing::debug!(status = outcome.status, login = ?outcome.login, peer = %w.from, "REGISTER");
+        let login_s = outcome.login.clone();
+        for c in outcome.changes {
+            let _ = self.writes.send(Write::Binding(c));
+        }
+        if let Some(login) = login_s {
+            let at = (unix_ms() / 1000) as i64;
+            for instance in outcome.instances {
+                let _ = self.writes.send(Write::Instance(InstanceSeen { login: login.clone(), instance, at }));
+            }
+        }
+        self.respond(now, &w.key, outcome.response);
+    }
+
+    fn fetch_account(&mut self, login: String, mut waiting: Waiting) {
+        waiting.refetched = true;
+        let store = self.store.clone();
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            let account = match store.get_account(&login).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(%login, "reading account failed: {e}");
+                    None
+                }
+            };
+            let _ = inputs.send(Input::AccountFetched { login, account, waiting });
+        });
+    }
+
+    fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::AccountFetched { login, account, waiting } => {
+                self.accounts.insert(login, CachedAccount { account: account.map(to_registrar_account), fetched: now });
+                self.register(now, waiting);
+            }
+        }
+    }
+}
+
+fn to_registrar_account(a: store::Account) -> Account {
+    Account { login: a.login, password: a.password, enabled: a.enabled }
+}
+
+/// A To tag that stays the same for retransmissions of one request.
+fn tag_for(msg: &Message) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let branch = msg.top_via().ok().and_then(|v| v.branch()).unwrap_or("");
+    for b in branch.bytes().chain(msg.call_id().unwrap_or("").bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,165 @@
+//! `ferroswitch run`: opens storage, restores bindings, binds the listeners and runs the core.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ferroswitch_config::{Config, DigestAlgorithm, LogFormat};
+use registrar::{Binding, Registrar, RegistrarConfig};
+use sip_message::digest::Algorithm;
+use sip_message::{Peer, Transport};
+use sip_transaction::{TimerConfig, TransactionLayer};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::core::{unix_ms, Core};
+use crate::transport::{bind_udp, serve_tcp, serve_udp, Transports};
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        _ => builder.try_init(),
+    };
+}
+
+fn registrar_config(config: &Config) -> RegistrarConfig {
+    let r = &config.registrar;
+    RegistrarConfig {
+        realm: r.realm.clone(),
+        min_expires: r.min_expires,
+        max_expires: r.max_expires,
+        default_expires: r.default_expires,
+        algorithms: r
+            .algorithms
+            .iter()
+            .map(|a| match a {
+                DigestAlgorithm::Md5 => Algorithm::Md5,
+                _ => Algorithm::Sha256,
+            })
+            .collect(),
+        nonce_lifetime_ms: u64::from(r.nonce_lifetime) * 1000,
+        ..RegistrarConfig::default()
+    }
+}
+
+fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
+    let transport = Transport::from_name(&rec.transport)?;
+    let remote: SocketAddr = rec.received.parse().ok()?;
+    let local: SocketAddr = rec.local_addr.parse().ok()?;
+    let binding = Binding {
+        key: rec.binding_key,
+        contact: rec.contact,
+        instance: rec.instance,
+        reg_id: rec.reg_id.and_then(|r| u32::try_from(r).ok()),
+        q_milli: rec.q_milli.and_then(|q| u16::try_from(q).ok()),
+        expires_at_ms: u64::try_from(rec.expires_at).ok()? * 1000,
+        call_id: rec.call_id,
+        cseq: u32::try_from(rec.cseq).ok()?,
+        source: Peer { transport, remote, local, conn: None },
+        path: rec.path,
+        user_agent: rec.user_agent,
+        updated_at_ms: u64::try_from(rec.updated_at).unwrap_or(0) * 1000,
+    };
+    Some((rec.login, binding))
+}
+
+pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    tracing::info!(config = %config.source.display(), node = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
+
+    let store = crate::accounts::open_store(&config).await?;
+    let accounts = store.list_accounts().await.context("loading accounts")?;
+
+    let secret: Vec<u8> = match &config.registrar.nonce_secret {
+        Some(s) => s.as_bytes().to_vec(),
+        None => (0..32).map(|_| rand::random::<u8>()).collect(),
+    };
+    let mut registrar = Registrar::new(registrar_config(&config), &secret);
+    let now = unix_ms();
+    let mut restored_n = 0;
+    for rec in store.load_bindings(Some(&config.node_id)).await.context("loading bindings")? {
+        if let Some((login, b)) = restored(rec) {
+            if b.expires_at_ms > now {
+                registrar.location_mut().upsert(&login, b);
+                restored_n += 1;
+            }
+        }
+    }
+    tracing::info!(accounts = accounts.len(), bindings = restored_n, "state restored from {}", store::redact_url(&config.database.url));
+
+    let transports = Transports::default();
+    let (net_tx, net_rx) = mpsc::channel(65_536);
+    let tls_acceptor = match &config.tls {
+        Some(tls) if config.listeners.iter().any(|l| l.transport == ferroswitch_config::Transport::Tls) => {
+            Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(tls)?))
+        }
+        _ => None,
+    };
+    for l in &config.listeners {
+        match l.transport {
+            ferroswitch_config::Transport::Udp => {
+                let sock = bind_udp(l.addr).with_context(|| format!("binding UDP {}", l.addr))?;
+                let addr = sock.local_addr()?;
+                tracing::info!("listening on udp {addr}");
+                tokio::spawn(serve_udp(Arc::new(sock), transports.clone(), net_tx.clone()));
+            }
+            t => {
+                let listener = TcpListener::bind(l.addr).await.with_context(|| format!("binding {t} {}", l.addr))?;
+                let addr = listener.local_addr()?;
+                tracing::info!("listening on {t} {addr}");
+                let tls = (t == ferroswitch_config::Transport::Tls).then(|| tls_acceptor.clone()).flatten();
+                tokio::spawn(serve_tcp(listener, tls, transports.clone(), net_tx.clone()));
+            }
+        }
+    }
+    drop(net_tx);
+
+    let (writes_tx, writes_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(crate::persist::writer(store.clone(), config.node_id.clone(), writes_rx));
+    let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
+    let core = Core::new(
+        TransactionLayer::new(TimerConfig::default()),
+        registrar,
+        transports,
+        store.clone(),
+        writes_tx,
+        inputs_tx,
+        accounts,
+    );
+    let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
+    let core_task = tokio::spawn(core.run(net_rx, inputs_rx, purge));
+    tracing::info!("ferroswitch ready");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: flushing pending database writes");
+    core_task.abort();
+    let _ = core_task.await;
+    // the core owned the write sender: the writer drains what is queued and stops
+    if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
+        tracing::error!("database writes did not finish within 10 s");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,288 @@
+//! Transports: UDP sockets, TCP and TLS connections. Each inbound datagram/stream frame is
+//! parsed and sanity-checked here (so a bad message costs only its own parse) and handed to the
+//! core task; the core sends through [`Transports::send`], which reuses the connection a
+//! peer's request arrived on.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use sip_message::{frame_stream, ConnId, Framed, Message, MessageBuilder, Peer, Transport};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+/// A parsed, sanity-checked message and where it came from.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    pub(crate) msg: Message,
+    pub(crate) from: Peer,
+}
+
+struct Conn {
+    tx: mpsc::Sender<Bytes>,
+    transport: Transport,
+    remote: SocketAddr,
+}
+
+#[derive(Default)]
+struct Inner {
+    udp: Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>,
+    conns: Mutex<HashMap<ConnId, Conn>>,
+    by_remote: Mutex<HashMap<(Transport, SocketAddr), ConnId>>,
+    next_conn: AtomicU64,
+}
+
+/// The handle through which the core sends.
+#[derive(Clone, Default)]
+pub(crate) struct Transports {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Transports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transports").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Transports {
+    /// Sends to a peer: UDP from the socket the peer talked to; TCP/TLS over the peer's
+    /// connection (or any open connection to that address).
+    pub(crate) fn send(&self, to: &Peer, payload: Bytes) {
+        match to.transport {
+            Transport::Udp => {
+                let sock = {
+                    let udp = lock(&self.inner.udp);
+                    udp.iter()
+                        .find(|(a, _)| *a == to.local)
+                        .or_else(|| udp.iter().find(|(a, _)| a.is_ipv4() == to.remote.is_ipv4()))
+                        .map(|(_, s)| s.clone())
+                };
+                let Some(sock) = sock else {
+                    tracing::warn!(peer = %to, "no UDP socket to send from");
+                    return;
+                };
+                match sock.try_send_to(&payload, to.remote) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let remote = to.remote;
+                        tokio::spawn(async move {
+                            if let Err(e) = sock.send_to(&payload, remote).await {
+                                tracing::debug!(%remote, "UDP send failed: {e}");
+                            }
+                        });
+                    }
+                    Err(e) => tracing::debug!(peer = %to, "UDP send failed: {e}"),
+                }
+            }
+            Transport::Tcp | Transport::Tls => {
+                let id = to.conn.filter(|c| lock(&self.inner.conns).contains_key(c)).or_else(|| {
+                    lock(&self.inner.by_remote).get(&(to.transport, to.remote)).copied()
+                });
+                let tx = id.and_then(|id| lock(&self.inner.conns).get(&id).map(|c| c.tx.clone()));
+                match tx {
+                    Some(tx) => {
+                        if tx.try_send(payload).is_err() {
+                            tracing::warn!(peer = %to, "connection send queue full or closed; message dropped");
+                        }
+                    }
+                    None => tracing::info!(peer = %to, "no open connection to peer; message dropped (the device re-registers when its flow is back)"),
+                }
+            }
+        }
+    }
+
+    pub(crate) fn open_connections(&self) -> usize {
+        lock(&self.inner.conns).len()
+    }
+
+    fn register_conn(&self, transport: Transport, remote: SocketAddr, tx: mpsc::Sender<Bytes>) -> ConnId {
+        let id = ConnId(self.inner.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
+        lock(&self.inner.conns).insert(id, Conn { tx, transport, remote });
+        lock(&self.inner.by_remote).insert((transport, remote), id);
+        id
+    }
+
+    fn drop_conn(&self, id: ConnId) {
+        if let Some(c) = lock(&self.inner.conns).remove(&id) {
+            let mut by = lock(&self.inner.by_remote);
+            if by.get(&(c.transport, c.remote)) == Some(&id) {
+                by.remove(&(c.transport, c.remote));
+            }
+        }
+    }
+}
+
+/// Parses one message; answers 400/505 itself when a request is malformed but answerable.
+/// Returns the message when it should go on to the core.
+fn accept_message(raw: Bytes, from: &Peer, reply: impl FnOnce(Bytes)) -> Option<Message> {
+    let msg = match Message::parse(raw) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::debug!(peer = %from, "dropping unparsable message: {e}");
+            return None;
+        }
+    };
+    if let Err(e) = msg.sanity_check() {
+        if msg.is_request() && msg.method() != Some(&sip_message::Method::Ack) && msg.top_via().is_ok() {
+            let code = e.status_code();
+            let mut b = MessageBuilder::response_to(&msg, code, None, Some(from.remote));
+            b.header("Warning", format_args!("399 ferroswitch \"{}\"", e.to_string().replace('"', "'")));
+            tracing::debug!(peer = %from, code, "refusing malformed request: {e}");
+            reply(b.finish());
+        } else {
+            tracing::debug!(peer = %from, "dropping malformed message: {e}");
+        }
+        return None;
+    }
+    Some(msg)
+}
+
+pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    // Large buffers absorb load bursts instead of dropping datagrams.
+    let _ = s.set_recv_buffer_size(16 << 20);
+    let _ = s.set_send_buffer_size(8 << 20);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+pub(crate) async fn serve_udp(sock: Arc<UdpSocket>, transports: Transports, core: mpsc::Sender<Inbound>) {
+    let local = match sock.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("UDP socket has no local address: {e}");
+            return;
+        }
+    };
+    lock(&transports.inner.udp).push((local, sock.clone()));
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, remote) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP port unreachable etc. surface here on some systems; keep serving
+                tracing::debug!(%local, "UDP receive error: {e}");
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        if data.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
+            continue; // keep-alive
+        }
+        if matches!(data[0], 0x00 | 0x01) {
+            continue; // STUN shares this socket (answered by the media issue's STUN handler)
+        }
+        let from = Peer { transport: Transport::Udp, remote, local, conn: None };
+        let raw = Bytes::copy_from_slice(data);
+        let sock2 = &sock;
+        if let Some(msg) = accept_message(raw, &from, |r| {
+            let _ = sock2.try_send_to(&r, remote);
+        }) {
+            if core.send(Inbound { msg, from }).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+pub(crate) async fn serve_tcp(listener: TcpListener, tls: Option<TlsAcceptor>, transports: Transports, core: mpsc::Sender<Inbound>) {
+    let local = listener.local_addr().ok();
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(?local, "accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().unwrap_or_else(|_| local.unwrap_or(remote));
+        let transports = transports.clone();
+        let core = core.clone();
+        match &tls {
+            None => {
+                tokio::spawn(serve_stream(stream, Transport::Tcp, local, remote, transports, core));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => serve_stream(s, Transport::Tls, local, remote, transports, core).await,
+                        Ok(Err(e)) => tracing::info!(%remote, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::info!(%remote, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn serve_stream<S>(stream: S, transport: Transport, local: SocketAddr, remote: SocketAddr, transports: Transports, core: mpsc::Sender<Inbound>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
+    let id = transports.register_conn(transport, remote, tx.clone());
+    tracing::debug!(%remote, conn = id.0, %transport, "connection open");
+    let writer = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let from = Peer { transport, remote, local, conn: Some(id) };
+    let mut buf = BytesMut::with_capacity(8192);
+    'read: loop {
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        loop {
+            match frame_stream(&buf) {
+                Ok(Framed::Ping(n)) => {
+                    let _ = buf.split_to(n);
+                    let _ = tx.try_send(Bytes::from_static(b"\r\n"));
+                }
+                Ok(Framed::Pong(n)) => {
+                    let _ = buf.split_to(n);
+                }
+                Ok(Framed::Message(n)) => {
+                    let raw = buf.split_to(n).freeze();
+                    if let Some(msg) = accept_message(raw, &from, |r| {
+                        let _ = tx.try_send(r);
+                    }) {
+                        if core.send(Inbound { msg, from }).await.is_err() {
+                            break 'read;
+                        }
+                    }
+                }
+                Err(sip_message::Error::Incomplete) => break,
+                Err(e) => {
+                    tracing::info!(%remote, "closing {transport} connection: unframeable stream: {e}");
+                    break 'read;
+                }
+            }
+        }
+    }
+    transports.drop_conn(id);
+    drop(tx);
+    let _ = writer.await;
+    tracing::debug!(%remote, conn = id.0, "connection closed");
+}

@@ -1,0 +1,129 @@
+//! The in-memory location table: bindings per login. The driver restores it from storage at
+//! start and writes every [`BindingChange`] through.
+
+use std::collections::HashMap;
+
+use sip_message::Peer;
+
+/// One registered contact of a login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Identity within the login: `+sip.instance` (plus `reg-id` when present) or the
+    /// normalised contact URI.
+    pub key: String,
+    /// The contact URI as registered.
+    pub contact: String,
+    pub instance: Option<String>,
+    pub reg_id: Option<u32>,
+    pub q_milli: Option<u16>,
+    /// Absolute expiry, unix milliseconds.
+    pub expires_at_ms: u64,
+    pub call_id: String,
+    pub cseq: u32,
+    /// Where the REGISTER came from: requests to this device go back over this flow.
+    pub source: Peer,
+    pub path: Option<String>,
+    pub user_agent: Option<String>,
+    pub updated_at_ms: u64,
+}
+
+impl Binding {
+    pub fn remaining_secs(&self, now_ms: u64) -> u32 {
+        (self.expires_at_ms.saturating_sub(now_ms).div_ceil(1000)).min(u64::from(u32::MAX)) as u32
+    }
+}
+
+/// What changed, for write-through storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingChange {
+    Upsert { login: String, binding: Binding },
+    Remove { login: String, key: String },
+    RemoveAll { login: String },
+}
+
+/// Bindings by login.
+#[derive(Debug, Default)]
+pub struct Location {
+    by_login: HashMap<Box<str>, Vec<Binding>>,
+    count: usize,
+}
+
+impl Location {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Current bindings of a login (possibly expired ones not yet purged are filtered out).
+    pub fn lookup(&self, login: &str, now_ms: u64) -> impl Iterator<Item = &Binding> {
+        self.by_login
+            .get(login)
+            .into_iter()
+            .flatten()
+            .filter(move |b| b.expires_at_ms > now_ms)
+    }
+
+    pub fn logins(&self) -> usize {
+        self.by_login.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Inserts or replaces the binding with the same key.
+    pub fn upsert(&mut self, login: &str, binding: Binding) {
+        let list = self.by_login.entry(login.into()).or_default();
+        match list.iter_mut().find(|b| b.key == binding.key) {
+            Some(b) => *b = binding,
+            None => {
+                list.push(binding);
+                self.count += 1;
+            }
+        }
+    }
+
+    pub fn remove(&mut self, login: &str, key: &str) -> bool {
+        let Some(list) = self.by_login.get_mut(login) else { return false };
+        let before = list.len();
+        list.retain(|b| b.key != key);
+        let removed = before != list.len();
+        if removed {
+            self.count -= 1;
+        }
+        if list.is_empty() {
+            self.by_login.remove(login);
+        }
+        removed
+    }
+
+    pub fn remove_all(&mut self, login: &str) -> usize {
+        let n = self.by_login.remove(login).map_or(0, |l| l.len());
+        self.count -= n;
+        n
+    }
+
+    pub(crate) fn get_mut(&mut self, login: &str) -> Option<&mut Vec<Binding>> {
+        self.by_login.get_mut(login)
+    }
+
+    /// Drops expired bindings; returns what to remove from storage.
+    pub fn purge_expired(&mut self, now_ms: u64) -> Vec<BindingChange> {
+        let mut changes = Vec::new();
+        self.by_login.retain(|login, list| {
+            list.retain(|b| {
+                let keep = b.expires_at_ms > now_ms;
+                if !keep {
+                    changes.push(BindingChange::Remove { login: login.to_string(), key: b.key.clone() });
+                }
+                keep
+            });
+            !list.is_empty()
+        });
+        self.count -= changes.len();
+        changes
+    }
+}

@@ -1,0 +1,341 @@
+//! REGISTER handling: authentication, then the binding updates of RFC 3261 §10.3.
+
+use bytes::Bytes;
+use sip_message::digest::{self, Algorithm, ResponseParams};
+use sip_message::{ContactList, HeaderName, Message, MessageBuilder, Peer};
+
+use crate::location::{Binding, BindingChange, Location};
+use crate::nonce::{NonceCheck, NonceKeeper};
+
+/// Registrar policy, from the server config.
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    pub realm: String,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    /// Offered in this order (one `WWW-Authenticate` each).
+    pub algorithms: Vec<Algorithm>,
+    pub nonce_lifetime_ms: u64,
+    /// Most bindings one login may hold; more are refused with 403.
+    pub max_contacts: usize,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        Self {
+            realm: "ferroswitch".into(),
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            nonce_lifetime_ms: 300_000,
+            max_contacts: 16,
+        }
+    }
+}
+
+/// What the registrar needs to know of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub login: String,
+    pub password: String,
+    pub enabled: bool,
+}
+
+/// The result of one REGISTER.
+#[derive(Debug)]
+#[must_use]
+pub struct Outcome {
+    /// The response to send back to the peer.
+    pub response: Bytes,
+    pub status: u16,
+    /// The authenticated login, when authentication succeeded.
+    pub login: Option<String>,
+    /// Binding changes to write through to storage.
+    pub changes: Vec<BindingChange>,
+    /// `+sip.instance` values seen for the login (for `aa_ue_instance`).
+    pub instances: Vec<String>,
+    /// True when the login gained a binding it did not have (deliver stored messages).
+    pub registered: bool,
+}
+
+/// The registrar state machine: nonce keeper + location table.
+#[derive(Debug)]
+pub struct Registrar {
+    cfg: RegistrarConfig,
+    nonces: NonceKeeper,
+    location: Location,
+}
+
+const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+
+impl Registrar {
+    pub fn new(cfg: RegistrarConfig, nonce_secret: &[u8]) -> Self {
+        let nonces = NonceKeeper::new(nonce_secret, cfg.nonce_lifetime_ms);
+        Self { cfg, nonces, location: Location::new() }
+    }
+
+    pub fn config(&self) -> &RegistrarConfig {
+        &self.cfg
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn location_mut(&mut self) -> &mut Location {
+        &mut self.location
+    }
+
+    /// The login whose account the driver must have at hand to judge this request: the
+    /// digest username, when there are credentials.
+    pub fn auth_username(req: &Message) -> Option<String> {
+        req.authorization().and_then(Result::ok).map(|c| c.username.into_owned())
+    }
+
+    /// Handles a sanity-checked REGISTER from `from`. `account` is the account named by the
+    /// credentials' username (`None` if unknown or without credentials).
+    pub fn handle_register(&mut self, now_ms: u64, req: &Message, from: Peer, account: Option<&Account>) -> Outcome {
+        let reply = |code: u16| MessageBuilder::response_to(req, code, Some(&to_tag(req)), Some(from.remote));
+        let simple = |code: u16, reason: Option<&str>| {
+            let mut b = reply(code);
+            b.header("Server", SERVER);
+            if let Some(r) = reason {
+                b.header("Warning", format_args!("399 ferroswitch \"{r}\""));
+            }
+            Outcome { response: b.finish(), status: code, login: None, changes: vec![], instances: vec![], registered: false }
+        };
+
+        // 1. Authentication
+        let Some(creds) = req.authorization() else {
+            return self.challenge(now_ms, req, from, false);
+        };
+        let Ok(creds) = creds else { return simple(400, Some("malformed Authorization")) };
+        if !creds.is_digest() {
+            return self.challenge(now_ms, req, from, false);
+        }
+        if creds.realm != self.cfg.realm {
+            return self.challenge(now_ms, req, from, false);
+        }
+        let alg = match creds.algorithm.as_deref() {
+            None => Algorithm::Md5,
+            Some(a) => match Algorithm::from_name(a) {
+                Some(a) if self.cfg.algorithms.contains(&a) => a,
+                _ => return self.challenge(now_ms, req, from, false),
+            },
+        };
+        let qop_auth = match creds.qop.as_deref() {
+            None => None,
+            Some(q) if q.eq_ignore_ascii_case("auth") => match (creds.nc, creds.cnonce.as_deref()) {
+                (Some(_), Some(_)) => Some(()),
+                _ => return simple(400, Some("qop=auth needs nc and cnonce")),
+            },
+            Some(_) => return simple(400, Some("unsupported qop")),
+        };
+        match self.nonces.check(now_ms, &creds.nonce, qop_auth.and(creds.nc)) {
+            NonceCheck::Valid => {}
+            NonceCheck::Stale | NonceCheck::Replayed => return self.challenge(now_ms, req, from, true),
+            NonceCheck::Invalid => return self.challenge(now_ms, req, from, false),
+        }
+        let Some(account) = account.filter(|a| a.login == creds.username) else {
+            return simple(403, Some("bad credentials"));
+        };
+        let nc_hex = creds.nc.map(|n| format!("{n:08x}"));
+        let ha1 = alg.ha1(&creds.username, &self.cfg.realm, &account.password);
+        let expected = digest::response(
+            alg,
+            &ha1,
+            &ResponseParams {
+                method: "REGISTER",
+                uri: &creds.uri,
+                nonce: &creds.nonce,
+                qop_auth: match (&nc_hex, creds.cnonce.as_deref(), qop_auth) {
+                    (Some(nc), Some(cn), Some(())) => Some((nc.as_str(), cn)),
+                    _ => None,
+                },
+            },
+        );
+        if !digest::eq_hex(&expected, &creds.response) {
+            return simple(403, Some("bad credentials"));
+        }
+        if !account.enabled {
+            return simple(403, Some("account disabled"));
+        }
+        let Ok(to) = req.to_header() else { return simple(400, Some("bad To")) };
+        if to.uri.user != Some(account.login.as_str()) {
+            return simple(403, Some("To user does not match the authenticated login"));
+        }
+        let login = account.login.clone();
+
+        // 2. Bindings (RFC 3261 §10.3 steps 6-8)
+        let contacts = match req.contacts() {
+            Ok(c) => c,
+            Err(_) => return simple(400, Some("malformed Contact")),
+        };
+        let header_expires = match req.expires() {
+            Ok(e) => e,
+            Err(_) => return simple(400, Some("malformed Expires")),
+        };
+        let call_id = req.call_id().unwrap_or_default();
+        let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
+        let mut changes = Vec::new();
+        let mut instances = Vec::new();
+        let had_any = self.location.lookup(&login, now_ms).next().is_some();
+        match contacts {
+            None => {}
+            Some(ContactList::Star) => {
+                if header_expires != Some(0) {
+                    return simple(400, Some("Contact: * needs Expires: 0"));
+                }
+                if self.location.remove_all(&login) > 0 || had_any {
+                    changes.push(BindingChange::RemoveAll { login: login.clone() });
+                }
+            }
+            Some(ContactList::Contacts(list)) => {
+                // validate everything first: a refused request changes nothing
+                let mut planned = Vec::with_capacity(list.len());
+                for c in &list {
+                    let Ok(exp) = c.expires() else { return simple(400, Some("bad expires")) };
+                    let expires = exp.or(header_expires).unwrap_or(self.cfg.default_expires);
+                    if expires != 0 && expires < self.cfg.min_expires {
+                        let mut b = reply(423);
+                        b.header("Min-Expires", self.cfg.min_expires).header("Server", SERVER);
+                        return Outcome {
+                            response: b.finish(),
+                            status: 423,
+                            login: Some(login),
+                            changes: vec![],
+                            instances: vec![],
+                            registered: false,
+                        };
+                    }
+                    let Ok(q) = c.q_milli() else { return simple(400, Some("bad q")) };
+                    let instance = c.instance().map(|i| i.into_owned());
+                    let reg_id = c.reg_id();
+                    let key = match (&instance, reg_id) {
+                        (Some(i), Some(r)) => format!("{i};reg-id={r}"),
+                        (Some(i), None) => i.clone(),
+                        (None, _) => normalise_contact(&c.0.uri),
+                    };
+                    planned.push((key, c.0.uri.as_str().to_owned(), instance, reg_id, q, expires.min(self.cfg.max_expires)));
+                }
+                let path = {
+                    let p: Vec<&str> = req.header_values(&HeaderName::Path).collect();
+                    (!p.is_empty()).then(|| p.join(", "))
+                };
+                let user_agent = req.user_agent().map(str::to_owned);
+                let existing = self.location.lookup(&login, now_ms).count();
+                let new_keys = planned
+                    .iter()
+                    .filter(|p| p.5 != 0 && !self.location.lookup(&login, now_ms).any(|b| b.key == p.0))
+                    .count();
+                if existing + new_keys > self.cfg.max_contacts {
+                    return simple(403, Some("too many contacts"));
+                }
+                for (key, contact, instance, reg_id, q, expires) in planned {
+                    if let Some(i) = &instance {
+                        instances.push(i.clone());
+                    }
+                    if let Some(old) = self.location.get_mut(&login).and_then(|l| l.iter().find(|b| b.key == key)) {
+                        if old.call_id == call_id && old.cseq >= cseq {
+                            // retransmission or out of order: leave the binding as it is
+                            continue;
+                        }
+                    }
+                    if expires == 0 {
+                        if self.location.remove(&login, &key) {
+                            changes.push(BindingChange::Remove { login: login.clone(), key });
+                        }
+                        continue;
+                    }
+                    let binding = Binding {
+                        key,
+                        contact,
+                        instance,
+                        reg_id,
+                        q_milli: q,
+                        expires_at_ms: now_ms + u64::from(expires) * 1000,
+                        call_id: call_id.to_owned(),
+                        cseq,
+                        source: from,
+                        path: path.clone(),
+                        user_agent: user_agent.clone(),
+                        updated_at_ms: now_ms,
+                    };
+                    self.location.upsert(&login, binding.clone());
+                    changes.push(BindingChange::Upsert { login: login.clone(), binding });
+                }
+            }
+        }
+
+        // 3. 200 OK with every current binding
+        let mut b = reply(200);
+        for bnd in self.location.lookup(&login, now_ms) {
+            let mut v = format!("<{}>;expires={}", bnd.contact, bnd.remaining_secs(now_ms));
+            if let Some(i) = &bnd.instance {
+                v.push_str(";+sip.instance=\"");
+                v.push_str(i);
+                v.push('"');
+            }
+            if let Some(r) = bnd.reg_id {
+                v.push_str(&format!(";reg-id={r}"));
+            }
+            b.header("Contact", v);
+        }
+        for p in req.header_values(&HeaderName::Path) {
+            b.header("Path", p);
+        }
+        if req.has_option_tag(&HeaderName::Supported, "outbound")
+            && self.location.lookup(&login, now_ms).any(|b| b.reg_id.is_some())
+        {
+            b.header("Require", "outbound");
+        }
+        b.header("Server", SERVER);
+        let registered = !had_any && self.location.lookup(&login, now_ms).next().is_some();
+        Outcome { response: b.finish(), status: 200, login: Some(login), changes, instances, registered }
+    }
+
+    fn challenge(&mut self, now_ms: u64, req: &Message, from: Peer, stale: bool) -> Outcome {
+        let nonce = self.nonces.issue(now_ms);
+        let mut b = MessageBuilder::response_to(req, 401, Some(&to_tag(req)), Some(from.remote));
+        for alg in &self.cfg.algorithms {
+            b.header(
+                "WWW-Authenticate",
+                format_args!(
+                    "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{}",
+                    self.cfg.realm,
+                    alg.name(),
+                    if stale { ", stale=true" } else { "" }
+                ),
+            );
+        }
+        b.header("Server", SERVER);
+        Outcome { response: b.finish(), status: 401, login: None, changes: vec![], instances: vec![], registered: false }
+    }
+}
+
+/// A To tag for stateless-looking registrar answers: stable per request (a retransmission gets
+/// the same tag).
+fn to_tag(req: &Message) -> String {
+    let branch = req.top_via().ok().and_then(|v| v.branch()).unwrap_or("");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in branch.bytes().chain(req.call_id().unwrap_or("").bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Binding identity of a contact without instance: scheme, user, host, port and transport
+/// (RFC 3261 §19.1.4 in spirit: other parameters do not make a different binding).
+fn normalise_contact(uri: &sip_message::Uri<'_>) -> String {
+    let mut k = uri.aor().to_ascii_lowercase();
+    if let Some(p) = uri.port {
+        k.push_str(&format!(":{p}"));
+    }
+    if let Some(t) = uri.transport_param() {
+        k.push_str(";transport=");
+        k.push_str(&t.to_ascii_lowercase());
+    }
+    k
+}

@@ -1,0 +1,283 @@
+//! Accounts: the `clientsshared` table (voipswitch's name).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{limits, now_epoch_secs, sql, Store, StoreError};
+
+/// An account to create or import. `tech_prefix` and `enabled` take the table defaults
+/// (`''`, enabled) on insert and are left alone on an import update.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    /// SIP login (user part): a phone number, a username or an id; never assumed to be digits.
+    pub login: String,
+    /// SIP password, stored in clear (voipswitch does; digest needs it).
+    pub password: String,
+    /// Display name used as the From display name of calls.
+    pub display_name: Option<String>,
+}
+
+/// An account as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    /// `id_client`.
+    pub id: i64,
+    /// SIP login.
+    pub login: String,
+    /// SIP password, in clear.
+    pub password: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Tech-prefix rule (voipswitch syntax, e.g. `DP:int-> OR onnet`), `''` for none.
+    pub tech_prefix: String,
+    /// Whether the account may register and call.
+    pub enabled: bool,
+    /// Creation time, epoch seconds.
+    pub created_at: i64,
+}
+
+// Debug without the password: accounts end up in logs.
+impl fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("login", &self.login)
+            .field("password", &"***")
+            .field("display_name", &self.display_name)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("login", &self.login)
+            .field("password", &"***")
+            .field("display_name", &self.display_name)
+            .field("tech_prefix", &self.tech_prefix)
+            .field("enabled", &self.enabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// What an [`Store::import_accounts`] did. A row whose login already existed (or appeared
+/// earlier in the same import) counts as updated, even if nothing changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// New logins.
+    pub inserted: u64,
+    /// Rows that overwrote an existing login's password and display name.
+    pub updated: u64,
+}
+
+/// Rows per multi-row `INSERT` (and per transaction) in an import.
+const IMPORT_CHUNK: usize = 500;
+
+const ACCOUNT_COLUMNS: &str =
+    "id_client, login, password, display_name, tech_prefix, enabled, created_at";
+
+impl NewAccount {
+    fn check(&self) -> Result<(), StoreError> {
+        limits::check_login(&self.login)?;
+        limits::check("password", &self.password, limits::PASSWORD)?;
+        limits::check_opt(
+            "display_name",
+            self.display_name.as_deref(),
+            limits::DISPLAY_NAME,
+        )
+    }
+}
+
+fn account_from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
+    Ok(Account {
+        id: row.try_get("id_client")?,
+        login: row.try_get("login")?,
+        password: row.try_get("password")?,
+        display_name: row.try_get("display_name")?,
+        tech_prefix: row.try_get("tech_prefix")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Creates an account, enabled, with no tech prefix.
+    /// [`StoreError::AccountExists`] if the login is taken.
+    pub async fn add_account(&self, a: &NewAccount) -> Result<(), StoreError> {
+        a.check()?;
+        let result = sqlx::query(
+            "INSERT INTO clientsshared (login, password, display_name, created_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(a.login.as_str())
+        .bind(a.password.as_str())
+        .bind(a.display_name.as_deref())
+        .bind(now_epoch_secs())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::AccountExists {
+                    login: a.login.clone(),
+                })
+            }
+            Err(source) => Err(StoreError::Query {
+                op: "add_account",
+                source,
+            }),
+        }
+    }
+
+    /// The account with this login, if any.
+    pub async fn get_account(&self, login: &str) -> Result<Option<Account>, StoreError> {
+        let op = "get_account";
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM clientsshared WHERE login = ?"
+        ))
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query(op))?;
+        row.as_ref()
+            .map(account_from_row)
+            .transpose()
+            .map_err(StoreError::query(op))
+    }
+
+    /// Every account, ordered by login (byte order, the same on both backends).
+    pub async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let op = "list_accounts";
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM clientsshared ORDER BY login"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query(op))?;
+        rows.iter()
+            .map(account_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(op))
+    }
+
+    /// Sets an account's SIP password. `false` if there is no such login.
+    pub async fn set_password(&self, login: &str, password: &str) -> Result<bool, StoreError> {
+        limits::check("password", password, limits::PASSWORD)?;
+        // MySQL reports matched (not changed) rows: sqlx connects with CLIENT_FOUND_ROWS, so
+        // setting the same password again still says `true`.
+        let result = sqlx::query("UPDATE clientsshared SET password = ? WHERE login = ?")
+            .bind(password)
+            .bind(login)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("set_password"))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Deletes an account and its bindings (`location` rows), in one transaction. The device
+    /// instances seen for the login are kept (every instance ever seen is history).
+    /// `false` if there is no such login.
+    pub async fn delete_account(&self, login: &str) -> Result<bool, StoreError> {
+        let err = StoreError::query("delete_account");
+        let mut tx = sql::begin_write(&self.pool, self.backend)
+            .await
+            .map_err(&err)?;
+        let deleted = sqlx::query("DELETE FROM clientsshared WHERE login = ?")
+            .bind(login)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?
+            .rows_affected();
+        sqlx::query("DELETE FROM location WHERE login = ?")
+            .bind(login)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(deleted > 0)
+    }
+
+    /// Creates or updates accounts in bulk: a new login is inserted (enabled, no tech prefix);
+    /// an existing one gets the row's password and display name. Rows go in multi-row upserts
+    /// of 500, one transaction each; `on_progress(rows_done)` is called after each.
+    ///
+    /// Every row is checked before anything is written ([`StoreError::ImportRow`]). A database
+    /// error mid-way leaves the chunks before it imported; running the import again is safe.
+    pub async fn import_accounts(
+        &self,
+        rows: &[NewAccount],
+        on_progress: &mut dyn FnMut(usize),
+    ) -> Result<ImportReport, StoreError> {
+        for (row, a) in rows.iter().enumerate() {
+            a.check().map_err(|source| StoreError::ImportRow {
+                row,
+                source: Box::new(source),
+            })?;
+        }
+        let err = StoreError::query("import_accounts");
+        let created_at = now_epoch_secs();
+        let upsert_full = upsert_accounts_sql(self, IMPORT_CHUNK);
+        let mut report = ImportReport::default();
+        let mut done = 0;
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            let distinct: HashSet<&str> = chunk.iter().map(|a| a.login.as_str()).collect();
+
+            let mut tx = sql::begin_write(&self.pool, self.backend)
+                .await
+                .map_err(&err)?;
+            // Existing logins, read under the write lock (SQLite) / in the transaction that
+            // then writes them (MySQL), so the split between inserted and updated is exact.
+            let count_sql = format!(
+                "SELECT COUNT(*) FROM clientsshared WHERE login IN {}",
+                sql::in_list(distinct.len())
+            );
+            let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+            for login in &distinct {
+                count = count.bind(*login);
+            }
+            let existing = count.fetch_one(&mut *tx).await.map_err(&err)?;
+
+            let tail_sql;
+            let upsert = if chunk.len() == IMPORT_CHUNK {
+                upsert_full.as_str()
+            } else {
+                tail_sql = upsert_accounts_sql(self, chunk.len());
+                tail_sql.as_str()
+            };
+            let mut q = sqlx::query(upsert);
+            for a in chunk {
+                q = q
+                    .bind(a.login.as_str())
+                    .bind(a.password.as_str())
+                    .bind(a.display_name.as_deref())
+                    .bind(created_at);
+            }
+            q.execute(&mut *tx).await.map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+
+            let inserted = distinct.len() as u64 - u64::try_from(existing).unwrap_or(0);
+            report.inserted += inserted;
+            report.updated += chunk.len() as u64 - inserted;
+            done += chunk.len();
+            on_progress(done);
+        }
+        tracing::info!(
+            inserted = report.inserted,
+            updated = report.updated,
+            "accounts imported"
+        );
+        Ok(report)
+    }
+}
+
+fn upsert_accounts_sql(store: &Store, rows: usize) -> String {
+    format!(
+        "INSERT INTO clientsshared (login, password, display_name, created_at) VALUES {}{}",
+        sql::values_tuples(rows, 4),
+        sql::upsert_tail(store.backend, &["login"], &["password", "display_name"])
+    )
+}

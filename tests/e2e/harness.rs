@@ -1,0 +1,215 @@
+//! Spawning the server on port 0 and running SIPp against it.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ferroswitch");
+pub(crate) const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sipp");
+
+/// A scratch directory holding a config and a SQLite database.
+pub(crate) struct Site {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Site {
+    /// Config with UDP, TCP and TLS listeners on 127.0.0.1:0, MD5 first (SIPp 3.6 only does MD5).
+    pub(crate) fn new() -> Self {
+        Self::with_registrar("algorithms = [\"MD5\", \"SHA-256\"]\n")
+    }
+
+    pub(crate) fn with_registrar(registrar_extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = format!(
+            r#"node_id = "test1"
+
+[[listener]]
+transport = "udp"
+address = "127.0.0.1:0"
+
+[[listener]]
+transport = "tcp"
+address = "127.0.0.1:0"
+
+[[listener]]
+transport = "tls"
+address = "127.0.0.1:0"
+
+[tls]
+certificate = "tls/cert.pem"
+private_key = "tls/key.pem"
+generate_self_signed = true
+
+[registrar]
+realm = "ferroswitch.test"
+min_expires = 60
+max_expires = 3600
+{registrar_extra}
+[database]
+data_dir = "data"
+
+[log]
+level = "info,ferroswitch=debug"
+"#
+        );
+        std::fs::write(dir.path().join("ferroswitch.toml"), cfg).expect("write config");
+        Self { dir }
+    }
+
+    pub(crate) fn config(&self) -> PathBuf {
+        self.dir.path().join("ferroswitch.toml")
+    }
+
+    pub(crate) fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("data/ferroswitch.db").display())
+    }
+
+    /// Runs a CLI command with this site's config; returns (success, stdout, stderr).
+    pub(crate) fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(BIN).arg("-c").arg(self.config()).args(args).output().expect("run ferroswitch");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub(crate) fn add_account(&self, login: &str, password: &str) {
+        let (ok, _, err) = self.cli(&["account", "add", login, "--password", password]);
+        assert!(ok, "account add {login} failed: {err}");
+    }
+
+    pub(crate) fn start(&self) -> Server {
+        Server::start(&self.config())
+    }
+}
+
+/// A running server; killed on drop.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) udp: SocketAddr,
+    pub(crate) tcp: SocketAddr,
+    pub(crate) tls: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(config: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .arg("-c")
+            .arg(config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferroswitch");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("FERRO_TEST_LOG").is_some() {
+                    eprintln!("[server] {line}");
+                }
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut udp, mut tcp, mut tls) = (None, None, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => panic!("server did not become ready; log so far:\n{}", seen.join("\n")),
+            };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let mut it = rest.split_whitespace();
+                let (t, a) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+                let a: SocketAddr = a.parse().expect("listening address");
+                match t {
+                    "udp" => udp = Some(a),
+                    "tcp" => tcp = Some(a),
+                    "tls" => tls = Some(a),
+                    _ => {}
+                }
+            }
+            let ready = line.contains("ferroswitch ready");
+            seen.push(line);
+            if ready {
+                break;
+            }
+        }
+        Self { child, udp: udp.expect("udp"), tcp: tcp.expect("tcp"), tls: tls.expect("tls"), log: rx }
+    }
+
+    /// Log lines printed since the last call.
+    pub(crate) fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+
+    /// SIGTERM and wait: a clean shutdown flushes pending writes.
+    pub(crate) fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not stop within 15 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn require_tool(name: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
+    assert!(found, "{name} is not installed: run `bash .ci/run` (or apt-get install -y sip-tester stunnel4) first");
+}
+
+/// Runs a SIPp scenario once per line of `rows` (fields separated by ';') against `target`.
+/// `transport` is SIPp's `-t` value (`u1` or `t1`). Returns SIPp's exit status and output.
+pub(crate) fn sipp(dir: &Path, scenario: &Path, target: SocketAddr, transport: &str, rows: &[&str]) -> (bool, String) {
+    require_tool("sipp");
+    let inf = dir.join(format!("inf-{}.csv", rand_suffix()));
+    let mut csv = String::from("SEQUENTIAL\n");
+    for r in rows {
+        csv.push_str(r);
+        csv.push('\n');
+    }
+    std::fs::write(&inf, csv).expect("write injection file");
+    let out = Command::new("sipp")
+        .arg(target.to_string())
+        .args(["-sf"])
+        .arg(scenario)
+        .args(["-inf"])
+        .arg(&inf)
+        .args(["-t", transport, "-i", "127.0.0.1", "-m", &rows.len().to_string(), "-r", "50"])
+        .args(["-timeout", "20", "-timeout_error", "-nostdin"])
+        .stdin(Stdio::null())
+        .output();
+    let out = out.expect("run sipp");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+pub(crate) fn scenario(name: &str) -> PathBuf {
+    Path::new(SIPP_DIR).join(name)
+}
+
+pub(crate) fn rand_suffix() -> String {
+    format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ rand::random::<u64>() as u128)
+}

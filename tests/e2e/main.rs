@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `ferroswitch` binary on loopback, driven by SIPp, stunnel, raw
+//! sockets and the CLI. SIPp (Debian `sip-tester`) and stunnel must be installed; `.ci/run`
+//! installs them.
+
+mod cli;
+mod harness;
+mod register;
+mod wire;
