@@ -177,7 +177,8 @@ pub struct RegistrarSettings {
     pub min_expires: u32,
     /// Longest registration granted. Default 3600.
     pub max_expires: u32,
-    /// Granted when the REGISTER asks for no expiry. Default 3600.
+    /// Granted when the REGISTER asks for no expiry. Default 3600, brought within
+    /// `min_expires..=max_expires` when the file does not set it.
     pub default_expires: u32,
     /// Longest subscription granted. Default 3600.
     pub subscribe_expiration: u32,

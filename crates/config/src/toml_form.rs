@@ -385,6 +385,25 @@ mod tests {
     }
 
     #[test]
+    fn unset_default_expiry_follows_the_bounds() {
+        let registrar = |rest: &str| {
+            let c = parse(
+                &format!("{MINIMAL}[registrar]\n{rest}"),
+                Path::new("t.toml"),
+            )
+            .unwrap();
+            c.registrar.default_expires
+        };
+        assert_eq!(registrar("max_expires = 1800\n"), 1800);
+        assert_eq!(registrar("min_expires = 7200\nmax_expires = 9000\n"), 7200);
+        assert_eq!(registrar("default_expires = 600\n"), 600);
+        assert!(err(&format!(
+            "{MINIMAL}[registrar]\nmax_expires = 1800\ndefault_expires = 2000\n"
+        ))
+        .starts_with("t.toml:5: registrar.default_expires: registration expiry out of order"));
+    }
+
+    #[test]
     fn line_at_counts_from_one_and_never_panics() {
         assert_eq!(line_at("a\nb\nc", 0), 1);
         assert_eq!(line_at("a\nb\nc", 2), 2);

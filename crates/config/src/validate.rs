@@ -175,6 +175,11 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
         tls.private_key = resolve(&base, &tls.private_key);
     }
 
+    // An unset default expiry follows the bounds (voipswitch's register-expiration caps it).
+    let r = &mut config.registrar;
+    if at.get(Field::DefaultExpires).is_none() && r.min_expires <= r.max_expires {
+        r.default_expires = r.default_expires.clamp(r.min_expires, r.max_expires);
+    }
     let r = &config.registrar;
     if r.realm.is_empty()
         || r.realm

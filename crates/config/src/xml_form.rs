@@ -137,14 +137,7 @@ impl<'d, 'input> Reader<'d, 'input> {
             }
             let section = child.tag_name().name();
             let line = self.line(child);
-            if !SECTIONS.contains(&section) {
-                return Err(self.error(
-                    line,
-                    section,
-                    format!("unknown element (expected one of {})", SECTIONS.join(", ")),
-                ));
-            }
-            if !matches!(section, "listener" | "trusted_peer") {
+            if SECTIONS.contains(&section) && !matches!(section, "listener" | "trusted_peer") {
                 if let Some(first) = seen.insert(section, line) {
                     return Err(self.error(
                         line,
@@ -162,13 +155,15 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "database" => self.database(child)?,
                 "log" => self.log(child)?,
                 "admin" => self.admin(child)?,
-                _ => self.trusted_peer(child)?,
+                "trusted_peer" => self.trusted_peer(child)?,
+                _ => {
+                    return Err(self.error(
+                        line,
+                        section,
+                        format!("unknown element (expected one of {})", SECTIONS.join(", ")),
+                    ))
+                }
             }
-        }
-        // register-expiration caps the default too, unless <registrar> set one.
-        if self.positions.get(Field::DefaultExpires).is_none() {
-            let r = &mut self.config.registrar;
-            r.default_expires = r.default_expires.min(r.max_expires);
         }
         Ok(())
     }

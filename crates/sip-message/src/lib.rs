@@ -33,4 +33,4 @@ pub use header::{
 pub use message::{frame_stream, Framed, Header, Message, Method, StartLine, MAX_BODY, MAX_HEAD};
 pub use peer::{ConnId, Peer, Transport};
 pub use print::{reason_phrase, MessageBuilder};
-pub use uri::{Host, Scheme, Uri};
+pub use uri::{percent_decode, Host, Scheme, Uri};

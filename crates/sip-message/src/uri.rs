@@ -1,5 +1,6 @@
 //! `sip:`, `sips:` and `tel:` URIs (RFC 3261 §19.1, RFC 3966) as borrowed views.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -280,6 +281,13 @@ impl<'a> Uri<'a> {
         })
     }
 
+    /// The user part with `%HH` escapes decoded (RFC 3261 §19.1.4: `sip:%75ser@h` and
+    /// `sip:user@h` name the same user). Bytes, since an escape may decode to NUL or to a
+    /// byte that is not UTF-8 on its own; borrowed when there is nothing to decode.
+    pub fn user_unescaped(&self) -> Option<Cow<'a, [u8]>> {
+        self.user.map(percent_decode)
+    }
+
     /// The text the URI was parsed from.
     pub fn as_str(&self) -> &'a str {
         self.raw
@@ -316,6 +324,34 @@ impl fmt::Display for Uri<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.raw)
     }
+}
+
+/// Decodes `%HH` escapes; a `%` not followed by two hex digits is kept as it is.
+pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
+    let b = s.as_bytes();
+    if !b.contains(&b'%') {
+        return Cow::Borrowed(b);
+    }
+    let hex = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
 }
 
 fn parse_port(p: &str) -> Result<u16> {

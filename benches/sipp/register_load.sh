@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# REGISTER load test: SIPp registers ACCOUNTS distinct accounts with digest auth against a
+# release build of ferroswitch on loopback (UDP, SQLite), then prints the sustained rate of
+# full challenge+register cycles, failures, and the server's RSS.
+#
+#   benches/sipp/register_load.sh [RATE] [CALLS]      (defaults: 12000 cycles/s, 200000 cycles)
+#   ACCOUNTS=100000 benches/sipp/register_load.sh 5000 100000   # RSS with 100k bindings
+#
+# Bounded: SIPp stops after CALLS cycles (or 300 s); the server is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RATE=${1:-12000}
+CALLS=${2:-200000}
+ACCOUNTS=${ACCOUNTS:-20000}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ferroswitch-target}"
+command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
+
+echo "==> building release binary"
+cargo build --release -q -p ferroswitch
+BIN="$CARGO_TARGET_DIR/release/ferroswitch"
+WORK=$(mktemp -d /tmp/ferro-load.XXXXXX)
+SERVER_PID=""
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+cat > "$WORK/ferroswitch.toml" <<CFG
+[[listener]]
+transport = "udp"
+address = "127.0.0.1:0"
+[registrar]
+realm = "load.test"
+algorithms = ["MD5"]
+[database]
+data_dir = "data"
+[log]
+level = "warn,ferroswitch::server=info"
+CFG
+
+echo "==> creating $ACCOUNTS accounts"
+{ echo "SEQUENTIAL"; for i in $(seq 1 "$ACCOUNTS"); do echo "load$i;pw$i"; done; } > "$WORK/inf.csv"
+tail -n +2 "$WORK/inf.csv" | tr ';' ',' > "$WORK/accounts.csv"
+"$BIN" -c "$WORK/ferroswitch.toml" account import "$WORK/accounts.csv" | tail -1
+
+"$BIN" -c "$WORK/ferroswitch.toml" run 2> "$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do grep -q "ferroswitch ready" "$WORK/server.log" && break; sleep 0.1; done
+ADDR=$(grep -o "listening on udp [0-9.:]*" "$WORK/server.log" | awk '{print $4}')
+[ -n "$ADDR" ] || { cat "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
+echo "==> server on $ADDR (pid $SERVER_PID); SIPp: $CALLS cycles at $RATE/s"
+
+set +e
+( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/register_load.xml" -inf inf.csv \
+    -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * 4)) -max_socket 1 \
+    -timeout 290 -nostdin -trace_stat -stf stats.csv -fd 1 >/dev/null 2>"$WORK/sipp.err" )
+SIPP_RC=$?
+set -e
+STATS="$WORK/stats.csv"
+[ -s "$STATS" ] || { cat "$WORK/sipp.err"; echo "no SIPp statistics" >&2; exit 1; }
+col() { head -1 "$STATS" | tr ';' '\n' | grep -n -x "$1" | cut -d: -f1; }
+last() { tail -1 "$STATS" | cut -d';' -f"$(col "$1")"; }
+OK=$(last "SuccessfulCall(C)")
+FAIL=$(last "FailedCall(C)")
+ELAPSED=$(last "ElapsedTime(C)")   # hh:mm:ss:ms
+SECS=$(echo "$ELAPSED" | awk -F: '{print $1*3600 + $2*60 + $3 + $4/1000000}')
+RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+echo "==> results"
+awk -v ok="$OK" -v fail="$FAIL" -v s="$SECS" -v rate="$RATE" -v rss="$RSS" -v acc="$ACCOUNTS" 'BEGIN {
+  printf "offered rate           %d cycles/s\n", rate;
+  printf "successful cycles      %d in %.2f s\n", ok, s;
+  printf "sustained              %.0f challenge+register cycles/s (%.0f REGISTER transactions/s)\n", ok / s, 2 * ok / s;
+  printf "failed registrations   %d\n", fail;
+  printf "server RSS             %.1f MiB with %d accounts registered\n", rss / 1024, acc;
+}'
+echo "sipp exit code        $SIPP_RC"
+[ "$FAIL" = "0" ] || exit 1
