@@ -64,12 +64,20 @@ level = "info,ferroswitch=debug"
     }
 
     pub(crate) fn db_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("data/ferroswitch.db").display())
+        format!(
+            "sqlite://{}",
+            self.dir.path().join("data/ferroswitch.db").display()
+        )
     }
 
     /// Runs a CLI command with this site's config; returns (success, stdout, stderr).
     pub(crate) fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(BIN).arg("-c").arg(self.config()).args(args).output().expect("run ferroswitch");
+        let out = Command::new(BIN)
+            .arg("-c")
+            .arg(self.config())
+            .args(args)
+            .output()
+            .expect("run ferroswitch");
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -126,7 +134,10 @@ impl Server {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(l) => l,
-                Err(_) => panic!("server did not become ready; log so far:\n{}", seen.join("\n")),
+                Err(_) => panic!(
+                    "server did not become ready; log so far:\n{}",
+                    seen.join("\n")
+                ),
             };
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let mut it = rest.split_whitespace();
@@ -145,7 +156,13 @@ impl Server {
                 break;
             }
         }
-        Self { child, udp: udp.expect("udp"), tcp: tcp.expect("tcp"), tls: tls.expect("tls"), log: rx }
+        Self {
+            child,
+            udp: udp.expect("udp"),
+            tcp: tcp.expect("tcp"),
+            tls: tls.expect("tls"),
+            log: rx,
+        }
     }
 
     /// Log lines printed since the last call.
@@ -176,13 +193,23 @@ impl Drop for Server {
 }
 
 pub(crate) fn require_tool(name: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(found, "{name} is not installed: run `bash .ci/run` (or apt-get install -y sip-tester stunnel4) first");
 }
 
 /// Runs a SIPp scenario once per line of `rows` (fields separated by ';') against `target`.
 /// `transport` is SIPp's `-t` value (`u1` or `t1`). Returns SIPp's exit status and output.
-pub(crate) fn sipp(dir: &Path, scenario: &Path, target: SocketAddr, transport: &str, rows: &[&str]) -> (bool, String) {
+pub(crate) fn sipp(
+    dir: &Path,
+    scenario: &Path,
+    target: SocketAddr,
+    transport: &str,
+    rows: &[&str],
+) -> (bool, String) {
     require_tool("sipp");
     let inf = dir.join(format!("inf-{}.csv", rand_suffix()));
     let mut csv = String::from("SEQUENTIAL\n");
@@ -197,12 +224,25 @@ pub(crate) fn sipp(dir: &Path, scenario: &Path, target: SocketAddr, transport: &
         .arg(scenario)
         .args(["-inf"])
         .arg(&inf)
-        .args(["-t", transport, "-i", "127.0.0.1", "-m", &rows.len().to_string(), "-r", "50"])
+        .args([
+            "-t",
+            transport,
+            "-i",
+            "127.0.0.1",
+            "-m",
+            &rows.len().to_string(),
+            "-r",
+            "50",
+        ])
         .args(["-timeout", "20", "-timeout_error", "-nostdin"])
         .stdin(Stdio::null())
         .output();
     let out = out.expect("run sipp");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -211,5 +251,9 @@ pub(crate) fn scenario(name: &str) -> PathBuf {
 }
 
 pub(crate) fn rand_suffix() -> String {
-    format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ rand::random::<u64>() as u128)
+    format!(
+        "{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ rand::random::<u64>() as u128
+    )
 }

@@ -6,18 +6,28 @@ use std::time::Duration;
 use crate::harness::{require_tool, scenario, sipp, Site};
 
 async fn bindings(site: &Site) -> Vec<store::BindingRecord> {
-    let s = store::Store::connect(&site.db_url()).await.expect("open db");
+    let s = store::Store::connect(&site.db_url())
+        .await
+        .expect("open db");
     let b = s.load_bindings(None).await.expect("load bindings");
     s.close().await;
     b
 }
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// Writes failures are flushed asynchronously: poll the database until `pred` holds.
-fn wait_bindings(site: &Site, what: &str, pred: impl Fn(&[store::BindingRecord]) -> bool) -> Vec<store::BindingRecord> {
+fn wait_bindings(
+    site: &Site,
+    what: &str,
+    pred: impl Fn(&[store::BindingRecord]) -> bool,
+) -> Vec<store::BindingRecord> {
     for _ in 0..100 {
         let b = block(bindings(site));
         if pred(&b) {
@@ -33,12 +43,22 @@ fn udp_register_with_digest_challenge() {
     let site = Site::new();
     site.add_account("alice", "wonderland");
     let server = site.start();
-    let (ok, out) = sipp(site.dir.path(), &scenario("register.xml"), server.udp, "u1", &["alice;wonderland"]);
+    let (ok, out) = sipp(
+        site.dir.path(),
+        &scenario("register.xml"),
+        server.udp,
+        "u1",
+        &["alice;wonderland"],
+    );
     assert!(ok, "sipp failed:\n{out}");
     let b = wait_bindings(&site, "alice's binding", |b| b.len() == 1);
     assert_eq!(b[0].login, "alice");
     assert_eq!(b[0].transport, "udp");
-    assert!(b[0].contact.starts_with("sip:alice@127.0.0.1:"), "{}", b[0].contact);
+    assert!(
+        b[0].contact.starts_with("sip:alice@127.0.0.1:"),
+        "{}",
+        b[0].contact
+    );
     assert!(b[0].received.starts_with("127.0.0.1:"));
     assert_eq!(b[0].node_id, "test1");
     server.stop();
@@ -49,7 +69,13 @@ fn tcp_register() {
     let site = Site::new();
     site.add_account("bob", "builder");
     let server = site.start();
-    let (ok, out) = sipp(site.dir.path(), &scenario("register.xml"), server.tcp, "t1", &["bob;builder"]);
+    let (ok, out) = sipp(
+        site.dir.path(),
+        &scenario("register.xml"),
+        server.tcp,
+        "t1",
+        &["bob;builder"],
+    );
     assert!(ok, "sipp failed:\n{out}");
     let b = wait_bindings(&site, "bob's tcp binding", |b| b.len() == 1);
     assert_eq!(b[0].transport, "tcp");
@@ -62,7 +88,11 @@ fn tls_register_through_stunnel() {
     site.add_account("carol", "secret");
     let server = site.start();
     // stunnel: plain TCP on a free local port → TLS to the server
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let conf = site.dir.path().join("stunnel.conf");
     std::fs::write(
         &conf,
@@ -72,7 +102,12 @@ fn tls_register_through_stunnel() {
         ),
     )
     .unwrap();
-    let mut stunnel = Command::new("stunnel").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("stunnel");
+    let mut stunnel = Command::new("stunnel")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stunnel");
     let mut up = false;
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -83,7 +118,13 @@ fn tls_register_through_stunnel() {
     }
     assert!(up, "stunnel did not start");
     let target = format!("127.0.0.1:{port}").parse().unwrap();
-    let (ok, out) = sipp(site.dir.path(), &scenario("register.xml"), target, "t1", &["carol;secret"]);
+    let (ok, out) = sipp(
+        site.dir.path(),
+        &scenario("register.xml"),
+        target,
+        "t1",
+        &["carol;secret"],
+    );
     let _ = stunnel.kill();
     let _ = stunnel.wait();
     assert!(ok, "sipp over stunnel failed:\n{out}");
@@ -96,12 +137,27 @@ fn wrong_password_is_forbidden_and_short_expiry_is_423() {
     let site = Site::new();
     site.add_account("dave", "right");
     let server = site.start();
-    let (ok, out) = sipp(site.dir.path(), &scenario("register_wrong_password.xml"), server.udp, "u1", &["dave;wrong"]);
+    let (ok, out) = sipp(
+        site.dir.path(),
+        &scenario("register_wrong_password.xml"),
+        server.udp,
+        "u1",
+        &["dave;wrong"],
+    );
     assert!(ok, "expected 401 then 403:\n{out}");
-    let (ok, out) = sipp(site.dir.path(), &scenario("register_short_expiry.xml"), server.udp, "u1", &["dave;right"]);
+    let (ok, out) = sipp(
+        site.dir.path(),
+        &scenario("register_short_expiry.xml"),
+        server.udp,
+        "u1",
+        &["dave;right"],
+    );
     assert!(ok, "expected 401 then 423:\n{out}");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(block(bindings(&site)).is_empty(), "refused registrations must not create bindings");
+    assert!(
+        block(bindings(&site)).is_empty(),
+        "refused registrations must not create bindings"
+    );
 }
 
 #[test]
@@ -114,14 +170,29 @@ fn two_devices_then_contact_star_removes_all() {
         &scenario("register_instance.xml"),
         server.udp,
         "u1",
-        &["erin;pw1;00000000-0000-0000-0000-00000000000a", "erin;pw1;00000000-0000-0000-0000-00000000000b"],
+        &[
+            "erin;pw1;00000000-0000-0000-0000-00000000000a",
+            "erin;pw1;00000000-0000-0000-0000-00000000000b",
+        ],
     );
     assert!(ok, "{out}");
     let b = wait_bindings(&site, "two instances", |b| b.len() == 2);
     let mut inst: Vec<_> = b.iter().filter_map(|r| r.instance.clone()).collect();
     inst.sort();
-    assert_eq!(inst, ["<urn:uuid:00000000-0000-0000-0000-00000000000a>", "<urn:uuid:00000000-0000-0000-0000-00000000000b>"]);
-    let (ok, out) = sipp(site.dir.path(), &scenario("unregister_all.xml"), server.udp, "u1", &["erin;pw1"]);
+    assert_eq!(
+        inst,
+        [
+            "<urn:uuid:00000000-0000-0000-0000-00000000000a>",
+            "<urn:uuid:00000000-0000-0000-0000-00000000000b>"
+        ]
+    );
+    let (ok, out) = sipp(
+        site.dir.path(),
+        &scenario("unregister_all.xml"),
+        server.udp,
+        "u1",
+        &["erin;pw1"],
+    );
     assert!(ok, "{out}");
     wait_bindings(&site, "no bindings after Contact: *", |b| b.is_empty());
 }
@@ -131,7 +202,13 @@ fn bindings_survive_a_restart() {
     let site = Site::new();
     site.add_account("frank", "pw");
     let server = site.start();
-    let (ok, out) = sipp(site.dir.path(), &scenario("register.xml"), server.udp, "u1", &["frank;pw"]);
+    let (ok, out) = sipp(
+        site.dir.path(),
+        &scenario("register.xml"),
+        server.udp,
+        "u1",
+        &["frank;pw"],
+    );
     assert!(ok, "{out}");
     let b = wait_bindings(&site, "frank's binding", |b| b.len() == 1);
     let contact = b[0].contact.clone();
@@ -140,9 +217,20 @@ fn bindings_survive_a_restart() {
     let server = site.start();
     // a REGISTER without Contact lists the bindings the server holds in memory
     let query = std::fs::read_to_string(scenario("query.xml")).unwrap();
-    let port = contact.rsplit(':').next().unwrap().split(';').next().unwrap().to_owned();
+    let port = contact
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let q = site.dir.path().join("query-restart.xml");
-    std::fs::write(&q, query.replace("[field2]", &format!("sip:frank@127.0.0.1:{port}"))).unwrap();
+    std::fs::write(
+        &q,
+        query.replace("[field2]", &format!("sip:frank@127.0.0.1:{port}")),
+    )
+    .unwrap();
     let (ok, out) = sipp(site.dir.path(), &q, server.udp, "u1", &["frank;pw"]);
     assert!(ok, "after restart the 200 must list {contact}:\n{out}");
     server.stop();

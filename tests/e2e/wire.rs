@@ -24,7 +24,13 @@ fn client(server: std::net::SocketAddr) -> UdpSocket {
     s
 }
 
-fn request(method: &str, user: &str, branch: &str, extra: &str, local: std::net::SocketAddr) -> String {
+fn request(
+    method: &str,
+    user: &str,
+    branch: &str,
+    extra: &str,
+    local: std::net::SocketAddr,
+) -> String {
     format!(
         "{method} sip:ferroswitch.test SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{branch};rport\r\nFrom: <sip:{user}@ferroswitch.test>;tag=t{branch}\r\nTo: <sip:{user}@ferroswitch.test>\r\nCall-ID: {branch}@test\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n"
     )
@@ -42,7 +48,10 @@ fn options_answered_and_unknown_methods_get_405() {
     let via = r.top_via().unwrap();
     assert_eq!(via.received(), Some("127.0.0.1"));
     assert_eq!(via.rport(), Some(Some(local.port().to_string().as_str())));
-    let r = udp_exchange(&c, &request("SUBSCRIBE", "x", "sub1", "Event: presence\r\n", local));
+    let r = udp_exchange(
+        &c,
+        &request("SUBSCRIBE", "x", "sub1", "Event: presence\r\n", local),
+    );
     assert_eq!(r.status(), Some(405));
     assert_eq!(r.header(&HeaderName::Allow), Some(crate_allow()));
 }
@@ -58,12 +67,15 @@ fn malformed_request_gets_400_and_server_keeps_serving() {
     let c = client(server.udp);
     let local = c.local_addr().unwrap();
     // CSeq method does not match the request method (RFC 4475 mismatch01)
-    let bad = request("OPTIONS", "x", "bad1", "", local).replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
+    let bad =
+        request("OPTIONS", "x", "bad1", "", local).replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
     let r = udp_exchange(&c, &bad);
     assert_eq!(r.status(), Some(400));
     // garbage is dropped, not answered, and does not kill anything
-    c.send(b"\x16\x03\x01garbage that is not SIP\r\n\r\n").unwrap();
-    c.send(b"INVITE sip:x SIP/2.0\r\nVia: broken\r\n\r\n").unwrap();
+    c.send(b"\x16\x03\x01garbage that is not SIP\r\n\r\n")
+        .unwrap();
+    c.send(b"INVITE sip:x SIP/2.0\r\nVia: broken\r\n\r\n")
+        .unwrap();
     let r = udp_exchange(&c, &request("OPTIONS", "x", "good1", "", local));
     assert_eq!(r.status(), Some(200));
     // over TCP too: a bad Content-Length closes nothing but that frame's transaction
@@ -72,7 +84,10 @@ fn malformed_request_gets_400_and_server_keeps_serving() {
     t.write_all(b"\r\n\r\n").unwrap();
     let mut pong = [0u8; 2];
     t.read_exact(&mut pong).unwrap();
-    assert_eq!(&pong, b"\r\n", "CRLFCRLF keep-alive must be answered with CRLF (RFC 5626)");
+    assert_eq!(
+        &pong, b"\r\n",
+        "CRLFCRLF keep-alive must be answered with CRLF (RFC 5626)"
+    );
 }
 
 #[test]
@@ -92,19 +107,44 @@ fn sha256_digest_registration() {
     let resp = digest::response(
         Algorithm::Sha256,
         &ha1,
-        &ResponseParams { method: "REGISTER", uri, nonce: &ch.nonce, qop_auth: Some(("00000001", "abcdef")) },
+        &ResponseParams {
+            method: "REGISTER",
+            uri,
+            nonce: &ch.nonce,
+            qop_auth: Some(("00000001", "abcdef")),
+        },
     );
     let auth = format!(
         "Authorization: Digest username=\"grace\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"abcdef\"\r\n",
         ch.realm, ch.nonce
     );
-    let req = request("REGISTER", "grace", "sha2", &format!("{contact}{auth}"), local).replace("CSeq: 1 ", "CSeq: 2 ");
+    let req = request(
+        "REGISTER",
+        "grace",
+        "sha2",
+        &format!("{contact}{auth}"),
+        local,
+    )
+    .replace("CSeq: 1 ", "CSeq: 2 ");
     let r = udp_exchange(&c, &req);
     assert_eq!(r.status(), Some(200), "{r:?}");
-    assert!(r.header(&HeaderName::Contact).unwrap().contains(&format!("sip:grace@{local}")));
+    assert!(r
+        .header(&HeaderName::Contact)
+        .unwrap()
+        .contains(&format!("sip:grace@{local}")));
     // the same nonce count again is a replay: stale challenge
-    let replay = request("REGISTER", "grace", "sha3", &format!("{contact}{auth}"), local).replace("CSeq: 1 ", "CSeq: 3 ");
+    let replay = request(
+        "REGISTER",
+        "grace",
+        "sha3",
+        &format!("{contact}{auth}"),
+        local,
+    )
+    .replace("CSeq: 1 ", "CSeq: 3 ");
     let r = udp_exchange(&c, &replay);
     assert_eq!(r.status(), Some(401));
-    assert!(r.header(&HeaderName::WwwAuthenticate).unwrap().contains("stale=true"));
+    assert!(r
+        .header(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .contains("stale=true"));
 }

@@ -344,8 +344,16 @@ fn deserialize_error(
         key.push_str("toml");
     }
     let inner = e.into_inner();
-    let line = inner.span().map_or(1, |span| line_at(text, span.start));
-    let message = inner.message().trim().replace('\n', ": ");
+    let start = inner.span().map(|span| span.start);
+    let line = start.map_or(1, |start| line_at(text, start));
+    let mut message = inner.message().trim().replace('\n', ": ");
+    if message.is_empty() {
+        // toml says nothing about e.g. a control character in a comment: name it.
+        let found = start
+            .and_then(|start| text.get(start..))
+            .and_then(|s| s.chars().next());
+        message = found.map_or_else(|| "syntax error".into(), |c| format!("unexpected {c:?}"));
+    }
     ConfigError::invalid(path, line, key, message)
 }
 
@@ -430,6 +438,8 @@ mod tests {
     fn syntax_errors_name_the_line() {
         let e = err("node_id = \"a\"\nnode_id = \"b\"\n");
         assert!(e.starts_with("t.toml:2: toml: "), "{e}");
+        let e = err("# a comment\n# with a \u{0}\n");
+        assert_eq!(e, "t.toml:2: toml: unexpected '\\0'");
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! The step both formats share: a format layer builds a [`Config`] from its raw form (syntax,
 //! unknown keys and value types already checked) and records where each setting came from in
-//! [`Positions`]; [`finish`] then resolves relative paths, merges listeners and checks every rule
-//! that spans more than one value, naming the file line of the setting at fault.
+//! [`Positions`]; [`finish`] then resolves relative paths, merges listeners and checks the rules
+//! on values (ranges, required settings, bounds that depend on each other), naming the line and
+//! key of the setting at fault. The rules live only here, whatever the format.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::model::{Config, ListenerRole, SipListener, Transport};
+use crate::model::{
+    AdminSettings, Config, HttpHook, ListenerRole, LogSettings, RegistrarSettings, SipListener,
+    TlsSettings, Transport,
+};
 use crate::ConfigError;
 
 /// Which operator hook a [`Field`] belongs to.
@@ -127,174 +131,178 @@ impl Positions {
 /// Resolves, merges and validates what a format layer built. `config.source` must be set.
 pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, ConfigError> {
     let path = config.source.clone();
-    let fail = |fields: &[Field], message: String| {
-        let pos = at.blame(fields);
-        ConfigError::invalid(&path, pos.line, pos.key, message)
-    };
-    let base = base_dir(&config.source);
+    let check = Check { path: &path, at };
+    let base = base_dir(&path);
 
     if !is_node_id(&config.node_id) {
-        return Err(fail(
-            &[Field::NodeId],
-            "must be 1 to 64 characters of letters, digits, '.', '_' or '-'".into(),
-        ));
+        let rule = "must be 1 to 64 characters of letters, digits, '.', '_' or '-'";
+        return Err(check.fail(&[Field::NodeId], rule));
     }
-
-    // Listeners: at least one, TLS needs settings, one socket per address.
-    if config.listeners.is_empty() {
-        return Err(fail(
-            &[Field::Listeners],
-            "at least one SIP listener is required".into(),
-        ));
-    }
-    if config.tls.is_none() {
-        if let Some(i) = config
-            .listeners
-            .iter()
-            .position(|l| l.transport == Transport::Tls)
-        {
-            return Err(fail(
-                &[Field::ListenerTransport(i), Field::ListenerAddr(i)],
-                "a TLS listener needs a certificate: add a [tls] section (TOML) or a \
-                 tls-certificate param (XML)"
-                    .into(),
-            ));
-        }
-    }
-    config.listeners = merge_listeners(std::mem::take(&mut config.listeners), at)
-        .map_err(|(i, message)| fail(&[Field::ListenerAddr(i)], message))?;
-
+    let listeners = std::mem::take(&mut config.listeners);
+    config.listeners = check.listeners(listeners, config.tls.is_some())?;
     if let Some(tls) = &mut config.tls {
+        check.tls(tls, &base)?;
+    }
+    check.registrar(&mut config.registrar)?;
+    config.database.url = resolve_database_url(&config.database.url, &base)
+        .map_err(|m| check.fail(&[Field::DatabaseUrl], m))?;
+    check.hook(Hook::Web, &mut config.web_service)?;
+    check.hook(Hook::Push, &mut config.push_service)?;
+    if let Some(admin) = &config.admin {
+        check.admin(admin)?;
+    }
+    check.log(&config.log)?;
+    Ok(config)
+}
+
+/// The rules, each section at a time; errors name the position of the setting at fault.
+struct Check<'a> {
+    path: &'a Path,
+    at: &'a Positions,
+}
+
+impl Check<'_> {
+    /// An error at the first of `fields` the file gave (see [`Positions::blame`]).
+    fn fail(&self, fields: &[Field], message: impl Into<String>) -> ConfigError {
+        let pos = self.at.blame(fields);
+        ConfigError::invalid(self.path, pos.line, pos.key, message)
+    }
+
+    /// At least one listener, TLS settings for TLS listeners, one socket per address.
+    fn listeners(
+        &self,
+        listeners: Vec<SipListener>,
+        has_tls: bool,
+    ) -> Result<Vec<SipListener>, ConfigError> {
+        if listeners.is_empty() {
+            return Err(self.fail(&[Field::Listeners], "at least one SIP listener is required"));
+        }
+        if !has_tls {
+            if let Some(i) = listeners.iter().position(|l| l.transport == Transport::Tls) {
+                return Err(self.fail(
+                    &[Field::ListenerTransport(i), Field::ListenerAddr(i)],
+                    "a TLS listener needs a certificate: add a [tls] section (TOML) or a \
+                     tls-certificate param (XML)",
+                ));
+            }
+        }
+        merge_listeners(listeners, self.at)
+            .map_err(|(i, message)| self.fail(&[Field::ListenerAddr(i)], message))
+    }
+
+    fn tls(&self, tls: &mut TlsSettings, base: &Path) -> Result<(), ConfigError> {
         if tls.certificate.as_os_str().is_empty() {
-            return Err(fail(&[Field::TlsCertificate], "must not be empty".into()));
+            return Err(self.fail(&[Field::TlsCertificate], "must not be empty"));
         }
         if tls.private_key.as_os_str().is_empty() {
-            return Err(fail(&[Field::TlsPrivateKey], "must not be empty".into()));
+            return Err(self.fail(&[Field::TlsPrivateKey], "must not be empty"));
         }
-        tls.certificate = resolve(&base, &tls.certificate);
-        tls.private_key = resolve(&base, &tls.private_key);
+        tls.certificate = resolve(base, &tls.certificate);
+        tls.private_key = resolve(base, &tls.private_key);
+        Ok(())
     }
 
-    // An unset default expiry follows the bounds (voipswitch's register-expiration caps it).
-    let r = &mut config.registrar;
-    if at.get(Field::DefaultExpires).is_none() && r.min_expires <= r.max_expires {
-        r.default_expires = r.default_expires.clamp(r.min_expires, r.max_expires);
-    }
-    let r = &config.registrar;
-    if r.realm.is_empty()
-        || r.realm
-            .chars()
-            .any(|c| c == '"' || c == '\\' || c.is_control())
-    {
-        return Err(fail(
-            &[Field::Realm],
-            "must be non-empty, without quotes, backslashes or control characters".into(),
-        ));
-    }
-    for (field, value) in [
-        (Field::MinExpires, r.min_expires),
-        (Field::SubscribeExpiration, r.subscribe_expiration),
-        (Field::NonceLifetime, r.nonce_lifetime),
-        (Field::PurgeInterval, r.purge_interval),
-    ] {
-        if value == 0 {
-            return Err(fail(&[field], "must be at least 1 second".into()));
+    fn registrar(&self, r: &mut RegistrarSettings) -> Result<(), ConfigError> {
+        // An unset default expiry follows the bounds (voipswitch's register-expiration caps it).
+        if self.at.get(Field::DefaultExpires).is_none() && r.min_expires <= r.max_expires {
+            r.default_expires = r.default_expires.clamp(r.min_expires, r.max_expires);
         }
-    }
-    let order = |who: &[Field]| {
-        fail(
-            who,
-            format!(
-                "registration expiry out of order: min {}, default {}, max {} (need min <= \
-                 default <= max)",
-                r.min_expires, r.default_expires, r.max_expires
-            ),
-        )
-    };
-    if r.min_expires > r.max_expires {
-        return Err(order(&[Field::MinExpires, Field::MaxExpires]));
-    }
-    if r.default_expires > r.max_expires {
-        return Err(order(&[Field::DefaultExpires, Field::MaxExpires]));
-    }
-    if r.default_expires < r.min_expires {
-        return Err(order(&[Field::DefaultExpires, Field::MinExpires]));
-    }
-    if r.nonce_secret.as_ref().is_some_and(|s| s.len() < 16) {
-        return Err(fail(
-            &[Field::NonceSecret],
-            "must be at least 16 characters (leave it out for a random secret)".into(),
-        ));
-    }
-    if r.algorithms.is_empty() {
-        return Err(fail(
-            &[Field::Algorithms],
-            "at least one digest algorithm is required".into(),
-        ));
-    }
-    if let Some((i, a)) = r
-        .algorithms
-        .iter()
-        .enumerate()
-        .find(|(i, a)| r.algorithms[..*i].contains(a))
-    {
-        return Err(fail(
-            &[Field::Algorithms],
-            format!("{a} is listed twice (entry {})", i + 1),
-        ));
+        if r.realm.is_empty()
+            || r.realm
+                .chars()
+                .any(|c| matches!(c, '"' | '\\') || c.is_control())
+        {
+            let rule = "must be non-empty, without quotes, backslashes or control characters";
+            return Err(self.fail(&[Field::Realm], rule));
+        }
+        for (field, value) in [
+            (Field::MinExpires, r.min_expires),
+            (Field::SubscribeExpiration, r.subscribe_expiration),
+            (Field::NonceLifetime, r.nonce_lifetime),
+            (Field::PurgeInterval, r.purge_interval),
+        ] {
+            if value == 0 {
+                return Err(self.fail(&[field], "must be at least 1 second"));
+            }
+        }
+        let out_of_order = |blame: &[Field]| {
+            let (min, default, max) = (r.min_expires, r.default_expires, r.max_expires);
+            let message = format!(
+                "registration expiry out of order: min {min}, default {default}, max {max} \
+                 (need min <= default <= max)"
+            );
+            Err(self.fail(blame, message))
+        };
+        if r.min_expires > r.max_expires {
+            return out_of_order(&[Field::MinExpires, Field::MaxExpires]);
+        }
+        if r.default_expires > r.max_expires {
+            return out_of_order(&[Field::DefaultExpires, Field::MaxExpires]);
+        }
+        if r.default_expires < r.min_expires {
+            return out_of_order(&[Field::DefaultExpires, Field::MinExpires]);
+        }
+        if r.nonce_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            let rule = "must be at least 16 characters (leave it out for a random secret)";
+            return Err(self.fail(&[Field::NonceSecret], rule));
+        }
+        if r.algorithms.is_empty() {
+            return Err(self.fail(
+                &[Field::Algorithms],
+                "at least one digest algorithm is required",
+            ));
+        }
+        let repeated = r
+            .algorithms
+            .iter()
+            .enumerate()
+            .find(|(i, a)| r.algorithms[..*i].contains(a));
+        if let Some((i, a)) = repeated {
+            return Err(self.fail(
+                &[Field::Algorithms],
+                format!("{a} is listed twice (entry {})", i + 1),
+            ));
+        }
+        Ok(())
     }
 
-    config.database.url = resolve_database_url(&config.database.url, &base)
-        .map_err(|m| fail(&[Field::DatabaseUrl], m))?;
-
-    for (hook, setting) in [
-        (Hook::Web, &mut config.web_service),
-        (Hook::Push, &mut config.push_service),
-    ] {
+    fn hook(&self, hook: Hook, setting: &mut Option<HttpHook>) -> Result<(), ConfigError> {
         // voipswitch ships `ipaddr=""` for a hook that is not set up yet: treat it as off.
         if setting.as_ref().is_some_and(|h| h.ipaddr.is_empty()) {
             *setting = None;
         }
-        if let Some(h) = setting {
-            if h.port == 0 {
-                return Err(fail(&[Field::HookPort(hook)], "must be 1 to 65535".into()));
-            }
-            if h.service.is_empty() {
-                return Err(fail(
-                    &[Field::HookService(hook)],
-                    "must not be empty".into(),
-                ));
-            }
+        let Some(h) = setting else { return Ok(()) };
+        if h.port == 0 {
+            return Err(self.fail(&[Field::HookPort(hook)], "must be 1 to 65535"));
+        }
+        if h.service.is_empty() {
+            return Err(self.fail(&[Field::HookService(hook)], "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn admin(&self, admin: &AdminSettings) -> Result<(), ConfigError> {
+        let ip = admin.listen.ip();
+        if ip.is_loopback() {
+            return Ok(());
+        }
+        let message = format!(
+            "{ip} is not a loopback address: the admin API has no authentication, bind it to \
+             127.0.0.1 or [::1]"
+        );
+        Err(self.fail(&[Field::AdminListen], message))
+    }
+
+    fn log(&self, log: &LogSettings) -> Result<(), ConfigError> {
+        if log.level.trim().is_empty() {
+            return Err(self.fail(&[Field::LogLevel], "must not be empty (e.g. \"info\")"));
+        }
+        // Exactly what the binary will install, so a bad directive fails here, with its line.
+        match tracing_subscriber::EnvFilter::try_new(&log.level) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.fail(&[Field::LogLevel], format!("invalid filter directive: {e}"))),
         }
     }
-
-    if let Some(admin) = &config.admin {
-        if !admin.listen.ip().is_loopback() {
-            return Err(fail(
-                &[Field::AdminListen],
-                format!(
-                    "{} is not a loopback address: the admin API has no authentication, bind \
-                     it to 127.0.0.1 or [::1]",
-                    admin.listen.ip()
-                ),
-            ));
-        }
-    }
-
-    if config.log.level.trim().is_empty() {
-        return Err(fail(
-            &[Field::LogLevel],
-            "must not be empty (e.g. \"info\")".into(),
-        ));
-    }
-    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
-        return Err(fail(
-            &[Field::LogLevel],
-            format!("invalid filter directive: {e}"),
-        ));
-    }
-
-    Ok(config)
 }
 
 fn is_node_id(id: &str) -> bool {

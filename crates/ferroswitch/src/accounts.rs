@@ -36,7 +36,12 @@ pub(crate) enum AccountCommand {
 pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&config.database.url)
         .await
-        .with_context(|| format!("opening database {}", store::redact_url(&config.database.url)))?;
+        .with_context(|| {
+            format!(
+                "opening database {}",
+                store::redact_url(&config.database.url)
+            )
+        })?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -44,9 +49,19 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match cmd {
-        AccountCommand::Add { login, password, display_name } => {
+        AccountCommand::Add {
+            login,
+            password,
+            display_name,
+        } => {
             check_login(&login)?;
-            store.add_account(&NewAccount { login: login.clone(), password, display_name }).await?;
+            store
+                .add_account(&NewAccount {
+                    login: login.clone(),
+                    password,
+                    display_name,
+                })
+                .await?;
             println!("added {login}");
         }
         AccountCommand::List => {
@@ -54,7 +69,13 @@ pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<
             let mut out = std::io::stdout().lock();
             writeln!(out, "{:<32} {:<32} enabled", "login", "display name")?;
             for a in &accounts {
-                writeln!(out, "{:<32} {:<32} {}", a.login, a.display_name.as_deref().unwrap_or(""), if a.enabled { "yes" } else { "no" })?;
+                writeln!(
+                    out,
+                    "{:<32} {:<32} {}",
+                    a.login,
+                    a.display_name.as_deref().unwrap_or(""),
+                    if a.enabled { "yes" } else { "no" }
+                )?;
             }
             writeln!(out, "{} account(s)", accounts.len())?;
         }
@@ -80,7 +101,9 @@ fn check_login(login: &str) -> anyhow::Result<()> {
     // SIP user part characters (RFC 3261 unreserved + user-unreserved), no '@' or ':'
     let ok = !login.is_empty()
         && login.len() <= 128
-        && login.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/%".contains(&b));
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/%".contains(&b));
     if !ok {
         bail!("login {login:?} is not a valid SIP user part (letters, digits and -_.!~*'()&=+$,;?/ only)");
     }
@@ -103,10 +126,17 @@ async fn import(store: &Store, file: &PathBuf) -> anyhow::Result<()> {
             continue;
         }
         let (Some(login), Some(password)) = (rec.get(0), rec.get(1)) else {
-            bail!("{}:{line}: expected login,password[,display_name]", file.display());
+            bail!(
+                "{}:{line}: expected login,password[,display_name]",
+                file.display()
+            );
         };
         if rec.len() > 3 {
-            bail!("{}:{line}: expected at most 3 fields (login,password,display_name), found {}", file.display(), rec.len());
+            bail!(
+                "{}:{line}: expected at most 3 fields (login,password,display_name), found {}",
+                file.display(),
+                rec.len()
+            );
         }
         check_login(login).with_context(|| format!("{}:{line}", file.display()))?;
         if password.is_empty() {

@@ -29,7 +29,11 @@ const ACCOUNT_RECHECK: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) enum Input {
     /// An account read from storage for a request that waits on it.
-    AccountFetched { login: String, account: Option<store::Account>, waiting: Waiting },
+    AccountFetched {
+        login: String,
+        account: Option<store::Account>,
+        waiting: Waiting,
+    },
 }
 
 /// A REGISTER waiting for its account to be read.
@@ -58,7 +62,9 @@ pub(crate) struct Core {
 }
 
 pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Core {
@@ -74,13 +80,34 @@ impl Core {
         let now = Instant::now();
         let accounts = accounts
             .into_iter()
-            .map(|a| (a.login.clone(), CachedAccount { account: Some(to_registrar_account(a)), fetched: now }))
+            .map(|a| {
+                (
+                    a.login.clone(),
+                    CachedAccount {
+                        account: Some(to_registrar_account(a)),
+                        fetched: now,
+                    },
+                )
+            })
             .collect();
-        Self { tx, registrar, transports, store, writes, inputs, accounts }
+        Self {
+            tx,
+            registrar,
+            transports,
+            store,
+            writes,
+            inputs,
+            accounts,
+        }
     }
 
     /// Runs until both input channels close.
-    pub(crate) async fn run(mut self, mut net: mpsc::Receiver<Inbound>, mut inputs: mpsc::UnboundedReceiver<Input>, purge_every: Duration) {
+    pub(crate) async fn run(
+        mut self,
+        mut net: mpsc::Receiver<Inbound>,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+        purge_every: Duration,
+    ) {
         let mut purge = tokio::time::interval(purge_every);
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(256);
@@ -147,9 +174,18 @@ impl Core {
 
     fn handle_request(&mut self, now: Instant, key: ServerKey, msg: Message, from: Peer) {
         match msg.method() {
-            Some(Method::Register) => self.register(now, Waiting { key, msg, from, refetched: false }),
+            Some(Method::Register) => self.register(
+                now,
+                Waiting {
+                    key,
+                    msg,
+                    from,
+                    refetched: false,
+                },
+            ),
             Some(Method::Options) => {
-                let mut b = MessageBuilder::response_to(&msg, 200, Some(&tag_for(&msg)), Some(from.remote));
+                let mut b =
+                    MessageBuilder::response_to(&msg, 200, Some(&tag_for(&msg)), Some(from.remote));
                 b.header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
                     .header("Supported", "path, outbound")
@@ -157,7 +193,8 @@ impl Core {
                 self.respond(now, &key, b.finish());
             }
             _ => {
-                let mut b = MessageBuilder::response_to(&msg, 405, Some(&tag_for(&msg)), Some(from.remote));
+                let mut b =
+                    MessageBuilder::response_to(&msg, 405, Some(&tag_for(&msg)), Some(from.remote));
                 b.header("Allow", ALLOW).header("Server", SERVER);
                 self.respond(now, &key, b.finish());
             }
@@ -175,14 +212,22 @@ impl Core {
         let account = match &login {
             None => None,
             Some(login) => match self.accounts.get(login) {
-                Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => c.account.clone(),
+                Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => {
+                    c.account.clone()
+                }
                 _ => return self.fetch_account(login.clone(), w),
             },
         };
-        let outcome = self.registrar.handle_register(unix_ms(), &w.msg, w.from, account.as_ref());
+        let outcome = self
+            .registrar
+            .handle_register(unix_ms(), &w.msg, w.from, account.as_ref());
         if outcome.status == 403 && !w.refetched {
             if let Some(login) = &login {
-                if self.accounts.get(login).is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK) {
+                if self
+                    .accounts
+                    .get(login)
+                    .is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK)
+                {
                     // maybe the password changed or the account was just added: read it again
                     return self.fetch_account(login.clone(), w);
                 }
@@ -196,7 +241,11 @@ impl Core {
         if let Some(login) = login_s {
             let at = (unix_ms() / 1000) as i64;
             for instance in outcome.instances {
-                let _ = self.writes.send(Write::Instance(InstanceSeen { login: login.clone(), instance, at }));
+                let _ = self.writes.send(Write::Instance(InstanceSeen {
+                    login: login.clone(),
+                    instance,
+                    at,
+                }));
             }
         }
         self.respond(now, &w.key, outcome.response);
@@ -214,14 +263,28 @@ impl Core {
                     None
                 }
             };
-            let _ = inputs.send(Input::AccountFetched { login, account, waiting });
+            let _ = inputs.send(Input::AccountFetched {
+                login,
+                account,
+                waiting,
+            });
         });
     }
 
     fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
-            Input::AccountFetched { login, account, waiting } => {
-                self.accounts.insert(login, CachedAccount { account: account.map(to_registrar_account), fetched: now });
+            Input::AccountFetched {
+                login,
+                account,
+                waiting,
+            } => {
+                self.accounts.insert(
+                    login,
+                    CachedAccount {
+                        account: account.map(to_registrar_account),
+                        fetched: now,
+                    },
+                );
                 self.register(now, waiting);
             }
         }
@@ -229,7 +292,11 @@ impl Core {
 }
 
 fn to_registrar_account(a: store::Account) -> Account {
-    Account { login: a.login, password: a.password, enabled: a.enabled }
+    Account {
+        login: a.login,
+        password: a.password,
+        enabled: a.enabled,
+    }
 }
 
 /// A To tag that stays the same for retransmissions of one request.

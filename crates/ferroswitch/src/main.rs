@@ -18,7 +18,13 @@ mod transport;
 #[command(name = "ferroswitch", version, about)]
 struct Cli {
     /// Config file (TOML, or voipswitch-style XML).
-    #[arg(short = 'c', long = "config", global = true, env = "FERROSWITCH_CONFIG", default_value = "etc/ferroswitch.toml")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        env = "FERROSWITCH_CONFIG",
+        default_value = "etc/ferroswitch.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -67,5 +73,7 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

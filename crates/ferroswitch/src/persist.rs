@@ -46,8 +46,13 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
         for w in batch.drain(..) {
             match w {
                 Write::Binding(c) => changes.push(match c {
-                    BindingChange::Upsert { login, binding } => store::BindingChange::Upsert(record(&login, &binding, &node_id)),
-                    BindingChange::Remove { login, key } => store::BindingChange::Remove { login, binding_key: key },
+                    BindingChange::Upsert { login, binding } => {
+                        store::BindingChange::Upsert(record(&login, &binding, &node_id))
+                    }
+                    BindingChange::Remove { login, key } => store::BindingChange::Remove {
+                        login,
+                        binding_key: key,
+                    },
                     BindingChange::RemoveAll { login } => store::BindingChange::RemoveAll { login },
                 }),
                 Write::Instance(i) => instances.push(i),
@@ -55,7 +60,11 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
         }
         let mut delay = Duration::from_millis(100);
         loop {
-            let r1 = if changes.is_empty() { Ok(()) } else { store.apply_binding_changes(&changes).await };
+            let r1 = if changes.is_empty() {
+                Ok(())
+            } else {
+                store.apply_binding_changes(&changes).await
+            };
             let r2 = match &r1 {
                 Ok(()) if !instances.is_empty() => store.touch_instances(&instances).await,
                 _ => Ok(()),

@@ -19,7 +19,9 @@ use crate::transport::{bind_udp, serve_tcp, serve_udp, Transports};
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
         _ => builder.try_init(),
@@ -59,7 +61,12 @@ fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
         expires_at_ms: u64::try_from(rec.expires_at).ok()? * 1000,
         call_id: rec.call_id,
         cseq: u32::try_from(rec.cseq).ok()?,
-        source: Peer { transport, remote, local, conn: None },
+        source: Peer {
+            transport,
+            remote,
+            local,
+            conn: None,
+        },
         path: rec.path,
         user_agent: rec.user_agent,
         updated_at_ms: u64::try_from(rec.updated_at).unwrap_or(0) * 1000,
@@ -81,7 +88,11 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let mut registrar = Registrar::new(registrar_config(&config), &secret);
     let now = unix_ms();
     let mut restored_n = 0;
-    for rec in store.load_bindings(Some(&config.node_id)).await.context("loading bindings")? {
+    for rec in store
+        .load_bindings(Some(&config.node_id))
+        .await
+        .context("loading bindings")?
+    {
         if let Some((login, b)) = restored(rec) {
             if b.expires_at_ms > now {
                 registrar.location_mut().upsert(&login, b);
@@ -89,13 +100,25 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    tracing::info!(accounts = accounts.len(), bindings = restored_n, "state restored from {}", store::redact_url(&config.database.url));
+    tracing::info!(
+        accounts = accounts.len(),
+        bindings = restored_n,
+        "state restored from {}",
+        store::redact_url(&config.database.url)
+    );
 
     let transports = Transports::default();
     let (net_tx, net_rx) = mpsc::channel(65_536);
     let tls_acceptor = match &config.tls {
-        Some(tls) if config.listeners.iter().any(|l| l.transport == ferroswitch_config::Transport::Tls) => {
-            Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(tls)?))
+        Some(tls)
+            if config
+                .listeners
+                .iter()
+                .any(|l| l.transport == ferroswitch_config::Transport::Tls) =>
+        {
+            Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+                tls,
+            )?))
         }
         _ => None,
     };
@@ -105,21 +128,51 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                 let sock = bind_udp(l.addr).with_context(|| format!("binding UDP {}", l.addr))?;
                 let addr = sock.local_addr()?;
                 tracing::info!("listening on udp {addr}");
-                tokio::spawn(serve_udp(Arc::new(sock), transports.clone(), net_tx.clone()));
+                tokio::spawn(serve_udp(
+                    Arc::new(sock),
+                    transports.clone(),
+                    net_tx.clone(),
+                ));
             }
             t => {
-                let listener = TcpListener::bind(l.addr).await.with_context(|| format!("binding {t} {}", l.addr))?;
+                let listener = TcpListener::bind(l.addr)
+                    .await
+                    .with_context(|| format!("binding {t} {}", l.addr))?;
                 let addr = listener.local_addr()?;
                 tracing::info!("listening on {t} {addr}");
-                let tls = (t == ferroswitch_config::Transport::Tls).then(|| tls_acceptor.clone()).flatten();
+                let tls = (t == ferroswitch_config::Transport::Tls)
+                    .then(|| tls_acceptor.clone())
+                    .flatten();
                 tokio::spawn(serve_tcp(listener, tls, transports.clone(), net_tx.clone()));
             }
         }
     }
     drop(net_tx);
+    // Sections the config model knows but this build does not serve yet: say so, loudly.
+    let pending = [
+        (config.stun.is_some(), "stun listener (the media issue)"),
+        (config.admin.is_some(), "admin HTTP API"),
+        (
+            config.web_service.is_some(),
+            "web_service buddy-list hook (the presence issue)",
+        ),
+        (
+            config.push_service.is_some(),
+            "push_service hook (the calls/messaging issues)",
+        ),
+    ];
+    for (configured, what) in pending {
+        if configured {
+            tracing::warn!("{what} is configured but not served by this build yet");
+        }
+    }
 
     let (writes_tx, writes_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(crate::persist::writer(store.clone(), config.node_id.clone(), writes_rx));
+    let writer = tokio::spawn(crate::persist::writer(
+        store.clone(),
+        config.node_id.clone(),
+        writes_rx,
+    ));
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
     let core = Core::new(
         TransactionLayer::new(TimerConfig::default()),
@@ -139,7 +192,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     core_task.abort();
     let _ = core_task.await;
     // the core owned the write sender: the writer drains what is queued and stops
-    if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .is_err()
+    {
         tracing::error!("database writes did not finish within 10 s");
     }
     store.close().await;
@@ -151,10 +207,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

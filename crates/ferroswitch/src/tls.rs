@@ -28,12 +28,18 @@ pub(crate) fn server_config(tls: &TlsSettings) -> anyhow::Result<Arc<rustls::Ser
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .with_context(|| format!("TLS certificate {} does not match its key", tls.certificate.display()))?;
+        .with_context(|| {
+            format!(
+                "TLS certificate {} does not match its key",
+                tls.certificate.display()
+            )
+        })?;
     Ok(Arc::new(cfg))
 }
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let f = fs::File::open(path).with_context(|| format!("opening TLS certificate {}", path.display()))?;
+    let f = fs::File::open(path)
+        .with_context(|| format!("opening TLS certificate {}", path.display()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(f))
         .collect::<Result<_, _>>()
         .with_context(|| format!("reading PEM certificates from {}", path.display()))?;
@@ -44,25 +50,36 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 }
 
 fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    let f = fs::File::open(path).with_context(|| format!("opening TLS private key {}", path.display()))?;
+    let f = fs::File::open(path)
+        .with_context(|| format!("opening TLS private key {}", path.display()))?;
     rustls_pemfile::private_key(&mut BufReader::new(f))
         .with_context(|| format!("reading PEM private key from {}", path.display()))?
         .with_context(|| format!("{} holds no PEM private key", path.display()))
 }
 
 fn generate_self_signed(cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    let ck = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let ck = rcgen::generate_simple_self_signed(names)
+        .context("generating a self-signed certificate")?;
     for p in [cert_path, key_path] {
         if let Some(dir) = p.parent() {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
     if cert_path == key_path {
-        fs::write(cert_path, format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()))?;
+        fs::write(
+            cert_path,
+            format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()),
+        )?;
     } else {
-        fs::write(cert_path, ck.cert.pem()).with_context(|| format!("writing {}", cert_path.display()))?;
-        fs::write(key_path, ck.key_pair.serialize_pem()).with_context(|| format!("writing {}", key_path.display()))?;
+        fs::write(cert_path, ck.cert.pem())
+            .with_context(|| format!("writing {}", cert_path.display()))?;
+        fs::write(key_path, ck.key_pair.serialize_pem())
+            .with_context(|| format!("writing {}", key_path.display()))?;
     }
     tracing::warn!(
         "generated a self-signed development certificate {} (for localhost, 127.0.0.1, ::1); use a real one in production",

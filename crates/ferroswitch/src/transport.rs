@@ -83,9 +83,14 @@ impl Transports {
                 }
             }
             Transport::Tcp | Transport::Tls => {
-                let id = to.conn.filter(|c| lock(&self.inner.conns).contains_key(c)).or_else(|| {
-                    lock(&self.inner.by_remote).get(&(to.transport, to.remote)).copied()
-                });
+                let id = to
+                    .conn
+                    .filter(|c| lock(&self.inner.conns).contains_key(c))
+                    .or_else(|| {
+                        lock(&self.inner.by_remote)
+                            .get(&(to.transport, to.remote))
+                            .copied()
+                    });
                 let tx = id.and_then(|id| lock(&self.inner.conns).get(&id).map(|c| c.tx.clone()));
                 match tx {
                     Some(tx) => {
@@ -93,19 +98,29 @@ impl Transports {
                             tracing::warn!(peer = %to, "connection send queue full or closed; message dropped");
                         }
                     }
-                    None => tracing::info!(peer = %to, "no open connection to peer; message dropped (the device re-registers when its flow is back)"),
+                    None => {
+                        tracing::info!(peer = %to, "no open connection to peer; message dropped (the device re-registers when its flow is back)")
+                    }
                 }
             }
         }
     }
 
-    pub(crate) fn open_connections(&self) -> usize {
-        lock(&self.inner.conns).len()
-    }
-
-    fn register_conn(&self, transport: Transport, remote: SocketAddr, tx: mpsc::Sender<Bytes>) -> ConnId {
+    fn register_conn(
+        &self,
+        transport: Transport,
+        remote: SocketAddr,
+        tx: mpsc::Sender<Bytes>,
+    ) -> ConnId {
         let id = ConnId(self.inner.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
-        lock(&self.inner.conns).insert(id, Conn { tx, transport, remote });
+        lock(&self.inner.conns).insert(
+            id,
+            Conn {
+                tx,
+                transport,
+                remote,
+            },
+        );
         lock(&self.inner.by_remote).insert((transport, remote), id);
         id
     }
@@ -131,10 +146,16 @@ fn accept_message(raw: Bytes, from: &Peer, reply: impl FnOnce(Bytes)) -> Option<
         }
     };
     if let Err(e) = msg.sanity_check() {
-        if msg.is_request() && msg.method() != Some(&sip_message::Method::Ack) && msg.top_via().is_ok() {
+        if msg.is_request()
+            && msg.method() != Some(&sip_message::Method::Ack)
+            && msg.top_via().is_ok()
+        {
             let code = e.status_code();
             let mut b = MessageBuilder::response_to(&msg, code, None, Some(from.remote));
-            b.header("Warning", format_args!("399 ferroswitch \"{}\"", e.to_string().replace('"', "'")));
+            b.header(
+                "Warning",
+                format_args!("399 ferroswitch \"{}\"", e.to_string().replace('"', "'")),
+            );
             tracing::debug!(peer = %from, code, "refusing malformed request: {e}");
             reply(b.finish());
         } else {
@@ -146,7 +167,11 @@ fn accept_message(raw: Bytes, from: &Peer, reply: impl FnOnce(Bytes)) -> Option<
 }
 
 pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
     let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
@@ -159,7 +184,11 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-pub(crate) async fn serve_udp(sock: Arc<UdpSocket>, transports: Transports, core: mpsc::Sender<Inbound>) {
+pub(crate) async fn serve_udp(
+    sock: Arc<UdpSocket>,
+    transports: Transports,
+    core: mpsc::Sender<Inbound>,
+) {
     let local = match sock.local_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -185,7 +214,12 @@ pub(crate) async fn serve_udp(sock: Arc<UdpSocket>, transports: Transports, core
         if matches!(data[0], 0x00 | 0x01) {
             continue; // STUN shares this socket (answered by the media issue's STUN handler)
         }
-        let from = Peer { transport: Transport::Udp, remote, local, conn: None };
+        let from = Peer {
+            transport: Transport::Udp,
+            remote,
+            local,
+            conn: None,
+        };
         let raw = Bytes::copy_from_slice(data);
         let sock2 = &sock;
         if let Some(msg) = accept_message(raw, &from, |r| {
@@ -198,7 +232,12 @@ pub(crate) async fn serve_udp(sock: Arc<UdpSocket>, transports: Transports, core
     }
 }
 
-pub(crate) async fn serve_tcp(listener: TcpListener, tls: Option<TlsAcceptor>, transports: Transports, core: mpsc::Sender<Inbound>) {
+pub(crate) async fn serve_tcp(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    transports: Transports,
+    core: mpsc::Sender<Inbound>,
+) {
     let local = listener.local_addr().ok();
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -210,18 +249,34 @@ pub(crate) async fn serve_tcp(listener: TcpListener, tls: Option<TlsAcceptor>, t
             }
         };
         let _ = stream.set_nodelay(true);
-        let local = stream.local_addr().unwrap_or_else(|_| local.unwrap_or(remote));
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| local.unwrap_or(remote));
         let transports = transports.clone();
         let core = core.clone();
         match &tls {
             None => {
-                tokio::spawn(serve_stream(stream, Transport::Tcp, local, remote, transports, core));
+                tokio::spawn(serve_stream(
+                    stream,
+                    Transport::Tcp,
+                    local,
+                    remote,
+                    transports,
+                    core,
+                ));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => serve_stream(s, Transport::Tls, local, remote, transports, core).await,
+                    match tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => {
+                            serve_stream(s, Transport::Tls, local, remote, transports, core).await
+                        }
                         Ok(Err(e)) => tracing::info!(%remote, "TLS handshake failed: {e}"),
                         Err(_) => tracing::info!(%remote, "TLS handshake timed out"),
                     }
@@ -231,8 +286,14 @@ pub(crate) async fn serve_tcp(listener: TcpListener, tls: Option<TlsAcceptor>, t
     }
 }
 
-async fn serve_stream<S>(stream: S, transport: Transport, local: SocketAddr, remote: SocketAddr, transports: Transports, core: mpsc::Sender<Inbound>)
-where
+async fn serve_stream<S>(
+    stream: S,
+    transport: Transport,
+    local: SocketAddr,
+    remote: SocketAddr,
+    transports: Transports,
+    core: mpsc::Sender<Inbound>,
+) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -247,7 +308,12 @@ where
         }
         let _ = wr.shutdown().await;
     });
-    let from = Peer { transport, remote, local, conn: Some(id) };
+    let from = Peer {
+        transport,
+        remote,
+        local,
+        conn: Some(id),
+    };
     let mut buf = BytesMut::with_capacity(8192);
     'read: loop {
         match rd.read_buf(&mut buf).await {

@@ -34,6 +34,9 @@ impl Binding {
 }
 
 /// What changed, for write-through storage.
+// Upsert is the common variant and changes are short-lived: boxing it would only add an
+// allocation per REGISTER.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindingChange {
     Upsert { login: String, binding: Binding },
@@ -76,7 +79,11 @@ impl Location {
 
     /// Inserts or replaces the binding with the same key.
     pub fn upsert(&mut self, login: &str, binding: Binding) {
-        let list = self.by_login.entry(login.into()).or_default();
+        // the common case (a refresh) finds the login without allocating a key
+        let list = match self.by_login.get_mut(login) {
+            Some(list) => list,
+            None => self.by_login.entry(login.into()).or_default(),
+        };
         match list.iter_mut().find(|b| b.key == binding.key) {
             Some(b) => *b = binding,
             None => {
@@ -87,7 +94,9 @@ impl Location {
     }
 
     pub fn remove(&mut self, login: &str, key: &str) -> bool {
-        let Some(list) = self.by_login.get_mut(login) else { return false };
+        let Some(list) = self.by_login.get_mut(login) else {
+            return false;
+        };
         let before = list.len();
         list.retain(|b| b.key != key);
         let removed = before != list.len();
@@ -106,10 +115,6 @@ impl Location {
         n
     }
 
-    pub(crate) fn get_mut(&mut self, login: &str) -> Option<&mut Vec<Binding>> {
-        self.by_login.get_mut(login)
-    }
-
     /// Drops expired bindings; returns what to remove from storage.
     pub fn purge_expired(&mut self, now_ms: u64) -> Vec<BindingChange> {
         let mut changes = Vec::new();
@@ -117,7 +122,10 @@ impl Location {
             list.retain(|b| {
                 let keep = b.expires_at_ms > now_ms;
                 if !keep {
-                    changes.push(BindingChange::Remove { login: login.to_string(), key: b.key.clone() });
+                    changes.push(BindingChange::Remove {
+                        login: login.to_string(),
+                        key: b.key.clone(),
+                    });
                 }
                 keep
             });

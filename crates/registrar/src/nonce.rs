@@ -21,18 +21,37 @@ pub enum NonceCheck {
     Invalid,
 }
 
-/// Issues and verifies nonces: `hex(expiry secs, 8) hex(nid, 8) hex(mac, 32)`.
+/// Issues and verifies nonces: `hex(expiry secs, 8) hex(epoch, 8) hex(nid, 8) hex(mac, 32)`.
+///
+/// The epoch is drawn at random when the keeper is made: the replay ring lives in memory, so
+/// a nonce of an earlier process (same secret, before a restart) must not find a fresh slot
+/// under a recycled nonce id here. Such nonces are reported [`NonceCheck::Stale`].
 #[derive(Debug)]
 pub struct NonceKeeper {
     secret: Vec<u8>,
     lifetime_ms: u64,
+    epoch: u32,
     next_nid: u32,
     last_nc: Vec<u8>,
 }
 
+const NONCE_LEN: usize = 56;
+const HEAD_LEN: usize = 24;
+
 impl NonceKeeper {
     pub fn new(secret: &[u8], lifetime_ms: u64) -> Self {
-        Self { secret: secret.to_vec(), lifetime_ms, next_nid: 0, last_nc: vec![0; RING] }
+        Self::with_epoch(secret, lifetime_ms, rand::random())
+    }
+
+    /// Like [`Self::new`] with a chosen epoch (tests, or a driver that keeps its own).
+    pub fn with_epoch(secret: &[u8], lifetime_ms: u64, epoch: u32) -> Self {
+        Self {
+            secret: secret.to_vec(),
+            lifetime_ms,
+            epoch,
+            next_nid: 0,
+            last_nc: vec![0; RING],
+        }
     }
 
     fn mac(&self, head: &str) -> String {
@@ -47,41 +66,63 @@ impl NonceKeeper {
         self.next_nid = self.next_nid.wrapping_add(1);
         self.last_nc[nid as usize % RING] = 0;
         let expiry = (now_ms + self.lifetime_ms) / 1000;
-        let head = format!("{:08x}{nid:08x}", expiry as u32);
+        let head = format!("{:08x}{:08x}{nid:08x}", expiry as u32, self.epoch);
         let mac = self.mac(&head);
         head + &mac
     }
 
-    /// Checks `nonce` and, with qop, its count `nc`; a valid count is recorded.
-    pub fn check(&mut self, now_ms: u64, nonce: &str, nc: Option<u32>) -> NonceCheck {
-        if nonce.len() != 48 || !nonce.is_ascii() {
-            return NonceCheck::Invalid;
+    /// Judges `nonce` and, with qop, its count `nc` without recording anything: on
+    /// `Ok`, the replay slot and the count to record (by [`Self::check`]) once the credentials proved
+    /// genuine. A failed attempt thus never uses up a count of the legitimate user.
+    fn judge(&self, now_ms: u64, nonce: &str, nc: Option<u32>) -> Result<(usize, u8), NonceCheck> {
+        if nonce.len() != NONCE_LEN || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(NonceCheck::Invalid);
         }
-        let (head, mac) = nonce.split_at(16);
+        let (head, mac) = nonce.split_at(HEAD_LEN);
         if !sip_message::digest::eq_hex(&self.mac(head), mac) {
-            return NonceCheck::Invalid;
+            return Err(NonceCheck::Invalid);
         }
-        let (Ok(expiry), Ok(nid)) = (u32::from_str_radix(&head[..8], 16), u32::from_str_radix(&head[8..], 16))
-        else {
-            return NonceCheck::Invalid;
+        let field = |i: usize| u32::from_str_radix(&head[i * 8..(i + 1) * 8], 16);
+        let (Ok(expiry), Ok(epoch), Ok(nid)) = (field(0), field(1), field(2)) else {
+            return Err(NonceCheck::Invalid);
         };
-        if u64::from(expiry) * 1000 < now_ms {
-            return NonceCheck::Stale;
+        if u64::from(expiry) * 1000 < now_ms || epoch != self.epoch {
+            return Err(NonceCheck::Stale);
         }
-        if self.next_nid.wrapping_sub(nid) as usize >= RING || self.next_nid.wrapping_sub(nid) == 0 {
-            return NonceCheck::Stale;
+        let age = self.next_nid.wrapping_sub(nid);
+        if age as usize >= RING || age == 0 {
+            return Err(NonceCheck::Stale);
         }
-        let slot = &mut self.last_nc[nid as usize % RING];
+        let slot = nid as usize % RING;
         // Without qop the nonce is single-use (count 1).
         let nc = nc.unwrap_or(1);
-        if nc > 255 {
-            return NonceCheck::Stale;
+        let Ok(nc) = u8::try_from(nc) else {
+            return Err(NonceCheck::Stale);
+        };
+        if nc <= self.last_nc[slot] {
+            return Err(NonceCheck::Replayed);
         }
-        if nc <= u32::from(*slot) {
-            return NonceCheck::Replayed;
+        Ok((slot, nc))
+    }
+
+    /// The verdict on `nonce` and `nc`, recording nothing; [`Self::check`]
+    /// records.
+    pub fn verify(&self, now_ms: u64, nonce: &str, nc: Option<u32>) -> NonceCheck {
+        match self.judge(now_ms, nonce, nc) {
+            Ok(_) => NonceCheck::Valid,
+            Err(e) => e,
         }
-        *slot = nc as u8;
-        NonceCheck::Valid
+    }
+
+    /// Checks `nonce` and, with qop, its count `nc`; a valid count is recorded.
+    pub fn check(&mut self, now_ms: u64, nonce: &str, nc: Option<u32>) -> NonceCheck {
+        match self.judge(now_ms, nonce, nc) {
+            Ok((slot, nc)) => {
+                self.last_nc[slot] = nc;
+                NonceCheck::Valid
+            }
+            Err(e) => e,
+        }
     }
 }
 
@@ -105,12 +146,40 @@ mod tests {
     }
 
     #[test]
+    fn verify_records_nothing() {
+        let mut k = NonceKeeper::new(b"s", 30_000);
+        let n = k.issue(0);
+        assert_eq!(k.verify(1, &n, Some(5)), NonceCheck::Valid);
+        assert_eq!(k.verify(1, &n, Some(1)), NonceCheck::Valid);
+        assert_eq!(k.check(1, &n, Some(5)), NonceCheck::Valid);
+        assert_eq!(k.verify(1, &n, Some(5)), NonceCheck::Replayed);
+        assert_eq!(k.verify(1, &n, Some(256)), NonceCheck::Stale);
+        assert_eq!(k.verify(1, &n, None), NonceCheck::Replayed);
+    }
+
+    #[test]
+    fn nonce_of_an_earlier_process_is_stale() {
+        // same secret, new process (new epoch): the recycled nonce id must not be reused
+        let mut before = NonceKeeper::with_epoch(b"s", 30_000, 1);
+        let old = before.issue(0);
+        let mut after = NonceKeeper::with_epoch(b"s", 30_000, 2);
+        let _ = after.issue(0);
+        assert_eq!(after.check(1, &old, Some(1)), NonceCheck::Stale);
+        assert_eq!(before.check(1, &old, Some(1)), NonceCheck::Valid);
+    }
+
+    #[test]
     fn recycled_slot_is_stale() {
         let mut k = NonceKeeper::new(b"s", 3_600_000);
         let first = k.issue(0);
-        for _ in 0..RING {
-            k.issue(0);
-        }
+        // as if RING more nonces had been issued since (each resets its slot)
+        k.next_nid = k.next_nid.wrapping_add(RING as u32);
         assert_eq!(k.check(1, &first, Some(1)), NonceCheck::Stale);
+        k.next_nid = k.next_nid.wrapping_sub(2);
+        assert_eq!(
+            k.verify(1, &first, Some(1)),
+            NonceCheck::Valid,
+            "still its own slot"
+        );
     }
 }

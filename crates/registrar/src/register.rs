@@ -56,7 +56,8 @@ pub struct Outcome {
     pub changes: Vec<BindingChange>,
     /// `+sip.instance` values seen for the login (for `aa_ue_instance`).
     pub instances: Vec<String>,
-    /// True when the login gained a binding it did not have (deliver stored messages).
+    /// True when the login had no live binding before this request and has one now (it came
+    /// online: deliver stored messages).
     pub registered: bool,
 }
 
@@ -73,7 +74,11 @@ const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
 impl Registrar {
     pub fn new(cfg: RegistrarConfig, nonce_secret: &[u8]) -> Self {
         let nonces = NonceKeeper::new(nonce_secret, cfg.nonce_lifetime_ms);
-        Self { cfg, nonces, location: Location::new() }
+        Self {
+            cfg,
+            nonces,
+            location: Location::new(),
+        }
     }
 
     pub fn config(&self) -> &RegistrarConfig {
@@ -91,51 +96,79 @@ impl Registrar {
     /// The login whose account the driver must have at hand to judge this request: the
     /// digest username, when there are credentials.
     pub fn auth_username(req: &Message) -> Option<String> {
-        req.authorization().and_then(Result::ok).map(|c| c.username.into_owned())
+        req.authorization()
+            .and_then(Result::ok)
+            .map(|c| c.username.into_owned())
     }
 
     /// Handles a sanity-checked REGISTER from `from`. `account` is the account named by the
     /// credentials' username (`None` if unknown or without credentials).
-    pub fn handle_register(&mut self, now_ms: u64, req: &Message, from: Peer, account: Option<&Account>) -> Outcome {
-        let reply = |code: u16| MessageBuilder::response_to(req, code, Some(&to_tag(req)), Some(from.remote));
+    pub fn handle_register(
+        &mut self,
+        now_ms: u64,
+        req: &Message,
+        from: Peer,
+        account: Option<&Account>,
+    ) -> Outcome {
+        let reply = |code: u16| {
+            MessageBuilder::response_to(req, code, Some(&to_tag(req)), Some(from.remote))
+        };
         let simple = |code: u16, reason: Option<&str>| {
             let mut b = reply(code);
             b.header("Server", SERVER);
             if let Some(r) = reason {
                 b.header("Warning", format_args!("399 ferroswitch \"{r}\""));
             }
-            Outcome { response: b.finish(), status: code, login: None, changes: vec![], instances: vec![], registered: false }
+            Outcome {
+                response: b.finish(),
+                status: code,
+                login: None,
+                changes: vec![],
+                instances: vec![],
+                registered: false,
+            }
         };
 
         // 1. Authentication
         let Some(creds) = req.authorization() else {
             return self.challenge(now_ms, req, from, false);
         };
-        let Ok(creds) = creds else { return simple(400, Some("malformed Authorization")) };
+        let Ok(creds) = creds else {
+            return simple(400, Some("malformed Authorization"));
+        };
         if !creds.is_digest() {
             return self.challenge(now_ms, req, from, false);
         }
         if creds.realm != self.cfg.realm {
             return self.challenge(now_ms, req, from, false);
         }
-        let alg = match creds.algorithm.as_deref() {
-            None => Algorithm::Md5,
-            Some(a) => match Algorithm::from_name(a) {
-                Some(a) if self.cfg.algorithms.contains(&a) => a,
-                _ => return self.challenge(now_ms, req, from, false),
-            },
+        // no `algorithm` parameter means MD5, which must have been offered like any other
+        let alg = match creds
+            .algorithm
+            .as_deref()
+            .map_or(Some(Algorithm::Md5), Algorithm::from_name)
+        {
+            Some(a) if self.cfg.algorithms.contains(&a) => a,
+            _ => return self.challenge(now_ms, req, from, false),
         };
         let qop_auth = match creds.qop.as_deref() {
             None => None,
-            Some(q) if q.eq_ignore_ascii_case("auth") => match (creds.nc, creds.cnonce.as_deref()) {
-                (Some(_), Some(_)) => Some(()),
-                _ => return simple(400, Some("qop=auth needs nc and cnonce")),
-            },
+            Some(q) if q.eq_ignore_ascii_case("auth") => {
+                match (creds.nc, creds.cnonce.as_deref()) {
+                    (Some(_), Some(_)) => Some(()),
+                    _ => return simple(400, Some("qop=auth needs nc and cnonce")),
+                }
+            }
             Some(_) => return simple(400, Some("unsupported qop")),
         };
-        match self.nonces.check(now_ms, &creds.nonce, qop_auth.and(creds.nc)) {
+        let nc = qop_auth.and(creds.nc);
+        // Judge the nonce now but record its count only once the response is proved right:
+        // a wrong guess must not use up counts of the legitimate user.
+        match self.nonces.check(now_ms, &creds.nonce, nc) {
             NonceCheck::Valid => {}
-            NonceCheck::Stale | NonceCheck::Replayed => return self.challenge(now_ms, req, from, true),
+            NonceCheck::Stale | NonceCheck::Replayed => {
+                return self.challenge(now_ms, req, from, true)
+            }
             NonceCheck::Invalid => return self.challenge(now_ms, req, from, false),
         }
         let Some(account) = account.filter(|a| a.login == creds.username) else {
@@ -159,10 +192,14 @@ impl Registrar {
         if !digest::eq_hex(&expected, &creds.response) {
             return simple(403, Some("bad credentials"));
         }
+        let recorded = self.nonces.check(now_ms, &creds.nonce, nc);
+        debug_assert_eq!(recorded, NonceCheck::Valid, "verified just above");
         if !account.enabled {
             return simple(403, Some("account disabled"));
         }
-        let Ok(to) = req.to_header() else { return simple(400, Some("bad To")) };
+        let Ok(to) = req.to_header() else {
+            return simple(400, Some("bad To"));
+        };
         if to.uri.user != Some(account.login.as_str()) {
             return simple(403, Some("To user does not match the authenticated login"));
         }
@@ -181,6 +218,8 @@ impl Registrar {
         let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
         let mut changes = Vec::new();
         let mut instances = Vec::new();
+        // whether this request registers an RFC 5626 flow (instance + reg-id)
+        let mut outbound = false;
         let had_any = self.location.lookup(&login, now_ms).next().is_some();
         match contacts {
             None => {}
@@ -189,18 +228,23 @@ impl Registrar {
                     return simple(400, Some("Contact: * needs Expires: 0"));
                 }
                 if self.location.remove_all(&login) > 0 || had_any {
-                    changes.push(BindingChange::RemoveAll { login: login.clone() });
+                    changes.push(BindingChange::RemoveAll {
+                        login: login.clone(),
+                    });
                 }
             }
             Some(ContactList::Contacts(list)) => {
                 // validate everything first: a refused request changes nothing
                 let mut planned = Vec::with_capacity(list.len());
                 for c in &list {
-                    let Ok(exp) = c.expires() else { return simple(400, Some("bad expires")) };
+                    let Ok(exp) = c.expires() else {
+                        return simple(400, Some("bad expires"));
+                    };
                     let expires = exp.or(header_expires).unwrap_or(self.cfg.default_expires);
                     if expires != 0 && expires < self.cfg.min_expires {
                         let mut b = reply(423);
-                        b.header("Min-Expires", self.cfg.min_expires).header("Server", SERVER);
+                        b.header("Min-Expires", self.cfg.min_expires)
+                            .header("Server", SERVER);
                         return Outcome {
                             response: b.finish(),
                             status: 423,
@@ -210,42 +254,80 @@ impl Registrar {
                             registered: false,
                         };
                     }
-                    let Ok(q) = c.q_milli() else { return simple(400, Some("bad q")) };
+                    let Ok(q) = c.q_milli() else {
+                        return simple(400, Some("bad q"));
+                    };
                     let instance = c.instance().map(|i| i.into_owned());
-                    let reg_id = c.reg_id();
+                    // RFC 5626 §6: a reg-id without +sip.instance is ignored
+                    let reg_id = instance.as_ref().and(c.reg_id());
                     let key = match (&instance, reg_id) {
                         (Some(i), Some(r)) => format!("{i};reg-id={r}"),
                         (Some(i), None) => i.clone(),
                         (None, _) => normalise_contact(&c.0.uri),
                     };
-                    planned.push((key, c.0.uri.as_str().to_owned(), instance, reg_id, q, expires.min(self.cfg.max_expires)));
+                    planned.push(Planned {
+                        key,
+                        contact: c.0.uri.as_str().to_owned(),
+                        instance,
+                        reg_id,
+                        q,
+                        expires: expires.min(self.cfg.max_expires),
+                    });
                 }
+                outbound = planned.iter().any(|p| p.reg_id.is_some());
+                instances = planned.iter().filter_map(|p| p.instance.clone()).collect();
+
+                // Step 7 against the bindings as they stand: an existing binding from the same
+                // Call-ID is only touched by a higher CSeq (a retransmission or a late, older
+                // request leaves it alone).
+                let live: Vec<&str> = self
+                    .location
+                    .lookup(&login, now_ms)
+                    .map(|b| b.key.as_str())
+                    .collect();
+                let stale_order = |key: &str| {
+                    self.location
+                        .lookup(&login, now_ms)
+                        .any(|b| b.key == key && b.call_id == call_id && b.cseq >= cseq)
+                };
+                planned.retain(|p| !stale_order(&p.key));
+                // the bindings the login would hold afterwards
+                let existing = live.len();
+                let mut after = live;
+                for p in &planned {
+                    let at = after.iter().position(|k| *k == p.key);
+                    match (p.expires, at) {
+                        (0, Some(i)) => {
+                            after.swap_remove(i);
+                        }
+                        (0, None) | (_, Some(_)) => {}
+                        (_, None) => after.push(&p.key),
+                    }
+                }
+                if after.len() > self.cfg.max_contacts && after.len() > existing {
+                    return simple(403, Some("too many contacts"));
+                }
+
                 let path = {
                     let p: Vec<&str> = req.header_values(&HeaderName::Path).collect();
                     (!p.is_empty()).then(|| p.join(", "))
                 };
                 let user_agent = req.user_agent().map(str::to_owned);
-                let existing = self.location.lookup(&login, now_ms).count();
-                let new_keys = planned
-                    .iter()
-                    .filter(|p| p.5 != 0 && !self.location.lookup(&login, now_ms).any(|b| b.key == p.0))
-                    .count();
-                if existing + new_keys > self.cfg.max_contacts {
-                    return simple(403, Some("too many contacts"));
-                }
-                for (key, contact, instance, reg_id, q, expires) in planned {
-                    if let Some(i) = &instance {
-                        instances.push(i.clone());
-                    }
-                    if let Some(old) = self.location.get_mut(&login).and_then(|l| l.iter().find(|b| b.key == key)) {
-                        if old.call_id == call_id && old.cseq >= cseq {
-                            // retransmission or out of order: leave the binding as it is
-                            continue;
-                        }
-                    }
+                for Planned {
+                    key,
+                    contact,
+                    instance,
+                    reg_id,
+                    q,
+                    expires,
+                } in planned
+                {
                     if expires == 0 {
                         if self.location.remove(&login, &key) {
-                            changes.push(BindingChange::Remove { login: login.clone(), key });
+                            changes.push(BindingChange::Remove {
+                                login: login.clone(),
+                                key,
+                            });
                         }
                         continue;
                     }
@@ -264,7 +346,10 @@ impl Registrar {
                         updated_at_ms: now_ms,
                     };
                     self.location.upsert(&login, binding.clone());
-                    changes.push(BindingChange::Upsert { login: login.clone(), binding });
+                    changes.push(BindingChange::Upsert {
+                        login: login.clone(),
+                        binding,
+                    });
                 }
             }
         }
@@ -286,14 +371,20 @@ impl Registrar {
         for p in req.header_values(&HeaderName::Path) {
             b.header("Path", p);
         }
-        if req.has_option_tag(&HeaderName::Supported, "outbound")
-            && self.location.lookup(&login, now_ms).any(|b| b.reg_id.is_some())
-        {
+        // RFC 5626 §6: confirm outbound to a UA that asked for it and registered a flow
+        if outbound && req.has_option_tag(&HeaderName::Supported, "outbound") {
             b.header("Require", "outbound");
         }
         b.header("Server", SERVER);
         let registered = !had_any && self.location.lookup(&login, now_ms).next().is_some();
-        Outcome { response: b.finish(), status: 200, login: Some(login), changes, instances, registered }
+        Outcome {
+            response: b.finish(),
+            status: 200,
+            login: Some(login),
+            changes,
+            instances,
+            registered,
+        }
     }
 
     fn challenge(&mut self, now_ms: u64, req: &Message, from: Peer, stale: bool) -> Outcome {
@@ -311,8 +402,25 @@ impl Registrar {
             );
         }
         b.header("Server", SERVER);
-        Outcome { response: b.finish(), status: 401, login: None, changes: vec![], instances: vec![], registered: false }
+        Outcome {
+            response: b.finish(),
+            status: 401,
+            login: None,
+            changes: vec![],
+            instances: vec![],
+            registered: false,
+        }
     }
+}
+
+/// One Contact of a REGISTER, validated, before it is applied.
+struct Planned {
+    key: String,
+    contact: String,
+    instance: Option<String>,
+    reg_id: Option<u32>,
+    q: Option<u16>,
+    expires: u32,
 }
 
 /// A To tag for stateless-looking registrar answers: stable per request (a retransmission gets

@@ -81,7 +81,9 @@ pub fn response(alg: Algorithm, ha1: &str, p: &ResponseParams<'_>) -> String {
 /// Constant-time comparison of two hex strings.
 pub fn eq_hex(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())) == 0
+        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| {
+            acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())
+        }) == 0
 }
 
 #[cfg(test)]
@@ -119,7 +121,10 @@ mod tests {
                 qop_auth: Some(("00000001", "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")),
             },
         );
-        assert_eq!(r, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+        assert_eq!(
+            r,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
         assert!(eq_hex(&r, &r.to_uppercase()));
         assert!(!eq_hex(&r, &r[1..]));
     }

@@ -14,7 +14,10 @@ pub enum Error {
     #[error("bad header line {line}: {reason}")]
     HeaderLine { line: usize, reason: &'static str },
     #[error("bad {header} header: {reason}")]
-    Header { header: &'static str, reason: &'static str },
+    Header {
+        header: &'static str,
+        reason: &'static str,
+    },
     #[error("missing {0} header")]
     Missing(&'static str),
     #[error("bad URI: {0}")]

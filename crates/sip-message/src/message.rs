@@ -106,7 +106,10 @@ pub struct Header {
 
 impl Header {
     pub fn new(name: HeaderName, value: impl Into<Bytes>) -> Self {
-        Self { name, value: value.into() }
+        Self {
+            name,
+            value: value.into(),
+        }
     }
 
     /// The value as text ("" if it is not UTF-8, which parsing already refused).
@@ -138,10 +141,34 @@ pub enum Framed {
     Message(usize),
 }
 
+/// Position of the first `\n` in `s`, eight bytes per step (SWAR). Line splitting is most of
+/// the cost of parsing, and a plain byte loop does not vectorise.
+fn find_lf(s: &[u8]) -> Option<usize> {
+    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut chunks = s.chunks_exact(8);
+    let mut off = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ LF;
+        // the lowest byte flagged here is the first zero byte of `w` (higher flags may be false)
+        let zero = w.wrapping_sub(LO) & !w & HI;
+        if zero != 0 {
+            return Some(off + (zero.trailing_zeros() / 8) as usize);
+        }
+        off += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| off + p)
+}
+
+/// `(end of the head without the blank line, start of the body)`.
 fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
-    // returns (end of head excluding the blank line, start of body)
     let mut i = 0;
-    while let Some(off) = buf[i..].iter().position(|&b| b == b'\n') {
+    while let Some(off) = find_lf(&buf[i..]) {
         let nl = i + off;
         let after = nl + 1;
         match buf.get(after) {
@@ -155,19 +182,41 @@ fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Finds the `Content-Length` value in a raw head (for stream framing), without building the
-/// header index.
+/// header index. Folded values are joined as [`Message::parse`] joins them, so both agree on
+/// where the body ends.
 fn content_length_in(head: &[u8]) -> Result<Option<usize>> {
+    fn check(found: &mut Option<usize>, value: &[u8]) -> Result<()> {
+        let v = parse_content_length(value)?;
+        if found.is_some_and(|f| f != v) {
+            return Err(Error::header("Content-Length", "conflicting values"));
+        }
+        *found = Some(v);
+        Ok(())
+    }
     let mut found = None;
+    // the Content-Length value being collected, over continuation lines
+    let mut value: Option<Vec<u8>> = None;
     for line in head.split(|&b| b == b'\n').skip(1) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        if let [b' ' | b'\t', ..] = line {
+            if let Some(v) = value.as_mut() {
+                v.push(b' ');
+                v.extend_from_slice(trim_ws(line));
+            }
+            continue;
+        }
+        if let Some(v) = value.take() {
+            check(&mut found, &v)?;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
         let name = trim_ws(&line[..colon]);
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let v = parse_content_length(&line[colon + 1..])?;
-            if found.is_some_and(|f| f != v) {
-                return Err(Error::header("Content-Length", "conflicting values"));
-            }
-            found = Some(v);
+            value = Some(trim_ws(&line[colon + 1..]).to_vec());
         }
+    }
+    if let Some(v) = value {
+        check(&mut found, &v)?;
     }
     Ok(found)
 }
@@ -177,7 +226,9 @@ fn parse_content_length(v: &[u8]) -> Result<usize> {
     if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
         return Err(Error::header("Content-Length", "not a number"));
     }
-    let n = v.iter().fold(0usize, |n, &d| n * 10 + usize::from(d - b'0'));
+    let n = v
+        .iter()
+        .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0'));
     if n > MAX_BODY {
         return Err(Error::header("Content-Length", "body too large"));
     }
@@ -196,18 +247,16 @@ fn trim_ws(mut s: &[u8]) -> &[u8] {
 
 /// Splits a TCP/TLS byte stream: tells how many bytes the next keep-alive or message takes.
 /// `Err(Error::Incomplete)` means read more; any other error means the stream is unusable.
+///
+/// A CRLF at the very end of `buf` (`\r\n` or `\r\n\r`) is `Incomplete`: it may be the first
+/// half of a CRLFCRLF ping split across reads, which must still be answered.
 pub fn frame_stream(buf: &[u8]) -> Result<Framed> {
-    if buf.starts_with(b"\r\n\r\n") {
-        return Ok(Framed::Ping(4));
-    }
-    if buf.starts_with(b"\r\n") {
-        return Ok(Framed::Pong(2));
-    }
-    if buf.starts_with(b"\n") {
-        return Ok(Framed::Pong(1));
-    }
-    if buf == b"\r" {
-        return Err(Error::Incomplete);
+    match buf {
+        [b'\r', b'\n', b'\r', b'\n', ..] => return Ok(Framed::Ping(4)),
+        [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => return Err(Error::Incomplete),
+        [b'\r', b'\n', ..] => return Ok(Framed::Pong(2)),
+        [b'\n', ..] => return Ok(Framed::Pong(1)),
+        _ => {}
     }
     let Some((head_end, body_start)) = find_head_end(buf) else {
         if buf.len() > MAX_HEAD {
@@ -233,12 +282,15 @@ fn parse_version(v: &[u8]) -> Result<(u16, u16)> {
         return Err(bad);
     }
     let rest = std::str::from_utf8(&v[4..]).map_err(|_| Error::NotUtf8)?;
-    let (ma, mi) = rest.split_once('.').ok_or(Error::StartLine("bad SIP version"))?;
+    let (ma, mi) = rest
+        .split_once('.')
+        .ok_or(Error::StartLine("bad SIP version"))?;
     let num = |s: &str| {
         if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
             Err(Error::StartLine("bad SIP version"))
         } else {
-            s.parse::<u16>().map_err(|_| Error::StartLine("bad SIP version"))
+            s.parse::<u16>()
+                .map_err(|_| Error::StartLine("bad SIP version"))
         }
     };
     Ok((num(ma)?, num(mi)?))
@@ -253,7 +305,10 @@ impl Message {
     /// are skipped; bytes beyond `Content-Length` are ignored (RFC 3261 §18.3); without
     /// `Content-Length` the body is the rest of the datagram.
     pub fn parse(buf: Bytes) -> Result<Self> {
-        let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let skip = buf
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         let buf = buf.slice(skip..);
         let (head_end, body_start) = match find_head_end(&buf) {
             Some(x) => x,
@@ -272,7 +327,7 @@ impl Message {
         let (s0, s1) = lines.next().ok_or(Error::StartLine("empty message"))?;
         let start = parse_start_line(head.slice(s0..s1))?;
 
-        let mut headers: Vec<Header> = Vec::with_capacity(16);
+        let mut headers: Vec<Header> = Vec::with_capacity(20);
         let mut folded: Option<(HeaderName, String)> = None;
         let mut line_no = 1;
         let mut pending: Option<(HeaderName, usize, usize)> = None;
@@ -280,7 +335,10 @@ impl Message {
             line_no += 1;
             let line = &head[a..b];
             if line.is_empty() {
-                return Err(Error::HeaderLine { line: line_no, reason: "empty line in header section" });
+                return Err(Error::HeaderLine {
+                    line: line_no,
+                    reason: "empty line in header section",
+                });
             }
             if line[0] == b' ' || line[0] == b'\t' {
                 // continuation (folding): join with a single SP
@@ -305,41 +363,68 @@ impl Message {
                         folded = Some((name, s));
                     }
                     _ => {
-                        return Err(Error::HeaderLine { line: line_no, reason: "continuation without a header" })
+                        return Err(Error::HeaderLine {
+                            line: line_no,
+                            reason: "continuation without a header",
+                        })
                     }
                 }
                 continue;
             }
             if let Some((n, a, b)) = pending.take() {
-                headers.push(Header { name: n, value: head.slice(a..b) });
+                headers.push(Header {
+                    name: n,
+                    value: head.slice(a..b),
+                });
             }
             if let Some((n, s)) = folded.take() {
-                headers.push(Header { name: n, value: Bytes::from(s) });
+                headers.push(Header {
+                    name: n,
+                    value: Bytes::from(s),
+                });
             }
-            let colon = line
-                .iter()
-                .position(|&b| b == b':')
-                .ok_or(Error::HeaderLine { line: line_no, reason: "no colon" })?;
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                return Err(Error::HeaderLine {
+                    line: line_no,
+                    reason: "no colon",
+                });
+            };
             let raw_name = trim_ws(&line[..colon]);
             if raw_name.is_empty() || !raw_name.iter().all(|&b| is_token(b)) {
-                return Err(Error::HeaderLine { line: line_no, reason: "bad header name" });
+                return Err(Error::HeaderLine {
+                    line: line_no,
+                    reason: "bad header name",
+                });
             }
             let name_off = raw_name.as_ptr() as usize - head.as_ptr() as usize;
-            let name = HeaderName::from_shared(head.slice(name_off..name_off + raw_name.len()));
+            let name = HeaderName::from_shared(&head, name_off..name_off + raw_name.len());
             let v = trim_ws(&line[colon + 1..]);
-            let va = if v.is_empty() { a + colon + 1 } else { v.as_ptr() as usize - head.as_ptr() as usize };
+            let va = if v.is_empty() {
+                a + colon + 1
+            } else {
+                v.as_ptr() as usize - head.as_ptr() as usize
+            };
             pending = Some((name, va, va + v.len()));
         }
         if let Some((n, a, b)) = pending.take() {
-            headers.push(Header { name: n, value: head.slice(a..b) });
+            headers.push(Header {
+                name: n,
+                value: head.slice(a..b),
+            });
         }
         if let Some((n, s)) = folded.take() {
-            headers.push(Header { name: n, value: Bytes::from(s) });
+            headers.push(Header {
+                name: n,
+                value: Bytes::from(s),
+            });
         }
 
         let available = buf.len() - body_start;
         let mut declared = None;
-        for h in headers.iter().filter(|h| h.name == HeaderName::ContentLength) {
+        for h in headers
+            .iter()
+            .filter(|h| h.name == HeaderName::ContentLength)
+        {
             let v = parse_content_length(&h.value)?;
             if declared.is_some_and(|d| d != v) {
                 return Err(Error::header("Content-Length", "conflicting values"));
@@ -347,16 +432,29 @@ impl Message {
             declared = Some(v);
         }
         let body = match declared {
-            Some(d) if d > available => return Err(Error::BodyTooShort { declared: d, available }),
+            Some(d) if d > available => {
+                return Err(Error::BodyTooShort {
+                    declared: d,
+                    available,
+                })
+            }
             Some(d) => buf.slice(body_start..body_start + d),
             None => buf.slice(body_start..),
         };
-        Ok(Self { start, headers, body })
+        Ok(Self {
+            start,
+            headers,
+            body,
+        })
     }
 
     /// Builds a message from parts (used by tests and by code that rewrites messages).
     pub fn from_parts(start: StartLine, headers: Vec<Header>, body: Bytes) -> Self {
-        Self { start, headers, body }
+        Self {
+            start,
+            headers,
+            body,
+        }
     }
 
     pub fn start_line(&self) -> &StartLine {
@@ -400,7 +498,10 @@ impl Message {
 
     /// The typed Request-URI (sip, sips or tel).
     pub fn request_uri(&self) -> Result<Uri<'_>> {
-        Uri::parse(self.request_uri_str().ok_or(Error::StartLine("not a request"))?)
+        Uri::parse(
+            self.request_uri_str()
+                .ok_or(Error::StartLine("not a request"))?,
+        )
     }
 
     pub fn headers(&self) -> &[Header] {
@@ -413,12 +514,18 @@ impl Message {
 
     /// The first value of a header.
     pub fn header(&self, name: &HeaderName) -> Option<&str> {
-        self.headers.iter().find(|h| &h.name == name).map(Header::value)
+        self.headers
+            .iter()
+            .find(|h| &h.name == name)
+            .map(Header::value)
     }
 
     /// Every line of a header, in order.
     pub fn header_values<'s>(&'s self, name: &'s HeaderName) -> impl Iterator<Item = &'s str> + 's {
-        self.headers.iter().filter(move |h| &h.name == name).map(Header::value)
+        self.headers
+            .iter()
+            .filter(move |h| &h.name == name)
+            .map(Header::value)
     }
 
     /// Every element of a list header across all its lines.
@@ -436,20 +543,31 @@ impl Message {
     }
 
     pub fn cseq(&self) -> Result<CSeq> {
-        CSeq::parse(self.header(&HeaderName::CSeq).ok_or(Error::Missing("CSeq"))?)
+        CSeq::parse(
+            self.header(&HeaderName::CSeq)
+                .ok_or(Error::Missing("CSeq"))?,
+        )
     }
 
     pub fn from_header(&self) -> Result<NameAddr<'_>> {
-        NameAddr::parse(self.header(&HeaderName::From).ok_or(Error::Missing("From"))?, "From")
+        NameAddr::parse(
+            self.header(&HeaderName::From)
+                .ok_or(Error::Missing("From"))?,
+            "From",
+        )
     }
 
     pub fn to_header(&self) -> Result<NameAddr<'_>> {
-        NameAddr::parse(self.header(&HeaderName::To).ok_or(Error::Missing("To"))?, "To")
+        NameAddr::parse(
+            self.header(&HeaderName::To).ok_or(Error::Missing("To"))?,
+            "To",
+        )
     }
 
     /// Every Via entry, top first.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>>> + '_ {
-        self.header_values(&HeaderName::Via).flat_map(Via::parse_list)
+        self.header_values(&HeaderName::Via)
+            .flat_map(Via::parse_list)
     }
 
     pub fn top_via(&self) -> Result<Via<'_>> {
@@ -475,7 +593,9 @@ impl Message {
 
     /// The `Expires` header as delta-seconds.
     pub fn expires(&self) -> Result<Option<u32>> {
-        self.header(&HeaderName::Expires).map(|v| parse_u32(v, "Expires")).transpose()
+        self.header(&HeaderName::Expires)
+            .map(|v| parse_u32(v, "Expires"))
+            .transpose()
     }
 
     /// `Max-Forwards` (0–255).
@@ -489,11 +609,13 @@ impl Message {
     }
 
     pub fn authorization(&self) -> Option<Result<Credentials<'_>>> {
-        self.header(&HeaderName::Authorization).map(Credentials::parse)
+        self.header(&HeaderName::Authorization)
+            .map(Credentials::parse)
     }
 
     pub fn proxy_authorization(&self) -> Option<Result<Credentials<'_>>> {
-        self.header(&HeaderName::ProxyAuthorization).map(Credentials::parse)
+        self.header(&HeaderName::ProxyAuthorization)
+            .map(Credentials::parse)
     }
 
     pub fn content_type(&self) -> Option<&str> {
@@ -502,7 +624,8 @@ impl Message {
 
     /// `Event` package name without parameters.
     pub fn event(&self) -> Option<&str> {
-        self.header(&HeaderName::Event).map(|v| v.split(';').next().unwrap_or("").trim())
+        self.header(&HeaderName::Event)
+            .map(|v| v.split(';').next().unwrap_or("").trim())
     }
 
     pub fn user_agent(&self) -> Option<&str> {
@@ -511,7 +634,9 @@ impl Message {
 
     /// Display form of the From URI user, e.g. for logs.
     pub fn from_user(&self) -> Option<Cow<'_, str>> {
-        self.from_header().ok().and_then(|f| f.uri.user.map(Cow::Borrowed))
+        self.from_header()
+            .ok()
+            .and_then(|f| f.uri.user.map(Cow::Borrowed))
     }
 }
 
@@ -520,7 +645,8 @@ pub(crate) fn parse_u32(v: &str, header: &'static str) -> Result<u32> {
     if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::header(header, "not a number"));
     }
-    v.parse::<u32>().map_err(|_| Error::header(header, "out of range"))
+    v.parse::<u32>()
+        .map_err(|_| Error::header(header, "out of range"))
 }
 
 struct LineIter<'a> {
@@ -535,22 +661,28 @@ impl Iterator for LineIter<'_> {
             return None;
         }
         let start = self.pos;
-        let end = self.buf[start..].iter().position(|&b| b == b'\n').map_or(self.buf.len(), |o| start + o);
+        let end = find_lf(&self.buf[start..]).map_or(self.buf.len(), |o| start + o);
         self.pos = end + 1;
-        let e = if end > start && self.buf[end - 1] == b'\r' { end - 1 } else { end };
+        let e = if end > start && self.buf[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
         Some((start, e))
     }
 }
 
 fn parse_start_line(line: Bytes) -> Result<StartLine> {
-    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+    let l: &[u8] = &line;
+    let space = |s: &[u8]| s.iter().position(|&b| b == b' ');
+    if l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        if parts.len() < 2 {
+        let Some(sp) = space(l) else {
             return Err(Error::StartLine("status line too short"));
-        }
-        let version = parse_version(parts[0])?;
-        let code = parts[1];
+        };
+        let version = parse_version(&l[..sp])?;
+        let rest = &l[sp + 1..];
+        let code = &rest[..space(rest).unwrap_or(rest.len())];
         if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
             return Err(Error::StartLine("status code is not 3 digits"));
         }
@@ -558,32 +690,44 @@ fn parse_start_line(line: Bytes) -> Result<StartLine> {
         if !(100..=699).contains(&code) {
             return Err(Error::StartLine("status code out of range"));
         }
-        let reason_start = (parts[0].len() + 1 + 3 + 1).min(line.len());
-        Ok(StartLine::Response { code, reason: line.slice(reason_start..), version })
+        let reason_start = (sp + 1 + 3 + 1).min(l.len());
+        Ok(StartLine::Response {
+            code,
+            reason: line.slice(reason_start..),
+            version,
+        })
     } else {
         // Request-Line = Method SP Request-URI SP SIP-Version (exactly one SP each)
-        if parts.len() != 3 {
-            return Err(Error::StartLine("request line needs exactly three single-space separated parts"));
+        const PARTS: Error =
+            Error::StartLine("request line needs exactly three single-space separated parts");
+        let (Some(sp1), Some(sp2)) = (space(l), l.iter().rposition(|&b| b == b' ')) else {
+            return Err(PARTS);
+        };
+        if sp2 <= sp1 || space(&l[sp1 + 1..sp2]).is_some() {
+            return Err(PARTS);
         }
-        let method = std::str::from_utf8(parts[0]).map_err(|_| Error::NotUtf8)?;
-        if method.is_empty() || !method.bytes().all(is_token) {
+        let (method, uri, version) = (&l[..sp1], &l[sp1 + 1..sp2], &l[sp2 + 1..]);
+        if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
             return Err(Error::StartLine("bad method"));
         }
-        let uri = parts[1];
-        let colon = uri.iter().position(|&b| b == b':').ok_or(Error::StartLine("Request-URI has no scheme"))?;
+        let method = std::str::from_utf8(method).map_err(|_| Error::NotUtf8)?;
+        let Some(colon) = uri.iter().position(|&b| b == b':') else {
+            return Err(Error::StartLine("Request-URI has no scheme"));
+        };
         if colon == 0
             || !uri[0].is_ascii_alphabetic()
             || !uri[..colon].iter().all(|&b| is_scheme_char(b))
             || uri.len() == colon + 1
-            || uri.iter().any(|&b| b <= b' ' || b == b'<' || b == b'>' || b == b'"')
+            || uri
+                .iter()
+                .any(|&b| b <= b' ' || b == b'<' || b == b'>' || b == b'"')
         {
             return Err(Error::StartLine("bad Request-URI"));
         }
-        let version = parse_version(parts[2])?;
-        let uri_off = parts[0].len() + 1;
+        let version = parse_version(version)?;
         Ok(StartLine::Request {
             method: Method::from_token(method),
-            uri: line.slice(uri_off..uri_off + uri.len()),
+            uri: line.slice(sp1 + 1..sp2),
             version,
         })
     }
@@ -608,15 +752,45 @@ l: 0\r\n\r\n";
     fn parses_register() {
         let m = Message::parse(Bytes::from_static(REG.as_bytes())).unwrap();
         assert_eq!(m.method(), Some(&Method::Register));
-        assert_eq!(m.request_uri().unwrap().host, crate::Host::Domain("example.com"));
+        assert_eq!(
+            m.request_uri().unwrap().host,
+            crate::Host::Domain("example.com")
+        );
         assert_eq!(m.call_id(), Some("843817637684230@998sdasdh09"));
-        assert_eq!(m.cseq().unwrap(), CSeq { seq: 1826, method: Method::Register });
+        assert_eq!(
+            m.cseq().unwrap(),
+            CSeq {
+                seq: 1826,
+                method: Method::Register
+            }
+        );
         assert_eq!(m.from_header().unwrap().tag(), Some("456248"));
         assert_eq!(m.expires().unwrap(), Some(7200));
         assert_eq!(m.max_forwards().unwrap(), Some(70));
         assert!(matches!(m.contacts().unwrap(), Some(ContactList::Contacts(c)) if c.len() == 1));
         assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bKnashds7"));
         assert!(m.body().is_empty());
+    }
+
+    #[test]
+    fn find_lf_matches_a_plain_search() {
+        let mut buf = vec![b'a'; 70];
+        assert_eq!(find_lf(&buf), None);
+        for i in 0..buf.len() {
+            buf[i] = b'\n';
+            for start in 0..=i {
+                assert_eq!(
+                    find_lf(&buf[start..]),
+                    Some(i - start),
+                    "lf at {i}, from {start}"
+                );
+            }
+            buf[i] = [0x0b, 0x8a, 0xff, 0x00][i % 4];
+        }
+        // bytes next to 0x0a and a later LF must not cause false hits
+        let tricky = [0x0b, 0x09, 0x8a, 0x0a, 0x0b, 0x0a];
+        assert_eq!(find_lf(&tricky), Some(3));
+        assert_eq!(find_lf(&[0x0b; 9]), None);
     }
 
     #[test]
@@ -638,7 +812,10 @@ l: 0\r\n\r\n";
         assert_eq!(frame_stream(&buf), Ok(Framed::Message(buf.len() - 8)));
         assert_eq!(frame_stream(b"\r\n\r\nREG"), Ok(Framed::Ping(4)));
         assert_eq!(frame_stream(b"\r\nREG"), Ok(Framed::Pong(2)));
-        assert_eq!(frame_stream(b"REGISTER sip:x SIP/2.0\r\n"), Err(Error::Incomplete));
+        assert_eq!(
+            frame_stream(b"REGISTER sip:x SIP/2.0\r\n"),
+            Err(Error::Incomplete)
+        );
     }
 
     #[test]
@@ -653,7 +830,10 @@ l: 0\r\n\r\n";
     #[test]
     fn content_length_checks() {
         let short = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 10\r\n\r\nabc";
-        assert!(matches!(Message::parse(Bytes::from_static(short.as_bytes())), Err(Error::BodyTooShort { .. })));
+        assert!(matches!(
+            Message::parse(Bytes::from_static(short.as_bytes())),
+            Err(Error::BodyTooShort { .. })
+        ));
         let neg = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: -1\r\n\r\n";
         assert!(Message::parse(Bytes::from_static(neg.as_bytes())).is_err());
     }

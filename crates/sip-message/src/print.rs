@@ -50,7 +50,12 @@ impl MessageBuilder {
     /// A response to `req`: copies Via (all), From, To, Call-ID and CSeq (RFC 3261 §8.2.6).
     /// `to_tag` is added to To when it has none. With `source`, the top Via gets
     /// `received` and, if the client asked for it, `rport` (RFC 3581).
-    pub fn response_to(req: &Message, code: u16, to_tag: Option<&str>, source: Option<SocketAddr>) -> Self {
+    pub fn response_to(
+        req: &Message,
+        code: u16,
+        to_tag: Option<&str>,
+        source: Option<SocketAddr>,
+    ) -> Self {
         let mut b = Self::response(code, reason_phrase(code));
         let mut first = true;
         for v in req.header_list(&HeaderName::Via) {
@@ -123,13 +128,21 @@ impl Message {
     pub fn to_bytes(&self) -> Bytes {
         let mut buf = BytesMut::with_capacity(512 + self.body().len());
         match self.start_line() {
-            StartLine::Request { method, uri, version } => {
+            StartLine::Request {
+                method,
+                uri,
+                version,
+            } => {
                 buf.put_slice(method.as_str().as_bytes());
                 buf.put_u8(b' ');
                 buf.put_slice(uri);
                 let _ = write!(W(&mut buf), " SIP/{}.{}\r\n", version.0, version.1);
             }
-            StartLine::Response { code, reason, version } => {
+            StartLine::Response {
+                code,
+                reason,
+                version,
+            } => {
                 let _ = write!(W(&mut buf), "SIP/{}.{} {code} ", version.0, version.1);
                 buf.put_slice(reason);
                 buf.put_slice(b"\r\n");

@@ -92,18 +92,39 @@ impl Error {
 fn check_date(d: &str) -> Result<()> {
     let bad = Error::header("Date", "not an RFC 1123 GMT date");
     let parts: Vec<&str> = d.split(' ').collect();
-    let [wkday, day, month, year, time, zone] = parts.as_slice() else { return Err(bad) };
-    let ok = matches!(*wkday, "Mon," | "Tue," | "Wed," | "Thu," | "Fri," | "Sat," | "Sun,")
-        && day.len() == 2
+    let [wkday, day, month, year, time, zone] = parts.as_slice() else {
+        return Err(bad);
+    };
+    let ok = matches!(
+        *wkday,
+        "Mon," | "Tue," | "Wed," | "Thu," | "Fri," | "Sat," | "Sun,"
+    ) && day.len() == 2
         && day.bytes().all(|b| b.is_ascii_digit())
         && matches!(
             *month,
-            "Jan" | "Feb" | "Mar" | "Apr" | "May" | "Jun" | "Jul" | "Aug" | "Sep" | "Oct" | "Nov" | "Dec"
+            "Jan"
+                | "Feb"
+                | "Mar"
+                | "Apr"
+                | "May"
+                | "Jun"
+                | "Jul"
+                | "Aug"
+                | "Sep"
+                | "Oct"
+                | "Nov"
+                | "Dec"
         )
         && year.len() == 4
         && year.bytes().all(|b| b.is_ascii_digit())
         && time.len() == 8
-        && time.bytes().enumerate().all(|(i, b)| if i == 2 || i == 5 { b == b':' } else { b.is_ascii_digit() })
+        && time.bytes().enumerate().all(|(i, b)| {
+            if i == 2 || i == 5 {
+                b == b':'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
         && *zone == "GMT";
     if ok {
         Ok(())
@@ -111,5 +132,3 @@ fn check_date(d: &str) -> Result<()> {
         Err(bad)
     }
 }
-
-

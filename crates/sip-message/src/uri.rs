@@ -36,7 +36,9 @@ impl<'a> Host<'a> {
     /// Parses `example.com`, `192.0.2.1` or `[2001:db8::1]`.
     pub fn parse(s: &'a str) -> Result<Self> {
         if let Some(inner) = s.strip_prefix('[') {
-            let inner = inner.strip_suffix(']').ok_or(Error::Uri("unclosed IPv6 reference"))?;
+            let inner = inner
+                .strip_suffix(']')
+                .ok_or(Error::Uri("unclosed IPv6 reference"))?;
             return inner
                 .parse::<Ipv6Addr>()
                 .map(Host::V6)
@@ -192,7 +194,10 @@ impl<'a> Uri<'a> {
         if rest.is_empty() {
             return Err(Error::Uri("empty URI"));
         }
-        if rest.bytes().any(|b| b <= b' ' || b == b'<' || b == b'>' || b == b'"' || b >= 0x7f) {
+        if rest
+            .bytes()
+            .any(|b| b <= b' ' || b == b'<' || b == b'>' || b == b'"' || b >= 0x7f)
+        {
             return Err(Error::Uri("illegal character"));
         }
         if scheme == Scheme::Tel {
@@ -202,7 +207,8 @@ impl<'a> Uri<'a> {
             };
             let ok = !number.is_empty()
                 && number.bytes().all(|b| {
-                    b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+                    b.is_ascii_hexdigit()
+                        || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
                 });
             if !ok {
                 return Err(Error::Uri("bad tel number"));
@@ -244,7 +250,9 @@ impl<'a> Uri<'a> {
         let end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
         let hostport = &hostpart[..end];
         let (host_s, port) = if hostport.starts_with('[') {
-            let close = hostport.find(']').ok_or(Error::Uri("unclosed IPv6 reference"))?;
+            let close = hostport
+                .find(']')
+                .ok_or(Error::Uri("unclosed IPv6 reference"))?;
             let after = &hostport[close + 1..];
             let port = match after.strip_prefix(':') {
                 Some(p) => Some(parse_port(p)?),
@@ -342,7 +350,10 @@ pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
                 out.push(h << 4 | l);
                 i += 3;
                 continue;
@@ -358,11 +369,14 @@ fn parse_port(p: &str) -> Result<u16> {
     if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::Uri("bad port"));
     }
-    p.parse::<u16>().map_err(|_| Error::Uri("port out of range"))
+    p.parse::<u16>()
+        .map_err(|_| Error::Uri("port out of range"))
 }
 
 pub(crate) fn uri_param_char_ok(s: &str) -> bool {
-    s.bytes().all(|b| is_param_char(b) && b != b';' && b != b'?') && valid_escapes(s)
+    s.bytes()
+        .all(|b| is_param_char(b) && b != b';' && b != b'?')
+        && valid_escapes(s)
 }
 
 #[cfg(test)]

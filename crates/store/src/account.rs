@@ -75,7 +75,7 @@ pub struct ImportReport {
 }
 
 /// Rows per multi-row `INSERT` (and per transaction) in an import.
-const IMPORT_CHUNK: usize = 500;
+const IMPORT_CHUNK: usize = 1000;
 
 const ACCOUNT_COLUMNS: &str =
     "id_client, login, password, display_name, tech_prefix, enabled, created_at";
@@ -203,14 +203,14 @@ impl Store {
 
     /// Creates or updates accounts in bulk: a new login is inserted (enabled, no tech prefix);
     /// an existing one gets the row's password and display name. Rows go in multi-row upserts
-    /// of 500, one transaction each; `on_progress(rows_done)` is called after each.
+    /// of 1000, one transaction each; `on_progress(rows_done)` is called after each.
     ///
     /// Every row is checked before anything is written ([`StoreError::ImportRow`]). A database
     /// error mid-way leaves the chunks before it imported; running the import again is safe.
     pub async fn import_accounts(
         &self,
         rows: &[NewAccount],
-        on_progress: &mut dyn FnMut(usize),
+        on_progress: &mut (dyn FnMut(usize) + Send),
     ) -> Result<ImportReport, StoreError> {
         for (row, a) in rows.iter().enumerate() {
             a.check().map_err(|source| StoreError::ImportRow {
@@ -229,8 +229,9 @@ impl Store {
             let mut tx = sql::begin_write(&self.pool, self.backend)
                 .await
                 .map_err(&err)?;
-            // Existing logins, read under the write lock (SQLite) / in the transaction that
-            // then writes them (MySQL), so the split between inserted and updated is exact.
+            // Existing logins, counted in the transaction that then writes them: exact on
+            // SQLite (write lock held); on MySQL exact unless another client inserts the same
+            // logins concurrently (the rows are still right, only the report's split moves).
             let count_sql = format!(
                 "SELECT COUNT(*) FROM clientsshared WHERE login IN {}",
                 sql::in_list(distinct.len())

@@ -48,6 +48,8 @@ pub struct BindingRecord {
 }
 
 /// One change to the stored bindings.
+// Most changes are upserts: boxing the record would add an allocation per change for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindingChange {
     /// Insert, or replace every field of the binding with the same (login, binding_key).

@@ -32,10 +32,8 @@ impl DatabaseUrl {
                     Some((f, q)) => (f, Some(q)),
                     None => (rest, None),
                 };
-                let query_has_mode = query.is_some_and(|q| {
-                    q.split('&')
-                        .any(|kv| kv.split('=').next() == Some("mode"))
-                });
+                let query_has_mode = query
+                    .is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("mode")));
                 let in_memory = file == ":memory:"
                     || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"));
                 if file.is_empty() && !in_memory {

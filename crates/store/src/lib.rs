@@ -40,11 +40,11 @@
 
 mod account;
 mod binding;
+mod db_url;
 mod error;
 mod instance;
 pub mod limits;
 mod sql;
-mod db_url;
 
 use std::time::Duration;
 
@@ -203,4 +203,9 @@ fn now_epoch_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A database URL with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    db_url::redact(url)
 }

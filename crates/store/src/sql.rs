@@ -22,7 +22,11 @@ pub(crate) fn upsert_tail(backend: Backend, key: &[&str], update: &[&str]) -> St
     match backend {
         Backend::Sqlite => {
             let set: Vec<String> = update.iter().map(|c| format!("{c}=excluded.{c}")).collect();
-            format!(" ON CONFLICT({}) DO UPDATE SET {}", key.join(","), set.join(","))
+            format!(
+                " ON CONFLICT({}) DO UPDATE SET {}",
+                key.join(","),
+                set.join(",")
+            )
         }
         Backend::MySql => {
             let set: Vec<String> = update.iter().map(|c| format!("{c}=VALUES({c})")).collect();

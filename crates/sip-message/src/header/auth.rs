@@ -7,7 +7,10 @@ use crate::cursor::{is_token, split_commas, unquote, Cursor};
 use crate::{Error, Result};
 
 /// `scheme name=value, name="value", ...` with values unquoted.
-fn parse_auth<'a>(s: &'a str, header: &'static str) -> Result<(&'a str, Vec<(&'a str, Cow<'a, str>)>)> {
+fn parse_auth<'a>(
+    s: &'a str,
+    header: &'static str,
+) -> Result<(&'a str, Vec<(&'a str, Cow<'a, str>)>)> {
     let mut c = Cursor::new(s);
     let scheme = c.token().ok_or(Error::header(header, "missing scheme"))?;
     c.skip_ws();
@@ -17,13 +20,18 @@ fn parse_auth<'a>(s: &'a str, header: &'static str) -> Result<(&'a str, Vec<(&'a
             return Err(Error::header(header, "empty parameter"));
         }
         let mut ic = Cursor::new(item);
-        let name = ic.token().ok_or(Error::header(header, "bad parameter name"))?;
+        let name = ic
+            .token()
+            .ok_or(Error::header(header, "bad parameter name"))?;
         if !ic.eat(b'=') {
             return Err(Error::header(header, "parameter without value"));
         }
         ic.skip_ws();
         let value: Cow<'a, str> = if ic.peek() == Some(b'"') {
-            unquote(ic.quoted().ok_or(Error::header(header, "unterminated quoted string"))?)
+            unquote(
+                ic.quoted()
+                    .ok_or(Error::header(header, "unterminated quoted string"))?,
+            )
         } else {
             let v = ic.take_while(|b| is_token(b) || b == b'/' || b == b':');
             Cow::Borrowed(v)
@@ -38,7 +46,9 @@ fn parse_auth<'a>(s: &'a str, header: &'static str) -> Result<(&'a str, Vec<(&'a
 }
 
 fn take<'a>(params: &mut Vec<(&'a str, Cow<'a, str>)>, name: &str) -> Option<Cow<'a, str>> {
-    let i = params.iter().position(|(n, _)| n.eq_ignore_ascii_case(name))?;
+    let i = params
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case(name))?;
     Some(params.swap_remove(i).1)
 }
 
@@ -64,7 +74,8 @@ impl<'a> Credentials<'a> {
     pub fn parse(s: &'a str) -> Result<Self> {
         const H: &str = "Authorization";
         let (scheme, mut p) = parse_auth(s, H)?;
-        let mut req = |n: &'static str| take(&mut p, n).ok_or(Error::header(H, "missing digest parameter"));
+        let mut req =
+            |n: &'static str| take(&mut p, n).ok_or(Error::header(H, "missing digest parameter"));
         let username = req("username")?;
         let realm = req("realm")?;
         let nonce = req("nonce")?;
@@ -73,7 +84,8 @@ impl<'a> Credentials<'a> {
         let nc = match take(&mut p, "nc") {
             None => None,
             Some(v) if v.len() == 8 => Some(
-                u32::from_str_radix(&v, 16).map_err(|_| Error::header(H, "nc is not 8 hex digits"))?,
+                u32::from_str_radix(&v, 16)
+                    .map_err(|_| Error::header(H, "nc is not 8 hex digits"))?,
             ),
             Some(_) => return Err(Error::header(H, "nc is not 8 hex digits")),
         };
@@ -142,12 +154,18 @@ mod tests {
         assert_eq!(c.nc, Some(10));
         assert_eq!(c.cnonce.as_deref(), Some("x y"));
         assert!(Credentials::parse("Digest username=\"a\"").is_err());
-        assert!(Credentials::parse("Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"r\", nc=12").is_err());
+        assert!(Credentials::parse(
+            "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"r\", nc=12"
+        )
+        .is_err());
     }
 
     #[test]
     fn challenge() {
-        let c = Challenge::parse("Digest realm=\"ferro\", nonce=\"n1\", algorithm=MD5, qop=\"auth\", stale=TRUE").unwrap();
+        let c = Challenge::parse(
+            "Digest realm=\"ferro\", nonce=\"n1\", algorithm=MD5, qop=\"auth\", stale=TRUE",
+        )
+        .unwrap();
         assert_eq!(c.realm, "ferro");
         assert_eq!(c.qop.as_deref(), Some("auth"));
         assert!(c.stale);

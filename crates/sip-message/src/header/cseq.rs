@@ -18,7 +18,9 @@ impl CSeq {
         if n.is_empty() || n.len() > 10 {
             return Err(Error::header("CSeq", "bad sequence number"));
         }
-        let seq: u32 = n.parse().map_err(|_| Error::header("CSeq", "sequence number too large"))?;
+        let seq: u32 = n
+            .parse()
+            .map_err(|_| Error::header("CSeq", "sequence number too large"))?;
         if seq >= 1 << 31 {
             return Err(Error::header("CSeq", "sequence number too large"));
         }
@@ -27,6 +29,9 @@ impl CSeq {
         if !c.is_empty() {
             return Err(Error::header("CSeq", "junk after method"));
         }
-        Ok(Self { seq, method: Method::from_token(m) })
+        Ok(Self {
+            seq,
+            method: Method::from_token(m),
+        })
     }
 }

@@ -25,7 +25,10 @@ impl<'a> NameAddr<'a> {
         let angle;
         let uri_s;
         if c.peek() == Some(b'"') {
-            display = Some(c.quoted().ok_or(Error::header(header, "unterminated quoted string"))?);
+            display = Some(
+                c.quoted()
+                    .ok_or(Error::header(header, "unterminated quoted string"))?,
+            );
             c.skip_ws();
             if c.peek() != Some(b'<') {
                 return Err(Error::header(header, "display name without <uri>"));
@@ -56,14 +59,22 @@ impl<'a> NameAddr<'a> {
         }
         let uri = Uri::parse(uri_s).map_err(|_| Error::header(header, "bad URI"))?;
         if !angle && (uri.headers.is_some() || uri_s.contains('?')) {
-            return Err(Error::header(header, "URI with headers must be enclosed in <>"));
+            return Err(Error::header(
+                header,
+                "URI with headers must be enclosed in <>",
+            ));
         }
         let params = Params::parse_header(&mut c, header)?;
         c.skip_ws();
         if !c.is_empty() {
             return Err(Error::header(header, "junk after value"));
         }
-        Ok(Self { display, uri, params, angle })
+        Ok(Self {
+            display,
+            uri,
+            params,
+            angle,
+        })
     }
 
     /// The display name without quotes and escapes.
@@ -85,17 +96,22 @@ impl<'a> Contact<'a> {
     pub fn expires(&self) -> Result<Option<u32>> {
         match self.0.params.get("expires") {
             None => Ok(None),
-            Some(Some(v)) if !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit()) => v
-                .parse::<u32>()
-                .map(Some)
-                .map_err(|_| Error::header("Contact", "expires out of range")),
+            Some(Some(v))
+                if !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                v.parse::<u32>()
+                    .map(Some)
+                    .map_err(|_| Error::header("Contact", "expires out of range"))
+            }
             Some(_) => Err(Error::header("Contact", "bad expires parameter")),
         }
     }
 
     /// `q` as thousandths (`q=0.5` → 500); `Err` when malformed or above 1.
     pub fn q_milli(&self) -> Result<Option<u16>> {
-        let Some(v) = self.0.params.get("q") else { return Ok(None) };
+        let Some(v) = self.0.params.get("q") else {
+            return Ok(None);
+        };
         let v = v.ok_or(Error::header("Contact", "q without value"))?;
         let bad = Error::header("Contact", "bad q value");
         let (int, frac) = match v.split_once('.') {
@@ -123,7 +139,11 @@ impl<'a> Contact<'a> {
     }
 
     pub fn reg_id(&self) -> Option<u32> {
-        self.0.params.get("reg-id").flatten().and_then(|v| v.parse().ok())
+        self.0
+            .params
+            .get("reg-id")
+            .flatten()
+            .and_then(|v| v.parse().ok())
     }
 }
 
@@ -156,7 +176,11 @@ mod tests {
 
     #[test]
     fn forms() {
-        let n = NameAddr::parse("\"Alice \\\"A\\\"\" <sip:alice@example.com>;tag=1928", "From").unwrap();
+        let n = NameAddr::parse(
+            "\"Alice \\\"A\\\"\" <sip:alice@example.com>;tag=1928",
+            "From",
+        )
+        .unwrap();
         assert_eq!(n.display_name().unwrap(), "Alice \"A\"");
         assert_eq!(n.tag(), Some("1928"));
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323", "From").unwrap();
@@ -164,7 +188,8 @@ mod tests {
         let n = NameAddr::parse("sip:bob@example.com ; tag = 99", "To").unwrap();
         assert_eq!(n.tag(), Some("99"));
         assert!(!n.angle);
-        let n = NameAddr::parse("<sip:bob@example.com;transport=tcp>;expires=60", "Contact").unwrap();
+        let n =
+            NameAddr::parse("<sip:bob@example.com;transport=tcp>;expires=60", "Contact").unwrap();
         assert_eq!(n.uri.transport_param(), Some("tcp"));
         assert_eq!(n.params.get("expires"), Some(Some("60")));
     }
@@ -197,7 +222,9 @@ mod tests {
         assert_eq!(c[0].reg_id(), Some(1));
         assert_eq!(c[1].q_milli(), Ok(Some(1000)));
         assert_eq!(ContactList::parse(" * ").unwrap(), ContactList::Star);
-        let ContactList::Contacts(c) = ContactList::parse("<sip:a@h>;expires=280297596632815").unwrap() else {
+        let ContactList::Contacts(c) =
+            ContactList::parse("<sip:a@h>;expires=280297596632815").unwrap()
+        else {
             panic!()
         };
         assert!(c[0].expires().is_err());

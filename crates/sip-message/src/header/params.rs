@@ -15,7 +15,9 @@ impl<'a> Params<'a> {
         if s.is_empty() {
             return Ok(Self(out));
         }
-        let s = s.strip_prefix(';').ok_or(Error::Uri("junk before parameters"))?;
+        let s = s
+            .strip_prefix(';')
+            .ok_or(Error::Uri("junk before parameters"))?;
         for p in s.split(';') {
             let (n, v) = match p.find('=') {
                 Some(i) => (&p[..i], Some(&p[i + 1..])),
@@ -38,11 +40,12 @@ impl<'a> Params<'a> {
             let value = if c.eat(b'=') {
                 c.skip_ws();
                 if c.peek() == Some(b'"') {
-                    Some(c.quoted().ok_or(Error::header(header, "unterminated quoted string"))?)
+                    Some(
+                        c.quoted()
+                            .ok_or(Error::header(header, "unterminated quoted string"))?,
+                    )
                 } else {
-                    let v = c.take_while(|b| {
-                        is_token(b) || matches!(b, b':' | b'[' | b']')
-                    });
+                    let v = c.take_while(|b| is_token(b) || matches!(b, b':' | b'[' | b']'));
                     if v.is_empty() {
                         return Err(Error::header(header, "empty parameter value"));
                     }

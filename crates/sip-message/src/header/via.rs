@@ -46,14 +46,18 @@ impl<'a> Via<'a> {
         } else {
             c.take_while(|b| is_token(b) && b != b'%');
         }
-        let host = Host::parse(c.slice(start, c.pos())).map_err(|_| Error::header(H, "bad sent-by host"))?;
+        let host = Host::parse(c.slice(start, c.pos()))
+            .map_err(|_| Error::header(H, "bad sent-by host"))?;
         let port = if c.eat(b':') {
             c.skip_ws();
             let p = c.take_while(|b| b.is_ascii_digit());
             if p.is_empty() || p.len() > 5 {
                 return Err(Error::header(H, "bad port"));
             }
-            Some(p.parse::<u16>().map_err(|_| Error::header(H, "port out of range"))?)
+            Some(
+                p.parse::<u16>()
+                    .map_err(|_| Error::header(H, "port out of range"))?,
+            )
         } else {
             None
         };
@@ -62,7 +66,12 @@ impl<'a> Via<'a> {
         if !c.is_empty() {
             return Err(Error::header(H, "junk after parameters"));
         }
-        Ok(Self { transport, host, port, params })
+        Ok(Self {
+            transport,
+            host,
+            port,
+            params,
+        })
     }
 
     pub fn branch(&self) -> Option<&'a str> {
@@ -138,7 +147,10 @@ mod tests {
         let v = Via::parse("SIP/2.0/TLS [2001:db8::9]:5061;branch=z9hG4bKx;rport").unwrap();
         assert_eq!(v.host, Host::V6("2001:db8::9".parse().unwrap()));
         let s = v.print_with_received("2001:db8::1".parse().unwrap(), 4000);
-        assert_eq!(s, "SIP/2.0/TLS [2001:db8::9]:5061;branch=z9hG4bKx;received=2001:db8::1;rport=4000");
+        assert_eq!(
+            s,
+            "SIP/2.0/TLS [2001:db8::9]:5061;branch=z9hG4bKx;received=2001:db8::1;rport=4000"
+        );
     }
 
     #[test]

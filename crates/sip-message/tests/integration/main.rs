@@ -1,4 +1,6 @@
 //! Integration tests of `sip-message`: RFC 4475 torture messages, print/parse round trips,
 //! stream framing, and regressions found by fuzzing.
 
+mod framing;
+mod roundtrip;
 mod torture;

@@ -1,0 +1,171 @@
+//! The location table on its own: lookup, upsert, remove, purge.
+
+use registrar::{Binding, BindingChange, Location};
+
+use crate::client::*;
+
+fn binding(key: &str, expires_at_ms: u64) -> Binding {
+    Binding {
+        key: key.into(),
+        contact: format!("sip:{key}"),
+        instance: None,
+        reg_id: None,
+        q_milli: None,
+        expires_at_ms,
+        call_id: "cid".into(),
+        cseq: 1,
+        source: udp_peer("198.51.100.7:5060"),
+        path: None,
+        user_agent: None,
+        updated_at_ms: 0,
+    }
+}
+
+fn keys(l: &Location, login: &str, now: u64) -> Vec<String> {
+    let mut v: Vec<_> = l.lookup(login, now).map(|b| b.key.clone()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn lookup_never_returns_expired_bindings() {
+    let mut l = Location::new();
+    l.upsert("alice", binding("a@1", 1_000));
+    l.upsert("alice", binding("a@2", 2_000));
+    assert_eq!(keys(&l, "alice", 0), ["a@1", "a@2"]);
+    assert_eq!(keys(&l, "alice", 999), ["a@1", "a@2"]);
+    assert_eq!(
+        keys(&l, "alice", 1_000),
+        ["a@2"],
+        "expiring exactly now is expired"
+    );
+    assert_eq!(keys(&l, "alice", 5_000), Vec::<String>::new());
+    assert_eq!(keys(&l, "nobody", 0), Vec::<String>::new());
+    // not purged yet: still counted
+    assert_eq!(l.len(), 2);
+}
+
+#[test]
+fn purge_expired_drops_and_reports_expired_bindings() {
+    let mut l = Location::new();
+    l.upsert("alice", binding("a@1", 1_000));
+    l.upsert("alice", binding("a@2", 3_000));
+    l.upsert("bob", binding("b@1", 1_500));
+    l.upsert("carol", binding("c@1", 9_000));
+    assert_eq!((l.len(), l.logins()), (4, 3));
+
+    assert!(l.purge_expired(500).is_empty());
+    let mut changes = l.purge_expired(2_000);
+    changes.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(
+        changes,
+        [
+            BindingChange::Remove {
+                login: "alice".into(),
+                key: "a@1".into()
+            },
+            BindingChange::Remove {
+                login: "bob".into(),
+                key: "b@1".into()
+            },
+        ]
+    );
+    assert_eq!((l.len(), l.logins()), (2, 2), "bob has nothing left");
+    assert_eq!(keys(&l, "alice", 2_000), ["a@2"]);
+    assert!(
+        l.purge_expired(2_000).is_empty(),
+        "purging twice reports once"
+    );
+
+    let changes = l.purge_expired(10_000);
+    assert_eq!(changes.len(), 2);
+    assert!(l.is_empty());
+    assert_eq!(l.logins(), 0);
+}
+
+#[test]
+fn upsert_replaces_by_key_and_remove_counts() {
+    let mut l = Location::new();
+    l.upsert("alice", binding("k", 1_000));
+    let mut newer = binding("k", 5_000);
+    newer.contact = "sip:moved".into();
+    l.upsert("alice", newer);
+    assert_eq!(l.len(), 1);
+    assert_eq!(
+        l.lookup("alice", 2_000).next().unwrap().contact,
+        "sip:moved"
+    );
+    l.upsert("alice", binding("j", 5_000));
+    assert_eq!(l.len(), 2);
+    assert!(!l.remove("alice", "nope"));
+    assert!(!l.remove("bob", "k"));
+    assert!(l.remove("alice", "k"));
+    assert_eq!(l.len(), 1);
+    assert_eq!(l.remove_all("alice"), 1);
+    assert_eq!(l.remove_all("alice"), 0);
+    assert!(l.is_empty());
+    assert_eq!(l.logins(), 0);
+}
+
+#[test]
+fn registrar_bindings_expire_and_purge() {
+    let mut srv = Server::new();
+    let mut c = Client::alice();
+    let reg = Reg::contact("<sip:alice@10.0.0.1>;expires=60")
+        .and_contact("<sip:alice@10.0.0.2>;expires=120");
+    let out = c.register(&mut srv, T0, &reg);
+    assert_eq!(out.status, 200, "{}", text(&out));
+    let keys_before: Vec<String> = srv
+        .reg
+        .location()
+        .lookup("alice", T0)
+        .map(|b| b.key.clone())
+        .collect();
+
+    assert_eq!(srv.reg.location().lookup("alice", T0 + 59_999).count(), 2);
+    assert_eq!(srv.reg.location().lookup("alice", T0 + 60_000).count(), 1);
+    let changes = srv.reg.location_mut().purge_expired(T0 + 60_000);
+    let first = keys_before.iter().find(|k| k.contains("10.0.0.1")).unwrap();
+    assert_eq!(
+        changes,
+        [BindingChange::Remove {
+            login: "alice".into(),
+            key: first.clone()
+        }]
+    );
+
+    // after everything expired, the next REGISTER is a fresh registration again
+    let changes = srv.reg.location_mut().purge_expired(T0 + 120_000);
+    assert_eq!(changes.len(), 1);
+    assert!(srv.reg.location().is_empty());
+    let out = c.register(
+        &mut srv,
+        T0 + 130_000,
+        &Reg::contact("<sip:alice@10.0.0.1>"),
+    );
+    // the nonce of T0 has expired by now (lifetime 300 s? no: 130 s is within it)
+    assert_eq!(out.status, 200, "{}", text(&out));
+    assert!(out.registered);
+}
+
+#[test]
+fn expired_but_unpurged_binding_does_not_block_registration() {
+    let mut srv = Server::new();
+    let mut c = Client::alice();
+    let out = c.register(
+        &mut srv,
+        T0,
+        &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
+    );
+    assert_eq!(out.status, 200);
+    // expired, not purged; the same contact registers again and counts as new
+    let out = c.register(
+        &mut srv,
+        T0 + 61_000,
+        &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
+    );
+    assert_eq!(out.status, 200, "{}", text(&out));
+    assert!(out.registered, "the login had no live binding");
+    assert_eq!(listed(&out), [("sip:alice@10.0.0.1".to_owned(), 60)]);
+    assert_eq!(srv.reg.location().len(), 1);
+}

@@ -1,0 +1,71 @@
+//! What a registrar pays per REGISTER: parse, read the headers it needs, build the 200 OK.
+//!
+//! `cargo bench -p sip-message --bench parse`
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use sip_message::{ContactList, Message, MessageBuilder};
+
+/// A REGISTER as a softphone sends it on its second attempt (with credentials).
+const REGISTER: &[u8] = b"REGISTER sip:ferro.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK-524287-1---2f7e1a2b9c3d4e5f;rport\r\n\
+Max-Forwards: 70\r\n\
+Contact: <sip:alice@192.0.2.4:5060;rinstance=8c1c1d9d2d4e0a3f;transport=udp>;+sip.instance=\"<urn:uuid:5b2c8f3e-1a2b-4c3d-9e8f-0a1b2c3d4e5f>\";reg-id=1;expires=3600\r\n\
+To: \"Alice\" <sip:alice@ferro.example.com>\r\n\
+From: \"Alice\" <sip:alice@ferro.example.com>;tag=8a9b0c1d\r\n\
+Call-ID: ZDk4YmQ1ZjM2YzE0NWM5ODhiNTYxZmQ0ZGJmOGI1ZTA\r\n\
+CSeq: 2 REGISTER\r\n\
+Expires: 3600\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n\
+Supported: replaces, outbound, path, gruu\r\n\
+User-Agent: Zoiper rv2.10.20.2\r\n\
+Authorization: Digest username=\"alice\",realm=\"ferro.example.com\",nonce=\"ea9c8e88df84f1cec4341ae6cbe5a359\",uri=\"sip:ferro.example.com\",response=\"6629fae49393a05397450978507c4ef1\",cnonce=\"0a4f113b\",nc=00000001,qop=auth,algorithm=MD5\r\n\
+Allow-Events: presence, kpml, talk\r\n\
+Content-Length: 0\r\n\r\n";
+
+fn registrar_reads(m: &Message) -> usize {
+    let mut n = 0;
+    let via = m.top_via().unwrap();
+    n += via.branch().unwrap().len();
+    n += m.from_header().unwrap().tag().unwrap().len();
+    n += m.to_header().unwrap().uri.aor().len();
+    n += m.call_id().unwrap().len();
+    n += m.cseq().unwrap().seq as usize;
+    if let Some(ContactList::Contacts(cs)) = m.contacts().unwrap() {
+        n += cs[0].expires().unwrap().unwrap() as usize;
+    }
+    let c = m.authorization().unwrap().unwrap();
+    n += c.username.len() + c.response.len() + c.nc.unwrap() as usize;
+    n
+}
+
+fn bench(c: &mut Criterion) {
+    let raw = Bytes::from_static(REGISTER);
+    let mut g = c.benchmark_group("register");
+    g.throughput(Throughput::Bytes(REGISTER.len() as u64));
+    g.bench_function("parse", |b| {
+        b.iter(|| Message::parse(black_box(raw.clone())).unwrap())
+    });
+    g.bench_function("parse_and_read", |b| {
+        b.iter(|| registrar_reads(&Message::parse(black_box(raw.clone())).unwrap()))
+    });
+    let m = Message::parse(raw.clone()).unwrap();
+    let src: SocketAddr = "192.0.2.4:5060".parse().unwrap();
+    g.bench_function("response_to_200", |b| {
+        b.iter(|| {
+            let mut r = MessageBuilder::response_to(black_box(&m), 200, Some("as7d9f"), Some(src));
+            r.header(
+                "Contact",
+                "<sip:alice@192.0.2.4:5060;rinstance=8c1c1d9d2d4e0a3f;transport=udp>;expires=3600",
+            );
+            r.finish()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

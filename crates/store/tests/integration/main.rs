@@ -1,0 +1,12 @@
+//! Integration tests for `store`, against real databases: every test runs on an SQLite file in
+//! a temporary directory and on a fresh database in the local MariaDB (127.0.0.1:3306, root,
+//! no password). Without MariaDB the MariaDB half is skipped loudly, unless
+//! `FERRO_REQUIRE_MARIADB=1`, which turns the skip into a failure.
+
+mod accounts;
+mod bindings;
+mod errors;
+mod instances;
+mod migrate;
+mod persistence;
+mod support;
