@@ -20,7 +20,7 @@ cargo build --release -q -p ferroswitch
 BIN="$CARGO_TARGET_DIR/release/ferroswitch"
 WORK=$(mktemp -d /tmp/ferro-load.XXXXXX)
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
 cat > "$WORK/ferroswitch.toml" <<CFG
@@ -49,10 +49,12 @@ ADDR=$(grep -o "listening on udp [0-9.:]*" "$WORK/server.log" | awk '{print $4}'
 echo "==> server on $ADDR (pid $SERVER_PID); SIPp: $CALLS cycles at $RATE/s"
 
 set +e
+T0=$(date +%s.%N)
 ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/register_load.xml" -inf inf.csv \
     -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * 4)) -max_socket 1 \
     -timeout 290 -nostdin -trace_stat -stf stats.csv -fd 1 >/dev/null 2>"$WORK/sipp.err" )
 SIPP_RC=$?
+T1=$(date +%s.%N)
 set -e
 STATS="$WORK/stats.csv"
 [ -s "$STATS" ] || { cat "$WORK/sipp.err"; echo "no SIPp statistics" >&2; exit 1; }
@@ -60,8 +62,7 @@ col() { head -1 "$STATS" | tr ';' '\n' | grep -n -x "$1" | cut -d: -f1; }
 last() { tail -1 "$STATS" | cut -d';' -f"$(col "$1")"; }
 OK=$(last "SuccessfulCall(C)")
 FAIL=$(last "FailedCall(C)")
-ELAPSED=$(last "ElapsedTime(C)")   # hh:mm:ss:ms
-SECS=$(echo "$ELAPSED" | awk -F: '{print $1*3600 + $2*60 + $3 + $4/1000000}')
+SECS=$(awk -v a="$T0" -v b="$T1" 'BEGIN {print b - a}')   # SIPp's wall time, start to last answer
 RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
 echo "==> results"
 awk -v ok="$OK" -v fail="$FAIL" -v s="$SECS" -v rate="$RATE" -v rss="$RSS" -v acc="$ACCOUNTS" 'BEGIN {

@@ -11,8 +11,16 @@ fuzz_target!(|data: &[u8]| {
     // a chunk size taken from the input itself, so the fuzzer explores them too; small chunks
     // only on small inputs (each read rescans the buffer)
     let first = usize::from(data.first().copied().unwrap_or(1));
-    let chunk = if data.len() <= 512 { first % 17 + 1 } else { data.len() / (first % 7 + 2) + 1 };
-    assert_eq!(read_all(data, chunk), whole, "chunked read (by {chunk}) differs");
+    let chunk = if data.len() <= 512 {
+        first % 17 + 1
+    } else {
+        data.len() / (first % 7 + 2) + 1
+    };
+    assert_eq!(
+        read_all(data, chunk),
+        whole,
+        "chunked read (by {chunk}) differs"
+    );
 
     if let Ok(f) = frame_stream(data) {
         let n = match f {
@@ -29,20 +37,39 @@ fuzz_target!(|data: &[u8]| {
         assert!(n > 0 && n <= data.len());
         // (a pong alone is `Incomplete` by design: it may be half of a ping)
         if !matches!(f, Framed::Pong(_)) {
-            assert_eq!(frame_stream(&data[..n]), Ok(f), "a frame alone frames differently");
+            assert_eq!(
+                frame_stream(&data[..n]),
+                Ok(f),
+                "a frame alone frames differently"
+            );
         }
         // proper prefixes are incomplete (probe them all on small inputs)
-        let probes: Vec<usize> = if n <= 256 { (0..n).collect() } else { vec![0, 1, n / 2, n - 2, n - 1] };
+        let probes: Vec<usize> = if n <= 256 {
+            (0..n).collect()
+        } else {
+            vec![0, 1, n / 2, n - 2, n - 1]
+        };
         for k in probes {
-            assert_eq!(frame_stream(&data[..k]), Err(Error::Incomplete), "prefix {k} of a {n}-byte frame");
+            assert_eq!(
+                frame_stream(&data[..k]),
+                Err(Error::Incomplete),
+                "prefix {k} of a {n}-byte frame"
+            );
         }
         if let Framed::Message(n) = f {
             match Message::parse(Bytes::copy_from_slice(&data[..n])) {
                 Ok(m) => {
                     assert!(m.body().len() < n);
-                    assert_eq!(&data[n - m.body().len()..n], &m.body()[..], "body is not the frame's tail");
+                    assert_eq!(
+                        &data[n - m.body().len()..n],
+                        &m.body()[..],
+                        "body is not the frame's tail"
+                    );
                 }
-                Err(e) => assert!(!matches!(e, Error::BodyTooShort { .. }), "frame lacks its body: {e}"),
+                Err(e) => assert!(
+                    !matches!(e, Error::BodyTooShort { .. }),
+                    "frame lacks its body: {e}"
+                ),
             }
         }
     }

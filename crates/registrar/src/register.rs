@@ -164,7 +164,7 @@ impl Registrar {
         let nc = qop_auth.and(creds.nc);
         // Judge the nonce now but record its count only once the response is proved right:
         // a wrong guess must not use up counts of the legitimate user.
-        match self.nonces.check(now_ms, &creds.nonce, nc) {
+        match self.nonces.verify(now_ms, &creds.nonce, nc) {
             NonceCheck::Valid => {}
             NonceCheck::Stale | NonceCheck::Replayed => {
                 return self.challenge(now_ms, req, from, true)

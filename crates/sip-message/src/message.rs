@@ -276,24 +276,21 @@ pub fn frame_stream(buf: &[u8]) -> Result<Framed> {
     Ok(Framed::Message(total))
 }
 
+/// `SIP/major.minor`, each number 1 to 4 digits (RFC 3261 §25.1; "SIP" case-insensitive).
 fn parse_version(v: &[u8]) -> Result<(u16, u16)> {
-    let bad = Error::StartLine("bad SIP version");
-    if v.len() < 4 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
-        return Err(bad);
-    }
-    let rest = std::str::from_utf8(&v[4..]).map_err(|_| Error::NotUtf8)?;
-    let (ma, mi) = rest
-        .split_once('.')
-        .ok_or(Error::StartLine("bad SIP version"))?;
-    let num = |s: &str| {
-        if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            Err(Error::StartLine("bad SIP version"))
-        } else {
-            s.parse::<u16>()
-                .map_err(|_| Error::StartLine("bad SIP version"))
+    const BAD: Error = Error::StartLine("bad SIP version");
+    fn num(s: &[u8]) -> Result<u16> {
+        if s.is_empty() || s.len() > 4 || !s.iter().all(u8::is_ascii_digit) {
+            return Err(BAD);
         }
-    };
-    Ok((num(ma)?, num(mi)?))
+        Ok(s.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0')))
+    }
+    if v.len() < 4 || !v[..4].eq_ignore_ascii_case(b"SIP/") {
+        return Err(BAD);
+    }
+    let rest = &v[4..];
+    let dot = rest.iter().position(|&b| b == b'.').ok_or(BAD)?;
+    Ok((num(&rest[..dot])?, num(&rest[dot + 1..])?))
 }
 
 fn is_scheme_char(b: u8) -> bool {
@@ -310,35 +307,41 @@ impl Message {
             .take_while(|&&b| b == b'\r' || b == b'\n')
             .count();
         let buf = buf.slice(skip..);
-        let (head_end, body_start) = match find_head_end(&buf) {
-            Some(x) => x,
-            // a head ending at the end of the datagram without the blank line
-            None if buf.ends_with(b"\n") => (buf.len() - 1, buf.len()),
-            None => return Err(Error::StartLine("no end of header section")),
+        let raw: &[u8] = &buf;
+        const NO_END: Error = Error::StartLine("no end of header section");
+
+        // One pass over the lines of the head; the blank line ends it. A head that ends with
+        // the datagram (last line terminated, no blank line) is accepted too.
+        let mut lines = LineIter { buf: raw, pos: 0 };
+        let Some((s0, s1, terminated)) = lines.next() else {
+            return Err(Error::StartLine("empty message"));
         };
-        if head_end > MAX_HEAD {
-            return Err(Error::TooLong { max: MAX_HEAD });
+        if !terminated {
+            return Err(NO_END);
         }
-        let head = buf.slice(..head_end);
-        if std::str::from_utf8(&head).is_err() {
-            return Err(Error::NotUtf8);
-        }
-        let mut lines = LineIter { buf: &head, pos: 0 };
-        let (s0, s1) = lines.next().ok_or(Error::StartLine("empty message"))?;
-        let start = parse_start_line(head.slice(s0..s1))?;
+        let start = parse_start_line(buf.slice(s0..s1))?;
 
         let mut headers: Vec<Header> = Vec::with_capacity(20);
         let mut folded: Option<(HeaderName, String)> = None;
         let mut line_no = 1;
         let mut pending: Option<(HeaderName, usize, usize)> = None;
-        for (a, b) in lines {
+        // (when no blank line follows: the head ends at the datagram's final LF)
+        let mut head_end = raw.len() - 1;
+        let mut body_start = raw.len();
+        while let Some((a, b, terminated)) = lines.next() {
             line_no += 1;
-            let line = &head[a..b];
+            if a > MAX_HEAD + 1 {
+                return Err(Error::TooLong { max: MAX_HEAD });
+            }
+            if !terminated {
+                return Err(NO_END);
+            }
+            let line = &raw[a..b];
             if line.is_empty() {
-                return Err(Error::HeaderLine {
-                    line: line_no,
-                    reason: "empty line in header section",
-                });
+                // the blank line
+                head_end = a - 1;
+                body_start = lines.pos;
+                break;
             }
             if line[0] == b' ' || line[0] == b'\t' {
                 // continuation (folding): join with a single SP
@@ -353,7 +356,10 @@ impl Message {
                         }
                     }
                     (None, Some((name, va, vb))) => {
-                        let mut s = String::from_utf8_lossy(&head[va..vb]).into_owned();
+                        let first =
+                            std::str::from_utf8(&raw[va..vb]).map_err(|_| Error::NotUtf8)?;
+                        let mut s = String::with_capacity(first.len() + 1 + cont.len());
+                        s.push_str(first);
                         if !cont.is_empty() {
                             if !s.is_empty() {
                                 s.push(' ');
@@ -374,7 +380,7 @@ impl Message {
             if let Some((n, a, b)) = pending.take() {
                 headers.push(Header {
                     name: n,
-                    value: head.slice(a..b),
+                    value: buf.slice(a..b),
                 });
             }
             if let Some((n, s)) = folded.take() {
@@ -383,33 +389,47 @@ impl Message {
                     value: Bytes::from(s),
                 });
             }
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            // field-name HCOLON: a token, optional SP/HTAB, the colon
+            let name_len = line
+                .iter()
+                .position(|&b| !is_token(b))
+                .unwrap_or(line.len());
+            let colon = name_len
+                + line[name_len..]
+                    .iter()
+                    .position(|&b| b != b' ' && b != b'\t')
+                    .unwrap_or(line.len() - name_len);
+            if line.get(colon) != Some(&b':') || name_len == 0 {
+                let reason = if line.contains(&b':') {
+                    "bad header name"
+                } else {
+                    "no colon"
+                };
                 return Err(Error::HeaderLine {
                     line: line_no,
-                    reason: "no colon",
-                });
-            };
-            let raw_name = trim_ws(&line[..colon]);
-            if raw_name.is_empty() || !raw_name.iter().all(|&b| is_token(b)) {
-                return Err(Error::HeaderLine {
-                    line: line_no,
-                    reason: "bad header name",
+                    reason,
                 });
             }
-            let name_off = raw_name.as_ptr() as usize - head.as_ptr() as usize;
-            let name = HeaderName::from_shared(&head, name_off..name_off + raw_name.len());
+            let name = HeaderName::from_shared(&buf, a..a + name_len);
             let v = trim_ws(&line[colon + 1..]);
             let va = if v.is_empty() {
                 a + colon + 1
             } else {
-                v.as_ptr() as usize - head.as_ptr() as usize
+                v.as_ptr() as usize - raw.as_ptr() as usize
             };
             pending = Some((name, va, va + v.len()));
+        }
+        if head_end > MAX_HEAD {
+            return Err(Error::TooLong { max: MAX_HEAD });
+        }
+        // names and values are slices of the head: it must be text (folded values already are)
+        if std::str::from_utf8(&raw[..head_end]).is_err() {
+            return Err(Error::NotUtf8);
         }
         if let Some((n, a, b)) = pending.take() {
             headers.push(Header {
                 name: n,
-                value: head.slice(a..b),
+                value: buf.slice(a..b),
             });
         }
         if let Some((n, s)) = folded.take() {
@@ -649,26 +669,30 @@ pub(crate) fn parse_u32(v: &str, header: &'static str) -> Result<u32> {
         .map_err(|_| Error::header(header, "out of range"))
 }
 
+/// Lines of a buffer: `(start, end without the CR, whether a LF ended it)`.
 struct LineIter<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl Iterator for LineIter<'_> {
-    type Item = (usize, usize);
-    fn next(&mut self) -> Option<(usize, usize)> {
-        if self.pos > self.buf.len() || (self.pos == self.buf.len()) {
+    type Item = (usize, usize, bool);
+    fn next(&mut self) -> Option<(usize, usize, bool)> {
+        if self.pos >= self.buf.len() {
             return None;
         }
         let start = self.pos;
-        let end = find_lf(&self.buf[start..]).map_or(self.buf.len(), |o| start + o);
+        let (end, terminated) = match find_lf(&self.buf[start..]) {
+            Some(o) => (start + o, true),
+            None => (self.buf.len(), false),
+        };
         self.pos = end + 1;
         let e = if end > start && self.buf[end - 1] == b'\r' {
             end - 1
         } else {
             end
         };
-        Some((start, e))
+        Some((start, e, terminated))
     }
 }
 
@@ -791,6 +815,30 @@ l: 0\r\n\r\n";
         let tricky = [0x0b, 0x09, 0x8a, 0x0a, 0x0b, 0x0a];
         assert_eq!(find_lf(&tricky), Some(3));
         assert_eq!(find_lf(&[0x0b; 9]), None);
+    }
+
+    #[test]
+    fn head_cut_short_is_refused() {
+        for raw in [
+            "OPTIONS sip:a@b SIP/2.0",
+            "OPTIONS sip:a@b SIP/2.0\r",
+            "OPTIONS sip:a@b SIP/2.0\r\nCall-ID: 1",
+            "OPTIONS sip:a@b SIP/2.0\r\nCall-ID: 1\r\n\r",
+            "\r\n\r\n",
+            "",
+        ] {
+            assert!(
+                Message::parse(Bytes::from_static(raw.as_bytes())).is_err(),
+                "{raw:?}"
+            );
+        }
+        // a head ended by the datagram itself is whole
+        let m = Message::parse(Bytes::from_static(
+            b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: 1\r\n",
+        ))
+        .unwrap();
+        assert_eq!(m.call_id(), Some("1"));
+        assert!(m.body().is_empty());
     }
 
     #[test]

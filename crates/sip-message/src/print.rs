@@ -43,7 +43,11 @@ impl MessageBuilder {
 
     pub fn response(code: u16, reason: &str) -> Self {
         let mut buf = BytesMut::with_capacity(512);
-        let _ = write!(W(&mut buf), "SIP/2.0 {code} {reason}\r\n");
+        buf.put_slice(b"SIP/2.0 ");
+        buf.put_slice(decimal(u32::from(code)).as_ref());
+        buf.put_u8(b' ');
+        buf.put_slice(reason.as_bytes());
+        buf.put_slice(b"\r\n");
         Self { buf }
     }
 
@@ -61,34 +65,40 @@ impl MessageBuilder {
         for v in req.header_list(&HeaderName::Via) {
             match (first, source, crate::Via::parse(v)) {
                 (true, Some(src), Ok(via)) => {
-                    b.header("Via", via.print_with_received(src.ip(), src.port()));
+                    b.put_header("Via", &[&via.print_with_received(src.ip(), src.port())]);
                 }
-                _ => {
-                    b.header("Via", v);
-                }
+                _ => b.put_header("Via", &[v]),
             }
             first = false;
         }
         if let Some(v) = req.header(&HeaderName::From) {
-            b.header("From", v);
+            b.put_header("From", &[v]);
         }
         if let Some(v) = req.header(&HeaderName::To) {
             match to_tag {
                 Some(tag) if !req.to_header().is_ok_and(|t| t.tag().is_some()) => {
-                    b.header("To", format_args!("{v};tag={tag}"));
+                    b.put_header("To", &[v, ";tag=", tag]);
                 }
-                _ => {
-                    b.header("To", v);
-                }
+                _ => b.put_header("To", &[v]),
             }
         }
         if let Some(v) = req.call_id() {
-            b.header("Call-ID", v);
+            b.put_header("Call-ID", &[v]);
         }
         if let Some(v) = req.header(&HeaderName::CSeq) {
-            b.header("CSeq", v);
+            b.put_header("CSeq", &[v]);
         }
         b
+    }
+
+    /// `name: parts...CRLF` without the formatting machinery.
+    fn put_header(&mut self, name: &str, parts: &[&str]) {
+        self.buf.put_slice(name.as_bytes());
+        self.buf.put_slice(b": ");
+        for p in parts {
+            self.buf.put_slice(p.as_bytes());
+        }
+        self.buf.put_slice(b"\r\n");
     }
 
     pub fn header(&mut self, name: impl AsRef<str>, value: impl fmt::Display) -> &mut Self {
@@ -160,6 +170,42 @@ impl Message {
     }
 }
 
+/// The decimal digits of `n`, without allocating.
+pub(crate) fn decimal(mut n: u32) -> impl AsRef<[u8]> {
+    struct Digits([u8; 10], usize);
+    impl AsRef<[u8]> for Digits {
+        fn as_ref(&self) -> &[u8] {
+            &self.0[self.1..]
+        }
+    }
+    let mut d = Digits([0; 10], 10);
+    loop {
+        d.1 -= 1;
+        d.0[d.1] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return d;
+        }
+    }
+}
+
+/// Appends an IP address as in Via `received` (IPv6 without brackets).
+pub(crate) fn push_ip(s: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                s.push_str(std::str::from_utf8(decimal(u32::from(o)).as_ref()).unwrap_or("0"));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            let _ = write!(s, "{v6}");
+        }
+    }
+}
+
 /// The RFC 3261 reason phrase for a status code.
 pub fn reason_phrase(code: u16) -> &'static str {
     match code {
@@ -210,5 +256,43 @@ pub fn reason_phrase(code: u16) -> &'static str {
             5 => "Server Error",
             _ => "Global Failure",
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_digits() {
+        for n in [0u32, 7, 10, 99, 100, 255, 65_535, 4_294_967_295] {
+            assert_eq!(decimal(n).as_ref(), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn ip_addresses_print_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.255",
+            "10.20.30.4",
+            "2001:db8::1",
+            "::ffff:192.0.2.1",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut s = String::new();
+            push_ip(&mut s, ip);
+            assert_eq!(s, ip.to_string());
+        }
+    }
+
+    #[test]
+    fn responses_print_their_status_line() {
+        for code in [100u16, 180, 200, 401, 699] {
+            let b = MessageBuilder::response(code, reason_phrase(code)).finish();
+            let m = Message::parse(b).unwrap();
+            assert_eq!(m.status(), Some(code));
+            assert_eq!(m.reason(), Some(reason_phrase(code)));
+        }
     }
 }

@@ -47,15 +47,17 @@ impl<'a> Host<'a> {
         if s.is_empty() {
             return Err(Error::Uri("empty host"));
         }
-        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let (mut numeric, mut name) = (true, true);
+        for b in s.bytes() {
+            numeric &= b.is_ascii_digit() || b == b'.';
+            name &= CLASS[usize::from(b)] & HOST != 0;
+        }
+        if numeric {
             if let Ok(v4) = s.parse::<Ipv4Addr>() {
                 return Ok(Host::V4(v4));
             }
         }
-        let ok = s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-        if !ok || s.starts_with('.') || s.starts_with('-') {
+        if !name || s.starts_with('.') || s.starts_with('-') {
             return Err(Error::Uri("bad host name"));
         }
         Ok(Host::Domain(s))
@@ -87,82 +89,61 @@ pub struct Uri<'a> {
     raw: &'a str,
 }
 
-fn is_user_char(b: u8) -> bool {
-    // unreserved / escaped / user-unreserved (RFC 3261 §25.1); ':' splits off the password
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'%'
-                | b'&'
-                | b'='
-                | b'+'
-                | b'$'
-                | b','
-                | b';'
-                | b'?'
-                | b'/'
-        )
-}
+// Character classes of URI parts (RFC 3261 §25.1), as bits of one table.
+/// `unreserved / user-unreserved` (and `%` of `escaped`); `:` splits off the password.
+const USER: u8 = 1;
+/// `unreserved / "&" / "=" / "+" / "$" / ","` (and `%`).
+const PASSWORD: u8 = 2;
+/// Parameter and header characters, leniently (`paramchar`, `hnv-unreserved`, `;`, `?`, `@`).
+const PARAM: u8 = 4;
+/// [`PARAM`] without the separators `;` and `?`: one parameter name or value.
+const PARAM_ITEM: u8 = 8;
+/// Host names: letters, digits, `-`, `.`, `_`.
+const HOST: u8 = 16;
+/// Never in a URI: controls, SP, `<`, `>`, `"`, DEL and non-ASCII.
+const ILLEGAL: u8 = 32;
 
-fn is_password_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let mark = matches!(
             b,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'%'
-                | b'&'
-                | b'='
-                | b'+'
-                | b'$'
-                | b','
-        )
-}
-
-/// Characters allowed in URI parameter names/values and header parts.
-fn is_param_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
+        );
+        let mut c = 0;
+        if alnum || mark || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            c |= USER;
+        }
+        if alnum || mark || matches!(b, b'&' | b'=' | b'+' | b'$' | b',') {
+            c |= PASSWORD;
+        }
+        let param_extra = matches!(
             b,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'%'
-                | b'['
-                | b']'
-                | b'/'
-                | b':'
-                | b'&'
-                | b'+'
-                | b'$'
-                | b'='
-                | b';'
-                | b'?'
-                | b'@'
-                | b','
-        )
-}
+            b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'=' | b'@' | b','
+        );
+        if alnum || mark || param_extra || b == b';' || b == b'?' {
+            c |= PARAM;
+        }
+        if alnum || mark || param_extra {
+            c |= PARAM_ITEM;
+        }
+        if alnum || matches!(b, b'-' | b'.' | b'_') {
+            c |= HOST;
+        }
+        if b <= b' ' || matches!(b, b'<' | b'>' | b'"') || b >= 0x7f {
+            c |= ILLEGAL;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
 
-fn valid_escapes(s: &str) -> bool {
+/// Every byte of `s` is in `class`, and every `%` starts an `escaped` (`%` HEX HEX).
+fn chars_ok(s: &str, class: u8) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -173,6 +154,8 @@ fn valid_escapes(s: &str) -> bool {
                 return false;
             }
             i += 3;
+        } else if CLASS[usize::from(b[i])] & class == 0 {
+            return false;
         } else {
             i += 1;
         }
@@ -180,10 +163,14 @@ fn valid_escapes(s: &str) -> bool {
     true
 }
 
+fn find(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
+}
+
 impl<'a> Uri<'a> {
     /// Parses a URI. Only `sip`, `sips` and `tel` are accepted.
     pub fn parse(s: &'a str) -> Result<Self> {
-        let colon = s.find(':').ok_or(Error::Uri("no scheme"))?;
+        let colon = find(s, b':').ok_or(Error::Uri("no scheme"))?;
         let scheme = match &s[..colon] {
             x if x.eq_ignore_ascii_case("sip") => Scheme::Sip,
             x if x.eq_ignore_ascii_case("sips") => Scheme::Sips,
@@ -194,14 +181,18 @@ impl<'a> Uri<'a> {
         if rest.is_empty() {
             return Err(Error::Uri("empty URI"));
         }
-        if rest
-            .bytes()
-            .any(|b| b <= b' ' || b == b'<' || b == b'>' || b == b'"' || b >= 0x7f)
-        {
-            return Err(Error::Uri("illegal character"));
+        // one pass: refuse what never belongs in a URI, and find the userinfo's end
+        let mut at = None;
+        for (i, b) in rest.bytes().enumerate() {
+            if CLASS[usize::from(b)] & ILLEGAL != 0 {
+                return Err(Error::Uri("illegal character"));
+            }
+            if b == b'@' && at.is_none() {
+                at = Some(i);
+            }
         }
         if scheme == Scheme::Tel {
-            let (number, params) = match rest.find(';') {
+            let (number, params) = match find(rest, b';') {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, ""),
             };
@@ -224,35 +215,34 @@ impl<'a> Uri<'a> {
                 raw: s,
             });
         }
-        let (userinfo, hostpart) = match rest.find('@') {
+        let (userinfo, hostpart) = match at {
             Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             None => (None, None),
             Some(ui) => {
-                let (u, p) = match ui.find(':') {
+                let (u, p) = match find(ui, b':') {
                     Some(i) => (&ui[..i], Some(&ui[i + 1..])),
                     None => (ui, None),
                 };
-                if u.is_empty() || !u.bytes().all(is_user_char) || !valid_escapes(u) {
+                if u.is_empty() || !chars_ok(u, USER) {
                     return Err(Error::Uri("bad user part"));
                 }
-                if let Some(p) = p {
-                    if !p.bytes().all(is_password_char) || !valid_escapes(p) {
-                        return Err(Error::Uri("bad password"));
-                    }
+                if p.is_some_and(|p| !chars_ok(p, PASSWORD)) {
+                    return Err(Error::Uri("bad password"));
                 }
                 (Some(u), p)
             }
         };
         // hostport ends at ';' or '?' (IPv6 references contain ':' but neither of those).
-        let end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
+        let end = hostpart
+            .bytes()
+            .position(|b| b == b';' || b == b'?')
+            .unwrap_or(hostpart.len());
         let hostport = &hostpart[..end];
         let (host_s, port) = if hostport.starts_with('[') {
-            let close = hostport
-                .find(']')
-                .ok_or(Error::Uri("unclosed IPv6 reference"))?;
+            let close = find(hostport, b']').ok_or(Error::Uri("unclosed IPv6 reference"))?;
             let after = &hostport[close + 1..];
             let port = match after.strip_prefix(':') {
                 Some(p) => Some(parse_port(p)?),
@@ -261,21 +251,19 @@ impl<'a> Uri<'a> {
             };
             (&hostport[..=close], port)
         } else {
-            match hostport.rfind(':') {
+            match hostport.bytes().rposition(|b| b == b':') {
                 Some(i) => (&hostport[..i], Some(parse_port(&hostport[i + 1..])?)),
                 None => (hostport, None),
             }
         };
         let host = Host::parse(host_s)?;
         let after = &hostpart[end..];
-        let (params_s, headers) = match after.find('?') {
+        let (params_s, headers) = match find(after, b'?') {
             Some(i) => (&after[..i], Some(&after[i + 1..])),
             None => (after, None),
         };
-        if let Some(h) = headers {
-            if h.is_empty() || !h.bytes().all(is_param_char) || !valid_escapes(h) {
-                return Err(Error::Uri("bad headers part"));
-            }
+        if headers.is_some_and(|h| h.is_empty() || !chars_ok(h, PARAM)) {
+            return Err(Error::Uri("bad headers part"));
         }
         Ok(Self {
             scheme,
@@ -374,14 +362,54 @@ fn parse_port(p: &str) -> Result<u16> {
 }
 
 pub(crate) fn uri_param_char_ok(s: &str) -> bool {
-    s.bytes()
-        .all(|b| is_param_char(b) && b != b';' && b != b'?')
-        && valid_escapes(s)
+    chars_ok(s, PARAM_ITEM)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn character_classes_are_the_rfc_3261_sets() {
+        const ALNUM: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        const MARK: &str = "-_.!~*'()";
+        let set = |extra: &str| -> Vec<u8> { format!("{ALNUM}{MARK}%{extra}").into_bytes() };
+        let user = set("&=+$,;?/");
+        let password = set("&=+$,");
+        let param = set("[]/:&+$=;?@,");
+        let param_item = set("[]/:&+$=@,");
+        let host = format!("{ALNUM}-._").into_bytes();
+        for b in 0..=255u8 {
+            let c = CLASS[usize::from(b)];
+            assert_eq!(c & USER != 0, user.contains(&b), "user {b:#x}");
+            assert_eq!(c & PASSWORD != 0, password.contains(&b), "password {b:#x}");
+            assert_eq!(c & PARAM != 0, param.contains(&b), "param {b:#x}");
+            assert_eq!(
+                c & PARAM_ITEM != 0,
+                param_item.contains(&b),
+                "param item {b:#x}"
+            );
+            assert_eq!(c & HOST != 0, host.contains(&b), "host {b:#x}");
+            let illegal = b <= b' ' || b"<>\"".contains(&b) || b >= 0x7f;
+            assert_eq!(c & ILLEGAL != 0, illegal, "illegal {b:#x}");
+        }
+        assert!(chars_ok("a%41b", USER));
+        assert!(!chars_ok("a%4", USER));
+        assert!(!chars_ok("a%zz", USER));
+        assert!(!chars_ok("a@b", USER));
+        assert!(chars_ok("", PASSWORD));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("plain"), Cow::Borrowed(&b"plain"[..]));
+        assert_eq!(&*percent_decode("%75se%72"), b"user");
+        assert_eq!(&*percent_decode("%00%ff%FF"), &[0, 0xff, 0xff]);
+        // a % that is not an escape stays as it is
+        assert_eq!(&*percent_decode("100%"), b"100%");
+        assert_eq!(&*percent_decode("%Z%45"), b"%ZE");
+        assert_eq!(&*percent_decode("%4"), b"%4");
+    }
 
     #[test]
     fn full_sip_uri() {

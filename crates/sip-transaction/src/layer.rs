@@ -12,7 +12,7 @@ use tracing::{debug, debug_span, trace};
 use crate::key::{ClientKey, Fingerprinter, Fp, FpMap, ServerKey, TxId, MAGIC_COOKIE};
 use crate::server::layer_response;
 use crate::slab::Slab;
-use crate::timer::{Entry, TimerTable};
+use crate::timer::{Entry, TimerKind, TimerTable};
 use crate::transaction::{
     ClientInvite, ClientNonInvite, Fate, Machine, Out, ServerInvite, ServerNonInvite, Transaction,
 };
@@ -225,7 +225,7 @@ impl TransactionLayer {
         if method == Method::Ack {
             return Err(TxError::AckIsNotATransaction);
         }
-        let (fp, invite_fp) = {
+        let (fp, invite_fp, _span) = {
             let via = request.top_via().map_err(|_| TxError::MissingBranch)?;
             let branch = via
                 .branch()
@@ -233,7 +233,9 @@ impl TransactionLayer {
                 .ok_or(TxError::MissingBranch)?;
             let invite_fp =
                 (method == Method::Cancel).then(|| self.fps.client(&Method::Invite, branch));
-            (self.fps.client(&method, branch), invite_fp)
+            let call_id = request.call_id().unwrap_or("");
+            let span = debug_span!("client_tx", %method, branch, call_id).entered();
+            (self.fps.client(&method, branch), invite_fp, span)
         };
         if self.index.contains_key(&fp) {
             return Err(TxError::DuplicateTransaction);
@@ -246,8 +248,6 @@ impl TransactionLayer {
         } else {
             Machine::ClientNonInvite(ClientNonInvite::Trying)
         };
-        let _span =
-            debug_span!("client_tx", %method, call_id = request.call_id().unwrap_or("")).entered();
         let id = self
             .txs
             .insert(Transaction::new(machine, fp, to, request.to_bytes()));
@@ -284,8 +284,8 @@ impl TransactionLayer {
         self.events.pop_front()
     }
 
-    /// The earliest timer deadline: call [`Self::handle_timeout`] then. It may be a timer
-    /// that has since been cancelled; such a wake-up is harmless.
+    /// The earliest timer deadline: call [`Self::handle_timeout`] then. Cancelled timers are
+    /// reaped after every input, so this is a live timer; `None` when no timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek().map(|e| e.at)
     }
@@ -339,6 +339,9 @@ impl TransactionLayer {
             Machine::ServerNonInvite(ServerNonInvite::Trying)
         };
         let id = self.insert_server(machine, fp, from);
+        if let Some(tx) = self.txs.get_mut(id) {
+            tx.by_layer = true;
+        }
         if let Err(e) = self.respond_id(now, id, code, response) {
             debug!(%e, "layer response not sent");
         }
@@ -357,8 +360,13 @@ impl TransactionLayer {
                     return;
                 }
             };
-            let span = debug_span!("server_tx", %method, branch = via.branch().unwrap_or(""), call_id = msg.call_id().unwrap_or(""))
-                .entered();
+            let span = debug_span!(
+                "server_tx",
+                %method,
+                branch = via.branch().unwrap_or(""),
+                call_id = msg.call_id().unwrap_or("")
+            )
+            .entered();
             let own = match method {
                 Method::Ack => Method::Invite,
                 ref m => m.clone(),
@@ -501,7 +509,7 @@ impl TransactionLayer {
                     tx.stored = trying;
                     tx.resend(&mut out);
                 }
-                None => tx.arm_expire(&mut out, crate::timer::TimerKind::TuGuard, guard),
+                None => tx.arm_expire(&mut out, TimerKind::TuGuard, guard),
             }
         }
         trace!(%id, %method, "new server transaction");

@@ -131,9 +131,11 @@ impl Transaction {
             }
             (TimerKind::H, Machine::ServerInvite(ServerInvite::Completed)) => {
                 debug!(id = %out.id, "Timer H: no ACK for the final response");
-                out.event(Event::AckTimeout {
-                    key: ServerKey(out.id),
-                });
+                if !self.by_layer {
+                    out.event(Event::AckTimeout {
+                        key: ServerKey(out.id),
+                    });
+                }
                 Fate::Terminate
             }
             (TimerKind::TuGuard, _) => {

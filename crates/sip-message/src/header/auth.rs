@@ -3,49 +3,52 @@
 
 use std::borrow::Cow;
 
-use crate::cursor::{is_token, split_commas, unquote, Cursor};
+use crate::cursor::{is_token, unquote, Cursor};
 use crate::{Error, Result};
 
+/// `name=value` pairs of a credentials or challenge header, values unquoted.
+type AuthParams<'a> = Vec<(&'a str, Cow<'a, str>)>;
+
 /// `scheme name=value, name="value", ...` with values unquoted.
-fn parse_auth<'a>(
-    s: &'a str,
-    header: &'static str,
-) -> Result<(&'a str, Vec<(&'a str, Cow<'a, str>)>)> {
+fn parse_auth<'a>(s: &'a str, header: &'static str) -> Result<(&'a str, AuthParams<'a>)> {
     let mut c = Cursor::new(s);
     let scheme = c.token().ok_or(Error::header(header, "missing scheme"))?;
+    let mut params = Vec::with_capacity(10);
     c.skip_ws();
-    let mut params = Vec::new();
-    for item in split_commas(c.rest()) {
-        if item.is_empty() {
-            return Err(Error::header(header, "empty parameter"));
-        }
-        let mut ic = Cursor::new(item);
-        let name = ic
-            .token()
-            .ok_or(Error::header(header, "bad parameter name"))?;
-        if !ic.eat(b'=') {
+    if c.is_empty() {
+        return Ok((scheme, params));
+    }
+    // one pass: name LWS "=" LWS (token / quoted-string) LWS ("," / end)
+    loop {
+        let Some(name) = c.token() else {
+            let reason = match c.peek() {
+                None | Some(b',') => "empty parameter",
+                Some(_) => "bad parameter name",
+            };
+            return Err(Error::header(header, reason));
+        };
+        if !c.eat(b'=') {
             return Err(Error::header(header, "parameter without value"));
         }
-        ic.skip_ws();
-        let value: Cow<'a, str> = if ic.peek() == Some(b'"') {
-            unquote(
-                ic.quoted()
-                    .ok_or(Error::header(header, "unterminated quoted string"))?,
-            )
+        c.skip_ws();
+        let value: Cow<'a, str> = if c.peek() == Some(b'"') {
+            let q = c.quoted();
+            unquote(q.ok_or(Error::header(header, "unterminated quoted string"))?)
         } else {
-            let v = ic.take_while(|b| is_token(b) || b == b'/' || b == b':');
-            Cow::Borrowed(v)
+            Cow::Borrowed(c.take_while(|b| is_token(b) || b == b'/' || b == b':'))
         };
-        ic.skip_ws();
-        if !ic.is_empty() {
+        params.push((name, value));
+        c.skip_ws();
+        if c.is_empty() {
+            return Ok((scheme, params));
+        }
+        if !c.eat(b',') {
             return Err(Error::header(header, "junk after parameter"));
         }
-        params.push((name, value));
     }
-    Ok((scheme, params))
 }
 
-fn take<'a>(params: &mut Vec<(&'a str, Cow<'a, str>)>, name: &str) -> Option<Cow<'a, str>> {
+fn take<'a>(params: &mut AuthParams<'a>, name: &str) -> Option<Cow<'a, str>> {
     let i = params
         .iter()
         .position(|(n, _)| n.eq_ignore_ascii_case(name))?;
@@ -158,6 +161,35 @@ mod tests {
             "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"r\", nc=12"
         )
         .is_err());
+    }
+
+    #[test]
+    fn parameter_list_syntax() {
+        const OK: &str = "username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:x\", response=\"0f\"";
+        let text = format!("Digest   {OK}  ");
+        let c = Credentials::parse(&text).unwrap();
+        assert_eq!(c.uri, "sip:x");
+        // LWS around '=' and ',' and a quoted comma
+        let c = Credentials::parse(
+            "Digest username = \"a,b\" ,realm=\"r\",nonce=\"n\" , uri=\"u\",response=\"0f\"",
+        )
+        .unwrap();
+        assert_eq!(c.username, "a,b");
+        for bad in [
+            format!("Digest {OK},"),
+            format!("Digest {OK},,cnonce=\"x\""),
+            format!("Digest ,{OK}"),
+            format!("Digest {OK}, cnonce"),
+            format!("Digest {OK}, cnonce=\"x"),
+            format!("Digest {OK}, cnonce=x y"),
+            format!("Digest {OK}, \"x\"=y"),
+            "Digest".to_owned(),
+            String::new(),
+        ] {
+            assert!(Credentials::parse(&bad).is_err(), "{bad}");
+        }
+        let c = Challenge::parse("Digest realm=\"r\",nonce=\"n\",qop=\"auth,auth-int\"").unwrap();
+        assert_eq!(c.qop.as_deref(), Some("auth,auth-int"));
     }
 
     #[test]

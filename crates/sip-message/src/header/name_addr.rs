@@ -34,16 +34,17 @@ impl<'a> NameAddr<'a> {
                 return Err(Error::header(header, "display name without <uri>"));
             }
         }
-        let has_angle = c.rest().contains('<');
-        if has_angle && c.peek() != Some(b'<') {
-            // unquoted display name: tokens separated by LWS
+        if display.is_none() && c.peek() != Some(b'<') {
+            // an unquoted display name (tokens and LWS) before `<`; anything else is an addr-spec
+            let save = c.clone();
             let start = c.pos();
             c.take_while(|b| is_token(b) || is_ws(b));
-            if c.peek() != Some(b'<') {
-                return Err(Error::header(header, "bad display name"));
+            if c.peek() == Some(b'<') {
+                let d = c.slice(start, c.pos()).trim_end_matches([' ', '\t']);
+                display = (!d.is_empty()).then_some(d);
+            } else {
+                c = save;
             }
-            let d = c.slice(start, c.pos()).trim_end_matches([' ', '\t']);
-            display = (!d.is_empty()).then_some(d);
         }
         if c.peek() == Some(b'<') {
             let rest = c.rest();
@@ -192,6 +193,19 @@ mod tests {
             NameAddr::parse("<sip:bob@example.com;transport=tcp>;expires=60", "Contact").unwrap();
         assert_eq!(n.uri.transport_param(), Some("tcp"));
         assert_eq!(n.params.get("expires"), Some(Some("60")));
+    }
+
+    #[test]
+    fn addr_spec_with_angle_in_a_quoted_parameter() {
+        let n = NameAddr::parse("sip:bob@example.com;tag=1;note=\"<b>\"", "To").unwrap();
+        assert!(!n.angle);
+        assert_eq!(n.display, None);
+        assert_eq!(n.tag(), Some("1"));
+        assert_eq!(n.params.get("note"), Some(Some("\"<b>\"")));
+        let n = NameAddr::parse("Bob Smith <sip:bob@example.com>", "To").unwrap();
+        assert_eq!(n.display, Some("Bob Smith"));
+        let n = NameAddr::parse("<sip:bob@example.com>;x=\"a,b\"", "To").unwrap();
+        assert_eq!(n.params.get("x"), Some(Some("\"a,b\"")));
     }
 
     #[test]

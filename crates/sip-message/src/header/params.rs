@@ -19,7 +19,7 @@ impl<'a> Params<'a> {
             .strip_prefix(';')
             .ok_or(Error::Uri("junk before parameters"))?;
         for p in s.split(';') {
-            let (n, v) = match p.find('=') {
+            let (n, v) = match p.bytes().position(|b| b == b'=') {
                 Some(i) => (&p[..i], Some(&p[i + 1..])),
                 None => (p, None),
             };

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::cursor::{is_token, split_commas, Cursor};
 use crate::header::params::Params;
+use crate::print::{decimal, push_ip};
 use crate::uri::Host;
 use crate::{Error, Result};
 
@@ -90,10 +91,23 @@ impl<'a> Via<'a> {
     /// Prints this entry with `received`/`rport` set (RFC 3581 §4): any existing values are
     /// replaced. `rport` is only filled in when the client asked for it.
     pub fn print_with_received(&self, received: std::net::IpAddr, port: u16) -> String {
+        let push_num = |s: &mut String, n: u16| {
+            s.push_str(std::str::from_utf8(decimal(u32::from(n)).as_ref()).unwrap_or("0"));
+        };
         let mut s = String::with_capacity(96);
-        let _ = write!(s, "SIP/2.0/{} {}", self.transport, self.host);
+        s.push_str("SIP/2.0/");
+        s.push_str(self.transport);
+        s.push(' ');
+        match self.host {
+            Host::Domain(d) => s.push_str(d),
+            Host::V4(a) => push_ip(&mut s, a.into()),
+            Host::V6(_) => {
+                let _ = write!(s, "{}", self.host);
+            }
+        }
         if let Some(p) = self.port {
-            let _ = write!(s, ":{p}");
+            s.push(':');
+            push_num(&mut s, p);
         }
         let asked_rport = self.params.contains("rport");
         for (n, v) in self.params.iter() {
@@ -107,9 +121,11 @@ impl<'a> Via<'a> {
                 s.push_str(v);
             }
         }
-        let _ = write!(s, ";received={received}");
+        s.push_str(";received=");
+        push_ip(&mut s, received);
         if asked_rport {
-            let _ = write!(s, ";rport={port}");
+            s.push_str(";rport=");
+            push_num(&mut s, port);
         }
         s
     }

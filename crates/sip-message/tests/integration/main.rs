@@ -2,5 +2,6 @@
 //! stream framing, and regressions found by fuzzing.
 
 mod framing;
+mod regressions;
 mod roundtrip;
 mod torture;

@@ -91,7 +91,7 @@ fn busy_is_retransmitted_with_timer_g_until_the_ack() {
     assert_eq!(transmits(&mut l)[0].payload, busy);
 
     // The ACK (same branch, RFC 3261 non-2xx ACK) is absorbed.
-    let ack = Req::new("ACK", "z9hG4bKinv3").to_tag("uas-tag");
+    let ack = Req::new("ACK", "z9hG4bKinv3").with_to_tag("uas-tag");
     l.handle_message(t0 + ms(5100), ack.msg(), udp());
     assert!(
         events(&mut l).is_empty(),
@@ -144,7 +144,7 @@ fn tcp_has_no_timer_g_and_the_ack_ends_the_transaction() {
     assert_eq!(l.poll_timeout(), Some(t0 + secs(32)), "only Timer H");
     l.handle_message(
         t0 + secs(1),
-        Req::new("ACK", "z9hG4bKinv5").to_tag("uas-tag").msg(),
+        Req::new("ACK", "z9hG4bKinv5").with_to_tag("uas-tag").msg(),
         tcp(),
     );
     assert!(events(&mut l).is_empty());
@@ -175,7 +175,7 @@ fn two_hundred_passes_and_the_ack_comes_up() {
     assert_eq!(transmits(&mut l)[0].payload, ok);
 
     // The ACK for the 2xx has its own branch and goes to the TU.
-    let ack = Req::new("ACK", "z9hG4bKack6").to_tag("uas-tag");
+    let ack = Req::new("ACK", "z9hG4bKack6").with_to_tag("uas-tag");
     l.handle_message(t0 + secs(11), ack.msg(), udp());
     let evs = events(&mut l);
     assert_eq!(evs.len(), 1);
@@ -333,8 +333,16 @@ fn merged_request_gets_482() {
     assert!(matches!(events(&mut l)[..], [Event::Request { .. }]));
 
     // In-dialog requests (To tag) are not checked.
-    l.handle_message(t0, Req::new("INFO", "z9hG4bKi1").to_tag("x").msg(), udp());
-    l.handle_message(t0, Req::new("INFO", "z9hG4bKi2").to_tag("x").msg(), udp());
+    l.handle_message(
+        t0,
+        Req::new("INFO", "z9hG4bKi1").with_to_tag("x").msg(),
+        udp(),
+    );
+    l.handle_message(
+        t0,
+        Req::new("INFO", "z9hG4bKi2").with_to_tag("x").msg(),
+        udp(),
+    );
     assert_eq!(events(&mut l).len(), 2);
 }
 
@@ -372,10 +380,28 @@ fn rfc2543_requests_match_without_the_cookie() {
     // The ACK (To tag of the response) matches the INVITE transaction.
     l.handle_message(
         t0 + secs(2),
-        Req::new("ACK", "old1").to_tag("uas-tag").msg(),
+        Req::new("ACK", "old1").with_to_tag("uas-tag").msg(),
         udp(),
     );
     assert!(events(&mut l).is_empty());
     let run = run_until(&mut l, t0, secs(3));
     assert!(sent_at(&run).is_empty(), "Timer G stopped by the ACK");
+}
+
+#[test]
+fn unacknowledged_482_ends_without_telling_the_tu() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    l.handle_message(t0, invite("z9hG4bKfirst").msg(), udp());
+    let _ = take_request(&mut l);
+    l.handle_message(t0, invite("z9hG4bKsecond").msg(), udp());
+    let _ = transmits(&mut l);
+    let run = run_until(&mut l, t0, secs(40));
+    // The 482 is retransmitted with Timer G, then Timer H ends it: the TU never saw its key.
+    assert_eq!(
+        sent_at(&run),
+        [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+    );
+    assert!(events_at(&run).is_empty(), "{run:?}");
+    assert_eq!(l.len(), 1, "only the first INVITE, still Proceeding");
 }

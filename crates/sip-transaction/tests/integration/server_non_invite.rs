@@ -132,7 +132,11 @@ fn unanswered_request_is_dropped_after_64_t1() {
 fn requests_in_dialog_and_out_of_dialog_each_get_a_transaction() {
     let mut l = layer();
     let t0 = Instant::now();
-    l.handle_message(t0, Req::new("BYE", "z9hG4bKbye").to_tag("tt").msg(), udp());
+    l.handle_message(
+        t0,
+        Req::new("BYE", "z9hG4bKbye").with_to_tag("tt").msg(),
+        udp(),
+    );
     l.handle_message(t0, Req::new("REGISTER", "z9hG4bKr").cseq(2).msg(), udp());
     let evs = events(&mut l);
     assert_eq!(evs.len(), 2);

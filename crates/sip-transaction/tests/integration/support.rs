@@ -88,7 +88,7 @@ impl Req {
         self
     }
 
-    pub(crate) fn to_tag(mut self, tag: &'static str) -> Self {
+    pub(crate) fn with_to_tag(mut self, tag: &'static str) -> Self {
         self.to_tag = Some(tag);
         self
     }
