@@ -6,16 +6,20 @@
 //! anything else → 405 with Allow until the modules that own it exist.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use registrar::{Account, Registrar};
 use sip_message::{Message, MessageBuilder, Method, Peer};
 use sip_transaction::{Event, ServerKey, TransactionLayer};
 use store::{InstanceSeen, Store};
+use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::persist::Write;
-use crate::transport::{Inbound, Transports};
+use crate::transport::{accept_datagram, Inbound, Transports};
 
 pub(crate) const ALLOW: &str = "REGISTER, OPTIONS";
 const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
@@ -101,9 +105,12 @@ impl Core {
         }
     }
 
-    /// Runs until both input channels close.
+    /// Runs until the inputs close. UDP sockets are read here, in the core task itself, so a
+    /// datagram reaches the transaction layer without a channel hop or a task wake-up;
+    /// TCP/TLS connections feed `net`.
     pub(crate) async fn run(
         mut self,
+        udp: Vec<Arc<UdpSocket>>,
         mut net: mpsc::Receiver<Inbound>,
         mut inputs: mpsc::UnboundedReceiver<Input>,
         purge_every: Duration,
@@ -111,11 +118,36 @@ impl Core {
         let mut purge = tokio::time::interval(purge_every);
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(256);
+        let mut buf = vec![0u8; 65_536];
+        let mut net_open = true;
+        let locals: Vec<SocketAddr> = udp.iter().filter_map(|s| s.local_addr().ok()).collect();
         loop {
             let deadline = self.tx.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
-                n = net.recv_many(&mut batch, 256) => {
-                    if n == 0 { break; }
+                i = udp_readable(&udp) => {
+                    let now = Instant::now();
+                    // drain what is queued, bounded so timers and other inputs get their turn
+                    for _ in 0..UDP_BURST {
+                        match udp[i].try_recv_from(&mut buf) {
+                            Ok((n, remote)) => {
+                                if let Some(Inbound { msg, from }) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
+                                    self.tx.handle_message(now, msg, from);
+                                    self.drain(now);
+                                }
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                            // ICMP errors from earlier sends surface here; keep serving
+                            Err(e) => tracing::debug!(local = %locals[i], "UDP receive error: {e}"),
+                        }
+                    }
+                }
+                n = net.recv_many(&mut batch, 256), if net_open => {
+                    if n == 0 {
+                        // no TCP/TLS listener (or all gone): UDP alone keeps the core alive
+                        net_open = false;
+                        if udp.is_empty() { break; }
+                        continue;
+                    }
                     let now = Instant::now();
                     for Inbound { msg, from } in batch.drain(..) {
                         self.tx.handle_message(now, msg, from);
@@ -248,7 +280,15 @@ impl Core {
                 }));
             }
         }
-        self.respond(now, &w.key, outcome.response);
+        if outcome.status == 401 {
+            // A challenge is cheap to compute again: answer statelessly and keep no
+            // transaction for Timer J (a retransmission just gets a fresh challenge).
+            if let Err(e) = self.tx.respond_and_forget(&w.key, outcome.response) {
+                tracing::debug!("challenge not sent: {e}");
+            }
+        } else {
+            self.respond(now, &w.key, outcome.response);
+        }
     }
 
     fn fetch_account(&mut self, login: String, mut waiting: Waiting) {
@@ -307,6 +347,22 @@ fn tag_for(msg: &Message) -> String {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+/// Most datagrams read from one socket before the loop looks at its other inputs.
+const UDP_BURST: usize = 256;
+
+/// Resolves with the index of a UDP socket that has a datagram queued; never, without sockets.
+async fn udp_readable(socks: &[Arc<UdpSocket>]) -> usize {
+    std::future::poll_fn(|cx| {
+        for (i, s) in socks.iter().enumerate() {
+            if s.poll_recv_ready(cx).is_ready() {
+                return Poll::Ready(i);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::core::{unix_ms, Core};
-use crate::transport::{bind_udp, serve_tcp, serve_udp, Transports};
+use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -122,17 +122,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let mut udp_sockets = Vec::new();
     for l in &config.listeners {
         match l.transport {
             ferroswitch_config::Transport::Udp => {
                 let sock = bind_udp(l.addr).with_context(|| format!("binding UDP {}", l.addr))?;
-                let addr = sock.local_addr()?;
+                let sock = Arc::new(sock);
+                let addr = add_udp(&transports, sock.clone())?;
                 tracing::info!("listening on udp {addr}");
-                tokio::spawn(serve_udp(
-                    Arc::new(sock),
-                    transports.clone(),
-                    net_tx.clone(),
-                ));
+                udp_sockets.push(sock);
             }
             t => {
                 let listener = TcpListener::bind(l.addr)
@@ -184,7 +182,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         accounts,
     );
     let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
-    let core_task = tokio::spawn(core.run(net_rx, inputs_rx, purge));
+    let core_task = tokio::spawn(core.run(udp_sockets, net_rx, inputs_rx, purge));
     tracing::info!("ferroswitch ready");
 
     shutdown_signal().await;

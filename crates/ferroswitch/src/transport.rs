@@ -184,52 +184,41 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-pub(crate) async fn serve_udp(
+/// Registers a bound UDP socket for sending; the core task reads it (see
+/// [`crate::core::Core::run`]).
+pub(crate) fn add_udp(
+    transports: &Transports,
     sock: Arc<UdpSocket>,
-    transports: Transports,
-    core: mpsc::Sender<Inbound>,
-) {
-    let local = match sock.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!("UDP socket has no local address: {e}");
-            return;
-        }
-    };
-    lock(&transports.inner.udp).push((local, sock.clone()));
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let (n, remote) = match sock.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e) => {
-                // ICMP port unreachable etc. surface here on some systems; keep serving
-                tracing::debug!(%local, "UDP receive error: {e}");
-                continue;
-            }
-        };
-        let data = &buf[..n];
-        if data.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
-            continue; // keep-alive
-        }
-        if matches!(data[0], 0x00 | 0x01) {
-            continue; // STUN shares this socket (answered by the media issue's STUN handler)
-        }
-        let from = Peer {
-            transport: Transport::Udp,
-            remote,
-            local,
-            conn: None,
-        };
-        let raw = Bytes::copy_from_slice(data);
-        let sock2 = &sock;
-        if let Some(msg) = accept_message(raw, &from, |r| {
-            let _ = sock2.try_send_to(&r, remote);
-        }) {
-            if core.send(Inbound { msg, from }).await.is_err() {
-                return;
-            }
-        }
+) -> std::io::Result<SocketAddr> {
+    let local = sock.local_addr()?;
+    lock(&transports.inner.udp).push((local, sock));
+    Ok(local)
+}
+
+/// Classifies one datagram: keep-alives and STUN (which the media issue will answer) are
+/// skipped; anything else is parsed and sanity-checked, malformed requests answered on `sock`.
+pub(crate) fn accept_datagram(
+    sock: &UdpSocket,
+    local: SocketAddr,
+    data: &[u8],
+    remote: SocketAddr,
+) -> Option<Inbound> {
+    if data.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
+        return None; // keep-alive
     }
+    if matches!(data[0], 0x00 | 0x01) {
+        return None; // STUN shares this socket (answered by the media issue's STUN handler)
+    }
+    let from = Peer {
+        transport: Transport::Udp,
+        remote,
+        local,
+        conn: None,
+    };
+    let msg = accept_message(Bytes::copy_from_slice(data), &from, |r| {
+        let _ = sock.try_send_to(&r, remote);
+    })?;
+    Some(Inbound { msg, from })
 }
 
 pub(crate) async fn serve_tcp(

@@ -211,6 +211,31 @@ impl TransactionLayer {
         Ok(())
     }
 
+    /// Answers a non-INVITE server transaction with a final response and ends the transaction
+    /// at once, keeping nothing for retransmissions (Kamailio's `sl_send_reply`): a
+    /// retransmitted request then arrives as a new request. For answers that are cheap and safe
+    /// to compute again, such as a digest challenge, this saves the 64·T1 of state that Timer J
+    /// would hold on UDP.
+    pub fn respond_and_forget(&mut self, key: &ServerKey, response: Bytes) -> Result<(), TxError> {
+        let code = status_code(&response).ok_or(TxError::NotAResponse)?;
+        if code < 200 {
+            return Err(TxError::NotAResponse);
+        }
+        let to = self
+            .txs
+            .get(key.0)
+            .filter(|tx| matches!(tx.machine, Machine::ServerNonInvite(_)))
+            .map(|tx| tx.peer)
+            .ok_or(TxError::NoSuchTransaction)?;
+        self.transmits.push_back(Transmit {
+            to,
+            payload: response,
+        });
+        self.terminate(key.0);
+        self.reap_timers();
+        Ok(())
+    }
+
     /// Starts a client transaction for a request the TU built, whose top Via carries a fresh
     /// branch ([`Self::new_branch`]). The layer sends it to `to` and retransmits it on
     /// unreliable transports. A CANCEL is its own transaction (same branch as the INVITE it

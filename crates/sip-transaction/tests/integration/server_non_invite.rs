@@ -143,3 +143,37 @@ fn requests_in_dialog_and_out_of_dialog_each_get_a_transaction() {
     assert!(evs.iter().all(|e| matches!(e, Event::Request { .. })));
     assert_eq!(l.len(), 2);
 }
+
+#[test]
+fn respond_and_forget_sends_once_and_keeps_no_state() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let reg = Req::new("REGISTER", "z9hG4bKforget1");
+    l.handle_message(t0, reg.msg(), udp());
+    let (key, req, from) = take_request(&mut l);
+    let challenge = tu_response(&req, 401, &from);
+    l.respond_and_forget(&key, challenge.clone()).unwrap();
+    let sent = transmits(&mut l);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].payload, challenge);
+    assert_eq!(sent[0].to, udp());
+    assert_eq!(l.len(), 0, "no transaction is kept");
+    assert_eq!(l.poll_timeout(), None, "no Timer J");
+    // A retransmission is a new request for the TU (which challenges again).
+    l.handle_message(t0 + ms(500), reg.msg(), udp());
+    let (key2, _, _) = take_request(&mut l);
+    assert_ne!(key2, key);
+    // Provisional answers and INVITE transactions are refused.
+    assert_eq!(
+        l.respond_and_forget(&key2, tu_response(&req, 100, &from)),
+        Err(TxError::NotAResponse)
+    );
+    let inv = Req::new("INVITE", "z9hG4bKforget2");
+    l.handle_message(t0 + secs(1), inv.msg(), udp());
+    let _ = transmits(&mut l);
+    let (ikey, ireq, ifrom) = take_request(&mut l);
+    assert_eq!(
+        l.respond_and_forget(&ikey, tu_response(&ireq, 486, &ifrom)),
+        Err(TxError::NoSuchTransaction)
+    );
+}
