@@ -12,6 +12,10 @@ use sip_message::{
 };
 
 fuzz_target!(|data: &[u8]| {
+    // the typed parsers on their own, with the input as one header value
+    if let Ok(s) = std::str::from_utf8(data) {
+        header_values(s);
+    }
     let Ok(m1) = Message::parse(Bytes::copy_from_slice(data)) else {
         return;
     };

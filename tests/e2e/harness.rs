@@ -45,8 +45,6 @@ generate_self_signed = true
 
 [registrar]
 realm = "ferroswitch.test"
-min_expires = 60
-max_expires = 3600
 {registrar_extra}
 [database]
 data_dir = "data"

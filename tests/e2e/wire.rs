@@ -78,6 +78,12 @@ fn malformed_request_gets_400_and_server_keeps_serving() {
         .unwrap();
     let r = udp_exchange(&c, &request("OPTIONS", "x", "good1", "", local));
     assert_eq!(r.status(), Some(200));
+    let log = server.drain_log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("refusing malformed request") && l.contains("CSeq")),
+        "the 400 must be logged with its reason: {log:#?}"
+    );
     // over TCP too: a bad Content-Length closes nothing but that frame's transaction
     let mut t = TcpStream::connect(server.tcp).unwrap();
     t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -90,22 +96,32 @@ fn malformed_request_gets_400_and_server_keeps_serving() {
     );
 }
 
-#[test]
-fn sha256_digest_registration() {
-    let site = Site::with_registrar("algorithms = [\"SHA-256\"]\n");
-    site.add_account("grace", "hopper");
-    let server = site.start();
-    let c = client(server.udp);
+/// Registers `user` with `expires` over `c` (challenge, then credentials with `alg`); returns
+/// the final answer and the Authorization header used.
+fn register(
+    c: &UdpSocket,
+    user: &str,
+    password: &str,
+    expires: u32,
+    alg: Algorithm,
+    tag: &str,
+) -> (Message, String) {
     let local = c.local_addr().unwrap();
-    let contact = format!("Contact: <sip:grace@{local}>\r\nExpires: 600\r\n");
-    let r = udp_exchange(&c, &request("REGISTER", "grace", "sha1", &contact, local));
+    let contact = format!("Contact: <sip:{user}@{local}>\r\nExpires: {expires}\r\n");
+    let r = udp_exchange(
+        c,
+        &request("REGISTER", user, &format!("{tag}a"), &contact, local),
+    );
     assert_eq!(r.status(), Some(401));
-    let ch = Challenge::parse(r.header(&HeaderName::WwwAuthenticate).unwrap()).unwrap();
-    assert_eq!(ch.algorithm.as_deref(), Some("SHA-256"));
-    let ha1 = Algorithm::Sha256.ha1("grace", &ch.realm, "hopper");
+    let ch = r
+        .header_values(&HeaderName::WwwAuthenticate)
+        .map(|v| Challenge::parse(v).unwrap())
+        .find(|ch| ch.algorithm.as_deref() == Some(alg.name()))
+        .expect("a challenge for the algorithm");
+    let ha1 = alg.ha1(user, &ch.realm, password);
     let uri = "sip:ferroswitch.test";
     let resp = digest::response(
-        Algorithm::Sha256,
+        alg,
         &ha1,
         &ResponseParams {
             method: "REGISTER",
@@ -115,23 +131,92 @@ fn sha256_digest_registration() {
         },
     );
     let auth = format!(
-        "Authorization: Digest username=\"grace\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"abcdef\"\r\n",
-        ch.realm, ch.nonce
+        "Authorization: Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"abcdef\"\r\n",
+        ch.realm,
+        ch.nonce,
+        alg.name()
     );
     let req = request(
         "REGISTER",
-        "grace",
-        "sha2",
+        user,
+        &format!("{tag}b"),
         &format!("{contact}{auth}"),
         local,
     )
     .replace("CSeq: 1 ", "CSeq: 2 ");
-    let r = udp_exchange(&c, &req);
+    (udp_exchange(c, &req), auth)
+}
+
+#[test]
+fn expired_bindings_are_purged_from_memory_and_database() {
+    let site = Site::with_registrar(
+        "algorithms = [\"MD5\"]\nmin_expires = 1\ndefault_expires = 60\npurge_interval = 1\n",
+    );
+    site.add_account("judy", "pw");
+    let server = site.start();
+    let c = client(server.udp);
+    let (r, _) = register(&c, "judy", "pw", 2, Algorithm::Md5, "exp");
+    assert_eq!(r.status(), Some(200));
+    assert!(
+        r.header(&HeaderName::Contact)
+            .unwrap()
+            .contains("expires=2"),
+        "{r:?}"
+    );
+    let db = store_bindings(&site);
+    assert_eq!(db.len(), 1, "write-through: the binding is stored");
+    std::thread::sleep(Duration::from_millis(3500));
+    let mut gone = false;
+    for _ in 0..40 {
+        if store_bindings(&site).is_empty() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "expired binding still in the database");
+    // and the in-memory table agrees: the 200 lists no Contact
+    let (r, _) = register(&c, "judy", "pw", 0, Algorithm::Md5, "exq");
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(r.header(&HeaderName::Contact), None, "{r:?}");
+}
+
+fn store_bindings(site: &Site) -> Vec<store::BindingRecord> {
+    let mut last = Vec::new();
+    // the write is asynchronous: give it a moment when the first read comes too early
+    for _ in 0..20 {
+        last = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let s = store::Store::connect(&site.db_url()).await.unwrap();
+                let b = s.load_bindings(None).await.unwrap();
+                s.close().await;
+                b
+            });
+        if !last.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    last
+}
+
+#[test]
+fn sha256_digest_registration() {
+    let site = Site::with_registrar("algorithms = [\"SHA-256\"]\n");
+    site.add_account("grace", "hopper");
+    let server = site.start();
+    let c = client(server.udp);
+    let local = c.local_addr().unwrap();
+    let (r, auth) = register(&c, "grace", "hopper", 600, Algorithm::Sha256, "sha");
     assert_eq!(r.status(), Some(200), "{r:?}");
     assert!(r
         .header(&HeaderName::Contact)
         .unwrap()
         .contains(&format!("sip:grace@{local}")));
+    let contact = format!("Contact: <sip:grace@{local}>\r\nExpires: 600\r\n");
     // the same nonce count again is a replay: stale challenge
     let replay = request(
         "REGISTER",

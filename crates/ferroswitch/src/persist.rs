@@ -8,6 +8,10 @@ use tokio::sync::mpsc;
 
 /// Work for the writer task.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every write is a binding; boxing would add an allocation to each"
+)]
 pub(crate) enum Write {
     Binding(BindingChange),
     Instance(InstanceSeen),
