@@ -4,7 +4,7 @@
 # full challenge+register cycles, failures, and the server's RSS.
 #
 #   benches/sipp/register_load.sh [RATE] [CALLS]      (defaults: 12000 cycles/s, 200000 cycles)
-#   ACCOUNTS=100000 benches/sipp/register_load.sh 5000 100000   # RSS with 100k bindings
+#   ACCOUNTS=100000 SETTLE=1 benches/sipp/register_load.sh 5000 100000   # RSS with 100k bindings
 #
 # Bounded: SIPp stops after CALLS cycles (or 300 s); the server is stopped at the end.
 set -euo pipefail
@@ -72,5 +72,11 @@ awk -v ok="$OK" -v fail="$FAIL" -v s="$SECS" -v rate="$RATE" -v rss="$RSS" -v ac
   printf "failed registrations   %d\n", fail;
   printf "server RSS             %.1f MiB with %d accounts registered\n", rss / 1024, acc;
 }'
+if [ -n "${SETTLE:-}" ]; then
+  echo "==> idle 35 s so Timer J (32 s) releases the finished transactions"
+  sleep 35
+  RSS2=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+  awk -v rss="$RSS2" -v acc="$ACCOUNTS" 'BEGIN { printf "server RSS idle         %.1f MiB with %d bindings\n", rss / 1024, acc }'
+fi
 echo "sipp exit code        $SIPP_RC"
 [ "$FAIL" = "0" ] || exit 1

@@ -13,6 +13,8 @@ pub(crate) const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../te
 /// A scratch directory holding a config and a SQLite database.
 pub(crate) struct Site {
     pub(crate) dir: tempfile::TempDir,
+    /// The database the server and the test both open.
+    pub(crate) db_url: String,
 }
 
 impl Site {
@@ -22,6 +24,15 @@ impl Site {
     }
 
     pub(crate) fn with_registrar(registrar_extra: &str) -> Self {
+        Self::build(registrar_extra, "data_dir = \"data\"\n")
+    }
+
+    /// Default registrar settings on the given `[database]` body.
+    pub(crate) fn with_database(database: &str) -> Self {
+        Self::build("algorithms = [\"MD5\", \"SHA-256\"]\n", database)
+    }
+
+    fn build(registrar_extra: &str, database: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = format!(
             r#"node_id = "test1"
@@ -47,25 +58,24 @@ generate_self_signed = true
 realm = "ferroswitch.test"
 {registrar_extra}
 [database]
-data_dir = "data"
-
+{database}
 [log]
 level = "info,ferroswitch=debug"
 "#
         );
         std::fs::write(dir.path().join("ferroswitch.toml"), cfg).expect("write config");
-        Self { dir }
+        let db_url = match database.split_once("url = \"") {
+            Some((_, rest)) => rest.split('"').next().unwrap_or_default().to_owned(),
+            None => format!(
+                "sqlite://{}",
+                dir.path().join("data/ferroswitch.db").display()
+            ),
+        };
+        Self { dir, db_url }
     }
 
     pub(crate) fn config(&self) -> PathBuf {
         self.dir.path().join("ferroswitch.toml")
-    }
-
-    pub(crate) fn db_url(&self) -> String {
-        format!(
-            "sqlite://{}",
-            self.dir.path().join("data/ferroswitch.db").display()
-        )
     }
 
     /// Runs a CLI command with this site's config; returns (success, stdout, stderr).
@@ -163,9 +173,21 @@ impl Server {
         }
     }
 
-    /// Log lines printed since the last call.
-    pub(crate) fn drain_log(&self) -> Vec<String> {
-        self.log.try_iter().collect()
+    /// Waits up to 5 s for a log line matching `pred` (log lines arrive through a pipe, a
+    /// little after the server acted); returns every line read meanwhile on failure.
+    pub(crate) fn wait_log(&self, pred: impl Fn(&str) -> bool) -> Result<String, Vec<String>> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = Vec::new();
+        while let Ok(line) = self
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if pred(&line) {
+                return Ok(line);
+            }
+            seen.push(line);
+        }
+        Err(seen)
     }
 
     /// SIGTERM and wait: a clean shutdown flushes pending writes.

@@ -6,9 +6,7 @@ use std::time::Duration;
 use crate::harness::{require_tool, scenario, sipp, Site};
 
 async fn bindings(site: &Site) -> Vec<store::BindingRecord> {
-    let s = store::Store::connect(&site.db_url())
-        .await
-        .expect("open db");
+    let s = store::Store::connect(&site.db_url).await.expect("open db");
     let b = s.load_bindings(None).await.expect("load bindings");
     s.close().await;
     b
@@ -234,4 +232,64 @@ fn bindings_survive_a_restart() {
     let (ok, out) = sipp(site.dir.path(), &q, server.udp, "u1", &["frank;pw"]);
     assert!(ok, "after restart the 200 must list {contact}:\n{out}");
     server.stop();
+}
+
+/// The same registrar flow on the local MariaDB (a fresh database per run), including a
+/// restart. Skipped loudly when no MariaDB answers at 127.0.0.1:3306, unless
+/// FERRO_REQUIRE_MARIADB=1 (CI) makes that a failure.
+#[test]
+fn mariadb_backend_registers_and_restores() {
+    use sqlx::Connection as _;
+    let admin = "mysql://root@127.0.0.1:3306/test";
+    let db = format!("ferro_e2e_{}", std::process::id());
+    let created = block(async {
+        let mut c = sqlx::MySqlConnection::connect(admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+            .execute(&mut c)
+            .await?;
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&mut c)
+            .await?;
+        c.close().await
+    });
+    if let Err(e) = created {
+        assert!(
+            std::env::var("FERRO_REQUIRE_MARIADB").as_deref() != Ok("1"),
+            "MariaDB required but unreachable: {e}"
+        );
+        eprintln!("SKIPPED (no MariaDB at 127.0.0.1:3306): {e}");
+        return;
+    }
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let site = Site::with_database(&format!("url = \"{url}\"\n"));
+    site.add_account("kim", "pw");
+    let server = site.start();
+    let (ok, out) = sipp(
+        site.dir.path(),
+        &scenario("register.xml"),
+        server.udp,
+        "u1",
+        &["kim;pw"],
+    );
+    assert!(ok, "{out}");
+    let b = wait_bindings(&site, "kim's binding on MariaDB", |b| b.len() == 1);
+    assert_eq!(b[0].login, "kim");
+    server.stop();
+    let server = site.start();
+    let query = std::fs::read_to_string(scenario("query.xml")).unwrap();
+    let q = site.dir.path().join("query-maria.xml");
+    std::fs::write(&q, query.replace("[field2]", "sip:kim@127.0.0.1")).unwrap();
+    let (ok, out) = sipp(site.dir.path(), &q, server.udp, "u1", &["kim;pw"]);
+    assert!(
+        ok,
+        "after restart on MariaDB the 200 must list kim's contact:\n{out}"
+    );
+    server.stop();
+    let _ = block(async {
+        let mut c = sqlx::MySqlConnection::connect(admin).await?;
+        sqlx::query(&format!("DROP DATABASE {db}"))
+            .execute(&mut c)
+            .await?;
+        c.close().await
+    });
 }

@@ -341,3 +341,58 @@ async fn serve_stream<S>(
     let _ = writer.await;
     tracing::debug!(%remote, conn = id.0, "connection closed");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(transport: Transport, remote: &str, conn: Option<ConnId>) -> Peer {
+        Peer {
+            transport,
+            remote: remote.parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn,
+        }
+    }
+
+    /// A request to a device goes over the connection it registered on; when that connection
+    /// is gone, over another open connection to the same address; otherwise nowhere.
+    #[test]
+    fn sends_over_the_registered_flow() {
+        let t = Transports::default();
+        let (tx1, mut rx1) = mpsc::channel(4);
+        let (tx2, mut rx2) = mpsc::channel(4);
+        let c1 = t.register_conn(Transport::Tls, "192.0.2.1:40000".parse().unwrap(), tx1);
+        let c2 = t.register_conn(Transport::Tls, "192.0.2.2:40000".parse().unwrap(), tx2);
+        t.send(
+            &peer(Transport::Tls, "192.0.2.1:40000", Some(c1)),
+            Bytes::from_static(b"one"),
+        );
+        t.send(
+            &peer(Transport::Tls, "192.0.2.2:40000", Some(c2)),
+            Bytes::from_static(b"two"),
+        );
+        assert_eq!(rx1.try_recv().unwrap(), Bytes::from_static(b"one"));
+        assert_eq!(rx2.try_recv().unwrap(), Bytes::from_static(b"two"));
+        // binding restored after a restart (no connection id): matched by transport + address
+        t.send(
+            &peer(Transport::Tls, "192.0.2.1:40000", None),
+            Bytes::from_static(b"three"),
+        );
+        assert_eq!(rx1.try_recv().unwrap(), Bytes::from_static(b"three"));
+        // the connection closed: nothing is sent anywhere else
+        t.drop_conn(c1);
+        t.send(
+            &peer(Transport::Tls, "192.0.2.1:40000", Some(c1)),
+            Bytes::from_static(b"four"),
+        );
+        assert!(rx1.try_recv().is_err());
+        assert!(rx2.try_recv().is_err());
+        // a TCP peer does not match a TLS connection to the same address
+        t.send(
+            &peer(Transport::Tcp, "192.0.2.2:40000", None),
+            Bytes::from_static(b"five"),
+        );
+        assert!(rx2.try_recv().is_err());
+    }
+}
