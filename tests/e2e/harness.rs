@@ -173,10 +173,14 @@ impl Server {
         }
     }
 
-    /// Waits up to 5 s for a log line matching `pred` (log lines arrive through a pipe, a
+    /// Waits up to `secs` for a log line matching `pred` (log lines arrive through a pipe, a
     /// little after the server acted); returns every line read meanwhile on failure.
-    pub(crate) fn wait_log(&self, pred: impl Fn(&str) -> bool) -> Result<String, Vec<String>> {
-        let deadline = Instant::now() + Duration::from_secs(5);
+    pub(crate) fn wait_log(
+        &self,
+        secs: u64,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<String, Vec<String>> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         let mut seen = Vec::new();
         while let Ok(line) = self
             .log

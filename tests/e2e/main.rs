@@ -4,5 +4,6 @@
 
 mod cli;
 mod harness;
+mod outage;
 mod register;
 mod wire;

@@ -17,7 +17,7 @@ fn udp_exchange(sock: &UdpSocket, msg: &str) -> Message {
     Message::parse(Bytes::copy_from_slice(&buf[..n])).expect("parsable answer")
 }
 
-fn client(server: std::net::SocketAddr) -> UdpSocket {
+pub(crate) fn client(server: std::net::SocketAddr) -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.connect(server).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -78,9 +78,9 @@ fn malformed_request_gets_400_and_server_keeps_serving() {
         .unwrap();
     let r = udp_exchange(&c, &request("OPTIONS", "x", "good1", "", local));
     assert_eq!(r.status(), Some(200));
-    if let Err(log) =
-        server.wait_log(|l| l.contains("refusing malformed request") && l.contains("CSeq"))
-    {
+    if let Err(log) = server.wait_log(5, |l| {
+        l.contains("refusing malformed request") && l.contains("CSeq")
+    }) {
         panic!("the 400 must be logged with its reason: {log:#?}");
     }
     // over TCP too: a bad Content-Length closes nothing but that frame's transaction
@@ -97,7 +97,7 @@ fn malformed_request_gets_400_and_server_keeps_serving() {
 
 /// Registers `user` with `expires` over `c` (challenge, then credentials with `alg`); returns
 /// the final answer and the Authorization header used.
-fn register(
+pub(crate) fn register(
     c: &UdpSocket,
     user: &str,
     password: &str,

@@ -28,14 +28,17 @@ const ACCOUNT_TTL: Duration = Duration::from_secs(60);
 /// A failed authentication against a cache entry older than this re-reads the account
 /// (the operator may just have changed the password).
 const ACCOUNT_RECHECK: Duration = Duration::from_secs(2);
+/// How long a REGISTER waits for its account to be read before it is answered 503.
+const ACCOUNT_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Inputs of the core task besides network messages.
 #[derive(Debug)]
 pub(crate) enum Input {
     /// An account read from storage for a request that waits on it.
+    /// `Err` carries the storage error's text: the request is answered 503, nothing cached.
     AccountFetched {
         login: String,
-        account: Option<store::Account>,
+        account: Result<Option<store::Account>, String>,
         waiting: Waiting,
     },
 }
@@ -216,8 +219,12 @@ impl Core {
                 },
             ),
             Some(Method::Options) => {
-                let mut b =
-                    MessageBuilder::response_to(&msg, 200, Some(&tag_for(&msg)), Some(from.remote));
+                let mut b = MessageBuilder::response_to(
+                    &msg,
+                    200,
+                    Some(&msg.stable_tag()),
+                    Some(from.remote),
+                );
                 b.header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
                     .header("Supported", "path, outbound")
@@ -225,8 +232,12 @@ impl Core {
                 self.respond(now, &key, b.finish());
             }
             _ => {
-                let mut b =
-                    MessageBuilder::response_to(&msg, 405, Some(&tag_for(&msg)), Some(from.remote));
+                let mut b = MessageBuilder::response_to(
+                    &msg,
+                    405,
+                    Some(&msg.stable_tag()),
+                    Some(from.remote),
+                );
                 b.header("Allow", ALLOW).header("Server", SERVER);
                 self.respond(now, &key, b.finish());
             }
@@ -296,12 +307,16 @@ impl Core {
         let store = self.store.clone();
         let inputs = self.inputs.clone();
         tokio::spawn(async move {
-            let account = match store.get_account(&login).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::error!(%login, "reading account failed: {e}");
-                    None
-                }
+            // A SIP client is waiting: give the database a little while, not the pool's
+            // whole connect timeout.
+            let account = match tokio::time::timeout(
+                ACCOUNT_FETCH_TIMEOUT,
+                store.get_account(&login),
+            )
+            .await
+            {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {ACCOUNT_FETCH_TIMEOUT:?}")),
             };
             let _ = inputs.send(Input::AccountFetched {
                 login,
@@ -315,7 +330,7 @@ impl Core {
         match input {
             Input::AccountFetched {
                 login,
-                account,
+                account: Ok(account),
                 waiting,
             } => {
                 self.accounts.insert(
@@ -327,6 +342,24 @@ impl Core {
                 );
                 self.register(now, waiting);
             }
+            Input::AccountFetched {
+                login,
+                account: Err(e),
+                waiting,
+            } => {
+                // The database is unreachable: say so and let the device retry later; keep
+                // any cached entry rather than forgetting the account.
+                tracing::error!(%login, "reading account failed, answering 503: {e}");
+                let msg = &waiting.msg;
+                let mut b = MessageBuilder::response_to(
+                    msg,
+                    503,
+                    Some(&msg.stable_tag()),
+                    Some(waiting.from.remote),
+                );
+                b.header("Retry-After", 5).header("Server", SERVER);
+                self.respond(now, &waiting.key, b.finish());
+            }
         }
     }
 }
@@ -337,16 +370,6 @@ fn to_registrar_account(a: store::Account) -> Account {
         password: a.password,
         enabled: a.enabled,
     }
-}
-
-/// A To tag that stays the same for retransmissions of one request.
-fn tag_for(msg: &Message) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let branch = msg.top_via().ok().and_then(|v| v.branch()).unwrap_or("");
-    for b in branch.bytes().chain(msg.call_id().unwrap_or("").bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 /// Most datagrams read from one socket before the loop looks at its other inputs.

@@ -111,7 +111,7 @@ impl Registrar {
         account: Option<&Account>,
     ) -> Outcome {
         let reply = |code: u16| {
-            MessageBuilder::response_to(req, code, Some(&to_tag(req)), Some(from.remote))
+            MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote))
         };
         let simple = |code: u16, reason: Option<&str>| {
             let mut b = reply(code);
@@ -389,7 +389,8 @@ impl Registrar {
 
     fn challenge(&mut self, now_ms: u64, req: &Message, from: Peer, stale: bool) -> Outcome {
         let nonce = self.nonces.issue(now_ms);
-        let mut b = MessageBuilder::response_to(req, 401, Some(&to_tag(req)), Some(from.remote));
+        let mut b =
+            MessageBuilder::response_to(req, 401, Some(&req.stable_tag()), Some(from.remote));
         for alg in &self.cfg.algorithms {
             b.header(
                 "WWW-Authenticate",
@@ -421,17 +422,6 @@ struct Planned {
     reg_id: Option<u32>,
     q: Option<u16>,
     expires: u32,
-}
-
-/// A To tag for stateless-looking registrar answers: stable per request (a retransmission gets
-/// the same tag).
-fn to_tag(req: &Message) -> String {
-    let branch = req.top_via().ok().and_then(|v| v.branch()).unwrap_or("");
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in branch.bytes().chain(req.call_id().unwrap_or("").bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 /// Binding identity of a contact without instance: scheme, user, host, port and transport

@@ -25,6 +25,7 @@ mod message;
 mod peer;
 mod print;
 mod sanity;
+mod tag;
 mod uri;
 
 pub use error::{Error, Result};
