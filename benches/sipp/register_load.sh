@@ -7,6 +7,8 @@
 #   ACCOUNTS=100000 SETTLE=1 benches/sipp/register_load.sh 5000 100000   # RSS with 100k bindings
 #
 # Bounded: SIPp stops after CALLS cycles (or 300 s); the server is stopped at the end.
+# SIPp gets a 4 MiB socket buffer (-buff_size): with its 64 KiB default it drops answers
+# under load and its own retransmissions become the bottleneck.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RATE=${1:-12000}
@@ -52,7 +54,7 @@ set +e
 T0=$(date +%s.%N)
 ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/register_load.xml" -inf inf.csv \
     -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * 4)) -max_socket 1 \
-    -timeout 290 -nostdin -trace_stat -stf stats.csv -fd 1 >/dev/null 2>"$WORK/sipp.err" )
+    -timeout 290 -buff_size 4194304 -nostdin -trace_stat -stf stats.csv -fd 1 >/dev/null 2>"$WORK/sipp.err" )
 SIPP_RC=$?
 T1=$(date +%s.%N)
 set -e
