@@ -98,6 +98,32 @@ level = "info,ferroswitch=debug"
         assert!(ok, "account add {login} failed: {err}");
     }
 
+    /// Every binding row in the site's database.
+    pub(crate) fn bindings(&self) -> Vec<store::BindingRecord> {
+        block(async {
+            let s = store::Store::connect(&self.db_url).await.expect("open db");
+            let b = s.load_bindings(None).await.expect("load bindings");
+            s.close().await;
+            b
+        })
+    }
+
+    /// Writes are flushed asynchronously: polls the database (5 s at most) until `pred` holds.
+    pub(crate) fn wait_bindings(
+        &self,
+        what: &str,
+        pred: impl Fn(&[store::BindingRecord]) -> bool,
+    ) -> Vec<store::BindingRecord> {
+        for _ in 0..100 {
+            let b = self.bindings();
+            if pred(&b) {
+                return b;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what}: database holds {:#?}", self.bindings());
+    }
+
     pub(crate) fn start(&self) -> Server {
         Server::start(&self.config())
     }
@@ -280,4 +306,83 @@ pub(crate) fn rand_suffix() -> String {
         std::process::id(),
         Instant::now().elapsed().as_nanos() ^ rand::random::<u64>() as u128
     )
+}
+
+/// Runs a future to completion on a fresh current-thread runtime.
+pub(crate) fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// A fresh database on the local MariaDB for one test, dropped when this goes out of scope.
+pub(crate) struct MariaDb {
+    name: String,
+}
+
+const MARIADB_ADMIN: &str = "mysql://root@127.0.0.1:3306/test";
+
+impl MariaDb {
+    /// `None` (after a loud SKIPPED line) when no MariaDB answers at 127.0.0.1:3306, unless
+    /// `FERRO_REQUIRE_MARIADB=1` (CI), which makes that a failure.
+    pub(crate) fn create(prefix: &str) -> Option<Self> {
+        use sqlx::Connection as _;
+        let name = format!("{prefix}_{}", std::process::id());
+        let created = block(async {
+            let mut c = sqlx::MySqlConnection::connect(MARIADB_ADMIN).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                .execute(&mut c)
+                .await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut c)
+                .await?;
+            c.close().await
+        });
+        match created {
+            Ok(()) => Some(Self { name }),
+            Err(e) => {
+                assert!(
+                    std::env::var("FERRO_REQUIRE_MARIADB").as_deref() != Ok("1"),
+                    "MariaDB required (FERRO_REQUIRE_MARIADB=1) but unreachable: {e}"
+                );
+                eprintln!("SKIPPED (no MariaDB at 127.0.0.1:3306): {e}");
+                None
+            }
+        }
+    }
+
+    /// The database's URL through `port` (3306, or a proxy in front of it).
+    pub(crate) fn url(&self, port: u16) -> String {
+        format!("mysql://root@127.0.0.1:{port}/{}", self.name)
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        use sqlx::Connection as _;
+        let name = self.name.clone();
+        let _ = block(async move {
+            let mut c = sqlx::MySqlConnection::connect(MARIADB_ADMIN).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                .execute(&mut c)
+                .await?;
+            c.close().await
+        });
+    }
+}
+
+/// A REGISTER without Contact (a query) for the account in `row` (`login;password`); SIPp
+/// fails unless the 200 lists a Contact matching the regular expression `contact`.
+pub(crate) fn sipp_query(
+    dir: &Path,
+    target: SocketAddr,
+    row: &str,
+    contact: &str,
+) -> (bool, String) {
+    let query = std::fs::read_to_string(scenario("query.xml")).expect("query.xml");
+    let q = dir.join(format!("query-{}.xml", rand_suffix()));
+    std::fs::write(&q, query.replace("[field2]", contact)).expect("write scenario");
+    sipp(dir, &q, target, "u1", &[row])
 }

@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sip_message::digest::Algorithm;
-use sqlx::Connection as _;
 
-use crate::harness::{scenario, sipp, Site};
+use crate::harness::{block, scenario, sipp, MariaDb, Site};
 use crate::wire::{client, register};
 
 /// Forwards 127.0.0.1:port → 127.0.0.1:3306 until stopped; stopping closes every connection.
@@ -81,42 +80,14 @@ impl Proxy {
     }
 }
 
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 #[test]
 fn database_outage_is_logged_retried_and_survived() {
-    let admin = "mysql://root@127.0.0.1:3306/test";
-    let db = format!("ferro_outage_{}", std::process::id());
-    let created = block(async {
-        let mut c = sqlx::MySqlConnection::connect(admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-            .execute(&mut c)
-            .await?;
-        sqlx::query(&format!("CREATE DATABASE {db}"))
-            .execute(&mut c)
-            .await?;
-        c.close().await
-    });
-    if let Err(e) = created {
-        assert!(
-            std::env::var("FERRO_REQUIRE_MARIADB").as_deref() != Ok("1"),
-            "MariaDB required but unreachable: {e}"
-        );
-        eprintln!("SKIPPED (no MariaDB at 127.0.0.1:3306): {e}");
+    let Some(db) = MariaDb::create("ferro_outage") else {
         return;
-    }
+    };
     let proxy = Proxy::start(0);
-    let site = Site::with_database(&format!(
-        "url = \"mysql://root@127.0.0.1:{}/{db}\"\n",
-        proxy.port
-    ));
-    let direct = format!("mysql://root@127.0.0.1:3306/{db}");
+    let site = Site::with_database(&format!("url = \"{}\"\n", db.url(proxy.port)));
+    let direct = db.url(3306);
     site.add_account("lee", "pw1");
     site.add_account("may", "pw2");
     let server = site.start();
@@ -165,11 +136,4 @@ fn database_outage_is_logged_retried_and_survived() {
         "the binding written during the outage never reached the database"
     );
     server.stop();
-    let _ = block(async {
-        let mut c = sqlx::MySqlConnection::connect(admin).await?;
-        sqlx::query(&format!("DROP DATABASE {db}"))
-            .execute(&mut c)
-            .await?;
-        c.close().await
-    });
 }

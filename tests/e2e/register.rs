@@ -3,38 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{require_tool, scenario, sipp, Site};
-
-async fn bindings(site: &Site) -> Vec<store::BindingRecord> {
-    let s = store::Store::connect(&site.db_url).await.expect("open db");
-    let b = s.load_bindings(None).await.expect("load bindings");
-    s.close().await;
-    b
-}
-
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// Writes failures are flushed asynchronously: poll the database until `pred` holds.
-fn wait_bindings(
-    site: &Site,
-    what: &str,
-    pred: impl Fn(&[store::BindingRecord]) -> bool,
-) -> Vec<store::BindingRecord> {
-    for _ in 0..100 {
-        let b = block(bindings(site));
-        if pred(&b) {
-            return b;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: database holds {:#?}", block(bindings(site)));
-}
+use crate::harness::{block, require_tool, scenario, sipp, sipp_query, MariaDb, Site};
 
 #[test]
 fn udp_register_with_digest_challenge() {
@@ -49,7 +18,7 @@ fn udp_register_with_digest_challenge() {
         &["alice;wonderland"],
     );
     assert!(ok, "sipp failed:\n{out}");
-    let b = wait_bindings(&site, "alice's binding", |b| b.len() == 1);
+    let b = site.wait_bindings("alice's binding", |b| b.len() == 1);
     assert_eq!(b[0].login, "alice");
     assert_eq!(b[0].transport, "udp");
     assert!(
@@ -75,7 +44,7 @@ fn tcp_register() {
         &["bob;builder"],
     );
     assert!(ok, "sipp failed:\n{out}");
-    let b = wait_bindings(&site, "bob's tcp binding", |b| b.len() == 1);
+    let b = site.wait_bindings("bob's tcp binding", |b| b.len() == 1);
     assert_eq!(b[0].transport, "tcp");
 }
 
@@ -126,7 +95,7 @@ fn tls_register_through_stunnel() {
     let _ = stunnel.kill();
     let _ = stunnel.wait();
     assert!(ok, "sipp over stunnel failed:\n{out}");
-    let b = wait_bindings(&site, "carol's tls binding", |b| b.len() == 1);
+    let b = site.wait_bindings("carol's tls binding", |b| b.len() == 1);
     assert_eq!(b[0].transport, "tls", "binding must record the TLS flow");
 }
 
@@ -153,7 +122,7 @@ fn wrong_password_is_forbidden_and_short_expiry_is_423() {
     assert!(ok, "expected 401 then 423:\n{out}");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        block(bindings(&site)).is_empty(),
+        site.bindings().is_empty(),
         "refused registrations must not create bindings"
     );
 }
@@ -174,7 +143,7 @@ fn two_devices_then_contact_star_removes_all() {
         ],
     );
     assert!(ok, "{out}");
-    let b = wait_bindings(&site, "two instances", |b| b.len() == 2);
+    let b = site.wait_bindings("two instances", |b| b.len() == 2);
     let mut inst: Vec<_> = b.iter().filter_map(|r| r.instance.clone()).collect();
     inst.sort();
     assert_eq!(
@@ -184,6 +153,14 @@ fn two_devices_then_contact_star_removes_all() {
             "<urn:uuid:00000000-0000-0000-0000-00000000000b>"
         ]
     );
+    // every instance ever seen is kept in aa_ue_instance
+    let seen = block(async {
+        let s = store::Store::connect(&site.db_url).await.unwrap();
+        let i = s.list_instances("erin").await.unwrap();
+        s.close().await;
+        i
+    });
+    assert_eq!(seen.len(), 2, "{seen:?}");
     let (ok, out) = sipp(
         site.dir.path(),
         &scenario("unregister_all.xml"),
@@ -192,7 +169,7 @@ fn two_devices_then_contact_star_removes_all() {
         &["erin;pw1"],
     );
     assert!(ok, "{out}");
-    wait_bindings(&site, "no bindings after Contact: *", |b| b.is_empty());
+    site.wait_bindings("no bindings after Contact: *", |b| b.is_empty());
 }
 
 #[test]
@@ -208,28 +185,18 @@ fn bindings_survive_a_restart() {
         &["frank;pw"],
     );
     assert!(ok, "{out}");
-    let b = wait_bindings(&site, "frank's binding", |b| b.len() == 1);
+    let b = site.wait_bindings("frank's binding", |b| b.len() == 1);
     let contact = b[0].contact.clone();
     server.stop();
 
     let server = site.start();
     // a REGISTER without Contact lists the bindings the server holds in memory
-    let query = std::fs::read_to_string(scenario("query.xml")).unwrap();
-    let port = contact
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let q = site.dir.path().join("query-restart.xml");
-    std::fs::write(
-        &q,
-        query.replace("[field2]", &format!("sip:frank@127.0.0.1:{port}")),
-    )
-    .unwrap();
-    let (ok, out) = sipp(site.dir.path(), &q, server.udp, "u1", &["frank;pw"]);
+    let (ok, out) = sipp_query(
+        site.dir.path(),
+        server.udp,
+        "frank;pw",
+        &regex_escape(&contact),
+    );
     assert!(ok, "after restart the 200 must list {contact}:\n{out}");
     server.stop();
 }
@@ -239,29 +206,10 @@ fn bindings_survive_a_restart() {
 /// FERRO_REQUIRE_MARIADB=1 (CI) makes that a failure.
 #[test]
 fn mariadb_backend_registers_and_restores() {
-    use sqlx::Connection as _;
-    let admin = "mysql://root@127.0.0.1:3306/test";
-    let db = format!("ferro_e2e_{}", std::process::id());
-    let created = block(async {
-        let mut c = sqlx::MySqlConnection::connect(admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-            .execute(&mut c)
-            .await?;
-        sqlx::query(&format!("CREATE DATABASE {db}"))
-            .execute(&mut c)
-            .await?;
-        c.close().await
-    });
-    if let Err(e) = created {
-        assert!(
-            std::env::var("FERRO_REQUIRE_MARIADB").as_deref() != Ok("1"),
-            "MariaDB required but unreachable: {e}"
-        );
-        eprintln!("SKIPPED (no MariaDB at 127.0.0.1:3306): {e}");
+    let Some(db) = MariaDb::create("ferro_e2e") else {
         return;
-    }
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
-    let site = Site::with_database(&format!("url = \"{url}\"\n"));
+    };
+    let site = Site::with_database(&format!("url = \"{}\"\n", db.url(3306)));
     site.add_account("kim", "pw");
     let server = site.start();
     let (ok, out) = sipp(
@@ -272,24 +220,30 @@ fn mariadb_backend_registers_and_restores() {
         &["kim;pw"],
     );
     assert!(ok, "{out}");
-    let b = wait_bindings(&site, "kim's binding on MariaDB", |b| b.len() == 1);
+    let b = site.wait_bindings("kim's binding on MariaDB", |b| b.len() == 1);
     assert_eq!(b[0].login, "kim");
     server.stop();
     let server = site.start();
-    let query = std::fs::read_to_string(scenario("query.xml")).unwrap();
-    let q = site.dir.path().join("query-maria.xml");
-    std::fs::write(&q, query.replace("[field2]", "sip:kim@127.0.0.1")).unwrap();
-    let (ok, out) = sipp(site.dir.path(), &q, server.udp, "u1", &["kim;pw"]);
+    let (ok, out) = sipp_query(
+        site.dir.path(),
+        server.udp,
+        "kim;pw",
+        &regex_escape(&b[0].contact),
+    );
     assert!(
         ok,
         "after restart on MariaDB the 200 must list kim's contact:\n{out}"
     );
     server.stop();
-    let _ = block(async {
-        let mut c = sqlx::MySqlConnection::connect(admin).await?;
-        sqlx::query(&format!("DROP DATABASE {db}"))
-            .execute(&mut c)
-            .await?;
-        c.close().await
-    });
+}
+
+/// Escapes the regular-expression metacharacters of a contact URI.
+fn regex_escape(s: &str) -> String {
+    s.chars().fold(String::new(), |mut out, c| {
+        if ".+*?()[]{}|^$\\".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
 }

@@ -162,44 +162,16 @@ fn expired_bindings_are_purged_from_memory_and_database() {
             .contains("expires=2"),
         "{r:?}"
     );
-    let db = store_bindings(&site);
-    assert_eq!(db.len(), 1, "write-through: the binding is stored");
-    std::thread::sleep(Duration::from_millis(3500));
-    let mut gone = false;
-    for _ in 0..40 {
-        if store_bindings(&site).is_empty() {
-            gone = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(gone, "expired binding still in the database");
+    site.wait_bindings("write-through: the binding is stored", |b| b.len() == 1);
+    // expires after 2 s, purged within the 1 s purge interval after that
+    std::thread::sleep(Duration::from_millis(2000));
+    site.wait_bindings("the expired binding is purged from the database", |b| {
+        b.is_empty()
+    });
     // and the in-memory table agrees: the 200 lists no Contact
     let (r, _) = register(&c, "judy", "pw", 0, Algorithm::Md5, "exq");
     assert_eq!(r.status(), Some(200));
     assert_eq!(r.header(&HeaderName::Contact), None, "{r:?}");
-}
-
-fn store_bindings(site: &Site) -> Vec<store::BindingRecord> {
-    let mut last = Vec::new();
-    // the write is asynchronous: give it a moment when the first read comes too early
-    for _ in 0..20 {
-        last = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let s = store::Store::connect(&site.db_url).await.unwrap();
-                let b = s.load_bindings(None).await.unwrap();
-                s.close().await;
-                b
-            });
-        if !last.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    last
 }
 
 #[test]

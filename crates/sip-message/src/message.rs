@@ -377,18 +377,7 @@ impl Message {
                 }
                 continue;
             }
-            if let Some((n, a, b)) = pending.take() {
-                headers.push(Header {
-                    name: n,
-                    value: buf.slice(a..b),
-                });
-            }
-            if let Some((n, s)) = folded.take() {
-                headers.push(Header {
-                    name: n,
-                    value: Bytes::from(s),
-                });
-            }
+            flush_header(&mut headers, &buf, &mut pending, &mut folded);
             // field-name HCOLON: a token, optional SP/HTAB, the colon
             let name_len = line
                 .iter()
@@ -426,18 +415,7 @@ impl Message {
         if std::str::from_utf8(&raw[..head_end]).is_err() {
             return Err(Error::NotUtf8);
         }
-        if let Some((n, a, b)) = pending.take() {
-            headers.push(Header {
-                name: n,
-                value: buf.slice(a..b),
-            });
-        }
-        if let Some((n, s)) = folded.take() {
-            headers.push(Header {
-                name: n,
-                value: Bytes::from(s),
-            });
-        }
+        flush_header(&mut headers, &buf, &mut pending, &mut folded);
 
         let available = buf.len() - body_start;
         let mut declared = None;
@@ -657,6 +635,28 @@ impl Message {
         self.from_header()
             .ok()
             .and_then(|f| f.uri.user.map(Cow::Borrowed))
+    }
+}
+
+/// Ends the header being read: a plain one as a slice of the buffer, a folded one as the
+/// joined text.
+fn flush_header(
+    headers: &mut Vec<Header>,
+    buf: &Bytes,
+    pending: &mut Option<(HeaderName, usize, usize)>,
+    folded: &mut Option<(HeaderName, String)>,
+) {
+    if let Some((name, a, b)) = pending.take() {
+        headers.push(Header {
+            name,
+            value: buf.slice(a..b),
+        });
+    }
+    if let Some((name, s)) = folded.take() {
+        headers.push(Header {
+            name,
+            value: Bytes::from(s),
+        });
     }
 }
 
