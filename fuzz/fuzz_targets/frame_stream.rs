@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use sip_message::{frame_stream, Error, Framed, Message};
+use sip_message::{frame_stream, Error, Framed, Message, StreamFramer};
 
 fuzz_target!(|data: &[u8]| {
     let whole = read_all(data, data.len().max(1));
@@ -20,6 +20,11 @@ fuzz_target!(|data: &[u8]| {
         read_all(data, chunk),
         whole,
         "chunked read (by {chunk}) differs"
+    );
+    assert_eq!(
+        read_all_resumable(data, chunk),
+        whole,
+        "the resumable framer (reads of {chunk}) differs from frame_stream"
     );
 
     if let Ok(f) = frame_stream(data) {
@@ -85,6 +90,33 @@ fn read_all(data: &[u8], chunk: usize) -> Vec<Result<Framed, Error>> {
         end = (end + chunk).min(data.len());
         loop {
             match frame_stream(&data[start..end]) {
+                Ok(f) => {
+                    let (Framed::Ping(n) | Framed::Pong(n) | Framed::Message(n)) = f;
+                    start += n;
+                    out.push(Ok(f));
+                }
+                Err(Error::Incomplete) => break,
+                Err(e) => {
+                    out.push(Err(e));
+                    return out;
+                }
+            }
+        }
+    }
+    out.push(Err(Error::Incomplete));
+    out
+}
+
+/// [`read_all`] through one [`StreamFramer`] kept across reads, as a connection uses it.
+fn read_all_resumable(data: &[u8], chunk: usize) -> Vec<Result<Framed, Error>> {
+    let mut framer = StreamFramer::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut end = 0;
+    while end < data.len() {
+        end = (end + chunk).min(data.len());
+        loop {
+            match framer.next(&data[start..end]) {
                 Ok(f) => {
                     let (Framed::Ping(n) | Framed::Pong(n) | Framed::Message(n)) = f;
                     start += n;

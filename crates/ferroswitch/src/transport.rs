@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use sip_message::{frame_stream, ConnId, Framed, Message, MessageBuilder, Peer, Transport};
+use sip_message::{ConnId, Framed, Message, MessageBuilder, Peer, StreamFramer, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -304,13 +304,14 @@ async fn serve_stream<S>(
         conn: Some(id),
     };
     let mut buf = BytesMut::with_capacity(8192);
+    let mut framer = StreamFramer::new();
     'read: loop {
         match rd.read_buf(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
         loop {
-            match frame_stream(&buf) {
+            match framer.next(&buf) {
                 Ok(Framed::Ping(n)) => {
                     let _ = buf.split_to(n);
                     let _ = tx.try_send(Bytes::from_static(b"\r\n"));

@@ -37,7 +37,9 @@ pub use header::{
     via::Via,
     HeaderName,
 };
-pub use message::{frame_stream, Framed, Header, Message, Method, StartLine, MAX_BODY, MAX_HEAD};
+pub use message::{
+    frame_stream, Framed, Header, Message, Method, StartLine, StreamFramer, MAX_BODY, MAX_HEAD,
+};
 pub use peer::{ConnId, Peer, Transport};
 pub use print::{reason_phrase, MessageBuilder};
 pub use uri::{percent_decode, Host, Scheme, Uri};

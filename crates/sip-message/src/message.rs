@@ -251,29 +251,72 @@ fn trim_ws(mut s: &[u8]) -> &[u8] {
 /// A CRLF at the very end of `buf` (`\r\n` or `\r\n\r`) is `Incomplete`: it may be the first
 /// half of a CRLFCRLF ping split across reads, which must still be answered.
 pub fn frame_stream(buf: &[u8]) -> Result<Framed> {
-    match buf {
-        [b'\r', b'\n', b'\r', b'\n', ..] => return Ok(Framed::Ping(4)),
-        [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => return Err(Error::Incomplete),
-        [b'\r', b'\n', ..] => return Ok(Framed::Pong(2)),
-        [b'\n', ..] => return Ok(Framed::Pong(1)),
-        _ => {}
+    StreamFramer::default().next(buf)
+}
+
+/// [`frame_stream`] made resumable, one per connection: it remembers how far the buffer has
+/// been searched for the end of the head and, once the head is whole, the frame's length. A
+/// peer that trickles a message a byte at a time then costs linear work, not a rescan of the
+/// whole buffer per byte. Call [`Self::next`] with the connection's buffer after every read;
+/// after an `Ok`, remove that many bytes from the front of the buffer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StreamFramer {
+    /// Bytes at the front of the buffer known to hold no end of head.
+    searched: usize,
+    /// The whole frame's length, once its head has been read.
+    frame_len: Option<usize>,
+}
+
+impl StreamFramer {
+    pub fn new() -> Self {
+        Self::default()
     }
-    let Some((head_end, body_start)) = find_head_end(buf) else {
-        if buf.len() > MAX_HEAD {
+
+    /// What the front of `buf` holds; `Err(Error::Incomplete)` means read more.
+    pub fn next(&mut self, buf: &[u8]) -> Result<Framed> {
+        if let Some(total) = self.frame_len {
+            if buf.len() < total {
+                return Err(Error::Incomplete);
+            }
+            *self = Self::default();
+            return Ok(Framed::Message(total));
+        }
+        if self.searched == 0 {
+            // keep-alives only stand between messages
+            match buf {
+                [b'\r', b'\n', b'\r', b'\n', ..] => return Ok(Framed::Ping(4)),
+                [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => {
+                    return Err(Error::Incomplete)
+                }
+                [b'\r', b'\n', ..] => return Ok(Framed::Pong(2)),
+                [b'\n', ..] => return Ok(Framed::Pong(1)),
+                _ => {}
+            }
+        }
+        // an end of head may straddle the previous search's last bytes
+        let from = self.searched.saturating_sub(3).min(buf.len());
+        let Some((head_end, body_start)) =
+            find_head_end(&buf[from..]).map(|(h, b)| (h + from, b + from))
+        else {
+            if buf.len() > MAX_HEAD {
+                return Err(Error::TooLong { max: MAX_HEAD });
+            }
+            self.searched = buf.len();
+            return Err(Error::Incomplete);
+        };
+        if head_end > MAX_HEAD {
             return Err(Error::TooLong { max: MAX_HEAD });
         }
-        return Err(Error::Incomplete);
-    };
-    if head_end > MAX_HEAD {
-        return Err(Error::TooLong { max: MAX_HEAD });
+        // RFC 3261 §18.3: on a stream a missing Content-Length means an empty body.
+        let len = content_length_in(&buf[..head_end])?.unwrap_or(0);
+        let total = body_start + len;
+        if buf.len() < total {
+            self.frame_len = Some(total);
+            return Err(Error::Incomplete);
+        }
+        *self = Self::default();
+        Ok(Framed::Message(total))
     }
-    // RFC 3261 §18.3: on a stream a missing Content-Length means an empty body.
-    let len = content_length_in(&buf[..head_end])?.unwrap_or(0);
-    let total = body_start + len;
-    if buf.len() < total {
-        return Err(Error::Incomplete);
-    }
-    Ok(Framed::Message(total))
 }
 
 /// `SIP/major.minor`, each number 1 to 4 digits (RFC 3261 §25.1; "SIP" case-insensitive).

@@ -2,7 +2,7 @@
 //! pipelined messages, RFC 5626 CRLF keep-alives.
 
 use bytes::{Buf, Bytes, BytesMut};
-use sip_message::{frame_stream, Error, Framed, Message, Method};
+use sip_message::{frame_stream, Error, Framed, Message, Method, StreamFramer};
 
 const REG: &str = "REGISTER sip:example.com SIP/2.0\r\n\
 Via: SIP/2.0/TCP 192.0.2.4:50000;branch=z9hG4bKnashds7;rport\r\n\
@@ -32,13 +32,27 @@ fn invite_with_body() -> Vec<u8> {
 /// What a connection reader sees: feeds `stream` in chunks of `chunk` bytes and drains every
 /// frame as soon as it is whole.
 fn read_stream(stream: &[u8], chunk: usize) -> Vec<Result<Framed, Error>> {
+    read_stream_with(stream, chunk, frame_stream)
+}
+
+/// Like [`read_stream`] through one resumable [`StreamFramer`] kept across reads.
+fn read_stream_resumable(stream: &[u8], chunk: usize) -> Vec<Result<Framed, Error>> {
+    let mut framer = StreamFramer::new();
+    read_stream_with(stream, chunk, move |buf| framer.next(buf))
+}
+
+fn read_stream_with(
+    stream: &[u8],
+    chunk: usize,
+    mut frame: impl FnMut(&[u8]) -> Result<Framed, Error>,
+) -> Vec<Result<Framed, Error>> {
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
     let mut frames = Vec::new();
     for piece in stream.chunks(chunk) {
         buf.extend_from_slice(piece);
         loop {
-            match frame_stream(&buf) {
+            match frame(&buf) {
                 Ok(f) => {
                     let n = match f {
                         Framed::Ping(n) | Framed::Pong(n) | Framed::Message(n) => n,
@@ -183,4 +197,26 @@ fn folded_content_length_frames_like_parse() {
     assert_eq!(frame_stream(raw), Ok(Framed::Message(raw.len() - 4)));
     let m = Message::parse(Bytes::from_static(raw)).unwrap();
     assert_eq!(&m.body()[..], b"abc");
+}
+
+/// The resumable framer gives exactly what `frame_stream` gives, whatever the read sizes,
+/// for pipelined messages with bodies, keep-alives and bad streams alike.
+#[test]
+fn resumable_framer_agrees_with_frame_stream() {
+    let mut stream = b"\r\n\r\n".to_vec();
+    stream.extend_from_slice(REG.as_bytes());
+    stream.extend_from_slice(&invite_with_body());
+    stream.extend_from_slice(b"\r\n");
+    stream.extend_from_slice(REG.as_bytes());
+    let mut bad = REG.as_bytes().to_vec();
+    bad.extend_from_slice(b"INVITE sip:x SIP/2.0\r\nContent-Length: x\r\n\r\n");
+    for s in [&stream, &bad] {
+        for chunk in [1, 2, 3, 7, 64, s.len()] {
+            assert_eq!(
+                read_stream_resumable(s, chunk),
+                read_stream(s, chunk),
+                "chunk {chunk}"
+            );
+        }
+    }
 }
