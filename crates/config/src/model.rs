@@ -187,7 +187,8 @@ pub struct RegistrarSettings {
     /// Key for stateless nonces; `None` draws a random one at start (nonces then do not
     /// survive a restart nor work across nodes).
     pub nonce_secret: Option<String>,
-    /// Challenge algorithms, in the order offered. Default `[Sha256, Md5]`.
+    /// Challenge algorithms, in the order offered. Default `[Md5]`: clients that do not know
+    /// SHA-256 (baresip 1.0, many desk phones) fail when a SHA-256 challenge is offered at all.
     pub algorithms: Vec<DigestAlgorithm>,
     /// How often expired bindings are purged. Default 30.
     pub purge_interval: u32,
@@ -203,7 +204,7 @@ impl Default for RegistrarSettings {
             subscribe_expiration: 3600,
             nonce_lifetime: 300,
             nonce_secret: None,
-            algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+            algorithms: vec![DigestAlgorithm::Md5],
             purge_interval: 30,
         }
     }
@@ -438,10 +439,7 @@ mod tests {
             (r.min_expires, r.default_expires, r.max_expires),
             (60, 3600, 3600)
         );
-        assert_eq!(
-            r.algorithms,
-            [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
-        );
+        assert_eq!(r.algorithms, [DigestAlgorithm::Md5]);
         assert_eq!(
             DatabaseSettings::default().url,
             "sqlite://data/ferroswitch.db"
