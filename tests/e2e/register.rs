@@ -247,3 +247,51 @@ fn regex_escape(s: &str) -> String {
         out
     })
 }
+
+/// A real softphone: baresip registers over TLS with MD5 digest (qop=auth), and the binding
+/// records the TLS flow and the phone's User-Agent.
+#[test]
+fn baresip_registers_over_tls() {
+    require_tool("baresip");
+    let site = Site::with_registrar("algorithms = [\"MD5\"]\n");
+    site.add_account("zoe", "s3cret");
+    let server = site.start();
+    let cfg = site.dir.path().join("baresip");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config"),
+        "sip_listen 127.0.0.1:0\nsip_verify_server no\nmodule_path /usr/lib/baresip/modules\n\
+         module account.so\naudio_player nil\naudio_source nil\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cfg.join("accounts"),
+        format!(
+            "<sip:zoe@127.0.0.1;transport=tls>;auth_pass=s3cret;outbound=\"sip:{};transport=tls\";regint=600\n",
+            server.tls
+        ),
+    )
+    .unwrap();
+    std::fs::write(cfg.join("contacts"), "").unwrap();
+    let mut phone = Command::new("baresip")
+        .arg("-f")
+        .arg(&cfg)
+        .args(["-t", "20"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip");
+    let b = site.wait_bindings("baresip's binding", |b| b.len() == 1);
+    let _ = phone.kill();
+    let _ = phone.wait();
+    assert_eq!(b[0].login, "zoe");
+    assert_eq!(b[0].transport, "tls");
+    assert!(
+        b[0].user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.contains("baresip")),
+        "{:?}",
+        b[0].user_agent
+    );
+}
