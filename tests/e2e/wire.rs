@@ -204,3 +204,22 @@ fn sha256_digest_registration() {
         .unwrap()
         .contains("stale=true"));
 }
+
+#[test]
+fn bindings_that_expired_while_down_are_purged_at_start() {
+    let site = Site::with_registrar(
+        "algorithms = [\"MD5\"]\nmin_expires = 1\ndefault_expires = 60\npurge_interval = 3600\n",
+    );
+    site.add_account("ivan", "pw");
+    let server = site.start();
+    let c = client(server.udp);
+    let (r, _) = register(&c, "ivan", "pw", 1, Algorithm::Md5, "down");
+    assert_eq!(r.status(), Some(200));
+    site.wait_bindings("ivan's binding is stored", |b| b.len() == 1);
+    server.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _server = site.start();
+    site.wait_bindings("the binding that expired while down is gone", |b| {
+        b.is_empty()
+    });
+}

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::persist::Write;
 use crate::transport::{accept_datagram, Inbound, Transports};
 
-pub(crate) const ALLOW: &str = "REGISTER, OPTIONS";
+const ALLOW: &str = "REGISTER, OPTIONS";
 const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
 /// How long a cached account is trusted before it is read again from the database.
 const ACCOUNT_TTL: Duration = Duration::from_secs(60);
@@ -59,12 +59,12 @@ struct CachedAccount {
 }
 
 pub(crate) struct Core {
-    pub(crate) tx: TransactionLayer,
-    pub(crate) registrar: Registrar,
-    pub(crate) transports: Transports,
-    pub(crate) store: Store,
-    pub(crate) writes: mpsc::UnboundedSender<Write>,
-    pub(crate) inputs: mpsc::UnboundedSender<Input>,
+    tx: TransactionLayer,
+    registrar: Registrar,
+    transports: Transports,
+    store: Store,
+    writes: mpsc::UnboundedSender<Write>,
+    inputs: mpsc::UnboundedSender<Input>,
     accounts: HashMap<String, CachedAccount>,
 }
 
@@ -108,12 +108,12 @@ impl Core {
         }
     }
 
-    /// Runs until the inputs close. UDP sockets are read here, in the core task itself, so a
-    /// datagram reaches the transaction layer without a channel hop or a task wake-up;
-    /// TCP/TLS connections feed `net`.
+    /// Runs until aborted at shutdown. UDP sockets (with their local addresses) are read
+    /// here, in the core task itself, so a datagram reaches the transaction layer without a
+    /// channel hop or a task wake-up; TCP/TLS connections feed `net`.
     pub(crate) async fn run(
         mut self,
-        udp: Vec<Arc<UdpSocket>>,
+        udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
         mut net: mpsc::Receiver<Inbound>,
         mut inputs: mpsc::UnboundedReceiver<Input>,
         purge_every: Duration,
@@ -123,7 +123,7 @@ impl Core {
         let mut batch = Vec::with_capacity(256);
         let mut buf = vec![0u8; 65_536];
         let mut net_open = true;
-        let locals: Vec<SocketAddr> = udp.iter().filter_map(|s| s.local_addr().ok()).collect();
+        let (udp, locals): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
         loop {
             let deadline = self.tx.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {

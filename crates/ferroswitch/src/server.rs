@@ -101,9 +101,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     }
+    // bindings that expired while the server was down
+    let purged = store
+        .purge_expired_bindings((now / 1000) as i64)
+        .await
+        .context("purging expired bindings")?;
     tracing::info!(
         accounts = accounts.len(),
         bindings = restored_n,
+        expired = purged,
         "state restored from {}",
         store::redact_url(&config.database.url)
     );
@@ -131,7 +137,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                 let sock = Arc::new(sock);
                 let addr = add_udp(&transports, sock.clone())?;
                 tracing::info!("listening on udp {addr}");
-                udp_sockets.push(sock);
+                udp_sockets.push((sock, addr));
             }
             t => {
                 let listener = TcpListener::bind(l.addr)
