@@ -82,11 +82,17 @@ impl Location {
         // the common case (a refresh) finds the login without allocating a key
         let list = match self.by_login.get_mut(login) {
             Some(list) => list,
-            None => self.by_login.entry(login.into()).or_default(),
+            // most logins have one device: without this, the first push reserves room for 4
+            None => self
+                .by_login
+                .entry(login.into())
+                .or_insert_with(|| Vec::with_capacity(1)),
         };
         match list.iter_mut().find(|b| b.key == binding.key) {
             Some(b) => *b = binding,
             None => {
+                // then grow one at a time: a login rarely holds more than a few devices
+                list.reserve_exact(1);
                 list.push(binding);
                 self.count += 1;
             }

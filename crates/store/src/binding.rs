@@ -5,6 +5,7 @@
 //! ([`Store::load_bindings`]), so bindings survive a restart and other nodes can see which node
 //! holds a device's flow.
 
+use futures_util::TryStreamExt as _;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -166,29 +167,21 @@ impl Store {
         node_id: Option<&str>,
     ) -> Result<Vec<BindingRecord>, StoreError> {
         let op = "load_bindings";
-        let rows = match node_id {
-            Some(node) => {
-                sqlx::query(&format!(
-                    "SELECT {BINDING_COLUMNS} FROM location WHERE node_id = ? \
-                     ORDER BY login, binding_key"
-                ))
-                .bind(node)
-                .fetch_all(&self.pool)
-                .await
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {BINDING_COLUMNS} FROM location ORDER BY login, binding_key"
-                ))
-                .fetch_all(&self.pool)
-                .await
-            }
+        let all = format!("SELECT {BINDING_COLUMNS} FROM location ORDER BY login, binding_key");
+        let one = format!(
+            "SELECT {BINDING_COLUMNS} FROM location WHERE node_id = ? ORDER BY login, binding_key"
+        );
+        let query = match node_id {
+            Some(node) => sqlx::query(&one).bind(node),
+            None => sqlx::query(&all),
+        };
+        // decoded one row at a time (see `list_accounts`)
+        let mut rows = query.fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(StoreError::query(op))? {
+            out.push(binding_from_row(&row).map_err(StoreError::query(op))?);
         }
-        .map_err(StoreError::query(op))?;
-        rows.iter()
-            .map(binding_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::query(op))
+        Ok(out)
     }
 
     /// Applies a batch of changes in order, in one transaction: all or nothing. Consecutive
