@@ -129,6 +129,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    // A device keeps its TCP/TLS flow alive with re-REGISTERs or RFC 5626 CRLF pings: a
+    // connection silent for longer than the longest registration (plus a minute) is dead.
+    let stream_idle = Duration::from_secs(u64::from(config.registrar.max_expires) + 60);
     let mut udp_sockets = Vec::new();
     for l in &config.listeners {
         match l.transport {
@@ -148,7 +151,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                 let tls = (t == ferroswitch_config::Transport::Tls)
                     .then(|| tls_acceptor.clone())
                     .flatten();
-                tokio::spawn(serve_tcp(listener, tls, transports.clone(), net_tx.clone()));
+                tokio::spawn(serve_tcp(
+                    listener,
+                    tls,
+                    transports.clone(),
+                    net_tx.clone(),
+                    stream_idle,
+                ));
             }
         }
     }

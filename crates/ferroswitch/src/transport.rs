@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sip_message::{ConnId, Framed, Message, MessageBuilder, Peer, StreamFramer, Transport};
@@ -221,11 +222,14 @@ pub(crate) fn accept_datagram(
     Some(Inbound { msg, from })
 }
 
+/// Accepts TCP (or, with `tls`, TLS) connections. A connection that stays silent for `idle`
+/// (no message, no keep-alive) is closed.
 pub(crate) async fn serve_tcp(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     transports: Transports,
     core: mpsc::Sender<Inbound>,
+    idle: Duration,
 ) {
     let local = listener.local_addr().ok();
     loop {
@@ -233,7 +237,7 @@ pub(crate) async fn serve_tcp(
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(?local, "accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
@@ -252,19 +256,18 @@ pub(crate) async fn serve_tcp(
                     remote,
                     transports,
                     core,
+                    idle,
                 ));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        acceptor.accept(stream),
-                    )
-                    .await
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
                     {
                         Ok(Ok(s)) => {
-                            serve_stream(s, Transport::Tls, local, remote, transports, core).await
+                            serve_stream(s, Transport::Tls, local, remote, transports, core, idle)
+                                .await
                         }
                         Ok(Err(e)) => tracing::info!(%remote, "TLS handshake failed: {e}"),
                         Err(_) => tracing::info!(%remote, "TLS handshake timed out"),
@@ -282,6 +285,7 @@ async fn serve_stream<S>(
     remote: SocketAddr,
     transports: Transports,
     core: mpsc::Sender<Inbound>,
+    idle: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -306,9 +310,13 @@ async fn serve_stream<S>(
     let mut buf = BytesMut::with_capacity(8192);
     let mut framer = StreamFramer::new();
     'read: loop {
-        match rd.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                tracing::debug!(%remote, conn = id.0, "closing {transport} connection idle for {idle:?}");
+                break;
+            }
         }
         loop {
             match framer.next(&buf) {
@@ -354,6 +362,48 @@ mod tests {
             local: "127.0.0.1:5060".parse().unwrap(),
             conn,
         }
+    }
+
+    /// A connection silent for the idle time is closed (and forgotten); traffic, even a
+    /// CRLFCRLF keep-alive, keeps it open.
+    #[tokio::test(start_paused = true)]
+    async fn silent_connections_are_closed() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let t = Transports::default();
+        let (core_tx, _core_rx) = mpsc::channel(4);
+        let (mut client, server) = tokio::io::duplex(4096);
+        let remote: SocketAddr = "192.0.2.9:5555".parse().unwrap();
+        let task = tokio::spawn(serve_stream(
+            server,
+            Transport::Tcp,
+            "127.0.0.1:5060".parse().unwrap(),
+            remote,
+            t.clone(),
+            core_tx,
+            Duration::from_secs(60),
+        ));
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        client.write_all(b"\r\n\r\n").await.unwrap();
+        let mut pong = [0u8; 2];
+        client.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"\r\n");
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        assert!(!task.is_finished(), "a keep-alive restarts the idle time");
+        assert!(lock(&t.inner.by_remote).contains_key(&(Transport::Tcp, remote)));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        task.await.unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(
+            client.read_to_end(&mut rest).await.unwrap(),
+            0,
+            "closed by the server"
+        );
+        assert!(
+            lock(&t.inner.by_remote)
+                .get(&(Transport::Tcp, remote))
+                .is_none(),
+            "forgotten"
+        );
     }
 
     /// A request to a device goes over the connection it registered on; when that connection
