@@ -83,40 +83,27 @@ fuzz_target!(|data: &[u8]| {
 /// The frames a reader draining `data` in `chunk`-byte reads sees, ending with the first
 /// error or the `Incomplete` left at the end.
 fn read_all(data: &[u8], chunk: usize) -> Vec<Result<Framed, Error>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut end = 0;
-    while end < data.len() {
-        end = (end + chunk).min(data.len());
-        loop {
-            match frame_stream(&data[start..end]) {
-                Ok(f) => {
-                    let (Framed::Ping(n) | Framed::Pong(n) | Framed::Message(n)) = f;
-                    start += n;
-                    out.push(Ok(f));
-                }
-                Err(Error::Incomplete) => break,
-                Err(e) => {
-                    out.push(Err(e));
-                    return out;
-                }
-            }
-        }
-    }
-    out.push(Err(Error::Incomplete));
-    out
+    read_all_with(data, chunk, frame_stream)
 }
 
 /// [`read_all`] through one [`StreamFramer`] kept across reads, as a connection uses it.
 fn read_all_resumable(data: &[u8], chunk: usize) -> Vec<Result<Framed, Error>> {
     let mut framer = StreamFramer::new();
+    read_all_with(data, chunk, move |buf| framer.next(buf))
+}
+
+fn read_all_with(
+    data: &[u8],
+    chunk: usize,
+    mut frame: impl FnMut(&[u8]) -> Result<Framed, Error>,
+) -> Vec<Result<Framed, Error>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut end = 0;
     while end < data.len() {
         end = (end + chunk).min(data.len());
         loop {
-            match framer.next(&data[start..end]) {
+            match frame(&data[start..end]) {
                 Ok(f) => {
                     let (Framed::Ping(n) | Framed::Pong(n) | Framed::Message(n)) = f;
                     start += n;
