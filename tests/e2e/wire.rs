@@ -223,3 +223,34 @@ fn bindings_that_expired_while_down_are_purged_at_start() {
         b.is_empty()
     });
 }
+
+/// IPv6 end to end: a listener on [::1], a registration whose Via, Contact and source are
+/// IPv6, `received`/`rport` filled in with the IPv6 source, the binding stored with it.
+#[test]
+fn ipv6_registration() {
+    // a second UDP listener, on [::1]; the harness then reports it as the UDP address
+    let site = Site::with_registrar(
+        "algorithms = [\"MD5\"]\n\n[[listener]]\ntransport = \"udp\"\naddress = \"[::1]:0\"\n",
+    );
+    site.add_account("v6user", "pw");
+    let server = site.start();
+    assert!(server.udp.is_ipv6(), "{}", server.udp);
+    let c = UdpSocket::bind("[::1]:0").unwrap();
+    c.connect(server.udp).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = c.local_addr().unwrap();
+    let (r, _) = register(&c, "v6user", "pw", 600, Algorithm::Md5, "v6");
+    assert_eq!(r.status(), Some(200), "{r:?}");
+    let via = r.top_via().unwrap();
+    assert_eq!(via.received(), Some("::1"));
+    assert_eq!(via.rport(), Some(Some(local.port().to_string().as_str())));
+    assert!(
+        r.header(&HeaderName::Contact)
+            .unwrap()
+            .contains(&format!("sip:v6user@{local}")),
+        "{r:?}"
+    );
+    let b = site.wait_bindings("the IPv6 binding", |b| b.len() == 1);
+    assert_eq!(b[0].received, local.to_string());
+    assert_eq!(b[0].contact, format!("sip:v6user@{local}"));
+}
