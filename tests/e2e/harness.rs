@@ -124,6 +124,18 @@ level = "info,ferroswitch=debug"
         panic!("{what}: database holds {:#?}", self.bindings());
     }
 
+    /// Runs the SIPp scenario `name` (from tests/sipp) once per row against `target`, with
+    /// this site's scratch directory for SIPp's files.
+    pub(crate) fn sipp(
+        &self,
+        name: &str,
+        target: SocketAddr,
+        transport: &str,
+        rows: &[&str],
+    ) -> (bool, String) {
+        sipp(self.dir.path(), &scenario(name), target, transport, rows)
+    }
+
     pub(crate) fn start(&self) -> Server {
         Server::start(&self.config())
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sip_message::digest::Algorithm;
 
-use crate::harness::{block, scenario, sipp, MariaDb, Site};
+use crate::harness::{block, MariaDb, Site};
 use crate::wire::{client, register};
 
 /// Forwards 127.0.0.1:port → 127.0.0.1:3306 until stopped; stopping closes every connection.
@@ -103,13 +103,7 @@ fn database_outage_is_logged_retried_and_survived() {
     // the database goes away
     let port = proxy.stop();
     // a known account still registers (accounts and bindings are served from memory) ...
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register.xml"),
-        server.udp,
-        "u1",
-        &["may;pw2"],
-    );
+    let (ok, out) = site.sipp("register.xml", server.udp, "u1", &["may;pw2"]);
     assert!(ok, "registration during the outage must succeed: {out}");
     // ... the write is retried, and said so in the log (after the pool's 10 s connect timeout)
     if let Err(log) = server.wait_log(30, |l| l.contains("database write failed, retrying")) {

@@ -3,20 +3,14 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{block, require_tool, scenario, sipp, sipp_query, MariaDb, Site};
+use crate::harness::{block, require_tool, sipp_query, MariaDb, Site};
 
 #[test]
 fn udp_register_with_digest_challenge() {
     let site = Site::new();
     site.add_account("alice", "wonderland");
     let server = site.start();
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register.xml"),
-        server.udp,
-        "u1",
-        &["alice;wonderland"],
-    );
+    let (ok, out) = site.sipp("register.xml", server.udp, "u1", &["alice;wonderland"]);
     assert!(ok, "sipp failed:\n{out}");
     let b = site.wait_bindings("alice's binding", |b| b.len() == 1);
     assert_eq!(b[0].login, "alice");
@@ -36,13 +30,7 @@ fn tcp_register() {
     let site = Site::new();
     site.add_account("bob", "builder");
     let server = site.start();
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register.xml"),
-        server.tcp,
-        "t1",
-        &["bob;builder"],
-    );
+    let (ok, out) = site.sipp("register.xml", server.tcp, "t1", &["bob;builder"]);
     assert!(ok, "sipp failed:\n{out}");
     let b = site.wait_bindings("bob's tcp binding", |b| b.len() == 1);
     assert_eq!(b[0].transport, "tcp");
@@ -85,13 +73,7 @@ fn tls_register_through_stunnel() {
     }
     assert!(up, "stunnel did not start");
     let target = format!("127.0.0.1:{port}").parse().unwrap();
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register.xml"),
-        target,
-        "t1",
-        &["carol;secret"],
-    );
+    let (ok, out) = site.sipp("register.xml", target, "t1", &["carol;secret"]);
     let _ = stunnel.kill();
     let _ = stunnel.wait();
     assert!(ok, "sipp over stunnel failed:\n{out}");
@@ -104,17 +86,15 @@ fn wrong_password_is_forbidden_and_short_expiry_is_423() {
     let site = Site::new();
     site.add_account("dave", "right");
     let server = site.start();
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register_wrong_password.xml"),
+    let (ok, out) = site.sipp(
+        "register_wrong_password.xml",
         server.udp,
         "u1",
         &["dave;wrong"],
     );
     assert!(ok, "expected 401 then 403:\n{out}");
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register_short_expiry.xml"),
+    let (ok, out) = site.sipp(
+        "register_short_expiry.xml",
         server.udp,
         "u1",
         &["dave;right"],
@@ -132,9 +112,8 @@ fn two_devices_then_contact_star_removes_all() {
     let site = Site::new();
     site.add_account("erin", "pw1");
     let server = site.start();
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register_instance.xml"),
+    let (ok, out) = site.sipp(
+        "register_instance.xml",
         server.udp,
         "u1",
         &[
@@ -161,13 +140,7 @@ fn two_devices_then_contact_star_removes_all() {
         i
     });
     assert_eq!(seen.len(), 2, "{seen:?}");
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("unregister_all.xml"),
-        server.udp,
-        "u1",
-        &["erin;pw1"],
-    );
+    let (ok, out) = site.sipp("unregister_all.xml", server.udp, "u1", &["erin;pw1"]);
     assert!(ok, "{out}");
     site.wait_bindings("no bindings after Contact: *", |b| b.is_empty());
 }
@@ -177,13 +150,7 @@ fn bindings_survive_a_restart() {
     let site = Site::new();
     site.add_account("frank", "pw");
     let server = site.start();
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register.xml"),
-        server.udp,
-        "u1",
-        &["frank;pw"],
-    );
+    let (ok, out) = site.sipp("register.xml", server.udp, "u1", &["frank;pw"]);
     assert!(ok, "{out}");
     let b = site.wait_bindings("frank's binding", |b| b.len() == 1);
     let contact = b[0].contact.clone();
@@ -212,13 +179,7 @@ fn mariadb_backend_registers_and_restores() {
     let site = Site::with_database(&format!("url = \"{}\"\n", db.url(3306)));
     site.add_account("kim", "pw");
     let server = site.start();
-    let (ok, out) = sipp(
-        site.dir.path(),
-        &scenario("register.xml"),
-        server.udp,
-        "u1",
-        &["kim;pw"],
-    );
+    let (ok, out) = site.sipp("register.xml", server.udp, "u1", &["kim;pw"]);
     assert!(ok, "{out}");
     let b = site.wait_bindings("kim's binding on MariaDB", |b| b.len() == 1);
     assert_eq!(b[0].login, "kim");
