@@ -1,0 +1,1 @@
+//! Calls: two legs per call, forking, ring groups, CDR events (sans-IO).

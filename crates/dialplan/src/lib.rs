@@ -1,0 +1,1 @@
+//! Tech-prefix rules and the dialing plan as pure functions (no I/O).

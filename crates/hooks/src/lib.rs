@@ -1,0 +1,1 @@
+//! The operator API over HTTP (buddy list, push, SMS out).

@@ -1,0 +1,1 @@
+//! Tokio drivers for the media crate: STUN listener and the batched RTP relay.

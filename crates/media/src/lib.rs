@@ -1,0 +1,1 @@
+//! Media: STUN Binding, SDP rewriting, the sans-IO RTP relay table.

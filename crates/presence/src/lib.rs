@@ -1,0 +1,1 @@
+//! SUBSCRIBE/NOTIFY/PUBLISH framework with event packages (sans-IO).

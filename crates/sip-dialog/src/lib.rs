@@ -1,0 +1,1 @@
+//! Dialog identity and state: tags, CSeq, route set, remote target (RFC 3261 §12).
