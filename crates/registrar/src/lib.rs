@@ -7,10 +7,12 @@
 //! (looked up by the driver from its cache) and `now`, and returns a [`Outcome`]: the response to
 //! send plus the binding changes the driver writes through to storage.
 
+mod auth;
 mod location;
 mod nonce;
 mod register;
 
+pub use auth::{AuthKind, Rejection};
 pub use location::{Binding, BindingChange, Location};
 pub use nonce::{NonceCheck, NonceKeeper};
 pub use register::{Account, Outcome, Registrar, RegistrarConfig};

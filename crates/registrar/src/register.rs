@@ -1,11 +1,12 @@
 //! REGISTER handling: authentication, then the binding updates of RFC 3261 §10.3.
 
 use bytes::Bytes;
-use sip_message::digest::{self, Algorithm, ResponseParams};
+use sip_message::digest::Algorithm;
 use sip_message::{ContactList, HeaderName, Message, MessageBuilder, Peer};
 
+use crate::auth::{AuthKind, Rejection};
 use crate::location::{Binding, BindingChange, Location};
-use crate::nonce::{NonceCheck, NonceKeeper};
+use crate::nonce::NonceKeeper;
 
 /// Registrar policy, from the server config.
 #[derive(Debug, Clone)]
@@ -64,12 +65,12 @@ pub struct Outcome {
 /// The registrar state machine: nonce keeper + location table.
 #[derive(Debug)]
 pub struct Registrar {
-    cfg: RegistrarConfig,
-    nonces: NonceKeeper,
+    pub(crate) cfg: RegistrarConfig,
+    pub(crate) nonces: NonceKeeper,
     location: Location,
 }
 
-const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+pub(crate) const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
 
 impl Registrar {
     pub fn new(cfg: RegistrarConfig, nonce_secret: &[u8]) -> Self {
@@ -96,9 +97,7 @@ impl Registrar {
     /// The login whose account the driver must have at hand to judge this request: the
     /// digest username, when there are credentials.
     pub fn auth_username(req: &Message) -> Option<String> {
-        req.authorization()
-            .and_then(Result::ok)
-            .map(|c| c.username.into_owned())
+        Self::credentials_username(req, AuthKind::Www)
     }
 
     /// Handles a sanity-checked REGISTER from `from`. `account` is the account named by the
@@ -130,73 +129,19 @@ impl Registrar {
         };
 
         // 1. Authentication
-        let Some(creds) = req.authorization() else {
-            return self.challenge(now_ms, req, from, false);
-        };
-        let Ok(creds) = creds else {
-            return simple(400, Some("malformed Authorization"));
-        };
-        if !creds.is_digest() {
-            return self.challenge(now_ms, req, from, false);
-        }
-        if creds.realm != self.cfg.realm {
-            return self.challenge(now_ms, req, from, false);
-        }
-        // no `algorithm` parameter means MD5, which must have been offered like any other
-        let alg = match creds
-            .algorithm
-            .as_deref()
-            .map_or(Some(Algorithm::Md5), Algorithm::from_name)
-        {
-            Some(a) if self.cfg.algorithms.contains(&a) => a,
-            _ => return self.challenge(now_ms, req, from, false),
-        };
-        let qop_auth = match creds.qop.as_deref() {
-            None => None,
-            Some(q) if q.eq_ignore_ascii_case("auth") => {
-                match (creds.nc, creds.cnonce.as_deref()) {
-                    (Some(_), Some(_)) => Some(()),
-                    _ => return simple(400, Some("qop=auth needs nc and cnonce")),
+        let account = match self.authenticate(now_ms, req, from, account, AuthKind::Www) {
+            Ok(a) => a,
+            Err(Rejection { response, status }) => {
+                return Outcome {
+                    response,
+                    status,
+                    login: None,
+                    changes: vec![],
+                    instances: vec![],
+                    registered: false,
                 }
             }
-            Some(_) => return simple(400, Some("unsupported qop")),
         };
-        let nc = qop_auth.and(creds.nc);
-        // Judge the nonce now but record its count only once the response is proved right:
-        // a wrong guess must not use up counts of the legitimate user.
-        match self.nonces.verify(now_ms, &creds.nonce, nc) {
-            NonceCheck::Valid => {}
-            NonceCheck::Stale | NonceCheck::Replayed => {
-                return self.challenge(now_ms, req, from, true)
-            }
-            NonceCheck::Invalid => return self.challenge(now_ms, req, from, false),
-        }
-        let Some(account) = account.filter(|a| a.login == creds.username) else {
-            return simple(403, Some("bad credentials"));
-        };
-        let nc_hex = creds.nc.map(|n| format!("{n:08x}"));
-        let ha1 = alg.ha1(&creds.username, &self.cfg.realm, &account.password);
-        let expected = digest::response(
-            alg,
-            &ha1,
-            &ResponseParams {
-                method: "REGISTER",
-                uri: &creds.uri,
-                nonce: &creds.nonce,
-                qop_auth: match (&nc_hex, creds.cnonce.as_deref(), qop_auth) {
-                    (Some(nc), Some(cn), Some(())) => Some((nc.as_str(), cn)),
-                    _ => None,
-                },
-            },
-        );
-        if !digest::eq_hex(&expected, &creds.response) {
-            return simple(403, Some("bad credentials"));
-        }
-        let recorded = self.nonces.check(now_ms, &creds.nonce, nc);
-        debug_assert_eq!(recorded, NonceCheck::Valid, "verified just above");
-        if !account.enabled {
-            return simple(403, Some("account disabled"));
-        }
         let Ok(to) = req.to_header() else {
             return simple(400, Some("bad To"));
         };
@@ -384,32 +329,6 @@ impl Registrar {
             changes,
             instances,
             registered,
-        }
-    }
-
-    fn challenge(&mut self, now_ms: u64, req: &Message, from: Peer, stale: bool) -> Outcome {
-        let nonce = self.nonces.issue(now_ms);
-        let mut b =
-            MessageBuilder::response_to(req, 401, Some(&req.stable_tag()), Some(from.remote));
-        for alg in &self.cfg.algorithms {
-            b.header(
-                "WWW-Authenticate",
-                format_args!(
-                    "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{}",
-                    self.cfg.realm,
-                    alg.name(),
-                    if stale { ", stale=true" } else { "" }
-                ),
-            );
-        }
-        b.header("Server", SERVER);
-        Outcome {
-            response: b.finish(),
-            status: 401,
-            login: None,
-            changes: vec![],
-            instances: vec![],
-            registered: false,
         }
     }
 }

@@ -6,3 +6,4 @@ mod bindings;
 mod client;
 mod expires;
 mod location;
+mod proxy_auth;

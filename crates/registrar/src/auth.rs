@@ -1,0 +1,182 @@
+//! Digest authentication of any request (RFC 3261 §22, RFC 7616/8760): REGISTER is challenged
+//! with 401/`WWW-Authenticate`, everything a proxy or B2BUA judges (INVITE, MESSAGE, SUBSCRIBE,
+//! PUBLISH) with 407/`Proxy-Authenticate`. Both share the registrar's nonce keeper, so a nonce
+//! issued for one request kind is good for the other and replay protection covers both.
+
+use bytes::Bytes;
+use sip_message::digest::{self, Algorithm, ResponseParams};
+use sip_message::{Credentials, Message, MessageBuilder, Peer};
+
+use crate::nonce::NonceCheck;
+use crate::register::{Account, Registrar, SERVER};
+
+/// Which pair of headers carries the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    /// 401 `WWW-Authenticate` / `Authorization` (a registrar).
+    Www,
+    /// 407 `Proxy-Authenticate` / `Proxy-Authorization` (a proxy or B2BUA).
+    Proxy,
+}
+
+impl AuthKind {
+    fn challenge_code(self) -> u16 {
+        match self {
+            Self::Www => 401,
+            Self::Proxy => 407,
+        }
+    }
+
+    fn challenge_header(self) -> &'static str {
+        match self {
+            Self::Www => "WWW-Authenticate",
+            Self::Proxy => "Proxy-Authenticate",
+        }
+    }
+
+    fn credentials(self, req: &Message) -> Option<sip_message::Result<Credentials<'_>>> {
+        match self {
+            Self::Www => req.authorization(),
+            Self::Proxy => req.proxy_authorization(),
+        }
+    }
+}
+
+/// A request that did not authenticate, with the response that tells the peer so.
+#[derive(Debug)]
+#[must_use]
+pub struct Rejection {
+    pub response: Bytes,
+    /// 401/407 (a challenge: answer it statelessly), 400 or 403.
+    pub status: u16,
+}
+
+impl Registrar {
+    /// The login whose account the driver must have at hand to judge this request: the digest
+    /// username of the credentials of `kind`, when there are any.
+    pub fn credentials_username(req: &Message, kind: AuthKind) -> Option<String> {
+        kind.credentials(req)
+            .and_then(Result::ok)
+            .map(|c| c.username.into_owned())
+    }
+
+    /// Checks the request's credentials against `account` (the account named by the digest
+    /// username, looked up by the driver; `None` if unknown). On success returns the account;
+    /// otherwise the challenge (fresh or `stale=true`) or the 400/403 to send.
+    pub fn authenticate<'a>(
+        &mut self,
+        now_ms: u64,
+        req: &Message,
+        from: Peer,
+        account: Option<&'a Account>,
+        kind: AuthKind,
+    ) -> Result<&'a Account, Rejection> {
+        let simple = |code: u16, reason: &str| {
+            let mut b =
+                MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote));
+            b.header("Server", SERVER)
+                .header("Warning", format_args!("399 ferroswitch \"{reason}\""));
+            Rejection {
+                response: b.finish(),
+                status: code,
+            }
+        };
+        let Some(creds) = kind.credentials(req) else {
+            return Err(self.challenge(now_ms, req, from, kind, false));
+        };
+        let Ok(creds) = creds else {
+            return Err(simple(400, "malformed credentials"));
+        };
+        if !creds.is_digest() || creds.realm != self.cfg.realm {
+            return Err(self.challenge(now_ms, req, from, kind, false));
+        }
+        // no `algorithm` parameter means MD5, which must have been offered like any other
+        let alg = match creds
+            .algorithm
+            .as_deref()
+            .map_or(Some(Algorithm::Md5), Algorithm::from_name)
+        {
+            Some(a) if self.cfg.algorithms.contains(&a) => a,
+            _ => return Err(self.challenge(now_ms, req, from, kind, false)),
+        };
+        let qop_auth = match creds.qop.as_deref() {
+            None => false,
+            Some(q) if q.eq_ignore_ascii_case("auth") => {
+                if creds.nc.is_none() || creds.cnonce.is_none() {
+                    return Err(simple(400, "qop=auth needs nc and cnonce"));
+                }
+                true
+            }
+            Some(_) => return Err(simple(400, "unsupported qop")),
+        };
+        let nc = creds.nc.filter(|_| qop_auth);
+        // Judge the nonce now but record its count only once the response is proved right:
+        // a wrong guess must not use up counts of the legitimate user.
+        match self.nonces.verify(now_ms, &creds.nonce, nc) {
+            NonceCheck::Valid => {}
+            NonceCheck::Stale | NonceCheck::Replayed => {
+                return Err(self.challenge(now_ms, req, from, kind, true))
+            }
+            NonceCheck::Invalid => return Err(self.challenge(now_ms, req, from, kind, false)),
+        }
+        let Some(account) = account.filter(|a| a.login == creds.username) else {
+            return Err(simple(403, "bad credentials"));
+        };
+        let nc_hex = nc.map(|n| format!("{n:08x}"));
+        let ha1 = alg.ha1(&creds.username, &self.cfg.realm, &account.password);
+        let method = req.method().map_or("", |m| m.as_str());
+        let expected = digest::response(
+            alg,
+            &ha1,
+            &ResponseParams {
+                method,
+                uri: &creds.uri,
+                nonce: &creds.nonce,
+                qop_auth: match (&nc_hex, creds.cnonce.as_deref()) {
+                    (Some(nc), Some(cn)) => Some((nc.as_str(), cn)),
+                    _ => None,
+                },
+            },
+        );
+        if !digest::eq_hex(&expected, &creds.response) {
+            return Err(simple(403, "bad credentials"));
+        }
+        let recorded = self.nonces.check(now_ms, &creds.nonce, nc);
+        debug_assert_eq!(recorded, NonceCheck::Valid, "verified just above");
+        if !account.enabled {
+            return Err(simple(403, "account disabled"));
+        }
+        Ok(account)
+    }
+
+    /// A fresh challenge of `kind`, one header per configured algorithm.
+    pub fn challenge(
+        &mut self,
+        now_ms: u64,
+        req: &Message,
+        from: Peer,
+        kind: AuthKind,
+        stale: bool,
+    ) -> Rejection {
+        let nonce = self.nonces.issue(now_ms);
+        let code = kind.challenge_code();
+        let mut b =
+            MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote));
+        for alg in &self.cfg.algorithms {
+            b.header(
+                kind.challenge_header(),
+                format_args!(
+                    "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{}",
+                    self.cfg.realm,
+                    alg.name(),
+                    if stale { ", stale=true" } else { "" }
+                ),
+            );
+        }
+        b.header("Server", SERVER);
+        Rejection {
+            response: b.finish(),
+            status: code,
+        }
+    }
+}
