@@ -25,8 +25,9 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use model::{
-    AdminSettings, Config, DatabaseSettings, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
-    LogSettings, RegistrarSettings, SipListener, StunSettings, TlsSettings, Transport, UnknownName,
+    AdminSettings, CallSettings, Config, DatabaseSettings, DigestAlgorithm, HttpHook, ListenerRole,
+    LogFormat, LogSettings, MediaSettings, RegistrarSettings, SipListener, StunSettings,
+    TlsSettings, Transport, UnknownName,
 };
 
 /// Reads and parses the file at `path`: XML when it ends in `.xml` (or, with another extension,

@@ -1,13 +1,15 @@
 //! The typed configuration model both file formats load into.
 //!
 //! Values here are already validated: a `Config` returned by [`crate::load`] has at least one
-//! listener, consistent expiry bounds, TLS settings whenever a TLS listener exists, and absolute
-//! file paths.
+//! listener, consistent expiry bounds, TLS settings whenever a TLS listener exists, absolute
+//! file paths, timers within their ranges and, when the media relay is on, an address to
+//! advertise and a usable port range.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The whole server configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +37,10 @@ pub struct Config {
     pub admin: Option<AdminSettings>,
     /// Logging filter and output format.
     pub log: LogSettings,
+    /// Call setup timers.
+    pub calls: CallSettings,
+    /// The media relay, if enabled; `None` relays no media.
+    pub media: Option<MediaSettings>,
     /// Peers (gateways, other nodes) whose requests are not challenged.
     pub trusted_peers: Vec<IpAddr>,
 }
@@ -54,6 +60,8 @@ impl Default for Config {
             push_service: None,
             admin: None,
             log: LogSettings::default(),
+            calls: CallSettings::default(),
+            media: None,
             trusted_peers: Vec::new(),
         }
     }
@@ -370,6 +378,82 @@ impl FromStr for LogFormat {
     }
 }
 
+/// Call setup timers. The files give them in whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallSettings {
+    /// No answer within this time: every branch is cancelled (480, or voicemail). Default
+    /// 30 s; 5 to 600 s.
+    pub call_timeout: Duration,
+    /// A gateway that sends nothing at all (not even 100 Trying) for this long is skipped for
+    /// the next one. Default 5 s; 1 to 60 s.
+    pub gateway_timeout: Duration,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(30),
+            gateway_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The media relay (RTP/RTCP anchoring and ICE relay candidates).
+///
+/// Once loaded, the address advertised is always known: either `public_address` is set or
+/// `bind_address` is a specified address; [`MediaSettings::advertised_address`] gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MediaSettings {
+    /// The address advertised in SDP and in ICE relay candidates. `None`: the bind address,
+    /// which is then never unspecified (`0.0.0.0` or `::` without a public address is refused).
+    pub public_address: Option<IpAddr>,
+    /// The address the relay sockets bind. Default `0.0.0.0`.
+    pub bind_address: IpAddr,
+    /// The lowest relay port. Default 20000; at least 1024.
+    pub port_min: u16,
+    /// The highest relay port. Default 30000; the range holds at least one RTP/RTCP pair (an
+    /// even port and the one above it).
+    pub port_max: u16,
+    /// A relay session that carries no packet for this long is reported inactive. Default 60 s;
+    /// 5 to 3600 s.
+    pub inactivity_timeout: Duration,
+    /// Anchor ONNET calls (both parties our own users) in the relay too. Default false: they
+    /// only get a relay ICE candidate, media flows directly when ICE finds a path.
+    pub anchor_onnet: bool,
+}
+
+impl MediaSettings {
+    /// The defaults with `public_address` set: a valid relay setting.
+    pub fn new(public_address: IpAddr) -> Self {
+        Self {
+            public_address: Some(public_address),
+            ..Self::default()
+        }
+    }
+
+    /// The address to advertise in SDP and ICE: `public_address`, else `bind_address`.
+    pub fn advertised_address(&self) -> IpAddr {
+        self.public_address.unwrap_or(self.bind_address)
+    }
+}
+
+impl Default for MediaSettings {
+    /// The documented defaults, with no public address: not valid as such, since the default
+    /// bind address `0.0.0.0` cannot be advertised.
+    fn default() -> Self {
+        Self {
+            public_address: None,
+            bind_address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port_min: 20000,
+            port_max: 30000,
+            inactivity_timeout: Duration::from_secs(60),
+            anchor_onnet: false,
+        }
+    }
+}
+
 /// A name that is not one of the accepted ones (transport, algorithm, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownName {
@@ -445,5 +529,31 @@ mod tests {
             "sqlite://data/ferroswitch.db"
         );
         assert_eq!(Config::default().node_id, "node1");
+        let calls = CallSettings::default();
+        assert_eq!(
+            (calls.call_timeout, calls.gateway_timeout),
+            (Duration::from_secs(30), Duration::from_secs(5))
+        );
+        assert_eq!(Config::default().calls, calls);
+        assert_eq!(Config::default().media, None);
+        let m = MediaSettings::default();
+        assert_eq!(m.public_address, None);
+        assert_eq!(m.bind_address, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!((m.port_min, m.port_max), (20000, 30000));
+        assert_eq!(m.inactivity_timeout, Duration::from_secs(60));
+        assert!(!m.anchor_onnet);
+    }
+
+    #[test]
+    fn media_advertises_the_public_address_else_the_bound_one() {
+        let public = IpAddr::from([203, 0, 113, 10]);
+        let m = MediaSettings::new(public);
+        assert_eq!(m.advertised_address(), public);
+        assert_eq!(m.bind_address, MediaSettings::default().bind_address);
+        let bound = MediaSettings {
+            bind_address: IpAddr::from([192, 0, 2, 5]),
+            ..MediaSettings::default()
+        };
+        assert_eq!(bound.advertised_address(), IpAddr::from([192, 0, 2, 5]));
     }
 }

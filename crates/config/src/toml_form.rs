@@ -8,6 +8,7 @@ use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
@@ -15,7 +16,7 @@ use toml::Spanned;
 
 use crate::model::{
     sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
-    SipListener, StunSettings, TlsSettings, Transport,
+    MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
@@ -35,6 +36,9 @@ struct RawConfig {
     database: RawDatabase,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    calls: RawCalls,
+    media: Option<RawMedia>,
     admin: Option<RawAdmin>,
     stun: Option<RawStun>,
     web_service: Option<RawHook>,
@@ -83,6 +87,26 @@ struct RawDatabase {
 struct RawLog {
     level: Option<Spanned<String>>,
     format: Option<Parsed<LogFormat>>,
+}
+
+/// Times in seconds.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalls {
+    call_timeout: Option<Spanned<u32>>,
+    gateway_timeout: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMedia {
+    public_address: Option<Spanned<IpAddr>>,
+    bind_address: Option<Spanned<IpAddr>>,
+    port_min: Option<Spanned<u16>>,
+    port_max: Option<Spanned<u16>>,
+    /// Seconds.
+    inactivity_timeout: Option<Spanned<u32>>,
+    anchor_onnet: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +302,26 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     if let Some(format) = raw.log.format {
         config.log.format = format.0;
     }
+    let calls = &mut config.calls;
+    for (value, field, key, slot) in [
+        (
+            raw.calls.call_timeout,
+            Field::CallTimeout,
+            "calls.call_timeout",
+            &mut calls.call_timeout,
+        ),
+        (
+            raw.calls.gateway_timeout,
+            Field::GatewayTimeout,
+            "calls.gateway_timeout",
+            &mut calls.gateway_timeout,
+        ),
+    ] {
+        if let Some(seconds) = at.take_opt(value, field, key) {
+            *slot = Duration::from_secs(seconds.into());
+        }
+    }
+    config.media = raw.media.map(|m| media(m, at));
     config.admin = raw.admin.map(|a| AdminSettings {
         listen: at.take(a.listen, Field::AdminListen, "admin.listen"),
     });
@@ -285,6 +329,46 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     config.web_service = raw.web_service.map(|h| hook(h, Hook::Web, at));
     config.push_service = raw.push_service.map(|h| hook(h, Hook::Push, at));
     Ok(config)
+}
+
+fn media(m: RawMedia, at: &mut Recorder<'_>) -> MediaSettings {
+    let public_address = at.take_opt(
+        m.public_address,
+        Field::MediaPublicAddress,
+        "media.public_address",
+    );
+    let mut media = MediaSettings {
+        public_address,
+        ..MediaSettings::default()
+    };
+    if media.public_address.is_none() {
+        // Where it is missing: the section.
+        let line = section_line(at.text, "media").unwrap_or(1);
+        at.positions
+            .set(Field::MediaPublicAddress, line, "media.public_address");
+    }
+    if let Some(ip) = at.take_opt(
+        m.bind_address,
+        Field::MediaBindAddress,
+        "media.bind_address",
+    ) {
+        media.bind_address = ip;
+    }
+    if let Some(port) = at.take_opt(m.port_min, Field::MediaPortMin, "media.port_min") {
+        media.port_min = port;
+    }
+    if let Some(port) = at.take_opt(m.port_max, Field::MediaPortMax, "media.port_max") {
+        media.port_max = port;
+    }
+    if let Some(seconds) = at.take_opt(
+        m.inactivity_timeout,
+        Field::MediaInactivityTimeout,
+        "media.inactivity_timeout",
+    ) {
+        media.inactivity_timeout = Duration::from_secs(seconds.into());
+    }
+    media.anchor_onnet = m.anchor_onnet.unwrap_or(false);
+    media
 }
 
 fn hook(raw: RawHook, which: Hook, at: &mut Recorder<'_>) -> HttpHook {
@@ -303,6 +387,26 @@ fn hook(raw: RawHook, which: Hook, at: &mut Recorder<'_>) -> HttpHook {
         ),
         https: raw.https,
     }
+}
+
+/// The 1-based line where top-level table `name` starts: its `[name]` header, else the first
+/// `name = { ... }` or `name.key = ...` line. (`toml::Spanned` cannot wrap a table written with
+/// dotted keys, so the line is looked up in the text.)
+fn section_line(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            if let Some(header) = line.strip_prefix('[') {
+                !header.starts_with('[')
+                    && header
+                        .split_once(']')
+                        .is_some_and(|(inner, _)| inner.trim() == name)
+            } else {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.trim_start().starts_with(['.', '=']))
+            }
+        })
+        .map(|i| i + 1)
 }
 
 /// The 1-based line holding byte `offset` of `text`.
@@ -409,6 +513,36 @@ mod tests {
             "{MINIMAL}[registrar]\nmax_expires = 1800\ndefault_expires = 2000\n"
         ))
         .starts_with("t.toml:5: registrar.default_expires: registration expiry out of order"));
+    }
+
+    #[test]
+    fn section_line_finds_headers_inline_and_dotted_tables() {
+        let text = "[[media]]\nmedia_x = 1\n# [media]\n[ media ] # relay\n";
+        assert_eq!(section_line(text, "media"), Some(4));
+        assert_eq!(section_line("a = 1\n  media = { }\n", "media"), Some(2));
+        assert_eq!(section_line("media . port_min = 2\n", "media"), Some(1));
+        assert_eq!(section_line("[mediax]\n[media.x]\n", "media"), None);
+    }
+
+    #[test]
+    fn missing_public_address_is_reported_where_media_is() {
+        for (text, line) in [
+            (format!("{MINIMAL}\n# relay\n[media]\nport_min = 2000\n"), 5),
+            (
+                format!("\nmedia = {{ bind_address = \"::\" }}\n{MINIMAL}"),
+                2,
+            ),
+            (
+                format!("node_id = \"a\"\nmedia.port_min = 2000\n{MINIMAL}"),
+                2,
+            ),
+        ] {
+            let e = err(&text);
+            assert!(
+                e.starts_with(&format!("t.toml:{line}: media.public_address: required")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! key of the setting at fault. The rules live only here, whatever the format.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use crate::model::{
-    AdminSettings, Config, HttpHook, ListenerRole, LogSettings, RegistrarSettings, SipListener,
-    TlsSettings, Transport,
+    AdminSettings, CallSettings, Config, HttpHook, ListenerRole, LogSettings, MediaSettings,
+    RegistrarSettings, SipListener, TlsSettings, Transport,
 };
 use crate::ConfigError;
 
@@ -45,6 +48,15 @@ pub(crate) enum Field {
     HookPort(Hook),
     HookService(Hook),
     LogLevel,
+    CallTimeout,
+    GatewayTimeout,
+    /// Where the public address is given; when it is not, the format layer records the media
+    /// section here (where it is missing).
+    MediaPublicAddress,
+    MediaBindAddress,
+    MediaPortMin,
+    MediaPortMax,
+    MediaInactivityTimeout,
 }
 
 impl Field {
@@ -75,6 +87,13 @@ impl Field {
             Self::HookPort(h) => format!("{}.port", hook(h)),
             Self::HookService(h) => format!("{}.service", hook(h)),
             Self::LogLevel => "log.level".into(),
+            Self::CallTimeout => "calls.call_timeout".into(),
+            Self::GatewayTimeout => "calls.gateway_timeout".into(),
+            Self::MediaPublicAddress => "media.public_address".into(),
+            Self::MediaBindAddress => "media.bind_address".into(),
+            Self::MediaPortMin => "media.port_min".into(),
+            Self::MediaPortMax => "media.port_max".into(),
+            Self::MediaInactivityTimeout => "media.inactivity_timeout".into(),
         }
     }
 }
@@ -152,6 +171,10 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
         check.admin(admin)?;
     }
     check.log(&config.log)?;
+    check.calls(&config.calls)?;
+    if let Some(media) = &config.media {
+        check.media(media)?;
+    }
     Ok(config)
 }
 
@@ -302,6 +325,83 @@ impl Check<'_> {
             Ok(_) => Ok(()),
             Err(e) => Err(self.fail(&[Field::LogLevel], format!("invalid filter directive: {e}"))),
         }
+    }
+
+    fn calls(&self, calls: &CallSettings) -> Result<(), ConfigError> {
+        self.seconds(Field::CallTimeout, calls.call_timeout, 5..=600)?;
+        self.seconds(Field::GatewayTimeout, calls.gateway_timeout, 1..=60)
+    }
+
+    fn media(&self, m: &MediaSettings) -> Result<(), ConfigError> {
+        let bind = m.bind_address;
+        if bind.is_multicast() {
+            let message = format!("{bind} is a multicast address: bind a local unicast address");
+            return Err(self.fail(&[Field::MediaBindAddress], message));
+        }
+        match m.public_address {
+            Some(public) if public.is_unspecified() || public.is_multicast() => {
+                let message = format!(
+                    "{public} cannot be advertised: give the address clients reach the relay on"
+                );
+                return Err(self.fail(&[Field::MediaPublicAddress], message));
+            }
+            // A socket bound to `::` takes IPv4 too (dual stack); any other mix cannot work.
+            Some(public)
+                if public.is_ipv4() != bind.is_ipv4()
+                    && !(public.is_ipv4() && bind == IpAddr::from([0u16; 8])) =>
+            {
+                let message = format!(
+                    "{public} is not of the IP version of the bind address {bind}: the relay \
+                     could not receive on it"
+                );
+                return Err(self.fail(&[Field::MediaPublicAddress], message));
+            }
+            None if bind.is_unspecified() => {
+                let message = format!(
+                    "required when the bind address is unspecified ({bind}): the address \
+                     clients reach the relay on, advertised in SDP and ICE candidates"
+                );
+                return Err(self.fail(&[Field::MediaPublicAddress], message));
+            }
+            _ => {}
+        }
+        if m.port_min < 1024 {
+            let message = format!("must be at least 1024, not {}", m.port_min);
+            return Err(self.fail(&[Field::MediaPortMin], message));
+        }
+        // The relay hands out pairs: an even RTP port and the RTCP port above it.
+        let first_even = (u32::from(m.port_min) + 1) & !1;
+        if first_even + 1 > u32::from(m.port_max) {
+            let (min, max) = (m.port_min, m.port_max);
+            let message = format!(
+                "media port range {min}-{max} holds no RTP/RTCP pair (an even port and the one \
+                 above it): the highest port must be above the lowest"
+            );
+            return Err(self.fail(&[Field::MediaPortMax, Field::MediaPortMin], message));
+        }
+        self.seconds(
+            Field::MediaInactivityTimeout,
+            m.inactivity_timeout,
+            5..=3600,
+        )
+    }
+
+    /// A time that must be within `range` seconds.
+    fn seconds(
+        &self,
+        field: Field,
+        value: Duration,
+        range: RangeInclusive<u64>,
+    ) -> Result<(), ConfigError> {
+        let (min, max) = (*range.start(), *range.end());
+        if (Duration::from_secs(min)..=Duration::from_secs(max)).contains(&value) {
+            return Ok(());
+        }
+        let message = format!(
+            "must be {min} to {max} seconds, not {}",
+            value.as_secs_f64()
+        );
+        Err(self.fail(&[field], message))
     }
 }
 

@@ -2,20 +2,21 @@
 //!
 //! Every section is an element holding `<param name="..." value="..."/>` children, as in
 //! voipswitch: `<listener type="sip|registrar|stun">`, `<web_service>`, `<push_service>`, plus our
-//! own `<node>`, `<registrar>`, `<database>`, `<log>`, `<admin>` and `<trusted_peer>` for what
-//! voipswitch keeps elsewhere. Unknown elements, attributes, listener types and params are
+//! own `<node>`, `<registrar>`, `<database>`, `<log>`, `<calls>`, `<media>`, `<admin>` and
+//! `<trusted_peer>` for what voipswitch keeps elsewhere. Unknown elements, attributes, listener types and params are
 //! refused; keys in errors read `listener[type=sip].port` or `registrar.min-expiration`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use roxmltree::{Document, Node};
 
 use crate::model::{
     sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
-    SipListener, StunSettings, TlsSettings, Transport,
+    MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
@@ -29,6 +30,8 @@ const SECTIONS: &[&str] = &[
     "registrar",
     "database",
     "log",
+    "calls",
+    "media",
     "admin",
     "trusted_peer",
 ];
@@ -154,6 +157,8 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "registrar" => self.registrar(child)?,
                 "database" => self.database(child)?,
                 "log" => self.log(child)?,
+                "calls" => self.calls(child)?,
+                "media" => self.media(child)?,
                 "admin" => self.admin(child)?,
                 "trusted_peer" => self.trusted_peer(child)?,
                 _ => {
@@ -533,6 +538,67 @@ impl<'d, 'input> Reader<'d, 'input> {
         Ok(())
     }
 
+    fn calls(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
+        self.refuse_attributes(node, "calls", &[])?;
+        let params = self.params(node, "calls".into(), &["call-timeout", "gateway-timeout"])?;
+        if let Some(Seconds(t)) = self.value(&params, "call-timeout", Some(Field::CallTimeout))? {
+            self.config.calls.call_timeout = t;
+        }
+        if let Some(Seconds(t)) =
+            self.value(&params, "gateway-timeout", Some(Field::GatewayTimeout))?
+        {
+            self.config.calls.gateway_timeout = t;
+        }
+        Ok(())
+    }
+
+    fn media(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
+        self.refuse_attributes(node, "media", &[])?;
+        let names = [
+            "public-ipaddr",
+            "ipaddr",
+            "port-min",
+            "port-max",
+            "inactivity-timeout",
+            "anchor-onnet",
+        ];
+        let params = self.params(node, "media".into(), &names)?;
+        let public_address = self
+            .value::<XmlIp>(&params, "public-ipaddr", Some(Field::MediaPublicAddress))?
+            .map(|ip| ip.0);
+        let mut media = MediaSettings {
+            public_address,
+            ..MediaSettings::default()
+        };
+        if media.public_address.is_none() {
+            // Where it is missing: the element.
+            self.positions.set(
+                Field::MediaPublicAddress,
+                params.line,
+                params.key("public-ipaddr"),
+            );
+        }
+        if let Some(XmlIp(ip)) = self.value(&params, "ipaddr", Some(Field::MediaBindAddress))? {
+            media.bind_address = ip;
+        }
+        if let Some(port) = self.value(&params, "port-min", Some(Field::MediaPortMin))? {
+            media.port_min = port;
+        }
+        if let Some(port) = self.value(&params, "port-max", Some(Field::MediaPortMax))? {
+            media.port_max = port;
+        }
+        if let Some(Seconds(t)) = self.value(
+            &params,
+            "inactivity-timeout",
+            Some(Field::MediaInactivityTimeout),
+        )? {
+            media.inactivity_timeout = t;
+        }
+        media.anchor_onnet = self.value(&params, "anchor-onnet", None)?.unwrap_or(false);
+        self.config.media = Some(media);
+        Ok(())
+    }
+
     fn admin(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "admin", &[])?;
         let params = self.params(node, "admin".into(), &["ipaddr", "port"])?;
@@ -614,6 +680,20 @@ impl XmlValue for XmlIp {
     }
 }
 
+/// A time in whole seconds.
+#[derive(Debug)]
+struct Seconds(Duration);
+
+impl XmlValue for Seconds {
+    fn from_xml(s: &str) -> Result<Self, String> {
+        let seconds: u32 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid value {s:?}: expected a whole number of seconds"))?;
+        Ok(Seconds(Duration::from_secs(seconds.into())))
+    }
+}
+
 /// A comma-separated list of digest algorithm names: `SHA-256,MD5`.
 struct Algorithms(Vec<DigestAlgorithm>);
 
@@ -656,6 +736,18 @@ mod tests {
         let algorithms = Algorithms::from_xml("SHA-256, md5").unwrap().0;
         assert_eq!(algorithms, [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]);
         assert!(Algorithms::from_xml("SHA-256,SHA-1").is_err());
+        assert_eq!(
+            Seconds::from_xml(" 45 ").unwrap().0,
+            Duration::from_secs(45)
+        );
+        for bad in ["-1", "1.5", "30s", ""] {
+            assert!(
+                Seconds::from_xml(bad)
+                    .unwrap_err()
+                    .contains("whole number of seconds"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of `ferroswitch-config`: the sample files, error positions per format, XML
-//! listener semantics and path resolution, all through the public API.
+//! listener semantics, calls and media settings, and path resolution, all through the public API.
 
+mod calls_media;
 mod paths;
 mod samples;
 mod toml_errors;

@@ -1,6 +1,10 @@
 use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
-use ferroswitch_config::{load, ConfigError, ListenerRole, SipListener, Transport};
+use ferroswitch_config::{
+    load, parse_toml, parse_xml, CallSettings, ConfigError, ListenerRole, SipListener, Transport,
+};
 
 use crate::etc_dir;
 
@@ -69,6 +73,61 @@ fn samples_are_the_documented_dev_setup() {
     assert_eq!(config.stun.map(|s| s.addr), Some(addr("0.0.0.0:3478")));
     assert_eq!(config.admin.map(|a| a.listen), Some(addr("127.0.0.1:8080")));
     assert_eq!((config.web_service, config.push_service), (None, None));
+    assert_eq!(config.calls, CallSettings::default());
+    assert_eq!(config.media, None, "the media relay is commented out");
+}
+
+/// The commented-out `[media]` block of the TOML sample, uncommented.
+fn toml_media_example(sample: &str) -> String {
+    let mut lines = sample.lines().skip_while(|l| *l != "# [media]");
+    let block: Vec<&str> = lines
+        .by_ref()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect();
+    assert!(!block.is_empty(), "no `# [media]` block in the TOML sample");
+    block.join("\n") + "\n"
+}
+
+/// The `<media>` element inside a comment of the XML sample.
+fn xml_media_example(sample: &str) -> &str {
+    let start = sample
+        .find("  <media>")
+        .expect("no <media> example in the XML sample");
+    let end = sample[start..].find("</media>").unwrap() + start + "</media>".len();
+    &sample[start..end]
+}
+
+#[test]
+fn commented_media_examples_load_and_agree() {
+    let toml_sample = std::fs::read_to_string(etc_dir().join("ferroswitch.toml")).unwrap();
+    let xml_sample = std::fs::read_to_string(etc_dir().join("voipswitch_config.xml")).unwrap();
+    let toml_text = format!("{toml_sample}\n{}", toml_media_example(&toml_sample));
+    let xml_text = xml_sample.replace(
+        "</voipswitch>",
+        &format!("{}\n</voipswitch>", xml_media_example(&xml_sample)),
+    );
+    // The same directory as the samples, so that paths resolve alike.
+    let toml =
+        parse_toml(&toml_text, &etc_dir().join("media.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut xml =
+        parse_xml(&xml_text, &etc_dir().join("media.xml")).unwrap_or_else(|e| panic!("{e}"));
+    xml.source.clone_from(&toml.source);
+    assert_eq!(xml, toml);
+    let media = toml.media.expect("the example enables the relay");
+    assert_eq!(media.public_address, Some("203.0.113.10".parse().unwrap()));
+    assert_eq!(
+        media.bind_address,
+        "0.0.0.0".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!((media.port_min, media.port_max), (20000, 30000));
+    assert_eq!(media.inactivity_timeout, Duration::from_secs(60));
+    assert!(!media.anchor_onnet);
+    // The example states the defaults, apart from the public address.
+    let minimal =
+        "[[listener]]\naddress = \"127.0.0.1:5060\"\n[media]\npublic_address = \"203.0.113.10\"\n";
+    let defaults = parse_toml(minimal, Path::new("t.toml")).unwrap().media;
+    assert_eq!(defaults, Some(media));
 }
 
 #[test]

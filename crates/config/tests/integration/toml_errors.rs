@@ -196,3 +196,140 @@ fn garbage_is_refused_without_panicking() {
         );
     }
 }
+
+#[test]
+fn call_timers_out_of_range_name_line_and_key() {
+    for (rest, prefix, then) in [
+        (
+            "[calls]\ncall_timeout = 4\n",
+            "etc/test.toml:2: calls.call_timeout: ",
+            "must be 5 to 600 seconds, not 4",
+        ),
+        (
+            "[calls]\ncall_timeout = 601\n",
+            "etc/test.toml:2: calls.call_timeout: ",
+            "5 to 600 seconds",
+        ),
+        (
+            "[calls]\ncall_timeout = -1\n",
+            "etc/test.toml:2: calls.call_timeout: ",
+            "expected u32",
+        ),
+        (
+            "[calls]\ncall_timeout = \"30s\"\n",
+            "etc/test.toml:2: calls.call_timeout: ",
+            "invalid type: string",
+        ),
+        (
+            "[calls]\ngateway_timeout = 0\n",
+            "etc/test.toml:2: calls.gateway_timeout: ",
+            "must be 1 to 60 seconds, not 0",
+        ),
+        (
+            "[calls]\ncall_timeout = 30\ngateway_timeout = 61\n",
+            "etc/test.toml:3: calls.gateway_timeout: ",
+            "1 to 60 seconds",
+        ),
+        (
+            "[calls]\nring_timeout = 30\n",
+            "etc/test.toml:2: calls.ring_timeout: ",
+            "unknown field `ring_timeout`",
+        ),
+    ] {
+        assert_error(&parse(rest), prefix, then);
+    }
+}
+
+#[test]
+fn media_needs_an_address_to_advertise() {
+    // Reported at the section, where public_address is missing.
+    let e = parse("# relay\n[media]\nport_min = 20000\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: media.public_address: ",
+        "required when the bind address is unspecified (0.0.0.0)",
+    );
+    let e = parse("[media]\nbind_address = \"::\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:1: media.public_address: ",
+        "unspecified (::)",
+    );
+    for (value, then) in [
+        ("0.0.0.0", "cannot be advertised"),
+        ("::", "cannot be advertised"),
+        ("224.0.0.1", "cannot be advertised"),
+        (
+            "2001:db8::1",
+            "not of the IP version of the bind address 0.0.0.0",
+        ),
+        ("relay.example", "invalid IP address syntax"),
+    ] {
+        let e = parse(&format!("[media]\npublic_address = \"{value}\"\n"));
+        assert_error(&e, "etc/test.toml:2: media.public_address: ", then);
+    }
+    let e = parse("[media]\nbind_address = \"2001:db8::2\"\npublic_address = \"192.0.2.1\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:3: media.public_address: ",
+        "not of the IP version",
+    );
+    let e = parse("[media]\npublic_address = \"192.0.2.1\"\nbind_address = \"239.1.1.1\"\n");
+    assert_error(&e, "etc/test.toml:3: media.bind_address: ", "multicast");
+}
+
+#[test]
+fn media_ports_and_timer_are_checked() {
+    let media = |rest: &str| parse(&format!("[media]\npublic_address = \"192.0.2.1\"\n{rest}"));
+    assert_error(
+        &media("port_min = 1023\n"),
+        "etc/test.toml:3: media.port_min: ",
+        "at least 1024, not 1023",
+    );
+    assert_error(
+        &media("port_min = 70000\n"),
+        "etc/test.toml:3: media.port_min: ",
+        "expected u16",
+    );
+    assert_error(
+        &media("port_max = 20000\n"),
+        "etc/test.toml:3: media.port_max: ",
+        "20000-20000 holds no RTP/RTCP pair",
+    );
+    // Only port_min given: it is the one at fault against the default port_max.
+    assert_error(
+        &media("port_min = 40000\n"),
+        "etc/test.toml:3: media.port_min: ",
+        "40000-30000 holds no RTP/RTCP pair",
+    );
+    assert_error(
+        &media("port_min = 20001\nport_max = 20002\n"),
+        "etc/test.toml:4: media.port_max: ",
+        "no RTP/RTCP pair",
+    );
+    assert_error(
+        &media("port_min = 65535\nport_max = 65535\n"),
+        "etc/test.toml:4: media.port_max: ",
+        "no RTP/RTCP pair",
+    );
+    assert_error(
+        &media("inactivity_timeout = 4\n"),
+        "etc/test.toml:3: media.inactivity_timeout: ",
+        "must be 5 to 3600 seconds, not 4",
+    );
+    assert_error(
+        &media("inactivity_timeout = 3601\n"),
+        "etc/test.toml:3: media.inactivity_timeout: ",
+        "5 to 3600 seconds",
+    );
+    assert_error(
+        &media("anchor_onnet = \"yes\"\n"),
+        "etc/test.toml:3: media.anchor_onnet: ",
+        "expected a boolean",
+    );
+    assert_error(
+        &media("port = 20000\n"),
+        "etc/test.toml:3: media.port: ",
+        "unknown field `port`",
+    );
+}

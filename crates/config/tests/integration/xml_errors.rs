@@ -227,3 +227,171 @@ fn garbage_is_refused_without_panicking() {
         );
     }
 }
+
+/// A `<section>` element on lines 6.. with the given params, one per line (from line 7).
+fn section(name: &str, params: &[(&str, &str)]) -> String {
+    let mut s = format!("<{name}>\n");
+    for (param, value) in params {
+        s.push_str(&format!("<param name=\"{param}\" value=\"{value}\"/>\n"));
+    }
+    s + &format!("</{name}>")
+}
+
+#[test]
+fn call_timers_out_of_range_name_line_and_key() {
+    for (params, prefix, then) in [
+        (
+            &[("call-timeout", "4")][..],
+            "etc/voipswitch_config.xml:7: calls.call-timeout: ",
+            "must be 5 to 600 seconds, not 4",
+        ),
+        (
+            &[("call-timeout", "601")],
+            "etc/voipswitch_config.xml:7: calls.call-timeout: ",
+            "5 to 600 seconds",
+        ),
+        (
+            &[("call-timeout", "30s")],
+            "etc/voipswitch_config.xml:7: calls.call-timeout: ",
+            "whole number of seconds",
+        ),
+        (
+            &[("call-timeout", "30"), ("gateway-timeout", "0")],
+            "etc/voipswitch_config.xml:8: calls.gateway-timeout: ",
+            "must be 1 to 60 seconds, not 0",
+        ),
+        (
+            &[("gateway-timeout", "61")],
+            "etc/voipswitch_config.xml:7: calls.gateway-timeout: ",
+            "1 to 60 seconds",
+        ),
+        (
+            &[("call_timeout", "30")],
+            "etc/voipswitch_config.xml:7: calls param \"call_timeout\": ",
+            "unknown parameter (expected one of call-timeout, gateway-timeout)",
+        ),
+    ] {
+        assert_error(&parse(&section("calls", params)), prefix, then);
+    }
+}
+
+#[test]
+fn media_needs_an_address_to_advertise() {
+    // Reported at the element, where public-ipaddr is missing.
+    let e = parse(&section("media", &[("port-min", "20000")]));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:6: media.public-ipaddr: ",
+        "required when the bind address is unspecified (0.0.0.0)",
+    );
+    let e = parse(&section("media", &[("ipaddr", "::")]));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:6: media.public-ipaddr: ",
+        "unspecified (::)",
+    );
+    for (value, then) in [
+        ("0.0.0.0", "cannot be advertised"),
+        ("224.0.0.1", "cannot be advertised"),
+        (
+            "2001:db8::1",
+            "not of the IP version of the bind address 0.0.0.0",
+        ),
+        ("relay.example", "expected an IP address"),
+    ] {
+        let e = parse(&section("media", &[("public-ipaddr", value)]));
+        assert_error(
+            &e,
+            "etc/voipswitch_config.xml:7: media.public-ipaddr: ",
+            then,
+        );
+    }
+    let e = parse(&section(
+        "media",
+        &[("ipaddr", "2001:db8::2"), ("public-ipaddr", "192.0.2.1")],
+    ));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:8: media.public-ipaddr: ",
+        "not of the IP version",
+    );
+    let e = parse(&section(
+        "media",
+        &[("public-ipaddr", "192.0.2.1"), ("ipaddr", "239.1.1.1")],
+    ));
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:8: media.ipaddr: ",
+        "multicast",
+    );
+}
+
+#[test]
+fn media_ports_and_timer_are_checked() {
+    let media = |params: &[(&str, &str)]| {
+        let params = [&[("public-ipaddr", "192.0.2.1")][..], params].concat();
+        parse(&section("media", &params))
+    };
+    for (params, prefix, then) in [
+        (
+            &[("port-min", "1023")][..],
+            "etc/voipswitch_config.xml:8: media.port-min: ",
+            "at least 1024, not 1023",
+        ),
+        (
+            &[("port-min", "70000")],
+            "etc/voipswitch_config.xml:8: media.port-min: ",
+            "0 to 65535",
+        ),
+        (
+            &[("port-max", "20000")],
+            "etc/voipswitch_config.xml:8: media.port-max: ",
+            "20000-20000 holds no RTP/RTCP pair",
+        ),
+        (
+            &[("port-min", "40000")],
+            "etc/voipswitch_config.xml:8: media.port-min: ",
+            "40000-30000 holds no RTP/RTCP pair",
+        ),
+        (
+            &[("port-min", "20001"), ("port-max", "20002")],
+            "etc/voipswitch_config.xml:9: media.port-max: ",
+            "no RTP/RTCP pair",
+        ),
+        (
+            &[("inactivity-timeout", "4")],
+            "etc/voipswitch_config.xml:8: media.inactivity-timeout: ",
+            "must be 5 to 3600 seconds, not 4",
+        ),
+        (
+            &[("inactivity-timeout", "3601")],
+            "etc/voipswitch_config.xml:8: media.inactivity-timeout: ",
+            "5 to 3600 seconds",
+        ),
+        (
+            &[("anchor-onnet", "yes")],
+            "etc/voipswitch_config.xml:8: media.anchor-onnet: ",
+            "true or false",
+        ),
+        (
+            &[("bind-address", "0.0.0.0")],
+            "etc/voipswitch_config.xml:8: media param \"bind-address\": ",
+            "unknown parameter (expected one of public-ipaddr, ipaddr, port-min, port-max, \
+             inactivity-timeout, anchor-onnet)",
+        ),
+    ] {
+        assert_error(&media(params), prefix, then);
+    }
+    let e = parse("<media type=\"rtp\">\n</media>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:6: media: ",
+        "unknown attribute \"type\"",
+    );
+    let e = parse("<calls/>\n<calls/>");
+    assert_error(
+        &e,
+        "etc/voipswitch_config.xml:7: calls: ",
+        "given twice (first at line 6)",
+    );
+}

@@ -1,0 +1,146 @@
+//! `[calls]` and `[media]` (`<calls>`, `<media>`): defaults, and both forms onto one model.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ferroswitch_config::{parse_toml, parse_xml, CallSettings, Config, MediaSettings};
+
+const TOML_LISTENER: &str = "[[listener]]\naddress = \"127.0.0.1:5060\"\n";
+const XML_LISTENER: &str = "<listener type=\"sip\"><param name=\"ipaddr\" value=\"127.0.0.1\"/>\
+                            <param name=\"port\" value=\"5060\"/></listener>";
+
+fn toml(rest: &str) -> Config {
+    parse_toml(&format!("{TOML_LISTENER}{rest}"), Path::new("t.toml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn xml(rest: &str) -> Config {
+    let text = format!("<voipswitch>{XML_LISTENER}\n{rest}\n</voipswitch>");
+    parse_xml(&text, Path::new("t.xml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `params` as `<param>` children of `<section>`.
+fn element(section: &str, params: &[(&str, &str)]) -> String {
+    let params: String = params
+        .iter()
+        .map(|(name, value)| format!("<param name=\"{name}\" value=\"{value}\"/>\n"))
+        .collect();
+    format!("<{section}>\n{params}</{section}>")
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Both forms of one setting load to the same model; returns it.
+#[track_caller]
+fn both(toml_rest: &str, xml_rest: &str) -> Config {
+    let from_toml = toml(toml_rest);
+    let mut from_xml = xml(xml_rest);
+    from_xml.source.clone_from(&from_toml.source);
+    assert_eq!(from_xml, from_toml);
+    from_toml
+}
+
+#[test]
+fn left_out_they_take_the_defaults_and_no_relay() {
+    let config = both("", "");
+    assert_eq!(config.calls, CallSettings::default());
+    assert_eq!(config.calls.call_timeout, Duration::from_secs(30));
+    assert_eq!(config.calls.gateway_timeout, Duration::from_secs(5));
+    assert_eq!(config.media, None);
+    // Empty sections too.
+    let config = both("[calls]\n", "<calls/>");
+    assert_eq!(config.calls, CallSettings::default());
+}
+
+#[test]
+fn media_with_only_a_public_address_takes_the_defaults() {
+    let config = both(
+        "[media]\npublic_address = \"203.0.113.10\"\n",
+        &element("media", &[("public-ipaddr", "203.0.113.10")]),
+    );
+    let media = config.media.unwrap();
+    assert_eq!(media, MediaSettings::new(ip("203.0.113.10")));
+    assert_eq!(media.bind_address, ip("0.0.0.0"));
+    assert_eq!((media.port_min, media.port_max), (20000, 30000));
+    assert_eq!(media.inactivity_timeout, Duration::from_secs(60));
+    assert!(!media.anchor_onnet);
+    assert_eq!(media.advertised_address(), ip("203.0.113.10"));
+}
+
+#[test]
+fn every_setting_is_read_in_both_forms() {
+    let config = both(
+        "[calls]\ncall_timeout = 600\ngateway_timeout = 1\n\
+         [media]\npublic_address = \"2001:db8::10\"\nbind_address = \"::\"\nport_min = 1024\n\
+         port_max = 1025\ninactivity_timeout = 3600\nanchor_onnet = true\n",
+        &format!(
+            "{}\n{}",
+            element(
+                "calls",
+                &[("call-timeout", "600"), ("gateway-timeout", "1")]
+            ),
+            element(
+                "media",
+                &[
+                    ("public-ipaddr", "[2001:db8::10]"),
+                    ("ipaddr", "::"),
+                    ("port-min", "1024"),
+                    ("port-max", "1025"),
+                    ("inactivity-timeout", "3600"),
+                    ("anchor-onnet", "true"),
+                ]
+            )
+        ),
+    );
+    assert_eq!(config.calls.call_timeout, Duration::from_secs(600));
+    assert_eq!(config.calls.gateway_timeout, Duration::from_secs(1));
+    let media = config.media.unwrap();
+    assert_eq!(media.public_address, Some(ip("2001:db8::10")));
+    assert_eq!(media.bind_address, ip("::"));
+    assert_eq!((media.port_min, media.port_max), (1024, 1025));
+    assert_eq!(media.inactivity_timeout, Duration::from_secs(3600));
+    assert!(media.anchor_onnet);
+}
+
+#[test]
+fn a_specified_bind_address_is_advertised_when_no_public_one_is_given() {
+    let config = both(
+        "[media]\nbind_address = \"192.0.2.5\"\n",
+        &element("media", &[("ipaddr", "192.0.2.5")]),
+    );
+    let media = config.media.unwrap();
+    assert_eq!(media.public_address, None);
+    assert_eq!(media.advertised_address(), ip("192.0.2.5"));
+}
+
+#[test]
+fn ipv4_public_address_on_a_dual_stack_bind_is_accepted() {
+    let config = both(
+        "[media]\npublic_address = \"203.0.113.10\"\nbind_address = \"::\"\n",
+        &element(
+            "media",
+            &[("public-ipaddr", "203.0.113.10"), ("ipaddr", "::")],
+        ),
+    );
+    assert_eq!(config.media.unwrap().bind_address, ip("::"));
+}
+
+#[test]
+fn odd_range_bounds_are_fine_while_a_pair_fits() {
+    let config = both(
+        "[media]\npublic_address = \"203.0.113.10\"\nport_min = 20001\nport_max = 20003\n",
+        &element(
+            "media",
+            &[
+                ("public-ipaddr", "203.0.113.10"),
+                ("port-min", "20001"),
+                ("port-max", "20003"),
+            ],
+        ),
+    );
+    let media = config.media.unwrap();
+    assert_eq!((media.port_min, media.port_max), (20001, 20003));
+}
