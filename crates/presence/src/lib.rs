@@ -1,1 +1,83 @@
-//! SUBSCRIBE/NOTIFY/PUBLISH framework with event packages (sans-IO).
+//! `presence`: the SUBSCRIBE/NOTIFY/PUBLISH framework of ferroswitch, sans-IO.
+//!
+//! It sits above `sip-message` (parsed requests in, whole requests and responses out as
+//! bytes) and beside the registrar and the B2BUA, as a transaction user: the server's driver
+//! authenticates a SUBSCRIBE or PUBLISH, hands it here with `now`, sends what comes back
+//! through the transaction layer, and feeds back NOTIFY responses, hook answers and time.
+//! Nothing here does I/O or reads a clock; times are ms on the driver's clock.
+//!
+//! - [`Publications`]: PUBLISH (RFC 3903) — entity-tags, refresh/modify/remove, expiry, and
+//!   the composition of several devices' PIDF documents into one per login ([`pidf`] has the
+//!   rule), with write-through [`Persist`] actions and [`PresenceServer::restore`].
+//! - [`PresenceServer`]: subscriptions (RFC 6665) through [`EventPackage`]s: `presence`
+//!   (PIDF, RFC 3856), `presence` resource lists (RFC 4662, multipart/related + RLMI, buddies
+//!   from the driver), `message-summary` (RFC 3842, counts from the driver).
+//!
+//! # Driving protocol
+//!
+//! Inputs (all take `now`, ms):
+//!
+//! | input | when |
+//! |---|---|
+//! | [`handle_subscribe(now, login, &req, &origin)`](PresenceServer::handle_subscribe) | an authenticated SUBSCRIBE (new or in-dialog) |
+//! | [`handle_publish(now, login, &req, peer)`](PresenceServer::handle_publish) | an authenticated PUBLISH |
+//! | [`handle_notify_response(now, key, status)`](PresenceServer::handle_notify_response) | a NOTIFY's final response; 408 for Timer F or a transport error |
+//! | [`buddies_fetched(now, key, buddies)`](PresenceServer::buddies_fetched) | the answer to [`Action::FetchBuddies`] (empty on hook error) |
+//! | [`set_message_summary(now, login, counts)`](PresenceServer::set_message_summary) | the answer to [`Action::FetchState`], or a voicemail count change |
+//! | [`restore(now, rows)`](PresenceServer::restore) | at start, the `presence_publications` rows |
+//! | [`handle_timeout(now)`](PresenceServer::handle_timeout) | at [`poll_timeout`](PresenceServer::poll_timeout) |
+//!
+//! Outputs: each `handle_subscribe`/`handle_publish` returns a [`Reply`] (the response bytes,
+//! to send through the request's server transaction). Then, after **every** input, the driver
+//! drains [`poll_action`](PresenceServer::poll_action) in order:
+//!
+//! - [`Action::Notify`]: parse `request`, start a non-INVITE client transaction to `to` (the
+//!   flow of the last SUBSCRIBE). Retransmissions are the transaction layer's; the final
+//!   response (or 408) goes back through `handle_notify_response`. Send the SUBSCRIBE's 200
+//!   before the NOTIFYs the same input produced (the reply comes first, so this is natural).
+//! - [`Action::FetchBuddies`] / [`Action::FetchState`]: ask the hook/store without blocking
+//!   the loop; answer with `buddies_fetched` / `set_message_summary`, always (empty or zero
+//!   on failure), or the subscription never gets its first NOTIFY.
+//! - [`Action::Persist`]: write-through to `presence_publications`, in order.
+//!
+//! Finally it re-arms its timer at [`poll_timeout`](PresenceServer::poll_timeout).
+//!
+//! # A subscription
+//!
+//! ```text
+//!  SUBSCRIBE (new) ──▶ 200 (Expires, our tag, Contact)
+//!        │               ├─ state at hand ─────────────▶ NOTIFY active (full state)
+//!        │               ├─ list ──▶ FetchBuddies ──▶ buddies_fetched ──▶ NOTIFY (RLMI v0, full)
+//!        │               └─ MWI unknown ──▶ FetchState ──▶ set_message_summary ──▶ NOTIFY
+//!        ▼
+//!     active ── state change ──▶ NOTIFY (single: full PIDF; list: partial, version+1)
+//!        │   ── in-dialog SUBSCRIBE ──▶ 200, NOTIFY full state (list: after a new fetch)
+//!        │   ── SUBSCRIBE Expires: 0 ──▶ 200, NOTIFY terminated ──────────────▶ gone
+//!        │   ── expiry (handle_timeout) ──▶ NOTIFY terminated;reason=timeout ──▶ gone
+//!        └── NOTIFY answered 481 / 408 / never (guard) ──────────────────────▶ gone
+//! ```
+//!
+//! At most one NOTIFY per subscription is in flight; changes that arrive meanwhile are
+//! coalesced into the next one (sent when the response comes back), so NOTIFYs of one
+//! subscription never overtake each other and list versions arrive in order.
+
+mod config;
+mod ids;
+mod mwi;
+mod package;
+pub mod pidf;
+mod publish;
+mod reply;
+mod rlmi;
+mod server;
+mod timer;
+mod xml;
+
+pub use config::PresenceConfig;
+pub use mwi::{message_summary_body, MessageSummary};
+pub use package::{Body, EventPackage, MessageSummaryPackage, PresencePackage, Resource, State};
+pub use publish::{Persist, PublicationRow, Publications};
+pub use server::{
+    Action, Buddy, Notify, NotifyKey, Origin, PresenceServer, Reply, SubscriptionKey,
+};
+pub use xml::login_uri;

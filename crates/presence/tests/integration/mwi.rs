@@ -1,0 +1,89 @@
+//! message-summary (RFC 3842): counts fetched from the driver, NOTIFY on change.
+
+use presence::MessageSummary;
+
+use crate::common::*;
+
+#[test]
+fn counts_are_fetched_then_notified_on_change() {
+    let mut h = Harness::new();
+    let mut ua = Ua::new("alice", 5001);
+    let req = ua.subscribe("alice", "message-summary", None, &[]);
+    let (resp, reply) = h.subscribe(&mut ua, req);
+    assert_eq!(resp.status(), Some(200));
+    assert_eq!(header(&resp, "Expires").as_deref(), Some("3600"));
+    let key = reply.unwrap();
+    // state unknown: fetch first, NOTIFY when it arrives
+    assert!(h.take_notifies().is_empty());
+    assert_eq!(h.fetch_state, vec![("message-summary", "alice".to_owned())]);
+    // a second device subscribing meanwhile does not fetch twice
+    let mut ua2 = Ua::new("alice", 5002);
+    let req = ua2.subscribe("alice", "message-summary", None, &[]);
+    let _ = h.subscribe(&mut ua2, req);
+    assert_eq!(h.fetch_state.len(), 1);
+
+    h.server
+        .set_message_summary(h.now, "alice", MessageSummary::new(2, 8));
+    h.drain();
+    let n = h.ack();
+    assert_eq!(n.len(), 2);
+    let m = parse(&n[0].request);
+    assert_eq!(m.content_type(), Some("application/simple-message-summary"));
+    assert_eq!(header(&m, "Event").as_deref(), Some("message-summary"));
+    assert_eq!(
+        body_text(&m),
+        "Messages-Waiting: yes\r\nMessage-Account: sip:alice@ex.com\r\nVoice-Message: 2/8 (0/0)\r\n"
+    );
+
+    // the same counts again: nothing; new counts: NOTIFY
+    h.server
+        .set_message_summary(h.now, "alice", MessageSummary::new(2, 8));
+    h.drain();
+    assert!(h.take_notifies().is_empty());
+    h.server
+        .set_message_summary(h.now, "alice", MessageSummary::new(0, 10));
+    h.drain();
+    let n = h.ack();
+    assert_eq!(n.len(), 2);
+    assert!(body_text(&parse(&n[0].request)).starts_with("Messages-Waiting: no\r\n"));
+    assert!(h.server.is_subscribed(key));
+
+    // counts of a login nobody watches are not kept; a later subscription fetches again
+    h.server
+        .set_message_summary(h.now, "bob", MessageSummary::new(1, 0));
+    let mut ub = Ua::new("bob", 5003);
+    let req = ub.subscribe("bob", "message-summary", None, &[]);
+    h.fetch_state.clear();
+    let _ = h.subscribe(&mut ub, req);
+    assert_eq!(h.fetch_state, vec![("message-summary", "bob".to_owned())]);
+}
+
+#[test]
+fn a_known_count_is_notified_at_once() {
+    let mut h = Harness::new();
+    let mut ua = Ua::new("alice", 5001);
+    let req = ua.subscribe("alice", "message-summary", None, &[]);
+    let _ = h.subscribe(&mut ua, req);
+    h.server
+        .set_message_summary(h.now, "alice", MessageSummary::new(1, 0));
+    h.drain();
+    h.ack();
+    h.fetch_state.clear();
+    let mut ua2 = Ua::new("alice", 5002);
+    let req = ua2.subscribe("alice", "message-summary", None, &[]);
+    let _ = h.subscribe(&mut ua2, req);
+    assert!(h.fetch_state.is_empty());
+    let n = h.take_notifies();
+    assert_eq!(n.len(), 1);
+    assert!(body_text(&parse(&n[0].request)).contains("Voice-Message: 1/0 (0/0)"));
+}
+
+#[test]
+fn only_ones_own_mailbox() {
+    let mut h = Harness::new();
+    let mut ua = Ua::new("mallory", 5001);
+    let req = ua.subscribe("alice", "message-summary", None, &[]);
+    let (resp, _) = h.subscribe(&mut ua, req);
+    assert_eq!(resp.status(), Some(403));
+    assert!(h.fetch_state.is_empty());
+}

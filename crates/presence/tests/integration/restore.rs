@@ -1,0 +1,80 @@
+//! Restart: publications written through `Persist` come back with `restore`.
+
+use presence::{Persist, PresenceServer};
+
+use crate::common::*;
+
+#[test]
+fn publications_survive_a_restart() {
+    let mut h = Harness::new();
+    let r = h.publish(
+        "bob",
+        publish(
+            "bob",
+            None,
+            Some(600),
+            Some(&pidf("bob", "phone", "open", "x")),
+        ),
+    );
+    let bob_tag = header(&r, "SIP-ETag").unwrap();
+    h.advance(1_000);
+    h.publish(
+        "bob",
+        publish(
+            "bob",
+            None,
+            Some(600),
+            Some(&pidf("bob", "desk", "closed", "y")),
+        ),
+    );
+    h.publish(
+        "carol",
+        publish(
+            "carol",
+            None,
+            Some(60),
+            Some(&pidf("carol", "c", "open", "z")),
+        ),
+    );
+    let before = h.server.publications().document("bob").unwrap().clone();
+    let table = h.table();
+    assert_eq!(table.len(), 3);
+
+    // "restart" 90 s later: a new core, the rows from the table
+    let mut h2 = Harness::new();
+    h2.server = PresenceServer::new(config(), 7);
+    h2.now = h.now + 90_000;
+    h2.server.restore(h2.now, table);
+    h2.drain();
+    // carol's publication expired while we were down: its row is deleted
+    assert!(matches!(&h2.persisted[..], [Persist::Remove { login, .. }] if login == "carol"));
+    assert_eq!(h2.server.publications().len(), 2);
+    assert_eq!(
+        h2.server.publications().document("bob"),
+        Some(&before),
+        "same composition"
+    );
+
+    let mut alice = Ua::new("alice", 5001);
+    let req = alice.subscribe("bob", "presence", None, &[]);
+    let _ = h2.subscribe(&mut alice, req);
+    let n = h2.ack();
+    assert_eq!(
+        tuples(parse(&n[0].request).body()),
+        vec![
+            ("desk".into(), "closed".into()),
+            ("phone".into(), "open".into())
+        ]
+    );
+
+    // the phone's entity-tag still works after the restart, and the expiry is kept
+    let r = h2.publish("bob", publish("bob", Some(&bob_tag), Some(0), None));
+    assert_eq!(r.status(), Some(200));
+    let n = h2.ack();
+    assert_eq!(
+        tuples(parse(&n[0].request).body()),
+        vec![("desk".into(), "closed".into())]
+    );
+    h2.advance(600_000);
+    assert!(h2.server.publications().is_empty());
+}
