@@ -24,15 +24,29 @@ impl Site {
     }
 
     pub(crate) fn with_registrar(registrar_extra: &str) -> Self {
-        Self::build(registrar_extra, "data_dir = \"data\"\n")
+        Self::build(registrar_extra, "data_dir = \"data\"\n", "")
+    }
+
+    /// Default settings plus a `[calls]` section with `calls` in it.
+    pub(crate) fn with_calls(calls: &str) -> Self {
+        Self::with_sections(&format!("[calls]\n{calls}"))
+    }
+
+    /// Default settings plus whole config sections (`[admin]`, `[media]`, ...).
+    pub(crate) fn with_sections(sections: &str) -> Self {
+        Self::build(
+            "algorithms = [\"MD5\", \"SHA-256\"]\n",
+            "data_dir = \"data\"\n",
+            sections,
+        )
     }
 
     /// Default registrar settings on the given `[database]` body.
     pub(crate) fn with_database(database: &str) -> Self {
-        Self::build("algorithms = [\"MD5\", \"SHA-256\"]\n", database)
+        Self::build("algorithms = [\"MD5\", \"SHA-256\"]\n", database, "")
     }
 
-    fn build(registrar_extra: &str, database: &str) -> Self {
+    fn build(registrar_extra: &str, database: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = format!(
             r#"node_id = "test1"
@@ -61,6 +75,8 @@ realm = "ferroswitch.test"
 {database}
 [log]
 level = "info,ferroswitch=debug"
+
+{extra}
 "#
         );
         std::fs::write(dir.path().join("ferroswitch.toml"), cfg).expect("write config");
@@ -147,6 +163,8 @@ pub(crate) struct Server {
     pub(crate) udp: SocketAddr,
     pub(crate) tcp: SocketAddr,
     pub(crate) tls: SocketAddr,
+    /// The admin HTTP API, when configured.
+    pub(crate) http: Option<SocketAddr>,
     log: mpsc::Receiver<String>,
 }
 
@@ -173,7 +191,7 @@ impl Server {
                 }
             }
         });
-        let (mut udp, mut tcp, mut tls) = (None, None, None);
+        let (mut udp, mut tcp, mut tls, mut http) = (None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut seen = Vec::new();
         loop {
@@ -193,6 +211,7 @@ impl Server {
                     "udp" => udp = Some(a),
                     "tcp" => tcp = Some(a),
                     "tls" => tls = Some(a),
+                    "http" => http = Some(a),
                     _ => {}
                 }
             }
@@ -207,6 +226,7 @@ impl Server {
             udp: udp.expect("udp"),
             tcp: tcp.expect("tcp"),
             tls: tls.expect("tls"),
+            http,
             log: rx,
         }
     }

@@ -2,8 +2,10 @@
 //! sockets and the CLI. SIPp (Debian `sip-tester`) and stunnel must be installed; `.ci/run`
 //! installs them.
 
+mod calls;
 mod cli;
 mod harness;
 mod outage;
 mod register;
+mod routing_cli;
 mod wire;

@@ -1,1 +1,233 @@
-//! Calls: two legs per call, forking, ring groups, CDR events (sans-IO).
+//! `b2bua`: calls, sans-IO.
+//!
+//! Sits above `sip-message`, `sip-transaction` (only its handle types), `sip-dialog` and
+//! `dialplan`, below the server binary. [`Calls`] owns every call: the A-leg (the caller's
+//! dialog, ours as UAS) and the B-legs (one per forked branch, ours as UAC, each with its own
+//! Call-ID, tags and Via: topology hidden). It never touches a socket or a clock:
+//!
+//! * inputs: [`Calls::invite`] (a new, authenticated INVITE with the caller's account),
+//!   [`Calls::in_dialog`] (a request with a To tag), [`Calls::ack`], [`Calls::cancelled`],
+//!   [`Calls::response`] / [`Calls::timeout`] (client transactions), and
+//!   [`Calls::handle_timeout`] at [`Calls::poll_timeout`];
+//! * outputs: through the [`Outbox`] the driver passes in (respond on a server transaction,
+//!   start a client transaction, send an ACK or a 2xx again), and [`CallEvent`]s
+//!   ([`Calls::poll_event`]): a [`Cdr`] for every attempt.
+//!
+//! Routing reads the caller's tech-prefix rule and the [`DialPlan`], then asks the
+//! [`Directory`] (the driver's view of bindings, gateways, ring groups and accounts). Media
+//! goes through the [`MediaRelay`] trait (anchor on the relay, or add a relay candidate).
+//!
+//! # A call
+//!
+//! ```text
+//!  A --INVITE--> [route] --INVITE--> B1, B2 ... (fork; ring group steps; gateway failover)
+//!  A <--18x----- relayed from any branch (own To tag towards A, SDP through the relay)
+//!  A <--2xx----- first 2xx wins: ACK to it, CANCEL to the others; 2xx resent until A's ACK
+//!  A --ACK-----> (late offer: the ACK's SDP goes to B in B's ACK)
+//!  in-dialog requests cross to the other leg (re-INVITE, UPDATE, INFO, REFER, ...);
+//!  BYE from either side ends both; a dead leg (408/481/timeout) ends the call.
+//! ```
+//!
+//! Unanswered: the best final answer once every branch ended (603 if any declined, else
+//! 486, else the callee's own code, else 480/408), or the callee's voicemail when it has one;
+//! no answer within [`B2buaConfig::call_timeout`]: CANCEL everything, 480 (or voicemail).
+
+mod engine;
+mod route;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sip_message::{Message, Peer};
+pub use sip_transaction::{ClientKey, ServerKey};
+
+pub use dialplan;
+pub use engine::Calls;
+pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
+
+/// Call policy, from the server config.
+#[derive(Debug, Clone)]
+pub struct B2buaConfig {
+    /// No answer within this time: CANCEL every branch, answer 480 or go to voicemail.
+    pub call_timeout: Duration,
+    /// A gateway that sends nothing (not even 100 Trying) for this long is taken as dead and
+    /// the next one is tried.
+    pub gateway_timeout: Duration,
+    /// RFC 3261 T1/T2 for resending a 2xx until its ACK (§13.3.1.4).
+    pub t1: Duration,
+    pub t2: Duration,
+    /// `User-Agent` / `Server` value.
+    pub server: String,
+}
+
+impl Default for B2buaConfig {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(30),
+            gateway_timeout: Duration::from_secs(5),
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            server: concat!("ferroswitch/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// The account placing a call (authenticated by the driver, or a trusted peer).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub login: String,
+    /// From display name of the B-legs.
+    pub display_name: Option<String>,
+    /// The account's tech-prefix rule (`DP:` part rewrites the dialed number).
+    pub tech_prefix: dialplan::TechPrefix,
+    /// A trusted peer by IP (no digest): routed the same way.
+    pub trusted: bool,
+}
+
+/// What the call engine asks of the transaction layer.
+pub trait Outbox {
+    /// Sends a response on a server transaction.
+    fn respond(&mut self, key: &ServerKey, response: Bytes);
+    /// Starts a client transaction; `None` if the layer refused it (the B2BUA treats that
+    /// as a 503 from that peer).
+    fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey>;
+    /// Sends outside any transaction: ACK for a 2xx, a 2xx again.
+    fn send_stateless(&mut self, payload: Bytes, to: Peer);
+}
+
+/// Which leg a message belongs to: A faces the caller, B the callee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    A,
+    B,
+}
+
+impl Side {
+    pub fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+}
+
+/// How a call's media is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaMode {
+    /// OFFNET and services: c=/m= rewritten onto the relay.
+    Anchor,
+    /// ONNET: media stays peer to peer; the relay is offered as an ICE relay candidate.
+    CandidateOnly,
+}
+
+/// Relay counters of one call, for the CDR.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    /// Packets relayed from the A side towards B.
+    pub a_packets: u64,
+    /// Packets relayed from the B side towards A.
+    pub b_packets: u64,
+}
+
+/// The media relay as the call engine sees it. Every method is synchronous and cheap.
+/// `call` is the engine's call id, stable for the call's life.
+pub trait MediaRelay {
+    /// An SDP offer coming from `from`: the body to forward to the other side, or `None` to
+    /// forward it unchanged.
+    fn offer(&mut self, call: u64, from: Side, sdp: &Bytes, mode: MediaMode) -> Option<Bytes>;
+    /// An SDP answer coming from `from` (same contract).
+    fn answer(&mut self, call: u64, from: Side, sdp: &Bytes, mode: MediaMode) -> Option<Bytes>;
+    /// The call ended: release its ports; its counters if it had a session.
+    fn end(&mut self, call: u64) -> Option<MediaStats>;
+}
+
+/// No relay: SDP passes through untouched.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMedia;
+
+impl MediaRelay for NoMedia {
+    fn offer(&mut self, _: u64, _: Side, _: &Bytes, _: MediaMode) -> Option<Bytes> {
+        None
+    }
+    fn answer(&mut self, _: u64, _: Side, _: &Bytes, _: MediaMode) -> Option<Bytes> {
+        None
+    }
+    fn end(&mut self, _: u64) -> Option<MediaStats> {
+        None
+    }
+}
+
+/// The driver's view of the world, read while routing a new call.
+pub trait Directory {
+    /// The live bindings of a login, each with the flow to reach it.
+    fn contacts(&self, login: &str) -> Vec<Target>;
+    /// Whether an account with this login exists (404 vs 480 when it has no binding).
+    fn account_exists(&self, login: &str) -> bool;
+    /// A gateway by name (enabled ones only).
+    fn gateway(&self, name: &str) -> Option<GatewayTarget>;
+    /// A ring group by its login.
+    fn ring_group(&self, login: &str) -> Option<RingGroupDef>;
+    /// The flow to reach a service URI (voicemail, media server).
+    fn service(&self, uri: &str) -> Option<Peer>;
+    /// The account's voicemail URI, when its answering rule sends unanswered calls there.
+    fn voicemail(&self, login: &str) -> Option<String>;
+}
+
+/// Who ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HangupBy {
+    Caller,
+    Callee,
+    /// Timeouts, dead legs, routing failures.
+    System,
+}
+
+impl HangupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Caller => "caller",
+            Self::Callee => "callee",
+            Self::System => "system",
+        }
+    }
+}
+
+/// One call attempt, as written to the `cdr` table. Times are unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cdr {
+    /// The A-leg Call-ID.
+    pub call_id: String,
+    pub caller: String,
+    /// The login, group or number the call was routed to.
+    pub callee: String,
+    /// The Request-URI user part as dialed.
+    pub dialed: String,
+    /// The number after the tech-prefix rule and the plan's strip/prepend.
+    pub routed: String,
+    /// `user-lookup`, `gateway`, `service`, `ring-group`, `reject`, `none`.
+    pub route: String,
+    /// The gateway that carried (or last tried) an OFFNET call.
+    pub gateway: Option<String>,
+    pub start_ms: u64,
+    pub ringing_ms: Option<u64>,
+    pub answer_ms: Option<u64>,
+    pub end_ms: u64,
+    /// Final response code sent to the caller (200 for answered calls).
+    pub final_code: u16,
+    pub hangup_by: HangupBy,
+    pub media: Option<MediaStats>,
+}
+
+impl Cdr {
+    /// Answer to end, 0 when unanswered.
+    pub fn duration_ms(&self) -> u64 {
+        self.answer_ms.map_or(0, |a| self.end_ms.saturating_sub(a))
+    }
+}
+
+/// What the driver must know of the calls.
+#[derive(Debug, Clone)]
+pub enum CallEvent {
+    /// A call attempt ended: write its record.
+    Cdr(Cdr),
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
 use ferroswitch_config::Config;
-use store::{NewAccount, Store};
+use store::{Account, AccountUpdate, NewAccount, Store};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccountCommand {
@@ -19,13 +19,36 @@ pub(crate) enum AccountCommand {
         #[arg(long)]
         display_name: Option<String>,
     },
-    /// List accounts (login, display name, enabled).
+    /// List accounts (login, display name, enabled, tech prefix, voicemail).
     List,
     /// Change an account's password.
     Passwd {
         login: String,
         #[arg(long)]
         password: String,
+    },
+    /// Change an account's settings (only those given).
+    Set {
+        login: String,
+        /// From display name of its calls; "" removes it.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Tech-prefix rule, e.g. "DP:int-> OR onnet" or "DP:00->48" (`;` between rules);
+        /// "" removes it.
+        #[arg(long, value_name = "RULE")]
+        tech_prefix: Option<String>,
+        /// Send unanswered, busy and declined calls to this SIP URI.
+        #[arg(long, value_name = "URI", conflicts_with = "no_voicemail")]
+        voicemail: Option<String>,
+        /// Turn the voicemail route off.
+        #[arg(long)]
+        no_voicemail: bool,
+        /// Allow the account to register and call.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Stop the account from registering and calling.
+        #[arg(long)]
+        disable: bool,
     },
     /// Delete an account and its bindings.
     Del { login: String },
@@ -67,15 +90,21 @@ pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<
         AccountCommand::List => {
             let accounts = store.list_accounts().await?;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{:<32} {:<32} enabled", "login", "display name")?;
+            writeln!(
+                out,
+                "{:<32} {:<32} {:<7} {:<24} voicemail",
+                "login", "display name", "enabled", "tech prefix"
+            )?;
             for a in &accounts {
-                writeln!(
-                    out,
-                    "{:<32} {:<32} {}",
+                let line = format!(
+                    "{:<32} {:<32} {:<7} {:<24} {}",
                     a.login,
                     a.display_name.as_deref().unwrap_or(""),
-                    if a.enabled { "yes" } else { "no" }
-                )?;
+                    if a.enabled { "yes" } else { "no" },
+                    a.tech_prefix,
+                    a.voicemail_uri.as_deref().unwrap_or("")
+                );
+                writeln!(out, "{}", line.trim_end())?;
             }
             writeln!(out, "{} account(s)", accounts.len())?;
         }
@@ -84,6 +113,42 @@ pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<
                 bail!("no account {login:?}; add it with `ferroswitch account add {login} --password ...`");
             }
             println!("password changed for {login}");
+        }
+        AccountCommand::Set {
+            login,
+            display_name,
+            tech_prefix,
+            voicemail,
+            no_voicemail,
+            enable,
+            disable,
+        } => {
+            let update = AccountUpdate {
+                display_name: display_name.map(|d| Some(d).filter(|d| !d.is_empty())),
+                tech_prefix: tech_prefix.as_deref().map(check_tech_prefix).transpose()?,
+                voicemail_uri: match (voicemail, no_voicemail) {
+                    (Some(uri), _) => Some(Some(check_voicemail_uri(&uri)?)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                enabled: match (enable, disable) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+            };
+            if update.is_empty() {
+                bail!(
+                    "nothing to change for {login:?}: give --display-name, --tech-prefix, \
+                     --voicemail URI or --no-voicemail, --enable or --disable"
+                );
+            }
+            if !store.update_account(&login, &update).await? {
+                bail!("no account {login:?}; add it with `ferroswitch account add {login} --password ...`");
+            }
+            if let Some(a) = store.get_account(&login).await? {
+                println!("updated {}", describe(&a));
+            }
         }
         AccountCommand::Del { login } => {
             if !store.delete_account(&login).await? {
@@ -97,7 +162,60 @@ pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<
     Ok(())
 }
 
-fn check_login(login: &str) -> anyhow::Result<()> {
+/// An account's settings on one line, for `account set`.
+fn describe(a: &Account) -> String {
+    format!(
+        "{}: display name {}, tech prefix {}, voicemail {}, {}",
+        a.login,
+        a.display_name
+            .as_deref()
+            .map_or_else(|| "(none)".to_owned(), |d| format!("{d:?}")),
+        if a.tech_prefix.is_empty() {
+            "(none)".to_owned()
+        } else {
+            format!("{:?}", a.tech_prefix)
+        },
+        a.voicemail_uri.as_deref().unwrap_or("(off)"),
+        if a.enabled { "enabled" } else { "disabled" }
+    )
+}
+
+/// Parses a tech-prefix rule with the `dialplan` crate (what the router will use) and returns
+/// its canonical form, which is what gets stored. `""` (no rule) stays `""`.
+fn check_tech_prefix(rule: &str) -> anyhow::Result<String> {
+    let parsed = dialplan::TechPrefix::parse(rule).map_err(|e| {
+        anyhow::anyhow!(
+            "bad --tech-prefix: {e}; rules look like \"DP:int-> OR onnet\" or \"DP:00->48\", \
+             several separated by `;`"
+        )
+    })?;
+    Ok(parsed.to_string())
+}
+
+/// A voicemail route must be a `sip:` or `sips:` URI with a host.
+fn check_voicemail_uri(uri: &str) -> anyhow::Result<String> {
+    let hint = "e.g. sip:onnet950@10.0.0.5:5080";
+    match sip_message::Uri::parse(uri) {
+        Ok(u)
+            if matches!(
+                u.scheme,
+                sip_message::Scheme::Sip | sip_message::Scheme::Sips
+            ) =>
+        {
+            if uri.chars().count() > store::limits::VOICEMAIL_URI {
+                bail!(
+                    "--voicemail URI is longer than {} characters",
+                    store::limits::VOICEMAIL_URI
+                );
+            }
+            Ok(uri.to_owned())
+        }
+        Ok(_) => bail!("--voicemail {uri:?} is not a sip: or sips: URI ({hint})"),
+        Err(e) => bail!("--voicemail {uri:?}: {e} ({hint})"),
+    }
+}
+
+pub(crate) fn check_login(login: &str) -> anyhow::Result<()> {
     // SIP user part characters (RFC 3261 unreserved + user-unreserved), no '@' or ':'
     let ok = !login.is_empty()
         && login.len() <= 128

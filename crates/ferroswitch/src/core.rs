@@ -2,26 +2,30 @@
 //! and time, and carries their outputs to the transports and the storage writer.
 //!
 //! Request pipeline (Kamailio's order): sanity (done by the transport) → transaction layer
-//! (retransmissions, CANCEL, ACK) → method dispatch: REGISTER → auth → registrar; OPTIONS → 200;
-//! anything else → 405 with Allow until the modules that own it exist.
+//! (retransmissions, CANCEL, ACK) → in-dialog requests (To tag) → the B2BUA's dialogs →
+//! method dispatch: REGISTER → auth → registrar; INVITE → proxy auth (trusted peers by IP
+//! skip it) → B2BUA; OPTIONS → 200; anything else → 405 with Allow until the modules that own
+//! it exist.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use registrar::{Account, Registrar};
+use b2bua::{CallEvent, Caller, Calls};
+use registrar::{Account, AuthKind, Registrar};
 use sip_message::{Message, MessageBuilder, Method, Peer};
 use sip_transaction::{Event, ServerKey, TransactionLayer};
 use store::{InstanceSeen, Store};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::calls::{Dir, Profile, Routing, TxOut};
 use crate::persist::Write;
 use crate::transport::{accept_datagram, Inbound, Transports};
 
-const ALLOW: &str = "REGISTER, OPTIONS";
+const ALLOW: &str = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY";
 const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
 /// How long a cached account is trusted before it is read again from the database.
 const ACCOUNT_TTL: Duration = Duration::from_secs(60);
@@ -43,7 +47,7 @@ pub(crate) enum Input {
     },
 }
 
-/// A REGISTER waiting for its account to be read.
+/// A request (REGISTER, INVITE) waiting for its account to be read.
 #[derive(Debug)]
 pub(crate) struct Waiting {
     key: ServerKey,
@@ -55,6 +59,7 @@ pub(crate) struct Waiting {
 
 struct CachedAccount {
     account: Option<Account>,
+    profile: Option<Profile>,
     fetched: Instant,
 }
 
@@ -66,6 +71,10 @@ pub(crate) struct Core {
     writes: mpsc::UnboundedSender<Write>,
     inputs: mpsc::UnboundedSender<Input>,
     accounts: HashMap<String, CachedAccount>,
+    calls: Calls,
+    routing: Routing,
+    trusted: Vec<IpAddr>,
+    udp_locals: Vec<SocketAddr>,
 }
 
 pub(crate) fn unix_ms() -> u64 {
@@ -75,6 +84,10 @@ pub(crate) fn unix_ms() -> u64 {
 }
 
 impl Core {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is one module or channel the core owns; a parameter struct would only rename them"
+    )]
     pub(crate) fn new(
         tx: TransactionLayer,
         registrar: Registrar,
@@ -83,19 +96,14 @@ impl Core {
         writes: mpsc::UnboundedSender<Write>,
         inputs: mpsc::UnboundedSender<Input>,
         accounts: Vec<store::Account>,
+        calls: Calls,
+        routing: Routing,
+        trusted: Vec<IpAddr>,
     ) -> Self {
         let now = Instant::now();
         let accounts = accounts
             .into_iter()
-            .map(|a| {
-                (
-                    a.login.clone(),
-                    CachedAccount {
-                        account: Some(to_registrar_account(a)),
-                        fetched: now,
-                    },
-                )
-            })
+            .map(|a| (a.login.clone(), cached(Some(a), now)))
             .collect();
         Self {
             tx,
@@ -105,6 +113,10 @@ impl Core {
             writes,
             inputs,
             accounts,
+            calls,
+            routing,
+            trusted,
+            udp_locals: Vec::new(),
         }
     }
 
@@ -124,8 +136,13 @@ impl Core {
         let mut buf = vec![0u8; 65_536];
         let mut net_open = true;
         let (udp, locals): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
+        self.udp_locals = locals.clone();
         loop {
-            let deadline = self.tx.poll_timeout().map(tokio::time::Instant::from_std);
+            let deadline = match (self.tx.poll_timeout(), self.calls.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(tokio::time::Instant::from_std);
             tokio::select! {
                 i = udp_readable(&udp) => {
                     let now = Instant::now();
@@ -165,6 +182,7 @@ impl Core {
                 () = sleep_until(deadline) => {
                     let now = Instant::now();
                     self.tx.handle_timeout(now);
+                    self.calls.handle_timeout(now, &mut TxOut { tx: &mut self.tx, now });
                     self.drain(now);
                 }
                 _ = purge.tick() => {
@@ -188,6 +206,14 @@ impl Core {
                 progressed = true;
                 self.transports.send(&t.to, t.payload);
             }
+            while let Some(ev) = self.calls.poll_event() {
+                match ev {
+                    CallEvent::Cdr(cdr) => {
+                        tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, code = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup = cdr.hangup_by.as_str(), "call ended");
+                        let _ = self.writes.send(Write::Cdr(Box::new(cdr)));
+                    }
+                }
+            }
             if !progressed {
                 break;
             }
@@ -197,18 +223,67 @@ impl Core {
     fn handle_event(&mut self, now: Instant, ev: Event) {
         match ev {
             Event::Request { key, request, from } => self.handle_request(now, key, request, from),
-            // The registrar never sends 2xx to INVITE, so a stray ACK has no dialog to go to.
-            Event::Ack { .. } => {}
-            Event::Cancelled { invite, .. } => {
-                // Nothing here keeps an INVITE pending; the 405 already ended it.
-                tracing::debug!(?invite, "CANCEL for an INVITE already answered");
+            Event::Ack { request, .. } => {
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                if !self.calls.ack(now, request, &mut out) {
+                    tracing::debug!("ACK outside any call");
+                }
             }
-            other => tracing::debug!(?other, "transaction event without a module to take it"),
+            Event::Cancelled { invite, .. } => {
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                if !self.calls.cancelled(now, invite, &mut out) {
+                    tracing::debug!(?invite, "CANCEL for an INVITE already answered");
+                }
+            }
+            Event::Response { key, response, .. } => {
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                if !self.calls.response(now, key, response, &mut out) {
+                    tracing::debug!(?key, "response for no call");
+                }
+            }
+            Event::Timeout { key } => {
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                self.calls.timeout(now, key, &mut out);
+            }
+            Event::AckTimeout { key } => self.calls.ack_timeout(key),
         }
     }
 
     fn handle_request(&mut self, now: Instant, key: ServerKey, msg: Message, from: Peer) {
+        let in_dialog = msg.to_header().is_ok_and(|t| t.tag().is_some());
+        if in_dialog && !matches!(msg.method(), Some(Method::Register | Method::Options)) {
+            let mut out = TxOut {
+                tx: &mut self.tx,
+                now,
+            };
+            if !self.calls.in_dialog(now, key, msg.clone(), from, &mut out) {
+                let b = MessageBuilder::response_to(&msg, 481, None, Some(from.remote));
+                self.respond(now, &key, b.finish());
+            }
+            return;
+        }
         match msg.method() {
+            Some(Method::Invite) => self.invite(
+                now,
+                Waiting {
+                    key,
+                    msg,
+                    from,
+                    refetched: false,
+                },
+            ),
             Some(Method::Register) => self.register(
                 now,
                 Waiting {
@@ -302,6 +377,89 @@ impl Core {
         }
     }
 
+    /// A new INVITE: proxy authentication (trusted peers by IP skip it), then the B2BUA.
+    fn invite(&mut self, now: Instant, w: Waiting) {
+        let caller = if self.trusted.contains(&w.from.remote.ip()) {
+            let login = w
+                .msg
+                .from_user()
+                .map(|u| u.into_owned())
+                .unwrap_or_default();
+            let profile = self.accounts.get(&login).and_then(|c| c.profile.clone());
+            let profile = profile.unwrap_or_default();
+            Caller {
+                login,
+                display_name: profile.display_name,
+                tech_prefix: profile.tech_prefix,
+                trusted: true,
+            }
+        } else {
+            let login = Registrar::credentials_username(&w.msg, AuthKind::Proxy);
+            let account = match &login {
+                None => None,
+                Some(login) => match self.accounts.get(login) {
+                    Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => {
+                        c.account.clone()
+                    }
+                    _ => return self.fetch_account(login.clone(), w),
+                },
+            };
+            match self.registrar.authenticate(
+                unix_ms(),
+                &w.msg,
+                w.from,
+                account.as_ref(),
+                AuthKind::Proxy,
+            ) {
+                Ok(acc) => {
+                    let profile = self
+                        .accounts
+                        .get(&acc.login)
+                        .and_then(|c| c.profile.clone())
+                        .unwrap_or_default();
+                    Caller {
+                        login: acc.login.clone(),
+                        display_name: profile.display_name,
+                        tech_prefix: profile.tech_prefix,
+                        trusted: false,
+                    }
+                }
+                Err(r) => {
+                    if r.status == 403 && !w.refetched {
+                        if let Some(login) = &login {
+                            if self
+                                .accounts
+                                .get(login)
+                                .is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK)
+                            {
+                                return self.fetch_account(login.clone(), w);
+                            }
+                        }
+                    }
+                    tracing::debug!(status = r.status, peer = %w.from, "INVITE not authenticated");
+                    // an INVITE's final answer needs its transaction (the ACK is absorbed there)
+                    self.respond(now, &w.key, r.response);
+                    return;
+                }
+            }
+        };
+        let accounts = &self.accounts;
+        let profiles = |login: &str| accounts.get(login).map(|c| c.profile.clone());
+        let dir = Dir {
+            location: self.registrar.location(),
+            now_ms: unix_ms(),
+            profiles: &profiles,
+            routing: &self.routing,
+            udp_locals: &self.udp_locals,
+        };
+        let mut out = TxOut {
+            tx: &mut self.tx,
+            now,
+        };
+        self.calls
+            .invite(now, w.key, w.msg, w.from, caller, &dir, &mut out);
+    }
+
     fn fetch_account(&mut self, login: String, mut waiting: Waiting) {
         waiting.refetched = true;
         let store = self.store.clone();
@@ -333,14 +491,12 @@ impl Core {
                 account: Ok(account),
                 waiting,
             } => {
-                self.accounts.insert(
-                    login,
-                    CachedAccount {
-                        account: account.map(to_registrar_account),
-                        fetched: now,
-                    },
-                );
-                self.register(now, waiting);
+                self.accounts.insert(login, cached(account, now));
+                if waiting.msg.method() == Some(&Method::Invite) {
+                    self.invite(now, waiting);
+                } else {
+                    self.register(now, waiting);
+                }
             }
             Input::AccountFetched {
                 login,
@@ -364,11 +520,33 @@ impl Core {
     }
 }
 
-fn to_registrar_account(a: store::Account) -> Account {
-    Account {
-        login: a.login,
-        password: a.password,
-        enabled: a.enabled,
+fn cached(a: Option<store::Account>, now: Instant) -> CachedAccount {
+    let Some(a) = a else {
+        return CachedAccount {
+            account: None,
+            profile: None,
+            fetched: now,
+        };
+    };
+    let tech_prefix = match dialplan::TechPrefix::parse(&a.tech_prefix) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(login = %a.login, "tech prefix ignored: {e}");
+            dialplan::TechPrefix::default()
+        }
+    };
+    CachedAccount {
+        profile: Some(Profile {
+            display_name: a.display_name,
+            tech_prefix,
+            voicemail: a.voicemail_uri,
+        }),
+        account: Some(Account {
+            login: a.login,
+            password: a.password,
+            enabled: a.enabled,
+        }),
+        fetched: now,
     }
 }
 

@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod accounts;
+mod admin;
+mod calls;
 mod core;
 mod persist;
+mod routing_cli;
 mod server;
 mod tls;
 mod transport;
@@ -44,6 +47,21 @@ enum Command {
     /// Manage SIP accounts (the `clientsshared` table).
     #[command(subcommand)]
     Account(accounts::AccountCommand),
+    /// Manage the dialing plan (the `dialing_plan` table).
+    #[command(subcommand)]
+    Route(routing_cli::RouteCommand),
+    /// Manage OFFNET gateways (the `gateways` table).
+    #[command(subcommand)]
+    Gateway(routing_cli::GatewayCommand),
+    /// Manage ring groups (the `ring_groups` table).
+    #[command(subcommand)]
+    Group(routing_cli::GroupCommand),
+    /// Manage the local dialing plan softphones download (the `local_dialing_plan` table).
+    #[command(subcommand)]
+    LocalPlan(routing_cli::LocalPlanCommand),
+    /// Show call detail records (the `cdr` table).
+    #[command(subcommand)]
+    Cdr(routing_cli::CdrCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +85,11 @@ fn main() -> ExitCode {
         }
         Command::Run => runtime().and_then(|rt| rt.block_on(server::run(config))),
         Command::Account(cmd) => runtime().and_then(|rt| rt.block_on(accounts::run(&config, cmd))),
+        Command::Route(cmd) => routing(&config, routing_cli::RoutingCommand::Route(cmd)),
+        Command::Gateway(cmd) => routing(&config, routing_cli::RoutingCommand::Gateway(cmd)),
+        Command::Group(cmd) => routing(&config, routing_cli::RoutingCommand::Group(cmd)),
+        Command::LocalPlan(cmd) => routing(&config, routing_cli::RoutingCommand::LocalPlan(cmd)),
+        Command::Cdr(cmd) => routing(&config, routing_cli::RoutingCommand::Cdr(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,6 +98,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn routing(
+    config: &ferroswitch_config::Config,
+    cmd: routing_cli::RoutingCommand,
+) -> anyhow::Result<()> {
+    runtime().and_then(|rt| rt.block_on(routing_cli::run(config, cmd)))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

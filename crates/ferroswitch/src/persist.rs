@@ -15,6 +15,31 @@ use tokio::sync::mpsc;
 pub(crate) enum Write {
     Binding(BindingChange),
     Instance(InstanceSeen),
+    /// A call attempt's record for the `cdr` table.
+    Cdr(Box<b2bua::Cdr>),
+}
+
+fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
+    let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    store::CdrRow {
+        call_id: c.call_id.clone(),
+        caller: c.caller.clone(),
+        callee: c.callee.clone(),
+        dialed: c.dialed.clone(),
+        routed_number: c.routed.clone(),
+        route: c.route.clone(),
+        gateway: c.gateway.clone(),
+        start_ms: ms(c.start_ms),
+        ringing_ms: c.ringing_ms.map(ms),
+        answer_ms: c.answer_ms.map(ms),
+        end_ms: ms(c.end_ms),
+        duration_ms: ms(c.duration_ms()),
+        final_code: c.final_code,
+        hangup_by: c.hangup_by.as_str().to_owned(),
+        media_a_packets: c.media.map(|m| ms(m.a_packets)),
+        media_b_packets: c.media.map(|m| ms(m.b_packets)),
+        node_id: node_id.to_owned(),
+    }
 }
 
 pub(crate) fn record(login: &str, b: &Binding, node_id: &str) -> BindingRecord {
@@ -43,6 +68,7 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
     let mut batch = Vec::with_capacity(1024);
     let mut changes = Vec::with_capacity(1024);
     let mut instances = Vec::new();
+    let mut cdrs = Vec::new();
     loop {
         if rx.recv_many(&mut batch, 2000).await == 0 {
             break;
@@ -60,6 +86,7 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                     BindingChange::RemoveAll { login } => store::BindingChange::RemoveAll { login },
                 }),
                 Write::Instance(i) => instances.push(i),
+                Write::Cdr(c) => cdrs.push(cdr_row(&c, &node_id)),
             }
         }
         let mut delay = Duration::from_millis(100);
@@ -73,18 +100,22 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                 Ok(()) if !instances.is_empty() => store.touch_instances(&instances).await,
                 _ => Ok(()),
             };
-            match r1.and(r2) {
+            let r3 = match (&r1, &r2) {
+                (Ok(()), Ok(())) if !cdrs.is_empty() => store.insert_cdrs(&cdrs).await,
+                _ => Ok(()),
+            };
+            match r1.and(r2).and(r3) {
                 Ok(()) => break,
                 Err(e) if !e.is_transient() => {
                     tracing::error!(
-                        dropped = changes.len() + instances.len(),
+                        dropped = changes.len() + instances.len() + cdrs.len(),
                         "database refused a write batch (not retrying): {e}"
                     );
                     break;
                 }
                 Err(e) => {
                     tracing::error!(
-                        pending = changes.len() + instances.len(),
+                        pending = changes.len() + instances.len() + cdrs.len(),
                         "database write failed, retrying in {:?}: {e}",
                         delay
                     );
@@ -95,5 +126,6 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
         }
         changes.clear();
         instances.clear();
+        cdrs.clear();
     }
 }

@@ -165,7 +165,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // Sections the config model knows but this build does not serve yet: say so, loudly.
     let pending = [
         (config.stun.is_some(), "stun listener (the media issue)"),
-        (config.admin.is_some(), "admin HTTP API"),
         (
             config.web_service.is_some(),
             "web_service buddy-list hook (the presence issue)",
@@ -175,6 +174,18 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             "push_service hook (the calls/messaging issues)",
         ),
     ];
+    if let Some(admin) = &config.admin {
+        let listener = TcpListener::bind(admin.listen)
+            .await
+            .with_context(|| format!("binding the admin API on {}", admin.listen))?;
+        tracing::info!("listening on http {}", listener.local_addr()?);
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::admin::serve(listener, store).await {
+                tracing::error!("admin API stopped: {e}");
+            }
+        });
+    }
     for (configured, what) in pending {
         if configured {
             tracing::warn!("{what} is configured but not served by this build yet");
@@ -188,6 +199,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         writes_rx,
     ));
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
+    let (calls, routing) = load_calls(&store, &config).await?;
     let core = Core::new(
         TransactionLayer::new(TimerConfig::default()),
         registrar,
@@ -196,6 +208,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         writes_tx,
         inputs_tx,
         accounts,
+        calls,
+        routing,
+        config.trusted_peers.clone(),
     );
     let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
     let core_task = tokio::spawn(core.run(udp_sockets, net_rx, inputs_rx, purge));
@@ -215,6 +230,65 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The call engine with the dialing plan, gateways and ring groups from storage.
+async fn load_calls(
+    store: &store::Store,
+    config: &Config,
+) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
+    let plan_rows: Vec<(String, i32, String)> = store
+        .list_dial_plan()
+        .await
+        .context("loading the dialing plan")?
+        .into_iter()
+        .map(|r| (r.prefix, r.priority, r.action))
+        .collect();
+    let plan = crate::calls::dial_plan(&plan_rows);
+    let mut routing = crate::calls::Routing::default();
+    for g in store.list_gateways().await.context("loading gateways")? {
+        if !g.enabled {
+            continue;
+        }
+        if !g.transport.eq_ignore_ascii_case("udp") {
+            tracing::warn!(gateway = %g.name, transport = %g.transport, "only UDP gateways are served yet; using UDP");
+        }
+        match g.address.parse::<SocketAddr>() {
+            Ok(addr) => {
+                routing.gateways.insert(g.name, (addr, g.caller_id));
+            }
+            Err(e) => {
+                tracing::error!(gateway = %g.name, address = %g.address, "gateway skipped: {e}")
+            }
+        }
+    }
+    for r in store
+        .list_ring_groups()
+        .await
+        .context("loading ring groups")?
+    {
+        routing.groups.insert(
+            r.login,
+            crate::calls::ring_group(r.members, r.step_delay_s, r.max_steps),
+        );
+    }
+    tracing::info!(
+        plan_entries = plan.len(),
+        gateways = routing.gateways.len(),
+        ring_groups = routing.groups.len(),
+        "routing loaded"
+    );
+    let mut calls = b2bua::Calls::new(
+        b2bua::B2buaConfig {
+            call_timeout: config.calls.call_timeout,
+            gateway_timeout: config.calls.gateway_timeout,
+            ..b2bua::B2buaConfig::default()
+        },
+        rand::random(),
+        (std::time::Instant::now(), unix_ms()),
+    );
+    calls.set_dial_plan(plan);
+    Ok((calls, routing))
 }
 
 async fn shutdown_signal() {

@@ -36,8 +36,53 @@ pub struct Account {
     pub tech_prefix: String,
     /// Whether the account may register and call.
     pub enabled: bool,
+    /// Where unanswered, busy or declined calls to this account go (a `sip:` URI), if anywhere.
+    pub voicemail_uri: Option<String>,
     /// Creation time, epoch seconds.
     pub created_at: i64,
+}
+
+/// Changes to an account's settings for [`Store::update_account`]: `None` leaves a field as
+/// it is. The password has its own call ([`Store::set_password`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountUpdate {
+    /// `Some(None)` clears the display name.
+    pub display_name: Option<Option<String>>,
+    /// Tech-prefix rule (voipswitch syntax, checked by the caller with the `dialplan` crate);
+    /// `Some("")` removes it.
+    pub tech_prefix: Option<String>,
+    /// `Some(None)` turns the voicemail route off.
+    pub voicemail_uri: Option<Option<String>>,
+    /// Enable or disable the account.
+    pub enabled: Option<bool>,
+}
+
+impl AccountUpdate {
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none()
+            && self.tech_prefix.is_none()
+            && self.voicemail_uri.is_none()
+            && self.enabled.is_none()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if let Some(d) = &self.display_name {
+            limits::check_opt("display_name", d.as_deref(), limits::DISPLAY_NAME)?;
+        }
+        if let Some(t) = &self.tech_prefix {
+            limits::check("tech_prefix", t, limits::TECH_PREFIX)?;
+        }
+        if let Some(Some(uri)) = &self.voicemail_uri {
+            if uri.is_empty() {
+                return Err(StoreError::Empty {
+                    field: "voicemail_uri",
+                });
+            }
+            limits::check("voicemail_uri", uri, limits::VOICEMAIL_URI)?;
+        }
+        Ok(())
+    }
 }
 
 // Debug without the password: accounts end up in logs.
@@ -60,6 +105,7 @@ impl fmt::Debug for Account {
             .field("display_name", &self.display_name)
             .field("tech_prefix", &self.tech_prefix)
             .field("enabled", &self.enabled)
+            .field("voicemail_uri", &self.voicemail_uri)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -79,7 +125,7 @@ pub struct ImportReport {
 const IMPORT_CHUNK: usize = 1000;
 
 const ACCOUNT_COLUMNS: &str =
-    "id_client, login, password, display_name, tech_prefix, enabled, created_at";
+    "id_client, login, password, display_name, tech_prefix, enabled, voicemail_uri, created_at";
 
 impl NewAccount {
     fn check(&self) -> Result<(), StoreError> {
@@ -101,6 +147,7 @@ fn account_from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         display_name: row.try_get("display_name")?,
         tech_prefix: row.try_get("tech_prefix")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
+        voicemail_uri: row.try_get("voicemail_uri")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -175,6 +222,64 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(StoreError::query("set_password"))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Changes an account's display name, tech prefix, voicemail route and/or enabled flag;
+    /// fields left `None` in `update` keep their value. `false` if there is no such login
+    /// (an empty update only checks that the login exists).
+    pub async fn update_account(
+        &self,
+        login: &str,
+        update: &AccountUpdate,
+    ) -> Result<bool, StoreError> {
+        update.check()?;
+        let op = "update_account";
+        if update.is_empty() {
+            let found = sqlx::query("SELECT 1 FROM clientsshared WHERE login = ?")
+                .bind(login)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::query(op))?;
+            return Ok(found.is_some());
+        }
+        let mut set = Vec::new();
+        if update.display_name.is_some() {
+            set.push("display_name = ?");
+        }
+        if update.tech_prefix.is_some() {
+            set.push("tech_prefix = ?");
+        }
+        if update.voicemail_uri.is_some() {
+            set.push("voicemail_uri = ?");
+        }
+        if update.enabled.is_some() {
+            set.push("enabled = ?");
+        }
+        let statement = format!(
+            "UPDATE clientsshared SET {} WHERE login = ?",
+            set.join(", ")
+        );
+        let mut q = sqlx::query(&statement);
+        if let Some(d) = &update.display_name {
+            q = q.bind(d.as_deref());
+        }
+        if let Some(t) = &update.tech_prefix {
+            q = q.bind(t.as_str());
+        }
+        if let Some(v) = &update.voicemail_uri {
+            q = q.bind(v.as_deref());
+        }
+        if let Some(e) = update.enabled {
+            q = q.bind(i64::from(e));
+        }
+        // MySQL reports matched rows (CLIENT_FOUND_ROWS, see `set_password`): an update that
+        // changes nothing still finds the login.
+        let result = q
+            .bind(login)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query(op))?;
         Ok(result.rows_affected() > 0)
     }
 

@@ -74,6 +74,24 @@ pub enum StoreError {
     #[error("the login is empty")]
     EmptyLogin,
 
+    /// A value that must not be empty is empty (gateway name or address, plan action, ...).
+    #[error("{field} is empty")]
+    Empty {
+        /// Column name.
+        field: &'static str,
+    },
+
+    /// A ring group's member list is not acceptable.
+    #[error("ring group `{group}`: member `{member}` {reason}")]
+    BadRingGroupMember {
+        /// The group's login.
+        group: String,
+        /// The member as given.
+        member: String,
+        /// What is wrong with it (`is empty`, `contains a comma`, `is listed twice`, ...).
+        reason: &'static str,
+    },
+
     /// Row `row` (0-based) of an import is not acceptable; nothing was imported.
     #[error("import row {row}: {source}; nothing was imported")]
     ImportRow {
@@ -117,7 +135,9 @@ impl StoreError {
             Self::BadUrl { .. }
             | Self::AccountExists { .. }
             | Self::TooLong { .. }
-            | Self::EmptyLogin => false,
+            | Self::EmptyLogin
+            | Self::Empty { .. }
+            | Self::BadRingGroupMember { .. } => false,
         }
     }
 }

@@ -32,7 +32,10 @@
 //! advisory lock so nodes starting together apply them once).
 //!
 //! Tables: `clientsshared` (accounts), `aa_ue_instance` (device instances), `push_device_token`
-//! (push tokens; schema only, written by the operator API) and `location` (registrar bindings).
+//! (push tokens; schema only, written by the operator API) and `location` (registrar bindings);
+//! for calls (`0002_calls`): `dialing_plan` (prefix → action text, parsed by the `dialplan`
+//! crate), `gateways`, `ring_groups`, `local_dialing_plan` (prefix → SIP server, served to
+//! softphones) and `cdr` (one row per call attempt), plus `clientsshared.voicemail_uri`.
 //!
 //! # Errors
 //! [`StoreError`] says what failed and what to do; it never prints a password from a URL.
@@ -40,10 +43,15 @@
 
 mod account;
 mod binding;
+mod cdr;
 mod db_url;
+mod dial_plan;
 mod error;
+mod gateway;
 mod instance;
 pub mod limits;
+mod local_plan;
+mod ring_group;
 mod sql;
 
 use std::time::Duration;
@@ -51,10 +59,15 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
-pub use account::{Account, ImportReport, NewAccount};
+pub use account::{Account, AccountUpdate, ImportReport, NewAccount};
 pub use binding::{BindingChange, BindingRecord};
+pub use cdr::CdrRow;
+pub use dial_plan::{NewPlanEntry, PlanEntryRow};
 pub use error::StoreError;
+pub use gateway::GatewayRow;
 pub use instance::{InstanceRecord, InstanceSeen};
+pub use local_plan::LocalPlanRow;
+pub use ring_group::RingGroupRow;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

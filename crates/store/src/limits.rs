@@ -6,7 +6,8 @@
 
 use crate::StoreError;
 
-/// `clientsshared.login`, `aa_ue_instance.login`, `location.login`.
+/// `clientsshared.login`, `aa_ue_instance.login`, `location.login`, `ring_groups.login` (and
+/// each of its members).
 pub const LOGIN: usize = 128;
 /// `clientsshared.password`.
 pub const PASSWORD: usize = 255;
@@ -18,18 +19,42 @@ pub const INSTANCE: usize = 255;
 pub const BINDING_KEY: usize = 512;
 /// `location.contact`.
 pub const CONTACT: usize = 2048;
-/// `location.call_id`.
+/// `location.call_id`, `cdr.call_id`.
 pub const CALL_ID: usize = 255;
-/// `location.received`, `location.local_addr` (`ip:port`, IPv6 in brackets).
+/// `location.received`, `location.local_addr`, `gateways.address` (`ip:port`, IPv6 in brackets).
 pub const ADDR: usize = 64;
-/// `location.transport`.
+/// `location.transport`, `gateways.transport`.
 pub const TRANSPORT: usize = 8;
-/// `location.node_id`.
+/// `location.node_id`, `cdr.node_id`.
 pub const NODE_ID: usize = 64;
 /// `location.path`.
 pub const PATH: usize = 4096;
 /// `location.user_agent`.
 pub const USER_AGENT: usize = 255;
+/// `clientsshared.tech_prefix`.
+pub const TECH_PREFIX: usize = 255;
+/// `clientsshared.voicemail_uri`.
+pub const VOICEMAIL_URI: usize = 1024;
+/// `dialing_plan.prefix`, `local_dialing_plan.prefix`.
+pub const PREFIX: usize = 64;
+/// `dialing_plan.action`.
+pub const ACTION: usize = 1024;
+/// `dialing_plan.description`.
+pub const DESCRIPTION: usize = 255;
+/// `gateways.name`, `cdr.gateway`.
+pub const GATEWAY_NAME: usize = 64;
+/// `gateways.caller_id`.
+pub const CALLER_ID: usize = 128;
+/// `ring_groups.members`: the members joined with `,`.
+pub const MEMBERS: usize = 4096;
+/// `local_dialing_plan.server`.
+pub const SERVER: usize = 255;
+/// `cdr.caller`, `cdr.callee`, `cdr.dialed`, `cdr.routed_number`.
+pub const NUMBER: usize = 128;
+/// `cdr.route`.
+pub const ROUTE: usize = 255;
+/// `cdr.hangup_by`.
+pub const HANGUP_BY: usize = 16;
 
 /// `Err(TooLong)` when `value` has more than `max` characters.
 pub(crate) fn check(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
@@ -58,4 +83,15 @@ pub(crate) fn check_opt(
     max: usize,
 ) -> Result<(), StoreError> {
     value.map_or(Ok(()), |v| check(field, v, max))
+}
+
+/// `value` cut to at most `max` characters (on a character boundary), for values that come from
+/// the network and must not make a whole batch fail (CDR fields).
+pub(crate) fn truncate(value: &mut String, max: usize) {
+    if value.len() <= max {
+        return;
+    }
+    if let Some((at, _)) = value.char_indices().nth(max) {
+        value.truncate(at);
+    }
 }

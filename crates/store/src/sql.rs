@@ -1,7 +1,8 @@
 //! The few places where SQLite and MySQL SQL differ, each decided once here, plus placeholder
 //! lists shared by both (`?` on both).
 
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row as _, Transaction};
 
 use crate::Backend;
 
@@ -48,6 +49,15 @@ pub(crate) async fn begin_write(
     }
 }
 
+/// The id the last `INSERT` on this connection generated (an `AUTOINCREMENT` /
+/// `AUTO_INCREMENT` column). Run it on the connection that inserted.
+pub(crate) fn last_insert_id(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT last_insert_rowid()",
+        Backend::MySql => "SELECT CAST(LAST_INSERT_ID() AS SIGNED)",
+    }
+}
+
 /// Deletes expired bindings. MySQL deletes in bounded slices (each its own statement) so a
 /// large purge never makes one huge Galera write-set; SQLite has no `DELETE ... LIMIT` by default.
 pub(crate) fn purge_expired_sql(backend: Backend) -> (&'static str, Option<u64>) {
@@ -58,6 +68,20 @@ pub(crate) fn purge_expired_sql(backend: Backend) -> (&'static str, Option<u64>)
             Some(5000),
         ),
     }
+}
+
+/// Reads an integer column into a narrower or unsigned type; a stored value that does not fit
+/// (written by hand, say) is a decode error naming the column, not a silent wrap.
+pub(crate) fn int_column<T>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error>
+where
+    T: TryFrom<i64>,
+    T::Error: std::error::Error + Send + Sync + 'static,
+{
+    let value: i64 = row.try_get(column)?;
+    T::try_from(value).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use store::{BindingChange, ImportReport, NewAccount, StoreError};
+use store::{AccountUpdate, BindingChange, ImportReport, NewAccount, StoreError};
 
 use crate::support::{account, bare_binding, each_backend};
 
@@ -260,6 +260,155 @@ async fn import_checks_every_row_first_and_counts_repeats_as_updates() {
             .await
             .unwrap();
         assert_eq!(report, ImportReport::default());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn update_account_changes_only_what_is_given() {
+    each_backend(
+        "update_account_changes_only_what_is_given",
+        |ctx| async move {
+            let s = &ctx.store;
+            s.add_account(&account("dave", "pw", Some("Dave")))
+                .await
+                .unwrap();
+            s.add_account(&account("erin", "pw", Some("Erin")))
+                .await
+                .unwrap();
+            let before = s.get_account("dave").await.unwrap().unwrap();
+            assert_eq!(
+                before.voicemail_uri, None,
+                "new accounts have no voicemail route"
+            );
+
+            let vm = "sip:onnet950msg230@10.0.0.5:5080".to_owned();
+            let changed = s
+                .update_account(
+                    "dave",
+                    &AccountUpdate {
+                        tech_prefix: Some("DP:int-> OR onnet".to_owned()),
+                        voicemail_uri: Some(Some(vm.clone())),
+                        ..AccountUpdate::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(changed);
+            let dave = s.get_account("dave").await.unwrap().unwrap();
+            assert_eq!(dave.tech_prefix, "DP:int-> OR onnet");
+            assert_eq!(dave.voicemail_uri.as_deref(), Some(vm.as_str()));
+            assert_eq!(dave.display_name.as_deref(), Some("Dave"), "left alone");
+            assert!(dave.enabled, "left alone");
+            assert_eq!((dave.id, dave.password.as_str()), (before.id, "pw"));
+
+            // Clear the display name and the voicemail route, disable; the tech prefix stays.
+            let update = AccountUpdate {
+                display_name: Some(None),
+                voicemail_uri: Some(None),
+                enabled: Some(false),
+                ..AccountUpdate::default()
+            };
+            assert!(s.update_account("dave", &update).await.unwrap());
+            assert!(
+                s.update_account("dave", &update).await.unwrap(),
+                "the same update again still finds the login"
+            );
+            let dave = s.get_account("dave").await.unwrap().unwrap();
+            assert_eq!(
+                (dave.display_name, dave.voicemail_uri, dave.enabled),
+                (None, None, false)
+            );
+            assert_eq!(dave.tech_prefix, "DP:int-> OR onnet");
+
+            // Re-enable, rename, drop the tech prefix.
+            s.update_account(
+                "dave",
+                &AccountUpdate {
+                    display_name: Some(Some("Dave Ø".to_owned())),
+                    tech_prefix: Some(String::new()),
+                    enabled: Some(true),
+                    ..AccountUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+            let listed = s.list_accounts().await.unwrap();
+            let dave = listed.iter().find(|a| a.login == "dave").unwrap();
+            assert_eq!(
+                (
+                    dave.display_name.as_deref(),
+                    dave.tech_prefix.as_str(),
+                    dave.enabled
+                ),
+                (Some("Dave Ø"), "", true)
+            );
+            let erin = listed.iter().find(|a| a.login == "erin").unwrap();
+            assert_eq!(
+                (
+                    erin.display_name.as_deref(),
+                    erin.voicemail_uri.as_deref(),
+                    erin.enabled
+                ),
+                (Some("Erin"), None, true),
+                "other accounts untouched"
+            );
+
+            // Unknown login, empty update.
+            assert!(!s
+                .update_account(
+                    "nobody",
+                    &AccountUpdate {
+                        enabled: Some(false),
+                        ..AccountUpdate::default()
+                    }
+                )
+                .await
+                .unwrap());
+            assert!(AccountUpdate::default().is_empty());
+            assert!(s
+                .update_account("erin", &AccountUpdate::default())
+                .await
+                .unwrap());
+            assert!(!s
+                .update_account("nobody", &AccountUpdate::default())
+                .await
+                .unwrap());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn update_account_checks_lengths_first() {
+    each_backend("update_account_checks_lengths_first", |ctx| async move {
+        let s = &ctx.store;
+        s.add_account(&account("frank", "pw", None)).await.unwrap();
+        let update = AccountUpdate {
+            enabled: Some(false),
+            tech_prefix: Some("D".repeat(store::limits::TECH_PREFIX + 1)),
+            ..AccountUpdate::default()
+        };
+        match s.update_account("frank", &update).await {
+            Err(StoreError::TooLong { field, max, .. }) => {
+                assert_eq!((field, max), ("tech_prefix", 255))
+            }
+            other => panic!("{other:?}"),
+        }
+        let empty_vm = AccountUpdate {
+            voicemail_uri: Some(Some(String::new())),
+            ..AccountUpdate::default()
+        };
+        assert!(matches!(
+            s.update_account("frank", &empty_vm).await,
+            Err(StoreError::Empty {
+                field: "voicemail_uri"
+            })
+        ));
+        assert!(
+            s.get_account("frank").await.unwrap().unwrap().enabled,
+            "nothing written"
+        );
     })
     .await;
 }

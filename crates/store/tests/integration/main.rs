@@ -5,8 +5,10 @@
 
 mod accounts;
 mod bindings;
+mod cdrs;
 mod errors;
 mod instances;
 mod migrate;
 mod persistence;
+mod routing;
 mod support;

@@ -1,4 +1,11 @@
-use crate::support::{account, each_backend};
+use std::path::Path;
+
+use store::{AccountUpdate, Backend, Store};
+
+use crate::support::{account, each_backend, each_empty_database};
+
+/// Migrations embedded in the store, in order.
+const MIGRATIONS: i64 = 2;
 
 #[tokio::test]
 async fn migrate_twice_is_idempotent() {
@@ -13,14 +20,84 @@ async fn migrate_twice_is_idempotent() {
         assert!(ctx.store.get_account("alice").await.unwrap().is_some());
         assert_eq!(
             ctx.count("SELECT COUNT(*) FROM _sqlx_migrations").await,
-            1,
+            MIGRATIONS,
             "each migration recorded once"
         );
-        // Every table of the foundation exists (and is empty where nothing was written).
-        for table in ["aa_ue_instance", "push_device_token", "location"] {
+        // Every table exists (and is empty where nothing was written).
+        for table in [
+            "aa_ue_instance",
+            "push_device_token",
+            "location",
+            "dialing_plan",
+            "gateways",
+            "ring_groups",
+            "local_dialing_plan",
+            "cdr",
+        ] {
             assert_eq!(ctx.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
         }
         ctx.store.ping().await.unwrap();
     })
+    .await;
+}
+
+/// A database created by an earlier release (foundation schema only) with accounts in it is
+/// upgraded in place: the accounts survive and get no voicemail route.
+#[tokio::test]
+async fn upgrade_from_the_foundation_schema_keeps_accounts() {
+    each_empty_database(
+        "upgrade_from_the_foundation_schema",
+        |backend, url| async move {
+            let dir = match backend {
+                Backend::Sqlite => "sqlite",
+                Backend::MySql => "mysql",
+            };
+            // Only 0001, from the same files the store embeds (same checksum).
+            let only_first = tempfile::tempdir().unwrap();
+            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../sql")
+                .join(dir)
+                .join("0001_foundation.sql");
+            std::fs::copy(&src, only_first.path().join("0001_foundation.sql")).unwrap();
+            let old = sqlx::migrate::Migrator::new(only_first.path())
+                .await
+                .unwrap();
+
+            let store = Store::connect(&url).await.unwrap();
+            {
+                sqlx::any::install_default_drivers();
+                let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+                old.run(&raw).await.expect("apply 0001 only");
+                raw.close().await;
+            }
+            store
+                .add_account(&account("old-timer", "pw", Some("Old Timer")))
+                .await
+                .unwrap();
+
+            store.migrate().await.expect("upgrade");
+            let a = store.get_account("old-timer").await.unwrap().unwrap();
+            assert_eq!(
+                (
+                    a.password.as_str(),
+                    a.display_name.as_deref(),
+                    a.voicemail_uri
+                ),
+                ("pw", Some("Old Timer"), None)
+            );
+            assert!(store
+                .update_account(
+                    "old-timer",
+                    &AccountUpdate {
+                        voicemail_uri: Some(Some("sip:onnet950@10.0.0.5".to_owned())),
+                        ..AccountUpdate::default()
+                    }
+                )
+                .await
+                .unwrap());
+            assert!(store.list_dial_plan().await.unwrap().is_empty());
+            store.close().await;
+        },
+    )
     .await;
 }

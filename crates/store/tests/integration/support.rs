@@ -100,6 +100,43 @@ where
     }
 }
 
+/// Runs `body` with the URL of a fresh, empty (not migrated) database: an SQLite file, then a
+/// new MariaDB database. Both are removed afterwards, even if the body panics.
+pub(crate) async fn each_empty_database<F, Fut>(test: &str, body: F)
+where
+    F: Fn(Backend, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("ferro.db").display());
+    let outcome = tokio::spawn(body(Backend::Sqlite, url)).await;
+    drop(dir);
+    if let Err(e) = outcome {
+        eprintln!("{test}: failed on SQLite");
+        std::panic::resume_unwind(e.into_panic());
+    }
+
+    let Some(mut admin) = mariadb_admin(test).await else {
+        return;
+    };
+    let name = format!("ferro_t_{:016x}", rand::thread_rng().gen::<u64>());
+    admin
+        .execute(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4").as_str())
+        .await
+        .expect("CREATE DATABASE");
+    let url = format!("mysql://root@127.0.0.1:3306/{name}");
+    let outcome = tokio::spawn(body(Backend::MySql, url)).await;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await
+        .expect("DROP DATABASE");
+    admin.close().await.ok();
+    if let Err(e) = outcome {
+        eprintln!("{test}: failed on MariaDB");
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
 /// An admin connection to MariaDB, or `None` (after a loud message) if there is none and
 /// `FERRO_REQUIRE_MARIADB` is not `1`.
 pub(crate) async fn mariadb_admin(test: &str) -> Option<sqlx::MySqlConnection> {

@@ -1,0 +1,212 @@
+//! Routing a new call: the caller's tech-prefix rule, then the dialing plan, then the
+//! [`Directory`] for bindings, gateways and ring groups. Pure: the result is a [`Decision`].
+
+use std::time::Duration;
+
+use dialplan::{Action, DialPlan};
+use sip_message::Peer;
+
+use crate::{Caller, Directory};
+
+/// One device to ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The login the device is registered for.
+    pub login: String,
+    /// Request-URI of the B-leg INVITE (the binding's Contact).
+    pub uri: String,
+    /// The flow the binding registered on.
+    pub peer: Peer,
+}
+
+/// A gateway (OFFNET peer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayTarget {
+    pub name: String,
+    /// `host:port` used in the Request-URI and To.
+    pub host: String,
+    pub peer: Peer,
+    /// Replaces the From user part of calls through it.
+    pub caller_id: Option<String>,
+}
+
+/// A ring group: members in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingGroupDef {
+    pub members: Vec<String>,
+    /// 0: all members at once; otherwise one more member every `step_delay`.
+    pub step_delay: Duration,
+    /// At most this many members are rung (0: all).
+    pub max_steps: usize,
+}
+
+/// Where a call goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Ring every device of `login` at once.
+    Fork { login: String, targets: Vec<Target> },
+    /// Try the gateways in order with `number`.
+    Gateways {
+        number: String,
+        gateways: Vec<GatewayTarget>,
+    },
+    /// A service URI (voicemail, media server).
+    Service { uri: String, peer: Peer },
+    /// A ring group: members (with their devices) rung per `step_delay`.
+    RingGroup {
+        group: String,
+        members: Vec<(String, Vec<Target>)>,
+        step_delay: Duration,
+    },
+    /// Answer the caller with this code.
+    Reject { code: u16, reason: &'static str },
+}
+
+/// The routing result with what the CDR records of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Routed {
+    pub(crate) decision: Decision,
+    /// The number after the tech-prefix rule (and strip/prepend for gateways).
+    pub(crate) routed: String,
+    /// Login/group/number the call is for.
+    pub(crate) callee: String,
+    /// Route label: `user-lookup`, `gateway`, `service`, `ring-group`, `reject`, `none`.
+    pub(crate) route: &'static str,
+}
+
+pub(crate) fn decide(
+    plan: &DialPlan,
+    caller: &Caller,
+    dialed: &str,
+    dir: &dyn Directory,
+) -> Routed {
+    let number = caller.tech_prefix.apply_dp(dialed).into_owned();
+    let Some(r) = plan.route(&number) else {
+        return Routed {
+            decision: Decision::Reject {
+                code: 404,
+                reason: "no route",
+            },
+            callee: number.clone(),
+            routed: number,
+            route: "none",
+        };
+    };
+    let rest = r.rest.to_owned();
+    match &r.entry.action {
+        Action::UserLookup => {
+            let targets = dir.contacts(&rest);
+            let decision = if !targets.is_empty() {
+                Decision::Fork {
+                    login: rest.clone(),
+                    targets,
+                }
+            } else if let Some(uri) = dir.voicemail(&rest) {
+                match dir.service(&uri) {
+                    Some(peer) => Decision::Service { uri, peer },
+                    None => Decision::Reject {
+                        code: 480,
+                        reason: "voicemail unreachable",
+                    },
+                }
+            } else if dir.account_exists(&rest) {
+                Decision::Reject {
+                    code: 480,
+                    reason: "not registered",
+                }
+            } else {
+                Decision::Reject {
+                    code: 404,
+                    reason: "unknown user",
+                }
+            };
+            Routed {
+                decision,
+                callee: rest.clone(),
+                routed: rest,
+                route: "user-lookup",
+            }
+        }
+        Action::Gateway { gateways, .. } => {
+            let target = r
+                .target_number()
+                .map_or_else(|| number.clone(), |c| c.into_owned());
+            let gws: Vec<GatewayTarget> = gateways.iter().filter_map(|g| dir.gateway(g)).collect();
+            let decision = if gws.is_empty() {
+                Decision::Reject {
+                    code: 503,
+                    reason: "no gateway available",
+                }
+            } else {
+                Decision::Gateways {
+                    number: target.clone(),
+                    gateways: gws,
+                }
+            };
+            Routed {
+                decision,
+                callee: target.clone(),
+                routed: target,
+                route: "gateway",
+            }
+        }
+        Action::Service { uri, .. } => {
+            let decision = match dir.service(uri) {
+                Some(peer) => Decision::Service {
+                    uri: uri.clone(),
+                    peer,
+                },
+                None => Decision::Reject {
+                    code: 503,
+                    reason: "service unreachable",
+                },
+            };
+            Routed {
+                decision,
+                callee: uri.clone(),
+                routed: number,
+                route: "service",
+            }
+        }
+        Action::RingGroup { group } => {
+            let decision = match dir.ring_group(group) {
+                Some(def) => {
+                    let mut members: Vec<(String, Vec<Target>)> = def
+                        .members
+                        .iter()
+                        // the caller is never rung in his own group
+                        .filter(|m| **m != caller.login)
+                        .map(|m| (m.clone(), dir.contacts(m)))
+                        .collect();
+                    if def.max_steps > 0 {
+                        members.truncate(def.max_steps);
+                    }
+                    Decision::RingGroup {
+                        group: group.clone(),
+                        members,
+                        step_delay: def.step_delay,
+                    }
+                }
+                None => Decision::Reject {
+                    code: 404,
+                    reason: "unknown ring group",
+                },
+            };
+            Routed {
+                decision,
+                callee: group.clone(),
+                routed: number,
+                route: "ring-group",
+            }
+        }
+        Action::Reject { code } => Routed {
+            decision: Decision::Reject {
+                code: *code,
+                reason: "rejected by the dialing plan",
+            },
+            callee: number.clone(),
+            routed: number,
+            route: "reject",
+        },
+    }
+}

@@ -1,0 +1,467 @@
+//! Two-party calls: forking, answers, CANCEL, BYE, re-INVITE, glare, timeouts, late offer.
+
+use std::time::Duration;
+
+use b2bua::HangupBy;
+use sip_message::{HeaderName, Message, Method};
+
+use crate::net::*;
+
+/// Alice calls bob (one device at BOB1) and bob answers; returns the 200 Alice got and the
+/// INVITE bob got.
+pub(crate) fn establish(n: &mut Net) -> (Message, Message) {
+    n.deliver(&invite("c1", "bob", true), ALICE);
+    let inv = n.request(BOB1, Method::Invite);
+    n.deliver_msg(
+        reply(&inv, 180, "bt", &format!("sip:bob@{BOB1}"), false),
+        BOB1,
+    );
+    n.deliver_msg(
+        reply(&inv, 200, "bt", &format!("sip:bob@{BOB1}"), true),
+        BOB1,
+    );
+    let ok = n
+        .take(ALICE)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 to alice");
+    n.deliver_msg(ack_for(&ok, false), ALICE);
+    let _ = n.request(BOB1, Method::Ack);
+    (ok, inv)
+}
+
+#[test]
+fn fork_first_answer_wins_the_other_device_is_cancelled_and_bye_crosses() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.dir.register("bob", BOB2);
+    n.deliver(&invite("c1", "bob", true), ALICE);
+    assert_eq!(n.statuses(ALICE), [100]);
+    let i1 = n.request(BOB1, Method::Invite);
+    let i2 = n.request(BOB2, Method::Invite);
+    // topology hidden: each branch is its own dialog
+    assert_ne!(i1.call_id(), Some("c1"));
+    assert_ne!(i1.call_id(), i2.call_id());
+    assert_eq!(i1.request_uri_str(), Some(&*format!("sip:bob@{BOB1}")));
+    let from = i1.from_header().unwrap();
+    assert_eq!(from.display_name().as_deref(), Some("Alice A"));
+    assert_eq!(from.uri.user, Some("alice"));
+    assert_eq!(i1.max_forwards().unwrap(), Some(69));
+    assert_eq!(&i1.body()[..], SDP.as_bytes());
+    assert!(
+        !String::from_utf8_lossy(&i1.to_bytes()).contains(ALICE),
+        "caller's address leaked"
+    );
+
+    n.deliver_msg(
+        reply(&i1, 180, "b1", &format!("sip:bob@{BOB1}"), false),
+        BOB1,
+    );
+    let ringing = n.take(ALICE);
+    assert_eq!(ringing[0].status(), Some(180));
+    let a_tag = ringing[0].to_header().unwrap().tag().unwrap().to_owned();
+    n.deliver_msg(
+        reply(&i2, 180, "b2", &format!("sip:bob@{BOB2}"), false),
+        BOB2,
+    );
+    n.deliver_msg(
+        reply(&i2, 200, "b2", &format!("sip:bob@{BOB2}"), true),
+        BOB2,
+    );
+    let ack = n.request(BOB2, Method::Ack);
+    assert_eq!(ack.call_id(), i2.call_id());
+    assert_eq!(ack.request_uri_str(), Some(&*format!("sip:bob@{BOB2}")));
+    let cancel = n.request(BOB1, Method::Cancel);
+    assert_eq!(cancel.call_id(), i1.call_id());
+    assert_eq!(
+        cancel.top_via().unwrap().branch(),
+        i1.top_via().unwrap().branch()
+    );
+    assert_eq!(cancel.cseq().unwrap().seq, 1);
+    n.deliver_msg(reply(&cancel, 200, "b1", "sip:x", false), BOB1);
+    n.deliver_msg(reply(&i1, 487, "b1", "sip:x", false), BOB1);
+
+    let to_alice = n.take(ALICE);
+    let ok = to_alice
+        .iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 to alice");
+    assert_eq!(
+        ok.to_header().unwrap().tag(),
+        Some(a_tag.as_str()),
+        "one To tag towards the caller"
+    );
+    assert_eq!(&ok.body()[..], SDP.as_bytes());
+    assert!(
+        !contact_of(ok).contains("198.51.100.2"),
+        "callee's address leaked"
+    );
+    n.deliver_msg(ack_for(ok, false), ALICE);
+    // after the ACK the 2xx is not sent again
+    n.advance(Duration::from_secs(5));
+    assert!(n.take(ALICE).iter().all(|m| m.status() != Some(200)));
+
+    let bye = in_dialog(
+        Method::Bye,
+        &contact_of(ok),
+        ALICE,
+        "bye1",
+        "<sip:alice@192.0.2.1>;tag=atc1",
+        ok.header(&HeaderName::To).unwrap(),
+        "c1",
+        2,
+        false,
+    );
+    n.deliver_msg(bye, ALICE);
+    assert_eq!(n.statuses(ALICE), [200]);
+    let bye_b = n.request(BOB2, Method::Bye);
+    assert_eq!(bye_b.call_id(), i2.call_id());
+    assert_eq!(bye_b.to_header().unwrap().tag(), Some("b2"));
+    n.deliver_msg(reply(&bye_b, 200, "b2", "sip:x", false), BOB2);
+    assert!(
+        n.calls.is_empty(),
+        "the call leaves the table once nothing of it is pending"
+    );
+    let to_b1 = n.take(BOB1);
+    assert!(
+        to_b1.iter().all(|m| m.method() == Some(&Method::Ack)),
+        "the cancelled device hears nothing but the ACK of its 487"
+    );
+
+    assert_eq!(n.cdrs.len(), 1);
+    let cdr = &n.cdrs[0];
+    assert_eq!(cdr.final_code, 200);
+    assert_eq!(cdr.hangup_by, HangupBy::Caller);
+    assert_eq!((cdr.caller.as_str(), cdr.callee.as_str()), ("alice", "bob"));
+    assert_eq!(cdr.route, "user-lookup");
+    assert!(cdr.answer_ms.is_some() && cdr.ringing_ms.is_some());
+    assert_eq!(cdr.call_id, "c1");
+    n.advance(Duration::from_secs(40));
+    assert!(n.calls.is_empty(), "the call left the table");
+}
+
+#[test]
+fn a_decline_on_one_device_does_not_stop_the_other() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.dir.register("bob", BOB2);
+    n.deliver(&invite("c2", "bob", true), ALICE);
+    let i1 = n.request(BOB1, Method::Invite);
+    let i2 = n.request(BOB2, Method::Invite);
+    n.deliver_msg(reply(&i1, 603, "b1", "sip:x", false), BOB1);
+    assert!(
+        n.statuses(ALICE).iter().all(|&s| s < 300),
+        "no final answer yet"
+    );
+    n.deliver_msg(
+        reply(&i2, 200, "b2", &format!("sip:bob@{BOB2}"), true),
+        BOB2,
+    );
+    assert!(n.statuses(ALICE).contains(&200));
+}
+
+#[test]
+fn best_final_answer_decline_beats_busy_and_busy_beats_the_rest() {
+    for (codes, expect) in [([486, 603], 603), ([486, 404], 486), ([480, 408], 480)] {
+        let mut n = Net::onnet();
+        n.dir.register("bob", BOB1);
+        n.dir.register("bob", BOB2);
+        n.deliver(&invite("c3", "bob", true), ALICE);
+        let i1 = n.request(BOB1, Method::Invite);
+        let i2 = n.request(BOB2, Method::Invite);
+        n.deliver_msg(reply(&i1, codes[0], "b1", "sip:x", false), BOB1);
+        n.deliver_msg(reply(&i2, codes[1], "b2", "sip:x", false), BOB2);
+        let finals: Vec<u16> = n
+            .statuses(ALICE)
+            .into_iter()
+            .filter(|&s| s >= 200)
+            .collect();
+        assert_eq!(finals, [expect], "branches {codes:?}");
+        assert_eq!(n.cdrs[0].final_code, expect);
+    }
+}
+
+#[test]
+fn no_answer_within_the_call_timeout_cancels_every_device_and_answers_480() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.dir.register("bob", BOB2);
+    n.deliver(&invite("c4", "bob", true), ALICE);
+    let i1 = n.request(BOB1, Method::Invite);
+    let i2 = n.request(BOB2, Method::Invite);
+    n.deliver_msg(reply(&i1, 180, "b1", "sip:x", false), BOB1);
+    n.deliver_msg(reply(&i2, 180, "b2", "sip:x", false), BOB2);
+    n.advance(Duration::from_secs(29));
+    assert!(n.statuses(ALICE).iter().all(|&s| s < 300));
+    n.advance(Duration::from_secs(2));
+    assert!(n.statuses(ALICE).contains(&480));
+    let c1 = n.request(BOB1, Method::Cancel);
+    let c2 = n.request(BOB2, Method::Cancel);
+    assert_eq!(c1.call_id(), i1.call_id());
+    assert_eq!(c2.call_id(), i2.call_id());
+    assert_eq!(n.cdrs[0].final_code, 480);
+    assert_eq!(n.cdrs[0].hangup_by, HangupBy::System);
+}
+
+#[test]
+fn caller_cancel_reaches_every_ringing_device_and_gets_487() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.deliver(&invite("c5", "bob", true), ALICE);
+    let i1 = n.request(BOB1, Method::Invite);
+    // no provisional yet: the CANCEL waits for one (RFC 3261 §9.1)
+    let cancel = format!(
+        "CANCEL sip:bob@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKc5i;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@192.0.2.1>;tag=atc5\r\nTo: <sip:bob@192.0.2.1>\r\nCall-ID: c5\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+    );
+    n.deliver(&cancel, ALICE);
+    let st = n.statuses(ALICE);
+    assert!(st.contains(&200) && st.contains(&487), "{st:?}");
+    assert!(n
+        .take(BOB1)
+        .iter()
+        .all(|m| m.method() != Some(&Method::Cancel)));
+    n.deliver_msg(reply(&i1, 180, "b1", "sip:x", false), BOB1);
+    let c = n.request(BOB1, Method::Cancel);
+    assert_eq!(c.call_id(), i1.call_id());
+    assert!(
+        n.statuses(ALICE).is_empty(),
+        "no 180 after the caller gave up"
+    );
+    assert_eq!(n.cdrs[0].final_code, 487);
+    assert_eq!(n.cdrs[0].hangup_by, HangupBy::Caller);
+}
+
+#[test]
+fn bye_from_the_callee_ends_the_caller_leg() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    let (_ok, inv) = establish(&mut n);
+    let bye = in_dialog(
+        Method::Bye,
+        &contact_of(&inv),
+        BOB1,
+        "bbye",
+        &format!("{};tag=bt", inv.header(&HeaderName::To).unwrap()),
+        inv.header(&HeaderName::From).unwrap(),
+        inv.call_id().unwrap(),
+        1,
+        false,
+    );
+    n.deliver_msg(bye, BOB1);
+    assert_eq!(n.statuses(BOB1), [200]);
+    let bye_a = n.request(ALICE, Method::Bye);
+    assert_eq!(bye_a.call_id(), Some("c1"));
+    assert_eq!(
+        bye_a.request_uri_str(),
+        Some(&*format!("sip:alice@{ALICE}"))
+    );
+    assert_eq!(bye_a.to_header().unwrap().tag(), Some("atc1"));
+    assert_eq!(n.cdrs[0].hangup_by, HangupBy::Callee);
+}
+
+#[test]
+fn reinvite_hold_crosses_both_ways_and_glare_gets_491() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    let (ok, inv) = establish(&mut n);
+    let hold = SDP.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n");
+    // bob puts alice on hold
+    let b_from = format!("{};tag=bt", inv.header(&HeaderName::To).unwrap());
+    let b_to = inv.header(&HeaderName::From).unwrap().to_owned();
+    let mut reinv = String::from_utf8(
+        in_dialog(
+            Method::Invite,
+            &contact_of(&inv),
+            BOB1,
+            "rb1",
+            &b_from,
+            &b_to,
+            inv.call_id().unwrap(),
+            2,
+            false,
+        )
+        .to_vec(),
+    )
+    .unwrap();
+    reinv = reinv.replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{hold}",
+            hold.len()
+        ),
+    );
+    n.deliver(&reinv, BOB1);
+    let to_a = n.request(ALICE, Method::Invite);
+    assert_eq!(to_a.call_id(), Some("c1"));
+    assert!(String::from_utf8_lossy(to_a.body()).contains("a=sendonly"));
+    assert_eq!(to_a.to_header().unwrap().tag(), Some("atc1"));
+
+    // glare: alice re-INVITEs while bob's is open
+    let a_from = "<sip:alice@192.0.2.1>;tag=atc1".to_owned();
+    let a_to = ok.header(&HeaderName::To).unwrap().to_owned();
+    n.deliver_msg(
+        in_dialog(
+            Method::Invite,
+            &contact_of(&ok),
+            ALICE,
+            "ra1",
+            &a_from,
+            &a_to,
+            "c1",
+            2,
+            true,
+        ),
+        ALICE,
+    );
+    let st = n.statuses(ALICE);
+    assert!(st.contains(&491), "{st:?}");
+
+    // alice accepts the hold
+    n.deliver_msg(
+        reply(&to_a, 200, "atc1", &format!("sip:alice@{ALICE}"), true),
+        ALICE,
+    );
+    let ack_a = n.request(ALICE, Method::Ack);
+    assert_eq!(ack_a.cseq().unwrap().seq, to_a.cseq().unwrap().seq);
+    let to_b: Vec<Message> = n.take(BOB1);
+    let ok_b = to_b
+        .iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 to bob");
+    assert_eq!(ok_b.cseq().unwrap().seq, 2);
+    assert_eq!(&ok_b.body()[..], SDP.as_bytes());
+
+    // an UPDATE from alice crosses too, and the answer comes back
+    n.deliver_msg(
+        in_dialog(
+            Method::Update,
+            &contact_of(&ok),
+            ALICE,
+            "ua1",
+            &a_from,
+            &a_to,
+            "c1",
+            3,
+            true,
+        ),
+        ALICE,
+    );
+    let upd = n.request(BOB1, Method::Update);
+    n.deliver_msg(
+        reply(&upd, 200, "bt", &format!("sip:bob@{BOB1}"), true),
+        BOB1,
+    );
+    assert!(n.statuses(ALICE).contains(&200));
+}
+
+#[test]
+fn late_offer_the_callers_ack_brings_the_answer_to_the_callee() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.deliver(&invite("c6", "bob", false), ALICE);
+    let inv = n.request(BOB1, Method::Invite);
+    assert!(inv.body().is_empty());
+    n.deliver_msg(
+        reply(&inv, 200, "bt", &format!("sip:bob@{BOB1}"), true),
+        BOB1,
+    );
+    assert!(
+        n.take(BOB1)
+            .iter()
+            .all(|m| m.method() != Some(&Method::Ack)),
+        "B's ACK waits for the answer"
+    );
+    let ok = n
+        .take(ALICE)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap();
+    assert_eq!(&ok.body()[..], SDP.as_bytes(), "the offer from the 200");
+    n.deliver_msg(ack_for(&ok, true), ALICE);
+    let ack = n.request(BOB1, Method::Ack);
+    assert_eq!(&ack.body()[..], SDP.as_bytes());
+}
+
+#[test]
+fn the_2xx_is_sent_again_until_the_ack_and_a_missing_ack_ends_the_call() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.deliver(&invite("c7", "bob", true), ALICE);
+    let inv = n.request(BOB1, Method::Invite);
+    n.deliver_msg(
+        reply(&inv, 200, "bt", &format!("sip:bob@{BOB1}"), true),
+        BOB1,
+    );
+    assert!(n.statuses(ALICE).contains(&200));
+    n.advance(Duration::from_millis(600));
+    assert_eq!(n.statuses(ALICE), [200], "resent after T1");
+    n.advance(Duration::from_secs(40));
+    let _ = n.take(ALICE);
+    let bye = n.request(BOB1, Method::Bye);
+    assert_eq!(bye.call_id(), inv.call_id());
+    assert_eq!(n.cdrs[0].hangup_by, HangupBy::System);
+}
+
+#[test]
+fn a_dead_leg_ends_the_call() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    let (ok, _inv) = establish(&mut n);
+    let a_from = "<sip:alice@192.0.2.1>;tag=atc1";
+    let a_to = ok.header(&HeaderName::To).unwrap().to_owned();
+    n.deliver_msg(
+        in_dialog(
+            Method::Info,
+            &contact_of(&ok),
+            ALICE,
+            "inf1",
+            a_from,
+            &a_to,
+            "c1",
+            2,
+            false,
+        ),
+        ALICE,
+    );
+    let info = n.request(BOB1, Method::Info);
+    n.deliver_msg(reply(&info, 481, "bt", "sip:x", false), BOB1);
+    assert!(n.take(ALICE).iter().any(|m| m.status() == Some(481)));
+    assert_eq!(n.cdrs.len(), 1);
+    assert_eq!(n.cdrs[0].hangup_by, HangupBy::System);
+}
+
+#[test]
+fn in_dialog_request_for_no_call_is_not_taken() {
+    let mut n = Net::onnet();
+    n.deliver_msg(
+        in_dialog(
+            Method::Bye,
+            "sip:x@192.0.2.1",
+            ALICE,
+            "nb",
+            "<sip:alice@x>;tag=1",
+            "<sip:bob@x>;tag=2",
+            "nocall",
+            2,
+            false,
+        ),
+        ALICE,
+    );
+    assert_eq!(n.statuses(ALICE), [481]);
+}
+
+#[test]
+fn a_stray_message_does_not_need_a_call() {
+    // the 2xx for an unknown transaction is not taken
+    let mut n = Net::onnet();
+    let m = Message::parse(reply(
+        &Message::parse(bytes::Bytes::from(invite("zz", "bob", false))).unwrap(),
+        200,
+        "t",
+        "sip:x",
+        false,
+    ))
+    .unwrap();
+    n.tx.handle_message(n.now, m, peer(BOB1));
+    assert!(n.tx.poll_event().is_none());
+}

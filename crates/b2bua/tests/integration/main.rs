@@ -1,0 +1,5 @@
+//! Integration tests of the call engine over a real transaction layer on a virtual clock.
+
+mod calls;
+mod net;
+mod routing;

@@ -1,0 +1,152 @@
+//! What the B2BUA core needs from the server: the [`Outbox`] over the transaction layer and
+//! the [`Directory`] over the location table, the account cache and the routing tables
+//! (gateways, ring groups) loaded from storage.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use b2bua::{Directory, GatewayTarget, Outbox, RingGroupDef, Target};
+use bytes::Bytes;
+use dialplan::{Action, DialPlan, Entry};
+use registrar::Location;
+use sip_message::{Message, Peer, Transport};
+use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
+
+/// An account's call settings, from the `clientsshared` row.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Profile {
+    pub(crate) display_name: Option<String>,
+    pub(crate) tech_prefix: dialplan::TechPrefix,
+    pub(crate) voicemail: Option<String>,
+}
+
+/// Routing tables, loaded from storage at start.
+#[derive(Debug, Default)]
+pub(crate) struct Routing {
+    pub(crate) gateways: HashMap<String, (SocketAddr, Option<String>)>,
+    pub(crate) groups: HashMap<String, RingGroupDef>,
+}
+
+/// The dialing plan from its rows; rows whose action does not parse are skipped with an
+/// error in the log. An empty table means "every number is a login" (one catch-all
+/// user-lookup entry), so a fresh install can call between its accounts.
+pub(crate) fn dial_plan(rows: &[(String, i32, String)]) -> DialPlan {
+    let mut entries = Vec::with_capacity(rows.len());
+    for (prefix, priority, action) in rows {
+        match action.parse::<Action>() {
+            Ok(a) => entries.push(Entry::new(prefix.clone(), *priority, a)),
+            Err(e) => tracing::error!(%prefix, %action, "dialing plan entry skipped: {e}"),
+        }
+    }
+    if entries.is_empty() {
+        entries.push(Entry::new("", 0, Action::UserLookup));
+    }
+    DialPlan::new(entries)
+}
+
+pub(crate) struct TxOut<'a> {
+    pub(crate) tx: &'a mut TransactionLayer,
+    pub(crate) now: Instant,
+}
+
+impl Outbox for TxOut<'_> {
+    fn respond(&mut self, key: &ServerKey, response: Bytes) {
+        if let Err(e) = self.tx.respond(self.now, key, response) {
+            tracing::debug!("response not sent: {e}");
+        }
+    }
+
+    fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey> {
+        match self.tx.send_request(self.now, request, to) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::warn!(peer = %to, "request not sent: {e}");
+                None
+            }
+        }
+    }
+
+    fn send_stateless(&mut self, payload: Bytes, to: Peer) {
+        self.tx.send_stateless(payload, to);
+    }
+}
+
+pub(crate) struct Dir<'a> {
+    pub(crate) location: &'a Location,
+    pub(crate) now_ms: u64,
+    pub(crate) profiles: &'a dyn Fn(&str) -> Option<Option<Profile>>,
+    pub(crate) routing: &'a Routing,
+    /// Our UDP sockets' addresses: gateways and services are reached over UDP from the one
+    /// of the same address family.
+    pub(crate) udp_locals: &'a [SocketAddr],
+}
+
+impl Dir<'_> {
+    fn udp_peer(&self, remote: SocketAddr) -> Option<Peer> {
+        let local = self
+            .udp_locals
+            .iter()
+            .find(|l| l.is_ipv4() == remote.is_ipv4())?;
+        Some(Peer {
+            transport: Transport::Udp,
+            remote,
+            local: *local,
+            conn: None,
+        })
+    }
+}
+
+impl Directory for Dir<'_> {
+    fn contacts(&self, login: &str) -> Vec<Target> {
+        self.location
+            .lookup(login, self.now_ms)
+            .map(|b| Target {
+                login: login.to_owned(),
+                uri: b.contact.clone(),
+                peer: b.source,
+            })
+            .collect()
+    }
+
+    fn account_exists(&self, login: &str) -> bool {
+        matches!((self.profiles)(login), Some(Some(_)))
+    }
+
+    fn gateway(&self, name: &str) -> Option<GatewayTarget> {
+        let (addr, caller_id) = self.routing.gateways.get(name)?;
+        Some(GatewayTarget {
+            name: name.to_owned(),
+            host: addr.to_string(),
+            peer: self.udp_peer(*addr)?,
+            caller_id: caller_id.clone(),
+        })
+    }
+
+    fn ring_group(&self, login: &str) -> Option<RingGroupDef> {
+        self.routing.groups.get(login).cloned()
+    }
+
+    fn service(&self, uri: &str) -> Option<Peer> {
+        let u = sip_message::Uri::parse(uri).ok()?;
+        let ip: std::net::IpAddr = match u.host {
+            sip_message::Host::V4(a) => std::net::IpAddr::V4(a),
+            sip_message::Host::V6(a) => std::net::IpAddr::V6(a),
+            _ => return None,
+        };
+        self.udp_peer(SocketAddr::new(ip, u.port.unwrap_or(5060)))
+    }
+
+    fn voicemail(&self, login: &str) -> Option<String> {
+        (self.profiles)(login).flatten()?.voicemail
+    }
+}
+
+/// Ring group definition from its row.
+pub(crate) fn ring_group(members: Vec<String>, step_delay_s: u32, max_steps: u32) -> RingGroupDef {
+    RingGroupDef {
+        members,
+        step_delay: Duration::from_secs(u64::from(step_delay_s)),
+        max_steps: max_steps as usize,
+    }
+}

@@ -1,0 +1,426 @@
+//! Calls end to end: SIPp callers and callees through the real binary's B2BUA, the dialing
+//! plan, gateways and ring groups configured with the CLI, CDRs read back from the database.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{block, require_tool, scenario, Server, Site};
+
+/// A free UDP port on 127.0.0.1 (bound, then released for SIPp to take).
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One SIPp process: a scenario, its injection rows, the local port it uses.
+struct Sipp {
+    args: Vec<String>,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    fn new(site: &Site, name: &str, port: u16) -> Self {
+        require_tool("sipp");
+        let mut args: Vec<String> = vec!["-sf".into(), scenario(name).display().to_string()];
+        args.extend(
+            [
+                "-t",
+                "u1",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-timeout",
+                "40",
+                "-timeout_error",
+                "-nostdin",
+                "-m",
+                "1",
+                "-trace_err",
+            ]
+            .map(String::from),
+        );
+        Self {
+            args,
+            dir: site.dir.path().to_owned(),
+        }
+    }
+
+    fn rows(mut self, rows: &[&str]) -> Self {
+        let inf = self
+            .dir
+            .join(format!("inf-{}.csv", crate::harness::rand_suffix()));
+        let mut csv = String::from("SEQUENTIAL\n");
+        for r in rows {
+            csv.push_str(r);
+            csv.push('\n');
+        }
+        std::fs::write(&inf, csv).unwrap();
+        self.args.push("-inf".into());
+        self.args.push(inf.display().to_string());
+        self
+    }
+
+    fn target(mut self, to: SocketAddr) -> Self {
+        self.args.insert(0, to.to_string());
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new("sipp");
+        c.args(&self.args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn run(&self) -> (bool, String) {
+        let out = self.command().output().expect("run sipp");
+        (out.status.success(), text(&out.stdout, &out.stderr))
+    }
+
+    /// Starts it in the background (a callee waiting for its INVITE).
+    fn spawn(&self) -> Running {
+        let child = self.command().spawn().expect("spawn sipp");
+        // give SIPp a moment to bind its port before anything is sent to it
+        std::thread::sleep(Duration::from_millis(300));
+        Running(Some(child))
+    }
+}
+
+fn text(out: &[u8], err: &[u8]) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(out),
+        String::from_utf8_lossy(err)
+    )
+}
+
+/// A background SIPp; killed if dropped before `wait`.
+struct Running(Option<Child>);
+
+impl Running {
+    fn wait(mut self) -> (bool, String) {
+        let child = self.0.take().unwrap();
+        let out = child.wait_with_output().expect("wait sipp");
+        (out.status.success(), text(&out.stdout, &out.stderr))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Registers `login` from 127.0.0.1:`port` (the port a SIPp callee then listens on).
+fn register_device(site: &Site, server: &Server, login: &str, password: &str, port: u16) {
+    let (ok, out) = Sipp::new(site, "register.xml", port)
+        .rows(&[&format!("{login};{password}")])
+        .target(server.udp)
+        .run();
+    assert!(ok, "registering {login} from port {port} failed:\n{out}");
+}
+
+/// A callee device: registers, then runs `scenario` on the same port.
+fn device(site: &Site, server: &Server, login: &str, password: &str, scenario: &str) -> Running {
+    let port = free_port();
+    register_device(site, server, login, password, port);
+    Sipp::new(site, scenario, port).spawn()
+}
+
+/// Alice calls `callee` with the caller scenario `name`.
+fn call(site: &Site, server: &Server, name: &str, callee: &str) -> (bool, String) {
+    Sipp::new(site, name, free_port())
+        .rows(&[&format!("alice;wonderland;{callee}")])
+        .target(server.udp)
+        .run()
+}
+
+fn cli_ok(site: &Site, args: &[&str]) {
+    let (ok, out, err) = site.cli(args);
+    assert!(ok, "ferroswitch {args:?} failed:\n{out}{err}");
+}
+
+/// The latest CDRs (newest first), waiting up to 5 s for `n` of them to be written.
+fn cdrs(site: &Site, n: usize) -> Vec<store::CdrRow> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows = block(async {
+            let s = store::Store::connect(&site.db_url).await.unwrap();
+            let r = s.list_cdrs(50).await.unwrap();
+            s.close().await;
+            r
+        });
+        if rows.len() >= n || Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn site() -> Site {
+    let site = Site::new();
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    site
+}
+
+fn assert_ok(what: &str, (ok, out): (bool, String)) {
+    assert!(ok, "{what} failed:\n{out}");
+}
+
+#[test]
+fn onnet_call_answered_then_bye_from_the_caller_with_cdr() {
+    let site = site();
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_answer.xml");
+    assert_ok("caller", call(&site, &server, "uac_call.xml", "bob"));
+    assert_ok("callee", bob.wait());
+    let rows = cdrs(&site, 1);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let c = &rows[0];
+    assert_eq!((c.caller.as_str(), c.callee.as_str()), ("alice", "bob"));
+    assert_eq!(c.final_code, 200);
+    assert_eq!(c.hangup_by, "caller");
+    assert_eq!(c.route, "user-lookup");
+    assert!(c.answer_ms.is_some() && c.ringing_ms.is_some());
+    assert!(c.duration_ms >= 400, "talked ~500 ms: {c:?}");
+    server.stop();
+}
+
+#[test]
+fn two_devices_one_answers_the_other_is_cancelled() {
+    let site = site();
+    let server = site.start();
+    let d1 = device(&site, &server, "bob", "builder", "uas_ring_cancelled.xml");
+    let d2 = device(&site, &server, "bob", "builder", "uas_answer_late.xml");
+    assert_ok("caller", call(&site, &server, "uac_call.xml", "bob"));
+    assert_ok("answering device", d2.wait());
+    assert_ok("cancelled device", d1.wait());
+    server.stop();
+}
+
+#[test]
+fn two_devices_one_declines_the_other_still_answers() {
+    let site = site();
+    let server = site.start();
+    let d1 = device(&site, &server, "bob", "builder", "uas_603.xml");
+    let d2 = device(&site, &server, "bob", "builder", "uas_answer_late.xml");
+    assert_ok("caller", call(&site, &server, "uac_call.xml", "bob"));
+    assert_ok("declining device", d1.wait());
+    assert_ok("answering device", d2.wait());
+    server.stop();
+}
+
+#[test]
+fn busy_unknown_and_offline_callees() {
+    let site = site();
+    site.add_account("carol", "secret");
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_486.xml");
+    assert_ok("busy", call(&site, &server, "uac_expect_486.xml", "bob"));
+    assert_ok("callee", bob.wait());
+    assert_ok(
+        "unknown",
+        call(&site, &server, "uac_expect_404.xml", "nobody"),
+    );
+    assert_ok(
+        "offline",
+        call(&site, &server, "uac_expect_480.xml", "carol"),
+    );
+    let rows = cdrs(&site, 3);
+    let codes: Vec<u16> = rows.iter().map(|c| c.final_code).collect();
+    assert_eq!(codes, [480, 404, 486], "newest first");
+    server.stop();
+}
+
+#[test]
+fn caller_cancels_while_ringing() {
+    let site = site();
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_ring_cancelled.xml");
+    assert_ok("caller", call(&site, &server, "uac_cancel.xml", "bob"));
+    assert_ok("callee", bob.wait());
+    let rows = cdrs(&site, 1);
+    assert_eq!(rows[0].final_code, 487);
+    assert_eq!(rows[0].hangup_by, "caller");
+    server.stop();
+}
+
+#[test]
+fn callee_hangs_up() {
+    let site = site();
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_hangup.xml");
+    assert_ok(
+        "caller",
+        call(&site, &server, "uac_call_remote_bye.xml", "bob"),
+    );
+    assert_ok("callee", bob.wait());
+    let rows = cdrs(&site, 1);
+    assert_eq!(rows[0].hangup_by, "callee");
+    server.stop();
+}
+
+#[test]
+fn hold_and_resume_with_reinvite() {
+    let site = site();
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_hold.xml");
+    assert_ok("caller", call(&site, &server, "uac_call_hold.xml", "bob"));
+    assert_ok("callee", bob.wait());
+    server.stop();
+}
+
+#[test]
+fn wrong_password_gets_407_then_403() {
+    let site = site();
+    let server = site.start();
+    let (ok, out) = Sipp::new(&site, "uac_wrong_password.xml", free_port())
+        .rows(&["alice;not-her-password;bob"])
+        .target(server.udp)
+        .run();
+    assert!(ok, "{out}");
+    server.stop();
+}
+
+#[test]
+fn no_answer_times_out_with_480() {
+    let site = Site::with_calls("call_timeout = 5\n");
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_ring_forever.xml");
+    let t = Instant::now();
+    assert_ok("caller", call(&site, &server, "uac_expect_480.xml", "bob"));
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(15),
+        "call_timeout = 5 honoured: {waited:?}"
+    );
+    assert_ok("callee", bob.wait());
+    let rows = cdrs(&site, 1);
+    assert_eq!(
+        (rows[0].final_code, rows[0].hangup_by.as_str()),
+        (480, "system")
+    );
+    server.stop();
+}
+
+#[test]
+fn offnet_call_fails_over_from_a_dead_gateway_to_a_live_one() {
+    let site = Site::with_calls("gateway_timeout = 1\n");
+    site.add_account("alice", "wonderland");
+    let dead = free_port(); // nothing listens there
+    let live = free_port();
+    cli_ok(
+        &site,
+        &["gateway", "add", "dead", &format!("127.0.0.1:{dead}")],
+    );
+    cli_ok(
+        &site,
+        &[
+            "gateway",
+            "add",
+            "live",
+            &format!("127.0.0.1:{live}"),
+            "--caller-id",
+            "48500100200",
+        ],
+    );
+    cli_ok(
+        &site,
+        &["route", "add", "00", "gateway:dead,live strip=2 prepend=48"],
+    );
+    cli_ok(&site, &["route", "add", "", "user-lookup"]);
+    let server = site.start();
+    let gw = Sipp::new(&site, "uas_answer.xml", live).spawn();
+    let t = Instant::now();
+    assert_ok("caller", call(&site, &server, "uac_call.xml", "0012345"));
+    // gateway_timeout = 1: the silent gateway is given up after a second, not the default 5
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert_ok("live gateway", gw.wait());
+    let rows = cdrs(&site, 1);
+    let c = &rows[0];
+    assert_eq!(c.final_code, 200);
+    assert_eq!(c.gateway.as_deref(), Some("live"));
+    assert_eq!(c.routed_number, "4812345");
+    assert_eq!(c.route, "gateway");
+    server.stop();
+}
+
+#[test]
+fn ring_group_all_at_once_and_one_by_one() {
+    for (step, min_setup) in [("0", Duration::ZERO), ("2", Duration::from_secs(2))] {
+        let site = site();
+        site.add_account("carol", "c4rol");
+        site.add_account("dave", "d4ve");
+        cli_ok(
+            &site,
+            &[
+                "group",
+                "add",
+                "sales",
+                "--members",
+                "alice,carol,dave",
+                "--step-delay",
+                step,
+            ],
+        );
+        cli_ok(&site, &["route", "add", "sales", "ring-group:sales"]);
+        cli_ok(&site, &["route", "add", "", "user-lookup"]);
+        let server = site.start();
+        // carol only rings; dave answers; alice (the caller) is never rung
+        let carol = device(&site, &server, "carol", "c4rol", "uas_ring_cancelled.xml");
+        let dave = device(&site, &server, "dave", "d4ve", "uas_answer.xml");
+        let t = Instant::now();
+        assert_ok("caller", call(&site, &server, "uac_call.xml", "sales"));
+        assert!(t.elapsed() >= min_setup, "step {step}: {:?}", t.elapsed());
+        assert_ok("dave", dave.wait());
+        assert_ok("carol", carol.wait());
+        let rows = cdrs(&site, 1);
+        assert_eq!(
+            (rows[0].route.as_str(), rows[0].callee.as_str()),
+            ("ring-group", "sales")
+        );
+        server.stop();
+    }
+}
+
+#[test]
+fn local_dialing_plan_is_served_as_json_on_the_admin_api() {
+    use std::io::{Read, Write};
+    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
+    cli_ok(&site, &["local-plan", "add", "44", "sip1.company.com"]);
+    cli_ok(&site, &["local-plan", "add", "int", "offnet.company.com"]);
+    let server = site.start();
+    let addr = server.http.expect("the admin API listens");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /api/local-dialing-plan HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("application/json"), "{resp}");
+    let body = resp.split("\r\n\r\n").nth(1).unwrap();
+    assert_eq!(
+        body,
+        r#"[{"prefix":"44","server":"sip1.company.com"},{"prefix":"int","server":"offnet.company.com"}]"#
+    );
+    server.stop();
+}
