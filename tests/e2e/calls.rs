@@ -424,3 +424,78 @@ fn local_dialing_plan_is_served_as_json_on_the_admin_api() {
     );
     server.stop();
 }
+
+/// A baresip config directory for `login` (TLS to the server, auto-answer, Opus with a sine
+/// tone as the microphone (ausine only does 48 kHz)).
+fn baresip_dir(site: &Site, server: &Server, login: &str, password: &str) -> PathBuf {
+    let cfg = site.dir.path().join(format!("baresip-{login}"));
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config"),
+        "sip_listen 127.0.0.1:0\nsip_verify_server no\nmodule_path /usr/lib/baresip/modules\n\
+         module opus.so\nmodule ausine.so\nmodule menu.so\nmodule account.so\n\
+         audio_player nil\naudio_source ausine,440\naudio_alert nil\ncall_max_calls 4\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cfg.join("accounts"),
+        format!(
+            "<sip:{login}@127.0.0.1;transport=tls>;auth_pass={password};outbound=\"sip:{};transport=tls\";regint=600;answermode=auto;audio_codecs=opus\n",
+            server.tls
+        ),
+    )
+    .unwrap();
+    std::fs::write(cfg.join("contacts"), "").unwrap();
+    cfg
+}
+
+/// Two real softphones: bob's baresip registers and auto-answers, alice's baresip dials him
+/// through ferroswitch over TLS; the CDR shows the answered call.
+#[test]
+fn baresip_calls_baresip_through_the_b2bua() {
+    require_tool("baresip");
+    let site = Site::with_registrar("algorithms = [\"MD5\"]\n");
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    let server = site.start();
+    let bob_cfg = baresip_dir(&site, &server, "bob", "builder");
+    let mut bob = Command::new("baresip")
+        .arg("-f")
+        .arg(&bob_cfg)
+        .args(["-t", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip");
+    let b = site.wait_bindings("bob's baresip binding", |b| b.iter().any(|b| b.login == "bob"));
+    assert_eq!(b[0].transport, "tls");
+    let alice_cfg = baresip_dir(&site, &server, "alice", "wonderland");
+    let mut alice = Command::new("baresip")
+        .arg("-f")
+        .arg(&alice_cfg)
+        .args(["-t", "8", "-e", "/dial sip:bob@127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip");
+    // alice hangs up when her -t runs out; the CDR is written at the end of the call
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        let rows = cdrs(&site, 1);
+        if !rows.is_empty() || Instant::now() > deadline {
+            break rows;
+        }
+    };
+    let _ = alice.kill();
+    let out = alice.wait_with_output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let _ = bob.kill();
+    let bob_out = bob.wait_with_output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    assert_eq!(rows.len(), 1, "no CDR; alice's baresip said:\n{out:?}");
+    let c = &rows[0];
+    assert_eq!((c.caller.as_str(), c.callee.as_str()), ("alice", "bob"));
+    assert_eq!(c.final_code, 200, "{c:?}\nalice: {out:?}\nbob: {bob_out:?}");
+    assert!(c.answer_ms.is_some(), "{c:?}");
+    server.stop();
+}
