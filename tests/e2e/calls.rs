@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{block, require_tool, scenario, Server, Site};
 
 /// A free UDP port on 127.0.0.1 (bound, then released for SIPp to take).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -18,13 +18,13 @@ fn free_port() -> u16 {
 }
 
 /// One SIPp process: a scenario, its injection rows, the local port it uses.
-struct Sipp {
+pub(crate) struct Sipp {
     args: Vec<String>,
     dir: PathBuf,
 }
 
 impl Sipp {
-    fn new(site: &Site, name: &str, port: u16) -> Self {
+    pub(crate) fn new(site: &Site, name: &str, port: u16) -> Self {
         require_tool("sipp");
         let mut args: Vec<String> = vec!["-sf".into(), scenario(name).display().to_string()];
         args.extend(
@@ -51,7 +51,7 @@ impl Sipp {
         }
     }
 
-    fn rows(mut self, rows: &[&str]) -> Self {
+    pub(crate) fn rows(mut self, rows: &[&str]) -> Self {
         let inf = self
             .dir
             .join(format!("inf-{}.csv", crate::harness::rand_suffix()));
@@ -66,7 +66,13 @@ impl Sipp {
         self
     }
 
-    fn target(mut self, to: SocketAddr) -> Self {
+    /// Extra SIPp arguments.
+    pub(crate) fn args(mut self, extra: &[&str]) -> Self {
+        self.args.extend(extra.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    pub(crate) fn target(mut self, to: SocketAddr) -> Self {
         self.args.insert(0, to.to_string());
         self
     }
@@ -81,13 +87,13 @@ impl Sipp {
         c
     }
 
-    fn run(&self) -> (bool, String) {
+    pub(crate) fn run(&self) -> (bool, String) {
         let out = self.command().output().expect("run sipp");
         (out.status.success(), text(&out.stdout, &out.stderr))
     }
 
     /// Starts it in the background (a callee waiting for its INVITE).
-    fn spawn(&self) -> Running {
+    pub(crate) fn spawn(&self) -> Running {
         let child = self.command().spawn().expect("spawn sipp");
         // give SIPp a moment to bind its port before anything is sent to it
         std::thread::sleep(Duration::from_millis(300));
@@ -104,10 +110,10 @@ fn text(out: &[u8], err: &[u8]) -> String {
 }
 
 /// A background SIPp; killed if dropped before `wait`.
-struct Running(Option<Child>);
+pub(crate) struct Running(Option<Child>);
 
 impl Running {
-    fn wait(mut self) -> (bool, String) {
+    pub(crate) fn wait(mut self) -> (bool, String) {
         let child = self.0.take().unwrap();
         let out = child.wait_with_output().expect("wait sipp");
         (out.status.success(), text(&out.stdout, &out.stderr))
@@ -124,7 +130,13 @@ impl Drop for Running {
 }
 
 /// Registers `login` from 127.0.0.1:`port` (the port a SIPp callee then listens on).
-fn register_device(site: &Site, server: &Server, login: &str, password: &str, port: u16) {
+pub(crate) fn register_device(
+    site: &Site,
+    server: &Server,
+    login: &str,
+    password: &str,
+    port: u16,
+) {
     let (ok, out) = Sipp::new(site, "register.xml", port)
         .rows(&[&format!("{login};{password}")])
         .target(server.udp)
@@ -133,27 +145,33 @@ fn register_device(site: &Site, server: &Server, login: &str, password: &str, po
 }
 
 /// A callee device: registers, then runs `scenario` on the same port.
-fn device(site: &Site, server: &Server, login: &str, password: &str, scenario: &str) -> Running {
+pub(crate) fn device(
+    site: &Site,
+    server: &Server,
+    login: &str,
+    password: &str,
+    scenario: &str,
+) -> Running {
     let port = free_port();
     register_device(site, server, login, password, port);
     Sipp::new(site, scenario, port).spawn()
 }
 
 /// Alice calls `callee` with the caller scenario `name`.
-fn call(site: &Site, server: &Server, name: &str, callee: &str) -> (bool, String) {
+pub(crate) fn call(site: &Site, server: &Server, name: &str, callee: &str) -> (bool, String) {
     Sipp::new(site, name, free_port())
         .rows(&[&format!("alice;wonderland;{callee}")])
         .target(server.udp)
         .run()
 }
 
-fn cli_ok(site: &Site, args: &[&str]) {
+pub(crate) fn cli_ok(site: &Site, args: &[&str]) {
     let (ok, out, err) = site.cli(args);
     assert!(ok, "ferroswitch {args:?} failed:\n{out}{err}");
 }
 
 /// The latest CDRs (newest first), waiting up to 5 s for `n` of them to be written.
-fn cdrs(site: &Site, n: usize) -> Vec<store::CdrRow> {
+pub(crate) fn cdrs(site: &Site, n: usize) -> Vec<store::CdrRow> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let rows = block(async {
@@ -176,7 +194,7 @@ fn site() -> Site {
     site
 }
 
-fn assert_ok(what: &str, (ok, out): (bool, String)) {
+pub(crate) fn assert_ok(what: &str, (ok, out): (bool, String)) {
     assert!(ok, "{what} failed:\n{out}");
 }
 
@@ -468,7 +486,9 @@ fn baresip_calls_baresip_through_the_b2bua() {
         .stderr(Stdio::null())
         .spawn()
         .expect("baresip");
-    let b = site.wait_bindings("bob's baresip binding", |b| b.iter().any(|b| b.login == "bob"));
+    let b = site.wait_bindings("bob's baresip binding", |b| {
+        b.iter().any(|b| b.login == "bob")
+    });
     assert_eq!(b[0].transport, "tls");
     let alice_cfg = baresip_dir(&site, &server, "alice", "wonderland");
     let mut alice = Command::new("baresip")
@@ -489,9 +509,13 @@ fn baresip_calls_baresip_through_the_b2bua() {
         }
     };
     let _ = alice.kill();
-    let out = alice.wait_with_output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let out = alice
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     let _ = bob.kill();
-    let bob_out = bob.wait_with_output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let bob_out = bob
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     assert_eq!(rows.len(), 1, "no CDR; alice's baresip said:\n{out:?}");
     let c = &rows[0];
     assert_eq!((c.caller.as_str(), c.callee.as_str()), ("alice", "bob"));

@@ -165,6 +165,8 @@ pub(crate) struct Server {
     pub(crate) tls: SocketAddr,
     /// The admin HTTP API, when configured.
     pub(crate) http: Option<SocketAddr>,
+    /// The STUN listener, when configured.
+    pub(crate) stun: Option<SocketAddr>,
     log: mpsc::Receiver<String>,
 }
 
@@ -191,7 +193,7 @@ impl Server {
                 }
             }
         });
-        let (mut udp, mut tcp, mut tls, mut http) = (None, None, None, None);
+        let (mut udp, mut tcp, mut tls, mut http, mut stun) = (None, None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut seen = Vec::new();
         loop {
@@ -212,6 +214,7 @@ impl Server {
                     "tcp" => tcp = Some(a),
                     "tls" => tls = Some(a),
                     "http" => http = Some(a),
+                    "stun" => stun = Some(a),
                     _ => {}
                 }
             }
@@ -227,6 +230,7 @@ impl Server {
             tcp: tcp.expect("tcp"),
             tls: tls.expect("tls"),
             http,
+            stun,
             log: rx,
         }
     }

@@ -5,6 +5,7 @@
 mod calls;
 mod cli;
 mod harness;
+mod media;
 mod outage;
 mod register;
 mod routing_cli;

@@ -1485,6 +1485,43 @@ impl Calls {
         }
     }
 
+    /// The relay saw no media on call `id` for its inactivity timeout. A call whose media must
+    /// flow through the relay (anchored) is dead: BYE to both legs (or, still ringing, CANCEL
+    /// and 480). A call that only got a relay candidate may be talking peer to peer: left
+    /// alone. Returns whether the call was ended.
+    pub fn media_inactive(&mut self, now: Instant, id: u64, out: &mut dyn Outbox) -> bool {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return false;
+        };
+        if call.mode != MediaMode::Anchor || call.state == CallState::Ended {
+            self.calls.insert(id, call);
+            return false;
+        }
+        tracing::info!(call = id, "no media through the relay: ending the call");
+        match call.state {
+            CallState::Answered => {
+                self.send_bye(&mut call, Side::A, out);
+                self.send_bye(&mut call, Side::B, out);
+                call.resend = None;
+                self.calls.insert(id, call);
+            }
+            _ => {
+                for i in 0..call.branches.len() {
+                    if call.branches[i].live() {
+                        self.cancel_branch(&mut call, i, out);
+                    }
+                }
+                call.voicemail = None;
+                call.steps.clear();
+                call.gateways.clear();
+                self.calls.insert(id, call);
+                self.answer_a(now, id, 480, Some("no media"), out);
+            }
+        }
+        self.finish(now, id, HangupBy::System);
+        true
+    }
+
     // ----- time --------------------------------------------------------------------------
 
     pub fn handle_timeout(&mut self, now: Instant, out: &mut dyn Outbox) {

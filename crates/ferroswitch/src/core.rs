@@ -37,6 +37,10 @@ const ACCOUNT_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Inputs of the core task besides network messages.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "inputs are rare (account reads, relay events) and moved once; boxing buys nothing"
+)]
 pub(crate) enum Input {
     /// An account read from storage for a request that waits on it.
     /// `Err` carries the storage error's text: the request is answered 503, nothing cached.
@@ -45,6 +49,8 @@ pub(crate) enum Input {
         account: Result<Option<store::Account>, String>,
         waiting: Waiting,
     },
+    /// The media relay saw nothing of this call (B2BUA call id) for its inactivity timeout.
+    MediaInactive(u64),
 }
 
 /// A request (REGISTER, INVITE) waiting for its account to be read.
@@ -486,6 +492,13 @@ impl Core {
 
     fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
+            Input::MediaInactive(call) => {
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                self.calls.media_inactive(now, call, &mut out);
+            }
             Input::AccountFetched {
                 login,
                 account: Ok(account),

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod calls;
 mod core;
+mod media;
 mod persist;
 mod routing_cli;
 mod server;

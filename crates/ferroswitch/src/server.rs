@@ -164,7 +164,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     drop(net_tx);
     // Sections the config model knows but this build does not serve yet: say so, loudly.
     let pending = [
-        (config.stun.is_some(), "stun listener (the media issue)"),
         (
             config.web_service.is_some(),
             "web_service buddy-list hook (the presence issue)",
@@ -174,6 +173,18 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             "push_service hook (the calls/messaging issues)",
         ),
     ];
+    if let Some(stun) = &config.stun {
+        let sock = tokio::net::UdpSocket::bind(stun.addr)
+            .await
+            .with_context(|| format!("binding the STUN listener on {}", stun.addr))?;
+        let server = media_io::StunServer::new(sock);
+        tracing::info!("listening on stun {}", server.local_addr()?);
+        tokio::spawn(async move {
+            if let Err(e) = server.run(std::future::pending()).await {
+                tracing::error!("STUN listener stopped: {e}");
+            }
+        });
+    }
     if let Some(admin) = &config.admin {
         let listener = TcpListener::bind(admin.listen)
             .await
@@ -199,7 +210,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         writes_rx,
     ));
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
-    let (calls, routing) = load_calls(&store, &config).await?;
+    let (calls, routing) = load_calls(&store, &config, inputs_tx.clone()).await?;
     let core = Core::new(
         TransactionLayer::new(TimerConfig::default()),
         registrar,
@@ -236,6 +247,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
 async fn load_calls(
     store: &store::Store,
     config: &Config,
+    inputs: mpsc::UnboundedSender<crate::core::Input>,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
     let plan_rows: Vec<(String, i32, String)> = store
         .list_dial_plan()
@@ -288,6 +300,33 @@ async fn load_calls(
         (std::time::Instant::now(), unix_ms()),
     );
     calls.set_dial_plan(plan);
+    if let Some(m) = &config.media {
+        let (handle, mut events) = media_io::Relay::start(crate::media::relay_config(m))
+            .context("starting the media relay")?;
+        tracing::info!(
+            public = %handle.public_ip(),
+            ports = %format!("{}-{}", m.port_min, m.port_max),
+            "media relay started"
+        );
+        calls.set_media(Box::new(crate::media::RelayMedia {
+            handle,
+            anchor_onnet: m.anchor_onnet,
+        }));
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                // the B2BUA decides: an anchored call is dead, a peer-to-peer one is not
+                let media_io::RelayEvent::Inactive { call } = ev else {
+                    continue;
+                };
+                match call.parse() {
+                    Ok(id) => {
+                        let _ = inputs.send(crate::core::Input::MediaInactive(id));
+                    }
+                    Err(_) => tracing::warn!(%call, "relay event for an unknown session"),
+                }
+            }
+        });
+    }
     Ok((calls, routing))
 }
 

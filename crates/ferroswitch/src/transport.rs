@@ -207,8 +207,13 @@ pub(crate) fn accept_datagram(
     if data.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
         return None; // keep-alive
     }
-    if matches!(data[0], 0x00 | 0x01) {
-        return None; // STUN shares this socket (answered by the media issue's STUN handler)
+    if data[0] <= 0x03 {
+        // STUN shares the SIP socket (RFC 7983: a first byte of 0..3 is STUN, SIP starts with
+        // a letter): Binding requests are answered here, anything else is dropped
+        if let Some(resp) = crate::media::stun_on_sip_socket(data, remote) {
+            let _ = sock.try_send_to(&resp, remote);
+        }
+        return None;
     }
     let from = Peer {
         transport: Transport::Udp,

@@ -465,3 +465,82 @@ fn a_stray_message_does_not_need_a_call() {
     n.tx.handle_message(n.now, m, peer(BOB1));
     assert!(n.tx.poll_event().is_none());
 }
+
+/// A relay that anchors everything and counts nothing: only its mode matters here.
+struct Anchoring;
+impl b2bua::MediaRelay for Anchoring {
+    fn offer(
+        &mut self,
+        _: u64,
+        _: b2bua::Side,
+        _: &bytes::Bytes,
+        _: b2bua::MediaMode,
+    ) -> Option<bytes::Bytes> {
+        None
+    }
+    fn answer(
+        &mut self,
+        _: u64,
+        _: b2bua::Side,
+        _: &bytes::Bytes,
+        _: b2bua::MediaMode,
+    ) -> Option<bytes::Bytes> {
+        None
+    }
+    fn end(&mut self, _: u64) -> Option<b2bua::MediaStats> {
+        Some(b2bua::MediaStats {
+            a_packets: 7,
+            b_packets: 9,
+        })
+    }
+}
+
+#[test]
+fn dead_media_ends_an_anchored_call_but_not_a_peer_to_peer_one() {
+    use b2bua::dialplan::{Action, Entry};
+    // ONNET (relay candidate only): silence at the relay proves nothing
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    let _ = establish(&mut n);
+    assert!(!n.media_inactive(1));
+    assert!(n.take(ALICE).is_empty());
+
+    // OFFNET through a gateway: anchored, so silence means the call is dead
+    let mut n = Net::new(vec![Entry::new(
+        "00",
+        0,
+        Action::Gateway {
+            gateways: vec!["gw1".into()],
+            strip: 0,
+            prepend: String::new(),
+        },
+    )]);
+    n.calls.set_media(Box::new(Anchoring));
+    n.dir.gateway("gw1", GW1, None);
+    n.deliver(&invite("m1", "0044", true), ALICE);
+    let inv = n.request(GW1, Method::Invite);
+    n.deliver_msg(
+        reply(&inv, 200, "gt", &format!("sip:0044@{GW1}"), true),
+        GW1,
+    );
+    let ok = n
+        .take(ALICE)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .unwrap();
+    n.deliver_msg(ack_for(&ok, false), ALICE);
+    assert!(n.media_inactive(1));
+    let bye_a = n.request(ALICE, Method::Bye);
+    assert_eq!(bye_a.call_id(), Some("m1"));
+    let bye_b = n.request(GW1, Method::Bye);
+    assert_eq!(bye_b.call_id(), inv.call_id());
+    let cdr = &n.cdrs[0];
+    assert_eq!(cdr.hangup_by, HangupBy::System);
+    assert_eq!(
+        cdr.media,
+        Some(b2bua::MediaStats {
+            a_packets: 7,
+            b_packets: 9
+        })
+    );
+}

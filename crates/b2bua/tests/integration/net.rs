@@ -258,6 +258,21 @@ impl Net {
         }
     }
 
+    /// The relay reports call `id` silent.
+    pub(crate) fn media_inactive(&mut self, id: u64) -> bool {
+        let now = self.now;
+        let ended = self.calls.media_inactive(
+            now,
+            id,
+            &mut Out {
+                tx: &mut self.tx,
+                now,
+            },
+        );
+        self.pump();
+        ended
+    }
+
     /// Takes every message sent to `to` so far.
     pub(crate) fn take(&mut self, to: &str) -> Vec<Message> {
         let to = addr(to);

@@ -1,0 +1,94 @@
+//! The media relay as the B2BUA sees it: [`b2bua::MediaRelay`] over the relay driver's
+//! synchronous [`media_io::RelayHandle`], and the STUN listener.
+
+use std::net::SocketAddr;
+
+use b2bua::{MediaMode, MediaRelay, MediaStats, Side};
+use bytes::Bytes;
+use media_io::{Mode, RelayHandle};
+
+/// Calls are relay sessions named by the B2BUA's call id.
+pub(crate) struct RelayMedia {
+    pub(crate) handle: RelayHandle,
+    /// ONNET calls are anchored too (not just offered a relay candidate).
+    pub(crate) anchor_onnet: bool,
+}
+
+fn side(s: Side) -> media_io::Side {
+    match s {
+        Side::A => media_io::Side::A,
+        Side::B => media_io::Side::B,
+    }
+}
+
+impl RelayMedia {
+    fn mode(&self, mode: MediaMode) -> Mode {
+        match mode {
+            MediaMode::Anchor => Mode::Anchor,
+            MediaMode::CandidateOnly if self.anchor_onnet => Mode::Anchor,
+            MediaMode::CandidateOnly => Mode::CandidateOnly,
+        }
+    }
+
+    fn sdp(
+        &self,
+        call: u64,
+        from: Side,
+        sdp: &Bytes,
+        mode: MediaMode,
+        offer: bool,
+    ) -> Option<Bytes> {
+        let key = call.to_string();
+        let mode = self.mode(mode);
+        let r = if offer {
+            self.handle.offer(&key, side(from), sdp, mode)
+        } else {
+            self.handle.answer(&key, side(from), sdp, mode)
+        };
+        match r {
+            Ok(b) => Some(b),
+            Err(e) => {
+                // the SDP goes through unchanged: the call still works where a direct path exists
+                tracing::warn!(call, "media relay not used for this SDP: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl MediaRelay for RelayMedia {
+    fn offer(&mut self, call: u64, from: Side, sdp: &Bytes, mode: MediaMode) -> Option<Bytes> {
+        self.sdp(call, from, sdp, mode, true)
+    }
+
+    fn answer(&mut self, call: u64, from: Side, sdp: &Bytes, mode: MediaMode) -> Option<Bytes> {
+        self.sdp(call, from, sdp, mode, false)
+    }
+
+    fn end(&mut self, call: u64) -> Option<MediaStats> {
+        let s = self.handle.end(&call.to_string())?;
+        Some(MediaStats {
+            a_packets: s.a_to_b.packets,
+            b_packets: s.b_to_a.packets,
+        })
+    }
+}
+
+/// The relay configured from `[media]`.
+pub(crate) fn relay_config(m: &ferroswitch_config::MediaSettings) -> media_io::MediaConfig {
+    let mut c = media_io::MediaConfig::new(m.bind_address);
+    c.public_ip = Some(m.advertised_address());
+    c.port_min = m.port_min;
+    c.port_max = m.port_max;
+    c.inactivity_timeout = m.inactivity_timeout;
+    c
+}
+
+/// Answers a STUN Binding request that arrived on a SIP UDP socket (RFC 7983 demultiplexing:
+/// first byte 0..3). Returns the response to send back to `remote`, if any.
+pub(crate) fn stun_on_sip_socket(data: &[u8], remote: SocketAddr) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    media::stun::answer(data, remote, &mut out)
+        .should_send()
+        .then_some(out)
+}

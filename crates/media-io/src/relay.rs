@@ -1,0 +1,593 @@
+//! The RTP relay driver: one OS thread, one epoll loop (mio), one UDP socket per relay port, the
+//! [`RelayTable`] deciding where each datagram goes.
+//!
+//! # Structure
+//!
+//! ```text
+//!  B2BUA task ──offer/answer/end──▶ RelayHandle ──lock──▶ Core { RelayTable, sockets, SDP state }
+//!                                     binds / registers / closes sockets itself
+//!  relay thread: loop { epoll_wait ─▶ per ready socket: lock, recvmmsg, table.handle_packet per
+//!                       datagram, send_to from the socket facing the destination, unlock;
+//!                       table.handle_timeout ─▶ RelayEvent ─▶ tokio mpsc }
+//! ```
+//!
+//! The handle's methods never wait for the driver: they take the core's lock, which the relay
+//! thread holds only while it relays the datagrams of one socket (a few system calls, tens of
+//! microseconds at most). Sockets are bound, registered with the poller and closed by the
+//! handle under that lock, so a port released by `end` is free again at once.
+//!
+//! Sockets: per m-line and side an RTP socket on an even port and an RTCP socket on the next
+//! port — the RTCP one is only bound while RTCP multiplexing is not agreed (an SDP without
+//! `a=rtcp-mux`), but its port is always reserved.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use media::relay::{Action, CallStats, RelayConfig, RelayEvent, RelayTable, Side, MAX_MLINES};
+use media::sdp::{add_relay_candidate, anchor, Sdp};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use tokio::sync::mpsc;
+
+use crate::batch::{for_family, headers, RecvBufs};
+use crate::{MediaConfig, MediaError, Mode};
+use nix::sys::socket::{MultiHeaders, SockaddrStorage};
+
+const WAKER: Token = Token(usize::MAX);
+/// Datagrams read per `recvmmsg` on one relay socket (a socket rarely has more than one queued:
+/// each carries one stream at 50 packets/s).
+const RECV_BATCH: usize = 8;
+/// Longest the driver sleeps without looking at the timers and the event queue.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+/// The RTP relay. See [`Relay::start`].
+#[derive(Debug)]
+pub struct Relay {
+    _private: (),
+}
+
+impl Relay {
+    /// Starts the relay thread. Returns the handle the B2BUA uses and the receiver of relay
+    /// events. Fails on a bad configuration (`InvalidInput`: empty port range, no address to
+    /// advertise) or when the thread or the poller cannot be created. The thread stops when the
+    /// last clone of the handle is dropped.
+    pub fn start(config: MediaConfig) -> io::Result<(RelayHandle, mpsc::Receiver<RelayEvent>)> {
+        let public_ip = match config.public_ip {
+            Some(ip) => ip,
+            None if !config.bind_ip.is_unspecified() => config.bind_ip,
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "media: public_ip is required when bind_ip is unspecified",
+                ))
+            }
+        };
+        let table = RelayTable::new(RelayConfig {
+            port_min: config.port_min,
+            port_max: config.port_max,
+            inactivity_timeout: config.inactivity_timeout,
+            relatch_after: config.relatch_after,
+        })
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let first_port = table.allocator().first_port();
+        let pairs = table.allocator().capacity();
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let registry = poll.registry().try_clone()?;
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core {
+                table,
+                calls: HashMap::new(),
+                sockets: (0..pairs * 2).map(|_| None).collect(),
+                first_port,
+                registry,
+            }),
+            waker,
+            shutdown: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel(config.event_capacity.max(1));
+        let cpu = config.cpu;
+        let thread_shared = Arc::clone(&shared);
+        let socket_is_v6 = config.bind_ip.is_ipv6();
+        thread::Builder::new()
+            .name("ferro-media-relay".to_owned())
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    pin_to_cpu(cpu);
+                }
+                // Built here: the recvmmsg headers hold raw pointers and are not `Send`.
+                let driver = Driver {
+                    shared: Arc::clone(&thread_shared),
+                    poll,
+                    socket_is_v6,
+                    events_tx: tx,
+                    pending_events: VecDeque::new(),
+                    rx: RecvBufs::new(),
+                    rx_headers: headers(RECV_BATCH),
+                };
+                // Marks the relay stopped however the loop ends (shutdown, error, panic).
+                let _stopped = StoppedOnDrop(thread_shared);
+                driver.run();
+            })?;
+        tracing::info!(
+            %public_ip,
+            bind_ip = %config.bind_ip,
+            ports = %format!("{}-{}", first_port, first_port as usize + pairs * 2 - 1),
+            "media relay started"
+        );
+        let handle = RelayHandle {
+            inner: Arc::new(HandleInner {
+                shared,
+                public_ip,
+                bind_ip: config.bind_ip,
+                inactivity_timeout: config.inactivity_timeout,
+                hold_timeout: config.hold_timeout,
+            }),
+        };
+        Ok((handle, rx))
+    }
+}
+
+struct StoppedOnDrop(Arc<Shared>);
+
+impl Drop for StoppedOnDrop {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Release);
+    }
+}
+
+fn pin_to_cpu(cpu: usize) {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
+    let mut set = CpuSet::new();
+    match set
+        .set(cpu)
+        .and_then(|()| sched_setaffinity(Pid::from_raw(0), &set))
+    {
+        Ok(()) => tracing::info!(cpu, "media relay thread pinned"),
+        Err(e) => tracing::warn!(cpu, error = %e, "media relay thread could not be pinned"),
+    }
+}
+
+/// The B2BUA's handle on the relay: cheap to clone, `Send + Sync`, every method synchronous
+/// and non-blocking (it takes a lock the relay thread only holds while relaying the datagrams
+/// of one socket).
+#[derive(Clone)]
+pub struct RelayHandle {
+    inner: Arc<HandleInner>,
+}
+
+impl std::fmt::Debug for RelayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayHandle")
+            .field("public_ip", &self.inner.public_ip)
+            .field("bind_ip", &self.inner.bind_ip)
+            .finish_non_exhaustive()
+    }
+}
+
+struct HandleInner {
+    shared: Arc<Shared>,
+    public_ip: IpAddr,
+    bind_ip: IpAddr,
+    inactivity_timeout: Duration,
+    hold_timeout: Duration,
+}
+
+impl Drop for HandleInner {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        let _ = self.shared.waker.wake();
+    }
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    waker: Waker,
+    shutdown: AtomicBool,
+    stopped: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct Core {
+    table: RelayTable,
+    /// What the SDPs of each call said, per m-line and side: `a=rtcp-mux` and hold.
+    calls: HashMap<String, CallSdpState>,
+    /// Indexed by `port - first_port`.
+    sockets: Vec<Option<UdpSocket>>,
+    first_port: u16,
+    registry: Registry,
+}
+
+impl Core {
+    fn has_socket(&self, port: u16) -> bool {
+        self.sockets[usize::from(port - self.first_port)].is_some()
+    }
+
+    /// Registers a bound socket for `port` with the poller.
+    fn add_socket(&mut self, port: u16, socket: std::net::UdpSocket) {
+        let i = usize::from(port - self.first_port);
+        let mut s = UdpSocket::from_std(socket);
+        if let Err(e) = self.registry.register(&mut s, Token(i), Interest::READABLE) {
+            tracing::warn!(port, error = %e, "relay socket not registered");
+            return;
+        }
+        if let Some(mut old) = self.sockets[i].replace(s) {
+            let _ = self.registry.deregister(&mut old);
+        }
+    }
+
+    /// Deregisters and closes the socket of `port`, if any.
+    fn close_socket(&mut self, port: u16) {
+        let i = usize::from(port - self.first_port);
+        if let Some(mut s) = self.sockets[i].take() {
+            let _ = self.registry.deregister(&mut s);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct CallSdpState {
+    mux: Vec<[Option<bool>; 2]>,
+    hold: [bool; 2],
+}
+
+fn side_idx(s: Side) -> usize {
+    match s {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+fn bind(ip: IpAddr, port: u16) -> io::Result<std::net::UdpSocket> {
+    let s = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+impl RelayHandle {
+    /// The address advertised in SDP.
+    pub fn public_ip(&self) -> IpAddr {
+        self.inner.public_ip
+    }
+
+    /// Handles the SDP offer coming from `from_side`: records where that side receives,
+    /// allocates (or reuses) the ports facing the other side and returns the SDP to forward to
+    /// it, rewritten according to `mode`. Creates the relay session on the first call for
+    /// `call`. A re-INVITE's offer reuses the same ports.
+    pub fn offer(
+        &self,
+        call: &str,
+        from_side: Side,
+        sdp: &[u8],
+        mode: Mode,
+    ) -> Result<Bytes, MediaError> {
+        self.handle_sdp(call, from_side, sdp, mode)
+    }
+
+    /// Handles the SDP answer coming from `from_side` (the side that received the offer); same
+    /// rewriting as [`RelayHandle::offer`]. It also settles RTCP multiplexing: mux is in effect
+    /// only when both the offer and the answer have `a=rtcp-mux`.
+    pub fn answer(
+        &self,
+        call: &str,
+        from_side: Side,
+        sdp: &[u8],
+        mode: Mode,
+    ) -> Result<Bytes, MediaError> {
+        self.handle_sdp(call, from_side, sdp, mode)
+    }
+
+    /// Ends the relay session: its ports are released and their sockets closed; returns the
+    /// final counters (`None` when no session exists for `call`).
+    pub fn end(&self, call: &str) -> Option<CallStats> {
+        let mut core = self.inner.shared.lock();
+        core.calls.remove(call);
+        let ended = core.table.end(call)?;
+        for &p in &ended.ports {
+            core.close_socket(p);
+            core.close_socket(p + 1);
+        }
+        Some(ended.stats)
+    }
+
+    /// Current counters of `call`.
+    pub fn stats(&self, call: &str) -> Option<CallStats> {
+        self.inner.shared.lock().table.stats(call)
+    }
+
+    /// Number of relay sessions.
+    pub fn sessions(&self) -> usize {
+        self.inner.shared.lock().table.len()
+    }
+
+    /// Port pairs still free.
+    pub fn free_port_pairs(&self) -> usize {
+        self.inner.shared.lock().table.allocator().available()
+    }
+
+    fn handle_sdp(
+        &self,
+        call: &str,
+        from: Side,
+        sdp: &[u8],
+        mode: Mode,
+    ) -> Result<Bytes, MediaError> {
+        if self.inner.shared.stopped.load(Ordering::Acquire) {
+            return Err(MediaError::Stopped);
+        }
+        let mut parsed = Sdp::parse(sdp)?;
+        let ports = {
+            let mut core = self.inner.shared.lock();
+            let is_new = !core.table.contains(call);
+            match self.apply(&mut core, call, from, &parsed) {
+                Ok(ports) => ports,
+                Err(e) => {
+                    if is_new {
+                        // Do not leave half a session behind.
+                        drop(core);
+                        self.end(call);
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        let ip = self.inner.public_ip;
+        match mode {
+            Mode::Anchor => {
+                anchor(&mut parsed, ip, &ports);
+                add_relay_candidate(&mut parsed, ip, &ports);
+            }
+            Mode::CandidateOnly => {
+                add_relay_candidate(&mut parsed, ip, &ports);
+            }
+        }
+        Ok(Bytes::from(parsed.print()))
+    }
+
+    /// Updates the table from one side's SDP; returns the relay port facing the other side per
+    /// m-line (0 for disabled lines).
+    fn apply(
+        &self,
+        core: &mut Core,
+        call: &str,
+        from: Side,
+        sdp: &Sdp,
+    ) -> Result<Vec<u16>, MediaError> {
+        let now = Instant::now();
+        let to = from.other();
+        let bind_ip = self.inner.bind_ip;
+        let n = sdp.media.len();
+        if n > MAX_MLINES {
+            return Err(media::RelayError::TooManyMlines {
+                mline: n - 1,
+                max: MAX_MLINES,
+            }
+            .into());
+        }
+        let mut ports = vec![0u16; n];
+        let mut hold = false;
+        for (i, m) in sdp.media.iter().enumerate() {
+            let st = core.calls.entry(call.to_owned()).or_default();
+            if st.mux.len() <= i {
+                st.mux.resize(i + 1, [None; 2]);
+            }
+            if m.desc.port == 0 {
+                st.mux[i][side_idx(from)] = None;
+                if core.table.contains(call) {
+                    core.table.clear_remote(call, from, i)?;
+                }
+                continue;
+            }
+            let mux = m.rtcp_mux();
+            st.mux[i][side_idx(from)] = Some(mux);
+            let need_rtcp = !st.mux[i].iter().all(|s| s.unwrap_or(true));
+            hold |= sdp.is_hold(i) || sdp.direction(i) != media::sdp::Direction::SendRecv;
+
+            let mut bound: Option<(std::net::UdpSocket, Option<std::net::UdpSocket>)> = None;
+            let port = core.table.allocate_with(now, call, to, i, |p| {
+                let rtp = match bind(bind_ip, p) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(port = p, error = %e, "relay port busy, trying the next");
+                        return false;
+                    }
+                };
+                let rtcp = if mux {
+                    None
+                } else {
+                    match bind(bind_ip, p + 1) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            tracing::debug!(port = p + 1, error = %e, "relay port busy");
+                            return false;
+                        }
+                    }
+                };
+                bound = Some((rtp, rtcp));
+                true
+            })?;
+            if let Some((rtp, rtcp)) = bound {
+                core.add_socket(port, rtp);
+                if let Some(rtcp) = rtcp {
+                    core.add_socket(port + 1, rtcp);
+                }
+            }
+            ports[i] = port;
+            match sdp.remote_media(i) {
+                Some(r) => core.table.set_remote(call, from, i, r)?,
+                None => core.table.clear_remote(call, from, i)?,
+            }
+            let rates = m.clock_rates();
+            if !rates.is_empty() {
+                core.table.set_clock_rates(call, i, &rates)?;
+            }
+            if need_rtcp {
+                for side in [Side::A, Side::B] {
+                    let Some(p) = core.table.port(call, side, i) else {
+                        continue;
+                    };
+                    if core.has_socket(p + 1) {
+                        continue;
+                    }
+                    match bind(bind_ip, p + 1) {
+                        Ok(s) => core.add_socket(p + 1, s),
+                        Err(e) => {
+                            tracing::warn!(call, port = p + 1, error = %e, "RTCP port unavailable")
+                        }
+                    }
+                }
+            }
+        }
+        if core.table.contains(call) {
+            let st = core.calls.entry(call.to_owned()).or_default();
+            st.hold[side_idx(from)] = hold;
+            let timeout = if st.hold.iter().any(|h| *h) {
+                self.inner.hold_timeout
+            } else {
+                self.inner.inactivity_timeout
+            };
+            core.table.set_timeout(call, timeout)?;
+        }
+        Ok(ports)
+    }
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    poll: Poll,
+    socket_is_v6: bool,
+    events_tx: mpsc::Sender<RelayEvent>,
+    pending_events: VecDeque<RelayEvent>,
+    rx: RecvBufs<RECV_BATCH>,
+    rx_headers: MultiHeaders<SockaddrStorage>,
+}
+
+impl Driver {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.sleep_time();
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(error = %e, "media relay: poll failed, stopping");
+                return;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => {
+                        if self.shared.shutdown.load(Ordering::Acquire) {
+                            tracing::info!("media relay stopped");
+                            return;
+                        }
+                    }
+                    Token(i) => self.drain(i),
+                }
+            }
+            self.timers();
+        }
+    }
+
+    fn sleep_time(&self) -> Duration {
+        let now = Instant::now();
+        let mut d = self
+            .shared
+            .lock()
+            .table
+            .poll_timeout()
+            .map_or(MAX_SLEEP, |t| t.saturating_duration_since(now))
+            .min(MAX_SLEEP);
+        if !self.pending_events.is_empty() {
+            d = d.min(Duration::from_millis(50));
+        }
+        d
+    }
+
+    /// Reads everything queued on socket `i` and relays it.
+    fn drain(&mut self, i: usize) {
+        let mut guard = self.shared.lock();
+        let core = &mut *guard;
+        let Some(fd) = core
+            .sockets
+            .get(i)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.as_raw_fd())
+        else {
+            return;
+        };
+        let port = core.first_port + i as u16;
+        loop {
+            let n = match self.rx.recv(fd, &mut self.rx_headers) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!(port, error = %e, "relay recv failed");
+                    return;
+                }
+            };
+            let now = Instant::now();
+            for k in 0..n {
+                let (data, src) = self.rx.get(k);
+                let Some(src) = src else { continue };
+                let Action::Forward(t) = core.table.handle_packet(now, port, src, data) else {
+                    continue;
+                };
+                let Some(to) = for_family(t.to, self.socket_is_v6) else {
+                    continue;
+                };
+                let j = usize::from(t.from_port - core.first_port);
+                if let Some(s) = core.sockets.get(j).and_then(|s| s.as_ref()) {
+                    if let Err(e) = s.send_to(data, to) {
+                        tracing::trace!(from_port = t.from_port, %to, error = %e, "relay send failed");
+                    }
+                }
+            }
+            if n < RECV_BATCH {
+                // The queue was emptied: a new datagram raises a new edge.
+                return;
+            }
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        {
+            let mut core = self.shared.lock();
+            if core.table.poll_timeout().is_some_and(|t| t <= now) {
+                core.table.handle_timeout(now);
+            }
+            while let Some(e) = core.table.poll_event() {
+                self.pending_events.push_back(e);
+            }
+        }
+        while let Some(e) = self.pending_events.pop_front() {
+            match self.events_tx.try_send(e) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(e)) => {
+                    self.pending_events.push_front(e);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.pending_events.clear();
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the media drivers over real UDP sockets on the loopback interface.
+
+mod relay;
+mod stun;
