@@ -127,3 +127,25 @@ fn offnet_call_media_flows_through_the_relay() {
     );
     server.stop();
 }
+
+#[test]
+fn onnet_call_keeps_its_media_path_and_gets_a_relay_candidate_both_ways() {
+    let site = Site::with_sections(
+        "[media]\nbind_address = \"127.0.0.1\"\nport_min = 41200\nport_max = 41300\n",
+    );
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    let server = site.start();
+    let bob = crate::calls::device(&site, &server, "bob", "builder", "uas_answer_ice.xml");
+    let (ok, out) = Sipp::new(&site, "uac_call_ice.xml", free_port())
+        .rows(&["alice;wonderland;bob"])
+        .target(server.udp)
+        .run();
+    assert!(ok, "caller (expects a relay candidate in the 200):\n{out}");
+    let (ok, out) = bob.wait();
+    assert!(
+        ok,
+        "callee (expects a relay candidate in the INVITE):\n{out}"
+    );
+    server.stop();
+}

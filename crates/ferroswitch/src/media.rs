@@ -40,6 +40,10 @@ impl RelayMedia {
     ) -> Option<Bytes> {
         let key = call.to_string();
         let mode = self.mode(mode);
+        if mode == Mode::CandidateOnly && !has_ice_candidates(sdp) {
+            // nothing to add a relay candidate to: no ports spent on a call that cannot use them
+            return None;
+        }
         let r = if offer {
             self.handle.offer(&key, side(from), sdp, mode)
         } else {
@@ -72,6 +76,10 @@ impl MediaRelay for RelayMedia {
             b_packets: s.b_to_a.packets,
         })
     }
+}
+
+fn has_ice_candidates(sdp: &[u8]) -> bool {
+    sdp.windows(12).any(|w| w == b"a=candidate:")
 }
 
 /// The relay configured from `[media]`.
