@@ -523,3 +523,26 @@ fn baresip_calls_baresip_through_the_b2bua() {
     assert!(c.answer_ms.is_some(), "{c:?}");
     server.stop();
 }
+
+#[test]
+fn routing_changes_made_with_the_cli_apply_without_a_restart() {
+    let site = site();
+    let server = site.start();
+    cli_ok(&site, &["route", "add", "900", "reject:603"]);
+    cli_ok(&site, &["route", "add", "", "user-lookup"]);
+    server
+        .wait_log(20, |l| {
+            l.contains("routing reloaded") && l.contains("plan_entries=2")
+        })
+        .unwrap_or_else(|seen| panic!("no reload; log:\n{}", seen.join("\n")));
+    assert_ok(
+        "rejected by the new entry",
+        call(&site, &server, "uac_expect_603.xml", "900123"),
+    );
+    let rows = cdrs(&site, 1);
+    assert_eq!(
+        (rows[0].route.as_str(), rows[0].final_code),
+        ("reject", 603)
+    );
+    server.stop();
+}

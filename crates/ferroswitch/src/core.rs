@@ -51,6 +51,8 @@ pub(crate) enum Input {
     },
     /// The media relay saw nothing of this call (B2BUA call id) for its inactivity timeout.
     MediaInactive(u64),
+    /// The routing tables changed in storage: the new plan, gateways and ring groups.
+    Routing(Box<(dialplan::DialPlan, Routing)>),
 }
 
 /// A request (REGISTER, INVITE) waiting for its account to be read.
@@ -492,6 +494,11 @@ impl Core {
 
     fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
+            Input::Routing(tables) => {
+                let (plan, routing) = *tables;
+                self.calls.set_dial_plan(plan);
+                self.routing = routing;
+            }
             Input::MediaInactive(call) => {
                 let mut out = TxOut {
                     tx: &mut self.tx,

@@ -249,47 +249,14 @@ async fn load_calls(
     config: &Config,
     inputs: mpsc::UnboundedSender<crate::core::Input>,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
-    let plan_rows: Vec<(String, i32, String)> = store
-        .list_dial_plan()
-        .await
-        .context("loading the dialing plan")?
-        .into_iter()
-        .map(|r| (r.prefix, r.priority, r.action))
-        .collect();
-    let plan = crate::calls::dial_plan(&plan_rows);
-    let mut routing = crate::calls::Routing::default();
-    for g in store.list_gateways().await.context("loading gateways")? {
-        if !g.enabled {
-            continue;
-        }
-        if !g.transport.eq_ignore_ascii_case("udp") {
-            tracing::warn!(gateway = %g.name, transport = %g.transport, "only UDP gateways are served yet; using UDP");
-        }
-        match g.address.parse::<SocketAddr>() {
-            Ok(addr) => {
-                routing.gateways.insert(g.name, (addr, g.caller_id));
-            }
-            Err(e) => {
-                tracing::error!(gateway = %g.name, address = %g.address, "gateway skipped: {e}")
-            }
-        }
-    }
-    for r in store
-        .list_ring_groups()
-        .await
-        .context("loading ring groups")?
-    {
-        routing.groups.insert(
-            r.login,
-            crate::calls::ring_group(r.members, r.step_delay_s, r.max_steps),
-        );
-    }
+    let (plan, routing, fingerprint) = load_routing(store).await?;
     tracing::info!(
         plan_entries = plan.len(),
         gateways = routing.gateways.len(),
         ring_groups = routing.groups.len(),
         "routing loaded"
     );
+    spawn_routing_reload(store.clone(), fingerprint, inputs.clone());
     let mut calls = b2bua::Calls::new(
         b2bua::B2buaConfig {
             call_timeout: config.calls.call_timeout,
@@ -328,6 +295,92 @@ async fn load_calls(
         });
     }
     Ok((calls, routing))
+}
+
+/// The dialing plan, gateways and ring groups from storage, with a fingerprint of the rows
+/// they were built from.
+async fn load_routing(
+    store: &store::Store,
+) -> anyhow::Result<(dialplan::DialPlan, crate::calls::Routing, u64)> {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut fp = std::collections::hash_map::DefaultHasher::new();
+    let plan_rows: Vec<(String, i32, String)> = store
+        .list_dial_plan()
+        .await
+        .context("loading the dialing plan")?
+        .into_iter()
+        .map(|r| (r.prefix, r.priority, r.action))
+        .collect();
+    plan_rows.hash(&mut fp);
+    let plan = crate::calls::dial_plan(&plan_rows);
+    let mut routing = crate::calls::Routing::default();
+    for g in store.list_gateways().await.context("loading gateways")? {
+        format!("{g:?}").hash(&mut fp);
+        if !g.enabled {
+            continue;
+        }
+        if !g.transport.eq_ignore_ascii_case("udp") {
+            tracing::warn!(gateway = %g.name, transport = %g.transport, "only UDP gateways are served yet; using UDP");
+        }
+        match g.address.parse::<SocketAddr>() {
+            Ok(addr) => {
+                routing.gateways.insert(g.name, (addr, g.caller_id));
+            }
+            Err(e) => {
+                tracing::error!(gateway = %g.name, address = %g.address, "gateway skipped: {e}")
+            }
+        }
+    }
+    for r in store
+        .list_ring_groups()
+        .await
+        .context("loading ring groups")?
+    {
+        format!("{r:?}").hash(&mut fp);
+        routing.groups.insert(
+            r.login,
+            crate::calls::ring_group(r.members, r.step_delay_s, r.max_steps),
+        );
+    }
+    Ok((plan, routing, fp.finish()))
+}
+
+/// How often the routing tables are read again: a CLI change takes effect within this time.
+const ROUTING_RELOAD: Duration = Duration::from_secs(10);
+
+/// Reads the routing tables every [`ROUTING_RELOAD`] and hands them to the core when they
+/// changed (built here, swapped there: the core never waits on the database).
+fn spawn_routing_reload(
+    store: store::Store,
+    mut fingerprint: u64,
+    inputs: mpsc::UnboundedSender<crate::core::Input>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ROUTING_RELOAD);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match load_routing(&store).await {
+                Ok((plan, routing, fp)) if fp != fingerprint => {
+                    fingerprint = fp;
+                    tracing::info!(
+                        plan_entries = plan.len(),
+                        gateways = routing.gateways.len(),
+                        ring_groups = routing.groups.len(),
+                        "routing reloaded"
+                    );
+                    if inputs
+                        .send(crate::core::Input::Routing(Box::new((plan, routing))))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("routing not reloaded (kept the current tables): {e:#}"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -268,22 +268,15 @@ impl Store {
 
     /// Deletes bindings with `expires_at <= now_epoch`; returns how many.
     pub async fn purge_expired_bindings(&self, now_epoch: i64) -> Result<u64, StoreError> {
-        let err = StoreError::query("purge_expired_bindings");
-        let (statement, slice) = sql::purge_expired_sql(self.backend);
-        let mut total = 0;
-        loop {
-            let n = sqlx::query(statement)
-                .bind(now_epoch)
-                .execute(&self.pool)
-                .await
-                .map_err(&err)?
-                .rows_affected();
-            total += n;
-            match slice {
-                Some(limit) if n >= limit => continue,
-                _ => break,
-            }
-        }
+        let total = sql::purge_expired(
+            &self.pool,
+            self.backend,
+            "location",
+            "expires_at",
+            now_epoch,
+        )
+        .await
+        .map_err(StoreError::query("purge_expired_bindings"))?;
         if total > 0 {
             tracing::debug!(purged = total, "expired bindings purged");
         }

@@ -70,6 +70,18 @@ pub enum StoreError {
         len: usize,
     },
 
+    /// A binary value (a body) is larger than the store accepts (see
+    /// [`crate::limits::BODY_BYTES`]).
+    #[error("{field} is {len} bytes long, at most {max} are allowed")]
+    TooLarge {
+        /// Column name.
+        field: &'static str,
+        /// The limit, in bytes.
+        max: usize,
+        /// The value's size, in bytes.
+        len: usize,
+    },
+
     /// An empty login.
     #[error("the login is empty")]
     EmptyLogin,
@@ -135,6 +147,7 @@ impl StoreError {
             Self::BadUrl { .. }
             | Self::AccountExists { .. }
             | Self::TooLong { .. }
+            | Self::TooLarge { .. }
             | Self::EmptyLogin
             | Self::Empty { .. }
             | Self::BadRingGroupMember { .. } => false,

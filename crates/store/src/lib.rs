@@ -18,7 +18,7 @@
 //!
 //! There is one code path, over [`sqlx::AnyPool`]; column types are limited to what the Any
 //! driver reads on both backends (signed integers for numbers, booleans and epoch seconds;
-//! text as `TEXT` on SQLite and `VARCHAR` on MySQL). Where the SQL dialects differ (upserts,
+//! text as `TEXT` on SQLite and `VARCHAR` on MySQL; bodies as `BLOB` / `MEDIUMBLOB`). Where the SQL dialects differ (upserts,
 //! write transactions, bounded deletes) a small helper in `sql.rs` branches on [`Backend`].
 //!
 //! SQLite is opened create-if-missing (the parent directory too) with `journal_mode=WAL`,
@@ -35,7 +35,11 @@
 //! (push tokens; schema only, written by the operator API) and `location` (registrar bindings);
 //! for calls (`0002_calls`): `dialing_plan` (prefix → action text, parsed by the `dialplan`
 //! crate), `gateways`, `ring_groups`, `local_dialing_plan` (prefix → SIP server, served to
-//! softphones) and `cdr` (one row per call attempt), plus `clientsshared.voicemail_uri`.
+//! softphones) and `cdr` (one row per call attempt), plus `clientsshared.voicemail_uri`;
+//! for presence and messaging (`0003_presence_messaging`): `presence_publications` (PUBLISH
+//! state, per entity-tag), `sms_inbox` (every MESSAGE with its status; deferred ones wait
+//! there for the recipient to register), `contacts` (the local buddy lists) and
+//! `voicemail_boxes` (voicemail counts for message-summary).
 //!
 //! # Errors
 //! [`StoreError`] says what failed and what to do; it never prints a password from a URL.
@@ -44,6 +48,7 @@
 mod account;
 mod binding;
 mod cdr;
+mod contact;
 mod db_url;
 mod dial_plan;
 mod error;
@@ -51,8 +56,11 @@ mod gateway;
 mod instance;
 pub mod limits;
 mod local_plan;
+mod message;
+mod publication;
 mod ring_group;
 mod sql;
+mod voicemail;
 
 use std::time::Duration;
 
@@ -67,7 +75,10 @@ pub use error::StoreError;
 pub use gateway::GatewayRow;
 pub use instance::{InstanceRecord, InstanceSeen};
 pub use local_plan::LocalPlanRow;
+pub use message::{MessageStatus, NewMessage, StoredMessage};
+pub use publication::{PublicationChange, StoredPublication};
 pub use ring_group::RingGroupRow;
+pub use voicemail::VoicemailCounts;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

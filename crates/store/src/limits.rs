@@ -7,7 +7,8 @@
 use crate::StoreError;
 
 /// `clientsshared.login`, `aa_ue_instance.login`, `location.login`, `ring_groups.login` (and
-/// each of its members).
+/// each of its members), `presence_publications.login`, `sms_inbox.sender` and
+/// `sms_inbox.recipient`, `contacts.owner` and `contacts.buddy`, `voicemail_boxes.login`.
 pub const LOGIN: usize = 128;
 /// `clientsshared.password`.
 pub const PASSWORD: usize = 255;
@@ -19,13 +20,13 @@ pub const INSTANCE: usize = 255;
 pub const BINDING_KEY: usize = 512;
 /// `location.contact`.
 pub const CONTACT: usize = 2048;
-/// `location.call_id`, `cdr.call_id`.
+/// `location.call_id`, `cdr.call_id`, `sms_inbox.call_id`.
 pub const CALL_ID: usize = 255;
 /// `location.received`, `location.local_addr`, `gateways.address` (`ip:port`, IPv6 in brackets).
 pub const ADDR: usize = 64;
 /// `location.transport`, `gateways.transport`.
 pub const TRANSPORT: usize = 8;
-/// `location.node_id`, `cdr.node_id`.
+/// `location.node_id`, `cdr.node_id`, `presence_publications.node_id`.
 pub const NODE_ID: usize = 64;
 /// `location.path`.
 pub const PATH: usize = 4096;
@@ -55,6 +56,16 @@ pub const NUMBER: usize = 128;
 pub const ROUTE: usize = 255;
 /// `cdr.hangup_by`.
 pub const HANGUP_BY: usize = 16;
+/// `presence_publications.etag` (the presence core issues 16 hex digits).
+pub const ETAG: usize = 64;
+/// `sms_inbox.content_type`.
+pub const CONTENT_TYPE: usize = 255;
+/// `presence_publications.body`, `sms_inbox.body`, in **bytes**. The columns (MEDIUMBLOB on
+/// MySQL) would hold 16 MiB; 1 MiB keeps every statement well under the smallest default
+/// `max_allowed_packet` (4 MiB on MySQL 5.7, 16 MiB on MariaDB, 64 MiB on MySQL 8); batches
+/// of bodies are split so that no statement carries more than a few MiB. PIDF documents are at most 64 KiB (the presence core's limit) and MESSAGE bodies are
+/// smaller still.
+pub const BODY_BYTES: usize = 1024 * 1024;
 
 /// `Err(TooLong)` when `value` has more than `max` characters.
 pub(crate) fn check(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
@@ -75,6 +86,30 @@ pub(crate) fn check_login(login: &str) -> Result<(), StoreError> {
         return Err(StoreError::EmptyLogin);
     }
     check("login", login, LOGIN)
+}
+
+/// `Err(TooLarge)` when `value` has more than `max` bytes.
+pub(crate) fn check_bytes(field: &'static str, value: &[u8], max: usize) -> Result<(), StoreError> {
+    if value.len() > max {
+        return Err(StoreError::TooLarge {
+            field,
+            max,
+            len: value.len(),
+        });
+    }
+    Ok(())
+}
+
+/// A value that must not be empty and must fit `max` characters.
+pub(crate) fn check_non_empty(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<(), StoreError> {
+    if value.is_empty() {
+        return Err(StoreError::Empty { field });
+    }
+    check(field, value, max)
 }
 
 pub(crate) fn check_opt(

@@ -58,16 +58,47 @@ pub(crate) fn last_insert_id(backend: Backend) -> &'static str {
     }
 }
 
-/// Deletes expired bindings. MySQL deletes in bounded slices (each its own statement) so a
-/// large purge never makes one huge Galera write-set; SQLite has no `DELETE ... LIMIT` by default.
-pub(crate) fn purge_expired_sql(backend: Backend) -> (&'static str, Option<u64>) {
+/// Rows per slice of a bounded delete on MySQL.
+const DELETE_SLICE: u64 = 5000;
+
+/// `DELETE FROM {table} WHERE {column} <= ?` for purging expired rows. MySQL deletes in bounded
+/// slices (each its own statement; repeat while a slice comes back full) so a large purge never
+/// makes one huge Galera write-set; SQLite has no `DELETE ... LIMIT` by default.
+pub(crate) fn purge_expired_sql(
+    backend: Backend,
+    table: &str,
+    column: &str,
+) -> (String, Option<u64>) {
+    let base = format!("DELETE FROM {table} WHERE {column} <= ?");
     match backend {
-        Backend::Sqlite => ("DELETE FROM location WHERE expires_at <= ?", None),
-        Backend::MySql => (
-            "DELETE FROM location WHERE expires_at <= ? LIMIT 5000",
-            Some(5000),
-        ),
+        Backend::Sqlite => (base, None),
+        Backend::MySql => (format!("{base} LIMIT {DELETE_SLICE}"), Some(DELETE_SLICE)),
     }
+}
+
+/// Runs [`purge_expired_sql`] (slice after slice on MySQL) and returns how many rows went.
+pub(crate) async fn purge_expired(
+    pool: &AnyPool,
+    backend: Backend,
+    table: &str,
+    column: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let (statement, slice) = purge_expired_sql(backend, table, column);
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(&statement)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        total += n;
+        match slice {
+            Some(limit) if n >= limit => continue,
+            _ => break,
+        }
+    }
+    Ok(total)
 }
 
 /// Reads an integer column into a narrower or unsigned type; a stored value that does not fit
@@ -92,6 +123,24 @@ mod tests {
     fn placeholders() {
         assert_eq!(values_tuples(2, 3), "(?,?,?),(?,?,?)");
         assert_eq!(in_list(3), "(?,?,?)");
+    }
+
+    #[test]
+    fn purges_are_sliced_on_mysql_only() {
+        assert_eq!(
+            purge_expired_sql(Backend::Sqlite, "location", "expires_at"),
+            (
+                "DELETE FROM location WHERE expires_at <= ?".to_owned(),
+                None
+            )
+        );
+        assert_eq!(
+            purge_expired_sql(Backend::MySql, "t", "c"),
+            (
+                "DELETE FROM t WHERE c <= ? LIMIT 5000".to_owned(),
+                Some(5000)
+            )
+        );
     }
 
     #[test]

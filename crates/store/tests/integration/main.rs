@@ -6,9 +6,12 @@
 mod accounts;
 mod bindings;
 mod cdrs;
+mod contacts;
 mod errors;
 mod instances;
+mod messages;
 mod migrate;
 mod persistence;
+mod publications;
 mod routing;
 mod support;

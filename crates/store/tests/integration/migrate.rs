@@ -1,11 +1,11 @@
 use std::path::Path;
 
-use store::{AccountUpdate, Backend, Store};
+use store::{AccountUpdate, Backend, Store, VoicemailCounts};
 
 use crate::support::{account, each_backend, each_empty_database};
 
 /// Migrations embedded in the store, in order.
-const MIGRATIONS: i64 = 2;
+const MIGRATIONS: i64 = 3;
 
 #[tokio::test]
 async fn migrate_twice_is_idempotent() {
@@ -33,6 +33,10 @@ async fn migrate_twice_is_idempotent() {
             "ring_groups",
             "local_dialing_plan",
             "cdr",
+            "presence_publications",
+            "sms_inbox",
+            "contacts",
+            "voicemail_boxes",
         ] {
             assert_eq!(ctx.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
         }
@@ -96,6 +100,12 @@ async fn upgrade_from_the_foundation_schema_keeps_accounts() {
                 .await
                 .unwrap());
             assert!(store.list_dial_plan().await.unwrap().is_empty());
+            // 0003 too: its tables are there and usable.
+            assert_eq!(
+                store.voicemail_counts("old-timer").await.unwrap(),
+                VoicemailCounts::default()
+            );
+            assert!(store.add_contact("old-timer", "bob").await.unwrap());
             store.close().await;
         },
     )
