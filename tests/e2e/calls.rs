@@ -546,3 +546,29 @@ fn routing_changes_made_with_the_cli_apply_without_a_restart() {
     );
     server.stop();
 }
+
+#[test]
+fn a_trusted_peer_calls_without_a_challenge() {
+    let site = site();
+    // trusted_peers is a top-level key: it goes before the first table
+    let cfg = std::fs::read_to_string(site.config()).unwrap();
+    let cfg = cfg.replacen(
+        "node_id = \"test1\"\n",
+        "node_id = \"test1\"\ntrusted_peers = [\"127.0.0.1\"]\n",
+        1,
+    );
+    std::fs::write(site.config(), cfg).unwrap();
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_answer.xml");
+    assert_ok(
+        "trusted caller",
+        call(&site, &server, "uac_trusted_call.xml", "bob"),
+    );
+    assert_ok("callee", bob.wait());
+    let rows = cdrs(&site, 1);
+    assert_eq!(
+        (rows[0].caller.as_str(), rows[0].final_code),
+        ("alice", 200)
+    );
+    server.stop();
+}
