@@ -578,7 +578,10 @@ fn info_and_refer_cross_to_the_other_leg_and_their_answers_come_back() {
     let site = site();
     let server = site.start();
     let bob = device(&site, &server, "bob", "builder", "uas_info_refer.xml");
-    assert_ok("caller", call(&site, &server, "uac_call_info_refer.xml", "bob"));
+    assert_ok(
+        "caller",
+        call(&site, &server, "uac_call_info_refer.xml", "bob"),
+    );
     assert_ok("callee (checks the DTMF body and the Refer-To)", bob.wait());
     server.stop();
 }
