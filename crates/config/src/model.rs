@@ -33,6 +33,8 @@ pub struct Config {
     pub web_service: Option<HttpHook>,
     /// The push-notification hook (voipswitch `push_service`, `emc.ashx`).
     pub push_service: Option<HttpHook>,
+    /// The SMS-out hook for MESSAGEs routed OFFNET (voipswitch's `VSServices\sms_send.ashx`).
+    pub sms_service: Option<HttpHook>,
     /// The admin HTTP API, if enabled; always on a loopback address.
     pub admin: Option<AdminSettings>,
     /// Logging filter and output format.
@@ -58,6 +60,7 @@ impl Default for Config {
             stun: None,
             web_service: None,
             push_service: None,
+            sms_service: None,
             admin: None,
             log: LogSettings::default(),
             calls: CallSettings::default(),
@@ -303,7 +306,7 @@ impl AdminSettings {
     }
 }
 
-/// An operator web hook (voipswitch `web_service` / `push_service`): called as
+/// An operator web hook (voipswitch `web_service` / `push_service`, our `sms_service`): called as
 /// `http(s)://{ipaddr}:{port}/{service}` with `username`/`password`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -324,6 +327,8 @@ impl HttpHook {
     pub const WEB_SERVICE_DEFAULT: &'static str = "bl.ashx";
     /// The default method of the push hook.
     pub const PUSH_SERVICE_DEFAULT: &'static str = "emc.ashx";
+    /// The default method of the SMS-out hook (voipswitch's VSServices method).
+    pub const SMS_SERVICE_DEFAULT: &'static str = "VSServices/sms_send.ashx";
 
     /// A hook without credentials, over plain HTTP.
     pub fn new(ipaddr: impl Into<String>, port: u16, service: impl Into<String>) -> Self {

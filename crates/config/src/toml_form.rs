@@ -43,6 +43,7 @@ struct RawConfig {
     stun: Option<RawStun>,
     web_service: Option<RawHook>,
     push_service: Option<RawHook>,
+    sms_service: Option<RawHook>,
 }
 
 #[derive(Deserialize)]
@@ -328,6 +329,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     config.stun = raw.stun.map(|s| StunSettings { addr: s.address });
     config.web_service = raw.web_service.map(|h| hook(h, Hook::Web, at));
     config.push_service = raw.push_service.map(|h| hook(h, Hook::Push, at));
+    config.sms_service = raw.sms_service.map(|h| hook(h, Hook::Sms, at));
     Ok(config)
 }
 
@@ -372,10 +374,7 @@ fn media(m: RawMedia, at: &mut Recorder<'_>) -> MediaSettings {
 }
 
 fn hook(raw: RawHook, which: Hook, at: &mut Recorder<'_>) -> HttpHook {
-    let (section, default_service) = match which {
-        Hook::Web => ("web_service", HttpHook::WEB_SERVICE_DEFAULT),
-        Hook::Push => ("push_service", HttpHook::PUSH_SERVICE_DEFAULT),
-    };
+    let (section, default_service) = which.section();
     HttpHook {
         ipaddr: raw.ipaddr,
         port: at.take(raw.port, Field::HookPort(which), format!("{section}.port")),

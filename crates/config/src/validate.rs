@@ -21,6 +21,18 @@ use crate::ConfigError;
 pub(crate) enum Hook {
     Web,
     Push,
+    Sms,
+}
+
+impl Hook {
+    /// The section's name (the same in both formats) and the default `service`.
+    pub(crate) fn section(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Web => ("web_service", HttpHook::WEB_SERVICE_DEFAULT),
+            Self::Push => ("push_service", HttpHook::PUSH_SERVICE_DEFAULT),
+            Self::Sms => ("sms_service", HttpHook::SMS_SERVICE_DEFAULT),
+        }
+    }
 }
 
 /// A setting of the model that a rule can blame.
@@ -62,10 +74,7 @@ pub(crate) enum Field {
 impl Field {
     /// A name for a setting the file did not give (its default is at fault).
     fn default_key(self) -> String {
-        let hook = |h| match h {
-            Hook::Web => "web_service",
-            Hook::Push => "push_service",
-        };
+        let hook = |h: Hook| h.section().0;
         match self {
             Self::NodeId => "node_id".into(),
             Self::Listeners => "listener".into(),
@@ -167,6 +176,7 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
         .map_err(|m| check.fail(&[Field::DatabaseUrl], m))?;
     check.hook(Hook::Web, &mut config.web_service)?;
     check.hook(Hook::Push, &mut config.push_service)?;
+    check.hook(Hook::Sms, &mut config.sms_service)?;
     if let Some(admin) = &config.admin {
         check.admin(admin)?;
     }

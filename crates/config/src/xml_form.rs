@@ -2,7 +2,7 @@
 //!
 //! Every section is an element holding `<param name="..." value="..."/>` children, as in
 //! voipswitch: `<listener type="sip|registrar|stun">`, `<web_service>`, `<push_service>`, plus our
-//! own `<node>`, `<registrar>`, `<database>`, `<log>`, `<calls>`, `<media>`, `<admin>` and
+//! own `<sms_service>` (same params), `<node>`, `<registrar>`, `<database>`, `<log>`, `<calls>`, `<media>`, `<admin>` and
 //! `<trusted_peer>` for what voipswitch keeps elsewhere. Unknown elements, attributes, listener types and params are
 //! refused; keys in errors read `listener[type=sip].port` or `registrar.min-expiration`.
 
@@ -26,6 +26,7 @@ const SECTIONS: &[&str] = &[
     "listener",
     "web_service",
     "push_service",
+    "sms_service",
     "node",
     "registrar",
     "database",
@@ -153,6 +154,7 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "listener" => self.listener(child)?,
                 "web_service" => self.config.web_service = Some(self.hook(child, Hook::Web)?),
                 "push_service" => self.config.push_service = Some(self.hook(child, Hook::Push)?),
+                "sms_service" => self.config.sms_service = Some(self.hook(child, Hook::Sms)?),
                 "node" => self.node(child)?,
                 "registrar" => self.registrar(child)?,
                 "database" => self.database(child)?,
@@ -436,10 +438,7 @@ impl<'d, 'input> Reader<'d, 'input> {
     }
 
     fn hook(&mut self, node: Node<'d, 'input>, which: Hook) -> Result<HttpHook, ConfigError> {
-        let (section, default_service) = match which {
-            Hook::Web => ("web_service", HttpHook::WEB_SERVICE_DEFAULT),
-            Hook::Push => ("push_service", HttpHook::PUSH_SERVICE_DEFAULT),
-        };
+        let (section, default_service) = which.section();
         self.refuse_attributes(node, section, &[])?;
         let params = self.params(node, section.to_owned(), HOOK_PARAMS)?;
         Ok(HttpHook {

@@ -1,9 +1,10 @@
 //! Integration tests of `ferroswitch-config`: the sample files, error positions per format, XML
-//! listener semantics, calls and media settings, and path resolution, all through the public API.
+//! listener semantics, calls and media settings, the SMS hook, and path resolution, all through the public API.
 
 mod calls_media;
 mod paths;
 mod samples;
+mod sms_hook;
 mod toml_errors;
 mod xml_errors;
 mod xml_semantics;
