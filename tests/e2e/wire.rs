@@ -48,14 +48,13 @@ fn options_answered_and_unknown_methods_get_405() {
     let via = r.top_via().unwrap();
     assert_eq!(via.received(), Some("127.0.0.1"));
     assert_eq!(via.rport(), Some(Some(local.port().to_string().as_str())));
-    let r = udp_exchange(
-        &c,
-        &request("SUBSCRIBE", "x", "sub1", "Event: presence\r\n", local),
-    );
+    let r = udp_exchange(&c, &request("FETCHSTATE", "x", "unk1", "", local));
     assert_eq!(r.status(), Some(405));
     let allow = r.header(&HeaderName::Allow).unwrap();
-    assert!(allow.contains("INVITE") && allow.contains("BYE"), "{allow}");
-    assert!(!allow.contains("SUBSCRIBE"), "{allow}");
+    for m in ["INVITE", "BYE", "SUBSCRIBE", "PUBLISH", "MESSAGE", "NOTIFY"] {
+        assert!(allow.contains(m), "{m} missing from {allow}");
+    }
+    assert!(!allow.contains("FETCHSTATE"), "{allow}");
 }
 
 #[test]

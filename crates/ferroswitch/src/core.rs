@@ -2,10 +2,15 @@
 //! and time, and carries their outputs to the transports and the storage writer.
 //!
 //! Request pipeline (Kamailio's order): sanity (done by the transport) → transaction layer
-//! (retransmissions, CANCEL, ACK) → in-dialog requests (To tag) → the B2BUA's dialogs →
-//! method dispatch: REGISTER → auth → registrar; INVITE → proxy auth (trusted peers by IP
-//! skip it) → B2BUA; OPTIONS → 200; anything else → 405 with Allow until the modules that own
-//! it exist.
+//! (retransmissions, CANCEL, ACK) → SUBSCRIBE and PUBLISH (new or in-dialog) → proxy auth →
+//! presence ([`crate::presence_io`]) → other in-dialog requests (To tag) → the B2BUA's
+//! dialogs → method dispatch: REGISTER → auth → registrar (then stored messages for a device
+//! that registered); INVITE → proxy auth (trusted peers by IP skip it) → B2BUA; MESSAGE →
+//! proxy auth (trusted peers skip it) → messaging ([`crate::messaging_io`]); OPTIONS → 200;
+//! anything else → 405 with Allow.
+//!
+//! Responses and timeouts of client transactions go to whoever started them: presence
+//! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,10 +27,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::calls::{Dir, Profile, Routing, TxOut};
+use crate::messaging_io::{MessagingIo, Reach};
 use crate::persist::Write;
+use crate::presence_io::PresenceIo;
 use crate::transport::{accept_datagram, Inbound, Transports};
 
-const ALLOW: &str = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY";
+const ALLOW: &str =
+    "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, PUBLISH, MESSAGE";
 const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
 /// How long a cached account is trusted before it is read again from the database.
 const ACCOUNT_TTL: Duration = Duration::from_secs(60);
@@ -53,9 +61,14 @@ pub(crate) enum Input {
     MediaInactive(u64),
     /// The routing tables changed in storage: the new plan, gateways and ring groups.
     Routing(Box<(dialplan::DialPlan, Routing)>),
+    /// A buddy list or voicemail count the presence core asked for.
+    Presence(crate::presence_io::Fetched),
+    /// A database or hook operation of the messaging core finished.
+    Messaging(crate::messaging_io::Done),
 }
 
-/// A request (REGISTER, INVITE) waiting for its account to be read.
+/// A request (REGISTER, INVITE, SUBSCRIBE, PUBLISH, MESSAGE) waiting for its account to be
+/// read.
 #[derive(Debug)]
 pub(crate) struct Waiting {
     key: ServerKey,
@@ -81,6 +94,8 @@ pub(crate) struct Core {
     accounts: HashMap<String, CachedAccount>,
     calls: Calls,
     routing: Routing,
+    presence: PresenceIo,
+    messaging: MessagingIo,
     trusted: Vec<IpAddr>,
     udp_locals: Vec<SocketAddr>,
 }
@@ -106,6 +121,8 @@ impl Core {
         accounts: Vec<store::Account>,
         calls: Calls,
         routing: Routing,
+        presence: PresenceIo,
+        messaging: MessagingIo,
         trusted: Vec<IpAddr>,
     ) -> Self {
         let now = Instant::now();
@@ -123,6 +140,8 @@ impl Core {
             accounts,
             calls,
             routing,
+            presence,
+            messaging,
             trusted,
             udp_locals: Vec::new(),
         }
@@ -146,10 +165,14 @@ impl Core {
         let (udp, locals): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
         self.udp_locals = locals.clone();
         loop {
-            let deadline = match (self.tx.poll_timeout(), self.calls.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
+            let deadline = [
+                self.tx.poll_timeout(),
+                self.calls.poll_timeout(),
+                self.presence.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
             .map(tokio::time::Instant::from_std);
             tokio::select! {
                 i = udp_readable(&udp) => {
@@ -191,6 +214,7 @@ impl Core {
                     let now = Instant::now();
                     self.tx.handle_timeout(now);
                     self.calls.handle_timeout(now, &mut TxOut { tx: &mut self.tx, now });
+                    self.presence.handle_timeout(&mut self.tx, now);
                     self.drain(now);
                 }
                 _ = purge.tick() => {
@@ -250,6 +274,12 @@ impl Core {
                 }
             }
             Event::Response { key, response, .. } => {
+                let status = response.status().unwrap_or(0);
+                if self.presence.response(&mut self.tx, now, key, status)
+                    || self.messaging_response(now, key, status)
+                {
+                    return;
+                }
                 let mut out = TxOut {
                     tx: &mut self.tx,
                     now,
@@ -259,6 +289,12 @@ impl Core {
                 }
             }
             Event::Timeout { key } => {
+                // no final response: as a 408 (RFC 3261 §8.1.3.1)
+                if self.presence.response(&mut self.tx, now, key, 408)
+                    || self.messaging_response(now, key, 408)
+                {
+                    return;
+                }
                 let mut out = TxOut {
                     tx: &mut self.tx,
                     now,
@@ -270,6 +306,16 @@ impl Core {
     }
 
     fn handle_request(&mut self, now: Instant, key: ServerKey, msg: Message, from: Peer) {
+        let waiting = |msg| Waiting {
+            key,
+            msg,
+            from,
+            refetched: false,
+        };
+        // presence owns its dialogs: SUBSCRIBE refreshes and PUBLISH never reach the B2BUA
+        if matches!(msg.method(), Some(Method::Subscribe | Method::Publish)) {
+            return self.authenticated(now, waiting(msg));
+        }
         let in_dialog = msg.to_header().is_ok_and(|t| t.tag().is_some());
         if in_dialog && !matches!(msg.method(), Some(Method::Register | Method::Options)) {
             let mut out = TxOut {
@@ -283,24 +329,8 @@ impl Core {
             return;
         }
         match msg.method() {
-            Some(Method::Invite) => self.invite(
-                now,
-                Waiting {
-                    key,
-                    msg,
-                    from,
-                    refetched: false,
-                },
-            ),
-            Some(Method::Register) => self.register(
-                now,
-                Waiting {
-                    key,
-                    msg,
-                    from,
-                    refetched: false,
-                },
-            ),
+            Some(Method::Invite | Method::Message) => self.authenticated(now, waiting(msg)),
+            Some(Method::Register) => self.register(now, waiting(msg)),
             Some(Method::Options) => {
                 let mut b = MessageBuilder::response_to(
                     &msg,
@@ -310,7 +340,8 @@ impl Core {
                 );
                 b.header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
-                    .header("Supported", "path, outbound")
+                    .header("Allow-Events", "presence, message-summary")
+                    .header("Supported", "path, outbound, eventlist")
                     .header("Server", SERVER);
                 self.respond(now, &key, b.finish());
             }
@@ -360,6 +391,26 @@ impl Core {
             }
         }
         tracing::debug!(status = outcome.status, login = ?outcome.login, peer = %w.from, "REGISTER");
+        if let (200, Some(login)) = (outcome.status, &outcome.login) {
+            // messages stored while the login was away go out now
+            let now_ms = unix_ms();
+            if self
+                .registrar
+                .location()
+                .lookup(login, now_ms)
+                .next()
+                .is_some()
+            {
+                let accounts = &self.accounts;
+                let known = |l: &str| accounts.get(l).is_some_and(|c| c.account.is_some());
+                let reach = Reach {
+                    location: self.registrar.location(),
+                    now_ms,
+                    known: &known,
+                };
+                self.messaging.registered(login, outcome.registered, &reach);
+            }
+        }
         let login_s = outcome.login.clone();
         for c in outcome.changes {
             let _ = self.writes.send(Write::Binding(c));
@@ -385,9 +436,38 @@ impl Core {
         }
     }
 
-    /// A new INVITE: proxy authentication (trusted peers by IP skip it), then the B2BUA.
-    fn invite(&mut self, now: Instant, w: Waiting) {
-        let caller = if self.trusted.contains(&w.from.remote.ip()) {
+    /// Proxy authentication of an INVITE, SUBSCRIBE, PUBLISH or MESSAGE, then its module.
+    /// Trusted peers (by IP) need none for INVITE and MESSAGE; presence always asks.
+    fn authenticated(&mut self, now: Instant, w: Waiting) {
+        let method = w.msg.method().cloned();
+        let trusted_ok = matches!(method, Some(Method::Invite | Method::Message));
+        let Some((caller, w)) = self.authenticate(now, w, trusted_ok) else {
+            return;
+        };
+        match method {
+            Some(Method::Invite) => self.invite(now, w, caller),
+            Some(Method::Message) => self.message(now, w, caller),
+            Some(Method::Subscribe) => {
+                self.presence
+                    .subscribe(&mut self.tx, now, w.key, &w.msg, w.from, &caller.login);
+            }
+            Some(Method::Publish) => {
+                self.presence
+                    .publish(&mut self.tx, now, w.key, &w.msg, w.from, &caller.login);
+            }
+            _ => {}
+        }
+    }
+
+    /// Who sent a request that needs proxy authentication: `Some` to go on; `None` when it
+    /// was answered (challenge, 403) or waits for its account to be read.
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        w: Waiting,
+        trusted_ok: bool,
+    ) -> Option<(Caller, Waiting)> {
+        if trusted_ok && self.trusted.contains(&w.from.remote.ip()) {
             let login = w
                 .msg
                 .from_user()
@@ -395,62 +475,80 @@ impl Core {
                 .unwrap_or_default();
             let profile = self.accounts.get(&login).and_then(|c| c.profile.clone());
             let profile = profile.unwrap_or_default();
-            Caller {
+            let caller = Caller {
                 login,
                 display_name: profile.display_name,
                 tech_prefix: profile.tech_prefix,
                 trusted: true,
-            }
-        } else {
-            let login = Registrar::credentials_username(&w.msg, AuthKind::Proxy);
-            let account = match &login {
-                None => None,
-                Some(login) => match self.accounts.get(login) {
-                    Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => {
-                        c.account.clone()
-                    }
-                    _ => return self.fetch_account(login.clone(), w),
-                },
             };
-            match self.registrar.authenticate(
-                unix_ms(),
-                &w.msg,
-                w.from,
-                account.as_ref(),
-                AuthKind::Proxy,
-            ) {
-                Ok(acc) => {
-                    let profile = self
-                        .accounts
-                        .get(&acc.login)
-                        .and_then(|c| c.profile.clone())
-                        .unwrap_or_default();
-                    Caller {
-                        login: acc.login.clone(),
-                        display_name: profile.display_name,
-                        tech_prefix: profile.tech_prefix,
-                        trusted: false,
-                    }
+            return Some((caller, w));
+        }
+        let login = Registrar::credentials_username(&w.msg, AuthKind::Proxy);
+        let account = match &login {
+            None => None,
+            Some(login) => match self.accounts.get(login) {
+                Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => {
+                    c.account.clone()
                 }
-                Err(r) => {
-                    if r.status == 403 && !w.refetched {
-                        if let Some(login) = &login {
-                            if self
-                                .accounts
-                                .get(login)
-                                .is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK)
-                            {
-                                return self.fetch_account(login.clone(), w);
-                            }
+                _ => {
+                    self.fetch_account(login.clone(), w);
+                    return None;
+                }
+            },
+        };
+        match self.registrar.authenticate(
+            unix_ms(),
+            &w.msg,
+            w.from,
+            account.as_ref(),
+            AuthKind::Proxy,
+        ) {
+            Ok(acc) => {
+                let profile = self
+                    .accounts
+                    .get(&acc.login)
+                    .and_then(|c| c.profile.clone())
+                    .unwrap_or_default();
+                let caller = Caller {
+                    login: acc.login.clone(),
+                    display_name: profile.display_name,
+                    tech_prefix: profile.tech_prefix,
+                    trusted: false,
+                };
+                Some((caller, w))
+            }
+            Err(r) => {
+                if r.status == 403 && !w.refetched {
+                    if let Some(login) = &login {
+                        if self
+                            .accounts
+                            .get(login)
+                            .is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK)
+                        {
+                            // maybe the password changed or the account was just added
+                            self.fetch_account(login.clone(), w);
+                            return None;
                         }
                     }
-                    tracing::debug!(status = r.status, peer = %w.from, "INVITE not authenticated");
+                }
+                let method = w.msg.method().map_or("?", |m| m.as_str());
+                tracing::debug!(status = r.status, peer = %w.from, method, "request not authenticated");
+                if r.status == 407 && w.msg.method() != Some(&Method::Invite) {
+                    // a challenge is cheap to compute again (see REGISTER)
+                    if let Err(e) = self.tx.respond_and_forget(&w.key, r.response) {
+                        tracing::debug!("challenge not sent: {e}");
+                    }
+                } else {
                     // an INVITE's final answer needs its transaction (the ACK is absorbed there)
                     self.respond(now, &w.key, r.response);
-                    return;
                 }
+                None
             }
-        };
+        }
+    }
+
+    /// An authenticated (or trusted) INVITE: the B2BUA.
+    fn invite(&mut self, now: Instant, w: Waiting, caller: Caller) {
         let accounts = &self.accounts;
         let profiles = |login: &str| accounts.get(login).map(|c| c.profile.clone());
         let dir = Dir {
@@ -466,6 +564,67 @@ impl Core {
         };
         self.calls
             .invite(now, w.key, w.msg, w.from, caller, &dir, &mut out);
+    }
+
+    /// An authenticated (or trusted) MESSAGE: routed like a call, then the messaging core.
+    fn message(&mut self, now: Instant, w: Waiting, caller: Caller) {
+        let dialed = w
+            .msg
+            .request_uri()
+            .ok()
+            .and_then(|u| u.user_unescaped())
+            .and_then(|u| String::from_utf8(u.into_owned()).ok());
+        let dest = match dialed {
+            Some(d) if !d.is_empty() => {
+                crate::messaging::route(&caller.tech_prefix, self.calls.dial_plan(), &d)
+            }
+            _ => crate::messaging::Destination::Unroutable,
+        };
+        let accounts = &self.accounts;
+        let known = |l: &str| accounts.get(l).is_some_and(|c| c.account.is_some());
+        let reach = Reach {
+            location: self.registrar.location(),
+            now_ms: unix_ms(),
+            known: &known,
+        };
+        let mut out = TxOut {
+            tx: &mut self.tx,
+            now,
+        };
+        self.messaging.incoming(
+            &mut out,
+            w.key,
+            w.msg,
+            w.from,
+            (caller.login, caller.display_name),
+            dest,
+            &reach,
+        );
+    }
+
+    /// A response (or 408 for a timeout) to a client transaction, if it is a forwarded
+    /// MESSAGE.
+    fn messaging_response(
+        &mut self,
+        now: Instant,
+        key: sip_transaction::ClientKey,
+        status: u16,
+    ) -> bool {
+        if !self.messaging.owns(&key) {
+            return false;
+        }
+        let accounts = &self.accounts;
+        let known = |l: &str| accounts.get(l).is_some_and(|c| c.account.is_some());
+        let reach = Reach {
+            location: self.registrar.location(),
+            now_ms: unix_ms(),
+            known: &known,
+        };
+        let mut out = TxOut {
+            tx: &mut self.tx,
+            now,
+        };
+        self.messaging.response(&mut out, key, status, &reach)
     }
 
     fn fetch_account(&mut self, login: String, mut waiting: Waiting) {
@@ -512,11 +671,26 @@ impl Core {
                 waiting,
             } => {
                 self.accounts.insert(login, cached(account, now));
-                if waiting.msg.method() == Some(&Method::Invite) {
-                    self.invite(now, waiting);
-                } else {
+                if waiting.msg.method() == Some(&Method::Register) {
                     self.register(now, waiting);
+                } else {
+                    self.authenticated(now, waiting);
                 }
+            }
+            Input::Presence(f) => self.presence.fetched(&mut self.tx, now, f),
+            Input::Messaging(done) => {
+                let accounts = &self.accounts;
+                let known = |l: &str| accounts.get(l).is_some_and(|c| c.account.is_some());
+                let reach = Reach {
+                    location: self.registrar.location(),
+                    now_ms: unix_ms(),
+                    known: &known,
+                };
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                self.messaging.done(&mut out, done, &reach);
             }
             Input::AccountFetched {
                 login,

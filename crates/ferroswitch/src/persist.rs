@@ -1,4 +1,5 @@
-//! Write-through of registrar changes to storage, batched, retried on a DB outage.
+//! Write-through of registrar and presence changes to storage, batched, retried on a DB
+//! outage.
 
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub(crate) enum Write {
     Instance(InstanceSeen),
     /// A call attempt's record for the `cdr` table.
     Cdr(Box<b2bua::Cdr>),
+    /// A change to `presence_publications` (applied in order).
+    Publication(store::PublicationChange),
 }
 
 fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
@@ -69,6 +72,7 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
     let mut changes = Vec::with_capacity(1024);
     let mut instances = Vec::new();
     let mut cdrs = Vec::new();
+    let mut publications = Vec::new();
     loop {
         if rx.recv_many(&mut batch, 2000).await == 0 {
             break;
@@ -87,6 +91,7 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                 }),
                 Write::Instance(i) => instances.push(i),
                 Write::Cdr(c) => cdrs.push(cdr_row(&c, &node_id)),
+                Write::Publication(p) => publications.push(p),
             }
         }
         let mut delay = Duration::from_millis(100);
@@ -104,18 +109,27 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                 (Ok(()), Ok(())) if !cdrs.is_empty() => store.insert_cdrs(&cdrs).await,
                 _ => Ok(()),
             };
-            match r1.and(r2).and(r3) {
+            let r4 = match (&r1, &r2, &r3) {
+                (Ok(()), Ok(()), Ok(())) if !publications.is_empty() => {
+                    store
+                        .apply_publication_changes(&node_id, &publications)
+                        .await
+                }
+                _ => Ok(()),
+            };
+            let pending = changes.len() + instances.len() + cdrs.len() + publications.len();
+            match r1.and(r2).and(r3).and(r4) {
                 Ok(()) => break,
                 Err(e) if !e.is_transient() => {
                     tracing::error!(
-                        dropped = changes.len() + instances.len() + cdrs.len(),
+                        dropped = pending,
                         "database refused a write batch (not retrying): {e}"
                     );
                     break;
                 }
                 Err(e) => {
                     tracing::error!(
-                        pending = changes.len() + instances.len() + cdrs.len(),
+                        pending,
                         "database write failed, retrying in {:?}: {e}",
                         delay
                     );
@@ -127,5 +141,6 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
         changes.clear();
         instances.clear();
         cdrs.clear();
+        publications.clear();
     }
 }

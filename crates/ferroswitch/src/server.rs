@@ -163,16 +163,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     drop(net_tx);
     // Sections the config model knows but this build does not serve yet: say so, loudly.
-    let pending = [
-        (
-            config.web_service.is_some(),
-            "web_service buddy-list hook (the presence issue)",
-        ),
-        (
-            config.push_service.is_some(),
-            "push_service hook (the calls/messaging issues)",
-        ),
-    ];
+    let pending = [(
+        config.push_service.is_some(),
+        "push_service for parked calls (incoming_call/missed_call; `message` events are posted)",
+    )];
     if let Some(stun) = &config.stun {
         let sock = tokio::net::UdpSocket::bind(stun.addr)
             .await
@@ -211,6 +205,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     ));
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
     let (calls, routing) = load_calls(&store, &config, inputs_tx.clone()).await?;
+    let (presence, messaging) =
+        load_presence_messaging(&store, &config, inputs_tx.clone(), writes_tx.clone()).await?;
     let core = Core::new(
         TransactionLayer::new(TimerConfig::default()),
         registrar,
@@ -221,6 +217,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         accounts,
         calls,
         routing,
+        presence,
+        messaging,
         config.trusted_peers.clone(),
     );
     let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
@@ -241,6 +239,93 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The operator API client for the configured hooks (`web_service` → buddy list,
+/// `push_service` → push, `sms_service` → SMS out); `None` with no hook configured.
+fn hook_client(config: &Config) -> anyhow::Result<Option<hooks::HookClient>> {
+    let endpoint = |h: &Option<ferroswitch_config::HttpHook>, what: &str| {
+        h.as_ref()
+            .map(|h| {
+                hooks::Endpoint::from_parts(&h.ipaddr, h.port, &h.service)
+                    .map(|e| {
+                        e.with_https(h.https)
+                            .with_credentials(&h.username, &h.password)
+                    })
+                    .with_context(|| format!("{what} hook"))
+            })
+            .transpose()
+    };
+    let cfg = hooks::HookConfig {
+        buddy_list: endpoint(&config.web_service, "web_service")?,
+        push: endpoint(&config.push_service, "push_service")?,
+        sms: endpoint(&config.sms_service, "sms_service")?,
+        ..hooks::HookConfig::default()
+    };
+    if cfg.buddy_list.is_none() && cfg.push.is_none() && cfg.sms.is_none() {
+        return Ok(None);
+    }
+    for (ep, what) in [
+        (&cfg.buddy_list, "buddy list"),
+        (&cfg.push, "push"),
+        (&cfg.sms, "SMS out"),
+    ] {
+        if let Some(ep) = ep {
+            tracing::info!(url = %ep.display_url(), "{what} hook");
+        }
+    }
+    Ok(Some(
+        hooks::HookClient::new(cfg).context("building the operator API client")?,
+    ))
+}
+
+/// The presence core with the stored publications, and the messaging core.
+async fn load_presence_messaging(
+    store: &store::Store,
+    config: &Config,
+    inputs: mpsc::UnboundedSender<crate::core::Input>,
+    writes: mpsc::UnboundedSender<crate::persist::Write>,
+) -> anyhow::Result<(
+    crate::presence_io::PresenceIo,
+    crate::messaging_io::MessagingIo,
+)> {
+    let hooks = hook_client(config)?;
+    let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
+    let rows = store
+        .load_publications(now, Some(&config.node_id))
+        .await
+        .context("loading presence publications")?;
+    let expired = store
+        .purge_expired_publications(now)
+        .await
+        .context("purging expired presence publications")?;
+    tracing::info!(
+        publications = rows.len(),
+        expired,
+        buddy_lists = if config.web_service.is_some() {
+            "web_service hook"
+        } else {
+            "contacts table"
+        },
+        "presence restored"
+    );
+    let server =
+        presence::PresenceServer::new(crate::presence_io::presence_config(config), rand::random());
+    let mut presence = crate::presence_io::PresenceIo::new(
+        server,
+        hooks.clone().filter(|h| h.config().buddy_list.is_some()),
+        store.clone(),
+        inputs.clone(),
+        writes,
+    );
+    presence.restore(rows);
+    let messaging = crate::messaging_io::MessagingIo::new(
+        crate::messaging::Messaging::new(config.registrar.realm.clone(), rand::random()),
+        hooks,
+        store.clone(),
+        inputs,
+    );
+    Ok((presence, messaging))
 }
 
 /// The call engine with the dialing plan, gateways and ring groups from storage.

@@ -1,0 +1,1312 @@
+//! MESSAGE (RFC 3428) without I/O: where a MESSAGE goes, forwarding it to a login's devices,
+//! storing it when nobody takes it, and delivering stored messages in order, one at a time,
+//! when the login comes online.
+//!
+//! The driver (`messaging_io`) authenticates the sender, gives [`Messaging::incoming`] the
+//! routed [`Destination`], sends what the [`Outbox`] is handed (responses, forwarded
+//! MESSAGEs), feeds back final responses of the forwards, and carries out the [`Action`]s
+//! (database, HTTP hooks), answering each that names a [`JobId`] or a login.
+//!
+//! ```text
+//!  MESSAGE ─▶ Login, devices ─▶ forward to every device ─ first 2xx ─▶ 200, Store(Delivered)
+//!     │                                                  └ all fail ─▶ Store(Deferred) ─▶ 202, Push
+//!     ├─▶ Login, no device (or a delivery round pending) ─▶ Store(Deferred) ─▶ 202 (+ Push)
+//!     ├─▶ Offnet ─▶ SmsOut ─ accepted ─▶ 202, Store(SentOffnet)
+//!     │                      └ failed ──▶ 503, Store(Failed)
+//!     └─▶ unknown login / no route: 404; a `reject` entry: its code
+//!
+//!  delivery round of one login (REGISTER came online, or the login may have deferred messages):
+//!   FetchPending ─▶ for each message, oldest first: forward to every device
+//!        ├ first 2xx ─▶ MarkDelivered ─▶ (written) ─▶ next message
+//!        └ all fail ──▶ Attempted (attempts + 1; Failed after MAX_ATTEMPTS) ─▶ round ends
+//! ```
+//!
+//! A login has at most one round; a trigger during a round makes it fetch again when it
+//! ends. A MESSAGE for a login whose round is running is stored rather than forwarded, so it
+//! cannot overtake the older messages.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use b2bua::Outbox;
+use bytes::Bytes;
+use dialplan::{Action as PlanAction, DialPlan, TechPrefix};
+use sip_message::{Message, MessageBuilder, Method, Peer};
+use sip_transaction::{ClientKey, ServerKey};
+
+/// Largest MESSAGE body accepted (larger: 413).
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+/// Failed delivery attempts after which a stored message is given up (status failed), so
+/// one message a device always refuses cannot hold back the ones behind it.
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
+/// Stored messages read per query of a delivery round.
+pub(crate) const ROUND_BATCH: u32 = 50;
+
+const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+
+/// Where a MESSAGE goes, after the sender's tech-prefix rules and the dialing plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// ONNET (`user-lookup`): this login.
+    Login(String),
+    /// OFFNET (`gateway`): this number, after the entry's strip/prepend, to the SMS hook.
+    Offnet(String),
+    /// A `reject` entry.
+    Reject(u16),
+    /// No entry, an empty login, or an entry that takes no messages (service, ring group).
+    Unroutable,
+}
+
+/// Routes the Request-URI user of a MESSAGE like the B2BUA routes an INVITE.
+pub(crate) fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destination {
+    let Ok(r) = dialplan::resolve(tech, plan, dialed) else {
+        return Destination::Unroutable;
+    };
+    match &r.entry().action {
+        PlanAction::UserLookup if !r.rest().is_empty() => Destination::Login(r.rest().to_owned()),
+        PlanAction::Gateway { .. } => match r.target_number() {
+            Some(n) if !n.is_empty() => Destination::Offnet(n.into_owned()),
+            _ => Destination::Unroutable,
+        },
+        PlanAction::Reject { code } => Destination::Reject(*code),
+        _ => Destination::Unroutable,
+    }
+}
+
+/// A registered device of a login: where a forwarded MESSAGE goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Device {
+    /// The binding's Contact: the Request-URI.
+    pub(crate) contact: String,
+    /// The flow it registered on.
+    pub(crate) peer: Peer,
+    /// Its `Path` (RFC 3327), sent as `Route`.
+    pub(crate) path: Option<String>,
+}
+
+/// What the messaging core asks of the location table and the accounts.
+pub(crate) trait Devices {
+    /// The login's live devices; `None` when no such account exists.
+    fn devices(&self, login: &str) -> Option<Vec<Device>>;
+}
+
+/// One message: what is stored in `sms_inbox` and forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Text {
+    pub(crate) sender: String,
+    pub(crate) display_name: Option<String>,
+    /// The login (ONNET) or the number after the dialing plan (OFFNET).
+    pub(crate) recipient: String,
+    /// The Call-ID of the sender's MESSAGE: with sender and recipient, the de-duplication key.
+    pub(crate) call_id: String,
+    /// Its CSeq number (part of the de-duplication key too).
+    pub(crate) cseq: i64,
+    pub(crate) content_type: String,
+    pub(crate) body: Bytes,
+}
+
+/// A stored, not yet delivered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Deferred {
+    pub(crate) id: i64,
+    pub(crate) text: Text,
+    pub(crate) attempts: u32,
+}
+
+/// A message's status in `sms_inbox`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Delivered,
+    Deferred,
+    SentOffnet,
+    Failed,
+}
+
+/// Names work the driver reports back on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct JobId(u64);
+
+/// What the driver must do, from [`Messaging::poll_action`], in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Action {
+    /// Write `text` to `sms_inbox` with `status` (de-duplicated); with a job, report with
+    /// [`Messaging::stored`].
+    Store {
+        job: Option<JobId>,
+        text: Text,
+        status: Status,
+    },
+    /// POST to the SMS hook; report with [`Messaging::sms_done`].
+    SmsOut { job: JobId, text: Text },
+    /// Post a `message` push event (the recipient has no device that took it).
+    Push { text: Text },
+    /// Read `login`'s deferred messages, oldest first; report with
+    /// [`Messaging::pending_fetched`].
+    FetchPending { login: String, limit: u32 },
+    /// Mark a message delivered; report with [`Messaging::marked`].
+    MarkDelivered { login: String, id: i64 },
+    /// Count a failed delivery attempt; `give_up`: set the status to failed too.
+    Attempted { id: i64, give_up: bool },
+}
+
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "jobs live in one map, a few per message in flight; boxing buys nothing"
+)]
+enum Job {
+    /// A sender's MESSAGE waiting for its answer.
+    Incoming {
+        key: ServerKey,
+        request: Message,
+        from: Peer,
+        text: Text,
+        outstanding: usize,
+        answered: bool,
+        /// Post a push event once stored (nobody took it).
+        push: bool,
+    },
+    /// A stored message being delivered by its login's round.
+    Delivery {
+        login: String,
+        id: i64,
+        attempts: u32,
+        outstanding: usize,
+        delivered: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Round {
+    queue: VecDeque<Deferred>,
+    /// The last fetch filled its batch: there may be more.
+    full: bool,
+    /// Triggered again meanwhile: fetch again at the end.
+    again: bool,
+}
+
+/// The messaging core. Sans-IO; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Messaging {
+    domain: String,
+    jobs: HashMap<JobId, Job>,
+    branches: HashMap<ClientKey, JobId>,
+    rounds: HashMap<String, Round>,
+    /// Logins known to have no deferred message (a round found none since). A successful
+    /// REGISTER of any other login starts a round: after a restart each login is asked about
+    /// once, and a message stored before the restart is delivered at its next REGISTER.
+    clear: HashSet<String>,
+    actions: VecDeque<Action>,
+    next_job: u64,
+    token: u64,
+}
+
+impl Messaging {
+    /// `domain` is the host of the From/To URIs of forwarded MESSAGEs; `seed` feeds tags,
+    /// branches and Call-IDs.
+    pub(crate) fn new(domain: impl Into<String>, seed: u64) -> Self {
+        Self {
+            domain: domain.into(),
+            jobs: HashMap::new(),
+            branches: HashMap::new(),
+            rounds: HashMap::new(),
+            clear: HashSet::new(),
+            actions: VecDeque::new(),
+            next_job: 0,
+            token: seed,
+        }
+    }
+
+    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Tells that `login` has no deferred message (tests start from there).
+    #[cfg(test)]
+    pub(crate) fn set_clear(&mut self, login: &str) {
+        self.clear.insert(login.to_owned());
+    }
+
+    /// Whether a client transaction is one of our forwards.
+    pub(crate) fn owns(&self, key: &ClientKey) -> bool {
+        self.branches.contains_key(key)
+    }
+
+    /// A new, authenticated MESSAGE from `sender` routed to `dest`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the request, its transaction and peer, who sent it and where it goes"
+    )]
+    pub(crate) fn incoming(
+        &mut self,
+        key: ServerKey,
+        request: Message,
+        from: Peer,
+        sender: (String, Option<String>),
+        dest: Destination,
+        devices: &dyn Devices,
+        out: &mut dyn Outbox,
+    ) {
+        let body = request.body().clone();
+        if body.len() > MAX_BODY {
+            return respond(out, &key, &request, from, 413, None);
+        }
+        let content_type = request
+            .content_type()
+            .unwrap_or("text/plain")
+            .trim()
+            .to_owned();
+        let call_id = request.call_id().unwrap_or_default().to_owned();
+        let cseq = request.cseq().map_or(0, |c| i64::from(c.seq));
+        let (sender, display_name) = sender;
+        let text = |recipient: String| Text {
+            sender: sender.clone(),
+            display_name: display_name.clone(),
+            recipient,
+            call_id: call_id.clone(),
+            cseq,
+            content_type: content_type.clone(),
+            body: body.clone(),
+        };
+        match dest {
+            Destination::Reject(code) => respond(out, &key, &request, from, code, None),
+            Destination::Unroutable => respond(out, &key, &request, from, 404, Some("no route")),
+            Destination::Offnet(number) => {
+                let job = self.job(Job::Incoming {
+                    key,
+                    request,
+                    from,
+                    text: text(number.clone()),
+                    outstanding: 0,
+                    answered: false,
+                    push: false,
+                });
+                self.actions.push_back(Action::SmsOut {
+                    job,
+                    text: text(number),
+                });
+            }
+            Destination::Login(login) => {
+                let Some(targets) = devices.devices(&login) else {
+                    return respond(out, &key, &request, from, 404, Some("no such user"));
+                };
+                let text = text(login.clone());
+                let in_order = self.rounds.contains_key(&login) || !self.clear.contains(&login);
+                let job = self.job(Job::Incoming {
+                    key,
+                    request,
+                    from,
+                    text: text.clone(),
+                    outstanding: 0,
+                    answered: false,
+                    push: targets.is_empty(),
+                });
+                if targets.is_empty() || in_order {
+                    // nobody to take it, or older messages first: store, then a round
+                    self.actions.push_back(Action::Store {
+                        job: Some(job),
+                        text,
+                        status: Status::Deferred,
+                    });
+                    return;
+                }
+                let sent = self.forward(job, &text, &targets, out);
+                if sent == 0 {
+                    self.incoming_failed(job);
+                }
+            }
+        }
+    }
+
+    /// A final (or provisional, ignored) response to one of our forwards; `408` for a
+    /// transaction timeout. Returns false when the key is not ours.
+    pub(crate) fn response(
+        &mut self,
+        key: ClientKey,
+        status: u16,
+        devices: &dyn Devices,
+        out: &mut dyn Outbox,
+    ) -> bool {
+        if !self.branches.contains_key(&key) {
+            return false;
+        }
+        if status < 200 {
+            return true;
+        }
+        let Some(job_id) = self.branches.remove(&key) else {
+            return true;
+        };
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return true;
+        };
+        let ok = (200..300).contains(&status);
+        match job {
+            Job::Incoming {
+                key,
+                request,
+                from,
+                text,
+                outstanding,
+                answered,
+                ..
+            } => {
+                *outstanding -= 1;
+                if ok && !*answered {
+                    *answered = true;
+                    respond(out, key, request, *from, 200, None);
+                    self.actions.push_back(Action::Store {
+                        job: None,
+                        text: text.clone(),
+                        status: Status::Delivered,
+                    });
+                }
+                if *outstanding == 0 {
+                    if *answered {
+                        self.jobs.remove(&job_id);
+                    } else {
+                        self.incoming_failed(job_id);
+                    }
+                }
+            }
+            Job::Delivery {
+                login,
+                id,
+                attempts,
+                outstanding,
+                delivered,
+            } => {
+                *outstanding -= 1;
+                let first_ok = ok && !*delivered;
+                if first_ok {
+                    *delivered = true;
+                    self.actions.push_back(Action::MarkDelivered {
+                        login: login.clone(),
+                        id: *id,
+                    });
+                }
+                if *outstanding == 0 {
+                    let (login, id, attempts, delivered) =
+                        (login.clone(), *id, *attempts, *delivered);
+                    self.jobs.remove(&job_id);
+                    if !delivered {
+                        tracing::info!(%login, id, status, "stored message not taken by any device");
+                        self.delivery_failed(&login, id, attempts, devices, out);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// The answer to [`Action::Store`] with a job: `Ok(inserted)` (`false`: the same message
+    /// was stored before), or the database error. `online`: whether a login has a device now.
+    pub(crate) fn stored(
+        &mut self,
+        job: JobId,
+        result: Result<bool, String>,
+        online: &dyn Fn(&str) -> bool,
+        out: &mut dyn Outbox,
+    ) {
+        let Some(Job::Incoming {
+            key,
+            request,
+            from,
+            text,
+            push,
+            ..
+        }) = self.jobs.remove(&job)
+        else {
+            return;
+        };
+        match result {
+            Ok(inserted) => {
+                respond(out, &key, &request, from, 202, None);
+                if inserted {
+                    self.clear.remove(&text.recipient);
+                    if push {
+                        self.actions.push_back(Action::Push { text: text.clone() });
+                    }
+                }
+                if online(&text.recipient) {
+                    self.start_round(&text.recipient);
+                }
+            }
+            Err(e) => {
+                tracing::error!(sender = %text.sender, recipient = %text.recipient, "storing a message failed, answering 503: {e}");
+                respond(out, &key, &request, from, 503, Some("storage unavailable"));
+            }
+        }
+    }
+
+    /// The answer to [`Action::SmsOut`].
+    pub(crate) fn sms_done(
+        &mut self,
+        job: JobId,
+        result: Result<(), String>,
+        out: &mut dyn Outbox,
+    ) {
+        let Some(Job::Incoming {
+            key,
+            request,
+            from,
+            text,
+            ..
+        }) = self.jobs.remove(&job)
+        else {
+            return;
+        };
+        let status = match result {
+            Ok(()) => {
+                respond(out, &key, &request, from, 202, None);
+                Status::SentOffnet
+            }
+            Err(e) => {
+                tracing::warn!(sender = %text.sender, to = %text.recipient, "SMS hook did not take the message: {e}");
+                respond(
+                    out,
+                    &key,
+                    &request,
+                    from,
+                    503,
+                    Some("SMS service unavailable"),
+                );
+                Status::Failed
+            }
+        };
+        self.actions.push_back(Action::Store {
+            job: None,
+            text,
+            status,
+        });
+    }
+
+    /// A REGISTER of `login` succeeded and it has a device; `came_online`: it had none before.
+    pub(crate) fn registered(&mut self, login: &str, came_online: bool) {
+        if came_online || !self.clear.contains(login) {
+            self.start_round(login);
+        }
+    }
+
+    /// The answer to [`Action::FetchPending`].
+    pub(crate) fn pending_fetched(
+        &mut self,
+        login: &str,
+        result: Result<Vec<Deferred>, String>,
+        devices: &dyn Devices,
+        out: &mut dyn Outbox,
+    ) {
+        let Some(round) = self.rounds.get_mut(login) else {
+            return;
+        };
+        match result {
+            Ok(rows) => {
+                round.full = rows.len() >= ROUND_BATCH as usize;
+                round.queue = rows.into();
+                self.send_next(login, devices, out);
+            }
+            Err(e) => {
+                tracing::error!(%login, "reading stored messages failed: {e}");
+                self.clear.remove(login);
+                self.rounds.remove(login);
+            }
+        }
+    }
+
+    /// The answer to [`Action::MarkDelivered`].
+    pub(crate) fn marked(
+        &mut self,
+        login: &str,
+        result: Result<(), String>,
+        devices: &dyn Devices,
+        out: &mut dyn Outbox,
+    ) {
+        if !self.rounds.contains_key(login) {
+            return;
+        }
+        match result {
+            Ok(()) => self.send_next(login, devices, out),
+            Err(e) => {
+                // not recorded: stop here, rather than risk sending the rest twice over
+                tracing::error!(%login, "marking a message delivered failed: {e}");
+                self.clear.remove(login);
+                self.rounds.remove(login);
+            }
+        }
+    }
+
+    // ----- internals -----------------------------------------------------------------------
+
+    fn job(&mut self, job: Job) -> JobId {
+        self.next_job += 1;
+        let id = JobId(self.next_job);
+        self.jobs.insert(id, job);
+        id
+    }
+
+    fn start_round(&mut self, login: &str) {
+        match self.rounds.get_mut(login) {
+            Some(r) => r.again = true,
+            None => {
+                self.rounds.insert(login.to_owned(), Round::default());
+                self.actions.push_back(Action::FetchPending {
+                    login: login.to_owned(),
+                    limit: ROUND_BATCH,
+                });
+            }
+        }
+    }
+
+    /// Forwarding found nobody: store it (deferred) and push.
+    fn incoming_failed(&mut self, job: JobId) {
+        if let Some(Job::Incoming { text, push, .. }) = self.jobs.get_mut(&job) {
+            *push = true;
+            let text = text.clone();
+            self.actions.push_back(Action::Store {
+                job: Some(job),
+                text,
+                status: Status::Deferred,
+            });
+        }
+    }
+
+    /// Sends the round's next message, or ends the round.
+    fn send_next(&mut self, login: &str, devices: &dyn Devices, out: &mut dyn Outbox) {
+        let Some(round) = self.rounds.get_mut(login) else {
+            return;
+        };
+        let Some(next) = round.queue.pop_front() else {
+            if round.full || round.again {
+                round.full = false;
+                round.again = false;
+                self.actions.push_back(Action::FetchPending {
+                    login: login.to_owned(),
+                    limit: ROUND_BATCH,
+                });
+            } else {
+                self.rounds.remove(login);
+                self.clear.insert(login.to_owned());
+            }
+            return;
+        };
+        let targets = devices.devices(login).unwrap_or_default();
+        let job = self.job(Job::Delivery {
+            login: login.to_owned(),
+            id: next.id,
+            attempts: next.attempts,
+            outstanding: 0,
+            delivered: false,
+        });
+        let sent = self.forward(job, &next.text, &targets, out);
+        tracing::debug!(%login, id = next.id, devices = sent, "delivering a stored message");
+        if sent == 0 {
+            self.jobs.remove(&job);
+            self.delivery_failed(login, next.id, next.attempts, devices, out);
+        }
+    }
+
+    fn delivery_failed(
+        &mut self,
+        login: &str,
+        id: i64,
+        attempts: u32,
+        devices: &dyn Devices,
+        out: &mut dyn Outbox,
+    ) {
+        let give_up = attempts + 1 >= MAX_ATTEMPTS;
+        self.actions.push_back(Action::Attempted { id, give_up });
+        if give_up {
+            tracing::warn!(%login, id, attempts = attempts + 1, "stored message given up");
+            self.send_next(login, devices, out);
+        } else {
+            // keep the order: the rest waits for the next round (any REGISTER starts it)
+            self.clear.remove(login);
+            self.rounds.remove(login);
+        }
+    }
+
+    /// Sends `text` to every device; returns how many forwards started.
+    fn forward(
+        &mut self,
+        job: JobId,
+        text: &Text,
+        targets: &[Device],
+        out: &mut dyn Outbox,
+    ) -> usize {
+        let mut sent = 0;
+        for d in targets {
+            let bytes = self.build(text, d);
+            let request = match Message::parse(bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(contact = %d.contact, "forwarded MESSAGE does not parse: {e}");
+                    continue;
+                }
+            };
+            if let Some(k) = out.send_request(request, d.peer) {
+                self.branches.insert(k, job);
+                sent += 1;
+            }
+        }
+        match self.jobs.get_mut(&job) {
+            Some(Job::Incoming { outstanding, .. } | Job::Delivery { outstanding, .. }) => {
+                *outstanding = sent;
+            }
+            None => {}
+        }
+        sent
+    }
+
+    /// A MESSAGE of our own (Via, tags, Call-ID) to one device, with the body and its type.
+    fn build(&mut self, text: &Text, d: &Device) -> Bytes {
+        let branch = format!("z9hG4bK{}", self.token());
+        let tag = self.token();
+        let call_id = format!("{}@ferroswitch", self.token());
+        let mut b = MessageBuilder::request(&Method::Message, &d.contact);
+        b.header(
+            "Via",
+            format_args!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                d.peer.transport.via_name(),
+                d.peer.local
+            ),
+        )
+        .header("Max-Forwards", 70);
+        if let Some(p) = &d.path {
+            b.header("Route", p);
+        }
+        let from_uri = format!("sip:{}@{}", text.sender, self.domain);
+        match &text.display_name {
+            Some(n) if !n.is_empty() => b.header(
+                "From",
+                format_args!("\"{}\" <{from_uri}>;tag={tag}", n.replace(['"', '\\'], "")),
+            ),
+            _ => b.header("From", format_args!("<{from_uri}>;tag={tag}")),
+        };
+        b.header(
+            "To",
+            format_args!("<sip:{}@{}>", text.recipient, self.domain),
+        )
+        .header("Call-ID", call_id)
+        .header("CSeq", "1 MESSAGE")
+        .header("User-Agent", SERVER);
+        b.finish_with_body(&text.content_type, &text.body)
+    }
+
+    fn token(&mut self) -> String {
+        // splitmix64: distinct, unpredictable enough for tags and branches
+        self.token = self.token.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.token;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        format!("{:016x}", z ^ (z >> 31))
+    }
+}
+
+fn respond(
+    out: &mut dyn Outbox,
+    key: &ServerKey,
+    request: &Message,
+    from: Peer,
+    code: u16,
+    warning: Option<&str>,
+) {
+    let mut b = MessageBuilder::response_to(
+        request,
+        code,
+        Some(&request.stable_tag()),
+        Some(from.remote),
+    );
+    if code == 503 {
+        b.header("Retry-After", 5);
+    }
+    if let Some(w) = warning {
+        b.header("Warning", format_args!("399 ferroswitch \"{w}\""));
+    }
+    b.header("Server", SERVER);
+    out.respond(key, b.finish());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use dialplan::Entry;
+    use sip_message::Transport;
+    use sip_transaction::{Event, TimerConfig, TransactionLayer};
+
+    use super::*;
+
+    fn peer(port: u16) -> Peer {
+        Peer {
+            transport: Transport::Udp,
+            remote: SocketAddr::from(([127, 0, 0, 1], port)),
+            local: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            conn: None,
+        }
+    }
+
+    /// A test bench: a real transaction layer (server side for the sender's MESSAGE, client
+    /// side for the forwards), the accounts and their devices.
+    struct Bench {
+        tx: TransactionLayer,
+        now: Instant,
+        m: Messaging,
+        accounts: HashMap<String, Vec<Device>>,
+    }
+
+    impl Devices for HashMap<String, Vec<Device>> {
+        fn devices(&self, login: &str) -> Option<Vec<Device>> {
+            self.get(login).cloned()
+        }
+    }
+
+    struct Out<'a> {
+        tx: &'a mut TransactionLayer,
+        now: Instant,
+    }
+
+    impl Outbox for Out<'_> {
+        fn respond(&mut self, key: &ServerKey, response: Bytes) {
+            self.tx.respond(self.now, key, response).unwrap();
+        }
+        fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey> {
+            self.tx.send_request(self.now, request, to).ok()
+        }
+        fn send_stateless(&mut self, payload: Bytes, to: Peer) {
+            self.tx.send_stateless(payload, to);
+        }
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let mut accounts = HashMap::new();
+            accounts.insert("alice".to_owned(), vec![]);
+            accounts.insert("bob".to_owned(), vec![]);
+            let mut m = Messaging::new("example.com", 1);
+            m.set_clear("alice");
+            m.set_clear("bob");
+            Self {
+                tx: TransactionLayer::with_seed(TimerConfig::default(), 7),
+                now: Instant::now(),
+                m,
+                accounts,
+            }
+        }
+
+        fn online(&mut self, login: &str, ports: &[u16]) {
+            self.accounts.insert(
+                login.to_owned(),
+                ports
+                    .iter()
+                    .map(|p| Device {
+                        contact: format!("sip:{login}@127.0.0.1:{p}"),
+                        peer: peer(*p),
+                        path: None,
+                    })
+                    .collect(),
+            );
+        }
+
+        /// alice sends `body` to `to` (Call-ID `cid`): the server transaction's key.
+        fn send(&mut self, to: &str, body: &str, cid: &str, dest: Destination) -> ServerKey {
+            let raw = format!(
+                "MESSAGE sip:{to}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6000;branch=z9hG4bK{cid}\r\n\
+                 From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:{to}@example.com>\r\nCall-ID: {cid}\r\n\
+                 CSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            self.tx.handle_message(
+                self.now,
+                Message::parse(Bytes::from(raw)).unwrap(),
+                peer(6000),
+            );
+            let Some(Event::Request { key, request, from }) = self.tx.poll_event() else {
+                panic!("no request event");
+            };
+            let mut out = Out {
+                tx: &mut self.tx,
+                now: self.now,
+            };
+            self.m.incoming(
+                key,
+                request,
+                from,
+                ("alice".into(), Some("Alice".into())),
+                dest,
+                &self.accounts,
+                &mut out,
+            );
+            key
+        }
+
+        /// What went on the wire: (destination port, message).
+        fn wire(&mut self) -> Vec<(u16, Message)> {
+            let mut v = Vec::new();
+            while let Some(t) = self.tx.poll_transmit() {
+                v.push((t.to.remote.port(), Message::parse(t.payload).unwrap()));
+            }
+            v
+        }
+
+        fn actions(&mut self) -> Vec<Action> {
+            std::iter::from_fn(|| self.m.poll_action()).collect()
+        }
+
+        /// The device at `port` answers `msg` with `code`.
+        fn answer(&mut self, port: u16, msg: &Message, code: u16) {
+            let resp = MessageBuilder::response_to(msg, code, Some("dev"), None).finish();
+            self.tx
+                .handle_message(self.now, Message::parse(resp).unwrap(), peer(port));
+            while let Some(ev) = self.tx.poll_event() {
+                if let Event::Response { key, response, .. } = ev {
+                    let mut out = Out {
+                        tx: &mut self.tx,
+                        now: self.now,
+                    };
+                    let status = response.status().unwrap();
+                    assert!(self.m.response(key, status, &self.accounts, &mut out));
+                }
+            }
+        }
+    }
+
+    fn status_of(wire: &[(u16, Message)]) -> Vec<(u16, u16)> {
+        wire.iter()
+            .filter_map(|(p, m)| m.status().map(|s| (*p, s)))
+            .collect()
+    }
+
+    #[test]
+    fn routing_follows_the_tech_prefix_and_the_plan() {
+        let tech: TechPrefix = "DP:int-> OR onnet".parse().unwrap();
+        let plan = DialPlan::new(vec![
+            Entry::new("onnet", 0, PlanAction::UserLookup),
+            Entry::new("44", 0, "gateway:uk prepend=00".parse().unwrap()),
+            Entry::new("900", 0, "reject:403".parse().unwrap()),
+            Entry::new("950", 0, "voicemail:sip:vm@10.0.0.1".parse().unwrap()),
+        ]);
+        assert_eq!(route(&tech, &plan, "bob"), Destination::Login("bob".into()));
+        assert_eq!(
+            route(&tech, &plan, "int4420"),
+            Destination::Offnet("004420".into())
+        );
+        assert_eq!(route(&tech, &plan, "int900"), Destination::Reject(403));
+        assert_eq!(route(&tech, &plan, "int950"), Destination::Unroutable);
+        assert_eq!(route(&tech, &plan, "int1"), Destination::Unroutable);
+        let catch_all = DialPlan::new(vec![Entry::new("", 0, PlanAction::UserLookup)]);
+        assert_eq!(
+            route(&TechPrefix::default(), &catch_all, "carol"),
+            Destination::Login("carol".into())
+        );
+    }
+
+    #[test]
+    fn online_message_goes_to_every_device_and_the_first_2xx_answers() {
+        let mut b = Bench::new();
+        b.online("bob", &[7001, 7002]);
+        b.send("bob", "hi", "c1", Destination::Login("bob".into()));
+        let wire = b.wire();
+        let forwards: Vec<_> = wire
+            .iter()
+            .filter(|(_, m)| m.method() == Some(&Method::Message))
+            .collect();
+        assert_eq!(forwards.len(), 2);
+        let (p1, m1) = forwards[0].clone();
+        let (p2, m2) = forwards[1].clone();
+        // our own dialog identifiers, the body and type kept, From user = the sender
+        assert_ne!(m1.call_id(), Some("c1"));
+        assert_eq!(&m1.body()[..], b"hi");
+        assert_eq!(m1.content_type(), Some("text/plain"));
+        assert_eq!(m1.from_user().as_deref(), Some("alice"));
+        assert!(m1
+            .header(&sip_message::HeaderName::From)
+            .unwrap()
+            .contains("\"Alice\""));
+        assert_eq!(m1.request_uri_str(), Some("sip:bob@127.0.0.1:7001"));
+        b.answer(p1, &m1, 200);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 200)]);
+        b.answer(p2, &m2, 200);
+        assert!(status_of(&b.wire()).is_empty(), "one answer to the sender");
+        assert_eq!(
+            b.actions(),
+            vec![Action::Store {
+                job: None,
+                text: Text {
+                    sender: "alice".into(),
+                    display_name: Some("Alice".into()),
+                    recipient: "bob".into(),
+                    call_id: "c1".into(),
+                    cseq: 1,
+                    content_type: "text/plain".into(),
+                    body: Bytes::from_static(b"hi"),
+                },
+                status: Status::Delivered,
+            }]
+        );
+    }
+
+    #[test]
+    fn offline_message_is_stored_then_202_and_push() {
+        let mut b = Bench::new();
+        b.send("bob", "later", "c2", Destination::Login("bob".into()));
+        assert!(
+            status_of(&b.wire()).is_empty(),
+            "no answer before it is stored"
+        );
+        let a = b.actions();
+        let [Action::Store {
+            job: Some(job),
+            status: Status::Deferred,
+            ..
+        }] = a.as_slice()
+        else {
+            panic!("{a:?}");
+        };
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.stored(*job, Ok(true), &|_| false, &mut out);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
+        assert!(
+            matches!(b.actions().as_slice(), [Action::Push { text }] if text.recipient == "bob")
+        );
+        // bob comes online: a round fetches his messages
+        b.m.registered("bob", true);
+        assert_eq!(
+            b.actions(),
+            vec![Action::FetchPending {
+                login: "bob".into(),
+                limit: ROUND_BATCH
+            }]
+        );
+    }
+
+    #[test]
+    fn all_devices_failing_stores_the_message() {
+        let mut b = Bench::new();
+        b.online("bob", &[7001]);
+        b.send("bob", "x", "c3", Destination::Login("bob".into()));
+        let (p, m) = b.wire().pop().unwrap();
+        b.answer(p, &m, 480);
+        let a = b.actions();
+        let [Action::Store {
+            job: Some(job),
+            status: Status::Deferred,
+            ..
+        }] = a.as_slice()
+        else {
+            panic!("{a:?}");
+        };
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.stored(*job, Ok(true), &|_| true, &mut out);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
+        let a = b.actions();
+        assert!(matches!(a[0], Action::Push { .. }), "{a:?}");
+        assert!(matches!(a[1], Action::FetchPending { .. }), "{a:?}");
+    }
+
+    #[test]
+    fn unknown_login_404_reject_code_and_store_failure_503() {
+        let mut b = Bench::new();
+        b.send("nobody", "x", "c4", Destination::Login("nobody".into()));
+        assert_eq!(status_of(&b.wire()), vec![(6000, 404)]);
+        b.send("x", "x", "c5", Destination::Reject(403));
+        assert_eq!(status_of(&b.wire()), vec![(6000, 403)]);
+        b.send("bob", "x", "c6", Destination::Login("bob".into()));
+        let Some(Action::Store { job: Some(job), .. }) = b.m.poll_action() else {
+            panic!()
+        };
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.stored(job, Err("down".into()), &|_| false, &mut out);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 503)]);
+    }
+
+    #[test]
+    fn offnet_goes_to_the_sms_hook() {
+        let mut b = Bench::new();
+        b.send("4420", "hello", "c7", Destination::Offnet("004420".into()));
+        let Some(Action::SmsOut { job, text }) = b.m.poll_action() else {
+            panic!()
+        };
+        assert_eq!(
+            (text.recipient.as_str(), &text.body[..]),
+            ("004420", &b"hello"[..])
+        );
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.sms_done(job, Ok(()), &mut out);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
+        assert!(matches!(
+            b.actions().as_slice(),
+            [Action::Store {
+                status: Status::SentOffnet,
+                ..
+            }]
+        ));
+        b.send("4420", "again", "c8", Destination::Offnet("004420".into()));
+        let Some(Action::SmsOut { job, .. }) = b.m.poll_action() else {
+            panic!()
+        };
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.sms_done(job, Err("503".into()), &mut out);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 503)]);
+        assert!(matches!(
+            b.actions().as_slice(),
+            [Action::Store {
+                status: Status::Failed,
+                ..
+            }]
+        ));
+    }
+
+    fn deferred(id: i64, body: &str, attempts: u32) -> Deferred {
+        Deferred {
+            id,
+            text: Text {
+                sender: "alice".into(),
+                display_name: None,
+                recipient: "bob".into(),
+                call_id: format!("s{id}"),
+                cseq: 1,
+                content_type: "text/plain".into(),
+                body: Bytes::copy_from_slice(body.as_bytes()),
+            },
+            attempts,
+        }
+    }
+
+    #[test]
+    fn a_round_delivers_in_order_one_at_a_time_marking_each_before_the_next() {
+        let mut b = Bench::new();
+        b.online("bob", &[7001]);
+        b.m.registered("bob", true);
+        assert!(matches!(
+            b.actions().as_slice(),
+            [Action::FetchPending { .. }]
+        ));
+        // a second trigger during the round does not start another one
+        b.m.registered("bob", true);
+        assert!(b.actions().is_empty());
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.pending_fetched(
+            "bob",
+            Ok(vec![deferred(1, "one", 0), deferred(2, "two", 0)]),
+            &b.accounts,
+            &mut out,
+        );
+        let wire = b.wire();
+        assert_eq!(wire.len(), 1, "one at a time");
+        assert_eq!(&wire[0].1.body()[..], b"one");
+        b.answer(7001, &wire[0].1, 200);
+        assert_eq!(
+            b.actions(),
+            vec![Action::MarkDelivered {
+                login: "bob".into(),
+                id: 1
+            }]
+        );
+        assert!(b.wire().is_empty(), "the next waits for the mark");
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.marked("bob", Ok(()), &b.accounts, &mut out);
+        let wire = b.wire();
+        assert_eq!(&wire[0].1.body()[..], b"two");
+        b.answer(7001, &wire[0].1, 202);
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.marked("bob", Ok(()), &b.accounts, &mut out);
+        // the second trigger: one more fetch; then the round is over
+        assert_eq!(
+            b.actions(),
+            vec![
+                Action::MarkDelivered {
+                    login: "bob".into(),
+                    id: 2
+                },
+                Action::FetchPending {
+                    login: "bob".into(),
+                    limit: ROUND_BATCH
+                }
+            ]
+        );
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.pending_fetched("bob", Ok(vec![]), &b.accounts, &mut out);
+        assert!(b.actions().is_empty());
+        // known to have nothing left: a refresh REGISTER does not query again
+        b.m.registered("bob", false);
+        assert!(b.actions().is_empty());
+    }
+
+    #[test]
+    fn a_failed_delivery_stops_the_round_and_keeps_the_order() {
+        let mut b = Bench::new();
+        b.online("bob", &[7001]);
+        b.m.registered("bob", true);
+        let _ = b.actions();
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.pending_fetched(
+            "bob",
+            Ok(vec![deferred(1, "one", 0), deferred(2, "two", 0)]),
+            &b.accounts,
+            &mut out,
+        );
+        let (p, m) = b.wire().pop().unwrap();
+        b.answer(p, &m, 500);
+        assert_eq!(
+            b.actions(),
+            vec![Action::Attempted {
+                id: 1,
+                give_up: false
+            }]
+        );
+        assert!(b
+            .wire()
+            .iter()
+            .all(|(_, m)| m.method() != Some(&Method::Message)));
+        // a new MESSAGE now is stored behind the others, not forwarded
+        b.send("bob", "three", "c9", Destination::Login("bob".into()));
+        assert!(matches!(
+            b.actions().as_slice(),
+            [Action::Store {
+                status: Status::Deferred,
+                ..
+            }]
+        ));
+        // the next refresh REGISTER retries
+        b.m.registered("bob", false);
+        assert!(matches!(
+            b.actions().as_slice(),
+            [Action::FetchPending { .. }]
+        ));
+    }
+
+    #[test]
+    fn a_message_refused_too_often_is_given_up_and_the_round_goes_on() {
+        let mut b = Bench::new();
+        b.online("bob", &[7001]);
+        b.m.registered("bob", true);
+        let _ = b.actions();
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.pending_fetched(
+            "bob",
+            Ok(vec![
+                deferred(1, "bad", MAX_ATTEMPTS - 1),
+                deferred(2, "good", 0),
+            ]),
+            &b.accounts,
+            &mut out,
+        );
+        let (p, m) = b.wire().pop().unwrap();
+        b.answer(p, &m, 415);
+        assert_eq!(
+            b.actions(),
+            vec![Action::Attempted {
+                id: 1,
+                give_up: true
+            }]
+        );
+        let wire = b.wire();
+        let fwd = wire
+            .iter()
+            .find(|(_, m)| m.method() == Some(&Method::Message))
+            .unwrap();
+        assert_eq!(&fwd.1.body()[..], b"good");
+    }
+
+    #[test]
+    fn after_a_start_each_login_is_asked_once_even_on_a_refresh() {
+        let mut b = Bench::new();
+        b.online("carol", &[7003]);
+        // not "coming online" (the binding survived a restart), yet carol was never asked
+        b.m.registered("carol", false);
+        assert!(matches!(
+            b.actions().as_slice(),
+            [Action::FetchPending { .. }]
+        ));
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.pending_fetched("carol", Ok(vec![]), &b.accounts, &mut out);
+        // known to be empty now: refreshes cost nothing, messages go straight through
+        b.m.registered("carol", false);
+        assert!(b.actions().is_empty());
+        b.send("carol", "hi", "c11", Destination::Login("carol".into()));
+        assert!(b
+            .wire()
+            .iter()
+            .any(|(p, m)| *p == 7003 && m.method() == Some(&Method::Message)));
+    }
+
+    #[test]
+    fn a_message_to_a_login_not_yet_asked_is_stored_then_delivered_by_a_round() {
+        let mut b = Bench::new();
+        b.online("carol", &[7003]);
+        b.send(
+            "carol",
+            "keep order",
+            "c12",
+            Destination::Login("carol".into()),
+        );
+        let a = b.actions();
+        let [Action::Store {
+            job: Some(job),
+            status: Status::Deferred,
+            ..
+        }] = a.as_slice()
+        else {
+            panic!("{a:?}");
+        };
+        let mut out = Out {
+            tx: &mut b.tx,
+            now: b.now,
+        };
+        b.m.stored(*job, Ok(true), &|_| true, &mut out);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
+        // carol is online: no push, a round instead
+        assert_eq!(
+            b.actions(),
+            vec![Action::FetchPending {
+                login: "carol".into(),
+                limit: ROUND_BATCH
+            }]
+        );
+    }
+
+    #[test]
+    fn oversized_body_is_refused() {
+        let mut b = Bench::new();
+        let big = "x".repeat(MAX_BODY + 1);
+        b.send("bob", &big, "c10", Destination::Login("bob".into()));
+        assert_eq!(status_of(&b.wire()), vec![(6000, 413)]);
+    }
+}

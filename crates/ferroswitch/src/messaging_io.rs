@@ -1,0 +1,354 @@
+//! The messaging driver: runs the sans-IO [`Messaging`] core inside the core task and carries
+//! out its [`Action`]s in tasks of their own — `sms_inbox` reads and writes, the push and SMS
+//! hooks — whose answers come back as [`Done`] inputs.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use registrar::Location;
+use sip_message::{Message, Peer};
+use sip_transaction::{ClientKey, ServerKey};
+use store::{MessageStatus, NewMessage, Store};
+use tokio::sync::mpsc;
+
+use crate::calls::TxOut;
+use crate::core::{unix_ms, Input};
+use crate::messaging::{
+    Action, Deferred, Destination, Device, Devices, JobId, Messaging, Status, Text,
+};
+
+/// How long a database operation of the messaging driver may take before it counts as failed
+/// (the sender of a MESSAGE waits for the store).
+const DB_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The answer to an [`Action`] the driver carried out.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Stored {
+        job: JobId,
+        result: Result<bool, String>,
+    },
+    Sms {
+        job: JobId,
+        result: Result<(), String>,
+    },
+    Pending {
+        login: String,
+        result: Result<Vec<Deferred>, String>,
+    },
+    Marked {
+        login: String,
+        result: Result<(), String>,
+    },
+}
+
+/// The location table and the accounts, as the messaging core sees them.
+pub(crate) struct Reach<'a> {
+    pub(crate) location: &'a Location,
+    pub(crate) now_ms: u64,
+    /// Whether an account exists (the core's account cache, as for calls).
+    pub(crate) known: &'a dyn Fn(&str) -> bool,
+}
+
+impl Devices for Reach<'_> {
+    fn devices(&self, login: &str) -> Option<Vec<Device>> {
+        if !(self.known)(login) {
+            return None;
+        }
+        Some(
+            self.location
+                .lookup(login, self.now_ms)
+                .map(|b| Device {
+                    contact: b.contact.clone(),
+                    peer: b.source,
+                    path: b.path.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Reach<'_> {
+    fn online(&self, login: &str) -> bool {
+        self.location.lookup(login, self.now_ms).next().is_some()
+    }
+
+    fn instances(&self, login: &str) -> HashSet<String> {
+        self.location
+            .lookup(login, self.now_ms)
+            .filter_map(|b| b.instance.clone())
+            .collect()
+    }
+}
+
+pub(crate) struct MessagingIo {
+    core: Messaging,
+    /// The operator API client, when a push or SMS hook is configured.
+    hooks: Option<hooks::HookClient>,
+    store: Store,
+    inputs: mpsc::UnboundedSender<Input>,
+}
+
+impl MessagingIo {
+    pub(crate) fn new(
+        core: Messaging,
+        hooks: Option<hooks::HookClient>,
+        store: Store,
+        inputs: mpsc::UnboundedSender<Input>,
+    ) -> Self {
+        Self {
+            core,
+            hooks,
+            store,
+            inputs,
+        }
+    }
+
+    pub(crate) fn owns(&self, key: &ClientKey) -> bool {
+        self.core.owns(key)
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the request, its transaction and peer, who sent it, where it goes and the context"
+    )]
+    pub(crate) fn incoming(
+        &mut self,
+        out: &mut TxOut<'_>,
+        key: ServerKey,
+        msg: Message,
+        from: Peer,
+        sender: (String, Option<String>),
+        dest: Destination,
+        reach: &Reach<'_>,
+    ) {
+        tracing::debug!(sender = %sender.0, ?dest, call_id = msg.call_id().unwrap_or(""), "MESSAGE");
+        self.core.incoming(key, msg, from, sender, dest, reach, out);
+        self.drain(reach);
+    }
+
+    /// A response to one of our forwards (see [`Self::owns`]).
+    pub(crate) fn response(
+        &mut self,
+        out: &mut TxOut<'_>,
+        key: ClientKey,
+        status: u16,
+        reach: &Reach<'_>,
+    ) -> bool {
+        let ours = self.core.response(key, status, reach, out);
+        self.drain(reach);
+        ours
+    }
+
+    /// A successful REGISTER of `login` that leaves it with a device.
+    pub(crate) fn registered(&mut self, login: &str, came_online: bool, reach: &Reach<'_>) {
+        self.core.registered(login, came_online);
+        self.drain(reach);
+    }
+
+    pub(crate) fn done(&mut self, out: &mut TxOut<'_>, done: Done, reach: &Reach<'_>) {
+        match done {
+            Done::Stored { job, result } => {
+                self.core.stored(job, result, &|l| reach.online(l), out);
+            }
+            Done::Sms { job, result } => self.core.sms_done(job, result, out),
+            Done::Pending { login, result } => {
+                self.core.pending_fetched(&login, result, reach, out);
+            }
+            Done::Marked { login, result } => self.core.marked(&login, result, reach, out),
+        }
+        self.drain(reach);
+    }
+
+    fn drain(&mut self, reach: &Reach<'_>) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::Store { job, text, status } => self.store_message(job, text, status),
+                Action::SmsOut { job, text } => self.sms_out(job, text),
+                Action::Push { text } => {
+                    let registered = reach.instances(&text.recipient);
+                    self.push(text, registered);
+                }
+                Action::FetchPending { login, limit } => self.fetch_pending(login, limit),
+                Action::MarkDelivered { login, id } => self.mark_delivered(login, id),
+                Action::Attempted { id, give_up } => self.attempted(id, give_up),
+            }
+        }
+    }
+
+    fn store_message(&self, job: Option<JobId>, text: Text, status: Status) {
+        let store = self.store.clone();
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            let row = NewMessage {
+                sender: text.sender.clone(),
+                recipient: text.recipient.clone(),
+                content_type: text.content_type.clone(),
+                body: text.body.to_vec(),
+                call_id: text.call_id.clone(),
+                cseq: text.cseq,
+                created_ms: i64::try_from(unix_ms()).unwrap_or(i64::MAX),
+            };
+            let result = match tokio::time::timeout(
+                DB_TIMEOUT,
+                store.store_message(&row, store_status(status)),
+            )
+            .await
+            {
+                Ok(Ok((id, inserted))) => {
+                    tracing::info!(id, sender = %text.sender, recipient = %text.recipient, status = %store_status(status), inserted, "message stored");
+                    Ok(inserted)
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {DB_TIMEOUT:?}")),
+            };
+            match job {
+                Some(job) => {
+                    let _ = inputs.send(Input::Messaging(Done::Stored { job, result }));
+                }
+                None => {
+                    if let Err(e) = result {
+                        tracing::error!(sender = %text.sender, recipient = %text.recipient, "keeping a copy of a message failed: {e}");
+                    }
+                }
+            }
+        });
+    }
+
+    fn sms_out(&self, job: JobId, text: Text) {
+        let hooks = self.hooks.clone().filter(|h| h.config().sms.is_some());
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            let result = match hooks {
+                None => Err("no SMS hook (sms_service) is configured".to_owned()),
+                Some(h) => h
+                    .sms_out(
+                        &text.sender,
+                        &text.recipient,
+                        &String::from_utf8_lossy(&text.body),
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            if result.is_ok() {
+                tracing::info!(sender = %text.sender, to = %text.recipient, "message handed to the SMS hook");
+            }
+            let _ = inputs.send(Input::Messaging(Done::Sms { job, result }));
+        });
+    }
+
+    fn push(&self, text: Text, registered: HashSet<String>) {
+        let Some(hooks) = self.hooks.clone().filter(|h| h.config().push.is_some()) else {
+            return;
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let instances = match store.list_instances(&text.recipient).await {
+                Ok(v) => v
+                    .into_iter()
+                    .map(|i| i.instance)
+                    .filter(|i| !registered.contains(i))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(login = %text.recipient, "reading device instances failed, pushing to all: {e}");
+                    Vec::new()
+                }
+            };
+            let event = hooks::PushEvent::message(
+                hooks::Party::new(text.sender.clone(), text.display_name.clone()),
+                text.recipient.clone(),
+                text.call_id.clone(),
+                text.content_type.clone(),
+                &String::from_utf8_lossy(&text.body),
+                instances,
+            );
+            match hooks.push(&event).await {
+                Ok(()) => {
+                    tracing::info!(recipient = %text.recipient, call_id = %text.call_id, "message push event posted");
+                }
+                Err(e) => {
+                    tracing::error!(recipient = %text.recipient, "message push event not posted: {e}");
+                }
+            }
+        });
+    }
+
+    fn fetch_pending(&self, login: String, limit: u32) {
+        let store = self.store.clone();
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            let result =
+                match tokio::time::timeout(DB_TIMEOUT, store.pending_messages(&login, limit)).await
+                {
+                    Ok(Ok(rows)) => Ok(rows.into_iter().map(deferred).collect()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {DB_TIMEOUT:?}")),
+                };
+            let _ = inputs.send(Input::Messaging(Done::Pending { login, result }));
+        });
+    }
+
+    fn mark_delivered(&self, login: String, id: i64) {
+        let store = self.store.clone();
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
+            let result = match tokio::time::timeout(
+                DB_TIMEOUT,
+                store.set_message_status(id, MessageStatus::Delivered, now),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {
+                    tracing::info!(id, %login, "stored message delivered");
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {DB_TIMEOUT:?}")),
+            };
+            let _ = inputs.send(Input::Messaging(Done::Marked { login, result }));
+        });
+    }
+
+    fn attempted(&self, id: i64, give_up: bool) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut r = store.increment_attempts(id).await.map(drop);
+            if give_up && r.is_ok() {
+                let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
+                r = store
+                    .set_message_status(id, MessageStatus::Failed, now)
+                    .await
+                    .map(drop);
+            }
+            if let Err(e) = r {
+                tracing::error!(id, "recording a delivery attempt failed: {e}");
+            }
+        });
+    }
+}
+
+fn store_status(s: Status) -> MessageStatus {
+    match s {
+        Status::Delivered => MessageStatus::Delivered,
+        Status::Deferred => MessageStatus::Deferred,
+        Status::SentOffnet => MessageStatus::SentOffnet,
+        Status::Failed => MessageStatus::Failed,
+    }
+}
+
+fn deferred(m: store::StoredMessage) -> Deferred {
+    Deferred {
+        id: m.id,
+        attempts: m.attempts,
+        text: Text {
+            sender: m.sender,
+            display_name: None,
+            recipient: m.recipient,
+            call_id: m.call_id,
+            cseq: m.cseq,
+            content_type: m.content_type,
+            body: m.body.into(),
+        },
+    }
+}
