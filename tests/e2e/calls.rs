@@ -585,3 +585,33 @@ fn info_and_refer_cross_to_the_other_leg_and_their_answers_come_back() {
     assert_ok("callee (checks the DTMF body and the Refer-To)", bob.wait());
     server.stop();
 }
+
+#[test]
+fn a_server_bound_to_the_wildcard_address_advertises_a_real_one() {
+    let site = site();
+    let cfg = std::fs::read_to_string(site.config()).unwrap();
+    let cfg = cfg.replacen(
+        "transport = \"udp\"\naddress = \"127.0.0.1:0\"",
+        "transport = \"udp\"\naddress = \"0.0.0.0:0\"",
+        1,
+    );
+    std::fs::write(site.config(), cfg).unwrap();
+    let server = site.start();
+    assert!(server.udp.ip().is_unspecified(), "{}", server.udp);
+    let target: SocketAddr = format!("127.0.0.1:{}", server.udp.port()).parse().unwrap();
+    let port = free_port();
+    let (ok, out) = Sipp::new(&site, "register.xml", port)
+        .rows(&["bob;builder"])
+        .target(target)
+        .run();
+    assert!(ok, "{out}");
+    let bob = Sipp::new(&site, "uas_answer_no_wildcard.xml", port).spawn();
+    let (ok, out) = Sipp::new(&site, "uac_call.xml", free_port())
+        .rows(&["alice;wonderland;bob"])
+        .target(target)
+        .run();
+    assert!(ok, "caller:\n{out}");
+    let (ok, out) = bob.wait();
+    assert!(ok, "callee saw 0.0.0.0 in the INVITE or BYE:\n{out}");
+    server.stop();
+}

@@ -88,12 +88,12 @@ impl Dir<'_> {
             .udp_locals
             .iter()
             .find(|l| l.is_ipv4() == remote.is_ipv4())?;
-        Some(Peer {
+        Some(crate::transport::concrete(Peer {
             transport: Transport::Udp,
             remote,
             local: *local,
             conn: None,
-        })
+        }))
     }
 }
 
@@ -104,7 +104,8 @@ impl Directory for Dir<'_> {
             .map(|b| Target {
                 login: login.to_owned(),
                 uri: b.contact.clone(),
-                peer: b.source,
+                // bindings restored from before a wildcard address was resolved
+                peer: crate::transport::concrete(b.source),
             })
             .collect()
     }

@@ -63,6 +63,14 @@ impl Transports {
                     let udp = lock(&self.inner.udp);
                     udp.iter()
                         .find(|(a, _)| *a == to.local)
+                        // a wildcard-bound socket: `to.local` holds the concrete address
+                        .or_else(|| {
+                            udp.iter().find(|(a, _)| {
+                                a.ip().is_unspecified()
+                                    && a.port() == to.local.port()
+                                    && a.is_ipv4() == to.remote.is_ipv4()
+                            })
+                        })
                         .or_else(|| udp.iter().find(|(a, _)| a.is_ipv4() == to.remote.is_ipv4()))
                         .map(|(_, s)| s.clone())
                 };
@@ -196,6 +204,42 @@ pub(crate) fn add_udp(
     Ok(local)
 }
 
+/// The address we are reached at by `remote` through a socket bound to `local`: `local` itself,
+/// unless it is a wildcard (0.0.0.0 / ::), then the source address the kernel's routing picks
+/// for `remote` (found once per remote address with a connected, never-used UDP socket, then
+/// cached). This is what goes into our Via sent-by and Contact: a peer cannot answer 0.0.0.0.
+pub(crate) fn concrete_local(local: SocketAddr, remote: SocketAddr) -> SocketAddr {
+    use std::cell::RefCell;
+    use std::net::IpAddr;
+    thread_local! {
+        static ROUTES: RefCell<HashMap<IpAddr, IpAddr>> = RefCell::new(HashMap::new());
+    }
+    if !local.ip().is_unspecified() {
+        return local;
+    }
+    let ip = ROUTES.with(|r| {
+        let mut r = r.borrow_mut();
+        if let Some(ip) = r.get(&remote.ip()) {
+            return *ip;
+        }
+        let found = std::net::UdpSocket::bind(SocketAddr::new(local.ip(), 0))
+            .and_then(|s| s.connect(remote).and_then(|()| s.local_addr()))
+            .map_or(local.ip(), |a| a.ip());
+        if r.len() >= 65_536 {
+            r.clear();
+        }
+        r.insert(remote.ip(), found);
+        found
+    });
+    SocketAddr::new(ip, local.port())
+}
+
+/// [`concrete_local`] applied to a peer's local address.
+pub(crate) fn concrete(mut peer: Peer) -> Peer {
+    peer.local = concrete_local(peer.local, peer.remote);
+    peer
+}
+
 /// Classifies one datagram: keep-alives and STUN (which the media issue will answer) are
 /// skipped; anything else is parsed and sanity-checked, malformed requests answered on `sock`.
 pub(crate) fn accept_datagram(
@@ -218,7 +262,7 @@ pub(crate) fn accept_datagram(
     let from = Peer {
         transport: Transport::Udp,
         remote,
-        local,
+        local: concrete_local(local, remote),
         conn: None,
     };
     let msg = accept_message(Bytes::copy_from_slice(data), &from, |r| {
