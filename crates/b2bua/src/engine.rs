@@ -20,6 +20,9 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY, MESS
 
 type CallId = u64;
 
+/// How often answered calls are checked against the longest allowed duration.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
     /// No answer in time.
@@ -32,6 +35,9 @@ enum TimerKind {
     Linger,
     /// Gateway branch `n` has not answered at all (not even 100) in time: next gateway.
     GatewaySilent(usize),
+    /// Look for answered calls past the longest allowed duration (one timer for all calls:
+    /// a 12 h timer per call would pile up in the heap under load).
+    DurationSweep,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +179,8 @@ pub struct Calls {
     timers: BinaryHeap<Reverse<(Instant, CallId, TimerKind)>>,
     events: VecDeque<CallEvent>,
     next_id: CallId,
+    /// A duration sweep is in the timer heap.
+    sweep_armed: bool,
     rng: u64,
     /// Wall clock at `epoch.0`, for CDR times.
     epoch: (Instant, u64),
@@ -249,6 +257,7 @@ impl Calls {
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             next_id: 1,
+            sweep_armed: false,
             rng: seed | 1,
             epoch,
         }
@@ -849,6 +858,10 @@ impl Calls {
         call.step_at = None;
         call.steps.clear();
         call.gateways.clear();
+        if !self.sweep_armed {
+            self.sweep_armed = true;
+            self.arm(now + SWEEP_EVERY, 0, TimerKind::DurationSweep);
+        }
         let a_dialog = match Dialog::from_request(&call.a_invite, &call.a_tag, call.a_peer) {
             Ok(d) => d,
             Err(e) => {
@@ -1530,6 +1543,10 @@ impl Calls {
                 break;
             }
             self.timers.pop();
+            if kind == TimerKind::DurationSweep {
+                self.sweep_durations(now, out);
+                continue;
+            }
             let Some(mut call) = self.calls.remove(&id) else {
                 continue;
             };
@@ -1612,6 +1629,37 @@ impl Calls {
                 _ => {}
             }
             self.calls.insert(id, call);
+        }
+    }
+
+    /// Hangs up the answered calls older than the longest allowed duration; re-arms itself
+    /// while calls remain.
+    fn sweep_durations(&mut self, now: Instant, out: &mut dyn Outbox) {
+        let max = self.cfg.max_duration;
+        let expired: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| {
+                c.state == CallState::Answered
+                    && c.answer.is_some_and(|a| now.duration_since(a) >= max)
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            let Some(mut call) = self.calls.remove(&id) else {
+                continue;
+            };
+            tracing::info!(call = id, "longest call duration reached: hanging up");
+            self.send_bye(&mut call, Side::A, out);
+            self.send_bye(&mut call, Side::B, out);
+            call.resend = None;
+            self.calls.insert(id, call);
+            self.finish(now, id, HangupBy::System);
+        }
+        if self.calls.is_empty() {
+            self.sweep_armed = false;
+        } else {
+            self.arm(now + SWEEP_EVERY, 0, TimerKind::DurationSweep);
         }
     }
 

@@ -53,6 +53,9 @@ pub struct B2buaConfig {
     /// A gateway that sends nothing (not even 100 Trying) for this long is taken as dead and
     /// the next one is tried.
     pub gateway_timeout: Duration,
+    /// An answered call is hung up after this long (both legs get BYE): calls whose two ends
+    /// vanished without a BYE do not stay forever.
+    pub max_duration: Duration,
     /// RFC 3261 T1/T2 for resending a 2xx until its ACK (§13.3.1.4).
     pub t1: Duration,
     pub t2: Duration,
@@ -65,6 +68,7 @@ impl Default for B2buaConfig {
         Self {
             call_timeout: Duration::from_secs(30),
             gateway_timeout: Duration::from_secs(5),
+            max_duration: Duration::from_secs(12 * 3600),
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             server: concat!("ferroswitch/", env!("CARGO_PKG_VERSION")).into(),

@@ -393,6 +393,10 @@ pub struct CallSettings {
     /// A gateway that sends nothing at all (not even 100 Trying) for this long is skipped for
     /// the next one. Default 5 s; 1 to 60 s.
     pub gateway_timeout: Duration,
+    /// An answered call is hung up (BYE to both legs) after this long: the guard against calls
+    /// whose ends vanished without a BYE (like Kamailio's dialog timeout). Default 12 h; 60 s
+    /// to 7 days.
+    pub max_duration: Duration,
 }
 
 impl Default for CallSettings {
@@ -400,6 +404,7 @@ impl Default for CallSettings {
         Self {
             call_timeout: Duration::from_secs(30),
             gateway_timeout: Duration::from_secs(5),
+            max_duration: Duration::from_secs(12 * 3600),
         }
     }
 }

@@ -96,6 +96,7 @@ struct RawLog {
 struct RawCalls {
     call_timeout: Option<Spanned<u32>>,
     gateway_timeout: Option<Spanned<u32>>,
+    max_duration: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +317,12 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
             Field::GatewayTimeout,
             "calls.gateway_timeout",
             &mut calls.gateway_timeout,
+        ),
+        (
+            raw.calls.max_duration,
+            Field::MaxDuration,
+            "calls.max_duration",
+            &mut calls.max_duration,
         ),
     ] {
         if let Some(seconds) = at.take_opt(value, field, key) {

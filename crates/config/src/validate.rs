@@ -62,6 +62,7 @@ pub(crate) enum Field {
     LogLevel,
     CallTimeout,
     GatewayTimeout,
+    MaxDuration,
     /// Where the public address is given; when it is not, the format layer records the media
     /// section here (where it is missing).
     MediaPublicAddress,
@@ -98,6 +99,7 @@ impl Field {
             Self::LogLevel => "log.level".into(),
             Self::CallTimeout => "calls.call_timeout".into(),
             Self::GatewayTimeout => "calls.gateway_timeout".into(),
+            Self::MaxDuration => "calls.max_duration".into(),
             Self::MediaPublicAddress => "media.public_address".into(),
             Self::MediaBindAddress => "media.bind_address".into(),
             Self::MediaPortMin => "media.port_min".into(),
@@ -339,7 +341,8 @@ impl Check<'_> {
 
     fn calls(&self, calls: &CallSettings) -> Result<(), ConfigError> {
         self.seconds(Field::CallTimeout, calls.call_timeout, 5..=600)?;
-        self.seconds(Field::GatewayTimeout, calls.gateway_timeout, 1..=60)
+        self.seconds(Field::GatewayTimeout, calls.gateway_timeout, 1..=60)?;
+        self.seconds(Field::MaxDuration, calls.max_duration, 60..=604_800)
     }
 
     fn media(&self, m: &MediaSettings) -> Result<(), ConfigError> {

@@ -539,7 +539,11 @@ impl<'d, 'input> Reader<'d, 'input> {
 
     fn calls(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "calls", &[])?;
-        let params = self.params(node, "calls".into(), &["call-timeout", "gateway-timeout"])?;
+        let params = self.params(
+            node,
+            "calls".into(),
+            &["call-timeout", "gateway-timeout", "max-duration"],
+        )?;
         if let Some(Seconds(t)) = self.value(&params, "call-timeout", Some(Field::CallTimeout))? {
             self.config.calls.call_timeout = t;
         }
@@ -547,6 +551,9 @@ impl<'d, 'input> Reader<'d, 'input> {
             self.value(&params, "gateway-timeout", Some(Field::GatewayTimeout))?
         {
             self.config.calls.gateway_timeout = t;
+        }
+        if let Some(Seconds(t)) = self.value(&params, "max-duration", Some(Field::MaxDuration))? {
+            self.config.calls.max_duration = t;
         }
         Ok(())
     }

@@ -346,6 +346,7 @@ async fn load_calls(
         b2bua::B2buaConfig {
             call_timeout: config.calls.call_timeout,
             gateway_timeout: config.calls.gateway_timeout,
+            max_duration: config.calls.max_duration,
             ..b2bua::B2buaConfig::default()
         },
         rand::random(),

@@ -544,3 +544,22 @@ fn dead_media_ends_an_anchored_call_but_not_a_peer_to_peer_one() {
         })
     );
 }
+
+#[test]
+fn an_answered_call_is_hung_up_at_the_longest_duration() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    let _ = establish(&mut n);
+    n.advance(Duration::from_secs(11 * 3600));
+    assert!(n
+        .take(ALICE)
+        .iter()
+        .all(|m| m.method() != Some(&Method::Bye)));
+    assert!(n.cdrs.is_empty());
+    n.advance(Duration::from_secs(3600));
+    let bye_a = n.request(ALICE, Method::Bye);
+    assert_eq!(bye_a.call_id(), Some("c1"));
+    let _ = n.request(BOB1, Method::Bye);
+    assert_eq!(n.cdrs[0].hangup_by, HangupBy::System);
+    assert_eq!(n.cdrs[0].final_code, 200);
+}

@@ -73,14 +73,18 @@ fn media_with_only_a_public_address_takes_the_defaults() {
 #[test]
 fn every_setting_is_read_in_both_forms() {
     let config = both(
-        "[calls]\ncall_timeout = 600\ngateway_timeout = 1\n\
+        "[calls]\ncall_timeout = 600\ngateway_timeout = 1\nmax_duration = 7200\n\
          [media]\npublic_address = \"2001:db8::10\"\nbind_address = \"::\"\nport_min = 1024\n\
          port_max = 1025\ninactivity_timeout = 3600\nanchor_onnet = true\n",
         &format!(
             "{}\n{}",
             element(
                 "calls",
-                &[("call-timeout", "600"), ("gateway-timeout", "1")]
+                &[
+                    ("call-timeout", "600"),
+                    ("gateway-timeout", "1"),
+                    ("max-duration", "7200")
+                ]
             ),
             element(
                 "media",
@@ -97,6 +101,7 @@ fn every_setting_is_read_in_both_forms() {
     );
     assert_eq!(config.calls.call_timeout, Duration::from_secs(600));
     assert_eq!(config.calls.gateway_timeout, Duration::from_secs(1));
+    assert_eq!(config.calls.max_duration, Duration::from_secs(7200));
     let media = config.media.unwrap();
     assert_eq!(media.public_address, Some(ip("2001:db8::10")));
     assert_eq!(media.bind_address, ip("::"));

@@ -231,6 +231,11 @@ fn call_timers_out_of_range_name_line_and_key() {
             "1 to 60 seconds",
         ),
         (
+            "[calls]\nmax_duration = 59\n",
+            "etc/test.toml:2: calls.max_duration: ",
+            "must be 60 to 604800 seconds, not 59",
+        ),
+        (
             "[calls]\nring_timeout = 30\n",
             "etc/test.toml:2: calls.ring_timeout: ",
             "unknown field `ring_timeout`",

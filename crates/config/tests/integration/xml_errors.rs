@@ -266,9 +266,14 @@ fn call_timers_out_of_range_name_line_and_key() {
             "1 to 60 seconds",
         ),
         (
+            &[("max-duration", "604801")],
+            "etc/voipswitch_config.xml:7: calls.max-duration: ",
+            "60 to 604800 seconds",
+        ),
+        (
             &[("call_timeout", "30")],
             "etc/voipswitch_config.xml:7: calls param \"call_timeout\": ",
-            "unknown parameter (expected one of call-timeout, gateway-timeout)",
+            "unknown parameter (expected one of call-timeout, gateway-timeout, max-duration)",
         ),
     ] {
         assert_error(&parse(&section("calls", params)), prefix, then);
