@@ -1196,7 +1196,7 @@ impl Calls {
         &mut self,
         now: Instant,
         key: ServerKey,
-        req: Message,
+        req: &Message,
         from: Peer,
         out: &mut dyn Outbox,
     ) -> bool {
@@ -1210,7 +1210,7 @@ impl Calls {
             return false;
         };
         let reply = |out: &mut dyn Outbox, code: u16| {
-            let b = MessageBuilder::response_to(&req, code, None, Some(from.remote));
+            let b = MessageBuilder::response_to(req, code, None, Some(from.remote));
             out.respond(&key, b.finish());
         };
         let to_tag = req
@@ -1246,7 +1246,7 @@ impl Calls {
         }
         match method {
             Method::Bye => {
-                let b = MessageBuilder::response_to(&req, 200, None, Some(from.remote));
+                let b = MessageBuilder::response_to(req, 200, None, Some(from.remote));
                 out.respond(&key, b.finish());
                 self.send_bye(&mut call, side.other(), out);
                 call.resend = None;
@@ -1260,17 +1260,17 @@ impl Calls {
             Method::Invite if call.reinvite_open => {
                 // glare: an INVITE is already crossing this call
                 self.calls.insert(id, call);
-                let mut b = MessageBuilder::response_to(&req, 491, None, Some(from.remote));
+                let mut b = MessageBuilder::response_to(req, 491, None, Some(from.remote));
                 b.header("Retry-After", 1);
                 out.respond(&key, b.finish());
             }
             m => {
                 if m == Method::Invite || m == Method::Update {
                     if let Some(d) = call.dialog_mut(side) {
-                        d.refresh_target(&req);
+                        d.refresh_target(req);
                     }
                 }
-                let offer = is_sdp(&req);
+                let offer = is_sdp(req);
                 let body = if offer {
                     let raw = req.body().clone();
                     let rewritten = if matches!(m, Method::Invite | Method::Update) {

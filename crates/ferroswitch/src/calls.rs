@@ -45,6 +45,17 @@ pub(crate) fn dial_plan(rows: &[(String, i32, String)]) -> DialPlan {
     DialPlan::new(entries)
 }
 
+/// What routing reads of the core's account cache.
+pub(crate) trait AccountView {
+    /// `None`: not cached; `Some(None)`: known not to exist; `Some(Some(_))`: its settings.
+    fn profile(&self, login: &str) -> Option<Option<&Profile>>;
+
+    /// Whether an account with this login exists (as far as the cache knows).
+    fn exists(&self, login: &str) -> bool {
+        matches!(self.profile(login), Some(Some(_)))
+    }
+}
+
 pub(crate) struct TxOut<'a> {
     pub(crate) tx: &'a mut TransactionLayer,
     pub(crate) now: Instant,
@@ -75,7 +86,7 @@ impl Outbox for TxOut<'_> {
 pub(crate) struct Dir<'a> {
     pub(crate) location: &'a Location,
     pub(crate) now_ms: u64,
-    pub(crate) profiles: &'a dyn Fn(&str) -> Option<Option<Profile>>,
+    pub(crate) accounts: &'a dyn AccountView,
     pub(crate) routing: &'a Routing,
     /// Our UDP sockets' addresses: gateways and services are reached over UDP from the one
     /// of the same address family.
@@ -111,7 +122,7 @@ impl Directory for Dir<'_> {
     }
 
     fn account_exists(&self, login: &str) -> bool {
-        matches!((self.profiles)(login), Some(Some(_)))
+        self.accounts.exists(login)
     }
 
     fn gateway(&self, name: &str) -> Option<GatewayTarget> {
@@ -139,7 +150,7 @@ impl Directory for Dir<'_> {
     }
 
     fn voicemail(&self, login: &str) -> Option<String> {
-        (self.profiles)(login).flatten()?.voicemail
+        self.accounts.profile(login).flatten()?.voicemail.clone()
     }
 }
 

@@ -26,7 +26,7 @@ use store::{InstanceSeen, Store};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::calls::{Dir, Profile, Routing, TxOut};
+use crate::calls::{AccountView, Dir, Profile, Routing, TxOut};
 use crate::messaging_io::{MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::PresenceIo;
@@ -322,7 +322,7 @@ impl Core {
                 tx: &mut self.tx,
                 now,
             };
-            if !self.calls.in_dialog(now, key, msg.clone(), from, &mut out) {
+            if !self.calls.in_dialog(now, key, &msg, from, &mut out) {
                 let b = MessageBuilder::response_to(&msg, 481, None, Some(from.remote));
                 self.respond(now, &key, b.finish());
             }
@@ -401,12 +401,10 @@ impl Core {
                 .next()
                 .is_some()
             {
-                let accounts = &self.accounts;
-                let known = |l: &str| accounts.get(l).is_some_and(|c| c.account.is_some());
                 let reach = Reach {
                     location: self.registrar.location(),
                     now_ms,
-                    known: &known,
+                    accounts: &self.accounts,
                 };
                 self.messaging.registered(login, outcome.registered, &reach);
             }
@@ -549,12 +547,10 @@ impl Core {
 
     /// An authenticated (or trusted) INVITE: the B2BUA.
     fn invite(&mut self, now: Instant, w: Waiting, caller: Caller) {
-        let accounts = &self.accounts;
-        let profiles = |login: &str| accounts.get(login).map(|c| c.profile.clone());
         let dir = Dir {
             location: self.registrar.location(),
             now_ms: unix_ms(),
-            profiles: &profiles,
+            accounts: &self.accounts,
             routing: &self.routing,
             udp_locals: &self.udp_locals,
         };
@@ -580,12 +576,10 @@ impl Core {
             }
             _ => crate::messaging::Destination::Unroutable,
         };
-        let accounts = &self.accounts;
-        let known = |l: &str| accounts.get(l).is_some_and(|c| c.account.is_some());
         let reach = Reach {
             location: self.registrar.location(),
             now_ms: unix_ms(),
-            known: &known,
+            accounts: &self.accounts,
         };
         let mut out = TxOut {
             tx: &mut self.tx,
@@ -613,12 +607,10 @@ impl Core {
         if !self.messaging.owns(&key) {
             return false;
         }
-        let accounts = &self.accounts;
-        let known = |l: &str| accounts.get(l).is_some_and(|c| c.account.is_some());
         let reach = Reach {
             location: self.registrar.location(),
             now_ms: unix_ms(),
-            known: &known,
+            accounts: &self.accounts,
         };
         let mut out = TxOut {
             tx: &mut self.tx,
@@ -679,12 +671,10 @@ impl Core {
             }
             Input::Presence(f) => self.presence.fetched(&mut self.tx, now, f),
             Input::Messaging(done) => {
-                let accounts = &self.accounts;
-                let known = |l: &str| accounts.get(l).is_some_and(|c| c.account.is_some());
                 let reach = Reach {
                     location: self.registrar.location(),
                     now_ms: unix_ms(),
-                    known: &known,
+                    accounts: &self.accounts,
                 };
                 let mut out = TxOut {
                     tx: &mut self.tx,
@@ -711,6 +701,12 @@ impl Core {
                 self.respond(now, &waiting.key, b.finish());
             }
         }
+    }
+}
+
+impl AccountView for HashMap<String, CachedAccount> {
+    fn profile(&self, login: &str) -> Option<Option<&Profile>> {
+        self.get(login).map(|c| c.profile.as_ref())
     }
 }
 

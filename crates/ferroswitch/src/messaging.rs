@@ -794,6 +794,25 @@ mod tests {
             }
         }
 
+        /// Expects the one action "store it deferred" and reports it stored; `online` says
+        /// whether the recipient has devices now.
+        fn stored_deferred(&mut self, online: bool) {
+            let a = self.actions();
+            let [Action::Store {
+                job: Some(job),
+                status: Status::Deferred,
+                ..
+            }] = a.as_slice()
+            else {
+                panic!("{a:?}");
+            };
+            let mut out = Out {
+                tx: &mut self.tx,
+                now: self.now,
+            };
+            self.m.stored(*job, Ok(true), &|_| online, &mut out);
+        }
+
         fn online(&mut self, login: &str, ports: &[u16]) {
             self.accounts.insert(
                 login.to_owned(),
@@ -954,20 +973,7 @@ mod tests {
             status_of(&b.wire()).is_empty(),
             "no answer before it is stored"
         );
-        let a = b.actions();
-        let [Action::Store {
-            job: Some(job),
-            status: Status::Deferred,
-            ..
-        }] = a.as_slice()
-        else {
-            panic!("{a:?}");
-        };
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.stored(*job, Ok(true), &|_| false, &mut out);
+        b.stored_deferred(false);
         assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
         assert!(
             matches!(b.actions().as_slice(), [Action::Push { text }] if text.recipient == "bob")
@@ -990,20 +996,7 @@ mod tests {
         b.send("bob", "x", "c3", Destination::Login("bob".into()));
         let (p, m) = b.wire().pop().unwrap();
         b.answer(p, &m, 480);
-        let a = b.actions();
-        let [Action::Store {
-            job: Some(job),
-            status: Status::Deferred,
-            ..
-        }] = a.as_slice()
-        else {
-            panic!("{a:?}");
-        };
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.stored(*job, Ok(true), &|_| true, &mut out);
+        b.stored_deferred(true);
         assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
         let a = b.actions();
         assert!(matches!(a[0], Action::Push { .. }), "{a:?}");
@@ -1277,20 +1270,7 @@ mod tests {
             "c12",
             Destination::Login("carol".into()),
         );
-        let a = b.actions();
-        let [Action::Store {
-            job: Some(job),
-            status: Status::Deferred,
-            ..
-        }] = a.as_slice()
-        else {
-            panic!("{a:?}");
-        };
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.stored(*job, Ok(true), &|_| true, &mut out);
+        b.stored_deferred(true);
         assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
         // carol is online: no push, a round instead
         assert_eq!(

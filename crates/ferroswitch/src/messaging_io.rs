@@ -46,13 +46,13 @@ pub(crate) enum Done {
 pub(crate) struct Reach<'a> {
     pub(crate) location: &'a Location,
     pub(crate) now_ms: u64,
-    /// Whether an account exists (the core's account cache, as for calls).
-    pub(crate) known: &'a dyn Fn(&str) -> bool,
+    /// The core's account cache, as for calls.
+    pub(crate) accounts: &'a dyn crate::calls::AccountView,
 }
 
 impl Devices for Reach<'_> {
     fn devices(&self, login: &str) -> Option<Vec<Device>> {
-        if !(self.known)(login) {
+        if !self.accounts.exists(login) {
             return None;
         }
         Some(

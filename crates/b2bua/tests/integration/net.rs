@@ -205,10 +205,7 @@ impl Net {
                     Event::Request { key, request, from } => {
                         let tagged = request.to_header().is_ok_and(|t| t.tag().is_some());
                         if tagged {
-                            if !self
-                                .calls
-                                .in_dialog(now, key, request.clone(), from, &mut out)
-                            {
+                            if !self.calls.in_dialog(now, key, &request, from, &mut out) {
                                 let b = MessageBuilder::response_to(&request, 481, None, None);
                                 out.respond(&key, b.finish());
                             }
