@@ -13,41 +13,12 @@ cd "$(dirname "$0")/../.."
 RATE=${1:-1500}
 CALLS=${2:-60000}
 HOLD_MS=${HOLD_MS:-1000}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ferroswitch-target}"
-command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
-
-echo "==> building release binary"
-cargo build --release -q -p ferroswitch
-BIN="$CARGO_TARGET_DIR/release/ferroswitch"
-WORK=$(mktemp -d /tmp/ferro-calls.XXXXXX)
-SERVER_PID=""; UAS_PID=""
-cleanup() {
-  [ -n "$UAS_PID" ] && kill "$UAS_PID" 2>/dev/null || true
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
-  [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-cat > "$WORK/ferroswitch.toml" <<CFG
-[[listener]]
-transport = "udp"
-address = "127.0.0.1:0"
-[registrar]
-realm = "load.test"
-algorithms = ["MD5"]
-[database]
-data_dir = "data"
-[log]
-level = "warn,ferroswitch::server=info"
-CFG
+. benches/sipp/common.sh
+load_setup ferro-calls
 "$BIN" -c "$WORK/ferroswitch.toml" account add caller --password cpw >/dev/null
 "$BIN" -c "$WORK/ferroswitch.toml" account add callee --password epw >/dev/null
 
-"$BIN" -c "$WORK/ferroswitch.toml" run 2> "$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do grep -q "ferroswitch ready" "$WORK/server.log" && break; sleep 0.1; done
-ADDR=$(grep -o "listening on udp [0-9.:]*" "$WORK/server.log" | awk '{print $4}')
-[ -n "$ADDR" ] || { cat "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
+start_server
 
 # the callee registers from the port its SIPp then answers on
 PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -56,7 +27,7 @@ printf 'SEQUENTIAL\ncallee;epw\n' > "$WORK/reg.csv"
     -m 1 -timeout 10 -timeout_error -nostdin >/dev/null 2>&1 ) || { echo "callee registration failed" >&2; exit 1; }
 ( cd "$WORK" && timeout 320 sipp -sf "$OLDPWD/benches/sipp/call_load_uas.xml" -t u1 -i 127.0.0.1 -p "$PORT" \
     -m "$CALLS" -timeout 310 -buff_size 4194304 -nostdin >/dev/null 2>"$WORK/uas.err" ) &
-UAS_PID=$!
+PIDS+=($!)
 sleep 0.5
 BASE_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
 echo "==> server on $ADDR (pid $SERVER_PID), callee on 127.0.0.1:$PORT; $CALLS calls at $RATE/s, hold ${HOLD_MS} ms"

@@ -14,40 +14,15 @@ cd "$(dirname "$0")/../.."
 RATE=${1:-12000}
 CALLS=${2:-200000}
 ACCOUNTS=${ACCOUNTS:-20000}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ferroswitch-target}"
-command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
-
-echo "==> building release binary"
-cargo build --release -q -p ferroswitch
-BIN="$CARGO_TARGET_DIR/release/ferroswitch"
-WORK=$(mktemp -d /tmp/ferro-load.XXXXXX)
-SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"; }
-trap cleanup EXIT
-
-cat > "$WORK/ferroswitch.toml" <<CFG
-[[listener]]
-transport = "udp"
-address = "127.0.0.1:0"
-[registrar]
-realm = "load.test"
-algorithms = ["MD5"]
-[database]
-data_dir = "data"
-[log]
-level = "warn,ferroswitch::server=info"
-CFG
+. benches/sipp/common.sh
+load_setup ferro-load
 
 echo "==> creating $ACCOUNTS accounts"
 { echo "SEQUENTIAL"; for i in $(seq 1 "$ACCOUNTS"); do echo "load$i;pw$i"; done; } > "$WORK/inf.csv"
 tail -n +2 "$WORK/inf.csv" | tr ';' ',' > "$WORK/accounts.csv"
 "$BIN" -c "$WORK/ferroswitch.toml" account import "$WORK/accounts.csv" | tail -1
 
-"$BIN" -c "$WORK/ferroswitch.toml" run 2> "$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do grep -q "ferroswitch ready" "$WORK/server.log" && break; sleep 0.1; done
-ADDR=$(grep -o "listening on udp [0-9.:]*" "$WORK/server.log" | awk '{print $4}')
-[ -n "$ADDR" ] || { cat "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
+start_server
 echo "==> server on $ADDR (pid $SERVER_PID); SIPp: $CALLS cycles at $RATE/s"
 
 set +e

@@ -1,0 +1,43 @@
+# Shared by the SIPp load scripts (sourced from the repository root): a release build, a
+# scratch directory removed at exit, a UDP-only config on loopback, the server started and
+# its address read from its stable "listening on" line. Everything started is stopped at exit.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ferroswitch-target}"
+command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
+
+SERVER_PID=""
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+
+# load_setup NAME: builds, makes $WORK (/tmp/NAME.XXXXXX), writes $WORK/ferroswitch.toml; sets BIN.
+load_setup() {
+  echo "==> building release binary"
+  cargo build --release -q -p ferroswitch
+  BIN="$CARGO_TARGET_DIR/release/ferroswitch"
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  trap cleanup EXIT
+  cat > "$WORK/ferroswitch.toml" <<CFG
+[[listener]]
+transport = "udp"
+address = "127.0.0.1:0"
+[registrar]
+realm = "load.test"
+algorithms = ["MD5"]
+[database]
+data_dir = "data"
+[log]
+level = "warn,ferroswitch::server=info"
+CFG
+}
+
+# start_server: runs the server on $WORK/ferroswitch.toml; sets SERVER_PID and ADDR.
+start_server() {
+  "$BIN" -c "$WORK/ferroswitch.toml" run 2> "$WORK/server.log" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do grep -q "ferroswitch ready" "$WORK/server.log" && break; sleep 0.1; done
+  ADDR=$(grep -o "listening on udp [0-9.:]*" "$WORK/server.log" | awk '{print $4}')
+  [ -n "$ADDR" ] || { cat "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
+}
