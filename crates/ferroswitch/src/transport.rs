@@ -240,8 +240,8 @@ pub(crate) fn concrete(mut peer: Peer) -> Peer {
     peer
 }
 
-/// Classifies one datagram: keep-alives and STUN (which the media issue will answer) are
-/// skipped; anything else is parsed and sanity-checked, malformed requests answered on `sock`.
+/// Classifies one datagram: keep-alives are skipped, STUN Binding requests answered on `sock`;
+/// anything else is parsed and sanity-checked, malformed requests answered on `sock`.
 pub(crate) fn accept_datagram(
     sock: &UdpSocket,
     local: SocketAddr,
