@@ -115,8 +115,7 @@ impl Directory for Dir<'_> {
             .map(|b| Target {
                 login: login.to_owned(),
                 uri: b.contact.clone(),
-                // bindings restored from before a wildcard address was resolved
-                peer: crate::transport::concrete(b.source),
+                peer: b.source,
             })
             .collect()
     }

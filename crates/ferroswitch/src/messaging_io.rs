@@ -60,7 +60,7 @@ impl Devices for Reach<'_> {
                 .lookup(login, self.now_ms)
                 .map(|b| Device {
                     contact: b.contact.clone(),
-                    peer: crate::transport::concrete(b.source),
+                    peer: b.source,
                     path: b.path.clone(),
                 })
                 .collect(),

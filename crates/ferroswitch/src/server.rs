@@ -62,12 +62,13 @@ fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
         expires_at_ms: u64::try_from(rec.expires_at).ok()? * 1000,
         call_id: rec.call_id,
         cseq: u32::try_from(rec.cseq).ok()?,
-        source: Peer {
+        // rows written before wildcard listeners were resolved may hold 0.0.0.0
+        source: crate::transport::concrete(Peer {
             transport,
             remote,
             local,
             conn: None,
-        },
+        }),
         path: rec.path,
         user_agent: rec.user_agent,
         updated_at_ms: u64::try_from(rec.updated_at).unwrap_or(0) * 1000,
