@@ -42,6 +42,7 @@ fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
         media_a_packets: c.media.map(|m| ms(m.a_packets)),
         media_b_packets: c.media.map(|m| ms(m.b_packets)),
         node_id: node_id.to_owned(),
+        wakeup_ms: None,
     }
 }
 

@@ -48,13 +48,16 @@ pub struct CdrRow {
     pub media_b_packets: Option<i64>,
     /// The ferroswitch node that handled the call.
     pub node_id: String,
+    /// How long the wake-up of a pushed device took (push posted → it answered or picked the
+    /// call up), when the call was parked for a push.
+    pub wakeup_ms: Option<i64>,
 }
 
 const CDR_COLUMNS: &str = "call_id, caller, callee, dialed, routed_number, route, gateway, \
      start_ms, ringing_ms, answer_ms, end_ms, duration_ms, final_code, hangup_by, \
-     media_a_packets, media_b_packets, node_id";
-const CDR_COLUMN_COUNT: usize = 17;
-/// Rows per multi-row `INSERT`: 17 × 500 = 8500 placeholders, under SQLite's 32766.
+     media_a_packets, media_b_packets, node_id, wakeup_ms";
+const CDR_COLUMN_COUNT: usize = 18;
+/// Rows per multi-row `INSERT`: 18 × 500 = 9000 placeholders, under SQLite's 32766.
 const INSERT_CHUNK: usize = 500;
 
 impl CdrRow {
@@ -121,6 +124,7 @@ fn cdr_from_row(row: &AnyRow) -> Result<CdrRow, sqlx::Error> {
         media_a_packets: row.try_get("media_a_packets")?,
         media_b_packets: row.try_get("media_b_packets")?,
         node_id: row.try_get("node_id")?,
+        wakeup_ms: row.try_get("wakeup_ms")?,
     })
 }
 
@@ -177,7 +181,8 @@ impl Store {
                     .bind(c.hangup_by.as_str())
                     .bind(c.media_a_packets)
                     .bind(c.media_b_packets)
-                    .bind(c.node_id.as_str());
+                    .bind(c.node_id.as_str())
+                    .bind(c.wakeup_ms);
             }
             q.execute(&mut *tx).await.map_err(&err)?;
         }

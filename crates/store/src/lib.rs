@@ -32,14 +32,16 @@
 //! advisory lock so nodes starting together apply them once).
 //!
 //! Tables: `clientsshared` (accounts), `aa_ue_instance` (device instances), `push_device_token`
-//! (push tokens; schema only, written by the operator API) and `location` (registrar bindings);
+//! (push tokens, see [`PushToken`]) and `location` (registrar bindings);
 //! for calls (`0002_calls`): `dialing_plan` (prefix → action text, parsed by the `dialplan`
 //! crate), `gateways`, `ring_groups`, `local_dialing_plan` (prefix → SIP server, served to
 //! softphones) and `cdr` (one row per call attempt), plus `clientsshared.voicemail_uri`;
 //! for presence and messaging (`0003_presence_messaging`): `presence_publications` (PUBLISH
 //! state, per entity-tag), `sms_inbox` (every MESSAGE with its status; deferred ones wait
 //! there for the recipient to register), `contacts` (the local buddy lists) and
-//! `voicemail_boxes` (voicemail counts for message-summary).
+//! `voicemail_boxes` (voicemail counts for message-summary); for push wake-up (`0004_push`):
+//! `push_device_token.param` (RFC 8599 `pn-param`), one token per instance, tombstones for
+//! removed tokens, and `cdr.wakeup_ms`.
 //!
 //! # Errors
 //! [`StoreError`] says what failed and what to do; it never prints a password from a URL.
@@ -58,6 +60,7 @@ pub mod limits;
 mod local_plan;
 mod message;
 mod publication;
+mod push;
 mod ring_group;
 mod sql;
 mod voicemail;
@@ -77,6 +80,7 @@ pub use instance::{InstanceRecord, InstanceSeen};
 pub use local_plan::LocalPlanRow;
 pub use message::{MessageStatus, NewMessage, StoredMessage};
 pub use publication::{PublicationChange, StoredPublication};
+pub use push::PushToken;
 pub use ring_group::RingGroupRow;
 pub use voicemail::VoicemailCounts;
 

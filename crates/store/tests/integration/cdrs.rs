@@ -25,6 +25,7 @@ fn answered(i: i64) -> CdrRow {
         media_a_packets: Some(3_000),
         media_b_packets: Some(2_998),
         node_id: "node-a".to_owned(),
+        wakeup_ms: Some(1_850),
     }
 }
 
@@ -48,6 +49,7 @@ fn cancelled(start_ms: i64, call_id: &str) -> CdrRow {
         media_a_packets: None,
         media_b_packets: None,
         node_id: "node-b".to_owned(),
+        wakeup_ms: None,
     }
 }
 

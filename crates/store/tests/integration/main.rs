@@ -13,5 +13,6 @@ mod messages;
 mod migrate;
 mod persistence;
 mod publications;
+mod push_tokens;
 mod routing;
 mod support;
