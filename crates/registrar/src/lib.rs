@@ -15,4 +15,4 @@ mod register;
 pub use auth::{AuthKind, Rejection};
 pub use location::{Binding, BindingChange, Location};
 pub use nonce::{NonceCheck, NonceKeeper};
-pub use register::{Account, Outcome, Registrar, RegistrarConfig};
+pub use register::{Account, Outcome, PushRegistration, Registrar, RegistrarConfig};

@@ -20,6 +20,9 @@ pub struct RegistrarConfig {
     pub nonce_lifetime_ms: u64,
     /// Most bindings one login may hold; more are refused with 403.
     pub max_contacts: usize,
+    /// RFC 8599 push providers (`pn-provider` values, lowercase) this server can wake devices
+    /// through. A REGISTER naming another gets 555; empty: every one does.
+    pub push_providers: Vec<String>,
 }
 
 impl Default for RegistrarConfig {
@@ -32,6 +35,7 @@ impl Default for RegistrarConfig {
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             nonce_lifetime_ms: 300_000,
             max_contacts: 16,
+            push_providers: vec!["apns".into(), "fcm".into()],
         }
     }
 }
@@ -60,6 +64,36 @@ pub struct Outcome {
     /// True when the login had no live binding before this request and has one now (it came
     /// online: deliver stored messages).
     pub registered: bool,
+    /// RFC 8599 push tokens the REGISTER's Contacts carried, per device instance (to keep for
+    /// when the device sleeps).
+    pub push: Vec<PushRegistration>,
+}
+
+/// An RFC 8599 push registration: a Contact with `pn-provider`, `pn-prid` (and maybe
+/// `pn-param`) for a `+sip.instance`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRegistration {
+    /// The `+sip.instance` the token belongs to.
+    pub instance: String,
+    /// `pn-provider`, lowercase (`apns`, `fcm`, ...).
+    pub provider: String,
+    /// `pn-prid`: the device token.
+    pub prid: String,
+    /// `pn-param`, empty when absent.
+    pub param: String,
+}
+
+/// The outcome of a request that changed nothing.
+fn unchanged(response: Bytes, status: u16, login: Option<String>) -> Outcome {
+    Outcome {
+        response,
+        status,
+        login,
+        changes: vec![],
+        instances: vec![],
+        registered: false,
+        push: vec![],
+    }
 }
 
 /// The registrar state machine: nonce keeper + location table.
@@ -118,29 +152,13 @@ impl Registrar {
             if let Some(r) = reason {
                 b.header("Warning", format_args!("399 ferroswitch \"{r}\""));
             }
-            Outcome {
-                response: b.finish(),
-                status: code,
-                login: None,
-                changes: vec![],
-                instances: vec![],
-                registered: false,
-            }
+            unchanged(b.finish(), code, None)
         };
 
         // 1. Authentication
         let account = match self.authenticate(now_ms, req, from, account, AuthKind::Www) {
             Ok(a) => a,
-            Err(Rejection { response, status }) => {
-                return Outcome {
-                    response,
-                    status,
-                    login: None,
-                    changes: vec![],
-                    instances: vec![],
-                    registered: false,
-                }
-            }
+            Err(Rejection { response, status }) => return unchanged(response, status, None),
         };
         let Ok(to) = req.to_header() else {
             return simple(400, Some("bad To"));
@@ -163,6 +181,9 @@ impl Registrar {
         let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
         let mut changes = Vec::new();
         let mut instances = Vec::new();
+        let mut push = Vec::new();
+        // RFC 8599 §5.3: the provider a UA asked about, confirmed in Feature-Caps
+        let mut pns: Option<String> = None;
         // whether this request registers an RFC 5626 flow (instance + reg-id)
         let mut outbound = false;
         let had_any = self.location.lookup(&login, now_ms).next().is_some();
@@ -190,19 +211,49 @@ impl Registrar {
                         let mut b = reply(423);
                         b.header("Min-Expires", self.cfg.min_expires)
                             .header("Server", SERVER);
-                        return Outcome {
-                            response: b.finish(),
-                            status: 423,
-                            login: Some(login),
-                            changes: vec![],
-                            instances: vec![],
-                            registered: false,
-                        };
+                        return unchanged(b.finish(), 423, Some(login));
                     }
                     let Ok(q) = c.q_milli() else {
                         return simple(400, Some("bad q"));
                     };
                     let instance = c.instance().map(|i| i.into_owned());
+                    if let Some(Some(provider)) = c.0.uri.param("pn-provider") {
+                        let provider = provider.to_ascii_lowercase();
+                        if !self.cfg.push_providers.contains(&provider) {
+                            let mut b = reply(555);
+                            b.header("Server", SERVER);
+                            for p in &self.cfg.push_providers {
+                                b.header("Feature-Caps", format_args!("*;+sip.pns=\"{p}\""));
+                            }
+                            b.header(
+                                "Warning",
+                                format_args!(
+                                    "399 ferroswitch \"push provider {provider} is not served\""
+                                ),
+                            );
+                            return unchanged(b.finish(), 555, Some(login));
+                        }
+                        // without pn-prid the UA only asks whether the provider is served
+                        if let (Some(Some(prid)), Some(i)) = (c.0.uri.param("pn-prid"), &instance) {
+                            push.push(PushRegistration {
+                                instance: i.clone(),
+                                provider: provider.clone(),
+                                prid: String::from_utf8_lossy(&sip_message::percent_decode(prid))
+                                    .into_owned(),
+                                param: c
+                                    .0
+                                    .uri
+                                    .param("pn-param")
+                                    .flatten()
+                                    .map(|p| {
+                                        String::from_utf8_lossy(&sip_message::percent_decode(p))
+                                            .into_owned()
+                                    })
+                                    .unwrap_or_default(),
+                            });
+                        }
+                        pns = Some(provider);
+                    }
                     // RFC 5626 §6: a reg-id without +sip.instance is ignored
                     let reg_id = instance.as_ref().and(c.reg_id());
                     let key = match (&instance, reg_id) {
@@ -320,6 +371,9 @@ impl Registrar {
         if outbound && req.has_option_tag(&HeaderName::Supported, "outbound") {
             b.header("Require", "outbound");
         }
+        if let Some(p) = pns {
+            b.header("Feature-Caps", format_args!("*;+sip.pns=\"{p}\""));
+        }
         b.header("Server", SERVER);
         let registered = !had_any && self.location.lookup(&login, now_ms).next().is_some();
         Outcome {
@@ -329,6 +383,7 @@ impl Registrar {
             changes,
             instances,
             registered,
+            push,
         }
     }
 }

@@ -475,3 +475,69 @@ fn path_and_user_agent_are_kept() {
     );
     assert_eq!(b.user_agent.as_deref(), Some("TestPhone/1.0"));
 }
+
+/// RFC 8599: a Contact with `pn-provider`/`pn-prid`/`pn-param` hands the device's push token
+/// to the server (kept per instance); the 200 confirms the provider in Feature-Caps.
+#[test]
+fn rfc8599_push_params_give_the_instance_a_token() {
+    let mut srv = Server::new();
+    let mut phone = Client::new("alice", "wonderland", tcp_peer("198.51.100.7:40001", 1));
+    let contact = with_instance(
+        "sip:alice@10.0.0.1:5060;transport=tcp;pn-provider=APNS;pn-prid=00fc1348%3A4f;pn-param=ABCD1234.com.example.voip",
+        UUID1,
+    );
+    let out = phone.register(&mut srv, T0, &Reg::contact(&contact));
+    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(
+        out.push,
+        [registrar::PushRegistration {
+            instance: UUID1.into(),
+            provider: "apns".into(),
+            prid: "00fc1348:4f".into(),
+            param: "ABCD1234.com.example.voip".into(),
+        }]
+    );
+    assert!(
+        text(&out).contains("Feature-Caps: *;+sip.pns=\"apns\"\r\n"),
+        "{}",
+        text(&out)
+    );
+    // a plain REGISTER carries no token
+    let out = phone.register(
+        &mut srv,
+        T0 + 1_000,
+        &Reg::contact(&with_instance("sip:alice@10.0.0.1:5060", UUID2)),
+    );
+    assert_eq!(out.status, 200);
+    assert!(out.push.is_empty());
+    assert!(!text(&out).contains("Feature-Caps"));
+}
+
+/// RFC 8599 §4.1.2: a provider the server cannot push through gets 555 (with the ones it
+/// can), and the binding is not made; pn-provider without pn-prid only asks.
+#[test]
+fn unknown_push_provider_gets_555_and_changes_nothing() {
+    let mut srv = Server::new();
+    let mut phone = Client::new("alice", "wonderland", udp_peer("198.51.100.7:5060"));
+    let contact = with_instance(
+        "sip:alice@10.0.0.1:5060;pn-provider=webpush;pn-prid=abc",
+        UUID1,
+    );
+    let out = phone.register(&mut srv, T0, &Reg::contact(&contact));
+    assert_eq!(out.status, 555, "{}", text(&out));
+    assert!(text(&out).contains("Feature-Caps: *;+sip.pns=\"fcm\""));
+    assert!(out.changes.is_empty() && out.push.is_empty());
+    assert!(bindings(&srv, "alice", T0).is_empty());
+
+    let out = phone.register(
+        &mut srv,
+        T0 + 1_000,
+        &Reg::contact(&with_instance(
+            "sip:alice@10.0.0.1:5060;pn-provider=fcm",
+            UUID1,
+        )),
+    );
+    assert_eq!(out.status, 200, "{}", text(&out));
+    assert!(out.push.is_empty(), "no pn-prid: no token");
+    assert!(text(&out).contains("Feature-Caps: *;+sip.pns=\"fcm\""));
+}
