@@ -30,6 +30,7 @@ pub use client::HookClient;
 pub use config::{Endpoint, HookConfig};
 pub use error::HookError;
 pub use payload::{
-    excerpt, CallEvent, MessageEvent, MissedReason, Party, PushEvent, EXCERPT_CHARS,
+    excerpt, CallEvent, EndReason, MessageEvent, MissedReason, Party, PushDevice, PushEvent,
+    EXCERPT_CHARS,
 };
 pub use presence::Buddy;

@@ -34,6 +34,27 @@ pub enum MissedReason {
     Timeout,
 }
 
+/// Why the pushed devices' call screen must go away although nobody missed the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Another device of the callee answered.
+    AnsweredElsewhere,
+}
+
+/// A device to wake, with its push token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushDevice {
+    /// The `+sip.instance` value.
+    pub instance: String,
+    /// The device's push token (RFC 8599 `pn-prid`).
+    pub token: String,
+    /// `apns`, `apns-voip`, `fcm`, ... (RFC 8599 `pn-provider` or what the app said).
+    pub platform: String,
+    /// RFC 8599 `pn-param` (e.g. the APNs topic), empty when none.
+    pub param: String,
+}
+
 /// A call for the push hook: the parked call and the devices to wake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallEvent {
@@ -42,8 +63,40 @@ pub struct CallEvent {
     pub callee: String,
     /// Call-ID of the parked call: the woken app sends `INVITE` with `Replaces` naming it.
     pub call_id: String,
-    /// `+sip.instance` values of the callee's devices that are not registered.
+    /// `+sip.instance` values of the devices this event is for.
     pub instances: Vec<String>,
+    /// The same devices with their push tokens.
+    pub devices: Vec<PushDevice>,
+    /// The tags of the parked dialog: the woken app's INVITE carries
+    /// `Replaces: {call_id};to-tag={to_tag};from-tag={from_tag}` (RFC 3891), given whole in
+    /// `replaces`.
+    pub to_tag: String,
+    pub from_tag: String,
+    pub replaces: String,
+}
+
+impl CallEvent {
+    /// A call event; `replaces` is made from the Call-ID and tags.
+    pub fn new(
+        caller: Party,
+        callee: impl Into<String>,
+        call_id: impl Into<String>,
+        (to_tag, from_tag): (String, String),
+        devices: Vec<PushDevice>,
+    ) -> Self {
+        let call_id = call_id.into();
+        let replaces = format!("{call_id};to-tag={to_tag};from-tag={from_tag}");
+        Self {
+            caller,
+            callee: callee.into(),
+            call_id,
+            instances: devices.iter().map(|d| d.instance.clone()).collect(),
+            devices,
+            to_tag,
+            from_tag,
+            replaces,
+        }
+    }
 }
 
 /// A stored MESSAGE for the push hook.
@@ -74,40 +127,25 @@ pub enum PushEvent {
         call: CallEvent,
         reason: MissedReason,
     },
+    CallEnded {
+        #[serde(flatten)]
+        call: CallEvent,
+        reason: EndReason,
+    },
     Message(MessageEvent),
 }
 
 impl PushEvent {
-    pub fn incoming_call(
-        caller: Party,
-        callee: impl Into<String>,
-        call_id: impl Into<String>,
-        instances: Vec<String>,
-    ) -> Self {
-        Self::IncomingCall(CallEvent {
-            caller,
-            callee: callee.into(),
-            call_id: call_id.into(),
-            instances,
-        })
+    pub fn incoming_call(call: CallEvent) -> Self {
+        Self::IncomingCall(call)
     }
 
-    pub fn missed_call(
-        caller: Party,
-        callee: impl Into<String>,
-        call_id: impl Into<String>,
-        instances: Vec<String>,
-        reason: MissedReason,
-    ) -> Self {
-        Self::MissedCall {
-            call: CallEvent {
-                caller,
-                callee: callee.into(),
-                call_id: call_id.into(),
-                instances,
-            },
-            reason,
-        }
+    pub fn missed_call(call: CallEvent, reason: MissedReason) -> Self {
+        Self::MissedCall { call, reason }
+    }
+
+    pub fn call_ended(call: CallEvent, reason: EndReason) -> Self {
+        Self::CallEnded { call, reason }
     }
 
     /// A `message` event; the excerpt is cut from `body` (see [`excerpt`]).
@@ -131,11 +169,13 @@ impl PushEvent {
         })
     }
 
-    /// The `event` name (`incoming_call`, `missed_call`, `message`), for logs.
+    /// The `event` name (`incoming_call`, `missed_call`, `call_ended`, `message`), for logs
+    /// and metrics.
     pub fn name(&self) -> &'static str {
         match self {
             Self::IncomingCall(_) => "incoming_call",
             Self::MissedCall { .. } => "missed_call",
+            Self::CallEnded { .. } => "call_ended",
             Self::Message(_) => "message",
         }
     }
@@ -245,17 +285,30 @@ mod tests {
 
     #[test]
     fn events_serialize_with_their_name() {
-        let e = PushEvent::missed_call(
+        let call = CallEvent::new(
             Party::new("alice", None),
             "bob",
             "c1",
-            vec![],
-            MissedReason::Cancelled,
+            ("t1".into(), "t2".into()),
+            vec![PushDevice {
+                instance: "<urn:uuid:1>".into(),
+                token: "tok".into(),
+                platform: "fcm".into(),
+                param: String::new(),
+            }],
         );
+        let e = PushEvent::missed_call(call.clone(), MissedReason::Cancelled);
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["event"], "missed_call");
         assert_eq!(v["reason"], "cancelled");
         assert_eq!(v["caller"]["display_name"], Value::Null);
+        assert_eq!(v["replaces"], "c1;to-tag=t1;from-tag=t2");
+        assert_eq!(v["instances"][0], "<urn:uuid:1>");
+        assert_eq!(v["devices"][0]["token"], "tok");
         assert_eq!(e.name(), "missed_call");
+        let e = PushEvent::call_ended(call, EndReason::AnsweredElsewhere);
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["event"], "call_ended");
+        assert_eq!(v["reason"], "answered_elsewhere");
     }
 }

@@ -1,6 +1,9 @@
 //! Each hook's request payload and auth, against the fake API.
 
-use hooks::{Buddy, Endpoint, HookClient, HookConfig, HookError, MissedReason, Party, PushEvent};
+use hooks::{
+    Buddy, CallEvent, Endpoint, HookClient, HookConfig, HookError, MissedReason, Party, PushDevice,
+    PushEvent,
+};
 use serde_json::json;
 
 use crate::fake_api::{basic, Canned, FakeApi};
@@ -66,19 +69,37 @@ async fn push_events_carry_what_the_app_needs() {
     let api = FakeApi::start(vec![], Canned::status(200)).await;
     let c = client(&api);
     let caller = Party::new("alice", Some("Alice A.".into()));
-    c.push(&PushEvent::incoming_call(
+    let device = |i: &str, token: &str, platform: &str, param: &str| PushDevice {
+        instance: i.into(),
+        token: token.into(),
+        platform: platform.into(),
+        param: param.into(),
+    };
+    c.push(&PushEvent::incoming_call(CallEvent::new(
         caller.clone(),
         "bob",
         "parked-1@fs",
-        vec!["<urn:uuid:1111>".into(), "<urn:uuid:2222>".into()],
-    ))
+        ("ft1".into(), "pk2".into()),
+        vec![
+            device("<urn:uuid:1111>", "apns-tok", "apns", "T.com.x.voip"),
+            device("<urn:uuid:2222>", "fcm-tok", "fcm", ""),
+        ],
+    )))
     .await
     .unwrap();
     c.push(&PushEvent::missed_call(
-        caller.clone(),
-        "bob",
-        "parked-1@fs",
-        vec!["<urn:uuid:1111>".into()],
+        CallEvent::new(
+            caller.clone(),
+            "bob",
+            "parked-1@fs",
+            ("ft1".into(), "pk2".into()),
+            vec![device(
+                "<urn:uuid:1111>",
+                "apns-tok",
+                "apns",
+                "T.com.x.voip",
+            )],
+        ),
         MissedReason::Timeout,
     ))
     .await
@@ -110,7 +131,14 @@ async fn push_events_carry_what_the_app_needs() {
             "caller": {"login": "alice", "display_name": "Alice A."},
             "callee": "bob",
             "call_id": "parked-1@fs",
-            "instances": ["<urn:uuid:1111>", "<urn:uuid:2222>"]
+            "instances": ["<urn:uuid:1111>", "<urn:uuid:2222>"],
+            "devices": [
+                {"instance": "<urn:uuid:1111>", "token": "apns-tok", "platform": "apns", "param": "T.com.x.voip"},
+                {"instance": "<urn:uuid:2222>", "token": "fcm-tok", "platform": "fcm", "param": ""}
+            ],
+            "to_tag": "ft1",
+            "from_tag": "pk2",
+            "replaces": "parked-1@fs;to-tag=ft1;from-tag=pk2"
         })
     );
     assert_eq!(seen[1].json["event"], "missed_call");

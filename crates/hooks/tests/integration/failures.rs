@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hooks::{Endpoint, HookClient, HookConfig, HookError, Party, PushEvent};
+use hooks::{CallEvent, Endpoint, HookClient, HookConfig, HookError, Party, PushEvent};
 
 use crate::fake_api::{Canned, FakeApi};
 
@@ -24,7 +24,13 @@ fn config(url: &str, timeout_ms: u64, retries: u32) -> HookConfig {
 }
 
 fn push_event() -> PushEvent {
-    PushEvent::incoming_call(Party::new("alice", None), "bob", "c1", vec![])
+    PushEvent::incoming_call(CallEvent::new(
+        Party::new("alice", None),
+        "bob",
+        "c1",
+        ("t1".into(), "t2".into()),
+        vec![],
+    ))
 }
 
 /// Captures the log lines written while it is alive (this test's thread only).
