@@ -27,6 +27,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::calls::{AccountView, Dir, Profile, Routing, TxOut};
+use crate::messaging::SystemCommands;
 use crate::messaging_io::{MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::PresenceIo;
@@ -98,6 +99,8 @@ pub(crate) struct Core {
     messaging: MessagingIo,
     trusted: Vec<IpAddr>,
     udp_locals: Vec<SocketAddr>,
+    /// How a trusted peer's MESSAGE is known to be a system command (never pushed).
+    system_commands: SystemCommands,
 }
 
 pub(crate) fn unix_ms() -> u64 {
@@ -144,7 +147,14 @@ impl Core {
             messaging,
             trusted,
             udp_locals: Vec::new(),
+            system_commands: SystemCommands::default(),
         }
+    }
+
+    /// How system commands from trusted peers are recognised.
+    pub(crate) fn with_system_commands(mut self, s: SystemCommands) -> Self {
+        self.system_commands = s;
+        self
     }
 
     /// Runs until aborted at shutdown. UDP sockets (with their local addresses) are read
@@ -581,6 +591,7 @@ impl Core {
             now_ms: unix_ms(),
             accounts: &self.accounts,
         };
+        let system = caller.trusted && self.system_commands.matches(&w.msg);
         let mut out = TxOut {
             tx: &mut self.tx,
             now,
@@ -591,6 +602,7 @@ impl Core {
             w.msg,
             w.from,
             (caller.login, caller.display_name),
+            system,
             dest,
             &reach,
         );

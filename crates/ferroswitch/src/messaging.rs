@@ -56,6 +56,35 @@ pub(crate) enum Destination {
     Unroutable,
 }
 
+/// How a trusted peer's system command (voipswitch's `Contacts add`, ...) is told from a
+/// chat message: its content type, or a body prefix the operator configures
+/// (`[push_service] system_content_types`, `system_body_prefix`). System commands are stored
+/// and delivered on REGISTER like any message, but never pushed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SystemCommands {
+    /// Lowercase, without parameters.
+    pub(crate) content_types: Vec<String>,
+    /// Empty: off.
+    pub(crate) body_prefix: String,
+}
+
+impl SystemCommands {
+    /// Whether `msg`, from a trusted peer, carries a system command.
+    pub(crate) fn matches(&self, msg: &Message) -> bool {
+        let ct = msg
+            .content_type()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
+        self.content_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(ct))
+            || (!self.body_prefix.is_empty() && msg.body().starts_with(self.body_prefix.as_bytes()))
+    }
+}
+
 /// Routes the Request-URI user of a MESSAGE like the B2BUA routes an INVITE.
 pub(crate) fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destination {
     let Ok(r) = dialplan::resolve(tech, plan, dialed) else {
@@ -165,6 +194,8 @@ enum Job {
         answered: bool,
         /// Post a push event once stored (nobody took it).
         push: bool,
+        /// A system command from a trusted peer: stored and delivered, never pushed.
+        system: bool,
     },
     /// A stored message being delivered by its login's round.
     Delivery {
@@ -243,6 +274,7 @@ impl Messaging {
         request: Message,
         from: Peer,
         sender: (String, Option<String>),
+        system: bool,
         dest: Destination,
         devices: &dyn Devices,
         out: &mut dyn Outbox,
@@ -280,6 +312,7 @@ impl Messaging {
                     outstanding: 0,
                     answered: false,
                     push: false,
+                    system,
                 });
                 self.actions.push_back(Action::SmsOut {
                     job,
@@ -299,7 +332,8 @@ impl Messaging {
                     text: text.clone(),
                     outstanding: 0,
                     answered: false,
-                    push: targets.is_empty(),
+                    push: targets.is_empty() && !system,
+                    system,
                 });
                 if targets.is_empty() || in_order {
                     // nobody to take it, or older messages first: store, then a round
@@ -558,8 +592,11 @@ impl Messaging {
 
     /// Forwarding found nobody: store it (deferred) and push.
     fn incoming_failed(&mut self, job: JobId) {
-        if let Some(Job::Incoming { text, push, .. }) = self.jobs.get_mut(&job) {
-            *push = true;
+        if let Some(Job::Incoming {
+            text, push, system, ..
+        }) = self.jobs.get_mut(&job)
+        {
+            *push = !*system;
             let text = text.clone();
             self.actions.push_back(Action::Store {
                 job: Some(job),
@@ -829,6 +866,18 @@ mod tests {
 
         /// alice sends `body` to `to` (Call-ID `cid`): the server transaction's key.
         fn send(&mut self, to: &str, body: &str, cid: &str, dest: Destination) -> ServerKey {
+            self.send_as(to, body, cid, dest, false)
+        }
+
+        /// Like [`Self::send`]; `system`: a trusted peer's system command.
+        fn send_as(
+            &mut self,
+            to: &str,
+            body: &str,
+            cid: &str,
+            dest: Destination,
+            system: bool,
+        ) -> ServerKey {
             let raw = format!(
                 "MESSAGE sip:{to}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6000;branch=z9hG4bK{cid}\r\n\
                  From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:{to}@example.com>\r\nCall-ID: {cid}\r\n\
@@ -852,6 +901,7 @@ mod tests {
                 request,
                 from,
                 ("alice".into(), Some("Alice".into())),
+                system,
                 dest,
                 &self.accounts,
                 &mut out,
@@ -986,6 +1036,47 @@ mod tests {
                 login: "bob".into(),
                 limit: ROUND_BATCH
             }]
+        );
+    }
+
+    /// A system command (seed: "not sent over PUSH when the user is offline") is stored and
+    /// delivered on REGISTER like any message, but never pushed: neither when nobody is
+    /// registered nor when every device failed.
+    #[test]
+    fn system_commands_are_stored_but_never_pushed() {
+        let mut b = Bench::new();
+        b.send_as(
+            "bob",
+            "Contacts add",
+            "s1",
+            Destination::Login("bob".into()),
+            true,
+        );
+        b.stored_deferred(false);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
+        assert!(b.actions().is_empty(), "stored, not pushed");
+
+        let mut b = Bench::new();
+        b.online("bob", &[7001]);
+        b.send_as(
+            "bob",
+            "Contacts del",
+            "s2",
+            Destination::Login("bob".into()),
+            true,
+        );
+        let (p, m) = b.wire().pop().unwrap();
+        b.answer(p, &m, 480);
+        b.stored_deferred(true);
+        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
+        let a = b.actions();
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::Push { .. })),
+            "every device failed, still no push: {a:?}"
+        );
+        assert!(
+            matches!(a.as_slice(), [Action::FetchPending { .. }]),
+            "{a:?}"
         );
     }
 

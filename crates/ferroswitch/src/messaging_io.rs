@@ -119,11 +119,13 @@ impl MessagingIo {
         msg: Message,
         from: Peer,
         sender: (String, Option<String>),
+        system: bool,
         dest: Destination,
         reach: &Reach<'_>,
     ) {
         tracing::debug!(sender = %sender.0, ?dest, call_id = msg.call_id().unwrap_or(""), "MESSAGE");
-        self.core.incoming(key, msg, from, sender, dest, reach, out);
+        self.core
+            .incoming(key, msg, from, sender, system, dest, reach, out);
         self.drain(reach);
     }
 

@@ -16,6 +16,12 @@ pub const PASSWORD: usize = 255;
 pub const DISPLAY_NAME: usize = 255;
 /// `aa_ue_instance.instance`, `location.instance` (the `+sip.instance` value).
 pub const INSTANCE: usize = 255;
+/// `push_device_token.token`.
+pub const PUSH_TOKEN: usize = 1024;
+/// `push_device_token.platform`.
+pub const PUSH_PLATFORM: usize = 32;
+/// `push_device_token.param`.
+pub const PUSH_PARAM: usize = 255;
 /// `location.binding_key`.
 pub const BINDING_KEY: usize = 512;
 /// `location.contact`.

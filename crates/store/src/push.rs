@@ -28,13 +28,6 @@ pub struct PushToken {
     pub updated_at: i64,
 }
 
-/// `push_device_token.token`.
-pub const TOKEN: usize = 1024;
-/// `push_device_token.platform`.
-pub const PLATFORM: usize = 32;
-/// `push_device_token.param`.
-pub const PARAM: usize = 255;
-
 fn token_from_row(row: &AnyRow) -> Result<PushToken, sqlx::Error> {
     Ok(PushToken {
         login: row.try_get("login")?,
@@ -57,9 +50,9 @@ impl Store {
     pub async fn set_push_token(&self, t: &PushToken) -> Result<(), StoreError> {
         limits::check_login(&t.login)?;
         limits::check("instance", &t.instance, limits::INSTANCE)?;
-        limits::check("token", &t.token, TOKEN)?;
-        limits::check("platform", &t.platform, PLATFORM)?;
-        limits::check("param", &t.param, PARAM)?;
+        limits::check("token", &t.token, limits::PUSH_TOKEN)?;
+        limits::check("platform", &t.platform, limits::PUSH_PLATFORM)?;
+        limits::check("param", &t.param, limits::PUSH_PARAM)?;
         let err = StoreError::query("set_push_token");
         let mut tx = sql::begin_write(&self.pool, self.backend)
             .await
