@@ -33,6 +33,9 @@ pub struct Config {
     pub web_service: Option<HttpHook>,
     /// The push-notification hook (voipswitch `push_service`, `emc.ashx`).
     pub push_service: Option<HttpHook>,
+    /// How calls and messages wake devices through the push hook; the defaults when the file
+    /// says nothing (also when there is no push hook).
+    pub push: PushSettings,
     /// The SMS-out hook for MESSAGEs routed OFFNET (voipswitch's `VSServices\sms_send.ashx`).
     pub sms_service: Option<HttpHook>,
     /// The admin HTTP API, if enabled; always on a loopback address.
@@ -60,6 +63,7 @@ impl Default for Config {
             stun: None,
             web_service: None,
             push_service: None,
+            push: PushSettings::default(),
             sms_service: None,
             admin: None,
             log: LogSettings::default(),
@@ -343,6 +347,49 @@ impl HttpHook {
     }
 }
 
+/// Push wake-up of sleeping devices for calls and messages. Read from the push hook's section
+/// (`[push_service]`, `<push_service>`); the files give times in whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PushSettings {
+    /// How long a parked call waits for a pushed device to pick it up. Default 30 s; 5 to 300 s.
+    pub timeout: Duration,
+    /// A registered device that has a push token and has sent nothing (no provisional, no
+    /// final) for this long is pushed too. Default 3 s; 0 (off) to 30 s.
+    pub delay: Duration,
+    /// RFC 8599 `pn-provider` values this server can serve through the push hook; a REGISTER
+    /// naming another gets 555. Default `["apns", "fcm"]`; never empty, each lowercase
+    /// letters, digits, `.` or `-`, none twice.
+    pub providers: Vec<String>,
+    /// Content types (lowercase `type/subtype`, no parameters) of MESSAGEs from trusted peers
+    /// that carry system commands: stored and delivered on REGISTER but never pushed. Default
+    /// `["application/vnd.ferroswitch.command"]`; may be empty, none twice.
+    pub system_content_types: Vec<String>,
+    /// A body prefix that also marks a trusted peer's MESSAGE as a system command (e.g.
+    /// `#cmd:`); empty = off. Default empty.
+    pub system_body_prefix: String,
+    /// Most push hook requests in flight at once. Default 64; 1 to 10000.
+    pub max_in_flight: usize,
+}
+
+impl PushSettings {
+    /// The default of [`PushSettings::system_content_types`].
+    pub const SYSTEM_CONTENT_TYPE_DEFAULT: &'static str = "application/vnd.ferroswitch.command";
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            delay: Duration::from_secs(3),
+            providers: vec!["apns".to_owned(), "fcm".to_owned()],
+            system_content_types: vec![Self::SYSTEM_CONTENT_TYPE_DEFAULT.to_owned()],
+            system_body_prefix: String::new(),
+            max_in_flight: 64,
+        }
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -552,6 +599,18 @@ mod tests {
         assert_eq!((m.port_min, m.port_max), (20000, 30000));
         assert_eq!(m.inactivity_timeout, Duration::from_secs(60));
         assert!(!m.anchor_onnet);
+        let p = PushSettings::default();
+        assert_eq!(
+            (p.timeout, p.delay, p.max_in_flight),
+            (Duration::from_secs(30), Duration::from_secs(3), 64)
+        );
+        assert_eq!(p.providers, ["apns", "fcm"]);
+        assert_eq!(
+            p.system_content_types,
+            ["application/vnd.ferroswitch.command"]
+        );
+        assert_eq!(p.system_body_prefix, "");
+        assert_eq!(Config::default().push, p);
     }
 
     #[test]

@@ -42,7 +42,7 @@ struct RawConfig {
     admin: Option<RawAdmin>,
     stun: Option<RawStun>,
     web_service: Option<RawHook>,
-    push_service: Option<RawHook>,
+    push_service: Option<RawPushService>,
     sms_service: Option<RawHook>,
 }
 
@@ -135,6 +135,28 @@ struct RawHook {
     service: Option<Spanned<String>>,
     #[serde(default)]
     https: bool,
+}
+
+/// `[push_service]`: the hook's keys (as [`RawHook`]; the hook is still required) and the push
+/// settings. Times in seconds.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPushService {
+    ipaddr: String,
+    port: Spanned<u16>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    service: Option<Spanned<String>>,
+    #[serde(default)]
+    https: bool,
+    push_timeout: Option<Spanned<u32>>,
+    push_delay: Option<Spanned<u32>>,
+    providers: Option<Spanned<Vec<String>>>,
+    system_content_types: Option<Spanned<Vec<String>>>,
+    system_body_prefix: Option<String>,
+    max_in_flight: Option<Spanned<u32>>,
 }
 
 /// A value read from a TOML string through the model type's `FromStr`, so both formats accept
@@ -335,7 +357,9 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     });
     config.stun = raw.stun.map(|s| StunSettings { addr: s.address });
     config.web_service = raw.web_service.map(|h| hook(h, Hook::Web, at));
-    config.push_service = raw.push_service.map(|h| hook(h, Hook::Push, at));
+    if let Some(p) = raw.push_service {
+        push_service(p, &mut config, at);
+    }
     config.sms_service = raw.sms_service.map(|h| hook(h, Hook::Sms, at));
     Ok(config)
 }
@@ -378,6 +402,66 @@ fn media(m: RawMedia, at: &mut Recorder<'_>) -> MediaSettings {
     }
     media.anchor_onnet = m.anchor_onnet.unwrap_or(false);
     media
+}
+
+/// `[push_service]`: the hook into `config.push_service`, the push keys into `config.push`.
+fn push_service(p: RawPushService, config: &mut Config, at: &mut Recorder<'_>) {
+    let raw_hook = RawHook {
+        ipaddr: p.ipaddr,
+        port: p.port,
+        username: p.username,
+        password: p.password,
+        service: p.service,
+        https: p.https,
+    };
+    config.push_service = Some(hook(raw_hook, Hook::Push, at));
+    let push = &mut config.push;
+    for (value, field, key, slot) in [
+        (
+            p.push_timeout,
+            Field::PushTimeout,
+            "push_service.push_timeout",
+            &mut push.timeout,
+        ),
+        (
+            p.push_delay,
+            Field::PushDelay,
+            "push_service.push_delay",
+            &mut push.delay,
+        ),
+    ] {
+        if let Some(seconds) = at.take_opt(value, field, key) {
+            *slot = Duration::from_secs(seconds.into());
+        }
+    }
+    for (value, field, key, slot) in [
+        (
+            p.providers,
+            Field::PushProviders,
+            "push_service.providers",
+            &mut push.providers,
+        ),
+        (
+            p.system_content_types,
+            Field::PushSystemContentTypes,
+            "push_service.system_content_types",
+            &mut push.system_content_types,
+        ),
+    ] {
+        if let Some(list) = at.take_opt(value, field, key) {
+            *slot = list;
+        }
+    }
+    if let Some(prefix) = p.system_body_prefix {
+        push.system_body_prefix = prefix;
+    }
+    if let Some(n) = at.take_opt(
+        p.max_in_flight,
+        Field::PushMaxInFlight,
+        "push_service.max_in_flight",
+    ) {
+        push.max_in_flight = usize::try_from(n).unwrap_or(usize::MAX);
+    }
 }
 
 fn hook(raw: RawHook, which: Hook, at: &mut Recorder<'_>) -> HttpHook {

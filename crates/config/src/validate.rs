@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::model::{
     AdminSettings, CallSettings, Config, HttpHook, ListenerRole, LogSettings, MediaSettings,
-    RegistrarSettings, SipListener, TlsSettings, Transport,
+    PushSettings, RegistrarSettings, SipListener, TlsSettings, Transport,
 };
 use crate::ConfigError;
 
@@ -59,6 +59,11 @@ pub(crate) enum Field {
     AdminListen,
     HookPort(Hook),
     HookService(Hook),
+    PushTimeout,
+    PushDelay,
+    PushProviders,
+    PushSystemContentTypes,
+    PushMaxInFlight,
     LogLevel,
     CallTimeout,
     GatewayTimeout,
@@ -96,6 +101,11 @@ impl Field {
             Self::AdminListen => "admin.listen".into(),
             Self::HookPort(h) => format!("{}.port", hook(h)),
             Self::HookService(h) => format!("{}.service", hook(h)),
+            Self::PushTimeout => "push_service.push_timeout".into(),
+            Self::PushDelay => "push_service.push_delay".into(),
+            Self::PushProviders => "push_service.providers".into(),
+            Self::PushSystemContentTypes => "push_service.system_content_types".into(),
+            Self::PushMaxInFlight => "push_service.max_in_flight".into(),
             Self::LogLevel => "log.level".into(),
             Self::CallTimeout => "calls.call_timeout".into(),
             Self::GatewayTimeout => "calls.gateway_timeout".into(),
@@ -179,6 +189,7 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     check.hook(Hook::Web, &mut config.web_service)?;
     check.hook(Hook::Push, &mut config.push_service)?;
     check.hook(Hook::Sms, &mut config.sms_service)?;
+    check.push(&mut config.push)?;
     if let Some(admin) = &config.admin {
         check.admin(admin)?;
     }
@@ -316,6 +327,58 @@ impl Check<'_> {
         Ok(())
     }
 
+    /// Timers and limits within range; provider names and content types well-formed (made
+    /// lowercase), none twice.
+    fn push(&self, p: &mut PushSettings) -> Result<(), ConfigError> {
+        self.seconds(Field::PushTimeout, p.timeout, 5..=300)?;
+        self.seconds(Field::PushDelay, p.delay, 0..=30)?;
+        if !(1..=10_000).contains(&p.max_in_flight) {
+            let message = format!("must be 1 to 10000, not {}", p.max_in_flight);
+            return Err(self.fail(&[Field::PushMaxInFlight], message));
+        }
+        if p.providers.is_empty() {
+            return Err(self.fail(
+                &[Field::PushProviders],
+                "at least one push provider is required (e.g. apns, fcm)",
+            ));
+        }
+        for (i, name) in p.providers.iter().enumerate() {
+            if !is_provider(name) {
+                let message = format!(
+                    "entry {} ({name:?}) is not an RFC 8599 pn-provider: use letters, digits, \
+                     '.' or '-'",
+                    i + 1
+                );
+                return Err(self.fail(&[Field::PushProviders], message));
+            }
+        }
+        for (i, content_type) in p.system_content_types.iter().enumerate() {
+            let problem = if content_type.contains(';') {
+                "must be a media type without parameters (type/subtype alone)"
+            } else if !is_media_type(content_type) {
+                "is not a media type (type/subtype, e.g. application/vnd.ferroswitch.command)"
+            } else {
+                continue;
+            };
+            let message = format!("entry {} ({content_type:?}) {problem}", i + 1);
+            return Err(self.fail(&[Field::PushSystemContentTypes], message));
+        }
+        for (field, list) in [
+            (Field::PushProviders, &mut p.providers),
+            (Field::PushSystemContentTypes, &mut p.system_content_types),
+        ] {
+            list.iter_mut().for_each(|s| s.make_ascii_lowercase());
+            let repeated = list
+                .iter()
+                .enumerate()
+                .find(|(i, s)| list[..*i].contains(s));
+            if let Some((i, s)) = repeated {
+                return Err(self.fail(&[field], format!("{s} is listed twice (entry {})", i + 1)));
+            }
+        }
+        Ok(())
+    }
+
     fn admin(&self, admin: &AdminSettings) -> Result<(), ConfigError> {
         let ip = admin.listen.ip();
         if ip.is_loopback() {
@@ -423,6 +486,32 @@ fn is_node_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// An RFC 8599 `pn-provider` value as this server accepts it: letters, digits, `.` and `-`.
+fn is_provider(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+}
+
+/// `type/subtype`, each an RFC 6838 `restricted-name` (1 to 127 characters, the first a letter
+/// or digit).
+fn is_media_type(s: &str) -> bool {
+    let restricted_name = |name: &str| {
+        (1..=127).contains(&name.len())
+            && name.as_bytes()[0].is_ascii_alphanumeric()
+            && name.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'!' | b'#' | b'$' | b'&' | b'-' | b'^' | b'_' | b'.' | b'+'
+                    )
+            })
+    };
+    s.split_once('/')
+        .is_some_and(|(ty, subtype)| restricted_name(ty) && restricted_name(subtype))
 }
 
 /// TCP and TLS listeners are both TCP sockets: they cannot share an address.
@@ -559,6 +648,34 @@ mod tests {
             addr,
             transport,
             role,
+        }
+    }
+
+    #[test]
+    fn provider_names_and_media_types() {
+        for good in ["apns", "fcm", "APNS", "webpush.example-1"] {
+            assert!(is_provider(good), "{good:?}");
+        }
+        for bad in ["", "ap ns", "fcm;x", "ap_ns", "fcm,apns", "é"] {
+            assert!(!is_provider(bad), "{bad:?}");
+        }
+        for good in [
+            "application/vnd.ferroswitch.command",
+            "text/plain",
+            "A/B+json",
+        ] {
+            assert!(is_media_type(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            "text",
+            "text/",
+            "/plain",
+            "text/plain/x",
+            "text/ plain",
+            "+a/b",
+        ] {
+            assert!(!is_media_type(bad), "{bad:?}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! The voipswitch XML form (`voipswitch_config.xml`), converted into the model.
 //!
 //! Every section is an element holding `<param name="..." value="..."/>` children, as in
-//! voipswitch: `<listener type="sip|registrar|stun">`, `<web_service>`, `<push_service>`, plus our
+//! voipswitch: `<listener type="sip|registrar|stun">`, `<web_service>`, `<push_service>` (with
+//! our push params on top of the hook's), plus our
 //! own `<sms_service>` (same params), `<node>`, `<registrar>`, `<database>`, `<log>`, `<calls>`, `<media>`, `<admin>` and
 //! `<trusted_peer>` for what voipswitch keeps elsewhere. Unknown elements, attributes, listener types and params are
 //! refused; keys in errors read `listener[type=sip].port` or `registrar.min-expiration`.
@@ -43,6 +44,15 @@ const TLS_PARAMS: &[&str] = &[
 ];
 const LISTENER_TYPES: &[&str] = &["sip", "registrar", "stun"];
 const HOOK_PARAMS: &[&str] = &["ipaddr", "port", "username", "password", "service", "https"];
+/// `<push_service>` takes these on top of [`HOOK_PARAMS`] (ours, read into `Config::push`).
+const PUSH_PARAMS: &[&str] = &[
+    "push-timeout",
+    "push-delay",
+    "providers",
+    "system-content-types",
+    "system-body-prefix",
+    "max-in-flight",
+];
 
 /// Parses the XML form; see [`crate::parse_xml`].
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -440,8 +450,12 @@ impl<'d, 'input> Reader<'d, 'input> {
     fn hook(&mut self, node: Node<'d, 'input>, which: Hook) -> Result<HttpHook, ConfigError> {
         let (section, default_service) = which.section();
         self.refuse_attributes(node, section, &[])?;
-        let params = self.params(node, section.to_owned(), HOOK_PARAMS)?;
-        Ok(HttpHook {
+        let allowed = match which {
+            Hook::Push => [HOOK_PARAMS, PUSH_PARAMS].concat(),
+            Hook::Web | Hook::Sms => HOOK_PARAMS.to_vec(),
+        };
+        let params = self.params(node, section.to_owned(), &allowed)?;
+        let hook = HttpHook {
             ipaddr: self.required(&params, "ipaddr", None)?,
             port: self.required(&params, "port", Some(Field::HookPort(which)))?,
             username: self.value(&params, "username", None)?.unwrap_or_default(),
@@ -450,7 +464,38 @@ impl<'d, 'input> Reader<'d, 'input> {
                 .value(&params, "service", Some(Field::HookService(which)))?
                 .unwrap_or_else(|| default_service.to_owned()),
             https: self.value(&params, "https", None)?.unwrap_or(false),
-        })
+        };
+        if which == Hook::Push {
+            self.push(&params)?;
+        }
+        Ok(hook)
+    }
+
+    /// The push settings among the `<push_service>` params.
+    fn push(&mut self, params: &Params<'_>) -> Result<(), ConfigError> {
+        if let Some(Seconds(t)) = self.value(params, "push-timeout", Some(Field::PushTimeout))? {
+            self.config.push.timeout = t;
+        }
+        if let Some(Seconds(t)) = self.value(params, "push-delay", Some(Field::PushDelay))? {
+            self.config.push.delay = t;
+        }
+        if let Some(List(names)) = self.value(params, "providers", Some(Field::PushProviders))? {
+            self.config.push.providers = names;
+        }
+        if let Some(List(types)) = self.value(
+            params,
+            "system-content-types",
+            Some(Field::PushSystemContentTypes),
+        )? {
+            self.config.push.system_content_types = types;
+        }
+        if let Some(prefix) = self.value(params, "system-body-prefix", None)? {
+            self.config.push.system_body_prefix = prefix;
+        }
+        if let Some(n) = self.value::<u32>(params, "max-in-flight", Some(Field::PushMaxInFlight))? {
+            self.config.push.max_in_flight = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        Ok(())
     }
 
     fn node(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
@@ -700,6 +745,22 @@ impl XmlValue for Seconds {
     }
 }
 
+/// A comma-separated list of names, each trimmed; empty entries are dropped (`value=""` is the
+/// empty list).
+struct List(Vec<String>);
+
+impl XmlValue for List {
+    fn from_xml(s: &str) -> Result<Self, String> {
+        Ok(List(
+            s.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ))
+    }
+}
+
 /// A comma-separated list of digest algorithm names: `SHA-256,MD5`.
 struct Algorithms(Vec<DigestAlgorithm>);
 
@@ -742,6 +803,8 @@ mod tests {
         let algorithms = Algorithms::from_xml("SHA-256, md5").unwrap().0;
         assert_eq!(algorithms, [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]);
         assert!(Algorithms::from_xml("SHA-256,SHA-1").is_err());
+        assert_eq!(List::from_xml(" apns, fcm ,").unwrap().0, ["apns", "fcm"]);
+        assert!(List::from_xml(" , ").unwrap().0.is_empty());
         assert_eq!(
             Seconds::from_xml(" 45 ").unwrap().0,
             Duration::from_secs(45)

@@ -1,8 +1,9 @@
 //! Integration tests of `ferroswitch-config`: the sample files, error positions per format, XML
-//! listener semantics, calls and media settings, the SMS hook, and path resolution, all through the public API.
+//! listener semantics, calls and media settings, push settings, the SMS hook, and path resolution, all through the public API.
 
 mod calls_media;
 mod paths;
+mod push;
 mod samples;
 mod sms_hook;
 mod toml_errors;
