@@ -135,7 +135,8 @@ struct Call {
     ack_owed: Option<(Side, u32)>,
     /// The last ACK sent to each side, resent when its 2xx is.
     last_ack: [Option<(u32, Bytes)>; 2],
-    resend: Option<Resend>,
+    /// Our 2xx resent to each side (A, B) until its ACK.
+    resend: [Option<Resend>; 2],
     /// An INVITE transaction is open across the legs (glare → 491).
     reinvite_open: bool,
 
@@ -430,7 +431,7 @@ impl Calls {
             voicemail,
             ack_owed: None,
             last_ack: [None, None],
-            resend: None,
+            resend: [None, None],
             reinvite_open: false,
             no_answer_at: None,
             step_at: None,
@@ -933,7 +934,7 @@ impl Calls {
         };
         if peer.transport.is_reliable() {
             // reliable transports carry the 2xx once; still wait for the ACK (64·T1)
-            call.resend = Some(Resend {
+            call.resend[slot(to)] = Some(Resend {
                 to,
                 bytes,
                 peer,
@@ -943,7 +944,7 @@ impl Calls {
                 give_up: now + 64 * self.cfg.t1,
             });
         } else {
-            call.resend = Some(Resend {
+            call.resend[slot(to)] = Some(Resend {
                 to,
                 bytes,
                 peer,
@@ -953,7 +954,7 @@ impl Calls {
                 give_up: now + 64 * self.cfg.t1,
             });
         }
-        let at = call.resend.as_ref().map(|r| r.next).unwrap_or(now);
+        let at = call.resend[slot(to)].as_ref().map_or(now, |r| r.next);
         self.arm(at, call.id, TimerKind::Resend2xx);
     }
 
@@ -1160,12 +1161,11 @@ impl Calls {
             return false;
         };
         let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
-        if call
-            .resend
+        if call.resend[slot(side)]
             .as_ref()
-            .is_some_and(|r| r.to == side && r.cseq == cseq)
+            .is_some_and(|r| r.cseq == cseq)
         {
-            call.resend = None;
+            call.resend[slot(side)] = None;
         }
         if let Some((owed, seq)) = call.ack_owed {
             if owed == side.other() {
@@ -1249,7 +1249,7 @@ impl Calls {
                 let b = MessageBuilder::response_to(req, 200, None, Some(from.remote));
                 out.respond(&key, b.finish());
                 self.send_bye(&mut call, side.other(), out);
-                call.resend = None;
+                call.resend = [None, None];
                 self.calls.insert(id, call);
                 let by = match side {
                     Side::A => HangupBy::Caller,
@@ -1478,7 +1478,7 @@ impl Calls {
         if o.method != Method::Bye {
             self.send_bye(&mut call, o.side, out);
         }
-        call.resend = None;
+        call.resend = [None, None];
         self.calls.insert(id, call);
         self.finish(now, id, HangupBy::System);
     }
@@ -1515,7 +1515,7 @@ impl Calls {
             CallState::Answered => {
                 self.send_bye(&mut call, Side::A, out);
                 self.send_bye(&mut call, Side::B, out);
-                call.resend = None;
+                call.resend = [None, None];
                 self.calls.insert(id, call);
             }
             _ => {
@@ -1586,24 +1586,30 @@ impl Calls {
                     self.ring_step(now, &mut call, out);
                 }
                 TimerKind::Resend2xx => {
-                    if let Some(r) = call.resend.as_mut() {
-                        if r.next == at {
-                            if now >= r.give_up {
-                                // the ACK never came: the call cannot go on (§13.3.1.4)
-                                tracing::debug!(call = id, "no ACK for our 2xx: ending the call");
-                                call.resend = None;
-                                self.send_bye(&mut call, Side::A, out);
-                                self.send_bye(&mut call, Side::B, out);
-                                self.calls.insert(id, call);
-                                self.finish(now, id, HangupBy::System);
-                                continue;
-                            }
-                            out.send_stateless(r.bytes.clone(), r.peer);
-                            r.interval = (r.interval * 2).min(self.cfg.t2);
-                            r.next = (now + r.interval).min(r.give_up);
-                            let next = r.next;
-                            self.arm(next, id, TimerKind::Resend2xx);
+                    let mut dead = false;
+                    for r in call.resend.iter_mut().flatten() {
+                        if r.next != at {
+                            continue;
                         }
+                        if now >= r.give_up {
+                            dead = true;
+                            break;
+                        }
+                        out.send_stateless(r.bytes.clone(), r.peer);
+                        r.interval = (r.interval * 2).min(self.cfg.t2);
+                        r.next = (now + r.interval).min(r.give_up);
+                        let next = r.next;
+                        self.arm(next, id, TimerKind::Resend2xx);
+                    }
+                    if dead {
+                        // the ACK never came: the call cannot go on (§13.3.1.4)
+                        tracing::debug!(call = id, "no ACK for our 2xx: ending the call");
+                        call.resend = [None, None];
+                        self.send_bye(&mut call, Side::A, out);
+                        self.send_bye(&mut call, Side::B, out);
+                        self.calls.insert(id, call);
+                        self.finish(now, id, HangupBy::System);
+                        continue;
                     }
                 }
                 TimerKind::GatewaySilent(n)
@@ -1652,7 +1658,7 @@ impl Calls {
             tracing::info!(call = id, "longest call duration reached: hanging up");
             self.send_bye(&mut call, Side::A, out);
             self.send_bye(&mut call, Side::B, out);
-            call.resend = None;
+            call.resend = [None, None];
             self.calls.insert(id, call);
             self.finish(now, id, HangupBy::System);
         }
@@ -1712,7 +1718,7 @@ impl Calls {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        if call.state != CallState::Ended || call.live_branches() > 0 || call.resend.is_some() {
+        if call.state != CallState::Ended || call.live_branches() > 0 || call.resend.iter().any(Option::is_some) {
             return;
         }
         if self.pending_per_call.contains_key(&id) {
@@ -1738,6 +1744,14 @@ impl Calls {
             // only after the linger time: drop what never got an answer
             self.by_client.retain(|_, (c, _)| *c != id);
         }
+    }
+}
+
+/// Index of a side in per-side arrays.
+fn slot(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
     }
 }
 

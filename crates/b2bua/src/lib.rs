@@ -33,6 +33,7 @@
 //! no answer within [`B2buaConfig::call_timeout`]: CANCEL everything, 480 (or voicemail).
 
 mod engine;
+mod push;
 mod route;
 
 use std::time::Duration;
@@ -61,6 +62,66 @@ pub struct B2buaConfig {
     pub t2: Duration,
     /// `User-Agent` / `Server` value.
     pub server: String,
+    /// Push wake-up of sleeping devices; `None` when no push hook is configured.
+    pub push: Option<PushPolicy>,
+}
+
+/// When devices are pushed and how long a parked call waits for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushPolicy {
+    /// How long a parked call waits for a pushed device (answer, late fork or Replaces).
+    pub timeout: Duration,
+    /// A registered device with a token that sent nothing for this long is pushed too.
+    pub delay: Duration,
+}
+
+impl Default for PushPolicy {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            delay: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A device that can be woken by push: a `+sip.instance` of a login with its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushDevice {
+    pub instance: String,
+    pub token: String,
+    pub platform: String,
+    pub param: String,
+}
+
+/// What a push event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushKind {
+    /// Wake the devices: a call is parked for them.
+    IncomingCall,
+    /// The caller hung up before anyone answered.
+    MissedCancelled,
+    /// Nobody picked the parked call up within the push timeout.
+    MissedTimeout,
+    /// Another device answered: the pushed devices' call screens can go.
+    AnsweredElsewhere,
+}
+
+/// A push event for the driver to post to the operator's push hook. For
+/// [`PushKind::IncomingCall`], report a failed post with [`Calls::push_failed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRequest {
+    /// The engine's call id.
+    pub call: u64,
+    pub kind: PushKind,
+    pub caller: String,
+    pub caller_display: Option<String>,
+    pub callee: String,
+    /// The parked dialog the woken app names in `Replaces`: Call-ID, our tag (`to-tag`) and
+    /// the tag the app is to use (`from-tag`).
+    pub call_id: String,
+    pub to_tag: String,
+    pub from_tag: String,
+    pub devices: Vec<PushDevice>,
 }
 
 impl Default for B2buaConfig {
@@ -72,6 +133,7 @@ impl Default for B2buaConfig {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             server: concat!("ferroswitch/", env!("CARGO_PKG_VERSION")).into(),
+            push: None,
         }
     }
 }
@@ -175,6 +237,10 @@ pub trait Directory {
     fn service(&self, uri: &str) -> Option<Peer>;
     /// The account's voicemail URI, when its answering rule sends unanswered calls there.
     fn voicemail(&self, login: &str) -> Option<String>;
+    /// The login's devices that have a push token (registered or not).
+    fn push_devices(&self, _login: &str) -> Vec<PushDevice> {
+        Vec::new()
+    }
 }
 
 /// Who ended a call.
@@ -220,6 +286,8 @@ pub struct Cdr {
     pub final_code: u16,
     pub hangup_by: HangupBy,
     pub media: Option<MediaStats>,
+    /// Push posted → the woken device answered or picked the call up, when it did.
+    pub wakeup_ms: Option<u64>,
 }
 
 impl Cdr {
@@ -234,4 +302,6 @@ impl Cdr {
 pub enum CallEvent {
     /// A call attempt ended: write its record.
     Cdr(Cdr),
+    /// Post this to the push hook.
+    Push(PushRequest),
 }

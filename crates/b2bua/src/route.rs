@@ -17,6 +17,8 @@ pub struct Target {
     pub uri: String,
     /// The flow the binding registered on.
     pub peer: Peer,
+    /// The binding's `+sip.instance`, when it has one.
+    pub instance: Option<String>,
 }
 
 /// A gateway (OFFNET peer).
@@ -43,8 +45,13 @@ pub struct RingGroupDef {
 /// Where a call goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Ring every device of `login` at once.
-    Fork { login: String, targets: Vec<Target> },
+    /// Ring every device of `login` at once, and push the devices with a token (those
+    /// without a binding at once, the others when they stay silent).
+    Fork {
+        login: String,
+        targets: Vec<Target>,
+        push: Vec<crate::PushDevice>,
+    },
     /// Try the gateways in order with `number`.
     Gateways {
         number: String,
@@ -79,6 +86,7 @@ pub(crate) fn decide(
     caller: &Caller,
     dialed: &str,
     dir: &dyn Directory,
+    push_enabled: bool,
 ) -> Routed {
     let number = caller.tech_prefix.apply_dp(dialed).into_owned();
     let Some(r) = plan.route(&number) else {
@@ -96,10 +104,20 @@ pub(crate) fn decide(
     match &r.entry.action {
         Action::UserLookup => {
             let targets = dir.contacts(&rest);
-            let decision = if !targets.is_empty() {
+            let push = if push_enabled {
+                dir.push_devices(&rest)
+            } else {
+                Vec::new()
+            };
+            // a sleeping device (a token, no binding) makes the call wait for it
+            let sleeping = push
+                .iter()
+                .any(|d| !targets.iter().any(|t| t.instance.as_ref() == Some(&d.instance)));
+            let decision = if !targets.is_empty() || sleeping {
                 Decision::Fork {
                     login: rest.clone(),
                     targets,
+                    push,
                 }
             } else if let Some(uri) = dir.voicemail(&rest) {
                 match dir.service(&uri) {
