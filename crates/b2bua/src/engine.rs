@@ -10,11 +10,29 @@ use sip_dialog::Dialog;
 use sip_message::{HeaderName, Message, MessageBuilder, Method, Peer, Transport};
 use sip_transaction::{ClientKey, ServerKey};
 
+use crate::push::{parse_replaces, Device, DeviceState, Park};
 use crate::route::{decide, Decision, GatewayTarget, Target};
 use crate::{
     B2buaConfig, CallEvent, Caller, Cdr, Directory, HangupBy, MediaMode, MediaRelay, NoMedia,
-    Outbox, Side,
+    Outbox, PushDevice, PushKind, PushRequest, Side,
 };
+
+/// CANCEL of a branch because another device answered (RFC 3326): phones show no missed call.
+const ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+/// CANCEL of a branch because the caller gave up or nobody answered in time.
+const TERMINATED: &str = "SIP;cause=487;text=\"Request Terminated\"";
+
+/// A pushed device that registers after its call ended (within the push timeout) still gets
+/// an INVITE, at once CANCELled with this reason (Apple requires every VoIP push to show a
+/// call; the app closes its screen on the CANCEL).
+#[derive(Debug)]
+struct Ghost {
+    reason: &'static str,
+    until: Instant,
+    a_invite: Message,
+    caller: Caller,
+    a_key: ServerKey,
+}
 
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY, MESSAGE, OPTIONS";
 
@@ -38,6 +56,10 @@ enum TimerKind {
     /// Look for answered calls past the longest allowed duration (one timer for all calls:
     /// a 12 h timer per call would pile up in the heap under load).
     DurationSweep,
+    /// A registered device stayed silent for the push delay: push it.
+    PushDue,
+    /// Forget ghosts (ended parked calls) older than the push timeout.
+    GhostSweep,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +87,11 @@ struct Branch {
     state: BranchState,
     /// CANCEL asked before any provisional response: sent when one comes (§9.1).
     cancel_wanted: bool,
+    /// The `Reason` of our CANCEL ([`ELSEWHERE`] or [`TERMINATED`]).
+    cancel_reason: &'static str,
     gateway: Option<String>,
+    /// The device's `+sip.instance`, when known (push bookkeeping).
+    instance: Option<String>,
 }
 
 impl Branch {
@@ -89,7 +115,6 @@ enum Pending {
 /// A 2xx we sent and resend until the ACK.
 #[derive(Debug)]
 struct Resend {
-    to: Side,
     bytes: Bytes,
     peer: Peer,
     cseq: u32,
@@ -150,6 +175,12 @@ struct Call {
     final_code: u16,
     hangup_by: HangupBy,
     cdr_written: bool,
+    /// Devices of the callee woken by push (a parked call), when it has any with a token.
+    park: Option<Park>,
+    /// The woken app's INVITE with Replaces that picked the call up (we are its UAS).
+    pickup: Option<(ServerKey, Message, Peer)>,
+    /// Picked up with one offer: the side whose 200 waits for the other side's ACK (answer).
+    pickup_owed: Option<Side>,
 }
 
 impl Call {
@@ -182,6 +213,13 @@ pub struct Calls {
     next_id: CallId,
     /// A duration sweep is in the timer heap.
     sweep_armed: bool,
+    /// Parked dialog Call-ID (given to the app for `Replaces`) → call.
+    by_park: HashMap<String, CallId>,
+    /// Callee login → its calls with a park, for late forking on REGISTER.
+    parked_by_login: HashMap<String, Vec<CallId>>,
+    /// (login, instance) of pushed devices whose call ended, for the ghost INVITE+CANCEL.
+    ghosts: HashMap<(String, String), Ghost>,
+    ghost_sweep_armed: bool,
     rng: u64,
     /// Wall clock at `epoch.0`, for CDR times.
     epoch: (Instant, u64),
@@ -259,6 +297,10 @@ impl Calls {
             events: VecDeque::new(),
             next_id: 1,
             sweep_armed: false,
+            by_park: HashMap::new(),
+            parked_by_login: HashMap::new(),
+            ghosts: HashMap::new(),
+            ghost_sweep_armed: false,
             rng: seed | 1,
             epoch,
         }
@@ -386,11 +428,19 @@ impl Calls {
             // a new INVITE reusing a live call's Call-ID without its tags
             return reject(out, 482, "Call-ID in use");
         }
+        if let Some(v) = req
+            .headers()
+            .iter()
+            .find(|h| h.name.matches("Replaces"))
+            .map(|h| h.value().to_owned())
+        {
+            return self.pick_up(now, key, &req, from, &caller, &v, out);
+        }
         let dialed = req
             .request_uri_str()
             .and_then(user_part)
             .unwrap_or_default();
-        let routed = decide(&self.plan, &caller, &dialed, dir);
+        let routed = decide(&self.plan, &caller, &dialed, dir, self.cfg.push.is_some());
         let id = self.next_id;
         self.next_id += 1;
         let mode = match routed.decision {
@@ -442,6 +492,9 @@ impl Calls {
             final_code: 0,
             hangup_by: HangupBy::System,
             cdr_written: false,
+            park: None,
+            pickup: None,
+            pickup_owed: None,
         };
         if is_sdp(&call.a_invite) {
             let body = call.a_invite.body().clone();
@@ -462,10 +515,20 @@ impl Calls {
                 self.finish(now, id, HangupBy::System);
                 return;
             }
-            Decision::Fork { targets, .. } => {
-                for t in targets {
-                    let to_user = t.login.clone();
-                    self.start_branch(&mut call, &t.uri, t.peer, &to_user, None, None, out);
+            Decision::Fork {
+                login,
+                targets,
+                push,
+            } => {
+                for t in &targets {
+                    if self.start_branch(&mut call, &t.uri, t.peer, &t.login, None, None, out) {
+                        if let Some(b) = call.branches.last_mut() {
+                            b.instance.clone_from(&t.instance);
+                        }
+                    }
+                }
+                if !push.is_empty() {
+                    self.park(now, &mut call, login, push, out);
                 }
             }
             Decision::Gateways { number, gateways } => {
@@ -495,7 +558,11 @@ impl Calls {
                 }
             }
         }
-        let at = now + self.cfg.call_timeout;
+        let mut at = now + self.cfg.call_timeout;
+        if let Some(d) = call.park.as_ref().and_then(|p| p.deadline) {
+            // a parked call rings until the push timeout (its own timer) at least
+            at = at.max(d);
+        }
         call.no_answer_at = Some(at);
         self.arm(at, id, TimerKind::NoAnswer);
         self.calls.insert(id, call);
@@ -637,7 +704,9 @@ impl Calls {
             peer,
             state,
             cancel_wanted: false,
+            cancel_reason: TERMINATED,
             gateway: gateway.map(str::to_owned),
+            instance: None,
         });
         if let Some(k) = client {
             self.track(k, (call.id, Pending::Branch(idx)));
@@ -700,12 +769,19 @@ impl Calls {
         };
         match pending {
             Pending::Branch(n) => {
-                if let Some(call) = self.calls.get_mut(&id) {
+                if let Some(mut call) = self.calls.remove(&id) {
+                    let mut silent = None;
                     if let Some(b) = call.branches.get_mut(n) {
                         if b.live() {
                             b.state = BranchState::Done(408);
+                            silent.clone_from(&b.instance);
                         }
                     }
+                    if let (Some(i), CallState::Ringing) = (silent, call.state) {
+                        // not even a provisional from it: a suspended app, push it now
+                        self.push_due(now, &mut call, Some(&i), out);
+                    }
+                    self.calls.insert(id, call);
                 }
                 self.branch_final(now, id, n, 408, out);
             }
@@ -753,6 +829,10 @@ impl Calls {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
+        if let (Some(park), Some(i)) = (call.park.as_mut(), &call.branches[n].instance) {
+            // it answered something: awake, no push for it
+            park.spoke(i);
+        }
         match status {
             100..=199 => {
                 let b = &mut call.branches[n];
@@ -885,9 +965,22 @@ impl Calls {
         // the others stop ringing
         for i in 0..call.branches.len() {
             if i != n && call.branches[i].live() {
-                self.cancel_branch(call, i, out);
+                self.cancel_branch(call, i, ELSEWHERE, out);
             }
         }
+        let winner = call.branches[n].instance.clone();
+        if let (Some(p), Some(i)) = (call.park.as_mut(), &winner) {
+            if p.was_pushed(i) {
+                p.wake(now);
+            }
+        }
+        self.end_park(
+            now,
+            call,
+            PushKind::AnsweredElsewhere,
+            ELSEWHERE,
+            winner.as_deref(),
+        );
         // B's ACK now, or when A's ACK brings the answer (late offer)
         if call.offer.is_some() {
             self.send_ack(call, Side::B, cseq, None, out);
@@ -935,7 +1028,6 @@ impl Calls {
         if peer.transport.is_reliable() {
             // reliable transports carry the 2xx once; still wait for the ACK (64·T1)
             call.resend[slot(to)] = Some(Resend {
-                to,
                 bytes,
                 peer,
                 cseq,
@@ -945,7 +1037,6 @@ impl Calls {
             });
         } else {
             call.resend[slot(to)] = Some(Resend {
-                to,
                 bytes,
                 peer,
                 cseq,
@@ -1020,6 +1111,11 @@ impl Calls {
             if !call.steps.is_empty() {
                 self.ring_step(now, &mut call, out);
             }
+            if call.live_branches() == 0 && call.park.as_ref().is_some_and(|p| p.outstanding(now)) {
+                // pushed devices may still wake up: the caller keeps hearing ringing
+                self.calls.insert(id, call);
+                return;
+            }
             if call.live_branches() == 0 {
                 let codes: Vec<u16> = call
                     .branches
@@ -1079,8 +1175,15 @@ impl Calls {
         call.state = CallState::Ended;
     }
 
-    fn cancel_branch(&mut self, call: &mut Call, n: usize, out: &mut dyn Outbox) {
+    fn cancel_branch(
+        &mut self,
+        call: &mut Call,
+        n: usize,
+        reason: &'static str,
+        out: &mut dyn Outbox,
+    ) {
         let b = &mut call.branches[n];
+        b.cancel_reason = reason;
         match b.state {
             BranchState::Calling => b.cancel_wanted = true,
             BranchState::Proceeding => self.send_cancel(call, n, out),
@@ -1108,7 +1211,7 @@ impl Calls {
         }
         let seq = inv.cseq().map(|c| c.seq).unwrap_or(1);
         m.header("CSeq", format_args!("{seq} CANCEL"));
-        m.header("Reason", "SIP;cause=200;text=\"Call completed elsewhere\"");
+        m.header("Reason", b.cancel_reason);
         if let Ok(msg) = Message::parse(m.finish()) {
             if let Some(k) = out.send_request(msg, b.peer) {
                 self.track(k, (call.id, Pending::Own));
@@ -1129,9 +1232,10 @@ impl Calls {
         if call.state == CallState::Ringing {
             for i in 0..call.branches.len() {
                 if call.branches[i].live() {
-                    self.cancel_branch(&mut call, i, out);
+                    self.cancel_branch(&mut call, i, TERMINATED, out);
                 }
             }
+            self.end_park(now, &mut call, PushKind::MissedCancelled, TERMINATED, None);
             call.voicemail = None;
             call.steps.clear();
             call.gateways.clear();
@@ -1166,6 +1270,13 @@ impl Calls {
             .is_some_and(|r| r.cseq == cseq)
         {
             call.resend[slot(side)] = None;
+        }
+        if call.pickup_owed == Some(side.other()) && is_sdp(&req) {
+            call.pickup_owed = None;
+            let raw = req.body().clone();
+            let body = self.media.answer(id, side, &raw, call.mode).unwrap_or(raw);
+            let ct = req.content_type().unwrap_or("application/sdp").to_owned();
+            self.pickup_ok(_now, &mut call, side.other(), Some((&ct, &body)), out);
         }
         if let Some((owed, seq)) = call.ack_owed {
             if owed == side.other() {
@@ -1521,7 +1632,7 @@ impl Calls {
             _ => {
                 for i in 0..call.branches.len() {
                     if call.branches[i].live() {
-                        self.cancel_branch(&mut call, i, out);
+                        self.cancel_branch(&mut call, i, TERMINATED, out);
                     }
                 }
                 call.voicemail = None;
@@ -1547,6 +1658,15 @@ impl Calls {
                 self.sweep_durations(now, out);
                 continue;
             }
+            if kind == TimerKind::GhostSweep {
+                self.ghosts.retain(|_, g| g.until > now);
+                self.ghost_sweep_armed = false;
+                if let Some(next) = self.ghosts.values().map(|g| g.until).min() {
+                    self.ghost_sweep_armed = true;
+                    self.arm(next, 0, TimerKind::GhostSweep);
+                }
+                continue;
+            }
             let Some(mut call) = self.calls.remove(&id) else {
                 continue;
             };
@@ -1557,11 +1677,12 @@ impl Calls {
                         tracing::debug!(call = id, "no answer in time");
                         for i in 0..call.branches.len() {
                             if call.branches[i].live() {
-                                self.cancel_branch(&mut call, i, out);
+                                self.cancel_branch(&mut call, i, TERMINATED, out);
                                 // the CANCELled branch ends with 487; count it as no answer
                                 call.branches[i].state = BranchState::Done(480);
                             }
                         }
+                        self.end_park(now, &mut call, PushKind::MissedTimeout, TERMINATED, None);
                         call.steps.clear();
                         call.gateways.clear();
                         if let Some((uri, peer)) = call.voicemail.take() {
@@ -1584,6 +1705,9 @@ impl Calls {
                     if call.step_at == Some(at) && call.state == CallState::Ringing =>
                 {
                     self.ring_step(now, &mut call, out);
+                }
+                TimerKind::PushDue if call.state == CallState::Ringing => {
+                    self.push_due(now, &mut call, None, out);
                 }
                 TimerKind::Resend2xx => {
                     let mut dead = false;
@@ -1702,6 +1826,10 @@ impl Calls {
                 final_code: call.final_code,
                 hangup_by: by,
                 media,
+                wakeup_ms: call
+                    .park
+                    .as_ref()
+                    .and_then(|p| Some(p.woke?.duration_since(p.first_push?).as_millis() as u64)),
             };
             self.events.push_back(CallEvent::Cdr(cdr));
         }
@@ -1718,7 +1846,10 @@ impl Calls {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        if call.state != CallState::Ended || call.live_branches() > 0 || call.resend.iter().any(Option::is_some) {
+        if call.state != CallState::Ended
+            || call.live_branches() > 0
+            || call.resend.iter().any(Option::is_some)
+        {
             return;
         }
         if self.pending_per_call.contains_key(&id) {
@@ -1740,6 +1871,20 @@ impl Calls {
             }
         }
         self.by_server.remove(&call.a_key);
+        if let Some((_, inv, _)) = &call.pickup {
+            if let Some(cid) = inv.call_id() {
+                self.by_call_id.remove(cid);
+            }
+        }
+        if let Some(p) = &call.park {
+            self.by_park.remove(&p.call_id);
+            if let Some(v) = self.parked_by_login.get_mut(&p.login) {
+                v.retain(|c| *c != id);
+                if v.is_empty() {
+                    self.parked_by_login.remove(&p.login);
+                }
+            }
+        }
         if self.pending_per_call.remove(&id).is_some() {
             // only after the linger time: drop what never got an answer
             self.by_client.retain(|_, (c, _)| *c != id);
@@ -1785,4 +1930,507 @@ struct OriginRequest {
     offer: bool,
     request: Message,
     from: Peer,
+}
+
+/// The push event of kind `kind` for `devices` of a parked call.
+fn push_request(call: &Call, kind: PushKind, devices: Vec<PushDevice>) -> Option<CallEvent> {
+    let park = call.park.as_ref()?;
+    Some(CallEvent::Push(PushRequest {
+        call: call.id,
+        kind,
+        caller: call.caller.login.clone(),
+        caller_display: call.caller.display_name.clone(),
+        callee: park.login.clone(),
+        call_id: park.call_id.clone(),
+        to_tag: park.our_tag.clone(),
+        from_tag: park.their_tag.clone(),
+        devices,
+    }))
+}
+
+// ----- push wake-up: parking, late forking, pick-up with Replaces, ghosts -----------------
+impl Calls {
+    /// Parks `call` for the callee's devices with push tokens: those without a binding are
+    /// pushed at once, the ringing ones when they stay silent for the push delay.
+    fn park(
+        &mut self,
+        now: Instant,
+        call: &mut Call,
+        login: String,
+        push: Vec<PushDevice>,
+        out: &mut dyn Outbox,
+    ) {
+        let policy = self.cfg.push.unwrap_or_default();
+        let devices = push
+            .into_iter()
+            .map(|dev| {
+                // a device whose flow could not even take the INVITE counts as asleep
+                let ringing = call
+                    .branches
+                    .iter()
+                    .any(|b| b.live() && b.instance.as_deref() == Some(dev.instance.as_str()));
+                let at = if ringing { now + policy.delay } else { now };
+                Device {
+                    dev,
+                    state: DeviceState::Waiting(at),
+                }
+            })
+            .collect();
+        let park = Park {
+            login,
+            call_id: format!("{}@ferroswitch", self.token()),
+            our_tag: self.token(),
+            their_tag: self.token(),
+            devices,
+            first_push: None,
+            deadline: None,
+            woke: None,
+            ringing_sent: false,
+        };
+        self.by_park.insert(park.call_id.clone(), call.id);
+        self.parked_by_login
+            .entry(park.login.clone())
+            .or_default()
+            .push(call.id);
+        call.park = Some(park);
+        self.push_due(now, call, None, out);
+    }
+
+    /// Pushes the devices that are due (and `instance` at once); the caller hears ringing
+    /// while the call is parked; arms the next push.
+    fn push_due(
+        &mut self,
+        now: Instant,
+        call: &mut Call,
+        instance: Option<&str>,
+        out: &mut dyn Outbox,
+    ) {
+        let policy = self.cfg.push.unwrap_or_default();
+        let Some(park) = call.park.as_mut() else {
+            return;
+        };
+        let due = park.take_due(now, instance);
+        let next = park.next_due();
+        if !due.is_empty() {
+            if park.deadline.is_none() {
+                let d = now + policy.timeout;
+                park.deadline = Some(d);
+                if call.no_answer_at.is_some_and(|a| a < d) {
+                    call.no_answer_at = Some(d);
+                    self.arm(d, call.id, TimerKind::NoAnswer);
+                }
+            }
+            let ring = !park.ringing_sent;
+            park.ringing_sent = true;
+            tracing::info!(call = call.id, callee = %park.login, devices = due.len(), "call parked: pushing the callee's devices");
+            if let Some(ev) = push_request(call, PushKind::IncomingCall, due) {
+                self.events.push_back(ev);
+            }
+            if ring && call.state == CallState::Ringing {
+                call.ringing.get_or_insert(now);
+                let mut rb = MessageBuilder::response_to(
+                    &call.a_invite,
+                    180,
+                    Some(&call.a_tag),
+                    Some(call.a_peer.remote),
+                );
+                rb.header("Contact", self.contact(&call.callee_user(), &call.a_peer));
+                rb.header("Allow", ALLOW);
+                out.respond(&call.a_key, rb.finish());
+            }
+        }
+        if let Some(at) = next {
+            self.arm(at, call.id, TimerKind::PushDue);
+        }
+    }
+
+    /// The parked phase is over (answered, cancelled, timed out): the pushed devices (but
+    /// `except`) get `kind`, and a ghost INVITE+CANCEL with `reason` if they register late.
+    fn end_park(
+        &mut self,
+        now: Instant,
+        call: &mut Call,
+        kind: PushKind,
+        reason: &'static str,
+        except: Option<&str>,
+    ) {
+        let Some(park) = call.park.as_mut() else {
+            return;
+        };
+        for d in &mut park.devices {
+            if matches!(d.state, DeviceState::Waiting(_)) {
+                d.state = DeviceState::Spoke;
+            }
+        }
+        let pushed: Vec<PushDevice> = park
+            .pushed()
+            .into_iter()
+            .filter(|d| Some(d.instance.as_str()) != except)
+            .collect();
+        if pushed.is_empty() {
+            return;
+        }
+        let until = park.deadline.unwrap_or(now).max(now);
+        for d in &pushed {
+            self.ghosts.insert(
+                (park.login.clone(), d.instance.clone()),
+                Ghost {
+                    reason,
+                    until,
+                    a_invite: call.a_invite.clone(),
+                    caller: call.caller.clone(),
+                    a_key: call.a_key,
+                },
+            );
+        }
+        if !self.ghost_sweep_armed {
+            self.ghost_sweep_armed = true;
+            self.arm(until, 0, TimerKind::GhostSweep);
+        }
+        tracing::info!(
+            call = call.id,
+            ?kind,
+            devices = pushed.len(),
+            "parked call over"
+        );
+        if let Some(ev) = push_request(call, kind, pushed) {
+            self.events.push_back(ev);
+        }
+    }
+
+    /// The push hook failed for these devices of call `id`: when nothing else can answer,
+    /// the answering rules apply at once.
+    pub fn push_failed(
+        &mut self,
+        now: Instant,
+        id: u64,
+        instances: &[String],
+        out: &mut dyn Outbox,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(p) = call.park.as_mut() {
+            p.failed(instances);
+        }
+        self.after_branch_change(now, id, out);
+    }
+
+    /// Calls parked for `login` (ringing or waiting for a push).
+    pub fn parked(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|c| {
+                c.state == CallState::Ringing
+                    && c.park.as_ref().is_some_and(|p| p.first_push.is_some())
+            })
+            .count()
+    }
+
+    /// `login` registered the binding `target` (a new or refreshed REGISTER): its parked
+    /// calls fork to it (late forking) when it is a pushed device or a device they never
+    /// rang; a pushed device whose call already ended gets the ghost INVITE + CANCEL.
+    pub fn registered(&mut self, now: Instant, login: &str, target: Target, out: &mut dyn Outbox) {
+        if let Some(inst) = &target.instance {
+            if let Some(g) = self.ghosts.remove(&(login.to_owned(), inst.clone())) {
+                if now < g.until {
+                    self.ghost_call(g, &target, out);
+                }
+                return;
+            }
+        }
+        let Some(ids) = self.parked_by_login.get(login).cloned() else {
+            return;
+        };
+        for id in ids {
+            let Some(mut call) = self.calls.remove(&id) else {
+                continue;
+            };
+            if call.state == CallState::Ringing {
+                let inst = target.instance.as_deref();
+                let same = |b: &Branch| {
+                    (inst.is_some() && b.instance.as_deref() == inst)
+                        || b.invite.request_uri_str() == Some(target.uri.as_str())
+                };
+                let ringing_it = call.branches.iter().any(|b| b.live() && same(b));
+                let ever = call.branches.iter().any(same);
+                let pushed =
+                    inst.is_some_and(|i| call.park.as_ref().is_some_and(|p| p.was_pushed(i)));
+                if !ringing_it && (pushed || !ever) {
+                    if pushed {
+                        if let Some(p) = call.park.as_mut() {
+                            p.wake(now);
+                        }
+                    }
+                    tracing::info!(call = id, %login, pushed, "device registered: forking the parked call to it");
+                    if self.start_branch(
+                        &mut call,
+                        &target.uri,
+                        target.peer,
+                        login,
+                        None,
+                        None,
+                        out,
+                    ) {
+                        if let Some(b) = call.branches.last_mut() {
+                            b.instance.clone_from(&target.instance);
+                        }
+                    }
+                }
+            }
+            self.calls.insert(id, call);
+        }
+    }
+
+    /// The INVITE at once CANCELled that a late pushed device gets (see [`Ghost`]).
+    fn ghost_call(&mut self, g: Ghost, target: &Target, out: &mut dyn Outbox) {
+        let id = self.next_id;
+        self.next_id += 1;
+        tracing::info!(call = id, login = %target.login, "pushed device registered after its call ended: INVITE + CANCEL");
+        let mut call = Call {
+            id,
+            state: CallState::Ended,
+            caller: g.caller,
+            dialed: String::new(),
+            routed: String::new(),
+            callee: target.login.clone(),
+            route: "none",
+            mode: MediaMode::CandidateOnly,
+            a_key: g.a_key,
+            a_invite: g.a_invite,
+            a_peer: target.peer,
+            a_tag: self.token(),
+            a_dialog: None,
+            offer: None,
+            max_forwards: 70,
+            branches: Vec::new(),
+            winner: None,
+            b_dialog: None,
+            steps: VecDeque::new(),
+            step_delay: Duration::ZERO,
+            gateways: VecDeque::new(),
+            gateway_number: String::new(),
+            voicemail: None,
+            ack_owed: None,
+            last_ack: [None, None],
+            resend: [None, None],
+            reinvite_open: false,
+            no_answer_at: None,
+            step_at: None,
+            linger_until: None,
+            start: Instant::now(),
+            ringing: None,
+            answer: None,
+            final_code: 0,
+            hangup_by: HangupBy::System,
+            cdr_written: true,
+            park: None,
+            pickup: None,
+            pickup_owed: None,
+        };
+        if self.start_branch(
+            &mut call,
+            &target.uri,
+            target.peer,
+            &target.login,
+            None,
+            None,
+            out,
+        ) {
+            if let Some(b) = call.branches.last_mut() {
+                // CANCEL as soon as it rings (§9.1: not before a provisional)
+                b.cancel_wanted = true;
+                b.cancel_reason = g.reason;
+            }
+            self.calls.insert(id, call);
+        }
+    }
+
+    /// An INVITE with `Replaces` naming a parked call: the woken app picks it up. Only the
+    /// callee's own login may (403 otherwise); an unknown or finished parked call is 481.
+    #[allow(clippy::too_many_arguments)]
+    fn pick_up(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        req: &Message,
+        from: Peer,
+        caller: &Caller,
+        replaces: &str,
+        out: &mut dyn Outbox,
+    ) {
+        let reply = |out: &mut dyn Outbox, code: u16, reason: &str| {
+            let mut b =
+                MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote));
+            b.header("Warning", format_args!("399 ferroswitch \"{reason}\""));
+            out.respond(&key, b.finish());
+        };
+        let Some(r) = parse_replaces(replaces) else {
+            return reply(out, 400, "bad Replaces");
+        };
+        let Some(&id) = self.by_park.get(r.call_id) else {
+            return reply(out, 481, "no such parked call");
+        };
+        let Some(mut call) = self.calls.remove(&id) else {
+            return reply(out, 481, "no such parked call");
+        };
+        let check = match &call.park {
+            None => Err((481, "no such parked call")),
+            Some(p) if caller.trusted || caller.login != p.login => {
+                Err((403, "only the callee may pick up its call"))
+            }
+            Some(p)
+                if r.to_tag != Some(p.our_tag.as_str())
+                    || r.from_tag.is_some_and(|t| t != p.their_tag) =>
+            {
+                Err((481, "no such parked call"))
+            }
+            Some(_) if call.state != CallState::Ringing => Err((481, "the call is over")),
+            Some(_) => Ok(()),
+        };
+        if let Err((code, reason)) = check {
+            tracing::info!(call = id, login = %caller.login, code, "INVITE/Replaces refused: {reason}");
+            self.calls.insert(id, call);
+            return reply(out, code, reason);
+        }
+        let app_offer = is_sdp(req).then(|| {
+            (
+                req.content_type().unwrap_or("application/sdp").to_owned(),
+                req.body().clone(),
+            )
+        });
+        if call.offer.is_none() && app_offer.is_none() {
+            self.calls.insert(id, call);
+            return reply(out, 488, "neither side made an SDP offer");
+        }
+        let b_tag = self.token();
+        let dialogs = (
+            Dialog::from_request(req, &b_tag, from),
+            Dialog::from_request(&call.a_invite, &call.a_tag, call.a_peer),
+        );
+        let (Ok(b_dialog), Ok(a_dialog)) = dialogs else {
+            self.calls.insert(id, call);
+            return reply(out, 400, "no usable dialog (Contact?)");
+        };
+        // the app wins: every other device stops ringing
+        for i in 0..call.branches.len() {
+            if call.branches[i].live() {
+                self.cancel_branch(&mut call, i, ELSEWHERE, out);
+            }
+        }
+        call.steps.clear();
+        call.gateways.clear();
+        call.voicemail = None;
+        if let Some(p) = call.park.as_mut() {
+            p.wake(now);
+        }
+        let inst = req.contacts().ok().flatten().and_then(|c| match c {
+            sip_message::ContactList::Contacts(l) => {
+                l.first().and_then(|c| c.instance().map(|i| i.into_owned()))
+            }
+            sip_message::ContactList::Star => None,
+        });
+        self.end_park(
+            now,
+            &mut call,
+            PushKind::AnsweredElsewhere,
+            ELSEWHERE,
+            inst.as_deref(),
+        );
+        call.state = CallState::Answered;
+        call.answer = Some(now);
+        call.ringing.get_or_insert(now);
+        call.final_code = 200;
+        call.no_answer_at = None;
+        call.step_at = None;
+        call.a_dialog = Some(a_dialog);
+        call.b_dialog = Some(b_dialog);
+        if let Some(cid) = req.call_id() {
+            self.by_call_id.insert(cid.to_owned(), (id, Side::B));
+        }
+        call.pickup = Some((key, req.clone(), from));
+        if !self.sweep_armed {
+            self.sweep_armed = true;
+            self.arm(now + SWEEP_EVERY, 0, TimerKind::DurationSweep);
+        }
+        tracing::info!(call = id, login = %caller.login, "parked call picked up with INVITE/Replaces");
+        match (call.offer.clone(), app_offer) {
+            (Some((ct, a_offer)), Some((b_ct, b_offer))) => {
+                // both offered: each side's offer is the other's answer (one phone app
+                // family on both ends; through the relay when it anchors)
+                let for_a = self
+                    .media
+                    .answer(id, Side::B, &b_offer, call.mode)
+                    .unwrap_or(b_offer);
+                self.pickup_ok(now, &mut call, Side::B, Some((&ct, &a_offer)), out);
+                self.pickup_ok(now, &mut call, Side::A, Some((&b_ct, &for_a)), out);
+            }
+            (Some((ct, a_offer)), None) => {
+                // late offer from the app: A's offer to it, its answer comes in the ACK
+                self.pickup_ok(now, &mut call, Side::B, Some((&ct, &a_offer)), out);
+                call.pickup_owed = Some(Side::A);
+            }
+            (None, Some((b_ct, b_offer))) => {
+                let for_a = self
+                    .media
+                    .offer(id, Side::B, &b_offer, call.mode)
+                    .unwrap_or(b_offer);
+                self.pickup_ok(now, &mut call, Side::A, Some((&b_ct, &for_a)), out);
+                call.pickup_owed = Some(Side::B);
+            }
+            (None, None) => unreachable!("checked above"),
+        }
+        self.calls.insert(id, call);
+    }
+
+    /// The 200 for a picked-up call towards `side` (A: the caller's INVITE; B: the app's
+    /// INVITE/Replaces), resent until its ACK.
+    fn pickup_ok(
+        &mut self,
+        now: Instant,
+        call: &mut Call,
+        side: Side,
+        body: Option<(&str, &[u8])>,
+        out: &mut dyn Outbox,
+    ) {
+        let (key, mut rb, cseq) = match side {
+            Side::A => (
+                call.a_key,
+                MessageBuilder::response_to(
+                    &call.a_invite,
+                    200,
+                    Some(&call.a_tag),
+                    Some(call.a_peer.remote),
+                ),
+                call.a_invite.cseq().map_or(1, |c| c.seq),
+            ),
+            Side::B => {
+                let Some((key, inv, from)) = &call.pickup else {
+                    return;
+                };
+                let tag = call.b_dialog.as_ref().map(|d| d.local_tag.clone());
+                (
+                    *key,
+                    MessageBuilder::response_to(inv, 200, tag.as_deref(), Some(from.remote)),
+                    inv.cseq().map_or(1, |c| c.seq),
+                )
+            }
+        };
+        let (user, peer) = match side {
+            Side::A => (call.callee_user(), call.a_peer),
+            Side::B => (
+                call.caller.login.clone(),
+                call.pickup.as_ref().map_or(call.a_peer, |p| p.2),
+            ),
+        };
+        rb.header("Contact", self.contact(&user, &peer))
+            .header("Allow", ALLOW)
+            .header("Server", &self.cfg.server);
+        let bytes = match body {
+            Some((ct, b)) => rb.finish_with_body(ct, b),
+            None => rb.finish(),
+        };
+        out.respond(&key, bytes.clone());
+        self.start_resend(now, call, side, bytes, cseq);
+    }
 }

@@ -60,10 +60,7 @@ impl Park {
             .devices
             .iter()
             .any(|d| matches!(d.state, DeviceState::Waiting(_)));
-        let pushed = self
-            .devices
-            .iter()
-            .any(|d| d.state == DeviceState::Pushed)
+        let pushed = self.devices.iter().any(|d| d.state == DeviceState::Pushed)
             && self.deadline.is_some_and(|d| now < d);
         waiting || pushed
     }

@@ -110,9 +110,11 @@ pub(crate) fn decide(
                 Vec::new()
             };
             // a sleeping device (a token, no binding) makes the call wait for it
-            let sleeping = push
-                .iter()
-                .any(|d| !targets.iter().any(|t| t.instance.as_ref() == Some(&d.instance)));
+            let sleeping = push.iter().any(|d| {
+                !targets
+                    .iter()
+                    .any(|t| t.instance.as_ref() == Some(&d.instance))
+            });
             let decision = if !targets.is_empty() || sleeping {
                 Decision::Fork {
                     login: rest.clone(),

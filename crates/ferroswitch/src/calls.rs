@@ -91,6 +91,8 @@ pub(crate) struct Dir<'a> {
     /// Our UDP sockets' addresses: gateways and services are reached over UDP from the one
     /// of the same address family.
     pub(crate) udp_locals: &'a [SocketAddr],
+    /// The devices' push tokens.
+    pub(crate) push: &'a crate::push_io::PushTokens,
 }
 
 impl Dir<'_> {
@@ -116,6 +118,7 @@ impl Directory for Dir<'_> {
                 login: login.to_owned(),
                 uri: b.contact.clone(),
                 peer: b.source,
+                instance: b.instance.clone(),
             })
             .collect()
     }
@@ -150,6 +153,10 @@ impl Directory for Dir<'_> {
 
     fn voicemail(&self, login: &str) -> Option<String> {
         self.accounts.profile(login).flatten()?.voicemail.clone()
+    }
+
+    fn push_devices(&self, login: &str) -> Vec<b2bua::PushDevice> {
+        self.push.devices(login)
     }
 }
 

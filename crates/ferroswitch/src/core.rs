@@ -31,6 +31,7 @@ use crate::messaging::SystemCommands;
 use crate::messaging_io::{MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::PresenceIo;
+use crate::push_io::{PushPoster, PushTokens};
 use crate::transport::{accept_datagram, Inbound, Transports};
 
 const ALLOW: &str =
@@ -66,6 +67,10 @@ pub(crate) enum Input {
     Presence(crate::presence_io::Fetched),
     /// A database or hook operation of the messaging core finished.
     Messaging(crate::messaging_io::Done),
+    /// The push hook failed for these devices of a parked call (B2BUA call id).
+    PushFailed { call: u64, instances: Vec<String> },
+    /// A push token was set or removed outside SIP (the app's HTTP API).
+    PushToken(store::PushToken),
 }
 
 /// A request (REGISTER, INVITE, SUBSCRIBE, PUBLISH, MESSAGE) waiting for its account to be
@@ -101,6 +106,8 @@ pub(crate) struct Core {
     udp_locals: Vec<SocketAddr>,
     /// How a trusted peer's MESSAGE is known to be a system command (never pushed).
     system_commands: SystemCommands,
+    push_tokens: PushTokens,
+    push: Option<PushPoster>,
 }
 
 pub(crate) fn unix_ms() -> u64 {
@@ -148,7 +155,16 @@ impl Core {
             trusted,
             udp_locals: Vec::new(),
             system_commands: SystemCommands::default(),
+            push_tokens: PushTokens::default(),
+            push: None,
         }
+    }
+
+    /// Push wake-up: the stored tokens and the hook poster.
+    pub(crate) fn with_push(mut self, tokens: PushTokens, poster: PushPoster) -> Self {
+        self.push_tokens = tokens;
+        self.push = Some(poster);
+        self
     }
 
     /// How system commands from trusted peers are recognised.
@@ -251,9 +267,13 @@ impl Core {
             while let Some(ev) = self.calls.poll_event() {
                 match ev {
                     CallEvent::Cdr(cdr) => {
-                        tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, code = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup = cdr.hangup_by.as_str(), "call ended");
+                        tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, code = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup = cdr.hangup_by.as_str(), wakeup_ms = cdr.wakeup_ms, "call ended");
                         let _ = self.writes.send(Write::Cdr(Box::new(cdr)));
                     }
+                    CallEvent::Push(p) => match &self.push {
+                        Some(poster) => poster.post(p),
+                        None => tracing::debug!(call = p.call, "push event without a push hook"),
+                    },
                 }
             }
             if !progressed {
@@ -420,7 +440,45 @@ impl Core {
             }
         }
         let login_s = outcome.login.clone();
+        if let Some(login) = &outcome.login {
+            let at = (unix_ms() / 1000) as i64;
+            for p in outcome.push {
+                let t = store::PushToken {
+                    login: login.clone(),
+                    instance: p.instance,
+                    token: p.prid,
+                    platform: p.provider,
+                    param: p.param,
+                    updated_at: at,
+                };
+                let dev = b2bua::PushDevice {
+                    instance: t.instance.clone(),
+                    token: t.token.clone(),
+                    platform: t.platform.clone(),
+                    param: t.param.clone(),
+                };
+                if !self.push_tokens.same(login, &dev) {
+                    self.push_tokens.apply(t.clone());
+                    let _ = self.writes.send(Write::PushToken(t));
+                }
+            }
+        }
         for c in outcome.changes {
+            if let registrar::BindingChange::Upsert { login, binding } = &c {
+                // parked calls fork to a device that (re-)registers; late pushed ones get
+                // the ghost INVITE + CANCEL
+                let target = b2bua::Target {
+                    login: login.clone(),
+                    uri: binding.contact.clone(),
+                    peer: binding.source,
+                    instance: binding.instance.clone(),
+                };
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                self.calls.registered(now, login, target, &mut out);
+            }
             let _ = self.writes.send(Write::Binding(c));
         }
         if let Some(login) = login_s {
@@ -563,6 +621,7 @@ impl Core {
             accounts: &self.accounts,
             routing: &self.routing,
             udp_locals: &self.udp_locals,
+            push: &self.push_tokens,
         };
         let mut out = TxOut {
             tx: &mut self.tx,
@@ -682,6 +741,14 @@ impl Core {
                 }
             }
             Input::Presence(f) => self.presence.fetched(&mut self.tx, now, f),
+            Input::PushFailed { call, instances } => {
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                self.calls.push_failed(now, call, &instances, &mut out);
+            }
+            Input::PushToken(t) => self.push_tokens.apply(t),
             Input::Messaging(done) => {
                 let reach = Reach {
                     location: self.registrar.location(),

@@ -15,6 +15,7 @@ mod messaging;
 mod messaging_io;
 mod persist;
 mod presence_io;
+mod push_io;
 mod routing_cli;
 mod server;
 mod tls;

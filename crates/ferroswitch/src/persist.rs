@@ -20,6 +20,8 @@ pub(crate) enum Write {
     Cdr(Box<b2bua::Cdr>),
     /// A change to `presence_publications` (applied in order).
     Publication(store::PublicationChange),
+    /// A device's push token set or removed (RFC 8599 REGISTER, API, CLI).
+    PushToken(store::PushToken),
 }
 
 fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
@@ -42,7 +44,7 @@ fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
         media_a_packets: c.media.map(|m| ms(m.a_packets)),
         media_b_packets: c.media.map(|m| ms(m.b_packets)),
         node_id: node_id.to_owned(),
-        wakeup_ms: None,
+        wakeup_ms: c.wakeup_ms.map(ms),
     }
 }
 
@@ -74,6 +76,7 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
     let mut instances = Vec::new();
     let mut cdrs = Vec::new();
     let mut publications = Vec::new();
+    let mut tokens: Vec<store::PushToken> = Vec::new();
     loop {
         if rx.recv_many(&mut batch, 2000).await == 0 {
             break;
@@ -93,6 +96,7 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                 Write::Instance(i) => instances.push(i),
                 Write::Cdr(c) => cdrs.push(cdr_row(&c, &node_id)),
                 Write::Publication(p) => publications.push(p),
+                Write::PushToken(t) => tokens.push(t),
             }
         }
         let mut delay = Duration::from_millis(100);
@@ -118,8 +122,22 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                 }
                 _ => Ok(()),
             };
-            let pending = changes.len() + instances.len() + cdrs.len() + publications.len();
-            match r1.and(r2).and(r3).and(r4) {
+            let r5 = match (&r1, &r2, &r3, &r4) {
+                (Ok(()), Ok(()), Ok(()), Ok(())) => {
+                    let mut r = Ok(());
+                    for t in &tokens {
+                        r = store.set_push_token(t).await;
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                    r
+                }
+                _ => Ok(()),
+            };
+            let pending =
+                changes.len() + instances.len() + cdrs.len() + publications.len() + tokens.len();
+            match r1.and(r2).and(r3).and(r4).and(r5) {
                 Ok(()) => break,
                 Err(e) if !e.is_transient() => {
                     tracing::error!(
@@ -143,5 +161,6 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
         instances.clear();
         cdrs.clear();
         publications.clear();
+        tokens.clear();
     }
 }

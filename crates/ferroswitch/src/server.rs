@@ -45,6 +45,12 @@ fn registrar_config(config: &Config) -> RegistrarConfig {
             })
             .collect(),
         nonce_lifetime_ms: u64::from(r.nonce_lifetime) * 1000,
+        // without a push hook no provider can be served: RFC 8599 REGISTERs get 555
+        push_providers: if config.push_service.is_some() {
+            config.push.providers.clone()
+        } else {
+            Vec::new()
+        },
         ..RegistrarConfig::default()
     }
 }
@@ -164,10 +170,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     drop(net_tx);
     // Sections the config model knows but this build does not serve yet: say so, loudly.
-    let pending = [(
-        config.push_service.is_some(),
-        "push_service for parked calls (incoming_call/missed_call; `message` events are posted)",
-    )];
     if let Some(stun) = &config.stun {
         let sock = tokio::net::UdpSocket::bind(stun.addr)
             .await
@@ -192,11 +194,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    for (configured, what) in pending {
-        if configured {
-            tracing::warn!("{what} is configured but not served by this build yet");
-        }
-    }
 
     let (writes_tx, writes_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(crate::persist::writer(
@@ -208,6 +205,17 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (calls, routing) = load_calls(&store, &config, inputs_tx.clone()).await?;
     let (presence, messaging) =
         load_presence_messaging(&store, &config, inputs_tx.clone(), writes_tx.clone()).await?;
+    let push_tokens = crate::push_io::PushTokens::load(
+        store
+            .list_push_tokens(None)
+            .await
+            .context("loading push tokens")?,
+    );
+    let push_poster = crate::push_io::PushPoster::new(
+        hook_client(&config)?,
+        config.push.max_in_flight,
+        inputs_tx.clone(),
+    );
     let core = Core::new(
         TransactionLayer::new(TimerConfig::default()),
         registrar,
@@ -221,7 +229,12 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         presence,
         messaging,
         config.trusted_peers.clone(),
-    );
+    )
+    .with_system_commands(crate::messaging::SystemCommands {
+        content_types: config.push.system_content_types.clone(),
+        body_prefix: config.push.system_body_prefix.clone(),
+    })
+    .with_push(push_tokens, push_poster);
     let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
     let core_task = tokio::spawn(core.run(udp_sockets, net_rx, inputs_rx, purge));
     tracing::info!("ferroswitch ready");
@@ -348,6 +361,10 @@ async fn load_calls(
             call_timeout: config.calls.call_timeout,
             gateway_timeout: config.calls.gateway_timeout,
             max_duration: config.calls.max_duration,
+            push: config.push_service.as_ref().map(|_| b2bua::PushPolicy {
+                timeout: config.push.timeout,
+                delay: config.push.delay,
+            }),
             ..b2bua::B2buaConfig::default()
         },
         rand::random(),

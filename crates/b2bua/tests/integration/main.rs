@@ -2,4 +2,5 @@
 
 mod calls;
 mod net;
+mod push;
 mod routing;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use b2bua::dialplan::{Action, DialPlan, Entry, TechPrefix};
 use b2bua::{
-    B2buaConfig, CallEvent, Caller, Calls, Cdr, Directory, GatewayTarget, Outbox, RingGroupDef,
-    Target,
+    B2buaConfig, CallEvent, Caller, Calls, Cdr, Directory, GatewayTarget, Outbox, PushDevice,
+    PushPolicy, PushRequest, RingGroupDef, Target,
 };
 use bytes::Bytes;
 use sip_message::{HeaderName, Message, MessageBuilder, Method, Peer, Transport};
@@ -47,6 +47,7 @@ pub(crate) struct TestDir {
     pub(crate) gateways: HashMap<String, GatewayTarget>,
     pub(crate) groups: HashMap<String, RingGroupDef>,
     pub(crate) voicemail: HashMap<String, String>,
+    pub(crate) push: HashMap<String, Vec<PushDevice>>,
 }
 
 impl TestDir {
@@ -55,10 +56,20 @@ impl TestDir {
         self.contacts
             .entry(login.to_owned())
             .or_default()
-            .push(Target {
-                login: login.to_owned(),
-                uri: format!("sip:{login}@{remote}"),
-                peer: peer(remote),
+            .push(target(login, remote, None));
+    }
+
+    /// `login`'s device `instance` has a push token.
+    pub(crate) fn token(&mut self, login: &str, instance: &str) {
+        self.accounts.insert(login.to_owned());
+        self.push
+            .entry(login.to_owned())
+            .or_default()
+            .push(PushDevice {
+                instance: instance.to_owned(),
+                token: format!("tok-{instance}"),
+                platform: "apns".into(),
+                param: String::new(),
             });
     }
 
@@ -94,6 +105,19 @@ impl Directory for TestDir {
     fn voicemail(&self, login: &str) -> Option<String> {
         self.voicemail.get(login).cloned()
     }
+    fn push_devices(&self, login: &str) -> Vec<PushDevice> {
+        self.push.get(login).cloned().unwrap_or_default()
+    }
+}
+
+/// A binding of `login` at `remote`.
+pub(crate) fn target(login: &str, remote: &str, instance: Option<&str>) -> Target {
+    Target {
+        login: login.to_owned(),
+        uri: format!("sip:{login}@{remote}"),
+        peer: peer(remote),
+        instance: instance.map(str::to_owned),
+    }
 }
 
 struct Out<'a> {
@@ -125,13 +149,27 @@ pub(crate) struct Net {
     /// Everything the server sent, not yet taken by a test UA.
     pub(crate) sent: Vec<(SocketAddr, Message)>,
     pub(crate) cdrs: Vec<Cdr>,
+    pub(crate) pushes: Vec<PushRequest>,
     pub(crate) caller_login: String,
 }
 
 impl Net {
     pub(crate) fn new(plan: Vec<Entry>) -> Self {
+        Self::with_config(plan, B2buaConfig::default())
+    }
+
+    /// Every number a login, and push wake-up on (30 s timeout, 3 s delay).
+    pub(crate) fn onnet_push() -> Self {
+        let cfg = B2buaConfig {
+            push: Some(PushPolicy::default()),
+            ..B2buaConfig::default()
+        };
+        Self::with_config(vec![Entry::new("", 0, Action::UserLookup)], cfg)
+    }
+
+    pub(crate) fn with_config(plan: Vec<Entry>, cfg: B2buaConfig) -> Self {
         let now = Instant::now();
-        let mut calls = Calls::new(B2buaConfig::default(), 42, (now, 1_700_000_000_000));
+        let mut calls = Calls::new(cfg, 42, (now, 1_700_000_000_000));
         calls.set_dial_plan(DialPlan::new(plan));
         let mut dir = TestDir::default();
         dir.accounts.insert("alice".into());
@@ -142,6 +180,7 @@ impl Net {
             now,
             sent: Vec::new(),
             cdrs: Vec::new(),
+            pushes: Vec::new(),
             caller_login: "alice".into(),
         }
     }
@@ -245,14 +284,47 @@ impl Net {
                 let m = Message::parse(t.payload).expect("the server sends parseable messages");
                 self.sent.push((t.to.remote, m));
             }
-            while let Some(CallEvent::Cdr(c)) = self.calls.poll_event() {
+            while let Some(ev) = self.calls.poll_event() {
                 progressed = true;
-                self.cdrs.push(c);
+                match ev {
+                    CallEvent::Cdr(c) => self.cdrs.push(c),
+                    CallEvent::Push(p) => self.pushes.push(p),
+                }
             }
             if !progressed {
                 break;
             }
         }
+    }
+
+    /// `login` registered a binding at `remote` (the driver tells the engine).
+    pub(crate) fn registered(&mut self, login: &str, remote: &str, instance: Option<&str>) {
+        let now = self.now;
+        self.calls.registered(
+            now,
+            login,
+            target(login, remote, instance),
+            &mut Out {
+                tx: &mut self.tx,
+                now,
+            },
+        );
+        self.pump();
+    }
+
+    /// The push hook failed for `instances` of call `id`.
+    pub(crate) fn push_failed(&mut self, id: u64, instances: &[String]) {
+        let now = self.now;
+        self.calls.push_failed(
+            now,
+            id,
+            instances,
+            &mut Out {
+                tx: &mut self.tx,
+                now,
+            },
+        );
+        self.pump();
     }
 
     /// The relay reports call `id` silent.

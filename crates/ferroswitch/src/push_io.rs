@@ -1,0 +1,142 @@
+//! The push driver: the core's in-memory push tokens (per login, per device instance), and
+//! the posts of the call engine's push events to the operator's push hook, at most
+//! `max_in_flight` at once. A failed `incoming_call` post goes back to the engine
+//! ([`crate::core::Input::PushFailed`]), which then applies the answering rules when nothing
+//! else can answer. One WARN line per failure (the hook client's); no credentials, no tokens.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use b2bua::{PushDevice, PushKind, PushRequest};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::core::Input;
+
+/// Push tokens by login.
+#[derive(Debug, Default)]
+pub(crate) struct PushTokens {
+    by_login: HashMap<String, Vec<PushDevice>>,
+}
+
+impl PushTokens {
+    pub(crate) fn load(rows: Vec<store::PushToken>) -> Self {
+        let mut t = Self::default();
+        for r in rows {
+            t.apply(r);
+        }
+        t
+    }
+
+    /// A token set (or, empty, removed) for a device.
+    pub(crate) fn apply(&mut self, t: store::PushToken) {
+        let list = self.by_login.entry(t.login.clone()).or_default();
+        list.retain(|d| d.instance != t.instance);
+        if !t.token.is_empty() {
+            list.push(PushDevice {
+                instance: t.instance,
+                token: t.token,
+                platform: t.platform,
+                param: t.param,
+            });
+        }
+        if list.is_empty() {
+            self.by_login.remove(&t.login);
+        }
+    }
+
+    pub(crate) fn devices(&self, login: &str) -> Vec<PushDevice> {
+        self.by_login.get(login).cloned().unwrap_or_default()
+    }
+
+    /// The stored device, to skip a write when a REGISTER repeats the same token.
+    pub(crate) fn same(&self, login: &str, d: &PushDevice) -> bool {
+        self.by_login
+            .get(login)
+            .is_some_and(|l| l.iter().any(|x| x == d))
+    }
+}
+
+/// Posts push events to the hook.
+#[derive(Clone)]
+pub(crate) struct PushPoster {
+    hooks: Option<hooks::HookClient>,
+    slots: Arc<Semaphore>,
+    inputs: mpsc::UnboundedSender<Input>,
+}
+
+impl PushPoster {
+    pub(crate) fn new(
+        hooks: Option<hooks::HookClient>,
+        max_in_flight: usize,
+        inputs: mpsc::UnboundedSender<Input>,
+    ) -> Self {
+        Self {
+            hooks: hooks.filter(|h| h.config().push.is_some()),
+            slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            inputs,
+        }
+    }
+
+    pub(crate) fn post(&self, p: PushRequest) {
+        let incoming = p.kind == PushKind::IncomingCall;
+        let (call, instances): (u64, Vec<String>) = (
+            p.call,
+            p.devices.iter().map(|d| d.instance.clone()).collect(),
+        );
+        let Some(hooks) = self.hooks.clone() else {
+            if incoming {
+                let _ = self.inputs.send(Input::PushFailed { call, instances });
+            }
+            return;
+        };
+        let slots = self.slots.clone();
+        let inputs = self.inputs.clone();
+        let event = event(p);
+        tokio::spawn(async move {
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return;
+            };
+            match hooks.push(&event).await {
+                Ok(()) => {
+                    tracing::debug!(event = event.name(), call, "push posted");
+                }
+                Err(e) => {
+                    tracing::warn!(event = event.name(), call, "push hook failed: {e}");
+                    if incoming {
+                        let _ = inputs.send(Input::PushFailed { call, instances });
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn event(p: PushRequest) -> hooks::PushEvent {
+    let call = hooks::CallEvent::new(
+        hooks::Party::new(p.caller, p.caller_display),
+        p.callee,
+        p.call_id,
+        (p.to_tag, p.from_tag),
+        p.devices
+            .into_iter()
+            .map(|d| hooks::PushDevice {
+                instance: d.instance,
+                token: d.token,
+                platform: d.platform,
+                param: d.param,
+            })
+            .collect(),
+    );
+    match p.kind {
+        PushKind::IncomingCall => hooks::PushEvent::incoming_call(call),
+        PushKind::MissedCancelled => {
+            hooks::PushEvent::missed_call(call, hooks::MissedReason::Cancelled)
+        }
+        PushKind::MissedTimeout => {
+            hooks::PushEvent::missed_call(call, hooks::MissedReason::Timeout)
+        }
+        PushKind::AnsweredElsewhere => {
+            hooks::PushEvent::call_ended(call, hooks::EndReason::AnsweredElsewhere)
+        }
+    }
+}
