@@ -9,6 +9,7 @@ mod media;
 mod messaging;
 mod outage;
 mod presence;
+mod push;
 mod register;
 mod routing_cli;
 mod ua;

@@ -415,6 +415,7 @@ fn cdr_list_shows_the_latest_calls() {
         media_a_packets: None,
         media_b_packets: None,
         node_id: "test1".to_owned(),
+        wakeup_ms: None,
     };
     block(async {
         let s = store::Store::connect(&site.db_url).await.expect("open db");

@@ -1,0 +1,157 @@
+//! Push wake-up end to end: a token from an RFC 8599 REGISTER, a call to the sleeping login,
+//! the operator's push hook (a real HTTP server) gets `incoming_call`, the woken app picks the
+//! call up with INVITE/Replaces built from the payload, both ends get 200, BYE ends it, the CDR
+//! says how long the wake-up took; a call nobody picks up in time is a `missed_call`.
+
+use std::time::Duration;
+
+use crate::calls::cdrs;
+use crate::harness::Site;
+use crate::ua::{FakeApi, Ua, REALM};
+
+const INSTANCE: &str = "<urn:uuid:00000000-0000-1000-8000-00000000f00d>";
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+fn site(api: &FakeApi) -> Site {
+    let site = Site::with_sections(&format!(
+        "[calls]\ncall_timeout = 5\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\nservice = \"emc.ashx\"\npush_timeout = 6\n",
+        api.addr.port()
+    ));
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    site
+}
+
+/// bob's app hands its token over with RFC 8599 Contact parameters, then its binding goes
+/// (the app sleeps): only the token is left.
+fn sleeping_bob(server: std::net::SocketAddr) -> Ua {
+    let mut bob = Ua::new(server, "bob", "builder");
+    let r = bob.request(
+        "REGISTER",
+        &format!("sip:{REALM}"),
+        &format!("sip:bob@{REALM}"),
+        &format!(
+            "Expires: 0\r\nContact: <sip:bob@{};pn-provider=fcm;pn-prid=fcm-token-1>;+sip.instance=\"{INSTANCE}\"\r\n",
+            bob.local
+        ),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), Some(200), "{r:?}");
+    bob
+}
+
+fn json_field(body: &str, key: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect("JSON push body");
+    v[key].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn sleeping_phone_is_pushed_and_picks_the_call_up_with_replaces() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let server = site.start();
+    let mut bob = sleeping_bob(server.udp);
+
+    let udp = server.udp;
+    let caller = std::thread::spawn(move || {
+        let mut alice = Ua::new(udp, "alice", "wonderland");
+        let ok = alice.request(
+            "INVITE",
+            &format!("sip:bob@{REALM}"),
+            &format!("sip:bob@{REALM}"),
+            "",
+            Some(("application/sdp", SDP.as_bytes())),
+            None,
+        );
+        (alice, ok)
+    });
+    let push = api.wait_for("/emc.ashx", 10).expect("incoming_call posted");
+    assert_eq!(
+        json_field(&push.body, "event"),
+        "incoming_call",
+        "{}",
+        push.body
+    );
+    assert!(
+        push.body.contains("\"token\":\"fcm-token-1\""),
+        "{}",
+        push.body
+    );
+    assert!(push.body.contains(INSTANCE), "{}", push.body);
+    let replaces = json_field(&push.body, "replaces");
+    assert!(replaces.contains(";to-tag="), "{replaces}");
+
+    // the woken app answers from its call screen
+    let ok = bob.request(
+        "INVITE",
+        &format!("sip:alice@{REALM}"),
+        &format!("sip:alice@{REALM}"),
+        &format!("Replaces: {replaces}\r\n"),
+        Some(("application/sdp", SDP.as_bytes())),
+        None,
+    );
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    let (mut alice, a_ok) = caller.join().unwrap();
+    assert_eq!(a_ok.status(), Some(200), "{a_ok:?}");
+
+    // alice hangs up
+    let cid = a_ok.call_id().unwrap().to_owned();
+    let from_tag = a_ok.from_header().unwrap().tag().unwrap().to_owned();
+    let to_tag = a_ok.to_header().unwrap().tag().unwrap().to_owned();
+    let contact = match a_ok.contacts() {
+        Ok(Some(sip_message::ContactList::Contacts(c))) => c[0].0.uri.as_str().to_owned(),
+        _ => panic!("no Contact"),
+    };
+    let bye = alice.request(
+        "BYE",
+        &contact,
+        &format!("sip:bob@{REALM}"),
+        "",
+        None,
+        Some((&cid, &from_tag, 5, Some(&to_tag))),
+    );
+    assert_eq!(bye.status(), Some(200));
+    let _ = bob.expect_request("BYE", 5);
+    let rows = cdrs(&site, 1);
+    assert_eq!(rows[0].final_code, 200, "{rows:?}");
+    assert!(rows[0].wakeup_ms.is_some(), "{rows:?}");
+    server.stop();
+}
+
+#[test]
+fn nobody_picks_up_in_time_missed_call_timeout_then_480() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let server = site.start();
+    let _bob = sleeping_bob(server.udp);
+    let mut alice = Ua::new(server.udp, "alice", "wonderland");
+    // the push timeout (6 s here) ends the parked call: missed_call, then 480
+    let r = alice.request(
+        "INVITE",
+        &format!("sip:bob@{REALM}"),
+        &format!("sip:bob@{REALM}"),
+        "",
+        Some(("application/sdp", SDP.as_bytes())),
+        None,
+    );
+    assert_eq!(r.status(), Some(480), "{r:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let missed = loop {
+        if let Some(m) = api
+            .requests()
+            .into_iter()
+            .find(|r| r.body.contains("missed_call"))
+        {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no missed_call");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        missed.body.contains("\"reason\":\"timeout\""),
+        "{}",
+        missed.body
+    );
+    server.stop();
+}
