@@ -2134,7 +2134,7 @@ impl Calls {
         if let Some(inst) = &target.instance {
             if let Some(g) = self.ghosts.remove(&(login.to_owned(), inst.clone())) {
                 if now < g.until {
-                    self.ghost_call(g, &target, out);
+                    self.ghost_call(now, g, &target, out);
                 }
                 return;
             }
@@ -2183,7 +2183,7 @@ impl Calls {
     }
 
     /// The INVITE at once CANCELled that a late pushed device gets (see [`Ghost`]).
-    fn ghost_call(&mut self, g: Ghost, target: &Target, out: &mut dyn Outbox) {
+    fn ghost_call(&mut self, now: Instant, g: Ghost, target: &Target, out: &mut dyn Outbox) {
         let id = self.next_id;
         self.next_id += 1;
         tracing::info!(call = id, login = %target.login, "pushed device registered after its call ended: INVITE + CANCEL");
@@ -2218,7 +2218,7 @@ impl Calls {
             no_answer_at: None,
             step_at: None,
             linger_until: None,
-            start: Instant::now(),
+            start: now,
             ringing: None,
             answer: None,
             final_code: 0,
