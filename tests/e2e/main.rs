@@ -10,6 +10,7 @@ mod messaging;
 mod outage;
 mod presence;
 mod push;
+mod push_tokens;
 mod register;
 mod routing_cli;
 mod ua;

@@ -15,6 +15,8 @@ mod messaging;
 mod messaging_io;
 mod persist;
 mod presence_io;
+mod push_cli;
+mod push_fields;
 mod push_io;
 mod routing_cli;
 mod server;
@@ -67,6 +69,9 @@ enum Command {
     /// Show call detail records (the `cdr` table).
     #[command(subcommand)]
     Cdr(routing_cli::CdrCommand),
+    /// Manage devices' push tokens (the `push_device_token` table).
+    #[command(subcommand)]
+    Push(push_cli::PushCommand),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +100,7 @@ fn main() -> ExitCode {
         Command::Group(cmd) => routing(&config, routing_cli::RoutingCommand::Group(cmd)),
         Command::LocalPlan(cmd) => routing(&config, routing_cli::RoutingCommand::LocalPlan(cmd)),
         Command::Cdr(cmd) => routing(&config, routing_cli::RoutingCommand::Cdr(cmd)),
+        Command::Push(cmd) => runtime().and_then(|rt| rt.block_on(push_cli::run(&config, cmd))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

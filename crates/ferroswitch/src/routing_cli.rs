@@ -473,7 +473,7 @@ fn cdr_cells(c: &CdrRow) -> Vec<String> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC for epoch milliseconds (proleptic Gregorian calendar).
-fn utc_datetime(epoch_ms: i64) -> String {
+pub(crate) fn utc_datetime(epoch_ms: i64) -> String {
     let secs = epoch_ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // days since 1970-01-01 -> civil date (H. Hinnant's `civil_from_days`)
@@ -512,7 +512,7 @@ fn show_prefix(prefix: &str) -> String {
 }
 
 /// Prints left-aligned columns as wide as their widest cell (in characters).
-fn print_table(headers: &[&str], rows: Vec<Vec<String>>) -> std::io::Result<()> {
+pub(crate) fn print_table(headers: &[&str], rows: Vec<Vec<String>>) -> std::io::Result<()> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
