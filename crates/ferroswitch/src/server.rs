@@ -182,14 +182,25 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+    // Push tokens the app sets or removes through the admin API, after their database write:
+    // handed to the SIP core by the push wake-up work. Until then held (not dropped) to the
+    // end of `run`.
+    let mut push_token_changes: Option<mpsc::UnboundedReceiver<store::PushToken>> = None;
     if let Some(admin) = &config.admin {
         let listener = TcpListener::bind(admin.listen)
             .await
             .with_context(|| format!("binding the admin API on {}", admin.listen))?;
         tracing::info!("listening on http {}", listener.local_addr()?);
-        let store = store.clone();
+        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        push_token_changes = Some(changes_rx);
+        let state = crate::admin::AdminState::new(
+            store.clone(),
+            &config.registrar.realm,
+            u64::from(config.registrar.nonce_lifetime) * 1000,
+            Some(changes_tx),
+        );
         tokio::spawn(async move {
-            if let Err(e) = crate::admin::serve(listener, store).await {
+            if let Err(e) = crate::admin::serve(listener, state).await {
                 tracing::error!("admin API stopped: {e}");
             }
         });
@@ -250,6 +261,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     {
         tracing::error!("database writes did not finish within 10 s");
     }
+    drop(push_token_changes);
     store.close().await;
     tracing::info!("stopped");
     Ok(())
