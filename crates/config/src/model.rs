@@ -300,7 +300,8 @@ impl StunSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AdminSettings {
-    /// A loopback address: the API has no authentication of its own.
+    /// A loopback address: health and the local dialing plan have no authentication (the
+    /// push-token endpoint takes SIP credentials; apps reach it through a local reverse proxy).
     pub listen: SocketAddr,
 }
 

@@ -385,7 +385,7 @@ impl Check<'_> {
             return Ok(());
         }
         let message = format!(
-            "{ip} is not a loopback address: the admin API has no authentication, bind it to \
+            "{ip} is not a loopback address: parts of the admin API have no authentication, bind it to \
              127.0.0.1 or [::1]"
         );
         Err(self.fail(&[Field::AdminListen], message))
