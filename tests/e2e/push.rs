@@ -155,3 +155,86 @@ fn nobody_picks_up_in_time_missed_call_timeout_then_480() {
     );
     server.stop();
 }
+
+/// A token the app sets through the HTTP API reaches the running server at once; one the
+/// operator adds with the CLI within the refresh period (10 s): both devices are pushed.
+#[test]
+fn tokens_from_the_api_and_the_cli_are_used_by_the_running_server() {
+    use crate::push_tokens::{admin, basic, http};
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = Site::with_sections(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[calls]\ncall_timeout = 5\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\nservice = \"emc.ashx\"\npush_timeout = 5\n",
+        api.addr.port()
+    ));
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    let server = site.start();
+    let body =
+        format!(r#"{{"instance":"{INSTANCE}","token":"api-token-7","platform":"apns-voip"}}"#);
+    let answer = http(
+        admin(&server),
+        "POST",
+        "/api/push-tokens",
+        Some(&basic("bob", "builder")),
+        &body,
+    );
+    assert_eq!(answer.status, 204, "{answer:?}");
+    // at once: the very next call pushes it
+    let mut alice = Ua::new(server.udp, "alice", "wonderland");
+    let call = |alice: &mut Ua| {
+        let r = alice.request(
+            "INVITE",
+            &format!("sip:bob@{REALM}"),
+            &format!("sip:bob@{REALM}"),
+            "",
+            Some(("application/sdp", SDP.as_bytes())),
+            None,
+        );
+        assert_eq!(r.status(), Some(480), "nobody picked up: {r:?}");
+    };
+    call(&mut alice);
+    let push = api.wait_for("/emc.ashx", 5).expect("incoming_call posted");
+    assert_eq!(json_field(&push.body, "event"), "incoming_call");
+    assert!(
+        push.body.contains("\"token\":\"api-token-7\""),
+        "{}",
+        push.body
+    );
+    assert!(
+        push.body.contains("\"platform\":\"apns-voip\""),
+        "{}",
+        push.body
+    );
+
+    // the CLI writes the database only: the server reads it within its refresh period
+    let (ok, _, err) = site.cli(&[
+        "push",
+        "add",
+        "bob",
+        "<urn:uuid:22222222-0000-1000-8000-000000000002>",
+        "cli-token-9",
+    ]);
+    assert!(ok, "{err}");
+    std::thread::sleep(TOKEN_REFRESH_WAIT);
+    call(&mut alice);
+    let incoming: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.body.contains("incoming_call"))
+        .collect();
+    assert_eq!(incoming.len(), 2, "{incoming:?}");
+    assert!(
+        incoming[1].body.contains("\"token\":\"cli-token-9\""),
+        "{}",
+        incoming[1].body
+    );
+    assert!(
+        incoming[1].body.contains("\"token\":\"api-token-7\""),
+        "{}",
+        incoming[1].body
+    );
+    server.stop();
+}
+
+/// Longer than the server's token refresh period (10 s).
+pub(crate) const TOKEN_REFRESH_WAIT: Duration = Duration::from_millis(10_500);

@@ -29,8 +29,8 @@ fn site() -> Site {
 
 /// An HTTP answer.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     /// `(lower-case name, value)` in order.
     headers: Vec<(String, String)>,
     body: String,
@@ -47,7 +47,7 @@ impl Answer {
 }
 
 /// One HTTP/1.1 request over a fresh connection from 127.0.0.1.
-fn http(
+pub(crate) fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -131,7 +131,7 @@ fn challenge<'a>(answer: &'a Answer, algorithm: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {algorithm} challenge in {answer:?}"))
 }
 
-fn basic(login: &str, password: &str) -> String {
+pub(crate) fn basic(login: &str, password: &str) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"))
@@ -148,7 +148,7 @@ fn stored(site: &Site) -> Vec<store::PushToken> {
     })
 }
 
-fn admin(server: &Server) -> SocketAddr {
+pub(crate) fn admin(server: &Server) -> SocketAddr {
     server.http.expect("the admin API listens")
 }
 

@@ -69,6 +69,8 @@ pub(crate) enum Input {
     Messaging(crate::messaging_io::Done),
     /// The push hook failed for these devices of a parked call (B2BUA call id).
     PushFailed { call: u64, instances: Vec<String> },
+    /// A push token set or removed outside SIP (the app's HTTP API, the CLI, the operator).
+    PushToken(store::PushToken),
 }
 
 /// A request (REGISTER, INVITE, SUBSCRIBE, PUBLISH, MESSAGE) waiting for its account to be
@@ -746,6 +748,7 @@ impl Core {
                 };
                 self.calls.push_failed(now, call, &instances, &mut out);
             }
+            Input::PushToken(t) => self.push_tokens.apply(t),
             Input::Messaging(done) => {
                 let reach = Reach {
                     location: self.registrar.location(),

@@ -140,3 +140,58 @@ fn event(p: PushRequest) -> hooks::PushEvent {
         }
     }
 }
+
+/// How often the core's tokens are brought up to date with the database (tokens the CLI or
+/// the operator wrote there).
+pub(crate) const TOKEN_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Feeds the core the push tokens changed outside SIP: at once those the admin API stored
+/// (`api`), and every [`TOKEN_REFRESH`] the rows changed in the database since the last read
+/// (the CLI, the operator's own writes; removals come as tombstones). A failed read is
+/// logged and retried at the next tick.
+pub(crate) fn spawn_token_updates(
+    store: store::Store,
+    mut api: Option<mpsc::UnboundedReceiver<store::PushToken>>,
+    inputs: mpsc::UnboundedSender<Input>,
+    started_at: i64,
+) {
+    tokio::spawn(async move {
+        let mut since = started_at;
+        let mut tick = tokio::time::interval(TOKEN_REFRESH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let api_change = async {
+                match api.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                t = api_change => match t {
+                    Some(t) => {
+                        if inputs.send(Input::PushToken(t)).is_err() {
+                            return;
+                        }
+                    }
+                    None => api = None,
+                },
+                _ = tick.tick() => {
+                    let now = (crate::core::unix_ms() / 1000) as i64;
+                    // one second of overlap: a row written in the second of the last read
+                    match store.push_tokens_changed_since(since - 1).await {
+                        Ok(rows) => {
+                            since = now;
+                            for t in rows {
+                                if inputs.send(Input::PushToken(t)).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!("re-reading push tokens failed (retried in {TOKEN_REFRESH:?}): {e}"),
+                    }
+                }
+            }
+        }
+    });
+}

@@ -183,8 +183,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         });
     }
     // Push tokens the app sets or removes through the admin API, after their database write:
-    // handed to the SIP core by the push wake-up work. Until then held (not dropped) to the
-    // end of `run`.
+    // handed to the SIP core (push_io::spawn_token_updates).
     let mut push_token_changes: Option<mpsc::UnboundedReceiver<store::PushToken>> = None;
     if let Some(admin) = &config.admin {
         let listener = TcpListener::bind(admin.listen)
@@ -216,11 +215,18 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (calls, routing) = load_calls(&store, &config, inputs_tx.clone()).await?;
     let (presence, messaging) =
         load_presence_messaging(&store, &config, inputs_tx.clone(), writes_tx.clone()).await?;
+    let tokens_read_at = (unix_ms() / 1000) as i64;
     let push_tokens = crate::push_io::PushTokens::load(
         store
             .list_push_tokens(None)
             .await
             .context("loading push tokens")?,
+    );
+    crate::push_io::spawn_token_updates(
+        store.clone(),
+        push_token_changes.take(),
+        inputs_tx.clone(),
+        tokens_read_at,
     );
     let push_poster = crate::push_io::PushPoster::new(
         hook_client(&config)?,
@@ -261,7 +267,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     {
         tracing::error!("database writes did not finish within 10 s");
     }
-    drop(push_token_changes);
     store.close().await;
     tracing::info!("stopped");
     Ok(())
