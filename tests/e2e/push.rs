@@ -14,7 +14,7 @@ const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\
 
 fn site(api: &FakeApi) -> Site {
     let site = Site::with_sections(&format!(
-        "[calls]\ncall_timeout = 5\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\nservice = \"emc.ashx\"\npush_timeout = 6\n",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[calls]\ncall_timeout = 5\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\nservice = \"emc.ashx\"\npush_timeout = 6\n",
         api.addr.port()
     ));
     site.add_account("alice", "wonderland");
@@ -39,6 +39,26 @@ fn sleeping_bob(server: std::net::SocketAddr) -> Ua {
     );
     assert_eq!(r.status(), Some(200), "{r:?}");
     bob
+}
+
+/// `GET /metrics` until it contains `line` (5 s at most); the whole text.
+fn wait_metric(server: &crate::harness::Server, line: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = crate::push_tokens::http(
+            crate::push_tokens::admin(server),
+            "GET",
+            "/metrics",
+            None,
+            "",
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+        if a.body.contains(line) || std::time::Instant::now() > deadline {
+            assert!(a.body.contains(line), "{line} not in {}", a.body);
+            return a.body;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn json_field(body: &str, key: &str) -> String {
@@ -81,6 +101,11 @@ fn sleeping_phone_is_pushed_and_picks_the_call_up_with_replaces() {
     assert!(push.body.contains(INSTANCE), "{}", push.body);
     let replaces = json_field(&push.body, "replaces");
     assert!(replaces.contains(";to-tag="), "{replaces}");
+    let parked = wait_metric(&server, "ferroswitch_parked_calls 1");
+    assert!(
+        parked.contains("ferroswitch_push_total{event=\"incoming_call\",result=\"ok\"} 1"),
+        "{parked}"
+    );
 
     // the woken app answers from its call screen
     let ok = bob.request(
@@ -116,6 +141,8 @@ fn sleeping_phone_is_pushed_and_picks_the_call_up_with_replaces() {
     let rows = cdrs(&site, 1);
     assert_eq!(rows[0].final_code, 200, "{rows:?}");
     assert!(rows[0].wakeup_ms.is_some(), "{rows:?}");
+    let m = wait_metric(&server, "ferroswitch_parked_calls 0");
+    assert!(m.contains("ferroswitch_push_wakeup_seconds_count 1"), "{m}");
     server.stop();
 }
 

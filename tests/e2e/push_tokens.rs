@@ -33,7 +33,7 @@ pub(crate) struct Answer {
     pub(crate) status: u16,
     /// `(lower-case name, value)` in order.
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Answer {

@@ -2116,7 +2116,7 @@ impl Calls {
         self.after_branch_change(now, id, out);
     }
 
-    /// Calls parked for `login` (ringing or waiting for a push).
+    /// Calls still ringing with at least one device pushed (parked calls).
     pub fn parked(&self) -> usize {
         self.calls
             .values()

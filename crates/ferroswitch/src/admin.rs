@@ -55,6 +55,8 @@ pub(crate) struct AdminState {
     /// Where a stored push token goes after the database write (a removal as the stored
     /// tombstone: empty token, platform and param), for the SIP core's cache.
     pub(crate) push_changes: Option<mpsc::UnboundedSender<PushToken>>,
+    /// Renders the process's metrics for `GET /metrics` (none: 404).
+    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AdminState {
@@ -72,7 +74,17 @@ impl AdminState {
             realm: realm.into(),
             nonces: Arc::new(Mutex::new(NonceKeeper::new(&secret, nonce_lifetime_ms))),
             push_changes,
+            metrics: None,
         }
+    }
+
+    /// Serves `GET /metrics` from `handle`.
+    pub(crate) fn with_metrics(
+        mut self,
+        handle: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Self {
+        self.metrics = handle;
+        self
     }
 
     fn nonces(&self) -> std::sync::MutexGuard<'_, NonceKeeper> {
@@ -159,6 +171,7 @@ pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/local-dialing-plan", get(local_dialing_plan))
+        .route("/metrics", get(metrics_text))
         .route(
             "/api/push-tokens",
             post(set_push_token)
@@ -189,6 +202,21 @@ pub(crate) async fn serve_with_shutdown(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics_text(State(state): State<AdminState>) -> Response {
+    match &state.metrics {
+        Some(h) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, "metrics are not recorded").into_response(),
+    }
 }
 
 async fn health() -> Json<Health> {

@@ -183,6 +183,8 @@ impl Core {
         mut inputs: mpsc::UnboundedReceiver<Input>,
         purge_every: Duration,
     ) {
+        let mut gauges = tokio::time::interval(Duration::from_secs(1));
+        gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut purge = tokio::time::interval(purge_every);
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(256);
@@ -243,6 +245,9 @@ impl Core {
                     self.presence.handle_timeout(&mut self.tx, now);
                     self.drain(now);
                 }
+                _ = gauges.tick() => {
+                    metrics::gauge!(crate::metrics::PARKED_CALLS).set(self.calls.parked() as f64);
+                }
                 _ = purge.tick() => {
                     for c in self.registrar.location_mut().purge_expired(unix_ms()) {
                         let _ = self.writes.send(Write::Binding(c));
@@ -268,6 +273,10 @@ impl Core {
                 match ev {
                     CallEvent::Cdr(cdr) => {
                         tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, code = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup = cdr.hangup_by.as_str(), wakeup_ms = cdr.wakeup_ms, "call ended");
+                        if let Some(ms) = cdr.wakeup_ms {
+                            metrics::histogram!(crate::metrics::PUSH_WAKEUP)
+                                .record(ms as f64 / 1000.0);
+                        }
                         let _ = self.writes.send(Write::Cdr(Box::new(cdr)));
                     }
                     CallEvent::Push(p) => match &self.push {

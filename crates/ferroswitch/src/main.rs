@@ -13,6 +13,7 @@ mod core;
 mod media;
 mod messaging;
 mod messaging_io;
+mod metrics;
 mod persist;
 mod presence_io;
 mod push_cli;

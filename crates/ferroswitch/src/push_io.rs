@@ -84,6 +84,8 @@ impl PushPoster {
             p.devices.iter().map(|d| d.instance.clone()).collect(),
         );
         let Some(hooks) = self.hooks.clone() else {
+            metrics::counter!(crate::metrics::PUSH_TOTAL, "event" => event_name(p.kind), "result" => "no_hook")
+                .increment(1);
             if incoming {
                 let _ = self.inputs.send(Input::PushFailed { call, instances });
             }
@@ -98,9 +100,13 @@ impl PushPoster {
             };
             match hooks.push(&event).await {
                 Ok(()) => {
+                    metrics::counter!(crate::metrics::PUSH_TOTAL, "event" => event.name(), "result" => "ok")
+                        .increment(1);
                     tracing::debug!(event = event.name(), call, "push posted");
                 }
                 Err(e) => {
+                    metrics::counter!(crate::metrics::PUSH_TOTAL, "event" => event.name(), "result" => "failed")
+                        .increment(1);
                     tracing::warn!(event = event.name(), call, "push hook failed: {e}");
                     if incoming {
                         let _ = inputs.send(Input::PushFailed { call, instances });
@@ -108,6 +114,14 @@ impl PushPoster {
                 }
             }
         });
+    }
+}
+
+fn event_name(k: PushKind) -> &'static str {
+    match k {
+        PushKind::IncomingCall => "incoming_call",
+        PushKind::MissedCancelled | PushKind::MissedTimeout => "missed_call",
+        PushKind::AnsweredElsewhere => "call_ended",
     }
 }
 

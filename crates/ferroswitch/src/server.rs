@@ -184,6 +184,17 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     // Push tokens the app sets or removes through the admin API, after their database write:
     // handed to the SIP core (push_io::spawn_token_updates).
+    let metrics = crate::metrics::install();
+    if let Some(h) = metrics.clone() {
+        // histograms are summarised by upkeep, not at every render
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                h.run_upkeep();
+            }
+        });
+    }
     let mut push_token_changes: Option<mpsc::UnboundedReceiver<store::PushToken>> = None;
     if let Some(admin) = &config.admin {
         let listener = TcpListener::bind(admin.listen)
@@ -197,7 +208,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             &config.registrar.realm,
             u64::from(config.registrar.nonce_lifetime) * 1000,
             Some(changes_tx),
-        );
+        )
+        .with_metrics(metrics.clone());
         tokio::spawn(async move {
             if let Err(e) = crate::admin::serve(listener, state).await {
                 tracing::error!("admin API stopped: {e}");
