@@ -247,6 +247,7 @@ impl Core {
                 }
                 _ = gauges.tick() => {
                     metrics::gauge!(crate::metrics::PARKED_CALLS).set(self.calls.parked() as f64);
+                    metrics::gauge!(crate::metrics::CALLS).set(self.calls.len() as f64);
                 }
                 _ = purge.tick() => {
                     for c in self.registrar.location_mut().purge_expired(unix_ms()) {

@@ -4,12 +4,14 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `ferroswitch_push_total` | counter | `event` (`incoming_call`, `missed_call`, `call_ended`), `result` (`ok`, `failed`, `no_hook`) |
+//! | `ferroswitch_calls` | gauge | — calls in the B2BUA's table (ringing, up, or finishing) |
 //! | `ferroswitch_parked_calls` | gauge | — calls ringing while a pushed device may wake up |
 //! | `ferroswitch_push_wakeup_seconds` | histogram | — push posted → the woken device answered or picked the call up |
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub(crate) const PUSH_TOTAL: &str = "ferroswitch_push_total";
+pub(crate) const CALLS: &str = "ferroswitch_calls";
 pub(crate) const PARKED_CALLS: &str = "ferroswitch_parked_calls";
 pub(crate) const PUSH_WAKEUP: &str = "ferroswitch_push_wakeup_seconds";
 
@@ -32,6 +34,7 @@ pub(crate) fn install() -> Option<PrometheusHandle> {
         Ok(h) => {
             metrics::describe_counter!(PUSH_TOTAL, "Push hook posts by event and result");
             metrics::describe_gauge!(PARKED_CALLS, "Calls parked for a pushed device");
+            metrics::describe_gauge!(CALLS, "Calls in the B2BUA's table");
             metrics::describe_histogram!(
                 PUSH_WAKEUP,
                 metrics::Unit::Seconds,
