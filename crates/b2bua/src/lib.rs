@@ -39,8 +39,8 @@ mod route;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sip_message::{Message, Peer};
-pub use sip_transaction::{ClientKey, ServerKey};
+use sip_message::Peer;
+pub use sip_transaction::{ClientKey, Outbox, ServerKey};
 
 pub use dialplan;
 pub use engine::Calls;
@@ -148,17 +148,6 @@ pub struct Caller {
     pub tech_prefix: dialplan::TechPrefix,
     /// A trusted peer by IP (no digest): routed the same way.
     pub trusted: bool,
-}
-
-/// What the call engine asks of the transaction layer.
-pub trait Outbox {
-    /// Sends a response on a server transaction.
-    fn respond(&mut self, key: &ServerKey, response: Bytes);
-    /// Starts a client transaction; `None` if the layer refused it (the B2BUA treats that
-    /// as a 503 from that peer).
-    fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey>;
-    /// Sends outside any transaction: ACK for a 2xx, a 2xx again.
-    fn send_stateless(&mut self, payload: Bytes, to: Peer);
 }
 
 /// Which leg a message belongs to: A faces the caller, B the callee.
