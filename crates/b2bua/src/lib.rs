@@ -32,9 +32,13 @@
 //! 486, else the callee's own code, else 480/408), or the callee's voicemail when it has one;
 //! no answer within [`B2buaConfig::call_timeout`]: CANCEL everything, 480 (or voicemail).
 
-mod engine;
+mod call;
+mod calls;
+mod cdr;
+mod ids;
 mod push;
 mod route;
+mod shared;
 
 use std::time::Duration;
 
@@ -42,8 +46,8 @@ use bytes::Bytes;
 use sip_message::Peer;
 pub use sip_transaction::{ClientKey, Outbox, ServerKey};
 
+pub use calls::Calls;
 pub use dialplan;
-pub use engine::Calls;
 pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
 
 /// Call policy, from the server config.
