@@ -123,7 +123,7 @@ impl Calls {
         self.settle(id, after);
     }
 
-    /// Calls parked (ringing, something pushed).
+    /// Calls still ringing with at least one device pushed (parked calls).
     pub fn parked(&self) -> usize {
         self.calls.values().filter(|c| c.is_parked()).count()
     }
