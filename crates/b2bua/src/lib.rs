@@ -1,21 +1,51 @@
 //! `b2bua`: calls, sans-IO.
 //!
-//! Sits above `sip-message`, `sip-transaction` (only its handle types), `sip-dialog` and
-//! `dialplan`, below the server binary. [`Calls`] owns every call: the A-leg (the caller's
-//! dialog, ours as UAS) and the B-legs (one per forked branch, ours as UAC, each with its own
-//! Call-ID, tags and Via: topology hidden). It never touches a socket or a clock:
+//! Sits above `sip-message`, `sip-transaction` (only its handle types and the [`Outbox`]),
+//! `sip-dialog` and `dialplan`, below the server binary. [`Calls`] owns every call: the A-leg
+//! (the caller's dialog, ours as UAS) and the B-legs (one per forked branch, ours as UAC, each
+//! with its own Call-ID, tags and Via: topology hidden). It never touches a socket or a clock:
 //!
 //! * inputs: [`Calls::invite`] (a new, authenticated INVITE with the caller's account),
 //!   [`Calls::in_dialog`] (a request with a To tag), [`Calls::ack`], [`Calls::cancelled`],
-//!   [`Calls::response`] / [`Calls::timeout`] (client transactions), and
+//!   [`Calls::response`] / [`Calls::timeout`] (client transactions), [`Calls::registered`]
+//!   and [`Calls::push_failed`] (push wake-up), [`Calls::media_inactive`], and
 //!   [`Calls::handle_timeout`] at [`Calls::poll_timeout`];
 //! * outputs: through the [`Outbox`] the driver passes in (respond on a server transaction,
 //!   start a client transaction, send an ACK or a 2xx again), and [`CallEvent`]s
-//!   ([`Calls::poll_event`]): a [`Cdr`] for every attempt.
+//!   ([`Calls::poll_event`]): a [`Cdr`] for every attempt, a [`PushRequest`] for the push
+//!   hook.
 //!
-//! Routing reads the caller's tech-prefix rule and the [`DialPlan`], then asks the
-//! [`Directory`] (the driver's view of bindings, gateways, ring groups and accounts). Media
-//! goes through the [`MediaRelay`] trait (anchor on the relay, or add a relay candidate).
+//! Routing reads the caller's tech-prefix rule and the [`DialPlan`](dialplan::DialPlan), then
+//! asks the [`Directory`] (the driver's view of bindings, gateways, ring groups, accounts and
+//! push devices). Media goes through the [`MediaRelay`] trait (anchor on the relay, or add a
+//! relay candidate).
+//!
+//! # Layout
+//!
+//! The table and the calls are apart, the way an endpoint is apart from its connections:
+//!
+//! * [`Calls`] (`calls.rs`) is the table: the calls by id, the indexes that route a message to
+//!   its call (Call-ID → call and side, the caller's INVITE server transaction → call, our
+//!   client transactions → call and what they wait for), the timer heap, and the dispatch. It
+//!   hands each input to the owning call's `handle_*` method, the call borrowed in place in
+//!   the map, and removes a finished call afterwards (once nothing of it is pending, or when
+//!   its linger timer fires). `calls/parking.rs` is the table's side of push wake-up: parked
+//!   calls by the Call-ID the app names in `Replaces` and by callee login, the ghosts (pushed
+//!   devices whose call ended), REGISTER (late forking), INVITE/Replaces, failed pushes.
+//! * `Call` (`call/`) is one call's state machine: the A-leg, the B-legs and the state between
+//!   them, with a `handle_*` method per input. By concern: `call/mod.rs` (the state, final
+//!   answers to the caller, the end of a call, timers), `call/fork.rs` (branches, ring group
+//!   steps, gateway failover, the best final answer), `call/answer.rs` (the winning 2xx, its
+//!   resend until the ACK, ACKs, late offer), `call/relay.rs` (in-dialog requests crossing
+//!   the call, glare, BYE, dead legs), `call/park.rs` (parking for push, pushes, the end of
+//!   the parked phase, late forks, the pick-up with INVITE/Replaces, ghost calls).
+//! * `Shared` (`shared.rs`) is what a call uses of the table while it is borrowed: the
+//!   config, the media relay, the id generator (`ids.rs`), the timers, the client
+//!   transaction and Call-ID indexes and the event queue. It sits beside the call map, so the
+//!   table can lend both at once.
+//! * `push.rs` is a parked call's push bookkeeping (devices, their states, times); `cdr.rs`
+//!   builds a call's [`Cdr`] and turns `Instant`s into wall-clock times; `route.rs` is the
+//!   routing decision.
 //!
 //! # A call
 //!
@@ -31,19 +61,27 @@
 //! Unanswered: the best final answer once every branch ended (603 if any declined, else
 //! 486, else the callee's own code, else 480/408), or the callee's voicemail when it has one;
 //! no answer within [`B2buaConfig::call_timeout`]: CANCEL everything, 480 (or voicemail).
+//!
+//! A callee with push devices ([`B2buaConfig::push`]): the call is parked while they wake
+//! (`incoming_call`; the caller hears ringing), forks to a device that registers, or is
+//! picked up by the woken app with INVITE/Replaces; then `call_ended` or `missed_call`.
 
-mod engine;
+mod call;
+mod calls;
+mod cdr;
+mod ids;
 mod push;
 mod route;
+mod shared;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use sip_message::{Message, Peer};
-pub use sip_transaction::{ClientKey, ServerKey};
+use sip_message::Peer;
+pub use sip_transaction::{ClientKey, Outbox, ServerKey};
 
+pub use calls::Calls;
 pub use dialplan;
-pub use engine::Calls;
 pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
 
 /// Call policy, from the server config.
@@ -148,17 +186,6 @@ pub struct Caller {
     pub tech_prefix: dialplan::TechPrefix,
     /// A trusted peer by IP (no digest): routed the same way.
     pub trusted: bool,
-}
-
-/// What the call engine asks of the transaction layer.
-pub trait Outbox {
-    /// Sends a response on a server transaction.
-    fn respond(&mut self, key: &ServerKey, response: Bytes);
-    /// Starts a client transaction; `None` if the layer refused it (the B2BUA treats that
-    /// as a 503 from that peer).
-    fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey>;
-    /// Sends outside any transaction: ACK for a 2xx, a 2xx again.
-    fn send_stateless(&mut self, payload: Bytes, to: Peer);
 }
 
 /// Which leg a message belongs to: A faces the caller, B the callee.

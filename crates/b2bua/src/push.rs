@@ -1,5 +1,6 @@
 //! A parked call's push state: which devices of the callee are pushed, when, and what came
-//! of it. Pure bookkeeping; the engine (`engine.rs`) owns the timers and the SIP side.
+//! of it. Pure bookkeeping: the call (`call/park.rs`) owns the timers and the SIP side, the
+//! table (`calls/parking.rs`) the indexes and the ghosts.
 //!
 //! ```text
 //!  device with a token, no binding ───────────────▶ Pushed (incoming_call at once)
@@ -51,6 +52,17 @@ pub(crate) struct Park {
     pub(crate) woke: Option<Instant>,
     /// 180 sent to the caller for the parked call.
     pub(crate) ringing_sent: bool,
+    /// Pushed devices of the ended park, not yet handed to the table's ghost list.
+    pub(crate) orphans: Vec<Orphan>,
+}
+
+/// A pushed device whose parked call ended: the call leaves it here, and the table turns it
+/// into a ghost (an INVITE at once CANCELled with `reason` if it registers before `until`).
+#[derive(Debug)]
+pub(crate) struct Orphan {
+    pub(crate) instance: String,
+    pub(crate) reason: &'static str,
+    pub(crate) until: Instant,
 }
 
 impl Park {
@@ -122,6 +134,11 @@ impl Park {
         if self.first_push.is_some() && self.woke.is_none() {
             self.woke = Some(now);
         }
+    }
+
+    /// First push → a pushed device came back, in ms (the CDR's wake-up time).
+    pub(crate) fn wakeup_ms(&self) -> Option<u64> {
+        Some(self.woke?.duration_since(self.first_push?).as_millis() as u64)
     }
 
     /// The next time a waiting device is due.

@@ -10,7 +10,9 @@
 //! [`poll_transmit`](TransactionLayer::poll_transmit) (what to send where),
 //! [`poll_event`](TransactionLayer::poll_event) (what the TU must know) and
 //! [`poll_timeout`](TransactionLayer::poll_timeout) (when to call `handle_timeout` next).
-//! `now` is always an argument, so tests run the machines on a virtual clock.
+//! `now` is always an argument, so tests run the machines on a virtual clock. A TU that should
+//! not hold the layer itself is handed an [`Outbox`] over it: what a transaction user asks of
+//! the transaction layer.
 //!
 //! # Polling order
 //!
@@ -158,6 +160,7 @@ mod server;
 mod slab;
 mod timer;
 mod transaction;
+mod tu;
 
 use std::time::Duration;
 
@@ -166,6 +169,7 @@ use sip_message::{Message, Peer};
 
 pub use key::{ClientKey, ServerKey, MAGIC_COOKIE};
 pub use layer::TransactionLayer;
+pub use tu::Outbox;
 
 /// The RFC 3261 timer base values (§17.1.1.1, table 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,474 @@
+//! One call: the caller's leg (A), the legs we place (B) and the state machine between them.
+//!
+//! A [`Call`] is borrowed in place from the table ([`Calls`](crate::Calls)) for one input and
+//! handed the [`Shared`] pieces of the table alongside: the configuration, the media relay,
+//! the id generator, the timer heap, the client transaction and Call-ID indexes and the event
+//! queue. Its `handle_*` methods take the inputs; those that may end the call return
+//! [`After`], and the table then decides whether to remove it (a call never removes itself).
+//!
+//! By concern:
+//!
+//! * this module: the state, building a call, answering the caller with a final non-2xx,
+//!   ending a call (CDR, linger), timers;
+//! * [`fork`]: the B-leg branches, ring group steps, gateway failover, the best final answer;
+//! * [`answer`]: the winning 2xx, resending it until the ACK, ACKs and late offers;
+//! * [`relay`]: in-dialog requests crossing the call, their answers, glare, BYE, dead legs;
+//! * [`park`]: push wake-up of the callee's sleeping devices (parking, pushes, late forking on
+//!   REGISTER, pick-up with INVITE/Replaces, the ghost INVITE of a late device).
+
+mod answer;
+mod fork;
+mod park;
+mod relay;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sip_dialog::Dialog;
+use sip_message::{Message, MessageBuilder, Peer, Transport};
+use sip_transaction::ServerKey;
+
+use crate::push::Park;
+use crate::route::{GatewayTarget, Target};
+use crate::shared::{Shared, TimerKind};
+use crate::{CallEvent, Caller, HangupBy, MediaMode, Outbox, Side};
+
+pub(crate) use relay::OriginRequest;
+
+/// The engine's id of a call: stable for the call's life, given to the media relay.
+pub(crate) type CallId = u64;
+
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY, MESSAGE, OPTIONS";
+
+/// CANCEL of a branch because another device answered (RFC 3326): phones show no missed call.
+const ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+/// CANCEL of a branch because the caller gave up or nobody answered in time.
+const TERMINATED: &str = "SIP;cause=487;text=\"Request Terminated\"";
+
+/// What the table does once a [`Call`] handler returned.
+#[must_use = "a call that may be over is removed by the table only when it is told to look"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Nothing: the call goes on (or waits for its linger timer).
+    Nothing,
+    /// The call may be over: the table removes it if nothing of it is pending any more.
+    MaybeRemove,
+}
+
+/// Where a call is, as the caller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallState {
+    /// Branches ringing, no final answer to A yet.
+    Ringing,
+    /// A got a 2xx: the call is up.
+    Answered,
+    /// A got its final answer (or BYE crossed): waiting for loose ends, then removed.
+    Ended,
+}
+
+/// Where one B-leg INVITE is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BranchState {
+    Calling,
+    Proceeding,
+    Answered,
+    Done(u16),
+}
+
+/// One B-leg INVITE (a device, a gateway, a service).
+#[derive(Debug)]
+pub(crate) struct Branch {
+    pub(crate) invite: Message,
+    pub(crate) peer: Peer,
+    pub(crate) state: BranchState,
+    /// CANCEL asked before any provisional response: sent when one comes (§9.1).
+    pub(crate) cancel_wanted: bool,
+    /// The `Reason` of our CANCEL ([`ELSEWHERE`] or [`TERMINATED`]).
+    pub(crate) cancel_reason: &'static str,
+    pub(crate) gateway: Option<String>,
+    /// The device's `+sip.instance`, when known (push bookkeeping).
+    pub(crate) instance: Option<String>,
+}
+
+impl Branch {
+    /// Still ringing (no final answer yet).
+    pub(crate) fn live(&self) -> bool {
+        matches!(self.state, BranchState::Calling | BranchState::Proceeding)
+    }
+}
+
+/// A 2xx we sent and resend until the ACK.
+#[derive(Debug)]
+pub(crate) struct Resend {
+    pub(crate) bytes: Bytes,
+    pub(crate) peer: Peer,
+    pub(crate) cseq: u32,
+    pub(crate) interval: Duration,
+    pub(crate) next: Instant,
+    pub(crate) give_up: Instant,
+}
+
+/// A new call as the table accepted and routed it (see [`Call::new`]).
+#[derive(Debug)]
+pub(crate) struct Setup {
+    /// The caller's INVITE server transaction, the INVITE and where it came from.
+    pub(crate) key: ServerKey,
+    pub(crate) invite: Message,
+    pub(crate) from: Peer,
+    /// Our To tag towards the caller.
+    pub(crate) a_tag: String,
+    /// Max-Forwards of the B-legs (the caller's, less one).
+    pub(crate) max_forwards: u8,
+    pub(crate) caller: Caller,
+    pub(crate) dialed: String,
+    pub(crate) routed: String,
+    pub(crate) callee: String,
+    pub(crate) route: &'static str,
+    pub(crate) mode: MediaMode,
+    pub(crate) voicemail: Option<(String, Peer)>,
+}
+
+/// One call, from the caller's INVITE until its last loose end.
+///
+/// Fields by section: who and where (also what the CDR records), the A-leg, the B-legs and
+/// what is left of the routing, the ACK/2xx bookkeeping between the legs, the deadlines
+/// (each timer in the heap only acts when it still equals the call's deadline), the record,
+/// and push wake-up. A new concern gets its own section here, its `handle_*` methods in
+/// its own file under `call/`, and its timers as a [`TimerKind`].
+#[derive(Debug)]
+pub(crate) struct Call {
+    // ----- who and where ---------------------------------------------------------------
+    pub(crate) id: CallId,
+    pub(crate) state: CallState,
+    pub(crate) caller: Caller,
+    /// The Request-URI user part as dialed.
+    pub(crate) dialed: String,
+    /// The number after the tech-prefix rule (and strip/prepend for gateways).
+    pub(crate) routed: String,
+    /// Login/group/number the call is for.
+    pub(crate) callee: String,
+    /// Route label for the CDR.
+    pub(crate) route: &'static str,
+    pub(crate) mode: MediaMode,
+
+    // ----- A-leg (ours as UAS) -----------------------------------------------------------
+    pub(crate) a_key: ServerKey,
+    pub(crate) a_invite: Message,
+    pub(crate) a_peer: Peer,
+    pub(crate) a_tag: String,
+    /// Set when the call is answered.
+    pub(crate) a_dialog: Option<Dialog>,
+    /// The (relayed) offer sent to every branch, with its content type.
+    pub(crate) offer: Option<(String, Bytes)>,
+    pub(crate) max_forwards: u8,
+
+    // ----- B-legs (ours as UAC) and the routing still to do ------------------------------
+    pub(crate) branches: Vec<Branch>,
+    /// The branch that answered.
+    pub(crate) winner: Option<usize>,
+    /// The winner's dialog.
+    pub(crate) b_dialog: Option<Dialog>,
+    /// More ring group members (login, devices), one more every `step_delay`.
+    pub(crate) steps: VecDeque<(String, Vec<Target>)>,
+    pub(crate) step_delay: Duration,
+    /// Gateways not tried yet, with the number to send them.
+    pub(crate) gateways: VecDeque<GatewayTarget>,
+    pub(crate) gateway_number: String,
+    /// Where an unanswered call goes instead of a final error (URI and flow).
+    pub(crate) voicemail: Option<(String, Peer)>,
+
+    // ----- between the legs --------------------------------------------------------------
+    /// The ACK we owe a side once the other side's ACK arrives (late offer), by INVITE CSeq.
+    pub(crate) ack_owed: Option<(Side, u32)>,
+    /// The last ACK sent to each side (see [`slot`]), resent when its 2xx is.
+    pub(crate) last_ack: [Option<(u32, Bytes)>; 2],
+    /// Our 2xx resent to each side (see [`slot`]) until its ACK (both legs may be ours as
+    /// UAS: a call picked up with INVITE/Replaces).
+    pub(crate) resend: [Option<Resend>; 2],
+    /// An INVITE transaction is open across the legs (glare → 491).
+    pub(crate) reinvite_open: bool,
+
+    // ----- deadlines (see `TimerKind`) ---------------------------------------------------
+    pub(crate) no_answer_at: Option<Instant>,
+    pub(crate) step_at: Option<Instant>,
+    pub(crate) linger_until: Option<Instant>,
+
+    // ----- the record --------------------------------------------------------------------
+    pub(crate) start: Instant,
+    pub(crate) ringing: Option<Instant>,
+    pub(crate) answer: Option<Instant>,
+    /// Final response code sent to the caller (200 once answered).
+    pub(crate) final_code: u16,
+    pub(crate) hangup_by: HangupBy,
+    pub(crate) cdr_written: bool,
+
+    // ----- push wake-up (see `park.rs`) --------------------------------------------------
+    /// Devices of the callee woken by push (a parked call), when it has any with a token.
+    pub(crate) park: Option<Park>,
+    /// The woken app's INVITE with Replaces that picked the call up (we are its UAS).
+    pub(crate) pickup: Option<(ServerKey, Message, Peer)>,
+    /// Picked up with one offer: the side whose 200 waits for the other side's ACK (answer).
+    pub(crate) pickup_owed: Option<Side>,
+}
+
+impl Call {
+    pub(crate) fn new(id: CallId, now: Instant, s: Setup) -> Self {
+        Self {
+            id,
+            state: CallState::Ringing,
+            caller: s.caller,
+            dialed: s.dialed,
+            routed: s.routed,
+            callee: s.callee,
+            route: s.route,
+            mode: s.mode,
+            a_key: s.key,
+            a_invite: s.invite,
+            a_peer: s.from,
+            a_tag: s.a_tag,
+            a_dialog: None,
+            offer: None,
+            max_forwards: s.max_forwards,
+            branches: Vec::new(),
+            winner: None,
+            b_dialog: None,
+            steps: VecDeque::new(),
+            step_delay: Duration::ZERO,
+            gateways: VecDeque::new(),
+            gateway_number: String::new(),
+            voicemail: s.voicemail,
+            ack_owed: None,
+            last_ack: [None, None],
+            resend: [None, None],
+            reinvite_open: false,
+            no_answer_at: None,
+            step_at: None,
+            linger_until: None,
+            start: now,
+            ringing: None,
+            answer: None,
+            final_code: 0,
+            hangup_by: HangupBy::System,
+            cdr_written: false,
+            park: None,
+            pickup: None,
+            pickup_owed: None,
+        }
+    }
+
+    // ----- what the table asks -----------------------------------------------------------
+
+    /// A timer of this call fired (`at` is its deadline). The table handles `Linger`,
+    /// `DurationSweep` and `GhostSweep` itself.
+    pub(crate) fn handle_timer(
+        &mut self,
+        ctx: &mut Shared,
+        now: Instant,
+        at: Instant,
+        kind: TimerKind,
+        out: &mut dyn Outbox,
+    ) -> After {
+        match kind {
+            TimerKind::NoAnswer if self.no_answer_at == Some(at) => {
+                self.handle_no_answer(ctx, now, out)
+            }
+            TimerKind::RingStep if self.step_at == Some(at) && self.state == CallState::Ringing => {
+                self.ring_step(ctx, now, out);
+                After::Nothing
+            }
+            TimerKind::PushDue if self.state == CallState::Ringing => {
+                self.push_due(ctx, now, None, out);
+                After::Nothing
+            }
+            TimerKind::Resend2xx => self.handle_resend(ctx, now, at, out),
+            TimerKind::GatewaySilent(n)
+                if self.state == CallState::Ringing
+                    && self
+                        .branches
+                        .get(n)
+                        .is_some_and(|b| b.state == BranchState::Calling) =>
+            {
+                self.handle_gateway_silent(ctx, now, n, out)
+            }
+            _ => After::Nothing,
+        }
+    }
+
+    /// The relay saw no media on this call. An anchored call is ended (BYE to both legs, or
+    /// while ringing CANCEL and 480); `None` when it is left alone (a relay candidate only:
+    /// it may be talking peer to peer; or it already ended).
+    pub(crate) fn handle_media_inactive(
+        &mut self,
+        ctx: &mut Shared,
+        now: Instant,
+        out: &mut dyn Outbox,
+    ) -> Option<After> {
+        if self.mode != MediaMode::Anchor || self.state == CallState::Ended {
+            return None;
+        }
+        tracing::info!(
+            call = self.id,
+            "no media through the relay: ending the call"
+        );
+        match self.state {
+            CallState::Answered => Some(self.hang_up(ctx, now, out)),
+            _ => {
+                self.stop_ringing(ctx, TERMINATED, out);
+                self.answer_a(ctx, 480, Some("no media"), out);
+                Some(self.finish(ctx, now, HangupBy::System))
+            }
+        }
+    }
+
+    /// The call is older than the longest allowed duration: hung up.
+    pub(crate) fn handle_max_duration(
+        &mut self,
+        ctx: &mut Shared,
+        now: Instant,
+        out: &mut dyn Outbox,
+    ) -> After {
+        tracing::info!(call = self.id, "longest call duration reached: hanging up");
+        self.hang_up(ctx, now, out)
+    }
+
+    /// Ended, nothing ringing, no 2xx waiting for its ACK. (The table also waits for the
+    /// call's client transactions.)
+    pub(crate) fn is_over(&self) -> bool {
+        self.state == CallState::Ended
+            && self.live_branches() == 0
+            && self.resend.iter().all(Option::is_none)
+    }
+
+    /// Answered longer than `max` ago.
+    pub(crate) fn past_max_duration(&self, now: Instant, max: Duration) -> bool {
+        self.state == CallState::Answered
+            && self.answer.is_some_and(|a| now.duration_since(a) >= max)
+    }
+
+    /// The linger timer armed at the end is this one.
+    pub(crate) fn lingers_until(&self, at: Instant) -> bool {
+        self.linger_until == Some(at)
+    }
+
+    /// The Call-IDs this call is indexed by: the caller's, every B-leg's, and the one of the
+    /// INVITE/Replaces that picked it up.
+    pub(crate) fn call_ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&self.a_invite)
+            .chain(self.branches.iter().map(|b| &b.invite))
+            .chain(self.pickup.as_ref().map(|(_, inv, _)| inv))
+            .filter_map(Message::call_id)
+    }
+
+    // ----- common helpers ----------------------------------------------------------------
+
+    fn dialog(&self, side: Side) -> Option<&Dialog> {
+        match side {
+            Side::A => self.a_dialog.as_ref(),
+            Side::B => self.b_dialog.as_ref(),
+        }
+    }
+
+    fn dialog_mut(&mut self, side: Side) -> Option<&mut Dialog> {
+        match side {
+            Side::A => self.a_dialog.as_mut(),
+            Side::B => self.b_dialog.as_mut(),
+        }
+    }
+
+    fn live_branches(&self) -> usize {
+        self.branches.iter().filter(|b| b.live()).count()
+    }
+
+    /// The user part we present to the caller in our Contact.
+    fn callee_user(&self) -> String {
+        if self.callee.is_empty() {
+            "ferroswitch".into()
+        } else {
+            self.callee.replace(
+                |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-' && c != '_',
+                "",
+            )
+        }
+    }
+
+    /// The user part we present in our Contact towards `side`.
+    fn contact_user(&self, side: Side) -> String {
+        match side {
+            Side::A => self.callee_user(),
+            Side::B => self.caller.login.clone(),
+        }
+    }
+
+    /// The final non-2xx answer to the caller's INVITE.
+    fn answer_a(&mut self, ctx: &Shared, code: u16, reason: Option<&str>, out: &mut dyn Outbox) {
+        let mut b = MessageBuilder::response_to(
+            &self.a_invite,
+            code,
+            Some(&self.a_tag),
+            Some(self.a_peer.remote),
+        );
+        if let Some(r) = reason {
+            b.header("Warning", format_args!("399 ferroswitch \"{r}\""));
+        }
+        b.header("Server", &ctx.cfg.server);
+        out.respond(&self.a_key, b.finish());
+        self.final_code = code;
+        self.state = CallState::Ended;
+    }
+
+    // ----- the end -----------------------------------------------------------------------
+
+    /// The call is over for the caller: writes its CDR (once); it stays in the table while
+    /// branches or our BYEs wait for answers (at most 64·T1, the linger timer), then goes.
+    fn finish(&mut self, ctx: &mut Shared, now: Instant, by: HangupBy) -> After {
+        self.state = CallState::Ended;
+        if !self.cdr_written {
+            self.cdr_written = true;
+            self.hangup_by = by;
+            let media = ctx.media.end(self.id);
+            let cdr = self.cdr(now, by, media, &ctx.epoch);
+            ctx.events.push_back(CallEvent::Cdr(cdr));
+        }
+        let at = now + 64 * ctx.cfg.t1;
+        self.linger_until = Some(at);
+        ctx.timers.arm(at, self.id, TimerKind::Linger);
+        After::MaybeRemove
+    }
+}
+
+/// Index of a side in per-side arrays (`last_ack`, `resend`).
+fn slot(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+pub(crate) fn user_part(uri: &str) -> Option<String> {
+    sip_message::Uri::parse(uri)
+        .ok()
+        .and_then(|u| u.user_unescaped())
+        .map(|u| String::from_utf8_lossy(&u).into_owned())
+}
+
+fn transport_param(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "",
+        Transport::Tcp => ";transport=tcp",
+        Transport::Tls => ";transport=tls",
+    }
+}
+
+/// Our Contact as `user`, at the local address of `peer`'s flow.
+fn contact(user: &str, peer: &Peer) -> String {
+    format!(
+        "<sip:{user}@{}{}>",
+        peer.local,
+        transport_param(peer.transport)
+    )
+}
+
+fn is_sdp(msg: &Message) -> bool {
+    !msg.body().is_empty()
+}

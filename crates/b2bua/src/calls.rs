@@ -1,0 +1,441 @@
+//! The call table: every call by id, the indexes that route messages to them, the timers,
+//! and the dispatch of each input to the owning [`Call`], borrowed in place. The table's side
+//! of push wake-up (parked calls by park Call-ID and by callee, ghosts) is in `parking`.
+
+mod parking;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use dialplan::DialPlan;
+use sip_message::{HeaderName, Message, MessageBuilder, Method, Peer};
+use sip_transaction::{ClientKey, ServerKey};
+
+use crate::call::{user_part, After, Call, CallId, Setup};
+use crate::route::{decide, Decision, Routed};
+use crate::shared::{Pending, Shared, TimerKind};
+use crate::{B2buaConfig, CallEvent, Caller, Directory, MediaMode, MediaRelay, Outbox, Side};
+use parking::Parking;
+
+/// Every call of the server, with the indexes that route messages to them.
+///
+/// Each input is matched to its call (by server transaction, client transaction or Call-ID)
+/// and handed to that call's `handle_*` method, the call borrowed in place, with the pieces of
+/// the table every call uses (`Shared`); when the method says the call may be over
+/// (`After::MaybeRemove`), the table removes it once nothing of it is pending. A finished call
+/// is removed at the latest by its linger timer. A call whose parked phase ended leaves its
+/// pushed devices as orphans: the table adopts them as ghosts right after the input.
+pub struct Calls {
+    calls: HashMap<CallId, Call>,
+    /// What the calls use while they handle an input: borrowed beside `calls`.
+    shared: Shared,
+    plan: DialPlan,
+    /// The caller's INVITE server transaction → call.
+    by_server: HashMap<ServerKey, CallId>,
+    /// Parked calls and the pushed devices of ended ones.
+    parking: Parking,
+    next_id: CallId,
+}
+
+impl std::fmt::Debug for Calls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Calls")
+            .field("calls", &self.calls.len())
+            .field("pending", &self.shared.by_client.len())
+            .finish()
+    }
+}
+
+impl Calls {
+    /// `seed` makes tags and Call-IDs unpredictable; `epoch` pairs an `Instant` with the unix
+    /// time in ms at that instant, for CDR times.
+    pub fn new(cfg: B2buaConfig, seed: u64, epoch: (Instant, u64)) -> Self {
+        Self {
+            calls: HashMap::new(),
+            shared: Shared::new(cfg, seed, epoch),
+            plan: DialPlan::default(),
+            by_server: HashMap::new(),
+            parking: Parking::default(),
+            next_id: 1,
+        }
+    }
+
+    pub fn set_dial_plan(&mut self, plan: DialPlan) {
+        self.plan = plan;
+    }
+
+    pub fn dial_plan(&self) -> &DialPlan {
+        &self.plan
+    }
+
+    pub fn set_media(&mut self, media: Box<dyn MediaRelay + Send>) {
+        self.shared.media = media;
+    }
+
+    /// Calls in the table (ringing, up, or finishing).
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.shared.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.shared.timers.next()
+    }
+
+    // ----- new calls -------------------------------------------------------------------
+
+    /// A new INVITE (no To tag) from an authenticated caller (or a trusted peer). The layer
+    /// has sent 100 Trying. Routes it and starts the branches, or answers it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        req: Message,
+        from: Peer,
+        caller: Caller,
+        dir: &dyn Directory,
+        out: &mut dyn Outbox,
+    ) {
+        let reject = |out: &mut dyn Outbox, code: u16, reason: &str| {
+            let mut b =
+                MessageBuilder::response_to(&req, code, Some(&req.stable_tag()), Some(from.remote));
+            b.header("Warning", format_args!("399 ferroswitch \"{reason}\""));
+            out.respond(&key, b.finish());
+        };
+        let max_forwards = match req.max_forwards() {
+            Ok(Some(0)) => return reject(out, 483, "Max-Forwards exhausted"),
+            Ok(Some(n)) => n - 1,
+            Ok(None) => 69,
+            Err(_) => return reject(out, 400, "bad Max-Forwards"),
+        };
+        if req.has_option_tag(&HeaderName::Require, "100rel") {
+            let mut b =
+                MessageBuilder::response_to(&req, 420, Some(&req.stable_tag()), Some(from.remote));
+            b.header("Unsupported", "100rel");
+            out.respond(&key, b.finish());
+            return;
+        }
+        let Some(call_id) = req.call_id().map(str::to_owned) else {
+            return reject(out, 400, "no Call-ID");
+        };
+        if self.shared.by_call_id.contains_key(&call_id) {
+            // a new INVITE reusing a live call's Call-ID without its tags
+            return reject(out, 482, "Call-ID in use");
+        }
+        if let Some(h) = req.headers().iter().find(|h| h.name.matches("Replaces")) {
+            return self.pick_up(now, key, &req, from, &caller, h.value(), out);
+        }
+        let dialed = req
+            .request_uri_str()
+            .and_then(user_part)
+            .unwrap_or_default();
+        let push = self.shared.cfg.push.is_some();
+        let Routed {
+            decision,
+            routed,
+            callee,
+            route,
+        } = decide(&self.plan, &caller, &dialed, dir, push);
+        let id = self.next_id;
+        self.next_id += 1;
+        let mode = match decision {
+            Decision::Gateways { .. } | Decision::Service { .. } => MediaMode::Anchor,
+            _ => MediaMode::CandidateOnly,
+        };
+        let a_tag = self.shared.ids.tag();
+        let voicemail = match &decision {
+            Decision::Fork { login, .. } => dir
+                .voicemail(login)
+                .and_then(|u| dir.service(&u).map(|p| (u, p))),
+            _ => None,
+        };
+        tracing::debug!(call = id, %call_id, caller = %caller.login, %dialed, %routed, route, "new call");
+        let setup = Setup {
+            key,
+            invite: req,
+            from,
+            a_tag,
+            max_forwards,
+            caller,
+            dialed,
+            routed,
+            callee,
+            route,
+            mode,
+            voicemail,
+        };
+        self.shared.by_call_id.insert(call_id, (id, Side::A));
+        self.by_server.insert(key, id);
+        let call = self.calls.entry(id).or_insert(Call::new(id, now, setup));
+        let after = call.handle_invite(&mut self.shared, now, decision, out);
+        self.parking.index(call);
+        self.settle(id, after);
+    }
+
+    // ----- responses to our requests ---------------------------------------------------
+
+    /// A response to one of our client transactions. Returns false if it is not ours.
+    pub fn response(
+        &mut self,
+        now: Instant,
+        key: ClientKey,
+        resp: Message,
+        out: &mut dyn Outbox,
+    ) -> bool {
+        let Some(status) = resp.status() else {
+            return false;
+        };
+        let Some((id, pending)) = self.shared.by_client.get(&key) else {
+            // a 2xx retransmission after its transaction's record is gone: ACK it again
+            return self.stray_2xx(&resp, out);
+        };
+        let id = *id;
+        match pending {
+            Pending::Branch(n) => {
+                let n = *n;
+                if status >= 200 {
+                    // 2xx retransmissions that come up later are matched by Call-ID
+                    // (`stray_2xx`), so the branch's entry can go with its first final answer
+                    self.shared.untrack(&key);
+                }
+                let Some(call) = self.calls.get_mut(&id) else {
+                    return true;
+                };
+                let after =
+                    call.handle_branch_response(&mut self.shared, now, n, status, resp, out);
+                self.parking.adopt_orphans(call, &mut self.shared.timers);
+                self.settle(id, after);
+            }
+            Pending::Relay(_) => {
+                if status < 200 {
+                    return true;
+                }
+                let Some((_, Pending::Relay(origin))) = self.shared.untrack(&key) else {
+                    return true;
+                };
+                // a call is never removed with entries in `by_client`
+                let Some(call) = self.calls.get_mut(&id) else {
+                    return true;
+                };
+                let after =
+                    call.handle_relayed_final(&mut self.shared, now, *origin, status, resp, out);
+                self.settle(id, after);
+            }
+            Pending::Own => {
+                if status >= 200 {
+                    self.shared.untrack(&key);
+                    self.maybe_remove(id);
+                }
+            }
+        }
+        true
+    }
+
+    /// A client transaction ended without an answer: as a 408.
+    pub fn timeout(&mut self, now: Instant, key: ClientKey, out: &mut dyn Outbox) -> bool {
+        let Some((id, pending)) = self.shared.untrack(&key) else {
+            return false;
+        };
+        // a call is never removed with entries in `by_client`
+        let Some(call) = self.calls.get_mut(&id) else {
+            return true;
+        };
+        let after = match pending {
+            Pending::Branch(n) => call.handle_branch_timeout(&mut self.shared, now, n, out),
+            Pending::Relay(origin) => {
+                call.handle_dead_leg(&mut self.shared, now, &origin, 408, out)
+            }
+            Pending::Own => After::MaybeRemove,
+        };
+        self.settle(id, after);
+        true
+    }
+
+    /// A 2xx for no live client transaction: the winner's 2xx again (our ACK was lost).
+    fn stray_2xx(&mut self, resp: &Message, out: &mut dyn Outbox) -> bool {
+        let (Some(status), Some(call_id), Ok(cseq)) = (resp.status(), resp.call_id(), resp.cseq())
+        else {
+            return false;
+        };
+        if !(200..300).contains(&status) || cseq.method != Method::Invite {
+            return false;
+        }
+        let Some(&(id, side)) = self.shared.by_call_id.get(call_id) else {
+            return false;
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return false;
+        };
+        call.handle_stray_2xx(side, cseq.seq, out);
+        true
+    }
+
+    // ----- requests from the caller's side -----------------------------------------------
+
+    /// The caller CANCELled its INVITE (the layer answered the CANCEL).
+    pub fn cancelled(&mut self, now: Instant, invite: ServerKey, out: &mut dyn Outbox) -> bool {
+        let Some(&id) = self.by_server.get(&invite) else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let after = call.handle_cancelled(&mut self.shared, now, out);
+        self.parking.adopt_orphans(call, &mut self.shared.timers);
+        self.settle(id, after);
+        true
+    }
+
+    /// The caller never ACKed our non-2xx final answer: nothing more to do.
+    pub fn ack_timeout(&mut self, invite: ServerKey) {
+        self.by_server.remove(&invite);
+    }
+
+    /// An ACK that no INVITE server transaction absorbed (the ACK for our 2xx).
+    pub fn ack(&mut self, now: Instant, req: Message, out: &mut dyn Outbox) -> bool {
+        let Some(call_id) = req.call_id() else {
+            return false;
+        };
+        let Some(&(id, side)) = self.shared.by_call_id.get(call_id) else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        call.handle_ack(&mut self.shared, now, side, &req, out);
+        true
+    }
+
+    /// A request with a To tag. Returns false if it belongs to no call (the driver answers
+    /// 481).
+    pub fn in_dialog(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        req: &Message,
+        from: Peer,
+        out: &mut dyn Outbox,
+    ) -> bool {
+        let Some(call_id) = req.call_id() else {
+            return false;
+        };
+        let Some(&(id, side)) = self.shared.by_call_id.get(call_id) else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        match call.handle_in_dialog(&mut self.shared, now, side, key, req, call_id, from, out) {
+            Some(after) => {
+                self.settle(id, after);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The relay saw no media on call `id` for its inactivity timeout. A call whose media must
+    /// flow through the relay (anchored) is dead: BYE to both legs (or, still ringing, CANCEL
+    /// and 480). A call that only got a relay candidate may be talking peer to peer: left
+    /// alone. Returns whether the call was ended.
+    pub fn media_inactive(&mut self, now: Instant, id: u64, out: &mut dyn Outbox) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        match call.handle_media_inactive(&mut self.shared, now, out) {
+            Some(after) => {
+                self.settle(id, after);
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ----- time --------------------------------------------------------------------------
+
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut dyn Outbox) {
+        while let Some((at, id, kind)) = self.shared.timers.pop_due(now) {
+            match kind {
+                TimerKind::DurationSweep => self.sweep_durations(now, out),
+                TimerKind::GhostSweep => self.parking.sweep(now, &mut self.shared.timers),
+                TimerKind::Linger => {
+                    if self.calls.get(&id).is_some_and(|c| c.lingers_until(at)) {
+                        self.remove(id);
+                    }
+                }
+                _ => {
+                    let Some(call) = self.calls.get_mut(&id) else {
+                        continue;
+                    };
+                    let after = call.handle_timer(&mut self.shared, now, at, kind, out);
+                    self.parking.adopt_orphans(call, &mut self.shared.timers);
+                    self.settle(id, after);
+                }
+            }
+        }
+    }
+
+    /// Hangs up the answered calls older than the longest allowed duration; re-arms itself
+    /// while calls remain.
+    fn sweep_durations(&mut self, now: Instant, out: &mut dyn Outbox) {
+        let max = self.shared.cfg.max_duration;
+        let expired: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.past_max_duration(now, max))
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            let after = call.handle_max_duration(&mut self.shared, now, out);
+            self.settle(id, after);
+        }
+        let calls_left = !self.calls.is_empty();
+        self.shared.timers.sweep_done(now, calls_left);
+    }
+
+    // ----- the end -----------------------------------------------------------------------
+
+    /// What a call's handler asked for.
+    fn settle(&mut self, id: CallId, after: After) {
+        match after {
+            After::Nothing => {}
+            After::MaybeRemove => self.maybe_remove(id),
+        }
+    }
+
+    /// Removes an ended call once nothing of it is pending.
+    fn maybe_remove(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if !call.is_over() || self.shared.pending_per_call.contains_key(&id) {
+            return;
+        }
+        self.remove(id);
+    }
+
+    fn remove(&mut self, id: CallId) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        for cid in call.call_ids() {
+            self.shared.by_call_id.remove(cid);
+        }
+        self.by_server.remove(&call.a_key);
+        self.parking.forget(&call);
+        // only after the linger time: drop what never got an answer
+        self.shared.forget_pending(id);
+    }
+}

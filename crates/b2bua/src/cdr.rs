@@ -1,0 +1,63 @@
+//! The call detail record of a call, and the wall clock it is written in.
+
+use std::time::Instant;
+
+use crate::call::Call;
+use crate::{Cdr, HangupBy, MediaStats};
+
+/// Pairs an `Instant` with the unix time in ms at that instant: CDR times are unix ms, the
+/// engine only sees `Instant`s.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Epoch {
+    at: Instant,
+    unix_ms: u64,
+}
+
+impl Epoch {
+    pub(crate) fn new((at, unix_ms): (Instant, u64)) -> Self {
+        Self { at, unix_ms }
+    }
+
+    /// Unix ms at `t`.
+    pub(crate) fn wall(&self, t: Instant) -> u64 {
+        if t >= self.at {
+            self.unix_ms + t.duration_since(self.at).as_millis() as u64
+        } else {
+            self.unix_ms
+                .saturating_sub(self.at.duration_since(t).as_millis() as u64)
+        }
+    }
+}
+
+impl Call {
+    /// The record of this call, ended at `now` by `by`; `media` is what the relay counted.
+    pub(crate) fn cdr(
+        &self,
+        now: Instant,
+        by: HangupBy,
+        media: Option<MediaStats>,
+        epoch: &Epoch,
+    ) -> Cdr {
+        let gateway = self
+            .winner
+            .and_then(|w| self.branches[w].gateway.clone())
+            .or_else(|| self.branches.iter().rev().find_map(|b| b.gateway.clone()));
+        Cdr {
+            call_id: self.a_invite.call_id().unwrap_or_default().to_owned(),
+            caller: self.caller.login.clone(),
+            callee: self.callee.clone(),
+            dialed: self.dialed.clone(),
+            routed: self.routed.clone(),
+            route: self.route.to_owned(),
+            gateway,
+            start_ms: epoch.wall(self.start),
+            ringing_ms: self.ringing.map(|t| epoch.wall(t)),
+            answer_ms: self.answer.map(|t| epoch.wall(t)),
+            end_ms: epoch.wall(now),
+            final_code: self.final_code,
+            hangup_by: by,
+            media,
+            wakeup_ms: self.park.as_ref().and_then(|p| p.wakeup_ms()),
+        }
+    }
+}
