@@ -433,7 +433,9 @@ impl Calls {
         for cid in call.call_ids() {
             self.shared.by_call_id.remove(cid);
         }
-        self.by_server.remove(&call.a_key);
+        if !call.ghost {
+            self.by_server.remove(&call.a_key);
+        }
         self.parking.forget(&call);
         // only after the linger time: drop what never got an answer
         self.shared.forget_pending(id);

@@ -202,6 +202,9 @@ pub(crate) struct Call {
     pub(crate) final_code: u16,
     pub(crate) hangup_by: HangupBy,
     pub(crate) cdr_written: bool,
+    /// A ghost call (see `Ghost`): its A-leg (INVITE, server key) is the ended call's, which
+    /// it does not own, so it never indexes nor un-indexes it.
+    pub(crate) ghost: bool,
 
     // ----- push wake-up (see `park.rs`) --------------------------------------------------
     /// Devices of the callee woken by push (a parked call), when it has any with a token.
@@ -251,6 +254,7 @@ impl Call {
             final_code: 0,
             hangup_by: HangupBy::System,
             cdr_written: false,
+            ghost: false,
             park: None,
             pickup: None,
             pickup_owed: None,
@@ -355,6 +359,7 @@ impl Call {
     /// INVITE/Replaces that picked it up.
     pub(crate) fn call_ids(&self) -> impl Iterator<Item = &str> {
         std::iter::once(&self.a_invite)
+            .filter(|_| !self.ghost)
             .chain(self.branches.iter().map(|b| &b.invite))
             .chain(self.pickup.as_ref().map(|(_, inv, _)| inv))
             .filter_map(Message::call_id)

@@ -24,6 +24,7 @@ impl Call {
         let mut call = Self::new(id, now, s);
         call.state = CallState::Ended;
         call.cdr_written = true;
+        call.ghost = true;
         call
     }
 

@@ -323,12 +323,40 @@ fn answered_on_another_device_the_pushed_one_gets_call_ended() {
         kinds(&n)[1],
         (PushKind::AnsweredElsewhere, vec![PHONE.into()])
     );
+    let ok = n
+        .take(ALICE)
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 to alice");
+    n.deliver_msg(ack_for(&ok, false), ALICE);
     // the phone wakes late: INVITE + CANCEL "completed elsewhere"
     n.registered("bob", BOB2, Some(PHONE));
     let g = n.request(BOB2, Method::Invite);
     n.deliver_msg(reply(&g, 180, "g", &format!("sip:bob@{BOB2}"), false), BOB2);
     let c = n.request(BOB2, Method::Cancel);
     assert!(reason_of(&c).contains("cause=200"));
+    // the ghost runs to its end and goes; the answered call is untouched by it
+    n.deliver_msg(reply(&c, 200, "g", "", false), BOB2);
+    n.deliver_msg(reply(&g, 487, "g", "", false), BOB2);
+    n.advance(Duration::from_secs(40));
+    let _ = n.take(ALICE);
+    let bye = in_dialog(
+        Method::Bye,
+        &contact_of(&ok),
+        ALICE,
+        "bye9",
+        ok.header(&HeaderName::From).unwrap(),
+        ok.header(&HeaderName::To).unwrap(),
+        "c1",
+        2,
+        false,
+    );
+    n.deliver_msg(bye, ALICE);
+    assert!(
+        n.statuses(ALICE).contains(&200),
+        "the caller's BYE still finds its call after the ghost went"
+    );
+    let _ = n.request(BOB1, Method::Bye);
 }
 
 #[test]
