@@ -34,6 +34,7 @@ echo "==> server on $ADDR (pid $SERVER_PID), callee on 127.0.0.1:$PORT; $CALLS c
 
 printf 'SEQUENTIAL\ncaller;cpw;callee\n' > "$WORK/uac.csv"
 set +e
+CPU0=$(server_cpu_ticks)
 T0=$(date +%s.%N)
 ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/call_load_uac.xml" -inf uac.csv \
     -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * (HOLD_MS / 1000 + 4))) -d "$HOLD_MS" \
@@ -48,6 +49,7 @@ UP=$(tail -1 "$STATS" | cut -d';' -f"$(col "CurrentCall")")
 wait $UAC_PID
 SIPP_RC=$?
 T1=$(date +%s.%N)
+CPU1=$(server_cpu_ticks)
 set -e
 [ -s "$STATS" ] || { cat "$WORK/uac.err"; echo "no SIPp statistics" >&2; exit 1; }
 last() { tail -1 "$STATS" | cut -d';' -f"$(col "$1")"; }
@@ -65,5 +67,6 @@ awk -v ok="$OK" -v fail="$FAIL" -v s="$SECS" -v rate="$RATE" -v hold="$HOLD_MS" 
   printf "server RSS             %.1f MiB idle, %.1f MiB with %d calls up\n", base / 1024, peak / 1024, up;
   if (up > 0) printf "memory per active call %.1f KiB (RSS delta / calls up; includes transaction state)\n", (peak - base) / up;
 }'
+echo "server CPU per call     $(cpu_per_op "$CPU0" "$CPU1" "$((OK + FAIL))") us (user+sys)"
 echo "sipp exit code         $SIPP_RC"
 [ "$FAIL" = "0" ] || { tail -5 "$WORK/uac.err"; exit 1; }

@@ -13,10 +13,15 @@ cleanup() {
 }
 
 # load_setup NAME: builds, makes $WORK (/tmp/NAME.XXXXXX), writes $WORK/ferroswitch.toml; sets BIN.
+# FERRO_BIN=path runs that binary instead (e.g. an older build, for a before/after figure).
 load_setup() {
-  echo "==> building release binary"
-  cargo build --release -q -p ferroswitch
-  BIN="$CARGO_TARGET_DIR/release/ferroswitch"
+  if [ -n "${FERRO_BIN:-}" ]; then
+    BIN="$FERRO_BIN"
+  else
+    echo "==> building release binary"
+    cargo build --release -q -p ferroswitch
+    BIN="$CARGO_TARGET_DIR/release/ferroswitch"
+  fi
   WORK=$(mktemp -d "/tmp/$1.XXXXXX")
   trap cleanup EXIT
   cat > "$WORK/ferroswitch.toml" <<CFG
@@ -32,6 +37,12 @@ data_dir = "data"
 level = "warn,ferroswitch::server=info"
 CFG
 }
+
+# server_cpu_ticks: the server's user+system CPU so far, in clock ticks (/proc/PID/stat).
+server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+
+# cpu_per_op TICKS0 TICKS1 OPS: microseconds of server CPU per operation.
+cpu_per_op() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / n }'; }
 
 # start_server: runs the server on $WORK/ferroswitch.toml; sets SERVER_PID and ADDR.
 start_server() {

@@ -47,9 +47,8 @@ PHONES_PID=$!
 PIDS+=("$PHONES_PID")
 sleep 0.5
 rss() { awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
-cpu() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 BASE_RSS=$(rss)
-CPU0=$(cpu)
+CPU0=$(server_cpu_ticks)
 echo "==> server on $ADDR (pid $SERVER_PID); $CALLS calls at $RATE/s, wake-up after ${DELAY_MS} ms, hold ${HOLD_MS} ms"
 
 set +e
@@ -63,7 +62,7 @@ PEAK_RSS=$(rss)
 wait $UAC_PID
 SIPP_RC=$?
 T1=$(date +%s.%N)
-CPU1=$(cpu)
+CPU1=$(server_cpu_ticks)
 set -e
 STATS="$WORK/stats.csv"
 [ -s "$STATS" ] || { cat "$WORK/uac.err"; echo "no SIPp statistics" >&2; exit 1; }

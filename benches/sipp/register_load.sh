@@ -26,12 +26,14 @@ start_server
 echo "==> server on $ADDR (pid $SERVER_PID); SIPp: $CALLS cycles at $RATE/s"
 
 set +e
+CPU0=$(server_cpu_ticks)
 T0=$(date +%s.%N)
 ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/register_load.xml" -inf inf.csv \
     -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * 4)) -max_socket 1 \
     -timeout 290 -buff_size 4194304 -nostdin -trace_stat -stf stats.csv -fd 1 >/dev/null 2>"$WORK/sipp.err" )
 SIPP_RC=$?
 T1=$(date +%s.%N)
+CPU1=$(server_cpu_ticks)
 set -e
 STATS="$WORK/stats.csv"
 [ -s "$STATS" ] || { cat "$WORK/sipp.err"; echo "no SIPp statistics" >&2; exit 1; }
@@ -49,6 +51,7 @@ awk -v ok="$OK" -v fail="$FAIL" -v s="$SECS" -v rate="$RATE" -v rss="$RSS" -v ac
   printf "failed registrations   %d\n", fail;
   printf "server RSS             %.1f MiB with %d accounts registered\n", rss / 1024, acc;
 }'
+echo "server CPU per cycle    $(cpu_per_op "$CPU0" "$CPU1" "$((OK + FAIL))") us (user+sys, challenge + REGISTER)"
 if [ -n "${SETTLE:-}" ]; then
   echo "==> idle 35 s so Timer J (32 s) releases the finished transactions"
   sleep 35

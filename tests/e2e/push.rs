@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::calls::cdrs;
+use crate::calls::{assert_ok, cdrs, free_port, register_device, Sipp};
 use crate::harness::Site;
 use crate::ua::{FakeApi, Ua, REALM};
 
@@ -265,3 +265,164 @@ fn tokens_from_the_api_and_the_cli_are_used_by_the_running_server() {
 
 /// Longer than the server's token refresh period (10 s).
 pub(crate) const TOKEN_REFRESH_WAIT: Duration = Duration::from_millis(10_500);
+
+// ----- with SIPp as the caller and as the phones ----------------------------------------
+
+/// The instance of [`INSTANCE`] as `register_instance.xml` takes it (inside `<urn:uuid:…>`).
+const INSTANCE_UUID: &str = "00000000-0000-1000-8000-00000000f00d";
+
+/// Alice's SIPp caller `scenario` to `callee`, running.
+fn sipp_caller(
+    site: &Site,
+    server: &crate::harness::Server,
+    scenario: &str,
+) -> crate::calls::Running {
+    Sipp::new(site, scenario, free_port())
+        .rows(&["alice;wonderland;bob"])
+        .target(server.udp)
+        .spawn()
+}
+
+fn wait_event(api: &FakeApi, event: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(r) = api
+            .requests()
+            .into_iter()
+            .find(|r| r.body.contains(&format!("\"event\":\"{event}\"")))
+        {
+            return r.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {event} in {:?}",
+            api.requests()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (b) The woken phone (SIPp) re-REGISTERs with its `+sip.instance`: the parked call is
+/// forked to it and it answers; the CDR has the wake-up time.
+#[test]
+fn woken_phone_registers_again_and_answers_the_forked_invite() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let server = site.start();
+    let _bob = sleeping_bob(server.udp);
+    let caller = sipp_caller(&site, &server, "uac_call.xml");
+    wait_event(&api, "incoming_call");
+    let port = free_port();
+    let (ok, out) = Sipp::new(&site, "register_instance.xml", port)
+        .rows(&[&format!("bob;builder;{INSTANCE_UUID}")])
+        .target(server.udp)
+        .run();
+    assert!(ok, "{out}");
+    // the INVITE went out at the REGISTER; SIPp takes its retransmission
+    let phone = Sipp::new(&site, "uas_answer.xml", port).spawn();
+    assert_ok("caller", caller.wait());
+    assert_ok("woken phone", phone.wait());
+    let rows = cdrs(&site, 1);
+    assert_eq!(rows[0].final_code, 200, "{rows:?}");
+    assert!(rows[0].wakeup_ms.is_some(), "{rows:?}");
+    server.stop();
+}
+
+/// (c) The caller (SIPp) hears ringing and hangs up before the phone wakes:
+/// `missed_call` with reason `cancelled`.
+#[test]
+fn caller_cancels_the_parked_call_missed_call_cancelled() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let server = site.start();
+    let _bob = sleeping_bob(server.udp);
+    assert_ok(
+        "caller",
+        sipp_caller(&site, &server, "uac_cancel.xml").wait(),
+    );
+    let missed = wait_event(&api, "missed_call");
+    assert!(missed.contains("\"reason\":\"cancelled\""), "{missed}");
+    assert!(missed.contains(INSTANCE), "{missed}");
+    let rows = cdrs(&site, 1);
+    assert_eq!(rows[0].final_code, 487, "{rows:?}");
+    server.stop();
+}
+
+/// (d) Nobody picks up within the push timeout and bob has voicemail: `missed_call`
+/// (timeout), then the call goes to the voicemail server (SIPp), which answers.
+#[test]
+fn push_timeout_sends_the_call_to_voicemail() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let vm_port = free_port();
+    let (ok, _, err) = site.cli(&[
+        "account",
+        "set",
+        "bob",
+        "--voicemail",
+        &format!("sip:vm@127.0.0.1:{vm_port}"),
+    ]);
+    assert!(ok, "{err}");
+    let server = site.start();
+    let _bob = sleeping_bob(server.udp);
+    let vm = Sipp::new(&site, "uas_answer.xml", vm_port).spawn();
+    assert_ok("caller", sipp_caller(&site, &server, "uac_call.xml").wait());
+    assert_ok("voicemail", vm.wait());
+    let missed = wait_event(&api, "missed_call");
+    assert!(missed.contains("\"reason\":\"timeout\""), "{missed}");
+    server.stop();
+}
+
+/// (e) Two devices: the registered one (SIPp) rings at once, the sleeping one is pushed; the
+/// registered one answers: `call_ended` (answered elsewhere) for the sleeping one.
+#[test]
+fn registered_device_answers_the_pushed_one_gets_call_ended() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let server = site.start();
+    let _bob = sleeping_bob(server.udp);
+    let port = free_port();
+    register_device(&site, &server, "bob", "builder", port);
+    let desk = Sipp::new(&site, "uas_answer.xml", port).spawn();
+    assert_ok("caller", sipp_caller(&site, &server, "uac_call.xml").wait());
+    assert_ok("desk phone", desk.wait());
+    let incoming = wait_event(&api, "incoming_call");
+    assert!(incoming.contains(INSTANCE), "{incoming}");
+    let ended = wait_event(&api, "call_ended");
+    assert!(
+        ended.contains("\"reason\":\"answered_elsewhere\""),
+        "{ended}"
+    );
+    assert!(ended.contains(INSTANCE), "{ended}");
+    server.stop();
+}
+
+/// (a) with SIPp on both ends: the woken phone's INVITE/Replaces is built from the push
+/// payload's `call_id`, `to_tag` and `from_tag`; both ends get 200; the caller's BYE reaches
+/// the phone.
+#[test]
+fn sipp_phone_picks_up_with_replaces_from_the_payload() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let server = site.start();
+    let _bob = sleeping_bob(server.udp);
+    let caller = sipp_caller(&site, &server, "uac_call.xml");
+    let push = wait_event(&api, "incoming_call");
+    let row = format!(
+        "bob;builder;{};{};{};alice",
+        json_field(&push, "call_id"),
+        json_field(&push, "to_tag"),
+        json_field(&push, "from_tag")
+    );
+    let phone = Sipp::new(&site, "uac_replaces.xml", free_port())
+        .rows(&[&row])
+        .target(server.udp)
+        .spawn();
+    assert_ok("caller", caller.wait());
+    assert_ok("woken phone", phone.wait());
+    let rows = cdrs(&site, 1);
+    assert_eq!(rows[0].final_code, 200, "{rows:?}");
+    assert_eq!(rows[0].hangup_by, "caller", "{rows:?}");
+    assert!(rows[0].wakeup_ms.is_some(), "{rows:?}");
+    server.stop();
+}
