@@ -474,20 +474,25 @@ impl Core {
             }
         }
         for c in outcome.changes {
-            if let registrar::BindingChange::Upsert { login, binding } = &c {
-                // parked calls fork to a device that (re-)registers; late pushed ones get
-                // the ghost INVITE + CANCEL
-                let target = b2bua::Target {
-                    login: login.clone(),
-                    uri: binding.contact.clone(),
-                    peer: binding.source,
-                    instance: binding.instance.clone(),
-                };
-                let mut out = TxOut {
-                    tx: &mut self.tx,
-                    now,
-                };
-                self.calls.registered(now, login, target, &mut out);
+            match &c {
+                // parked calls fork to a device that (re-)registers; late pushed ones get the
+                // ghost INVITE + CANCEL (a cheap lookup first: most REGISTERs concern no call)
+                registrar::BindingChange::Upsert { login, binding }
+                    if self.calls.awaits_registration(login) =>
+                {
+                    let target = b2bua::Target {
+                        login: login.clone(),
+                        uri: binding.contact.clone(),
+                        peer: binding.source,
+                        instance: binding.instance.clone(),
+                    };
+                    let mut out = TxOut {
+                        tx: &mut self.tx,
+                        now,
+                    };
+                    self.calls.registered(now, login, target, &mut out);
+                }
+                _ => {}
             }
             let _ = self.writes.send(Write::Binding(c));
         }

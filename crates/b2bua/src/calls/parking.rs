@@ -35,8 +35,9 @@ pub(super) struct Parking {
     by_park: HashMap<String, CallId>,
     /// Callee login → its calls with a park, for late forking on REGISTER.
     by_login: HashMap<String, Vec<CallId>>,
-    /// (login, instance) of pushed devices whose call ended, for the ghost INVITE+CANCEL.
-    ghosts: HashMap<(String, String), Ghost>,
+    /// Login → (instance, ghost) of pushed devices whose call ended, for the ghost
+    /// INVITE+CANCEL. By login, so a REGISTER of a login with none costs one lookup.
+    ghosts: HashMap<String, Vec<(String, Ghost)>>,
     /// A ghost sweep is in the timer heap.
     sweep_armed: bool,
 }
@@ -87,7 +88,9 @@ impl Parking {
                 caller: call.caller.clone(),
                 a_key: call.a_key,
             };
-            self.ghosts.insert((p.login.clone(), o.instance), ghost);
+            let list = self.ghosts.entry(p.login.clone()).or_default();
+            list.retain(|(i, _)| *i != o.instance);
+            list.push((o.instance, ghost));
             if !self.sweep_armed {
                 self.sweep_armed = true;
                 timers.arm(o.until, 0, TimerKind::GhostSweep);
@@ -97,9 +100,12 @@ impl Parking {
 
     /// The ghost sweep: forgets the ghosts past their time, and comes again for the others.
     pub(super) fn sweep(&mut self, now: Instant, timers: &mut Timers) {
-        self.ghosts.retain(|_, g| g.until > now);
+        self.ghosts.retain(|_, list| {
+            list.retain(|(_, g)| g.until > now);
+            !list.is_empty()
+        });
         self.sweep_armed = false;
-        if let Some(next) = self.ghosts.values().map(|g| g.until).min() {
+        if let Some(next) = self.ghosts.values().flatten().map(|(_, g)| g.until).min() {
             self.sweep_armed = true;
             timers.arm(next, 0, TimerKind::GhostSweep);
         }
@@ -128,15 +134,24 @@ impl Calls {
         self.calls.values().filter(|c| c.is_parked()).count()
     }
 
+    /// Whether a REGISTER of `login` concerns the calls (a parked call or a ghost waits for
+    /// it): the driver builds the [`Target`] for [`Self::registered`] only then.
+    pub fn awaits_registration(&self, login: &str) -> bool {
+        self.parking.by_login.contains_key(login) || self.parking.ghosts.contains_key(login)
+    }
+
     /// `login` registered the binding `target` (a new or refreshed REGISTER): its parked
     /// calls fork to it (late forking) when it is a pushed device or a device they never
     /// rang; a pushed device whose call already ended gets the ghost INVITE + CANCEL.
     pub fn registered(&mut self, now: Instant, login: &str, target: Target, out: &mut dyn Outbox) {
-        if let Some(inst) = &target.instance {
-            let ghost = self
-                .parking
-                .ghosts
-                .remove(&(login.to_owned(), inst.clone()));
+        if let (Some(inst), Some(list)) = (&target.instance, self.parking.ghosts.get_mut(login)) {
+            let ghost = list
+                .iter()
+                .position(|(i, _)| i == inst)
+                .map(|at| list.swap_remove(at).1);
+            if list.is_empty() {
+                self.parking.ghosts.remove(login);
+            }
             if let Some(g) = ghost {
                 if now < g.until {
                     self.ghost_call(now, g, &target, out);
