@@ -9,6 +9,8 @@
 #
 #   benches/sipp/push_load.sh [RATE] [CALLS]      (defaults: 500 calls/s, 15000 calls, 1 s hold)
 #   LOGINS=100 DELAY_MS=200 HOLD_MS=1000
+#   ROUNDS=2: the same load again on the same server, to tell memory kept for reuse (the
+#   second round's "after" is no higher) from a leak (it would grow with every round)
 #
 # Bounded: SIPp stops after CALLS calls (or 300 s); the phones after 330 s; all are stopped.
 set -euo pipefail
@@ -18,6 +20,7 @@ CALLS=${2:-15000}
 HOLD_MS=${HOLD_MS:-1000}
 DELAY_MS=${DELAY_MS:-200}
 LOGINS=${LOGINS:-100}
+ROUNDS=${ROUNDS:-1}
 . benches/sipp/common.sh
 load_setup ferro-push
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -78,6 +81,16 @@ LEFT=$(curl -s "http://$HTTP/metrics" | awk '/^ferroswitch_calls / {print $2}')
 PUSHED=$(curl -s "http://$HTTP/metrics" | awk -F' ' '/^ferroswitch_push_total\{event="incoming_call",result="ok"\}/ {print $2}')
 WAKE=$(curl -s "http://$HTTP/metrics" | awk '/^ferroswitch_push_wakeup_seconds_(sum|count) / {print $2}' | paste -sd' ')
 AFTER_RSS=$(rss)
+MORE=""
+for r in $(seq 2 "$ROUNDS"); do
+  echo "==> round $r: the same load again"
+  ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/call_load_uac.xml" -inf uac.csv \
+      -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * (HOLD_MS / 1000 + 5))) -d "$HOLD_MS" \
+      -timeout 290 -buff_size 4194304 -max_socket 1 -nostdin -trace_stat -stf "stats$r.csv" -fd 1 >/dev/null 2>>"$WORK/uac.err" ) || true
+  FAIL=$((FAIL + $(tail -1 "$WORK/stats$r.csv" | cut -d';' -f"$(col "FailedCall(C)")")))
+  sleep 35
+  MORE="$MORE, $(awk -v r="$(rss)" 'BEGIN {printf "%.1f", r / 1024}') MiB after round $r"
+done
 kill "$PHONES_PID"; wait "$PHONES_PID" 2>/dev/null || true
 TICKS=$(getconf CLK_TCK)
 echo "==> results"
@@ -95,6 +108,8 @@ awk -v ok="$OK" -v fail="$FAIL" -v a="$T0" -v b="$T1" -v rate="$RATE" -v hold="$
   printf "server CPU per call    %.1f us (user+sys)\n", (c1 - c0) / hz * 1e6 / (ok + fail);
   printf "server RSS             %.1f MiB before, %.1f MiB during, %.1f MiB after\n", base / 1024, peak / 1024, after / 1024;
 }'
+[ -n "$MORE" ] && echo "server RSS later        ${MORE#, }"
+PARKED=$(curl -s "http://$HTTP/metrics" | awk '/^ferroswitch_parked_calls / {print $2}')
 echo "phones                 $(cat "$WORK/phones.json")"
 echo "sipp exit code         $SIPP_RC"
 [ "$FAIL" = "0" ] && [ "$PARKED" = "0" ] || { tail -5 "$WORK/uac.err"; exit 1; }
