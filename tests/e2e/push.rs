@@ -426,3 +426,46 @@ fn sipp_phone_picks_up_with_replaces_from_the_payload() {
     assert!(rows[0].wakeup_ms.is_some(), "{rows:?}");
     server.stop();
 }
+
+/// Hook trouble: the push API answers 503 (after the hook's retries) — the call does not hang
+/// until the push timeout, the answering rule applies at once (480); the failure is logged at
+/// WARN without the hook's password.
+#[test]
+fn a_failing_push_hook_gives_480_at_once_and_logs_without_credentials() {
+    let api = FakeApi::start(|_, _| (503, "{}".into()));
+    let site = Site::with_sections(&format!(
+        "[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\nservice = \"emc.ashx\"\nusername = \"op\"\npassword = \"s3cr3t-hook-pw\"\n",
+        api.addr.port()
+    ));
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    let server = site.start();
+    let _bob = sleeping_bob(server.udp);
+    let mut alice = Ua::new(server.udp, "alice", "wonderland");
+    let t0 = std::time::Instant::now();
+    let r = alice.request(
+        "INVITE",
+        &format!("sip:bob@{REALM}"),
+        &format!("sip:bob@{REALM}"),
+        "",
+        Some(("application/sdp", SDP.as_bytes())),
+        None,
+    );
+    assert_eq!(r.status(), Some(480), "{r:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "not the 30 s push timeout: {:?}",
+        t0.elapsed()
+    );
+    assert!(api.requests().len() >= 2, "the hook was retried");
+    let line = server
+        .wait_log(5, |l| l.contains("WARN") && l.contains("emc.ashx"))
+        .unwrap_or_else(|seen| panic!("no WARN about the hook in {seen:?}"));
+    assert!(!line.contains("s3cr3t-hook-pw"), "{line}");
+    let rest = server.wait_log(1, |_| false).unwrap_err();
+    assert!(
+        rest.iter().all(|l| !l.contains("s3cr3t-hook-pw")),
+        "{rest:?}"
+    );
+    server.stop();
+}

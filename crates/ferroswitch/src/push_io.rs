@@ -107,7 +107,8 @@ impl PushPoster {
                 Err(e) => {
                     metrics::counter!(crate::metrics::PUSH_TOTAL, "event" => event.name(), "result" => "failed")
                         .increment(1);
-                    tracing::warn!(event = event.name(), call, "push hook failed: {e}");
+                    // the hook client logged each failed attempt at WARN already
+                    tracing::info!(event = event.name(), call, "push not delivered: {e}");
                     if incoming {
                         let _ = inputs.send(Input::PushFailed { call, instances });
                     }
