@@ -445,7 +445,7 @@ fn local_dialing_plan_is_served_as_json_on_the_admin_api() {
 
 /// A baresip config directory for `login` (TLS to the server, auto-answer, Opus with a sine
 /// tone as the microphone (ausine only does 48 kHz)).
-fn baresip_dir(site: &Site, server: &Server, login: &str, password: &str) -> PathBuf {
+pub(crate) fn baresip_dir(site: &Site, server: &Server, login: &str, password: &str) -> PathBuf {
     let cfg = site.dir.path().join(format!("baresip-{login}"));
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(

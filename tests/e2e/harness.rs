@@ -41,6 +41,11 @@ impl Site {
         )
     }
 
+    /// `[registrar]` extras and whole config sections.
+    pub(crate) fn with_registrar_and_sections(registrar_extra: &str, sections: &str) -> Self {
+        Self::build(registrar_extra, "data_dir = \"data\"\n", sections)
+    }
+
     /// Default registrar settings on the given `[database]` body.
     pub(crate) fn with_database(database: &str) -> Self {
         Self::build("algorithms = [\"MD5\", \"SHA-256\"]\n", database, "")

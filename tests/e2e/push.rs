@@ -469,3 +469,115 @@ fn a_failing_push_hook_gives_480_at_once_and_logs_without_credentials() {
     );
     server.stop();
 }
+
+/// (f) A real softphone as the woken app: bob's baresip has run once (its `+sip.instance`
+/// is kept in its config directory) and quit; that instance has a push token (set through
+/// the HTTP API).
+/// Alice (SIPp) calls: the hook is pushed; bob's baresip starts again, registers, gets the
+/// parked call by late forking and auto-answers.
+#[test]
+fn baresip_woken_by_push_gets_the_call() {
+    crate::harness::require_tool("baresip");
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    // baresip (libre) answers MD5 challenges only
+    let site = Site::with_registrar_and_sections(
+        "algorithms = [\"MD5\"]\n",
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\nservice = \"emc.ashx\"\n",
+            api.addr.port()
+        ),
+    );
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    let server = site.start();
+    let cfg = crate::calls::baresip_dir(&site, &server, "bob", "builder");
+    // RFC 5626 outbound: baresip then sends its +sip.instance, the UUID its uuid module
+    // keeps in the config directory (the same on every start, as on a phone)
+    let config = std::fs::read_to_string(cfg.join("config")).unwrap();
+    std::fs::write(
+        cfg.join("config"),
+        config.replace("module account.so", "module uuid.so\nmodule account.so"),
+    )
+    .unwrap();
+    let accounts = std::fs::read_to_string(cfg.join("accounts")).unwrap();
+    std::fs::write(
+        cfg.join("accounts"),
+        accounts.replace(";regint=600", ";regint=600;sipnat=outbound"),
+    )
+    .unwrap();
+    let run = |secs: &str| {
+        std::process::Command::new("baresip")
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-t", secs])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("baresip")
+    };
+    // first run: learn the instance it registers with; it unregisters when it quits
+    let mut first = run("3");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let b = loop {
+        let b = site.bindings();
+        if b.iter().any(|b| b.login == "bob" && b.instance.is_some()) {
+            break b;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = first.kill();
+            let out = first.wait_with_output().unwrap();
+            panic!(
+                "no binding with an instance: {b:?}\nbaresip: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let instance = b
+        .iter()
+        .find_map(|b| b.instance.clone())
+        .expect("baresip sends +sip.instance");
+    let _ = first.wait_with_output();
+    site.wait_bindings("bob's binding gone", |b| b.is_empty());
+    // the app hands its token over (the same instance) through the HTTP API
+    let body = format!(r#"{{"instance":"{instance}","token":"baresip-token","platform":"fcm"}}"#);
+    let answer = crate::push_tokens::http(
+        crate::push_tokens::admin(&server),
+        "POST",
+        "/api/push-tokens",
+        Some(&crate::push_tokens::basic("bob", "builder")),
+        &body,
+    );
+    assert_eq!(answer.status, 204, "{answer:?}");
+
+    // alice calls from her own baresip (Opus, like bob's; SIPp offers only PCMU)
+    let alice_cfg = crate::calls::baresip_dir(&site, &server, "alice", "wonderland");
+    let mut alice = std::process::Command::new("baresip")
+        .arg("-f")
+        .arg(&alice_cfg)
+        .args(["-t", "10", "-e", "/dial sip:bob@127.0.0.1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("baresip");
+    let push = wait_event(&api, "incoming_call");
+    assert!(push.contains("baresip-token"), "{push}");
+    let mut woken = run("15");
+    // the call is answered, then alice's baresip hangs up when its -t runs out
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut rows = Vec::new();
+    while rows.is_empty() && std::time::Instant::now() < deadline {
+        rows = cdrs(&site, 1);
+    }
+    let _ = alice.kill();
+    let _ = alice.wait();
+    let _ = woken.kill();
+    let out = woken
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    assert_eq!(rows[0].final_code, 200, "{rows:?}\nbaresip: {out:?}");
+    assert!(rows[0].wakeup_ms.is_some(), "{rows:?}");
+    server.stop();
+}
