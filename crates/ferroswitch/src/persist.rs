@@ -99,68 +99,77 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                 Write::PushToken(t) => tokens.push(t),
             }
         }
+        // Steps in order; a step's rows are cleared once written, so a retry after a
+        // transient error starts at the step that failed and never writes a row twice (a
+        // CDR is a plain INSERT). A step the database refuses for good is dropped (logged)
+        // and the later steps still go.
         let mut delay = Duration::from_millis(100);
         loop {
-            let r1 = if changes.is_empty() {
-                Ok(())
-            } else {
-                store.apply_binding_changes(&changes).await
-            };
-            let r2 = match &r1 {
-                Ok(()) if !instances.is_empty() => store.touch_instances(&instances).await,
-                _ => Ok(()),
-            };
-            let r3 = match (&r1, &r2) {
-                (Ok(()), Ok(())) if !cdrs.is_empty() => store.insert_cdrs(&cdrs).await,
-                _ => Ok(()),
-            };
-            let r4 = match (&r1, &r2, &r3) {
-                (Ok(()), Ok(()), Ok(())) if !publications.is_empty() => {
-                    store
-                        .apply_publication_changes(&node_id, &publications)
-                        .await
-                }
-                _ => Ok(()),
-            };
-            let r5 = match (&r1, &r2, &r3, &r4) {
-                (Ok(()), Ok(()), Ok(()), Ok(())) => {
-                    let mut r = Ok(());
-                    for t in &tokens {
-                        r = store.set_push_token(t).await;
-                        if r.is_err() {
-                            break;
-                        }
-                    }
-                    r
-                }
-                _ => Ok(()),
-            };
-            let pending =
-                changes.len() + instances.len() + cdrs.len() + publications.len() + tokens.len();
-            match r1.and(r2).and(r3).and(r4).and(r5) {
-                Ok(()) => break,
-                Err(e) if !e.is_transient() => {
-                    tracing::error!(
-                        dropped = pending,
-                        "database refused a write batch (not retrying): {e}"
-                    );
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(
-                        pending,
-                        "database write failed, retrying in {:?}: {e}",
-                        delay
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+            let mut failed = None;
+            if !changes.is_empty() {
+                match store.apply_binding_changes(&changes).await {
+                    Ok(()) => changes.clear(),
+                    Err(e) => failed = Some(("bindings", changes.len(), e)),
                 }
             }
+            if failed.is_none() && !instances.is_empty() {
+                match store.touch_instances(&instances).await {
+                    Ok(()) => instances.clear(),
+                    Err(e) => failed = Some(("instances", instances.len(), e)),
+                }
+            }
+            if failed.is_none() && !cdrs.is_empty() {
+                match store.insert_cdrs(&cdrs).await {
+                    Ok(()) => cdrs.clear(),
+                    Err(e) => failed = Some(("cdrs", cdrs.len(), e)),
+                }
+            }
+            if failed.is_none() && !publications.is_empty() {
+                match store
+                    .apply_publication_changes(&node_id, &publications)
+                    .await
+                {
+                    Ok(()) => publications.clear(),
+                    Err(e) => failed = Some(("publications", publications.len(), e)),
+                }
+            }
+            while failed.is_none() && !tokens.is_empty() {
+                match store.set_push_token(&tokens[0]).await {
+                    Ok(()) => {
+                        tokens.remove(0);
+                    }
+                    Err(e) => failed = Some(("push tokens", 1, e)),
+                }
+            }
+            let Some((what, rows, e)) = failed else {
+                break;
+            };
+            if !e.is_transient() {
+                tracing::error!(
+                    what,
+                    dropped = rows,
+                    "database refused a write (not retrying): {e}"
+                );
+                match what {
+                    "bindings" => changes.clear(),
+                    "instances" => instances.clear(),
+                    "cdrs" => cdrs.clear(),
+                    "publications" => publications.clear(),
+                    _ => {
+                        tokens.remove(0);
+                    }
+                }
+                continue;
+            }
+            let pending =
+                changes.len() + instances.len() + cdrs.len() + publications.len() + tokens.len();
+            tracing::error!(
+                pending,
+                "database write failed, retrying in {:?}: {e}",
+                delay
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
-        changes.clear();
-        instances.clear();
-        cdrs.clear();
-        publications.clear();
-        tokens.clear();
     }
 }

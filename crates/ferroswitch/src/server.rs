@@ -169,7 +169,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     drop(net_tx);
-    // Sections the config model knows but this build does not serve yet: say so, loudly.
+    // The STUN listener (RFC 5389 Binding), when configured.
     if let Some(stun) = &config.stun {
         let sock = tokio::net::UdpSocket::bind(stun.addr)
             .await
