@@ -1,11 +1,31 @@
-//! MESSAGE (RFC 3428) without I/O: where a MESSAGE goes, forwarding it to a login's devices,
-//! storing it when nobody takes it, and delivering stored messages in order, one at a time,
-//! when the login comes online.
+//! `messaging`: MESSAGE (RFC 3428) of ferroswitch, sans-IO — where a MESSAGE goes, forwarding
+//! it to a login's devices, storing it when nobody takes it, and delivering stored messages
+//! in order, one at a time, when the login comes online.
 //!
-//! The driver (`messaging_io`) authenticates the sender, gives [`Messaging::incoming`] the
-//! routed [`Destination`], sends what the [`Outbox`] is handed (responses, forwarded
-//! MESSAGEs), feeds back final responses of the forwards, and carries out the [`Action`]s
-//! (database, HTTP hooks), answering each that names a [`JobId`] or a login.
+//! It sits above `sip-message` (parsed requests in, requests and responses out), `dialplan`
+//! (a MESSAGE is routed like a call: [`route`]) and `sip-transaction` (only its handle types
+//! and the transaction-user trait [`Outbox`]), beside the registrar, presence and the B2BUA
+//! as a transaction user. Nothing here does I/O or reads a clock: no sockets, no SQL, no HTTP.
+//!
+//! # Driving protocol
+//!
+//! The driver (the binary's `messaging_io`) authenticates the sender, gives
+//! [`Messaging::incoming`] the routed [`Destination`], sends what the [`Outbox`] is handed
+//! (responses, forwarded MESSAGEs), feeds back final responses of the forwards, and carries
+//! out the [`Action`]s (database, HTTP hooks), answering each that names a [`JobId`] or a
+//! login.
+//!
+//! | input | when |
+//! |---|---|
+//! | [`incoming`](Messaging::incoming) | an authenticated (or trusted) MESSAGE outside a dialog, with its [`Destination`] |
+//! | [`response`](Messaging::response) | a response to a client transaction [`owns`](Messaging::owns) says is ours; 408 for a timeout |
+//! | [`registered`](Messaging::registered) | a successful REGISTER that leaves the login with a device |
+//! | [`stored`](Messaging::stored) | the answer to [`Action::Store`] with a job |
+//! | [`sms_done`](Messaging::sms_done) | the answer to [`Action::SmsOut`] |
+//! | [`pending_fetched`](Messaging::pending_fetched) | the answer to [`Action::FetchPending`] |
+//! | [`marked`](Messaging::marked) | the answer to [`Action::MarkDelivered`] |
+//!
+//! After every input the driver drains [`poll_action`](Messaging::poll_action) in order.
 //!
 //! ```text
 //!  MESSAGE ─▶ Login, devices ─▶ forward to every device ─ first 2xx ─▶ 200, Store(Delivered)
@@ -27,25 +47,25 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use b2bua::Outbox;
 use bytes::Bytes;
 use dialplan::{Action as PlanAction, DialPlan, TechPrefix};
 use sip_message::{Message, MessageBuilder, Method, Peer};
-use sip_transaction::{ClientKey, ServerKey};
+use sip_transaction::{ClientKey, Outbox, ServerKey};
 
 /// Largest MESSAGE body accepted (larger: 413).
-pub(crate) const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = 64 * 1024;
 /// Failed delivery attempts after which a stored message is given up (status failed), so
 /// one message a device always refuses cannot hold back the ones behind it.
-pub(crate) const MAX_ATTEMPTS: u32 = 5;
+pub const MAX_ATTEMPTS: u32 = 5;
 /// Stored messages read per query of a delivery round.
-pub(crate) const ROUND_BATCH: u32 = 50;
+pub const ROUND_BATCH: u32 = 50;
 
 const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
 
 /// Where a MESSAGE goes, after the sender's tech-prefix rules and the dialing plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Destination {
+#[non_exhaustive]
+pub enum Destination {
     /// ONNET (`user-lookup`): this login.
     Login(String),
     /// OFFNET (`gateway`): this number, after the entry's strip/prepend, to the SMS hook.
@@ -61,16 +81,16 @@ pub(crate) enum Destination {
 /// (`[push_service] system_content_types`, `system_body_prefix`). System commands are stored
 /// and delivered on REGISTER like any message, but never pushed.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SystemCommands {
+pub struct SystemCommands {
     /// Lowercase, without parameters.
-    pub(crate) content_types: Vec<String>,
+    pub content_types: Vec<String>,
     /// Empty: off.
-    pub(crate) body_prefix: String,
+    pub body_prefix: String,
 }
 
 impl SystemCommands {
     /// Whether `msg`, from a trusted peer, carries a system command.
-    pub(crate) fn matches(&self, msg: &Message) -> bool {
+    pub fn matches(&self, msg: &Message) -> bool {
         let ct = msg
             .content_type()
             .unwrap_or("")
@@ -86,7 +106,7 @@ impl SystemCommands {
 }
 
 /// Routes the Request-URI user of a MESSAGE like the B2BUA routes an INVITE.
-pub(crate) fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destination {
+pub fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destination {
     let Ok(r) = dialplan::resolve(tech, plan, dialed) else {
         return Destination::Unroutable;
     };
@@ -103,61 +123,74 @@ pub(crate) fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destina
 
 /// A registered device of a login: where a forwarded MESSAGE goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Device {
+pub struct Device {
     /// The binding's Contact: the Request-URI.
-    pub(crate) contact: String,
+    pub contact: String,
     /// The flow it registered on.
-    pub(crate) peer: Peer,
+    pub peer: Peer,
     /// Its `Path` (RFC 3327), sent as `Route`.
-    pub(crate) path: Option<String>,
+    pub path: Option<String>,
 }
 
 /// What the messaging core asks of the location table and the accounts.
-pub(crate) trait Devices {
+pub trait Devices {
     /// The login's live devices; `None` when no such account exists.
     fn devices(&self, login: &str) -> Option<Vec<Device>>;
 }
 
 /// One message: what is stored in `sms_inbox` and forwarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Text {
-    pub(crate) sender: String,
-    pub(crate) display_name: Option<String>,
+pub struct Text {
+    /// The sender's login (or, from a trusted peer, its From user).
+    pub sender: String,
+    /// The sender's display name, sent in the forwarded From.
+    pub display_name: Option<String>,
     /// The login (ONNET) or the number after the dialing plan (OFFNET).
-    pub(crate) recipient: String,
+    pub recipient: String,
     /// The Call-ID of the sender's MESSAGE: with sender and recipient, the de-duplication key.
-    pub(crate) call_id: String,
+    pub call_id: String,
     /// Its CSeq number (part of the de-duplication key too).
-    pub(crate) cseq: i64,
-    pub(crate) content_type: String,
-    pub(crate) body: Bytes,
+    pub cseq: i64,
+    /// The MESSAGE's Content-Type (`text/plain` when it had none).
+    pub content_type: String,
+    /// The body, as sent.
+    pub body: Bytes,
 }
 
 /// A stored, not yet delivered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Deferred {
-    pub(crate) id: i64,
-    pub(crate) text: Text,
-    pub(crate) attempts: u32,
+pub struct Deferred {
+    /// Its row id in `sms_inbox`.
+    pub id: i64,
+    /// The message.
+    pub text: Text,
+    /// Failed delivery attempts so far.
+    pub attempts: u32,
 }
 
 /// A message's status in `sms_inbox`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
+pub enum Status {
+    /// A device took it.
     Delivered,
+    /// Nobody took it yet: a delivery round sends it.
     Deferred,
+    /// Handed to the SMS hook (OFFNET).
     SentOffnet,
+    /// The SMS hook did not take it. (A stored message given up after [`MAX_ATTEMPTS`] ends
+    /// up failed too, through [`Action::Attempted`].)
     Failed,
 }
 
 /// Names work the driver reports back on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct JobId(u64);
+pub struct JobId(u64);
 
 /// What the driver must do, from [`Messaging::poll_action`], in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
-pub(crate) enum Action {
+#[non_exhaustive]
+pub enum Action {
     /// Write `text` to `sms_inbox` with `status` (de-duplicated); with a job, report with
     /// [`Messaging::stored`].
     Store {
@@ -216,9 +249,9 @@ struct Round {
     again: bool,
 }
 
-/// The messaging core. Sans-IO; see the module docs.
+/// The messaging core. Sans-IO; see the crate docs.
 #[derive(Debug)]
-pub(crate) struct Messaging {
+pub struct Messaging {
     domain: String,
     jobs: HashMap<JobId, Job>,
     branches: HashMap<ClientKey, JobId>,
@@ -235,7 +268,7 @@ pub(crate) struct Messaging {
 impl Messaging {
     /// `domain` is the host of the From/To URIs of forwarded MESSAGEs; `seed` feeds tags,
     /// branches and Call-IDs.
-    pub(crate) fn new(domain: impl Into<String>, seed: u64) -> Self {
+    pub fn new(domain: impl Into<String>, seed: u64) -> Self {
         Self {
             domain: domain.into(),
             jobs: HashMap::new(),
@@ -248,7 +281,8 @@ impl Messaging {
         }
     }
 
-    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+    /// The next thing to do, in order; drained after every input.
+    pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
@@ -259,7 +293,7 @@ impl Messaging {
     }
 
     /// Whether a client transaction is one of our forwards.
-    pub(crate) fn owns(&self, key: &ClientKey) -> bool {
+    pub fn owns(&self, key: &ClientKey) -> bool {
         self.branches.contains_key(key)
     }
 
@@ -268,7 +302,7 @@ impl Messaging {
         clippy::too_many_arguments,
         reason = "the request, its transaction and peer, who sent it and where it goes"
     )]
-    pub(crate) fn incoming(
+    pub fn incoming(
         &mut self,
         key: ServerKey,
         request: Message,
@@ -354,7 +388,7 @@ impl Messaging {
 
     /// A final (or provisional, ignored) response to one of our forwards; `408` for a
     /// transaction timeout. Returns false when the key is not ours.
-    pub(crate) fn response(
+    pub fn response(
         &mut self,
         key: ClientKey,
         status: u16,
@@ -434,7 +468,7 @@ impl Messaging {
 
     /// The answer to [`Action::Store`] with a job: `Ok(inserted)` (`false`: the same message
     /// was stored before), or the database error. `online`: whether a login has a device now.
-    pub(crate) fn stored(
+    pub fn stored(
         &mut self,
         job: JobId,
         result: Result<bool, String>,
@@ -473,12 +507,7 @@ impl Messaging {
     }
 
     /// The answer to [`Action::SmsOut`].
-    pub(crate) fn sms_done(
-        &mut self,
-        job: JobId,
-        result: Result<(), String>,
-        out: &mut dyn Outbox,
-    ) {
+    pub fn sms_done(&mut self, job: JobId, result: Result<(), String>, out: &mut dyn Outbox) {
         let Some(Job::Incoming {
             key,
             request,
@@ -515,14 +544,14 @@ impl Messaging {
     }
 
     /// A REGISTER of `login` succeeded and it has a device; `came_online`: it had none before.
-    pub(crate) fn registered(&mut self, login: &str, came_online: bool) {
+    pub fn registered(&mut self, login: &str, came_online: bool) {
         if came_online || !self.clear.contains(login) {
             self.start_round(login);
         }
     }
 
     /// The answer to [`Action::FetchPending`].
-    pub(crate) fn pending_fetched(
+    pub fn pending_fetched(
         &mut self,
         login: &str,
         result: Result<Vec<Deferred>, String>,
@@ -547,7 +576,7 @@ impl Messaging {
     }
 
     /// The answer to [`Action::MarkDelivered`].
-    pub(crate) fn marked(
+    pub fn marked(
         &mut self,
         login: &str,
         result: Result<(), String>,
