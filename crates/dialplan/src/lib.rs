@@ -1,7 +1,7 @@
 //! `dialplan`: tech-prefix rules and the dialing plan, as pure functions (no I/O).
 //!
 //! A core crate at the bottom of the stack: it depends on nothing of ours and never touches a
-//! socket, a clock or a database. The `b2bua` (calls) and the messaging path (MESSAGE is
+//! socket, a clock or a database. The `b2bua` (calls) and `messaging` (MESSAGE is
 //! routed like a call) call [`resolve`] for every request from an authenticated account; the
 //! `store` reads the `dialing_plan` rows and the accounts' `tech_prefix` column into the types
 //! of this crate ([`Entry`], [`Action`] via [`FromStr`](std::str::FromStr), [`TechPrefix`]),

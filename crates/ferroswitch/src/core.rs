@@ -19,6 +19,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use b2bua::{CallEvent, Caller, Calls};
+use messaging::SystemCommands;
 use registrar::{Account, AuthKind, Registrar};
 use sip_message::{Message, MessageBuilder, Method, Peer};
 use sip_transaction::{Event, ServerKey, TransactionLayer};
@@ -27,7 +28,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::calls::{AccountView, Dir, Profile, Routing, TxOut};
-use crate::messaging::SystemCommands;
 use crate::messaging_io::{MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::PresenceIo;
@@ -656,9 +656,9 @@ impl Core {
             .and_then(|u| String::from_utf8(u.into_owned()).ok());
         let dest = match dialed {
             Some(d) if !d.is_empty() => {
-                crate::messaging::route(&caller.tech_prefix, self.calls.dial_plan(), &d)
+                messaging::route(&caller.tech_prefix, self.calls.dial_plan(), &d)
             }
-            _ => crate::messaging::Destination::Unroutable,
+            _ => messaging::Destination::Unroutable,
         };
         let reach = Reach {
             location: self.registrar.location(),

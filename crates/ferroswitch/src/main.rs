@@ -11,7 +11,6 @@ mod admin;
 mod calls;
 mod core;
 mod media;
-mod messaging;
 mod messaging_io;
 mod metrics;
 mod persist;

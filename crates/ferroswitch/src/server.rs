@@ -259,7 +259,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         messaging,
         config.trusted_peers.clone(),
     )
-    .with_system_commands(crate::messaging::SystemCommands {
+    .with_system_commands(messaging::SystemCommands {
         content_types: config.push.system_content_types.clone(),
         body_prefix: config.push.system_body_prefix.clone(),
     })
@@ -363,7 +363,7 @@ async fn load_presence_messaging(
     );
     presence.restore(rows);
     let messaging = crate::messaging_io::MessagingIo::new(
-        crate::messaging::Messaging::new(config.registrar.realm.clone(), rand::random()),
+        messaging::Messaging::new(config.registrar.realm.clone(), rand::random()),
         hooks,
         store.clone(),
         inputs,

@@ -1,11 +1,31 @@
-//! MESSAGE (RFC 3428) without I/O: where a MESSAGE goes, forwarding it to a login's devices,
-//! storing it when nobody takes it, and delivering stored messages in order, one at a time,
-//! when the login comes online.
+//! `messaging`: MESSAGE (RFC 3428) of ferroswitch, sans-IO — where a MESSAGE goes, forwarding
+//! it to a login's devices, storing it when nobody takes it, and delivering stored messages
+//! in order, one at a time, when the login comes online.
 //!
-//! The driver (`messaging_io`) authenticates the sender, gives [`Messaging::incoming`] the
-//! routed [`Destination`], sends what the [`Outbox`] is handed (responses, forwarded
-//! MESSAGEs), feeds back final responses of the forwards, and carries out the [`Action`]s
-//! (database, HTTP hooks), answering each that names a [`JobId`] or a login.
+//! It sits above `sip-message` (parsed requests in, requests and responses out), `dialplan`
+//! (a MESSAGE is routed like a call: [`route`]) and `sip-transaction` (only its handle types
+//! and the transaction-user trait [`Outbox`]), beside the registrar, presence and the B2BUA
+//! as a transaction user. Nothing here does I/O or reads a clock: no sockets, no SQL, no HTTP.
+//!
+//! # Driving protocol
+//!
+//! The driver (the binary's `messaging_io`) authenticates the sender, gives
+//! [`Messaging::incoming`] the routed [`Destination`], sends what the [`Outbox`] is handed
+//! (responses, forwarded MESSAGEs), feeds back final responses of the forwards, and carries
+//! out the [`Action`]s (database, HTTP hooks), answering each that names a [`JobId`] or a
+//! login.
+//!
+//! | input | when |
+//! |---|---|
+//! | [`incoming`](Messaging::incoming) | an authenticated (or trusted) MESSAGE outside a dialog, with its [`Destination`] |
+//! | [`response`](Messaging::response) | a response to a client transaction [`owns`](Messaging::owns) says is ours; 408 for a timeout |
+//! | [`registered`](Messaging::registered) | a successful REGISTER that leaves the login with a device |
+//! | [`stored`](Messaging::stored) | the answer to [`Action::Store`] with a job |
+//! | [`sms_done`](Messaging::sms_done) | the answer to [`Action::SmsOut`] |
+//! | [`pending_fetched`](Messaging::pending_fetched) | the answer to [`Action::FetchPending`] |
+//! | [`marked`](Messaging::marked) | the answer to [`Action::MarkDelivered`] |
+//!
+//! After every input the driver drains [`poll_action`](Messaging::poll_action) in order.
 //!
 //! ```text
 //!  MESSAGE ─▶ Login, devices ─▶ forward to every device ─ first 2xx ─▶ 200, Store(Delivered)
@@ -27,25 +47,25 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use b2bua::Outbox;
 use bytes::Bytes;
 use dialplan::{Action as PlanAction, DialPlan, TechPrefix};
 use sip_message::{Message, MessageBuilder, Method, Peer};
-use sip_transaction::{ClientKey, ServerKey};
+use sip_transaction::{ClientKey, Outbox, ServerKey};
 
 /// Largest MESSAGE body accepted (larger: 413).
-pub(crate) const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = 64 * 1024;
 /// Failed delivery attempts after which a stored message is given up (status failed), so
 /// one message a device always refuses cannot hold back the ones behind it.
-pub(crate) const MAX_ATTEMPTS: u32 = 5;
+pub const MAX_ATTEMPTS: u32 = 5;
 /// Stored messages read per query of a delivery round.
-pub(crate) const ROUND_BATCH: u32 = 50;
+pub const ROUND_BATCH: u32 = 50;
 
 const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
 
 /// Where a MESSAGE goes, after the sender's tech-prefix rules and the dialing plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Destination {
+#[non_exhaustive]
+pub enum Destination {
     /// ONNET (`user-lookup`): this login.
     Login(String),
     /// OFFNET (`gateway`): this number, after the entry's strip/prepend, to the SMS hook.
@@ -61,16 +81,16 @@ pub(crate) enum Destination {
 /// (`[push_service] system_content_types`, `system_body_prefix`). System commands are stored
 /// and delivered on REGISTER like any message, but never pushed.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SystemCommands {
+pub struct SystemCommands {
     /// Lowercase, without parameters.
-    pub(crate) content_types: Vec<String>,
+    pub content_types: Vec<String>,
     /// Empty: off.
-    pub(crate) body_prefix: String,
+    pub body_prefix: String,
 }
 
 impl SystemCommands {
     /// Whether `msg`, from a trusted peer, carries a system command.
-    pub(crate) fn matches(&self, msg: &Message) -> bool {
+    pub fn matches(&self, msg: &Message) -> bool {
         let ct = msg
             .content_type()
             .unwrap_or("")
@@ -86,7 +106,7 @@ impl SystemCommands {
 }
 
 /// Routes the Request-URI user of a MESSAGE like the B2BUA routes an INVITE.
-pub(crate) fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destination {
+pub fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destination {
     let Ok(r) = dialplan::resolve(tech, plan, dialed) else {
         return Destination::Unroutable;
     };
@@ -103,61 +123,74 @@ pub(crate) fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destina
 
 /// A registered device of a login: where a forwarded MESSAGE goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Device {
+pub struct Device {
     /// The binding's Contact: the Request-URI.
-    pub(crate) contact: String,
+    pub contact: String,
     /// The flow it registered on.
-    pub(crate) peer: Peer,
+    pub peer: Peer,
     /// Its `Path` (RFC 3327), sent as `Route`.
-    pub(crate) path: Option<String>,
+    pub path: Option<String>,
 }
 
 /// What the messaging core asks of the location table and the accounts.
-pub(crate) trait Devices {
+pub trait Devices {
     /// The login's live devices; `None` when no such account exists.
     fn devices(&self, login: &str) -> Option<Vec<Device>>;
 }
 
 /// One message: what is stored in `sms_inbox` and forwarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Text {
-    pub(crate) sender: String,
-    pub(crate) display_name: Option<String>,
+pub struct Text {
+    /// The sender's login (or, from a trusted peer, its From user).
+    pub sender: String,
+    /// The sender's display name, sent in the forwarded From.
+    pub display_name: Option<String>,
     /// The login (ONNET) or the number after the dialing plan (OFFNET).
-    pub(crate) recipient: String,
+    pub recipient: String,
     /// The Call-ID of the sender's MESSAGE: with sender and recipient, the de-duplication key.
-    pub(crate) call_id: String,
+    pub call_id: String,
     /// Its CSeq number (part of the de-duplication key too).
-    pub(crate) cseq: i64,
-    pub(crate) content_type: String,
-    pub(crate) body: Bytes,
+    pub cseq: i64,
+    /// The MESSAGE's Content-Type (`text/plain` when it had none).
+    pub content_type: String,
+    /// The body, as sent.
+    pub body: Bytes,
 }
 
 /// A stored, not yet delivered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Deferred {
-    pub(crate) id: i64,
-    pub(crate) text: Text,
-    pub(crate) attempts: u32,
+pub struct Deferred {
+    /// Its row id in `sms_inbox`.
+    pub id: i64,
+    /// The message.
+    pub text: Text,
+    /// Failed delivery attempts so far.
+    pub attempts: u32,
 }
 
 /// A message's status in `sms_inbox`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
+pub enum Status {
+    /// A device took it.
     Delivered,
+    /// Nobody took it yet: a delivery round sends it.
     Deferred,
+    /// Handed to the SMS hook (OFFNET).
     SentOffnet,
+    /// The SMS hook did not take it. (A stored message given up after [`MAX_ATTEMPTS`] ends
+    /// up failed too, through [`Action::Attempted`].)
     Failed,
 }
 
 /// Names work the driver reports back on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct JobId(u64);
+pub struct JobId(u64);
 
 /// What the driver must do, from [`Messaging::poll_action`], in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
-pub(crate) enum Action {
+#[non_exhaustive]
+pub enum Action {
     /// Write `text` to `sms_inbox` with `status` (de-duplicated); with a job, report with
     /// [`Messaging::stored`].
     Store {
@@ -216,9 +249,9 @@ struct Round {
     again: bool,
 }
 
-/// The messaging core. Sans-IO; see the module docs.
+/// The messaging core. Sans-IO; see the crate docs.
 #[derive(Debug)]
-pub(crate) struct Messaging {
+pub struct Messaging {
     domain: String,
     jobs: HashMap<JobId, Job>,
     branches: HashMap<ClientKey, JobId>,
@@ -235,7 +268,7 @@ pub(crate) struct Messaging {
 impl Messaging {
     /// `domain` is the host of the From/To URIs of forwarded MESSAGEs; `seed` feeds tags,
     /// branches and Call-IDs.
-    pub(crate) fn new(domain: impl Into<String>, seed: u64) -> Self {
+    pub fn new(domain: impl Into<String>, seed: u64) -> Self {
         Self {
             domain: domain.into(),
             jobs: HashMap::new(),
@@ -248,18 +281,13 @@ impl Messaging {
         }
     }
 
-    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+    /// The next thing to do, in order; drained after every input.
+    pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
-    /// Tells that `login` has no deferred message (tests start from there).
-    #[cfg(test)]
-    pub(crate) fn set_clear(&mut self, login: &str) {
-        self.clear.insert(login.to_owned());
-    }
-
     /// Whether a client transaction is one of our forwards.
-    pub(crate) fn owns(&self, key: &ClientKey) -> bool {
+    pub fn owns(&self, key: &ClientKey) -> bool {
         self.branches.contains_key(key)
     }
 
@@ -268,7 +296,7 @@ impl Messaging {
         clippy::too_many_arguments,
         reason = "the request, its transaction and peer, who sent it and where it goes"
     )]
-    pub(crate) fn incoming(
+    pub fn incoming(
         &mut self,
         key: ServerKey,
         request: Message,
@@ -354,7 +382,7 @@ impl Messaging {
 
     /// A final (or provisional, ignored) response to one of our forwards; `408` for a
     /// transaction timeout. Returns false when the key is not ours.
-    pub(crate) fn response(
+    pub fn response(
         &mut self,
         key: ClientKey,
         status: u16,
@@ -434,7 +462,7 @@ impl Messaging {
 
     /// The answer to [`Action::Store`] with a job: `Ok(inserted)` (`false`: the same message
     /// was stored before), or the database error. `online`: whether a login has a device now.
-    pub(crate) fn stored(
+    pub fn stored(
         &mut self,
         job: JobId,
         result: Result<bool, String>,
@@ -473,12 +501,7 @@ impl Messaging {
     }
 
     /// The answer to [`Action::SmsOut`].
-    pub(crate) fn sms_done(
-        &mut self,
-        job: JobId,
-        result: Result<(), String>,
-        out: &mut dyn Outbox,
-    ) {
+    pub fn sms_done(&mut self, job: JobId, result: Result<(), String>, out: &mut dyn Outbox) {
         let Some(Job::Incoming {
             key,
             request,
@@ -515,14 +538,14 @@ impl Messaging {
     }
 
     /// A REGISTER of `login` succeeded and it has a device; `came_online`: it had none before.
-    pub(crate) fn registered(&mut self, login: &str, came_online: bool) {
+    pub fn registered(&mut self, login: &str, came_online: bool) {
         if came_online || !self.clear.contains(login) {
             self.start_round(login);
         }
     }
 
     /// The answer to [`Action::FetchPending`].
-    pub(crate) fn pending_fetched(
+    pub fn pending_fetched(
         &mut self,
         login: &str,
         result: Result<Vec<Deferred>, String>,
@@ -547,7 +570,7 @@ impl Messaging {
     }
 
     /// The answer to [`Action::MarkDelivered`].
-    pub(crate) fn marked(
+    pub fn marked(
         &mut self,
         login: &str,
         result: Result<(), String>,
@@ -761,623 +784,4 @@ fn respond(
     }
     b.header("Server", SERVER);
     out.respond(key, b.finish());
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::SocketAddr;
-    use std::time::Instant;
-
-    use dialplan::Entry;
-    use sip_message::Transport;
-    use sip_transaction::{Event, TimerConfig, TransactionLayer};
-
-    use super::*;
-
-    fn peer(port: u16) -> Peer {
-        Peer {
-            transport: Transport::Udp,
-            remote: SocketAddr::from(([127, 0, 0, 1], port)),
-            local: SocketAddr::from(([127, 0, 0, 1], 5060)),
-            conn: None,
-        }
-    }
-
-    /// A test bench: a real transaction layer (server side for the sender's MESSAGE, client
-    /// side for the forwards), the accounts and their devices.
-    struct Bench {
-        tx: TransactionLayer,
-        now: Instant,
-        m: Messaging,
-        accounts: HashMap<String, Vec<Device>>,
-    }
-
-    impl Devices for HashMap<String, Vec<Device>> {
-        fn devices(&self, login: &str) -> Option<Vec<Device>> {
-            self.get(login).cloned()
-        }
-    }
-
-    struct Out<'a> {
-        tx: &'a mut TransactionLayer,
-        now: Instant,
-    }
-
-    impl Outbox for Out<'_> {
-        fn respond(&mut self, key: &ServerKey, response: Bytes) {
-            self.tx.respond(self.now, key, response).unwrap();
-        }
-        fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey> {
-            self.tx.send_request(self.now, request, to).ok()
-        }
-        fn send_stateless(&mut self, payload: Bytes, to: Peer) {
-            self.tx.send_stateless(payload, to);
-        }
-    }
-
-    impl Bench {
-        fn new() -> Self {
-            let mut accounts = HashMap::new();
-            accounts.insert("alice".to_owned(), vec![]);
-            accounts.insert("bob".to_owned(), vec![]);
-            let mut m = Messaging::new("example.com", 1);
-            m.set_clear("alice");
-            m.set_clear("bob");
-            Self {
-                tx: TransactionLayer::with_seed(TimerConfig::default(), 7),
-                now: Instant::now(),
-                m,
-                accounts,
-            }
-        }
-
-        /// Expects the one action "store it deferred" and reports it stored; `online` says
-        /// whether the recipient has devices now.
-        fn stored_deferred(&mut self, online: bool) {
-            let a = self.actions();
-            let [Action::Store {
-                job: Some(job),
-                status: Status::Deferred,
-                ..
-            }] = a.as_slice()
-            else {
-                panic!("{a:?}");
-            };
-            let mut out = Out {
-                tx: &mut self.tx,
-                now: self.now,
-            };
-            self.m.stored(*job, Ok(true), &|_| online, &mut out);
-        }
-
-        fn online(&mut self, login: &str, ports: &[u16]) {
-            self.accounts.insert(
-                login.to_owned(),
-                ports
-                    .iter()
-                    .map(|p| Device {
-                        contact: format!("sip:{login}@127.0.0.1:{p}"),
-                        peer: peer(*p),
-                        path: None,
-                    })
-                    .collect(),
-            );
-        }
-
-        /// alice sends `body` to `to` (Call-ID `cid`): the server transaction's key.
-        fn send(&mut self, to: &str, body: &str, cid: &str, dest: Destination) -> ServerKey {
-            self.send_as(to, body, cid, dest, false)
-        }
-
-        /// Like [`Self::send`]; `system`: a trusted peer's system command.
-        fn send_as(
-            &mut self,
-            to: &str,
-            body: &str,
-            cid: &str,
-            dest: Destination,
-            system: bool,
-        ) -> ServerKey {
-            let raw = format!(
-                "MESSAGE sip:{to}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6000;branch=z9hG4bK{cid}\r\n\
-                 From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:{to}@example.com>\r\nCall-ID: {cid}\r\n\
-                 CSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            self.tx.handle_message(
-                self.now,
-                Message::parse(Bytes::from(raw)).unwrap(),
-                peer(6000),
-            );
-            let Some(Event::Request { key, request, from }) = self.tx.poll_event() else {
-                panic!("no request event");
-            };
-            let mut out = Out {
-                tx: &mut self.tx,
-                now: self.now,
-            };
-            self.m.incoming(
-                key,
-                request,
-                from,
-                ("alice".into(), Some("Alice".into())),
-                system,
-                dest,
-                &self.accounts,
-                &mut out,
-            );
-            key
-        }
-
-        /// What went on the wire: (destination port, message).
-        fn wire(&mut self) -> Vec<(u16, Message)> {
-            let mut v = Vec::new();
-            while let Some(t) = self.tx.poll_transmit() {
-                v.push((t.to.remote.port(), Message::parse(t.payload).unwrap()));
-            }
-            v
-        }
-
-        fn actions(&mut self) -> Vec<Action> {
-            std::iter::from_fn(|| self.m.poll_action()).collect()
-        }
-
-        /// The device at `port` answers `msg` with `code`.
-        fn answer(&mut self, port: u16, msg: &Message, code: u16) {
-            let resp = MessageBuilder::response_to(msg, code, Some("dev"), None).finish();
-            self.tx
-                .handle_message(self.now, Message::parse(resp).unwrap(), peer(port));
-            while let Some(ev) = self.tx.poll_event() {
-                if let Event::Response { key, response, .. } = ev {
-                    let mut out = Out {
-                        tx: &mut self.tx,
-                        now: self.now,
-                    };
-                    let status = response.status().unwrap();
-                    assert!(self.m.response(key, status, &self.accounts, &mut out));
-                }
-            }
-        }
-    }
-
-    fn status_of(wire: &[(u16, Message)]) -> Vec<(u16, u16)> {
-        wire.iter()
-            .filter_map(|(p, m)| m.status().map(|s| (*p, s)))
-            .collect()
-    }
-
-    #[test]
-    fn routing_follows_the_tech_prefix_and_the_plan() {
-        let tech: TechPrefix = "DP:int-> OR onnet".parse().unwrap();
-        let plan = DialPlan::new(vec![
-            Entry::new("onnet", 0, PlanAction::UserLookup),
-            Entry::new("44", 0, "gateway:uk prepend=00".parse().unwrap()),
-            Entry::new("900", 0, "reject:403".parse().unwrap()),
-            Entry::new("950", 0, "voicemail:sip:vm@10.0.0.1".parse().unwrap()),
-        ]);
-        assert_eq!(route(&tech, &plan, "bob"), Destination::Login("bob".into()));
-        assert_eq!(
-            route(&tech, &plan, "int4420"),
-            Destination::Offnet("004420".into())
-        );
-        assert_eq!(route(&tech, &plan, "int900"), Destination::Reject(403));
-        assert_eq!(route(&tech, &plan, "int950"), Destination::Unroutable);
-        assert_eq!(route(&tech, &plan, "int1"), Destination::Unroutable);
-        let catch_all = DialPlan::new(vec![Entry::new("", 0, PlanAction::UserLookup)]);
-        assert_eq!(
-            route(&TechPrefix::default(), &catch_all, "carol"),
-            Destination::Login("carol".into())
-        );
-    }
-
-    #[test]
-    fn online_message_goes_to_every_device_and_the_first_2xx_answers() {
-        let mut b = Bench::new();
-        b.online("bob", &[7001, 7002]);
-        b.send("bob", "hi", "c1", Destination::Login("bob".into()));
-        let wire = b.wire();
-        let forwards: Vec<_> = wire
-            .iter()
-            .filter(|(_, m)| m.method() == Some(&Method::Message))
-            .collect();
-        assert_eq!(forwards.len(), 2);
-        let (p1, m1) = forwards[0].clone();
-        let (p2, m2) = forwards[1].clone();
-        // our own dialog identifiers, the body and type kept, From user = the sender
-        assert_ne!(m1.call_id(), Some("c1"));
-        assert_eq!(&m1.body()[..], b"hi");
-        assert_eq!(m1.content_type(), Some("text/plain"));
-        assert_eq!(m1.from_user().as_deref(), Some("alice"));
-        assert!(m1
-            .header(&sip_message::HeaderName::From)
-            .unwrap()
-            .contains("\"Alice\""));
-        assert_eq!(m1.request_uri_str(), Some("sip:bob@127.0.0.1:7001"));
-        b.answer(p1, &m1, 200);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 200)]);
-        b.answer(p2, &m2, 200);
-        assert!(status_of(&b.wire()).is_empty(), "one answer to the sender");
-        assert_eq!(
-            b.actions(),
-            vec![Action::Store {
-                job: None,
-                text: Text {
-                    sender: "alice".into(),
-                    display_name: Some("Alice".into()),
-                    recipient: "bob".into(),
-                    call_id: "c1".into(),
-                    cseq: 1,
-                    content_type: "text/plain".into(),
-                    body: Bytes::from_static(b"hi"),
-                },
-                status: Status::Delivered,
-            }]
-        );
-    }
-
-    #[test]
-    fn offline_message_is_stored_then_202_and_push() {
-        let mut b = Bench::new();
-        b.send("bob", "later", "c2", Destination::Login("bob".into()));
-        assert!(
-            status_of(&b.wire()).is_empty(),
-            "no answer before it is stored"
-        );
-        b.stored_deferred(false);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
-        assert!(
-            matches!(b.actions().as_slice(), [Action::Push { text }] if text.recipient == "bob")
-        );
-        // bob comes online: a round fetches his messages
-        b.m.registered("bob", true);
-        assert_eq!(
-            b.actions(),
-            vec![Action::FetchPending {
-                login: "bob".into(),
-                limit: ROUND_BATCH
-            }]
-        );
-    }
-
-    /// A system command (seed: "not sent over PUSH when the user is offline") is stored and
-    /// delivered on REGISTER like any message, but never pushed: neither when nobody is
-    /// registered nor when every device failed.
-    #[test]
-    fn system_commands_are_stored_but_never_pushed() {
-        let mut b = Bench::new();
-        b.send_as(
-            "bob",
-            "Contacts add",
-            "s1",
-            Destination::Login("bob".into()),
-            true,
-        );
-        b.stored_deferred(false);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
-        assert!(b.actions().is_empty(), "stored, not pushed");
-
-        let mut b = Bench::new();
-        b.online("bob", &[7001]);
-        b.send_as(
-            "bob",
-            "Contacts del",
-            "s2",
-            Destination::Login("bob".into()),
-            true,
-        );
-        let (p, m) = b.wire().pop().unwrap();
-        b.answer(p, &m, 480);
-        b.stored_deferred(true);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
-        let a = b.actions();
-        assert!(
-            !a.iter().any(|a| matches!(a, Action::Push { .. })),
-            "every device failed, still no push: {a:?}"
-        );
-        assert!(
-            matches!(a.as_slice(), [Action::FetchPending { .. }]),
-            "{a:?}"
-        );
-    }
-
-    #[test]
-    fn all_devices_failing_stores_the_message() {
-        let mut b = Bench::new();
-        b.online("bob", &[7001]);
-        b.send("bob", "x", "c3", Destination::Login("bob".into()));
-        let (p, m) = b.wire().pop().unwrap();
-        b.answer(p, &m, 480);
-        b.stored_deferred(true);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
-        let a = b.actions();
-        assert!(matches!(a[0], Action::Push { .. }), "{a:?}");
-        assert!(matches!(a[1], Action::FetchPending { .. }), "{a:?}");
-    }
-
-    #[test]
-    fn unknown_login_404_reject_code_and_store_failure_503() {
-        let mut b = Bench::new();
-        b.send("nobody", "x", "c4", Destination::Login("nobody".into()));
-        assert_eq!(status_of(&b.wire()), vec![(6000, 404)]);
-        b.send("x", "x", "c5", Destination::Reject(403));
-        assert_eq!(status_of(&b.wire()), vec![(6000, 403)]);
-        b.send("bob", "x", "c6", Destination::Login("bob".into()));
-        let Some(Action::Store { job: Some(job), .. }) = b.m.poll_action() else {
-            panic!()
-        };
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.stored(job, Err("down".into()), &|_| false, &mut out);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 503)]);
-    }
-
-    #[test]
-    fn offnet_goes_to_the_sms_hook() {
-        let mut b = Bench::new();
-        b.send("4420", "hello", "c7", Destination::Offnet("004420".into()));
-        let Some(Action::SmsOut { job, text }) = b.m.poll_action() else {
-            panic!()
-        };
-        assert_eq!(
-            (text.recipient.as_str(), &text.body[..]),
-            ("004420", &b"hello"[..])
-        );
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.sms_done(job, Ok(()), &mut out);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
-        assert!(matches!(
-            b.actions().as_slice(),
-            [Action::Store {
-                status: Status::SentOffnet,
-                ..
-            }]
-        ));
-        b.send("4420", "again", "c8", Destination::Offnet("004420".into()));
-        let Some(Action::SmsOut { job, .. }) = b.m.poll_action() else {
-            panic!()
-        };
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.sms_done(job, Err("503".into()), &mut out);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 503)]);
-        assert!(matches!(
-            b.actions().as_slice(),
-            [Action::Store {
-                status: Status::Failed,
-                ..
-            }]
-        ));
-    }
-
-    fn deferred(id: i64, body: &str, attempts: u32) -> Deferred {
-        Deferred {
-            id,
-            text: Text {
-                sender: "alice".into(),
-                display_name: None,
-                recipient: "bob".into(),
-                call_id: format!("s{id}"),
-                cseq: 1,
-                content_type: "text/plain".into(),
-                body: Bytes::copy_from_slice(body.as_bytes()),
-            },
-            attempts,
-        }
-    }
-
-    #[test]
-    fn a_round_delivers_in_order_one_at_a_time_marking_each_before_the_next() {
-        let mut b = Bench::new();
-        b.online("bob", &[7001]);
-        b.m.registered("bob", true);
-        assert!(matches!(
-            b.actions().as_slice(),
-            [Action::FetchPending { .. }]
-        ));
-        // a second trigger during the round does not start another one
-        b.m.registered("bob", true);
-        assert!(b.actions().is_empty());
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.pending_fetched(
-            "bob",
-            Ok(vec![deferred(1, "one", 0), deferred(2, "two", 0)]),
-            &b.accounts,
-            &mut out,
-        );
-        let wire = b.wire();
-        assert_eq!(wire.len(), 1, "one at a time");
-        assert_eq!(&wire[0].1.body()[..], b"one");
-        b.answer(7001, &wire[0].1, 200);
-        assert_eq!(
-            b.actions(),
-            vec![Action::MarkDelivered {
-                login: "bob".into(),
-                id: 1
-            }]
-        );
-        assert!(b.wire().is_empty(), "the next waits for the mark");
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.marked("bob", Ok(()), &b.accounts, &mut out);
-        let wire = b.wire();
-        assert_eq!(&wire[0].1.body()[..], b"two");
-        b.answer(7001, &wire[0].1, 202);
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.marked("bob", Ok(()), &b.accounts, &mut out);
-        // the second trigger: one more fetch; then the round is over
-        assert_eq!(
-            b.actions(),
-            vec![
-                Action::MarkDelivered {
-                    login: "bob".into(),
-                    id: 2
-                },
-                Action::FetchPending {
-                    login: "bob".into(),
-                    limit: ROUND_BATCH
-                }
-            ]
-        );
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.pending_fetched("bob", Ok(vec![]), &b.accounts, &mut out);
-        assert!(b.actions().is_empty());
-        // known to have nothing left: a refresh REGISTER does not query again
-        b.m.registered("bob", false);
-        assert!(b.actions().is_empty());
-    }
-
-    #[test]
-    fn a_failed_delivery_stops_the_round_and_keeps_the_order() {
-        let mut b = Bench::new();
-        b.online("bob", &[7001]);
-        b.m.registered("bob", true);
-        let _ = b.actions();
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.pending_fetched(
-            "bob",
-            Ok(vec![deferred(1, "one", 0), deferred(2, "two", 0)]),
-            &b.accounts,
-            &mut out,
-        );
-        let (p, m) = b.wire().pop().unwrap();
-        b.answer(p, &m, 500);
-        assert_eq!(
-            b.actions(),
-            vec![Action::Attempted {
-                id: 1,
-                give_up: false
-            }]
-        );
-        assert!(b
-            .wire()
-            .iter()
-            .all(|(_, m)| m.method() != Some(&Method::Message)));
-        // a new MESSAGE now is stored behind the others, not forwarded
-        b.send("bob", "three", "c9", Destination::Login("bob".into()));
-        assert!(matches!(
-            b.actions().as_slice(),
-            [Action::Store {
-                status: Status::Deferred,
-                ..
-            }]
-        ));
-        // the next refresh REGISTER retries
-        b.m.registered("bob", false);
-        assert!(matches!(
-            b.actions().as_slice(),
-            [Action::FetchPending { .. }]
-        ));
-    }
-
-    #[test]
-    fn a_message_refused_too_often_is_given_up_and_the_round_goes_on() {
-        let mut b = Bench::new();
-        b.online("bob", &[7001]);
-        b.m.registered("bob", true);
-        let _ = b.actions();
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.pending_fetched(
-            "bob",
-            Ok(vec![
-                deferred(1, "bad", MAX_ATTEMPTS - 1),
-                deferred(2, "good", 0),
-            ]),
-            &b.accounts,
-            &mut out,
-        );
-        let (p, m) = b.wire().pop().unwrap();
-        b.answer(p, &m, 415);
-        assert_eq!(
-            b.actions(),
-            vec![Action::Attempted {
-                id: 1,
-                give_up: true
-            }]
-        );
-        let wire = b.wire();
-        let fwd = wire
-            .iter()
-            .find(|(_, m)| m.method() == Some(&Method::Message))
-            .unwrap();
-        assert_eq!(&fwd.1.body()[..], b"good");
-    }
-
-    #[test]
-    fn after_a_start_each_login_is_asked_once_even_on_a_refresh() {
-        let mut b = Bench::new();
-        b.online("carol", &[7003]);
-        // not "coming online" (the binding survived a restart), yet carol was never asked
-        b.m.registered("carol", false);
-        assert!(matches!(
-            b.actions().as_slice(),
-            [Action::FetchPending { .. }]
-        ));
-        let mut out = Out {
-            tx: &mut b.tx,
-            now: b.now,
-        };
-        b.m.pending_fetched("carol", Ok(vec![]), &b.accounts, &mut out);
-        // known to be empty now: refreshes cost nothing, messages go straight through
-        b.m.registered("carol", false);
-        assert!(b.actions().is_empty());
-        b.send("carol", "hi", "c11", Destination::Login("carol".into()));
-        assert!(b
-            .wire()
-            .iter()
-            .any(|(p, m)| *p == 7003 && m.method() == Some(&Method::Message)));
-    }
-
-    #[test]
-    fn a_message_to_a_login_not_yet_asked_is_stored_then_delivered_by_a_round() {
-        let mut b = Bench::new();
-        b.online("carol", &[7003]);
-        b.send(
-            "carol",
-            "keep order",
-            "c12",
-            Destination::Login("carol".into()),
-        );
-        b.stored_deferred(true);
-        assert_eq!(status_of(&b.wire()), vec![(6000, 202)]);
-        // carol is online: no push, a round instead
-        assert_eq!(
-            b.actions(),
-            vec![Action::FetchPending {
-                login: "carol".into(),
-                limit: ROUND_BATCH
-            }]
-        );
-    }
-
-    #[test]
-    fn oversized_body_is_refused() {
-        let mut b = Bench::new();
-        let big = "x".repeat(MAX_BODY + 1);
-        b.send("bob", &big, "c10", Destination::Login("bob".into()));
-        assert_eq!(status_of(&b.wire()), vec![(6000, 413)]);
-    }
 }
