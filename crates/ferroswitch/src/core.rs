@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use b2bua::{CallEvent, Caller, Calls};
 use messaging::SystemCommands;
-use registrar::{Account, AuthKind, Registrar};
+use registrar::{Account, AuthKind, AuthRejection, RegisterError, Registrar};
 use sip_message::{Message, MessageBuilder, Method, Peer};
 use sip_transaction::{Event, ServerKey, TransactionLayer};
 use store::{InstanceSeen, Store};
@@ -418,7 +418,13 @@ impl Core {
         let outcome = self
             .registrar
             .handle_register(unix_ms(), &w.msg, w.from, account.as_ref());
-        if outcome.status == 403 && !w.refetched {
+        let forbidden = matches!(
+            outcome.result,
+            Err(RegisterError::Auth(AuthRejection::Forbidden { .. })
+                | RegisterError::ToMismatch { .. }
+                | RegisterError::TooManyContacts { .. })
+        );
+        if forbidden && !w.refetched {
             if let Some(login) = &login {
                 if self
                     .accounts
@@ -430,8 +436,8 @@ impl Core {
                 }
             }
         }
-        tracing::debug!(status = outcome.status, login = ?outcome.login, peer = %w.from, "REGISTER");
-        if let (200, Some(login)) = (outcome.status, &outcome.login) {
+        tracing::debug!(status = outcome.status(), login = ?outcome.login, peer = %w.from, "REGISTER");
+        if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
             // messages stored while the login was away go out now
             let now_ms = unix_ms();
             if self
@@ -506,7 +512,7 @@ impl Core {
                 }));
             }
         }
-        if outcome.status == 401 {
+        if let Err(RegisterError::Auth(AuthRejection::Challenge { .. })) = outcome.result {
             // A challenge is cheap to compute again: answer statelessly and keep no
             // transaction for Timer J (a retransmission just gets a fresh challenge).
             if let Err(e) = self.tx.respond_and_forget(&w.key, outcome.response) {
@@ -599,7 +605,7 @@ impl Core {
                 Some((caller, w))
             }
             Err(r) => {
-                if r.status == 403 && !w.refetched {
+                if matches!(r.reason, AuthRejection::Forbidden { .. }) && !w.refetched {
                     if let Some(login) = &login {
                         if self
                             .accounts
@@ -613,8 +619,10 @@ impl Core {
                     }
                 }
                 let method = w.msg.method().map_or("?", |m| m.as_str());
-                tracing::debug!(status = r.status, peer = %w.from, method, "request not authenticated");
-                if r.status == 407 && w.msg.method() != Some(&Method::Invite) {
+                tracing::debug!(status = r.status(), peer = %w.from, method, "request not authenticated");
+                if matches!(r.reason, AuthRejection::Challenge { .. })
+                    && w.msg.method() != Some(&Method::Invite)
+                {
                     // a challenge is cheap to compute again (see REGISTER)
                     if let Err(e) = self.tx.respond_and_forget(&w.key, r.response) {
                         tracing::debug!("challenge not sent: {e}");

@@ -99,7 +99,7 @@ impl Ua {
         self.cseq += 1;
         let req = Message::parse(self.request(self.cseq, None)).expect("parses");
         let out = reg.handle_register(NOW, &req, self.from, None);
-        assert_eq!(out.status, 401);
+        assert_eq!(out.status(), 401);
         let resp = Message::parse(out.response).expect("parses");
         let md5 = resp
             .header_values(&HeaderName::WwwAuthenticate)
@@ -158,7 +158,7 @@ fn register(c: &mut Criterion) {
         Some(&ua.account),
     );
     assert_eq!(
-        out.status,
+        out.status(),
         200,
         "{}",
         String::from_utf8_lossy(&out.response)
@@ -172,7 +172,7 @@ fn register(c: &mut Criterion) {
             for raw in reqs {
                 let msg = Message::parse(raw).expect("parses");
                 let out = reg.handle_register(NOW, &msg, ua.from, Some(&ua.account));
-                assert_eq!(out.status, 200);
+                assert_eq!(out.status(), 200);
                 black_box(&out);
             }
             start.elapsed()

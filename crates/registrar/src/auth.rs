@@ -5,8 +5,9 @@
 
 use bytes::Bytes;
 use sip_message::digest::{self, Algorithm, ResponseParams};
-use sip_message::{Credentials, Message, MessageBuilder, Peer};
+use sip_message::{Credentials, Message, Peer};
 
+use crate::error::{self, AuthRejection, CredentialsProblem, ForbiddenReason};
 use crate::nonce::NonceCheck;
 use crate::register::{Account, Registrar, SERVER};
 
@@ -20,13 +21,6 @@ pub enum AuthKind {
 }
 
 impl AuthKind {
-    fn challenge_code(self) -> u16 {
-        match self {
-            Self::Www => 401,
-            Self::Proxy => 407,
-        }
-    }
-
     fn challenge_header(self) -> &'static str {
         match self {
             Self::Www => "WWW-Authenticate",
@@ -47,8 +41,15 @@ impl AuthKind {
 #[must_use]
 pub struct Rejection {
     pub response: Bytes,
-    /// 401/407 (a challenge: answer it statelessly), 400 or 403.
-    pub status: u16,
+    /// Why: a challenge (answer it statelessly), bad credentials (400) or forbidden (403).
+    pub reason: AuthRejection,
+}
+
+impl Rejection {
+    /// The status code of [`Self::response`].
+    pub fn status(&self) -> u16 {
+        self.reason.status()
+    }
 }
 
 impl Registrar {
@@ -62,7 +63,7 @@ impl Registrar {
 
     /// Checks the request's credentials against `account` (the account named by the digest
     /// username, looked up by the driver; `None` if unknown). On success returns the account;
-    /// otherwise the challenge (fresh or `stale=true`) or the 400/403 to send.
+    /// otherwise the challenge (fresh or `stale=true`) or the 400/403 to send, with why.
     pub fn authenticate<'a>(
         &mut self,
         now_ms: u64,
@@ -71,21 +72,17 @@ impl Registrar {
         account: Option<&'a Account>,
         kind: AuthKind,
     ) -> Result<&'a Account, Rejection> {
-        let simple = |code: u16, reason: &str| {
-            let mut b =
-                MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote));
-            b.header("Server", SERVER)
-                .header("Warning", format_args!("399 ferroswitch \"{reason}\""));
-            Rejection {
-                response: b.finish(),
-                status: code,
-            }
+        let refuse = |reason: AuthRejection| Rejection {
+            response: error::refusal(req, from, reason.status(), &reason),
+            reason,
         };
+        let bad = |problem| refuse(AuthRejection::BadCredentials { problem });
+        let forbidden = |reason| refuse(AuthRejection::Forbidden { reason });
         let Some(creds) = kind.credentials(req) else {
             return Err(self.challenge(now_ms, req, from, kind, false));
         };
         let Ok(creds) = creds else {
-            return Err(simple(400, "malformed credentials"));
+            return Err(bad(CredentialsProblem::Malformed));
         };
         if !creds.is_digest() || creds.realm != self.cfg.realm {
             return Err(self.challenge(now_ms, req, from, kind, false));
@@ -103,11 +100,15 @@ impl Registrar {
             None => false,
             Some(q) if q.eq_ignore_ascii_case("auth") => {
                 if creds.nc.is_none() || creds.cnonce.is_none() {
-                    return Err(simple(400, "qop=auth needs nc and cnonce"));
+                    return Err(bad(CredentialsProblem::QopWithoutCount));
                 }
                 true
             }
-            Some(_) => return Err(simple(400, "unsupported qop")),
+            Some(q) => {
+                return Err(bad(CredentialsProblem::UnsupportedQop {
+                    qop: q.to_owned(),
+                }))
+            }
         };
         let nc = creds.nc.filter(|_| qop_auth);
         // Judge the nonce now but record its count only once the response is proved right:
@@ -120,7 +121,9 @@ impl Registrar {
             NonceCheck::Invalid => return Err(self.challenge(now_ms, req, from, kind, false)),
         }
         let Some(account) = account.filter(|a| a.login == creds.username) else {
-            return Err(simple(403, "bad credentials"));
+            return Err(forbidden(ForbiddenReason::UnknownAccount {
+                login: creds.username.into_owned(),
+            }));
         };
         let nc_hex = nc.map(|n| format!("{n:08x}"));
         let ha1 = alg.ha1(&creds.username, &self.cfg.realm, &account.password);
@@ -139,12 +142,16 @@ impl Registrar {
             },
         );
         if !digest::eq_hex(&expected, &creds.response) {
-            return Err(simple(403, "bad credentials"));
+            return Err(forbidden(ForbiddenReason::WrongPassword {
+                login: account.login.clone(),
+            }));
         }
         let recorded = self.nonces.check(now_ms, &creds.nonce, nc);
         debug_assert_eq!(recorded, NonceCheck::Valid, "verified just above");
         if !account.enabled {
-            return Err(simple(403, "account disabled"));
+            return Err(forbidden(ForbiddenReason::AccountDisabled {
+                login: account.login.clone(),
+            }));
         }
         Ok(account)
     }
@@ -159,9 +166,8 @@ impl Registrar {
         stale: bool,
     ) -> Rejection {
         let nonce = self.nonces.issue(now_ms);
-        let code = kind.challenge_code();
-        let mut b =
-            MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote));
+        let reason = AuthRejection::Challenge { kind, stale };
+        let mut b = error::reply(req, from, reason.status());
         for alg in &self.cfg.algorithms {
             b.header(
                 kind.challenge_header(),
@@ -176,7 +182,7 @@ impl Registrar {
         b.header("Server", SERVER);
         Rejection {
             response: b.finish(),
-            status: code,
+            reason,
         }
     }
 }

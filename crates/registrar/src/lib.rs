@@ -5,14 +5,17 @@
 //! ([`Location`]) and the nonce state ([`NonceKeeper`]); it never touches a socket, a clock or a
 //! database. [`Registrar::handle_register`] takes the request, the peer it came from, the account
 //! (looked up by the driver from its cache) and `now`, and returns a [`Outcome`]: the response to
-//! send plus the binding changes the driver writes through to storage.
+//! send, why the request was refused if it was ([`RegisterError`]; [`AuthRejection`] for
+//! authentication), and the binding changes the driver writes through to storage.
 
 mod auth;
+mod error;
 mod location;
 mod nonce;
 mod register;
 
 pub use auth::{AuthKind, Rejection};
+pub use error::{AuthRejection, CredentialsProblem, ForbiddenReason, RegisterError};
 pub use location::{Binding, BindingChange, Location};
 pub use nonce::{NonceCheck, NonceKeeper};
 pub use register::{Account, Outcome, PushRegistration, Registrar, RegistrarConfig};

@@ -2,9 +2,10 @@
 
 use bytes::Bytes;
 use sip_message::digest::Algorithm;
-use sip_message::{ContactList, HeaderName, Message, MessageBuilder, Peer};
+use sip_message::{ContactList, HeaderName, Message, Peer};
 
 use crate::auth::{AuthKind, Rejection};
+use crate::error::{self, RegisterError};
 use crate::location::{Binding, BindingChange, Location};
 use crate::nonce::NonceKeeper;
 
@@ -54,7 +55,9 @@ pub struct Account {
 pub struct Outcome {
     /// The response to send back to the peer.
     pub response: Bytes,
-    pub status: u16,
+    /// `Ok` when the REGISTER succeeded (200); otherwise why it was refused, which decided
+    /// the response.
+    pub result: Result<(), RegisterError>,
     /// The authenticated login, when authentication succeeded.
     pub login: Option<String>,
     /// Binding changes to write through to storage.
@@ -83,11 +86,21 @@ pub struct PushRegistration {
     pub param: String,
 }
 
-/// The outcome of a request that changed nothing.
-fn unchanged(response: Bytes, status: u16, login: Option<String>) -> Outcome {
+impl Outcome {
+    /// The status code of [`Self::response`] (for logs and metrics).
+    pub fn status(&self) -> u16 {
+        match &self.result {
+            Ok(()) => 200,
+            Err(e) => e.status(),
+        }
+    }
+}
+
+/// The outcome of a refused request: it changed nothing.
+fn unchanged(response: Bytes, error: RegisterError, login: Option<String>) -> Outcome {
     Outcome {
         response,
-        status,
+        result: Err(error),
         login,
         changes: vec![],
         instances: vec![],
@@ -143,39 +156,36 @@ impl Registrar {
         from: Peer,
         account: Option<&Account>,
     ) -> Outcome {
-        let reply = |code: u16| {
-            MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote))
+        let refuse = |error: RegisterError, login: Option<String>| {
+            let response = error.response(req, from);
+            unchanged(response, error, login)
         };
-        let simple = |code: u16, reason: Option<&str>| {
-            let mut b = reply(code);
-            b.header("Server", SERVER);
-            if let Some(r) = reason {
-                b.header("Warning", format_args!("399 ferroswitch \"{r}\""));
-            }
-            unchanged(b.finish(), code, None)
-        };
+        let simple = |error: RegisterError| refuse(error, None);
 
         // 1. Authentication
         let account = match self.authenticate(now_ms, req, from, account, AuthKind::Www) {
             Ok(a) => a,
-            Err(Rejection { response, status }) => return unchanged(response, status, None),
+            Err(Rejection { response, reason }) => return unchanged(response, reason.into(), None),
         };
         let Ok(to) = req.to_header() else {
-            return simple(400, Some("bad To"));
+            return simple(RegisterError::BadHeader { header: "To" });
         };
         if to.uri.user != Some(account.login.as_str()) {
-            return simple(403, Some("To user does not match the authenticated login"));
+            return simple(RegisterError::ToMismatch {
+                to: to.uri.as_str().to_owned(),
+                login: account.login.clone(),
+            });
         }
         let login = account.login.clone();
 
         // 2. Bindings (RFC 3261 §10.3 steps 6-8)
         let contacts = match req.contacts() {
             Ok(c) => c,
-            Err(_) => return simple(400, Some("malformed Contact")),
+            Err(_) => return simple(RegisterError::BadHeader { header: "Contact" }),
         };
         let header_expires = match req.expires() {
             Ok(e) => e,
-            Err(_) => return simple(400, Some("malformed Expires")),
+            Err(_) => return simple(RegisterError::BadHeader { header: "Expires" }),
         };
         let call_id = req.call_id().unwrap_or_default();
         let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
@@ -191,7 +201,7 @@ impl Registrar {
             None => {}
             Some(ContactList::Star) => {
                 if header_expires != Some(0) {
-                    return simple(400, Some("Contact: * needs Expires: 0"));
+                    return simple(RegisterError::StarNeedsExpiresZero);
                 }
                 if self.location.remove_all(&login) > 0 || had_any {
                     changes.push(BindingChange::RemoveAll {
@@ -204,34 +214,23 @@ impl Registrar {
                 let mut planned = Vec::with_capacity(list.len());
                 for c in &list {
                     let Ok(exp) = c.expires() else {
-                        return simple(400, Some("bad expires"));
+                        return simple(RegisterError::BadContactParam { param: "expires" });
                     };
                     let expires = exp.or(header_expires).unwrap_or(self.cfg.default_expires);
                     if expires != 0 && expires < self.cfg.min_expires {
-                        let mut b = reply(423);
-                        b.header("Min-Expires", self.cfg.min_expires)
-                            .header("Server", SERVER);
-                        return unchanged(b.finish(), 423, Some(login));
+                        let (min, asked) = (self.cfg.min_expires, expires);
+                        return refuse(RegisterError::MinExpires { min, asked }, Some(login));
                     }
                     let Ok(q) = c.q_milli() else {
-                        return simple(400, Some("bad q"));
+                        return simple(RegisterError::BadContactParam { param: "q" });
                     };
                     let instance = c.instance().map(|i| i.into_owned());
                     if let Some(Some(provider)) = c.0.uri.param("pn-provider") {
                         let provider = provider.to_ascii_lowercase();
                         if !self.cfg.push_providers.contains(&provider) {
-                            let mut b = reply(555);
-                            b.header("Server", SERVER);
-                            for p in &self.cfg.push_providers {
-                                b.header("Feature-Caps", format_args!("*;+sip.pns=\"{p}\""));
-                            }
-                            b.header(
-                                "Warning",
-                                format_args!(
-                                    "399 ferroswitch \"push provider {provider} is not served\""
-                                ),
-                            );
-                            return unchanged(b.finish(), 555, Some(login));
+                            let served = self.cfg.push_providers.clone();
+                            let error = RegisterError::PushProviderNotServed { provider, served };
+                            return refuse(error, Some(login));
                         }
                         // without pn-prid the UA only asks whether the provider is served
                         if let (Some(Some(prid)), Some(i)) = (c.0.uri.param("pn-prid"), &instance) {
@@ -301,7 +300,9 @@ impl Registrar {
                     }
                 }
                 if after.len() > self.cfg.max_contacts && after.len() > existing {
-                    return simple(403, Some("too many contacts"));
+                    return simple(RegisterError::TooManyContacts {
+                        max: self.cfg.max_contacts,
+                    });
                 }
 
                 let path = {
@@ -351,7 +352,7 @@ impl Registrar {
         }
 
         // 3. 200 OK with every current binding
-        let mut b = reply(200);
+        let mut b = error::reply(req, from, 200);
         for bnd in self.location.lookup(&login, now_ms) {
             let mut v = format!("<{}>;expires={}", bnd.contact, bnd.remaining_secs(now_ms));
             if let Some(i) = &bnd.instance {
@@ -378,7 +379,7 @@ impl Registrar {
         let registered = !had_any && self.location.lookup(&login, now_ms).next().is_some();
         Outcome {
             response: b.finish(),
-            status: 200,
+            result: Ok(()),
             login: Some(login),
             changes,
             instances,

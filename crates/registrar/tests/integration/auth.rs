@@ -14,7 +14,7 @@ fn no_credentials_get_two_challenges_sha256_first() {
     let mut c = Client::alice();
     let req = c.build(&Reg::contact(CONTACT));
     let out = srv.handle(T0, &req, c.peer);
-    assert_eq!(out.status, 401);
+    assert_eq!(out.status(), 401);
     assert_eq!(out.login, None);
     assert!(out.changes.is_empty());
     assert!(srv.reg.location().is_empty());
@@ -66,7 +66,7 @@ fn via_without_rport_gets_received_only() {
     c.rport = false;
     let req = c.build(&Reg::contact(CONTACT));
     let out = srv.handle(T0, &req, c.peer);
-    assert_eq!(out.status, 401);
+    assert_eq!(out.status(), 401);
     let resp = response(&out);
     let via = resp.top_via().unwrap();
     assert_eq!(via.received(), Some("198.51.100.8"));
@@ -93,7 +93,7 @@ fn registers_with(alg: Algorithm) {
     let mut c = Client::new("alice", "wonderland", peer);
     c.alg = alg;
     let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(out.login.as_deref(), Some("alice"));
     assert!(out.registered);
     assert_eq!(
@@ -129,7 +129,7 @@ fn registers_with(alg: Algorithm) {
 
     // refresh: still one binding, expiry moved, not "registered" again
     let out = c.register(&mut srv, T0 + 60_000, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(!out.registered);
     assert!(matches!(
         out.changes.as_slice(),
@@ -166,7 +166,7 @@ fn wrong_password_is_forbidden() {
     let mut c = Client::alice();
     c.password = "guess".into();
     let out = refused(&mut c, &mut srv);
-    assert_eq!(out.status, 403, "{}", text(&out));
+    assert_eq!(out.status(), 403, "{}", text(&out));
     assert!(header(&out, "WWW-Authenticate").is_none());
 }
 
@@ -175,7 +175,7 @@ fn unknown_user_is_forbidden() {
     let mut srv = Server::new();
     let mut c = Client::new("carol", "whatever", udp_peer("198.51.100.10:5060"));
     let out = refused(&mut c, &mut srv);
-    assert_eq!(out.status, 403, "{}", text(&out));
+    assert_eq!(out.status(), 403, "{}", text(&out));
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn account_none_is_forbidden_even_with_right_digest() {
     c.learn(&out);
     let req = c.build(&Reg::contact(CONTACT));
     let out = srv.reg.handle_register(T0, &req, c.peer, None);
-    assert_eq!(out.status, 403, "{}", text(&out));
+    assert_eq!(out.status(), 403, "{}", text(&out));
     assert!(out.changes.is_empty());
 }
 
@@ -197,7 +197,7 @@ fn disabled_account_is_forbidden() {
     let mut srv = Server::new();
     let mut c = Client::new("mallory", "m4ll0ry", udp_peer("198.51.100.11:5060"));
     let out = refused(&mut c, &mut srv);
-    assert_eq!(out.status, 403, "{}", text(&out));
+    assert_eq!(out.status(), 403, "{}", text(&out));
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn username_must_match_to_user() {
     c.auth_user = "bob".into();
     c.password = "builder".into();
     let out = refused(&mut c, &mut srv);
-    assert_eq!(out.status, 403, "{}", text(&out));
+    assert_eq!(out.status(), 403, "{}", text(&out));
     assert_eq!(srv.reg.location().lookup("bob", T0).count(), 0);
 }
 
@@ -218,7 +218,7 @@ fn other_realm_is_challenged_again() {
     let mut c = Client::alice();
     c.realm_override = Some("elsewhere".into());
     let out = refused(&mut c, &mut srv);
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     let chs = challenges(&out);
     assert_eq!(chs.len(), 2);
     assert!(chs.iter().all(|ch| ch.realm == REALM && !ch.stale));
@@ -241,13 +241,13 @@ fn algorithm_not_offered_is_challenged_again() {
     c.nonce.as_mut().unwrap().alg = Algorithm::Md5;
     let req = c.build(&Reg::contact(CONTACT));
     let out = srv.handle(T0, &req, c.peer);
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     // the same without an algorithm parameter (which means MD5)
     let auth = c.authorization(1).replace(", algorithm=MD5", "");
     c.cseq += 1;
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
     let out = srv.handle(T0, &req, c.peer);
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     assert!(srv.reg.location().is_empty());
 }
 
@@ -265,7 +265,7 @@ fn unknown_algorithm_is_challenged_again() {
         c.cseq += 1;
         let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
         let out = srv.handle(T0, &req, c.peer);
-        assert_eq!(out.status, 401, "{name}: {}", text(&out));
+        assert_eq!(out.status(), 401, "{name}: {}", text(&out));
         assert!(challenges(&out).iter().all(|ch| !ch.stale));
     }
     assert!(srv.reg.location().is_empty());
@@ -276,14 +276,14 @@ fn replayed_nonce_count_is_stale_and_next_count_passes() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
 
     // same nonce, same nc, new request: a replay
     c.cseq += 1;
     let auth = c.authorization(0);
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
     let out = srv.handle(T0 + 1_000, &req, c.peer);
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     let chs = challenges(&out);
     assert_eq!(chs.len(), 2);
     assert!(chs.iter().all(|ch| ch.stale), "{}", text(&out));
@@ -291,19 +291,19 @@ fn replayed_nonce_count_is_stale_and_next_count_passes() {
 
     // same nonce, nc + 1: accepted
     let out = c.register(&mut srv, T0 + 2_000, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(c.nonce.as_ref().unwrap().nc, 2);
 
     // a lower count than the last one seen is a replay too
     c.nonce.as_mut().unwrap().nc = 0;
     let out = c.register(&mut srv, T0 + 3_000, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     assert!(challenges(&out)[0].stale);
 
     // the fresh nonce of the stale challenge works
     c.learn(&out);
     let out = c.register(&mut srv, T0 + 4_000, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
 }
 
 #[test]
@@ -319,9 +319,9 @@ fn failed_attempt_does_not_use_up_the_nonce_count() {
     attacker.password = "guess".into();
     attacker.nonce.as_mut().unwrap().nc = 0xfe;
     let out = attacker.register(&mut srv, T0, &Reg::contact("<sip:evil@192.0.2.66>"));
-    assert_eq!(out.status, 403, "{}", text(&out));
+    assert_eq!(out.status(), 403, "{}", text(&out));
     let out = c.register(&mut srv, T0 + 10, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
 }
 
 #[test]
@@ -330,20 +330,20 @@ fn expired_nonce_is_stale() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200);
+    assert_eq!(out.status(), 200);
 
     // still valid just before the end of its life
     let out = c.register(&mut srv, T0 + lifetime - 1_000, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
 
     let out = c.register(&mut srv, T0 + lifetime + 1_000, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     let chs = challenges(&out);
     assert!(chs.iter().all(|ch| ch.stale), "{}", text(&out));
     assert!(out.changes.is_empty());
     c.learn(&out);
     let out = c.register(&mut srv, T0 + lifetime + 2_000, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
 }
 
 #[test]
@@ -360,7 +360,7 @@ fn tampered_nonce_is_challenged_without_stale() {
     n.nonce = chars.into_iter().collect();
     let req = c.build(&Reg::contact(CONTACT));
     let out = srv.handle(T0, &req, c.peer);
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     let chs = challenges(&out);
     assert_eq!(chs.len(), 2);
     assert!(chs.iter().all(|ch| !ch.stale), "{}", text(&out));
@@ -371,10 +371,10 @@ fn tampered_nonce_is_challenged_without_stale() {
     other.reg = registrar::Registrar::new(RegistrarConfig::default(), b"another secret");
     let mut c2 = Client::alice();
     let out = c2.register(&mut other, T0, &Reg::contact(CONTACT));
-    assert_eq!(out.status, 200);
+    assert_eq!(out.status(), 200);
     let req = c2.build(&Reg::contact(CONTACT));
     let out = srv.handle(T0, &req, c2.peer);
-    assert_eq!(out.status, 401);
+    assert_eq!(out.status(), 401);
     assert!(challenges(&out).iter().all(|ch| !ch.stale));
 }
 
@@ -407,14 +407,14 @@ fn request_signed_before_a_restart_cannot_be_replayed() {
     let out = srv.handle(T0, &first, c.peer);
     c.learn(&out);
     let captured = c.build(&Reg::contact(CONTACT));
-    assert_eq!(srv.handle(T0, &captured, c.peer).status, 200);
+    assert_eq!(srv.handle(T0, &captured, c.peer).status(), 200);
 
     let mut restarted = Server::new();
     let mut bob = Client::bob();
     let req = bob.build(&Reg::contact("<sip:bob@198.51.100.9>"));
-    assert_eq!(restarted.handle(T0 + 1_000, &req, bob.peer).status, 401);
+    assert_eq!(restarted.handle(T0 + 1_000, &req, bob.peer).status(), 401);
     let out = restarted.handle(T0 + 2_000, &captured, c.peer);
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     assert!(challenges(&out).iter().all(|ch| ch.stale), "{}", text(&out));
     assert!(restarted.reg.location().is_empty());
 }
@@ -443,16 +443,16 @@ fn credentials_without_qop_are_single_use() {
     c.cseq += 1;
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
     let out = srv.handle(T0, &req, c.peer);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     c.cseq += 1;
     let again = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
     let out = srv.handle(T0 + 1_000, &again, c.peer);
-    assert_eq!(out.status, 401, "{}", text(&out));
+    assert_eq!(out.status(), 401, "{}", text(&out));
     assert!(challenges(&out).iter().all(|ch| ch.stale));
 
     // qop=auth without nc/cnonce is malformed
     let bad = format!("{auth}, qop=auth");
     c.cseq += 1;
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&bad));
-    assert_eq!(srv.handle(T0 + 2_000, &req, c.peer).status, 400);
+    assert_eq!(srv.handle(T0 + 2_000, &req, c.peer).status(), 400);
 }

@@ -51,7 +51,7 @@ fn two_instances_make_two_bindings() {
             UUID1,
         )),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.registered);
     assert_eq!(out.instances, [UUID1]);
 
@@ -60,7 +60,7 @@ fn two_instances_make_two_bindings() {
         T0 + 1_000,
         &Reg::contact(&with_instance("sip:alice@10.0.0.2:5060", UUID2)),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(!out.registered, "alice was already registered");
     assert_eq!(out.instances, [UUID2]);
     assert!(
@@ -97,7 +97,7 @@ fn same_instance_from_a_new_address_replaces_its_binding() {
         T0,
         &Reg::contact(&with_instance("sip:alice@10.0.0.1:5060", UUID1)),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let key = bindings(&srv, "alice", T0)[0].key.clone();
 
     // the phone moved to another network (new source, new contact), same Call-ID
@@ -107,7 +107,7 @@ fn same_instance_from_a_new_address_replaces_its_binding() {
         T0 + 10_000,
         &Reg::contact(&with_instance("sip:alice@192.168.1.5:5070", UUID1)),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(!out.registered);
     assert_eq!(
         listed(&out),
@@ -131,7 +131,7 @@ fn same_instance_from_a_new_address_replaces_its_binding() {
         T0 + 20_000,
         &Reg::contact(&with_instance("sip:alice@192.168.1.5:5071", UUID1)),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let b = bindings(&srv, "alice", T0 + 20_000);
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].contact, "sip:alice@192.168.1.5:5071");
@@ -156,13 +156,13 @@ fn reg_id_distinguishes_flows_of_one_instance() {
         T0,
         &Reg::contact(&c1).header("Supported", "outbound"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let out = flow2.register(
         &mut srv,
         T0,
         &Reg::contact(&c2).header("Supported", "outbound"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let b = bindings(&srv, "alice", T0);
     assert_eq!(b.len(), 2, "{b:?}");
     let mut regs: Vec<_> = b.iter().map(|b| (b.reg_id, b.source.conn)).collect();
@@ -179,7 +179,7 @@ fn reg_id_distinguishes_flows_of_one_instance() {
         T0 + 1_000,
         &Reg::contact(&c1).header("Supported", "outbound"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let b = bindings(&srv, "alice", T0 + 1_000);
     assert_eq!(b.len(), 2);
     let mut regs: Vec<_> = b.iter().map(|b| (b.reg_id, b.source.conn)).collect();
@@ -197,7 +197,7 @@ fn several_contacts_in_one_register() {
     let reg = Reg::contact("<sip:alice@10.0.0.1>;q=0.7, <sip:alice@10.0.0.2>;expires=120")
         .and_contact("\"Desk\" <sip:alice@10.0.0.3;transport=tcp>;q=1");
     let out = c.register(&mut srv, T0, &reg);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.registered);
     assert_eq!(out.changes.len(), 3);
     assert!(out
@@ -229,17 +229,17 @@ fn register_without_contact_is_a_query() {
     let mut c = Client::alice();
     // nothing registered yet: 200 without Contact
     let out = c.register(&mut srv, T0, &Reg::query());
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(listed(&out).is_empty());
     assert!(out.changes.is_empty());
     assert!(!out.registered);
 
     let reg = Reg::contact("<sip:alice@10.0.0.1>").and_contact("<sip:alice@10.0.0.2>;expires=100");
-    assert_eq!(c.register(&mut srv, T0, &reg).status, 200);
+    assert_eq!(c.register(&mut srv, T0, &reg).status(), 200);
     let before = bindings(&srv, "alice", T0);
 
     let out = c.register(&mut srv, T0 + 40_000, &Reg::query());
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.changes.is_empty());
     assert!(!out.registered);
     let mut l = listed(&out);
@@ -272,7 +272,7 @@ fn retransmission_changes_nothing() {
     c.learn(&out);
     let req = c.build(&reg);
     let out = srv.handle(T0, &req, c.peer);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let before = bindings(&srv, "alice", T0);
 
     // the very same bytes again (the 200 was lost): nothing changes
@@ -290,7 +290,7 @@ fn retransmission_changes_nothing() {
     );
     assert_eq!(again.cseq().unwrap(), req.cseq().unwrap());
     let out = srv.handle(T0 + 4_000, &again, c.peer);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.changes.is_empty(), "{:?}", out.changes);
     assert_eq!(bindings(&srv, "alice", T0 + 4_000), before);
     assert_eq!(listed(&out), [("sip:alice@10.0.0.1".to_owned(), 596)]);
@@ -306,7 +306,7 @@ fn lower_cseq_from_the_same_call_id_does_not_overwrite() {
         T0,
         &Reg::contact("<sip:alice@10.0.0.1>").expires(600),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let before = bindings(&srv, "alice", T0);
     assert_eq!(before[0].cseq, 12);
 
@@ -330,7 +330,7 @@ fn lower_cseq_from_the_same_call_id_does_not_overwrite() {
         T0 + 2_000,
         &Reg::contact("<sip:alice@10.0.0.1>").expires(0),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(matches!(
         out.changes.as_slice(),
         [BindingChange::Remove { .. }]
@@ -347,7 +347,7 @@ fn max_contacts_exceeded_is_forbidden() {
     let mut srv = Server::with_config(cfg);
     let mut c = Client::alice();
     let out = c.register(&mut srv, T0, &Reg::contact("<sip:alice@10.0.0.1>"));
-    assert_eq!(out.status, 200);
+    assert_eq!(out.status(), 200);
 
     // the same new contact listed twice is one binding: within the limit
     let out = c.register(
@@ -355,14 +355,14 @@ fn max_contacts_exceeded_is_forbidden() {
         T0,
         &Reg::contact("<sip:alice@10.0.0.2>, <sip:alice@10.0.0.2>;expires=100"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(bindings(&srv, "alice", T0).len(), 2);
     let before = bindings(&srv, "alice", T0);
 
     // a third one is refused, and the refused request changes nothing (not even refreshes)
     let reg = Reg::contact("<sip:alice@10.0.0.1>;expires=60").and_contact("<sip:alice@10.0.0.3>");
     let out = c.register(&mut srv, T0 + 1_000, &reg);
-    assert_eq!(out.status, 403, "{}", text(&out));
+    assert_eq!(out.status(), 403, "{}", text(&out));
     assert!(out.changes.is_empty());
     assert_eq!(bindings(&srv, "alice", T0 + 1_000), before);
 
@@ -372,10 +372,10 @@ fn max_contacts_exceeded_is_forbidden() {
         T0 + 2_000,
         &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let reg = Reg::contact("<sip:alice@10.0.0.2>;expires=0").and_contact("<sip:alice@10.0.0.3>");
     let out = c.register(&mut srv, T0 + 3_000, &reg);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let contacts: Vec<_> = bindings(&srv, "alice", T0 + 3_000)
         .into_iter()
         .map(|b| b.contact)
@@ -384,7 +384,7 @@ fn max_contacts_exceeded_is_forbidden() {
 
     // expired bindings do not count
     let out = c.register(&mut srv, T0 + 63_000, &Reg::contact("<sip:alice@10.0.0.4>"));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     // other logins have their own allowance
     let mut bob = Client::bob();
     let out = bob.register(
@@ -392,7 +392,7 @@ fn max_contacts_exceeded_is_forbidden() {
         T0 + 63_000,
         &Reg::contact("<sip:bob@10.0.0.9>, <sip:bob@10.0.0.10>"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
 }
 
 #[test]
@@ -408,7 +408,7 @@ fn outbound_is_required_back_when_used() {
         T0,
         &Reg::contact(&c1).header("Supported", "path, outbound"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         header(&out, "Require").as_deref(),
         Some("outbound"),
@@ -419,7 +419,7 @@ fn outbound_is_required_back_when_used() {
 
     // reg-id without Supported: outbound → no Require
     let out = phone.register(&mut srv, T0 + 1_000, &Reg::contact(&c1));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(header(&out, "Require"), None, "{}", text(&out));
 
     // another device, Supported: outbound but no reg-id: not an outbound registration, even
@@ -430,7 +430,7 @@ fn outbound_is_required_back_when_used() {
         T0 + 2_000,
         &Reg::contact(&with_instance("sip:alice@10.0.0.2", UUID2)).header("Supported", "outbound"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(header(&out, "Require"), None, "{}", text(&out));
 }
 
@@ -445,7 +445,7 @@ fn reg_id_without_instance_is_ignored() {
         &Reg::contact("<sip:alice@10.0.0.1;transport=tcp>;reg-id=1")
             .header("Supported", "outbound"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(header(&out, "Require"), None, "{}", text(&out));
     let b = bindings(&srv, "alice", T0);
     assert_eq!(b[0].reg_id, None);
@@ -461,7 +461,7 @@ fn path_and_user_agent_are_kept() {
         .header("Path", "<sip:edge2.example.com;lr>")
         .header("User-Agent", "TestPhone/1.0");
     let out = c.register(&mut srv, T0, &reg);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let resp = response(&out);
     let paths: Vec<_> = resp.header_values(&sip_message::HeaderName::Path).collect();
     assert_eq!(
@@ -487,7 +487,7 @@ fn rfc8599_push_params_give_the_instance_a_token() {
         UUID1,
     );
     let out = phone.register(&mut srv, T0, &Reg::contact(&contact));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         out.push,
         [registrar::PushRegistration {
@@ -508,7 +508,7 @@ fn rfc8599_push_params_give_the_instance_a_token() {
         T0 + 1_000,
         &Reg::contact(&with_instance("sip:alice@10.0.0.1:5060", UUID2)),
     );
-    assert_eq!(out.status, 200);
+    assert_eq!(out.status(), 200);
     assert!(out.push.is_empty());
     assert!(!text(&out).contains("Feature-Caps"));
 }
@@ -524,7 +524,7 @@ fn unknown_push_provider_gets_555_and_changes_nothing() {
         UUID1,
     );
     let out = phone.register(&mut srv, T0, &Reg::contact(&contact));
-    assert_eq!(out.status, 555, "{}", text(&out));
+    assert_eq!(out.status(), 555, "{}", text(&out));
     assert!(text(&out).contains("Feature-Caps: *;+sip.pns=\"fcm\""));
     assert!(out.changes.is_empty() && out.push.is_empty());
     assert!(bindings(&srv, "alice", T0).is_empty());
@@ -537,7 +537,7 @@ fn unknown_push_provider_gets_555_and_changes_nothing() {
             UUID1,
         )),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.push.is_empty(), "no pn-prid: no token");
     assert!(text(&out).contains("Feature-Caps: *;+sip.pns=\"fcm\""));
 }

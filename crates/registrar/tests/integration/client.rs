@@ -74,7 +74,7 @@ impl Server {
         let resp = response(&out);
         assert_eq!(
             resp.status(),
-            Some(out.status),
+            Some(out.status()),
             "status line vs Outcome::status"
         );
         out
@@ -251,7 +251,7 @@ impl Client {
 
     /// Learns the nonce offered for `self.alg` from a 401; panics if there is none.
     pub(crate) fn learn(&mut self, out: &Outcome) -> Challenge<'static> {
-        assert_eq!(out.status, 401, "expected a challenge:\n{}", text(out));
+        assert_eq!(out.status(), 401, "expected a challenge:\n{}", text(out));
         let ch = challenges(out)
             .into_iter()
             .find(|c| {

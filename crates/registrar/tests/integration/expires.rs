@@ -38,13 +38,13 @@ fn too_brief_is_423_with_min_expires_and_changes_nothing() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
     let out = c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")).expires(600));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let before = contacts_now(&srv, T0);
 
     // a refresh of A plus a new B that is too brief: all or nothing
     let reg = Reg::contact(&format!("<{A}>;expires=900")).and_contact(&format!("<{B}>;expires=59"));
     let out = c.register(&mut srv, T0 + 1_000, &reg);
-    assert_eq!(out.status, 423, "{}", text(&out));
+    assert_eq!(out.status(), 423, "{}", text(&out));
     assert_eq!(header(&out, "Min-Expires").as_deref(), Some("60"));
     assert!(out.changes.is_empty());
     assert!(!out.registered);
@@ -56,7 +56,7 @@ fn too_brief_is_423_with_min_expires_and_changes_nothing() {
         T0 + 2_000,
         &Reg::contact(&format!("<{B}>")).expires(1),
     );
-    assert_eq!(out.status, 423, "{}", text(&out));
+    assert_eq!(out.status(), 423, "{}", text(&out));
     assert_eq!(header(&out, "Min-Expires").as_deref(), Some("60"));
     assert_eq!(contacts_now(&srv, T0 + 2_000), before);
 
@@ -66,7 +66,7 @@ fn too_brief_is_423_with_min_expires_and_changes_nothing() {
         T0 + 3_000,
         &Reg::contact(&format!("<{B}>")).expires(60),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         sorted(listed(&out)),
         [(A.to_owned(), 597), (B.to_owned(), 60)],
@@ -84,7 +84,7 @@ fn too_long_is_clamped_to_max() {
         T0,
         &Reg::contact(&format!("<{A}>")).expires(999_999),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(listed(&out), [(A.to_owned(), 7200)]);
     assert_eq!(contacts_now(&srv, T0), [(A.to_owned(), T0 + 7_200_000)]);
     // the contact parameter is clamped as well
@@ -93,7 +93,7 @@ fn too_long_is_clamped_to_max() {
         T0,
         &Reg::contact(&format!("<{A}>;expires=4294967295")),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(listed(&out), [(A.to_owned(), 7200)]);
 }
 
@@ -103,7 +103,7 @@ fn contact_param_beats_header_beats_default() {
     let mut c = Client::alice();
     // no interval anywhere: the default
     let out = c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(listed(&out), [(A.to_owned(), 1800)]);
 
     // header for B, parameter for A
@@ -111,7 +111,7 @@ fn contact_param_beats_header_beats_default() {
         .and_contact(&format!("<{B}>"))
         .expires(120);
     let out = c.register(&mut srv, T0 + 1_000, &reg);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         sorted(listed(&out)),
         [(A.to_owned(), 300), (B.to_owned(), 120)]
@@ -127,7 +127,7 @@ fn contact_param_beats_header_beats_default() {
         T0 + 2_000,
         &Reg::contact(&format!("<{A}>;expires=600")).expires(0),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(
         matches!(out.changes.as_slice(), [BindingChange::Upsert { .. }]),
         "{:?}",
@@ -144,7 +144,7 @@ fn contact_param_beats_header_beats_default() {
         T0 + 3_000,
         &Reg::contact(&format!("<{B}>;expires=0")).expires(600),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(
         matches!(out.changes.as_slice(), [BindingChange::Remove { .. }]),
         "{:?}",
@@ -159,7 +159,7 @@ fn expires_zero_removes_one_binding() {
     let mut c = Client::alice();
     let reg = Reg::contact(&format!("<{A}>")).and_contact(&format!("<{B}>"));
     let out = c.register(&mut srv, T0, &reg);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(out.changes.len(), 2);
     let key_b = srv
         .reg
@@ -173,7 +173,7 @@ fn expires_zero_removes_one_binding() {
     // parameters other than transport do not make another binding: this still names B
     let removal = "<sip:alice@198.51.100.7:5064;transport=TCP;ob>;expires=0";
     let out = c.register(&mut srv, T0 + 5_000, &Reg::contact(removal));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         out.changes,
         [BindingChange::Remove {
@@ -193,7 +193,7 @@ fn expires_zero_removes_one_binding() {
         T0 + 6_000,
         &Reg::contact(&format!("<{B}>")).expires(0),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.changes.is_empty());
 
     // Expires: 0 header removes the last one
@@ -202,7 +202,7 @@ fn expires_zero_removes_one_binding() {
         T0 + 7_000,
         &Reg::contact(&format!("<{A}>")).expires(0),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(
         matches!(out.changes.as_slice(), [BindingChange::Remove { login, .. }] if login == "alice")
     );
@@ -216,16 +216,16 @@ fn star_with_expires_zero_removes_all() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
     let reg = Reg::contact(&format!("<{A}>")).and_contact(&format!("<{B}>"));
-    assert_eq!(c.register(&mut srv, T0, &reg).status, 200);
+    assert_eq!(c.register(&mut srv, T0, &reg).status(), 200);
     let mut bob = Client::bob();
     assert_eq!(
         bob.register(&mut srv, T0, &Reg::contact("<sip:bob@198.51.100.9>"))
-            .status,
+            .status(),
         200
     );
 
     let out = c.register(&mut srv, T0 + 1_000, &Reg::contact("*").expires(0));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         out.changes,
         [BindingChange::RemoveAll {
@@ -240,7 +240,7 @@ fn star_with_expires_zero_removes_all() {
 
     // nothing left: nothing to report
     let out = c.register(&mut srv, T0 + 2_000, &Reg::contact("*").expires(0));
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.changes.is_empty());
 }
 
@@ -250,12 +250,12 @@ fn star_needs_expires_zero() {
     let mut c = Client::alice();
     assert_eq!(
         c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")))
-            .status,
+            .status(),
         200
     );
     for reg in [Reg::contact("*"), Reg::contact("*").expires(60)] {
         let out = c.register(&mut srv, T0 + 1_000, &reg);
-        assert_eq!(out.status, 400, "{}", text(&out));
+        assert_eq!(out.status(), 400, "{}", text(&out));
         assert!(out.changes.is_empty());
         assert_eq!(srv.reg.location().lookup("alice", T0 + 1_000).count(), 1);
     }
@@ -265,7 +265,7 @@ fn star_needs_expires_zero() {
         T0 + 2_000,
         &Reg::contact("*").and_contact(&format!("<{A}>")).expires(0),
     );
-    assert_eq!(out.status, 400, "{}", text(&out));
+    assert_eq!(out.status(), 400, "{}", text(&out));
     assert_eq!(srv.reg.location().lookup("alice", T0 + 2_000).count(), 1);
 }
 
@@ -275,7 +275,7 @@ fn malformed_intervals_are_400() {
     let mut c = Client::alice();
     assert_eq!(
         c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")))
-            .status,
+            .status(),
         200
     );
     for reg in [
@@ -284,7 +284,7 @@ fn malformed_intervals_are_400() {
         Reg::contact(&format!("<{B}>;expires=99999999999")),
     ] {
         let out = c.register(&mut srv, T0 + 1_000, &reg);
-        assert_eq!(out.status, 400, "{}", text(&out));
+        assert_eq!(out.status(), 400, "{}", text(&out));
         assert!(out.changes.is_empty());
     }
     assert_eq!(srv.reg.location().len(), 1);

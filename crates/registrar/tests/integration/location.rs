@@ -114,7 +114,7 @@ fn registrar_bindings_expire_and_purge() {
     let reg = Reg::contact("<sip:alice@10.0.0.1>;expires=60")
         .and_contact("<sip:alice@10.0.0.2>;expires=120");
     let out = c.register(&mut srv, T0, &reg);
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     let keys_before: Vec<String> = srv
         .reg
         .location()
@@ -144,7 +144,7 @@ fn registrar_bindings_expire_and_purge() {
         &Reg::contact("<sip:alice@10.0.0.1>"),
     );
     // the nonce of T0 has expired by now (lifetime 300 s? no: 130 s is within it)
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.registered);
 }
 
@@ -157,14 +157,14 @@ fn expired_but_unpurged_binding_does_not_block_registration() {
         T0,
         &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
     );
-    assert_eq!(out.status, 200);
+    assert_eq!(out.status(), 200);
     // expired, not purged; the same contact registers again and counts as new
     let out = c.register(
         &mut srv,
         T0 + 61_000,
         &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
     );
-    assert_eq!(out.status, 200, "{}", text(&out));
+    assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.registered, "the login had no live binding");
     assert_eq!(listed(&out), [("sip:alice@10.0.0.1".to_owned(), 60)]);
     assert_eq!(srv.reg.location().len(), 1);

@@ -66,7 +66,7 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
         .reg
         .authenticate(T0, &req, peer, alice.as_ref(), AuthKind::Proxy)
         .expect_err("challenged");
-    assert_eq!(r.status, 407);
+    assert_eq!(r.status(), 407);
     let nonce = proxy_nonce(&r.response);
 
     // a digest over the wrong method is refused
@@ -75,14 +75,14 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
         .reg
         .authenticate(T0, &bad, peer, alice.as_ref(), AuthKind::Proxy)
         .expect_err("wrong method");
-    assert_eq!(r.status, 403);
+    assert_eq!(r.status(), 403);
     // a wrong password too
     let bad = invite(Some(&sign(&nonce, "INVITE", "guess", 2)));
     let r = srv
         .reg
         .authenticate(T0, &bad, peer, alice.as_ref(), AuthKind::Proxy)
         .expect_err("wrong password");
-    assert_eq!(r.status, 403);
+    assert_eq!(r.status(), 403);
 
     let good = invite(Some(&sign(&nonce, "INVITE", "wonderland", 3)));
     assert_eq!(
@@ -99,7 +99,7 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
         .reg
         .authenticate(T0, &good, peer, alice.as_ref(), AuthKind::Proxy)
         .expect_err("replay");
-    assert_eq!(r.status, 407);
+    assert_eq!(r.status(), 407);
     let m = Message::parse(r.response).unwrap();
     assert!(m
         .header(&HeaderName::ProxyAuthenticate)
@@ -130,5 +130,5 @@ fn www_credentials_do_not_satisfy_a_proxy_challenge() {
         .reg
         .authenticate(T0, &req, peer, alice.as_ref(), AuthKind::Proxy)
         .expect_err("no proxy credentials");
-    assert_eq!(r.status, 407);
+    assert_eq!(r.status(), 407);
 }
