@@ -1,6 +1,9 @@
 //! Digest authentication of REGISTER: challenges, algorithms, refusals, nonce counts and expiry.
 
-use registrar::{BindingChange, RegistrarConfig};
+use registrar::{
+    AuthKind, AuthRejection, BindingChange, CredentialsProblem, ForbiddenReason, RegisterError,
+    RegistrarConfig,
+};
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::{ConnId, HeaderName, Transport};
 
@@ -151,6 +154,10 @@ fn sha256_credentials_register() {
     registers_with(Algorithm::Sha256);
 }
 
+fn forbidden(reason: ForbiddenReason) -> RegisterError {
+    RegisterError::Auth(AuthRejection::Forbidden { reason })
+}
+
 fn refused(c: &mut Client, srv: &mut Server) -> registrar::Outcome {
     let out = c.register(srv, T0, &Reg::contact(CONTACT));
     assert!(out.changes.is_empty());
@@ -167,6 +174,12 @@ fn wrong_password_is_forbidden() {
     c.password = "guess".into();
     let out = refused(&mut c, &mut srv);
     assert_eq!(out.status(), 403, "{}", text(&out));
+    assert_eq!(
+        out.result,
+        Err(forbidden(ForbiddenReason::WrongPassword {
+            login: "alice".into()
+        }))
+    );
     assert!(header(&out, "WWW-Authenticate").is_none());
 }
 
@@ -176,6 +189,12 @@ fn unknown_user_is_forbidden() {
     let mut c = Client::new("carol", "whatever", udp_peer("198.51.100.10:5060"));
     let out = refused(&mut c, &mut srv);
     assert_eq!(out.status(), 403, "{}", text(&out));
+    assert_eq!(
+        out.result,
+        Err(forbidden(ForbiddenReason::UnknownAccount {
+            login: "carol".into()
+        }))
+    );
 }
 
 #[test]
@@ -198,6 +217,12 @@ fn disabled_account_is_forbidden() {
     let mut c = Client::new("mallory", "m4ll0ry", udp_peer("198.51.100.11:5060"));
     let out = refused(&mut c, &mut srv);
     assert_eq!(out.status(), 403, "{}", text(&out));
+    assert_eq!(
+        out.result,
+        Err(forbidden(ForbiddenReason::AccountDisabled {
+            login: "mallory".into()
+        }))
+    );
 }
 
 #[test]
@@ -209,6 +234,12 @@ fn username_must_match_to_user() {
     c.password = "builder".into();
     let out = refused(&mut c, &mut srv);
     assert_eq!(out.status(), 403, "{}", text(&out));
+    assert!(
+        matches!(&out.result, Err(RegisterError::ToMismatch { to, login })
+            if to == "sip:alice@example.com" && login == "bob"),
+        "{:?}",
+        out.result
+    );
     assert_eq!(srv.reg.location().lookup("bob", T0).count(), 0);
 }
 
@@ -284,6 +315,13 @@ fn replayed_nonce_count_is_stale_and_next_count_passes() {
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
     let out = srv.handle(T0 + 1_000, &req, c.peer);
     assert_eq!(out.status(), 401, "{}", text(&out));
+    assert_eq!(
+        out.result,
+        Err(RegisterError::Auth(AuthRejection::Challenge {
+            kind: AuthKind::Www,
+            stale: true
+        }))
+    );
     let chs = challenges(&out);
     assert_eq!(chs.len(), 2);
     assert!(chs.iter().all(|ch| ch.stale), "{}", text(&out));
@@ -454,5 +492,12 @@ fn credentials_without_qop_are_single_use() {
     let bad = format!("{auth}, qop=auth");
     c.cseq += 1;
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&bad));
-    assert_eq!(srv.handle(T0 + 2_000, &req, c.peer).status(), 400);
+    let out = srv.handle(T0 + 2_000, &req, c.peer);
+    assert_eq!(out.status(), 400);
+    assert_eq!(
+        out.result,
+        Err(RegisterError::Auth(AuthRejection::BadCredentials {
+            problem: CredentialsProblem::QopWithoutCount
+        }))
+    );
 }

@@ -1,6 +1,6 @@
 //! Binding identity and updates (RFC 3261 §10.3 steps 7-8, RFC 5626 instances and flows).
 
-use registrar::{Binding, BindingChange, RegistrarConfig};
+use registrar::{Binding, BindingChange, RegisterError, RegistrarConfig};
 use sip_message::ContactList;
 
 use crate::client::*;
@@ -363,6 +363,7 @@ fn max_contacts_exceeded_is_forbidden() {
     let reg = Reg::contact("<sip:alice@10.0.0.1>;expires=60").and_contact("<sip:alice@10.0.0.3>");
     let out = c.register(&mut srv, T0 + 1_000, &reg);
     assert_eq!(out.status(), 403, "{}", text(&out));
+    assert_eq!(out.result, Err(RegisterError::TooManyContacts { max: 2 }));
     assert!(out.changes.is_empty());
     assert_eq!(bindings(&srv, "alice", T0 + 1_000), before);
 
@@ -525,6 +526,12 @@ fn unknown_push_provider_gets_555_and_changes_nothing() {
     );
     let out = phone.register(&mut srv, T0, &Reg::contact(&contact));
     assert_eq!(out.status(), 555, "{}", text(&out));
+    assert!(
+        matches!(&out.result, Err(RegisterError::PushProviderNotServed { provider, served })
+            if provider == "webpush" && served == &["apns", "fcm"]),
+        "{:?}",
+        out.result
+    );
     assert!(text(&out).contains("Feature-Caps: *;+sip.pns=\"fcm\""));
     assert!(out.changes.is_empty() && out.push.is_empty());
     assert!(bindings(&srv, "alice", T0).is_empty());

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use registrar::{Account, Outcome, Registrar, RegistrarConfig};
+use registrar::{Account, AuthRejection, Outcome, RegisterError, Registrar, RegistrarConfig};
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::{Challenge, ConnId, Contact, ContactList, HeaderName, Message, MessageBuilder};
 use sip_message::{Method, Peer, Transport};
@@ -76,6 +76,17 @@ impl Server {
             resp.status(),
             Some(out.status()),
             "status line vs Outcome::status"
+        );
+        // a refusal's Warning is its Display (none for a challenge or a 423)
+        let warning = match &out.result {
+            Ok(())
+            | Err(RegisterError::MinExpires { .. })
+            | Err(RegisterError::Auth(AuthRejection::Challenge { .. })) => None,
+            Err(e) => Some(format!("399 ferroswitch \"{e}\"")),
+        };
+        assert_eq!(
+            resp.header(&HeaderName::from_bytes(b"Warning")),
+            warning.as_deref()
         );
         out
     }

@@ -1,7 +1,7 @@
 //! Expiry intervals (RFC 3261 §10.2.1.1, §10.3 steps 6-7): Min-Expires, clamping, precedence,
 //! removal and `Contact: *`.
 
-use registrar::{BindingChange, RegistrarConfig};
+use registrar::{BindingChange, RegisterError, RegistrarConfig};
 
 use crate::client::*;
 
@@ -45,6 +45,11 @@ fn too_brief_is_423_with_min_expires_and_changes_nothing() {
     let reg = Reg::contact(&format!("<{A}>;expires=900")).and_contact(&format!("<{B}>;expires=59"));
     let out = c.register(&mut srv, T0 + 1_000, &reg);
     assert_eq!(out.status(), 423, "{}", text(&out));
+    assert_eq!(
+        out.result,
+        Err(RegisterError::MinExpires { min: 60, asked: 59 })
+    );
+    assert_eq!(out.login.as_deref(), Some("alice"));
     assert_eq!(header(&out, "Min-Expires").as_deref(), Some("60"));
     assert!(out.changes.is_empty());
     assert!(!out.registered);
@@ -256,6 +261,7 @@ fn star_needs_expires_zero() {
     for reg in [Reg::contact("*"), Reg::contact("*").expires(60)] {
         let out = c.register(&mut srv, T0 + 1_000, &reg);
         assert_eq!(out.status(), 400, "{}", text(&out));
+        assert_eq!(out.result, Err(RegisterError::StarNeedsExpiresZero));
         assert!(out.changes.is_empty());
         assert_eq!(srv.reg.location().lookup("alice", T0 + 1_000).count(), 1);
     }
@@ -278,13 +284,23 @@ fn malformed_intervals_are_400() {
             .status(),
         200
     );
-    for reg in [
-        Reg::contact(&format!("<{B}>")).expires("soon"),
-        Reg::contact(&format!("<{B}>;expires=-1")),
-        Reg::contact(&format!("<{B}>;expires=99999999999")),
+    for (reg, error) in [
+        (
+            Reg::contact(&format!("<{B}>")).expires("soon"),
+            RegisterError::BadHeader { header: "Expires" },
+        ),
+        (
+            Reg::contact(&format!("<{B}>;expires=-1")),
+            RegisterError::BadContactParam { param: "expires" },
+        ),
+        (
+            Reg::contact(&format!("<{B}>;expires=99999999999")),
+            RegisterError::BadContactParam { param: "expires" },
+        ),
     ] {
         let out = c.register(&mut srv, T0 + 1_000, &reg);
         assert_eq!(out.status(), 400, "{}", text(&out));
+        assert_eq!(out.result, Err(error));
         assert!(out.changes.is_empty());
     }
     assert_eq!(srv.reg.location().len(), 1);

@@ -2,7 +2,7 @@
 //! digest computed over the request's own method.
 
 use bytes::Bytes;
-use registrar::{AuthKind, Registrar};
+use registrar::{AuthKind, AuthRejection, ForbiddenReason, Registrar};
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::{Challenge, HeaderName, Message, MessageBuilder, Method};
 
@@ -67,6 +67,13 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
         .authenticate(T0, &req, peer, alice.as_ref(), AuthKind::Proxy)
         .expect_err("challenged");
     assert_eq!(r.status(), 407);
+    assert_eq!(
+        r.reason,
+        AuthRejection::Challenge {
+            kind: AuthKind::Proxy,
+            stale: false
+        }
+    );
     let nonce = proxy_nonce(&r.response);
 
     // a digest over the wrong method is refused
@@ -83,6 +90,14 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
         .authenticate(T0, &bad, peer, alice.as_ref(), AuthKind::Proxy)
         .expect_err("wrong password");
     assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.reason,
+        AuthRejection::Forbidden {
+            reason: ForbiddenReason::WrongPassword {
+                login: "alice".into()
+            }
+        }
+    );
 
     let good = invite(Some(&sign(&nonce, "INVITE", "wonderland", 3)));
     assert_eq!(
@@ -100,6 +115,10 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
         .authenticate(T0, &good, peer, alice.as_ref(), AuthKind::Proxy)
         .expect_err("replay");
     assert_eq!(r.status(), 407);
+    assert!(matches!(
+        r.reason,
+        AuthRejection::Challenge { stale: true, .. }
+    ));
     let m = Message::parse(r.response).unwrap();
     assert!(m
         .header(&HeaderName::ProxyAuthenticate)
