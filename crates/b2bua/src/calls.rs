@@ -105,31 +105,25 @@ impl Calls {
         dir: &dyn Directory,
         out: &mut dyn Outbox,
     ) {
-        let reject = |out: &mut dyn Outbox, code: u16, reason: &str| {
-            let mut b =
-                MessageBuilder::response_to(&req, code, Some(&req.stable_tag()), Some(from.remote));
-            b.header("Warning", format_args!("399 ferroswitch \"{reason}\""));
-            out.respond(&key, b.finish());
+        let reject = |out: &mut dyn Outbox, why: InviteRefusal| {
+            tracing::debug!(status = why.status(), ?why, "INVITE refused");
+            out.respond(&key, why.response(&req, from));
         };
         let max_forwards = match req.max_forwards() {
-            Ok(Some(0)) => return reject(out, 483, "Max-Forwards exhausted"),
+            Ok(Some(0)) => return reject(out, InviteRefusal::MaxForwardsExhausted),
             Ok(Some(n)) => n - 1,
             Ok(None) => 69,
-            Err(_) => return reject(out, 400, "bad Max-Forwards"),
+            Err(_) => return reject(out, InviteRefusal::BadMaxForwards),
         };
         if req.has_option_tag(&HeaderName::Require, "100rel") {
-            let mut b =
-                MessageBuilder::response_to(&req, 420, Some(&req.stable_tag()), Some(from.remote));
-            b.header("Unsupported", "100rel");
-            out.respond(&key, b.finish());
-            return;
+            return reject(out, InviteRefusal::Requires100rel);
         }
         let Some(call_id) = req.call_id().map(str::to_owned) else {
-            return reject(out, 400, "no Call-ID");
+            return reject(out, InviteRefusal::NoCallId);
         };
         if self.shared.by_call_id.contains_key(&call_id) {
             // a new INVITE reusing a live call's Call-ID without its tags
-            return reject(out, 482, "Call-ID in use");
+            return reject(out, InviteRefusal::CallIdInUse { call_id });
         }
         if let Some(h) = req.headers().iter().find(|h| h.name.matches("Replaces")) {
             return self.pick_up(now, key, &req, from, &caller, h.value(), out);
@@ -439,5 +433,53 @@ impl Calls {
         self.parking.forget(&call);
         // only after the linger time: drop what never got an answer
         self.shared.forget_pending(id);
+    }
+}
+
+/// Why a new INVITE is answered before it is routed: its status in [`Self::status`], its
+/// `Warning` text in `Display`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum InviteRefusal {
+    /// `Max-Forwards: 0`: 483.
+    #[error("Max-Forwards exhausted")]
+    MaxForwardsExhausted,
+    /// A Max-Forwards that does not parse: 400.
+    #[error("bad Max-Forwards")]
+    BadMaxForwards,
+    /// `Require: 100rel` (reliable provisionals are not implemented): 420 with
+    /// `Unsupported: 100rel` and no `Warning`.
+    #[error("100rel is not supported")]
+    Requires100rel,
+    /// No Call-ID: 400.
+    #[error("no Call-ID")]
+    NoCallId,
+    /// A new INVITE (no To tag) with the Call-ID of a live call (RFC 3261 §8.2.2.2): 482.
+    #[error("Call-ID in use")]
+    CallIdInUse { call_id: String },
+}
+
+impl InviteRefusal {
+    fn status(&self) -> u16 {
+        match self {
+            Self::MaxForwardsExhausted => 483,
+            Self::BadMaxForwards | Self::NoCallId => 400,
+            Self::Requires100rel => 420,
+            Self::CallIdInUse { .. } => 482,
+        }
+    }
+
+    /// The final response to `req`, from `from`, that says so.
+    fn response(&self, req: &Message, from: Peer) -> bytes::Bytes {
+        let mut b = MessageBuilder::response_to(
+            req,
+            self.status(),
+            Some(&req.stable_tag()),
+            Some(from.remote),
+        );
+        match self {
+            Self::Requires100rel => b.header("Unsupported", "100rel"),
+            _ => b.header("Warning", format_args!("399 ferroswitch \"{self}\"")),
+        };
+        b.finish()
     }
 }

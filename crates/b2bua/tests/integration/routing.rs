@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use b2bua::dialplan::{Action, Entry};
 use b2bua::RingGroupDef;
-use sip_message::Method;
+use sip_message::{HeaderName, Method};
 
 use crate::net::*;
 
@@ -48,6 +48,49 @@ fn unknown_user_404_known_but_offline_480_max_forwards_483() {
     assert_eq!(n.statuses(ALICE), [100, 483]);
     let routes: Vec<&str> = n.cdrs.iter().map(|c| c.route.as_str()).collect();
     assert_eq!(routes, ["user-lookup", "user-lookup", "reject"]);
+}
+
+#[test]
+fn invites_refused_before_routing_say_why() {
+    let mut n = Net::new(plan());
+    n.dir.gateway("gw1", GW1, None);
+    let warning = |m: &sip_message::Message| m.header(&HeaderName::Warning).map(str::to_owned);
+    n.deliver(
+        &invite("w1", "bob", true).replace("Max-Forwards: 70", "Max-Forwards: 0"),
+        ALICE,
+    );
+    let last = n.take(ALICE).pop().unwrap();
+    assert_eq!(last.status(), Some(483));
+    assert_eq!(
+        warning(&last).as_deref(),
+        Some("399 ferroswitch \"Max-Forwards exhausted\"")
+    );
+
+    n.deliver(
+        &invite("w2", "bob", true).replace("CSeq:", "Require: 100rel\r\nCSeq:"),
+        ALICE,
+    );
+    let last = n.take(ALICE).pop().unwrap();
+    assert_eq!(last.status(), Some(420));
+    assert_eq!(last.header(&HeaderName::Unsupported), Some("100rel"));
+    assert_eq!(warning(&last), None);
+
+    // a call to a gateway that has not answered yet, then a new INVITE (another From tag, so
+    // not a merged request) with its Call-ID
+    n.deliver(&invite("w3", "0012345", true), ALICE);
+    n.request(GW1, Method::Invite);
+    n.deliver(
+        &invite("w3", "0012345", true)
+            .replace("z9hG4bKw3i", "z9hG4bKw3j")
+            .replace("tag=atw3", "tag=other"),
+        ALICE,
+    );
+    let last = n.take(ALICE).pop().unwrap();
+    assert_eq!(last.status(), Some(482));
+    assert_eq!(
+        warning(&last).as_deref(),
+        Some("399 ferroswitch \"Call-ID in use\"")
+    );
 }
 
 #[test]
