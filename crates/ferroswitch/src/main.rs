@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 mod accounts;
 mod admin;
 mod calls;
-mod core;
+mod dispatcher;
 mod media;
 mod messaging_io;
 mod metrics;

@@ -1,7 +1,7 @@
 //! The push driver: the core's in-memory push tokens (per login, per device instance), and
 //! the posts of the call engine's push events to the operator's push hook, at most
 //! `max_in_flight` at once. A failed `incoming_call` post goes back to the engine
-//! ([`crate::core::Input::PushFailed`]), which then applies the answering rules when nothing
+//! ([`crate::dispatcher::Input::PushFailed`]), which then applies the answering rules when nothing
 //! else can answer. One WARN line per failure (the hook client's); no credentials, no tokens.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use b2bua::{PushDevice, PushKind, PushRequest};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::core::Input;
+use crate::dispatcher::Input;
 
 /// Push tokens by login.
 #[derive(Debug, Default)]
@@ -192,7 +192,7 @@ pub(crate) fn spawn_token_updates(
                     None => api = None,
                 },
                 _ = tick.tick() => {
-                    let now = (crate::core::unix_ms() / 1000) as i64;
+                    let now = (crate::dispatcher::unix_ms() / 1000) as i64;
                     // one second of overlap: a row written in the second of the last read
                     match store.push_tokens_changed_since(since - 1).await {
                         Ok(rows) => {

@@ -13,7 +13,7 @@ use sip_transaction::{TimerConfig, TransactionLayer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::core::{unix_ms, Core};
+use crate::dispatcher::{unix_ms, Core};
 use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
 
 fn init_logging(config: &Config) {
@@ -326,7 +326,7 @@ fn hook_client(config: &Config) -> anyhow::Result<Option<hooks::HookClient>> {
 async fn load_presence_messaging(
     store: &store::Store,
     config: &Config,
-    inputs: mpsc::UnboundedSender<crate::core::Input>,
+    inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
     writes: mpsc::UnboundedSender<crate::persist::Write>,
 ) -> anyhow::Result<(
     crate::presence_io::PresenceIo,
@@ -375,7 +375,7 @@ async fn load_presence_messaging(
 async fn load_calls(
     store: &store::Store,
     config: &Config,
-    inputs: mpsc::UnboundedSender<crate::core::Input>,
+    inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
     let (plan, routing, fingerprint) = load_routing(store).await?;
     tracing::info!(
@@ -420,7 +420,7 @@ async fn load_calls(
                 };
                 match call.parse() {
                     Ok(id) => {
-                        let _ = inputs.send(crate::core::Input::MediaInactive(id));
+                        let _ = inputs.send(crate::dispatcher::Input::MediaInactive(id));
                     }
                     Err(_) => tracing::warn!(%call, "relay event for an unknown session"),
                 }
@@ -486,7 +486,7 @@ const ROUTING_RELOAD: Duration = Duration::from_secs(10);
 fn spawn_routing_reload(
     store: store::Store,
     mut fingerprint: u64,
-    inputs: mpsc::UnboundedSender<crate::core::Input>,
+    inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ROUTING_RELOAD);
@@ -503,7 +503,7 @@ fn spawn_routing_reload(
                         "routing reloaded"
                     );
                     if inputs
-                        .send(crate::core::Input::Routing(Box::new((plan, routing))))
+                        .send(crate::dispatcher::Input::Routing(Box::new((plan, routing))))
                         .is_err()
                     {
                         break;

@@ -194,7 +194,7 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// Registers a bound UDP socket for sending; the core task reads it (see
-/// [`crate::core::Core::run`]).
+/// [`crate::dispatcher::Core::run`]).
 pub(crate) fn add_udp(
     transports: &Transports,
     sock: Arc<UdpSocket>,
