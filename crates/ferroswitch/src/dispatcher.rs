@@ -1,5 +1,7 @@
-//! The core task: owns the transaction layer and the registrar, feeds them inbound messages
-//! and time, and carries their outputs to the transports and the storage writer.
+//! The dispatcher: the one task that calls the sans-IO cores. It owns the transaction layer,
+//! the registrar, the call engine and the drivers of presence and messaging, feeds them inbound
+//! messages, time and the answers of spawned work, and carries their outputs to the transports
+//! and the storage writer.
 //!
 //! Request pipeline (Kamailio's order): sanity (done by the transport) → transaction layer
 //! (retransmissions, CANCEL, ACK) → SUBSCRIBE and PUBLISH (new or in-dialog) → proxy auth →
@@ -45,7 +47,7 @@ const ACCOUNT_RECHECK: Duration = Duration::from_secs(2);
 /// How long a REGISTER waits for its account to be read before it is answered 503.
 const ACCOUNT_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Inputs of the core task besides network messages.
+/// Inputs of the dispatcher besides network messages and the drivers' completions.
 #[derive(Debug)]
 #[allow(
     clippy::large_enum_variant,
@@ -90,7 +92,7 @@ struct CachedAccount {
     fetched: Instant,
 }
 
-pub(crate) struct Core {
+pub(crate) struct Dispatcher {
     tx: TransactionLayer,
     registrar: Registrar,
     transports: Transports,
@@ -116,10 +118,10 @@ pub(crate) fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-impl Core {
+impl Dispatcher {
     #[allow(
         clippy::too_many_arguments,
-        reason = "each is one module or channel the core owns; a parameter struct would only rename them"
+        reason = "each is one module or channel the dispatcher owns; a parameter struct would only rename them"
     )]
     pub(crate) fn new(
         tx: TransactionLayer,
@@ -174,7 +176,7 @@ impl Core {
     }
 
     /// Runs until aborted at shutdown. UDP sockets (with their local addresses) are read
-    /// here, in the core task itself, so a datagram reaches the transaction layer without a
+    /// here, in the dispatcher task itself, so a datagram reaches the transaction layer without a
     /// channel hop or a task wake-up; TCP/TLS connections feed `net`.
     pub(crate) async fn run(
         mut self,
@@ -222,7 +224,7 @@ impl Core {
                 }
                 n = net.recv_many(&mut batch, 256), if net_open => {
                     if n == 0 {
-                        // no TCP/TLS listener (or all gone): UDP alone keeps the core alive
+                        // no TCP/TLS listener (or all gone): UDP alone keeps the dispatcher alive
                         net_open = false;
                         if udp.is_empty() { break; }
                         continue;

@@ -1,4 +1,4 @@
-//! The messaging driver: runs the sans-IO [`Messaging`] core inside the core task and carries
+//! The messaging driver: runs the sans-IO [`Messaging`] core inside the dispatcher and carries
 //! out its [`Action`]s in tasks of their own — `sms_inbox` reads and writes, the push and SMS
 //! hooks — whose answers come back as [`Done`] inputs.
 
@@ -44,7 +44,7 @@ pub(crate) enum Done {
 pub(crate) struct Reach<'a> {
     pub(crate) location: &'a Location,
     pub(crate) now_ms: u64,
-    /// The core's account cache, as for calls.
+    /// The dispatcher's account cache, as for calls.
     pub(crate) accounts: &'a dyn crate::calls::AccountView,
 }
 

@@ -1,12 +1,12 @@
 //! The presence driver: carries authenticated SUBSCRIBE/PUBLISH requests into the sans-IO
 //! [`PresenceServer`] and its [`Action`]s out — NOTIFYs as client transactions, buddy lists
 //! from the operator's hook (or the `contacts` table), voicemail counts from the store,
-//! publications to the storage writer. It runs inside the core task; fetches run in tasks of
+//! publications to the storage writer. It runs inside the dispatcher; fetches run in tasks of
 //! their own and come back as [`Fetched`] inputs, so SIP never waits on HTTP or SQL.
 //!
 //! The presence core keeps wall-clock time (publication rows hold absolute expiry times):
 //! every `now` given to it is [`unix_ms`], and its deadline is turned back into an
-//! [`Instant`] for the core's select loop.
+//! [`Instant`] for the dispatcher's select loop.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! The push driver: the core's in-memory push tokens (per login, per device instance), and
+//! The push driver: the dispatcher's in-memory push tokens (per login, per device instance), and
 //! the posts of the call engine's push events to the operator's push hook, at most
 //! `max_in_flight` at once. A failed `incoming_call` post goes back to the engine
 //! ([`crate::dispatcher::Input::PushFailed`]), which then applies the answering rules when nothing
@@ -156,11 +156,11 @@ fn event(p: PushRequest) -> hooks::PushEvent {
     }
 }
 
-/// How often the core's tokens are brought up to date with the database (tokens the CLI or
+/// How often the dispatcher's tokens are brought up to date with the database (tokens the CLI or
 /// the operator wrote there).
 pub(crate) const TOKEN_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Feeds the core the push tokens changed outside SIP: at once those the admin API stored
+/// Feeds the dispatcher the push tokens changed outside SIP: at once those the admin API stored
 /// (`api`), and every [`TOKEN_REFRESH`] the rows changed in the database since the last read
 /// (the CLI, the operator's own writes; removals come as tombstones). A failed read is
 /// logged and retried at the next tick.

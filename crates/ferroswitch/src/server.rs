@@ -1,4 +1,5 @@
-//! `ferroswitch run`: opens storage, restores bindings, binds the listeners and runs the core.
+//! `ferroswitch run`: opens storage, restores bindings, binds the listeners and runs the
+//! dispatcher.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use sip_transaction::{TimerConfig, TransactionLayer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::dispatcher::{unix_ms, Core};
+use crate::dispatcher::{unix_ms, Dispatcher};
 use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
 
 fn init_logging(config: &Config) {
@@ -183,7 +184,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         });
     }
     // Push tokens the app sets or removes through the admin API, after their database write:
-    // handed to the SIP core (push_io::spawn_token_updates).
+    // handed to the dispatcher (push_io::spawn_token_updates).
     let metrics = crate::metrics::install();
     if let Some(h) = metrics.clone() {
         // histograms are summarised by upkeep, not at every render
@@ -245,7 +246,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         config.push.max_in_flight,
         inputs_tx.clone(),
     );
-    let core = Core::new(
+    let dispatcher = Dispatcher::new(
         TransactionLayer::new(TimerConfig::default()),
         registrar,
         transports,
@@ -265,14 +266,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     })
     .with_push(push_tokens, push_poster);
     let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
-    let core_task = tokio::spawn(core.run(udp_sockets, net_rx, inputs_rx, purge));
+    let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inputs_rx, purge));
     tracing::info!("ferroswitch ready");
 
     shutdown_signal().await;
     tracing::info!("shutting down: flushing pending database writes");
-    core_task.abort();
-    let _ = core_task.await;
-    // the core owned the write sender: the writer drains what is queued and stops
+    dispatcher_task.abort();
+    let _ = dispatcher_task.await;
+    // the dispatcher owned the write sender: the writer drains what is queued and stops
     if tokio::time::timeout(Duration::from_secs(10), writer)
         .await
         .is_err()
@@ -481,8 +482,8 @@ async fn load_routing(
 /// How often the routing tables are read again: a CLI change takes effect within this time.
 const ROUTING_RELOAD: Duration = Duration::from_secs(10);
 
-/// Reads the routing tables every [`ROUTING_RELOAD`] and hands them to the core when they
-/// changed (built here, swapped there: the core never waits on the database).
+/// Reads the routing tables every [`ROUTING_RELOAD`] and hands them to the dispatcher when
+/// they changed (built here, swapped there: the dispatcher never waits on the database).
 fn spawn_routing_reload(
     store: store::Store,
     mut fingerprint: u64,
