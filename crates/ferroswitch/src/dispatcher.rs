@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use b2bua::{CallEvent, Caller, Calls};
 use messaging::SystemCommands;
@@ -30,6 +30,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::calls::{AccountView, Dir, Profile, Routing, TxOut};
+use crate::clock::unix_ms;
 use crate::messaging_io::{MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::PresenceIo;
@@ -110,12 +111,6 @@ pub(crate) struct Dispatcher {
     system_commands: SystemCommands,
     push_tokens: PushTokens,
     push: Option<PushPoster>,
-}
-
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Dispatcher {

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod accounts;
 mod admin;
 mod calls;
+mod clock;
 mod dispatcher;
 mod media;
 mod messaging_io;

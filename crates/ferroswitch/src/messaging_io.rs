@@ -13,7 +13,8 @@ use store::{MessageStatus, NewMessage, Store};
 use tokio::sync::mpsc;
 
 use crate::calls::TxOut;
-use crate::dispatcher::{unix_ms, Input};
+use crate::clock::unix_ms;
+use crate::dispatcher::Input;
 
 /// How long a database operation of the messaging driver may take before it counts as failed
 /// (the sender of a MESSAGE waits for the store).

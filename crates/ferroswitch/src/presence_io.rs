@@ -20,7 +20,8 @@ use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
 use store::Store;
 use tokio::sync::mpsc;
 
-use crate::dispatcher::{unix_ms, Input};
+use crate::clock::unix_ms;
+use crate::dispatcher::Input;
 use crate::persist::Write;
 
 /// How long a buddy list or a voicemail count may take before the subscription goes on

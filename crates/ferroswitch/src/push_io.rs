@@ -192,7 +192,7 @@ pub(crate) fn spawn_token_updates(
                     None => api = None,
                 },
                 _ = tick.tick() => {
-                    let now = (crate::dispatcher::unix_ms() / 1000) as i64;
+                    let now = (crate::clock::unix_ms() / 1000) as i64;
                     // one second of overlap: a row written in the second of the last read
                     match store.push_tokens_changed_since(since - 1).await {
                         Ok(rows) => {

@@ -14,7 +14,8 @@ use sip_transaction::{TimerConfig, TransactionLayer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::dispatcher::{unix_ms, Dispatcher};
+use crate::clock::unix_ms;
+use crate::dispatcher::Dispatcher;
 use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
 
 fn init_logging(config: &Config) {
