@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::clock::unix_ms;
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{Dispatcher, Inboxes};
 use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
 
 fn init_logging(config: &Config) {
@@ -226,9 +226,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         writes_rx,
     ));
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
+    // each driver's completions come on a channel of its own
+    let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (calls, routing) = load_calls(&store, &config, inputs_tx.clone()).await?;
     let (presence, messaging) =
-        load_presence_messaging(&store, &config, inputs_tx.clone(), writes_tx.clone()).await?;
+        load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
     let push_tokens = crate::push_io::PushTokens::load(
         store
@@ -239,13 +243,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     crate::push_io::spawn_token_updates(
         store.clone(),
         push_token_changes.take(),
-        inputs_tx.clone(),
+        reports_tx.clone(),
         tokens_read_at,
     );
     let push_poster = crate::push_io::PushPoster::new(
         hook_client(&config)?,
         config.push.max_in_flight,
-        inputs_tx.clone(),
+        reports_tx,
     );
     let dispatcher = Dispatcher::new(
         TransactionLayer::new(TimerConfig::default()),
@@ -267,7 +271,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     })
     .with_push(push_tokens, push_poster);
     let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
-    let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inputs_rx, purge));
+    let inboxes = Inboxes {
+        inputs: inputs_rx,
+        presence: fetched_rx,
+        messaging: done_rx,
+        push: reports_rx,
+    };
+    let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
     tracing::info!("ferroswitch ready");
 
     shutdown_signal().await;
@@ -328,7 +338,8 @@ fn hook_client(config: &Config) -> anyhow::Result<Option<hooks::HookClient>> {
 async fn load_presence_messaging(
     store: &store::Store,
     config: &Config,
-    inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
+    fetched: mpsc::UnboundedSender<crate::presence_io::Fetched>,
+    done: mpsc::UnboundedSender<crate::messaging_io::Done>,
     writes: mpsc::UnboundedSender<crate::persist::Write>,
 ) -> anyhow::Result<(
     crate::presence_io::PresenceIo,
@@ -360,7 +371,7 @@ async fn load_presence_messaging(
         server,
         hooks.clone().filter(|h| h.config().buddy_list.is_some()),
         store.clone(),
-        inputs.clone(),
+        fetched,
         writes,
     );
     presence.restore(rows);
@@ -368,7 +379,7 @@ async fn load_presence_messaging(
         messaging::Messaging::new(config.registrar.realm.clone(), rand::random()),
         hooks,
         store.clone(),
-        inputs,
+        done,
     );
     Ok((presence, messaging))
 }
