@@ -1,8 +1,9 @@
-//! The push driver: the dispatcher's in-memory push tokens (per login, per device instance), and
-//! the posts of the call engine's push events to the operator's push hook, at most
+//! The push driver: the dispatcher's in-memory push tokens (per login, per device instance),
+//! and the posts of the call engine's push events to the operator's push hook, at most
 //! `max_in_flight` at once. A failed `incoming_call` post goes back to the engine
 //! ([`Report::Failed`], on the driver's own channel to the dispatcher), which then applies the
-//! answering rules when nothing else can answer. One WARN line per failure (the hook client's); no credentials, no tokens.
+//! answering rules when nothing else can answer. One WARN line per failure (the hook
+//! client's); no credentials, no tokens.
 
 use std::collections::HashMap;
 use std::sync::Arc;
