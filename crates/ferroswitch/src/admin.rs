@@ -41,7 +41,7 @@ use sip_message::Credentials;
 use store::{PushToken, Store};
 use tokio::sync::mpsc;
 
-use crate::core::unix_ms;
+use crate::clock::unix_ms;
 use crate::push_fields::{self, unix_secs, FieldError};
 
 /// What the admin API's handlers share.

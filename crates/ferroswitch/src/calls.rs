@@ -45,7 +45,7 @@ pub(crate) fn dial_plan(rows: &[(String, i32, String)]) -> DialPlan {
     DialPlan::new(entries)
 }
 
-/// What routing reads of the core's account cache.
+/// What routing reads of the dispatcher's account cache.
 pub(crate) trait AccountView {
     /// `None`: not cached; `Some(None)`: known not to exist; `Some(Some(_))`: its settings.
     fn profile(&self, login: &str) -> Option<Option<&Profile>>;

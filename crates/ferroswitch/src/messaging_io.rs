@@ -1,6 +1,7 @@
-//! The messaging driver: runs the sans-IO [`Messaging`] core inside the core task and carries
+//! The messaging driver: runs the sans-IO [`Messaging`] core inside the dispatcher and carries
 //! out its [`Action`]s in tasks of their own — `sms_inbox` reads and writes, the push and SMS
-//! hooks — whose answers come back as [`Done`] inputs.
+//! hooks — whose answers come back to the dispatcher as [`Done`]s on the driver's own channel
+//! (FIFO; the dispatcher's `select!` reads it beside its other inputs).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -13,13 +14,14 @@ use store::{MessageStatus, NewMessage, Store};
 use tokio::sync::mpsc;
 
 use crate::calls::TxOut;
-use crate::core::{unix_ms, Input};
+use crate::clock::unix_ms;
 
 /// How long a database operation of the messaging driver may take before it counts as failed
 /// (the sender of a MESSAGE waits for the store).
 const DB_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The answer to an [`Action`] the driver carried out.
+/// The answer to an [`Action`] the driver carried out, sent on the channel given to
+/// [`MessagingIo::new`].
 #[derive(Debug)]
 pub(crate) enum Done {
     Stored {
@@ -44,7 +46,7 @@ pub(crate) enum Done {
 pub(crate) struct Reach<'a> {
     pub(crate) location: &'a Location,
     pub(crate) now_ms: u64,
-    /// The core's account cache, as for calls.
+    /// The dispatcher's account cache, as for calls.
     pub(crate) accounts: &'a dyn crate::calls::AccountView,
 }
 
@@ -84,7 +86,7 @@ pub(crate) struct MessagingIo {
     /// The operator API client, when a push or SMS hook is configured.
     hooks: Option<hooks::HookClient>,
     store: Store,
-    inputs: mpsc::UnboundedSender<Input>,
+    done: mpsc::UnboundedSender<Done>,
 }
 
 impl MessagingIo {
@@ -92,13 +94,13 @@ impl MessagingIo {
         core: Messaging,
         hooks: Option<hooks::HookClient>,
         store: Store,
-        inputs: mpsc::UnboundedSender<Input>,
+        done: mpsc::UnboundedSender<Done>,
     ) -> Self {
         Self {
             core,
             hooks,
             store,
-            inputs,
+            done,
         }
     }
 
@@ -180,7 +182,7 @@ impl MessagingIo {
 
     fn store_message(&self, job: Option<JobId>, text: Text, status: Status) {
         let store = self.store.clone();
-        let inputs = self.inputs.clone();
+        let done = self.done.clone();
         tokio::spawn(async move {
             let row = NewMessage {
                 sender: text.sender.clone(),
@@ -206,7 +208,7 @@ impl MessagingIo {
             };
             match job {
                 Some(job) => {
-                    let _ = inputs.send(Input::Messaging(Done::Stored { job, result }));
+                    let _ = done.send(Done::Stored { job, result });
                 }
                 None => {
                     if let Err(e) = result {
@@ -219,7 +221,7 @@ impl MessagingIo {
 
     fn sms_out(&self, job: JobId, text: Text) {
         let hooks = self.hooks.clone().filter(|h| h.config().sms.is_some());
-        let inputs = self.inputs.clone();
+        let done = self.done.clone();
         tokio::spawn(async move {
             let result = match hooks {
                 None => Err("no SMS hook (sms_service) is configured".to_owned()),
@@ -235,7 +237,7 @@ impl MessagingIo {
             if result.is_ok() {
                 tracing::info!(sender = %text.sender, to = %text.recipient, "message handed to the SMS hook");
             }
-            let _ = inputs.send(Input::Messaging(Done::Sms { job, result }));
+            let _ = done.send(Done::Sms { job, result });
         });
     }
 
@@ -277,7 +279,7 @@ impl MessagingIo {
 
     fn fetch_pending(&self, login: String, limit: u32) {
         let store = self.store.clone();
-        let inputs = self.inputs.clone();
+        let done = self.done.clone();
         tokio::spawn(async move {
             let result =
                 match tokio::time::timeout(DB_TIMEOUT, store.pending_messages(&login, limit)).await
@@ -286,13 +288,13 @@ impl MessagingIo {
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => Err(format!("no answer within {DB_TIMEOUT:?}")),
                 };
-            let _ = inputs.send(Input::Messaging(Done::Pending { login, result }));
+            let _ = done.send(Done::Pending { login, result });
         });
     }
 
     fn mark_delivered(&self, login: String, id: i64) {
         let store = self.store.clone();
-        let inputs = self.inputs.clone();
+        let done = self.done.clone();
         tokio::spawn(async move {
             let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
             let result = match tokio::time::timeout(
@@ -308,7 +310,7 @@ impl MessagingIo {
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("no answer within {DB_TIMEOUT:?}")),
             };
-            let _ = inputs.send(Input::Messaging(Done::Marked { login, result }));
+            let _ = done.send(Done::Marked { login, result });
         });
     }
 

@@ -1,12 +1,13 @@
 //! The presence driver: carries authenticated SUBSCRIBE/PUBLISH requests into the sans-IO
 //! [`PresenceServer`] and its [`Action`]s out — NOTIFYs as client transactions, buddy lists
 //! from the operator's hook (or the `contacts` table), voicemail counts from the store,
-//! publications to the storage writer. It runs inside the core task; fetches run in tasks of
-//! their own and come back as [`Fetched`] inputs, so SIP never waits on HTTP or SQL.
+//! publications to the storage writer. It runs inside the dispatcher; fetches run in tasks of
+//! their own and come back to the dispatcher as [`Fetched`]s on the driver's own channel, so
+//! SIP never waits on HTTP or SQL.
 //!
 //! The presence core keeps wall-clock time (publication rows hold absolute expiry times):
 //! every `now` given to it is [`unix_ms`], and its deadline is turned back into an
-//! [`Instant`] for the core's select loop.
+//! [`Instant`] for the dispatcher's select loop.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,14 +21,15 @@ use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
 use store::Store;
 use tokio::sync::mpsc;
 
-use crate::core::{unix_ms, Input};
+use crate::clock::unix_ms;
 use crate::persist::Write;
 
 /// How long a buddy list or a voicemail count may take before the subscription goes on
 /// without it (the hook client has its own timeouts and retries; this bounds the database).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The answer to a fetch the presence core asked for.
+/// The answer to a fetch the presence core asked for, sent on the channel given to
+/// [`PresenceIo::new`].
 #[derive(Debug)]
 pub(crate) enum Fetched {
     Buddies {
@@ -47,7 +49,7 @@ pub(crate) struct PresenceIo {
     /// The buddy-list hook, when `web_service` is configured; else the `contacts` table.
     hooks: Option<hooks::HookClient>,
     store: Store,
-    inputs: mpsc::UnboundedSender<Input>,
+    fetched: mpsc::UnboundedSender<Fetched>,
     writes: mpsc::UnboundedSender<Write>,
 }
 
@@ -74,7 +76,7 @@ impl PresenceIo {
         server: PresenceServer,
         hooks: Option<hooks::HookClient>,
         store: Store,
-        inputs: mpsc::UnboundedSender<Input>,
+        fetched: mpsc::UnboundedSender<Fetched>,
         writes: mpsc::UnboundedSender<Write>,
     ) -> Self {
         Self {
@@ -82,7 +84,7 @@ impl PresenceIo {
             notifies: HashMap::new(),
             hooks,
             store,
-            inputs,
+            fetched,
             writes,
         }
     }
@@ -237,7 +239,7 @@ impl PresenceIo {
     fn fetch_buddies(&self, subscription: SubscriptionKey, login: String) {
         let hooks = self.hooks.clone();
         let store = self.store.clone();
-        let inputs = self.inputs.clone();
+        let fetched = self.fetched.clone();
         tokio::spawn(async move {
             let buddies = match &hooks {
                 // the hook client logs each failed attempt; here the outcome
@@ -260,16 +262,16 @@ impl PresenceIo {
                     }
                 }
             };
-            let _ = inputs.send(Input::Presence(Fetched::Buddies {
+            let _ = fetched.send(Fetched::Buddies {
                 subscription,
                 buddies,
-            }));
+            });
         });
     }
 
     fn fetch_summary(&self, login: String) {
         let store = self.store.clone();
-        let inputs = self.inputs.clone();
+        let fetched = self.fetched.clone();
         tokio::spawn(async move {
             let summary =
                 match tokio::time::timeout(FETCH_TIMEOUT, store.voicemail_counts(&login)).await {
@@ -288,7 +290,7 @@ impl PresenceIo {
                         MessageSummary::default()
                     }
                 };
-            let _ = inputs.send(Input::Presence(Fetched::Summary { login, summary }));
+            let _ = fetched.send(Fetched::Summary { login, summary });
         });
     }
 }

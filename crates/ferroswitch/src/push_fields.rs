@@ -132,7 +132,7 @@ pub(crate) fn shortened(token: &str, n: usize) -> String {
 
 /// Now in epoch seconds: the `updated_at` of a token set or removed now.
 pub(crate) fn unix_secs() -> i64 {
-    i64::try_from(crate::core::unix_ms() / 1000).unwrap_or(i64::MAX)
+    i64::try_from(crate::clock::unix_ms() / 1000).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

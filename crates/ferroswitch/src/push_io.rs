@@ -1,8 +1,9 @@
-//! The push driver: the core's in-memory push tokens (per login, per device instance), and
-//! the posts of the call engine's push events to the operator's push hook, at most
+//! The push driver: the dispatcher's in-memory push tokens (per login, per device instance),
+//! and the posts of the call engine's push events to the operator's push hook, at most
 //! `max_in_flight` at once. A failed `incoming_call` post goes back to the engine
-//! ([`crate::core::Input::PushFailed`]), which then applies the answering rules when nothing
-//! else can answer. One WARN line per failure (the hook client's); no credentials, no tokens.
+//! ([`Report::Failed`], on the driver's own channel to the dispatcher), which then applies the
+//! answering rules when nothing else can answer. One WARN line per failure (the hook
+//! client's); no credentials, no tokens.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +11,15 @@ use std::sync::Arc;
 use b2bua::{PushDevice, PushKind, PushRequest};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::core::Input;
+/// What the push driver hands back to the dispatcher, in order, on the channel given to
+/// [`PushPoster::new`] and [`spawn_token_updates`].
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// The push hook failed for these devices of a parked call (B2BUA call id).
+    Failed { call: u64, instances: Vec<String> },
+    /// A push token set or removed outside SIP (the app's HTTP API, the CLI, the operator).
+    Token(store::PushToken),
+}
 
 /// Push tokens by login.
 #[derive(Debug, Default)]
@@ -61,19 +70,19 @@ impl PushTokens {
 pub(crate) struct PushPoster {
     hooks: Option<hooks::HookClient>,
     slots: Arc<Semaphore>,
-    inputs: mpsc::UnboundedSender<Input>,
+    reports: mpsc::UnboundedSender<Report>,
 }
 
 impl PushPoster {
     pub(crate) fn new(
         hooks: Option<hooks::HookClient>,
         max_in_flight: usize,
-        inputs: mpsc::UnboundedSender<Input>,
+        reports: mpsc::UnboundedSender<Report>,
     ) -> Self {
         Self {
             hooks: hooks.filter(|h| h.config().push.is_some()),
             slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
-            inputs,
+            reports,
         }
     }
 
@@ -87,12 +96,12 @@ impl PushPoster {
             metrics::counter!(crate::metrics::PUSH_TOTAL, "event" => event_name(p.kind), "result" => "no_hook")
                 .increment(1);
             if incoming {
-                let _ = self.inputs.send(Input::PushFailed { call, instances });
+                let _ = self.reports.send(Report::Failed { call, instances });
             }
             return;
         };
         let slots = self.slots.clone();
-        let inputs = self.inputs.clone();
+        let reports = self.reports.clone();
         let event = event(p);
         tokio::spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else {
@@ -110,7 +119,7 @@ impl PushPoster {
                     // the hook client logged each failed attempt at WARN already
                     tracing::info!(event = event.name(), call, "push not delivered: {e}");
                     if incoming {
-                        let _ = inputs.send(Input::PushFailed { call, instances });
+                        let _ = reports.send(Report::Failed { call, instances });
                     }
                 }
             }
@@ -156,18 +165,18 @@ fn event(p: PushRequest) -> hooks::PushEvent {
     }
 }
 
-/// How often the core's tokens are brought up to date with the database (tokens the CLI or
+/// How often the dispatcher's tokens are brought up to date with the database (tokens the CLI or
 /// the operator wrote there).
 pub(crate) const TOKEN_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Feeds the core the push tokens changed outside SIP: at once those the admin API stored
+/// Feeds the dispatcher the push tokens changed outside SIP: at once those the admin API stored
 /// (`api`), and every [`TOKEN_REFRESH`] the rows changed in the database since the last read
 /// (the CLI, the operator's own writes; removals come as tombstones). A failed read is
 /// logged and retried at the next tick.
 pub(crate) fn spawn_token_updates(
     store: store::Store,
     mut api: Option<mpsc::UnboundedReceiver<store::PushToken>>,
-    inputs: mpsc::UnboundedSender<Input>,
+    reports: mpsc::UnboundedSender<Report>,
     started_at: i64,
 ) {
     tokio::spawn(async move {
@@ -185,20 +194,20 @@ pub(crate) fn spawn_token_updates(
             tokio::select! {
                 t = api_change => match t {
                     Some(t) => {
-                        if inputs.send(Input::PushToken(t)).is_err() {
+                        if reports.send(Report::Token(t)).is_err() {
                             return;
                         }
                     }
                     None => api = None,
                 },
                 _ = tick.tick() => {
-                    let now = (crate::core::unix_ms() / 1000) as i64;
+                    let now = (crate::clock::unix_ms() / 1000) as i64;
                     // one second of overlap: a row written in the second of the last read
                     match store.push_tokens_changed_since(since - 1).await {
                         Ok(rows) => {
                             since = now;
                             for t in rows {
-                                if inputs.send(Input::PushToken(t)).is_err() {
+                                if reports.send(Report::Token(t)).is_err() {
                                     return;
                                 }
                             }

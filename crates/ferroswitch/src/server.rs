@@ -1,4 +1,5 @@
-//! `ferroswitch run`: opens storage, restores bindings, binds the listeners and runs the core.
+//! `ferroswitch run`: opens storage, restores bindings, binds the listeners and runs the
+//! dispatcher.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use sip_transaction::{TimerConfig, TransactionLayer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::core::{unix_ms, Core};
+use crate::clock::unix_ms;
+use crate::dispatcher::{Dispatcher, Inboxes};
 use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
 
 fn init_logging(config: &Config) {
@@ -183,7 +185,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         });
     }
     // Push tokens the app sets or removes through the admin API, after their database write:
-    // handed to the SIP core (push_io::spawn_token_updates).
+    // handed to the dispatcher (push_io::spawn_token_updates).
     let metrics = crate::metrics::install();
     if let Some(h) = metrics.clone() {
         // histograms are summarised by upkeep, not at every render
@@ -224,9 +226,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         writes_rx,
     ));
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
+    // each driver's completions come on a channel of its own
+    let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (calls, routing) = load_calls(&store, &config, inputs_tx.clone()).await?;
     let (presence, messaging) =
-        load_presence_messaging(&store, &config, inputs_tx.clone(), writes_tx.clone()).await?;
+        load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
     let push_tokens = crate::push_io::PushTokens::load(
         store
@@ -237,15 +243,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     crate::push_io::spawn_token_updates(
         store.clone(),
         push_token_changes.take(),
-        inputs_tx.clone(),
+        reports_tx.clone(),
         tokens_read_at,
     );
     let push_poster = crate::push_io::PushPoster::new(
         hook_client(&config)?,
         config.push.max_in_flight,
-        inputs_tx.clone(),
+        reports_tx,
     );
-    let core = Core::new(
+    let dispatcher = Dispatcher::new(
         TransactionLayer::new(TimerConfig::default()),
         registrar,
         transports,
@@ -265,14 +271,20 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     })
     .with_push(push_tokens, push_poster);
     let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
-    let core_task = tokio::spawn(core.run(udp_sockets, net_rx, inputs_rx, purge));
+    let inboxes = Inboxes {
+        inputs: inputs_rx,
+        presence: fetched_rx,
+        messaging: done_rx,
+        push: reports_rx,
+    };
+    let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
     tracing::info!("ferroswitch ready");
 
     shutdown_signal().await;
     tracing::info!("shutting down: flushing pending database writes");
-    core_task.abort();
-    let _ = core_task.await;
-    // the core owned the write sender: the writer drains what is queued and stops
+    dispatcher_task.abort();
+    let _ = dispatcher_task.await;
+    // the dispatcher owned the write sender: the writer drains what is queued and stops
     if tokio::time::timeout(Duration::from_secs(10), writer)
         .await
         .is_err()
@@ -326,7 +338,8 @@ fn hook_client(config: &Config) -> anyhow::Result<Option<hooks::HookClient>> {
 async fn load_presence_messaging(
     store: &store::Store,
     config: &Config,
-    inputs: mpsc::UnboundedSender<crate::core::Input>,
+    fetched: mpsc::UnboundedSender<crate::presence_io::Fetched>,
+    done: mpsc::UnboundedSender<crate::messaging_io::Done>,
     writes: mpsc::UnboundedSender<crate::persist::Write>,
 ) -> anyhow::Result<(
     crate::presence_io::PresenceIo,
@@ -358,7 +371,7 @@ async fn load_presence_messaging(
         server,
         hooks.clone().filter(|h| h.config().buddy_list.is_some()),
         store.clone(),
-        inputs.clone(),
+        fetched,
         writes,
     );
     presence.restore(rows);
@@ -366,7 +379,7 @@ async fn load_presence_messaging(
         messaging::Messaging::new(config.registrar.realm.clone(), rand::random()),
         hooks,
         store.clone(),
-        inputs,
+        done,
     );
     Ok((presence, messaging))
 }
@@ -375,7 +388,7 @@ async fn load_presence_messaging(
 async fn load_calls(
     store: &store::Store,
     config: &Config,
-    inputs: mpsc::UnboundedSender<crate::core::Input>,
+    inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
     let (plan, routing, fingerprint) = load_routing(store).await?;
     tracing::info!(
@@ -420,7 +433,7 @@ async fn load_calls(
                 };
                 match call.parse() {
                     Ok(id) => {
-                        let _ = inputs.send(crate::core::Input::MediaInactive(id));
+                        let _ = inputs.send(crate::dispatcher::Input::MediaInactive(id));
                     }
                     Err(_) => tracing::warn!(%call, "relay event for an unknown session"),
                 }
@@ -481,12 +494,12 @@ async fn load_routing(
 /// How often the routing tables are read again: a CLI change takes effect within this time.
 const ROUTING_RELOAD: Duration = Duration::from_secs(10);
 
-/// Reads the routing tables every [`ROUTING_RELOAD`] and hands them to the core when they
-/// changed (built here, swapped there: the core never waits on the database).
+/// Reads the routing tables every [`ROUTING_RELOAD`] and hands them to the dispatcher when
+/// they changed (built here, swapped there: the dispatcher never waits on the database).
 fn spawn_routing_reload(
     store: store::Store,
     mut fingerprint: u64,
-    inputs: mpsc::UnboundedSender<crate::core::Input>,
+    inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ROUTING_RELOAD);
@@ -503,7 +516,7 @@ fn spawn_routing_reload(
                         "routing reloaded"
                     );
                     if inputs
-                        .send(crate::core::Input::Routing(Box::new((plan, routing))))
+                        .send(crate::dispatcher::Input::Routing(Box::new((plan, routing))))
                         .is_err()
                     {
                         break;

@@ -1,6 +1,6 @@
 //! Transports: UDP sockets, TCP and TLS connections. Each inbound datagram/stream frame is
 //! parsed and sanity-checked here (so a bad message costs only its own parse) and handed to the
-//! core task; the core sends through [`Transports::send`], which reuses the connection a
+//! dispatcher; the dispatcher sends through [`Transports::send`], which reuses the connection a
 //! peer's request arrived on.
 
 use std::collections::HashMap;
@@ -37,7 +37,7 @@ struct Inner {
     next_conn: AtomicU64,
 }
 
-/// The handle through which the core sends.
+/// The handle through which the dispatcher sends.
 #[derive(Clone, Default)]
 pub(crate) struct Transports {
     inner: Arc<Inner>,
@@ -145,7 +145,7 @@ impl Transports {
 }
 
 /// Parses one message; answers 400/505 itself when a request is malformed but answerable.
-/// Returns the message when it should go on to the core.
+/// Returns the message when it should go on to the dispatcher.
 fn accept_message(raw: Bytes, from: &Peer, reply: impl FnOnce(Bytes)) -> Option<Message> {
     let msg = match Message::parse(raw) {
         Ok(m) => m,
@@ -193,8 +193,8 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-/// Registers a bound UDP socket for sending; the core task reads it (see
-/// [`crate::core::Core::run`]).
+/// Registers a bound UDP socket for sending; the dispatcher reads it (see
+/// [`crate::dispatcher::Dispatcher::run`]).
 pub(crate) fn add_udp(
     transports: &Transports,
     sock: Arc<UdpSocket>,

@@ -1,5 +1,7 @@
-//! The core task: owns the transaction layer and the registrar, feeds them inbound messages
-//! and time, and carries their outputs to the transports and the storage writer.
+//! The dispatcher: the one task that calls the sans-IO cores. It owns the transaction layer,
+//! the registrar, the call engine and the drivers of presence and messaging, feeds them inbound
+//! messages, time and the answers of spawned work, and carries their outputs to the transports
+//! and the storage writer.
 //!
 //! Request pipeline (Kamailio's order): sanity (done by the transport) → transaction layer
 //! (retransmissions, CANCEL, ACK) → SUBSCRIBE and PUBLISH (new or in-dialog) → proxy auth →
@@ -16,7 +18,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use b2bua::{CallEvent, Caller, Calls};
 use messaging::SystemCommands;
@@ -28,10 +30,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::calls::{AccountView, Dir, Profile, Routing, TxOut};
-use crate::messaging_io::{MessagingIo, Reach};
+use crate::clock::unix_ms;
+use crate::messaging_io::{self, MessagingIo, Reach};
 use crate::persist::Write;
-use crate::presence_io::PresenceIo;
-use crate::push_io::{PushPoster, PushTokens};
+use crate::presence_io::{self, PresenceIo};
+use crate::push_io::{self, PushPoster, PushTokens};
 use crate::transport::{accept_datagram, Inbound, Transports};
 
 const ALLOW: &str =
@@ -45,7 +48,8 @@ const ACCOUNT_RECHECK: Duration = Duration::from_secs(2);
 /// How long a REGISTER waits for its account to be read before it is answered 503.
 const ACCOUNT_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Inputs of the core task besides network messages.
+/// Inputs of the dispatcher besides network messages and the drivers' completions (those come
+/// on each driver's own channel: see [`Inboxes`]).
 #[derive(Debug)]
 #[allow(
     clippy::large_enum_variant,
@@ -63,14 +67,20 @@ pub(crate) enum Input {
     MediaInactive(u64),
     /// The routing tables changed in storage: the new plan, gateways and ring groups.
     Routing(Box<(dialplan::DialPlan, Routing)>),
-    /// A buddy list or voicemail count the presence core asked for.
-    Presence(crate::presence_io::Fetched),
-    /// A database or hook operation of the messaging core finished.
-    Messaging(crate::messaging_io::Done),
-    /// The push hook failed for these devices of a parked call (B2BUA call id).
-    PushFailed { call: u64, instances: Vec<String> },
-    /// A push token set or removed outside SIP (the app's HTTP API, the CLI, the operator).
-    PushToken(store::PushToken),
+}
+
+/// The receiving ends of the channels that feed the dispatcher besides the network: its own
+/// [`Input`]s and each driver's completions. Each channel is FIFO; the dispatcher reads them
+/// in no fixed order between channels, and nothing depends on one: a driver's completions
+/// only touch that driver's state (or, for push, the call engine's parked call).
+pub(crate) struct Inboxes {
+    pub(crate) inputs: mpsc::UnboundedReceiver<Input>,
+    /// Buddy lists and voicemail counts the presence core asked for.
+    pub(crate) presence: mpsc::UnboundedReceiver<presence_io::Fetched>,
+    /// The messaging core's database and hook operations that finished.
+    pub(crate) messaging: mpsc::UnboundedReceiver<messaging_io::Done>,
+    /// Failed push posts and push tokens changed outside SIP.
+    pub(crate) push: mpsc::UnboundedReceiver<push_io::Report>,
 }
 
 /// A request (REGISTER, INVITE, SUBSCRIBE, PUBLISH, MESSAGE) waiting for its account to be
@@ -90,7 +100,7 @@ struct CachedAccount {
     fetched: Instant,
 }
 
-pub(crate) struct Core {
+pub(crate) struct Dispatcher {
     tx: TransactionLayer,
     registrar: Registrar,
     transports: Transports,
@@ -110,16 +120,10 @@ pub(crate) struct Core {
     push: Option<PushPoster>,
 }
 
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-impl Core {
+impl Dispatcher {
     #[allow(
         clippy::too_many_arguments,
-        reason = "each is one module or channel the core owns; a parameter struct would only rename them"
+        reason = "each is one module or channel the dispatcher owns; a parameter struct would only rename them"
     )]
     pub(crate) fn new(
         tx: TransactionLayer,
@@ -174,15 +178,21 @@ impl Core {
     }
 
     /// Runs until aborted at shutdown. UDP sockets (with their local addresses) are read
-    /// here, in the core task itself, so a datagram reaches the transaction layer without a
+    /// here, in the dispatcher task itself, so a datagram reaches the transaction layer without a
     /// channel hop or a task wake-up; TCP/TLS connections feed `net`.
     pub(crate) async fn run(
         mut self,
         udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
         mut net: mpsc::Receiver<Inbound>,
-        mut inputs: mpsc::UnboundedReceiver<Input>,
+        inboxes: Inboxes,
         purge_every: Duration,
     ) {
+        let Inboxes {
+            mut inputs,
+            presence: mut fetched,
+            messaging: mut done,
+            push: mut reports,
+        } = inboxes;
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut purge = tokio::time::interval(purge_every);
@@ -222,7 +232,7 @@ impl Core {
                 }
                 n = net.recv_many(&mut batch, 256), if net_open => {
                     if n == 0 {
-                        // no TCP/TLS listener (or all gone): UDP alone keeps the core alive
+                        // no TCP/TLS listener (or all gone): UDP alone keeps the dispatcher alive
                         net_open = false;
                         if udp.is_empty() { break; }
                         continue;
@@ -236,6 +246,21 @@ impl Core {
                 Some(input) = inputs.recv() => {
                     let now = Instant::now();
                     self.handle_input(now, input);
+                    self.drain(now);
+                }
+                Some(f) = fetched.recv() => {
+                    let now = Instant::now();
+                    self.presence.fetched(&mut self.tx, now, f);
+                    self.drain(now);
+                }
+                Some(d) = done.recv() => {
+                    let now = Instant::now();
+                    self.messaging_done(now, d);
+                    self.drain(now);
+                }
+                Some(r) = reports.recv() => {
+                    let now = Instant::now();
+                    self.push_report(now, r);
                     self.drain(now);
                 }
                 () = sleep_until(deadline) => {
@@ -737,6 +762,33 @@ impl Core {
         });
     }
 
+    /// A database or hook operation of the messaging core finished.
+    fn messaging_done(&mut self, now: Instant, done: messaging_io::Done) {
+        let reach = Reach {
+            location: self.registrar.location(),
+            now_ms: unix_ms(),
+            accounts: &self.accounts,
+        };
+        let mut out = TxOut {
+            tx: &mut self.tx,
+            now,
+        };
+        self.messaging.done(&mut out, done, &reach);
+    }
+
+    fn push_report(&mut self, now: Instant, report: push_io::Report) {
+        match report {
+            push_io::Report::Failed { call, instances } => {
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                self.calls.push_failed(now, call, &instances, &mut out);
+            }
+            push_io::Report::Token(t) => self.push_tokens.apply(t),
+        }
+    }
+
     fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Routing(tables) => {
@@ -762,27 +814,6 @@ impl Core {
                 } else {
                     self.authenticated(now, waiting);
                 }
-            }
-            Input::Presence(f) => self.presence.fetched(&mut self.tx, now, f),
-            Input::PushFailed { call, instances } => {
-                let mut out = TxOut {
-                    tx: &mut self.tx,
-                    now,
-                };
-                self.calls.push_failed(now, call, &instances, &mut out);
-            }
-            Input::PushToken(t) => self.push_tokens.apply(t),
-            Input::Messaging(done) => {
-                let reach = Reach {
-                    location: self.registrar.location(),
-                    now_ms: unix_ms(),
-                    accounts: &self.accounts,
-                };
-                let mut out = TxOut {
-                    tx: &mut self.tx,
-                    now,
-                };
-                self.messaging.done(&mut out, done, &reach);
             }
             Input::AccountFetched {
                 login,

@@ -1,0 +1,38 @@
+//! `ferroswitch`: the drivers, the top layer of the workspace (see `docs/architecture.md`).
+//! The sans-IO cores below take messages and `now`; this crate owns the clock, the sockets,
+//! the database and the HTTP clients, and calls the cores from one task, the dispatcher. The
+//! binary (`src/main.rs`) only parses the command line and calls [`cli::run`]; the library's
+//! public surface is that and nothing else.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `cli` | the command line and its commands: `run`, `check`, the table commands |
+//! | `server` | `ferroswitch run`: storage, listeners, the tasks, shutdown; config into the cores' configs |
+//! | `dispatcher` | the one task that calls the cores: the request pipeline, inputs, timers |
+//! | `transport`, `tls` | UDP sockets, TCP and TLS connections, parse and sanity at the edge |
+//! | `calls`, `media` | the call engine's `Outbox`, `Directory` and routing tables; its media relay |
+//! | `presence_io`, `messaging_io`, `push_io` | the drivers of presence, messaging and push, each answering on its own channel |
+//! | `persist` | the storage writer (bindings, instances, CDRs, publications, push tokens) |
+//! | `admin`, `push_fields`, `metrics` | the admin HTTP API, the push-token fields it checks, the metrics it serves |
+//! | `accounts`, `routing_cli`, `push_cli` | operator commands over the tables |
+//! | `clock` | the wall clock (unix ms) |
+
+pub mod cli;
+
+mod accounts;
+mod admin;
+mod calls;
+mod clock;
+mod dispatcher;
+mod media;
+mod messaging_io;
+mod metrics;
+mod persist;
+mod presence_io;
+mod push_cli;
+mod push_fields;
+mod push_io;
+mod routing_cli;
+mod server;
+mod tls;
+mod transport;
