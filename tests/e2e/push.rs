@@ -206,7 +206,9 @@ fn tokens_from_the_api_and_the_cli_are_used_by_the_running_server() {
         &body,
     );
     assert_eq!(answer.status, 204, "{answer:?}");
-    // at once: the very next call pushes it
+    // at once (the 204 comes after the database write; the dispatcher takes the token a
+    // moment later, through the push driver's channel): the next call pushes it
+    std::thread::sleep(Duration::from_millis(300));
     let mut alice = Ua::new(server.udp, "alice", "wonderland");
     let call = |alice: &mut Ua| {
         let r = alice.request(

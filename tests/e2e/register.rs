@@ -256,3 +256,26 @@ fn baresip_registers_over_tls() {
         b[0].user_agent
     );
 }
+
+/// A REGISTER whose To names another login is refused with 403 at once, also when the
+/// account's cache entry is old enough to be re-read: only refused credentials re-read the
+/// account (a re-read here used to answer 401 stale first, burning the nonce count).
+#[test]
+fn to_naming_another_login_is_403_without_a_stale_challenge() {
+    let site = Site::new();
+    site.add_account("alice", "wonderland");
+    let server = site.start();
+    // the account is cached at start; older than the 2 s re-check age
+    std::thread::sleep(Duration::from_millis(2_200));
+    let mut alice = crate::ua::Ua::new(server.udp, "alice", "wonderland");
+    let r = alice.request(
+        "REGISTER",
+        &format!("sip:{}", crate::ua::REALM),
+        &format!("sip:mallory@{}", crate::ua::REALM),
+        "Expires: 60\r\n",
+        None,
+        None,
+    );
+    assert_eq!(r.status(), Some(403), "{r:?}");
+    server.stop();
+}

@@ -443,11 +443,12 @@ impl Dispatcher {
         let outcome = self
             .registrar
             .handle_register(unix_ms(), &w.msg, w.from, account.as_ref());
+        // only a refusal of the credentials may be cured by a fresh read of the account (a
+        // new password, an account just added or enabled); a To that names another login or
+        // too many contacts would only burn the nonce count and answer 401 stale
         let forbidden = matches!(
             outcome.result,
-            Err(RegisterError::Auth(AuthRejection::Forbidden { .. })
-                | RegisterError::ToMismatch { .. }
-                | RegisterError::TooManyContacts { .. })
+            Err(RegisterError::Auth(AuthRejection::Forbidden { .. }))
         );
         if forbidden && !w.refetched {
             if let Some(login) = &login {
