@@ -694,8 +694,7 @@ impl Messaging {
     ) -> usize {
         let mut sent = 0;
         for d in targets {
-            let bytes = self.build(text, d);
-            let request = match Message::parse(bytes) {
+            let request = match self.build(text, d) {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(contact = %d.contact, "forwarded MESSAGE does not parse: {e}");
@@ -717,7 +716,7 @@ impl Messaging {
     }
 
     /// A MESSAGE of our own (Via, tags, Call-ID) to one device, with the body and its type.
-    fn build(&mut self, text: &Text, d: &Device) -> Bytes {
+    fn build(&mut self, text: &Text, d: &Device) -> sip_message::Result<Message> {
         let branch = format!("z9hG4bK{}", self.token());
         let tag = self.token();
         let call_id = format!("{}@ferroswitch", self.token());
@@ -749,7 +748,7 @@ impl Messaging {
         .header("Call-ID", call_id)
         .header("CSeq", "1 MESSAGE")
         .header("User-Agent", SERVER);
-        b.finish_with_body(&text.content_type, &text.body)
+        b.finish_request_with_body(&text.content_type, &text.body)
     }
 
     fn token(&mut self) -> String {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sip_message::{ContactList, Message, MessageBuilder};
+use sip_message::{ContactList, Message, MessageBuilder, Method};
 
 /// A REGISTER as a softphone sends it on its second attempt (with credentials).
 const REGISTER: &[u8] = b"REGISTER sip:ferro.example.com SIP/2.0\r\n\
@@ -65,6 +65,54 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // What the B2BUA pays for a B-leg INVITE until the transaction layer holds its bytes:
+    // build, then parse the print and print the parse again (before), or build once (now).
+    let mut g = c.benchmark_group("b_leg_invite");
+    g.bench_function("finish_parse_print", |b| {
+        b.iter(|| {
+            let m =
+                Message::parse(b_leg_invite().finish_with_body("application/sdp", SDP)).unwrap();
+            let sent = m.clone();
+            (m, sent.to_bytes())
+        })
+    });
+    g.bench_function("finish_request", |b| {
+        b.iter(|| {
+            let m = b_leg_invite()
+                .finish_request_with_body("application/sdp", SDP)
+                .unwrap();
+            let sent = m.clone();
+            (m, sent.to_bytes())
+        })
+    });
+    g.finish();
+}
+
+const SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+fn b_leg_invite() -> MessageBuilder {
+    let mut b = MessageBuilder::request(&Method::Invite, black_box("sip:bob@192.0.2.9:5070"));
+    b.header(
+        "Via",
+        "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK7f3a9c1e5b2d4f60;rport",
+    )
+    .header("Max-Forwards", 69)
+    .header(
+        "From",
+        "\"Alice\" <sip:alice@ferro.example.com>;tag=3b8f0c2a",
+    )
+    .header("To", "<sip:bob@ferro.example.com>")
+    .header("Call-ID", "b2b-5e1f9a0c7d3b@ferro.example.com")
+    .header("CSeq", "1 INVITE")
+    .header("Contact", "<sip:alice@192.0.2.1:5060>")
+    .header(
+        "Allow",
+        "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE",
+    )
+    .header("User-Agent", "ferroswitch");
+    b
 }
 
 criterion_group!(benches, bench);

@@ -123,12 +123,25 @@ impl Header {
 }
 
 /// A parsed SIP request or response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality compares the start line, the headers and the body, not how the message came to be.
+#[derive(Debug, Clone)]
 pub struct Message {
     start: StartLine,
     headers: Vec<Header>,
     body: Bytes,
+    /// Exactly what [`Message::to_bytes`] prints, when that is known without printing: set by
+    /// [`crate::MessageBuilder::finish_request`] for a message it built in canonical form.
+    pub(crate) printed: Option<Bytes>,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.start == other.start && self.headers == other.headers && self.body == other.body
+    }
+}
+
+impl Eq for Message {}
 
 /// What [`frame_stream`] found at the front of a stream buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +248,7 @@ fn parse_content_length(v: &[u8]) -> Result<usize> {
     Ok(n)
 }
 
-fn trim_ws(mut s: &[u8]) -> &[u8] {
+pub(crate) fn trim_ws(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t' | b'\r', rest @ ..] = s {
         s = rest;
     }
@@ -486,6 +499,7 @@ impl Message {
             start,
             headers,
             body,
+            printed: None,
         })
     }
 
@@ -495,6 +509,7 @@ impl Message {
             start,
             headers,
             body,
+            printed: None,
         }
     }
 
@@ -739,7 +754,7 @@ impl Iterator for LineIter<'_> {
     }
 }
 
-fn parse_start_line(line: Bytes) -> Result<StartLine> {
+pub(crate) fn parse_start_line(line: Bytes) -> Result<StartLine> {
     let l: &[u8] = &line;
     let space = |s: &[u8]| s.iter().position(|&b| b == b' ');
     if l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"SIP/") {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::header::HeaderName;
-use crate::message::{Message, Method, StartLine};
+use crate::message::{trim_ws, Message, Method, StartLine};
 
 /// Writes a request or response straight into one buffer.
 ///
@@ -17,10 +17,38 @@ use crate::message::{Message, Method, StartLine};
 /// let bytes = b.finish();
 /// assert!(bytes.starts_with(b"OPTIONS sip:bob@example.com SIP/2.0\r\n"));
 /// ```
+///
+/// A request that is sent on a client transaction is finished with
+/// [`Self::finish_request`] instead: the [`Message`] comes out indexed as it is written, and it
+/// keeps the printed bytes, so neither the sender nor the transaction layer parses or prints
+/// it again.
 #[must_use]
 #[derive(Debug)]
 pub struct MessageBuilder {
     buf: BytesMut,
+    /// Requests only: where each header line went, for [`Self::finish_request`].
+    index: Option<Index>,
+}
+
+/// The headers written so far, as offsets into the buffer.
+#[derive(Debug, Default)]
+struct Index {
+    start_line_end: usize,
+    lines: Vec<Line>,
+    /// A header that [`Message::parse`] would read otherwise than it was written (a name that
+    /// is no token, a line break in a value, a Content-Length of the caller's own): such a
+    /// request is finished by parsing it.
+    odd: bool,
+    /// Whether [`Message::to_bytes`] prints exactly what was written: full canonical names,
+    /// values without surrounding whitespace.
+    canonical: bool,
+}
+
+#[derive(Debug)]
+struct Line {
+    known: Option<HeaderName>,
+    name: (usize, usize),
+    value: (usize, usize),
 }
 
 struct W<'a>(&'a mut BytesMut);
@@ -38,7 +66,16 @@ impl MessageBuilder {
         buf.put_u8(b' ');
         buf.put_slice(uri.as_bytes());
         buf.put_slice(b" SIP/2.0\r\n");
-        Self { buf }
+        let index = Index {
+            start_line_end: buf.len() - 2,
+            lines: Vec::with_capacity(16),
+            odd: false,
+            canonical: true,
+        };
+        Self {
+            buf,
+            index: Some(index),
+        }
     }
 
     pub fn response(code: u16, reason: &str) -> Self {
@@ -48,7 +85,7 @@ impl MessageBuilder {
         buf.put_u8(b' ');
         buf.put_slice(reason.as_bytes());
         buf.put_slice(b"\r\n");
-        Self { buf }
+        Self { buf, index: None }
     }
 
     /// A response to `req`: copies Via (all), From, To, Call-ID and CSeq (RFC 3261 §8.2.6).
@@ -93,20 +130,62 @@ impl MessageBuilder {
 
     /// `name: parts...CRLF` without the formatting machinery.
     fn put_header(&mut self, name: &str, parts: &[&str]) {
+        let n0 = self.buf.len();
         self.buf.put_slice(name.as_bytes());
         self.buf.put_slice(b": ");
         for p in parts {
             self.buf.put_slice(p.as_bytes());
         }
+        self.note(n0, name.len());
         self.buf.put_slice(b"\r\n");
     }
 
     pub fn header(&mut self, name: impl AsRef<str>, value: impl fmt::Display) -> &mut Self {
-        self.buf.put_slice(name.as_ref().as_bytes());
+        let name = name.as_ref();
+        let n0 = self.buf.len();
+        self.buf.put_slice(name.as_bytes());
         self.buf.put_slice(b": ");
         let _ = write!(W(&mut self.buf), "{value}");
+        self.note(n0, name.len());
         self.buf.put_slice(b"\r\n");
         self
+    }
+
+    /// Indexes the header line just written (`name_len` bytes of name at `n0`, then `": "`,
+    /// then the value up to the end of the buffer), the way [`Message::parse`] would read it.
+    fn note(&mut self, n0: usize, name_len: usize) {
+        let Some(index) = &mut self.index else {
+            return;
+        };
+        let name = &self.buf[n0..n0 + name_len];
+        let raw_value = &self.buf[n0 + name_len + 2..];
+        let known = HeaderName::known(name);
+        if name.is_empty()
+            || !name.iter().all(|&b| crate::cursor::is_token(b))
+            || raw_value.iter().any(|&b| b == b'\r' || b == b'\n')
+            || known == Some(HeaderName::ContentLength)
+        {
+            index.odd = true;
+            return;
+        }
+        let value = trim_ws(raw_value);
+        let v0 = if value.is_empty() {
+            n0 + name_len + 2
+        } else {
+            value.as_ptr() as usize - self.buf.as_ptr() as usize
+        };
+        if value.len() != raw_value.len()
+            || known
+                .as_ref()
+                .is_some_and(|k| k.as_str().as_bytes() != name)
+        {
+            index.canonical = false;
+        }
+        index.lines.push(Line {
+            known,
+            name: (n0, n0 + name_len),
+            value: (v0, v0 + value.len()),
+        });
     }
 
     /// Ends the head with `Content-Length: 0`.
@@ -117,13 +196,80 @@ impl MessageBuilder {
 
     /// Ends the head with `Content-Type` and `Content-Length`, then appends the body.
     pub fn finish_with_body(mut self, content_type: &str, body: &[u8]) -> Bytes {
-        let _ = write!(
-            W(&mut self.buf),
-            "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
+        self.end_head(Some(content_type), body.len());
         self.buf.put_slice(body);
         self.buf.freeze()
+    }
+
+    /// Writes the closing `Content-Type` (when there is a body) and `Content-Length` lines and
+    /// the blank line.
+    fn end_head(&mut self, content_type: Option<&str>, len: usize) {
+        if let Some(ct) = content_type {
+            self.header("Content-Type", ct);
+        }
+        let n0 = self.buf.len();
+        self.buf.put_slice(b"Content-Length: ");
+        let v0 = self.buf.len();
+        self.buf
+            .put_slice(decimal(u32::try_from(len).unwrap_or(u32::MAX)).as_ref());
+        let v1 = self.buf.len();
+        self.buf.put_slice(b"\r\n\r\n");
+        if let Some(index) = &mut self.index {
+            index.lines.push(Line {
+                known: Some(HeaderName::ContentLength),
+                name: (n0, n0 + "Content-Length".len()),
+                value: (v0, v1),
+            });
+        }
+    }
+
+    /// Ends a request made with [`Self::request`] (`Content-Length: 0`) as a [`Message`]: the
+    /// same message as `Message::parse(self.finish())`, without parsing, and one that
+    /// [`Message::to_bytes`] gives back as written, without printing.
+    pub fn finish_request(self) -> crate::Result<Message> {
+        self.finish_request_body(None, &[])
+    }
+
+    /// [`Self::finish_request`] with a body, as [`Self::finish_with_body`] writes it.
+    pub fn finish_request_with_body(
+        self,
+        content_type: &str,
+        body: &[u8],
+    ) -> crate::Result<Message> {
+        self.finish_request_body(Some(content_type), body)
+    }
+
+    fn finish_request_body(
+        mut self,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> crate::Result<Message> {
+        self.end_head(content_type, body.len());
+        let body_start = self.buf.len();
+        self.buf.put_slice(body);
+        let raw = self.buf.freeze();
+        let index = match self.index {
+            Some(index) if !index.odd && body_start - 3 <= crate::MAX_HEAD => index,
+            // a response, or a head that parsing would read otherwise: parse it
+            _ => return Message::parse(raw),
+        };
+        let start = crate::message::parse_start_line(raw.slice(..index.start_line_end))?;
+        let headers = index
+            .lines
+            .into_iter()
+            .map(|l| {
+                let name = match l.known {
+                    Some(k) => k,
+                    None => HeaderName::Other(raw.slice(l.name.0..l.name.1)),
+                };
+                crate::Header::new(name, raw.slice(l.value.0..l.value.1))
+            })
+            .collect();
+        let mut msg = Message::from_parts(start, headers, raw.slice(body_start..));
+        if index.canonical {
+            msg.printed = Some(raw);
+        }
+        Ok(msg)
     }
 }
 
@@ -135,7 +281,12 @@ impl AsRef<str> for HeaderName {
 
 impl Message {
     /// Prints the message: canonical header names, one line per header as indexed, the body.
+    /// A request from [`MessageBuilder::finish_request`] already is in that form: its bytes
+    /// are returned as they are.
     pub fn to_bytes(&self) -> Bytes {
+        if let Some(printed) = &self.printed {
+            return printed.clone();
+        }
         let mut buf = BytesMut::with_capacity(512 + self.body().len());
         match self.start_line() {
             StartLine::Request {
@@ -284,6 +435,94 @@ mod tests {
             push_ip(&mut s, ip);
             assert_eq!(s, ip.to_string());
         }
+    }
+
+    /// A body: its type and bytes.
+    type Body = Option<(&'static str, &'static [u8])>;
+
+    /// Requests as the B2BUA, dialogs and the messaging core write them, and a few odd ones.
+    fn requests() -> Vec<(MessageBuilder, Body)> {
+        let mut out = Vec::new();
+        let mut b =
+            MessageBuilder::request(&Method::Invite, "sip:bob@192.0.2.9:5070;transport=udp");
+        b.header("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc;rport")
+            .header("Max-Forwards", 70)
+            .header("From", "\"Al\" <sip:al@h>;tag=1")
+            .header("To", "<sip:bob@h>")
+            .header(HeaderName::CallId.as_str(), "c1@h")
+            .header("CSeq", "1 INVITE")
+            .header("X-Thing", "  padded  ")
+            .header("Subject", "");
+        out.push((
+            b,
+            Some(("application/sdp", &b"v=0\r\no=- 1 1 IN IP4 h\r\n"[..])),
+        ));
+        let mut b = MessageBuilder::request(&Method::Bye, "sip:bob@h");
+        b.header("Via", "SIP/2.0/TCP h;branch=z9hG4bK1")
+            .header("Route", "<sip:p;lr>")
+            .header("Route", "<sip:q;lr>")
+            .header("call-id", "lower")
+            .header("i", "compact")
+            .header("CSeq", "2 BYE");
+        out.push((b, None));
+        let mut b = MessageBuilder::request(&Method::Message, "sip:bob@h");
+        b.header("Via", "SIP/2.0/UDP h;branch=z9hG4bK2")
+            .header("CSeq", "3 MESSAGE");
+        out.push((b, Some(("text/plain", &b"hello"[..]))));
+        // odd: parsing reads these otherwise than they were written
+        let mut b = MessageBuilder::request(&Method::Options, "sip:h");
+        b.header("Via", "SIP/2.0/UDP h;branch=z9hG4bK3")
+            .header("Subject", "a\r\n b")
+            .header("Content-Length", 0);
+        out.push((b, None));
+        let mut b = MessageBuilder::request(&Method::Options, "sip:h");
+        b.header("Bad Name", "x");
+        out.push((b, None));
+        let b = MessageBuilder::request(&Method::Options, "no-scheme");
+        out.push((b, None));
+        out
+    }
+
+    #[test]
+    fn finished_requests_equal_their_parsed_print() {
+        for (i, ((b1, body), (b2, _))) in requests().into_iter().zip(requests()).enumerate() {
+            let (built, printed) = match body {
+                Some((ct, body)) => (
+                    b1.finish_request_with_body(ct, body),
+                    b2.finish_with_body(ct, body),
+                ),
+                None => (b1.finish_request(), b2.finish()),
+            };
+            let parsed = Message::parse(printed.clone());
+            match (&built, &parsed) {
+                (Ok(built), Ok(parsed)) => {
+                    assert_eq!(built, parsed, "request {i}");
+                    assert_eq!(built.to_bytes(), parsed.to_bytes(), "request {i}");
+                    assert_eq!(built.body(), parsed.body(), "request {i}");
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "request {i}"),
+                _ => panic!("request {i}: {built:?} against {parsed:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_requests_keep_their_bytes() {
+        let mut b = MessageBuilder::request(&Method::Bye, "sip:bob@h");
+        b.header("Via", "SIP/2.0/UDP h;branch=z9hG4bK1")
+            .header("CSeq", "2 BYE");
+        let printed = b.finish_request().unwrap().to_bytes();
+        let mut b = MessageBuilder::request(&Method::Bye, "sip:bob@h");
+        b.header("Via", "SIP/2.0/UDP h;branch=z9hG4bK1")
+            .header("CSeq", "2 BYE");
+        assert_eq!(printed, b.finish());
+        // printed once: the bytes are those of the message, not a copy
+        let m = {
+            let mut b = MessageBuilder::request(&Method::Bye, "sip:bob@h");
+            b.header("CSeq", "2 BYE");
+            b.finish_request().unwrap()
+        };
+        assert_eq!(m.to_bytes().as_ptr(), m.to_bytes().as_ptr());
     }
 
     #[test]

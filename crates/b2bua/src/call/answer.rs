@@ -225,7 +225,7 @@ impl Call {
         let branch = ctx.ids.branch();
         out.send_stateless(dialog.ack(cseq, &branch).finish(), peer);
         let branch = ctx.ids.branch();
-        if let Ok(m) = Message::parse(dialog.request(&Method::Bye, &branch, None).finish()) {
+        if let Ok(m) = dialog.request(&Method::Bye, &branch, None).finish_request() {
             if let Some(k) = out.send_request(m, peer) {
                 ctx.track(k, self.id, Pending::Own);
             }

@@ -331,11 +331,11 @@ impl Call {
             .header("Contact", contact(&from_user, &peer))
             .header("Allow", ALLOW)
             .header("User-Agent", &ctx.cfg.server);
-        let bytes = match &self.offer {
-            Some((ct, body)) => b.finish_with_body(ct, body),
-            None => b.finish(),
+        let invite = match &self.offer {
+            Some((ct, body)) => b.finish_request_with_body(ct, body),
+            None => b.finish_request(),
         };
-        let invite = match Message::parse(bytes) {
+        let invite = match invite {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(call = self.id, "B-leg INVITE does not parse: {e}");
@@ -536,7 +536,7 @@ impl Call {
         let seq = inv.cseq().map(|c| c.seq).unwrap_or(1);
         m.header("CSeq", format_args!("{seq} CANCEL"));
         m.header("Reason", b.cancel_reason);
-        if let Ok(msg) = Message::parse(m.finish()) {
+        if let Ok(msg) = m.finish_request() {
             if let Some(k) = out.send_request(msg, b.peer) {
                 ctx.track(k, self.id, Pending::Own);
             }

@@ -287,14 +287,11 @@ impl Call {
                 b.header(h.name.as_str(), h.value());
             }
         }
-        let bytes = match (&body, req.content_type()) {
-            (Some(body), ct) => b.finish_with_body(ct.unwrap_or("application/sdp"), body),
-            (None, _) => b.finish(),
+        let msg = match (&body, req.content_type()) {
+            (Some(body), ct) => b.finish_request_with_body(ct.unwrap_or("application/sdp"), body),
+            (None, _) => b.finish_request(),
         };
-        let Some(k) = Message::parse(bytes)
-            .ok()
-            .and_then(|msg| out.send_request(msg, peer))
-        else {
+        let Some(k) = msg.ok().and_then(|msg| out.send_request(msg, peer)) else {
             return Err(503);
         };
         if *m == Method::Invite {
@@ -321,7 +318,7 @@ impl Call {
         };
         let peer = d.peer;
         let b = d.request(&Method::Bye, &branch, None);
-        if let Ok(m) = Message::parse(b.finish()) {
+        if let Ok(m) = b.finish_request() {
             if let Some(k) = out.send_request(m, peer) {
                 ctx.track(k, id, Pending::Own);
             }

@@ -91,7 +91,7 @@ header_names! {
 impl HeaderName {
     /// Recognises full names case-insensitively and the RFC 3261 compact forms, dispatching on
     /// the length first so that a name is compared with at most a handful of candidates.
-    fn known(name: &[u8]) -> Option<Self> {
+    pub(crate) fn known(name: &[u8]) -> Option<Self> {
         let is = |canon: &str| name.eq_ignore_ascii_case(canon.as_bytes());
         let found = match name.len() {
             // compact forms (RFC 3261 §7.3.3, RFC 3265, RFC 3515, RFC 3892)
