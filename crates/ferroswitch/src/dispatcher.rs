@@ -14,6 +14,10 @@
 //! Responses and timeouts of client transactions go to whoever started them: presence
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
+mod auth;
+
+use auth::cached;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -94,7 +98,7 @@ pub(crate) struct Waiting {
     refetched: bool,
 }
 
-struct CachedAccount {
+pub(super) struct CachedAccount {
     account: Option<Account>,
     profile: Option<Profile>,
     fetched: Instant,
@@ -429,239 +433,6 @@ impl Dispatcher {
         }
     }
 
-    fn register(&mut self, now: Instant, w: Waiting) {
-        let login = Registrar::auth_username(&w.msg);
-        let account = match &login {
-            None => None,
-            Some(login) => match self.accounts.get(login) {
-                Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => {
-                    c.account.clone()
-                }
-                _ => return self.fetch_account(login.clone(), w),
-            },
-        };
-        let outcome = self
-            .registrar
-            .handle_register(unix_ms(), &w.msg, w.from, account.as_ref());
-        // only a refusal of the credentials may be cured by a fresh read of the account (a
-        // new password, an account just added or enabled); a To that names another login or
-        // too many contacts would only burn the nonce count and answer 401 stale
-        let forbidden = matches!(
-            outcome.result,
-            Err(RegisterError::Auth(AuthRejection::Forbidden { .. }))
-        );
-        if forbidden && !w.refetched {
-            if let Some(login) = &login {
-                if self
-                    .accounts
-                    .get(login)
-                    .is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK)
-                {
-                    // maybe the password changed or the account was just added: read it again
-                    return self.fetch_account(login.clone(), w);
-                }
-            }
-        }
-        tracing::debug!(status = outcome.status(), login = ?outcome.login, peer = %w.from, "REGISTER");
-        if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
-            // messages stored while the login was away go out now
-            let now_ms = unix_ms();
-            if self
-                .registrar
-                .location()
-                .lookup(login, now_ms)
-                .next()
-                .is_some()
-            {
-                let reach = Reach {
-                    location: self.registrar.location(),
-                    now_ms,
-                    accounts: &self.accounts,
-                };
-                self.messaging.registered(login, outcome.registered, &reach);
-            }
-        }
-        let login_s = outcome.login.clone();
-        if let Some(login) = &outcome.login {
-            let at = (unix_ms() / 1000) as i64;
-            for p in outcome.push {
-                let t = store::PushToken {
-                    login: login.clone(),
-                    instance: p.instance,
-                    token: p.prid,
-                    platform: p.provider,
-                    param: p.param,
-                    updated_at: at,
-                };
-                let dev = b2bua::PushDevice {
-                    instance: t.instance.clone(),
-                    token: t.token.clone(),
-                    platform: t.platform.clone(),
-                    param: t.param.clone(),
-                };
-                if !self.push_tokens.same(login, &dev) {
-                    self.push_tokens.apply(t.clone());
-                    let _ = self.writes.send(Write::PushToken(t));
-                }
-            }
-        }
-        for c in outcome.changes {
-            match &c {
-                // parked calls fork to a device that (re-)registers; late pushed ones get the
-                // ghost INVITE + CANCEL (a cheap lookup first: most REGISTERs concern no call)
-                registrar::BindingChange::Upsert { login, binding }
-                    if self.calls.awaits_registration(login) =>
-                {
-                    let target = b2bua::Target {
-                        login: login.clone(),
-                        uri: binding.contact.clone(),
-                        peer: binding.source,
-                        instance: binding.instance.clone(),
-                    };
-                    let mut out = TxOut {
-                        tx: &mut self.tx,
-                        now,
-                    };
-                    self.calls.registered(now, login, target, &mut out);
-                }
-                _ => {}
-            }
-            let _ = self.writes.send(Write::Binding(c));
-        }
-        if let Some(login) = login_s {
-            let at = (unix_ms() / 1000) as i64;
-            for instance in outcome.instances {
-                let _ = self.writes.send(Write::Instance(InstanceSeen {
-                    login: login.clone(),
-                    instance,
-                    at,
-                }));
-            }
-        }
-        if let Err(RegisterError::Auth(AuthRejection::Challenge { .. })) = outcome.result {
-            // A challenge is cheap to compute again: answer statelessly and keep no
-            // transaction for Timer J (a retransmission just gets a fresh challenge).
-            if let Err(e) = self.tx.respond_and_forget(&w.key, outcome.response) {
-                tracing::debug!("challenge not sent: {e}");
-            }
-        } else {
-            self.respond(now, &w.key, outcome.response);
-        }
-    }
-
-    /// Proxy authentication of an INVITE, SUBSCRIBE, PUBLISH or MESSAGE, then its module.
-    /// Trusted peers (by IP) need none for INVITE and MESSAGE; presence always asks.
-    fn authenticated(&mut self, now: Instant, w: Waiting) {
-        let method = w.msg.method().cloned();
-        let trusted_ok = matches!(method, Some(Method::Invite | Method::Message));
-        let Some((caller, w)) = self.authenticate(now, w, trusted_ok) else {
-            return;
-        };
-        match method {
-            Some(Method::Invite) => self.invite(now, w, caller),
-            Some(Method::Message) => self.message(now, w, caller),
-            Some(Method::Subscribe) => {
-                self.presence
-                    .subscribe(&mut self.tx, now, w.key, &w.msg, w.from, &caller.login);
-            }
-            Some(Method::Publish) => {
-                self.presence
-                    .publish(&mut self.tx, now, w.key, &w.msg, w.from, &caller.login);
-            }
-            _ => {}
-        }
-    }
-
-    /// Who sent a request that needs proxy authentication: `Some` to go on; `None` when it
-    /// was answered (challenge, 403) or waits for its account to be read.
-    fn authenticate(
-        &mut self,
-        now: Instant,
-        w: Waiting,
-        trusted_ok: bool,
-    ) -> Option<(Caller, Waiting)> {
-        if trusted_ok && self.trusted.contains(&w.from.remote.ip()) {
-            let login = w
-                .msg
-                .from_user()
-                .map(|u| u.into_owned())
-                .unwrap_or_default();
-            let profile = self.accounts.get(&login).and_then(|c| c.profile.clone());
-            let profile = profile.unwrap_or_default();
-            let caller = Caller {
-                login,
-                display_name: profile.display_name,
-                tech_prefix: profile.tech_prefix,
-                trusted: true,
-            };
-            return Some((caller, w));
-        }
-        let login = Registrar::credentials_username(&w.msg, AuthKind::Proxy);
-        let account = match &login {
-            None => None,
-            Some(login) => match self.accounts.get(login) {
-                Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => {
-                    c.account.clone()
-                }
-                _ => {
-                    self.fetch_account(login.clone(), w);
-                    return None;
-                }
-            },
-        };
-        match self.registrar.authenticate(
-            unix_ms(),
-            &w.msg,
-            w.from,
-            account.as_ref(),
-            AuthKind::Proxy,
-        ) {
-            Ok(acc) => {
-                let profile = self
-                    .accounts
-                    .get(&acc.login)
-                    .and_then(|c| c.profile.clone())
-                    .unwrap_or_default();
-                let caller = Caller {
-                    login: acc.login.clone(),
-                    display_name: profile.display_name,
-                    tech_prefix: profile.tech_prefix,
-                    trusted: false,
-                };
-                Some((caller, w))
-            }
-            Err(r) => {
-                if matches!(r.reason, AuthRejection::Forbidden { .. }) && !w.refetched {
-                    if let Some(login) = &login {
-                        if self
-                            .accounts
-                            .get(login)
-                            .is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK)
-                        {
-                            // maybe the password changed or the account was just added
-                            self.fetch_account(login.clone(), w);
-                            return None;
-                        }
-                    }
-                }
-                let method = w.msg.method().map_or("?", |m| m.as_str());
-                tracing::debug!(status = r.status(), peer = %w.from, method, "request not authenticated");
-                if matches!(r.reason, AuthRejection::Challenge { .. })
-                    && w.msg.method() != Some(&Method::Invite)
-                {
-                    // a challenge is cheap to compute again (see REGISTER)
-                    if let Err(e) = self.tx.respond_and_forget(&w.key, r.response) {
-                        tracing::debug!("challenge not sent: {e}");
-                    }
-                } else {
-                    // an INVITE's final answer needs its transaction (the ACK is absorbed there)
-                    self.respond(now, &w.key, r.response);
-                }
-                None
-            }
-        }
-    }
-
     /// An authenticated (or trusted) INVITE: the B2BUA.
     fn invite(&mut self, now: Instant, w: Waiting, caller: Caller) {
         let dir = Dir {
@@ -739,30 +510,6 @@ impl Dispatcher {
         self.messaging.response(&mut out, key, status, &reach)
     }
 
-    fn fetch_account(&mut self, login: String, mut waiting: Waiting) {
-        waiting.refetched = true;
-        let store = self.store.clone();
-        let inputs = self.inputs.clone();
-        tokio::spawn(async move {
-            // A SIP client is waiting: give the database a little while, not the pool's
-            // whole connect timeout.
-            let account = match tokio::time::timeout(
-                ACCOUNT_FETCH_TIMEOUT,
-                store.get_account(&login),
-            )
-            .await
-            {
-                Ok(r) => r.map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no answer within {ACCOUNT_FETCH_TIMEOUT:?}")),
-            };
-            let _ = inputs.send(Input::AccountFetched {
-                login,
-                account,
-                waiting,
-            });
-        });
-    }
-
     /// A database or hook operation of the messaging core finished.
     fn messaging_done(&mut self, now: Instant, done: messaging_io::Done) {
         let reach = Reach {
@@ -835,42 +582,6 @@ impl Dispatcher {
                 self.respond(now, &waiting.key, b.finish());
             }
         }
-    }
-}
-
-impl AccountView for HashMap<String, CachedAccount> {
-    fn profile(&self, login: &str) -> Option<Option<&Profile>> {
-        self.get(login).map(|c| c.profile.as_ref())
-    }
-}
-
-fn cached(a: Option<store::Account>, now: Instant) -> CachedAccount {
-    let Some(a) = a else {
-        return CachedAccount {
-            account: None,
-            profile: None,
-            fetched: now,
-        };
-    };
-    let tech_prefix = match dialplan::TechPrefix::parse(&a.tech_prefix) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(login = %a.login, "tech prefix ignored: {e}");
-            dialplan::TechPrefix::default()
-        }
-    };
-    CachedAccount {
-        profile: Some(Profile {
-            display_name: a.display_name,
-            tech_prefix,
-            voicemail: a.voicemail_uri,
-        }),
-        account: Some(Account {
-            login: a.login,
-            password: a.password,
-            enabled: a.enabled,
-        }),
-        fetched: now,
     }
 }
 
