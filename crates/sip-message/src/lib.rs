@@ -20,6 +20,7 @@
 mod cursor;
 pub mod digest;
 mod error;
+mod frame;
 mod header;
 mod message;
 mod peer;
@@ -29,6 +30,7 @@ mod tag;
 mod uri;
 
 pub use error::{Error, Result};
+pub use frame::{frame_stream, Framed, StreamFramer};
 pub use header::{
     auth::{Challenge, Credentials},
     cseq::CSeq,
@@ -37,9 +39,7 @@ pub use header::{
     via::Via,
     HeaderName,
 };
-pub use message::{
-    frame_stream, Framed, Header, Message, Method, StartLine, StreamFramer, MAX_BODY, MAX_HEAD,
-};
+pub use message::{Header, Message, Method, StartLine, MAX_BODY, MAX_HEAD};
 pub use peer::{ConnId, Peer, Transport};
 pub use print::{reason_phrase, MessageBuilder};
 pub use uri::{percent_decode, Host, Scheme, Uri};

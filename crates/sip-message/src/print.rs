@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::frame::trim_ws;
 use crate::header::HeaderName;
-use crate::message::{trim_ws, Message, Method, StartLine};
+use crate::message::{Message, Method, StartLine};
 
 /// Writes a request or response straight into one buffer.
 ///
