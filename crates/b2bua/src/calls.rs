@@ -60,6 +60,16 @@ impl Calls {
         }
     }
 
+    /// New call policy (a config reload): new calls and deadlines armed from now on use it;
+    /// the deadlines calls already have stay.
+    pub fn set_config(&mut self, cfg: B2buaConfig) {
+        self.shared.cfg = cfg;
+    }
+
+    pub fn config(&self) -> &B2buaConfig {
+        &self.shared.cfg
+    }
+
     pub fn set_dial_plan(&mut self, plan: DialPlan) {
         self.plan = plan;
     }
@@ -397,6 +407,32 @@ impl Calls {
         }
         let calls_left = !self.calls.is_empty();
         self.shared.timers.sweep_done(now, calls_left);
+    }
+
+    // ----- shutdown ----------------------------------------------------------------------
+
+    /// The server shuts down: every answered call gets BYE on both legs, every ringing or
+    /// parked call has its branches CANCELled and its caller answered 503 with
+    /// `Retry-After: retry_after` (seconds). The CDR of each is queued at once
+    /// ([`Self::poll_event`]); the calls then leave the table as their BYEs and CANCELs are
+    /// answered (or at their linger timer). Returns how many calls were ended.
+    pub fn shutdown(&mut self, now: Instant, retry_after: u32, out: &mut dyn Outbox) -> usize {
+        let mut ids: Vec<CallId> = self.calls.keys().copied().collect();
+        ids.sort_unstable();
+        let mut ended = 0;
+        for id in ids {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            let was_live = call.state != crate::call::CallState::Ended;
+            let Some(after) = call.handle_shutdown(&mut self.shared, now, retry_after, out) else {
+                continue;
+            };
+            ended += usize::from(was_live);
+            self.parking.adopt_orphans(call, &mut self.shared.timers);
+            self.settle(id, after);
+        }
+        ended
     }
 
     // ----- the end -----------------------------------------------------------------------

@@ -48,6 +48,14 @@ pub struct Config {
     pub media: Option<MediaSettings>,
     /// Peers (gateways, other nodes) whose requests are not challenged.
     pub trusted_peers: Vec<IpAddr>,
+    /// How long a SIGTERM/SIGINT shutdown may take: calls are ended, in-flight transactions
+    /// answered and every queued database write flushed within it. Default 10 s; 1 to 300 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// The default of [`Config::shutdown_timeout`].
+    pub const SHUTDOWN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 }
 
 impl Default for Config {
@@ -70,6 +78,7 @@ impl Default for Config {
             calls: CallSettings::default(),
             media: None,
             trusted_peers: Vec::new(),
+            shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
         }
     }
 }
@@ -587,6 +596,7 @@ mod tests {
             "sqlite://data/ferroswitch.db"
         );
         assert_eq!(Config::default().node_id, "node1");
+        assert_eq!(Config::default().shutdown_timeout, Duration::from_secs(10));
         let calls = CallSettings::default();
         assert_eq!(
             (calls.call_timeout, calls.gateway_timeout),

@@ -25,6 +25,8 @@ use crate::ConfigError;
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     node_id: Option<Spanned<String>>,
+    /// Seconds.
+    shutdown_timeout: Option<Spanned<u32>>,
     #[serde(default)]
     trusted_peers: Vec<IpAddr>,
     #[serde(default)]
@@ -212,6 +214,13 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     };
     if let Some(id) = at.take_opt(raw.node_id, Field::NodeId, "node_id") {
         config.node_id = id;
+    }
+    if let Some(seconds) = at.take_opt(
+        raw.shutdown_timeout,
+        Field::ShutdownTimeout,
+        "shutdown_timeout",
+    ) {
+        config.shutdown_timeout = Duration::from_secs(seconds.into());
     }
     config.trusted_peers = raw.trusted_peers;
 

@@ -39,6 +39,7 @@ impl Hook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Field {
     NodeId,
+    ShutdownTimeout,
     /// The listener list as a whole (where to report "no listener").
     Listeners,
     /// The address of `Config::listeners[i]`, as the format layer built the list.
@@ -83,6 +84,7 @@ impl Field {
         let hook = |h: Hook| h.section().0;
         match self {
             Self::NodeId => "node_id".into(),
+            Self::ShutdownTimeout => "shutdown_timeout".into(),
             Self::Listeners => "listener".into(),
             Self::ListenerAddr(i) => format!("listener[{i}].address"),
             Self::ListenerTransport(i) => format!("listener[{i}].transport"),
@@ -178,6 +180,7 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
         let rule = "must be 1 to 64 characters of letters, digits, '.', '_' or '-'";
         return Err(check.fail(&[Field::NodeId], rule));
     }
+    check.seconds(Field::ShutdownTimeout, config.shutdown_timeout, 1..=300)?;
     let listeners = std::mem::take(&mut config.listeners);
     config.listeners = check.listeners(listeners, config.tls.is_some())?;
     if let Some(tls) = &mut config.tls {

@@ -500,9 +500,14 @@ impl<'d, 'input> Reader<'d, 'input> {
 
     fn node(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "node", &[])?;
-        let params = self.params(node, "node".into(), &["id"])?;
+        let params = self.params(node, "node".into(), &["id", "shutdown-timeout"])?;
         if let Some(id) = self.value(&params, "id", Some(Field::NodeId))? {
             self.config.node_id = id;
+        }
+        if let Some(Seconds(t)) =
+            self.value(&params, "shutdown-timeout", Some(Field::ShutdownTimeout))?
+        {
+            self.config.shutdown_timeout = t;
         }
         Ok(())
     }

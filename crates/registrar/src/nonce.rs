@@ -60,6 +60,11 @@ impl NonceKeeper {
         hex::encode(&m.finalize().into_bytes()[..16])
     }
 
+    /// Nonces issued from now on are valid this long (those already out keep their expiry).
+    pub fn set_lifetime(&mut self, lifetime_ms: u64) {
+        self.lifetime_ms = lifetime_ms;
+    }
+
     /// A fresh nonce valid for the configured lifetime from `now_ms`.
     pub fn issue(&mut self, now_ms: u64) -> String {
         let nid = self.next_nid;

@@ -133,6 +133,13 @@ impl Registrar {
         &self.cfg
     }
 
+    /// New settings (a config reload): expiry bounds, algorithms, push providers and the nonce
+    /// lifetime apply to the next request; the bindings and the nonce secret stay.
+    pub fn set_config(&mut self, cfg: RegistrarConfig) {
+        self.nonces.set_lifetime(cfg.nonce_lifetime_ms);
+        self.cfg = cfg;
+    }
+
     pub fn location(&self) -> &Location {
         &self.location
     }

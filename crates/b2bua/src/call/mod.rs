@@ -325,6 +325,38 @@ impl Call {
         }
     }
 
+    /// The server shuts down: an answered call is hung up (BYE to both legs); a ringing or
+    /// parked one has its branches CANCELled and the caller gets 503 with `Retry-After`
+    /// (`retry_after` seconds). Either way its CDR is queued now. A call already ended only
+    /// has its still-ringing branches (a ghost's INVITE) CANCELled. `None`: nothing to end.
+    pub(crate) fn handle_shutdown(
+        &mut self,
+        ctx: &mut Shared,
+        now: Instant,
+        retry_after: u32,
+        out: &mut dyn Outbox,
+    ) -> Option<After> {
+        match self.state {
+            CallState::Answered => {
+                tracing::info!(call = self.id, "shutdown: hanging up");
+                Some(self.hang_up(ctx, now, out))
+            }
+            CallState::Ringing => {
+                tracing::info!(call = self.id, "shutdown: cancelling the ringing call");
+                self.stop_ringing(ctx, TERMINATED, out);
+                self.end_park(ctx, now, crate::PushKind::MissedCancelled, TERMINATED, None);
+                let why = Some("server shutting down");
+                self.answer_a_with(ctx, 503, why, Some(retry_after), out);
+                Some(self.finish(ctx, now, HangupBy::System))
+            }
+            CallState::Ended if self.live_branches() > 0 => {
+                self.stop_ringing(ctx, TERMINATED, out);
+                Some(After::MaybeRemove)
+            }
+            CallState::Ended => None,
+        }
+    }
+
     /// The call is older than the longest allowed duration: hung up.
     pub(crate) fn handle_max_duration(
         &mut self,
@@ -407,6 +439,18 @@ impl Call {
 
     /// The final non-2xx answer to the caller's INVITE.
     fn answer_a(&mut self, ctx: &Shared, code: u16, reason: Option<&str>, out: &mut dyn Outbox) {
+        self.answer_a_with(ctx, code, reason, None, out);
+    }
+
+    /// [`Self::answer_a`] with a `Retry-After` (seconds) when given.
+    fn answer_a_with(
+        &mut self,
+        ctx: &Shared,
+        code: u16,
+        reason: Option<&str>,
+        retry_after: Option<u32>,
+        out: &mut dyn Outbox,
+    ) {
         let mut b = MessageBuilder::response_to(
             &self.a_invite,
             code,
@@ -415,6 +459,9 @@ impl Call {
         );
         if let Some(r) = reason {
             b.header("Warning", format_args!("399 ferroswitch \"{r}\""));
+        }
+        if let Some(seconds) = retry_after {
+            b.header("Retry-After", seconds);
         }
         b.header("Server", &ctx.cfg.server);
         out.respond(&self.a_key, b.finish());

@@ -564,3 +564,20 @@ fn an_answered_call_is_hung_up_at_the_longest_duration() {
     assert_eq!(n.cdrs[0].hangup_by, HangupBy::System);
     assert_eq!(n.cdrs[0].final_code, 200);
 }
+
+#[test]
+fn a_new_call_timeout_applies_to_calls_placed_after_it() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.calls.set_config(b2bua::B2buaConfig {
+        call_timeout: Duration::from_secs(10),
+        ..n.calls.config().clone()
+    });
+    n.deliver(&invite("c9", "bob", true), ALICE);
+    let i1 = n.request(BOB1, Method::Invite);
+    n.deliver_msg(reply(&i1, 180, "b1", "sip:x", false), BOB1);
+    n.advance(Duration::from_secs(9));
+    assert!(n.statuses(ALICE).iter().all(|&s| s < 300));
+    n.advance(Duration::from_secs(2));
+    assert!(n.statuses(ALICE).contains(&480));
+}

@@ -4,3 +4,4 @@ mod calls;
 mod net;
 mod push;
 mod routing;
+mod shutdown;

@@ -473,3 +473,20 @@ pub(crate) fn in_dialog(
         b.finish()
     }
 }
+
+impl Net {
+    /// The server shuts down (the driver tells the engine); returns how many calls it ended.
+    pub(crate) fn shutdown(&mut self, retry_after: u32) -> usize {
+        let now = self.now;
+        let ended = self.calls.shutdown(
+            now,
+            retry_after,
+            &mut Out {
+                tx: &mut self.tx,
+                now,
+            },
+        );
+        self.pump();
+        ended
+    }
+}

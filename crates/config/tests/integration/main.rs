@@ -5,6 +5,7 @@ mod calls_media;
 mod paths;
 mod push;
 mod samples;
+mod shutdown;
 mod sms_hook;
 mod toml_errors;
 mod xml_errors;

@@ -305,3 +305,24 @@ fn malformed_intervals_are_400() {
     }
     assert_eq!(srv.reg.location().len(), 1);
 }
+
+#[test]
+fn new_settings_apply_to_the_next_register_and_keep_the_bindings() {
+    let mut srv = Server::with_config(cfg());
+    let mut c = Client::alice();
+    let out = c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")).expires(100));
+    assert_eq!(out.status(), 200, "{}", text(&out));
+    srv.reg.set_config(RegistrarConfig {
+        min_expires: 300,
+        ..cfg()
+    });
+    assert_eq!(srv.reg.config().min_expires, 300);
+    let out = c.register(
+        &mut srv,
+        T0 + 1_000,
+        &Reg::contact(&format!("<{B}>")).expires(100),
+    );
+    assert_eq!(out.status(), 423, "{}", text(&out));
+    assert_eq!(header(&out, "Min-Expires").as_deref(), Some("300"));
+    assert_eq!(contacts_now(&srv, T0 + 1_000).len(), 1, "the binding stays");
+}
