@@ -57,6 +57,8 @@ pub(crate) struct AdminState {
     pub(crate) push_changes: Option<mpsc::UnboundedSender<PushToken>>,
     /// Renders the process's metrics for `GET /metrics` (none: 404).
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// `POST /api/reload` (`reload_api.rs`); none: not served.
+    pub(crate) reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 impl AdminState {
@@ -75,6 +77,7 @@ impl AdminState {
             nonces: Arc::new(Mutex::new(NonceKeeper::new(&secret, nonce_lifetime_ms))),
             push_changes,
             metrics: None,
+            reloader: None,
         }
     }
 
@@ -168,6 +171,7 @@ const ALGORITHMS: [Algorithm; 2] = [Algorithm::Md5, Algorithm::Sha256];
 /// The admin API's routes, over `state`. Serve it with the peer's address as
 /// [`ConnectInfo`] (as [`serve_with_shutdown`] does): Basic credentials depend on it.
 pub(crate) fn router(state: AdminState) -> Router {
+    let reload = crate::reload_api::router(state.reloader.clone());
     Router::new()
         .route("/api/health", get(health))
         .route("/api/local-dialing-plan", get(local_dialing_plan))
@@ -179,6 +183,7 @@ pub(crate) fn router(state: AdminState) -> Router {
                 .layer(DefaultBodyLimit::max(PUSH_BODY_LIMIT)),
         )
         .with_state(state)
+        .merge(reload)
 }
 
 /// Serves the admin API on `listener` until the process ends.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{accounts, push_cli, routing_cli, server};
+use crate::{accounts, push_cli, reload_api, routing_cli, server};
 
 /// SIP softswitch: registrar, presence, B2BUA and media relay in one binary.
 #[derive(Debug, Parser)]
@@ -50,6 +50,13 @@ pub(crate) enum Command {
     /// Show call detail records (the `cdr` table).
     #[command(subcommand)]
     Cdr(routing_cli::CdrCommand),
+    /// Ask the running server to reload its config (its admin API's POST /api/reload, the
+    /// same as SIGHUP). Sends `Authorization: Bearer $FERROSWITCH_ADMIN_TOKEN` when it is set.
+    Reload {
+        /// The server's admin API address; default: `admin.listen` from the config.
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+    },
     /// Manage devices' push tokens (the `push_device_token` table).
     #[command(subcommand)]
     Push(push_cli::PushCommand),
@@ -81,6 +88,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Group(cmd) => routing(&config, routing_cli::RoutingCommand::Group(cmd)),
         Command::LocalPlan(cmd) => routing(&config, routing_cli::RoutingCommand::LocalPlan(cmd)),
         Command::Cdr(cmd) => routing(&config, routing_cli::RoutingCommand::Cdr(cmd)),
+        Command::Reload { admin } => {
+            runtime().and_then(|rt| rt.block_on(reload_api::run(&config, admin)))
+        }
         Command::Push(cmd) => runtime().and_then(|rt| rt.block_on(push_cli::run(&config, cmd))),
     };
     match result {

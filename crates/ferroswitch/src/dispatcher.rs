@@ -15,6 +15,7 @@
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 mod auth;
+mod lifecycle;
 
 use auth::cached;
 
@@ -71,6 +72,10 @@ pub(crate) enum Input {
     MediaInactive(u64),
     /// The routing tables changed in storage: the new plan, gateways and ring groups.
     Routing(Box<(dialplan::DialPlan, Routing)>),
+    /// The config was reloaded: the settings that apply live.
+    Reload(Box<crate::reload::LiveSettings>),
+    /// SIGTERM/SIGINT: end the calls, refuse new work, return from `run` once drained.
+    Shutdown,
 }
 
 /// The receiving ends of the channels that feed the dispatcher besides the network: its own
@@ -122,6 +127,13 @@ pub(crate) struct Dispatcher {
     system_commands: SystemCommands,
     push_tokens: PushTokens,
     push: Option<PushPoster>,
+    /// Shutting down: calls ended, new requests refused (`lifecycle.rs`).
+    draining: bool,
+    /// Account reads in flight (requests waiting on them).
+    fetching: usize,
+    purge_every: Duration,
+    /// A reload changed `purge_every`: the loop re-arms its tick.
+    purge_changed: bool,
 }
 
 impl Dispatcher {
@@ -165,6 +177,10 @@ impl Dispatcher {
             system_commands: SystemCommands::default(),
             push_tokens: PushTokens::default(),
             push: None,
+            draining: false,
+            fetching: 0,
+            purge_every: Duration::from_secs(30),
+            purge_changed: false,
         }
     }
 
@@ -199,6 +215,7 @@ impl Dispatcher {
         } = inboxes;
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.purge_every = purge_every;
         let mut purge = tokio::time::interval(purge_every);
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(256);
@@ -283,6 +300,15 @@ impl Dispatcher {
                         let _ = self.writes.send(Write::Binding(c));
                     }
                 }
+            }
+            if self.purge_changed {
+                self.purge_changed = false;
+                purge = tokio::time::interval(self.purge_every);
+                purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            }
+            if self.drained() {
+                tracing::info!("dispatcher drained");
+                break;
             }
         }
     }
@@ -381,11 +407,14 @@ impl Dispatcher {
             from,
             refetched: false,
         };
+        let in_dialog = msg.to_header().is_ok_and(|t| t.tag().is_some());
+        if !in_dialog && self.refuse_while_draining(now, &key, &msg, from) {
+            return;
+        }
         // presence owns its dialogs: SUBSCRIBE refreshes and PUBLISH never reach the B2BUA
         if matches!(msg.method(), Some(Method::Subscribe | Method::Publish)) {
             return self.authenticated(now, waiting(msg));
         }
-        let in_dialog = msg.to_header().is_ok_and(|t| t.tag().is_some());
         if in_dialog && !matches!(msg.method(), Some(Method::Register | Method::Options)) {
             let mut out = TxOut {
                 tx: &mut self.tx,
@@ -538,7 +567,12 @@ impl Dispatcher {
     }
 
     fn handle_input(&mut self, now: Instant, input: Input) {
+        if matches!(input, Input::AccountFetched { .. }) {
+            self.fetching = self.fetching.saturating_sub(1);
+        }
         match input {
+            Input::Reload(live) => self.apply_live(*live),
+            Input::Shutdown => self.begin_shutdown(now),
             Input::Routing(tables) => {
                 let (plan, routing) = *tables;
                 self.calls.set_dial_plan(plan);

@@ -7,7 +7,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `cli` | the command line and its commands: `run`, `check`, the table commands |
-//! | `server` | `ferroswitch run`: storage, listeners, the tasks, shutdown; config into the cores' configs |
+//! | `server` | `ferroswitch run`: storage, listeners, the tasks; config into the cores' configs |
+//! | `lifecycle`, `reload`, `reload_api` | signals, shutdown; live reload (config diff, TLS swap); `POST /api/reload` and `ferroswitch reload` |
 //! | `dispatcher` | the one task that calls the cores: the request pipeline, inputs, timers |
 //! | `transport`, `tls` | UDP sockets, TCP and TLS connections, parse and sanity at the edge |
 //! | `calls`, `media` | the call engine's `Outbox`, `Directory` and routing tables; its media relay |
@@ -24,6 +25,7 @@ mod admin;
 mod calls;
 mod clock;
 mod dispatcher;
+mod lifecycle;
 mod media;
 mod messaging_io;
 mod metrics;
@@ -32,6 +34,8 @@ mod presence_io;
 mod push_cli;
 mod push_fields;
 mod push_io;
+mod reload;
+mod reload_api;
 mod routing_cli;
 mod server;
 mod tls;

@@ -104,6 +104,16 @@ impl MessagingIo {
         }
     }
 
+    /// A new operator API client (config reload).
+    pub(crate) fn set_hooks(&mut self, hooks: Option<hooks::HookClient>) {
+        self.hooks = hooks;
+    }
+
+    /// Storage and hook jobs started and not yet back as [`Done`]: each holds a sender.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.done.strong_count().saturating_sub(1)
+    }
+
     pub(crate) fn owns(&self, key: &ClientKey) -> bool {
         self.core.owns(key)
     }

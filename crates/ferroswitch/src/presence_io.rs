@@ -89,6 +89,11 @@ impl PresenceIo {
         }
     }
 
+    /// A new operator API client (config reload); only its buddy-list hook is used here.
+    pub(crate) fn set_hooks(&mut self, hooks: Option<hooks::HookClient>) {
+        self.hooks = hooks.filter(|h| h.config().buddy_list.is_some());
+    }
+
     /// Loads the stored publications (at start, before any request).
     pub(crate) fn restore(&mut self, rows: Vec<store::StoredPublication>) {
         let rows = rows

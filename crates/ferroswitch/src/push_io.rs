@@ -86,6 +86,11 @@ impl PushPoster {
         }
     }
 
+    /// A new operator API client (config reload).
+    pub(crate) fn set_hooks(&mut self, hooks: Option<hooks::HookClient>) {
+        self.hooks = hooks.filter(|h| h.config().push.is_some());
+    }
+
     pub(crate) fn post(&self, p: PushRequest) {
         let incoming = p.kind == PushKind::IncomingCall;
         let (call, instances): (u64, Vec<String>) = (

@@ -18,20 +18,45 @@ use crate::clock::unix_ms;
 use crate::dispatcher::{Dispatcher, Inboxes};
 use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+/// Sets up logging; returns how to change the filter later (a reload of `log.level`), `None`
+/// when `RUST_LOG` chose the filter (the environment wins over the file).
+fn init_logging(config: &Config) -> Option<crate::reload::LogReload> {
+    use tracing_subscriber::EnvFilter;
+    let (filter, from_env) = match EnvFilter::try_from_default_env() {
+        Ok(f) => (f, true),
+        Err(_) => (EnvFilter::new(&config.log.level), false),
+    };
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        _ => builder.try_init(),
+    // one closure per format: the handle's type names the formatter
+    let reload: crate::reload::LogReload = match config.log.format {
+        LogFormat::Json => {
+            let b = builder
+                .json()
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = b.reload_handle();
+            let _ = b.try_init();
+            Box::new(move |level: &str| {
+                let f = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                handle.reload(f).map_err(|e| e.to_string())
+            })
+        }
+        _ => {
+            let b = builder.with_env_filter(filter).with_filter_reloading();
+            let handle = b.reload_handle();
+            let _ = b.try_init();
+            Box::new(move |level: &str| {
+                let f = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+                handle.reload(f).map_err(|e| e.to_string())
+            })
+        }
     };
+    (!from_env).then_some(reload)
 }
 
-fn registrar_config(config: &Config) -> RegistrarConfig {
+pub(crate) fn registrar_config(config: &Config) -> RegistrarConfig {
     let r = &config.registrar;
     RegistrarConfig {
         realm: r.realm.clone(),
@@ -85,7 +110,9 @@ fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
 }
 
 pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
-    init_logging(&config);
+    // first: a SIGHUP while starting must not end the process
+    let mut signals = crate::lifecycle::Signals::install()?;
+    let log_reload = init_logging(&config);
     tracing::info!(config = %config.source.display(), node = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
 
     let store = crate::accounts::open_store(&config).await?;
@@ -125,19 +152,20 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
 
     let transports = Transports::default();
     let (net_tx, net_rx) = mpsc::channel(65_536);
-    let tls_acceptor = match &config.tls {
+    // swapped by a reload: new handshakes take the new certificate
+    let tls = match &config.tls {
         Some(tls)
             if config
                 .listeners
                 .iter()
                 .any(|l| l.transport == ferroswitch_config::Transport::Tls) =>
         {
-            Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
-                tls,
-            )?))
+            let (cfg, chain) = crate::tls::server_config(tls)?;
+            Some((Arc::new(arc_swap::ArcSwap::new(cfg)), chain))
         }
         _ => None,
     };
+    let mut accept = Vec::new();
     // A device keeps its TCP/TLS flow alive with re-REGISTERs or RFC 5626 CRLF pings: a
     // connection silent for longer than the longest registration (plus a minute) is dead.
     let stream_idle = Duration::from_secs(u64::from(config.registrar.max_expires) + 60);
@@ -158,15 +186,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                 let addr = listener.local_addr()?;
                 tracing::info!("listening on {t} {addr}");
                 let tls = (t == ferroswitch_config::Transport::Tls)
-                    .then(|| tls_acceptor.clone())
+                    .then(|| tls.as_ref().map(|(cfg, _)| cfg.clone()))
                     .flatten();
-                tokio::spawn(serve_tcp(
+                accept.push(tokio::spawn(serve_tcp(
                     listener,
                     tls,
                     transports.clone(),
                     net_tx.clone(),
                     stream_idle,
-                ));
+                )));
             }
         }
     }
@@ -197,6 +225,16 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+    let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
+    // a reload re-reads the routing tables at once
+    let routing_now = Arc::new(tokio::sync::Notify::new());
+    let reloader = Arc::new(crate::reload::Reloader::new(
+        config.clone(),
+        tls,
+        log_reload,
+        inputs_tx.clone(),
+        routing_now.clone(),
+    ));
     let mut push_token_changes: Option<mpsc::UnboundedReceiver<store::PushToken>> = None;
     if let Some(admin) = &config.admin {
         let listener = TcpListener::bind(admin.listen)
@@ -212,6 +250,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             Some(changes_tx),
         )
         .with_metrics(metrics.clone());
+        let state = crate::admin::AdminState {
+            reloader: Some(reloader.clone()),
+            ..state
+        };
         tokio::spawn(async move {
             if let Err(e) = crate::admin::serve(listener, state).await {
                 tracing::error!("admin API stopped: {e}");
@@ -225,12 +267,11 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         config.node_id.clone(),
         writes_rx,
     ));
-    let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
     // each driver's completions come on a channel of its own
     let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let (calls, routing) = load_calls(&store, &config, inputs_tx.clone()).await?;
+    let (calls, routing) = load_calls(&store, &config, inputs_tx.clone(), routing_now).await?;
     let (presence, messaging) =
         load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
@@ -257,7 +298,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         transports,
         store.clone(),
         writes_tx,
-        inputs_tx,
+        inputs_tx.clone(),
         accounts,
         calls,
         routing,
@@ -270,7 +311,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         body_prefix: config.push.system_body_prefix.clone(),
     })
     .with_push(push_tokens, push_poster);
-    let purge = Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)));
+    let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,
         presence: fetched_rx,
@@ -280,25 +321,27 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
     tracing::info!("ferroswitch ready");
 
-    shutdown_signal().await;
-    tracing::info!("shutting down: flushing pending database writes");
-    dispatcher_task.abort();
-    let _ = dispatcher_task.await;
-    // the dispatcher owned the write sender: the writer drains what is queued and stops
-    if tokio::time::timeout(Duration::from_secs(10), writer)
-        .await
-        .is_err()
-    {
-        tracing::error!("database writes did not finish within 10 s");
-    }
-    store.close().await;
-    tracing::info!("stopped");
+    let stop = signals.until_stop(&reloader).await;
+    let timeout = reloader.shutdown_timeout().await;
+    tracing::info!(
+        signal = stop,
+        ?timeout,
+        "shutting down: ending calls, flushing pending database writes"
+    );
+    let running = crate::lifecycle::Running {
+        accept,
+        dispatcher: dispatcher_task,
+        inputs: inputs_tx,
+        writer,
+        store,
+    };
+    crate::lifecycle::shutdown(running, timeout, &mut signals).await?;
     Ok(())
 }
 
 /// The operator API client for the configured hooks (`web_service` → buddy list,
 /// `push_service` → push, `sms_service` → SMS out); `None` with no hook configured.
-fn hook_client(config: &Config) -> anyhow::Result<Option<hooks::HookClient>> {
+pub(crate) fn hook_client(config: &Config) -> anyhow::Result<Option<hooks::HookClient>> {
     let endpoint = |h: &Option<ferroswitch_config::HttpHook>, what: &str| {
         h.as_ref()
             .map(|h| {
@@ -389,6 +432,7 @@ async fn load_calls(
     store: &store::Store,
     config: &Config,
     inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
+    routing_now: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
     let (plan, routing, fingerprint) = load_routing(store).await?;
     tracing::info!(
@@ -397,18 +441,9 @@ async fn load_calls(
         ring_groups = routing.groups.len(),
         "routing loaded"
     );
-    spawn_routing_reload(store.clone(), fingerprint, inputs.clone());
+    spawn_routing_reload(store.clone(), fingerprint, inputs.clone(), routing_now);
     let mut calls = b2bua::Calls::new(
-        b2bua::B2buaConfig {
-            call_timeout: config.calls.call_timeout,
-            gateway_timeout: config.calls.gateway_timeout,
-            max_duration: config.calls.max_duration,
-            push: config.push_service.as_ref().map(|_| b2bua::PushPolicy {
-                timeout: config.push.timeout,
-                delay: config.push.delay,
-            }),
-            ..b2bua::B2buaConfig::default()
-        },
+        b2bua_config(config),
         rand::random(),
         (std::time::Instant::now(), unix_ms()),
     );
@@ -441,6 +476,20 @@ async fn load_calls(
         });
     }
     Ok((calls, routing))
+}
+
+/// The call policy from the config.
+pub(crate) fn b2bua_config(config: &Config) -> b2bua::B2buaConfig {
+    b2bua::B2buaConfig {
+        call_timeout: config.calls.call_timeout,
+        gateway_timeout: config.calls.gateway_timeout,
+        max_duration: config.calls.max_duration,
+        push: config.push_service.as_ref().map(|_| b2bua::PushPolicy {
+            timeout: config.push.timeout,
+            delay: config.push.delay,
+        }),
+        ..b2bua::B2buaConfig::default()
+    }
 }
 
 /// The dialing plan, gateways and ring groups from storage, with a fingerprint of the rows
@@ -494,18 +543,23 @@ async fn load_routing(
 /// How often the routing tables are read again: a CLI change takes effect within this time.
 const ROUTING_RELOAD: Duration = Duration::from_secs(10);
 
-/// Reads the routing tables every [`ROUTING_RELOAD`] and hands them to the dispatcher when
-/// they changed (built here, swapped there: the dispatcher never waits on the database).
+/// Reads the routing tables every [`ROUTING_RELOAD`], and at once when `now` is notified (a
+/// config reload), and hands them to the dispatcher when they changed (built here, swapped
+/// there: the dispatcher never waits on the database).
 fn spawn_routing_reload(
     store: store::Store,
     mut fingerprint: u64,
     inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
+    now: Arc<tokio::sync::Notify>,
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ROUTING_RELOAD);
         tick.tick().await;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = now.notified() => tick.reset(),
+            }
             match load_routing(&store).await {
                 Ok((plan, routing, fp)) if fp != fingerprint => {
                     fingerprint = fp;
@@ -527,22 +581,4 @@ fn spawn_routing_reload(
             }
         }
     });
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

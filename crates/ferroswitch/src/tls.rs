@@ -10,7 +10,11 @@ use anyhow::{bail, Context as _};
 use ferroswitch_config::TlsSettings;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-pub(crate) fn server_config(tls: &TlsSettings) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// The server config for `tls`, with the certificate chain it presents (a reload compares
+/// chains to tell a renewed certificate).
+pub(crate) fn server_config(
+    tls: &TlsSettings,
+) -> anyhow::Result<(Arc<rustls::ServerConfig>, Vec<CertificateDer<'static>>)> {
     if !tls.certificate.exists() {
         if !tls.generate_self_signed {
             bail!(
@@ -27,14 +31,14 @@ pub(crate) fn server_config(tls: &TlsSettings) -> anyhow::Result<Arc<rustls::Ser
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
+        .with_single_cert(certs.clone(), key)
         .with_context(|| {
             format!(
                 "TLS certificate {} does not match its key",
                 tls.certificate.display()
             )
         })?;
-    Ok(Arc::new(cfg))
+    Ok((Arc::new(cfg), certs))
 }
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {

@@ -275,7 +275,7 @@ pub(crate) fn accept_datagram(
 /// (no message, no keep-alive) is closed.
 pub(crate) async fn serve_tcp(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<crate::reload::TlsConfig>,
     transports: Transports,
     core: mpsc::Sender<Inbound>,
     idle: Duration,
@@ -308,8 +308,9 @@ pub(crate) async fn serve_tcp(
                     idle,
                 ));
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
+            Some(config) => {
+                // the config in force now: a reload swaps it for later handshakes only
+                let acceptor = TlsAcceptor::from(config.load_full());
                 tokio::spawn(async move {
                     match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
                         .await

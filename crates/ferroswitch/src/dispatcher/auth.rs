@@ -241,6 +241,7 @@ impl Dispatcher {
 
     pub(super) fn fetch_account(&mut self, login: String, mut waiting: Waiting) {
         waiting.refetched = true;
+        self.fetching += 1;
         let store = self.store.clone();
         let inputs = self.inputs.clone();
         tokio::spawn(async move {

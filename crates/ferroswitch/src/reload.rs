@@ -1,0 +1,444 @@
+//! Live reload (SIGHUP, `POST /api/reload`, `ferroswitch reload`): the config file is read
+//! again, compared with the running one, and what can change without a restart is applied.
+//!
+//! ```text
+//! file ─ ferroswitch_config::load ─▶ diff(running, new) ─▶ ReloadReport { applied, needs_restart }
+//!   (an error: file:line:key,          │
+//!    the running config stays)         ├─ TLS: a new rustls ServerConfig swapped into the ArcSwap
+//!                                      ├─ log.level: the tracing filter's reload handle
+//!                                      ├─ Input::Reload(LiveSettings) ─▶ the dispatcher (registrar,
+//!                                      │    calls, trusted peers, hooks, purge interval)
+//!                                      └─ the routing tables read again at once
+//! ```
+//!
+//! [`diff`] is a pure function of two configs. Everything that can fail (the config, the TLS
+//! files, the hook endpoints, the log filter) is built before anything is applied, so a reload
+//! is applied whole or not at all. Keys that only take effect at a restart (listeners, the
+//! database, the node id, ...) are reported, and the running config keeps their old values so
+//! that the next reload reports them again.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use ferroswitch_config::Config;
+use rustls::pki_types::CertificateDer;
+use serde::Serialize;
+use tokio::sync::{mpsc, Mutex, Notify};
+
+use crate::dispatcher::Input;
+
+/// What a reload did: the keys (in the TOML form's terms) that were applied, and the changed
+/// keys that take effect only at the next restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct ReloadReport {
+    pub(crate) applied: Vec<String>,
+    pub(crate) needs_restart: Vec<String>,
+}
+
+/// Why a reload was refused; the running config stays.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum ReloadError {
+    /// The file does not load: `file:line: key: message`.
+    #[error(transparent)]
+    Config(#[from] ferroswitch_config::ConfigError),
+    /// The TLS certificate or key (as now configured) cannot be used.
+    #[error("{key}: {message}")]
+    Tls { key: &'static str, message: String },
+    /// A hook endpoint cannot be built.
+    #[error("{key}: {message}")]
+    Hooks { key: &'static str, message: String },
+    /// The log filter refused the new level.
+    #[error("log.level: {message}")]
+    Log { message: String },
+}
+
+/// Whether a key is applied live or needs a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Live,
+    Restart,
+}
+
+/// Every key of the model, with how it changes and a way to compare it (its `Debug` text).
+type KeyOf = fn(&Config) -> String;
+const KEYS: &[(&str, Kind, KeyOf)] = &[
+    ("node_id", Kind::Restart, |c| c.node_id.clone()),
+    ("shutdown_timeout", Kind::Live, |c| {
+        format!("{:?}", c.shutdown_timeout)
+    }),
+    ("listener", Kind::Restart, |c| format!("{:?}", c.listeners)),
+    ("tls", Kind::Live, |c| format!("{:?}", c.tls)),
+    ("registrar.realm", Kind::Restart, |c| {
+        c.registrar.realm.clone()
+    }),
+    ("registrar.min_expires", Kind::Live, |c| {
+        c.registrar.min_expires.to_string()
+    }),
+    ("registrar.max_expires", Kind::Live, |c| {
+        c.registrar.max_expires.to_string()
+    }),
+    ("registrar.default_expires", Kind::Live, |c| {
+        c.registrar.default_expires.to_string()
+    }),
+    ("registrar.subscribe_expiration", Kind::Restart, |c| {
+        c.registrar.subscribe_expiration.to_string()
+    }),
+    ("registrar.nonce_lifetime", Kind::Live, |c| {
+        c.registrar.nonce_lifetime.to_string()
+    }),
+    ("registrar.nonce_secret", Kind::Restart, |c| {
+        format!("{:?}", c.registrar.nonce_secret)
+    }),
+    ("registrar.algorithms", Kind::Live, |c| {
+        format!("{:?}", c.registrar.algorithms)
+    }),
+    ("registrar.purge_interval", Kind::Live, |c| {
+        c.registrar.purge_interval.to_string()
+    }),
+    ("database", Kind::Restart, |c| c.database.url.clone()),
+    ("stun", Kind::Restart, |c| format!("{:?}", c.stun)),
+    ("admin", Kind::Restart, |c| format!("{:?}", c.admin)),
+    ("web_service", Kind::Live, |c| {
+        format!("{:?}", c.web_service)
+    }),
+    ("push_service", Kind::Live, |c| {
+        format!("{:?}", c.push_service)
+    }),
+    ("push_service.push_timeout", Kind::Live, |c| {
+        format!("{:?}", c.push.timeout)
+    }),
+    ("push_service.push_delay", Kind::Live, |c| {
+        format!("{:?}", c.push.delay)
+    }),
+    ("push_service.providers", Kind::Live, |c| {
+        format!("{:?}", c.push.providers)
+    }),
+    ("push_service.system_content_types", Kind::Live, |c| {
+        format!("{:?}", c.push.system_content_types)
+    }),
+    ("push_service.system_body_prefix", Kind::Live, |c| {
+        c.push.system_body_prefix.clone()
+    }),
+    ("push_service.max_in_flight", Kind::Restart, |c| {
+        c.push.max_in_flight.to_string()
+    }),
+    ("sms_service", Kind::Live, |c| {
+        format!("{:?}", c.sms_service)
+    }),
+    ("log.level", Kind::Live, |c| c.log.level.clone()),
+    ("log.format", Kind::Restart, |c| {
+        format!("{:?}", c.log.format)
+    }),
+    ("calls.call_timeout", Kind::Live, |c| {
+        format!("{:?}", c.calls.call_timeout)
+    }),
+    ("calls.gateway_timeout", Kind::Live, |c| {
+        format!("{:?}", c.calls.gateway_timeout)
+    }),
+    ("calls.max_duration", Kind::Live, |c| {
+        format!("{:?}", c.calls.max_duration)
+    }),
+    ("media", Kind::Restart, |c| format!("{:?}", c.media)),
+    ("trusted_peers", Kind::Live, |c| {
+        format!("{:?}", c.trusted_peers)
+    }),
+];
+
+/// The changed keys between the running config and a newly loaded one, split into those a
+/// reload applies and those that need a restart.
+pub(crate) fn diff(running: &Config, new: &Config) -> ReloadReport {
+    let mut report = ReloadReport::default();
+    for (key, kind, of) in KEYS {
+        if of(running) == of(new) {
+            continue;
+        }
+        match kind {
+            Kind::Live => report.applied.push((*key).to_owned()),
+            Kind::Restart => report.needs_restart.push((*key).to_owned()),
+        }
+    }
+    report
+}
+
+/// The running config once `new` is applied: its live keys, and the running values of the
+/// keys that need a restart.
+fn adopt_live(running: &Config, new: &Config) -> Config {
+    let mut next = running.clone();
+    next.shutdown_timeout = new.shutdown_timeout;
+    next.tls.clone_from(&new.tls);
+    let (r, n) = (&mut next.registrar, &new.registrar);
+    r.min_expires = n.min_expires;
+    r.max_expires = n.max_expires;
+    r.default_expires = n.default_expires;
+    r.nonce_lifetime = n.nonce_lifetime;
+    r.algorithms.clone_from(&n.algorithms);
+    r.purge_interval = n.purge_interval;
+    next.web_service.clone_from(&new.web_service);
+    next.push_service.clone_from(&new.push_service);
+    next.sms_service.clone_from(&new.sms_service);
+    let max_in_flight = next.push.max_in_flight;
+    next.push.clone_from(&new.push);
+    next.push.max_in_flight = max_in_flight;
+    next.log.level.clone_from(&new.log.level);
+    next.calls.clone_from(&new.calls);
+    next.trusted_peers.clone_from(&new.trusted_peers);
+    next
+}
+
+/// What the dispatcher applies at a reload ([`Input::Reload`]).
+pub(crate) struct LiveSettings {
+    pub(crate) registrar: registrar::RegistrarConfig,
+    pub(crate) calls: b2bua::B2buaConfig,
+    pub(crate) trusted: Vec<IpAddr>,
+    pub(crate) system_commands: messaging::SystemCommands,
+    /// The operator API client, when a hook section changed (`Some(None)`: no hook any more).
+    pub(crate) hooks: Option<Option<hooks::HookClient>>,
+    pub(crate) purge_every: std::time::Duration,
+}
+
+impl std::fmt::Debug for LiveSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSettings")
+            .field("trusted", &self.trusted)
+            .field("hooks_changed", &self.hooks.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveSettings {
+    pub(crate) fn from_config(config: &Config, hooks: Option<Option<hooks::HookClient>>) -> Self {
+        Self {
+            registrar: crate::server::registrar_config(config),
+            calls: crate::server::b2bua_config(config),
+            trusted: config.trusted_peers.clone(),
+            system_commands: messaging::SystemCommands {
+                content_types: config.push.system_content_types.clone(),
+                body_prefix: config.push.system_body_prefix.clone(),
+            },
+            hooks,
+            purge_every: purge_every(config),
+        }
+    }
+}
+
+/// How often expired bindings are purged.
+pub(crate) fn purge_every(config: &Config) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)))
+}
+
+/// The TLS server config new handshakes use; connections keep the one they started with.
+pub(crate) type TlsConfig = Arc<ArcSwap<rustls::ServerConfig>>;
+
+/// Sets the log filter (an `EnvFilter` directive); `Err` says why it was refused.
+pub(crate) type LogReload = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// The config in force, and the certificate chain TLS handshakes present.
+struct Running {
+    config: Config,
+    tls_chain: Vec<CertificateDer<'static>>,
+}
+
+/// Carries out reloads; one at a time.
+pub(crate) struct Reloader {
+    path: PathBuf,
+    running: Mutex<Running>,
+    tls: Option<TlsConfig>,
+    /// `None` when `RUST_LOG` set the filter at start: the environment wins over the file.
+    log: Option<LogReload>,
+    inputs: mpsc::UnboundedSender<Input>,
+    routing: Arc<Notify>,
+}
+
+impl Reloader {
+    pub(crate) fn new(
+        running: Config,
+        tls: Option<(TlsConfig, Vec<CertificateDer<'static>>)>,
+        log: Option<LogReload>,
+        inputs: mpsc::UnboundedSender<Input>,
+        routing: Arc<Notify>,
+    ) -> Self {
+        let (tls, tls_chain) = match tls {
+            Some((cfg, chain)) => (Some(cfg), chain),
+            None => (None, Vec::new()),
+        };
+        Self {
+            path: running.source.clone(),
+            running: Mutex::new(Running {
+                config: running,
+                tls_chain,
+            }),
+            tls,
+            log,
+            inputs,
+            routing,
+        }
+    }
+
+    /// The shutdown timeout in force.
+    pub(crate) async fn shutdown_timeout(&self) -> std::time::Duration {
+        self.running.lock().await.config.shutdown_timeout
+    }
+
+    /// Reads the config file again and applies what changed (see the module doc). Logs the
+    /// outcome either way.
+    pub(crate) async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let result = self.reload_inner().await;
+        match &result {
+            Ok(r) => {
+                tracing::info!(config = %self.path.display(), applied = ?r.applied, needs_restart = ?r.needs_restart, "config reloaded");
+                for key in &r.needs_restart {
+                    tracing::warn!(%key, "config reload: {key} changed; it needs a restart");
+                }
+            }
+            Err(e) => {
+                tracing::error!(config = %self.path.display(), "config reload refused, the running config stays: {e}")
+            }
+        }
+        result
+    }
+
+    async fn reload_inner(&self) -> Result<ReloadReport, ReloadError> {
+        let mut running = self.running.lock().await;
+        let new = ferroswitch_config::load(&self.path)?;
+        let mut report = diff(&running.config, &new);
+        // Build everything that can fail first: nothing is applied unless all of it is good.
+        let tls = match (&self.tls, &new.tls) {
+            (Some(current), Some(settings)) => {
+                let (cfg, chain) =
+                    crate::tls::server_config(settings).map_err(|e| ReloadError::Tls {
+                        key: "tls.certificate",
+                        message: format!("{e:#}"),
+                    })?;
+                if chain != running.tls_chain && !report.applied.iter().any(|k| k == "tls") {
+                    // same files, new content: a renewed certificate
+                    report.applied.push("tls".to_owned());
+                }
+                Some((current, cfg, chain))
+            }
+            _ => None,
+        };
+        let hooks_changed = ["web_service", "push_service", "sms_service"]
+            .iter()
+            .any(|k| report.applied.iter().any(|a| a == k));
+        let hooks = if hooks_changed {
+            Some(
+                crate::server::hook_client(&new).map_err(|e| ReloadError::Hooks {
+                    key: "hooks",
+                    message: format!("{e:#}"),
+                })?,
+            )
+        } else {
+            None
+        };
+        if report.applied.iter().any(|k| k == "log.level") {
+            match &self.log {
+                Some(set) => set(&new.log.level).map_err(|message| ReloadError::Log { message })?,
+                None => {
+                    report.applied.retain(|k| k != "log.level");
+                    report
+                        .needs_restart
+                        .push("log.level (RUST_LOG is set and wins)".to_owned());
+                }
+            }
+        }
+        if let Some((current, cfg, chain)) = tls {
+            current.store(cfg);
+            running.tls_chain = chain;
+        }
+        let live = LiveSettings::from_config(&new, hooks);
+        let _ = self.inputs.send(Input::Reload(Box::new(live)));
+        // the routing tables are read again at once, not at the next poll
+        self.routing.notify_one();
+        report.applied.push("routing".to_owned());
+        running.config = adopt_live(&running.config, &new);
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(extra_top: &str, rest: &str) -> Config {
+        let text = format!(
+            "{extra_top}\n[[listener]]\naddress = \"127.0.0.1:5060\"\n\n[registrar]\nrealm = \"r\"\n{rest}"
+        );
+        ferroswitch_config::parse_toml(&text, Path::new("/etc/t.toml")).unwrap()
+    }
+
+    #[test]
+    fn nothing_changed_reports_nothing() {
+        let a = config("", "");
+        assert_eq!(diff(&a, &a.clone()), ReloadReport::default());
+    }
+
+    #[test]
+    fn live_keys_are_applied_and_the_others_need_a_restart() {
+        let a = config("", "");
+        let b = config(
+            "node_id = \"other\"\nshutdown_timeout = 20\ntrusted_peers = [\"192.0.2.9\"]",
+            "min_expires = 120\n[calls]\ncall_timeout = 40\n[log]\nlevel = \"debug\"\n[database]\nurl = \"sqlite::memory:\"",
+        );
+        let r = diff(&a, &b);
+        assert_eq!(
+            r.applied,
+            [
+                "shutdown_timeout",
+                "registrar.min_expires",
+                "log.level",
+                "calls.call_timeout",
+                "trusted_peers"
+            ]
+        );
+        assert_eq!(r.needs_restart, ["node_id", "database"]);
+    }
+
+    #[test]
+    fn listeners_realm_and_media_need_a_restart() {
+        let a = config("", "");
+        let text = "[[listener]]\naddress = \"127.0.0.1:5070\"\n\n[registrar]\nrealm = \"other\"\n[media]\npublic_address = \"192.0.2.1\"\n";
+        let b = ferroswitch_config::parse_toml(text, Path::new("/etc/t.toml")).unwrap();
+        assert_eq!(
+            diff(&a, &b).needs_restart,
+            ["listener", "registrar.realm", "media"]
+        );
+    }
+
+    #[test]
+    fn adopted_config_keeps_restart_keys_so_they_are_reported_again() {
+        let a = config("", "");
+        let b = config(
+            "node_id = \"other\"",
+            "max_expires = 7200\n[push_service]\nipaddr = \"127.0.0.1\"\nport = 8000\nmax_in_flight = 5",
+        );
+        let first = diff(&a, &b);
+        assert_eq!(first.applied, ["registrar.max_expires", "push_service"]);
+        assert_eq!(
+            first.needs_restart,
+            ["node_id", "push_service.max_in_flight"]
+        );
+        let running = adopt_live(&a, &b);
+        assert_eq!(running.registrar.max_expires, 7200);
+        assert_eq!(running.node_id, a.node_id);
+        assert_eq!(running.push.max_in_flight, a.push.max_in_flight);
+        let again = diff(&running, &b);
+        assert!(again.applied.is_empty(), "{again:?}");
+        assert_eq!(
+            again.needs_restart,
+            ["node_id", "push_service.max_in_flight"]
+        );
+    }
+
+    #[test]
+    fn every_key_is_classified_once() {
+        let mut keys: Vec<&str> = KEYS.iter().map(|k| k.0).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
+    }
+}
