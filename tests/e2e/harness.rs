@@ -261,6 +261,30 @@ impl Server {
         Err(seen)
     }
 
+    /// Sends `signal` (`HUP`, `TERM`, `INT`) to the server.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `secs` for the process to exit; its status, or `None` if still running.
+    pub(crate) fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM and wait: a clean shutdown flushes pending writes.
     pub(crate) fn stop(mut self) {
         let pid = self.child.id().to_string();

@@ -5,6 +5,7 @@
 mod calls;
 mod cli;
 mod harness;
+mod lifecycle;
 mod media;
 mod messaging;
 mod outage;
