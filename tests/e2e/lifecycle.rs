@@ -447,3 +447,137 @@ fn sigterm_with_an_answered_and_a_ringing_call_ends_both_and_writes_two_cdrs() {
     assert_eq!(ended, [("bob", 200, "system"), ("carol", 503, "system")]);
     eprintln!("SIGTERM with two calls: exit 0 after {took:?}");
 }
+
+/// A raw INVITE without credentials from a fresh UDP socket; the first final status.
+fn invite_without_credentials(server: SocketAddr, user: &str) -> u16 {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let local = sock.local_addr().unwrap();
+    let n = rand_suffix();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let req = format!(
+        "INVITE sip:{user}@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKi{n};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=i{n}\r\nTo: <sip:{user}@{server}>\r\nCall-ID: inv-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sock.send_to(req.as_bytes(), server).unwrap();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let Ok((len, _)) = sock.recv_from(&mut buf) else {
+            break;
+        };
+        let status: u16 = String::from_utf8_lossy(&buf[..len])
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if status >= 200 {
+            return status;
+        }
+    }
+    0
+}
+
+#[test]
+fn sighup_applies_registrar_timers_trusted_peers_and_routing_to_the_next_request() {
+    let site = Site::new();
+    site.add_account("alice", "wonderland");
+    let server = site.start();
+    let mut alice = crate::ua::Ua::new(server.udp, "alice", "wonderland");
+    alice.register(100);
+    assert_eq!(
+        invite_without_credentials(server.udp, "900123"),
+        407,
+        "not trusted yet"
+    );
+
+    let path = site.config();
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    let cfg = cfg
+        .replacen(
+            "node_id = \"test1\"\n",
+            "node_id = \"test1\"\ntrusted_peers = [\"127.0.0.1\"]\n",
+            1,
+        )
+        .replacen("[registrar]\n", "[registrar]\nmin_expires = 300\n", 1);
+    std::fs::write(&path, cfg).unwrap();
+    let (ok, out, err) = site.cli(&["route", "add", "900", "reject:603"]);
+    assert!(ok, "{out}{err}");
+    server.signal("HUP");
+    // both lines, in either order: the routing task runs beside the reload
+    let (mut reloaded, mut routing) = (None, false);
+    while reloaded.is_none() || !routing {
+        let line = server
+            .wait_log(5, |l| {
+                l.contains("config reloaded") || l.contains("routing tables swapped in")
+            })
+            .unwrap_or_else(|seen| {
+                panic!(
+                    "reload or routing re-read not logged (routing {routing}):\n{}",
+                    seen.join("\n")
+                )
+            });
+        if line.contains("routing tables swapped in") {
+            // the routing tables are read at once, not at the next 10 s poll
+            routing = true;
+        } else {
+            reloaded = Some(line);
+        }
+    }
+    let line = reloaded.unwrap();
+    for key in ["registrar.min_expires", "trusted_peers", "routing"] {
+        assert!(line.contains(key), "{key} applied: {line}");
+    }
+
+    let uri = format!("sip:{}", crate::ua::REALM);
+    let to = format!("sip:alice@{}", crate::ua::REALM);
+    let r = alice.request("REGISTER", &uri, &to, "Expires: 100\r\n", None, None);
+    assert_eq!(r.status(), Some(423), "the new min_expires: {r:?}");
+    assert_eq!(r.header(&sip_message::HeaderName::MinExpires), Some("300"));
+    assert_eq!(
+        invite_without_credentials(server.udp, "900123"),
+        603,
+        "trusted now (no 407) and routed by the new plan entry"
+    );
+    server.stop();
+}
+
+#[test]
+fn sighup_changes_the_log_level() {
+    let site = Site::new();
+    site.add_account("alice", "wonderland");
+    let server = site.start();
+    let mut alice = crate::ua::Ua::new(server.udp, "alice", "wonderland");
+    let debug_line = |l: &str| l.contains("DEBUG") && l.contains("REGISTER status=200");
+    alice.register(100);
+    server
+        .wait_log(5, debug_line)
+        .unwrap_or_else(|seen| panic!("debug logged at first:\n{}", seen.join("\n")));
+
+    let path = site.config();
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    let quiet = cfg.replacen("level = \"info,ferroswitch=debug\"", "level = \"info\"", 1);
+    assert_ne!(quiet, cfg);
+    std::fs::write(&path, &quiet).unwrap();
+    server.signal("HUP");
+    let line = server
+        .wait_log(10, |l| l.contains("config reloaded"))
+        .unwrap_or_else(|seen| panic!("no reload logged:\n{}", seen.join("\n")));
+    assert!(line.contains("log.level"), "{line}");
+    alice.register(100);
+    assert!(
+        server.wait_log(2, debug_line).is_err(),
+        "no DEBUG line at level info"
+    );
+
+    std::fs::write(&path, &cfg).unwrap();
+    server.signal("HUP");
+    server
+        .wait_log(10, |l| l.contains("config reloaded"))
+        .unwrap_or_else(|seen| panic!("no reload logged:\n{}", seen.join("\n")));
+    alice.register(100);
+    server
+        .wait_log(5, debug_line)
+        .unwrap_or_else(|seen| panic!("debug logged again:\n{}", seen.join("\n")));
+    server.stop();
+}

@@ -577,6 +577,7 @@ impl Dispatcher {
                 let (plan, routing) = *tables;
                 self.calls.set_dial_plan(plan);
                 self.routing = routing;
+                tracing::debug!("routing tables swapped in");
             }
             Input::MediaInactive(call) => {
                 let mut out = TxOut {
