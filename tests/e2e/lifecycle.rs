@@ -224,6 +224,21 @@ fn sighup_with_a_broken_config_keeps_the_running_one_and_logs_file_line_key() {
     // still serving, on the old config
     assert_eq!(options_udp(server.udp), 200);
     assert!(server.wait_exit(0).is_none(), "still running");
+    // a certificate that does not load is refused too, and the old one is still served
+    std::fs::write(&path, &good).unwrap();
+    let cert_file = site.dir.path().join("tls/cert.pem");
+    let served = der_of(&cert_file);
+    let saved = std::fs::read(&cert_file).unwrap();
+    std::fs::write(&cert_file, "not a certificate\n").unwrap();
+    server.signal("HUP");
+    let logged = server
+        .wait_log(10, |l| l.contains("config reload refused"))
+        .unwrap_or_else(|seen| panic!("no refusal logged:\n{}", seen.join("\n")));
+    assert!(logged.contains("tls.certificate:"), "{logged}");
+    let rt = runtime();
+    let s = rt.block_on(tls_connect(server.tls));
+    assert_eq!(peer_cert(&s), served);
+    std::fs::write(&cert_file, saved).unwrap();
     // fixed again: the next reload goes through
     std::fs::write(&path, &good).unwrap();
     server.signal("HUP");

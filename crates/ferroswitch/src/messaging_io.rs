@@ -326,7 +326,10 @@ impl MessagingIo {
 
     fn attempted(&self, id: i64, give_up: bool) {
         let store = self.store.clone();
+        // held until the write is done: counted by `in_flight` (a shutdown waits for it)
+        let in_flight = self.done.clone();
         tokio::spawn(async move {
+            let _in_flight = in_flight;
             let mut r = store.increment_attempts(id).await.map(drop);
             if give_up && r.is_ok() {
                 let now = i64::try_from(unix_ms()).unwrap_or(i64::MAX);
