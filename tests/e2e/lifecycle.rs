@@ -463,8 +463,9 @@ fn sigterm_with_an_answered_and_a_ringing_call_ends_both_and_writes_two_cdrs() {
     eprintln!("SIGTERM with two calls: exit 0 after {took:?}");
 }
 
-/// A raw INVITE without credentials from a fresh UDP socket; the first final status.
-fn invite_without_credentials(server: SocketAddr, user: &str) -> u16 {
+/// Sends a raw INVITE without credentials from a fresh UDP socket (returned: its answers
+/// arrive there).
+fn send_invite(server: SocketAddr, user: &str) -> UdpSocket {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let local = sock.local_addr().unwrap();
@@ -475,6 +476,12 @@ fn invite_without_credentials(server: SocketAddr, user: &str) -> u16 {
         sdp.len()
     );
     sock.send_to(req.as_bytes(), server).unwrap();
+    sock
+}
+
+/// A raw INVITE without credentials from a fresh UDP socket; the first final status.
+fn invite_without_credentials(server: SocketAddr, user: &str) -> u16 {
+    let sock = send_invite(server, user);
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
@@ -594,5 +601,64 @@ fn sighup_changes_the_log_level() {
     server
         .wait_log(5, debug_line)
         .unwrap_or_else(|seen| panic!("debug logged again:\n{}", seen.join("\n")));
+    server.stop();
+}
+
+#[test]
+fn sighup_moves_the_push_hook_to_its_new_address() {
+    let api_a = crate::ua::FakeApi::start(|_, _| (200, "{}".into()));
+    let api_b = crate::ua::FakeApi::start(|_, _| (200, "{}".into()));
+    let hook = |port: u16| {
+        format!("[push_service]\nipaddr = \"127.0.0.1\"\nport = {port}\nservice = \"emc.ashx\"\n")
+    };
+    let site = Site::with_sections(&hook(api_a.addr.port()));
+    let path = site.config();
+    let cfg = std::fs::read_to_string(&path).unwrap().replacen(
+        "node_id = \"test1\"\n",
+        "node_id = \"test1\"\ntrusted_peers = [\"127.0.0.1\"]\n",
+        1,
+    );
+    std::fs::write(&path, &cfg).unwrap();
+    site.add_account("bob", "builder");
+    let server = site.start();
+    // bob's app leaves its push token, then sleeps (no binding)
+    let mut bob = crate::ua::Ua::new(server.udp, "bob", "builder");
+    let r = bob.request(
+        "REGISTER",
+        &format!("sip:{}", crate::ua::REALM),
+        &format!("sip:bob@{}", crate::ua::REALM),
+        &format!(
+            "Expires: 0\r\nContact: <sip:bob@{};pn-provider=fcm;pn-prid=tok-1>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000b0>\"\r\n",
+            bob.local
+        ),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), Some(200), "{r:?}");
+
+    let _first = send_invite(server.udp, "bob");
+    assert!(api_a.wait_for("/emc.ashx", 5).is_some(), "pushed through A");
+
+    std::fs::write(
+        &path,
+        cfg.replace(&hook(api_a.addr.port()), &hook(api_b.addr.port())),
+    )
+    .unwrap();
+    server.signal("HUP");
+    let line = server
+        .wait_log(10, |l| l.contains("config reloaded"))
+        .unwrap_or_else(|seen| panic!("no reload logged:\n{}", seen.join("\n")));
+    assert!(line.contains("push_service"), "{line}");
+    let _second = send_invite(server.udp, "bob");
+    assert!(
+        api_b.wait_for("/emc.ashx", 5).is_some(),
+        "pushed through B after the reload"
+    );
+    let to_a = api_a
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/emc.ashx")
+        .count();
+    assert_eq!(to_a, 1, "A got only the push from before the reload");
     server.stop();
 }
