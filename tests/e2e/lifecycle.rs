@@ -662,3 +662,65 @@ fn sighup_moves_the_push_hook_to_its_new_address() {
     assert_eq!(to_a, 1, "A got only the push from before the reload");
     server.stop();
 }
+
+/// A site whose config has `shutdown_timeout = secs`, with alice and bob, and an answered
+/// call between them whose two phones are then gone (their BYEs will never be answered).
+fn call_with_vanished_phones(secs: u32) -> (Site, crate::harness::Server) {
+    let site = Site::new();
+    let path = site.config();
+    let cfg = std::fs::read_to_string(&path).unwrap().replacen(
+        "node_id = \"test1\"\n",
+        &format!("node_id = \"test1\"\nshutdown_timeout = {secs}\n"),
+        1,
+    );
+    std::fs::write(&path, cfg).unwrap();
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_answer.xml");
+    let alice = Sipp::new(&site, "uac_call_remote_bye.xml", free_port())
+        .rows(&["alice;wonderland;bob"])
+        .target(server.udp)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(bob);
+    drop(alice);
+    (site, server)
+}
+
+#[test]
+fn shutdown_is_bounded_by_shutdown_timeout_when_byes_go_unanswered() {
+    let (site, mut server) = call_with_vanished_phones(2);
+    let t = Instant::now();
+    server.signal("TERM");
+    let status = server.wait_exit(10).expect("exits within its budget");
+    let took = t.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took >= Duration::from_millis(1200) && took < Duration::from_millis(3000),
+        "waited for the BYEs about 3/4 of 2 s, then flushed: {took:?}"
+    );
+    let rows = cdrs(&site, 1);
+    assert_eq!(
+        (rows[0].final_code, rows[0].hangup_by.as_str()),
+        (200, "system")
+    );
+}
+
+#[test]
+fn a_second_signal_cuts_the_wait_for_calls_short() {
+    let (site, mut server) = call_with_vanished_phones(60);
+    let t = Instant::now();
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("INT");
+    let status = server.wait_exit(10).expect("exits at the second signal");
+    let took = t.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "not the 45 s budget: {took:?}"
+    );
+    let rows = cdrs(&site, 1);
+    assert_eq!(rows[0].final_code, 200, "the CDR is written all the same");
+}
