@@ -141,7 +141,22 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("calls.max_duration", Kind::Live, |c| {
         format!("{:?}", c.calls.max_duration)
     }),
-    ("media", Kind::Restart, |c| format!("{:?}", c.media)),
+    ("media", Kind::Restart, |c| {
+        let m = c.media.as_ref();
+        format!(
+            "{:?}",
+            m.map(|m| (
+                m.public_address,
+                m.bind_address,
+                m.port_min,
+                m.port_max,
+                m.anchor_onnet
+            ))
+        )
+    }),
+    ("media.inactivity_timeout", Kind::Live, |c| {
+        format!("{:?}", c.media.as_ref().map(|m| m.inactivity_timeout))
+    }),
     ("trusted_peers", Kind::Live, |c| {
         format!("{:?}", c.trusted_peers)
     }),
@@ -185,6 +200,9 @@ fn adopt_live(running: &Config, new: &Config) -> Config {
     next.log.level.clone_from(&new.log.level);
     next.calls.clone_from(&new.calls);
     next.trusted_peers.clone_from(&new.trusted_peers);
+    if let (Some(m), Some(n)) = (&mut next.media, &new.media) {
+        m.inactivity_timeout = n.inactivity_timeout;
+    }
     next
 }
 
@@ -250,6 +268,8 @@ pub(crate) struct Reloader {
     log: Option<LogReload>,
     inputs: mpsc::UnboundedSender<Input>,
     routing: Arc<Notify>,
+    /// The media relay, once started: its inactivity timeout changes live.
+    media: std::sync::Mutex<Option<media_io::RelayHandle>>,
 }
 
 impl Reloader {
@@ -274,7 +294,16 @@ impl Reloader {
             log,
             inputs,
             routing,
+            media: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The media relay started: a reload sets its inactivity timeout.
+    pub(crate) fn set_media(&self, relay: media_io::RelayHandle) {
+        *self
+            .media
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(relay);
     }
 
     /// The shutdown timeout in force.
@@ -341,6 +370,24 @@ impl Reloader {
                     report
                         .needs_restart
                         .push("log.level (RUST_LOG is set and wins)".to_owned());
+                }
+            }
+        }
+        if report
+            .applied
+            .iter()
+            .any(|k| k == "media.inactivity_timeout")
+        {
+            let relay = self
+                .media
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            match (relay, &new.media) {
+                (Some(relay), Some(m)) => relay.set_inactivity_timeout(m.inactivity_timeout),
+                _ => {
+                    // the relay is switched on or off: that is the `media` restart key
+                    report.applied.retain(|k| k != "media.inactivity_timeout");
                 }
             }
         }
@@ -431,6 +478,20 @@ mod tests {
             again.needs_restart,
             ["node_id", "push_service.max_in_flight"]
         );
+    }
+
+    #[test]
+    fn the_relay_inactivity_timeout_is_live_its_ports_are_not() {
+        let media = "[media]\npublic_address = \"192.0.2.1\"\n";
+        let a = config("", media);
+        let b = config("", &format!("{media}inactivity_timeout = 20\n"));
+        let r = diff(&a, &b);
+        assert_eq!(r.applied, ["media.inactivity_timeout"]);
+        assert!(r.needs_restart.is_empty());
+        let running = adopt_live(&a, &b);
+        assert_eq!(diff(&running, &b), ReloadReport::default());
+        let c = config("", &format!("{media}port_min = 21000\n"));
+        assert_eq!(diff(&a, &c).needs_restart, ["media"]);
     }
 
     #[test]

@@ -271,7 +271,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let (calls, routing) = load_calls(&store, &config, inputs_tx.clone(), routing_now).await?;
+    let (calls, routing) =
+        load_calls(&store, &config, inputs_tx.clone(), routing_now, &reloader).await?;
     let (presence, messaging) =
         load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
@@ -433,6 +434,7 @@ async fn load_calls(
     config: &Config,
     inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
     routing_now: Arc<tokio::sync::Notify>,
+    reloader: &crate::reload::Reloader,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
     let (plan, routing, fingerprint) = load_routing(store).await?;
     tracing::info!(
@@ -456,6 +458,7 @@ async fn load_calls(
             ports = %format!("{}-{}", m.port_min, m.port_max),
             "media relay started"
         );
+        reloader.set_media(handle.clone());
         calls.set_media(Box::new(crate::media::RelayMedia {
             handle,
             anchor_onnet: m.anchor_onnet,

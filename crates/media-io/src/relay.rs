@@ -24,7 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -128,12 +128,16 @@ impl Relay {
                 shared,
                 public_ip,
                 bind_ip: config.bind_ip,
-                inactivity_timeout: config.inactivity_timeout,
+                inactivity_timeout_ms: AtomicU64::new(millis(config.inactivity_timeout)),
                 hold_timeout: config.hold_timeout,
             }),
         };
         Ok((handle, rx))
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 struct StoppedOnDrop(Arc<Shared>);
@@ -178,7 +182,8 @@ struct HandleInner {
     shared: Arc<Shared>,
     public_ip: IpAddr,
     bind_ip: IpAddr,
-    inactivity_timeout: Duration,
+    /// In ms: a config reload changes it ([`RelayHandle::set_inactivity_timeout`]).
+    inactivity_timeout_ms: AtomicU64,
     hold_timeout: Duration,
 }
 
@@ -293,6 +298,19 @@ impl RelayHandle {
 
     /// Ends the relay session: its ports are released and their sockets closed; returns the
     /// final counters (`None` when no session exists for `call`).
+    /// Calls whose media is offered or answered from now on time out after `timeout` of
+    /// silence (a config reload); the sessions of other calls keep theirs.
+    pub fn set_inactivity_timeout(&self, timeout: Duration) {
+        self.inner
+            .inactivity_timeout_ms
+            .store(millis(timeout), Ordering::Relaxed);
+        self.inner
+            .shared
+            .lock()
+            .table
+            .set_inactivity_timeout(timeout);
+    }
+
     pub fn end(&self, call: &str) -> Option<CallStats> {
         let mut core = self.inner.shared.lock();
         core.calls.remove(call);
@@ -458,7 +476,7 @@ impl RelayHandle {
             let timeout = if st.hold.iter().any(|h| *h) {
                 self.inner.hold_timeout
             } else {
-                self.inner.inactivity_timeout
+                Duration::from_millis(self.inner.inactivity_timeout_ms.load(Ordering::Relaxed))
             };
             core.table.set_timeout(call, timeout)?;
         }

@@ -319,3 +319,38 @@ async fn errors_are_typed_and_ports_run_out() {
         "0.0.0.0 without public_ip"
     );
 }
+
+#[tokio::test]
+async fn a_new_inactivity_timeout_applies_to_calls_offered_after_it() {
+    let (relay, mut events) = start(31400, 4, Duration::from_secs(60));
+    relay.set_inactivity_timeout(Duration::from_millis(300));
+    let a = udp().await;
+    let b = udp().await;
+    relay
+        .offer(
+            "c-short",
+            Side::A,
+            sdp(port(&a), "").as_bytes(),
+            Mode::Anchor,
+        )
+        .unwrap();
+    relay
+        .answer(
+            "c-short",
+            Side::B,
+            sdp(port(&b), "").as_bytes(),
+            Mode::Anchor,
+        )
+        .unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("inactive well before the old 60 s")
+        .unwrap();
+    assert_eq!(
+        ev,
+        RelayEvent::Inactive {
+            call: "c-short".into()
+        }
+    );
+    assert!(relay.end("c-short").is_some());
+}

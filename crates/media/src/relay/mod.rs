@@ -370,6 +370,12 @@ impl RelayTable {
         &self.config
     }
 
+    /// Sessions created from now on time out after `timeout` of silence (a config reload);
+    /// sessions that exist keep theirs until [`Self::set_timeout`].
+    pub fn set_inactivity_timeout(&mut self, timeout: Duration) {
+        self.config.inactivity_timeout = timeout;
+    }
+
     /// The port allocator (read-only view: capacity, free pairs).
     pub fn allocator(&self) -> &PortAllocator {
         &self.allocator
