@@ -158,7 +158,12 @@ level = "info,ferroswitch=debug"
     }
 
     pub(crate) fn start(&self) -> Server {
-        Server::start(&self.config())
+        Server::start(&self.config(), &[])
+    }
+
+    /// Starts the server with `ferroswitch run` options (`--sip 0`, `--stun off`, ...).
+    pub(crate) fn start_with(&self, run_options: &[&str]) -> Server {
+        Server::start(&self.config(), run_options)
     }
 }
 
@@ -176,11 +181,12 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(config: &Path) -> Self {
+    fn start(config: &Path, run_options: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .arg("-c")
             .arg(config)
             .arg("run")
+            .args(run_options)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

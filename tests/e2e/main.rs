@@ -8,6 +8,7 @@ mod harness;
 mod media;
 mod messaging;
 mod outage;
+mod ports;
 mod presence;
 mod push;
 mod push_tokens;

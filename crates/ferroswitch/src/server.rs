@@ -2,7 +2,6 @@
 //! dispatcher.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,12 +10,11 @@ use registrar::{Binding, Registrar, RegistrarConfig};
 use sip_message::digest::Algorithm;
 use sip_message::{Peer, Transport};
 use sip_transaction::{TimerConfig, TransactionLayer};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::clock::unix_ms;
 use crate::dispatcher::{Dispatcher, Inboxes};
-use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
+use crate::transport::{add_udp, add_udp_alias, serve_tcp, Transports};
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -87,6 +85,8 @@ fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
 pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
     tracing::info!(config = %config.source.display(), node = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
+    // every port first: a busy one stops the start before the database or a certificate is made
+    let bound = crate::listeners::bind_all(&config).await?;
 
     let store = crate::accounts::open_store(&config).await?;
     let accounts = store.list_accounts().await.context("loading accounts")?;
@@ -142,40 +142,37 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // connection silent for longer than the longest registration (plus a minute) is dead.
     let stream_idle = Duration::from_secs(u64::from(config.registrar.max_expires) + 60);
     let mut udp_sockets = Vec::new();
-    for l in &config.listeners {
-        match l.transport {
-            ferroswitch_config::Transport::Udp => {
-                let sock = bind_udp(l.addr).with_context(|| format!("binding UDP {}", l.addr))?;
-                let sock = Arc::new(sock);
-                let addr = add_udp(&transports, sock.clone())?;
-                tracing::info!("listening on udp {addr}");
-                udp_sockets.push((sock, addr));
-            }
-            t => {
-                let listener = TcpListener::bind(l.addr)
-                    .await
-                    .with_context(|| format!("binding {t} {}", l.addr))?;
-                let addr = listener.local_addr()?;
-                tracing::info!("listening on {t} {addr}");
-                let tls = (t == ferroswitch_config::Transport::Tls)
-                    .then(|| tls_acceptor.clone())
-                    .flatten();
-                tokio::spawn(serve_tcp(
-                    listener,
-                    tls,
-                    transports.clone(),
-                    net_tx.clone(),
-                    stream_idle,
-                ));
-            }
+    for u in bound.udp {
+        add_udp(&transports, u.socket.clone())?;
+        tracing::info!("listening on udp {}", u.local);
+        // behind 1:1 NAT our messages name the public address; the socket answers to it too
+        if let Some(public) = u.advertise {
+            add_udp_alias(&transports, public, u.socket.clone());
+            tracing::info!(public = %public, "udp {} advertises {public}", u.local);
         }
+        udp_sockets.push((u.socket, u.advertise.unwrap_or(u.local)));
+    }
+    for b in bound.streams {
+        let (t, addr) = (b.transport, b.listener.local_addr()?);
+        tracing::info!("listening on {t} {addr}");
+        if let Some(public) = b.advertise {
+            tracing::info!(public = %public, "{t} {addr} advertises {public}");
+        }
+        let tls = (t == ferroswitch_config::Transport::Tls)
+            .then(|| tls_acceptor.clone())
+            .flatten();
+        tokio::spawn(serve_tcp(
+            b.listener,
+            tls,
+            transports.clone(),
+            net_tx.clone(),
+            stream_idle,
+            b.advertise,
+        ));
     }
     drop(net_tx);
     // The STUN listener (RFC 5389 Binding), when configured.
-    if let Some(stun) = &config.stun {
-        let sock = tokio::net::UdpSocket::bind(stun.addr)
-            .await
-            .with_context(|| format!("binding the STUN listener on {}", stun.addr))?;
+    if let Some(sock) = bound.stun {
         let server = media_io::StunServer::new(sock);
         tracing::info!("listening on stun {}", server.local_addr()?);
         tokio::spawn(async move {
@@ -198,10 +195,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         });
     }
     let mut push_token_changes: Option<mpsc::UnboundedReceiver<store::PushToken>> = None;
-    if let Some(admin) = &config.admin {
-        let listener = TcpListener::bind(admin.listen)
-            .await
-            .with_context(|| format!("binding the admin API on {}", admin.listen))?;
+    if let Some(listener) = bound.admin {
         tracing::info!("listening on http {}", listener.local_addr()?);
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         push_token_changes = Some(changes_rx);
