@@ -196,13 +196,15 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     check.log(&config.log)?;
     check.calls(&config.calls)?;
     if let Some(media) = &mut config.media {
-        // behind 1:1 NAT the relay is reached on the public address the listeners advertise
-        if media.public_address.is_none() && media.bind_address.is_unspecified() {
+        // behind 1:1 NAT the relay is reached on the public address the listeners advertise,
+        // not on the private one it binds
+        if media.public_address.is_none() {
+            let dual_stack = media.bind_address == IpAddr::from([0u16; 8]);
             media.public_address = config
                 .listeners
                 .iter()
                 .find_map(|l| l.advertise.map(|a| a.ip))
-                .filter(|ip| ip.is_ipv4() == media.bind_address.is_ipv4());
+                .filter(|ip| ip.is_ipv4() == media.bind_address.is_ipv4() || dual_stack);
         }
     }
     if let Some(media) = &config.media {

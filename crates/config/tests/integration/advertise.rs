@@ -57,6 +57,15 @@ fn the_media_relay_defaults_to_the_advertised_address() {
         media.advertised_address(),
         "203.0.113.10".parse::<std::net::IpAddr>().unwrap()
     );
+    // a private bind address (the usual 1:1 NAT setup) is not advertised either
+    let t = toml(
+        "[[listener]]\naddress = \"10.0.0.5:5060\"\nadvertise = \"203.0.113.10\"\n\
+         [media]\nbind_address = \"10.0.0.5\"\n",
+    );
+    assert_eq!(
+        t.media.unwrap().advertised_address(),
+        "203.0.113.10".parse::<std::net::IpAddr>().unwrap()
+    );
     // an explicit public address wins
     let t = toml(
         "[[listener]]\naddress = \"0.0.0.0:5060\"\nadvertise = \"203.0.113.10\"\n\
