@@ -289,6 +289,23 @@ impl Drop for Server {
     }
 }
 
+/// Says loudly that a test was skipped, and appends the line to the file `$FERRO_SKIP_LOG`
+/// names (scripts/test sets it and prints the lines in its summary).
+pub(crate) fn skipped(why: &str) {
+    let line = format!("SKIPPED e2e: {why}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("FERRO_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 pub(crate) fn require_tool(name: &str) {
     let found = Command::new("sh")
         .arg("-c")
@@ -394,7 +411,7 @@ impl MariaDb {
                     std::env::var("FERRO_REQUIRE_MARIADB").as_deref() != Ok("1"),
                     "MariaDB required (FERRO_REQUIRE_MARIADB=1) but unreachable: {e}"
                 );
-                eprintln!("SKIPPED (no MariaDB at 127.0.0.1:3306): {e}");
+                skipped(&format!("{prefix}: no MariaDB at 127.0.0.1:3306 ({e})"));
                 None
             }
         }
