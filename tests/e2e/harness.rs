@@ -177,6 +177,8 @@ pub(crate) struct Server {
     pub(crate) http: Option<SocketAddr>,
     /// The STUN listener, when configured.
     pub(crate) stun: Option<SocketAddr>,
+    /// The log lines up to and including "ferroswitch ready".
+    pub(crate) startup_log: Vec<String>,
     log: mpsc::Receiver<String>,
 }
 
@@ -242,6 +244,7 @@ impl Server {
             tls: tls.expect("tls"),
             http,
             stun,
+            startup_log: seen,
             log: rx,
         }
     }

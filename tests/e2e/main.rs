@@ -6,6 +6,7 @@ mod advertise;
 mod calls;
 mod cli;
 mod harness;
+mod logs;
 mod media;
 mod messaging;
 mod outage;

@@ -349,16 +349,20 @@ async fn load_presence_messaging(
         .purge_expired_publications(now)
         .await
         .context("purging expired presence publications")?;
-    tracing::info!(
-        publications = rows.len(),
-        expired,
-        buddy_lists = if config.web_service.is_some() {
-            "web_service hook"
-        } else {
-            "contacts table"
-        },
-        "presence restored"
-    );
+    if config.web_service.is_some() {
+        tracing::info!(
+            publications = rows.len(),
+            expired,
+            "presence restored; buddy lists come from the web_service hook"
+        );
+    } else {
+        tracing::info!(
+            publications = rows.len(),
+            expired,
+            "presence restored; buddy lists come from the database's contacts table (no \
+             web_service hook configured)"
+        );
+    }
     let server =
         presence::PresenceServer::new(crate::presence_io::presence_config(config), rand::random());
     let mut presence = crate::presence_io::PresenceIo::new(
@@ -385,12 +389,7 @@ async fn load_calls(
     inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
     let (plan, routing, fingerprint) = load_routing(store).await?;
-    tracing::info!(
-        plan_entries = plan.len(),
-        gateways = routing.gateways.len(),
-        ring_groups = routing.groups.len(),
-        "routing loaded"
-    );
+    log_routing(&plan, &routing, "routing loaded");
     spawn_routing_reload(store.clone(), fingerprint, inputs.clone());
     let mut calls = b2bua::Calls::new(
         b2bua::B2buaConfig {
@@ -485,6 +484,26 @@ async fn load_routing(
     Ok((plan, routing, fp.finish()))
 }
 
+/// "routing loaded plan_entries=3 ...", or, when the plan is only the user lookup of every
+/// number (no dialing plan rows: `calls::dial_plan` puts it in), a line that says so.
+fn log_routing(plan: &dialplan::DialPlan, routing: &crate::calls::Routing, what: &str) {
+    let (gateways, ring_groups) = (routing.gateways.len(), routing.groups.len());
+    let only_user_lookup = matches!(
+        plan.entries(),
+        [e] if e.prefix.is_empty() && e.action == dialplan::Action::UserLookup
+    );
+    if only_user_lookup {
+        tracing::info!(
+            plan_entries = 0,
+            gateways,
+            ring_groups,
+            "{what}: no dialing plan, every number dialed is a login (user lookup)"
+        );
+    } else {
+        tracing::info!(plan_entries = plan.len(), gateways, ring_groups, "{what}");
+    }
+}
+
 /// How often the routing tables are read again: a CLI change takes effect within this time.
 const ROUTING_RELOAD: Duration = Duration::from_secs(10);
 
@@ -503,12 +522,7 @@ fn spawn_routing_reload(
             match load_routing(&store).await {
                 Ok((plan, routing, fp)) if fp != fingerprint => {
                     fingerprint = fp;
-                    tracing::info!(
-                        plan_entries = plan.len(),
-                        gateways = routing.gateways.len(),
-                        ring_groups = routing.groups.len(),
-                        "routing reloaded"
-                    );
+                    log_routing(&plan, &routing, "routing reloaded");
                     if inputs
                         .send(crate::dispatcher::Input::Routing(Box::new((plan, routing))))
                         .is_err()
