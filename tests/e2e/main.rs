@@ -5,6 +5,7 @@
 mod advertise;
 mod calls;
 mod cli;
+mod demo;
 mod harness;
 mod logs;
 mod media;
