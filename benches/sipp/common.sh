@@ -14,6 +14,8 @@ cleanup() {
 
 # load_setup NAME: builds, makes $WORK (/tmp/NAME.XXXXXX), writes $WORK/ferroswitch.toml; sets BIN.
 # FERRO_BIN=path runs that binary instead (e.g. an older build, for a before/after figure).
+# LOG_LEVEL=info logs as a production server does (one line per REGISTER, call and MESSAGE);
+# the default logs only warnings and the start lines.
 load_setup() {
   if [ -n "${FERRO_BIN:-}" ]; then
     BIN="$FERRO_BIN"
@@ -34,7 +36,7 @@ algorithms = ["MD5"]
 [database]
 data_dir = "data"
 [log]
-level = "warn,ferroswitch::server=info"
+level = "${LOG_LEVEL:-warn,ferroswitch::server=info}"
 CFG
 }
 

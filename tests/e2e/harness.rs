@@ -158,7 +158,12 @@ level = "info,ferroswitch=debug"
     }
 
     pub(crate) fn start(&self) -> Server {
-        Server::start(&self.config())
+        Server::start(&self.config(), &[])
+    }
+
+    /// Starts the server with `ferroswitch run` options (`--sip 0`, `--stun off`, ...).
+    pub(crate) fn start_with(&self, run_options: &[&str]) -> Server {
+        Server::start(&self.config(), run_options)
     }
 }
 
@@ -172,15 +177,18 @@ pub(crate) struct Server {
     pub(crate) http: Option<SocketAddr>,
     /// The STUN listener, when configured.
     pub(crate) stun: Option<SocketAddr>,
+    /// The log lines up to and including "ferroswitch ready".
+    pub(crate) startup_log: Vec<String>,
     log: mpsc::Receiver<String>,
 }
 
 impl Server {
-    fn start(config: &Path) -> Self {
+    fn start(config: &Path, run_options: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .arg("-c")
             .arg(config)
             .arg("run")
+            .args(run_options)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -236,6 +244,7 @@ impl Server {
             tls: tls.expect("tls"),
             http,
             stun,
+            startup_log: seen,
             log: rx,
         }
     }
@@ -304,6 +313,23 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Says loudly that a test was skipped, and appends the line to the file `$FERRO_SKIP_LOG`
+/// names (scripts/test sets it and prints the lines in its summary).
+pub(crate) fn skipped(why: &str) {
+    let line = format!("SKIPPED e2e: {why}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("FERRO_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
     }
 }
 
@@ -412,7 +438,7 @@ impl MariaDb {
                     std::env::var("FERRO_REQUIRE_MARIADB").as_deref() != Ok("1"),
                     "MariaDB required (FERRO_REQUIRE_MARIADB=1) but unreachable: {e}"
                 );
-                eprintln!("SKIPPED (no MariaDB at 127.0.0.1:3306): {e}");
+                skipped(&format!("{prefix}: no MariaDB at 127.0.0.1:3306 ({e})"));
                 None
             }
         }

@@ -2,13 +2,17 @@
 //! sockets and the CLI. SIPp (Debian `sip-tester`) and stunnel must be installed; `.ci/run`
 //! installs them.
 
+mod advertise;
 mod calls;
 mod cli;
+mod demo;
 mod harness;
 mod lifecycle;
+mod logs;
 mod media;
 mod messaging;
 mod outage;
+mod ports;
 mod presence;
 mod push;
 mod push_tokens;

@@ -17,6 +17,7 @@
 
 mod error;
 mod model;
+mod origin;
 mod toml_form;
 mod validate;
 mod xml_form;
@@ -29,6 +30,7 @@ pub use model::{
     LogFormat, LogSettings, MediaSettings, PushSettings, RegistrarSettings, SipListener,
     StunSettings, TlsSettings, Transport, UnknownName,
 };
+pub use origin::{parse_socket_addr, Advertise, Origin};
 
 /// Reads and parses the file at `path`: XML when it ends in `.xml` (or, with another extension,
 /// when its content starts with `<`), TOML otherwise.

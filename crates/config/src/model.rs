@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::origin::{Advertise, Origin};
+
 /// The whole server configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -90,6 +92,10 @@ pub struct SipListener {
     pub addr: SocketAddr,
     pub transport: Transport,
     pub role: ListenerRole,
+    /// The public address put in Via, Record-Route and Contact instead of `addr` (1:1 NAT).
+    pub advertise: Option<Advertise>,
+    /// Where `addr` was given (named when the port is busy).
+    pub origin: Origin,
 }
 
 impl SipListener {
@@ -99,6 +105,8 @@ impl SipListener {
             addr,
             transport,
             role: ListenerRole::Sip,
+            advertise: None,
+            origin: Origin::Unknown,
         }
     }
 }
@@ -297,11 +305,16 @@ pub(crate) fn sqlite_url_in(data_dir: &str) -> String {
 #[non_exhaustive]
 pub struct StunSettings {
     pub addr: SocketAddr,
+    /// Where `addr` was given (named when the port is busy).
+    pub origin: Origin,
 }
 
 impl StunSettings {
     pub fn new(addr: SocketAddr) -> Self {
-        Self { addr }
+        Self {
+            addr,
+            origin: Origin::Unknown,
+        }
     }
 }
 
@@ -312,11 +325,16 @@ pub struct AdminSettings {
     /// A loopback address: health and the local dialing plan have no authentication (the
     /// push-token endpoint takes SIP credentials; apps reach it through a local reverse proxy).
     pub listen: SocketAddr,
+    /// Where `listen` was given (named when the port is busy).
+    pub origin: Origin,
 }
 
 impl AdminSettings {
     pub fn new(listen: SocketAddr) -> Self {
-        Self { listen }
+        Self {
+            listen,
+            origin: Origin::Unknown,
+        }
     }
 }
 

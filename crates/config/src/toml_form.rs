@@ -18,6 +18,7 @@ use crate::model::{
     sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
     MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
+use crate::origin::{parse_socket_addr, Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
 
@@ -51,9 +52,10 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawListener {
-    address: Spanned<SocketAddr>,
+    address: Spanned<Parsed<Addr>>,
     transport: Option<Spanned<Parsed<Transport>>>,
     role: Option<Parsed<ListenerRole>>,
+    advertise: Option<Parsed<Advertise>>,
 }
 
 #[derive(Deserialize)]
@@ -116,13 +118,13 @@ struct RawMedia {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
-    listen: Spanned<SocketAddr>,
+    listen: Spanned<Parsed<Addr>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStun {
-    address: SocketAddr,
+    address: Spanned<Parsed<Addr>>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +178,17 @@ where
     }
 }
 
+/// A socket address whose syntax errors say what is wrong ([`parse_socket_addr`]).
+struct Addr(SocketAddr);
+
+impl FromStr for Addr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_socket_addr(s).map(Self)
+    }
+}
+
 /// Parses the TOML form; see [`crate::parse_toml`].
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -202,6 +215,14 @@ impl Recorder<'_> {
         value.into_inner()
     }
 
+    /// Where a value is written, as an [`Origin`].
+    fn origin<T>(&self, value: &Spanned<T>, key: impl Into<String>) -> Origin {
+        Origin::File {
+            line: line_at(self.text, value.span().start),
+            key: key.into(),
+        }
+    }
+
     fn take_opt<T>(&mut self, value: Option<Spanned<T>>, field: Field, key: &str) -> Option<T> {
         value.map(|v| self.take(v, field, key))
     }
@@ -225,11 +246,9 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     config.trusted_peers = raw.trusted_peers;
 
     for (i, l) in raw.listener.into_iter().enumerate() {
-        let addr = at.take(
-            l.address,
-            Field::ListenerAddr(i),
-            format!("listener[{i}].address"),
-        );
+        let key = format!("listener[{i}].address");
+        let origin = at.origin(&l.address, &key);
+        let addr = at.take(l.address, Field::ListenerAddr(i), key).0 .0;
         let transport = l.transport.map_or(Transport::Udp, |t| {
             at.take(
                 t,
@@ -243,6 +262,8 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
             addr,
             transport,
             role,
+            advertise: l.advertise.map(|a| a.0),
+            origin,
         });
     }
 
@@ -362,9 +383,13 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     }
     config.media = raw.media.map(|m| media(m, at));
     config.admin = raw.admin.map(|a| AdminSettings {
-        listen: at.take(a.listen, Field::AdminListen, "admin.listen"),
+        origin: at.origin(&a.listen, "admin.listen"),
+        listen: at.take(a.listen, Field::AdminListen, "admin.listen").0 .0,
     });
-    config.stun = raw.stun.map(|s| StunSettings { addr: s.address });
+    config.stun = raw.stun.map(|s| StunSettings {
+        origin: at.origin(&s.address, "stun.address"),
+        addr: s.address.into_inner().0 .0,
+    });
     config.web_service = raw.web_service.map(|h| hook(h, Hook::Web, at));
     if let Some(p) = raw.push_service {
         push_service(p, &mut config, at);
@@ -656,7 +681,8 @@ mod tests {
         let e = err(&format!("{MINIMAL}\n[[listener]]\naddress = \"1.2.3.4\"\n"));
         assert_eq!(
             e,
-            "t.toml:5: listener[1].address: invalid socket address syntax"
+            "t.toml:5: listener[1].address: \"1.2.3.4\" has no port: write ip:port, e.g. \
+             0.0.0.0:5060 ([::]:5060 for IPv6)"
         );
         let e = err(&format!(
             "{MINIMAL}[registrar]\nalgorithms = [\"MD5\", \"SHA-1\"]\n"

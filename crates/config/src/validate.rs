@@ -198,6 +198,18 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     }
     check.log(&config.log)?;
     check.calls(&config.calls)?;
+    if let Some(media) = &mut config.media {
+        // behind 1:1 NAT the relay is reached on the public address the listeners advertise,
+        // not on the private one it binds
+        if media.public_address.is_none() {
+            let dual_stack = media.bind_address == IpAddr::from([0u16; 8]);
+            media.public_address = config
+                .listeners
+                .iter()
+                .find_map(|l| l.advertise.map(|a| a.ip))
+                .filter(|ip| ip.is_ipv4() == media.bind_address.is_ipv4() || dual_stack);
+        }
+    }
     if let Some(media) = &config.media {
         check.media(media)?;
     }
@@ -539,6 +551,9 @@ fn merge_listeners(
                 && if is_sip { !*sip } else { !*registrar }
         });
         if let Some((k, _, sip, registrar)) = mate {
+            if k.advertise.is_none() {
+                k.advertise = l.advertise;
+            }
             *sip |= is_sip;
             *registrar |= !is_sip;
             k.role = ListenerRole::Sip;
@@ -648,9 +663,8 @@ mod tests {
     fn listener(addr: &str, transport: Transport, role: ListenerRole) -> SipListener {
         let addr: SocketAddr = addr.parse().unwrap();
         SipListener {
-            addr,
-            transport,
             role,
+            ..SipListener::new(addr, transport)
         }
     }
 

@@ -19,6 +19,7 @@ use crate::model::{
     sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
     MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
+use crate::origin::{Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
 
@@ -326,7 +327,7 @@ impl<'d, 'input> Reader<'d, 'input> {
         };
         let section = format!("listener[type={kind}]");
         self.refuse_attributes(node, &section, &["type"])?;
-        let sip_params = ["ipaddr", "port", "transport"];
+        let sip_params = ["ipaddr", "port", "transport", "advertise"];
         let allowed: Vec<&str> = match kind {
             "sip" => [&sip_params[..], TLS_PARAMS].concat(),
             "registrar" => [
@@ -349,6 +350,10 @@ impl<'d, 'input> Reader<'d, 'input> {
         };
         let params = self.params(node, section, &allowed)?;
         let addr = self.socket_addr(&params)?;
+        let origin = Origin::File {
+            line: params.get("port").map_or(line, |p| p.line),
+            key: params.key("port"),
+        };
         if kind == "stun" {
             if let Some(stun) = &self.config.stun {
                 return Err(self.error(
@@ -357,7 +362,7 @@ impl<'d, 'input> Reader<'d, 'input> {
                     format!("a second STUN listener ({} is one)", stun.addr),
                 ));
             }
-            self.config.stun = Some(StunSettings { addr });
+            self.config.stun = Some(StunSettings { addr, origin });
             return Ok(());
         }
 
@@ -370,10 +375,13 @@ impl<'d, 'input> Reader<'d, 'input> {
         } else {
             ListenerRole::Registrar
         };
+        let advertise = self.value::<Advertise>(&params, "advertise", None)?;
         self.config.listeners.push(SipListener {
             addr,
             transport: transport.unwrap_or(Transport::Udp),
             role,
+            advertise,
+            origin,
         });
         self.listener_tls(&params)?;
 
@@ -662,7 +670,11 @@ impl<'d, 'input> Reader<'d, 'input> {
         let line = params.get("ipaddr").map_or(params.line, |p| p.line);
         self.positions
             .set(Field::AdminListen, line, params.key("ipaddr"));
-        self.config.admin = Some(AdminSettings { listen });
+        let origin = Origin::File {
+            line: params.get("port").map_or(params.line, |p| p.line),
+            key: params.key("port"),
+        };
+        self.config.admin = Some(AdminSettings { listen, origin });
         Ok(())
     }
 
@@ -708,6 +720,12 @@ macro_rules! xml_integer {
     )*};
 }
 xml_integer!(u16, u32);
+
+impl XmlValue for Advertise {
+    fn from_xml(s: &str) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
 
 macro_rules! xml_name {
     ($($t:ty),*) => {$(

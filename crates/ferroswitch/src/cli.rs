@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{accounts, push_cli, reload_api, routing_cli, server};
+use crate::{accounts, push_cli, reload_api, routing_cli, run_options, server};
+
+/// The config file read when neither `-c` nor `FERROSWITCH_CONFIG` names one.
+const DEFAULT_CONFIG: &str = "etc/ferroswitch.toml";
 
 /// SIP softswitch: registrar, presence, B2BUA and media relay in one binary.
 #[derive(Debug, Parser)]
@@ -19,7 +22,7 @@ pub struct Cli {
         long = "config",
         global = true,
         env = "FERROSWITCH_CONFIG",
-        default_value = "etc/ferroswitch.toml"
+        default_value = DEFAULT_CONFIG
     )]
     config: PathBuf,
     #[command(subcommand)]
@@ -28,8 +31,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run the server.
-    Run,
+    /// Run the server. The options override the config file's listeners and data directory
+    /// for this run (a second instance needs no copy of the config).
+    #[command(
+        after_help = "Example: a second server beside the first, on the same config:\n  \
+        ferroswitch run --sip 7060 --tls 7061 --stun off --admin off --data-dir /tmp/fs2"
+    )]
+    Run(run_options::RunOptions),
     /// Validate the config file and exit (non-zero with file:line: key: message on error).
     Check,
     /// Manage SIP accounts (the `clientsshared` table).
@@ -64,13 +72,25 @@ pub(crate) enum Command {
 
 /// Runs a parsed command line: the exit code says how it went (2: the config did not load).
 pub fn run(cli: Cli) -> ExitCode {
-    let config = match ferroswitch_config::load(&cli.config) {
+    let mut config = match ferroswitch_config::load(&cli.config) {
         Ok(c) => c,
+        Err(ferroswitch_config::ConfigError::Io { path, source })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            eprintln!("error: {}", missing_config(&path));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Command::Run(options) = &cli.command {
+        if let Err(e) = options.apply(&mut config) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Check => {
             println!(
@@ -81,7 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
             );
             return ExitCode::SUCCESS;
         }
-        Command::Run => runtime().and_then(|rt| rt.block_on(server::run(config))),
+        Command::Run(_) => runtime().and_then(|rt| rt.block_on(server::run(config))),
         Command::Account(cmd) => runtime().and_then(|rt| rt.block_on(accounts::run(&config, cmd))),
         Command::Route(cmd) => routing(&config, routing_cli::RoutingCommand::Route(cmd)),
         Command::Gateway(cmd) => routing(&config, routing_cli::RoutingCommand::Gateway(cmd)),
@@ -100,6 +120,24 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// "no config file etc/ferroswitch.toml (looked for /home/me/etc/ferroswitch.toml, the
+/// default, relative to the current directory): pass -c FILE or set FERROSWITCH_CONFIG"
+fn missing_config(path: &std::path::Path) -> String {
+    let looked = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let given = if path == std::path::Path::new(DEFAULT_CONFIG)
+        && std::env::var_os("FERROSWITCH_CONFIG").is_none()
+    {
+        ", the default, relative to the current directory"
+    } else {
+        ""
+    };
+    format!(
+        "no config file {} (looked for {}{given}): pass -c FILE (e.g. -c /path/to/ferroswitch/etc/ferroswitch.toml) or set FERROSWITCH_CONFIG",
+        path.display(),
+        looked.display()
+    )
 }
 
 fn routing(

@@ -464,6 +464,14 @@ impl Dispatcher {
 
     /// An authenticated (or trusted) INVITE: the B2BUA.
     fn invite(&mut self, now: Instant, w: Waiting, caller: Caller) {
+        tracing::info!(
+            call_id = w.msg.call_id().unwrap_or(""),
+            caller = %caller.login,
+            dialed = w.msg.request_uri().ok().and_then(|u| u.user).unwrap_or(""),
+            transport = w.from.transport.as_str(),
+            source = %w.from.remote,
+            "call setup"
+        );
         let dir = Dir {
             location: self.registrar.location(),
             now_ms: unix_ms(),

@@ -210,7 +210,15 @@ impl MessagingIo {
             .await
             {
                 Ok(Ok((id, inserted))) => {
-                    tracing::info!(id, sender = %text.sender, recipient = %text.recipient, status = %store_status(status), inserted, "message stored");
+                    let what = match status {
+                        Status::Delivered => "MESSAGE delivered to a device (copy kept)",
+                        Status::Deferred => {
+                            "MESSAGE stored for delivery when the recipient registers"
+                        }
+                        Status::SentOffnet => "MESSAGE handed to the SMS hook",
+                        _ => "MESSAGE not delivered (kept as failed)",
+                    };
+                    tracing::info!(id, sender = %text.sender, recipient = %text.recipient, status = %store_status(status), call_id = %text.call_id, inserted, "{what}");
                     Ok(inserted)
                 }
                 Ok(Err(e)) => Err(e.to_string()),

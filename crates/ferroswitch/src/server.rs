@@ -2,7 +2,6 @@
 //! dispatcher.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,12 +10,11 @@ use registrar::{Binding, Registrar, RegistrarConfig};
 use sip_message::digest::Algorithm;
 use sip_message::{Peer, Transport};
 use sip_transaction::{TimerConfig, TransactionLayer};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::clock::unix_ms;
 use crate::dispatcher::{Dispatcher, Inboxes};
-use crate::transport::{add_udp, bind_udp, serve_tcp, Transports};
+use crate::transport::{add_udp, add_udp_alias, serve_tcp, Transports};
 
 /// Sets up logging; returns how to change the filter later (a reload of `log.level`), `None`
 /// when `RUST_LOG` chose the filter (the environment wins over the file).
@@ -114,6 +112,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let mut signals = crate::lifecycle::Signals::install()?;
     let log_reload = init_logging(&config);
     tracing::info!(config = %config.source.display(), node = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
+    // every port first: a busy one stops the start before the database or a certificate is made
+    let bound = crate::listeners::bind_all(&config).await?;
 
     let store = crate::accounts::open_store(&config).await?;
     let accounts = store.list_accounts().await.context("loading accounts")?;
@@ -170,40 +170,37 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // connection silent for longer than the longest registration (plus a minute) is dead.
     let stream_idle = Duration::from_secs(u64::from(config.registrar.max_expires) + 60);
     let mut udp_sockets = Vec::new();
-    for l in &config.listeners {
-        match l.transport {
-            ferroswitch_config::Transport::Udp => {
-                let sock = bind_udp(l.addr).with_context(|| format!("binding UDP {}", l.addr))?;
-                let sock = Arc::new(sock);
-                let addr = add_udp(&transports, sock.clone())?;
-                tracing::info!("listening on udp {addr}");
-                udp_sockets.push((sock, addr));
-            }
-            t => {
-                let listener = TcpListener::bind(l.addr)
-                    .await
-                    .with_context(|| format!("binding {t} {}", l.addr))?;
-                let addr = listener.local_addr()?;
-                tracing::info!("listening on {t} {addr}");
-                let tls = (t == ferroswitch_config::Transport::Tls)
-                    .then(|| tls.as_ref().map(|(cfg, _)| cfg.clone()))
-                    .flatten();
-                accept.push(tokio::spawn(serve_tcp(
-                    listener,
-                    tls,
-                    transports.clone(),
-                    net_tx.clone(),
-                    stream_idle,
-                )));
-            }
+    for u in bound.udp {
+        add_udp(&transports, u.socket.clone())?;
+        tracing::info!("listening on udp {}", u.local);
+        // behind 1:1 NAT our messages name the public address; the socket answers to it too
+        if let Some(public) = u.advertise {
+            add_udp_alias(&transports, public, u.socket.clone());
+            tracing::info!(public = %public, "udp {} advertises {public}", u.local);
         }
+        udp_sockets.push((u.socket, u.advertise.unwrap_or(u.local)));
+    }
+    for b in bound.streams {
+        let (t, addr) = (b.transport, b.listener.local_addr()?);
+        tracing::info!("listening on {t} {addr}");
+        if let Some(public) = b.advertise {
+            tracing::info!(public = %public, "{t} {addr} advertises {public}");
+        }
+        let tls = (t == ferroswitch_config::Transport::Tls)
+            .then(|| tls.as_ref().map(|(cfg, _)| cfg.clone()))
+            .flatten();
+        accept.push(tokio::spawn(serve_tcp(
+            b.listener,
+            tls,
+            transports.clone(),
+            net_tx.clone(),
+            stream_idle,
+            b.advertise,
+        )));
     }
     drop(net_tx);
     // The STUN listener (RFC 5389 Binding), when configured.
-    if let Some(stun) = &config.stun {
-        let sock = tokio::net::UdpSocket::bind(stun.addr)
-            .await
-            .with_context(|| format!("binding the STUN listener on {}", stun.addr))?;
+    if let Some(sock) = bound.stun {
         let server = media_io::StunServer::new(sock);
         tracing::info!("listening on stun {}", server.local_addr()?);
         tokio::spawn(async move {
@@ -236,10 +233,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         routing_now.clone(),
     ));
     let mut push_token_changes: Option<mpsc::UnboundedReceiver<store::PushToken>> = None;
-    if let Some(admin) = &config.admin {
-        let listener = TcpListener::bind(admin.listen)
-            .await
-            .with_context(|| format!("binding the admin API on {}", admin.listen))?;
+    if let Some(listener) = bound.admin {
         tracing::info!("listening on http {}", listener.local_addr()?);
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         push_token_changes = Some(changes_rx);
@@ -399,16 +393,20 @@ async fn load_presence_messaging(
         .purge_expired_publications(now)
         .await
         .context("purging expired presence publications")?;
-    tracing::info!(
-        publications = rows.len(),
-        expired,
-        buddy_lists = if config.web_service.is_some() {
-            "web_service hook"
-        } else {
-            "contacts table"
-        },
-        "presence restored"
-    );
+    if config.web_service.is_some() {
+        tracing::info!(
+            publications = rows.len(),
+            expired,
+            "presence restored; buddy lists come from the web_service hook"
+        );
+    } else {
+        tracing::info!(
+            publications = rows.len(),
+            expired,
+            "presence restored; buddy lists come from the database's contacts table (no \
+             web_service hook configured)"
+        );
+    }
     let server =
         presence::PresenceServer::new(crate::presence_io::presence_config(config), rand::random());
     let mut presence = crate::presence_io::PresenceIo::new(
@@ -437,12 +435,7 @@ async fn load_calls(
     reloader: &crate::reload::Reloader,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
     let (plan, routing, fingerprint) = load_routing(store).await?;
-    tracing::info!(
-        plan_entries = plan.len(),
-        gateways = routing.gateways.len(),
-        ring_groups = routing.groups.len(),
-        "routing loaded"
-    );
+    log_routing(&plan, &routing, "routing loaded");
     spawn_routing_reload(store.clone(), fingerprint, inputs.clone(), routing_now);
     let mut calls = b2bua::Calls::new(
         b2bua_config(config),
@@ -543,6 +536,26 @@ async fn load_routing(
     Ok((plan, routing, fp.finish()))
 }
 
+/// "routing loaded plan_entries=3 ...", or, when the plan is only the user lookup of every
+/// number (no dialing plan rows: `calls::dial_plan` puts it in), a line that says so.
+fn log_routing(plan: &dialplan::DialPlan, routing: &crate::calls::Routing, what: &str) {
+    let (gateways, ring_groups) = (routing.gateways.len(), routing.groups.len());
+    let only_user_lookup = matches!(
+        plan.entries(),
+        [e] if e.prefix.is_empty() && e.action == dialplan::Action::UserLookup
+    );
+    if only_user_lookup {
+        tracing::info!(
+            plan_entries = 0,
+            gateways,
+            ring_groups,
+            "{what}: no dialing plan, every number dialed is a login (user lookup)"
+        );
+    } else {
+        tracing::info!(plan_entries = plan.len(), gateways, ring_groups, "{what}");
+    }
+}
+
 /// How often the routing tables are read again: a CLI change takes effect within this time.
 const ROUTING_RELOAD: Duration = Duration::from_secs(10);
 
@@ -566,12 +579,7 @@ fn spawn_routing_reload(
             match load_routing(&store).await {
                 Ok((plan, routing, fp)) if fp != fingerprint => {
                     fingerprint = fp;
-                    tracing::info!(
-                        plan_entries = plan.len(),
-                        gateways = routing.gateways.len(),
-                        ring_groups = routing.groups.len(),
-                        "routing reloaded"
-                    );
+                    log_routing(&plan, &routing, "routing reloaded");
                     if inputs
                         .send(crate::dispatcher::Input::Routing(Box::new((plan, routing))))
                         .is_err()

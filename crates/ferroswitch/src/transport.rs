@@ -204,6 +204,12 @@ pub(crate) fn add_udp(
     Ok(local)
 }
 
+/// Registers `public` (a listener's advertised address, 1:1 NAT) as another name of a bound
+/// UDP socket: messages to peers whose `local` is the public address leave from that socket.
+pub(crate) fn add_udp_alias(transports: &Transports, public: SocketAddr, sock: Arc<UdpSocket>) {
+    lock(&transports.inner.udp).push((public, sock));
+}
+
 /// The address we are reached at by `remote` through a socket bound to `local`: `local` itself,
 /// unless it is a wildcard (0.0.0.0 / ::), then the source address the kernel's routing picks
 /// for `remote` (found once per remote address with a connected, never-used UDP socket, then
@@ -272,13 +278,15 @@ pub(crate) fn accept_datagram(
 }
 
 /// Accepts TCP (or, with `tls`, TLS) connections. A connection that stays silent for `idle`
-/// (no message, no keep-alive) is closed.
+/// (no message, no keep-alive) is closed. With `advertise` (1:1 NAT) the connections' local
+/// address — what our Via, Record-Route and Contact name — is the public one.
 pub(crate) async fn serve_tcp(
     listener: TcpListener,
     tls: Option<crate::reload::TlsConfig>,
     transports: Transports,
     core: mpsc::Sender<Inbound>,
     idle: Duration,
+    advertise: Option<SocketAddr>,
 ) {
     let local = listener.local_addr().ok();
     loop {
@@ -291,9 +299,11 @@ pub(crate) async fn serve_tcp(
             }
         };
         let _ = stream.set_nodelay(true);
-        let local = stream
-            .local_addr()
-            .unwrap_or_else(|_| local.unwrap_or(remote));
+        let local = advertise.unwrap_or_else(|| {
+            stream
+                .local_addr()
+                .unwrap_or_else(|_| local.unwrap_or(remote))
+        });
         let transports = transports.clone();
         let core = core.clone();
         match &tls {

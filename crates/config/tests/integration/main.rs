@@ -1,6 +1,7 @@
 //! Integration tests of `ferroswitch-config`: the sample files, error positions per format, XML
 //! listener semantics, calls and media settings, push settings, the SMS hook, and path resolution, all through the public API.
 
+mod advertise;
 mod calls_media;
 mod paths;
 mod push;

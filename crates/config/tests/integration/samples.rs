@@ -8,22 +8,52 @@ use ferroswitch_config::{
 
 use crate::etc_dir;
 
+/// The sample configs the project ships in `etc/`. The test checks these files, not whatever
+/// the folder holds: `etc/` is where an operator keeps an edited copy (or a systemd unit), and
+/// a half-edited copy there is not a broken sample.
+const SHIPPED_SAMPLES: &[&str] = &["ferroswitch.toml", "voipswitch_config.xml"];
+
+/// Loads every shipped sample from `dir`; the error names the sample that does not load.
+fn load_shipped_samples(dir: &Path) -> Result<usize, String> {
+    for name in SHIPPED_SAMPLES {
+        let path = dir.join(name);
+        load(&path).map_err(|e| format!("sample {} does not load: {e}", path.display()))?;
+    }
+    Ok(SHIPPED_SAMPLES.len())
+}
+
 #[test]
 fn every_sample_config_loads() {
-    let mut loaded = 0;
+    if let Err(e) = load_shipped_samples(&etc_dir()) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn the_sample_test_ignores_an_extra_file_in_etc() {
+    let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(etc_dir()).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
-            if let Err(e) = load(&path) {
-                panic!("sample {} does not load: {e}", path.display());
-            }
-            loaded += 1;
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
     }
+    // an operator's half-edited copy next to the samples
+    let broken = dir.path().join("my-ferroswitch.toml");
+    std::fs::write(
+        &broken,
+        "[[listener]]\naddress = \"0.0.0.0:5060\"\nbogus = 1\n",
+    )
+    .unwrap();
     assert!(
-        loaded >= 2,
-        "expected the TOML and the XML sample, loaded {loaded}"
+        load(&broken).is_err(),
+        "the extra file must really be broken"
     );
+    assert_eq!(load_shipped_samples(dir.path()), Ok(SHIPPED_SAMPLES.len()));
+    // ... while a broken shipped sample is still caught
+    std::fs::write(dir.path().join(SHIPPED_SAMPLES[0]), "bogus = 1\n").unwrap();
+    let e = load_shipped_samples(dir.path()).unwrap_err();
+    assert!(e.contains(SHIPPED_SAMPLES[0]), "{e}");
 }
 
 #[test]

@@ -55,7 +55,7 @@ fn out_of_range_values_name_line_and_key() {
     assert_error(
         &e,
         "etc/test.toml:2: listener[0].address: ",
-        "invalid socket address",
+        "port 65536 is out of range",
     );
     let e = parse("[registrar]\nmin_expires = 0\n");
     assert_error(&e, "etc/test.toml:2: registrar.min_expires: ", "at least 1");
@@ -336,5 +336,43 @@ fn media_ports_and_timer_are_checked() {
         &media("port = 20000\n"),
         "etc/test.toml:3: media.port: ",
         "unknown field `port`",
+    );
+}
+
+#[test]
+fn a_port_out_of_range_names_the_key_and_the_range() {
+    let e = parse("[[listener]]\naddress = \"0.0.0.0:70000\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: listener[0].address: ",
+        "port 70000 is out of range: a port is a number from 0 to 65535",
+    );
+    let e = parse("[admin]\nlisten = \"127.0.0.1:99999\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: admin.listen: ",
+        "port 99999 is out of range",
+    );
+    let e = parse("[stun]\naddress = \"0.0.0.0:65536\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: stun.address: ",
+        "port 65536 is out of range",
+    );
+    let e = parse("[[listener]]\naddress = \"localhost:5060\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: listener[0].address: ",
+        "\"localhost\" is not an IP address",
+    );
+}
+
+#[test]
+fn a_bad_advertise_names_the_key() {
+    let e = parse("[[listener]]\naddress = \"0.0.0.0:5062\"\nadvertise = \"0.0.0.0\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:3: listener[0].advertise: ",
+        "cannot be advertised",
     );
 }

@@ -39,7 +39,7 @@ impl Dispatcher {
                 }
             }
         }
-        tracing::debug!(status = outcome.status(), login = ?outcome.login, peer = %w.from, "REGISTER");
+        log_register(&outcome, &w.from);
         if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
             // messages stored while the login was away go out now
             let now_ms = unix_ms();
@@ -298,5 +298,28 @@ pub(super) fn cached(a: Option<store::Account>, now: Instant) -> CachedAccount {
             enabled: a.enabled,
         }),
         fetched: now,
+    }
+}
+
+/// One INFO line per successful REGISTER that adds, refreshes or removes a binding (an
+/// operator watching the log sees devices come and go); refusals and queries at DEBUG.
+fn log_register(outcome: &registrar::Outcome, from: &Peer) {
+    let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) else {
+        tracing::debug!(status = outcome.status(), login = ?outcome.login, peer = %from, "REGISTER refused");
+        return;
+    };
+    let (transport, source) = (from.transport.as_str(), from.remote);
+    match outcome.changes.first() {
+        Some(registrar::BindingChange::Upsert { binding, .. }) => {
+            let device = binding
+                .instance
+                .as_deref()
+                .or(binding.user_agent.as_deref())
+                .unwrap_or("-");
+            let expires = binding.remaining_secs(unix_ms());
+            tracing::info!(%login, device, transport, %source, expires, contacts = outcome.changes.len(), "registered");
+        }
+        Some(_) => tracing::info!(%login, transport, %source, "unregistered"),
+        None => tracing::debug!(%login, transport, %source, "REGISTER query"),
     }
 }

@@ -96,7 +96,7 @@ async fn binding_request_gets_the_clients_address() {
 #[tokio::test]
 async fn many_clients_at_once_over_ipv6_when_available() {
     let Some((addr, stop, task)) = start("[::1]:0").await else {
-        eprintln!("skipping: no IPv6 loopback");
+        skipped("many_clients_at_once_over_ipv6_when_available: no IPv6 loopback");
         return;
     };
     let mut clients = Vec::new();
@@ -124,6 +124,23 @@ async fn many_clients_at_once_over_ipv6_when_available() {
     task.await.unwrap();
 }
 
+/// Says loudly that a test was skipped, and appends the line to the file `$FERRO_SKIP_LOG`
+/// names (scripts/test sets it and prints the lines in its summary).
+fn skipped(why: &str) {
+    let line = format!("SKIPPED media-io: {why}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("FERRO_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 /// coturn's client (Debian package `coturn`). Skipped when it is not installed, unless
 /// FERRO_REQUIRE_TOOLS=1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +155,10 @@ async fn turnutils_stunclient_sees_its_mapped_address() {
             !required,
             "turnutils_stunclient not found (apt-get install coturn) and FERRO_REQUIRE_TOOLS=1"
         );
-        eprintln!("skipping: turnutils_stunclient not found (apt-get install coturn)");
+        skipped(
+            "turnutils_stunclient_sees_its_mapped_address: turnutils_stunclient not found \
+             (apt-get install coturn)",
+        );
         return;
     }
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();

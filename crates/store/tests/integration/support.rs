@@ -149,8 +149,25 @@ pub(crate) async fn mariadb_admin(test: &str) -> Option<sqlx::MySqlConnection> {
     if std::env::var("FERRO_REQUIRE_MARIADB").as_deref() == Ok("1") {
         panic!("{test}: MariaDB required (FERRO_REQUIRE_MARIADB=1) but unreachable at 127.0.0.1:3306: {error}");
     }
-    eprintln!("SKIPPED (no MariaDB at 127.0.0.1:3306): {test}: {error}");
+    skipped(&format!("{test}: no MariaDB at 127.0.0.1:3306 ({error})"));
     None
+}
+
+/// Says loudly that a test was skipped, and appends the line to the file `$FERRO_SKIP_LOG`
+/// names (scripts/test sets it and prints the lines in its summary).
+pub(crate) fn skipped(why: &str) {
+    let line = format!("SKIPPED store: {why}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("FERRO_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
 }
 
 /// A binding with every optional field set.
