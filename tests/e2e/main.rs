@@ -7,6 +7,7 @@ mod cli;
 mod harness;
 mod media;
 mod messaging;
+mod metrics;
 mod outage;
 mod presence;
 mod push;

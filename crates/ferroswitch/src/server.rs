@@ -86,6 +86,8 @@ fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
 
 pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
+    // before anything counts (the TLS certificate's expiry is set as it is loaded)
+    let metrics = crate::metrics::install();
     tracing::info!(config = %config.source.display(), node = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
 
     let store = crate::accounts::open_store(&config).await?;
@@ -177,6 +179,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding the STUN listener on {}", stun.addr))?;
         let server = media_io::StunServer::new(sock);
+        crate::metrics::watch_stun(server.counters());
         tracing::info!("listening on stun {}", server.local_addr()?);
         tokio::spawn(async move {
             if let Err(e) = server.run(std::future::pending()).await {
@@ -186,16 +189,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     // Push tokens the app sets or removes through the admin API, after their database write:
     // handed to the dispatcher (push_io::spawn_token_updates).
-    let metrics = crate::metrics::install();
     if let Some(h) = metrics.clone() {
-        // histograms are summarised by upkeep, not at every render
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                h.run_upkeep();
-            }
-        });
+        crate::metrics::spawn_upkeep(h);
     }
     let mut push_token_changes: Option<mpsc::UnboundedReceiver<store::PushToken>> = None;
     if let Some(admin) = &config.admin {
@@ -279,8 +274,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     };
     let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
     tracing::info!("ferroswitch ready");
+    crate::notify::ready();
 
     shutdown_signal().await;
+    crate::notify::stopping();
     tracing::info!("shutting down: flushing pending database writes");
     dispatcher_task.abort();
     let _ = dispatcher_task.await;
@@ -421,6 +418,7 @@ async fn load_calls(
             ports = %format!("{}-{}", m.port_min, m.port_max),
             "media relay started"
         );
+        crate::metrics::watch_relay(handle.clone());
         calls.set_media(Box::new(crate::media::RelayMedia {
             handle,
             anchor_onnet: m.anchor_onnet,
