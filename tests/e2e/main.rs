@@ -14,5 +14,6 @@ mod push;
 mod push_tokens;
 mod register;
 mod routing_cli;
+mod systemd;
 mod ua;
 mod wire;
