@@ -300,7 +300,7 @@ impl Dispatcher {
             while let Some(ev) = self.calls.poll_event() {
                 match ev {
                     CallEvent::Cdr(cdr) => {
-                        tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, code = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup = cdr.hangup_by.as_str(), wakeup_ms = cdr.wakeup_ms, "call ended");
+                        tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, status = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup_by = cdr.hangup_by.as_str(), wakeup_ms = cdr.wakeup_ms, "call ended");
                         crate::metrics::call_ended(&cdr);
                         let _ = self.writes.send(Write::Cdr(Box::new(cdr)));
                     }

@@ -237,7 +237,7 @@ impl MessagingIo {
                 .map_err(|e| e.to_string()),
             };
             if result.is_ok() {
-                tracing::info!(sender = %text.sender, to = %text.recipient, "message handed to the SMS hook");
+                tracing::info!(sender = %text.sender, recipient = %text.recipient, "message handed to the SMS hook");
             }
             let _ = done.send(Done::Sms { job, result });
         });
@@ -256,7 +256,7 @@ impl MessagingIo {
                     .filter(|i| !registered.contains(i))
                     .collect(),
                 Err(e) => {
-                    tracing::warn!(login = %text.recipient, "reading device instances failed, pushing to all: {e}");
+                    tracing::warn!(recipient = %text.recipient, "reading device instances failed, pushing to all: {e}");
                     Vec::new()
                 }
             };

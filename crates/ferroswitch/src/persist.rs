@@ -157,17 +157,17 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                     Err(e) => failed = Some(("push_tokens", 1, e)),
                 }
             }
-            let Some((what, rows, e)) = failed else {
+            let Some((table, rows, e)) = failed else {
                 break;
             };
-            write_failed(what, !e.is_transient());
+            write_failed(table, !e.is_transient());
             if !e.is_transient() {
                 tracing::error!(
-                    what,
+                    table,
                     dropped = rows,
                     "database refused a write (not retrying): {e}"
                 );
-                match what {
+                match table {
                     "bindings" => changes.clear(),
                     "instances" => instances.clear(),
                     "cdrs" => cdrs.clear(),
@@ -182,7 +182,7 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                 changes.len() + instances.len() + cdrs.len() + publications.len() + tokens.len();
             metrics::gauge!(crate::metrics::DB_WRITE_QUEUE).set((pending + rx.len()) as f64);
             tracing::error!(
-                what,
+                table,
                 pending,
                 "database write failed, retrying in {:?}: {e}",
                 delay

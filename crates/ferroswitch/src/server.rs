@@ -88,7 +88,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
     // before anything counts (the TLS certificate's expiry is set as it is loaded)
     let metrics = crate::metrics::install();
-    tracing::info!(config = %config.source.display(), node = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
+    tracing::info!(config = %config.source.display(), node_id = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
 
     let store = crate::accounts::open_store(&config).await?;
     let accounts = store.list_accounts().await.context("loading accounts")?;

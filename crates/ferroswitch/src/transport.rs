@@ -168,7 +168,7 @@ fn accept_message(raw: Bytes, from: &Peer, reply: impl FnOnce(Bytes)) -> Option<
                 "Warning",
                 format_args!("399 ferroswitch \"{}\"", e.to_string().replace('"', "'")),
             );
-            tracing::debug!(peer = %from, code, "refusing malformed request: {e}");
+            tracing::debug!(peer = %from, status = code, "refusing malformed request: {e}");
             let response = b.finish();
             crate::metrics::sip::sent(&response);
             reply(response);
@@ -327,11 +327,11 @@ pub(crate) async fn serve_tcp(
                         }
                         Ok(Err(e)) => {
                             crate::metrics::tls_handshake(crate::metrics::Handshake::Failed);
-                            tracing::info!(%remote, "TLS handshake failed: {e}");
+                            tracing::info!(%remote, transport = "tls", "TLS handshake failed: {e}");
                         }
                         Err(_) => {
                             crate::metrics::tls_handshake(crate::metrics::Handshake::Timeout);
-                            tracing::info!(%remote, "TLS handshake timed out");
+                            tracing::info!(%remote, transport = "tls", "TLS handshake timed out");
                         }
                     }
                 });
@@ -376,7 +376,7 @@ async fn serve_stream<S>(
             Ok(Ok(0) | Err(_)) => break,
             Ok(Ok(_)) => {}
             Err(_) => {
-                tracing::debug!(%remote, conn = id.0, "closing {transport} connection idle for {idle:?}");
+                tracing::debug!(%remote, conn = id.0, %transport, "closing {transport} connection idle for {idle:?}");
                 break;
             }
         }
@@ -401,7 +401,7 @@ async fn serve_stream<S>(
                 }
                 Err(sip_message::Error::Incomplete) => break,
                 Err(e) => {
-                    tracing::info!(%remote, "closing {transport} connection: unframeable stream: {e}");
+                    tracing::info!(%remote, conn = id.0, %transport, "closing {transport} connection: unframeable stream: {e}");
                     break 'read;
                 }
             }
@@ -410,7 +410,7 @@ async fn serve_stream<S>(
     transports.drop_conn(id);
     drop(tx);
     let _ = writer.await;
-    tracing::debug!(%remote, conn = id.0, "connection closed");
+    tracing::debug!(%remote, conn = id.0, %transport, "connection closed");
 }
 
 #[cfg(test)]
