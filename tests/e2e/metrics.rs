@@ -16,7 +16,7 @@ use crate::calls::{assert_ok, cdrs, free_port, Sipp};
 use crate::harness::{Server, Site};
 
 /// A scrape: `(name, sorted labels)` → value.
-type Samples = HashMap<(String, Vec<(String, String)>), f64>;
+pub(crate) type Samples = HashMap<(String, Vec<(String, String)>), f64>;
 
 fn scrape(server: &Server) -> Samples {
     let addr = server.http.expect("the admin API listens");
@@ -45,7 +45,7 @@ fn scrape(server: &Server) -> Samples {
     out
 }
 
-fn get(m: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn get(m: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut l: Vec<(String, String)> = labels
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -63,7 +63,7 @@ fn by_label(m: &Samples, name: &str) -> HashMap<Vec<(String, String)>, f64> {
 }
 
 /// Scrapes until `pred` holds (gauges are set every second, some counters every 5 s).
-fn wait_scrape(server: &Server, what: &str, pred: impl Fn(&Samples) -> bool) -> Samples {
+pub(crate) fn wait_scrape(server: &Server, what: &str, pred: impl Fn(&Samples) -> bool) -> Samples {
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
         let m = scrape(server);
@@ -360,6 +360,8 @@ fn metrics_count_what_sipp_saw() {
         ) >= 6.0
     );
     assert_eq!(get(&m, "ferroswitch_db_write_queue", &[]), 0.0);
+    // everything answered: at most the transactions still in their wait states
+    assert!(m.contains_key(&("ferroswitch_sip_transactions".to_owned(), Vec::new())));
 
     // the edges
     assert_eq!(
