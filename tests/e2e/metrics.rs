@@ -266,11 +266,8 @@ fn metrics_count_what_sipp_saw() {
     tls_garbage(server.tls);
 
     let seen = read_traces(&t.files);
-    assert_eq!(
-        seen.requests_received.get("REGISTER"),
-        Some(&12.0),
-        "{seen:#?}"
-    );
+    // 6 challenged REGISTERs (more only if SIPp retransmitted on a loaded machine)
+    assert!(seen.requests_received["REGISTER"] >= 12.0, "{seen:#?}");
     // every gauge and the 5-second upkeep has run: then compare everything
     let m = wait_scrape(&server, "gauges and upkeep", |m| {
         get(m, "ferroswitch_registered_users", &[]) == 6.0
@@ -302,31 +299,19 @@ fn metrics_count_what_sipp_saw() {
     assert_eq!(requests_out, expect_requests(&seen.requests_sent));
     assert_eq!(responses_in, expect_responses(&seen.responses_received));
     assert_eq!(responses_out, expect_responses(&seen.responses_sent));
-    // the figures themselves: 6 REGISTERs challenged then accepted, 4 INVITEs (challenged)
-    assert_eq!(
-        get(
-            &m,
-            "ferroswitch_sip_responses_sent_total",
-            &[("method", "REGISTER"), ("code_class", "2xx")]
-        ),
-        6.0
-    );
-    assert_eq!(
-        get(
-            &m,
-            "ferroswitch_sip_responses_sent_total",
-            &[("method", "REGISTER"), ("code_class", "4xx")]
-        ),
-        6.0
-    );
-    assert_eq!(
-        get(
-            &m,
-            "ferroswitch_sip_requests_received_total",
-            &[("method", "INVITE")]
-        ),
-        8.0
-    );
+    // the figures themselves (at least: retransmissions count on both sides): 6 REGISTERs
+    // challenged then accepted, 4 INVITEs challenged then sent again with credentials
+    let at_least = |name: &str, labels: &[(&str, &str)], n: f64| {
+        let v = get(&m, name, labels);
+        assert!(v >= n, "{name} {labels:?}: {v} < {n}");
+    };
+    let sent = "ferroswitch_sip_responses_sent_total";
+    at_least(sent, &[("method", "REGISTER"), ("code_class", "2xx")], 6.0);
+    at_least(sent, &[("method", "REGISTER"), ("code_class", "4xx")], 6.0);
+    at_least(sent, &[("method", "INVITE"), ("code_class", "2xx")], 1.0);
+    let received = "ferroswitch_sip_requests_received_total";
+    at_least(received, &[("method", "INVITE")], 8.0);
+    at_least(received, &[("method", "BYE")], 1.0);
 
     // calls by result
     let calls = by_label(&m, "ferroswitch_calls_total");
