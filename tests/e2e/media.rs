@@ -70,7 +70,9 @@ fn stun_binding_is_answered_on_the_sip_udp_socket_and_sip_still_works() {
 #[test]
 fn turnutils_stunclient_gets_its_mapped_address_from_the_stun_listener() {
     require_tool("turnutils_stunclient");
-    let site = Site::with_sections("[stun]\naddress = \"127.0.0.1:0\"\n");
+    let site = Site::with_sections(
+        "[stun]\naddress = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+    );
     let server = site.start();
     let addr = server
         .stun
@@ -86,6 +88,14 @@ fn turnutils_stunclient_gets_its_mapped_address_from_the_stun_listener() {
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("UDP reflexive addr: 127.0.0.1:"), "{text}");
+    // counted by the listener, copied into /metrics by the 5-second upkeep
+    crate::metrics::wait_scrape(&server, "STUN answers", |m| {
+        crate::metrics::get(
+            m,
+            "ferroswitch_stun_answers_total",
+            &[("listener", "stun"), ("result", "success")],
+        ) >= 1.0
+    });
     server.stop();
 }
 
@@ -93,7 +103,8 @@ fn turnutils_stunclient_gets_its_mapped_address_from_the_stun_listener() {
 fn offnet_call_media_flows_through_the_relay() {
     require_tool("sipp");
     let site = Site::with_sections(
-        "[media]\nbind_address = \"127.0.0.1\"\nport_min = 41000\nport_max = 41100\n",
+        "[media]\nbind_address = \"127.0.0.1\"\nport_min = 41000\nport_max = 41100\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n",
     );
     site.add_account("alice", "wonderland");
     let gw_port = free_port();
@@ -124,6 +135,19 @@ fn offnet_call_media_flows_through_the_relay() {
     assert!(
         b > 0,
         "the gateway's echo came back through the relay: {c:?}"
+    );
+    // the relay's totals on /metrics: at least what the CDR counted, and no session left
+    let m = crate::metrics::wait_scrape(&server, "relay totals", |m| {
+        crate::metrics::get(
+            m,
+            "ferroswitch_relay_packets_total",
+            &[("outcome", "relayed")],
+        ) >= (a + b) as f64
+    });
+    assert!(crate::metrics::get(&m, "ferroswitch_relay_bytes_total", &[]) >= (a + b) as f64 * 12.0);
+    assert_eq!(
+        crate::metrics::get(&m, "ferroswitch_relay_sessions", &[]),
+        0.0
     );
     server.stop();
 }

@@ -106,6 +106,15 @@ fn sleeping_phone_is_pushed_and_picks_the_call_up_with_replaces() {
         parked.contains("ferroswitch_push_total{event=\"incoming_call\",result=\"ok\"} 1"),
         "{parked}"
     );
+    // the hook call itself: counted and timed
+    assert!(
+        parked.contains("ferroswitch_hook_requests_total{hook=\"push\",result=\"ok\"} 1"),
+        "{parked}"
+    );
+    assert!(
+        parked.contains("ferroswitch_hook_duration_seconds_count{hook=\"push\"} 1"),
+        "{parked}"
+    );
 
     // the woken app answers from its call screen
     let ok = bob.request(

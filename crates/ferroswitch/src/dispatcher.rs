@@ -291,10 +291,8 @@ impl Dispatcher {
                     self.presence.handle_timeout(&mut self.tx, now);
                     self.drain(now);
                 }
-                _ = gauges.tick() => {
-                    metrics::gauge!(crate::metrics::PARKED_CALLS).set(self.calls.parked() as f64);
-                    metrics::gauge!(crate::metrics::CALLS).set(self.calls.len() as f64);
-                }
+                _ = gauges.tick() => crate::metrics::dispatcher_gauges(
+                    self.registrar.location(), &self.calls, self.tx.len(), unix_ms()),
                 _ = purge.tick() => {
                     for c in self.registrar.location_mut().purge_expired(unix_ms()) {
                         let _ = self.writes.send(Write::Binding(c));
@@ -328,11 +326,8 @@ impl Dispatcher {
             while let Some(ev) = self.calls.poll_event() {
                 match ev {
                     CallEvent::Cdr(cdr) => {
-                        tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, code = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup = cdr.hangup_by.as_str(), wakeup_ms = cdr.wakeup_ms, "call ended");
-                        if let Some(ms) = cdr.wakeup_ms {
-                            metrics::histogram!(crate::metrics::PUSH_WAKEUP)
-                                .record(ms as f64 / 1000.0);
-                        }
+                        tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, status = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup_by = cdr.hangup_by.as_str(), wakeup_ms = cdr.wakeup_ms, "call ended");
+                        crate::metrics::call_ended(&cdr);
                         let _ = self.writes.send(Write::Cdr(Box::new(cdr)));
                     }
                     CallEvent::Push(p) => match &self.push {

@@ -14,9 +14,10 @@
 //! | `calls`, `media` | the call engine's `Outbox`, `Directory` and routing tables; its media relay |
 //! | `presence_io`, `messaging_io`, `push_io` | the drivers of presence, messaging and push, each answering on its own channel |
 //! | `persist` | the storage writer (bindings, instances, CDRs, publications, push tokens) |
-//! | `admin`, `push_fields`, `metrics` | the admin HTTP API, the push-token fields it checks, the metrics it serves |
+//! | `admin`, `push_fields`, `metrics` | the admin HTTP API, the push-token fields it checks, the metrics it serves (`metrics/`: names, SIP counters, process, TLS expiry) |
 //! | `accounts`, `routing_cli`, `push_cli` | operator commands over the tables |
 //! | `clock` | the wall clock (unix ms) |
+//! | `notify` | `sd_notify` to systemd: ready, reloading, stopping |
 
 pub mod cli;
 
@@ -30,6 +31,7 @@ mod listeners;
 mod media;
 mod messaging_io;
 mod metrics;
+mod notify;
 mod persist;
 mod presence_io;
 mod push_cli;

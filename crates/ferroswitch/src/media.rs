@@ -96,7 +96,11 @@ pub(crate) fn relay_config(m: &ferroswitch_config::MediaSettings) -> media_io::M
 /// first byte 0..3). Returns the response to send back to `remote`, if any.
 pub(crate) fn stun_on_sip_socket(data: &[u8], remote: SocketAddr) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(64);
-    media::stun::answer(data, remote, &mut out)
-        .should_send()
-        .then_some(out)
+    let outcome = media::stun::answer(data, remote, &mut out);
+    match outcome {
+        media::stun::StunOutcome::Success => crate::metrics::stun_on_sip_answered(true),
+        media::stun::StunOutcome::Error { .. } => crate::metrics::stun_on_sip_answered(false),
+        _ => {}
+    }
+    outcome.should_send().then_some(out)
 }

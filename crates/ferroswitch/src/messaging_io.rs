@@ -243,17 +243,19 @@ impl MessagingIo {
         tokio::spawn(async move {
             let result = match hooks {
                 None => Err("no SMS hook (sms_service) is configured".to_owned()),
-                Some(h) => h
-                    .sms_out(
+                Some(h) => crate::metrics::hook_call(
+                    crate::metrics::Hook::SmsOut,
+                    h.sms_out(
                         &text.sender,
                         &text.recipient,
                         &String::from_utf8_lossy(&text.body),
-                    )
-                    .await
-                    .map_err(|e| e.to_string()),
+                    ),
+                )
+                .await
+                .map_err(|e| e.to_string()),
             };
             if result.is_ok() {
-                tracing::info!(sender = %text.sender, to = %text.recipient, "message handed to the SMS hook");
+                tracing::info!(sender = %text.sender, recipient = %text.recipient, "message handed to the SMS hook");
             }
             let _ = done.send(Done::Sms { job, result });
         });
@@ -272,7 +274,7 @@ impl MessagingIo {
                     .filter(|i| !registered.contains(i))
                     .collect(),
                 Err(e) => {
-                    tracing::warn!(login = %text.recipient, "reading device instances failed, pushing to all: {e}");
+                    tracing::warn!(recipient = %text.recipient, "reading device instances failed, pushing to all: {e}");
                     Vec::new()
                 }
             };
@@ -284,7 +286,7 @@ impl MessagingIo {
                 &String::from_utf8_lossy(&text.body),
                 instances,
             );
-            match hooks.push(&event).await {
+            match crate::metrics::hook_call(crate::metrics::Hook::Push, hooks.push(&event)).await {
                 Ok(()) => {
                     tracing::info!(recipient = %text.recipient, call_id = %text.call_id, "message push event posted");
                 }

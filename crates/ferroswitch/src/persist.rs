@@ -105,22 +105,34 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
         // and the later steps still go.
         let mut delay = Duration::from_millis(100);
         loop {
+            let pending =
+                changes.len() + instances.len() + cdrs.len() + publications.len() + tokens.len();
+            metrics::gauge!(crate::metrics::DB_WRITE_QUEUE).set((pending + rx.len()) as f64);
             let mut failed = None;
             if !changes.is_empty() {
                 match store.apply_binding_changes(&changes).await {
-                    Ok(()) => changes.clear(),
+                    Ok(()) => {
+                        written("bindings", changes.len());
+                        changes.clear();
+                    }
                     Err(e) => failed = Some(("bindings", changes.len(), e)),
                 }
             }
             if failed.is_none() && !instances.is_empty() {
                 match store.touch_instances(&instances).await {
-                    Ok(()) => instances.clear(),
+                    Ok(()) => {
+                        written("instances", instances.len());
+                        instances.clear();
+                    }
                     Err(e) => failed = Some(("instances", instances.len(), e)),
                 }
             }
             if failed.is_none() && !cdrs.is_empty() {
                 match store.insert_cdrs(&cdrs).await {
-                    Ok(()) => cdrs.clear(),
+                    Ok(()) => {
+                        written("cdrs", cdrs.len());
+                        cdrs.clear();
+                    }
                     Err(e) => failed = Some(("cdrs", cdrs.len(), e)),
                 }
             }
@@ -129,28 +141,33 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
                     .apply_publication_changes(&node_id, &publications)
                     .await
                 {
-                    Ok(()) => publications.clear(),
+                    Ok(()) => {
+                        written("publications", publications.len());
+                        publications.clear();
+                    }
                     Err(e) => failed = Some(("publications", publications.len(), e)),
                 }
             }
             while failed.is_none() && !tokens.is_empty() {
                 match store.set_push_token(&tokens[0]).await {
                     Ok(()) => {
+                        written("push_tokens", 1);
                         tokens.remove(0);
                     }
-                    Err(e) => failed = Some(("push tokens", 1, e)),
+                    Err(e) => failed = Some(("push_tokens", 1, e)),
                 }
             }
-            let Some((what, rows, e)) = failed else {
+            let Some((table, rows, e)) = failed else {
                 break;
             };
+            write_failed(table, !e.is_transient());
             if !e.is_transient() {
                 tracing::error!(
-                    what,
+                    table,
                     dropped = rows,
                     "database refused a write (not retrying): {e}"
                 );
-                match what {
+                match table {
                     "bindings" => changes.clear(),
                     "instances" => instances.clear(),
                     "cdrs" => cdrs.clear(),
@@ -163,7 +180,9 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
             }
             let pending =
                 changes.len() + instances.len() + cdrs.len() + publications.len() + tokens.len();
+            metrics::gauge!(crate::metrics::DB_WRITE_QUEUE).set((pending + rx.len()) as f64);
             tracing::error!(
+                table,
                 pending,
                 "database write failed, retrying in {:?}: {e}",
                 delay
@@ -171,5 +190,18 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+        metrics::gauge!(crate::metrics::DB_WRITE_QUEUE).set(rx.len() as f64);
     }
+}
+
+/// `rows` rows of `table` were written.
+fn written(table: &'static str, rows: usize) {
+    metrics::counter!(crate::metrics::DB_ROWS_WRITTEN, "table" => table).increment(rows as u64);
+}
+
+/// A write batch of `table` failed: retried, or (refused for good) dropped.
+fn write_failed(table: &'static str, dropped: bool) {
+    let action = if dropped { "dropped" } else { "retried" };
+    metrics::counter!(crate::metrics::DB_WRITE_ERRORS, "table" => table, "action" => action)
+        .increment(1);
 }

@@ -248,7 +248,12 @@ impl PresenceIo {
         tokio::spawn(async move {
             let buddies = match &hooks {
                 // the hook client logs each failed attempt; here the outcome
-                Some(h) => h.buddy_list(&login).await.unwrap_or_else(|e| {
+                Some(h) => crate::metrics::hook_call(
+                    crate::metrics::Hook::BuddyList,
+                    h.buddy_list(&login),
+                )
+                .await
+                .unwrap_or_else(|e| {
                     tracing::error!(%login, "buddy list unavailable, the list is empty: {e}");
                     Vec::new()
                 }),

@@ -112,7 +112,7 @@ impl PushPoster {
             let Ok(_slot) = slots.acquire_owned().await else {
                 return;
             };
-            match hooks.push(&event).await {
+            match crate::metrics::hook_call(crate::metrics::Hook::Push, hooks.push(&event)).await {
                 Ok(()) => {
                     metrics::counter!(crate::metrics::PUSH_TOTAL, "event" => event.name(), "result" => "ok")
                         .increment(1);

@@ -111,7 +111,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // first: a SIGHUP while starting must not end the process
     let mut signals = crate::lifecycle::Signals::install()?;
     let log_reload = init_logging(&config);
-    tracing::info!(config = %config.source.display(), node = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
+    // before anything counts (the TLS certificate's expiry is set as it is loaded)
+    let metrics = crate::metrics::install();
+    tracing::info!(config = %config.source.display(), node_id = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
     // every port first: a busy one stops the start before the database or a certificate is made
     let bound = crate::listeners::bind_all(&config).await?;
 
@@ -202,6 +204,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // The STUN listener (RFC 5389 Binding), when configured.
     if let Some(sock) = bound.stun {
         let server = media_io::StunServer::new(sock);
+        crate::metrics::watch_stun(server.counters());
         tracing::info!("listening on stun {}", server.local_addr()?);
         tokio::spawn(async move {
             if let Err(e) = server.run(std::future::pending()).await {
@@ -211,16 +214,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     // Push tokens the app sets or removes through the admin API, after their database write:
     // handed to the dispatcher (push_io::spawn_token_updates).
-    let metrics = crate::metrics::install();
     if let Some(h) = metrics.clone() {
-        // histograms are summarised by upkeep, not at every render
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                h.run_upkeep();
-            }
-        });
+        crate::metrics::spawn_upkeep(h);
     }
     let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
     // a reload re-reads the routing tables at once
@@ -315,8 +310,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     };
     let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
     tracing::info!("ferroswitch ready");
+    crate::notify::ready();
 
     let stop = signals.until_stop(&reloader).await;
+    crate::notify::stopping();
     let timeout = reloader.shutdown_timeout().await;
     tracing::info!(
         signal = stop,
@@ -452,6 +449,7 @@ async fn load_calls(
             "media relay started"
         );
         reloader.set_media(handle.clone());
+        crate::metrics::watch_relay(handle.clone());
         calls.set_media(Box::new(crate::media::RelayMedia {
             handle,
             anchor_onnet: m.anchor_onnet,

@@ -25,6 +25,7 @@ pub(crate) fn server_config(
         generate_self_signed(&tls.certificate, &tls.private_key)?;
     }
     let certs = read_certs(&tls.certificate)?;
+    let leaf = certs[0].clone();
     let key = read_key(&tls.private_key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ServerConfig::builder_with_provider(provider)
@@ -38,6 +39,8 @@ pub(crate) fn server_config(
                 tls.certificate.display()
             )
         })?;
+    // only a certificate that is going to be served sets the expiry gauge
+    crate::metrics::tls::certificate_loaded(&leaf);
     Ok((Arc::new(cfg), certs))
 }
 

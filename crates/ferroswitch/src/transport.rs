@@ -57,6 +57,7 @@ impl Transports {
     /// Sends to a peer: UDP from the socket the peer talked to; TCP/TLS over the peer's
     /// connection (or any open connection to that address).
     pub(crate) fn send(&self, to: &Peer, payload: Bytes) {
+        crate::metrics::sip::sent(&payload);
         match to.transport {
             Transport::Udp => {
                 let sock = {
@@ -150,11 +151,13 @@ fn accept_message(raw: Bytes, from: &Peer, reply: impl FnOnce(Bytes)) -> Option<
     let msg = match Message::parse(raw) {
         Ok(m) => m,
         Err(e) => {
+            crate::metrics::sip::unparsable();
             tracing::debug!(peer = %from, "dropping unparsable message: {e}");
             return None;
         }
     };
     if let Err(e) = msg.sanity_check() {
+        crate::metrics::sip::malformed();
         if msg.is_request()
             && msg.method() != Some(&sip_message::Method::Ack)
             && msg.top_via().is_ok()
@@ -165,13 +168,16 @@ fn accept_message(raw: Bytes, from: &Peer, reply: impl FnOnce(Bytes)) -> Option<
                 "Warning",
                 format_args!("399 ferroswitch \"{}\"", e.to_string().replace('"', "'")),
             );
-            tracing::debug!(peer = %from, code, "refusing malformed request: {e}");
-            reply(b.finish());
+            tracing::debug!(peer = %from, status = code, "refusing malformed request: {e}");
+            let response = b.finish();
+            crate::metrics::sip::sent(&response);
+            reply(response);
         } else {
             tracing::debug!(peer = %from, "dropping malformed message: {e}");
         }
         return None;
     }
+    crate::metrics::sip::received(&msg);
     Some(msg)
 }
 
@@ -326,11 +332,18 @@ pub(crate) async fn serve_tcp(
                         .await
                     {
                         Ok(Ok(s)) => {
+                            crate::metrics::tls_handshake(crate::metrics::Handshake::Ok);
                             serve_stream(s, Transport::Tls, local, remote, transports, core, idle)
                                 .await
                         }
-                        Ok(Err(e)) => tracing::info!(%remote, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::info!(%remote, "TLS handshake timed out"),
+                        Ok(Err(e)) => {
+                            crate::metrics::tls_handshake(crate::metrics::Handshake::Failed);
+                            tracing::info!(%remote, transport = "tls", "TLS handshake failed: {e}");
+                        }
+                        Err(_) => {
+                            crate::metrics::tls_handshake(crate::metrics::Handshake::Timeout);
+                            tracing::info!(%remote, transport = "tls", "TLS handshake timed out");
+                        }
                     }
                 });
             }
@@ -374,7 +387,7 @@ async fn serve_stream<S>(
             Ok(Ok(0) | Err(_)) => break,
             Ok(Ok(_)) => {}
             Err(_) => {
-                tracing::debug!(%remote, conn = id.0, "closing {transport} connection idle for {idle:?}");
+                tracing::debug!(%remote, conn = id.0, %transport, "closing {transport} connection idle for {idle:?}");
                 break;
             }
         }
@@ -399,7 +412,7 @@ async fn serve_stream<S>(
                 }
                 Err(sip_message::Error::Incomplete) => break,
                 Err(e) => {
-                    tracing::info!(%remote, "closing {transport} connection: unframeable stream: {e}");
+                    tracing::info!(%remote, conn = id.0, %transport, "closing {transport} connection: unframeable stream: {e}");
                     break 'read;
                 }
             }
@@ -408,7 +421,7 @@ async fn serve_stream<S>(
     transports.drop_conn(id);
     drop(tx);
     let _ = writer.await;
-    tracing::debug!(%remote, conn = id.0, "connection closed");
+    tracing::debug!(%remote, conn = id.0, %transport, "connection closed");
 }
 
 #[cfg(test)]

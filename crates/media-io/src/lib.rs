@@ -40,7 +40,7 @@ use std::time::Duration;
 /// The sans-IO core (STUN `answer`/`is_stun` for the SIP socket, SDP model), re-exported.
 pub use media;
 pub use media::relay::{CallStats, DirectionStats, MlineStats, RelayEvent, Side};
-pub use relay::{Relay, RelayHandle};
+pub use relay::{Relay, RelayCounters, RelayHandle};
 pub use stun_server::{StunCounters, StunServer};
 
 /// How an SDP is rewritten.

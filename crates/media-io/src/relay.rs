@@ -92,6 +92,7 @@ impl Relay {
             waker,
             shutdown: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            counters: Arc::default(),
         });
         let (tx, rx) = mpsc::channel(config.event_capacity.max(1));
         let cpu = config.cpu;
@@ -199,6 +200,20 @@ struct Shared {
     waker: Waker,
     shutdown: AtomicBool,
     stopped: AtomicBool,
+    counters: Arc<RelayCounters>,
+}
+
+/// Totals over all sessions since the relay started, added once per received batch by the relay
+/// thread; read them at any time through [`RelayHandle::counters`].
+#[derive(Debug, Default)]
+pub struct RelayCounters {
+    /// Datagrams forwarded to the other side.
+    pub relayed: AtomicU64,
+    /// Bytes of those datagrams.
+    pub relayed_bytes: AtomicU64,
+    /// Datagrams received and not forwarded (unknown port, unlatched source, peer on hold or
+    /// unknown, send failed).
+    pub dropped: AtomicU64,
 }
 
 impl Shared {
@@ -325,6 +340,11 @@ impl RelayHandle {
     /// Current counters of `call`.
     pub fn stats(&self, call: &str) -> Option<CallStats> {
         self.inner.shared.lock().table.stats(call)
+    }
+
+    /// The relay's totals (shared: they keep counting).
+    pub fn counters(&self) -> Arc<RelayCounters> {
+        Arc::clone(&self.inner.shared.counters)
     }
 
     /// Number of relay sessions.
@@ -560,6 +580,7 @@ impl Driver {
                 }
             };
             let now = Instant::now();
+            let (mut relayed, mut bytes) = (0u64, 0u64);
             for k in 0..n {
                 let (data, src) = self.rx.get(k);
                 let Some(src) = src else { continue };
@@ -571,11 +592,21 @@ impl Driver {
                 };
                 let j = usize::from(t.from_port - core.first_port);
                 if let Some(s) = core.sockets.get(j).and_then(|s| s.as_ref()) {
-                    if let Err(e) = s.send_to(data, to) {
-                        tracing::trace!(from_port = t.from_port, %to, error = %e, "relay send failed");
+                    match s.send_to(data, to) {
+                        Ok(_) => {
+                            relayed += 1;
+                            bytes += data.len() as u64;
+                        }
+                        Err(e) => {
+                            tracing::trace!(from_port = t.from_port, %to, error = %e, "relay send failed");
+                        }
                     }
                 }
             }
+            let c = &self.shared.counters;
+            c.relayed.fetch_add(relayed, Ordering::Relaxed);
+            c.relayed_bytes.fetch_add(bytes, Ordering::Relaxed);
+            c.dropped.fetch_add(n as u64 - relayed, Ordering::Relaxed);
             if n < RECV_BATCH {
                 // The queue was emptied: a new datagram raises a new edge.
                 return;

@@ -518,7 +518,7 @@ impl Messaging {
                 Status::SentOffnet
             }
             Err(e) => {
-                tracing::warn!(sender = %text.sender, to = %text.recipient, "SMS hook did not take the message: {e}");
+                tracing::warn!(sender = %text.sender, recipient = %text.recipient, "SMS hook did not take the message: {e}");
                 respond(
                     out,
                     &key,

@@ -65,6 +65,11 @@ impl Location {
             .filter(move |b| b.expires_at_ms > now_ms)
     }
 
+    /// Every login with its bindings (expired ones not yet purged included), in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[Binding])> {
+        self.by_login.iter().map(|(l, b)| (&**l, b.as_slice()))
+    }
+
     pub fn logins(&self) -> usize {
         self.by_login.len()
     }

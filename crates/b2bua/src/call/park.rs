@@ -277,7 +277,7 @@ impl Call {
             Some(_) => Ok(()),
         };
         if let Err((code, reason)) = check {
-            tracing::info!(call = self.id, login = %caller.login, code, "INVITE/Replaces refused: {reason}");
+            tracing::info!(call = self.id, login = %caller.login, status = code, "INVITE/Replaces refused: {reason}");
             return check;
         }
         let app_offer = is_sdp(req).then(|| {

@@ -1,6 +1,7 @@
 //! The relay with real UDP endpoints on 127.0.0.1.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use media::sdp::Sdp;
@@ -158,6 +159,14 @@ async fn rtp_both_ways_with_a_nat_endpoint_rtcp_and_counters() {
     assert_eq!(s.b_to_a.rtcp_packets, 1);
     assert_eq!(s.b_to_a.lost, 1);
     assert_eq!(s.b_to_a.dropped, 1);
+    // the relay's totals: 51 + 22 relayed, the stranger's one dropped
+    let c = relay.counters();
+    assert_eq!(c.relayed.load(Ordering::Relaxed), 73);
+    assert_eq!(
+        c.relayed_bytes.load(Ordering::Relaxed),
+        s.a_to_b.bytes + s.b_to_a.bytes
+    );
+    assert_eq!(c.dropped.load(Ordering::Relaxed), 1);
 
     let free_before = relay.free_port_pairs();
     let fin = relay.end("call-1").unwrap();
