@@ -25,9 +25,9 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use model::{
-    AdminSettings, CallSettings, Config, DatabaseSettings, DigestAlgorithm, HttpHook, ListenerRole,
-    LogFormat, LogSettings, MediaSettings, PushSettings, RegistrarSettings, SipListener,
-    StunSettings, TlsSettings, Transport, UnknownName,
+    AdminSettings, AdminToken, CallSettings, Config, DatabaseSettings, DigestAlgorithm, HttpHook,
+    ListenerRole, LogFormat, LogSettings, MediaSettings, PushSettings, RegistrarSettings,
+    SipListener, StunSettings, TlsSettings, Transport, UnknownName,
 };
 
 /// Reads and parses the file at `path`: XML when it ends in `.xml` (or, with another extension,

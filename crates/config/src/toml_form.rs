@@ -15,8 +15,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
-    MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
+    sqlite_url_in, AdminSettings, AdminToken, Config, DigestAlgorithm, HttpHook, ListenerRole,
+    LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
@@ -81,6 +81,7 @@ struct RawRegistrar {
 struct RawDatabase {
     url: Option<Spanned<String>>,
     data_dir: Option<Spanned<String>>,
+    keep_plain_passwords: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -115,6 +116,8 @@ struct RawMedia {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     listen: Spanned<SocketAddr>,
+    token: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -301,6 +304,9 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         reg.algorithms = algorithms.into_iter().map(|a| a.0).collect();
     }
 
+    if let Some(keep) = raw.database.keep_plain_passwords {
+        config.database.keep_plain_passwords = keep;
+    }
     match (raw.database.url, raw.database.data_dir) {
         (Some(_), Some(dir)) => {
             return Err(ConfigError::invalid(
@@ -354,6 +360,12 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     config.media = raw.media.map(|m| media(m, at));
     config.admin = raw.admin.map(|a| AdminSettings {
         listen: at.take(a.listen, Field::AdminListen, "admin.listen"),
+        token: at
+            .take_opt(a.token, Field::AdminToken, "admin.token")
+            .map(AdminToken::new),
+        token_file: at
+            .take_opt(a.token_file, Field::AdminTokenFile, "admin.token_file")
+            .map(PathBuf::from),
     });
     config.stun = raw.stun.map(|s| StunSettings { addr: s.address });
     config.web_service = raw.web_service.map(|h| hook(h, Hook::Web, at));

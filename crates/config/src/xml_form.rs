@@ -16,8 +16,8 @@ use std::time::Duration;
 use roxmltree::{Document, Node};
 
 use crate::model::{
-    sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
-    MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
+    sqlite_url_in, AdminSettings, AdminToken, Config, DigestAlgorithm, HttpHook, ListenerRole,
+    LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
@@ -551,7 +551,14 @@ impl<'d, 'input> Reader<'d, 'input> {
 
     fn database(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "database", &[])?;
-        let params = self.params(node, "database".into(), &["url", "data-dir"])?;
+        let params = self.params(
+            node,
+            "database".into(),
+            &["url", "data-dir", "keep-plain-passwords"],
+        )?;
+        if let Some(keep) = self.value::<bool>(&params, "keep-plain-passwords", None)? {
+            self.config.database.keep_plain_passwords = keep;
+        }
         if params.get("url").is_some() {
             if let Some(dir) = params.get("data-dir") {
                 return Err(self.error(
@@ -652,12 +659,26 @@ impl<'d, 'input> Reader<'d, 'input> {
 
     fn admin(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "admin", &[])?;
-        let params = self.params(node, "admin".into(), &["ipaddr", "port"])?;
+        let params = self.params(
+            node,
+            "admin".into(),
+            &["ipaddr", "port", "token", "token-file"],
+        )?;
         let listen = self.socket_addr(&params)?;
         let line = params.get("ipaddr").map_or(params.line, |p| p.line);
         self.positions
             .set(Field::AdminListen, line, params.key("ipaddr"));
-        self.config.admin = Some(AdminSettings { listen });
+        let token = self
+            .value::<String>(&params, "token", Some(Field::AdminToken))?
+            .map(AdminToken::new);
+        let token_file = self
+            .value::<String>(&params, "token-file", Some(Field::AdminTokenFile))?
+            .map(PathBuf::from);
+        self.config.admin = Some(AdminSettings {
+            listen,
+            token,
+            token_file,
+        });
         Ok(())
     }
 

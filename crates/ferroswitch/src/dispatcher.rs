@@ -15,6 +15,7 @@
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 mod auth;
+mod operator;
 
 use auth::cached;
 
@@ -71,6 +72,11 @@ pub(crate) enum Input {
     MediaInactive(u64),
     /// The routing tables changed in storage: the new plan, gateways and ring groups.
     Routing(Box<(dialplan::DialPlan, Routing)>),
+    /// Accounts changed in storage ([`crate::account_sync`]); `done` are told once applied.
+    Accounts {
+        changed: crate::account_sync::Reloaded,
+        done: Vec<tokio::sync::oneshot::Sender<()>>,
+    },
 }
 
 /// The receiving ends of the channels that feed the dispatcher besides the network: its own
@@ -85,6 +91,8 @@ pub(crate) struct Inboxes {
     pub(crate) messaging: mpsc::UnboundedReceiver<messaging_io::Done>,
     /// Failed push posts and push tokens changed outside SIP.
     pub(crate) push: mpsc::UnboundedReceiver<push_io::Report>,
+    /// The operator's questions and commands (admin API).
+    pub(crate) operator: mpsc::UnboundedReceiver<crate::operator::CoreRequest>,
 }
 
 /// A request (REGISTER, INVITE, SUBSCRIBE, PUBLISH, MESSAGE) waiting for its account to be
@@ -112,6 +120,8 @@ pub(crate) struct Dispatcher {
     writes: mpsc::UnboundedSender<Write>,
     inputs: mpsc::UnboundedSender<Input>,
     accounts: HashMap<String, CachedAccount>,
+    /// The registrar's realm: stored HA1 values are for one realm.
+    realm: String,
     calls: Calls,
     routing: Routing,
     presence: PresenceIo,
@@ -144,9 +154,10 @@ impl Dispatcher {
         trusted: Vec<IpAddr>,
     ) -> Self {
         let now = Instant::now();
+        let realm = registrar.config().realm.clone();
         let accounts = accounts
             .into_iter()
-            .map(|a| (a.login.clone(), cached(Some(a), now)))
+            .map(|a| (a.login.clone(), cached(Some(a), &realm, now)))
             .collect();
         Self {
             tx,
@@ -156,6 +167,7 @@ impl Dispatcher {
             writes,
             inputs,
             accounts,
+            realm,
             calls,
             routing,
             presence,
@@ -196,6 +208,7 @@ impl Dispatcher {
             presence: mut fetched,
             messaging: mut done,
             push: mut reports,
+            mut operator,
         } = inboxes;
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -265,6 +278,11 @@ impl Dispatcher {
                 Some(r) = reports.recv() => {
                     let now = Instant::now();
                     self.push_report(now, r);
+                    self.drain(now);
+                }
+                Some(r) = operator.recv() => {
+                    let now = Instant::now();
+                    self.operator_request(now, r);
                     self.drain(now);
                 }
                 () = sleep_until(deadline) => {
@@ -544,6 +562,12 @@ impl Dispatcher {
                 self.calls.set_dial_plan(plan);
                 self.routing = routing;
             }
+            Input::Accounts { changed, done } => {
+                self.accounts_changed(now, changed);
+                for d in done {
+                    let _ = d.send(());
+                }
+            }
             Input::MediaInactive(call) => {
                 let mut out = TxOut {
                     tx: &mut self.tx,
@@ -556,7 +580,8 @@ impl Dispatcher {
                 account: Ok(account),
                 waiting,
             } => {
-                self.accounts.insert(login, cached(account, now));
+                self.accounts
+                    .insert(login, cached(account, &self.realm, now));
                 if waiting.msg.method() == Some(&Method::Register) {
                     self.register(now, waiting);
                 } else {

@@ -15,10 +15,15 @@
 //! | `persist` | the storage writer (bindings, instances, CDRs, publications, push tokens) |
 //! | `admin`, `push_fields`, `metrics` | the admin HTTP API, the push-token fields it checks, the metrics it serves |
 //! | `accounts`, `routing_cli`, `push_cli` | operator commands over the tables |
+//! | `ops_cli` | `registrations`, `calls`: operator commands over the running server's admin API |
+//! | `operator` | what the admin API asks of the SIP core (`CoreRequest`, `CoreLink`) |
+//! | `account_sync` | account changes from storage into the running core within a second |
+//! | `secrets` | accounts' credentials at rest: digest HA1 values per realm |
 //! | `clock` | the wall clock (unix ms) |
 
 pub mod cli;
 
+mod account_sync;
 mod accounts;
 mod admin;
 mod calls;
@@ -27,12 +32,15 @@ mod dispatcher;
 mod media;
 mod messaging_io;
 mod metrics;
+mod operator;
+mod ops_cli;
 mod persist;
 mod presence_io;
 mod push_cli;
 mod push_fields;
 mod push_io;
 mod routing_cli;
+mod secrets;
 mod server;
 mod tls;
 mod transport;

@@ -65,6 +65,13 @@ impl Location {
             .filter(move |b| b.expires_at_ms > now_ms)
     }
 
+    /// Every binding (expired ones not purged yet included), by login, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Binding)> {
+        self.by_login
+            .iter()
+            .flat_map(|(login, list)| list.iter().map(move |b| (&**login, b)))
+    }
+
     pub fn logins(&self) -> usize {
         self.by_login.len()
     }

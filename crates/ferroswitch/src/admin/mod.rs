@@ -1,25 +1,42 @@
-//! The admin HTTP API (axum). Its routes by concern:
+//! The admin HTTP API (axum), documented for operators in `docs/admin-api.md`. Its routes by
+//! concern:
 //!
-//! - here: the state, the router, serving, error answers, `GET /api/health`,
-//!   `GET /api/local-dialing-plan` and `GET /metrics`;
+//! - here: the state, the router, serving, error answers and JSON bodies, `GET /api/health`,
+//!   `GET /api/version`, `GET /api/local-dialing-plan` and `GET /metrics`;
+//! - [`auth`]: the bearer token every other `/api` route needs (a layer over the whole
+//!   router, so a route added anywhere is covered unless listed as public there);
 //! - [`push_tokens`]: the push tokens apps hand in, authenticated with the login's own SIP
-//!   credentials (HTTP Digest).
+//!   credentials (HTTP Digest);
+//! - [`registrations`], [`calls`]: the SIP core's bindings and calls, asked over
+//!   [`CoreLink`] (the core runs in the dispatcher task);
+//! - [`accounts`], [`routing`]: the tables the CLI manages, with the same checks.
 //!
 //! | request | answer |
 //! |---|---|
-//! | `GET /api/health` | `200 {"status":"ok"}` |
+//! | `GET /api/health` | `200 {"status":"ok","database":"ok","write_queue":0}`; `"status":"degraded"` and the database error when it does not answer within 1 s |
+//! | `GET /api/version` | `200 {"name":"ferroswitch","version":"0.1.0"}` |
 //! | `GET /api/local-dialing-plan` | `200 [{"prefix":"44","server":"sip1.company.com"}, ...]`, ordered by prefix; `503 {"error":"..."}` when the database cannot answer |
+//!
+//! Request bodies are JSON, at most [`BODY_LIMIT`] bytes (`413` beyond); every error is
+//! `{"error": "..."}` with its status.
 //!
 //! The server takes an already bound listener ([`serve`]), so tests bind `127.0.0.1:0`. It
 //! reads the database on each request: the plan is small and fetched rarely (softphones at
 //! start), and operators expect `ferroswitch local-plan add` to show at once.
 
+mod accounts;
+mod auth;
+mod calls;
 mod push_tokens;
+mod registrations;
+mod routing;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -27,10 +44,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use registrar::NonceKeeper;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use store::{PushToken, Store};
 use tokio::sync::mpsc;
 
+use crate::account_sync::AccountSync;
+use crate::operator::{CoreLink, NoAnswer};
+use crate::persist::QueueDepth;
 use crate::push_fields::FieldError;
 
 /// What the admin API's handlers share.
@@ -46,6 +67,16 @@ pub(crate) struct AdminState {
     pub(crate) push_changes: Option<mpsc::UnboundedSender<PushToken>>,
     /// Renders the process's metrics for `GET /metrics` (none: 404).
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The operator routes' bearer token (none: they answer 403).
+    pub(crate) token: Option<ferroswitch_config::AdminToken>,
+    /// The SIP core, for bindings and calls (none: those routes answer 503).
+    pub(crate) core: Option<CoreLink>,
+    /// Makes account changes take effect at once (none: within the poll, 1 s).
+    pub(crate) account_sync: Option<AccountSync>,
+    /// The storage writer's backlog, for health.
+    pub(crate) write_queue: QueueDepth,
+    /// Store plain passwords beside the HA1 values (`database.keep_plain_passwords`).
+    pub(crate) keep_plain_passwords: bool,
 }
 
 impl AdminState {
@@ -64,6 +95,48 @@ impl AdminState {
             nonces: Arc::new(Mutex::new(NonceKeeper::new(&secret, nonce_lifetime_ms))),
             push_changes,
             metrics: None,
+            token: None,
+            core: None,
+            account_sync: None,
+            write_queue: QueueDepth::default(),
+            keep_plain_passwords: false,
+        }
+    }
+
+    /// The operator routes: their token, the SIP core, the account sync driver, the
+    /// writer's backlog and whether plain passwords are kept.
+    pub(crate) fn with_operator(
+        mut self,
+        token: Option<ferroswitch_config::AdminToken>,
+        core: Option<CoreLink>,
+        account_sync: Option<AccountSync>,
+        write_queue: QueueDepth,
+        keep_plain_passwords: bool,
+    ) -> Self {
+        self.token = token;
+        self.core = core;
+        self.account_sync = account_sync;
+        self.write_queue = write_queue;
+        self.keep_plain_passwords = keep_plain_passwords;
+        self
+    }
+
+    /// The SIP core, or `503`.
+    fn core(&self) -> Result<&CoreLink, Failure> {
+        self.core.as_ref().ok_or_else(|| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the SIP core is not running in this process",
+            )
+        })
+    }
+
+    /// Applies account changes now (after a write), so the next request sees them.
+    async fn accounts_changed(&self) {
+        if let Some(sync) = &self.account_sync {
+            if !sync.now().await {
+                tracing::warn!("admin API: the SIP core did not confirm an account change within 2 s (it applies it at its next poll)");
+            }
         }
     }
 
@@ -84,8 +157,16 @@ impl AdminState {
 /// `GET /api/health`.
 #[derive(Debug, Serialize)]
 struct Health {
+    /// `ok`, or `degraded` when the database does not answer.
     status: &'static str,
+    /// `ok` or why not.
+    database: String,
+    /// Writes waiting for the storage writer.
+    write_queue: usize,
 }
+
+/// The largest request body of the operator routes.
+pub(super) const BODY_LIMIT: usize = 64 * 1024;
 
 /// One entry of `GET /api/local-dialing-plan`.
 #[derive(Debug, Serialize)]
@@ -134,6 +215,71 @@ pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Failure {
     }
 }
 
+impl From<NoAnswer> for Failure {
+    fn from(e: NoAnswer) -> Self {
+        error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+/// `503` for a database error, logged.
+pub(super) fn db_failure(what: &str, e: &store::StoreError) -> Failure {
+    tracing::warn!(error = %e, "admin API: {what} failed");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{what} failed: {e}"),
+    )
+}
+
+/// A JSON request body as `T`: `413` beyond [`BODY_LIMIT`], `400` for what does not parse
+/// (naming the field serde names).
+pub(super) fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Failure> {
+    let bytes = body.map_err(|r| {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            error(
+                status,
+                format!("the request body is larger than {BODY_LIMIT} bytes"),
+            )
+        } else {
+            error(status, format!("the request body could not be read: {r}"))
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+}
+
+/// The query string's `name=value` pairs, percent-decoded; `400` for a name not in
+/// `allowed` or a value that is not UTF-8.
+pub(super) fn query(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>, Failure> {
+    let mut out = Vec::new();
+    for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !allowed.contains(&name) {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown query parameter {name:?} (known: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        let value = String::from_utf8(sip_message::percent_decode(value).into_owned())
+            .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{name} is not UTF-8")))?;
+        out.push((name.to_owned(), value));
+    }
+    Ok(out)
+}
+
+/// The value of `name` among `pairs`.
+pub(super) fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+}
+
 impl From<FieldError> for Failure {
     fn from(e: FieldError) -> Self {
         Self {
@@ -152,6 +298,7 @@ impl From<FieldError> for Failure {
 pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route("/api/version", get(version))
         .route("/api/local-dialing-plan", get(local_dialing_plan))
         .route("/metrics", get(metrics_text))
         .route(
@@ -160,6 +307,17 @@ pub(crate) fn router(state: AdminState) -> Router {
                 .delete(push_tokens::delete_push_token)
                 .layer(DefaultBodyLimit::max(push_tokens::PUSH_BODY_LIMIT)),
         )
+        .merge(registrations::routes())
+        .merge(calls::routes())
+        .merge(accounts::routes())
+        .merge(routing::routes())
+        // Every route above (and any added later) passes the bearer check, which lets only
+        // the public paths through without the token (see `auth`).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::bearer,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
@@ -201,8 +359,26 @@ async fn metrics_text(State(state): State<AdminState>) -> Response {
     }
 }
 
-async fn health() -> Json<Health> {
-    Json(Health { status: "ok" })
+async fn health(State(state): State<AdminState>) -> Json<Health> {
+    let database =
+        match tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => format!("unreachable: {e}"),
+            Err(_) => "unreachable: no answer within 1 s".to_owned(),
+        };
+    Json(Health {
+        status: if database == "ok" { "ok" } else { "degraded" },
+        database,
+        write_queue: state.write_queue.get(),
+    })
+}
+
+/// `GET /api/version`.
+async fn version() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "name": "ferroswitch",
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
 }
 
 async fn local_dialing_plan(State(state): State<AdminState>) -> Response {
@@ -347,9 +523,12 @@ pub(super) mod tests {
         let (status, content_type, body) = get(addr, "/api/health").await;
         assert_eq!(status, 200);
         assert_eq!(content_type, "application/json");
-        assert_eq!(body, r#"{"status":"ok"}"#);
-        let (status, _, _) = get(addr, "/api/nothing-here").await;
+        assert_eq!(body, r#"{"status":"ok","database":"ok","write_queue":0}"#);
+        let (status, _, _) = get(addr, "/nothing-here").await;
         assert_eq!(status, 404);
+        // an unknown /api path is an operator path: closed without a token
+        let (status, _, _) = get(addr, "/api/nothing-here").await;
+        assert_eq!(status, 403);
     }
 
     #[tokio::test]
@@ -394,8 +573,13 @@ pub(super) mod tests {
             body.starts_with(r#"{"error":"the local dialing plan is unavailable: database list_local_plan failed"#),
             "{body}"
         );
-        // Health does not touch the database.
-        assert_eq!(get(addr, "/api/health").await.0, 200);
+        // Health says so, and still answers.
+        let (status, _, body) = get(addr, "/api/health").await;
+        assert_eq!(status, 200);
+        assert!(
+            body.starts_with(r#"{"status":"degraded","database":"unreachable: "#),
+            "{body}"
+        );
     }
 
     #[tokio::test]

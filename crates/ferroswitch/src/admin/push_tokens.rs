@@ -7,7 +7,7 @@
 //! | `DELETE /api/push-tokens` `{"instance":"<urn:uuid:...>"}` | `204` removed; `404` the device had no token; otherwise as `POST` |
 //!
 //! The push-token requests authenticate with the login's own SIP credentials (the
-//! `clientsshared` password, realm = the registrar's realm): HTTP Digest (RFC 7616, MD5 and
+//! `clientsshared` HA1 values, realm = the registrar's realm): HTTP Digest (RFC 7616, MD5 and
 //! SHA-256, `qop=auth`, `A2 = METHOD:request-uri`; nonces from a [`registrar::NonceKeeper`] of this API,
 //! replays and expired nonces answered `401` with `stale=true`), or Basic when the TCP peer is
 //! a loopback address (a TLS-terminating reverse proxy on this host). The login comes from
@@ -208,9 +208,10 @@ async fn authenticate_basic(
         ));
     };
     let account = account(state, login, peer).await?;
-    // compare hashes: equal-length inputs to a constant-time comparison
-    let hash = |p: &str| Algorithm::Sha256.hash_hex(&[p.as_bytes()]);
-    if !digest::eq_hex(&hash(&account.password), &hash(password)) {
+    // compare the HA1 values: equal-length inputs to a constant-time comparison
+    let stored = crate::secrets::ha1(&account, &state.realm).unwrap_or_default();
+    let given = crate::secrets::ha1_of(Algorithm::Sha256, login, &state.realm, password);
+    if stored.sha256.is_empty() || !digest::eq_hex(&stored.sha256, &given) {
         return Err(wrong_password(state, login, peer));
     }
     enabled(account)
@@ -273,9 +274,13 @@ async fn authenticate_digest(
         NonceCheck::Invalid => return Err(challenge(state, false, "unknown nonce")),
     }
     let account = account(state, &creds.username, head.peer).await?;
+    let ha1 = crate::secrets::ha1(&account, &state.realm).unwrap_or_default();
+    if ha1.get(alg).is_empty() {
+        return Err(wrong_password(state, &creds.username, head.peer));
+    }
     let expected = digest::response(
         alg,
-        &alg.ha1(&creds.username, &state.realm, &account.password),
+        ha1.get(alg),
         &ResponseParams {
             method: head.method.as_str(),
             uri: &creds.uri,
@@ -369,7 +374,7 @@ mod tests {
             store
                 .add_account(&NewAccount {
                     login: login.to_owned(),
-                    password: "secret".to_owned(),
+                    secret: crate::secrets::secret(login, REALM, "secret", false),
                     display_name: None,
                 })
                 .await
