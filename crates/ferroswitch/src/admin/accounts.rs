@@ -264,3 +264,91 @@ async fn sync(State(state): State<AdminState>) -> StatusCode {
     state.accounts_changed().await;
     StatusCode::NO_CONTENT
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{request, sqlite_store, start, state, REALM};
+
+    const AUTH: (&str, &str) = ("Authorization", "Bearer 0123456789abcdef0123");
+
+    #[tokio::test]
+    async fn accounts_crud_stores_ha1_values_and_never_shows_them() {
+        let (_dir, store) = sqlite_store().await;
+        let mut s = state(store.clone());
+        s.token = Some(ferroswitch_config::AdminToken::new("0123456789abcdef0123"));
+        let addr = start(s).await;
+        let call = |method: &'static str, path: &'static str, body: &'static str| async move {
+            request(addr, method, path, &[AUTH], body).await
+        };
+        let (status, _, body) = call(
+            "POST",
+            "/api/accounts",
+            r#"{"login":"carol","password":"c4rol","display_name":"Carol"}"#,
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert!(!body.contains("c4rol") && !body.contains("ha1"), "{body}");
+        let stored = store.get_account("carol").await.unwrap().unwrap();
+        assert_eq!(stored.secret.password, None);
+        assert_eq!(stored.secret.realm, REALM);
+        assert_eq!(
+            stored.secret.ha1,
+            sip_message::digest::Algorithm::Md5.ha1("carol", REALM, "c4rol")
+        );
+        let (status, _, _) = call(
+            "POST",
+            "/api/accounts",
+            r#"{"login":"carol","password":"x"}"#,
+        )
+        .await;
+        assert_eq!(status, 409);
+        for (body, field) in [
+            (
+                r#"{"login":"bad login","password":"x"}"#,
+                "not a valid SIP user part",
+            ),
+            (r#"{"login":"dave","password":""}"#, "password"),
+            (r#"{"login":"dave"}"#, "missing field `password`"),
+            (
+                r#"{"login":"dave","password":"x","admin":true}"#,
+                "unknown field `admin`",
+            ),
+        ] {
+            let (status, _, text) = request(addr, "POST", "/api/accounts", &[AUTH], body).await;
+            assert_eq!(status, 400, "{body}: {text}");
+            assert!(text.contains(field), "{body}: {text}");
+        }
+        let (status, _, body) = call(
+            "PATCH",
+            "/api/accounts/carol",
+            r#"{"tech_prefix":"DP:00->48","enabled":false,"voicemail_uri":"sip:vm@10.0.0.5"}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains(r#""enabled":false"#) && body.contains("DP:00->48"),
+            "{body}"
+        );
+        let (status, _, body) =
+            call("PATCH", "/api/accounts/carol", r#"{"tech_prefix":"??"}"#).await;
+        assert_eq!(status, 400, "{body}");
+        let (status, _, _) = call("PATCH", "/api/accounts/nobody", r#"{"enabled":true}"#).await;
+        assert_eq!(status, 404);
+        let (status, _, body) = call("GET", "/api/accounts", "").await;
+        assert_eq!(status, 200);
+        assert!(body.starts_with(r#"[{"login":"carol""#), "{body}");
+        let (status, _, body) = call(
+            "POST",
+            "/api/accounts/import",
+            r#"[{"login":"carol","password":"n3w"},{"login":"erin","password":"e"}]"#,
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"inserted":1,"updated":1}"#)
+        );
+        assert_eq!(call("DELETE", "/api/accounts/carol", "").await.0, 204);
+        assert_eq!(call("DELETE", "/api/accounts/carol", "").await.0, 404);
+        assert_eq!(call("GET", "/api/accounts/carol", "").await.0, 404);
+    }
+}

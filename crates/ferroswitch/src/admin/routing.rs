@@ -266,3 +266,71 @@ async fn delete_group(
         Err(e) => Err(db_failure("deleting the ring group", &e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{request, sqlite_store, start, state};
+
+    const AUTH: (&str, &str) = ("Authorization", "Bearer 0123456789abcdef0123");
+
+    #[tokio::test]
+    async fn routing_tables_crud_with_the_cli_checks() {
+        let (_dir, store) = sqlite_store().await;
+        let mut s = state(store.clone());
+        s.token = Some(ferroswitch_config::AdminToken::new("0123456789abcdef0123"));
+        let addr = start(s).await;
+        let call = |method: &'static str, path: &'static str, body: &'static str| async move {
+            request(addr, method, path, &[AUTH], body).await
+        };
+        let (status, _, body) = call(
+            "POST",
+            "/api/routing/routes",
+            r#"{"prefix":"00","action":"gateway:gw1  strip=2","priority":1}"#,
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert!(
+            body.contains(r#""action":"gateway:gw1 strip=2""#),
+            "canonical: {body}"
+        );
+        let (status, _, body) = call(
+            "POST",
+            "/api/routing/routes",
+            r#"{"prefix":"1","action":"fly"}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(body.contains("expected one of"), "{body}");
+        let rows = store.list_dial_plan().await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let (status, _, body) = call(
+            "PUT",
+            "/api/routing/gateways/gw1",
+            r#"{"address":"192.0.2.10:5060","caller_id":"4800"}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _, _) = call(
+            "PUT",
+            "/api/routing/gateways/gw1",
+            r#"{"address":"nowhere"}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        let (status, _, body) = call(
+            "PUT",
+            "/api/routing/groups/sales",
+            r#"{"members":["alice","bob"],"step_delay":5}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, _, body) = call("GET", "/api/routing/groups", "").await;
+        assert!(body.contains(r#""members":["alice","bob"]"#), "{body}");
+        assert_eq!(call("DELETE", "/api/routing/gateways/gw1", "").await.0, 204);
+        assert_eq!(call("DELETE", "/api/routing/gateways/gw1", "").await.0, 404);
+        assert_eq!(call("DELETE", "/api/routing/groups/sales", "").await.0, 204);
+        let path = format!("/api/routing/routes/{}", rows[0].id);
+        assert_eq!(request(addr, "DELETE", &path, &[AUTH], "").await.0, 204);
+        assert!(store.list_dial_plan().await.unwrap().is_empty());
+    }
+}
