@@ -301,6 +301,7 @@ fn mode(p: &std::path::Path) -> u32 {
 fn secrets_at_rest_are_private_and_hashed() {
     let site = site();
     let server = site.start();
+    site.add_account("carol", "c4rol");
     let data = site.dir.path().join("data");
     assert_eq!(mode(&data), 0o700, "data dir");
     assert_eq!(mode(&data.join("ferroswitch.db")), 0o600, "database");
@@ -310,7 +311,7 @@ fn secrets_at_rest_are_private_and_hashed() {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&site.db_url).await.unwrap();
         let rows =
-            sqlx::query_as("SELECT login, password, ha1, ha1b FROM clientsshared ORDER BY login")
+            sqlx::query_as("SELECT login, password, ha1, ha1b FROM clientsshared WHERE login <> 'carol' ORDER BY login")
                 .fetch_all(&pool)
                 .await
                 .unwrap();
@@ -334,7 +335,21 @@ fn secrets_at_rest_are_private_and_hashed() {
             ),
         ]
     );
-    // and the phones still authenticate (SIPp: MD5)
+    // and the phones still authenticate: SIPp with MD5, and MD5 and SHA-256 digests
     register_device(&site, &server, "bob", "builder", free_port());
+    for alg in [Algorithm::Md5, Algorithm::Sha256] {
+        let mut alice = Ua::new(server.udp, "alice", "wonderland");
+        alice.alg = alg;
+        alice.register(60);
+        // carol exists and is offline: stored
+        assert_eq!(
+            alice.message("carol", "hi").status(),
+            Some(202),
+            "{alg:?} proxy auth"
+        );
+        let mut wrong = Ua::new(server.udp, "alice", "guess");
+        wrong.alg = alg;
+        assert_eq!(register_status(&mut wrong), 403, "{alg:?}");
+    }
     server.stop();
 }
