@@ -124,6 +124,43 @@ fn registrations_are_listed_and_a_kicked_phone_gets_no_more_calls() {
         "{out}"
     );
 
+    // a second device: one binding is removed by its key, the other stays
+    let port2 = free_port();
+    register_device(&site, &server, "bob", "builder", port2);
+    let list = json(&api(&server, "GET", "/api/registrations/bob", ""));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    let first = list
+        .iter()
+        .find(|b| b["source"] == format!("127.0.0.1:{port}"))
+        .unwrap();
+    let key: String = first["key"]
+        .as_str()
+        .unwrap()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let a = api(
+        &server,
+        "DELETE",
+        &format!("/api/registrations/bob?key={key}"),
+        "",
+    );
+    assert_eq!(
+        (a.status, json(&a)["removed"].clone()),
+        (200, 1.into()),
+        "{a:?}"
+    );
+    let left = json(&api(&server, "GET", "/api/registrations/bob", ""));
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["source"], format!("127.0.0.1:{port2}"));
+
     let a = api(&server, "DELETE", "/api/registrations/bob", "");
     assert_eq!(
         (a.status, json(&a)["removed"].clone()),
