@@ -322,6 +322,10 @@ fn a_deleted_account_cannot_register_within_a_second() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    eprintln!(
+        "deleted by another tool → refused after {:?}",
+        deleted.elapsed()
+    );
     assert!(
         deleted.elapsed() <= Duration::from_millis(1500),
         "{:?}",

@@ -358,7 +358,8 @@ impl Calls {
     /// answered call; a ringing one is CANCELled and its caller answered 480. Returns whether
     /// a call was ended.
     pub fn hang_up(&mut self, now: Instant, id: u64, out: &mut dyn Outbox) -> bool {
-        let Some(call) = self.calls.get_mut(&id) else {
+        // a ghost (a pushed device's late INVITE) is not a call of its own: never listed
+        let Some(call) = self.calls.get_mut(&id).filter(|c| !c.ghost) else {
             return false;
         };
         match call.handle_hang_up(&mut self.shared, now, out) {
