@@ -2,6 +2,7 @@
 //! sockets and the CLI. SIPp (Debian `sip-tester`) and stunnel must be installed; `.ci/run`
 //! installs them.
 
+mod admin_api;
 mod advertise;
 mod calls;
 mod cli;

@@ -26,6 +26,8 @@ pub(crate) struct Ua {
     queue: VecDeque<Message>,
     seq: u32,
     nc: u32,
+    /// The digest algorithm it answers challenges with (MD5 unless set).
+    pub(crate) alg: Algorithm,
 }
 
 impl Ua {
@@ -43,6 +45,7 @@ impl Ua {
             queue: VecDeque::new(),
             seq: 0,
             nc: 0,
+            alg: Algorithm::Md5,
         }
     }
 
@@ -118,13 +121,17 @@ impl Ua {
             let ch = r
                 .header_values(&challenge_hdr)
                 .map(|v| Challenge::parse(v).unwrap())
-                .find(|c| c.algorithm.as_deref().is_none_or(|a| a == "MD5"))
-                .expect("an MD5 challenge");
+                .find(|c| {
+                    c.algorithm
+                        .as_deref()
+                        .map_or(self.alg == Algorithm::Md5, |a| a == self.alg.name())
+                })
+                .unwrap_or_else(|| panic!("a {} challenge", self.alg.name()));
             self.nc += 1;
             let nc = format!("{:08x}", self.nc);
-            let ha1 = Algorithm::Md5.ha1(&self.login, &ch.realm, &self.password);
+            let ha1 = self.alg.ha1(&self.login, &ch.realm, &self.password);
             let resp = digest::response(
-                Algorithm::Md5,
+                self.alg,
                 &ha1,
                 &ResponseParams {
                     method,
@@ -134,8 +141,8 @@ impl Ua {
                 },
             );
             auth = format!(
-                "{auth_hdr}: Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n",
-                self.login, ch.realm, ch.nonce
+                "{auth_hdr}: Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n",
+                self.login, ch.realm, ch.nonce, self.alg.name()
             );
             cseq += 1;
         }

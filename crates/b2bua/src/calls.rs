@@ -364,6 +364,37 @@ impl Calls {
         }
     }
 
+    /// The operator hangs call `id` up (see [`CallSummary::id`]): BYE to both legs of an
+    /// answered call; a ringing one is CANCELled and its caller answered 480. Returns whether
+    /// a call was ended.
+    pub fn hang_up(&mut self, now: Instant, id: u64, out: &mut dyn Outbox) -> bool {
+        // a ghost (a pushed device's late INVITE) is not a call of its own: never listed
+        let Some(call) = self.calls.get_mut(&id).filter(|c| !c.ghost) else {
+            return false;
+        };
+        match call.handle_hang_up(&mut self.shared, now, out) {
+            Some(after) => {
+                self.parking.adopt_orphans(call, &mut self.shared.timers);
+                self.settle(id, after);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The calls not ended yet (ringing, parked or answered), by id.
+    pub fn summaries(&self, now: Instant) -> Vec<crate::CallSummary> {
+        let mut out: Vec<_> = self
+            .calls
+            .values()
+            .filter(|c| !c.ghost)
+            .map(|c| c.summary(now))
+            .filter(|s| s.state != "ended")
+            .collect();
+        out.sort_by_key(|s| s.id);
+        out
+    }
+
     // ----- time --------------------------------------------------------------------------
 
     pub fn handle_timeout(&mut self, now: Instant, out: &mut dyn Outbox) {

@@ -84,6 +84,30 @@ pub use calls::Calls;
 pub use dialplan;
 pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
 
+/// One call as the operator sees it ([`Calls::summaries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallSummary {
+    /// What [`Calls::hang_up`] takes.
+    pub id: u64,
+    /// `ringing`, `answered` (or `ended`, never listed).
+    pub state: &'static str,
+    /// Ringing while a pushed device wakes up.
+    pub parked: bool,
+    /// The caller's login (or the trusted peer's From user).
+    pub caller: String,
+    /// The number as dialed.
+    pub dialed: String,
+    /// The login, group or number the call is for.
+    pub callee: String,
+    /// The route label (as in the CDR).
+    pub route: &'static str,
+    /// Since the INVITE.
+    pub age: Duration,
+    /// Since the answer, once answered.
+    pub answered_for: Option<Duration>,
+}
+
 /// Call policy, from the server config.
 #[derive(Debug, Clone)]
 pub struct B2buaConfig {

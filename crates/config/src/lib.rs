@@ -26,9 +26,9 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use model::{
-    AdminSettings, CallSettings, Config, DatabaseSettings, DigestAlgorithm, HttpHook, ListenerRole,
-    LogFormat, LogSettings, MediaSettings, PushSettings, RegistrarSettings, SipListener,
-    StunSettings, TlsSettings, Transport, UnknownName,
+    AdminSettings, AdminToken, CallSettings, Config, DatabaseSettings, DigestAlgorithm, HttpHook,
+    ListenerRole, LogFormat, LogSettings, MediaSettings, PushSettings, RegistrarSettings,
+    SipListener, StunSettings, TlsSettings, Transport, UnknownName,
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};
 

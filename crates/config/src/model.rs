@@ -284,6 +284,10 @@ impl FromStr for DigestAlgorithm {
 pub struct DatabaseSettings {
     /// `sqlite://<absolute path>` (or `sqlite::memory:`), `mysql://...` or `mariadb://...`.
     pub url: String,
+    /// Keep the plain SIP password in `clientsshared.password` beside the digest HA1 values
+    /// (a table voipswitch shares). Default `false`: only HA1 values are stored, and plain
+    /// passwords found in the table are replaced by them.
+    pub keep_plain_passwords: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -291,6 +295,7 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: sqlite_url_in("data"),
+            keep_plain_passwords: false,
         }
     }
 }
@@ -322,11 +327,17 @@ impl StunSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AdminSettings {
-    /// A loopback address: health and the local dialing plan have no authentication (the
-    /// push-token endpoint takes SIP credentials; apps reach it through a local reverse proxy).
+    /// A loopback address: `/api/health`, `/api/local-dialing-plan` and `/metrics` have no
+    /// authentication (the push-token endpoint takes SIP credentials; apps reach it through a
+    /// local reverse proxy).
     pub listen: SocketAddr,
     /// Where `listen` was given (named when the port is busy).
     pub origin: Origin,
+    /// The bearer token of the operator routes (`token`, or read from `token_file`); `None`:
+    /// those routes answer 403.
+    pub token: Option<AdminToken>,
+    /// Where the token was read from (absolute), when `token_file` gave it.
+    pub token_file: Option<PathBuf>,
 }
 
 impl AdminSettings {
@@ -334,7 +345,35 @@ impl AdminSettings {
         Self {
             listen,
             origin: Origin::Unknown,
+            token: None,
+            token_file: None,
         }
+    }
+}
+
+/// The admin API's bearer token. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// The shortest token accepted.
+    pub const MIN_LEN: usize = 16;
+
+    /// A token; [`crate::load`] checks it (at least [`Self::MIN_LEN`] visible ASCII
+    /// characters).
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The secret itself, to compare a request's credentials with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(***)")
     }
 }
 

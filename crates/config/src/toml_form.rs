@@ -15,8 +15,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
-    MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
+    sqlite_url_in, AdminSettings, AdminToken, Config, DigestAlgorithm, HttpHook, ListenerRole,
+    LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::origin::{parse_socket_addr, Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
@@ -85,6 +85,7 @@ struct RawRegistrar {
 struct RawDatabase {
     url: Option<Spanned<String>>,
     data_dir: Option<Spanned<String>>,
+    keep_plain_passwords: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -119,6 +120,8 @@ struct RawMedia {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     listen: Spanned<Parsed<Addr>>,
+    token: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -331,6 +334,9 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         reg.algorithms = algorithms.into_iter().map(|a| a.0).collect();
     }
 
+    if let Some(keep) = raw.database.keep_plain_passwords {
+        config.database.keep_plain_passwords = keep;
+    }
     match (raw.database.url, raw.database.data_dir) {
         (Some(_), Some(dir)) => {
             return Err(ConfigError::invalid(
@@ -385,6 +391,12 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     config.admin = raw.admin.map(|a| AdminSettings {
         origin: at.origin(&a.listen, "admin.listen"),
         listen: at.take(a.listen, Field::AdminListen, "admin.listen").0 .0,
+        token: at
+            .take_opt(a.token, Field::AdminToken, "admin.token")
+            .map(AdminToken::new),
+        token_file: at
+            .take_opt(a.token_file, Field::AdminTokenFile, "admin.token_file")
+            .map(PathBuf::from),
     });
     config.stun = raw.stun.map(|s| StunSettings {
         origin: at.origin(&s.address, "stun.address"),

@@ -11,8 +11,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::model::{
-    AdminSettings, CallSettings, Config, HttpHook, ListenerRole, LogSettings, MediaSettings,
-    PushSettings, RegistrarSettings, SipListener, TlsSettings, Transport,
+    AdminSettings, AdminToken, CallSettings, Config, HttpHook, ListenerRole, LogSettings,
+    MediaSettings, PushSettings, RegistrarSettings, SipListener, TlsSettings, Transport,
 };
 use crate::ConfigError;
 
@@ -58,6 +58,8 @@ pub(crate) enum Field {
     PurgeInterval,
     DatabaseUrl,
     AdminListen,
+    AdminToken,
+    AdminTokenFile,
     HookPort(Hook),
     HookService(Hook),
     PushTimeout,
@@ -101,6 +103,8 @@ impl Field {
             Self::PurgeInterval => "registrar.purge_interval".into(),
             Self::DatabaseUrl => "database.url".into(),
             Self::AdminListen => "admin.listen".into(),
+            Self::AdminToken => "admin.token".into(),
+            Self::AdminTokenFile => "admin.token_file".into(),
             Self::HookPort(h) => format!("{}.port", hook(h)),
             Self::HookService(h) => format!("{}.service", hook(h)),
             Self::PushTimeout => "push_service.push_timeout".into(),
@@ -193,8 +197,8 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     check.hook(Hook::Push, &mut config.push_service)?;
     check.hook(Hook::Sms, &mut config.sms_service)?;
     check.push(&mut config.push)?;
-    if let Some(admin) = &config.admin {
-        check.admin(admin)?;
+    if let Some(admin) = &mut config.admin {
+        check.admin(admin, &base)?;
     }
     check.log(&config.log)?;
     check.calls(&config.calls)?;
@@ -394,16 +398,51 @@ impl Check<'_> {
         Ok(())
     }
 
-    fn admin(&self, admin: &AdminSettings) -> Result<(), ConfigError> {
+    fn admin(&self, admin: &mut AdminSettings, base: &Path) -> Result<(), ConfigError> {
         let ip = admin.listen.ip();
-        if ip.is_loopback() {
-            return Ok(());
+        if !ip.is_loopback() {
+            let message = format!(
+                "{ip} is not a loopback address: parts of the admin API have no authentication, \
+                 bind it to 127.0.0.1 or [::1]"
+            );
+            return Err(self.fail(&[Field::AdminListen], message));
         }
-        let message = format!(
-            "{ip} is not a loopback address: parts of the admin API have no authentication, bind it to \
-             127.0.0.1 or [::1]"
-        );
-        Err(self.fail(&[Field::AdminListen], message))
+        if let Some(file) = &admin.token_file {
+            if admin.token.is_some() {
+                return Err(self.fail(
+                    &[Field::AdminTokenFile],
+                    "set either token or token_file, not both",
+                ));
+            }
+            let file = resolve(base, file);
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                self.fail(
+                    &[Field::AdminTokenFile],
+                    format!("cannot read the token from {}: {e}", file.display()),
+                )
+            })?;
+            admin.token = Some(AdminToken::new(text.trim()));
+            admin.token_file = Some(file);
+        }
+        if let Some(token) = &admin.token {
+            let t = token.expose();
+            let field = if admin.token_file.is_some() {
+                Field::AdminTokenFile
+            } else {
+                Field::AdminToken
+            };
+            if t.len() < AdminToken::MIN_LEN || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(self.fail(
+                    &[field],
+                    format!(
+                        "the admin token must be at least {} visible ASCII characters without \
+                         spaces (e.g. the output of `openssl rand -hex 32`)",
+                        AdminToken::MIN_LEN
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn log(&self, log: &LogSettings) -> Result<(), ConfigError> {

@@ -16,8 +16,8 @@ use std::time::Duration;
 use roxmltree::{Document, Node};
 
 use crate::model::{
-    sqlite_url_in, AdminSettings, Config, DigestAlgorithm, HttpHook, ListenerRole, LogFormat,
-    MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
+    sqlite_url_in, AdminSettings, AdminToken, Config, DigestAlgorithm, HttpHook, ListenerRole,
+    LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::origin::{Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
@@ -564,7 +564,14 @@ impl<'d, 'input> Reader<'d, 'input> {
 
     fn database(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "database", &[])?;
-        let params = self.params(node, "database".into(), &["url", "data-dir"])?;
+        let params = self.params(
+            node,
+            "database".into(),
+            &["url", "data-dir", "keep-plain-passwords"],
+        )?;
+        if let Some(keep) = self.value::<bool>(&params, "keep-plain-passwords", None)? {
+            self.config.database.keep_plain_passwords = keep;
+        }
         if params.get("url").is_some() {
             if let Some(dir) = params.get("data-dir") {
                 return Err(self.error(
@@ -665,7 +672,11 @@ impl<'d, 'input> Reader<'d, 'input> {
 
     fn admin(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "admin", &[])?;
-        let params = self.params(node, "admin".into(), &["ipaddr", "port"])?;
+        let params = self.params(
+            node,
+            "admin".into(),
+            &["ipaddr", "port", "token", "token-file"],
+        )?;
         let listen = self.socket_addr(&params)?;
         let line = params.get("ipaddr").map_or(params.line, |p| p.line);
         self.positions
@@ -674,7 +685,18 @@ impl<'d, 'input> Reader<'d, 'input> {
             line: params.get("port").map_or(params.line, |p| p.line),
             key: params.key("port"),
         };
-        self.config.admin = Some(AdminSettings { listen, origin });
+        let token = self
+            .value::<String>(&params, "token", Some(Field::AdminToken))?
+            .map(AdminToken::new);
+        let token_file = self
+            .value::<String>(&params, "token-file", Some(Field::AdminTokenFile))?
+            .map(PathBuf::from);
+        self.config.admin = Some(AdminSettings {
+            listen,
+            origin,
+            token,
+            token_file,
+        });
         Ok(())
     }
 

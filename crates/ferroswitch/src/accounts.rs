@@ -56,6 +56,8 @@ pub(crate) enum AccountCommand {
     Import { file: PathBuf },
 }
 
+/// Opens and migrates the database; rows with a plain password are hashed (see
+/// [`crate::secrets`]).
 pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&config.database.url)
         .await
@@ -66,11 +68,38 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
             )
         })?;
     store.migrate().await.context("applying migrations")?;
+    let realm = config.registrar.realm.as_str();
+    let keep = config.database.keep_plain_passwords;
+    let hashed = store
+        .hash_plain_passwords(realm, keep, &|login, password| {
+            crate::secrets::secret(login, realm, password, keep)
+        })
+        .await
+        .context("storing passwords as digest HA1 values")?;
+    if hashed > 0 {
+        tracing::info!(
+            accounts = hashed,
+            realm,
+            kept_plain = keep,
+            "plain passwords stored as digest HA1 values"
+        );
+    }
     Ok(store)
+}
+
+/// What to store for `login`'s `password` under this config.
+fn secret(config: &Config, login: &str, password: &str) -> store::Secret {
+    crate::secrets::secret(
+        login,
+        &config.registrar.realm,
+        password,
+        config.database.keep_plain_passwords,
+    )
 }
 
 pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
+    let mut changed = false;
     match cmd {
         AccountCommand::Add {
             login,
@@ -80,12 +109,13 @@ pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<
             check_login(&login)?;
             store
                 .add_account(&NewAccount {
+                    secret: secret(config, &login, &password),
                     login: login.clone(),
-                    password,
                     display_name,
                 })
                 .await?;
             println!("added {login}");
+            changed = true;
         }
         AccountCommand::List => {
             let accounts = store.list_accounts().await?;
@@ -109,10 +139,14 @@ pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<
             writeln!(out, "{} account(s)", accounts.len())?;
         }
         AccountCommand::Passwd { login, password } => {
-            if !store.set_password(&login, &password).await? {
+            if !store
+                .set_secret(&login, &secret(config, &login, &password))
+                .await?
+            {
                 bail!("no account {login:?}; add it with `ferroswitch account add {login} --password ...`");
             }
             println!("password changed for {login}");
+            changed = true;
         }
         AccountCommand::Set {
             login,
@@ -149,16 +183,25 @@ pub(crate) async fn run(config: &Config, cmd: AccountCommand) -> anyhow::Result<
             if let Some(a) = store.get_account(&login).await? {
                 println!("updated {}", describe(&a));
             }
+            changed = true;
         }
         AccountCommand::Del { login } => {
             if !store.delete_account(&login).await? {
                 bail!("no account {login:?}");
             }
             println!("deleted {login}");
+            changed = true;
         }
-        AccountCommand::Import { file } => import(&store, &file).await?,
+        AccountCommand::Import { file } => {
+            import(config, &store, &file).await?;
+            changed = true;
+        }
     }
     store.close().await;
+    if changed {
+        // a running server applies it at once (else within its 1 s poll of the change log)
+        crate::ops_cli::AdminClient::nudge_accounts(config).await;
+    }
     Ok(())
 }
 
@@ -182,7 +225,7 @@ fn describe(a: &Account) -> String {
 
 /// Parses a tech-prefix rule with the `dialplan` crate (what the router will use) and returns
 /// its canonical form, which is what gets stored. `""` (no rule) stays `""`.
-fn check_tech_prefix(rule: &str) -> anyhow::Result<String> {
+pub(crate) fn check_tech_prefix(rule: &str) -> anyhow::Result<String> {
     let parsed = dialplan::TechPrefix::parse(rule).map_err(|e| {
         anyhow::anyhow!(
             "bad --tech-prefix: {e}; rules look like \"DP:int-> OR onnet\" or \"DP:00->48\", \
@@ -193,7 +236,7 @@ fn check_tech_prefix(rule: &str) -> anyhow::Result<String> {
 }
 
 /// A voicemail route must be a `sip:` or `sips:` URI with a host.
-fn check_voicemail_uri(uri: &str) -> anyhow::Result<String> {
+pub(crate) fn check_voicemail_uri(uri: &str) -> anyhow::Result<String> {
     let hint = "e.g. sip:onnet950@10.0.0.5:5080";
     match sip_message::Uri::parse(uri) {
         Ok(u)
@@ -228,7 +271,7 @@ pub(crate) fn check_login(login: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import(store: &Store, file: &PathBuf) -> anyhow::Result<()> {
+async fn import(config: &Config, store: &Store, file: &PathBuf) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -261,8 +304,8 @@ async fn import(store: &Store, file: &PathBuf) -> anyhow::Result<()> {
             bail!("{}:{line}: empty password for {login}", file.display());
         }
         rows.push(NewAccount {
+            secret: secret(config, login, password),
             login: login.to_owned(),
-            password: password.to_owned(),
             display_name: rec.get(2).filter(|d| !d.is_empty()).map(str::to_owned),
         });
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{accounts, push_cli, reload_api, routing_cli, run_options, server};
+use crate::{accounts, ops_cli, push_cli, reload_api, routing_cli, run_options, server};
 
 /// The config file read when neither `-c` nor `FERROSWITCH_CONFIG` names one.
 const DEFAULT_CONFIG: &str = "etc/ferroswitch.toml";
@@ -68,6 +68,20 @@ pub(crate) enum Command {
     /// Manage devices' push tokens (the `push_device_token` table).
     #[command(subcommand)]
     Push(push_cli::PushCommand),
+    /// Show the running server's registrations (through its admin API).
+    Registrations {
+        /// Only this login's bindings.
+        #[arg(long)]
+        login: Option<String>,
+        /// Only bindings over this transport (udp, tcp, tls).
+        #[arg(long)]
+        transport: Option<String>,
+    },
+    /// Show the running server's calls, or hang one up (through its admin API).
+    Calls {
+        #[command(subcommand)]
+        action: Option<ops_cli::CallsCommand>,
+    },
 }
 
 /// Runs a parsed command line: the exit code says how it went (2: the config did not load).
@@ -112,6 +126,12 @@ pub fn run(cli: Cli) -> ExitCode {
             runtime().and_then(|rt| rt.block_on(reload_api::run(&config, admin)))
         }
         Command::Push(cmd) => runtime().and_then(|rt| rt.block_on(push_cli::run(&config, cmd))),
+        Command::Registrations { login, transport } => {
+            runtime().and_then(|rt| rt.block_on(ops_cli::registrations(&config, login, transport)))
+        }
+        Command::Calls { action } => {
+            runtime().and_then(|rt| rt.block_on(ops_cli::calls(&config, action)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@
 
 mod auth;
 mod lifecycle;
+mod operator;
 
 use auth::cached;
 
@@ -76,6 +77,11 @@ pub(crate) enum Input {
     Reload(Box<crate::reload::LiveSettings>),
     /// SIGTERM/SIGINT: end the calls, refuse new work, return from `run` once drained.
     Shutdown,
+    /// Accounts changed in storage ([`crate::account_sync`]); `done` are told once applied.
+    Accounts {
+        changed: crate::account_sync::Reloaded,
+        done: Vec<tokio::sync::oneshot::Sender<()>>,
+    },
 }
 
 /// The receiving ends of the channels that feed the dispatcher besides the network: its own
@@ -90,6 +96,8 @@ pub(crate) struct Inboxes {
     pub(crate) messaging: mpsc::UnboundedReceiver<messaging_io::Done>,
     /// Failed push posts and push tokens changed outside SIP.
     pub(crate) push: mpsc::UnboundedReceiver<push_io::Report>,
+    /// The operator's questions and commands (admin API).
+    pub(crate) operator: mpsc::UnboundedReceiver<crate::operator::CoreRequest>,
 }
 
 /// A request (REGISTER, INVITE, SUBSCRIBE, PUBLISH, MESSAGE) waiting for its account to be
@@ -117,6 +125,8 @@ pub(crate) struct Dispatcher {
     writes: mpsc::UnboundedSender<Write>,
     inputs: mpsc::UnboundedSender<Input>,
     accounts: HashMap<String, CachedAccount>,
+    /// The registrar's realm: stored HA1 values are for one realm.
+    realm: String,
     calls: Calls,
     routing: Routing,
     presence: PresenceIo,
@@ -156,9 +166,10 @@ impl Dispatcher {
         trusted: Vec<IpAddr>,
     ) -> Self {
         let now = Instant::now();
+        let realm = registrar.config().realm.clone();
         let accounts = accounts
             .into_iter()
-            .map(|a| (a.login.clone(), cached(Some(a), now)))
+            .map(|a| (a.login.clone(), cached(Some(a), &realm, now)))
             .collect();
         Self {
             tx,
@@ -168,6 +179,7 @@ impl Dispatcher {
             writes,
             inputs,
             accounts,
+            realm,
             calls,
             routing,
             presence,
@@ -212,6 +224,7 @@ impl Dispatcher {
             presence: mut fetched,
             messaging: mut done,
             push: mut reports,
+            mut operator,
         } = inboxes;
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -282,6 +295,11 @@ impl Dispatcher {
                 Some(r) = reports.recv() => {
                     let now = Instant::now();
                     self.push_report(now, r);
+                    self.drain(now);
+                }
+                Some(r) = operator.recv() => {
+                    let now = Instant::now();
+                    self.operator_request(now, r);
                     self.drain(now);
                 }
                 () = sleep_until(deadline) => {
@@ -582,6 +600,12 @@ impl Dispatcher {
                 self.routing = routing;
                 tracing::debug!("routing tables swapped in");
             }
+            Input::Accounts { changed, done } => {
+                self.accounts_changed(now, changed);
+                for d in done {
+                    let _ = d.send(());
+                }
+            }
             Input::MediaInactive(call) => {
                 let mut out = TxOut {
                     tx: &mut self.tx,
@@ -594,7 +618,8 @@ impl Dispatcher {
                 account: Ok(account),
                 waiting,
             } => {
-                self.accounts.insert(login, cached(account, now));
+                self.accounts
+                    .insert(login, cached(account, &self.realm, now));
                 if waiting.msg.method() == Some(&Method::Register) {
                     self.register(now, waiting);
                 } else {

@@ -16,11 +16,16 @@
 //! | `persist` | the storage writer (bindings, instances, CDRs, publications, push tokens) |
 //! | `admin`, `push_fields`, `metrics` | the admin HTTP API, the push-token fields it checks, the metrics it serves (`metrics/`: names, SIP counters, process, TLS expiry) |
 //! | `accounts`, `routing_cli`, `push_cli` | operator commands over the tables |
+//! | `ops_cli` | `registrations`, `calls`: operator commands over the running server's admin API |
+//! | `operator` | what the admin API asks of the SIP core (`CoreRequest`, `CoreLink`) |
+//! | `account_sync` | account changes from storage into the running core within a second |
+//! | `secrets` | accounts' credentials at rest: digest HA1 values per realm |
 //! | `clock` | the wall clock (unix ms) |
 //! | `notify` | `sd_notify` to systemd: ready, reloading, stopping |
 
 pub mod cli;
 
+mod account_sync;
 mod accounts;
 mod admin;
 mod calls;
@@ -32,6 +37,8 @@ mod media;
 mod messaging_io;
 mod metrics;
 mod notify;
+mod operator;
+mod ops_cli;
 mod persist;
 mod presence_io;
 mod push_cli;
@@ -41,6 +48,7 @@ mod reload;
 mod reload_api;
 mod routing_cli;
 mod run_options;
+mod secrets;
 mod server;
 mod tls;
 mod transport;

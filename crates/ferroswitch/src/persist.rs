@@ -69,8 +69,28 @@ pub(crate) fn record(login: &str, b: &Binding, node_id: &str) -> BindingRecord {
     }
 }
 
+/// How many writes wait for the writer (queued, or in hand and not stored yet), as of its
+/// last look: updated at each batch and each retry (at least every 5 s in an outage).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QueueDepth(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl QueueDepth {
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set(&self, n: usize) {
+        self.0.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Runs until the sender side closes, then flushes what is left.
-pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::UnboundedReceiver<Write>) {
+pub(crate) async fn writer(
+    store: Store,
+    node_id: String,
+    mut rx: mpsc::UnboundedReceiver<Write>,
+    depth: QueueDepth,
+) {
     let mut batch = Vec::with_capacity(1024);
     let mut changes = Vec::with_capacity(1024);
     let mut instances = Vec::new();
@@ -78,9 +98,11 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
     let mut publications = Vec::new();
     let mut tokens: Vec<store::PushToken> = Vec::new();
     loop {
+        depth.set(rx.len());
         if rx.recv_many(&mut batch, 2000).await == 0 {
             break;
         }
+        depth.set(rx.len() + batch.len());
         for w in batch.drain(..) {
             match w {
                 Write::Binding(c) => changes.push(match c {
@@ -180,6 +202,7 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
             }
             let pending =
                 changes.len() + instances.len() + cdrs.len() + publications.len() + tokens.len();
+            depth.set(rx.len() + pending);
             metrics::gauge!(crate::metrics::DB_WRITE_QUEUE).set((pending + rx.len()) as f64);
             tracing::error!(
                 table,

@@ -69,7 +69,15 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("shutdown_timeout", Kind::Live, |c| {
         format!("{:?}", c.shutdown_timeout)
     }),
-    ("listener", Kind::Restart, |c| format!("{:?}", c.listeners)),
+    // what a listener is, not where it was written (`origin` moves with every edit)
+    ("listener", Kind::Restart, |c| {
+        let l = c.listeners.iter();
+        format!(
+            "{:?}",
+            l.map(|l| (l.addr, l.transport, l.role, l.advertise))
+                .collect::<Vec<_>>()
+        )
+    }),
     ("tls", Kind::Live, |c| format!("{:?}", c.tls)),
     ("registrar.realm", Kind::Restart, |c| {
         c.registrar.realm.clone()
@@ -99,8 +107,20 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
         c.registrar.purge_interval.to_string()
     }),
     ("database", Kind::Restart, |c| c.database.url.clone()),
-    ("stun", Kind::Restart, |c| format!("{:?}", c.stun)),
-    ("admin", Kind::Restart, |c| format!("{:?}", c.admin)),
+    ("database.keep_plain_passwords", Kind::Restart, |c| {
+        c.database.keep_plain_passwords.to_string()
+    }),
+    ("stun", Kind::Restart, |c| {
+        format!("{:?}", c.stun.as_ref().map(|s| s.addr))
+    }),
+    ("admin.listen", Kind::Restart, |c| {
+        format!("{:?}", c.admin.as_ref().map(|a| a.listen))
+    }),
+    // the token's Debug hides it: compare the secret itself
+    ("admin.token", Kind::Restart, |c| {
+        let t = c.admin.as_ref().and_then(|a| a.token.as_ref());
+        format!("{:?}", t.map(|t| t.expose().to_owned()))
+    }),
     ("web_service", Kind::Live, |c| {
         format!("{:?}", c.web_service)
     }),

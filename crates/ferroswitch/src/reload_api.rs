@@ -8,19 +8,17 @@
 //! | 404 | no reloader (the API runs without a server, as in some tests) |
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::reload::{ReloadReport, Reloader};
+use crate::reload::ReloadReport;
 
 /// The environment variable the CLI reads a bearer token for the admin API from.
 pub(crate) const TOKEN_ENV: &str = "FERROSWITCH_ADMIN_TOKEN";
@@ -30,17 +28,12 @@ struct ApiError {
     error: String,
 }
 
-/// `POST /api/reload`, when a reloader is given.
-pub(crate) fn router(reloader: Option<Arc<Reloader>>) -> Router {
-    match reloader {
-        Some(r) => Router::new()
-            .route("/api/reload", post(reload))
-            .with_state(r),
-        None => Router::new(),
-    }
-}
-
-async fn reload(State(reloader): State<Arc<Reloader>>) -> Response {
+/// `POST /api/reload`: 404 when the API runs without a server (as in some tests).
+pub(crate) async fn reload(State(state): State<crate::admin::AdminState>) -> Response {
+    let Some(reloader) = state.reloader else {
+        let error = "no server to reload here".to_owned();
+        return (StatusCode::NOT_FOUND, Json(ApiError { error })).into_response();
+    };
     match reloader.reload().await {
         Ok(report) => Json(report).into_response(),
         Err(e) => (

@@ -153,7 +153,7 @@ pub(crate) async fn run(config: &Config, cmd: RoutingCommand) -> anyhow::Result<
     result
 }
 
-const ACTION_FORMS: &str = "user-lookup, \"gateway:GW1,GW2 strip=N prepend=DIGITS\", \
+pub(crate) const ACTION_FORMS: &str = "user-lookup, \"gateway:GW1,GW2 strip=N prepend=DIGITS\", \
      service:sip:USER@HOST[:PORT], voicemail:sip:USER@HOST[:PORT], ring-group:LOGIN or reject:CODE";
 
 async fn route(store: &Store, cmd: RouteCommand) -> anyhow::Result<()> {
@@ -541,7 +541,7 @@ pub(crate) fn print_table(headers: &[&str], rows: Vec<Vec<String>>) -> std::io::
 
 /// A plan prefix: at most 64 printable ASCII characters, no spaces (`""` is allowed: it
 /// matches every number).
-fn check_prefix(prefix: &str) -> anyhow::Result<()> {
+pub(crate) fn check_prefix(prefix: &str) -> anyhow::Result<()> {
     if prefix.len() > store::limits::PREFIX {
         bail!(
             "prefix {prefix:?} is {} characters long, at most {} are allowed",
@@ -558,7 +558,7 @@ fn check_prefix(prefix: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_gateway_name(name: &str) -> anyhow::Result<()> {
+pub(crate) fn check_gateway_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= store::limits::GATEWAY_NAME
         && name
@@ -576,7 +576,7 @@ fn check_gateway_name(name: &str) -> anyhow::Result<()> {
 
 /// `ip:port` or `[v6]:port`, port not 0; host names are not accepted (a gateway is a fixed
 /// peer, and the SIP path does not wait on DNS).
-fn parse_gateway_address(address: &str) -> anyhow::Result<SocketAddr> {
+pub(crate) fn parse_gateway_address(address: &str) -> anyhow::Result<SocketAddr> {
     let addr: SocketAddr = address.parse().map_err(|_| {
         anyhow::anyhow!(
             "gateway address {address:?} is not an IP address and port; write it as \

@@ -2,6 +2,7 @@
 //! dispatcher.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -118,6 +119,12 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let bound = crate::listeners::bind_all(&config).await?;
 
     let store = crate::accounts::open_store(&config).await?;
+    // the change log is read from here on: nothing written after the accounts are read is
+    // missed (a change seen twice is only applied twice)
+    let account_changes_from = store
+        .last_account_change()
+        .await
+        .context("reading the account change log")?;
     let accounts = store.list_accounts().await.context("loading accounts")?;
 
     let secret: Vec<u8> = match &config.registrar.nonce_secret {
@@ -228,8 +235,31 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         routing_now.clone(),
     ));
     let mut push_token_changes: Option<mpsc::UnboundedReceiver<store::PushToken>> = None;
-    if let Some(listener) = bound.admin {
-        tracing::info!("listening on http {}", listener.local_addr()?);
+    let admin_listener = match (bound.admin, &config.admin) {
+        (Some(listener), Some(admin)) => {
+            tracing::info!("listening on http {}", listener.local_addr()?);
+            if admin.token.is_none() {
+                tracing::warn!(
+                    "no [admin] token: the operator API routes answer 403 (docs/admin-api.md)"
+                );
+            }
+            Some(listener)
+        }
+        _ => None,
+    };
+
+    let (writes_tx, writes_rx) = mpsc::unbounded_channel();
+    let write_queue = crate::persist::QueueDepth::default();
+    let writer = tokio::spawn(crate::persist::writer(
+        store.clone(),
+        config.node_id.clone(),
+        writes_rx,
+        write_queue.clone(),
+    ));
+    let account_sync =
+        crate::account_sync::spawn(store.clone(), account_changes_from, inputs_tx.clone());
+    let (core_link, operator_rx) = crate::operator::CoreLink::new();
+    if let (Some(listener), Some(admin)) = (admin_listener, &config.admin) {
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         push_token_changes = Some(changes_rx);
         let state = crate::admin::AdminState::new(
@@ -238,7 +268,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             u64::from(config.registrar.nonce_lifetime) * 1000,
             Some(changes_tx),
         )
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_operator(
+            admin.token.clone(),
+            Some(core_link),
+            Some(account_sync),
+            write_queue,
+            config.database.keep_plain_passwords,
+        );
         let state = crate::admin::AdminState {
             reloader: Some(reloader.clone()),
             ..state
@@ -249,13 +286,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-
-    let (writes_tx, writes_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(crate::persist::writer(
-        store.clone(),
-        config.node_id.clone(),
-        writes_rx,
-    ));
     // each driver's completions come on a channel of its own
     let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -307,6 +337,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         presence: fetched_rx,
         messaging: done_rx,
         push: reports_rx,
+        operator: operator_rx,
     };
     let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
     tracing::info!("ferroswitch ready");

@@ -74,23 +74,47 @@ fn generate_self_signed(cert_path: &Path, key_path: &Path) -> anyhow::Result<()>
         .context("generating a self-signed certificate")?;
     for p in [cert_path, key_path] {
         if let Some(dir) = p.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            create_private_dir(dir)?;
         }
     }
     if cert_path == key_path {
-        fs::write(
+        write_private(
             cert_path,
-            format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()),
+            &format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()),
         )?;
     } else {
         fs::write(cert_path, ck.cert.pem())
             .with_context(|| format!("writing {}", cert_path.display()))?;
-        fs::write(key_path, ck.key_pair.serialize_pem())
-            .with_context(|| format!("writing {}", key_path.display()))?;
+        write_private(key_path, &ck.key_pair.serialize_pem())?;
     }
     tracing::warn!(
         "generated a self-signed development certificate {} (for localhost, 127.0.0.1, ::1); use a real one in production",
         cert_path.display()
     );
     Ok(())
+}
+
+/// Creates `dir` and its missing parents, the ones created mode 0700 on Unix (the key lives
+/// there).
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Writes a private key file, mode 0600 on Unix from its creation on.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -120,7 +120,7 @@ impl Ua {
         let cnonce = format!("{:x}", self.cseq);
         let uri = format!("sip:{DOMAIN}");
         let a = &self.account;
-        let ha1 = Algorithm::Md5.ha1(&a.login, "ferroswitch", &a.password);
+        let ha1 = a.ha1.md5.clone();
         let params = ResponseParams {
             method: "REGISTER",
             uri: &uri,
@@ -140,11 +140,7 @@ fn register(c: &mut Criterion) {
     let mut reg = populated();
     let mut ua = Ua {
         from: peer("198.51.100.42:5060".parse().expect("address")),
-        account: Account {
-            login: "user42".into(),
-            password: "secret42".into(),
-            enabled: true,
-        },
+        account: Account::with_password("user42", "ferroswitch", "secret42", true),
         cseq: 1,
         nonce: String::new(),
         nc: 0,

@@ -126,11 +126,11 @@ impl Registrar {
             }));
         };
         let nc_hex = nc.map(|n| format!("{n:08x}"));
-        let ha1 = alg.ha1(&creds.username, &self.cfg.realm, &account.password);
+        let ha1 = account.ha1.get(alg);
         let method = req.method().map_or("", |m| m.as_str());
         let expected = digest::response(
             alg,
-            &ha1,
+            ha1,
             &ResponseParams {
                 method,
                 uri: &creds.uri,
@@ -141,7 +141,7 @@ impl Registrar {
                 },
             },
         );
-        if !digest::eq_hex(&expected, &creds.response) {
+        if ha1.is_empty() || !digest::eq_hex(&expected, &creds.response) {
             return Err(forbidden(ForbiddenReason::WrongPassword {
                 login: account.login.clone(),
             }));

@@ -18,4 +18,4 @@ pub use auth::{AuthKind, Rejection};
 pub use error::{AuthRejection, CredentialsProblem, ForbiddenReason, RegisterError};
 pub use location::{Binding, BindingChange, Location};
 pub use nonce::{NonceCheck, NonceKeeper};
-pub use register::{Account, Outcome, PushRegistration, Registrar, RegistrarConfig};
+pub use register::{Account, Ha1, Outcome, PushRegistration, Registrar, RegistrarConfig};

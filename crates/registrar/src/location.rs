@@ -65,9 +65,11 @@ impl Location {
             .filter(move |b| b.expires_at_ms > now_ms)
     }
 
-    /// Every login with its bindings (expired ones not yet purged included), in no order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[Binding])> {
-        self.by_login.iter().map(|(l, b)| (&**l, b.as_slice()))
+    /// Every binding (expired ones not purged yet included), by login, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Binding)> {
+        self.by_login
+            .iter()
+            .flat_map(|(login, list)| list.iter().map(move |b| (&**login, b)))
     }
 
     pub fn logins(&self) -> usize {

@@ -41,12 +41,56 @@ impl Default for RegistrarConfig {
     }
 }
 
-/// What the registrar needs to know of an account.
+/// What the registrar needs to know of an account: its digest HA1 values for the
+/// registrar's realm, never the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub login: String,
-    pub password: String,
+    pub ha1: Ha1,
     pub enabled: bool,
+}
+
+impl Account {
+    /// An account whose HA1 values are computed from `password` for `realm`.
+    pub fn with_password(login: &str, realm: &str, password: &str, enabled: bool) -> Self {
+        Self {
+            login: login.to_owned(),
+            ha1: Ha1::from_password(login, realm, password),
+            enabled,
+        }
+    }
+}
+
+/// `H(login:realm:password)` per digest algorithm, lower-case hex (Kamailio's `ha1` and
+/// `ha1b`). An empty value never authenticates.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Ha1 {
+    pub md5: String,
+    pub sha256: String,
+}
+
+impl Ha1 {
+    pub fn from_password(login: &str, realm: &str, password: &str) -> Self {
+        Self {
+            md5: Algorithm::Md5.ha1(login, realm, password),
+            sha256: Algorithm::Sha256.ha1(login, realm, password),
+        }
+    }
+
+    /// The value for `alg`.
+    pub fn get(&self, alg: Algorithm) -> &str {
+        match alg {
+            Algorithm::Md5 => &self.md5,
+            Algorithm::Sha256 => &self.sha256,
+        }
+    }
+}
+
+// Debug without the values: an HA1 is as good as the password in its realm.
+impl std::fmt::Debug for Ha1 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ha1(***)")
+    }
 }
 
 /// The result of one REGISTER.

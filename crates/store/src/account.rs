@@ -1,4 +1,6 @@
-//! Accounts: the `clientsshared` table (voipswitch's name).
+//! Accounts: the `clientsshared` table (voipswitch's name), stored as digest HA1 values
+//! ([`Secret`]), and the `account_changes` log every account write adds to (see
+//! [`Store::account_changes_since`]).
 
 use futures_util::TryStreamExt as _;
 use std::collections::HashSet;
@@ -9,14 +11,55 @@ use sqlx::Row;
 
 use crate::{limits, now_epoch_secs, sql, Store, StoreError};
 
+/// How an account's SIP password is stored: the digest HA1 values for one realm (Kamailio's
+/// `subscriber.ha1` / `ha1b`), and the plain password only when the operator keeps it. The
+/// caller computes them (the `ferroswitch` binary, with the registrar's realm): this crate
+/// knows no digest. An HA1 is as good as the password for its realm: never logged.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret {
+    /// The realm the HA1 values were computed for.
+    pub realm: String,
+    /// `MD5(login:realm:password)`, lower-case hex.
+    pub ha1: String,
+    /// `SHA-256(login:realm:password)`, lower-case hex.
+    pub ha1b: String,
+    /// The plain password, when kept (`database.keep_plain_passwords`); stored as `''`
+    /// otherwise.
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secret")
+            .field("realm", &self.realm)
+            .field("ha1", &"***")
+            .field("ha1b", &"***")
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl Secret {
+    fn check(&self) -> Result<(), StoreError> {
+        limits::check("ha1_realm", &self.realm, limits::REALM)?;
+        limits::check("ha1", &self.ha1, limits::HA1)?;
+        limits::check("ha1b", &self.ha1b, limits::HA1)?;
+        limits::check_opt("password", self.password.as_deref(), limits::PASSWORD)
+    }
+
+    fn plain(&self) -> &str {
+        self.password.as_deref().unwrap_or_default()
+    }
+}
+
 /// An account to create or import. `tech_prefix` and `enabled` take the table defaults
 /// (`''`, enabled) on insert and are left alone on an import update.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewAccount {
     /// SIP login (user part): a phone number, a username or an id; never assumed to be digits.
     pub login: String,
-    /// SIP password, stored in clear (voipswitch does; digest needs it).
-    pub password: String,
+    /// Its credentials as stored.
+    pub secret: Secret,
     /// Display name used as the From display name of calls.
     pub display_name: Option<String>,
 }
@@ -28,8 +71,9 @@ pub struct Account {
     pub id: i64,
     /// SIP login.
     pub login: String,
-    /// SIP password, in clear.
-    pub password: String,
+    /// Its credentials as stored (a row from before HA1 values, not hashed yet, has empty
+    /// HA1 values and its plain password).
+    pub secret: Secret,
     /// Display name.
     pub display_name: Option<String>,
     /// Tech-prefix rule (voipswitch syntax, e.g. `DP:int-> OR onnet`), `''` for none.
@@ -43,7 +87,7 @@ pub struct Account {
 }
 
 /// Changes to an account's settings for [`Store::update_account`]: `None` leaves a field as
-/// it is. The password has its own call ([`Store::set_password`]).
+/// it is. The password has its own call ([`Store::set_secret`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountUpdate {
     /// `Some(None)` clears the display name.
@@ -90,7 +134,7 @@ impl fmt::Debug for NewAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewAccount")
             .field("login", &self.login)
-            .field("password", &"***")
+            .field("secret", &self.secret)
             .field("display_name", &self.display_name)
             .finish()
     }
@@ -101,7 +145,7 @@ impl fmt::Debug for Account {
         f.debug_struct("Account")
             .field("id", &self.id)
             .field("login", &self.login)
-            .field("password", &"***")
+            .field("secret", &self.secret)
             .field("display_name", &self.display_name)
             .field("tech_prefix", &self.tech_prefix)
             .field("enabled", &self.enabled)
@@ -117,20 +161,20 @@ impl fmt::Debug for Account {
 pub struct ImportReport {
     /// New logins.
     pub inserted: u64,
-    /// Rows that overwrote an existing login's password and display name.
+    /// Rows that overwrote an existing login's credentials and display name.
     pub updated: u64,
 }
 
 /// Rows per multi-row `INSERT` (and per transaction) in an import.
 const IMPORT_CHUNK: usize = 1000;
 
-const ACCOUNT_COLUMNS: &str =
-    "id_client, login, password, display_name, tech_prefix, enabled, voicemail_uri, created_at";
+const ACCOUNT_COLUMNS: &str = "id_client, login, password, ha1, ha1b, ha1_realm, display_name, \
+     tech_prefix, enabled, voicemail_uri, created_at";
 
 impl NewAccount {
     fn check(&self) -> Result<(), StoreError> {
         limits::check_login(&self.login)?;
-        limits::check("password", &self.password, limits::PASSWORD)?;
+        self.secret.check()?;
         limits::check_opt(
             "display_name",
             self.display_name.as_deref(),
@@ -143,7 +187,15 @@ fn account_from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
     Ok(Account {
         id: row.try_get("id_client")?,
         login: row.try_get("login")?,
-        password: row.try_get("password")?,
+        secret: {
+            let password: String = row.try_get("password")?;
+            Secret {
+                realm: row.try_get("ha1_realm")?,
+                ha1: row.try_get("ha1")?,
+                ha1b: row.try_get("ha1b")?,
+                password: (!password.is_empty()).then_some(password),
+            }
+        },
         display_name: row.try_get("display_name")?,
         tech_prefix: row.try_get("tech_prefix")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
@@ -157,18 +209,29 @@ impl Store {
     /// [`StoreError::AccountExists`] if the login is taken.
     pub async fn add_account(&self, a: &NewAccount) -> Result<(), StoreError> {
         a.check()?;
+        let err = StoreError::query("add_account");
+        let mut tx = sql::begin_write(&self.pool, self.backend)
+            .await
+            .map_err(&err)?;
         let result = sqlx::query(
-            "INSERT INTO clientsshared (login, password, display_name, created_at) \
-             VALUES (?, ?, ?, ?)",
+            "INSERT INTO clientsshared \
+             (login, password, ha1, ha1b, ha1_realm, display_name, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(a.login.as_str())
-        .bind(a.password.as_str())
+        .bind(a.secret.plain())
+        .bind(a.secret.ha1.as_str())
+        .bind(a.secret.ha1b.as_str())
+        .bind(a.secret.realm.as_str())
         .bind(a.display_name.as_deref())
         .bind(now_epoch_secs())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                record_change(&mut tx, &a.login).await.map_err(&err)?;
+                tx.commit().await.map_err(&err)
+            }
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(StoreError::AccountExists {
                     login: a.login.clone(),
@@ -211,18 +274,83 @@ impl Store {
         Ok(out)
     }
 
-    /// Sets an account's SIP password. `false` if there is no such login.
-    pub async fn set_password(&self, login: &str, password: &str) -> Result<bool, StoreError> {
-        limits::check("password", password, limits::PASSWORD)?;
+    /// Sets an account's credentials (a new password). `false` if there is no such login.
+    pub async fn set_secret(&self, login: &str, secret: &Secret) -> Result<bool, StoreError> {
+        secret.check()?;
+        let err = StoreError::query("set_secret");
+        let mut tx = sql::begin_write(&self.pool, self.backend)
+            .await
+            .map_err(&err)?;
         // MySQL reports matched (not changed) rows: sqlx connects with CLIENT_FOUND_ROWS, so
         // setting the same password again still says `true`.
-        let result = sqlx::query("UPDATE clientsshared SET password = ? WHERE login = ?")
-            .bind(password)
-            .bind(login)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("set_password"))?;
-        Ok(result.rows_affected() > 0)
+        let result = sqlx::query(
+            "UPDATE clientsshared SET password = ?, ha1 = ?, ha1b = ?, ha1_realm = ? \
+             WHERE login = ?",
+        )
+        .bind(secret.plain())
+        .bind(secret.ha1.as_str())
+        .bind(secret.ha1b.as_str())
+        .bind(secret.realm.as_str())
+        .bind(login)
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
+        let found = result.rows_affected() > 0;
+        if found {
+            record_change(&mut tx, login).await.map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(found)
+    }
+
+    /// Rewrites the rows that hold a plain password the operator does not keep, or no HA1
+    /// values for `realm` yet (rows from before HA1 values, a voipswitch table, a changed
+    /// realm with plain passwords kept): `derive(login, password)` gives the row's new
+    /// [`Secret`]. Returns how many rows were rewritten; each is logged as a change.
+    pub async fn hash_plain_passwords(
+        &self,
+        realm: &str,
+        keep_plain: bool,
+        derive: &(dyn Fn(&str, &str) -> Secret + Sync),
+    ) -> Result<u64, StoreError> {
+        let err = StoreError::query("hash_plain_passwords");
+        let rows: Vec<(String, String)> = sqlx::query(
+            "SELECT login, password FROM clientsshared WHERE password <> '' \
+             AND (ha1 = '' OR ha1b = '' OR ha1_realm <> ? OR ? = 0)",
+        )
+        .bind(realm)
+        .bind(i64::from(keep_plain))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&err)?
+        .iter()
+        .map(|r| Ok((r.try_get("login")?, r.try_get("password")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(&err)?;
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            let mut tx = sql::begin_write(&self.pool, self.backend)
+                .await
+                .map_err(&err)?;
+            for (login, password) in chunk {
+                let secret = derive(login, password);
+                secret.check()?;
+                sqlx::query(
+                    "UPDATE clientsshared SET password = ?, ha1 = ?, ha1b = ?, ha1_realm = ? \
+                     WHERE login = ?",
+                )
+                .bind(secret.plain())
+                .bind(secret.ha1.as_str())
+                .bind(secret.ha1b.as_str())
+                .bind(secret.realm.as_str())
+                .bind(login.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+            }
+            record_change(&mut tx, "").await.map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+        }
+        Ok(rows.len() as u64)
     }
 
     /// Changes an account's display name, tech prefix, voicemail route and/or enabled flag;
@@ -273,14 +401,19 @@ impl Store {
         if let Some(e) = update.enabled {
             q = q.bind(i64::from(e));
         }
-        // MySQL reports matched rows (CLIENT_FOUND_ROWS, see `set_password`): an update that
+        // MySQL reports matched rows (CLIENT_FOUND_ROWS, see `set_secret`): an update that
         // changes nothing still finds the login.
-        let result = q
-            .bind(login)
-            .execute(&self.pool)
+        let err = StoreError::query(op);
+        let mut tx = sql::begin_write(&self.pool, self.backend)
             .await
-            .map_err(StoreError::query(op))?;
-        Ok(result.rows_affected() > 0)
+            .map_err(&err)?;
+        let result = q.bind(login).execute(&mut *tx).await.map_err(&err)?;
+        let found = result.rows_affected() > 0;
+        if found {
+            record_change(&mut tx, login).await.map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(found)
     }
 
     /// Deletes an account and its bindings (`location` rows), in one transaction. The device
@@ -302,12 +435,16 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(&err)?;
+        if deleted > 0 {
+            record_change(&mut tx, login).await.map_err(&err)?;
+        }
         tx.commit().await.map_err(&err)?;
         Ok(deleted > 0)
     }
 
     /// Creates or updates accounts in bulk: a new login is inserted (enabled, no tech prefix);
-    /// an existing one gets the row's password and display name. Rows go in multi-row upserts
+    /// an existing one gets the row's credentials and display name. Each chunk logs one change
+    /// that says "reload every account". Rows go in multi-row upserts
     /// of 1000, one transaction each; `on_progress(rows_done)` is called after each.
     ///
     /// Every row is checked before anything is written ([`StoreError::ImportRow`]). A database
@@ -358,11 +495,15 @@ impl Store {
             for a in chunk {
                 q = q
                     .bind(a.login.as_str())
-                    .bind(a.password.as_str())
+                    .bind(a.secret.plain())
+                    .bind(a.secret.ha1.as_str())
+                    .bind(a.secret.ha1b.as_str())
+                    .bind(a.secret.realm.as_str())
                     .bind(a.display_name.as_deref())
                     .bind(created_at);
             }
             q.execute(&mut *tx).await.map_err(&err)?;
+            record_change(&mut tx, "").await.map_err(&err)?;
             tx.commit().await.map_err(&err)?;
 
             let inserted = distinct.len() as u64 - u64::try_from(existing).unwrap_or(0);
@@ -382,8 +523,81 @@ impl Store {
 
 fn upsert_accounts_sql(store: &Store, rows: usize) -> String {
     format!(
-        "INSERT INTO clientsshared (login, password, display_name, created_at) VALUES {}{}",
-        sql::values_tuples(rows, 4),
-        sql::upsert_tail(store.backend, &["login"], &["password", "display_name"])
+        "INSERT INTO clientsshared \
+         (login, password, ha1, ha1b, ha1_realm, display_name, created_at) VALUES {}{}",
+        sql::values_tuples(rows, 7),
+        sql::upsert_tail(
+            store.backend,
+            &["login"],
+            &["password", "ha1", "ha1b", "ha1_realm", "display_name"]
+        )
     )
+}
+
+/// One changed account (or, `login` empty, many), as the change log holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChange {
+    /// Increasing: read the rows after the last one seen.
+    pub id: i64,
+    /// The login that changed; `""`: many changed (an import), reload every account.
+    pub login: String,
+}
+
+/// Logs a change of `login` (`""`: many) in the transaction that makes it.
+async fn record_change(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    login: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO account_changes (login, changed_at) VALUES (?, ?)")
+        .bind(login)
+        .bind(now_epoch_secs())
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+}
+
+impl Store {
+    /// The id of the newest account change (0 when there is none): where a server that just
+    /// loaded every account starts reading the log.
+    pub async fn last_account_change(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) FROM account_changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::query("last_account_change"))
+    }
+
+    /// The account changes after `after` (an id), oldest first, at most `limit`.
+    pub async fn account_changes_since(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AccountChange>, StoreError> {
+        let err = StoreError::query("account_changes_since");
+        sqlx::query("SELECT id, login FROM account_changes WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(&err)?
+            .iter()
+            .map(|r| {
+                Ok(AccountChange {
+                    id: r.try_get("id")?,
+                    login: r.try_get("login")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(&err)
+    }
+
+    /// Deletes the change log rows older than `before` (epoch seconds): every server has read
+    /// them long ago. Returns how many went.
+    pub async fn prune_account_changes(&self, before: i64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM account_changes WHERE changed_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(StoreError::query("prune_account_changes"))
+    }
 }

@@ -74,6 +74,11 @@ impl DatabaseUrl {
         (!parent.as_os_str().is_empty()).then(|| parent.to_path_buf())
     }
 
+    /// The SQLite database file, if any.
+    pub(crate) fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_path.as_deref()
+    }
+
     pub(crate) fn sqlite_in_memory(&self) -> bool {
         self.backend == Backend::Sqlite && self.sqlite_path.is_none()
     }

@@ -28,6 +28,15 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// The SQLite file could not be created or made private (mode 0600).
+    #[error("cannot create or protect the SQLite database file {}: {source}; check the path and permissions", path.display())]
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
     /// The database could not be opened or reached.
     #[error(
         "cannot connect to database {url_redacted}: {source}; check that the server is running, \
@@ -139,7 +148,7 @@ impl StoreError {
                 sqlx::migrate::MigrateError::Execute(e) => sqlx_is_transient(e),
                 _ => false,
             },
-            Self::CreateDir { source, .. } => matches!(
+            Self::CreateDir { source, .. } | Self::CreateFile { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut
             ),

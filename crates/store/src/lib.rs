@@ -41,7 +41,9 @@
 //! there for the recipient to register), `contacts` (the local buddy lists) and
 //! `voicemail_boxes` (voicemail counts for message-summary); for push wake-up (`0004_push`):
 //! `push_device_token.param` (RFC 8599 `pn-param`), one token per instance, tombstones for
-//! removed tokens, and `cdr.wakeup_ms`.
+//! removed tokens, and `cdr.wakeup_ms`; for accounts at rest (`0005_account_secrets`):
+//! `clientsshared.ha1`, `ha1b`, `ha1_realm` (digest HA1 values instead of the plain
+//! password, see [`Secret`]) and `account_changes` (the log running servers poll).
 //!
 //! # Errors
 //! [`StoreError`] says what failed and what to do; it never prints a password from a URL.
@@ -70,7 +72,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
-pub use account::{Account, AccountUpdate, ImportReport, NewAccount};
+pub use account::{Account, AccountChange, AccountUpdate, ImportReport, NewAccount, Secret};
 pub use binding::{BindingChange, BindingRecord};
 pub use cdr::CdrRow;
 pub use dial_plan::{NewPlanEntry, PlanEntryRow};
@@ -134,8 +136,14 @@ impl Store {
         let pool = match target.backend {
             Backend::Sqlite => {
                 if let Some(dir) = target.sqlite_parent_dir() {
-                    std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
+                    create_private_dir(&dir).map_err(|source| StoreError::CreateDir {
                         path: dir.clone(),
+                        source,
+                    })?;
+                }
+                if let Some(file) = target.sqlite_file() {
+                    make_private_file(file).map_err(|source| StoreError::CreateFile {
+                        path: file.to_path_buf(),
                         source,
                     })?;
                 }
@@ -218,6 +226,50 @@ impl Store {
 }
 
 /// Pragmas run on every new SQLite connection (`foreign_keys=ON` is sqlx's default already).
+/// Creates `dir` (and its parents) when missing; the last component mode 0700 on Unix: the
+/// database holds the accounts' credentials.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        r => r,
+    }
+}
+
+/// Creates the SQLite file mode 0600 before SQLite does (it gives its `-wal` and `-shm`
+/// files the database file's mode), and takes group and other access away from an existing
+/// database file and its companions.
+fn make_private_file(file: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    drop(options.open(file)?);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            let path = std::path::PathBuf::from(name);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn sqlite_pragmas() -> String {
     format!(
         "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \

@@ -12,6 +12,10 @@ use crate::StoreError;
 pub const LOGIN: usize = 128;
 /// `clientsshared.password`.
 pub const PASSWORD: usize = 255;
+/// `clientsshared.ha1` and `ha1b` (hex digests: 32 and 64 characters).
+pub const HA1: usize = 64;
+/// `clientsshared.ha1_realm`.
+pub const REALM: usize = 255;
 /// `clientsshared.display_name`.
 pub const DISPLAY_NAME: usize = 255;
 /// `aa_ue_instance.instance`, `location.instance` (the `+sip.instance` value).

@@ -357,6 +357,47 @@ impl Call {
         }
     }
 
+    /// The operator hangs the call up: an answered call gets BYE on both legs; a ringing one
+    /// CANCELs its branches (a parked call ends its park as a missed call) and the caller gets
+    /// 480. `None` when it already ended.
+    pub(crate) fn handle_hang_up(
+        &mut self,
+        ctx: &mut Shared,
+        now: Instant,
+        out: &mut dyn Outbox,
+    ) -> Option<After> {
+        tracing::info!(call = self.id, "hung up by the operator");
+        match self.state {
+            CallState::Ended => None,
+            CallState::Answered => Some(self.hang_up(ctx, now, out)),
+            CallState::Ringing => {
+                self.stop_ringing(ctx, TERMINATED, out);
+                self.end_park(ctx, now, crate::PushKind::MissedCancelled, TERMINATED, None);
+                self.answer_a(ctx, 480, Some("Hung Up By The Operator"), out);
+                Some(self.finish(ctx, now, HangupBy::System))
+            }
+        }
+    }
+
+    /// What the operator sees of the call.
+    pub(crate) fn summary(&self, now: Instant) -> crate::CallSummary {
+        crate::CallSummary {
+            id: self.id,
+            state: match self.state {
+                CallState::Ringing => "ringing",
+                CallState::Answered => "answered",
+                CallState::Ended => "ended",
+            },
+            parked: self.is_parked(),
+            caller: self.caller.login.clone(),
+            dialed: self.dialed.clone(),
+            callee: self.callee.clone(),
+            route: self.route,
+            age: now.saturating_duration_since(self.start),
+            answered_for: self.answer.map(|a| now.saturating_duration_since(a)),
+        }
+    }
+
     /// The call is older than the longest allowed duration: hung up.
     pub(crate) fn handle_max_duration(
         &mut self,

@@ -581,3 +581,49 @@ fn a_new_call_timeout_applies_to_calls_placed_after_it() {
     n.advance(Duration::from_secs(2));
     assert!(n.statuses(ALICE).contains(&480));
 }
+
+#[test]
+fn the_operator_lists_and_hangs_up_calls() {
+    // answered: listed, then BYE to both legs and a CDR by the system
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    let _ = establish(&mut n);
+    let list = n.calls.summaries(n.now);
+    assert_eq!(list.len(), 1);
+    let c = &list[0];
+    assert_eq!(
+        (c.state, c.parked, c.caller.as_str(), c.callee.as_str()),
+        ("answered", false, "alice", "bob")
+    );
+    assert!(c.answered_for.is_some());
+    assert!(!n.hang_up(c.id + 1), "no such call");
+    assert!(n.hang_up(c.id));
+    assert!(n
+        .take(ALICE)
+        .iter()
+        .any(|m| m.method() == Some(&Method::Bye)));
+    assert!(n
+        .take(BOB1)
+        .iter()
+        .any(|m| m.method() == Some(&Method::Bye)));
+    assert!(
+        n.calls.summaries(n.now).is_empty(),
+        "ended calls are not listed"
+    );
+    assert!(!n.hang_up(c.id), "already ended");
+
+    // ringing: the branch is CANCELled and the caller gets 480
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.deliver(&invite("r1", "bob", true), ALICE);
+    let i1 = n.request(BOB1, Method::Invite);
+    n.deliver_msg(reply(&i1, 180, "b1", "sip:x", false), BOB1);
+    let list = n.calls.summaries(n.now);
+    assert_eq!(list[0].state, "ringing");
+    assert!(n.hang_up(list[0].id));
+    assert!(n
+        .take(BOB1)
+        .iter()
+        .any(|m| m.method() == Some(&Method::Cancel)));
+    assert!(n.take(ALICE).iter().any(|m| m.status() == Some(480)));
+}

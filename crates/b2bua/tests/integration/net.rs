@@ -327,6 +327,21 @@ impl Net {
         self.pump();
     }
 
+    /// The operator hangs call `id` up.
+    pub(crate) fn hang_up(&mut self, id: u64) -> bool {
+        let now = self.now;
+        let ended = self.calls.hang_up(
+            now,
+            id,
+            &mut Out {
+                tx: &mut self.tx,
+                now,
+            },
+        );
+        self.pump();
+        ended
+    }
+
     /// The relay reports call `id` silent.
     pub(crate) fn media_inactive(&mut self, id: u64) -> bool {
         let now = self.now;

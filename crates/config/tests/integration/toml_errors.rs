@@ -376,3 +376,46 @@ fn a_bad_advertise_names_the_key() {
         "cannot be advertised",
     );
 }
+
+#[test]
+fn admin_token_rules_name_line_and_key() {
+    let e = parse("[admin]\nlisten = \"127.0.0.1:8080\"\ntoken = \"short\"\n");
+    assert_error(&e, "etc/test.toml:3: admin.token: ", "at least 16");
+    let e = parse("[admin]\nlisten = \"127.0.0.1:8080\"\ntoken = \"has a space in it 0123\"\n");
+    assert_error(&e, "etc/test.toml:3: admin.token: ", "without spaces");
+    let e = parse(
+        "[admin]\nlisten = \"127.0.0.1:8080\"\ntoken = \"0123456789abcdef\"\n\
+         token_file = \"x\"\n",
+    );
+    assert_error(&e, "etc/test.toml:4: admin.token_file: ", "not both");
+    let e = parse("[admin]\nlisten = \"127.0.0.1:8080\"\ntoken_file = \"/nonexistent/token\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:3: admin.token_file: ",
+        "cannot read the token from /nonexistent/token",
+    );
+}
+
+#[test]
+fn admin_token_is_read_from_its_file_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("admin.token"), "0123456789abcdef0123\n").unwrap();
+    let path = dir.path().join("ferroswitch.toml");
+    std::fs::write(
+        &path,
+        "[[listener]]\naddress = \"127.0.0.1:5060\"\n[admin]\nlisten = \"127.0.0.1:8080\"\n\
+         token_file = \"admin.token\"\n",
+    )
+    .unwrap();
+    let c = ferroswitch_config::load(&path).unwrap();
+    let admin = c.admin.unwrap();
+    assert_eq!(
+        admin.token.as_ref().map(|t| t.expose()),
+        Some("0123456789abcdef0123")
+    );
+    assert_eq!(
+        admin.token_file,
+        Some(dir.path().canonicalize().unwrap().join("admin.token"))
+    );
+    assert!(!format!("{admin:?}").contains("0123456789abcdef0123"));
+}

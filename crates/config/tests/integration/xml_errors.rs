@@ -400,3 +400,12 @@ fn media_ports_and_timer_are_checked() {
         "given twice (first at line 6)",
     );
 }
+
+#[test]
+fn admin_token_file_and_token_rules() {
+    let e = parse(
+        "<admin>\n<param name=\"ipaddr\" value=\"127.0.0.1\"/>\n<param name=\"port\" value=\"8080\"/>\n\
+         <param name=\"token\" value=\"short\"/>\n</admin>",
+    );
+    assert_error(&e, "etc/voipswitch_config.xml:9: admin", "at least 16");
+}

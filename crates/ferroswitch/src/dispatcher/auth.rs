@@ -271,7 +271,7 @@ impl AccountView for HashMap<String, CachedAccount> {
     }
 }
 
-pub(super) fn cached(a: Option<store::Account>, now: Instant) -> CachedAccount {
+pub(super) fn cached(a: Option<store::Account>, realm: &str, now: Instant) -> CachedAccount {
     let Some(a) = a else {
         return CachedAccount {
             account: None,
@@ -286,6 +286,8 @@ pub(super) fn cached(a: Option<store::Account>, now: Instant) -> CachedAccount {
             dialplan::TechPrefix::default()
         }
     };
+    // an account without HA1 values for this realm exists (a target) but cannot authenticate
+    let ha1 = crate::secrets::ha1(&a, realm).unwrap_or_default();
     CachedAccount {
         profile: Some(Profile {
             display_name: a.display_name,
@@ -294,7 +296,7 @@ pub(super) fn cached(a: Option<store::Account>, now: Instant) -> CachedAccount {
         }),
         account: Some(Account {
             login: a.login,
-            password: a.password,
+            ha1,
             enabled: a.enabled,
         }),
         fetched: now,

@@ -182,18 +182,17 @@ pub(crate) struct Registrations {
 /// Counts the live (unexpired at `now_ms`) contacts and the logins that have some.
 pub(crate) fn count_registrations(location: &registrar::Location, now_ms: u64) -> Registrations {
     let mut r = Registrations::default();
-    for (_, bindings) in location.iter() {
-        let mut seen = [false; 3];
-        for b in bindings.iter().filter(|b| b.expires_at_ms > now_ms) {
-            let t = transport_index(b.source.transport);
-            r.contacts_by_transport[t] += 1;
-            seen[t] = true;
-        }
-        if seen.iter().any(|s| *s) {
-            r.users += 1;
-        }
-        for (t, s) in seen.iter().enumerate() {
-            r.users_by_transport[t] += usize::from(*s);
+    // login -> the transports it has a live contact on
+    let mut seen: std::collections::HashMap<&str, [bool; 3]> = std::collections::HashMap::new();
+    for (login, b) in location.iter().filter(|(_, b)| b.expires_at_ms > now_ms) {
+        let t = transport_index(b.source.transport);
+        r.contacts_by_transport[t] += 1;
+        seen.entry(login).or_default()[t] = true;
+    }
+    r.users = seen.len();
+    for s in seen.values() {
+        for (t, on) in s.iter().enumerate() {
+            r.users_by_transport[t] += usize::from(*on);
         }
     }
     r

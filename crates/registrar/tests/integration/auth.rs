@@ -501,3 +501,40 @@ fn credentials_without_qop_are_single_use() {
         }))
     );
 }
+
+/// The registrar holds no password: an account made of stored HA1 values (MD5 and SHA-256,
+/// as `clientsshared.ha1`/`ha1b` keep them) authenticates with either algorithm, and an
+/// empty HA1 (stored for another realm) never does.
+#[test]
+fn stored_ha1_values_authenticate_md5_and_sha256() {
+    for alg in [Algorithm::Md5, Algorithm::Sha256] {
+        let mut srv = Server::new();
+        let realm = RegistrarConfig::default().realm;
+        let stored = registrar::Ha1 {
+            md5: Algorithm::Md5.ha1("alice", &realm, "wonderland"),
+            sha256: Algorithm::Sha256.ha1("alice", &realm, "wonderland"),
+        };
+        assert!(
+            !format!("{stored:?}").contains(&stored.md5),
+            "Debug hides it"
+        );
+        srv.accounts.insert(
+            "alice".into(),
+            registrar::Account {
+                login: "alice".into(),
+                ha1: stored,
+                enabled: true,
+            },
+        );
+        let mut c = Client::alice();
+        c.alg = alg;
+        let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
+        assert_eq!(out.status(), 200, "{alg:?}: {}", text(&out));
+
+        srv.accounts.get_mut("alice").unwrap().ha1 = registrar::Ha1::default();
+        let mut c = Client::alice();
+        c.alg = alg;
+        let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
+        assert_eq!(out.status(), 403, "{alg:?}: an empty HA1 never matches");
+    }
+}

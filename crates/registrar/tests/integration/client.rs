@@ -50,11 +50,7 @@ impl Server {
             ("bob", "builder", true),
             ("mallory", "m4ll0ry", false),
         ] {
-            let a = Account {
-                login: login.into(),
-                password: password.into(),
-                enabled,
-            };
+            let a = Account::with_password(login, &cfg.realm, password, enabled);
             accounts.insert(login.to_owned(), a);
         }
         Self {

@@ -2,7 +2,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use store::{AccountUpdate, BindingChange, ImportReport, NewAccount, StoreError};
 
-use crate::support::{account, bare_binding, each_backend};
+use crate::support::{account, bare_binding, each_backend, pw, secret};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -34,7 +34,7 @@ async fn add_duplicate_get_list_passwd_delete() {
         let a = s.get_account("48600100200").await.unwrap().expect("exists");
         assert!(a.id > 0);
         assert_eq!(a.login, "48600100200");
-        assert_eq!(a.password, "s3cret");
+        assert_eq!(pw(&a), "s3cret");
         assert_eq!(a.display_name.as_deref(), Some("Zoë Kowalska 😀"));
         assert_eq!(a.tech_prefix, "");
         assert!(a.enabled);
@@ -45,12 +45,13 @@ async fn add_duplicate_get_list_passwd_delete() {
         );
         assert!(
             !format!("{a:?}").contains("s3cret"),
-            "Debug hides the password"
+            "Debug hides the credentials"
         );
+        assert_eq!(a.secret.password, None, "no plain password stored");
         assert_eq!(s.get_account("nobody").await.unwrap(), None);
 
         let bob = s.get_account("bob").await.unwrap().unwrap();
-        assert_eq!((bob.password.as_str(), bob.display_name), ("pw-bob", None));
+        assert_eq!((pw(&bob), bob.display_name.as_deref()), ("pw-bob", None));
 
         let logins: Vec<String> = s
             .list_accounts()
@@ -61,20 +62,14 @@ async fn add_duplicate_get_list_passwd_delete() {
             .collect();
         assert_eq!(logins, ["48600100200", "Bob", "bob"], "byte order");
 
-        assert!(s.set_password("bob", "new-pw").await.unwrap());
-        assert_eq!(
-            s.get_account("bob").await.unwrap().unwrap().password,
-            "new-pw"
-        );
+        assert!(s.set_secret("bob", &secret("new-pw")).await.unwrap());
+        assert_eq!(pw(&s.get_account("bob").await.unwrap().unwrap()), "new-pw");
         assert!(
-            s.set_password("bob", "new-pw").await.unwrap(),
+            s.set_secret("bob", &secret("new-pw")).await.unwrap(),
             "same password again still finds the login"
         );
-        assert_eq!(
-            s.get_account("Bob").await.unwrap().unwrap().password,
-            "pw-Bob"
-        );
-        assert!(!s.set_password("nobody", "x").await.unwrap());
+        assert_eq!(pw(&s.get_account("Bob").await.unwrap().unwrap()), "pw-Bob");
+        assert!(!s.set_secret("nobody", &secret("x")).await.unwrap());
 
         // Deleting an account removes its bindings, not other logins' bindings.
         s.apply_binding_changes(&[
@@ -136,7 +131,7 @@ fn import_rows(n: usize, password_tag: &str) -> Vec<NewAccount> {
             } else {
                 format!("user.{i}")
             },
-            password: format!("{password_tag}-{i}"),
+            secret: secret(&format!("{password_tag}-{i}")),
             display_name: (i % 3 != 0).then(|| format!("User {i}")),
         })
         .collect()
@@ -178,12 +173,12 @@ async fn import_100k_then_reimport_updates() {
         assert_eq!(ctx.count("SELECT COUNT(*) FROM clientsshared").await, N as i64);
 
         let spot = s.get_account("48000077776").await.unwrap().unwrap();
-        assert_eq!(spot.password, "first-77776");
+        assert_eq!(pw(&spot), "first-77776");
         assert_eq!(spot.display_name.as_deref(), Some("User 77776"));
         assert!(spot.enabled);
         let kept = s.get_account("user.1").await.unwrap().unwrap();
         assert_eq!(kept.id, id_before);
-        assert_eq!(kept.password, "first-1");
+        assert_eq!(pw(&kept), "first-1");
         assert_eq!(kept.tech_prefix, "DP:00->48");
         assert!(!kept.enabled);
 
@@ -203,12 +198,12 @@ async fn import_100k_then_reimport_updates() {
         assert_eq!(report, ImportReport { inserted: 10, updated: N as u64 });
         assert_eq!(ctx.count("SELECT COUNT(*) FROM clientsshared").await, N as i64 + 10);
         assert_eq!(
-            s.get_account("48000077776").await.unwrap().unwrap().password,
+            pw(&s.get_account("48000077776").await.unwrap().unwrap()),
             "second-77776"
         );
         assert_eq!(s.get_account("48000000004").await.unwrap().unwrap().display_name, None);
         assert_eq!(
-            s.get_account("user.100009").await.unwrap().unwrap().password,
+            pw(&s.get_account("user.100009").await.unwrap().unwrap()),
             "second-100009"
         );
     })
@@ -251,7 +246,7 @@ async fn import_checks_every_row_first_and_counts_repeats_as_updates() {
         );
         let carol = s.get_account("carol").await.unwrap().unwrap();
         assert_eq!(
-            (carol.password.as_str(), carol.display_name.as_deref()),
+            (pw(&carol), carol.display_name.as_deref()),
             ("two", Some("C"))
         );
 
@@ -300,7 +295,7 @@ async fn update_account_changes_only_what_is_given() {
             assert_eq!(dave.voicemail_uri.as_deref(), Some(vm.as_str()));
             assert_eq!(dave.display_name.as_deref(), Some("Dave"), "left alone");
             assert!(dave.enabled, "left alone");
-            assert_eq!((dave.id, dave.password.as_str()), (before.id, "pw"));
+            assert_eq!((dave.id, pw(&dave)), (before.id, "pw"));
 
             // Clear the display name and the voicemail route, disable; the tech prefix stays.
             let update = AccountUpdate {
@@ -409,6 +404,106 @@ async fn update_account_checks_lengths_first() {
             s.get_account("frank").await.unwrap().unwrap().enabled,
             "nothing written"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_account_change_is_logged_for_running_servers() {
+    each_backend("every_account_change_is_logged", |ctx| async move {
+        let s = &ctx.store;
+        let start = s.last_account_change().await.unwrap();
+        let logins = |c: Vec<store::AccountChange>| -> Vec<String> {
+            c.into_iter().map(|c| c.login).collect()
+        };
+        s.add_account(&account("alice", "pw", None)).await.unwrap();
+        assert!(s.set_secret("alice", &secret("pw2")).await.unwrap());
+        assert!(s
+            .update_account(
+                "alice",
+                &AccountUpdate {
+                    enabled: Some(false),
+                    ..AccountUpdate::default()
+                }
+            )
+            .await
+            .unwrap());
+        // no such login: nothing changed, nothing logged
+        assert!(!s.set_secret("nobody", &secret("x")).await.unwrap());
+        assert!(!s.delete_account("nobody").await.unwrap());
+        assert!(s.delete_account("alice").await.unwrap());
+        s.import_accounts(&[account("bob", "b", None)], &mut |_| {})
+            .await
+            .unwrap();
+        let changes = s.account_changes_since(start, 100).await.unwrap();
+        assert!(
+            changes.windows(2).all(|w| w[0].id < w[1].id),
+            "ids increase"
+        );
+        assert_eq!(
+            logins(changes.clone()),
+            ["alice", "alice", "alice", "alice", ""],
+            "an import says: reload everything"
+        );
+        let last = s.last_account_change().await.unwrap();
+        assert_eq!(last, changes.last().unwrap().id);
+        assert!(s.account_changes_since(last, 100).await.unwrap().is_empty());
+        assert_eq!(s.account_changes_since(start, 2).await.unwrap().len(), 2);
+        // pruning by age
+        assert_eq!(s.prune_account_changes(0).await.unwrap(), 0);
+        assert_eq!(s.prune_account_changes(i64::MAX).await.unwrap(), 5);
+        assert_eq!(s.last_account_change().await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn plain_passwords_are_kept_only_when_asked_and_a_new_realm_rehashes_them() {
+    each_backend("plain_passwords_kept_when_asked", |ctx| async move {
+        let s = &ctx.store;
+        let kept = store::Secret {
+            password: Some("plain".to_owned()),
+            ..secret("plain")
+        };
+        s.add_account(&NewAccount {
+            login: "carol".to_owned(),
+            secret: kept.clone(),
+            display_name: None,
+        })
+        .await
+        .unwrap();
+        s.add_account(&account("dave", "d", None)).await.unwrap();
+        assert_eq!(s.get_account("carol").await.unwrap().unwrap().secret, kept);
+        // kept and already hashed for this realm: left alone
+        let derive = |login: &str, password: &str| store::Secret {
+            realm: "new.realm".to_owned(),
+            password: Some(password.to_owned()),
+            ..secret(&format!("{login}/{password}"))
+        };
+        assert_eq!(
+            s.hash_plain_passwords("ferro.test", true, &derive)
+                .await
+                .unwrap(),
+            0
+        );
+        // a new realm: the rows with a plain password get HA1 values for it
+        assert_eq!(
+            s.hash_plain_passwords("new.realm", true, &derive)
+                .await
+                .unwrap(),
+            1
+        );
+        let carol = s.get_account("carol").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                carol.secret.realm.as_str(),
+                pw(&carol),
+                carol.secret.password.as_deref()
+            ),
+            ("new.realm", "carol/plain", Some("plain"))
+        );
+        // dave had no plain password: nothing to compute it from
+        assert_eq!(pw(&s.get_account("dave").await.unwrap().unwrap()), "d");
     })
     .await;
 }

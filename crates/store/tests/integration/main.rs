@@ -8,6 +8,8 @@ mod bindings;
 mod cdrs;
 mod contacts;
 mod errors;
+#[cfg(unix)]
+mod files;
 mod instances;
 mod messages;
 mod migrate;

@@ -223,7 +223,27 @@ pub(crate) fn account(
 ) -> store::NewAccount {
     store::NewAccount {
         login: login.to_owned(),
-        password: password.to_owned(),
+        secret: secret(password),
         display_name: display_name.map(str::to_owned),
     }
+}
+
+/// Stand-in credentials for `password` (this crate stores what it is given; the binary
+/// computes real HA1 values): `md5:PASSWORD` and `sha:PASSWORD`, no plain password.
+pub(crate) fn secret(password: &str) -> store::Secret {
+    store::Secret {
+        realm: "ferro.test".to_owned(),
+        ha1: format!("md5:{password}"),
+        ha1b: format!("sha:{password}"),
+        password: None,
+    }
+}
+
+/// The password [`secret`] stood in for, read back from a stored account.
+pub(crate) fn pw(a: &store::Account) -> &str {
+    assert_eq!(
+        a.secret.ha1b.strip_prefix("sha:"),
+        a.secret.ha1.strip_prefix("md5:")
+    );
+    a.secret.ha1.strip_prefix("md5:").unwrap_or(&a.secret.ha1)
 }

@@ -1,254 +1,43 @@
-//! The admin HTTP API (axum): health, the local dialing plan softphones download, and the
-//! push tokens apps hand in (voipswitch EMCD's `pn.ashx`).
+//! `POST`/`DELETE /api/push-tokens`: the push tokens apps hand in (voipswitch EMCD's
+//! `pn.ashx`).
 //!
 //! | request | answer |
 //! |---|---|
-//! | `GET /api/health` | `200 {"status":"ok"}` |
-//! | `GET /api/local-dialing-plan` | `200 [{"prefix":"44","server":"sip1.company.com"}, ...]`, ordered by prefix; `503 {"error":"..."}` when the database cannot answer |
 //! | `POST /api/push-tokens` `{"instance":"<urn:uuid:...>","token":"...","platform":"apns","param":"..."}` (`param` optional) | `204` once stored for the **authenticated** login; `400 {"error":"...","field":"token"}` for a bad body; `401` + challenge; `403` disabled account; `503` database down |
 //! | `DELETE /api/push-tokens` `{"instance":"<urn:uuid:...>"}` | `204` removed; `404` the device had no token; otherwise as `POST` |
 //!
 //! The push-token requests authenticate with the login's own SIP credentials (the
-//! `clientsshared` password, realm = the registrar's realm): HTTP Digest (RFC 7616, MD5 and
-//! SHA-256, `qop=auth`, `A2 = METHOD:request-uri`; nonces from a [`NonceKeeper`] of this API,
+//! `clientsshared` HA1 values, realm = the registrar's realm): HTTP Digest (RFC 7616, MD5 and
+//! SHA-256, `qop=auth`, `A2 = METHOD:request-uri`; nonces from a [`registrar::NonceKeeper`] of this API,
 //! replays and expired nonces answered `401` with `stale=true`), or Basic when the TCP peer is
 //! a loopback address (a TLS-terminating reverse proxy on this host). The login comes from
 //! the credentials only: a body cannot name another login. Passwords and tokens are never
-//! logged (a token only shortened).
-//!
-//! The server takes an already bound listener ([`serve`]), so tests bind `127.0.0.1:0`. It
-//! reads the database on each request: the plan is small and fetched rarely (softphones at
-//! start), and operators expect `ferroswitch local-plan add` to show at once. A stored or
-//! removed push token is also sent on [`AdminState::push_changes`], so the SIP core can
-//! update its cache without waiting for the database.
+//! logged (a token only shortened). A stored or removed push token is also sent on
+//! [`AdminState::push_changes`], so the SIP core can update its cache without waiting for
+//! the database.
 
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine as _;
-use registrar::{NonceCheck, NonceKeeper};
-use serde::Serialize;
+use registrar::NonceCheck;
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::Credentials;
-use store::{PushToken, Store};
-use tokio::sync::mpsc;
+use store::PushToken;
 
+use super::{error, AdminState, Failure, JsonObject};
 use crate::clock::unix_ms;
-use crate::push_fields::{self, unix_secs, FieldError};
-
-/// What the admin API's handlers share.
-#[derive(Clone)]
-pub(crate) struct AdminState {
-    pub(crate) store: Store,
-    /// The registrar's realm: apps authenticate with their SIP credentials.
-    pub(crate) realm: Arc<str>,
-    /// Issues and checks this API's digest nonces (its own, not the SIP core's).
-    pub(crate) nonces: Arc<Mutex<NonceKeeper>>,
-    /// Where a stored push token goes after the database write (a removal as the stored
-    /// tombstone: empty token, platform and param), for the SIP core's cache.
-    pub(crate) push_changes: Option<mpsc::UnboundedSender<PushToken>>,
-    /// Renders the process's metrics for `GET /metrics` (none: 404).
-    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    /// `POST /api/reload` (`reload_api.rs`); none: not served.
-    pub(crate) reloader: Option<Arc<crate::reload::Reloader>>,
-}
-
-impl AdminState {
-    /// The API's state over `store`, challenging in `realm` with nonces valid for
-    /// `nonce_lifetime_ms`.
-    pub(crate) fn new(
-        store: Store,
-        realm: &str,
-        nonce_lifetime_ms: u64,
-        push_changes: Option<mpsc::UnboundedSender<PushToken>>,
-    ) -> Self {
-        let secret: [u8; 32] = rand::random();
-        Self {
-            store,
-            realm: realm.into(),
-            nonces: Arc::new(Mutex::new(NonceKeeper::new(&secret, nonce_lifetime_ms))),
-            push_changes,
-            metrics: None,
-            reloader: None,
-        }
-    }
-
-    /// Serves `GET /metrics` from `handle`.
-    pub(crate) fn with_metrics(
-        mut self,
-        handle: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    ) -> Self {
-        self.metrics = handle;
-        self
-    }
-
-    fn nonces(&self) -> std::sync::MutexGuard<'_, NonceKeeper> {
-        self.nonces.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// `GET /api/health`.
-#[derive(Debug, Serialize)]
-struct Health {
-    status: &'static str,
-}
-
-/// One entry of `GET /api/local-dialing-plan`.
-#[derive(Debug, Serialize)]
-struct LocalPlanEntry {
-    prefix: String,
-    server: String,
-}
-
-/// The body of an error answer.
-#[derive(Debug, Serialize)]
-struct ApiError {
-    error: String,
-    /// The request body's field at fault, for a `400` about one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
-}
-
-/// An error answer: a status, `{"error": ...}` and, for a `401`, the challenges.
-#[derive(Debug)]
-struct Failure {
-    status: StatusCode,
-    body: ApiError,
-    /// `WWW-Authenticate` values.
-    challenges: Vec<HeaderValue>,
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let mut headers = HeaderMap::new();
-        for c in self.challenges {
-            headers.append(WWW_AUTHENTICATE, c);
-        }
-        (self.status, headers, Json(self.body)).into_response()
-    }
-}
-
-/// An error answer: `status` with `{"error": message}`.
-fn error(status: StatusCode, message: impl Into<String>) -> Failure {
-    Failure {
-        status,
-        body: ApiError {
-            error: message.into(),
-            field: None,
-        },
-        challenges: Vec::new(),
-    }
-}
-
-impl From<FieldError> for Failure {
-    fn from(e: FieldError) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            body: ApiError {
-                error: e.to_string(),
-                field: Some(e.field),
-            },
-            challenges: Vec::new(),
-        }
-    }
-}
+use crate::push_fields::{self, unix_secs};
 
 /// The largest push-token request body: a token is at most 1024 characters.
-const PUSH_BODY_LIMIT: usize = 16 * 1024;
+pub(super) const PUSH_BODY_LIMIT: usize = 16 * 1024;
 
 /// The digest algorithms challenged with, in this order (MD5 first: most HTTP clients take
 /// the first challenge they know).
 const ALGORITHMS: [Algorithm; 2] = [Algorithm::Md5, Algorithm::Sha256];
-
-/// The admin API's routes, over `state`. Serve it with the peer's address as
-/// [`ConnectInfo`] (as [`serve_with_shutdown`] does): Basic credentials depend on it.
-pub(crate) fn router(state: AdminState) -> Router {
-    let reload = crate::reload_api::router(state.reloader.clone());
-    Router::new()
-        .route("/api/health", get(health))
-        .route("/api/local-dialing-plan", get(local_dialing_plan))
-        .route("/metrics", get(metrics_text))
-        .route(
-            "/api/push-tokens",
-            post(set_push_token)
-                .delete(delete_push_token)
-                .layer(DefaultBodyLimit::max(PUSH_BODY_LIMIT)),
-        )
-        .with_state(state)
-        .merge(reload)
-}
-
-/// Serves the admin API on `listener` until the process ends.
-pub(crate) async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AdminState,
-) -> std::io::Result<()> {
-    serve_with_shutdown(listener, state, std::future::pending()).await
-}
-
-/// Serves the admin API on `listener` until `shutdown` completes, then lets requests in
-/// flight finish.
-pub(crate) async fn serve_with_shutdown(
-    listener: tokio::net::TcpListener,
-    state: AdminState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
-
-/// `GET /metrics`: the Prometheus text format.
-async fn metrics_text(State(state): State<AdminState>) -> Response {
-    match &state.metrics {
-        Some(h) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            h.render(),
-        )
-            .into_response(),
-        None => error(StatusCode::NOT_FOUND, "metrics are not recorded").into_response(),
-    }
-}
-
-async fn health() -> Json<Health> {
-    Json(Health { status: "ok" })
-}
-
-async fn local_dialing_plan(State(state): State<AdminState>) -> Response {
-    match state.store.list_local_plan().await {
-        Ok(rows) => Json(
-            rows.into_iter()
-                .map(|r| LocalPlanEntry {
-                    prefix: r.prefix,
-                    server: r.server,
-                })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "admin API: cannot read the local dialing plan");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the local dialing plan is unavailable: {e}"),
-            )
-            .into_response()
-        }
-    }
-}
 
 /// What a push-token handler needs of the request besides its body.
 struct RequestHead {
@@ -259,7 +48,7 @@ struct RequestHead {
 }
 
 /// `POST /api/push-tokens`.
-async fn set_push_token(
+pub(super) async fn set_push_token(
     State(state): State<AdminState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
@@ -308,7 +97,7 @@ async fn set_push_token(
 }
 
 /// `DELETE /api/push-tokens`.
-async fn delete_push_token(
+pub(super) async fn delete_push_token(
     State(state): State<AdminState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
@@ -361,38 +150,6 @@ fn notify(state: &AdminState, change: PushToken) {
     if let Some(tx) = &state.push_changes {
         if tx.send(change).is_err() {
             tracing::debug!("admin API: nobody takes push token changes any more");
-        }
-    }
-}
-
-/// A request body that must be a JSON object.
-struct JsonObject(serde_json::Map<String, serde_json::Value>);
-
-impl JsonObject {
-    fn parse(body: &[u8]) -> Result<Self, Failure> {
-        match serde_json::from_slice(body) {
-            Ok(serde_json::Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(error(
-                StatusCode::BAD_REQUEST,
-                "the body must be a JSON object, e.g. {\"instance\": \"<urn:uuid:...>\", \
-                 \"token\": \"...\", \"platform\": \"apns\"}",
-            )),
-            Err(e) => Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-            )),
-        }
-    }
-
-    /// A string field; `None` when absent or `null`. Fields not asked for are ignored.
-    fn string(&self, field: &'static str) -> Result<Option<&str>, FieldError> {
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(FieldError {
-                field,
-                reason: "must be a string".to_owned(),
-            }),
         }
     }
 }
@@ -451,9 +208,10 @@ async fn authenticate_basic(
         ));
     };
     let account = account(state, login, peer).await?;
-    // compare hashes: equal-length inputs to a constant-time comparison
-    let hash = |p: &str| Algorithm::Sha256.hash_hex(&[p.as_bytes()]);
-    if !digest::eq_hex(&hash(&account.password), &hash(password)) {
+    // compare the HA1 values: equal-length inputs to a constant-time comparison
+    let stored = crate::secrets::ha1(&account, &state.realm).unwrap_or_default();
+    let given = crate::secrets::ha1_of(Algorithm::Sha256, login, &state.realm, password);
+    if stored.sha256.is_empty() || !digest::eq_hex(&stored.sha256, &given) {
         return Err(wrong_password(state, login, peer));
     }
     enabled(account)
@@ -516,9 +274,13 @@ async fn authenticate_digest(
         NonceCheck::Invalid => return Err(challenge(state, false, "unknown nonce")),
     }
     let account = account(state, &creds.username, head.peer).await?;
+    let ha1 = crate::secrets::ha1(&account, &state.realm).unwrap_or_default();
+    if ha1.get(alg).is_empty() {
+        return Err(wrong_password(state, &creds.username, head.peer));
+    }
     let expected = digest::response(
         alg,
-        &alg.ha1(&creds.username, &state.realm, &account.password),
+        ha1.get(alg),
         &ResponseParams {
             method: head.method.as_str(),
             uri: &creds.uri,
@@ -598,164 +360,12 @@ fn challenge(state: &AdminState, stale: bool, why: &str) -> Failure {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
+    use registrar::NonceKeeper;
+    use store::{NewAccount, Store};
+    use tokio::sync::mpsc;
 
-    use store::{LocalPlanRow, NewAccount};
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
+    use super::super::tests::{request, sqlite_store, start, state, REALM};
     use super::*;
-
-    const REALM: &str = "ferro.test";
-
-    /// A migrated SQLite store in a temporary directory.
-    async fn sqlite_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("ferro.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        (dir, store)
-    }
-
-    fn state(store: Store) -> AdminState {
-        AdminState::new(store, REALM, 30_000, None)
-    }
-
-    /// Starts the API on 127.0.0.1:0; returns its address.
-    async fn start(state: AdminState) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, state));
-        addr
-    }
-
-    /// One HTTP/1.1 GET over a fresh connection: (status, content type, body).
-    async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-        request(addr, "GET", path, &[], "").await
-    }
-
-    /// One HTTP/1.1 request over a fresh connection: (status, content type, body).
-    async fn request(
-        addr: SocketAddr,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String, String) {
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Content-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        conn.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            conn.read_to_end(&mut raw),
-        )
-        .await
-        .expect("the server answers and closes")
-        .unwrap();
-        let text = String::from_utf8(raw).expect("UTF-8 answer");
-        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .expect("status line");
-        let content_type = lines
-            .filter_map(|l| l.split_once(':'))
-            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default();
-        (status, content_type, body.to_owned())
-    }
-
-    #[tokio::test]
-    async fn health_says_ok() {
-        let (_dir, store) = sqlite_store().await;
-        let addr = start(state(store)).await;
-        let (status, content_type, body) = get(addr, "/api/health").await;
-        assert_eq!(status, 200);
-        assert_eq!(content_type, "application/json");
-        assert_eq!(body, r#"{"status":"ok"}"#);
-        let (status, _, _) = get(addr, "/api/nothing-here").await;
-        assert_eq!(status, 404);
-    }
-
-    #[tokio::test]
-    async fn local_dialing_plan_is_served_from_the_database_in_prefix_order() {
-        let (_dir, store) = sqlite_store().await;
-        let addr = start(state(store.clone())).await;
-        let (status, _, body) = get(addr, "/api/local-dialing-plan").await;
-        assert_eq!((status, body.as_str()), (200, "[]"));
-
-        for (prefix, server) in [
-            ("48", "sip2.company.com"),
-            ("44", "sip1.company.com"),
-            ("4420", "[2001:db8::1]:5060"),
-        ] {
-            store
-                .add_local_plan(&LocalPlanRow {
-                    prefix: prefix.to_owned(),
-                    server: server.to_owned(),
-                })
-                .await
-                .unwrap();
-        }
-        // Read per request: a change shows at once.
-        let (status, content_type, body) = get(addr, "/api/local-dialing-plan").await;
-        assert_eq!(status, 200);
-        assert_eq!(content_type, "application/json");
-        assert_eq!(
-            body,
-            r#"[{"prefix":"44","server":"sip1.company.com"},{"prefix":"4420","server":"[2001:db8::1]:5060"},{"prefix":"48","server":"sip2.company.com"}]"#
-        );
-    }
-
-    #[tokio::test]
-    async fn a_database_error_is_a_503_with_a_json_reason() {
-        let (_dir, store) = sqlite_store().await;
-        let addr = start(state(store.clone())).await;
-        store.close().await;
-        let (status, content_type, body) = get(addr, "/api/local-dialing-plan").await;
-        assert_eq!(status, 503);
-        assert_eq!(content_type, "application/json");
-        assert!(
-            body.starts_with(r#"{"error":"the local dialing plan is unavailable: database list_local_plan failed"#),
-            "{body}"
-        );
-        // Health does not touch the database.
-        assert_eq!(get(addr, "/api/health").await.0, 200);
-    }
-
-    #[tokio::test]
-    async fn serve_with_shutdown_stops_when_told() {
-        let (_dir, store) = sqlite_store().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_with_shutdown(listener, state(store), async {
-            stopped.await.ok();
-        }));
-        assert_eq!(get(addr, "/api/health").await.0, 200);
-        stop.send(()).unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(10), server)
-            .await
-            .expect("the server stops")
-            .unwrap()
-            .unwrap();
-        assert!(
-            tokio::net::TcpStream::connect(addr).await.is_err(),
-            "listener closed"
-        );
-    }
 
     /// A store with the account `alice`/`secret` (and `dave`, disabled).
     async fn store_with_accounts() -> (tempfile::TempDir, Store) {
@@ -764,7 +374,7 @@ mod tests {
             store
                 .add_account(&NewAccount {
                     login: login.to_owned(),
-                    password: "secret".to_owned(),
+                    secret: crate::secrets::secret(login, REALM, "secret", false),
                     display_name: None,
                 })
                 .await

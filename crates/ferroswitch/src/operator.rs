@@ -1,0 +1,68 @@
+//! What the operator (the admin API) asks of the SIP core, which runs in the dispatcher task:
+//! each [`CoreRequest`] carries a oneshot for the answer; [`CoreLink::ask`] sends one on the
+//! dispatcher's own channel and waits for the answer (2 s at most). The dispatcher answers in
+//! `dispatcher/operator.rs`.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+/// How long the API waits for the dispatcher before answering 503.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A question or command for the SIP core.
+#[derive(Debug)]
+pub(crate) enum CoreRequest {
+    /// The registrar's live bindings (all logins, or one), expired ones left out.
+    Registrations {
+        login: Option<String>,
+        reply: oneshot::Sender<Vec<(String, registrar::Binding)>>,
+    },
+    /// Removes one binding of `login` (by its key) or all of them; answers how many went.
+    Unregister {
+        login: String,
+        key: Option<String>,
+        reply: oneshot::Sender<usize>,
+    },
+    /// The calls not ended yet.
+    Calls {
+        reply: oneshot::Sender<Vec<b2bua::CallSummary>>,
+    },
+    /// Hangs a call up; answers whether there was such a call to end.
+    HangUp {
+        id: u64,
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// The admin API's end of the channel to the dispatcher.
+#[derive(Debug, Clone)]
+pub(crate) struct CoreLink {
+    tx: mpsc::UnboundedSender<CoreRequest>,
+}
+
+/// The SIP core did not answer (not running, or stuck for 2 s).
+#[derive(Debug, thiserror::Error)]
+#[error("the SIP core did not answer within {ANSWER_TIMEOUT:?}")]
+pub(crate) struct NoAnswer;
+
+impl CoreLink {
+    /// The link and the dispatcher's receiving end.
+    pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<CoreRequest>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, rx)
+    }
+
+    /// Sends the request `make` builds around the reply sender, and waits for the answer.
+    pub(crate) async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> CoreRequest,
+    ) -> Result<T, NoAnswer> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(make(reply)).map_err(|_| NoAnswer)?;
+        match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+            Ok(Ok(v)) => Ok(v),
+            _ => Err(NoAnswer),
+        }
+    }
+}
