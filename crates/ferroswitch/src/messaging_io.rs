@@ -109,9 +109,10 @@ impl MessagingIo {
         self.hooks = hooks;
     }
 
-    /// Storage and hook jobs started and not yet back as [`Done`]: each holds a sender.
+    /// MESSAGEs not yet answered or stored, plus storage and hook jobs started and not yet
+    /// back as [`Done`] (each holds a sender).
     pub(crate) fn in_flight(&self) -> usize {
-        self.done.strong_count().saturating_sub(1)
+        self.core.in_progress() + self.done.strong_count().saturating_sub(1)
     }
 
     pub(crate) fn owns(&self, key: &ClientKey) -> bool {

@@ -235,6 +235,8 @@ pub(crate) struct LiveSettings {
     /// The operator API client, when a hook section changed (`Some(None)`: no hook any more).
     pub(crate) hooks: Option<Option<hooks::HookClient>>,
     pub(crate) purge_every: std::time::Duration,
+    /// Told once the dispatcher applied these: a reload returns when they are in force.
+    pub(crate) applied: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl std::fmt::Debug for LiveSettings {
@@ -258,6 +260,7 @@ impl LiveSettings {
             },
             hooks,
             purge_every: purge_every(config),
+            applied: None,
         }
     }
 }
@@ -415,8 +418,20 @@ impl Reloader {
             current.store(cfg);
             running.tls_chain = chain;
         }
-        let live = LiveSettings::from_config(&new, hooks);
-        let _ = self.inputs.send(Input::Reload(Box::new(live)));
+        let (applied, in_force) = tokio::sync::oneshot::channel();
+        let live = LiveSettings {
+            applied: Some(applied),
+            ..LiveSettings::from_config(&new, hooks)
+        };
+        if self.inputs.send(Input::Reload(Box::new(live))).is_ok() {
+            // the next request after this returns sees the new settings
+            if tokio::time::timeout(std::time::Duration::from_secs(5), in_force)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the dispatcher did not confirm the new settings within 5 s");
+            }
+        }
         // the routing tables are read again at once, not at the next poll
         self.routing.notify_one();
         report.applied.push("routing".to_owned());

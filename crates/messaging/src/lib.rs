@@ -286,6 +286,12 @@ impl Messaging {
         self.actions.pop_front()
     }
 
+    /// MESSAGEs still being handled: forwarded and waiting for a device, or waiting for
+    /// their storage or the SMS hook. A server shutting down waits for none to be left.
+    pub fn in_progress(&self) -> usize {
+        self.jobs.len()
+    }
+
     /// Whether a client transaction is one of our forwards.
     pub fn owns(&self, key: &ClientKey) -> bool {
         self.branches.contains_key(key)

@@ -7,7 +7,7 @@
 //! Shutdown ([`Input::Shutdown`]) drains: every call is ended by the call engine
 //! ([`b2bua::Calls::shutdown`]: BYE, or CANCEL and 503), new out-of-dialog requests get 503
 //! with `Retry-After`, in-dialog requests (the phones' answers, their BYEs) are still served,
-//! and [`Dispatcher::run`] returns once no call, account read or message job is left. The
+//! and [`Dispatcher::run`] returns once no call, account read or MESSAGE is left. The
 //! server then lets the storage writer flush what is queued.
 
 use super::*;
@@ -27,6 +27,7 @@ impl Dispatcher {
             system_commands,
             hooks,
             purge_every,
+            applied,
         } = live;
         self.registrar.set_config(registrar);
         self.calls.set_config(calls);
@@ -44,6 +45,9 @@ impl Dispatcher {
             self.purge_changed = true;
         }
         tracing::debug!("dispatcher settings reloaded");
+        if let Some(tell) = applied {
+            let _ = tell.send(());
+        }
     }
 
     /// Starts draining: calls are ended, new work is refused from now on.
@@ -71,7 +75,8 @@ impl Dispatcher {
     }
 
     /// Draining and nothing left to finish: no call (waiting for the answers to its BYEs and
-    /// CANCELs), no request waiting for its account, no message job writing to storage.
+    /// CANCELs), no request waiting for its account, no MESSAGE waiting for a device, its
+    /// storage or the SMS hook.
     pub(super) fn drained(&self) -> bool {
         self.draining
             && self.calls.is_empty()

@@ -11,7 +11,9 @@ use crate::common::*;
 fn online_message_goes_to_every_device_and_the_first_2xx_answers() {
     let mut b = Bench::new();
     b.online("bob", &[7001, 7002]);
+    assert_eq!(b.m.in_progress(), 0);
     b.send("bob", "hi", "c1", Destination::Login("bob".into()));
+    assert_eq!(b.m.in_progress(), 1, "forwarded, waiting for the devices");
     let wire = b.wire();
     let forwards: Vec<_> = wire
         .iter()
@@ -34,6 +36,7 @@ fn online_message_goes_to_every_device_and_the_first_2xx_answers() {
     assert_eq!(status_of(&b.wire()), vec![(6000, 200)]);
     b.answer(p2, &m2, 200);
     assert!(status_of(&b.wire()).is_empty(), "one answer to the sender");
+    assert_eq!(b.m.in_progress(), 0, "answered: nothing in progress");
     assert_eq!(
         b.actions(),
         vec![Action::Store {
