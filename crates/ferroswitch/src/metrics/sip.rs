@@ -145,9 +145,14 @@ pub(crate) fn classify(payload: &[u8]) -> Option<(usize, Option<usize>)> {
 /// The CSeq header value of a message's bytes: `CSeq:` as we and nearly everyone write it,
 /// else any case.
 fn cseq_of(payload: &[u8]) -> Option<&[u8]> {
-    let head_end = memchr::memmem::find(payload, b"\r\n\r\n").unwrap_or(payload.len());
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // built once: a searcher's setup would otherwise be paid per message
+    static HEAD_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
+    static CSEQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\nCSeq:"));
+    let head_end = HEAD_END.find(payload).unwrap_or(payload.len());
     let head = &payload[..head_end];
-    let start = match memchr::memmem::find(head, b"\nCSeq:") {
+    let start = match CSEQ.find(head) {
         Some(i) => i + 6,
         None => {
             head.windows(6)
