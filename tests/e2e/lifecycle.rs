@@ -249,13 +249,17 @@ fn sighup_with_a_broken_config_keeps_the_running_one_and_logs_file_line_key() {
     server.stop();
 }
 
-/// A bodiless POST to the admin API; (status, body).
+/// The operator API's bearer token in these tests' `[admin]` sections.
+const ADMIN_TOKEN: &str = "lifecycle-test-token-0123456789";
+
+/// A bodiless POST to the admin API with the operator token; (status, body).
 fn post(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut text = String::new();
@@ -271,7 +275,9 @@ fn post(addr: SocketAddr, path: &str) -> (u16, String) {
 
 #[test]
 fn post_api_reload_and_the_cli_report_applied_and_restart_keys() {
-    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
+    let site = Site::with_sections(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n"
+    ));
     let server = site.start();
     let http = server.http.expect("the admin API listens");
     let path = site.config();
@@ -569,9 +575,10 @@ fn sighup_changes_the_log_level() {
     let site = Site::new();
     site.add_account("alice", "wonderland");
     let server = site.start();
-    let mut alice = crate::ua::Ua::new(server.udp, "alice", "wonderland");
-    let debug_line = |l: &str| l.contains("DEBUG") && l.contains("REGISTER status=200");
-    alice.register(100);
+    // a new phone's first REGISTER is challenged: a DEBUG line at debug level
+    let register = || crate::ua::Ua::new(server.udp, "alice", "wonderland").register(100);
+    let debug_line = |l: &str| l.contains("DEBUG") && l.contains("REGISTER refused status=401");
+    register();
     server
         .wait_log(5, debug_line)
         .unwrap_or_else(|seen| panic!("debug logged at first:\n{}", seen.join("\n")));
@@ -586,7 +593,7 @@ fn sighup_changes_the_log_level() {
         .wait_log(10, |l| l.contains("config reloaded"))
         .unwrap_or_else(|seen| panic!("no reload logged:\n{}", seen.join("\n")));
     assert!(line.contains("log.level"), "{line}");
-    alice.register(100);
+    register();
     assert!(
         server.wait_log(2, debug_line).is_err(),
         "no DEBUG line at level info"
@@ -597,7 +604,7 @@ fn sighup_changes_the_log_level() {
     server
         .wait_log(10, |l| l.contains("config reloaded"))
         .unwrap_or_else(|seen| panic!("no reload logged:\n{}", seen.join("\n")));
-    alice.register(100);
+    register();
     server
         .wait_log(5, debug_line)
         .unwrap_or_else(|seen| panic!("debug logged again:\n{}", seen.join("\n")));

@@ -71,7 +71,7 @@ fn info_lines_tell_an_operator_what_happens() {
     assert!(
         ended.contains("caller=alice")
             && ended.contains("callee=bob")
-            && ended.contains("code=486"),
+            && ended.contains("status=486"),
         "{ended}"
     );
     server.stop();

@@ -32,10 +32,27 @@ pub(crate) struct AdminClient {
 impl AdminClient {
     /// The client for the server `config` describes; an error when it has no admin API.
     pub(crate) fn new(config: &Config) -> anyhow::Result<Self> {
-        let base = match (std::env::var("FERROSWITCH_ADMIN_URL"), &config.admin) {
-            (Ok(url), _) if !url.is_empty() => url.trim_end_matches('/').to_owned(),
-            (_, Some(admin)) => format!("http://{}", admin.listen),
-            (_, None) => bail!(
+        Self::new_at(config, None)
+    }
+
+    /// The client for the server `config` describes, or for the admin API at `at` (a
+    /// command's `--admin`) when given.
+    pub(crate) fn new_at(
+        config: &Config,
+        at: Option<std::net::SocketAddr>,
+    ) -> anyhow::Result<Self> {
+        let base = match (at, std::env::var("FERROSWITCH_ADMIN_URL"), &config.admin) {
+            (Some(addr), _, _) => format!("http://{addr}"),
+            (None, Ok(url), _) if !url.is_empty() => url.trim_end_matches('/').to_owned(),
+            (None, _, Some(admin)) => {
+                // a server listening on every address is reached on loopback
+                let mut addr = admin.listen;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}")
+            }
+            (None, _, None) => bail!(
                 "{} has no [admin] section: the server's admin API is off, so there is nothing \
                  to ask (add `[admin]` with `listen` and `token_file`, then restart the server)",
                 config.source.display()
@@ -107,6 +124,11 @@ impl AdminClient {
             ),
             code => bail!("{url} answered {code}: {why}"),
         }
+    }
+
+    /// `POST path` without a body; the JSON answer.
+    pub(crate) async fn post(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path).await
     }
 
     /// Asks a running server to apply account changes now. Silent when no server runs or

@@ -337,7 +337,10 @@ impl Reloader {
     /// Reads the config file again and applies what changed (see the module doc). Logs the
     /// outcome either way.
     pub(crate) async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        // systemd (Type=notify) shows the unit as reloading until READY=1 again
+        crate::notify::reloading();
         let result = self.reload_inner().await;
+        crate::notify::ready();
         match &result {
             Ok(r) => {
                 tracing::info!(config = %self.path.display(), applied = ?r.applied, needs_restart = ?r.needs_restart, "config reloaded");
