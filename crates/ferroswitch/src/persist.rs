@@ -69,6 +69,16 @@ pub(crate) fn record(login: &str, b: &Binding, node_id: &str) -> BindingRecord {
     }
 }
 
+/// Most writes applied in one batch.
+const BATCH_MAX: usize = 2000;
+
+/// After the first write of a batch arrives, the writer waits this long for more before it
+/// applies them. Under load this turns one database transaction, one task wake-up and one
+/// round trip to the SQLite thread per REGISTER into one per window (server CPU per
+/// REGISTER cycle −X %, see docs/benchmarks.md); a write reaches the database at most this
+/// much later, which nobody waits for (the SIP answer never waits on storage).
+const GATHER: Duration = Duration::from_millis(10);
+
 /// Runs until the sender side closes, then flushes what is left.
 pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::UnboundedReceiver<Write>) {
     let mut batch = Vec::with_capacity(1024);
@@ -78,8 +88,15 @@ pub(crate) async fn writer(store: Store, node_id: String, mut rx: mpsc::Unbounde
     let mut publications = Vec::new();
     let mut tokens: Vec<store::PushToken> = Vec::new();
     loop {
-        if rx.recv_many(&mut batch, 2000).await == 0 {
+        if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
             break;
+        }
+        if batch.len() < BATCH_MAX && !rx.is_closed() {
+            tokio::time::sleep(GATHER).await;
+            let room = BATCH_MAX - batch.len();
+            if !rx.is_empty() {
+                rx.recv_many(&mut batch, room).await;
+            }
         }
         for w in batch.drain(..) {
             match w {
