@@ -74,9 +74,9 @@ const BATCH_MAX: usize = 2000;
 
 /// After the first write of a batch arrives, the writer waits this long for more before it
 /// applies them. Under load this turns one database transaction, one task wake-up and one
-/// round trip to the SQLite thread per REGISTER into one per window (server CPU per
-/// REGISTER cycle −X %, see docs/benchmarks.md); a write reaches the database at most this
-/// much later, which nobody waits for (the SIP answer never waits on storage).
+/// round trip to the SQLite thread per REGISTER into one per window (docs/benchmarks.md); a
+/// write reaches the database at most this much later, which nobody waits for (the SIP
+/// answer never waits on storage).
 const GATHER: Duration = Duration::from_millis(10);
 
 /// Runs until the sender side closes, then flushes what is left.
