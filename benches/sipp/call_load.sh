@@ -35,6 +35,7 @@ echo "==> server on $ADDR (pid $SERVER_PID), callee on 127.0.0.1:$PORT; $CALLS c
 printf 'SEQUENTIAL\ncaller;cpw;callee\n' > "$WORK/uac.csv"
 set +e
 CPU0=$(server_cpu_ticks)
+cg_zero
 T0=$(date +%s.%N)
 ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/call_load_uac.xml" -inf uac.csv \
     -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * (HOLD_MS / 1000 + 4))) -d "$HOLD_MS" \
@@ -68,5 +69,6 @@ awk -v ok="$OK" -v fail="$FAIL" -v s="$SECS" -v rate="$RATE" -v hold="$HOLD_MS" 
   if (up > 0) printf "memory per active call %.1f KiB (RSS delta / calls up; includes transaction state)\n", (peak - base) / up;
 }'
 echo "server CPU per call     $(cpu_per_op "$CPU0" "$CPU1" "$((OK + FAIL))") us (user+sys)"
+cg_dump "$((OK + FAIL))"
 echo "sipp exit code         $SIPP_RC"
 [ "$FAIL" = "0" ] || { tail -5 "$WORK/uac.err"; exit 1; }

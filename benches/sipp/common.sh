@@ -47,10 +47,35 @@ server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 cpu_per_op() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / n }'; }
 
 # start_server: runs the server on $WORK/ferroswitch.toml; sets SERVER_PID and ADDR.
+# CALLGRIND=FILE runs it under `valgrind --tool=callgrind` instead: instruction counts do not
+# depend on what else loads the machine. Use a low rate (valgrind runs it ~50x slower); only the
+# load window is counted (cg_zero / cg_dump around it), and FILE gets that window's profile.
 start_server() {
-  "$BIN" -c "$WORK/ferroswitch.toml" run 2> "$WORK/server.log" &
+  local wait=100
+  if [ -n "${CALLGRIND:-}" ]; then
+    command -v valgrind >/dev/null || { echo "valgrind missing" >&2; exit 1; }
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+      "$BIN" -c "$WORK/ferroswitch.toml" run 2> "$WORK/server.log" &
+    wait=1200
+  else
+    "$BIN" -c "$WORK/ferroswitch.toml" run 2> "$WORK/server.log" &
+  fi
   SERVER_PID=$!
-  for _ in $(seq 1 100); do grep -q "ferroswitch ready" "$WORK/server.log" && break; sleep 0.1; done
+  for _ in $(seq 1 "$wait"); do grep -q "ferroswitch ready" "$WORK/server.log" && break; sleep 0.1; done
   ADDR=$(grep -o "listening on udp [0-9.:]*" "$WORK/server.log" | awk '{print $4}')
   [ -n "$ADDR" ] || { cat "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
+}
+
+# cg_zero / cg_dump OPS: with CALLGRIND, zero the counters before the load and, after it, dump
+# them to $CALLGRIND and print the instructions per operation (Ir of the load window / OPS).
+cg_zero() { [ -z "${CALLGRIND:-}" ] || callgrind_control -z "$SERVER_PID" >/dev/null 2>&1; }
+cg_dump() {
+  [ -n "${CALLGRIND:-}" ] || return 0
+  rm -f "$WORK"/callgrind.out.*
+  callgrind_control -d "$SERVER_PID" >/dev/null 2>&1
+  local f; f=$(ls "$WORK"/callgrind.out.* 2>/dev/null | tail -1)
+  [ -n "$f" ] || { echo "no callgrind dump" >&2; return 1; }
+  cp "$f" "$CALLGRIND"
+  local ir; ir=$(callgrind_annotate "$CALLGRIND" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+  awk -v ir="$ir" -v n="$1" 'BEGIN { printf "server instructions    %.0f per operation (callgrind, %d operations)\n", ir / n, n }'
 }

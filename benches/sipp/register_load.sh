@@ -27,6 +27,7 @@ echo "==> server on $ADDR (pid $SERVER_PID); SIPp: $CALLS cycles at $RATE/s"
 
 set +e
 CPU0=$(server_cpu_ticks)
+cg_zero
 T0=$(date +%s.%N)
 ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/register_load.xml" -inf inf.csv \
     -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * 4)) -max_socket 1 \
@@ -52,6 +53,7 @@ awk -v ok="$OK" -v fail="$FAIL" -v s="$SECS" -v rate="$RATE" -v rss="$RSS" -v ac
   printf "server RSS             %.1f MiB with %d accounts registered\n", rss / 1024, acc;
 }'
 echo "server CPU per cycle    $(cpu_per_op "$CPU0" "$CPU1" "$((OK + FAIL))") us (user+sys, challenge + REGISTER)"
+cg_dump "$((OK + FAIL))"
 if [ -n "${SETTLE:-}" ]; then
   echo "==> idle 35 s so Timer J (32 s) releases the finished transactions"
   sleep 35

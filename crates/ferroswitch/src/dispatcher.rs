@@ -236,6 +236,11 @@ impl Dispatcher {
         let mut net_open = true;
         let (udp, locals): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
         self.udp_locals = locals.clone();
+        // One timer for the cores' deadline, moved only when the deadline moves: a fresh
+        // `sleep_until` per loop turn would enter and leave tokio's timer wheel per message.
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<tokio::time::Instant> = None;
         loop {
             let deadline = [
                 self.tx.poll_timeout(),
@@ -246,6 +251,14 @@ impl Dispatcher {
             .flatten()
             .min()
             .map(tokio::time::Instant::from_std);
+            if let Some(d) = deadline {
+                // an earlier deadline moves the timer at once; a later one only by more than a
+                // millisecond (presence converts its wall-clock deadline anew at every turn)
+                if armed.is_none_or(|a| d < a || d - a > Duration::from_millis(1)) {
+                    timer.as_mut().reset(d);
+                    armed = Some(d);
+                }
+            }
             tokio::select! {
                 i = udp_readable(&udp) => {
                     let now = Instant::now();
@@ -302,7 +315,8 @@ impl Dispatcher {
                     self.operator_request(now, r);
                     self.drain(now);
                 }
-                () = sleep_until(deadline) => {
+                () = timer.as_mut(), if deadline.is_some() => {
+                    armed = None;
                     let now = Instant::now();
                     self.tx.handle_timeout(now);
                     self.calls.handle_timeout(now, &mut TxOut { tx: &mut self.tx, now });
@@ -420,7 +434,7 @@ impl Dispatcher {
             from,
             refetched: false,
         };
-        let in_dialog = msg.to_header().is_ok_and(|t| t.tag().is_some());
+        let in_dialog = msg.to_tag().is_some();
         if !in_dialog && self.refuse_while_draining(now, &key, &msg, from) {
             return;
         }
@@ -662,11 +676,4 @@ async fn udp_readable(socks: &[Arc<UdpSocket>]) -> usize {
         Poll::Pending
     })
     .await
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }

@@ -84,6 +84,16 @@ impl QueueDepth {
     }
 }
 
+/// Most writes applied in one batch.
+const BATCH_MAX: usize = 2000;
+
+/// After the first write of a batch arrives, the writer waits this long for more before it
+/// applies them. Under load this turns one database transaction, one task wake-up and one
+/// round trip to the SQLite thread per REGISTER into one per window (docs/benchmarks.md); a
+/// write reaches the database at most this much later, which nobody waits for (the SIP
+/// answer never waits on storage).
+const GATHER: Duration = Duration::from_millis(10);
+
 /// Runs until the sender side closes, then flushes what is left.
 pub(crate) async fn writer(
     store: Store,
@@ -99,8 +109,15 @@ pub(crate) async fn writer(
     let mut tokens: Vec<store::PushToken> = Vec::new();
     loop {
         depth.set(rx.len());
-        if rx.recv_many(&mut batch, 2000).await == 0 {
+        if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
             break;
+        }
+        if batch.len() < BATCH_MAX && !rx.is_closed() {
+            tokio::time::sleep(GATHER).await;
+            let room = BATCH_MAX - batch.len();
+            if !rx.is_empty() {
+                rx.recv_many(&mut batch, room).await;
+            }
         }
         depth.set(rx.len() + batch.len());
         for w in batch.drain(..) {

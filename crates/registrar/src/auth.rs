@@ -113,13 +113,13 @@ impl Registrar {
         let nc = creds.nc.filter(|_| qop_auth);
         // Judge the nonce now but record its count only once the response is proved right:
         // a wrong guess must not use up counts of the legitimate user.
-        match self.nonces.verify(now_ms, &creds.nonce, nc) {
-            NonceCheck::Valid => {}
-            NonceCheck::Stale | NonceCheck::Replayed => {
+        let judged = match self.nonces.judge_for_record(now_ms, &creds.nonce, nc) {
+            Ok(j) => j,
+            Err(NonceCheck::Stale | NonceCheck::Replayed) => {
                 return Err(self.challenge(now_ms, req, from, kind, true))
             }
-            NonceCheck::Invalid => return Err(self.challenge(now_ms, req, from, kind, false)),
-        }
+            Err(_) => return Err(self.challenge(now_ms, req, from, kind, false)),
+        };
         let Some(account) = account.filter(|a| a.login == creds.username) else {
             return Err(forbidden(ForbiddenReason::UnknownAccount {
                 login: creds.username.into_owned(),
@@ -146,8 +146,7 @@ impl Registrar {
                 login: account.login.clone(),
             }));
         }
-        let recorded = self.nonces.check(now_ms, &creds.nonce, nc);
-        debug_assert_eq!(recorded, NonceCheck::Valid, "verified just above");
+        self.nonces.record(judged);
         if !account.enabled {
             return Err(forbidden(ForbiddenReason::AccountDisabled {
                 login: account.login.clone(),

@@ -28,7 +28,7 @@ pub enum NonceCheck {
 /// under a recycled nonce id here. Such nonces are reported [`NonceCheck::Stale`].
 #[derive(Debug)]
 pub struct NonceKeeper {
-    secret: Vec<u8>,
+    key: Keyed,
     lifetime_ms: u64,
     epoch: u32,
     next_nid: u32,
@@ -38,6 +38,25 @@ pub struct NonceKeeper {
 const NONCE_LEN: usize = 56;
 const HEAD_LEN: usize = 24;
 
+/// The HMAC state after the key: cloned per nonce, so the key's two blocks are hashed once per
+/// keeper, not once per nonce.
+#[derive(Clone)]
+struct Keyed(HmacSha256);
+
+impl std::fmt::Debug for Keyed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keyed(..)")
+    }
+}
+
+/// A nonce judged good, to be recorded with [`NonceKeeper::record`] once the credentials are
+/// proved genuine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Judged {
+    slot: usize,
+    nc: u8,
+}
+
 impl NonceKeeper {
     pub fn new(secret: &[u8], lifetime_ms: u64) -> Self {
         Self::with_epoch(secret, lifetime_ms, rand::random())
@@ -46,7 +65,7 @@ impl NonceKeeper {
     /// Like [`Self::new`] with a chosen epoch (tests, or a driver that keeps its own).
     pub fn with_epoch(secret: &[u8], lifetime_ms: u64, epoch: u32) -> Self {
         Self {
-            secret: secret.to_vec(),
+            key: Keyed(HmacSha256::new_from_slice(secret).expect("HMAC takes any key length")),
             lifetime_ms,
             epoch,
             next_nid: 0,
@@ -54,10 +73,14 @@ impl NonceKeeper {
         }
     }
 
-    fn mac(&self, head: &str) -> String {
-        let mut m = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+    /// The first 16 bytes of HMAC-SHA256(secret, head).
+    fn mac(&self, head: &str) -> [u8; 16] {
+        let mut m = self.key.0.clone();
         m.update(head.as_bytes());
-        hex::encode(&m.finalize().into_bytes()[..16])
+        let full = m.finalize().into_bytes();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
     }
 
     /// Nonces issued from now on are valid this long (those already out keep their expiry).
@@ -71,9 +94,13 @@ impl NonceKeeper {
         self.next_nid = self.next_nid.wrapping_add(1);
         self.last_nc[nid as usize % RING] = 0;
         let expiry = (now_ms + self.lifetime_ms) / 1000;
-        let head = format!("{:08x}{:08x}{nid:08x}", expiry as u32, self.epoch);
-        let mac = self.mac(&head);
-        head + &mac
+        let mut nonce = String::with_capacity(NONCE_LEN);
+        for field in [expiry as u32, self.epoch, nid] {
+            push_hex(&mut nonce, &field.to_be_bytes());
+        }
+        let mac = self.mac(&nonce);
+        push_hex(&mut nonce, &mac);
+        nonce
     }
 
     /// Judges `nonce` and, with qop, its count `nc` without recording anything: on
@@ -84,7 +111,9 @@ impl NonceKeeper {
             return Err(NonceCheck::Invalid);
         }
         let (head, mac) = nonce.split_at(HEAD_LEN);
-        if !sip_message::digest::eq_hex(&self.mac(head), mac) {
+        let mut expected = String::with_capacity(NONCE_LEN - HEAD_LEN);
+        push_hex(&mut expected, &self.mac(head));
+        if !sip_message::digest::eq_hex(&expected, mac) {
             return Err(NonceCheck::Invalid);
         }
         let field = |i: usize| u32::from_str_radix(&head[i * 8..(i + 1) * 8], 16);
@@ -110,6 +139,24 @@ impl NonceKeeper {
         Ok((slot, nc))
     }
 
+    /// [`Self::verify`], keeping what [`Self::record`] needs: the registrar judges a nonce
+    /// once, checks the digest, then records the count without judging the nonce again.
+    pub(crate) fn judge_for_record(
+        &self,
+        now_ms: u64,
+        nonce: &str,
+        nc: Option<u32>,
+    ) -> Result<Judged, NonceCheck> {
+        self.judge(now_ms, nonce, nc)
+            .map(|(slot, nc)| Judged { slot, nc })
+    }
+
+    /// Records the count of a nonce judged by [`Self::judge_for_record`] (nothing else may
+    /// have touched the keeper in between).
+    pub(crate) fn record(&mut self, judged: Judged) {
+        self.last_nc[judged.slot] = judged.nc;
+    }
+
     /// The verdict on `nonce` and `nc`, recording nothing; [`Self::check`]
     /// records.
     pub fn verify(&self, now_ms: u64, nonce: &str, nc: Option<u32>) -> NonceCheck {
@@ -131,6 +178,15 @@ impl NonceKeeper {
     }
 }
 
+/// Appends lower-case hex digits of `bytes`.
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +204,24 @@ mod tests {
         assert_eq!(k.check(1_000_800, &tampered, Some(9)), NonceCheck::Invalid);
         let other = NonceKeeper::new(b"other", 30_000).issue(1_000_000);
         assert_eq!(k.check(1_000_800, &other, Some(1)), NonceCheck::Invalid);
+    }
+
+    #[test]
+    fn nonces_keep_their_format() {
+        // expiry, epoch, nid as 8 hex digits each, then 16 bytes of HMAC-SHA256 in hex
+        let mut k = NonceKeeper::with_epoch(b"secret", 30_000, 0xdead_beef);
+        let n = k.issue(1_000_000);
+        assert_eq!(n.len(), NONCE_LEN);
+        assert_eq!(&n[..HEAD_LEN], "00000406deadbeef00000000");
+        let mut m = HmacSha256::new_from_slice(b"secret").unwrap();
+        m.update(&n.as_bytes()[..HEAD_LEN]);
+        assert_eq!(
+            &n[HEAD_LEN..],
+            hex::encode(&m.finalize().into_bytes()[..16])
+        );
+        let judged = k.judge_for_record(1_000_001, &n, Some(1)).unwrap();
+        k.record(judged);
+        assert_eq!(k.verify(1_000_002, &n, Some(1)), NonceCheck::Replayed);
     }
 
     #[test]

@@ -64,6 +64,20 @@ fn bench(c: &mut Criterion) {
             r.finish()
         })
     });
+    // The pipeline's questions after sanity: the transaction layer (merged request: To tag,
+    // From tag), the dispatcher (in dialog?), response_to (To tag), stable_tag (branch).
+    // Before the tags were remembered by sanity_check, each was a name-addr or Via parse.
+    g.bench_function("sanity_then_pipeline_reads", |b| {
+        b.iter(|| {
+            let m = Message::parse(black_box(raw.clone())).unwrap();
+            m.sanity_check().unwrap();
+            let n = m.to_tag().map_or(0, str::len)
+                + m.from_tag().map_or(0, str::len)
+                + m.to_tag().map_or(0, str::len)
+                + m.to_tag().map_or(0, str::len);
+            (n, m.stable_tag())
+        })
+    });
     g.finish();
 
     // What the B2BUA pays for a B-leg INVITE until the transaction layer holds its bytes:

@@ -20,6 +20,7 @@
 mod cursor;
 pub mod digest;
 mod error;
+mod facts;
 mod frame;
 mod header;
 mod message;

@@ -137,6 +137,8 @@ pub struct Message {
     /// Exactly what [`Message::to_bytes`] prints, when that is known without printing: set by
     /// [`crate::MessageBuilder::finish_request`] for a message it built in canonical form.
     pub(crate) printed: Option<Bytes>,
+    /// Tags and branch, parsed once (`facts.rs`).
+    pub(crate) facts: crate::facts::Facts,
 }
 
 impl PartialEq for Message {
@@ -315,6 +317,7 @@ impl Message {
             headers,
             body,
             printed: None,
+            facts: Default::default(),
         })
     }
 
@@ -325,6 +328,7 @@ impl Message {
             headers,
             body,
             printed: None,
+            facts: Default::default(),
         }
     }
 

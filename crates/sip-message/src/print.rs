@@ -114,7 +114,7 @@ impl MessageBuilder {
         }
         if let Some(v) = req.header(&HeaderName::To) {
             match to_tag {
-                Some(tag) if !req.to_header().is_ok_and(|t| t.tag().is_some()) => {
+                Some(tag) if req.to_tag().is_none() => {
                     b.put_header("To", &[v, ";tag=", tag]);
                 }
                 _ => b.put_header("To", &[v]),

@@ -38,14 +38,18 @@ impl Message {
         let _: CSeq = cseq;
         let mut vias = 0;
         for v in self.vias() {
-            v?;
+            let v = v?;
+            if vias == 0 {
+                self.note_branch(v.branch());
+            }
             vias += 1;
         }
         if vias == 0 {
             return Err(Error::Missing("Via"));
         }
-        self.from_header()?;
-        self.to_header()?;
+        let from = self.from_header()?;
+        let to = self.to_header()?;
+        self.note_tags(&to, &from);
         self.max_forwards()?;
         self.expires()?;
         if let Some(ContactList::Contacts(cs)) = self.contacts()? {

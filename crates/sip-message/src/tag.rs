@@ -7,7 +7,7 @@ impl Message {
     /// one request gets the same tag, with no state kept (RFC 3261 §8.2.6.2 asks only that a
     /// tag be globally unique per dialog; stateless answers need it repeatable too).
     pub fn stable_tag(&self) -> String {
-        let branch = self.top_via().ok().and_then(|v| v.branch()).unwrap_or("");
+        let branch = self.top_branch().unwrap_or("");
         // FNV-1a, 64 bit
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in branch

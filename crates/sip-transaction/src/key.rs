@@ -175,13 +175,14 @@ impl Fingerprinter {
             // tag is not compared (an ACK carries the tag of our response, which the layer
             // does not keep), which only matters for RFC 2543 peers reusing all the rest.
             _ => {
-                let from = msg.from_header().ok()?;
+                msg.header(&sip_message::HeaderName::From)?;
+                let from_tag = msg.from_tag().unwrap_or("");
                 let cseq = msg.cseq().ok()?;
                 let top_via = msg.header_list(&sip_message::HeaderName::Via).next()?;
                 let mut f = self.start(LEGACY);
                 f.part(method.as_str().as_bytes())
                     .part(msg.request_uri_str()?.as_bytes())
-                    .part(from.tag().unwrap_or("").as_bytes())
+                    .part(from_tag.as_bytes())
                     .part(msg.call_id()?.as_bytes())
                     .num(cseq.seq)
                     .part(top_via.as_bytes());
@@ -201,10 +202,10 @@ impl Fingerprinter {
 
     /// Merged-request key (RFC 3261 §8.2.2.2): From tag, Call-ID, CSeq.
     pub(crate) fn merge(&self, msg: &Message) -> Option<Fp> {
-        let from = msg.from_header().ok()?;
+        msg.header(&sip_message::HeaderName::From)?;
         let cseq = msg.cseq().ok()?;
         let mut f = self.start(MERGE);
-        f.part(from.tag().unwrap_or("").as_bytes())
+        f.part(msg.from_tag().unwrap_or("").as_bytes())
             .part(msg.call_id()?.as_bytes())
             .num(cseq.seq)
             .part(cseq.method.as_str().as_bytes());

@@ -499,7 +499,7 @@ impl TransactionLayer {
         }
         let invite = method == Method::Invite;
         // Merged requests (RFC 3261 §8.2.2.2): only out-of-dialog requests are checked.
-        let no_to_tag = msg.to_header().is_ok_and(|t| t.tag().is_none());
+        let no_to_tag = msg.to_tag().is_none();
         let merge_fp = if no_to_tag {
             self.fps.merge(&msg)
         } else {
@@ -548,7 +548,7 @@ impl TransactionLayer {
     fn handle_response(&mut self, now: Instant, msg: Message, from: Peer) {
         let fp = {
             let Ok(cseq) = msg.cseq() else { return };
-            let Some(branch) = msg.top_via().ok().and_then(|v| v.branch()) else {
+            let Some(branch) = msg.top_branch() else {
                 debug!(%from, "response without a branch dropped");
                 return;
             };

@@ -41,18 +41,12 @@ impl Call {
             let b = MessageBuilder::response_to(req, code, None, Some(from.remote));
             out.respond(&key, b.finish());
         };
-        let to_tag = req
-            .to_header()
-            .ok()
-            .and_then(|t| t.tag().map(str::to_owned));
-        let from_tag = req
-            .from_header()
-            .ok()
-            .and_then(|f| f.tag().map(str::to_owned));
+        let to_tag = req.to_tag();
+        let from_tag = req.from_tag();
         let method = req.method()?;
         let seq = req.cseq().map(|c| c.seq).unwrap_or(0);
         let ok_dialog = match self.dialog_mut(side) {
-            Some(d) if d.matches(call_id, to_tag.as_deref(), from_tag.as_deref()) => {
+            Some(d) if d.matches(call_id, to_tag, from_tag) => {
                 if !d.accept_remote_cseq(seq) {
                     reply(out, 500);
                     return Some(After::Nothing);
