@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -150,7 +151,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// The first certificate of a PEM file (the leaf), as DER.
 fn der_of(pem_file: &std::path::Path) -> Vec<u8> {
     let pem = std::fs::read(pem_file).unwrap();
-    let first = rustls_pemfile::certs(&mut pem.as_slice())
+    let first = CertificateDer::pem_slice_iter(&pem)
         .next()
         .expect("a certificate")
         .unwrap()

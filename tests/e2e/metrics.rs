@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
+
 use crate::calls::{assert_ok, cdrs, free_port, Sipp};
 use crate::harness::{Server, Site};
 
@@ -166,7 +169,7 @@ fn stun_on_sip(server: &Server) {
 fn tls_handshake(site: &Site, to: SocketAddr) {
     let pem = std::fs::read(site.dir.path().join("tls/cert.pem")).expect("certificate");
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for c in CertificateDer::pem_slice_iter(&pem) {
         roots.add(c.unwrap()).unwrap();
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -370,7 +373,7 @@ fn metrics_count_what_sipp_saw() {
         1.0
     );
     let pem = std::fs::read(site.dir.path().join("tls/cert.pem")).unwrap();
-    let der = rustls_pemfile::certs(&mut pem.as_slice())
+    let der = CertificateDer::pem_slice_iter(&pem)
         .next()
         .unwrap()
         .unwrap();

@@ -8,20 +8,21 @@
 //! refused; keys in errors read `listener[type=sip].port` or `registrar.min-expiration`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
 
 use roxmltree::{Document, Node};
 
 use crate::model::{
-    sqlite_url_in, AdminSettings, AdminToken, Config, DigestAlgorithm, HttpHook, ListenerRole,
-    LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
+    sqlite_url_in, AdminSettings, AdminToken, Config, HttpHook, ListenerRole, LogFormat,
+    MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::origin::{Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
+
+mod values;
+use values::{Algorithms, List, Seconds, XmlIp, XmlValue};
 
 const ROOTS: &[&str] = &["voipswitch", "config"];
 const SECTIONS: &[&str] = &[
@@ -709,120 +710,12 @@ impl<'d, 'input> Reader<'d, 'input> {
     }
 }
 
-/// A value as written in a `value` attribute.
-trait XmlValue: Sized {
-    fn from_xml(s: &str) -> Result<Self, String>;
-}
-
-impl XmlValue for String {
-    fn from_xml(s: &str) -> Result<Self, String> {
-        Ok(s.to_owned())
-    }
-}
-
-impl XmlValue for bool {
-    fn from_xml(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(format!("invalid value {s:?}: expected true or false")),
-        }
-    }
-}
-
-macro_rules! xml_integer {
-    ($($t:ty),*) => {$(
-        impl XmlValue for $t {
-            fn from_xml(s: &str) -> Result<Self, String> {
-                s.trim().parse().map_err(|_| {
-                    format!("invalid value {s:?}: expected an integer from {} to {}", <$t>::MIN, <$t>::MAX)
-                })
-            }
-        }
-    )*};
-}
-xml_integer!(u16, u32);
-
-impl XmlValue for Advertise {
-    fn from_xml(s: &str) -> Result<Self, String> {
-        Self::parse(s)
-    }
-}
-
-macro_rules! xml_name {
-    ($($t:ty),*) => {$(
-        impl XmlValue for $t {
-            fn from_xml(s: &str) -> Result<Self, String> {
-                s.trim().parse().map_err(|e: crate::model::UnknownName| e.to_string())
-            }
-        }
-    )*};
-}
-xml_name!(Transport, LogFormat);
-
-/// An IP address, IPv6 with or without brackets.
-struct XmlIp(IpAddr);
-
-impl XmlValue for XmlIp {
-    fn from_xml(s: &str) -> Result<Self, String> {
-        let t = s.trim();
-        let t = t
-            .strip_prefix('[')
-            .and_then(|t| t.strip_suffix(']'))
-            .unwrap_or(t);
-        t.parse()
-            .map(XmlIp)
-            .map_err(|_| format!("invalid value {s:?}: expected an IP address"))
-    }
-}
-
-/// A time in whole seconds.
-#[derive(Debug)]
-struct Seconds(Duration);
-
-impl XmlValue for Seconds {
-    fn from_xml(s: &str) -> Result<Self, String> {
-        let seconds: u32 = s
-            .trim()
-            .parse()
-            .map_err(|_| format!("invalid value {s:?}: expected a whole number of seconds"))?;
-        Ok(Seconds(Duration::from_secs(seconds.into())))
-    }
-}
-
-/// A comma-separated list of names, each trimmed; empty entries are dropped (`value=""` is the
-/// empty list).
-struct List(Vec<String>);
-
-impl XmlValue for List {
-    fn from_xml(s: &str) -> Result<Self, String> {
-        Ok(List(
-            s.split(',')
-                .map(str::trim)
-                .filter(|item| !item.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ))
-    }
-}
-
-/// A comma-separated list of digest algorithm names: `SHA-256,MD5`.
-struct Algorithms(Vec<DigestAlgorithm>);
-
-impl XmlValue for Algorithms {
-    fn from_xml(s: &str) -> Result<Self, String> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-            .map(|name| DigestAlgorithm::from_str(name).map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()
-            .map(Algorithms)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DigestAlgorithm;
+    use std::net::IpAddr;
+    use std::time::Duration;
 
     fn parse_str(body: &str) -> Result<Config, String> {
         parse(

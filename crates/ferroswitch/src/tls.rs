@@ -2,12 +2,12 @@
 //! certificate is generated when the files are missing and the config allows it.
 
 use std::fs;
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use ferroswitch_config::TlsSettings;
+use rustls::pki_types::pem::{self, PemObject as _};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The server config for `tls`, with the certificate chain it presents (a reload compares
@@ -45,9 +45,9 @@ pub(crate) fn server_config(
 }
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let f = fs::File::open(path)
-        .with_context(|| format!("opening TLS certificate {}", path.display()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(f))
+    let pem =
+        fs::read(path).with_context(|| format!("opening TLS certificate {}", path.display()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .with_context(|| format!("reading PEM certificates from {}", path.display()))?;
     if certs.is_empty() {
@@ -57,11 +57,12 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 }
 
 fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    let f = fs::File::open(path)
-        .with_context(|| format!("opening TLS private key {}", path.display()))?;
-    rustls_pemfile::private_key(&mut BufReader::new(f))
-        .with_context(|| format!("reading PEM private key from {}", path.display()))?
-        .with_context(|| format!("{} holds no PEM private key", path.display()))
+    let pem =
+        fs::read(path).with_context(|| format!("opening TLS private key {}", path.display()))?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => anyhow!("{} holds no PEM private key", path.display()),
+        e => anyhow!("reading PEM private key from {}: {e}", path.display()),
+    })
 }
 
 fn generate_self_signed(cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
