@@ -15,6 +15,7 @@
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 mod auth;
+mod guard;
 mod lifecycle;
 mod operator;
 
@@ -424,6 +425,9 @@ impl Dispatcher {
         if !in_dialog && self.refuse_while_draining(now, &key, &msg, from) {
             return;
         }
+        if !in_dialog && self.refuse_bad_extension(now, &key, &msg, from) {
+            return;
+        }
         // presence owns its dialogs: SUBSCRIBE refreshes and PUBLISH never reach the B2BUA
         if matches!(msg.method(), Some(Method::Subscribe | Method::Publish)) {
             return self.authenticated(now, waiting(msg));
@@ -452,7 +456,7 @@ impl Dispatcher {
                 b.header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
                     .header("Allow-Events", "presence, message-summary")
-                    .header("Supported", "path, outbound, eventlist")
+                    .header("Supported", guard::SUPPORTED)
                     .header("Server", SERVER);
                 self.respond(now, &key, b.finish());
             }

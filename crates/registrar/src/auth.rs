@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use sip_message::digest::{self, Algorithm, ResponseParams};
-use sip_message::{Credentials, Message, Peer};
+use sip_message::{Credentials, HeaderName, Message, Peer};
 
 use crate::error::{self, AuthRejection, CredentialsProblem, ForbiddenReason};
 use crate::nonce::NonceCheck;
@@ -33,6 +33,19 @@ impl AuthKind {
             Self::Www => req.authorization(),
             Self::Proxy => req.proxy_authorization(),
         }
+    }
+
+    /// Whether the credentials header of this kind names a scheme other than Digest (RFC 4475
+    /// regaut01): such credentials are not ours to judge, so they get a fresh challenge.
+    fn foreign_scheme(self, req: &Message) -> bool {
+        let name = match self {
+            Self::Www => HeaderName::Authorization,
+            Self::Proxy => HeaderName::ProxyAuthorization,
+        };
+        req.header(&name).is_some_and(|v| {
+            let scheme = v.trim_start().split([' ', '\t', ',']).next().unwrap_or("");
+            !scheme.eq_ignore_ascii_case("Digest")
+        })
     }
 }
 
@@ -82,6 +95,9 @@ impl Registrar {
             return Err(self.challenge(now_ms, req, from, kind, false));
         };
         let Ok(creds) = creds else {
+            if kind.foreign_scheme(req) {
+                return Err(self.challenge(now_ms, req, from, kind, false));
+            }
             return Err(bad(CredentialsProblem::Malformed));
         };
         if !creds.is_digest() || creds.realm != self.cfg.realm {
