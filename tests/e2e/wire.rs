@@ -10,7 +10,7 @@ use sip_message::{Challenge, HeaderName, Message};
 
 use crate::harness::Site;
 
-fn udp_exchange(sock: &UdpSocket, msg: &str) -> Message {
+pub(crate) fn udp_exchange(sock: &UdpSocket, msg: &str) -> Message {
     sock.send(msg.as_bytes()).unwrap();
     let mut buf = [0u8; 65_536];
     let n = sock.recv(&mut buf).expect("no answer within the timeout");
@@ -24,7 +24,7 @@ pub(crate) fn client(server: std::net::SocketAddr) -> UdpSocket {
     s
 }
 
-fn request(
+pub(crate) fn request(
     method: &str,
     user: &str,
     branch: &str,
@@ -114,6 +114,26 @@ pub(crate) fn register(
         .map(|v| Challenge::parse(v).unwrap())
         .find(|ch| ch.algorithm.as_deref() == Some(alg.name()))
         .expect("a challenge for the algorithm");
+    let auth = authorization(user, password, &ch, alg);
+    let req = request(
+        "REGISTER",
+        user,
+        &format!("{tag}b"),
+        &format!("{contact}{auth}"),
+        local,
+    )
+    .replace("CSeq: 1 ", "CSeq: 2 ");
+    (udp_exchange(c, &req), auth)
+}
+
+/// An `Authorization` header line (with CRLF) answering `ch` for a REGISTER to
+/// `sip:ferroswitch.test` as `user` with `password`, nonce count 1.
+pub(crate) fn authorization(
+    user: &str,
+    password: &str,
+    ch: &Challenge<'_>,
+    alg: Algorithm,
+) -> String {
     let ha1 = alg.ha1(user, &ch.realm, password);
     let uri = "sip:ferroswitch.test";
     let resp = digest::response(
@@ -126,21 +146,12 @@ pub(crate) fn register(
             qop_auth: Some(("00000001", "abcdef")),
         },
     );
-    let auth = format!(
+    format!(
         "Authorization: Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"abcdef\"\r\n",
         ch.realm,
         ch.nonce,
         alg.name()
-    );
-    let req = request(
-        "REGISTER",
-        user,
-        &format!("{tag}b"),
-        &format!("{contact}{auth}"),
-        local,
     )
-    .replace("CSeq: 1 ", "CSeq: 2 ");
-    (udp_exchange(c, &req), auth)
 }
 
 #[test]

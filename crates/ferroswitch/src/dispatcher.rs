@@ -145,6 +145,8 @@ pub(crate) struct Dispatcher {
     purge_every: Duration,
     /// A reload changed `purge_every`: the loop re-arms its tick.
     purge_changed: bool,
+    /// Sources throttled for failed authentications (`guard.rs`).
+    auth_throttle: crate::security::AuthThrottle,
 }
 
 impl Dispatcher {
@@ -194,6 +196,9 @@ impl Dispatcher {
             fetching: 0,
             purge_every: Duration::from_secs(30),
             purge_changed: false,
+            auth_throttle: crate::security::AuthThrottle::new(
+                (&ferroswitch_config::SecuritySettings::default()).into(),
+            ),
         }
     }
 
@@ -255,6 +260,7 @@ impl Dispatcher {
                         match udp[i].try_recv_from(&mut buf) {
                             Ok((n, remote)) => {
                                 if let Some(Inbound { msg, from }) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
+                                    if !self.admits(now, &msg, &from) { continue; }
                                     self.tx.handle_message(now, msg, from);
                                     self.drain(now);
                                 }
@@ -274,6 +280,7 @@ impl Dispatcher {
                     }
                     let now = Instant::now();
                     for Inbound { msg, from } in batch.drain(..) {
+                        if !self.admits(now, &msg, &from) { continue; }
                         self.tx.handle_message(now, msg, from);
                         self.drain(now);
                     }

@@ -235,6 +235,8 @@ pub(crate) struct LiveSettings {
     /// The operator API client, when a hook section changed (`Some(None)`: no hook any more).
     pub(crate) hooks: Option<Option<hooks::HookClient>>,
     pub(crate) purge_every: std::time::Duration,
+    /// `[security]`: when a source is throttled for failed authentications.
+    pub(crate) auth_limits: crate::security::Limits,
 }
 
 impl std::fmt::Debug for LiveSettings {
@@ -258,6 +260,7 @@ impl LiveSettings {
             },
             hooks,
             purge_every: purge_every(config),
+            auth_limits: (&config.security).into(),
         }
     }
 }

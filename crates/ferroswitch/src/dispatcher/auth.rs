@@ -39,6 +39,9 @@ impl Dispatcher {
                 }
             }
         }
+        if let Err(RegisterError::Auth(r)) = &outcome.result {
+            self.auth_failed(now, &w.msg, &w.from, r);
+        }
         log_register(&outcome, &w.from);
         if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
             // messages stored while the login was away go out now
@@ -223,6 +226,7 @@ impl Dispatcher {
                 }
                 let method = w.msg.method().map_or("?", |m| m.as_str());
                 tracing::debug!(status = r.status(), peer = %w.from, method, "request not authenticated");
+                self.auth_failed(now, &w.msg, &w.from, &r.reason);
                 if matches!(r.reason, AuthRejection::Challenge { .. })
                     && w.msg.method() != Some(&Method::Invite)
                 {

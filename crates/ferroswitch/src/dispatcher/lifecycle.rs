@@ -27,7 +27,9 @@ impl Dispatcher {
             system_commands,
             hooks,
             purge_every,
+            auth_limits,
         } = live;
+        self.auth_throttle.set_limits(auth_limits);
         self.registrar.set_config(registrar);
         self.calls.set_config(calls);
         self.trusted = trusted;
