@@ -17,6 +17,7 @@
 mod auth;
 mod guard;
 mod lifecycle;
+mod misses;
 mod operator;
 
 use auth::cached;
@@ -147,6 +148,8 @@ pub(crate) struct Dispatcher {
     purge_changed: bool,
     /// Sources throttled for failed authentications (`guard.rs`).
     auth_throttle: crate::security::AuthThrottle,
+    /// The logins cached as unknown, bounded (`misses.rs`).
+    misses: misses::Misses,
 }
 
 impl Dispatcher {
@@ -199,6 +202,7 @@ impl Dispatcher {
             auth_throttle: crate::security::AuthThrottle::new(
                 (&ferroswitch_config::SecuritySettings::default()).into(),
             ),
+            misses: misses::Misses::default(),
         }
     }
 
@@ -629,8 +633,7 @@ impl Dispatcher {
                 account: Ok(account),
                 waiting,
             } => {
-                self.accounts
-                    .insert(login, cached(account, &self.realm, now));
+                self.cache_account(now, login, account);
                 if waiting.msg.method() == Some(&Method::Register) {
                     self.register(now, waiting);
                 } else {

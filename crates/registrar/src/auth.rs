@@ -74,6 +74,26 @@ impl Registrar {
             .map(|c| c.username.into_owned())
     }
 
+    /// Whether the request's credentials of `kind` are worth the account they name: Digest,
+    /// our realm, and a nonce we issued that is neither stale nor replayed (its HMAC checks
+    /// out). Otherwise [`Self::authenticate`] answers a challenge whatever the account, so the
+    /// driver need not look it up (nor read it from a database for an attacker's made-up
+    /// username).
+    pub fn credentials_worth_judging(&self, now_ms: u64, req: &Message, kind: AuthKind) -> bool {
+        let Some(Ok(creds)) = kind.credentials(req) else {
+            return false;
+        };
+        if !creds.is_digest() || creds.realm != self.cfg.realm {
+            return false;
+        }
+        let qop_auth = creds
+            .qop
+            .as_deref()
+            .is_some_and(|q| q.eq_ignore_ascii_case("auth"));
+        let nc = creds.nc.filter(|_| qop_auth);
+        self.nonces.verify(now_ms, &creds.nonce, nc) == NonceCheck::Valid
+    }
+
     /// Checks the request's credentials against `account` (the account named by the digest
     /// username, looked up by the driver; `None` if unknown). On success returns the account;
     /// otherwise the challenge (fresh or `stale=true`) or the 400/403 to send, with why.

@@ -573,3 +573,26 @@ fn unknown_authorization_scheme_is_challenged() {
     let out = srv.handle(T0, &req, c.peer);
     assert_eq!(out.status(), 400, "{}", text(&out));
 }
+
+/// The driver looks an account up only for credentials with a nonce we issued (issue 12:
+/// made-up usernames with made-up nonces cost no database read).
+#[test]
+fn only_credentials_with_our_nonce_are_worth_an_account_lookup() {
+    let mut srv = Server::new();
+    let mut c = Client::alice();
+    let first = c.build(&Reg::contact(CONTACT));
+    assert!(!srv.reg.credentials_worth_judging(T0, &first, AuthKind::Www));
+    c.learn(&srv.handle(T0, &first, c.peer));
+    let good = c.build(&Reg::contact(CONTACT));
+    assert!(srv.reg.credentials_worth_judging(T0, &good, AuthKind::Www));
+    // a nonce whose expiry was changed: its HMAC no longer matches
+    let mut forged = c.authorization(1);
+    let at = forged.find("nonce=\"").unwrap() + 7;
+    forged.replace_range(at..at + 8, "ffffffff");
+    c.cseq += 1;
+    let req = c.build_raw(&Reg::contact(CONTACT), Some(&forged));
+    assert!(!srv.reg.credentials_worth_judging(T0, &req, AuthKind::Www));
+    assert!(!srv
+        .reg
+        .credentials_worth_judging(T0, &good, AuthKind::Proxy));
+}
