@@ -177,3 +177,96 @@ fn wrong_passwords_throttle_their_source_only() {
     assert_eq!(ips.len(), 10, "{text}");
     assert!(ips.iter().all(|ip| *ip == "127.0.0.2"), "{text}");
 }
+
+/// Issue 12 item 3, measured (run on purpose: `cargo test -p ferroswitch --test e2e --
+/// --ignored random_usernames`): two rounds of REGISTERs with distinct made-up usernames, each
+/// signed over a nonce we issued (the worst case: each is worth a database read). The second
+/// round must not grow RSS further (by more than 10 MB): the cache of misses is bounded. What
+/// the first round leaves (the allocator keeps the memory of the 403s' transactions, held 32 s
+/// by Timer J) is printed. `FERRO_STRESS_N` sets the count per round (default 100 000).
+#[test]
+#[ignore = "stress: ~5 minutes"]
+fn random_usernames_hold_bounded_memory() {
+    let n: usize = std::env::var("FERRO_STRESS_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let site = Site::with_sections(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[security]\nauth_failures = 100000\nauth_window = 1\n",
+    );
+    let server = site.start();
+    let rss = |server: &crate::harness::Server| {
+        get(
+            &scrape(server),
+            "ferroswitch_process_resident_memory_bytes",
+            &[],
+        ) / 1e6
+    };
+    std::thread::sleep(Duration::from_secs(6));
+    let base = rss(&server);
+    let c = client(server.udp);
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let local = c.local_addr().unwrap();
+    let contact = format!("Contact: <sip:x@{local}>\r\n");
+    let mut after = Vec::new();
+    for round in 0..2 {
+        let r = udp_exchange(
+            &c,
+            &request("REGISTER", "x", &format!("rnd{round}"), &contact, local),
+        );
+        let ch = r
+            .header_values(&HeaderName::WwwAuthenticate)
+            .map(|v| Challenge::parse(v).unwrap())
+            .find(|ch| ch.algorithm.as_deref() == Some("MD5"))
+            .expect("an MD5 challenge");
+        let started = std::time::Instant::now();
+        let (mut forbidden, mut other) = (0usize, 0usize);
+        let suffix = crate::harness::rand_suffix();
+        for batch in 0..n.div_ceil(50) {
+            let mut sent = 0;
+            for j in 0..50 {
+                let i = batch * 50 + j;
+                if i >= n {
+                    break;
+                }
+                let user = format!("r{suffix}x{i}");
+                let auth = authorization(&user, "x", &ch, Algorithm::Md5);
+                let branch = format!("rnd{round}x{i}");
+                let req = request(
+                    "REGISTER",
+                    &user,
+                    &branch,
+                    &format!("{contact}{auth}"),
+                    local,
+                );
+                c.send(req.as_bytes()).unwrap();
+                sent += 1;
+            }
+            for _ in 0..sent {
+                match recv(&c) {
+                    Some(r) if r.status() == Some(403) => forbidden += 1,
+                    Some(_) => other += 1,
+                    None => break,
+                }
+            }
+        }
+        let took = started.elapsed();
+        let peak = rss(&server);
+        std::thread::sleep(Duration::from_secs(60));
+        let later = rss(&server);
+        eprintln!(
+            "random usernames, round {round}: {n} sent in {took:?}, {forbidden} answered 403, \
+             {other} other; RSS baseline {base:.1} MB, right after {peak:.1} MB, a minute later \
+             {later:.1} MB"
+        );
+        assert!(forbidden > n / 2, "most were judged: {forbidden} of {n}");
+        after.push(later);
+    }
+    assert!(
+        after[1] - after[0] < 10.0,
+        "the second round grew RSS: {:.1} → {:.1} MB",
+        after[0],
+        after[1]
+    );
+}
