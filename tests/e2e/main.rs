@@ -20,6 +20,7 @@ mod push;
 mod push_tokens;
 mod register;
 mod routing_cli;
+mod security;
 mod systemd;
 mod ua;
 mod wire;

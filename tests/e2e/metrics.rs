@@ -21,7 +21,7 @@ use crate::harness::{Server, Site};
 /// A scrape: `(name, sorted labels)` → value.
 pub(crate) type Samples = HashMap<(String, Vec<(String, String)>), f64>;
 
-fn scrape(server: &Server) -> Samples {
+pub(crate) fn scrape(server: &Server) -> Samples {
     let addr = server.http.expect("the admin API listens");
     let a = crate::push_tokens::http(addr, "GET", "/metrics", None, "");
     assert_eq!(a.status, 200, "{a:?}");

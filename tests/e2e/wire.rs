@@ -10,7 +10,7 @@ use sip_message::{Challenge, HeaderName, Message};
 
 use crate::harness::Site;
 
-fn udp_exchange(sock: &UdpSocket, msg: &str) -> Message {
+pub(crate) fn udp_exchange(sock: &UdpSocket, msg: &str) -> Message {
     sock.send(msg.as_bytes()).unwrap();
     let mut buf = [0u8; 65_536];
     let n = sock.recv(&mut buf).expect("no answer within the timeout");
@@ -24,7 +24,7 @@ pub(crate) fn client(server: std::net::SocketAddr) -> UdpSocket {
     s
 }
 
-fn request(
+pub(crate) fn request(
     method: &str,
     user: &str,
     branch: &str,
@@ -114,6 +114,26 @@ pub(crate) fn register(
         .map(|v| Challenge::parse(v).unwrap())
         .find(|ch| ch.algorithm.as_deref() == Some(alg.name()))
         .expect("a challenge for the algorithm");
+    let auth = authorization(user, password, &ch, alg);
+    let req = request(
+        "REGISTER",
+        user,
+        &format!("{tag}b"),
+        &format!("{contact}{auth}"),
+        local,
+    )
+    .replace("CSeq: 1 ", "CSeq: 2 ");
+    (udp_exchange(c, &req), auth)
+}
+
+/// An `Authorization` header line (with CRLF) answering `ch` for a REGISTER to
+/// `sip:ferroswitch.test` as `user` with `password`, nonce count 1.
+pub(crate) fn authorization(
+    user: &str,
+    password: &str,
+    ch: &Challenge<'_>,
+    alg: Algorithm,
+) -> String {
     let ha1 = alg.ha1(user, &ch.realm, password);
     let uri = "sip:ferroswitch.test";
     let resp = digest::response(
@@ -126,21 +146,12 @@ pub(crate) fn register(
             qop_auth: Some(("00000001", "abcdef")),
         },
     );
-    let auth = format!(
+    format!(
         "Authorization: Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"abcdef\"\r\n",
         ch.realm,
         ch.nonce,
         alg.name()
-    );
-    let req = request(
-        "REGISTER",
-        user,
-        &format!("{tag}b"),
-        &format!("{contact}{auth}"),
-        local,
     )
-    .replace("CSeq: 1 ", "CSeq: 2 ");
-    (udp_exchange(c, &req), auth)
 }
 
 #[test]
@@ -250,4 +261,44 @@ fn ipv6_registration() {
     let b = site.wait_bindings("the IPv6 binding", |b| b.len() == 1);
     assert_eq!(b[0].received, local.to_string());
     assert_eq!(b[0].contact, format!("sip:v6user@{local}"));
+}
+
+/// RFC 4475 bext01: an option tag the server does not implement in `Require` gets 420 with
+/// `Unsupported` naming it (RFC 3261 §8.2.2.3); supported ones pass. RFC 4475 regaut01: an
+/// Authorization of an unknown scheme gets a fresh challenge, not 400.
+#[test]
+fn unknown_require_gets_420_and_unknown_auth_scheme_a_challenge() {
+    let site = Site::new();
+    let server = site.start();
+    let c = client(server.udp);
+    let local = c.local_addr().unwrap();
+    let extra = "Require: nothingSupportsThis, outbound, nothingSupportsThisEither\r\n";
+    let r = udp_exchange(&c, &request("OPTIONS", "x", "bext1", extra, local));
+    assert_eq!(r.status(), Some(420), "{r:?}");
+    assert_eq!(
+        r.header(&HeaderName::Unsupported),
+        Some("nothingSupportsThis, nothingSupportsThisEither")
+    );
+    let extra = "Require: 100rel\r\n";
+    let mut r = udp_exchange(&c, &request("INVITE", "x", "bext2", extra, local));
+    if r.status() == Some(100) {
+        let mut buf = [0u8; 65_536];
+        let n = c.recv(&mut buf).expect("a final answer");
+        r = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
+    }
+    assert_eq!(r.status(), Some(420), "{r:?}");
+    assert_eq!(r.header(&HeaderName::Unsupported), Some("100rel"));
+    let extra = "Require: path, eventlist\r\n";
+    let r = udp_exchange(&c, &request("OPTIONS", "x", "bext3", extra, local));
+    assert_eq!(r.status(), Some(200), "{r:?}");
+
+    let extra =
+        "Contact: <sip:x@127.0.0.1>\r\nAuthorization: NoOneKnowsThisScheme opaque-data=here\r\n";
+    let r = udp_exchange(&c, &request("REGISTER", "x", "rega1", extra, local));
+    assert_eq!(r.status(), Some(401), "{r:?}");
+    assert!(r.header(&HeaderName::WwwAuthenticate).is_some());
+    let extra = "Proxy-Authorization: NoOneKnowsThisScheme opaque-data=here\r\n";
+    let r = udp_exchange(&c, &request("MESSAGE", "x", "rega2", extra, local));
+    assert_eq!(r.status(), Some(407), "{r:?}");
+    assert!(r.header(&HeaderName::ProxyAuthenticate).is_some());
 }

@@ -28,7 +28,7 @@ pub use error::ConfigError;
 pub use model::{
     AdminSettings, AdminToken, CallSettings, Config, DatabaseSettings, DigestAlgorithm, HttpHook,
     ListenerRole, LogFormat, LogSettings, MediaSettings, PushSettings, RegistrarSettings,
-    SipListener, StunSettings, TlsSettings, Transport, UnknownName,
+    SecuritySettings, SipListener, StunSettings, TlsSettings, Transport, UnknownName,
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};
 

@@ -46,6 +46,8 @@ pub struct Config {
     pub log: LogSettings,
     /// Call setup timers.
     pub calls: CallSettings,
+    /// Brute-force protection: when a source IP is throttled for failed authentications.
+    pub security: SecuritySettings,
     /// The media relay, if enabled; `None` relays no media.
     pub media: Option<MediaSettings>,
     /// Peers (gateways, other nodes) whose requests are not challenged.
@@ -78,6 +80,7 @@ impl Default for Config {
             admin: None,
             log: LogSettings::default(),
             calls: CallSettings::default(),
+            security: SecuritySettings::default(),
             media: None,
             trusted_peers: Vec::new(),
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
@@ -519,6 +522,30 @@ impl Default for CallSettings {
             call_timeout: Duration::from_secs(30),
             gateway_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// Password-guessing protection: a source IP with `auth_failures` failed authentications
+/// within `auth_window` is throttled (its requests dropped) for `auth_ban`. Per source IP, so
+/// an attacker cannot lock a real user out. The files give times in whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecuritySettings {
+    /// Failures that throttle a source. Default 10; 1 to 100000.
+    pub auth_failures: u32,
+    /// The window the failures are counted in. Default 60 s; 1 to 86400 s.
+    pub auth_window: Duration,
+    /// How long a throttled source is dropped. Default 300 s; 1 to 86400 s.
+    pub auth_ban: Duration,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            auth_failures: 10,
+            auth_window: Duration::from_secs(60),
+            auth_ban: Duration::from_secs(300),
         }
     }
 }

@@ -41,6 +41,8 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     calls: RawCalls,
+    #[serde(default)]
+    security: RawSecurity,
     media: Option<RawMedia>,
     admin: Option<RawAdmin>,
     stun: Option<RawStun>,
@@ -93,6 +95,15 @@ struct RawDatabase {
 struct RawLog {
     level: Option<Spanned<String>>,
     format: Option<Parsed<LogFormat>>,
+}
+
+/// Times in seconds.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    auth_failures: Option<Spanned<u32>>,
+    auth_window: Option<Spanned<u32>>,
+    auth_ban: Option<Spanned<u32>>,
 }
 
 /// Times in seconds.
@@ -381,6 +392,32 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
             Field::MaxDuration,
             "calls.max_duration",
             &mut calls.max_duration,
+        ),
+    ] {
+        if let Some(seconds) = at.take_opt(value, field, key) {
+            *slot = Duration::from_secs(seconds.into());
+        }
+    }
+    let security = &mut config.security;
+    if let Some(n) = at.take_opt(
+        raw.security.auth_failures,
+        Field::AuthFailures,
+        "security.auth_failures",
+    ) {
+        security.auth_failures = n;
+    }
+    for (value, field, key, slot) in [
+        (
+            raw.security.auth_window,
+            Field::AuthWindow,
+            "security.auth_window",
+            &mut security.auth_window,
+        ),
+        (
+            raw.security.auth_ban,
+            Field::AuthBan,
+            "security.auth_ban",
+            &mut security.auth_ban,
         ),
     ] {
         if let Some(seconds) = at.take_opt(value, field, key) {

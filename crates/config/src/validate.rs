@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use crate::model::{
     AdminSettings, AdminToken, CallSettings, Config, HttpHook, ListenerRole, LogSettings,
-    MediaSettings, PushSettings, RegistrarSettings, SipListener, TlsSettings, Transport,
+    MediaSettings, PushSettings, RegistrarSettings, SecuritySettings, SipListener, TlsSettings,
+    Transport,
 };
 use crate::ConfigError;
 
@@ -71,6 +72,9 @@ pub(crate) enum Field {
     CallTimeout,
     GatewayTimeout,
     MaxDuration,
+    AuthFailures,
+    AuthWindow,
+    AuthBan,
     /// Where the public address is given; when it is not, the format layer records the media
     /// section here (where it is missing).
     MediaPublicAddress,
@@ -116,6 +120,9 @@ impl Field {
             Self::CallTimeout => "calls.call_timeout".into(),
             Self::GatewayTimeout => "calls.gateway_timeout".into(),
             Self::MaxDuration => "calls.max_duration".into(),
+            Self::AuthFailures => "security.auth_failures".into(),
+            Self::AuthWindow => "security.auth_window".into(),
+            Self::AuthBan => "security.auth_ban".into(),
             Self::MediaPublicAddress => "media.public_address".into(),
             Self::MediaBindAddress => "media.bind_address".into(),
             Self::MediaPortMin => "media.port_min".into(),
@@ -202,6 +209,7 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     }
     check.log(&config.log)?;
     check.calls(&config.calls)?;
+    check.security(&config.security)?;
     if let Some(media) = &mut config.media {
         // behind 1:1 NAT the relay is reached on the public address the listeners advertise,
         // not on the private one it binds
@@ -460,6 +468,15 @@ impl Check<'_> {
         self.seconds(Field::CallTimeout, calls.call_timeout, 5..=600)?;
         self.seconds(Field::GatewayTimeout, calls.gateway_timeout, 1..=60)?;
         self.seconds(Field::MaxDuration, calls.max_duration, 60..=604_800)
+    }
+
+    fn security(&self, s: &SecuritySettings) -> Result<(), ConfigError> {
+        if !(1..=100_000).contains(&s.auth_failures) {
+            let message = format!("must be 1 to 100000, not {}", s.auth_failures);
+            return Err(self.fail(&[Field::AuthFailures], message));
+        }
+        self.seconds(Field::AuthWindow, s.auth_window, 1..=86_400)?;
+        self.seconds(Field::AuthBan, s.auth_ban, 1..=86_400)
     }
 
     fn media(&self, m: &MediaSettings) -> Result<(), ConfigError> {

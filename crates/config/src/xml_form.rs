@@ -35,6 +35,7 @@ const SECTIONS: &[&str] = &[
     "database",
     "log",
     "calls",
+    "security",
     "media",
     "admin",
     "trusted_peer",
@@ -172,6 +173,7 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "database" => self.database(child)?,
                 "log" => self.log(child)?,
                 "calls" => self.calls(child)?,
+                "security" => self.security(child)?,
                 "media" => self.media(child)?,
                 "admin" => self.admin(child)?,
                 "trusted_peer" => self.trusted_peer(child)?,
@@ -620,6 +622,25 @@ impl<'d, 'input> Reader<'d, 'input> {
         }
         if let Some(Seconds(t)) = self.value(&params, "max-duration", Some(Field::MaxDuration))? {
             self.config.calls.max_duration = t;
+        }
+        Ok(())
+    }
+
+    fn security(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
+        self.refuse_attributes(node, "security", &[])?;
+        let params = self.params(
+            node,
+            "security".into(),
+            &["auth-failures", "auth-window", "auth-ban"],
+        )?;
+        if let Some(n) = self.value(&params, "auth-failures", Some(Field::AuthFailures))? {
+            self.config.security.auth_failures = n;
+        }
+        if let Some(Seconds(t)) = self.value(&params, "auth-window", Some(Field::AuthWindow))? {
+            self.config.security.auth_window = t;
+        }
+        if let Some(Seconds(t)) = self.value(&params, "auth-ban", Some(Field::AuthBan))? {
+            self.config.security.auth_ban = t;
         }
         Ok(())
     }

@@ -15,7 +15,9 @@
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 mod auth;
+mod guard;
 mod lifecycle;
+mod misses;
 mod operator;
 
 use auth::cached;
@@ -144,6 +146,10 @@ pub(crate) struct Dispatcher {
     purge_every: Duration,
     /// A reload changed `purge_every`: the loop re-arms its tick.
     purge_changed: bool,
+    /// Sources throttled for failed authentications (`guard.rs`).
+    auth_throttle: crate::security::AuthThrottle,
+    /// The logins cached as unknown, bounded (`misses.rs`).
+    misses: misses::Misses,
 }
 
 impl Dispatcher {
@@ -193,6 +199,10 @@ impl Dispatcher {
             fetching: 0,
             purge_every: Duration::from_secs(30),
             purge_changed: false,
+            auth_throttle: crate::security::AuthThrottle::new(
+                (&ferroswitch_config::SecuritySettings::default()).into(),
+            ),
+            misses: misses::Misses::default(),
         }
     }
 
@@ -267,6 +277,7 @@ impl Dispatcher {
                         match udp[i].try_recv_from(&mut buf) {
                             Ok((n, remote)) => {
                                 if let Some(Inbound { msg, from }) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
+                                    if !self.admits(now, &msg, &from) { continue; }
                                     self.tx.handle_message(now, msg, from);
                                     self.drain(now);
                                 }
@@ -286,6 +297,7 @@ impl Dispatcher {
                     }
                     let now = Instant::now();
                     for Inbound { msg, from } in batch.drain(..) {
+                        if !self.admits(now, &msg, &from) { continue; }
                         self.tx.handle_message(now, msg, from);
                         self.drain(now);
                     }
@@ -438,6 +450,9 @@ impl Dispatcher {
         if !in_dialog && self.refuse_while_draining(now, &key, &msg, from) {
             return;
         }
+        if !in_dialog && self.refuse_bad_extension(now, &key, &msg, from) {
+            return;
+        }
         // presence owns its dialogs: SUBSCRIBE refreshes and PUBLISH never reach the B2BUA
         if matches!(msg.method(), Some(Method::Subscribe | Method::Publish)) {
             return self.authenticated(now, waiting(msg));
@@ -466,7 +481,7 @@ impl Dispatcher {
                 b.header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
                     .header("Allow-Events", "presence, message-summary")
-                    .header("Supported", "path, outbound, eventlist")
+                    .header("Supported", guard::SUPPORTED)
                     .header("Server", SERVER);
                 self.respond(now, &key, b.finish());
             }
@@ -632,8 +647,7 @@ impl Dispatcher {
                 account: Ok(account),
                 waiting,
             } => {
-                self.accounts
-                    .insert(login, cached(account, &self.realm, now));
+                self.cache_account(now, login, account);
                 if waiting.msg.method() == Some(&Method::Register) {
                     self.register(now, waiting);
                 } else {

@@ -49,6 +49,7 @@ mod reload_api;
 mod routing_cli;
 mod run_options;
 mod secrets;
+mod security;
 mod server;
 mod tls;
 mod transport;

@@ -237,6 +237,8 @@ pub(crate) struct LiveSettings {
     pub(crate) purge_every: std::time::Duration,
     /// Told once the dispatcher applied these: a reload returns when they are in force.
     pub(crate) applied: Option<tokio::sync::oneshot::Sender<()>>,
+    /// `[security]`: when a source is throttled for failed authentications.
+    pub(crate) auth_limits: crate::security::Limits,
 }
 
 impl std::fmt::Debug for LiveSettings {
@@ -261,6 +263,7 @@ impl LiveSettings {
             hooks,
             purge_every: purge_every(config),
             applied: None,
+            auth_limits: (&config.security).into(),
         }
     }
 }

@@ -330,7 +330,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         content_types: config.push.system_content_types.clone(),
         body_prefix: config.push.system_body_prefix.clone(),
     })
-    .with_push(push_tokens, push_poster);
+    .with_push(push_tokens, push_poster)
+    .with_auth_limits((&config.security).into());
     let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,

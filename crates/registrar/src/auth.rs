@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use sip_message::digest::{self, Algorithm, ResponseParams};
-use sip_message::{Credentials, Message, Peer};
+use sip_message::{Credentials, HeaderName, Message, Peer};
 
 use crate::error::{self, AuthRejection, CredentialsProblem, ForbiddenReason};
 use crate::nonce::NonceCheck;
@@ -34,6 +34,19 @@ impl AuthKind {
             Self::Proxy => req.proxy_authorization(),
         }
     }
+
+    /// Whether the credentials header of this kind names a scheme other than Digest (RFC 4475
+    /// regaut01): such credentials are not ours to judge, so they get a fresh challenge.
+    fn foreign_scheme(self, req: &Message) -> bool {
+        let name = match self {
+            Self::Www => HeaderName::Authorization,
+            Self::Proxy => HeaderName::ProxyAuthorization,
+        };
+        req.header(&name).is_some_and(|v| {
+            let scheme = v.trim_start().split([' ', '\t', ',']).next().unwrap_or("");
+            !scheme.eq_ignore_ascii_case("Digest")
+        })
+    }
 }
 
 /// A request that did not authenticate, with the response that tells the peer so.
@@ -61,6 +74,26 @@ impl Registrar {
             .map(|c| c.username.into_owned())
     }
 
+    /// Whether the request's credentials of `kind` are worth the account they name: Digest,
+    /// our realm, and a nonce we issued that is neither stale nor replayed (its HMAC checks
+    /// out). Otherwise [`Self::authenticate`] answers a challenge whatever the account, so the
+    /// driver need not look it up (nor read it from a database for an attacker's made-up
+    /// username).
+    pub fn credentials_worth_judging(&self, now_ms: u64, req: &Message, kind: AuthKind) -> bool {
+        let Some(Ok(creds)) = kind.credentials(req) else {
+            return false;
+        };
+        if !creds.is_digest() || creds.realm != self.cfg.realm {
+            return false;
+        }
+        let qop_auth = creds
+            .qop
+            .as_deref()
+            .is_some_and(|q| q.eq_ignore_ascii_case("auth"));
+        let nc = creds.nc.filter(|_| qop_auth);
+        self.nonces.verify(now_ms, &creds.nonce, nc) == NonceCheck::Valid
+    }
+
     /// Checks the request's credentials against `account` (the account named by the digest
     /// username, looked up by the driver; `None` if unknown). On success returns the account;
     /// otherwise the challenge (fresh or `stale=true`) or the 400/403 to send, with why.
@@ -82,6 +115,9 @@ impl Registrar {
             return Err(self.challenge(now_ms, req, from, kind, false));
         };
         let Ok(creds) = creds else {
+            if kind.foreign_scheme(req) {
+                return Err(self.challenge(now_ms, req, from, kind, false));
+            }
             return Err(bad(CredentialsProblem::Malformed));
         };
         if !creds.is_digest() || creds.realm != self.cfg.realm {

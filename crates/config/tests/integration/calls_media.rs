@@ -111,6 +111,32 @@ fn every_setting_is_read_in_both_forms() {
 }
 
 #[test]
+fn security_settings_in_both_forms_with_defaults() {
+    let config = both(
+        "[security]\nauth_failures = 3\nauth_window = 10\nauth_ban = 900\n",
+        &element(
+            "security",
+            &[
+                ("auth-failures", "3"),
+                ("auth-window", "10"),
+                ("auth-ban", "900"),
+            ],
+        ),
+    );
+    assert_eq!(config.security.auth_failures, 3);
+    assert_eq!(config.security.auth_window, Duration::from_secs(10));
+    assert_eq!(config.security.auth_ban, Duration::from_secs(900));
+    let defaults = both("", "");
+    assert_eq!(
+        defaults.security,
+        ferroswitch_config::SecuritySettings::default()
+    );
+    assert_eq!(defaults.security.auth_failures, 10);
+    assert_eq!(defaults.security.auth_window, Duration::from_secs(60));
+    assert_eq!(defaults.security.auth_ban, Duration::from_secs(300));
+}
+
+#[test]
 fn a_specified_bind_address_is_advertised_when_no_public_one_is_given() {
     let config = both(
         "[media]\nbind_address = \"192.0.2.5\"\n",

@@ -278,6 +278,11 @@ fn call_timers_out_of_range_name_line_and_key() {
     ] {
         assert_error(&parse(&section("calls", params)), prefix, then);
     }
+    assert_error(
+        &parse(&section("security", &[("auth-failures", "0")])),
+        "etc/voipswitch_config.xml:7: security.auth-failures: ",
+        "must be 1 to 100000, not 0",
+    );
 }
 
 #[test]

@@ -7,13 +7,15 @@ use super::*;
 
 impl Dispatcher {
     pub(super) fn register(&mut self, now: Instant, w: Waiting) {
-        let login = Registrar::auth_username(&w.msg);
+        // a made-up nonce is challenged whatever the account: read none for it
+        let login = Registrar::auth_username(&w.msg).filter(|_| {
+            self.registrar
+                .credentials_worth_judging(unix_ms(), &w.msg, AuthKind::Www)
+        });
         let account = match &login {
             None => None,
             Some(login) => match self.accounts.get(login) {
-                Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => {
-                    c.account.clone()
-                }
+                Some(c) if c.fresh(now) || w.refetched => c.account.clone(),
                 _ => return self.fetch_account(login.clone(), w),
             },
         };
@@ -38,6 +40,9 @@ impl Dispatcher {
                     return self.fetch_account(login.clone(), w);
                 }
             }
+        }
+        if let Err(RegisterError::Auth(r)) = &outcome.result {
+            self.auth_failed(now, &w.msg, &w.from, r);
         }
         log_register(&outcome, &w.from);
         if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
@@ -173,13 +178,14 @@ impl Dispatcher {
             };
             return Some((caller, w));
         }
-        let login = Registrar::credentials_username(&w.msg, AuthKind::Proxy);
+        let login = Registrar::credentials_username(&w.msg, AuthKind::Proxy).filter(|_| {
+            self.registrar
+                .credentials_worth_judging(unix_ms(), &w.msg, AuthKind::Proxy)
+        });
         let account = match &login {
             None => None,
             Some(login) => match self.accounts.get(login) {
-                Some(c) if now.duration_since(c.fetched) < ACCOUNT_TTL || w.refetched => {
-                    c.account.clone()
-                }
+                Some(c) if c.fresh(now) || w.refetched => c.account.clone(),
                 _ => {
                     self.fetch_account(login.clone(), w);
                     return None;
@@ -223,6 +229,7 @@ impl Dispatcher {
                 }
                 let method = w.msg.method().map_or("?", |m| m.as_str());
                 tracing::debug!(status = r.status(), peer = %w.from, method, "request not authenticated");
+                self.auth_failed(now, &w.msg, &w.from, &r.reason);
                 if matches!(r.reason, AuthRejection::Challenge { .. })
                     && w.msg.method() != Some(&Method::Invite)
                 {
@@ -262,6 +269,45 @@ impl Dispatcher {
                 waiting,
             });
         });
+    }
+}
+
+impl Dispatcher {
+    /// Caches what the database said of `login`: an account, or a miss (no such account),
+    /// which is kept briefly and in bounded number ([`super::misses`]).
+    pub(super) fn cache_account(
+        &mut self,
+        now: Instant,
+        login: String,
+        account: Option<store::Account>,
+    ) {
+        if account.is_none() {
+            for (gone, at) in self.misses.record(now, &login) {
+                // only if the entry is still that miss (not since found, nor cached again)
+                if self
+                    .accounts
+                    .get(&gone)
+                    .is_some_and(|c| c.account.is_none() && c.fetched == at)
+                {
+                    self.accounts.remove(&gone);
+                }
+            }
+        }
+        let entry = cached(account, &self.realm, now);
+        self.accounts.insert(login, entry);
+    }
+}
+
+impl CachedAccount {
+    /// Still to be trusted at `now`: an account for [`ACCOUNT_TTL`], a miss for
+    /// [`super::misses::MISS_TTL`].
+    fn fresh(&self, now: Instant) -> bool {
+        let ttl = if self.account.is_some() {
+            ACCOUNT_TTL
+        } else {
+            misses::MISS_TTL
+        };
+        now.duration_since(self.fetched) < ttl
     }
 }
 

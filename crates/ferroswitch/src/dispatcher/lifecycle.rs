@@ -28,7 +28,9 @@ impl Dispatcher {
             hooks,
             purge_every,
             applied,
+            auth_limits,
         } = live;
+        self.auth_throttle.set_limits(auth_limits);
         self.registrar.set_config(registrar);
         self.calls.set_config(calls);
         self.trusted = trusted;

@@ -104,8 +104,7 @@ impl Dispatcher {
     fn account_changed(&mut self, now: Instant, login: String, account: Option<store::Account>) {
         let usable = account.as_ref().is_some_and(|a| a.enabled);
         tracing::debug!(%login, exists = account.is_some(), usable, "account changed");
-        self.accounts
-            .insert(login.clone(), cached(account, &self.realm, now));
+        self.cache_account(now, login.clone(), account);
         if !usable {
             self.drop_bindings(&login, None);
         }

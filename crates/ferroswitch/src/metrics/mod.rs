@@ -79,6 +79,8 @@ pub(crate) const RELAY_BYTES: &str = "ferroswitch_relay_bytes_total";
 pub(crate) const STUN_ANSWERS: &str = "ferroswitch_stun_answers_total";
 pub(crate) const TLS_HANDSHAKES: &str = "ferroswitch_tls_handshakes_total";
 pub(crate) const TLS_CERT_EXPIRY: &str = "ferroswitch_tls_certificate_expiry_timestamp_seconds";
+pub(crate) const AUTH_FAILURES: &str = "ferroswitch_auth_failures_total";
+pub(crate) const AUTH_DROPPED: &str = "ferroswitch_auth_throttled_dropped_total";
 pub(crate) const PROCESS_RSS: &str = "ferroswitch_process_resident_memory_bytes";
 pub(crate) const PROCESS_FDS: &str = "ferroswitch_process_open_fds";
 pub(crate) const PROCESS_START: &str = "ferroswitch_process_start_time_seconds";
@@ -132,6 +134,14 @@ fn describe() {
         "SIP responses sent, by CSeq method and code class"
     );
     c!(DROPPED, "SIP messages dropped or refused at the edge");
+    c!(
+        AUTH_FAILURES,
+        "Failed authentications (403 or bad credentials), by method"
+    );
+    c!(
+        AUTH_DROPPED,
+        "Requests dropped because their source is throttled for failed authentications"
+    );
     g!(TRANSACTIONS, "SIP transactions in use");
     g!(REGISTERED_USERS, "Logins with at least one live contact");
     g!(
@@ -296,6 +306,33 @@ pub(crate) async fn hook_call<T, E>(
         .record(started.elapsed().as_secs_f64());
     REQUESTS.get(2 * h + usize::from(r.is_err())).increment(1);
     r
+}
+
+/// The methods that authenticate, in the `method` label of `ferroswitch_auth_failures_total`.
+const AUTH_METHODS: [&str; 6] = [
+    "REGISTER",
+    "INVITE",
+    "MESSAGE",
+    "SUBSCRIBE",
+    "PUBLISH",
+    "other",
+];
+
+/// A failed authentication of a `method` request.
+pub(crate) fn auth_failed(method: &str) {
+    static TOTAL: Handles<6> =
+        Handles::new(|i| metrics::counter!(AUTH_FAILURES, "method" => AUTH_METHODS[i]));
+    let i = AUTH_METHODS[..5]
+        .iter()
+        .position(|m| *m == method)
+        .unwrap_or(5);
+    TOTAL.get(i).increment(1);
+}
+
+/// A request of a throttled source was dropped.
+pub(crate) fn auth_dropped() {
+    static TOTAL: Handles<1> = Handles::new(|_| metrics::counter!(AUTH_DROPPED));
+    TOTAL.get(0).increment(1);
 }
 
 /// An inbound TLS handshake ended.

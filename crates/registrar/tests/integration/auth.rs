@@ -538,3 +538,61 @@ fn stored_ha1_values_authenticate_md5_and_sha256() {
         assert_eq!(out.status(), 403, "{alg:?}: an empty HA1 never matches");
     }
 }
+
+/// RFC 4475 regaut01: credentials of a scheme we do not know are not malformed Digest
+/// credentials (400) but no credentials we accept: a fresh challenge. A malformed Digest
+/// header stays a 400.
+#[test]
+fn unknown_authorization_scheme_is_challenged() {
+    let mut srv = Server::new();
+    let mut c = Client::alice();
+    for auth in [
+        "NoOneKnowsThisScheme opaque-data=here",
+        "Basic YWxpY2U6d29uZGVy",
+    ] {
+        c.cseq += 1;
+        let req = c.build_raw(&Reg::contact(CONTACT), Some(auth));
+        let out = srv.handle(T0, &req, c.peer);
+        assert_eq!(out.status(), 401, "{auth}: {}", text(&out));
+        assert!(matches!(
+            out.result,
+            Err(RegisterError::Auth(AuthRejection::Challenge {
+                stale: false,
+                ..
+            }))
+        ));
+        assert_eq!(challenges(&out).len(), 2);
+        assert_eq!(
+            registrar::Registrar::auth_username(&req),
+            None,
+            "no account to read"
+        );
+    }
+    c.cseq += 1;
+    let req = c.build_raw(&Reg::contact(CONTACT), Some("Digest username=\"alice\""));
+    let out = srv.handle(T0, &req, c.peer);
+    assert_eq!(out.status(), 400, "{}", text(&out));
+}
+
+/// The driver looks an account up only for credentials with a nonce we issued (issue 12:
+/// made-up usernames with made-up nonces cost no database read).
+#[test]
+fn only_credentials_with_our_nonce_are_worth_an_account_lookup() {
+    let mut srv = Server::new();
+    let mut c = Client::alice();
+    let first = c.build(&Reg::contact(CONTACT));
+    assert!(!srv.reg.credentials_worth_judging(T0, &first, AuthKind::Www));
+    c.learn(&srv.handle(T0, &first, c.peer));
+    let good = c.build(&Reg::contact(CONTACT));
+    assert!(srv.reg.credentials_worth_judging(T0, &good, AuthKind::Www));
+    // a nonce whose expiry was changed: its HMAC no longer matches
+    let mut forged = c.authorization(1);
+    let at = forged.find("nonce=\"").unwrap() + 7;
+    forged.replace_range(at..at + 8, "ffffffff");
+    c.cseq += 1;
+    let req = c.build_raw(&Reg::contact(CONTACT), Some(&forged));
+    assert!(!srv.reg.credentials_worth_judging(T0, &req, AuthKind::Www));
+    assert!(!srv
+        .reg
+        .credentials_worth_judging(T0, &good, AuthKind::Proxy));
+}
