@@ -394,3 +394,34 @@ fn secrets_at_rest_are_private_and_hashed() {
     }
     server.stop();
 }
+
+#[test]
+fn a_route_stored_through_the_api_routes_the_next_call_at_once() {
+    let server = site().start();
+    let mut alice = Ua::new(server.udp, "alice", "wonderland");
+    alice.register(300);
+    let dial = |ua: &mut Ua| {
+        let uri = format!("sip:900123@{REALM}");
+        ua.request("INVITE", &uri, &uri, "", None, None).status()
+    };
+    // no plan: every number is a login, and 900123 is none
+    assert_eq!(dial(&mut alice), Some(404));
+
+    let added = api(
+        &server,
+        "POST",
+        "/api/routing/routes",
+        r#"{"prefix": "900", "action": "reject:603"}"#,
+    );
+    assert_eq!(added.status, 201, "{}", added.body);
+    // the routing poll runs every 10 s: a route in force within 2 s came from the API's nudge
+    let t0 = Instant::now();
+    let mut status = dial(&mut alice);
+    while status != Some(603) && t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(100));
+        status = dial(&mut alice);
+    }
+    assert_eq!(status, Some(603), "the new route applies at once");
+    println!("route in force {:?} after the API answered", t0.elapsed());
+    server.stop();
+}

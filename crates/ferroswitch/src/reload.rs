@@ -339,6 +339,11 @@ impl Reloader {
 
     /// Reads the config file again and applies what changed (see the module doc). Logs the
     /// outcome either way.
+    /// The routing tables changed (the admin API wrote them): re-read them now.
+    pub(crate) fn routing_changed(&self) {
+        self.routing.notify_one();
+    }
+
     pub(crate) async fn reload(&self) -> Result<ReloadReport, ReloadError> {
         // systemd (Type=notify) shows the unit as reloading until READY=1 again
         crate::notify::reloading();

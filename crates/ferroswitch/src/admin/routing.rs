@@ -61,6 +61,14 @@ struct RouteBody {
     description: Option<String>,
 }
 
+/// A table changed: the running server re-reads the routing tables now, not at its next
+/// 10 s poll (no server behind this API, as in some tests: nothing to tell).
+fn routing_changed(state: &AdminState) {
+    if let Some(r) = &state.reloader {
+        r.routing_changed();
+    }
+}
+
 async fn list_routes(State(state): State<AdminState>) -> Result<Json<Vec<Value>>, Failure> {
     let rows = state
         .store
@@ -103,6 +111,7 @@ async fn add_route(
         .add_plan_entry(&entry)
         .await
         .map_err(|e| db_failure("adding the route", &e))?;
+    routing_changed(&state);
     tracing::info!(id, prefix = %entry.prefix, action = %entry.action, "route added through the admin API");
     Ok((
         StatusCode::CREATED,
@@ -121,7 +130,10 @@ async fn delete_route(
         .parse()
         .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{id:?} is not a route id")))?;
     match state.store.delete_plan_entry(id).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(true) => {
+            routing_changed(&state);
+            Ok(StatusCode::NO_CONTENT)
+        }
         Ok(false) => Err(not_found(format!("no route with id {id}"))),
         Err(e) => Err(db_failure("deleting the route", &e)),
     }
@@ -188,6 +200,7 @@ async fn put_gateway(
         .upsert_gateway(&row)
         .await
         .map_err(|e| db_failure("storing the gateway", &e))?;
+    routing_changed(&state);
     tracing::info!(gateway = %row.name, address = %row.address, "gateway stored through the admin API");
     Ok(Json(gateway_json(&row)))
 }
@@ -197,7 +210,10 @@ async fn delete_gateway(
     Path(name): Path<String>,
 ) -> Result<StatusCode, Failure> {
     match state.store.delete_gateway(&name).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(true) => {
+            routing_changed(&state);
+            Ok(StatusCode::NO_CONTENT)
+        }
         Ok(false) => Err(not_found(format!("no gateway {name:?}"))),
         Err(e) => Err(db_failure("deleting the gateway", &e)),
     }
@@ -252,6 +268,7 @@ async fn put_group(
         .upsert_ring_group(&row)
         .await
         .map_err(|e| db_failure("storing the ring group", &e))?;
+    routing_changed(&state);
     tracing::info!(group = %row.login, "ring group stored through the admin API");
     Ok(Json(group_json(&row)))
 }
@@ -261,7 +278,10 @@ async fn delete_group(
     Path(login): Path<String>,
 ) -> Result<StatusCode, Failure> {
     match state.store.delete_ring_group(&login).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(true) => {
+            routing_changed(&state);
+            Ok(StatusCode::NO_CONTENT)
+        }
         Ok(false) => Err(not_found(format!("no ring group {login:?}"))),
         Err(e) => Err(db_failure("deleting the ring group", &e)),
     }
