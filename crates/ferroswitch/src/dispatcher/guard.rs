@@ -15,8 +15,10 @@ use sip_message::HeaderName;
 
 /// The option tags this server implements, as `Supported` lists them (an OPTIONS answer):
 /// `path` (RFC 3327) and `outbound` (RFC 5626) by the registrar, `eventlist` (RFC 4662) by
-/// presence. Notably not `100rel`, `timer`, `gruu` or `replaces`.
-pub(super) const SUPPORTED: &str = "path, outbound, eventlist";
+/// presence, `replaces` (RFC 3891) by the B2BUA, which picks a parked call up with an INVITE
+/// carrying `Replaces` (a woken phone sends `Require: replaces` with it, as RFC 3891 §6.1
+/// says it should). Notably not `100rel`, `timer` or `gruu`.
+pub(super) const SUPPORTED: &str = "path, outbound, eventlist, replaces";
 
 /// The option tags of `Require` that are not in [`SUPPORTED`], in order, without repeats.
 pub(super) fn unsupported_options(msg: &Message) -> Vec<&str> {
@@ -122,6 +124,8 @@ mod tests {
         assert!(unsupported_options(&req("")).is_empty());
         assert!(unsupported_options(&req("Require: outbound, PATH\r\n")).is_empty());
         assert!(unsupported_options(&req("Require: eventlist\r\n")).is_empty());
+        // the pick-up of a parked call (push wake-up)
+        assert!(unsupported_options(&req("Require: replaces\r\n")).is_empty());
         // RFC 4475 bext01
         assert_eq!(
             unsupported_options(&req(
