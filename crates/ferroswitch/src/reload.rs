@@ -106,6 +106,7 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("registrar.purge_interval", Kind::Live, |c| {
         c.registrar.purge_interval.to_string()
     }),
+    ("security", Kind::Live, |c| format!("{:?}", c.security)),
     ("database", Kind::Restart, |c| c.database.url.clone()),
     ("database.keep_plain_passwords", Kind::Restart, |c| {
         c.database.keep_plain_passwords.to_string()
@@ -220,6 +221,7 @@ fn adopt_live(running: &Config, new: &Config) -> Config {
     next.log.level.clone_from(&new.log.level);
     next.calls.clone_from(&new.calls);
     next.trusted_peers.clone_from(&new.trusted_peers);
+    next.security.clone_from(&new.security);
     if let (Some(m), Some(n)) = (&mut next.media, &new.media) {
         m.inactivity_timeout = n.inactivity_timeout;
     }
@@ -430,9 +432,12 @@ impl Reloader {
             running.tls_chain = chain;
         }
         let (applied, in_force) = tokio::sync::oneshot::channel();
+        // the cores get the live keys only: a restart-only key (the realm, say) keeps its
+        // running value until the restart
+        let next = adopt_live(&running.config, &new);
         let live = LiveSettings {
             applied: Some(applied),
-            ..LiveSettings::from_config(&new, hooks)
+            ..LiveSettings::from_config(&next, hooks)
         };
         if self.inputs.send(Input::Reload(Box::new(live))).is_ok() {
             // the next request after this returns sees the new settings
@@ -446,7 +451,7 @@ impl Reloader {
         // the routing tables are read again at once, not at the next poll
         self.routing.notify_one();
         report.applied.push("routing".to_owned());
-        running.config = adopt_live(&running.config, &new);
+        running.config = next;
         Ok(report)
     }
 }
@@ -461,6 +466,26 @@ mod tests {
             "{extra_top}\n[[listener]]\naddress = \"127.0.0.1:5060\"\n\n[registrar]\nrealm = \"r\"\n{rest}"
         );
         ferroswitch_config::parse_toml(&text, Path::new("/etc/t.toml")).unwrap()
+    }
+
+    #[test]
+    fn restart_only_keys_keep_their_running_values_in_what_the_cores_get() {
+        let running = config("", "");
+        let new = config(
+            "trusted_peers = [\"10.0.0.1\"]",
+            "min_expires = 300\n\n[security]\nauth_failures = 3\n",
+        );
+        let mut new = new;
+        new.registrar.realm = "other".to_owned();
+        let report = diff(&running, &new);
+        assert!(report.needs_restart.contains(&"registrar.realm".to_owned()));
+        assert!(report.applied.contains(&"security".to_owned()));
+        let next = adopt_live(&running, &new);
+        let live = LiveSettings::from_config(&next, None);
+        assert_eq!(live.registrar.realm, "r", "the realm waits for the restart");
+        assert_eq!(live.registrar.min_expires, 300);
+        assert_eq!(live.trusted, new.trusted_peers);
+        assert_eq!(next.security, new.security);
     }
 
     #[test]
