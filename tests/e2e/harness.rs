@@ -316,21 +316,26 @@ impl Drop for Server {
     }
 }
 
-/// Says loudly that a test was skipped, and appends the line to the file `$FERRO_SKIP_LOG`
-/// names (scripts/test sets it and prints the lines in its summary).
+/// A loud skip, recorded for scripts/test's summary (`test_support::skipped`).
 pub(crate) fn skipped(why: &str) {
-    let line = format!("SKIPPED e2e: {why}");
-    eprintln!("{line}");
-    if let Some(path) = std::env::var_os("FERRO_SKIP_LOG") {
-        use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{line}");
-        }
+    test_support::skipped("e2e", why);
+}
+
+/// Whether `program` answers `--version`. When it does not: a failure under
+/// FERRO_REQUIRE_TOOLS=1 (CI), else a loud, recorded skip naming the Debian `package`.
+pub(crate) fn optional_tool(program: &str, package: &str) -> bool {
+    let found = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("FERRO_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{program} not found (apt-get install {package}) and FERRO_REQUIRE_TOOLS=1"
+        );
+        skipped(&format!("{program} not found (apt-get install {package})"));
     }
+    found
 }
 
 pub(crate) fn require_tool(name: &str) {

@@ -19,22 +19,6 @@ const FILTER: &str = concat!(
     "/../../etc/fail2ban/ferroswitch.conf"
 );
 
-/// `fail2ban-regex` is there; else a loud skip, or a failure under FERRO_REQUIRE_TOOLS=1.
-fn have_fail2ban_regex() -> bool {
-    let found = Command::new("fail2ban-regex")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("FERRO_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "fail2ban-regex not found (apt-get install fail2ban) and FERRO_REQUIRE_TOOLS=1"
-        );
-        crate::harness::skipped("fail2ban-regex not found (apt-get install fail2ban)");
-    }
-    found
-}
-
 fn recv(sock: &UdpSocket) -> Option<Message> {
     let mut buf = [0u8; 65_536];
     let n = sock.recv(&mut buf).ok()?;
@@ -156,7 +140,7 @@ fn wrong_passwords_throttle_their_source_only() {
     assert!(drops >= 91.0, "{drops}");
 
     // fail2ban's filter finds every failure and the address to ban
-    if !have_fail2ban_regex() {
+    if !crate::harness::optional_tool("fail2ban-regex", "fail2ban") {
         return;
     }
     let log = site.dir.path().join("ferroswitch.log");

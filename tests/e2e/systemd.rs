@@ -11,25 +11,9 @@ use crate::harness::{Site, BIN};
 
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/ferroswitch.service");
 
-/// `systemd-analyze` is there; else a loud skip, or a failure under FERRO_REQUIRE_TOOLS=1.
-fn have_systemd_analyze() -> bool {
-    let found = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("FERRO_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "systemd-analyze not found (apt-get install systemd) and FERRO_REQUIRE_TOOLS=1"
-        );
-        eprintln!("SKIPPED: systemd-analyze not found (apt-get install systemd)");
-    }
-    found
-}
-
 #[test]
 fn the_unit_file_passes_systemd_analyze_verify() {
-    if !have_systemd_analyze() {
+    if !crate::harness::optional_tool("systemd-analyze", "systemd") {
         return;
     }
     let unit = std::fs::read_to_string(UNIT).expect("etc/ferroswitch.service");

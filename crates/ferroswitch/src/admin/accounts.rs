@@ -267,16 +267,12 @@ async fn sync(State(state): State<AdminState>) -> StatusCode {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{request, sqlite_store, start, state, REALM};
-
-    const AUTH: (&str, &str) = ("Authorization", "Bearer 0123456789abcdef0123");
+    use super::super::tests::{request, sqlite_store, start_operator, AUTH, REALM};
 
     #[tokio::test]
     async fn accounts_crud_stores_ha1_values_and_never_shows_them() {
         let (_dir, store) = sqlite_store().await;
-        let mut s = state(store.clone());
-        s.token = Some(ferroswitch_config::AdminToken::new("0123456789abcdef0123"));
-        let addr = start(s).await;
+        let addr = start_operator(store.clone()).await;
         let call = |method: &'static str, path: &'static str, body: &'static str| async move {
             request(addr, method, path, &[AUTH], body).await
         };

@@ -463,6 +463,16 @@ pub(super) mod tests {
         AdminState::new(store, REALM, 30_000, None)
     }
 
+    /// The operator token of [`start_operator`], as a request header.
+    pub(super) const AUTH: (&str, &str) = ("Authorization", "Bearer 0123456789abcdef0123");
+
+    /// Starts the API over `store` with the operator token of [`AUTH`]; returns its address.
+    pub(super) async fn start_operator(store: Store) -> SocketAddr {
+        let mut s = state(store);
+        s.token = Some(ferroswitch_config::AdminToken::new("0123456789abcdef0123"));
+        start(s).await
+    }
+
     /// Starts the API on 127.0.0.1:0; returns its address.
     pub(super) async fn start(state: AdminState) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

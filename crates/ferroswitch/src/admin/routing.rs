@@ -289,16 +289,12 @@ async fn delete_group(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{request, sqlite_store, start, state};
-
-    const AUTH: (&str, &str) = ("Authorization", "Bearer 0123456789abcdef0123");
+    use super::super::tests::{request, sqlite_store, start_operator, AUTH};
 
     #[tokio::test]
     async fn routing_tables_crud_with_the_cli_checks() {
         let (_dir, store) = sqlite_store().await;
-        let mut s = state(store.clone());
-        s.token = Some(ferroswitch_config::AdminToken::new("0123456789abcdef0123"));
-        let addr = start(s).await;
+        let addr = start_operator(store.clone()).await;
         let call = |method: &'static str, path: &'static str, body: &'static str| async move {
             request(addr, method, path, &[AUTH], body).await
         };

@@ -124,21 +124,9 @@ async fn many_clients_at_once_over_ipv6_when_available() {
     task.await.unwrap();
 }
 
-/// Says loudly that a test was skipped, and appends the line to the file `$FERRO_SKIP_LOG`
-/// names (scripts/test sets it and prints the lines in its summary).
+/// A loud skip, recorded for scripts/test's summary (`test_support::skipped`).
 fn skipped(why: &str) {
-    let line = format!("SKIPPED media-io: {why}");
-    eprintln!("{line}");
-    if let Some(path) = std::env::var_os("FERRO_SKIP_LOG") {
-        use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
+    test_support::skipped("media-io", why);
 }
 
 /// coturn's client (Debian package `coturn`). Skipped when it is not installed, unless

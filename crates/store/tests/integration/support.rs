@@ -153,21 +153,9 @@ pub(crate) async fn mariadb_admin(test: &str) -> Option<sqlx::MySqlConnection> {
     None
 }
 
-/// Says loudly that a test was skipped, and appends the line to the file `$FERRO_SKIP_LOG`
-/// names (scripts/test sets it and prints the lines in its summary).
+/// A loud skip, recorded for scripts/test's summary (`test_support::skipped`).
 pub(crate) fn skipped(why: &str) {
-    let line = format!("SKIPPED store: {why}");
-    eprintln!("{line}");
-    if let Some(path) = std::env::var_os("FERRO_SKIP_LOG") {
-        use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
+    test_support::skipped("store", why);
 }
 
 /// A binding with every optional field set.
