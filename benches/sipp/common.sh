@@ -43,6 +43,14 @@ CFG
 # server_cpu_ticks: the server's user+system CPU so far, in clock ticks (/proc/PID/stat).
 server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 
+# thread_cpu: the server's threads busiest first, as "name ticks" (since start), so a figure
+# can say how much of the CPU per operation the SIP task's thread spent and what ran beside it.
+thread_cpu() {
+  for t in /proc/"$SERVER_PID"/task/*; do
+    awk '{ name = $2; sub(/^\(/, "", name); sub(/\)$/, "", name); print name, $14 + $15 }' "$t/stat"
+  done | sort -k2 -n -r | head -5 | awk '{ printf "  thread %-18s %d ticks\n", $1, $2 }'
+}
+
 # cpu_per_op TICKS0 TICKS1 OPS: microseconds of server CPU per operation.
 cpu_per_op() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / n }'; }
 

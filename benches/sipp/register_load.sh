@@ -53,6 +53,8 @@ awk -v ok="$OK" -v fail="$FAIL" -v s="$SECS" -v rate="$RATE" -v rss="$RSS" -v ac
   printf "server RSS             %.1f MiB with %d accounts registered\n", rss / 1024, acc;
 }'
 echo "server CPU per cycle    $(cpu_per_op "$CPU0" "$CPU1" "$((OK + FAIL))") us (user+sys, challenge + REGISTER)"
+echo "server threads (CPU since start):"
+thread_cpu
 cg_dump "$((OK + FAIL))"
 if [ -n "${SETTLE:-}" ]; then
   echo "==> idle 35 s so Timer J (32 s) releases the finished transactions"
