@@ -526,9 +526,12 @@ impl Default for CallSettings {
     }
 }
 
-/// Password-guessing protection: a source IP with `auth_failures` failed authentications
-/// within `auth_window` is throttled (its requests dropped) for `auth_ban`. Per source IP, so
-/// an attacker cannot lock a real user out. The files give times in whole seconds.
+/// Protection against the open internet. Password guessing: a source IP with `auth_failures`
+/// failed authentications within `auth_window` is throttled (its requests dropped) for
+/// `auth_ban`; per source IP, so an attacker cannot lock a real user out. Floods: a source
+/// sending more than `source_rate` requests a second is dropped for `source_ban`. TCP/TLS:
+/// deadlines and size limits for messages in progress, a per-IP connection cap and an idle
+/// timeout for connections that carry no registration. The files give times in whole seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SecuritySettings {
@@ -538,6 +541,27 @@ pub struct SecuritySettings {
     pub auth_window: Duration,
     /// How long a throttled source is dropped. Default 300 s; 1 to 86400 s.
     pub auth_ban: Duration,
+    /// Requests (datagrams, stream messages) a second one source IP may send; above it the
+    /// source is dropped for `source_ban`. Trusted peers are exempt, addresses of registered
+    /// devices may send ten times as many. Default 200; 0 turns the limit off; at most 1000000.
+    pub source_rate: u32,
+    /// How long a source over `source_rate` is dropped. Default 60 s; 1 to 86400 s.
+    pub source_ban: Duration,
+    /// A TCP/TLS message must be whole within this time from its first byte, or the connection
+    /// is closed. Default 10 s; 1 to 300 s.
+    pub message_timeout: Duration,
+    /// The largest message (head and body, bytes) a connection that has not yet carried an
+    /// authenticated request or a registration may send. Default 16384; 1024 to 1114112.
+    pub unauthenticated_message_max: u32,
+    /// All TCP/TLS connections together buffer at most this many MiB of messages in progress;
+    /// above it, connections not yet authenticated are closed. Default 64; 1 to 65536.
+    pub buffered_max_mb: u32,
+    /// Most TCP/TLS connections from one IP address at once. Default 128; 1 to 1000000.
+    pub connections_per_ip: u32,
+    /// A TCP/TLS connection that carries no registration is closed after this long without a
+    /// message. Default 60 s; 5 to 86400 s. Registered devices' flows live as long as their
+    /// registration (they keep them with CRLF keep-alives or re-REGISTERs).
+    pub idle_timeout: Duration,
 }
 
 impl Default for SecuritySettings {
@@ -546,6 +570,13 @@ impl Default for SecuritySettings {
             auth_failures: 10,
             auth_window: Duration::from_secs(60),
             auth_ban: Duration::from_secs(300),
+            source_rate: 200,
+            source_ban: Duration::from_secs(60),
+            message_timeout: Duration::from_secs(10),
+            unauthenticated_message_max: 16_384,
+            buffered_max_mb: 64,
+            connections_per_ip: 128,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -104,6 +104,13 @@ struct RawSecurity {
     auth_failures: Option<Spanned<u32>>,
     auth_window: Option<Spanned<u32>>,
     auth_ban: Option<Spanned<u32>>,
+    source_rate: Option<Spanned<u32>>,
+    source_ban: Option<Spanned<u32>>,
+    message_timeout: Option<Spanned<u32>>,
+    unauthenticated_message_max: Option<Spanned<u32>>,
+    buffered_max_mb: Option<Spanned<u32>>,
+    connections_per_ip: Option<Spanned<u32>>,
+    idle_timeout: Option<Spanned<u32>>,
 }
 
 /// Times in seconds.
@@ -408,6 +415,36 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     }
     for (value, field, key, slot) in [
         (
+            raw.security.source_rate,
+            Field::SourceRate,
+            "security.source_rate",
+            &mut security.source_rate,
+        ),
+        (
+            raw.security.unauthenticated_message_max,
+            Field::UnauthenticatedMessageMax,
+            "security.unauthenticated_message_max",
+            &mut security.unauthenticated_message_max,
+        ),
+        (
+            raw.security.buffered_max_mb,
+            Field::BufferedMaxMb,
+            "security.buffered_max_mb",
+            &mut security.buffered_max_mb,
+        ),
+        (
+            raw.security.connections_per_ip,
+            Field::ConnectionsPerIp,
+            "security.connections_per_ip",
+            &mut security.connections_per_ip,
+        ),
+    ] {
+        if let Some(n) = at.take_opt(value, field, key) {
+            *slot = n;
+        }
+    }
+    for (value, field, key, slot) in [
+        (
             raw.security.auth_window,
             Field::AuthWindow,
             "security.auth_window",
@@ -418,6 +455,24 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
             Field::AuthBan,
             "security.auth_ban",
             &mut security.auth_ban,
+        ),
+        (
+            raw.security.source_ban,
+            Field::SourceBan,
+            "security.source_ban",
+            &mut security.source_ban,
+        ),
+        (
+            raw.security.message_timeout,
+            Field::MessageTimeout,
+            "security.message_timeout",
+            &mut security.message_timeout,
+        ),
+        (
+            raw.security.idle_timeout,
+            Field::IdleTimeout,
+            "security.idle_timeout",
+            &mut security.idle_timeout,
         ),
     ] {
         if let Some(seconds) = at.take_opt(value, field, key) {

@@ -75,6 +75,13 @@ pub(crate) enum Field {
     AuthFailures,
     AuthWindow,
     AuthBan,
+    SourceRate,
+    SourceBan,
+    MessageTimeout,
+    UnauthenticatedMessageMax,
+    BufferedMaxMb,
+    ConnectionsPerIp,
+    IdleTimeout,
     /// Where the public address is given; when it is not, the format layer records the media
     /// section here (where it is missing).
     MediaPublicAddress,
@@ -123,6 +130,13 @@ impl Field {
             Self::AuthFailures => "security.auth_failures".into(),
             Self::AuthWindow => "security.auth_window".into(),
             Self::AuthBan => "security.auth_ban".into(),
+            Self::SourceRate => "security.source_rate".into(),
+            Self::SourceBan => "security.source_ban".into(),
+            Self::MessageTimeout => "security.message_timeout".into(),
+            Self::UnauthenticatedMessageMax => "security.unauthenticated_message_max".into(),
+            Self::BufferedMaxMb => "security.buffered_max_mb".into(),
+            Self::ConnectionsPerIp => "security.connections_per_ip".into(),
+            Self::IdleTimeout => "security.idle_timeout".into(),
             Self::MediaPublicAddress => "media.public_address".into(),
             Self::MediaBindAddress => "media.bind_address".into(),
             Self::MediaPortMin => "media.port_min".into(),
@@ -476,7 +490,25 @@ impl Check<'_> {
             return Err(self.fail(&[Field::AuthFailures], message));
         }
         self.seconds(Field::AuthWindow, s.auth_window, 1..=86_400)?;
-        self.seconds(Field::AuthBan, s.auth_ban, 1..=86_400)
+        self.seconds(Field::AuthBan, s.auth_ban, 1..=86_400)?;
+        for (field, value, range) in [
+            (Field::SourceRate, s.source_rate, 0..=1_000_000),
+            (
+                Field::UnauthenticatedMessageMax,
+                s.unauthenticated_message_max,
+                1024..=1_114_112,
+            ),
+            (Field::BufferedMaxMb, s.buffered_max_mb, 1..=65_536),
+            (Field::ConnectionsPerIp, s.connections_per_ip, 1..=1_000_000),
+        ] {
+            if !range.contains(&value) {
+                let message = format!("must be {} to {}, not {value}", range.start(), range.end());
+                return Err(self.fail(&[field], message));
+            }
+        }
+        self.seconds(Field::SourceBan, s.source_ban, 1..=86_400)?;
+        self.seconds(Field::MessageTimeout, s.message_timeout, 1..=300)?;
+        self.seconds(Field::IdleTimeout, s.idle_timeout, 5..=86_400)
     }
 
     fn media(&self, m: &MediaSettings) -> Result<(), ConfigError> {

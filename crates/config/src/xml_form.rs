@@ -631,7 +631,18 @@ impl<'d, 'input> Reader<'d, 'input> {
         let params = self.params(
             node,
             "security".into(),
-            &["auth-failures", "auth-window", "auth-ban"],
+            &[
+                "auth-failures",
+                "auth-window",
+                "auth-ban",
+                "source-rate",
+                "source-ban",
+                "message-timeout",
+                "unauthenticated-message-max",
+                "buffered-max-mb",
+                "connections-per-ip",
+                "idle-timeout",
+            ],
         )?;
         if let Some(n) = self.value(&params, "auth-failures", Some(Field::AuthFailures))? {
             self.config.security.auth_failures = n;
@@ -641,6 +652,39 @@ impl<'d, 'input> Reader<'d, 'input> {
         }
         if let Some(Seconds(t)) = self.value(&params, "auth-ban", Some(Field::AuthBan))? {
             self.config.security.auth_ban = t;
+        }
+        for (name, field) in [
+            ("source-rate", Field::SourceRate),
+            (
+                "unauthenticated-message-max",
+                Field::UnauthenticatedMessageMax,
+            ),
+            ("buffered-max-mb", Field::BufferedMaxMb),
+            ("connections-per-ip", Field::ConnectionsPerIp),
+        ] {
+            if let Some(n) = self.value::<u32>(&params, name, Some(field))? {
+                let s = &mut self.config.security;
+                *match field {
+                    Field::SourceRate => &mut s.source_rate,
+                    Field::UnauthenticatedMessageMax => &mut s.unauthenticated_message_max,
+                    Field::BufferedMaxMb => &mut s.buffered_max_mb,
+                    _ => &mut s.connections_per_ip,
+                } = n;
+            }
+        }
+        for (name, field) in [
+            ("source-ban", Field::SourceBan),
+            ("message-timeout", Field::MessageTimeout),
+            ("idle-timeout", Field::IdleTimeout),
+        ] {
+            if let Some(Seconds(t)) = self.value(&params, name, Some(field))? {
+                let s = &mut self.config.security;
+                *match field {
+                    Field::SourceBan => &mut s.source_ban,
+                    Field::MessageTimeout => &mut s.message_timeout,
+                    _ => &mut s.idle_timeout,
+                } = t;
+            }
         }
         Ok(())
     }

@@ -15,6 +15,7 @@
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 mod auth;
+mod edge;
 mod guard;
 mod lifecycle;
 mod misses;
@@ -150,6 +151,8 @@ pub(crate) struct Dispatcher {
     auth_throttle: crate::security::AuthThrottle,
     /// The logins cached as unknown, bounded (`misses.rs`).
     misses: misses::Misses,
+    /// Requests per source per second (`edge.rs`).
+    flood: crate::flood::SourceLimiter,
 }
 
 impl Dispatcher {
@@ -203,6 +206,7 @@ impl Dispatcher {
                 (&ferroswitch_config::SecuritySettings::default()).into(),
             ),
             misses: misses::Misses::default(),
+            flood: edge::default_limiter(),
         }
     }
 
@@ -276,8 +280,10 @@ impl Dispatcher {
                     for _ in 0..UDP_BURST {
                         match udp[i].try_recv_from(&mut buf) {
                             Ok((n, remote)) => {
+                                if !self.datagram_admitted(now, &buf[..n], remote.ip()) { continue; }
                                 if let Some(Inbound { msg, from }) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
                                     if !self.admits(now, &msg, &from) { continue; }
+                                    if self.challenged_statelessly(&msg, &from) { continue; }
                                     self.tx.handle_message(now, msg, from);
                                     self.drain(now);
                                 }
@@ -297,7 +303,9 @@ impl Dispatcher {
                     }
                     let now = Instant::now();
                     for Inbound { msg, from } in batch.drain(..) {
+                        if msg.is_request() && !self.source_admitted(now, from.remote.ip()) { continue; }
                         if !self.admits(now, &msg, &from) { continue; }
+                        if self.challenged_statelessly(&msg, &from) { continue; }
                         self.tx.handle_message(now, msg, from);
                         self.drain(now);
                     }

@@ -241,6 +241,10 @@ pub(crate) struct LiveSettings {
     pub(crate) applied: Option<tokio::sync::oneshot::Sender<()>>,
     /// `[security]`: when a source is throttled for failed authentications.
     pub(crate) auth_limits: crate::security::Limits,
+    /// `[security]`: requests per source per second.
+    pub(crate) flood_limits: crate::flood::Limits,
+    /// `[security]`: TCP/TLS connection limits.
+    pub(crate) stream_limits: crate::conn_limits::StreamLimits,
 }
 
 impl std::fmt::Debug for LiveSettings {
@@ -266,6 +270,8 @@ impl LiveSettings {
             purge_every: purge_every(config),
             applied: None,
             auth_limits: (&config.security).into(),
+            flood_limits: (&config.security).into(),
+            stream_limits: (&config.security).into(),
         }
     }
 }

@@ -331,7 +331,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         body_prefix: config.push.system_body_prefix.clone(),
     })
     .with_push(push_tokens, push_poster)
-    .with_auth_limits((&config.security).into());
+    .with_auth_limits((&config.security).into())
+    .with_security(&config.security);
     let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,

@@ -16,6 +16,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
+use crate::conn_limits::{Buffered, ConnState, Guard, IpSlot, StreamLimits, REGISTERED};
+use crate::metrics::limits::Closed;
+
 /// A parsed, sanity-checked message and where it came from.
 #[derive(Debug)]
 pub(crate) struct Inbound {
@@ -27,6 +30,7 @@ struct Conn {
     tx: mpsc::Sender<Bytes>,
     transport: Transport,
     remote: SocketAddr,
+    state: Arc<ConnState>,
 }
 
 #[derive(Default)]
@@ -35,6 +39,8 @@ struct Inner {
     conns: Mutex<HashMap<ConnId, Conn>>,
     by_remote: Mutex<HashMap<(Transport, SocketAddr), ConnId>>,
     next_conn: AtomicU64,
+    /// Connection limits ([`crate::conn_limits`]).
+    guard: Arc<Guard>,
 }
 
 /// The handle through which the dispatcher sends.
@@ -116,11 +122,45 @@ impl Transports {
         }
     }
 
+    /// Marks connection `conn` (if any: UDP peers have none) with [`crate::conn_limits`]
+    /// flags: it carried an authenticated request, or a registration.
+    pub(crate) fn mark(&self, conn: Option<ConnId>, flags: u8) {
+        if let Some(c) =
+            conn.and_then(|id| lock(&self.inner.conns).get(&id).map(|c| c.state.clone()))
+        {
+            c.mark(flags);
+        }
+    }
+
+    /// New connection limits (a reload).
+    pub(crate) fn set_stream_limits(&self, limits: StreamLimits) {
+        self.inner.guard.set_limits(limits);
+    }
+
+    /// Tells up to `max` untrusted connections to close, the longest idle first (file
+    /// descriptors ran out); returns how many.
+    pub(crate) fn shed_untrusted(&self, max: usize) -> usize {
+        let now = tokio::time::Instant::now();
+        let guard = &self.inner.guard;
+        let mut idle: Vec<_> = lock(&self.inner.conns)
+            .values()
+            .filter(|c| !c.state.trusted())
+            .map(|c| (guard.idle_for(&c.state, now), c.state.clone()))
+            .collect();
+        idle.sort_by_key(|c| std::cmp::Reverse(c.0));
+        idle.truncate(max);
+        for (_, c) in &idle {
+            c.close.notify_one();
+        }
+        idle.len()
+    }
+
     fn register_conn(
         &self,
         transport: Transport,
         remote: SocketAddr,
         tx: mpsc::Sender<Bytes>,
+        state: Arc<ConnState>,
     ) -> ConnId {
         let id = ConnId(self.inner.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
         lock(&self.inner.conns).insert(
@@ -129,6 +169,7 @@ impl Transports {
                 tx,
                 transport,
                 remote,
+                state,
             },
         );
         lock(&self.inner.by_remote).insert((transport, remote), id);
@@ -283,9 +324,13 @@ pub(crate) fn accept_datagram(
     Some(Inbound { msg, from })
 }
 
-/// Accepts TCP (or, with `tls`, TLS) connections. A connection that stays silent for `idle`
-/// (no message, no keep-alive) is closed. With `advertise` (1:1 NAT) the connections' local
-/// address — what our Via, Record-Route and Contact name — is the public one.
+/// Accepts TCP (or, with `tls`, TLS) connections, at most `[security] connections_per_ip` from
+/// one address. A connection that carries a registration and stays silent for `idle` (no
+/// message, no keep-alive) is closed; others after `idle_timeout` without a message (see
+/// [`crate::conn_limits`]). With `advertise` (1:1 NAT) the connections' local address — what
+/// our Via, Record-Route and Contact name — is the public one. Out of file descriptors, the
+/// listener sheds idle untrusted connections and closes the pending one
+/// ([`crate::fd_reserve`]), logging once per [`ACCEPT_LOG_EVERY`].
 pub(crate) async fn serve_tcp(
     listener: TcpListener,
     tls: Option<crate::reload::TlsConfig>,
@@ -295,14 +340,37 @@ pub(crate) async fn serve_tcp(
     advertise: Option<SocketAddr>,
 ) {
     let local = listener.local_addr().ok();
+    crate::fd_reserve::keep();
+    let mut accept_log = crate::fd_reserve::LogEvery::new(ACCEPT_LOG_EVERY);
+    let mut refused_log = crate::fd_reserve::LogEvery::new(ACCEPT_LOG_EVERY);
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!(?local, "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let exhausted = crate::fd_reserve::exhausted(&e);
+                let mut shed = 0;
+                if exhausted {
+                    shed = transports.shed_untrusted(SHED_AT_ONCE);
+                    if crate::fd_reserve::accept_and_close(&listener).await {
+                        crate::metrics::limits::conn_refused(
+                            crate::metrics::limits::Refused::FdLimit,
+                        );
+                    }
+                }
+                if let Some(held_back) = accept_log.tick(tokio::time::Instant::now()) {
+                    tracing::warn!(?local, shed, held_back, "accept failed: {e}");
+                }
+                let pause = if exhausted { 10 } else { 50 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
                 continue;
             }
+        };
+        let Some(slot) = transports.inner.guard.admit(remote.ip()) else {
+            crate::metrics::limits::conn_refused(crate::metrics::limits::Refused::PerIp);
+            if let Some(held_back) = refused_log.tick(tokio::time::Instant::now()) {
+                tracing::info!(?local, source = %remote.ip(), held_back, "connection refused: too many connections from this address (security.connections_per_ip)");
+            }
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let local = advertise.unwrap_or_else(|| {
@@ -322,6 +390,7 @@ pub(crate) async fn serve_tcp(
                     transports,
                     core,
                     idle,
+                    Some(slot),
                 ));
             }
             Some(config) => {
@@ -333,8 +402,17 @@ pub(crate) async fn serve_tcp(
                     {
                         Ok(Ok(s)) => {
                             crate::metrics::tls_handshake(crate::metrics::Handshake::Ok);
-                            serve_stream(s, Transport::Tls, local, remote, transports, core, idle)
-                                .await
+                            serve_stream(
+                                s,
+                                Transport::Tls,
+                                local,
+                                remote,
+                                transports,
+                                core,
+                                idle,
+                                Some(slot),
+                            )
+                            .await
                         }
                         Ok(Err(e)) => {
                             crate::metrics::tls_handshake(crate::metrics::Handshake::Failed);
@@ -351,6 +429,15 @@ pub(crate) async fn serve_tcp(
     }
 }
 
+/// How often the `accept failed` line is logged at most, per listener.
+pub(crate) const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+/// Untrusted connections closed at once when file descriptors run out.
+const SHED_AT_ONCE: usize = 16;
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the connection's own parts; a struct would only rename them"
+)]
 async fn serve_stream<S>(
     stream: S,
     transport: Transport,
@@ -359,12 +446,16 @@ async fn serve_stream<S>(
     transports: Transports,
     core: mpsc::Sender<Inbound>,
     idle: Duration,
+    slot: Option<IpSlot>,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
-    let id = transports.register_conn(transport, remote, tx.clone());
+    let state = Arc::new(ConnState::default());
+    let guard = transports.inner.guard.clone();
+    guard.touch(&state, tokio::time::Instant::now());
+    let id = transports.register_conn(transport, remote, tx.clone(), state.clone());
     tracing::debug!(%remote, conn = id.0, %transport, "connection open");
     let writer = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
@@ -382,45 +473,108 @@ async fn serve_stream<S>(
     };
     let mut buf = BytesMut::with_capacity(8192);
     let mut framer = StreamFramer::new();
-    'read: loop {
-        match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
-            Ok(Ok(0) | Err(_)) => break,
-            Ok(Ok(_)) => {}
-            Err(_) => {
-                tracing::debug!(%remote, conn = id.0, %transport, "closing {transport} connection idle for {idle:?}");
-                break;
+    let mut held = Buffered::new(guard.clone());
+    // when the first byte of the message in progress came
+    let mut started: Option<tokio::time::Instant> = None;
+    let closed: Option<Closed> = 'read: loop {
+        let limits = guard.limits();
+        let now = tokio::time::Instant::now();
+        let idle_for = if state.flags() & REGISTERED != 0 {
+            idle
+        } else {
+            limits.idle_timeout
+        };
+        let mut deadline = now + idle_for.saturating_sub(guard.idle_for(&state, now));
+        let mut why = Closed::Idle;
+        if let Some(t) = started {
+            if t + limits.message_timeout < deadline {
+                deadline = t + limits.message_timeout;
+                why = Closed::MessageTimeout;
             }
         }
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, rd.read_buf(&mut buf)) => r,
+            () = state.close.notified() => break 'read Some(Closed::Shed),
+        };
+        match read {
+            Ok(Ok(0) | Err(_)) => break None,
+            Ok(Ok(_)) => {}
+            Err(_) => break Some(why),
+        }
+        let now = tokio::time::Instant::now();
+        let mut framed = false;
         loop {
             match framer.next(&buf) {
                 Ok(Framed::Ping(n)) => {
                     let _ = buf.split_to(n);
                     let _ = tx.try_send(Bytes::from_static(b"\r\n"));
+                    // a keep-alive keeps a registered device's flow, not an idle stranger
+                    if state.flags() & REGISTERED != 0 {
+                        guard.touch(&state, now);
+                    }
+                    framed = true;
                 }
                 Ok(Framed::Pong(n)) => {
                     let _ = buf.split_to(n);
+                    framed = true;
                 }
                 Ok(Framed::Message(n)) => {
+                    if !state.trusted() && n > limits.unauthenticated_message_max {
+                        break 'read Some(Closed::TooLarge);
+                    }
                     let raw = buf.split_to(n).freeze();
+                    guard.touch(&state, now);
+                    framed = true;
                     if let Some(msg) = accept_message(raw, &from, |r| {
                         let _ = tx.try_send(r);
                     }) {
                         if core.send(Inbound { msg, from }).await.is_err() {
-                            break 'read;
+                            break 'read None;
                         }
                     }
                 }
                 Err(sip_message::Error::Incomplete) => break,
                 Err(e) => {
                     tracing::info!(%remote, conn = id.0, %transport, "closing {transport} connection: unframeable stream: {e}");
-                    break 'read;
+                    break 'read None;
                 }
             }
         }
+        if buf.is_empty() {
+            started = None;
+        } else if framed || started.is_none() {
+            started = Some(now);
+        }
+        let total = held.set(buf.len());
+        if let Some(why) = crate::conn_limits::judge(&limits, state.trusted(), buf.len(), total) {
+            break Some(why);
+        }
+    };
+    if let Some(why) = closed {
+        crate::metrics::limits::conn_closed(why);
+        let trusted = state.trusted();
+        match why {
+            Closed::Idle => {
+                tracing::debug!(%remote, conn = id.0, %transport, trusted, "closing {transport} connection: idle")
+            }
+            _ => {
+                tracing::info!(%remote, conn = id.0, %transport, trusted, buffered = buf.len(), reason = why.as_str(), "closing {transport} connection")
+            }
+        }
     }
+    drop(held);
+    drop(buf);
     transports.drop_conn(id);
     drop(tx);
-    let _ = writer.await;
+    // a peer that reads nothing must not keep the descriptor
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+    drop(slot);
     tracing::debug!(%remote, conn = id.0, %transport, "connection closed");
 }
 
@@ -437,8 +591,8 @@ mod tests {
         }
     }
 
-    /// A connection silent for the idle time is closed (and forgotten); traffic, even a
-    /// CRLFCRLF keep-alive, keeps it open.
+    /// A registered device's connection silent for the idle time is closed (and forgotten);
+    /// traffic, even a CRLFCRLF keep-alive, keeps it open.
     #[tokio::test(start_paused = true)]
     async fn silent_connections_are_closed() {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -454,7 +608,10 @@ mod tests {
             t.clone(),
             core_tx,
             Duration::from_secs(60),
+            None,
         ));
+        tokio::task::yield_now().await;
+        t.mark(Some(ConnId(1)), REGISTERED);
         tokio::time::sleep(Duration::from_secs(50)).await;
         client.write_all(b"\r\n\r\n").await.unwrap();
         let mut pong = [0u8; 2];
@@ -479,6 +636,147 @@ mod tests {
         );
     }
 
+    /// Starts a connection task on a duplex pipe with `limits`; registered flows idle 3600 s.
+    fn connect(
+        limits: StreamLimits,
+    ) -> (
+        Transports,
+        tokio::io::DuplexStream,
+        tokio::task::JoinHandle<()>,
+        mpsc::Receiver<Inbound>,
+    ) {
+        let t = Transports::default();
+        t.set_stream_limits(limits);
+        let (core_tx, core_rx) = mpsc::channel(4);
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let task = tokio::spawn(serve_stream(
+            server,
+            Transport::Tcp,
+            "127.0.0.1:5060".parse().unwrap(),
+            "192.0.2.9:5555".parse().unwrap(),
+            t.clone(),
+            core_tx,
+            Duration::from_secs(3600),
+            None,
+        ));
+        (t, client, task, core_rx)
+    }
+
+    const OPTIONS: &str = "OPTIONS sip:x@h SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.9:5555;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    /// A connection that carries no registration is closed `idle_timeout` after its last
+    /// message; its keep-alives are answered but do not keep it.
+    #[tokio::test(start_paused = true)]
+    async fn unregistered_connections_idle_out_despite_pings() {
+        use tokio::io::AsyncWriteExt as _;
+        let (_t, mut client, task, mut core) = connect(StreamLimits {
+            idle_timeout: Duration::from_secs(30),
+            ..StreamLimits::default()
+        });
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        client.write_all(OPTIONS.as_bytes()).await.unwrap();
+        assert!(core.recv().await.is_some());
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            client.write_all(b"\r\n\r\n").await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(!task.is_finished(), "29 s after the message");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(task.is_finished(), "31 s after the message, pings or not");
+    }
+
+    /// A message trickled a byte a second is cut off `message_timeout` after its first byte.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_message_is_cut_off_at_its_deadline() {
+        use tokio::io::AsyncWriteExt as _;
+        let (t, mut client, task, _core) = connect(StreamLimits {
+            message_timeout: Duration::from_secs(10),
+            ..StreamLimits::default()
+        });
+        let started = tokio::time::Instant::now();
+        for b in OPTIONS.as_bytes().iter().take(40) {
+            if client.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if task.is_finished() {
+                break;
+            }
+        }
+        assert!(task.is_finished());
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(10) && took <= Duration::from_secs(12),
+            "{took:?}"
+        );
+        assert_eq!(t.inner.guard.buffered(), 0, "its buffer is given back");
+    }
+
+    /// Before authentication a message may be `unauthenticated_message_max` bytes; after, the
+    /// parser's limits apply.
+    #[tokio::test(start_paused = true)]
+    async fn big_messages_need_a_trusted_connection() {
+        use tokio::io::AsyncWriteExt as _;
+        let body = "x".repeat(8000);
+        let big = OPTIONS.replace(
+            "Content-Length: 0",
+            &format!("Content-Type: text/plain\r\nContent-Length: {}", body.len()),
+        ) + &body;
+        let limits = StreamLimits {
+            unauthenticated_message_max: 4096,
+            ..StreamLimits::default()
+        };
+        let (_t, mut client, task, mut core) = connect(limits);
+        client.write_all(OPTIONS.as_bytes()).await.unwrap();
+        assert!(core.recv().await.is_some(), "a small one passes");
+        client.write_all(big.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(task.is_finished(), "a big one closes the connection");
+        assert!(core.try_recv().is_err());
+
+        let (t, mut client, task, mut core) = connect(limits);
+        tokio::task::yield_now().await;
+        t.mark(Some(ConnId(1)), crate::conn_limits::TRUSTED);
+        client.write_all(big.as_bytes()).await.unwrap();
+        assert!(core.recv().await.is_some(), "trusted: passes");
+        assert!(!task.is_finished());
+    }
+
+    /// Above the global cap on buffered bytes, an untrusted connection holding part of a
+    /// message is closed.
+    #[tokio::test(start_paused = true)]
+    async fn the_global_buffer_cap_closes_untrusted_connections() {
+        use tokio::io::AsyncWriteExt as _;
+        let (t, mut client, task, _core) = connect(StreamLimits {
+            buffered_max: 1000,
+            ..StreamLimits::default()
+        });
+        // another connection's share, already buffered
+        let mut other = Buffered::new(t.inner.guard.clone());
+        other.set(900);
+        client.write_all(&OPTIONS.as_bytes()[..150]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(task.is_finished());
+        assert_eq!(t.inner.guard.buffered(), 900);
+    }
+
+    /// Out of file descriptors: the untrusted connection idle longest is told to close.
+    #[tokio::test(start_paused = true)]
+    async fn shedding_picks_untrusted_connections() {
+        let (t, _client, task, _core) = connect(StreamLimits::default());
+        tokio::task::yield_now().await;
+        assert_eq!(t.shed_untrusted(16), 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(task.is_finished());
+        let (t, _client, task, _core) = connect(StreamLimits::default());
+        tokio::task::yield_now().await;
+        t.mark(Some(ConnId(1)), crate::conn_limits::TRUSTED);
+        assert_eq!(t.shed_untrusted(16), 0);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!task.is_finished());
+    }
+
     /// A request to a device goes over the connection it registered on; when that connection
     /// is gone, over another open connection to the same address; otherwise nowhere.
     #[test]
@@ -486,8 +784,19 @@ mod tests {
         let t = Transports::default();
         let (tx1, mut rx1) = mpsc::channel(4);
         let (tx2, mut rx2) = mpsc::channel(4);
-        let c1 = t.register_conn(Transport::Tls, "192.0.2.1:40000".parse().unwrap(), tx1);
-        let c2 = t.register_conn(Transport::Tls, "192.0.2.2:40000".parse().unwrap(), tx2);
+        let st = || Arc::new(ConnState::default());
+        let c1 = t.register_conn(
+            Transport::Tls,
+            "192.0.2.1:40000".parse().unwrap(),
+            tx1,
+            st(),
+        );
+        let c2 = t.register_conn(
+            Transport::Tls,
+            "192.0.2.2:40000".parse().unwrap(),
+            tx2,
+            st(),
+        );
         t.send(
             &peer(Transport::Tls, "192.0.2.1:40000", Some(c1)),
             Bytes::from_static(b"one"),

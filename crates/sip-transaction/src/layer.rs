@@ -211,11 +211,13 @@ impl TransactionLayer {
         Ok(())
     }
 
-    /// Answers a non-INVITE server transaction with a final response and ends the transaction
-    /// at once, keeping nothing for retransmissions (Kamailio's `sl_send_reply`): a
-    /// retransmitted request then arrives as a new request. For answers that are cheap and safe
-    /// to compute again, such as a digest challenge, this saves the 64·T1 of state that Timer J
-    /// would hold on UDP.
+    /// Answers a server transaction with a final response and ends the transaction at once,
+    /// keeping nothing for retransmissions (Kamailio's `sl_send_reply`): a retransmitted
+    /// request then arrives as a new request. For answers that are cheap and safe to compute
+    /// again, such as a digest challenge, this saves the 64·T1 of state that Timer J would hold
+    /// on UDP. An INVITE may be answered so with a non-2xx only (a 2xx is the dialog's); the
+    /// ACK to that answer then matches no transaction and reaches the TU as [`Event::Ack`],
+    /// and nothing is retransmitted to an address that may be spoofed.
     pub fn respond_and_forget(&mut self, key: &ServerKey, response: Bytes) -> Result<(), TxError> {
         let code = status_code(&response).ok_or(TxError::NotAResponse)?;
         if code < 200 {
@@ -224,7 +226,11 @@ impl TransactionLayer {
         let to = self
             .txs
             .get(key.0)
-            .filter(|tx| matches!(tx.machine, Machine::ServerNonInvite(_)))
+            .filter(|tx| match tx.machine {
+                Machine::ServerNonInvite(_) => true,
+                Machine::ServerInvite(ServerInvite::Proceeding) => code >= 300,
+                _ => false,
+            })
             .map(|tx| tx.peer)
             .ok_or(TxError::NoSuchTransaction)?;
         self.transmits.push_back(Transmit {

@@ -137,6 +137,43 @@ fn security_settings_in_both_forms_with_defaults() {
 }
 
 #[test]
+fn connection_and_flood_limits_in_both_forms_with_defaults() {
+    let config = both(
+        "[security]\nsource_rate = 50\nsource_ban = 30\nmessage_timeout = 5\n\
+         unauthenticated_message_max = 4096\nbuffered_max_mb = 8\nconnections_per_ip = 10\n\
+         idle_timeout = 20\n",
+        &element(
+            "security",
+            &[
+                ("source-rate", "50"),
+                ("source-ban", "30"),
+                ("message-timeout", "5"),
+                ("unauthenticated-message-max", "4096"),
+                ("buffered-max-mb", "8"),
+                ("connections-per-ip", "10"),
+                ("idle-timeout", "20"),
+            ],
+        ),
+    );
+    let s = &config.security;
+    assert_eq!(s.source_rate, 50);
+    assert_eq!(s.source_ban, Duration::from_secs(30));
+    assert_eq!(s.message_timeout, Duration::from_secs(5));
+    assert_eq!(s.unauthenticated_message_max, 4096);
+    assert_eq!(s.buffered_max_mb, 8);
+    assert_eq!(s.connections_per_ip, 10);
+    assert_eq!(s.idle_timeout, Duration::from_secs(20));
+    let d = both("", "").security;
+    assert_eq!(d.source_rate, 200);
+    assert_eq!(d.source_ban, Duration::from_secs(60));
+    assert_eq!(d.message_timeout, Duration::from_secs(10));
+    assert_eq!(d.unauthenticated_message_max, 16_384);
+    assert_eq!(d.buffered_max_mb, 64);
+    assert_eq!(d.connections_per_ip, 128);
+    assert_eq!(d.idle_timeout, Duration::from_secs(60));
+}
+
+#[test]
 fn a_specified_bind_address_is_advertised_when_no_public_one_is_given() {
     let config = both(
         "[media]\nbind_address = \"192.0.2.5\"\n",

@@ -283,6 +283,19 @@ fn call_timers_out_of_range_name_line_and_key() {
         "etc/voipswitch_config.xml:7: security.auth-failures: ",
         "must be 1 to 100000, not 0",
     );
+    assert_error(
+        &parse(&section(
+            "security",
+            &[("unauthenticated-message-max", "10")],
+        )),
+        "etc/voipswitch_config.xml:7: security.unauthenticated-message-max: ",
+        "must be 1024 to 1114112, not 10",
+    );
+    assert_error(
+        &parse(&section("security", &[("idle-timeout", "1")])),
+        "etc/voipswitch_config.xml:7: security.idle-timeout: ",
+        "must be 5 to 86400 seconds, not 1",
+    );
 }
 
 #[test]

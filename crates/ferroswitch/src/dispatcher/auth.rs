@@ -45,6 +45,9 @@ impl Dispatcher {
             self.auth_failed(now, &w.msg, &w.from, r);
         }
         log_register(&outcome, &w.from);
+        if outcome.result.is_ok() && outcome.login.is_some() {
+            self.registration_seen(now, &w.from, &outcome.changes);
+        }
         if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
             // messages stored while the login was away go out now
             let now_ms = unix_ms();
@@ -120,9 +123,11 @@ impl Dispatcher {
                 }));
             }
         }
-        if let Err(RegisterError::Auth(AuthRejection::Challenge { .. })) = outcome.result {
-            // A challenge is cheap to compute again: answer statelessly and keep no
-            // transaction for Timer J (a retransmission just gets a fresh challenge).
+        if let Err(RegisterError::Auth(_)) = outcome.result {
+            // A challenge or a refusal of the credentials is cheap to compute again: answer
+            // statelessly and keep no transaction for Timer J (a retransmission just gets a
+            // fresh answer; the nonce count of a failed guess is not used up). No state is
+            // kept for a request that did not authenticate.
             if let Err(e) = self.tx.respond_and_forget(&w.key, outcome.response) {
                 tracing::debug!("challenge not sent: {e}");
             }
@@ -176,6 +181,7 @@ impl Dispatcher {
                 tech_prefix: profile.tech_prefix,
                 trusted: true,
             };
+            self.authenticated_over(&w.from);
             return Some((caller, w));
         }
         let login = Registrar::credentials_username(&w.msg, AuthKind::Proxy).filter(|_| {
@@ -211,6 +217,7 @@ impl Dispatcher {
                     tech_prefix: profile.tech_prefix,
                     trusted: false,
                 };
+                self.authenticated_over(&w.from);
                 Some((caller, w))
             }
             Err(r) => {
@@ -230,16 +237,11 @@ impl Dispatcher {
                 let method = w.msg.method().map_or("?", |m| m.as_str());
                 tracing::debug!(status = r.status(), peer = %w.from, method, "request not authenticated");
                 self.auth_failed(now, &w.msg, &w.from, &r.reason);
-                if matches!(r.reason, AuthRejection::Challenge { .. })
-                    && w.msg.method() != Some(&Method::Invite)
-                {
-                    // a challenge is cheap to compute again (see REGISTER)
-                    if let Err(e) = self.tx.respond_and_forget(&w.key, r.response) {
-                        tracing::debug!("challenge not sent: {e}");
-                    }
-                } else {
-                    // an INVITE's final answer needs its transaction (the ACK is absorbed there)
-                    self.respond(now, &w.key, r.response);
+                // a challenge or refusal is cheap to compute again (see REGISTER); for an
+                // INVITE too: its ACK then matches nothing and is dropped, and nothing is
+                // retransmitted to an address that may be spoofed
+                if let Err(e) = self.tx.respond_and_forget(&w.key, r.response) {
+                    tracing::debug!("authentication answer not sent: {e}");
                 }
                 None
             }

@@ -29,11 +29,14 @@ impl Dispatcher {
             purge_every,
             applied,
             auth_limits,
+            flood_limits,
+            stream_limits,
         } = live;
         self.auth_throttle.set_limits(auth_limits);
         self.registrar.set_config(registrar);
         self.calls.set_config(calls);
         self.trusted = trusted;
+        self.set_security(flood_limits, stream_limits);
         self.system_commands = system_commands;
         if let Some(hooks) = hooks {
             self.presence.set_hooks(hooks.clone());

@@ -42,7 +42,10 @@
 //! | `ferroswitch_process_open_fds` | gauge | — | open file descriptors |
 //! | `ferroswitch_process_start_time_seconds` | gauge | — | start time, seconds since the epoch |
 //! | `ferroswitch_uptime_seconds` | gauge | — | seconds since start |
+//!
+//! The flood and connection-limit counters are listed in [`limits`].
 
+pub(crate) mod limits;
 pub(crate) mod process;
 pub(crate) mod sip;
 pub(crate) mod tls;
@@ -123,6 +126,7 @@ pub(crate) fn install() -> Option<PrometheusHandle> {
 fn describe() {
     use metrics::{describe_counter as c, describe_gauge as g, describe_histogram as h};
     g!(BUILD_INFO, "Always 1; the version in a label");
+    limits::describe();
     c!(REQUESTS_RECEIVED, "SIP requests received, by method");
     c!(REQUESTS_SENT, "SIP requests sent, by method");
     c!(

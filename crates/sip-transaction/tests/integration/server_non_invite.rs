@@ -163,17 +163,35 @@ fn respond_and_forget_sends_once_and_keeps_no_state() {
     l.handle_message(t0 + ms(500), reg.msg(), udp());
     let (key2, _, _) = take_request(&mut l);
     assert_ne!(key2, key);
-    // Provisional answers and INVITE transactions are refused.
+    // Provisional answers are refused.
     assert_eq!(
         l.respond_and_forget(&key2, tu_response(&req, 100, &from)),
         Err(TxError::NotAResponse)
     );
+    // An INVITE may be answered so with a non-2xx (a 407 to an unauthenticated INVITE): sent
+    // once, never retransmitted, nothing kept; its ACK reaches the TU.
     let inv = Req::new("INVITE", "z9hG4bKforget2");
     l.handle_message(t0 + secs(1), inv.msg(), udp());
     let _ = transmits(&mut l);
     let (ikey, ireq, ifrom) = take_request(&mut l);
+    let before = l.len();
+    l.respond_and_forget(&ikey, tu_response(&ireq, 407, &ifrom))
+        .unwrap();
+    assert_eq!(transmits(&mut l).len(), 1);
+    assert_eq!(l.len(), before - 1, "no INVITE transaction is kept");
+    l.handle_timeout(t0 + secs(40));
+    assert!(transmits(&mut l).is_empty(), "no retransmission of the 407");
+    l.handle_message(t0 + secs(2), Req::new("ACK", "z9hG4bKforget2").msg(), udp());
+    assert!(events(&mut l)
+        .iter()
+        .any(|e| matches!(e, Event::Ack { .. })));
+    // a 2xx belongs to the dialog: refused
+    let inv = Req::new("INVITE", "z9hG4bKforget3");
+    l.handle_message(t0 + secs(41), inv.msg(), udp());
+    let _ = transmits(&mut l);
+    let (ikey, ireq, ifrom) = take_request(&mut l);
     assert_eq!(
-        l.respond_and_forget(&ikey, tu_response(&ireq, 486, &ifrom)),
+        l.respond_and_forget(&ikey, tu_response(&ireq, 200, &ifrom)),
         Err(TxError::NoSuchTransaction)
     );
 }
