@@ -131,7 +131,8 @@ fn check_rejection(response: &Bytes, status: u16, kind: AuthKind) {
 }
 
 /// The fuzzed credentials made genuine: our realm, a nonce we issued, the right response.
-fn judge_genuine(mut c: Credentials<'_>) {
+/// Returns the verdict it checked (`None`: the credentials cannot ride in a message).
+fn judge_genuine(mut c: Credentials<'_>) -> Option<Expect> {
     let mut reg = registrar();
     let realm = reg.config().realm.clone();
     let offered = reg.config().algorithms.clone();
@@ -176,12 +177,10 @@ fn judge_genuine(mut c: Credentials<'_>) {
     }
     let printed = print_credentials(&c);
     if printed.contains(['\r', '\n']) {
-        return;
+        return None;
     }
     // (a value the header parser takes may still be refused in a message, a NUL for one)
-    let Some(m) = register_with(&printed) else {
-        return;
-    };
+    let m = register_with(&printed)?;
     match m.authorization() {
         Some(Ok(parsed)) => assert_eq!(parsed, c, "the message changed the credentials"),
         other => panic!("the message reads {other:?} from {printed:?}"),
@@ -220,6 +219,7 @@ fn judge_genuine(mut c: Credentials<'_>) {
         (Ok(_), e) => panic!("accepted, expected {e:?}: {printed}"),
         (Err(r), e) => panic!("refused ({:?}), expected {e:?}: {printed}", r.reason),
     }
+    Some(expected)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,4 +291,70 @@ fn print_challenge(c: &Challenge<'_>) -> String {
         out.push_str(", stale=true");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(header: &str) -> Option<Expect> {
+        judge_genuine(Credentials::parse(header).expect("the header parses"))
+    }
+
+    /// The genuine-credentials check really authenticates, and really refuses: it is no
+    /// property that holds by never reaching the registrar's success.
+    #[test]
+    fn made_genuine_credentials_get_the_expected_verdict() {
+        const BASE: &str = "Digest username=\"alice\", realm=\"elsewhere\", nonce=\"n\", \
+                            uri=\"sip:ferroswitch\", response=\"00\"";
+        let cases = [
+            ("", Expect::Accepted),
+            (", algorithm=SHA-256", Expect::Accepted),
+            (
+                ", algorithm=md5, qop=auth, nc=00000001, cnonce=\"c\"",
+                Expect::Accepted,
+            ),
+            (", qop=auth, nc=000000ff, cnonce=\"c\"", Expect::Accepted),
+            (
+                ", qop=auth, nc=00000100, cnonce=\"c\"",
+                Expect::Challenge { stale: true },
+            ),
+            (
+                ", qop=auth, nc=00000000, cnonce=\"c\"",
+                Expect::Challenge { stale: true },
+            ),
+            (", qop=auth", Expect::BadRequest),
+            (
+                ", qop=auth-int, nc=00000001, cnonce=\"c\"",
+                Expect::BadRequest,
+            ),
+            (
+                ", algorithm=SHA-512-256",
+                Expect::Challenge { stale: false },
+            ),
+        ];
+        for (extra, expected) in cases {
+            assert_eq!(
+                verdict(&format!("{BASE}{extra}")),
+                Some(expected),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_round_trip_through_the_printer() {
+        let c = Credentials::parse(
+            "Digest username=\"a\\\"b\\\\c\", realm=r, nonce=\"n\", uri=\"sip:x\", \
+             response=\"0f\", nc=0000000a, opaque=\"\"",
+        )
+        .unwrap();
+        assert_eq!(c.username, "a\"b\\c");
+        assert_eq!(Credentials::parse(&print_credentials(&c)), Ok(c));
+        // and a made-up nonce is never accepted
+        digest_auth(
+            b"Digest username=\"alice\", realm=\"ferroswitch\", nonce=\"00000406deadbeef00000000\
+              0123456789abcdef0123456789abcdef\", uri=\"sip:x\", response=\"0f\"",
+        );
+    }
 }
