@@ -15,6 +15,8 @@
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 mod auth;
+mod domain;
+mod flows;
 mod guard;
 mod lifecycle;
 mod misses;
@@ -150,6 +152,8 @@ pub(crate) struct Dispatcher {
     auth_throttle: crate::security::AuthThrottle,
     /// The logins cached as unknown, bounded (`misses.rs`).
     misses: misses::Misses,
+    /// The host of relayed URIs (`domain.rs`).
+    domain: domain::Domain,
 }
 
 impl Dispatcher {
@@ -203,6 +207,7 @@ impl Dispatcher {
                 (&ferroswitch_config::SecuritySettings::default()).into(),
             ),
             misses: misses::Misses::default(),
+            domain: domain::Domain::default(),
         }
     }
 
@@ -365,7 +370,7 @@ impl Dispatcher {
             }
             while let Some(t) = self.tx.poll_transmit() {
                 progressed = true;
-                self.transports.send(&t.to, t.payload);
+                self.transmit(t);
             }
             while let Some(ev) = self.calls.poll_event() {
                 match ev {
@@ -436,6 +441,7 @@ impl Dispatcher {
                 self.calls.timeout(now, key, &mut out);
             }
             Event::AckTimeout { key } => self.calls.ack_timeout(key),
+            ev @ Event::TransportError { .. } => self.transport_error(now, ev),
         }
     }
 

@@ -46,6 +46,7 @@ impl Dispatcher {
         }
         log_register(&outcome, &w.from);
         if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
+            self.learn_domain(&w.msg);
             // messages stored while the login was away go out now
             let now_ms = unix_ms();
             if self
@@ -97,7 +98,7 @@ impl Dispatcher {
                     let target = b2bua::Target {
                         login: login.clone(),
                         uri: binding.contact.clone(),
-                        peer: binding.source,
+                        peer: crate::calls::device_peer(binding),
                         instance: binding.instance.clone(),
                     };
                     let mut out = TxOut {
