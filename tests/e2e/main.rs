@@ -7,6 +7,7 @@ mod advertise;
 mod calls;
 mod cli;
 mod demo;
+mod flows;
 mod harness;
 mod lifecycle;
 mod logs;

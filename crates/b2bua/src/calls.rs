@@ -246,6 +246,18 @@ impl Calls {
 
     /// A client transaction ended without an answer: as a 408.
     pub fn timeout(&mut self, now: Instant, key: ClientKey, out: &mut dyn Outbox) -> bool {
+        self.no_final(now, key, 408, out)
+    }
+
+    /// Our request on `key` could not be sent (the device's flow is dead, RFC 5626 §4.4):
+    /// as a 503 at once (RFC 3261 §8.1.3.1), so the caller is not kept ringing for a device
+    /// that cannot ring; a device with a push token is pushed now.
+    pub fn transport_error(&mut self, now: Instant, key: ClientKey, out: &mut dyn Outbox) -> bool {
+        self.no_final(now, key, 503, out)
+    }
+
+    /// A client transaction ended without a final answer: as `code`.
+    fn no_final(&mut self, now: Instant, key: ClientKey, code: u16, out: &mut dyn Outbox) -> bool {
         let Some((id, pending)) = self.shared.untrack(&key) else {
             return false;
         };
@@ -254,9 +266,9 @@ impl Calls {
             return true;
         };
         let after = match pending {
-            Pending::Branch(n) => call.handle_branch_timeout(&mut self.shared, now, n, out),
+            Pending::Branch(n) => call.handle_branch_timeout(&mut self.shared, now, n, code, out),
             Pending::Relay(origin) => {
-                call.handle_dead_leg(&mut self.shared, now, &origin, 408, out)
+                call.handle_dead_leg(&mut self.shared, now, &origin, code, out)
             }
             Pending::Own => After::MaybeRemove,
         };

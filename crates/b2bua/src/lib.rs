@@ -126,6 +126,9 @@ pub struct B2buaConfig {
     pub server: String,
     /// Push wake-up of sleeping devices; `None` when no push hook is configured.
     pub push: Option<PushPolicy>,
+    /// The host of From/To in INVITEs to devices (`[registrar] domain`); `None`: the hosts
+    /// of the caller's From and To.
+    pub domain: Option<String>,
 }
 
 /// When devices are pushed and how long a parked call waits for them.
@@ -196,6 +199,7 @@ impl Default for B2buaConfig {
             t2: Duration::from_secs(4),
             server: concat!("ferroswitch/", env!("CARGO_PKG_VERSION")).into(),
             push: None,
+            domain: None,
         }
     }
 }

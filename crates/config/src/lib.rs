@@ -26,9 +26,10 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use model::{
-    AdminSettings, AdminToken, CallSettings, Config, DatabaseSettings, DigestAlgorithm, HttpHook,
-    ListenerRole, LogFormat, LogSettings, MediaSettings, PushSettings, RegistrarSettings,
-    SecuritySettings, SipListener, StunSettings, TlsSettings, Transport, UnknownName,
+    AdminSettings, AdminToken, CallSettings, Config, ContactRouting, DatabaseSettings,
+    DigestAlgorithm, HttpHook, ListenerRole, LogFormat, LogSettings, MediaSettings, PushSettings,
+    RegistrarSettings, SecuritySettings, SipListener, StunSettings, TlsSettings, Transport,
+    UnknownName,
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};
 

@@ -227,6 +227,42 @@ pub struct RegistrarSettings {
     pub algorithms: Vec<DigestAlgorithm>,
     /// How often expired bindings are purged. Default 30.
     pub purge_interval: u32,
+    /// Whether requests go to a binding's Contact or over the flow its REGISTER came on.
+    /// Default [`ContactRouting::Auto`].
+    pub contact_routing: ContactRouting,
+    /// The SIP domain clients use (`sip:{login}@{domain}`): the host of From/To in relayed
+    /// calls and messages and of presence entities. `None`: the host of the To URI the
+    /// clients register with. Never the digest realm.
+    pub domain: Option<String>,
+}
+
+/// `[registrar] contact_routing`: where requests to a registered device go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ContactRouting {
+    /// Over the flow for RFC 5626 outbound clients and clients behind NAT, to the Contact
+    /// otherwise (RFC 3261 §10.2, third-party registration).
+    #[default]
+    Auto,
+    /// Always over the flow the REGISTER came on.
+    AlwaysFlow,
+    /// Always to the Contact, when it is a UDP address.
+    AlwaysContact,
+}
+
+impl FromStr for ContactRouting {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match_name(
+            s,
+            "contact routing",
+            &[
+                ("auto", Self::Auto),
+                ("always_flow", Self::AlwaysFlow),
+                ("always_contact", Self::AlwaysContact),
+            ],
+        )
+    }
 }
 
 impl Default for RegistrarSettings {
@@ -241,6 +277,8 @@ impl Default for RegistrarSettings {
             nonce_secret: None,
             algorithms: vec![DigestAlgorithm::Md5],
             purge_interval: 30,
+            contact_routing: ContactRouting::Auto,
+            domain: None,
         }
     }
 }
@@ -514,6 +552,9 @@ pub struct CallSettings {
     /// whose ends vanished without a BYE (like Kamailio's dialog timeout). Default 12 h; 60 s
     /// to 7 days.
     pub max_duration: Duration,
+    /// A MESSAGE forwarded to devices none of which answered within this time gets 202
+    /// Accepted; it is stored for delivery if no device takes it. Default 4 s; 1 to 30 s.
+    pub message_timeout: Duration,
 }
 
 impl Default for CallSettings {
@@ -522,6 +563,7 @@ impl Default for CallSettings {
             call_timeout: Duration::from_secs(30),
             gateway_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(12 * 3600),
+            message_timeout: Duration::from_secs(4),
         }
     }
 }

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    sqlite_url_in, AdminSettings, AdminToken, Config, DigestAlgorithm, HttpHook, ListenerRole,
-    LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
+    sqlite_url_in, AdminSettings, AdminToken, Config, ContactRouting, DigestAlgorithm, HttpHook,
+    ListenerRole, LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::origin::{parse_socket_addr, Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
@@ -80,6 +80,8 @@ struct RawRegistrar {
     nonce_secret: Option<Spanned<String>>,
     algorithms: Option<Spanned<Vec<Parsed<DigestAlgorithm>>>>,
     purge_interval: Option<Spanned<u32>>,
+    contact_routing: Option<Parsed<ContactRouting>>,
+    domain: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -120,6 +122,7 @@ struct RawCalls {
     call_timeout: Option<Spanned<u32>>,
     gateway_timeout: Option<Spanned<u32>>,
     max_duration: Option<Spanned<u32>>,
+    message_timeout: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +308,10 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     if let Some(v) = at.take_opt(r.realm, Field::Realm, "registrar.realm") {
         reg.realm = v;
     }
+    if let Some(v) = r.contact_routing {
+        reg.contact_routing = v.0;
+    }
+    reg.domain = at.take_opt(r.domain, Field::Domain, "registrar.domain");
     for (value, field, key, slot) in [
         (
             r.min_expires,
@@ -399,6 +406,12 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
             Field::MaxDuration,
             "calls.max_duration",
             &mut calls.max_duration,
+        ),
+        (
+            raw.calls.message_timeout,
+            Field::MessageTimeout,
+            "calls.message_timeout",
+            &mut calls.message_timeout,
         ),
     ] {
         if let Some(seconds) = at.take_opt(value, field, key) {

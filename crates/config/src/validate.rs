@@ -49,6 +49,7 @@ pub(crate) enum Field {
     TlsCertificate,
     TlsPrivateKey,
     Realm,
+    Domain,
     MinExpires,
     MaxExpires,
     DefaultExpires,
@@ -70,6 +71,7 @@ pub(crate) enum Field {
     PushMaxInFlight,
     LogLevel,
     CallTimeout,
+    MessageTimeout,
     GatewayTimeout,
     MaxDuration,
     AuthFailures,
@@ -104,6 +106,7 @@ impl Field {
             Self::TlsCertificate => "tls.certificate".into(),
             Self::TlsPrivateKey => "tls.private_key".into(),
             Self::Realm => "registrar.realm".into(),
+            Self::Domain => "registrar.domain".into(),
             Self::MinExpires => "registrar.min_expires".into(),
             Self::MaxExpires => "registrar.max_expires".into(),
             Self::DefaultExpires => "registrar.default_expires".into(),
@@ -125,6 +128,7 @@ impl Field {
             Self::PushMaxInFlight => "push_service.max_in_flight".into(),
             Self::LogLevel => "log.level".into(),
             Self::CallTimeout => "calls.call_timeout".into(),
+            Self::MessageTimeout => "calls.message_timeout".into(),
             Self::GatewayTimeout => "calls.gateway_timeout".into(),
             Self::MaxDuration => "calls.max_duration".into(),
             Self::AuthFailures => "security.auth_failures".into(),
@@ -301,6 +305,35 @@ impl Check<'_> {
         {
             let rule = "must be non-empty, without quotes, backslashes or control characters";
             return Err(self.fail(&[Field::Realm], rule));
+        }
+        if let Some(d) = &r.domain {
+            // a host as it goes into `sip:{login}@{domain}`: a name, an IPv4 address or a
+            // bracketed IPv6 reference, with an optional port
+            let (host, port) = match d.rsplit_once(':') {
+                Some((h, p))
+                    if !h.ends_with(':')
+                        && (h.starts_with('[') == h.ends_with(']'))
+                        && !p.contains(']') =>
+                {
+                    (h, Some(p))
+                }
+                _ => (d.as_str(), None),
+            };
+            let host_ok = !host.is_empty()
+                && (host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+                    || (host.starts_with('[')
+                        && host.ends_with(']')
+                        && host[1..host.len() - 1]
+                            .parse::<std::net::Ipv6Addr>()
+                            .is_ok()));
+            let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !host_ok || !port_ok {
+                let rule =
+                    "must be a host name or IP address (with an optional port), e.g. example.com";
+                return Err(self.fail(&[Field::Domain], rule));
+            }
         }
         for (field, value) in [
             (Field::MinExpires, r.min_expires),
@@ -481,6 +514,7 @@ impl Check<'_> {
     fn calls(&self, calls: &CallSettings) -> Result<(), ConfigError> {
         self.seconds(Field::CallTimeout, calls.call_timeout, 5..=600)?;
         self.seconds(Field::GatewayTimeout, calls.gateway_timeout, 1..=60)?;
+        self.seconds(Field::MessageTimeout, calls.message_timeout, 1..=30)?;
         self.seconds(Field::MaxDuration, calls.max_duration, 60..=604_800)
     }
 

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use roxmltree::{Document, Node};
 
 use crate::model::{
-    sqlite_url_in, AdminSettings, AdminToken, Config, HttpHook, ListenerRole, LogFormat,
-    MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
+    sqlite_url_in, AdminSettings, AdminToken, Config, ContactRouting, HttpHook, ListenerRole,
+    LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
 };
 use crate::origin::{Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
@@ -533,6 +533,8 @@ impl<'d, 'input> Reader<'d, 'input> {
             "nonce-secret",
             "algorithms",
             "purge-interval",
+            "contact-routing",
+            "domain",
         ];
         let params = self.params(node, "registrar".into(), &names)?;
         if let Some(realm) = self.value(&params, "realm", Some(Field::Realm))? {
@@ -562,6 +564,10 @@ impl<'d, 'input> Reader<'d, 'input> {
         {
             self.config.registrar.algorithms = algorithms.0;
         }
+        if let Some(routing) = self.value::<ContactRouting>(&params, "contact-routing", None)? {
+            self.config.registrar.contact_routing = routing;
+        }
+        self.config.registrar.domain = self.value(&params, "domain", Some(Field::Domain))?;
         Ok(())
     }
 
@@ -610,7 +616,12 @@ impl<'d, 'input> Reader<'d, 'input> {
         let params = self.params(
             node,
             "calls".into(),
-            &["call-timeout", "gateway-timeout", "max-duration"],
+            &[
+                "call-timeout",
+                "gateway-timeout",
+                "max-duration",
+                "message-timeout",
+            ],
         )?;
         if let Some(Seconds(t)) = self.value(&params, "call-timeout", Some(Field::CallTimeout))? {
             self.config.calls.call_timeout = t;
@@ -622,6 +633,11 @@ impl<'d, 'input> Reader<'d, 'input> {
         }
         if let Some(Seconds(t)) = self.value(&params, "max-duration", Some(Field::MaxDuration))? {
             self.config.calls.max_duration = t;
+        }
+        if let Some(Seconds(t)) =
+            self.value(&params, "message-timeout", Some(Field::MessageTimeout))?
+        {
+            self.config.calls.message_timeout = t;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use b2bua::{Directory, GatewayTarget, Outbox, RingGroupDef, Target};
 use bytes::Bytes;
 use dialplan::{Action, DialPlan, Entry};
-use registrar::Location;
+use registrar::{Binding, Location, Reach};
 use sip_message::{Message, Peer, Transport};
 use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
 
@@ -110,6 +110,25 @@ impl Dir<'_> {
     }
 }
 
+/// Where requests to a device go: over the flow it registered on, or to its Contact when
+/// the registrar decided so ([`registrar::reach`]: third-party registration, no NAT).
+pub(crate) fn device_peer(b: &Binding) -> Peer {
+    if b.reach == Reach::Contact {
+        if let Some(remote) = sip_message::Uri::parse(&b.contact)
+            .ok()
+            .and_then(|u| registrar::contact_addr(&u, &b.source))
+        {
+            return Peer {
+                transport: Transport::Udp,
+                remote,
+                local: b.source.local,
+                conn: None,
+            };
+        }
+    }
+    b.source
+}
+
 impl Directory for Dir<'_> {
     fn contacts(&self, login: &str) -> Vec<Target> {
         self.location
@@ -117,7 +136,7 @@ impl Directory for Dir<'_> {
             .map(|b| Target {
                 login: login.to_owned(),
                 uri: b.contact.clone(),
-                peer: b.source,
+                peer: device_peer(b),
                 instance: b.instance.clone(),
             })
             .collect()

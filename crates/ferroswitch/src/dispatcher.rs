@@ -16,6 +16,8 @@
 
 mod auth;
 mod edge;
+mod domain;
+mod flows;
 mod guard;
 mod lifecycle;
 mod misses;
@@ -153,6 +155,8 @@ pub(crate) struct Dispatcher {
     misses: misses::Misses,
     /// Requests per source per second (`edge.rs`).
     flood: crate::flood::SourceLimiter,
+    /// The host of relayed URIs (`domain.rs`).
+    domain: domain::Domain,
 }
 
 impl Dispatcher {
@@ -207,6 +211,7 @@ impl Dispatcher {
             ),
             misses: misses::Misses::default(),
             flood: edge::default_limiter(),
+            domain: domain::Domain::default(),
         }
     }
 
@@ -373,7 +378,7 @@ impl Dispatcher {
             }
             while let Some(t) = self.tx.poll_transmit() {
                 progressed = true;
-                self.transports.send(&t.to, t.payload);
+                self.transmit(t);
             }
             while let Some(ev) = self.calls.poll_event() {
                 match ev {
@@ -444,6 +449,7 @@ impl Dispatcher {
                 self.calls.timeout(now, key, &mut out);
             }
             Event::AckTimeout { key } => self.calls.ack_timeout(key),
+            ev @ Event::TransportError { .. } => self.transport_error(now, ev),
         }
     }
 

@@ -40,6 +40,8 @@ pub(crate) enum Done {
         login: String,
         result: Result<(), String>,
     },
+    /// The answer timer of a forwarded MESSAGE fired (`[calls] message_timeout`).
+    AnswerDue { job: JobId },
 }
 
 /// The location table and the accounts, as the messaging core sees them.
@@ -60,7 +62,7 @@ impl Devices for Reach<'_> {
                 .lookup(login, self.now_ms)
                 .map(|b| Device {
                     contact: b.contact.clone(),
-                    peer: b.source,
+                    peer: crate::calls::device_peer(b),
                     path: b.path.clone(),
                 })
                 .collect(),
@@ -87,6 +89,8 @@ pub(crate) struct MessagingIo {
     hooks: Option<hooks::HookClient>,
     store: Store,
     done: mpsc::UnboundedSender<Done>,
+    /// How long a forwarded MESSAGE waits for the devices before the sender gets 202.
+    answer_after: Duration,
 }
 
 impl MessagingIo {
@@ -101,7 +105,19 @@ impl MessagingIo {
             hooks,
             store,
             done,
+            answer_after: Duration::from_secs(4),
         }
+    }
+
+    /// `[calls] message_timeout`.
+    pub(crate) fn set_answer_timeout(&mut self, after: Duration) {
+        self.answer_after = after;
+    }
+
+    /// The host of relayed From/To URIs (`[registrar] domain`, or the one clients register
+    /// with).
+    pub(crate) fn set_domain(&mut self, domain: &str) {
+        self.core.set_domain(domain);
     }
 
     /// A new operator API client (config reload).
@@ -169,6 +185,7 @@ impl MessagingIo {
                 self.core.pending_fetched(&login, result, reach, out);
             }
             Done::Marked { login, result } => self.core.marked(&login, result, reach, out),
+            Done::AnswerDue { job } => self.core.answer_due(job, out),
         }
         self.drain(reach);
     }
@@ -185,6 +202,13 @@ impl MessagingIo {
                 Action::FetchPending { login, limit } => self.fetch_pending(login, limit),
                 Action::MarkDelivered { login, id } => self.mark_delivered(login, id),
                 Action::Attempted { id, give_up } => self.attempted(id, give_up),
+                Action::AnswerTimer { job } => {
+                    let (done, after) = (self.done.clone(), self.answer_after);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(after).await;
+                        let _ = done.send(Done::AnswerDue { job });
+                    });
+                }
                 // a kind of action added to the core later: this build does not know it
                 _ => tracing::warn!("messaging action of an unknown kind skipped"),
             }

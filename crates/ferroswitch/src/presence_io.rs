@@ -56,7 +56,12 @@ pub(crate) struct PresenceIo {
 /// The presence core's policy from the server config.
 pub(crate) fn presence_config(config: &ferroswitch_config::Config) -> PresenceConfig {
     PresenceConfig {
-        domain: config.registrar.realm.clone(),
+        // the dispatcher sets the domain clients use (`with_domain`); never the realm
+        domain: config
+            .registrar
+            .domain
+            .clone()
+            .unwrap_or_else(|| "localhost".to_owned()),
         max_expires: config.registrar.subscribe_expiration.max(60),
         ..PresenceConfig::default()
     }
@@ -87,6 +92,11 @@ impl PresenceIo {
             fetched,
             writes,
         }
+    }
+
+    /// The host of `sip:{login}@{domain}` in PIDF entities, RLMI and MWI.
+    pub(crate) fn set_domain(&mut self, domain: &str) {
+        self.server.set_domain(domain);
     }
 
     /// A new operator API client (config reload); only its buddy-list hook is used here.

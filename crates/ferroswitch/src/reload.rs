@@ -106,6 +106,12 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("registrar.purge_interval", Kind::Live, |c| {
         c.registrar.purge_interval.to_string()
     }),
+    ("registrar.contact_routing", Kind::Restart, |c| {
+        format!("{:?}", c.registrar.contact_routing)
+    }),
+    ("registrar.domain", Kind::Restart, |c| {
+        format!("{:?}", c.registrar.domain)
+    }),
     ("security", Kind::Live, |c| format!("{:?}", c.security)),
     ("database", Kind::Restart, |c| c.database.url.clone()),
     ("database.keep_plain_passwords", Kind::Restart, |c| {
@@ -161,6 +167,9 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     }),
     ("calls.max_duration", Kind::Live, |c| {
         format!("{:?}", c.calls.max_duration)
+    }),
+    ("calls.message_timeout", Kind::Restart, |c| {
+        format!("{:?}", c.calls.message_timeout)
     }),
     ("media", Kind::Restart, |c| {
         let m = c.media.as_ref();

@@ -77,6 +77,13 @@ pub(crate) fn registrar_config(config: &Config) -> RegistrarConfig {
         } else {
             Vec::new()
         },
+        contact_routing: match r.contact_routing {
+            ferroswitch_config::ContactRouting::AlwaysFlow => registrar::ContactRouting::AlwaysFlow,
+            ferroswitch_config::ContactRouting::AlwaysContact => {
+                registrar::ContactRouting::AlwaysContact
+            }
+            _ => registrar::ContactRouting::Auto,
+        },
         ..RegistrarConfig::default()
     }
 }
@@ -101,6 +108,8 @@ fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
             local,
             conn: None,
         }),
+        // not stored: a restored binding is reached over its flow until it registers again
+        reach: registrar::Reach::Flow,
         path: rec.path,
         user_agent: rec.user_agent,
         updated_at_ms: u64::try_from(rec.updated_at).unwrap_or(0) * 1000,
@@ -332,7 +341,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     })
     .with_push(push_tokens, push_poster)
     .with_auth_limits((&config.security).into())
-    .with_security(&config.security);
+    .with_security(&config.security)
+    .with_domain(
+        config.registrar.domain.clone(),
+        udp_sockets
+            .first()
+            .map(|(_, a)| a.to_string())
+            .unwrap_or_else(|| "localhost".to_owned()),
+    );
     let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,
@@ -447,12 +463,14 @@ async fn load_presence_messaging(
         writes,
     );
     presence.restore(rows);
-    let messaging = crate::messaging_io::MessagingIo::new(
-        messaging::Messaging::new(config.registrar.realm.clone(), rand::random()),
+    // the domain comes from the dispatcher (`with_domain`), never the realm
+    let mut messaging = crate::messaging_io::MessagingIo::new(
+        messaging::Messaging::new("localhost", rand::random()),
         hooks,
         store.clone(),
         done,
     );
+    messaging.set_answer_timeout(config.calls.message_timeout);
     Ok((presence, messaging))
 }
 
@@ -515,6 +533,7 @@ pub(crate) fn b2bua_config(config: &Config) -> b2bua::B2buaConfig {
             timeout: config.push.timeout,
             delay: config.push.delay,
         }),
+        domain: config.registrar.domain.clone(),
         ..b2bua::B2buaConfig::default()
     }
 }

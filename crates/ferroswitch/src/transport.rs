@@ -55,14 +55,27 @@ impl std::fmt::Debug for Transports {
     }
 }
 
+/// What became of a message given to [`Transports::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// On the socket, or queued for the connection's writer.
+    Handed,
+    /// Not sent: no socket, a datagram refused at once, or the connection's queue full.
+    Failed,
+    /// Not sent: no open connection to the TCP/TLS peer. Its flow is dead (RFC 5626 §4.4):
+    /// we never open connections to devices.
+    NoFlow,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Transports {
     /// Sends to a peer: UDP from the socket the peer talked to; TCP/TLS over the peer's
-    /// connection (or any open connection to that address).
-    pub(crate) fn send(&self, to: &Peer, payload: Bytes) {
+    /// connection (or any open connection to that address). Says whether the message was
+    /// handed over; a failure is for the caller to report to the transaction layer.
+    pub(crate) fn send(&self, to: &Peer, payload: &Bytes) -> Sent {
         crate::metrics::sip::sent(&payload);
         match to.transport {
             Transport::Udp => {
@@ -83,19 +96,24 @@ impl Transports {
                 };
                 let Some(sock) = sock else {
                     tracing::warn!(peer = %to, "no UDP socket to send from");
-                    return;
+                    return Sent::Failed;
                 };
-                match sock.try_send_to(&payload, to.remote) {
-                    Ok(_) => {}
+                match sock.try_send_to(payload, to.remote) {
+                    Ok(_) => Sent::Handed,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         let remote = to.remote;
+                        let payload = payload.clone();
                         tokio::spawn(async move {
                             if let Err(e) = sock.send_to(&payload, remote).await {
                                 tracing::debug!(%remote, "UDP send failed: {e}");
                             }
                         });
+                        Sent::Handed
                     }
-                    Err(e) => tracing::debug!(peer = %to, "UDP send failed: {e}"),
+                    Err(e) => {
+                        tracing::debug!(peer = %to, "UDP send failed: {e}");
+                        Sent::Failed
+                    }
                 }
             }
             Transport::Tcp | Transport::Tls => {
@@ -110,12 +128,16 @@ impl Transports {
                 let tx = id.and_then(|id| lock(&self.inner.conns).get(&id).map(|c| c.tx.clone()));
                 match tx {
                     Some(tx) => {
-                        if tx.try_send(payload).is_err() {
+                        if tx.try_send(payload.clone()).is_ok() {
+                            Sent::Handed
+                        } else {
                             tracing::warn!(peer = %to, "connection send queue full or closed; message dropped");
+                            Sent::Failed
                         }
                     }
                     None => {
-                        tracing::info!(peer = %to, "no open connection to peer; message dropped (the device re-registers when its flow is back)")
+                        tracing::info!(peer = %to, "no open connection to peer; message dropped (the flow failed: the request fails at once)");
+                        Sent::NoFlow
                     }
                 }
             }
@@ -799,32 +821,38 @@ mod tests {
         );
         t.send(
             &peer(Transport::Tls, "192.0.2.1:40000", Some(c1)),
-            Bytes::from_static(b"one"),
+            &Bytes::from_static(b"one"),
         );
         t.send(
             &peer(Transport::Tls, "192.0.2.2:40000", Some(c2)),
-            Bytes::from_static(b"two"),
+            &Bytes::from_static(b"two"),
         );
         assert_eq!(rx1.try_recv().unwrap(), Bytes::from_static(b"one"));
         assert_eq!(rx2.try_recv().unwrap(), Bytes::from_static(b"two"));
         // binding restored after a restart (no connection id): matched by transport + address
         t.send(
             &peer(Transport::Tls, "192.0.2.1:40000", None),
-            Bytes::from_static(b"three"),
+            &Bytes::from_static(b"three"),
         );
         assert_eq!(rx1.try_recv().unwrap(), Bytes::from_static(b"three"));
         // the connection closed: nothing is sent anywhere else
         t.drop_conn(c1);
-        t.send(
-            &peer(Transport::Tls, "192.0.2.1:40000", Some(c1)),
-            Bytes::from_static(b"four"),
+        assert_eq!(
+            t.send(
+                &peer(Transport::Tls, "192.0.2.1:40000", Some(c1)),
+                &Bytes::from_static(b"four"),
+            ),
+            Sent::NoFlow
         );
         assert!(rx1.try_recv().is_err());
         assert!(rx2.try_recv().is_err());
         // a TCP peer does not match a TLS connection to the same address
-        t.send(
-            &peer(Transport::Tcp, "192.0.2.2:40000", None),
-            Bytes::from_static(b"five"),
+        assert_eq!(
+            t.send(
+                &peer(Transport::Tcp, "192.0.2.2:40000", None),
+                &Bytes::from_static(b"five"),
+            ),
+            Sent::NoFlow
         );
         assert!(rx2.try_recv().is_err());
     }

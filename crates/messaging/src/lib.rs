@@ -45,6 +45,8 @@
 //! ends. A MESSAGE for a login whose round is running is stored rather than forwarded, so it
 //! cannot overtake the older messages.
 
+mod answer;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
@@ -209,6 +211,9 @@ pub enum Action {
     MarkDelivered { login: String, id: i64 },
     /// Count a failed delivery attempt; `give_up`: set the status to failed too.
     Attempted { id: i64, give_up: bool },
+    /// A MESSAGE went to devices: call [`Messaging::answer_due`] with `job` after the
+    /// driver's answer timeout, so the sender is not kept waiting for silent devices.
+    AnswerTimer { job: JobId },
 }
 
 #[derive(Debug)]
@@ -229,6 +234,8 @@ enum Job {
         push: bool,
         /// A system command from a trusted peer: stored and delivered, never pushed.
         system: bool,
+        /// The answer timer fired first: the sender has its 202 (`answer_due`).
+        early: bool,
     },
     /// A stored message being delivered by its login's round.
     Delivery {
@@ -347,6 +354,7 @@ impl Messaging {
                     answered: false,
                     push: false,
                     system,
+                    early: false,
                 });
                 self.actions.push_back(Action::SmsOut {
                     job,
@@ -368,6 +376,7 @@ impl Messaging {
                     answered: false,
                     push: targets.is_empty() && !system,
                     system,
+                    early: false,
                 });
                 if targets.is_empty() || in_order {
                     // nobody to take it, or older messages first: store, then a round
@@ -381,6 +390,8 @@ impl Messaging {
                 let sent = self.forward(job, &text, &targets, out);
                 if sent == 0 {
                     self.incoming_failed(job);
+                } else {
+                    self.actions.push_back(Action::AnswerTimer { job });
                 }
             }
         }
@@ -416,12 +427,15 @@ impl Messaging {
                 text,
                 outstanding,
                 answered,
+                early,
                 ..
             } => {
                 *outstanding -= 1;
                 if ok && !*answered {
                     *answered = true;
-                    respond(out, key, request, *from, 200, None);
+                    if !*early {
+                        respond(out, key, request, *from, 200, None);
+                    }
                     self.actions.push_back(Action::Store {
                         job: None,
                         text: text.clone(),
@@ -481,6 +495,7 @@ impl Messaging {
             from,
             text,
             push,
+            early,
             ..
         }) = self.jobs.remove(&job)
         else {
@@ -488,7 +503,9 @@ impl Messaging {
         };
         match result {
             Ok(inserted) => {
-                respond(out, &key, &request, from, 202, None);
+                if !early {
+                    respond(out, &key, &request, from, 202, None);
+                }
                 if inserted {
                     self.clear.remove(&text.recipient);
                     if push {
@@ -498,6 +515,9 @@ impl Messaging {
                 if online(&text.recipient) {
                     self.start_round(&text.recipient);
                 }
+            }
+            Err(e) if early => {
+                tracing::error!(sender = %text.sender, recipient = %text.recipient, "storing a message accepted with 202 failed; it is lost: {e}");
             }
             Err(e) => {
                 tracing::error!(sender = %text.sender, recipient = %text.recipient, "storing a message failed, answering 503: {e}");

@@ -105,6 +105,10 @@ impl Publications {
         }
     }
 
+    pub(crate) fn set_domain(&mut self, domain: &str) {
+        domain.clone_into(&mut self.domain);
+    }
+
     /// The composed document of `login`, if it has a live publication.
     pub fn document(&self, login: &str) -> Option<&Bytes> {
         self.composed(login).map(|c| &c.body)

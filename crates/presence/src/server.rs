@@ -265,6 +265,14 @@ impl PresenceServer {
         &self.cfg
     }
 
+    /// The host of the canonical URIs (`sip:{login}@{domain}`) of PIDF entities, RLMI and MWI
+    /// from now on (the domain clients use). Documents composed earlier keep theirs until
+    /// their next publication.
+    pub fn set_domain(&mut self, domain: &str) {
+        domain.clone_into(&mut self.cfg.domain);
+        self.publications.set_domain(domain);
+    }
+
     pub fn publications(&self) -> &Publications {
         &self.publications
     }

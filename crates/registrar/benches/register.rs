@@ -46,6 +46,7 @@ fn populated() -> Registrar {
                 call_id: format!("{i}@bench"),
                 cseq: 1,
                 source: peer(remote),
+                reach: registrar::Reach::Flow,
                 path: None,
                 user_agent: None,
                 updated_at_ms: NOW,

@@ -12,10 +12,12 @@ mod auth;
 mod error;
 mod location;
 mod nonce;
+mod reach;
 mod register;
 
 pub use auth::{AuthKind, Rejection};
 pub use error::{AuthRejection, CredentialsProblem, ForbiddenReason, RegisterError};
 pub use location::{Binding, BindingChange, Location};
 pub use nonce::{NonceCheck, NonceKeeper};
+pub use reach::{contact_addr, reach, ContactRouting, Reach};
 pub use register::{Account, Ha1, Outcome, PushRegistration, Registrar, RegistrarConfig};

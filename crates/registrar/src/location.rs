@@ -20,8 +20,11 @@ pub struct Binding {
     pub expires_at_ms: u64,
     pub call_id: String,
     pub cseq: u32,
-    /// Where the REGISTER came from: requests to this device go back over this flow.
+    /// Where the REGISTER came from: the flow requests to this device go back over, unless
+    /// `reach` says the Contact.
     pub source: Peer,
+    /// Whether requests go over `source` or to the Contact ([`crate::reach`]).
+    pub reach: crate::Reach,
     pub path: Option<String>,
     pub user_agent: Option<String>,
     pub updated_at_ms: u64,

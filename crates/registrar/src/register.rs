@@ -24,6 +24,8 @@ pub struct RegistrarConfig {
     /// RFC 8599 push providers (`pn-provider` values, lowercase) this server can wake devices
     /// through. A REGISTER naming another gets 555; empty: every one does.
     pub push_providers: Vec<String>,
+    /// Whether requests go to a binding's Contact or over its flow ([`crate::reach`]).
+    pub contact_routing: crate::ContactRouting,
 }
 
 impl Default for RegistrarConfig {
@@ -37,6 +39,7 @@ impl Default for RegistrarConfig {
             nonce_lifetime_ms: 300_000,
             max_contacts: 16,
             push_providers: vec!["apns".into(), "fcm".into()],
+            contact_routing: crate::ContactRouting::default(),
         }
     }
 }
@@ -311,11 +314,14 @@ impl Registrar {
                         (Some(i), None) => i.clone(),
                         (None, _) => normalise_contact(&c.0.uri),
                     };
+                    let ob = reg_id.is_some() || c.0.uri.param("ob").is_some();
+                    let reach = crate::reach(self.cfg.contact_routing, req, &c.0.uri, ob, &from);
                     planned.push(Planned {
                         key,
                         contact: c.0.uri.as_str().to_owned(),
                         instance,
                         reg_id,
+                        reach,
                         q,
                         expires: expires.min(self.cfg.max_expires),
                     });
@@ -366,6 +372,7 @@ impl Registrar {
                     contact,
                     instance,
                     reg_id,
+                    reach,
                     q,
                     expires,
                 } in planned
@@ -389,6 +396,7 @@ impl Registrar {
                         call_id: call_id.to_owned(),
                         cseq,
                         source: from,
+                        reach,
                         path: path.clone(),
                         user_agent: user_agent.clone(),
                         updated_at_ms: now_ms,
@@ -446,6 +454,7 @@ struct Planned {
     contact: String,
     instance: Option<String>,
     reg_id: Option<u32>,
+    reach: crate::Reach,
     q: Option<u16>,
     expires: u32,
 }

@@ -303,6 +303,44 @@ impl TransactionLayer {
         self.transmits.push_back(Transmit { to, payload });
     }
 
+    /// The transport could not send `sent` (no open connection to the peer, a failed
+    /// connection or a refused datagram). A client transaction whose request it was, still
+    /// waiting for a final response, ends now and the TU gets [`Event::TransportError`]
+    /// (RFC 3261 §8.1.3.1, §18.4: as a 503, at once instead of at Timer B/F). Returns the
+    /// transaction that ended; a response or an ACK that failed changes nothing.
+    pub fn handle_send_error(&mut self, sent: &Transmit) -> Option<ClientKey> {
+        let msg = Message::parse(sent.payload.clone()).ok()?;
+        let method = msg.method()?.clone();
+        if method == Method::Ack {
+            return None;
+        }
+        let fp = {
+            let via = msg.top_via().ok()?;
+            let branch = via.branch()?;
+            self.fps.client(&method, branch)
+        };
+        let id = *self.index.get(&fp)?;
+        let tx = self.txs.get(id)?;
+        let waiting = match tx.machine {
+            Machine::ClientInvite { state, .. } => {
+                matches!(state, ClientInvite::Calling | ClientInvite::Proceeding)
+            }
+            Machine::ClientNonInvite(state) => {
+                matches!(state, ClientNonInvite::Trying | ClientNonInvite::Proceeding)
+            }
+            _ => false,
+        };
+        if !waiting {
+            return None;
+        }
+        debug!(%id, %method, peer = %sent.to, "send failed: the client transaction ends as a 503");
+        let key = ClientKey(id);
+        self.terminate(id);
+        self.events.push_back(Event::TransportError { key });
+        self.reap_timers();
+        Some(key)
+    }
+
     // ----- outputs ------------------------------------------------------------------------
 
     /// The next datagram or stream write to send.

@@ -20,7 +20,10 @@
 //!
 //! 1. drains [`poll_event`](TransactionLayer::poll_event) and hands each event to the TU,
 //!    which may call `respond` / `send_request` / `send_stateless` (more outputs);
-//! 2. drains [`poll_transmit`](TransactionLayer::poll_transmit) and sends each [`Transmit`];
+//! 2. drains [`poll_transmit`](TransactionLayer::poll_transmit) and sends each [`Transmit`]; a send
+//!    that fails at once (no connection to the peer) goes back through
+//!    [`handle_send_error`](TransactionLayer::handle_send_error), which ends the client
+//!    transaction with [`Event::TransportError`];
 //! 3. repeats 1–2 until both are empty;
 //! 4. re-arms its sleep at [`poll_timeout`](TransactionLayer::poll_timeout) and, when it
 //!    expires, calls [`handle_timeout`](TransactionLayer::handle_timeout) with the time.
@@ -228,6 +231,11 @@ pub enum Event {
     /// A client transaction ended without a final response (Timer B or F, or no answer to a
     /// CANCELled INVITE): the TU acts as on a 408.
     Timeout { key: ClientKey },
+    /// A client transaction's request could not be sent (no open connection to the peer,
+    /// a failed connection, a refused datagram), reported through
+    /// [`TransactionLayer::handle_send_error`]: the transaction has ended and the TU acts as
+    /// on a 503 (RFC 3261 §8.1.3.1).
+    TransportError { key: ClientKey },
     /// An INVITE server transaction's non-2xx final response was never acknowledged
     /// (Timer H).
     AckTimeout { key: ServerKey },

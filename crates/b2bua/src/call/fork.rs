@@ -128,26 +128,34 @@ impl Call {
         }
     }
 
-    /// Branch `n`'s INVITE transaction ended without a final answer: as a 408. A device that
-    /// did not even send a provisional is a suspended app: pushed now.
+    /// Branch `n`'s INVITE transaction ended without a final answer: as `code`, 408 when it
+    /// timed out, 503 when it could not be sent (a dead flow). A device that did not even
+    /// send a provisional is a suspended app, or one whose connection is gone: pushed now.
     pub(crate) fn handle_branch_timeout(
         &mut self,
         ctx: &mut Shared,
         now: Instant,
         n: usize,
+        code: u16,
         out: &mut dyn Outbox,
     ) -> After {
         let mut silent = None;
+        let mut code = code;
         if let Some(b) = self.branches.get_mut(n) {
+            if code == 503 && b.gateway.is_none() {
+                // a device that cannot be reached is unavailable, not a server failure: the
+                // caller hears 480 (a gateway's 503 still fails over)
+                code = 480;
+            }
             if b.live() {
-                b.state = BranchState::Done(408);
+                b.state = BranchState::Done(code);
                 silent.clone_from(&b.instance);
             }
         }
         if let (Some(i), CallState::Ringing) = (silent, self.state) {
             self.push_due(ctx, now, Some(&i), out);
         }
-        self.branch_final(ctx, now, n, 408, out)
+        self.branch_final(ctx, now, n, code, out)
     }
 
     /// The caller CANCELled its INVITE (the layer answered the CANCEL): a missed call for the
@@ -199,8 +207,26 @@ impl Call {
             ctx.timers.arm(at, self.id, TimerKind::NoAnswer);
             return After::Nothing;
         }
+        // a device that declined (or was busy) before the others timed out decides the answer
+        // (docs/calls.md: 603 if any device declined, else 486 ...)
+        let code = best_final(&self.done_codes());
+        if matches!(code, 603 | 486) {
+            self.answer_a(ctx, code, None, out);
+            return self.finish(ctx, now, HangupBy::Callee);
+        }
         self.answer_a(ctx, 480, Some("no answer"), out);
         self.finish(ctx, now, HangupBy::System)
+    }
+
+    /// The final answers of the branches that ended.
+    fn done_codes(&self) -> Vec<u16> {
+        self.branches
+            .iter()
+            .filter_map(|b| match b.state {
+                BranchState::Done(c) => Some(c),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Gateway branch `n` sent nothing at all in time: the next gateway.
@@ -291,6 +317,11 @@ impl Call {
             .as_ref()
             .map(|t| t.uri.host.to_string())
             .unwrap_or_else(|| peer.local.ip().to_string());
+        // a device sees the domain it registered with, never another host (or the realm)
+        let (from_host, to_host) = match (&ctx.cfg.domain, gateway) {
+            (Some(d), None) => (d.clone(), d.clone()),
+            _ => (from_host, to_host),
+        };
         let (from_user, display) = match (gateway, caller_id) {
             // gateways ignore display names; the caller ID may replace the user part
             (Some(_), Some(cli)) => (cli.to_owned(), None),
@@ -451,14 +482,7 @@ impl Call {
                 return After::Nothing;
             }
             if self.live_branches() == 0 {
-                let codes: Vec<u16> = self
-                    .branches
-                    .iter()
-                    .filter_map(|b| match b.state {
-                        BranchState::Done(c) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
+                let codes = self.done_codes();
                 let code = if codes.is_empty() {
                     480
                 } else {

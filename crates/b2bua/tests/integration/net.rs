@@ -151,6 +151,8 @@ pub(crate) struct Net {
     pub(crate) cdrs: Vec<Cdr>,
     pub(crate) pushes: Vec<PushRequest>,
     pub(crate) caller_login: String,
+    /// Devices whose flow is gone: what is sent to them fails at once, as a driver reports.
+    pub(crate) dead: HashSet<SocketAddr>,
 }
 
 impl Net {
@@ -182,6 +184,7 @@ impl Net {
             cdrs: Vec::new(),
             pushes: Vec::new(),
             caller_login: "alice".into(),
+            dead: HashSet::new(),
         }
     }
 
@@ -277,10 +280,17 @@ impl Net {
                         self.calls.timeout(now, key, &mut out);
                     }
                     Event::AckTimeout { key } => self.calls.ack_timeout(key),
+                    Event::TransportError { key } => {
+                        self.calls.transport_error(now, key, &mut out);
+                    }
                 }
             }
             while let Some(t) = self.tx.poll_transmit() {
                 progressed = true;
+                if self.dead.contains(&t.to.remote) {
+                    self.tx.handle_send_error(&t);
+                    continue;
+                }
                 let m = Message::parse(t.payload).expect("the server sends parseable messages");
                 self.sent.push((t.to.remote, m));
             }

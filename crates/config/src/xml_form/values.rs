@@ -57,7 +57,7 @@ macro_rules! xml_name {
         }
     )*};
 }
-xml_name!(Transport, LogFormat);
+xml_name!(Transport, LogFormat, crate::model::ContactRouting);
 
 /// An IP address, IPv6 with or without brackets.
 pub(super) struct XmlIp(pub(super) IpAddr);

@@ -236,6 +236,11 @@ fn call_timers_out_of_range_name_line_and_key() {
             "must be 60 to 604800 seconds, not 59",
         ),
         (
+            "[calls]\nmessage_timeout = 0\n",
+            "etc/test.toml:2: calls.message_timeout: ",
+            "must be 1 to 30 seconds, not 0",
+        ),
+        (
             "[calls]\nring_timeout = 30\n",
             "etc/test.toml:2: calls.ring_timeout: ",
             "unknown field `ring_timeout`",
@@ -418,4 +423,46 @@ fn admin_token_is_read_from_its_file_and_never_shown() {
         Some(dir.path().canonicalize().unwrap().join("admin.token"))
     );
     assert!(!format!("{admin:?}").contains("0123456789abcdef0123"));
+}
+
+#[test]
+fn contact_routing_and_domain_are_checked() {
+    let e = parse("[registrar]\ncontact_routing = \"sometimes\"\n");
+    assert_error(
+        &e,
+        "etc/test.toml:2: registrar.contact_routing: ",
+        "unknown contact routing \"sometimes\"",
+    );
+    for bad in [
+        "",
+        "a b",
+        "user@example.com",
+        "example.com:0",
+        "example.com:x",
+        "[::1",
+    ] {
+        let e = parse(&format!("[registrar]\ndomain = \"{bad}\"\n"));
+        assert_error(
+            &e,
+            "etc/test.toml:2: registrar.domain: ",
+            "must be a host name or IP address",
+        );
+    }
+    for good in [
+        "example.com",
+        "sip.example.com:5070",
+        "192.0.2.1",
+        "[2001:db8::1]:5060",
+    ] {
+        let text = format!(
+            "[registrar]\ndomain = \"{good}\"\ncontact_routing = \"always_contact\"\n\
+             [[listener]]\naddress = \"127.0.0.1:5060\"\n"
+        );
+        let c = parse_toml(&text, Path::new("etc/test.toml")).unwrap();
+        assert_eq!(c.registrar.domain.as_deref(), Some(good));
+        assert_eq!(
+            c.registrar.contact_routing,
+            ferroswitch_config::ContactRouting::AlwaysContact
+        );
+    }
 }

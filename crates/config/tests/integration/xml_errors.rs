@@ -271,9 +271,14 @@ fn call_timers_out_of_range_name_line_and_key() {
             "60 to 604800 seconds",
         ),
         (
+            &[("message-timeout", "31")],
+            "etc/voipswitch_config.xml:7: calls.message-timeout: ",
+            "1 to 30 seconds",
+        ),
+        (
             &[("call_timeout", "30")],
             "etc/voipswitch_config.xml:7: calls param \"call_timeout\": ",
-            "unknown parameter (expected one of call-timeout, gateway-timeout, max-duration)",
+            "unknown parameter (expected one of call-timeout, gateway-timeout, max-duration, message-timeout)",
         ),
     ] {
         assert_error(&parse(&section("calls", params)), prefix, then);
@@ -426,4 +431,35 @@ fn admin_token_file_and_token_rules() {
          <param name=\"token\" value=\"short\"/>\n</admin>",
     );
     assert_error(&e, "etc/voipswitch_config.xml:9: admin", "at least 16");
+}
+
+#[test]
+fn contact_routing_and_domain_are_checked() {
+    assert_error(
+        &parse(&section("registrar", &[("contact-routing", "sometimes")])),
+        "etc/voipswitch_config.xml:7: registrar.contact-routing: ",
+        "unknown contact routing \"sometimes\"",
+    );
+    assert_error(
+        &parse(&section("registrar", &[("domain", "bad domain")])),
+        "etc/voipswitch_config.xml:7: registrar.domain: ",
+        "must be a host name or IP address",
+    );
+    let ok = format!(
+        "<voipswitch>\n<listener type=\"sip\">\n<param name=\"ipaddr\" value=\"127.0.0.1\"/>\n\
+         <param name=\"port\" value=\"5060\"/>\n</listener>\n{}\n</voipswitch>\n",
+        section(
+            "registrar",
+            &[
+                ("contact-routing", "always_flow"),
+                ("domain", "sip.example.com")
+            ]
+        )
+    );
+    let c = parse_xml(&ok, Path::new("etc/voipswitch_config.xml")).unwrap();
+    assert_eq!(
+        c.registrar.contact_routing,
+        ferroswitch_config::ContactRouting::AlwaysFlow
+    );
+    assert_eq!(c.registrar.domain.as_deref(), Some("sip.example.com"));
 }

@@ -49,6 +49,7 @@ impl Dispatcher {
             self.registration_seen(now, &w.from, &outcome.changes);
         }
         if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
+            self.learn_domain(&w.msg);
             // messages stored while the login was away go out now
             let now_ms = unix_ms();
             if self
@@ -100,7 +101,7 @@ impl Dispatcher {
                     let target = b2bua::Target {
                         login: login.clone(),
                         uri: binding.contact.clone(),
-                        peer: binding.source,
+                        peer: crate::calls::device_peer(binding),
                         instance: binding.instance.clone(),
                     };
                     let mut out = TxOut {

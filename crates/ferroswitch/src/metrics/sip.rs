@@ -263,6 +263,7 @@ mod tests {
                 local: "127.0.0.1:5060".parse().unwrap(),
                 conn: None,
             },
+            reach: registrar::Reach::Flow,
             path: None,
             user_agent: None,
             updated_at_ms: 0,

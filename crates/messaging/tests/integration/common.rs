@@ -29,6 +29,9 @@ pub(crate) struct Bench {
     pub(crate) now: Instant,
     pub(crate) m: Messaging,
     pub(crate) accounts: Accounts,
+    /// The answer timers the core asked for ([`Action::AnswerTimer`]), not yet fired: kept
+    /// apart so that the other actions read as before.
+    pub(crate) timers: Vec<messaging::JobId>,
 }
 
 /// The accounts and their devices, as the location table would give them.
@@ -69,6 +72,7 @@ impl Bench {
             now: Instant::now(),
             m: Messaging::new("example.com", 1),
             accounts: Accounts(accounts),
+            timers: Vec::new(),
         };
         b.asked("alice");
         b.asked("bob");
@@ -184,7 +188,26 @@ impl Bench {
     }
 
     pub(crate) fn actions(&mut self) -> Vec<Action> {
-        std::iter::from_fn(|| self.m.poll_action()).collect()
+        let mut out = Vec::new();
+        while let Some(a) = self.m.poll_action() {
+            match a {
+                Action::AnswerTimer { job } => self.timers.push(job),
+                a => out.push(a),
+            }
+        }
+        out
+    }
+
+    /// Every answer timer armed so far fires.
+    pub(crate) fn fire_timers(&mut self) {
+        let _ = self.actions();
+        for job in std::mem::take(&mut self.timers) {
+            let mut out = Out {
+                tx: &mut self.tx,
+                now: self.now,
+            };
+            self.m.answer_due(job, &mut out);
+        }
     }
 
     /// The device at `port` answers `msg` with `code`.

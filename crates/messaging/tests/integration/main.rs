@@ -3,6 +3,7 @@
 //! forwards leave on client transactions, devices answer them), carries out the core's
 //! actions by hand and reports back. Nothing sleeps.
 
+mod answer;
 mod common;
 mod incoming;
 mod rounds;

@@ -15,6 +15,7 @@ fn binding(key: &str, expires_at_ms: u64) -> Binding {
         call_id: "cid".into(),
         cseq: 1,
         source: udp_peer("198.51.100.7:5060"),
+        reach: registrar::Reach::Flow,
         path: None,
         user_agent: None,
         updated_at_ms: 0,

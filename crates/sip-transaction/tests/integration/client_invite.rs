@@ -232,3 +232,36 @@ fn responses_match_by_branch_and_method() {
     l.handle_message(t0, remote_response(&inv, 100, "x"), udp());
     assert_eq!(events(&mut l).len(), 1);
 }
+
+#[test]
+fn a_failed_send_ends_the_invite_at_once_as_a_transport_error() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let branch = l.new_branch();
+    let key = l
+        .send_request(t0, outgoing(&Method::Invite, &branch), tcp())
+        .unwrap();
+    let sent = transmits(&mut l);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(l.handle_send_error(&sent[0]), Some(key));
+    let evs = events(&mut l);
+    assert!(matches!(evs[..], [Event::TransportError { key: k }] if k == key));
+    // nothing is left: no Timer B, no retransmission, a second report changes nothing
+    assert_eq!(l.len(), 0);
+    assert_eq!(l.poll_timeout(), None);
+    assert_eq!(l.handle_send_error(&sent[0]), None);
+}
+
+#[test]
+fn a_failed_send_after_the_final_answer_changes_nothing() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let (_, inv) = start_invite(&mut l, t0, udp());
+    l.handle_message(t0 + ms(100), remote_response(&inv, 486, "b1"), udp());
+    let _ = events(&mut l);
+    // the ACK the layer sent for the 486 fails: the transaction is already completed
+    let ack = transmits(&mut l);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(l.handle_send_error(&ack[0]), None);
+    assert!(events(&mut l).is_empty());
+}

@@ -1,0 +1,52 @@
+//! The domain clients use: the host of `sip:{login}@{domain}` in relayed MESSAGEs, PIDF
+//! entities, RLMI and MWI (and, when configured, in calls). `[registrar] domain` when set;
+//! otherwise the host (and port) of the To URI the clients register with, the latest
+//! REGISTER's, never the digest realm: a client treats a From host it does not know as
+//! another party, and resolves it to reply.
+
+use sip_message::Message;
+
+use super::Dispatcher;
+
+/// The current domain and whether the operator fixed it.
+#[derive(Debug, Default)]
+pub(super) struct Domain {
+    current: String,
+    configured: bool,
+}
+
+impl Dispatcher {
+    /// The domain at start: `configured`, or `fallback` (our first SIP address) until a
+    /// client registers.
+    pub(crate) fn with_domain(mut self, configured: Option<String>, fallback: String) -> Self {
+        self.domain = Domain {
+            configured: configured.is_some(),
+            current: configured.unwrap_or(fallback),
+        };
+        self.messaging.set_domain(&self.domain.current);
+        self.presence.set_domain(&self.domain.current);
+        self
+    }
+
+    /// After a successful REGISTER: without a configured domain, the host the client
+    /// registered with becomes the domain of relayed URIs.
+    pub(super) fn learn_domain(&mut self, register: &Message) {
+        if self.domain.configured {
+            return;
+        }
+        let Ok(to) = register.to_header() else {
+            return;
+        };
+        let host = match to.uri.port {
+            Some(p) => format!("{}:{p}", to.uri.host),
+            None => to.uri.host.to_string(),
+        };
+        if host.is_empty() || host == self.domain.current {
+            return;
+        }
+        tracing::info!(domain = %host, "the domain of relayed URIs is the one clients register with");
+        self.messaging.set_domain(&host);
+        self.presence.set_domain(&host);
+        self.domain.current = host;
+    }
+}
