@@ -514,6 +514,12 @@ pub struct CallSettings {
     /// whose ends vanished without a BYE (like Kamailio's dialog timeout). Default 12 h; 60 s
     /// to 7 days.
     pub max_duration: Duration,
+    /// Session timers (RFC 4028): the `Session-Expires` the B2BUA asks for when the caller
+    /// gives none. Default 1800 s; `min_se` to 86400 s.
+    pub session_expires: Duration,
+    /// Our `Min-SE`: a smaller `Session-Expires` is answered 422. Default 90 s, the RFC 4028
+    /// floor; 1 to 86400 s (below 90 only for tests).
+    pub min_se: Duration,
 }
 
 impl Default for CallSettings {
@@ -522,6 +528,8 @@ impl Default for CallSettings {
             call_timeout: Duration::from_secs(30),
             gateway_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(12 * 3600),
+            session_expires: Duration::from_secs(1800),
+            min_se: Duration::from_secs(90),
         }
     }
 }

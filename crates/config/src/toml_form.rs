@@ -113,6 +113,8 @@ struct RawCalls {
     call_timeout: Option<Spanned<u32>>,
     gateway_timeout: Option<Spanned<u32>>,
     max_duration: Option<Spanned<u32>>,
+    session_expires: Option<Spanned<u32>>,
+    min_se: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -392,6 +394,18 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
             Field::MaxDuration,
             "calls.max_duration",
             &mut calls.max_duration,
+        ),
+        (
+            raw.calls.session_expires,
+            Field::SessionExpires,
+            "calls.session_expires",
+            &mut calls.session_expires,
+        ),
+        (
+            raw.calls.min_se,
+            Field::MinSe,
+            "calls.min_se",
+            &mut calls.min_se,
         ),
     ] {
         if let Some(seconds) = at.take_opt(value, field, key) {

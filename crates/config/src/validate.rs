@@ -72,6 +72,8 @@ pub(crate) enum Field {
     CallTimeout,
     GatewayTimeout,
     MaxDuration,
+    SessionExpires,
+    MinSe,
     AuthFailures,
     AuthWindow,
     AuthBan,
@@ -120,6 +122,8 @@ impl Field {
             Self::CallTimeout => "calls.call_timeout".into(),
             Self::GatewayTimeout => "calls.gateway_timeout".into(),
             Self::MaxDuration => "calls.max_duration".into(),
+            Self::SessionExpires => "calls.session_expires".into(),
+            Self::MinSe => "calls.min_se".into(),
             Self::AuthFailures => "security.auth_failures".into(),
             Self::AuthWindow => "security.auth_window".into(),
             Self::AuthBan => "security.auth_ban".into(),
@@ -467,7 +471,13 @@ impl Check<'_> {
     fn calls(&self, calls: &CallSettings) -> Result<(), ConfigError> {
         self.seconds(Field::CallTimeout, calls.call_timeout, 5..=600)?;
         self.seconds(Field::GatewayTimeout, calls.gateway_timeout, 1..=60)?;
-        self.seconds(Field::MaxDuration, calls.max_duration, 60..=604_800)
+        self.seconds(Field::MaxDuration, calls.max_duration, 60..=604_800)?;
+        self.seconds(Field::MinSe, calls.min_se, 1..=86_400)?;
+        self.seconds(
+            Field::SessionExpires,
+            calls.session_expires,
+            calls.min_se.as_secs()..=86_400,
+        )
     }
 
     fn security(&self, s: &SecuritySettings) -> Result<(), ConfigError> {

@@ -610,7 +610,13 @@ impl<'d, 'input> Reader<'d, 'input> {
         let params = self.params(
             node,
             "calls".into(),
-            &["call-timeout", "gateway-timeout", "max-duration"],
+            &[
+                "call-timeout",
+                "gateway-timeout",
+                "max-duration",
+                "session-expires",
+                "min-se",
+            ],
         )?;
         if let Some(Seconds(t)) = self.value(&params, "call-timeout", Some(Field::CallTimeout))? {
             self.config.calls.call_timeout = t;
@@ -622,6 +628,14 @@ impl<'d, 'input> Reader<'d, 'input> {
         }
         if let Some(Seconds(t)) = self.value(&params, "max-duration", Some(Field::MaxDuration))? {
             self.config.calls.max_duration = t;
+        }
+        if let Some(Seconds(t)) =
+            self.value(&params, "session-expires", Some(Field::SessionExpires))?
+        {
+            self.config.calls.session_expires = t;
+        }
+        if let Some(Seconds(t)) = self.value(&params, "min-se", Some(Field::MinSe))? {
+            self.config.calls.min_se = t;
         }
         Ok(())
     }

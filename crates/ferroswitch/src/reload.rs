@@ -162,6 +162,12 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("calls.max_duration", Kind::Live, |c| {
         format!("{:?}", c.calls.max_duration)
     }),
+    ("calls.session_expires", Kind::Live, |c| {
+        format!("{:?}", c.calls.session_expires)
+    }),
+    ("calls.min_se", Kind::Live, |c| {
+        format!("{:?}", c.calls.min_se)
+    }),
     ("media", Kind::Restart, |c| {
         let m = c.media.as_ref();
         format!(
