@@ -15,6 +15,7 @@ mod messaging;
 mod metrics;
 mod outage;
 mod ports;
+mod prack_timers;
 mod presence;
 mod push;
 mod push_tokens;

@@ -84,15 +84,18 @@ pub(crate) struct Reliable {
     unacked: Option<Unacked>,
     /// Reliable provisionals (RSeq, bytes) waiting for the PRACK of `unacked`.
     queued: VecDeque<(u32, Bytes)>,
+    /// RSeqs no longer resent (the call was answered) whose late PRACK still gets 200.
+    late: Vec<u32>,
     /// The B-legs' early dialogs with reliable provisionals.
     early: Vec<EarlyLeg>,
 }
 
 impl Reliable {
-    /// The caller's PRACKs are no longer waited for (the call was answered or ended).
+    /// The caller's PRACKs are no longer waited for (the call was answered or ended); a late
+    /// one is still answered 200.
     fn stop(&mut self) {
-        self.unacked = None;
-        self.queued.clear();
+        self.late.extend(self.unacked.take().map(|u| u.rseq));
+        self.late.extend(self.queued.drain(..).map(|(r, _)| r));
     }
 }
 
@@ -270,10 +273,20 @@ impl Call {
         let a_cseq = self.a_invite.cseq().map(|c| c.seq).unwrap_or(0);
         let ours =
             req.to_tag() == Some(self.a_tag.as_str()) && req.from_tag() == self.a_invite.from_tag();
-        let matched = match (rack(req), &self.rel.unacked) {
-            (Some((r, c, m)), Some(u)) => ours && r == u.rseq && c == a_cseq && m == "INVITE",
-            _ => false,
+        let (matched, late) = match rack(req) {
+            Some((r, c, m)) if ours && c == a_cseq && m == "INVITE" => (
+                self.rel.unacked.as_ref().is_some_and(|u| u.rseq == r),
+                self.rel.late.contains(&r),
+            ),
+            _ => (false, false),
         };
+        if late {
+            // after the answer: nothing to stop, but the caller gets its 200
+            let mut b = MessageBuilder::response_to(req, 200, None, Some(from.remote));
+            b.header("Server", &ctx.cfg.server);
+            out.respond(&key, b.finish());
+            return After::Nothing;
+        }
         let code = if matched { 200 } else { 481 };
         let mut b = MessageBuilder::response_to(req, code, None, Some(from.remote));
         b.header("Server", &ctx.cfg.server);

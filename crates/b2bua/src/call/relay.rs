@@ -175,6 +175,9 @@ impl Call {
             self.session_refreshed(ctx, now, far, &resp, true);
             self.session_refreshed(ctx, now, o.side, &o.request, false);
             self.session_answer_headers(o.side, &mut b);
+            if let Some(body) = &body {
+                self.session_sdp_sent(o.side, resp.content_type(), body);
+            }
         }
         let bytes = match body {
             Some(body) => {
@@ -272,6 +275,9 @@ impl Call {
         let mut b = d.request(m, &branch, Some(&contact));
         if matches!(m, Method::Invite | Method::Update) {
             self.session_cross_headers(ctx, other, &mut b);
+            if let Some(body) = &body {
+                self.session_sdp_sent(other, req.content_type(), body);
+            }
         }
         // the headers that carry the request's meaning cross with it
         for h in [

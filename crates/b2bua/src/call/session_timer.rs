@@ -264,6 +264,15 @@ impl Call {
         }
     }
 
+    /// `side`'s peer got this SDP from us (a crossing offer or answer): what a re-INVITE
+    /// refresh of its leg sends.
+    pub(super) fn session_sdp_sent(&mut self, side: Side, ct: Option<&str>, body: &Bytes) {
+        if let Some(leg) = self.session[slot(side)].as_mut() {
+            let ct = ct.unwrap_or("application/sdp").to_owned();
+            leg.sdp = Some((ct, body.clone()));
+        }
+    }
+
     /// Headers of our 2xx to a re-INVITE or UPDATE from `side` (we are its UAS).
     pub(super) fn session_answer_headers(&self, side: Side, b: &mut MessageBuilder) {
         if let Some(leg) = &self.session[slot(side)] {

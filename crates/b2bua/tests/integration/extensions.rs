@@ -139,7 +139,17 @@ fn prack_on_both_legs_with_early_media_and_own_rseq() {
     let _ = n.request(BOB1, Method::Ack);
     n.advance(Duration::from_secs(5));
     assert!(n.take(ALICE).iter().all(|m| m.status() != Some(180)));
-    let bye = from_alice(Method::Bye, &ok, "bye1", 4, "");
+    // her late PRACK of that 180 still gets its 200
+    let late = from_alice(
+        Method::Prack,
+        &r180,
+        "pr2",
+        4,
+        &format!("RAck: {} 1 INVITE\r\n", our_rseq + 1),
+    );
+    n.deliver_msg(late, ALICE);
+    assert_eq!(n.statuses(ALICE), [200]);
+    let bye = from_alice(Method::Bye, &ok, "bye1", 5, "");
     n.deliver_msg(bye, ALICE);
     let bye_b = n.request(BOB1, Method::Bye);
     assert_eq!(
