@@ -118,6 +118,13 @@ impl Call {
                 self.branch_2xx(ctx, now, n, resp, out);
                 After::Nothing
             }
+            422 if self.state == CallState::Ringing
+                && self.branches[n].live()
+                && self.retry_422(ctx, n, &resp, out) =>
+            {
+                // the callee's Min-SE is larger than our Session-Expires (`session_timer.rs`)
+                After::Nothing
+            }
             _ => {
                 let b = &mut self.branches[n];
                 if b.live() {

@@ -264,6 +264,70 @@ impl Call {
         }
     }
 
+    /// Branch `n`'s callee answered 422 (RFC 4028 §7.4): its INVITE again, with the next CSeq,
+    /// a new Via branch and `Session-Expires` (and `Min-SE`) raised to the callee's `Min-SE`.
+    /// `false` (no retry) when the 422 names no larger `Min-SE` than we asked for.
+    pub(super) fn retry_422(
+        &mut self,
+        ctx: &mut Shared,
+        n: usize,
+        resp: &Message,
+        out: &mut dyn Outbox,
+    ) -> bool {
+        let b = &self.branches[n];
+        let asked = session_expires(&b.invite).map_or(0, |(s, _)| s);
+        let Some(floor) = min_se(resp).filter(|&m| m > asked) else {
+            return false;
+        };
+        let (Some(uri), Ok(cseq)) = (b.invite.request_uri_str(), b.invite.cseq()) else {
+            return false;
+        };
+        let mut m = MessageBuilder::request(&Method::Invite, uri);
+        m.header(
+            "Via",
+            format_args!(
+                "SIP/2.0/{} {};branch={};rport",
+                b.peer.transport.via_name(),
+                b.peer.local,
+                ctx.ids.branch()
+            ),
+        );
+        for h in b.invite.headers() {
+            let skip = [
+                "Via",
+                "CSeq",
+                "Session-Expires",
+                "x",
+                "Min-SE",
+                "Content-Length",
+                "Content-Type",
+            ];
+            if !skip.iter().any(|s| h.name.matches(s)) {
+                m.header(h.name.as_str(), h.value());
+            }
+        }
+        m.header("CSeq", format_args!("{} INVITE", cseq.seq + 1))
+            .header("Session-Expires", floor)
+            .header("Min-SE", floor);
+        let invite = match b.invite.content_type() {
+            Some(ct) => m.finish_request_with_body(ct, b.invite.body()),
+            None => m.finish_request(),
+        };
+        let Ok(invite) = invite else {
+            return false;
+        };
+        let peer = b.peer;
+        let Some(k) = out.send_request(invite.clone(), peer) else {
+            return false;
+        };
+        tracing::debug!(call = self.id, branch = n, floor, "422: INVITE again");
+        ctx.track(k, self.id, Pending::Branch(n));
+        let b = &mut self.branches[n];
+        b.invite = invite;
+        b.state = super::BranchState::Calling;
+        true
+    }
+
     /// `side`'s peer got this SDP from us (a crossing offer or answer): what a re-INVITE
     /// refresh of its leg sends.
     pub(super) fn session_sdp_sent(&mut self, side: Side, ct: Option<&str>, body: &Bytes) {

@@ -402,3 +402,48 @@ fn our_update_refreshes_the_caller_and_a_dead_caller_ends_the_call() {
     assert_eq!(n.cdrs[0].duration_ms(), 132_000);
     let _ = n.request(ALICE, Method::Bye);
 }
+
+/// The callee wants a longer interval than we asked for (422 with its `Min-SE`): its INVITE
+/// goes again with the next CSeq and `Session-Expires` raised; the caller sees only the
+/// answer, and the callee's leg runs on its interval.
+#[test]
+fn a_callee_422_gets_the_invite_again_with_its_min_se() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.deliver(&invite("c7", "bob", true), ALICE);
+    let i1 = n.request(BOB1, Method::Invite);
+    assert_eq!(hdr(&i1, "Session-Expires"), Some("1800"));
+    let r422 = reply(&i1, 422, "bt1", "sip:x", false);
+    n.deliver_msg(with(&r422, "Min-SE: 3600\r\n"), BOB1);
+    let all = n.take(BOB1);
+    assert!(
+        all.iter().any(|m| m.method() == Some(&Method::Ack)),
+        "the 422 is ACKed"
+    );
+    let i2 = all
+        .iter()
+        .find(|m| m.method() == Some(&Method::Invite))
+        .expect("the INVITE again");
+    assert_eq!(i2.call_id(), i1.call_id());
+    assert_eq!(
+        i2.from_header().unwrap().tag(),
+        i1.from_header().unwrap().tag()
+    );
+    assert_eq!(i2.cseq().unwrap().seq, 2);
+    assert_ne!(
+        i2.top_via().unwrap().branch(),
+        i1.top_via().unwrap().branch()
+    );
+    assert_eq!(hdr(i2, "Session-Expires"), Some("3600"));
+    assert_eq!(hdr(i2, "Min-SE"), Some("3600"));
+    assert_eq!(&i2.body()[..], SDP.as_bytes());
+    assert!(
+        n.take(ALICE).iter().all(|m| m.status() == Some(100)),
+        "the caller sees nothing of it"
+    );
+    // a second 422 naming no larger Min-SE is final
+    let again = reply(i2, 422, "bt2", "sip:x", false);
+    n.deliver_msg(with(&again, "Min-SE: 3600\r\n"), BOB1);
+    let st = n.statuses(ALICE);
+    assert_eq!(st, [422], "{st:?}");
+}
