@@ -52,8 +52,9 @@ fn callee_requires_100rel_caller_does_not() {
 }
 
 /// Session timers with a test floor (`min_se = 2`): the caller refreshes its leg with UPDATE
-/// every 2 s (Session-Expires: 4), we refresh the callee's leg (it said `refresher=uac`): the
-/// call outlives its interval and ends with the caller's BYE after 6 s.
+/// every 2 s (Session-Expires: 6, so the leg expires 4 s after a refresh), we refresh the
+/// callee's leg (it said `refresher=uac`) at 3 s: the call outlives its expiry and ends with
+/// the caller's BYE after 6 s.
 #[test]
 fn session_refreshes_keep_the_call_up() {
     let site = site("[calls]\nmin_se = 2\nsession_expires = 4\n");
@@ -69,7 +70,7 @@ fn session_refreshes_keep_the_call_up() {
     assert_eq!(c.hangup_by, "caller", "{c:?}");
     assert!(
         c.duration_ms >= 5_500,
-        "the refreshes kept the call up past its 4 s interval: {c:?}"
+        "the refreshes kept the call up past its 4 s expiry: {c:?}"
     );
     server.stop();
 }
