@@ -16,6 +16,7 @@ mod messaging;
 mod metrics;
 mod outage;
 mod ports;
+mod prack_timers;
 mod presence;
 mod push;
 mod push_tokens;

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use dialplan::DialPlan;
-use sip_message::{HeaderName, Message, MessageBuilder, Method, Peer};
+use sip_message::{Message, MessageBuilder, Method, Peer};
 use sip_transaction::{ClientKey, ServerKey};
 
-use crate::call::{user_part, After, Call, CallId, Setup};
+use crate::call::{session_too_small, user_part, After, Call, CallId, Setup};
 use crate::route::{decide, Decision, Routed};
 use crate::shared::{Pending, Shared, TimerKind};
 use crate::{B2buaConfig, CallEvent, Caller, Directory, MediaMode, MediaRelay, Outbox, Side};
@@ -125,8 +125,8 @@ impl Calls {
             Ok(None) => 69,
             Err(_) => return reject(out, InviteRefusal::BadMaxForwards),
         };
-        if req.has_option_tag(&HeaderName::Require, "100rel") {
-            return reject(out, InviteRefusal::Requires100rel);
+        if let Some(min_se) = session_too_small(&req, &self.shared.cfg) {
+            return reject(out, InviteRefusal::SessionIntervalTooSmall { min_se });
         }
         let Some(call_id) = req.call_id().map(str::to_owned) else {
             return reject(out, InviteRefusal::NoCallId);
@@ -240,6 +240,18 @@ impl Calls {
                     self.maybe_remove(id);
                 }
             }
+            &Pending::Refresh(side) => {
+                if status < 200 {
+                    return true;
+                }
+                self.shared.untrack(&key);
+                let Some(call) = self.calls.get_mut(&id) else {
+                    return true;
+                };
+                let after =
+                    call.handle_refresh_answer(&mut self.shared, now, side, Some(resp), out);
+                self.settle(id, after);
+            }
         }
         true
     }
@@ -271,6 +283,9 @@ impl Calls {
                 call.handle_dead_leg(&mut self.shared, now, &origin, code, out)
             }
             Pending::Own => After::MaybeRemove,
+            Pending::Refresh(side) => {
+                call.handle_refresh_answer(&mut self.shared, now, side, None, out)
+            }
         };
         self.settle(id, after);
         true
@@ -525,10 +540,10 @@ enum InviteRefusal {
     /// A Max-Forwards that does not parse: 400.
     #[error("bad Max-Forwards")]
     BadMaxForwards,
-    /// `Require: 100rel` (reliable provisionals are not implemented): 420 with
-    /// `Unsupported: 100rel` and no `Warning`.
-    #[error("100rel is not supported")]
-    Requires100rel,
+    /// A `Session-Expires` below our `Min-SE` (RFC 4028 §8.1): 422 with `Min-SE` and no
+    /// `Warning`.
+    #[error("session interval too small")]
+    SessionIntervalTooSmall { min_se: u32 },
     /// No Call-ID: 400.
     #[error("no Call-ID")]
     NoCallId,
@@ -542,7 +557,7 @@ impl InviteRefusal {
         match self {
             Self::MaxForwardsExhausted => 483,
             Self::BadMaxForwards | Self::NoCallId => 400,
-            Self::Requires100rel => 420,
+            Self::SessionIntervalTooSmall { .. } => 422,
             Self::CallIdInUse { .. } => 482,
         }
     }
@@ -556,7 +571,7 @@ impl InviteRefusal {
             Some(from.remote),
         );
         match self {
-            Self::Requires100rel => b.header("Unsupported", "100rel"),
+            Self::SessionIntervalTooSmall { min_se } => b.header("Min-SE", min_se),
             _ => b.header("Warning", format_args!("399 ferroswitch \"{self}\"")),
         };
         b.finish()

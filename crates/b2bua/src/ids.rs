@@ -37,4 +37,11 @@ impl Ids {
     pub(crate) fn call_id(&mut self) -> String {
         format!("{:016x}@ferroswitch", self.next())
     }
+
+    /// The first RSeq of a leg's reliable provisionals: 1 to 2^31 - 1 (RFC 3262 §3), with
+    /// room below 2^32 for the ones that follow.
+    #[must_use]
+    pub(crate) fn rseq(&mut self) -> u32 {
+        (self.next() % 0x7fff_fffe) as u32 + 1
+    }
 }

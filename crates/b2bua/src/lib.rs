@@ -122,6 +122,10 @@ pub struct B2buaConfig {
     /// RFC 3261 T1/T2 for resending a 2xx until its ACK (§13.3.1.4).
     pub t1: Duration,
     pub t2: Duration,
+    /// Session timers (RFC 4028): the `Session-Expires` we ask for when the caller gives
+    /// none, and our `Min-SE` (a smaller `Session-Expires` gets 422).
+    pub session_expires: Duration,
+    pub min_se: Duration,
     /// `User-Agent` / `Server` value.
     pub server: String,
     /// Push wake-up of sleeping devices; `None` when no push hook is configured.
@@ -197,6 +201,8 @@ impl Default for B2buaConfig {
             max_duration: Duration::from_secs(12 * 3600),
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
+            session_expires: Duration::from_secs(1800),
+            min_se: Duration::from_secs(90),
             server: concat!("ferroswitch/", env!("CARGO_PKG_VERSION")).into(),
             push: None,
             domain: None,
@@ -305,6 +311,8 @@ pub enum HangupBy {
     Callee,
     /// Timeouts, dead legs, routing failures.
     System,
+    /// A leg's session timer (RFC 4028) expired without a refresh.
+    SessionTimer,
 }
 
 impl HangupBy {
@@ -313,6 +321,7 @@ impl HangupBy {
             Self::Caller => "caller",
             Self::Callee => "callee",
             Self::System => "system",
+            Self::SessionTimer => "session-timer",
         }
     }
 }

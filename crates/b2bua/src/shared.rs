@@ -44,6 +44,10 @@ pub(crate) enum TimerKind {
     /// Forget ghosts (pushed devices of ended parked calls) older than the push timeout (the
     /// table's).
     GhostSweep,
+    /// Send our reliable provisional again (until the caller's PRACK), `prack.rs`.
+    Reliable1xx,
+    /// A session refresh of ours is due, or a leg's session expires, `session_timer.rs`.
+    SessionTimer,
 }
 
 /// A request we sent for a call, waiting for its answer (by client transaction).
@@ -55,6 +59,8 @@ pub(crate) enum Pending {
     Relay(Box<OriginRequest>),
     /// A BYE or CANCEL we originated: its answer changes nothing.
     Own,
+    /// Our session refresh (re-INVITE or UPDATE) of a leg.
+    Refresh(Side),
 }
 
 /// The timer heap of every call, earliest first.

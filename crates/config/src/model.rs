@@ -555,6 +555,12 @@ pub struct CallSettings {
     /// A MESSAGE forwarded to devices none of which answered within this time gets 202
     /// Accepted; it is stored for delivery if no device takes it. Default 4 s; 1 to 30 s.
     pub message_timeout: Duration,
+    /// Session timers (RFC 4028): the `Session-Expires` the B2BUA asks for when the caller
+    /// gives none. Default 1800 s; `min_se` to 86400 s.
+    pub session_expires: Duration,
+    /// Our `Min-SE`: a smaller `Session-Expires` is answered 422. Default 90 s, the RFC 4028
+    /// floor; 1 to 86400 s (below 90 only for tests).
+    pub min_se: Duration,
 }
 
 impl Default for CallSettings {
@@ -564,6 +570,8 @@ impl Default for CallSettings {
             gateway_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(12 * 3600),
             message_timeout: Duration::from_secs(4),
+            session_expires: Duration::from_secs(1800),
+            min_se: Duration::from_secs(90),
         }
     }
 }

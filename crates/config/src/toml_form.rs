@@ -123,6 +123,8 @@ struct RawCalls {
     gateway_timeout: Option<Spanned<u32>>,
     max_duration: Option<Spanned<u32>>,
     message_timeout: Option<Spanned<u32>>,
+    session_expires: Option<Spanned<u32>>,
+    min_se: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -412,6 +414,18 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
             Field::MessageTimeout,
             "calls.message_timeout",
             &mut calls.message_timeout,
+        ),
+        (
+            raw.calls.session_expires,
+            Field::SessionExpires,
+            "calls.session_expires",
+            &mut calls.session_expires,
+        ),
+        (
+            raw.calls.min_se,
+            Field::MinSe,
+            "calls.min_se",
+            &mut calls.min_se,
         ),
     ] {
         if let Some(seconds) = at.take_opt(value, field, key) {

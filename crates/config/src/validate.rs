@@ -74,6 +74,8 @@ pub(crate) enum Field {
     MessageTimeout,
     GatewayTimeout,
     MaxDuration,
+    SessionExpires,
+    MinSe,
     AuthFailures,
     AuthWindow,
     AuthBan,
@@ -131,6 +133,8 @@ impl Field {
             Self::MessageTimeout => "calls.message_timeout".into(),
             Self::GatewayTimeout => "calls.gateway_timeout".into(),
             Self::MaxDuration => "calls.max_duration".into(),
+            Self::SessionExpires => "calls.session_expires".into(),
+            Self::MinSe => "calls.min_se".into(),
             Self::AuthFailures => "security.auth_failures".into(),
             Self::AuthWindow => "security.auth_window".into(),
             Self::AuthBan => "security.auth_ban".into(),
@@ -515,7 +519,13 @@ impl Check<'_> {
         self.seconds(Field::CallTimeout, calls.call_timeout, 5..=600)?;
         self.seconds(Field::GatewayTimeout, calls.gateway_timeout, 1..=60)?;
         self.seconds(Field::MessageTimeout, calls.message_timeout, 1..=30)?;
-        self.seconds(Field::MaxDuration, calls.max_duration, 60..=604_800)
+        self.seconds(Field::MaxDuration, calls.max_duration, 60..=604_800)?;
+        self.seconds(Field::MinSe, calls.min_se, 1..=86_400)?;
+        self.seconds(
+            Field::SessionExpires,
+            calls.session_expires,
+            calls.min_se.as_secs()..=86_400,
+        )
     }
 
     fn security(&self, s: &SecuritySettings) -> Result<(), ConfigError> {

@@ -621,6 +621,8 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "gateway-timeout",
                 "max-duration",
                 "message-timeout",
+                "session-expires",
+                "min-se",
             ],
         )?;
         if let Some(Seconds(t)) = self.value(&params, "call-timeout", Some(Field::CallTimeout))? {
@@ -638,6 +640,14 @@ impl<'d, 'input> Reader<'d, 'input> {
             self.value(&params, "message-timeout", Some(Field::MessageTimeout))?
         {
             self.config.calls.message_timeout = t;
+        }
+        if let Some(Seconds(t)) =
+            self.value(&params, "session-expires", Some(Field::SessionExpires))?
+        {
+            self.config.calls.session_expires = t;
+        }
+        if let Some(Seconds(t)) = self.value(&params, "min-se", Some(Field::MinSe))? {
+            self.config.calls.min_se = t;
         }
         Ok(())
     }

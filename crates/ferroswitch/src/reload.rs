@@ -171,6 +171,12 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("calls.message_timeout", Kind::Restart, |c| {
         format!("{:?}", c.calls.message_timeout)
     }),
+    ("calls.session_expires", Kind::Live, |c| {
+        format!("{:?}", c.calls.session_expires)
+    }),
+    ("calls.min_se", Kind::Live, |c| {
+        format!("{:?}", c.calls.min_se)
+    }),
     ("media", Kind::Restart, |c| {
         let m = c.media.as_ref();
         format!(

@@ -529,6 +529,8 @@ pub(crate) fn b2bua_config(config: &Config) -> b2bua::B2buaConfig {
         call_timeout: config.calls.call_timeout,
         gateway_timeout: config.calls.gateway_timeout,
         max_duration: config.calls.max_duration,
+        session_expires: config.calls.session_expires,
+        min_se: config.calls.min_se,
         push: config.push_service.as_ref().map(|_| b2bua::PushPolicy {
             timeout: config.push.timeout,
             delay: config.push.delay,

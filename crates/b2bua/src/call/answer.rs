@@ -203,6 +203,10 @@ impl Call {
         rb.header("Contact", contact(&self.callee_user(), &self.a_peer))
             .header("Allow", ALLOW)
             .header("Server", &ctx.cfg.server);
+        // the extensions' part of the answer (`prack.rs`, `session_timer.rs`)
+        self.prack_answered(n);
+        let ct = resp.content_type().unwrap_or("application/sdp");
+        self.session_answered(ctx, now, &resp, body.as_ref().map(|b| (ct, b)), &mut rb);
         let bytes = match body {
             Some(b) => rb.finish_with_body(resp.content_type().unwrap_or("application/sdp"), &b),
             None => rb.finish(),

@@ -118,6 +118,13 @@ impl Call {
                 self.branch_2xx(ctx, now, n, resp, out);
                 After::Nothing
             }
+            422 if self.state == CallState::Ringing
+                && self.branches[n].live()
+                && self.retry_422(ctx, n, &resp, out) =>
+            {
+                // the callee's Min-SE is larger than our Session-Expires (`session_timer.rs`)
+                After::Nothing
+            }
             _ => {
                 let b = &mut self.branches[n];
                 if b.live() {
@@ -362,6 +369,7 @@ impl Call {
             .header("Contact", contact(&from_user, &peer))
             .header("Allow", ALLOW)
             .header("User-Agent", &ctx.cfg.server);
+        self.session_invite_headers(&ctx.cfg, &mut b);
         let invite = match &self.offer {
             Some((ct, body)) => b.finish_request_with_body(ct, body),
             None => b.finish_request(),
@@ -414,7 +422,14 @@ impl Call {
         if b.cancel_wanted {
             b.cancel_wanted = false;
             self.send_cancel(ctx, n, out);
-        } else if status > 100 && self.state == CallState::Ringing && b.live() {
+            return;
+        }
+        let live = b.live();
+        // a reliable one is PRACKed (`prack.rs`); its retransmissions go no further
+        let Ok(reliable) = self.reliable_from_callee(ctx, n, resp, out) else {
+            return;
+        };
+        if status > 100 && self.state == CallState::Ringing && live {
             self.ringing.get_or_insert(now);
             let body = if is_sdp(resp) {
                 let raw = resp.body().clone();
@@ -434,13 +449,9 @@ impl Call {
             );
             rb.header("Contact", contact(&self.callee_user(), &self.a_peer));
             rb.header("Allow", ALLOW);
-            let bytes = match body {
-                Some(body) => {
-                    rb.finish_with_body(resp.content_type().unwrap_or("application/sdp"), &body)
-                }
-                None => rb.finish(),
-            };
-            out.respond(&self.a_key, bytes);
+            let ct = resp.content_type().unwrap_or("application/sdp");
+            let body = body.as_deref().map(|b| (ct, b));
+            self.send_provisional_a(ctx, now, rb, body, reliable, out);
         }
     }
 

@@ -19,7 +19,9 @@
 mod answer;
 mod fork;
 mod park;
+mod prack;
 mod relay;
+mod session_timer;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -35,11 +37,13 @@ use crate::shared::{Shared, TimerKind};
 use crate::{CallEvent, Caller, HangupBy, MediaMode, Outbox, Side};
 
 pub(crate) use relay::OriginRequest;
+pub(crate) use session_timer::too_small as session_too_small;
 
 /// The engine's id of a call: stable for the call's life, given to the media relay.
 pub(crate) type CallId = u64;
 
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY, MESSAGE, OPTIONS";
+const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, REFER, NOTIFY, MESSAGE, OPTIONS";
 
 /// CANCEL of a branch because another device answered (RFC 3326): phones show no missed call.
 const ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
@@ -213,6 +217,12 @@ pub(crate) struct Call {
     pub(crate) pickup: Option<(ServerKey, Message, Peer)>,
     /// Picked up with one offer: the side whose 200 waits for the other side's ACK (answer).
     pub(crate) pickup_owed: Option<Side>,
+
+    // ----- extensions (see `prack.rs`, `session_timer.rs`) -------------------------------
+    /// Reliable provisionals (RFC 3262) on both legs.
+    pub(crate) rel: prack::Reliable,
+    /// Each leg's session timer (RFC 4028, see [`slot`]), once answered.
+    pub(crate) session: [Option<session_timer::LegTimer>; 2],
 }
 
 impl Call {
@@ -258,6 +268,8 @@ impl Call {
             park: None,
             pickup: None,
             pickup_owed: None,
+            rel: prack::Reliable::default(),
+            session: [None, None],
         }
     }
 
@@ -286,6 +298,8 @@ impl Call {
                 After::Nothing
             }
             TimerKind::Resend2xx => self.handle_resend(ctx, now, at, out),
+            TimerKind::Reliable1xx => self.handle_reliable_resend(ctx, now, at, out),
+            TimerKind::SessionTimer => self.handle_session_timer(ctx, now, at, out),
             TimerKind::GatewaySilent(n)
                 if self.state == CallState::Ringing
                     && self

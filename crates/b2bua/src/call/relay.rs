@@ -44,6 +44,10 @@ impl Call {
         let to_tag = req.to_tag();
         let from_tag = req.from_tag();
         let method = req.method()?;
+        if *method == Method::Prack && side == Side::A {
+            // the caller's PRACK of our reliable provisional (`prack.rs`), early or late
+            return Some(self.handle_prack(ctx, now, key, req, from, out));
+        }
         let seq = req.cseq().map(|c| c.seq).unwrap_or(0);
         let ok_dialog = match self.dialog_mut(side) {
             Some(d) if d.matches(call_id, to_tag, from_tag) => {
@@ -166,6 +170,15 @@ impl Call {
                 b.header("Retry-After", v);
             }
         }
+        if ok && matches!(o.method, Method::Invite | Method::Update) {
+            // a refresh of both legs' session timers (`session_timer.rs`)
+            self.session_refreshed(ctx, now, far, &resp, true);
+            self.session_refreshed(ctx, now, o.side, &o.request, false);
+            self.session_answer_headers(o.side, &mut b);
+            if let Some(body) = &body {
+                self.session_sdp_sent(o.side, resp.content_type(), body);
+            }
+        }
         let bytes = match body {
             Some(body) => {
                 b.finish_with_body(resp.content_type().unwrap_or("application/sdp"), &body)
@@ -260,6 +273,12 @@ impl Call {
         let peer = d.peer;
         let contact = contact(&contact_user, &peer);
         let mut b = d.request(m, &branch, Some(&contact));
+        if matches!(m, Method::Invite | Method::Update) {
+            self.session_cross_headers(ctx, other, &mut b);
+            if let Some(body) = &body {
+                self.session_sdp_sent(other, req.content_type(), body);
+            }
+        }
         // the headers that carry the request's meaning cross with it
         for h in [
             HeaderName::Event,
@@ -304,7 +323,7 @@ impl Call {
     }
 
     /// BYE on `side`'s dialog (when it has one).
-    fn send_bye(&mut self, ctx: &mut Shared, side: Side, out: &mut dyn Outbox) {
+    pub(super) fn send_bye(&mut self, ctx: &mut Shared, side: Side, out: &mut dyn Outbox) {
         let branch = ctx.ids.branch();
         let id = self.id;
         let Some(d) = self.dialog_mut(side) else {

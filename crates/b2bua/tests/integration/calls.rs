@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use b2bua::HangupBy;
+use b2bua::dialplan::{Action, Entry};
+use b2bua::{B2buaConfig, HangupBy};
 use sip_message::{HeaderName, Message, Method};
 
 use crate::net::*;
@@ -498,7 +499,6 @@ impl b2bua::MediaRelay for Anchoring {
 
 #[test]
 fn dead_media_ends_an_anchored_call_but_not_a_peer_to_peer_one() {
-    use b2bua::dialplan::{Action, Entry};
     // ONNET (relay candidate only): silence at the relay proves nothing
     let mut n = Net::onnet();
     n.dir.register("bob", BOB1);
@@ -548,7 +548,14 @@ fn dead_media_ends_an_anchored_call_but_not_a_peer_to_peer_one() {
 
 #[test]
 fn an_answered_call_is_hung_up_at_the_longest_duration() {
-    let mut n = Net::onnet();
+    // session timers longer than the longest duration: these UAs answer no refresh (the
+    // session timer's own end is in `extensions.rs`)
+    let cfg = B2buaConfig {
+        session_expires: Duration::from_secs(2 * 86_400),
+        ..B2buaConfig::default()
+    };
+    let plan = vec![Entry::new("", 0, Action::UserLookup)];
+    let mut n = Net::with_config(plan, cfg);
     n.dir.register("bob", BOB1);
     let _ = establish(&mut n);
     n.advance(Duration::from_secs(11 * 3600));
@@ -569,7 +576,7 @@ fn an_answered_call_is_hung_up_at_the_longest_duration() {
 fn a_new_call_timeout_applies_to_calls_placed_after_it() {
     let mut n = Net::onnet();
     n.dir.register("bob", BOB1);
-    n.calls.set_config(b2bua::B2buaConfig {
+    n.calls.set_config(B2buaConfig {
         call_timeout: Duration::from_secs(10),
         ..n.calls.config().clone()
     });

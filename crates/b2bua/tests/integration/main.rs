@@ -2,6 +2,7 @@
 
 mod calls;
 mod flows;
+mod extensions;
 mod net;
 mod push;
 mod routing;

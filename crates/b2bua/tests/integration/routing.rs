@@ -66,13 +66,14 @@ fn invites_refused_before_routing_say_why() {
         Some("399 ferroswitch \"Max-Forwards exhausted\"")
     );
 
+    // RFC 4028 §8.1: a Session-Expires below our Min-SE (90 s by default)
     n.deliver(
-        &invite("w2", "bob", true).replace("CSeq:", "Require: 100rel\r\nCSeq:"),
+        &invite("w2", "bob", true).replace("CSeq:", "Session-Expires: 60\r\nCSeq:"),
         ALICE,
     );
     let last = n.take(ALICE).pop().unwrap();
-    assert_eq!(last.status(), Some(420));
-    assert_eq!(last.header(&HeaderName::Unsupported), Some("100rel"));
+    assert_eq!(last.status(), Some(422));
+    assert_eq!(last.header(&HeaderName::Other("Min-SE".into())), Some("90"));
     assert_eq!(warning(&last), None);
 
     // a call to a gateway that has not answered yet, then a new INVITE (another From tag, so

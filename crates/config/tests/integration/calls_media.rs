@@ -74,6 +74,7 @@ fn media_with_only_a_public_address_takes_the_defaults() {
 fn every_setting_is_read_in_both_forms() {
     let config = both(
         "[calls]\ncall_timeout = 600\ngateway_timeout = 1\nmax_duration = 7200\n\
+         session_expires = 600\nmin_se = 120\n\
          [media]\npublic_address = \"2001:db8::10\"\nbind_address = \"::\"\nport_min = 1024\n\
          port_max = 1025\ninactivity_timeout = 3600\nanchor_onnet = true\n",
         &format!(
@@ -83,7 +84,9 @@ fn every_setting_is_read_in_both_forms() {
                 &[
                     ("call-timeout", "600"),
                     ("gateway-timeout", "1"),
-                    ("max-duration", "7200")
+                    ("max-duration", "7200"),
+                    ("session-expires", "600"),
+                    ("min-se", "120"),
                 ]
             ),
             element(
@@ -102,6 +105,8 @@ fn every_setting_is_read_in_both_forms() {
     assert_eq!(config.calls.call_timeout, Duration::from_secs(600));
     assert_eq!(config.calls.gateway_timeout, Duration::from_secs(1));
     assert_eq!(config.calls.max_duration, Duration::from_secs(7200));
+    assert_eq!(config.calls.session_expires, Duration::from_secs(600));
+    assert_eq!(config.calls.min_se, Duration::from_secs(120));
     let media = config.media.unwrap();
     assert_eq!(media.public_address, Some(ip("2001:db8::10")));
     assert_eq!(media.bind_address, ip("::"));

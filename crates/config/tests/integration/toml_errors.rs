@@ -226,6 +226,22 @@ fn call_timers_out_of_range_name_line_and_key() {
             "must be 1 to 60 seconds, not 0",
         ),
         (
+            "[calls]\nmin_se = 0\n",
+            "etc/test.toml:2: calls.min_se: ",
+            "must be 1 to 86400 seconds, not 0",
+        ),
+        (
+            // below the (default) Min-SE of 90 s
+            "[calls]\nsession_expires = 60\n",
+            "etc/test.toml:2: calls.session_expires: ",
+            "must be 90 to 86400 seconds, not 60",
+        ),
+        (
+            "[calls]\nmin_se = 2\nsession_expires = 1\n",
+            "etc/test.toml:3: calls.session_expires: ",
+            "must be 2 to 86400 seconds, not 1",
+        ),
+        (
             "[calls]\ncall_timeout = 30\ngateway_timeout = 61\n",
             "etc/test.toml:3: calls.gateway_timeout: ",
             "1 to 60 seconds",

@@ -17,8 +17,9 @@ use sip_message::HeaderName;
 /// `path` (RFC 3327) and `outbound` (RFC 5626) by the registrar, `eventlist` (RFC 4662) by
 /// presence, `replaces` (RFC 3891) by the B2BUA, which picks a parked call up with an INVITE
 /// carrying `Replaces` (a woken phone sends `Require: replaces` with it, as RFC 3891 §6.1
-/// says it should). Notably not `100rel`, `timer` or `gruu`.
-pub(super) const SUPPORTED: &str = "path, outbound, eventlist, replaces";
+/// says it should), `100rel` (RFC 3262) and `timer` (RFC 4028) by the B2BUA, per leg
+/// (`b2bua/src/call/prack.rs`, `session_timer.rs`). Notably not `gruu`.
+pub(super) const SUPPORTED: &str = "path, outbound, eventlist, replaces, 100rel, timer";
 
 /// The option tags of `Require` that are not in [`SUPPORTED`], in order, without repeats.
 pub(super) fn unsupported_options(msg: &Message) -> Vec<&str> {
@@ -126,6 +127,8 @@ mod tests {
         assert!(unsupported_options(&req("Require: eventlist\r\n")).is_empty());
         // the pick-up of a parked call (push wake-up)
         assert!(unsupported_options(&req("Require: replaces\r\n")).is_empty());
+        // reliable provisionals and session timers (carriers, IMS clients)
+        assert!(unsupported_options(&req("Require: 100rel, timer\r\n")).is_empty());
         // RFC 4475 bext01
         assert_eq!(
             unsupported_options(&req(
@@ -134,8 +137,8 @@ mod tests {
             ["nothingSupportsThis", "nothingSupportsThisEither"]
         );
         assert_eq!(
-            unsupported_options(&req("Require: 100rel, path\r\nRequire: foo, 100rel\r\n")),
-            ["100rel", "foo"]
+            unsupported_options(&req("Require: gruu, path\r\nRequire: foo, gruu\r\n")),
+            ["gruu", "foo"]
         );
     }
 }
