@@ -35,6 +35,8 @@ struct Inner {
     conns: Mutex<HashMap<ConnId, Conn>>,
     by_remote: Mutex<HashMap<(Transport, SocketAddr), ConnId>>,
     next_conn: AtomicU64,
+    /// Connections we may open ourselves (gateways), see [`crate::outbound`].
+    dialer: Mutex<Option<Arc<crate::outbound::Dialer>>>,
 }
 
 /// The handle through which the dispatcher sends.
@@ -109,14 +111,22 @@ impl Transports {
                         }
                     }
                     None => {
-                        tracing::info!(peer = %to, "no open connection to peer; message dropped (the device re-registers when its flow is back)")
+                        let dialer = lock(&self.inner.dialer).clone();
+                        if !dialer.is_some_and(|d| crate::outbound::dial(self, &d, to, payload)) {
+                            tracing::info!(peer = %to, "no open connection to peer; message dropped (the device re-registers when its flow is back)")
+                        }
                     }
                 }
             }
         }
     }
 
-    fn register_conn(
+    /// Lets [`Self::send`] open connections to the gateways `dialer` knows.
+    pub(crate) fn set_dialer(&self, dialer: Arc<crate::outbound::Dialer>) {
+        *lock(&self.inner.dialer) = Some(dialer);
+    }
+
+    pub(crate) fn register_conn(
         &self,
         transport: Transport,
         remote: SocketAddr,
@@ -135,7 +145,7 @@ impl Transports {
         id
     }
 
-    fn drop_conn(&self, id: ConnId) {
+    pub(crate) fn drop_conn(&self, id: ConnId) {
         if let Some(c) = lock(&self.inner.conns).remove(&id) {
             let mut by = lock(&self.inner.by_remote);
             if by.get(&(c.transport, c.remote)) == Some(&id) {
@@ -362,10 +372,34 @@ async fn serve_stream<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
+    let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let id = transports.register_conn(transport, remote, tx.clone());
     tracing::debug!(%remote, conn = id.0, %transport, "connection open");
+    let peer = Peer {
+        transport,
+        remote,
+        local,
+        conn: Some(id),
+    };
+    run_stream(stream, peer, transports, core, idle, tx, rx).await;
+}
+
+/// Reads and writes a connection registered as `from.conn` (accepted, or opened by
+/// [`crate::outbound`]) until it closes or stays silent for `idle`; then forgets it.
+pub(crate) async fn run_stream<S>(
+    stream: S,
+    from: Peer,
+    transports: Transports,
+    core: mpsc::Sender<Inbound>,
+    idle: Duration,
+    tx: mpsc::Sender<Bytes>,
+    mut rx: mpsc::Receiver<Bytes>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (transport, remote) = (from.transport, from.remote);
+    let Some(id) = from.conn else { return };
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let writer = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
             if wr.write_all(&b).await.is_err() {
@@ -374,12 +408,6 @@ async fn serve_stream<S>(
         }
         let _ = wr.shutdown().await;
     });
-    let from = Peer {
-        transport,
-        remote,
-        local,
-        conn: Some(id),
-    };
     let mut buf = BytesMut::with_capacity(8192);
     let mut framer = StreamFramer::new();
     'read: loop {

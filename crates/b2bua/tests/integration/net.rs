@@ -81,8 +81,19 @@ impl TestDir {
                 host: remote.to_owned(),
                 peer: peer(remote),
                 caller_id: caller_id.map(str::to_owned),
+                auth: None,
             },
         );
+    }
+
+    /// Gives gateway `name` trunk credentials.
+    pub(crate) fn gateway_auth(&mut self, name: &str, username: &str, password: &str) {
+        if let Some(g) = self.gateways.get_mut(name) {
+            g.auth = Some(b2bua::GatewayAuth {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            });
+        }
     }
 }
 
@@ -151,6 +162,8 @@ pub(crate) struct Net {
     pub(crate) cdrs: Vec<Cdr>,
     pub(crate) pushes: Vec<PushRequest>,
     pub(crate) caller_login: String,
+    /// The caller's tech-prefix rules.
+    pub(crate) caller_tech_prefix: TechPrefix,
 }
 
 impl Net {
@@ -182,6 +195,7 @@ impl Net {
             cdrs: Vec::new(),
             pushes: Vec::new(),
             caller_login: "alice".into(),
+            caller_tech_prefix: TechPrefix::default(),
         }
     }
 
@@ -257,7 +271,7 @@ impl Net {
                             let caller = Caller {
                                 login: self.caller_login.clone(),
                                 display_name: Some("Alice A".into()),
-                                tech_prefix: TechPrefix::default(),
+                                tech_prefix: self.caller_tech_prefix.clone(),
                                 trusted: false,
                             };
                             self.calls
