@@ -10,6 +10,7 @@ mod demo;
 mod dns_zone;
 mod gateways;
 mod harness;
+mod ice_relay;
 mod lifecycle;
 mod logs;
 mod media;
