@@ -178,11 +178,27 @@ fn gateways_and_ring_groups() {
             && list.contains("2 gateway(s)"),
         "{list}"
     );
-    let err = fails(&site, &["gateway", "add", "gw", "gw.example.com:5060"]);
+    // DNS names are stored as written (lower case), located at routing time (RFC 3263)
+    let out = ok(
+        &site,
+        &[
+            "gateway",
+            "add",
+            "dns",
+            "GW.example.com",
+            "--transport",
+            "tls",
+        ],
+    );
+    assert!(out.contains("gateway dns: tls gw.example.com"), "{out}");
+    ok(&site, &["gateway", "del", "dns"]);
+    let err = fails(&site, &["gateway", "add", "gw", "gw example.com:5060"]);
     assert!(
-        err.contains("not an IP address and port") && err.contains("[2001:db8::10]:5060"),
+        err.contains("neither an IP address nor a DNS name") && err.contains("[2001:db8::10]:5060"),
         "{err}"
     );
+    let err = fails(&site, &["gateway", "add", "gw", "192.0.2.1"]);
+    assert!(err.contains("has no port"), "{err}");
     let err = fails(&site, &["gateway", "add", "a,b", "192.0.2.1:5060"]);
     assert!(err.contains("gateway name \"a,b\" is not valid"), "{err}");
     let err = fails(
@@ -416,6 +432,11 @@ fn cdr_list_shows_the_latest_calls() {
         media_b_packets: None,
         node_id: "test1".to_owned(),
         wakeup_ms: None,
+        b_call_id: None,
+        media_a_bytes: None,
+        media_b_bytes: None,
+        media_a_lost: None,
+        media_b_lost: None,
     };
     block(async {
         let s = store::Store::connect(&site.db_url).await.expect("open db");

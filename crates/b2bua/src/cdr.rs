@@ -42,8 +42,13 @@ impl Call {
             .winner
             .and_then(|w| self.branches[w].gateway.clone())
             .or_else(|| self.branches.iter().rev().find_map(|b| b.gateway.clone()));
+        let b_leg = self.winner.or_else(|| self.branches.len().checked_sub(1));
         Cdr {
             call_id: self.a_invite.call_id().unwrap_or_default().to_owned(),
+            b_call_id: b_leg
+                .and_then(|i| self.branches.get(i))
+                .and_then(|b| b.invite.call_id())
+                .map(str::to_owned),
             caller: self.caller.login.clone(),
             callee: self.callee.clone(),
             dialed: self.dialed.clone(),

@@ -80,6 +80,7 @@ use bytes::Bytes;
 use sip_message::Peer;
 pub use sip_transaction::{ClientKey, Outbox, ServerKey};
 
+pub use call::GatewayAuth;
 pub use calls::Calls;
 pub use dialplan;
 pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
@@ -254,6 +255,12 @@ pub struct MediaStats {
     pub a_packets: u64,
     /// Packets relayed from the B side towards A.
     pub b_packets: u64,
+    /// Bytes (UDP payload) relayed from A towards B, and from B towards A.
+    pub a_bytes: u64,
+    pub b_bytes: u64,
+    /// RTP packets from A, and from B, lost before reaching the relay (sequence gaps).
+    pub a_lost: u64,
+    pub b_lost: u64,
 }
 
 /// The media relay as the call engine sees it. Every method is synchronous and cheap.
@@ -266,6 +273,9 @@ pub trait MediaRelay {
     fn answer(&mut self, call: u64, from: Side, sdp: &Bytes, mode: MediaMode) -> Option<Bytes>;
     /// The call ended: release its ports; its counters if it had a session.
     fn end(&mut self, call: u64) -> Option<MediaStats>;
+    /// `side` of `call` signals over IPv6 (`true`) or IPv4: the SDP the relay writes for that
+    /// side names the relay in the same IP version. Told before the first offer.
+    fn peer_family(&mut self, _call: u64, _side: Side, _ipv6: bool) {}
 }
 
 /// No relay: SDP passes through untouched.
@@ -292,6 +302,11 @@ pub trait Directory {
     fn account_exists(&self, login: &str) -> bool;
     /// A gateway by name (enabled ones only).
     fn gateway(&self, name: &str) -> Option<GatewayTarget>;
+    /// Every server of a gateway in the order to try them for this call (RFC 3263: one per
+    /// SRV target and address); by default the one [`Self::gateway`] gives.
+    fn gateway_targets(&self, name: &str) -> Vec<GatewayTarget> {
+        self.gateway(name).into_iter().collect()
+    }
     /// A ring group by its login.
     fn ring_group(&self, login: &str) -> Option<RingGroupDef>;
     /// The flow to reach a service URI (voicemail, media server).
@@ -331,6 +346,9 @@ impl HangupBy {
 pub struct Cdr {
     /// The A-leg Call-ID.
     pub call_id: String,
+    /// The B-leg Call-ID: our INVITE to the branch that answered, else to the last branch
+    /// tried; `None` when no branch was started.
+    pub b_call_id: Option<String>,
     pub caller: String,
     /// The login, group or number the call was routed to.
     pub callee: String,

@@ -30,6 +30,8 @@ pub struct GatewayTarget {
     pub peer: Peer,
     /// Replaces the From user part of calls through it.
     pub caller_id: Option<String>,
+    /// The trunk's credentials, answered to the gateway's 401/407.
+    pub auth: Option<crate::GatewayAuth>,
 }
 
 /// A ring group: members in order.
@@ -67,6 +69,24 @@ pub enum Decision {
     },
     /// Answer the caller with this code.
     Reject { code: u16, reason: &'static str },
+}
+
+impl Decision {
+    /// Whether the callee side is reached over IPv6: the first device, gateway or service the
+    /// decision names (a fork over both IP versions takes the first one's); `None` when it
+    /// names none.
+    pub(crate) fn callee_ipv6(&self) -> Option<bool> {
+        let peer = match self {
+            Self::Fork { targets, .. } => targets.first().map(|t| &t.peer),
+            Self::Gateways { gateways, .. } => gateways.first().map(|g| &g.peer),
+            Self::Service { peer, .. } => Some(peer),
+            Self::RingGroup { members, .. } => members
+                .iter()
+                .find_map(|(_, targets)| targets.first().map(|t| &t.peer)),
+            Self::Reject { .. } => None,
+        };
+        peer.map(|p| p.remote.is_ipv6())
+    }
 }
 
 /// The routing result with what the CDR records of it.
@@ -151,7 +171,10 @@ pub(crate) fn decide(
             let target = r
                 .target_number()
                 .map_or_else(|| number.clone(), |c| c.into_owned());
-            let gws: Vec<GatewayTarget> = gateways.iter().filter_map(|g| dir.gateway(g)).collect();
+            let gws: Vec<GatewayTarget> = gateways
+                .iter()
+                .flat_map(|g| dir.gateway_targets(g))
+                .collect();
             let decision = if gws.is_empty() {
                 Decision::Reject {
                     code: 503,

@@ -19,6 +19,7 @@ mod error;
 mod model;
 mod origin;
 mod toml_form;
+mod trunks;
 mod validate;
 mod xml_form;
 
@@ -27,8 +28,9 @@ use std::path::Path;
 pub use error::ConfigError;
 pub use model::{
     AdminSettings, AdminToken, CallSettings, Config, ContactRouting, DatabaseSettings,
-    DigestAlgorithm, HttpHook, ListenerRole, LogFormat, LogSettings, MediaSettings, PushSettings,
-    RegistrarSettings, SecuritySettings, SipListener, StunSettings, TlsSettings, Transport,
+    DigestAlgorithm, DnsSettings, HttpHook, ListenerRole, LogFormat, LogSettings, MediaSettings,
+    PushSettings, RegistrarSettings, SecuritySettings, SipListener, StunSettings, TlsSettings,
+    Transport, Trunk,
     UnknownName,
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};

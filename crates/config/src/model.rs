@@ -55,6 +55,10 @@ pub struct Config {
     /// How long a SIGTERM/SIGINT shutdown may take: calls are ended, in-flight transactions
     /// answered and every queued database write flushed within it. Default 10 s; 1 to 300 s.
     pub shutdown_timeout: Duration,
+    /// How gateways' DNS names are resolved (RFC 3263).
+    pub dns: DnsSettings,
+    /// Credentials and TLS trust per gateway (carrier trunks), by gateway name.
+    pub trunks: Vec<Trunk>,
 }
 
 impl Config {
@@ -84,6 +88,8 @@ impl Default for Config {
             media: None,
             trusted_peers: Vec::new(),
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
+            dns: DnsSettings::default(),
+            trunks: Vec::new(),
         }
     }
 }
@@ -641,6 +647,9 @@ pub struct MediaSettings {
     /// The address advertised in SDP and in ICE relay candidates. `None`: the bind address,
     /// which is then never unspecified (`0.0.0.0` or `::` without a public address is refused).
     pub public_address: Option<IpAddr>,
+    /// The IPv6 address advertised to IPv6 peers when `public_address` is IPv4 (dual stack:
+    /// `bind_address` must then be `::`). `None`: every peer gets `public_address`.
+    pub public_address_v6: Option<IpAddr>,
     /// The address the relay sockets bind. Default `0.0.0.0`.
     pub bind_address: IpAddr,
     /// The lowest relay port. Default 20000; at least 1024.
@@ -677,12 +686,63 @@ impl Default for MediaSettings {
     fn default() -> Self {
         Self {
             public_address: None,
+            public_address_v6: None,
             bind_address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             port_min: 20000,
             port_max: 30000,
             inactivity_timeout: Duration::from_secs(60),
             anchor_onnet: false,
         }
+    }
+}
+
+/// The resolver of gateways' DNS names (NAPTR, SRV, A/AAAA).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DnsSettings {
+    /// The nameservers to ask (UDP, TCP for truncated answers). Empty (the default): the
+    /// system's, from `/etc/resolv.conf`.
+    pub servers: Vec<SocketAddr>,
+}
+
+/// A carrier trunk: what we present to one gateway (the `gateways` table names it).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Trunk {
+    /// The gateway's name in the `gateways` table.
+    pub gateway: String,
+    /// Digest credentials answered to the gateway's 401/407 challenges; no auth when empty.
+    pub username: String,
+    /// Never logged ([`fmt::Debug`] prints `***`).
+    pub password: String,
+    /// PEM CA certificates that sign the gateway's TLS certificate; `None`: the system's
+    /// trust store.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Where the trunk was configured.
+    pub origin: Origin,
+}
+
+impl Trunk {
+    /// A trunk with credentials and the system's trust store.
+    pub fn new(gateway: &str, username: &str, password: &str) -> Self {
+        Self {
+            gateway: gateway.to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+            tls_ca_file: None,
+            origin: Origin::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Trunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trunk")
+            .field("gateway", &self.gateway)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish_non_exhaustive()
     }
 }
 

@@ -17,6 +17,7 @@ use toml::Spanned;
 use crate::model::{
     sqlite_url_in, AdminSettings, AdminToken, Config, ContactRouting, DigestAlgorithm, HttpHook,
     ListenerRole, LogFormat, MediaSettings, SipListener, StunSettings, TlsSettings, Transport,
+    Trunk,
 };
 use crate::origin::{parse_socket_addr, Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
@@ -49,6 +50,28 @@ struct RawConfig {
     web_service: Option<RawHook>,
     push_service: Option<RawPushService>,
     sms_service: Option<RawHook>,
+    #[serde(default)]
+    dns: RawDns,
+    #[serde(default)]
+    trunk: Vec<RawTrunk>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    #[serde(default)]
+    servers: Vec<Parsed<Addr>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrunk {
+    gateway: Spanned<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    tls_ca_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +154,7 @@ struct RawCalls {
 #[serde(deny_unknown_fields)]
 struct RawMedia {
     public_address: Option<Spanned<IpAddr>>,
+    public_address_v6: Option<Spanned<IpAddr>>,
     bind_address: Option<Spanned<IpAddr>>,
     port_min: Option<Spanned<u16>>,
     port_max: Option<Spanned<u16>>,
@@ -526,6 +550,14 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         push_service(p, &mut config, at);
     }
     config.sms_service = raw.sms_service.map(|h| hook(h, Hook::Sms, at));
+    config.dns.servers = raw.dns.servers.into_iter().map(|a| a.0 .0).collect();
+    for (i, t) in raw.trunk.into_iter().enumerate() {
+        let origin = at.origin(&t.gateway, format!("trunk[{i}]"));
+        let mut trunk = Trunk::new(&t.gateway.into_inner(), &t.username, &t.password);
+        trunk.tls_ca_file = t.tls_ca_file.map(PathBuf::from);
+        trunk.origin = origin;
+        config.trunks.push(trunk);
+    }
     Ok(config)
 }
 
@@ -545,6 +577,11 @@ fn media(m: RawMedia, at: &mut Recorder<'_>) -> MediaSettings {
         at.positions
             .set(Field::MediaPublicAddress, line, "media.public_address");
     }
+    media.public_address_v6 = at.take_opt(
+        m.public_address_v6,
+        Field::MediaPublicAddressV6,
+        "media.public_address_v6",
+    );
     if let Some(ip) = at.take_opt(
         m.bind_address,
         Field::MediaBindAddress,

@@ -89,6 +89,7 @@ pub(crate) enum Field {
     /// Where the public address is given; when it is not, the format layer records the media
     /// section here (where it is missing).
     MediaPublicAddress,
+    MediaPublicAddressV6,
     MediaBindAddress,
     MediaPortMin,
     MediaPortMax,
@@ -146,6 +147,7 @@ impl Field {
             Self::ConnectionsPerIp => "security.connections_per_ip".into(),
             Self::IdleTimeout => "security.idle_timeout".into(),
             Self::MediaPublicAddress => "media.public_address".into(),
+            Self::MediaPublicAddressV6 => "media.public_address_v6".into(),
             Self::MediaBindAddress => "media.bind_address".into(),
             Self::MediaPortMin => "media.port_min".into(),
             Self::MediaPortMax => "media.port_max".into(),
@@ -247,6 +249,7 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     if let Some(media) = &config.media {
         check.media(media)?;
     }
+    crate::trunks::check(&mut config.trunks, &path, &base)?;
     Ok(config)
 }
 
@@ -588,6 +591,23 @@ impl Check<'_> {
             }
             _ => {}
         }
+        if let Some(v6) = m.public_address_v6 {
+            let message = if !v6.is_ipv6() || v6.is_unspecified() || v6.is_multicast() {
+                Some(format!("{v6} is not an IPv6 unicast address"))
+            } else if bind != IpAddr::from([0u16; 8]) {
+                Some(format!(
+                    "the relay binds {bind}: set bind_address to \"::\" (both IP versions) to \
+                     relay IPv6 peers too"
+                ))
+            } else if !m.public_address.is_some_and(|p| p.is_ipv4()) {
+                Some("needs an IPv4 public_address beside it (the address of IPv4 peers)".into())
+            } else {
+                None
+            };
+            if let Some(message) = message {
+                return Err(self.fail(&[Field::MediaPublicAddressV6], message));
+            }
+        }
         if m.port_min < 1024 {
             let message = format!("must be at least 1024, not {}", m.port_min);
             return Err(self.fail(&[Field::MediaPortMin], message));
@@ -729,7 +749,7 @@ fn base_dir(source: &Path) -> PathBuf {
 }
 
 /// `p` against `base` unless absolute; leading `..` steps up from `base`, `.` is dropped.
-fn resolve(base: &Path, p: &Path) -> PathBuf {
+pub(crate) fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         return p.to_path_buf();
     }

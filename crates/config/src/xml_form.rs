@@ -39,6 +39,8 @@ const SECTIONS: &[&str] = &[
     "media",
     "admin",
     "trusted_peer",
+    "dns",
+    "trunk",
 ];
 const TLS_PARAMS: &[&str] = &[
     "tls-certificate",
@@ -154,7 +156,9 @@ impl<'d, 'input> Reader<'d, 'input> {
             }
             let section = child.tag_name().name();
             let line = self.line(child);
-            if SECTIONS.contains(&section) && !matches!(section, "listener" | "trusted_peer") {
+            if SECTIONS.contains(&section)
+                && !matches!(section, "listener" | "trusted_peer" | "trunk")
+            {
                 if let Some(first) = seen.insert(section, line) {
                     return Err(self.error(
                         line,
@@ -177,6 +181,8 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "media" => self.media(child)?,
                 "admin" => self.admin(child)?,
                 "trusted_peer" => self.trusted_peer(child)?,
+                "dns" => self.dns(child)?,
+                "trunk" => self.trunk(child)?,
                 _ => {
                     return Err(self.error(
                         line,
@@ -652,6 +658,47 @@ impl<'d, 'input> Reader<'d, 'input> {
         Ok(())
     }
 
+    /// `<dns><param name="servers" value="ip:port, ..."/></dns>`.
+    fn dns(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
+        self.refuse_attributes(node, "dns", &[])?;
+        let params = self.params(node, "dns".into(), &["servers"])?;
+        if let Some(List(servers)) = self.value::<List>(&params, "servers", None)? {
+            for s in servers {
+                let addr = crate::origin::parse_socket_addr(&s).map_err(|m| {
+                    self.error(
+                        params.get("servers").map_or(params.line, |p| p.line),
+                        params.key("servers"),
+                        m,
+                    )
+                })?;
+                self.config.dns.servers.push(addr);
+            }
+        }
+        Ok(())
+    }
+
+    /// `<trunk gateway="NAME">` with `username`, `password`, `tls-ca-file` params.
+    fn trunk(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
+        let line = self.line(node);
+        let gateway = node.attribute("gateway").unwrap_or_default();
+        let section = format!("trunk[gateway={gateway}]");
+        self.refuse_attributes(node, &section, &["gateway"])?;
+        let params = self.params(
+            node,
+            section.clone(),
+            &["username", "password", "tls-ca-file"],
+        )?;
+        let username: String = self.value(&params, "username", None)?.unwrap_or_default();
+        let password: String = self.value(&params, "password", None)?.unwrap_or_default();
+        let mut trunk = crate::model::Trunk::new(gateway, &username, &password);
+        trunk.tls_ca_file = self
+            .value::<String>(&params, "tls-ca-file", None)?
+            .map(PathBuf::from);
+        trunk.origin = Origin::File { line, key: section };
+        self.config.trunks.push(trunk);
+        Ok(())
+    }
+
     fn security(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "security", &[])?;
         let params = self.params(
@@ -719,6 +766,7 @@ impl<'d, 'input> Reader<'d, 'input> {
         self.refuse_attributes(node, "media", &[])?;
         let names = [
             "public-ipaddr",
+            "public-ipaddr-v6",
             "ipaddr",
             "port-min",
             "port-max",
@@ -741,6 +789,13 @@ impl<'d, 'input> Reader<'d, 'input> {
                 params.key("public-ipaddr"),
             );
         }
+        media.public_address_v6 = self
+            .value::<XmlIp>(
+                &params,
+                "public-ipaddr-v6",
+                Some(Field::MediaPublicAddressV6),
+            )?
+            .map(|ip| ip.0);
         if let Some(XmlIp(ip)) = self.value(&params, "ipaddr", Some(Field::MediaBindAddress))? {
             media.bind_address = ip;
         }

@@ -24,7 +24,10 @@ pub(crate) struct Profile {
 /// Routing tables, loaded from storage at start.
 #[derive(Debug, Default)]
 pub(crate) struct Routing {
-    pub(crate) gateways: HashMap<String, (SocketAddr, Option<String>)>,
+    /// Gateways by name, located through DNS (`gateways.rs`).
+    pub(crate) gateways: HashMap<String, crate::gateways::GatewayRoute>,
+    /// Our TCP/TLS listeners' addresses: a TCP/TLS gateway is reached from one of them.
+    pub(crate) stream_locals: Vec<(Transport, SocketAddr)>,
     pub(crate) groups: HashMap<String, RingGroupDef>,
 }
 
@@ -147,13 +150,19 @@ impl Directory for Dir<'_> {
     }
 
     fn gateway(&self, name: &str) -> Option<GatewayTarget> {
-        let (addr, caller_id) = self.routing.gateways.get(name)?;
-        Some(GatewayTarget {
-            name: name.to_owned(),
-            host: addr.to_string(),
-            peer: self.udp_peer(*addr)?,
-            caller_id: caller_id.clone(),
-        })
+        self.gateway_targets(name).into_iter().next()
+    }
+
+    fn gateway_targets(&self, name: &str) -> Vec<GatewayTarget> {
+        let Some(g) = self.routing.gateways.get(name) else {
+            return Vec::new();
+        };
+        crate::gateways::targets(
+            name,
+            g,
+            &|remote| self.udp_peer(remote),
+            &self.routing.stream_locals,
+        )
     }
 
     fn ring_group(&self, login: &str) -> Option<RingGroupDef> {

@@ -11,6 +11,7 @@
 //! | `lifecycle`, `reload`, `reload_api` | signals, shutdown; live reload (config diff, TLS swap); `POST /api/reload` and `ferroswitch reload` |
 //! | `dispatcher` | the one task that calls the cores: the request pipeline, inputs, timers |
 //! | `transport`, `tls` | UDP sockets, TCP and TLS connections, parse and sanity at the edge |
+//! | `outbound`, `gateways` | TCP/TLS connections we open to gateways; gateway rows located through DNS (RFC 3263) with their trunks |
 //! | `calls`, `media` | the call engine's `Outbox`, `Directory` and routing tables; its media relay |
 //! | `presence_io`, `messaging_io`, `push_io` | the drivers of presence, messaging and push, each answering on its own channel |
 //! | `persist` | the storage writer (bindings, instances, CDRs, publications, push tokens) |
@@ -34,6 +35,7 @@ mod conn_limits;
 mod dispatcher;
 mod fd_reserve;
 mod flood;
+mod gateways;
 mod lifecycle;
 mod listeners;
 mod media;
@@ -42,6 +44,7 @@ mod metrics;
 mod notify;
 mod operator;
 mod ops_cli;
+mod outbound;
 mod persist;
 mod presence_io;
 mod push_cli;

@@ -69,11 +69,20 @@ impl MediaRelay for RelayMedia {
         self.sdp(call, from, sdp, mode, false)
     }
 
+    fn peer_family(&mut self, call: u64, side_: Side, ipv6: bool) {
+        self.handle
+            .set_peer_family(&call.to_string(), side(side_), ipv6);
+    }
+
     fn end(&mut self, call: u64) -> Option<MediaStats> {
         let s = self.handle.end(&call.to_string())?;
         Some(MediaStats {
             a_packets: s.a_to_b.packets,
             b_packets: s.b_to_a.packets,
+            a_bytes: s.a_to_b.bytes,
+            b_bytes: s.b_to_a.bytes,
+            a_lost: s.a_to_b.lost,
+            b_lost: s.b_to_a.lost,
         })
     }
 }
@@ -86,6 +95,7 @@ fn has_ice_candidates(sdp: &[u8]) -> bool {
 pub(crate) fn relay_config(m: &ferroswitch_config::MediaSettings) -> media_io::MediaConfig {
     let mut c = media_io::MediaConfig::new(m.bind_address);
     c.public_ip = Some(m.advertised_address());
+    c.public_ip_v6 = m.public_address_v6;
     c.port_min = m.port_min;
     c.port_max = m.port_max;
     c.inactivity_timeout = m.inactivity_timeout;

@@ -45,6 +45,11 @@ fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
         media_b_packets: c.media.map(|m| ms(m.b_packets)),
         node_id: node_id.to_owned(),
         wakeup_ms: c.wakeup_ms.map(ms),
+        b_call_id: c.b_call_id.clone(),
+        media_a_bytes: c.media.map(|m| ms(m.a_bytes)),
+        media_b_bytes: c.media.map(|m| ms(m.b_bytes)),
+        media_a_lost: c.media.map(|m| ms(m.a_lost)),
+        media_b_lost: c.media.map(|m| ms(m.b_lost)),
     }
 }
 

@@ -183,6 +183,7 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
             "{:?}",
             m.map(|m| (
                 m.public_address,
+                m.public_address_v6,
                 m.bind_address,
                 m.port_min,
                 m.port_max,
@@ -195,6 +196,21 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     }),
     ("trusted_peers", Kind::Live, |c| {
         format!("{:?}", c.trusted_peers)
+    }),
+    ("dns.servers", Kind::Restart, |c| {
+        format!("{:?}", c.dns.servers)
+    }),
+    // compared only, never printed: the password is part of the value
+    ("trunk", Kind::Restart, |c| {
+        c.trunks
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}\0{}\0{}\0{:?}\n",
+                    t.gateway, t.username, t.password, t.tls_ca_file
+                )
+            })
+            .collect()
     }),
 ];
 

@@ -49,7 +49,9 @@ pub(crate) enum GatewayCommand {
     Add {
         /// The name `gateway:` actions use (letters, digits, `.`, `_`, `-`).
         name: String,
-        /// IP address and port: 192.0.2.10:5060 or [2001:db8::10]:5060.
+        /// IP address and port (192.0.2.10:5060, [2001:db8::10]:5060), or a DNS name with
+        /// or without a port (carrier.example, gw.carrier.example:5060): without a port the
+        /// name is located by RFC 3263 (NAPTR, SRV, A/AAAA).
         address: String,
         #[arg(long, value_enum, default_value_t = GatewayTransport::Udp)]
         transport: GatewayTransport,
@@ -71,6 +73,9 @@ pub(crate) enum GatewayCommand {
 pub(crate) enum GatewayTransport {
     Udp,
     Tcp,
+    Tls,
+    /// Chosen by the name's NAPTR records (RFC 3263 §4.1).
+    Auto,
 }
 
 impl GatewayTransport {
@@ -78,6 +83,8 @@ impl GatewayTransport {
         match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Auto => "auto",
         }
     }
 }
@@ -576,17 +583,22 @@ pub(crate) fn check_gateway_name(name: &str) -> anyhow::Result<()> {
 
 /// `ip:port` or `[v6]:port`, port not 0; host names are not accepted (a gateway is a fixed
 /// peer, and the SIP path does not wait on DNS).
-pub(crate) fn parse_gateway_address(address: &str) -> anyhow::Result<SocketAddr> {
-    let addr: SocketAddr = address.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "gateway address {address:?} is not an IP address and port; write it as \
-             192.0.2.10:5060 or [2001:db8::10]:5060 (host names are not resolved)"
-        )
-    })?;
-    if addr.port() == 0 {
-        bail!("gateway address {address:?} has port 0; give the gateway's SIP port (usually 5060)");
+/// A gateway address in its stored form: `ip:port`, `[v6]:port`, a DNS name, `name:port`.
+pub(crate) fn parse_gateway_address(address: &str) -> anyhow::Result<String> {
+    match sip_dns::Destination::parse(address, None) {
+        Ok(d) if d.is_name() || d.port.is_some() => Ok(d.address()),
+        Ok(_) => bail!(
+            "gateway address {address:?} has no port; an IP address needs one \
+             (192.0.2.10:5060, [2001:db8::10]:5060)"
+        ),
+        Err(sip_dns::AddressError::BadPort { port }) if port == "0" => bail!(
+            "gateway address {address:?} has port 0; give the gateway's SIP port (usually 5060)"
+        ),
+        Err(e) => bail!(
+            "gateway address {address:?}: {e}; write an IP address and port (192.0.2.10:5060, \
+             [2001:db8::10]:5060) or a DNS name (carrier.example, gw.carrier.example:5060)"
+        ),
     }
-    Ok(addr)
 }
 
 /// `host`, `host:port`, an IP address, `ip:port` or `[v6]:port`.
@@ -666,10 +678,18 @@ mod tests {
                 .to_string(),
             "[2001:db8::10]:5080"
         );
-        let e = parse_gateway_address("gw.example.com:5060")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not an IP address and port"), "{e}");
+        assert_eq!(
+            parse_gateway_address("GW.example.com:5060").unwrap(),
+            "gw.example.com:5060"
+        );
+        assert_eq!(
+            parse_gateway_address("carrier.example").unwrap(),
+            "carrier.example"
+        );
+        let e = parse_gateway_address("192.0.2.1").unwrap_err().to_string();
+        assert!(e.contains("no port"), "{e}");
+        let e = parse_gateway_address("bad host").unwrap_err().to_string();
+        assert!(e.contains("DNS name"), "{e}");
         let e = parse_gateway_address("192.0.2.1:0")
             .unwrap_err()
             .to_string();

@@ -188,6 +188,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // connection silent for longer than the longest registration (plus a minute) is dead.
     let stream_idle = Duration::from_secs(u64::from(config.registrar.max_expires) + 60);
     let mut udp_sockets = Vec::new();
+    // TCP/TLS gateways: the connections we open (outbound.rs), fed like accepted ones
+    let dialer = Arc::new(crate::outbound::Dialer::new(net_tx.clone(), stream_idle));
+    transports.set_dialer(dialer.clone());
+    let mut stream_locals = Vec::new();
     for u in bound.udp {
         add_udp(&transports, u.socket.clone())?;
         tracing::info!("listening on udp {}", u.local);
@@ -201,6 +205,11 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     for b in bound.streams {
         let (t, addr) = (b.transport, b.listener.local_addr()?);
         tracing::info!("listening on {t} {addr}");
+        let sip_t = match t {
+            ferroswitch_config::Transport::Tls => Transport::Tls,
+            _ => Transport::Tcp,
+        };
+        stream_locals.push((sip_t, b.advertise.unwrap_or(addr)));
         if let Some(public) = b.advertise {
             tracing::info!(public = %public, "{t} {addr} advertises {public}");
         }
@@ -299,8 +308,19 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let (calls, routing) =
-        load_calls(&store, &config, inputs_tx.clone(), routing_now, &reloader).await?;
+    let gateway_dns = Arc::new(GatewayContext {
+        dns: crate::gateways::GatewayDns::new(&config, dialer)?,
+        stream_locals,
+    });
+    let (calls, routing) = load_calls(
+        &store,
+        &config,
+        inputs_tx.clone(),
+        routing_now,
+        &reloader,
+        gateway_dns,
+    )
+    .await?;
     let (presence, messaging) =
         load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
@@ -481,10 +501,17 @@ async fn load_calls(
     inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
     routing_now: Arc<tokio::sync::Notify>,
     reloader: &crate::reload::Reloader,
+    gateways: Arc<GatewayContext>,
 ) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
-    let (plan, routing, fingerprint) = load_routing(store).await?;
+    let (plan, routing, fingerprint) = load_routing(store, &gateways).await?;
     log_routing(&plan, &routing, "routing loaded");
-    spawn_routing_reload(store.clone(), fingerprint, inputs.clone(), routing_now);
+    spawn_routing_reload(
+        store.clone(),
+        fingerprint,
+        inputs.clone(),
+        routing_now,
+        gateways,
+    );
     let mut calls = b2bua::Calls::new(
         b2bua_config(config),
         rand::random(),
@@ -540,10 +567,18 @@ pub(crate) fn b2bua_config(config: &Config) -> b2bua::B2buaConfig {
     }
 }
 
+/// What the routing reload needs for gateways: DNS, trunks, our TCP/TLS listeners.
+#[derive(Debug)]
+struct GatewayContext {
+    dns: crate::gateways::GatewayDns,
+    stream_locals: Vec<(Transport, SocketAddr)>,
+}
+
 /// The dialing plan, gateways and ring groups from storage, with a fingerprint of the rows
-/// they were built from.
+/// they were built from (and of what DNS said of the gateways).
 async fn load_routing(
     store: &store::Store,
+    gateways: &GatewayContext,
 ) -> anyhow::Result<(dialplan::DialPlan, crate::calls::Routing, u64)> {
     use std::hash::{Hash as _, Hasher as _};
     let mut fp = std::collections::hash_map::DefaultHasher::new();
@@ -556,24 +591,21 @@ async fn load_routing(
         .collect();
     plan_rows.hash(&mut fp);
     let plan = crate::calls::dial_plan(&plan_rows);
-    let mut routing = crate::calls::Routing::default();
+    let mut routing = crate::calls::Routing {
+        stream_locals: gateways.stream_locals.clone(),
+        ..crate::calls::Routing::default()
+    };
     for g in store.list_gateways().await.context("loading gateways")? {
         format!("{g:?}").hash(&mut fp);
         if !g.enabled {
             continue;
         }
-        if !g.transport.eq_ignore_ascii_case("udp") {
-            tracing::warn!(gateway = %g.name, transport = %g.transport, "only UDP gateways are served yet; using UDP");
-        }
-        match g.address.parse::<SocketAddr>() {
-            Ok(addr) => {
-                routing.gateways.insert(g.name, (addr, g.caller_id));
-            }
-            Err(e) => {
-                tracing::error!(gateway = %g.name, address = %g.address, "gateway skipped: {e}")
-            }
+        if let Some(route) = gateways.dns.route(&g).await {
+            format!("{:?}", route.located).hash(&mut fp);
+            routing.gateways.insert(g.name, route);
         }
     }
+    gateways.dns.publish(&routing.gateways);
     for r in store
         .list_ring_groups()
         .await
@@ -619,6 +651,7 @@ fn spawn_routing_reload(
     mut fingerprint: u64,
     inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
     now: Arc<tokio::sync::Notify>,
+    gateways: Arc<GatewayContext>,
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ROUTING_RELOAD);
@@ -628,7 +661,7 @@ fn spawn_routing_reload(
                 _ = tick.tick() => {}
                 () = now.notified() => tick.reset(),
             }
-            match load_routing(&store).await {
+            match load_routing(&store, &gateways).await {
                 Ok((plan, routing, fp)) if fp != fingerprint => {
                     fingerprint = fp;
                     log_routing(&plan, &routing, "routing reloaded");

@@ -41,6 +41,8 @@ struct Inner {
     next_conn: AtomicU64,
     /// Connection limits ([`crate::conn_limits`]).
     guard: Arc<Guard>,
+    /// Connections we may open ourselves (gateways), see [`crate::outbound`].
+    dialer: Mutex<Option<Arc<crate::outbound::Dialer>>>,
 }
 
 /// The handle through which the dispatcher sends.
@@ -136,6 +138,10 @@ impl Transports {
                         }
                     }
                     None => {
+                        let dialer = lock(&self.inner.dialer).clone();
+                        if dialer.is_some_and(|d| crate::outbound::dial(self, &d, to, payload)) {
+                            return Sent::Handed;
+                        }
                         tracing::info!(peer = %to, "no open connection to peer; message dropped (the flow failed: the request fails at once)");
                         Sent::NoFlow
                     }
@@ -177,7 +183,12 @@ impl Transports {
         idle.len()
     }
 
-    fn register_conn(
+    /// Lets [`Self::send`] open connections to the gateways `dialer` knows.
+    pub(crate) fn set_dialer(&self, dialer: Arc<crate::outbound::Dialer>) {
+        *lock(&self.inner.dialer) = Some(dialer);
+    }
+
+    pub(crate) fn register_conn(
         &self,
         transport: Transport,
         remote: SocketAddr,
@@ -198,7 +209,7 @@ impl Transports {
         id
     }
 
-    fn drop_conn(&self, id: ConnId) {
+    pub(crate) fn drop_conn(&self, id: ConnId) {
         if let Some(c) = lock(&self.inner.conns).remove(&id) {
             let mut by = lock(&self.inner.by_remote);
             if by.get(&(c.transport, c.remote)) == Some(&id) {
@@ -472,13 +483,44 @@ async fn serve_stream<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
+    let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let state = Arc::new(ConnState::default());
-    let guard = transports.inner.guard.clone();
-    guard.touch(&state, tokio::time::Instant::now());
     let id = transports.register_conn(transport, remote, tx.clone(), state.clone());
     tracing::debug!(%remote, conn = id.0, %transport, "connection open");
+    let peer = Peer {
+        transport,
+        remote,
+        local,
+        conn: Some(id),
+    };
+    run_stream(stream, peer, state, transports, core, idle, tx, rx).await;
+    drop(slot);
+}
+
+/// Reads and writes a connection registered as `from.conn` (accepted, or opened by
+/// [`crate::outbound`]) until it closes, stays silent for `idle` or breaks a limit of
+/// [`crate::conn_limits`] (`state` says what it may); then forgets it.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the connection's own parts; a struct would only rename them"
+)]
+pub(crate) async fn run_stream<S>(
+    stream: S,
+    from: Peer,
+    state: Arc<ConnState>,
+    transports: Transports,
+    core: mpsc::Sender<Inbound>,
+    idle: Duration,
+    tx: mpsc::Sender<Bytes>,
+    mut rx: mpsc::Receiver<Bytes>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (transport, remote) = (from.transport, from.remote);
+    let Some(id) = from.conn else { return };
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let guard = transports.inner.guard.clone();
+    guard.touch(&state, tokio::time::Instant::now());
     let writer = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
             if wr.write_all(&b).await.is_err() {
@@ -487,12 +529,6 @@ async fn serve_stream<S>(
         }
         let _ = wr.shutdown().await;
     });
-    let from = Peer {
-        transport,
-        remote,
-        local,
-        conn: Some(id),
-    };
     let mut buf = BytesMut::with_capacity(8192);
     let mut framer = StreamFramer::new();
     let mut held = Buffered::new(guard.clone());
@@ -596,7 +632,6 @@ async fn serve_stream<S>(
     {
         abort.abort();
     }
-    drop(slot);
     tracing::debug!(%remote, conn = id.0, %transport, "connection closed");
 }
 

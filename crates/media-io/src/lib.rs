@@ -62,6 +62,10 @@ pub struct MediaConfig {
     pub bind_ip: IpAddr,
     /// Address written into SDP (`c=`, candidates). Default: `bind_ip`.
     pub public_ip: Option<IpAddr>,
+    /// With `bind_ip` `::` (dual stack): the IPv6 address written into the SDP for a side that
+    /// uses IPv6 (see [`RelayHandle::set_peer_family`]); `public_ip` then serves IPv4 sides.
+    /// Default `None`: every side gets `public_ip`.
+    pub public_ip_v6: Option<IpAddr>,
     /// Lowest relay port (rounded up to even). Default 20000.
     pub port_min: u16,
     /// Highest relay port. Default 30000.
@@ -85,6 +89,7 @@ impl Default for MediaConfig {
         Self {
             bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             public_ip: None,
+            public_ip_v6: None,
             port_min: 20000,
             port_max: 30000,
             inactivity_timeout: Duration::from_secs(60),

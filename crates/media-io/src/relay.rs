@@ -128,6 +128,7 @@ impl Relay {
             inner: Arc::new(HandleInner {
                 shared,
                 public_ip,
+                public_ip_v6: config.public_ip_v6.filter(|_| config.bind_ip.is_ipv6()),
                 bind_ip: config.bind_ip,
                 inactivity_timeout_ms: AtomicU64::new(millis(config.inactivity_timeout)),
                 hold_timeout: config.hold_timeout,
@@ -182,6 +183,7 @@ impl std::fmt::Debug for RelayHandle {
 struct HandleInner {
     shared: Arc<Shared>,
     public_ip: IpAddr,
+    public_ip_v6: Option<IpAddr>,
     bind_ip: IpAddr,
     /// In ms: a config reload changes it ([`RelayHandle::set_inactivity_timeout`]).
     inactivity_timeout_ms: AtomicU64,
@@ -263,6 +265,9 @@ impl Core {
 struct CallSdpState {
     mux: Vec<[Option<bool>; 2]>,
     hold: [bool; 2],
+    /// Per side: IPv6 (true) or IPv4, from its signalling ([`RelayHandle::set_peer_family`])
+    /// or else from its own SDP's addresses.
+    v6: [Option<bool>; 2],
 }
 
 fn side_idx(s: Side) -> usize {
@@ -337,6 +342,14 @@ impl RelayHandle {
         Some(ended.stats)
     }
 
+    /// Tells which IP version `side` of `call` uses (its signalling address): the SDP sent
+    /// to that side then names the relay by `public_ip_v6` or `public_ip`. Without it, a side's
+    /// version is that of the addresses in its own SDP, and before that of the other side's.
+    pub fn set_peer_family(&self, call: &str, side: Side, ipv6: bool) {
+        let mut core = self.inner.shared.lock();
+        core.calls.entry(call.to_owned()).or_default().v6[side_idx(side)] = Some(ipv6);
+    }
+
     /// Current counters of `call`.
     pub fn stats(&self, call: &str) -> Option<CallStats> {
         self.inner.shared.lock().table.stats(call)
@@ -383,7 +396,7 @@ impl RelayHandle {
                 }
             }
         };
-        let ip = self.inner.public_ip;
+        let ip = self.advertised_to(call, from.other(), &parsed);
         match mode {
             Mode::Anchor => {
                 anchor(&mut parsed, ip, &ports);
@@ -394,6 +407,34 @@ impl RelayHandle {
             }
         }
         Ok(Bytes::from(parsed.print()))
+    }
+
+    /// The relay address to write into the SDP going to `to`: of `to`'s IP version when the
+    /// relay has both (see [`Self::set_peer_family`]), else `public_ip`.
+    fn advertised_to(&self, call: &str, to: Side, from_sdp: &Sdp) -> IpAddr {
+        let v4 = self.inner.public_ip;
+        let Some(v6) = self.inner.public_ip_v6 else {
+            return v4;
+        };
+        let sdp_v6 = |sdp: &Sdp| {
+            let c = sdp
+                .connection()
+                .or_else(|| (0..sdp.media.len()).find_map(|i| sdp.media_connection(i)));
+            c.and_then(media::sdp::Connection::ip)
+                .map(|ip| ip.is_ipv6())
+        };
+        let mut core = self.inner.shared.lock();
+        let st = core.calls.entry(call.to_owned()).or_default();
+        let from = side_idx(to.other());
+        if st.v6[from].is_none() {
+            st.v6[from] = sdp_v6(from_sdp);
+        }
+        let to_v6 = st.v6[side_idx(to)].or(st.v6[from]).unwrap_or(false);
+        if to_v6 {
+            v6
+        } else {
+            v4
+        }
     }
 
     /// Updates the table from one side's SDP; returns the relay port facing the other side per

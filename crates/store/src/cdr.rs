@@ -51,13 +51,22 @@ pub struct CdrRow {
     /// How long the wake-up of a pushed device took (push posted → it answered or picked the
     /// call up), when the call was parked for a push.
     pub wakeup_ms: Option<i64>,
+    /// Call-ID of the callee's leg (B-leg): the branch that answered, else the last one tried.
+    pub b_call_id: Option<String>,
+    /// Bytes relayed from the caller and from the callee (UDP payload), through the relay.
+    pub media_a_bytes: Option<i64>,
+    pub media_b_bytes: Option<i64>,
+    /// RTP packets from the caller and from the callee lost before the relay (sequence gaps).
+    pub media_a_lost: Option<i64>,
+    pub media_b_lost: Option<i64>,
 }
 
 const CDR_COLUMNS: &str = "call_id, caller, callee, dialed, routed_number, route, gateway, \
      start_ms, ringing_ms, answer_ms, end_ms, duration_ms, final_code, hangup_by, \
-     media_a_packets, media_b_packets, node_id, wakeup_ms";
-const CDR_COLUMN_COUNT: usize = 18;
-/// Rows per multi-row `INSERT`: 18 × 500 = 9000 placeholders, under SQLite's 32766.
+     media_a_packets, media_b_packets, node_id, wakeup_ms, b_call_id, media_a_bytes, \
+     media_b_bytes, media_a_lost, media_b_lost";
+const CDR_COLUMN_COUNT: usize = 23;
+/// Rows per multi-row `INSERT`: 23 × 500 = 11500 placeholders, under SQLite's 32766.
 const INSERT_CHUNK: usize = 500;
 
 impl CdrRow {
@@ -75,6 +84,7 @@ impl CdrRow {
         ]
         .into_iter()
         .chain(self.gateway.as_mut().map(|g| (g, limits::GATEWAY_NAME)))
+        .chain(self.b_call_id.as_mut().map(|c| (c, limits::CALL_ID)))
     }
 
     /// Whether every text field fits its column. Byte lengths bound character counts from
@@ -93,6 +103,10 @@ impl CdrRow {
                 .gateway
                 .as_deref()
                 .is_none_or(|g| fits(g, limits::GATEWAY_NAME))
+            && self
+                .b_call_id
+                .as_deref()
+                .is_none_or(|c| fits(c, limits::CALL_ID))
     }
 
     /// Cuts text fields to their column sizes. CDR fields come from the network (dialed
@@ -125,6 +139,11 @@ fn cdr_from_row(row: &AnyRow) -> Result<CdrRow, sqlx::Error> {
         media_b_packets: row.try_get("media_b_packets")?,
         node_id: row.try_get("node_id")?,
         wakeup_ms: row.try_get("wakeup_ms")?,
+        b_call_id: row.try_get("b_call_id")?,
+        media_a_bytes: row.try_get("media_a_bytes")?,
+        media_b_bytes: row.try_get("media_b_bytes")?,
+        media_a_lost: row.try_get("media_a_lost")?,
+        media_b_lost: row.try_get("media_b_lost")?,
     })
 }
 
@@ -182,7 +201,12 @@ impl Store {
                     .bind(c.media_a_packets)
                     .bind(c.media_b_packets)
                     .bind(c.node_id.as_str())
-                    .bind(c.wakeup_ms);
+                    .bind(c.wakeup_ms)
+                    .bind(c.b_call_id.as_deref())
+                    .bind(c.media_a_bytes)
+                    .bind(c.media_b_bytes)
+                    .bind(c.media_a_lost)
+                    .bind(c.media_b_lost);
             }
             q.execute(&mut *tx).await.map_err(&err)?;
         }

@@ -24,6 +24,12 @@ impl Call {
         decision: Decision,
         out: &mut dyn Outbox,
     ) -> After {
+        // each side gets the relay's address in its own IP version
+        ctx.media
+            .peer_family(self.id, Side::A, self.a_peer.remote.is_ipv6());
+        if let Some(v6) = decision.callee_ipv6() {
+            ctx.media.peer_family(self.id, Side::B, v6);
+        }
         if is_sdp(&self.a_invite) {
             let body = self.a_invite.body().clone();
             let ct = self
@@ -124,6 +130,9 @@ impl Call {
             {
                 // the callee's Min-SE is larger than our Session-Expires (`session_timer.rs`)
                 After::Nothing
+            }
+            401 | 407 if self.branches[n].gateway.is_some() => {
+                self.gateway_challenged(ctx, now, n, status, &resp, out)
             }
             _ => {
                 let b = &mut self.branches[n];
@@ -287,6 +296,7 @@ impl Call {
                 out,
             ) {
                 let n = self.branches.len() - 1;
+                self.branches[n].auth = gw.auth;
                 ctx.timers.arm(
                     now + ctx.cfg.gateway_timeout,
                     self.id,
@@ -332,7 +342,14 @@ impl Call {
         let (from_user, display) = match (gateway, caller_id) {
             // gateways ignore display names; the caller ID may replace the user part
             (Some(_), Some(cli)) => (cli.to_owned(), None),
-            (Some(_), None) => (self.caller.login.clone(), None),
+            // the caller's `TP:` rule rewrites the number presented to the gateway
+            (Some(_), None) => (
+                self.caller
+                    .tech_prefix
+                    .apply_tp(&self.caller.login)
+                    .into_owned(),
+                None,
+            ),
             _ => (self.caller.login.clone(), self.caller.display_name.clone()),
         };
         let to_uri = if gateway.is_some() {
@@ -396,6 +413,8 @@ impl Call {
             cancel_reason: TERMINATED,
             gateway: gateway.map(str::to_owned),
             instance: None,
+            auth: None,
+            auth_sent: false,
         });
         if let Some(k) = client {
             ctx.track(k, self.id, Pending::Branch(idx));
@@ -456,7 +475,7 @@ impl Call {
     }
 
     /// A branch ended with a final non-2xx `status` (or 408 on timeout).
-    fn branch_final(
+    pub(super) fn branch_final(
         &mut self,
         ctx: &mut Shared,
         now: Instant,

@@ -18,6 +18,7 @@
 
 mod answer;
 mod fork;
+mod gateway_auth;
 mod park;
 mod prack;
 mod relay;
@@ -36,6 +37,7 @@ use crate::route::{GatewayTarget, Target};
 use crate::shared::{Shared, TimerKind};
 use crate::{CallEvent, Caller, HangupBy, MediaMode, Outbox, Side};
 
+pub use gateway_auth::GatewayAuth;
 pub(crate) use relay::OriginRequest;
 pub(crate) use session_timer::too_small as session_too_small;
 
@@ -93,6 +95,10 @@ pub(crate) struct Branch {
     pub(crate) gateway: Option<String>,
     /// The device's `+sip.instance`, when known (push bookkeeping).
     pub(crate) instance: Option<String>,
+    /// The trunk's credentials for a gateway that challenges (see `gateway_auth.rs`).
+    pub(crate) auth: Option<GatewayAuth>,
+    /// The INVITE was sent again with credentials: a second challenge is final.
+    pub(crate) auth_sent: bool,
 }
 
 impl Branch {

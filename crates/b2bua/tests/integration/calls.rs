@@ -493,6 +493,10 @@ impl b2bua::MediaRelay for Anchoring {
         Some(b2bua::MediaStats {
             a_packets: 7,
             b_packets: 9,
+            a_bytes: 1_204,
+            b_bytes: 1_548,
+            a_lost: 2,
+            b_lost: 0,
         })
     }
 }
@@ -537,13 +541,13 @@ fn dead_media_ends_an_anchored_call_but_not_a_peer_to_peer_one() {
     assert_eq!(bye_b.call_id(), inv.call_id());
     let cdr = &n.cdrs[0];
     assert_eq!(cdr.hangup_by, HangupBy::System);
-    assert_eq!(
-        cdr.media,
-        Some(b2bua::MediaStats {
-            a_packets: 7,
-            b_packets: 9
-        })
-    );
+    let media = cdr.media.unwrap();
+    assert_eq!((media.a_packets, media.b_packets), (7, 9));
+    assert_eq!((media.a_bytes, media.b_bytes), (1_204, 1_548));
+    assert_eq!((media.a_lost, media.b_lost), (2, 0));
+    // both legs' Call-IDs
+    assert_eq!(cdr.call_id, "m1");
+    assert_eq!(cdr.b_call_id.as_deref(), inv.call_id());
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod calls;
 mod flows;
 mod extensions;
+mod gateway_auth;
 mod net;
 mod push;
 mod routing;

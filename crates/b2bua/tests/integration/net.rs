@@ -81,8 +81,19 @@ impl TestDir {
                 host: remote.to_owned(),
                 peer: peer(remote),
                 caller_id: caller_id.map(str::to_owned),
+                auth: None,
             },
         );
+    }
+
+    /// Gives gateway `name` trunk credentials.
+    pub(crate) fn gateway_auth(&mut self, name: &str, username: &str, password: &str) {
+        if let Some(g) = self.gateways.get_mut(name) {
+            g.auth = Some(b2bua::GatewayAuth {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            });
+        }
     }
 }
 
@@ -153,6 +164,8 @@ pub(crate) struct Net {
     pub(crate) caller_login: String,
     /// Devices whose flow is gone: what is sent to them fails at once, as a driver reports.
     pub(crate) dead: HashSet<SocketAddr>,
+    /// The caller's tech-prefix rules.
+    pub(crate) caller_tech_prefix: TechPrefix,
 }
 
 impl Net {
@@ -185,6 +198,7 @@ impl Net {
             pushes: Vec::new(),
             caller_login: "alice".into(),
             dead: HashSet::new(),
+            caller_tech_prefix: TechPrefix::default(),
         }
     }
 
@@ -260,7 +274,7 @@ impl Net {
                             let caller = Caller {
                                 login: self.caller_login.clone(),
                                 display_name: Some("Alice A".into()),
-                                tech_prefix: TechPrefix::default(),
+                                tech_prefix: self.caller_tech_prefix.clone(),
                                 trusted: false,
                             };
                             self.calls

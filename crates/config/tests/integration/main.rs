@@ -9,6 +9,7 @@ mod samples;
 mod shutdown;
 mod sms_hook;
 mod toml_errors;
+mod trunks;
 mod xml_errors;
 mod xml_semantics;
 

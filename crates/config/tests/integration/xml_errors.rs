@@ -404,7 +404,7 @@ fn media_ports_and_timer_are_checked() {
         (
             &[("bind-address", "0.0.0.0")],
             "etc/voipswitch_config.xml:8: media param \"bind-address\": ",
-            "unknown parameter (expected one of public-ipaddr, ipaddr, port-min, port-max, \
+            "unknown parameter (expected one of public-ipaddr, public-ipaddr-v6, ipaddr, port-min, port-max, \
              inactivity-timeout, anchor-onnet)",
         ),
     ] {

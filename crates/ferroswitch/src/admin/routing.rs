@@ -178,10 +178,12 @@ async fn put_gateway(
     {
         None | Some("udp") => "udp",
         Some("tcp") => "tcp",
+        Some("tls") => "tls",
+        Some("auto") => "auto",
         Some(t) => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
-                format!("transport {t:?}: udp or tcp"),
+                format!("transport {t:?}: udp, tcp, tls or auto"),
             ))
         }
     };
@@ -329,7 +331,7 @@ mod tests {
         let (status, _, _) = call(
             "PUT",
             "/api/routing/gateways/gw1",
-            r#"{"address":"nowhere"}"#,
+            r#"{"address":"no where"}"#,
         )
         .await;
         assert_eq!(status, 400);

@@ -363,3 +363,57 @@ async fn a_new_inactivity_timeout_applies_to_calls_offered_after_it() {
     );
     assert!(relay.end("c-short").is_some());
 }
+
+/// Bound to `::` with an IPv4 and an IPv6 public address: each side's SDP names the relay in
+/// that side's IP version (told by `set_peer_family`, else taken from the side's own SDP), and
+/// RTP crosses from an IPv4 endpoint to an IPv6 one.
+#[tokio::test]
+async fn each_side_gets_the_relay_in_its_own_ip_version() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        test_support::skipped("media-io", "no IPv6 loopback for the dual-stack relay test");
+        return;
+    }
+    let mut config = MediaConfig::new("::".parse().unwrap());
+    config.public_ip = Some(LOCALHOST.parse().unwrap());
+    config.public_ip_v6 = Some("::1".parse().unwrap());
+    config.port_min = 31600;
+    config.port_max = 31639;
+    let (relay, _events) = Relay::start(config).unwrap();
+    let a = udp().await;
+    let b = UdpSocket::bind("[::1]:0").await.unwrap();
+    // the callee is known to be IPv6 before the offer: the offer to it says IN IP6
+    relay.set_peer_family("v6", Side::B, true);
+    let to_b = relay
+        .offer("v6", Side::A, sdp(port(&a), "").as_bytes(), Mode::Anchor)
+        .unwrap();
+    let pb = relay_addr(&to_b);
+    assert_eq!(pb.ip(), "::1".parse::<IpAddr>().unwrap(), "{to_b:?}");
+    assert!(String::from_utf8_lossy(&to_b).contains("c=IN IP6 ::1"));
+    let answer = sdp(port(&b), "").replace("IN IP4 127.0.0.1", "IN IP6 ::1");
+    let to_a = relay
+        .answer("v6", Side::B, answer.as_bytes(), Mode::Anchor)
+        .unwrap();
+    let pa = relay_addr(&to_a);
+    assert_eq!(
+        pa.ip(),
+        LOCALHOST.parse::<IpAddr>().unwrap(),
+        "the caller's SDP was IPv4"
+    );
+    a.send_to(&rtp(1, 7), pa).await.unwrap();
+    let (got, from) = recv(&b).await.expect("IPv4 → IPv6");
+    assert_eq!((got, from.port()), (rtp(1, 7), pb.port()));
+    b.send_to(&rtp(1, 8), pb).await.unwrap();
+    let (got, from) = recv(&a).await.expect("IPv6 → IPv4");
+    assert_eq!((got, from), (rtp(1, 8), pa));
+    let s = relay.end("v6").unwrap();
+    assert_eq!((s.a_to_b.rtp_packets, s.b_to_a.rtp_packets), (1, 1));
+    assert_eq!(s.a_to_b.bytes, 172);
+
+    // without public_ip_v6 every side gets the one public address, as before
+    let (v4_only, _e) = start(31640, 10, Duration::from_secs(30));
+    v4_only.set_peer_family("v4", Side::B, true);
+    let to_b = v4_only
+        .offer("v4", Side::A, sdp(port(&a), "").as_bytes(), Mode::Anchor)
+        .unwrap();
+    assert_eq!(relay_addr(&to_b).ip(), LOCALHOST.parse::<IpAddr>().unwrap());
+}

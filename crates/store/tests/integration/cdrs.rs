@@ -26,6 +26,11 @@ fn answered(i: i64) -> CdrRow {
         media_b_packets: Some(2_998),
         node_id: "node-a".to_owned(),
         wakeup_ms: Some(1_850),
+        b_call_id: Some(format!("b-leg-{i}@192.0.2.1")),
+        media_a_bytes: Some(516_000),
+        media_b_bytes: Some(515_656),
+        media_a_lost: Some(3),
+        media_b_lost: Some(0),
     }
 }
 
@@ -50,6 +55,11 @@ fn cancelled(start_ms: i64, call_id: &str) -> CdrRow {
         media_b_packets: None,
         node_id: "node-b".to_owned(),
         wakeup_ms: None,
+        b_call_id: None,
+        media_a_bytes: None,
+        media_b_bytes: None,
+        media_a_lost: None,
+        media_b_lost: None,
     }
 }
 
