@@ -71,6 +71,7 @@ mod reply;
 mod rlmi;
 mod server;
 mod timer;
+pub mod uri_list;
 mod xml;
 
 pub use config::PresenceConfig;

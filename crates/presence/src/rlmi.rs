@@ -99,8 +99,10 @@ pub(crate) fn build(
     out.put_slice(b"--");
     out.put_slice(boundary.as_bytes());
     out.put_slice(b"--\r\n");
+    // the boundary is a token (`fs-` and hex digits): unquoted, as belle-sip (linphone) needs
+    // it: it takes the quotes of a quoted boundary for part of it and finds no part
     let content_type = format!(
-        "multipart/related;type=\"{RLMI_TYPE}\";start=\"<{rlmi_cid}>\";boundary=\"{boundary}\""
+        "multipart/related;type=\"{RLMI_TYPE}\";start=\"<{rlmi_cid}>\";boundary={boundary}"
     );
     (content_type, out.freeze())
 }
@@ -129,11 +131,13 @@ mod tests {
             }],
             &mut t,
         );
-        let boundary = ct
-            .split("boundary=\"")
-            .nth(1)
-            .unwrap()
-            .trim_end_matches('"');
+        let boundary = ct.split("boundary=").nth(1).unwrap();
+        assert!(
+            boundary
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "an unquoted token: {boundary}"
+        );
         assert_ne!(boundary, format!("fs-{nonce}"));
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert_eq!(text.matches(&format!("--{boundary}\r\n")).count(), 2);

@@ -20,6 +20,7 @@ use crate::publish::{Persist, PublicationRow, Publications};
 use crate::reply::{self, range_allows};
 use crate::rlmi::{self, Part};
 use crate::timer::{TimerId, TimerTable};
+use crate::uri_list::{self, RequestedResource};
 use crate::xml::login_uri;
 
 /// Where a request came from and the listener it came in on: what the core needs to answer
@@ -159,6 +160,10 @@ enum Target {
         /// The version of the next RLMI document (RFC 4662 §5.2: from 0, +1 per document).
         version: u32,
         fetching: bool,
+        /// The resources the subscriber named in its URI list (RFC 5367), `None` for a
+        /// subscription to its own list URI: the members are those of them that the
+        /// operator's buddy list has.
+        requested: Option<Vec<RequestedResource>>,
     },
 }
 
@@ -356,7 +361,9 @@ impl PresenceServer {
     // ----- driver-supplied state --------------------------------------------------------
 
     /// The answer to [`Action::FetchBuddies`] (empty when the hook failed). Unknown or ended
-    /// subscriptions are ignored.
+    /// subscriptions are ignored. For a URI-list subscription (RFC 5367) the members are the
+    /// named resources that the buddy list has, in the subscriber's order, under the URIs it
+    /// wrote; the others are left out.
     pub fn buddies_fetched(&mut self, now: u64, key: SubscriptionKey, buddies: Vec<Buddy>) {
         let max = self.cfg.max_list_size;
         let domain = self.cfg.domain.clone();
@@ -365,38 +372,67 @@ impl PresenceServer {
         };
         let pkg = sub.package;
         let Target::List {
-            members, fetching, ..
+            members,
+            fetching,
+            requested,
+            ..
         } = &mut sub.target
         else {
             return;
         };
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        let mut next: Vec<Member> = Vec::with_capacity(buddies.len().min(max));
-        let mut instances: HashSet<String> = HashSet::new();
-        for b in buddies {
-            if b.login.is_empty() {
-                continue;
+        // (login, uri, push) in list order
+        let wanted: Vec<(String, String, bool)> = match requested {
+            None => buddies
+                .into_iter()
+                .filter(|b| !b.login.is_empty())
+                .map(|b| {
+                    let uri = login_uri(&b.login, &domain);
+                    (b.login, uri, b.push_supported)
+                })
+                .collect(),
+            Some(named) => {
+                let mut push: HashMap<String, bool> = HashMap::new();
+                for b in buddies {
+                    *push.entry(b.login).or_default() |= b.push_supported;
+                }
+                let kept: Vec<(String, String, bool)> = named
+                    .iter()
+                    .filter_map(|r| {
+                        push.get(&r.login)
+                            .map(|&p| (r.login.clone(), r.uri.clone(), p))
+                    })
+                    .collect();
+                if kept.len() < named.len() {
+                    debug!(%key, watcher = %sub.watcher, named = named.len(), kept = kept.len(),
+                        "URI list: resources not in the buddy list left out");
+                }
+                kept
             }
-            if let Some(&i) = seen.get(&b.login) {
-                next[i].push |= b.push_supported;
+        };
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut next: Vec<Member> = Vec::with_capacity(wanted.len().min(max));
+        let mut instances: HashSet<String> = HashSet::new();
+        for (login, uri, push) in wanted {
+            if let Some(&i) = seen.get(&uri) {
+                next[i].push |= push;
                 continue;
             }
             if next.len() == max {
                 warn!(watcher = %sub.watcher, max, "buddy list too long; the rest is dropped");
                 break;
             }
-            let mut instance = format!("{:016x}", fnv64(&b.login));
+            let mut instance = format!("{:016x}", fnv64(&uri));
             let mut n = 1;
             while instances.contains(&instance) {
-                instance = format!("{:016x}-{n}", fnv64(&b.login));
+                instance = format!("{:016x}-{n}", fnv64(&uri));
                 n += 1;
             }
             instances.insert(instance.clone());
-            seen.insert(b.login.clone(), next.len());
+            seen.insert(uri.clone(), next.len());
             next.push(Member {
-                uri: login_uri(&b.login, &domain),
-                login: b.login,
-                push: b.push_supported,
+                uri,
+                login,
+                push,
                 instance,
             });
         }

@@ -18,14 +18,23 @@ use sip_message::HeaderName;
 /// presence, `replaces` (RFC 3891) by the B2BUA, which picks a parked call up with an INVITE
 /// carrying `Replaces` (a woken phone sends `Require: replaces` with it, as RFC 3891 §6.1
 /// says it should), `100rel` (RFC 3262) and `timer` (RFC 4028) by the B2BUA, per leg
-/// (`b2bua/src/call/prack.rs`, `session_timer.rs`). Notably not `gruu`.
-pub(super) const SUPPORTED: &str = "path, outbound, eventlist, replaces, 100rel, timer";
+/// (`b2bua/src/call/prack.rs`, `session_timer.rs`), `recipient-list-subscribe` (RFC 5367, a
+/// SUBSCRIBE naming its list's resources in the body, as linphone sends it) by presence.
+/// Notably not `gruu`.
+pub(super) const SUPPORTED: &str =
+    "path, outbound, eventlist, replaces, 100rel, timer, recipient-list-subscribe";
+
+/// Option tags that only one method implements (`Require` of another method gets 420).
+const METHOD_OPTIONS: &[(&str, Method)] = &[("recipient-list-subscribe", Method::Subscribe)];
 
 /// The option tags of `Require` that are not in [`SUPPORTED`], in order, without repeats.
 pub(super) fn unsupported_options(msg: &Message) -> Vec<&str> {
     let mut bad: Vec<&str> = Vec::new();
     for tag in msg.header_list(&HeaderName::Require) {
-        let known = SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(tag));
+        let known = SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(tag))
+            && METHOD_OPTIONS
+                .iter()
+                .all(|(t, m)| !t.eq_ignore_ascii_case(tag) || msg.method() == Some(m));
         if !known && !tag.is_empty() && !bad.iter().any(|b| b.eq_ignore_ascii_case(tag)) {
             bad.push(tag);
         }
@@ -114,8 +123,12 @@ mod tests {
     use super::*;
 
     fn req(require: &str) -> Message {
+        req_of("OPTIONS", require)
+    }
+
+    fn req_of(method: &str, require: &str) -> Message {
         let text = format!(
-            "OPTIONS sip:x@h SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n{require}Content-Length: 0\r\n\r\n"
+            "{method} sip:x@h SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: c\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n{require}Content-Length: 0\r\n\r\n"
         );
         Message::parse(bytes::Bytes::from(text)).unwrap()
     }
@@ -129,6 +142,16 @@ mod tests {
         assert!(unsupported_options(&req("Require: replaces\r\n")).is_empty());
         // reliable provisionals and session timers (carriers, IMS clients)
         assert!(unsupported_options(&req("Require: 100rel, timer\r\n")).is_empty());
+        // RFC 5367 is a SUBSCRIBE's business only
+        assert_eq!(
+            unsupported_options(&req("Require: recipient-list-subscribe\r\n")),
+            ["recipient-list-subscribe"]
+        );
+        assert!(unsupported_options(&req_of(
+            "SUBSCRIBE",
+            "Require: recipient-list-subscribe\r\n"
+        ))
+        .is_empty());
         // RFC 4475 bext01
         assert_eq!(
             unsupported_options(&req(

@@ -127,7 +127,9 @@ impl PresenceServer {
             _ => return,
         }
         match status {
-            200..=299 => {}
+            200..=299 => {
+                debug!(subscription = %key.subscription, watcher = %sub.watcher, status, "NOTIFY accepted");
+            }
             408 | 481 => {
                 debug!(subscription = %key.subscription, watcher = %sub.watcher, status, "NOTIFY failed: subscription removed");
                 self.remove(key.subscription);

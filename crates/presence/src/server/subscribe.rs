@@ -48,18 +48,49 @@ impl PresenceServer {
                 subscription: None,
             };
         };
-        if let Some(r) = unsupported_require(req, origin) {
+        if let Some(r) = unsupported_require(req, origin, self.packages[pkg].supports_lists()) {
             return r;
         }
+        // RFC 5367: the resources are named in the body, the Request-URI is the list server's
+        let requested = if uri_list::requested(req) {
+            if !(req.has_option_tag(&HeaderName::Supported, "eventlist")
+                || req.has_option_tag(&HeaderName::Require, "eventlist"))
+            {
+                let mut b = reply::response(req, 421, Some(&req.stable_tag()), origin.peer.remote);
+                b.header("Require", "eventlist");
+                return Reply {
+                    response: reply::finish(b, 421),
+                    status: 421,
+                    subscription: None,
+                };
+            }
+            match uri_list::from_request(req) {
+                Ok(Some(named)) => Some(named),
+                Ok(None) => {
+                    return fail(
+                        req,
+                        400,
+                        "recipient-list-subscribe without a URI list",
+                        origin,
+                    )
+                }
+                Err(e) => return uri_list_refused(req, &e, false, origin),
+            }
+        } else {
+            None
+        };
         let Ok(uri) = req.request_uri() else {
             return fail(req, 400, "bad Request-URI", origin);
         };
-        let Some(resource) = uri
+        let user = uri
             .user_unescaped()
             .and_then(|u| String::from_utf8(u.into_owned()).ok())
-            .filter(|u| !u.is_empty())
-        else {
-            return fail(req, 404, "no user in Request-URI", origin);
+            .filter(|u| !u.is_empty());
+        let resource = match (user, &requested) {
+            (Some(u), _) => u,
+            // a list server URI may have no user part (`sip:rls.example.com`)
+            (None, Some(_)) => String::new(),
+            (None, None) => return fail(req, 404, "no user in Request-URI", origin),
         };
         let Ok(expires) = req.expires() else {
             return fail(req, 400, "malformed Expires", origin);
@@ -76,11 +107,21 @@ impl PresenceServer {
 
         let accept: Vec<&str> = req.header_list(&HeaderName::Accept).collect();
         let allows = |ty: &str| accept.is_empty() || accept.iter().any(|r| range_allows(r, ty));
-        let list = package.supports_lists()
-            && resource == login
-            && (req.has_option_tag(&HeaderName::Supported, "eventlist")
-                || req.has_option_tag(&HeaderName::Require, "eventlist"))
-            && allows("multipart/related");
+        if requested.is_some() && !allows("multipart/related") {
+            let mut b = reply::response(req, 406, Some(&req.stable_tag()), origin.peer.remote);
+            b.header("Accept", "multipart/related");
+            return Reply {
+                response: reply::finish(b, 406),
+                status: 406,
+                subscription: None,
+            };
+        }
+        let list = requested.is_some()
+            || (package.supports_lists()
+                && resource == login
+                && (req.has_option_tag(&HeaderName::Supported, "eventlist")
+                    || req.has_option_tag(&HeaderName::Require, "eventlist"))
+                && allows("multipart/related"));
         if !list && !package.content_types().iter().any(|t| allows(t)) {
             let mut b = reply::response(req, 406, Some(&req.stable_tag()), origin.peer.remote);
             b.header("Accept", package.content_types().join(", "));
@@ -144,6 +185,7 @@ impl PresenceServer {
                 members: Vec::new(),
                 version: 0,
                 fetching: true,
+                requested,
             }
         } else {
             Target::Single {
@@ -273,11 +315,31 @@ impl PresenceServer {
             }
             _ => None,
         };
+        // a URI-list subscription's refresh may name its resources anew (RFC 5367 §3)
+        let renamed = match &sub.target {
+            Target::List {
+                requested: Some(_), ..
+            } if uri_list::requested(req) => match uri_list::from_request(req) {
+                Ok(named) => named,
+                Err(e) => return uri_list_refused(req, &e, true, origin),
+            },
+            _ => None,
+        };
 
         let Some(sub) = self.subs.get_mut(&key) else {
             return no_such(req);
         };
         sub.dialog.remote_cseq = cseq.seq;
+        if let (
+            Some(named),
+            Target::List {
+                requested: Some(list),
+                ..
+            },
+        ) = (renamed, &mut sub.target)
+        {
+            *list = named;
+        }
         if let Some(c) = contact {
             sub.dialog.remote_target = c;
         }
@@ -367,11 +429,16 @@ pub(super) fn interval_too_brief(req: &Message, min: u32, origin: &Origin) -> Re
     }
 }
 
-/// 420 for a `Require` option tag other than `eventlist`.
-pub(super) fn unsupported_require(req: &Message, origin: &Origin) -> Option<Reply> {
+/// 420 for a `Require` option tag other than `eventlist` and, for a package with lists,
+/// `recipient-list-subscribe` (RFC 5367).
+pub(super) fn unsupported_require(req: &Message, origin: &Origin, lists: bool) -> Option<Reply> {
     let bad: Vec<&str> = req
         .header_list(&HeaderName::Require)
-        .filter(|t| !t.eq_ignore_ascii_case("eventlist"))
+        .filter(|t| {
+            let known = t.eq_ignore_ascii_case("eventlist")
+                || (lists && t.eq_ignore_ascii_case(uri_list::RECIPIENT_LIST_SUBSCRIBE));
+            !known
+        })
         .collect();
     if bad.is_empty() {
         return None;
@@ -393,4 +460,33 @@ pub(super) fn event_param_id(req: &Message) -> Option<String> {
         .filter_map(|p| p.split_once('='))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("id"))
         .map(|(_, v)| v.trim().to_owned())
+}
+
+/// The answer to a URI-list body we cannot use: 415 with `Accept` or `Accept-Encoding`, 413,
+/// or 400, with a `Warning` naming the fault (no To tag of ours in a dialog).
+pub(super) fn uri_list_refused(
+    req: &Message,
+    e: &uri_list::UriListError,
+    in_dialog: bool,
+    origin: &Origin,
+) -> Reply {
+    let code = e.status();
+    let tag = (!in_dialog).then(|| req.stable_tag());
+    let mut b = reply::response(req, code, tag.as_deref(), origin.peer.remote);
+    match e {
+        uri_list::UriListError::MediaType(_) => {
+            b.header("Accept", uri_list::RESOURCE_LISTS_TYPE);
+        }
+        uri_list::UriListError::Encoding(_) => {
+            b.header("Accept-Encoding", "deflate");
+        }
+        _ => {}
+    }
+    let text = e.to_string().replace(['"', '\\'], "'");
+    b.header("Warning", format_args!("399 ferroswitch \"{text}\""));
+    Reply {
+        response: reply::finish(b, code),
+        status: code,
+        subscription: None,
+    }
 }

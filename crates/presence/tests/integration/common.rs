@@ -208,6 +208,18 @@ impl Ua {
         expires: Option<u32>,
         extra: &[(&str, &str)],
     ) -> Message {
+        self.subscribe_with_body(resource, event, expires, extra, b"")
+    }
+
+    /// A SUBSCRIBE with a body (an RFC 5367 URI list); `extra` gives its Content-Type.
+    pub(crate) fn subscribe_with_body(
+        &mut self,
+        resource: &str,
+        event: &str,
+        expires: Option<u32>,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Message {
         self.cseq += 1;
         self.branch += 1;
         let to_tag = self
@@ -239,8 +251,10 @@ impl Ua {
         for (k, v) in extra {
             s.push_str(&format!("{k}: {v}\r\n"));
         }
-        s.push_str("Content-Length: 0\r\n\r\n");
-        Message::parse(Bytes::from(s)).unwrap()
+        s.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = s.into_bytes();
+        bytes.extend_from_slice(body);
+        Message::parse(Bytes::from(bytes)).unwrap()
     }
 }
 

@@ -8,3 +8,4 @@ mod mwi;
 mod publish;
 mod restore;
 mod subscribe;
+mod uri_lists;
