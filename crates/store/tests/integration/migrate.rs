@@ -5,7 +5,7 @@ use store::{AccountUpdate, Backend, Store, VoicemailCounts};
 use crate::support::{account, each_backend, each_empty_database, pw, secret};
 
 /// Migrations embedded in the store, in order.
-const MIGRATIONS: i64 = 5;
+const MIGRATIONS: i64 = 6;
 
 #[tokio::test]
 async fn migrate_twice_is_idempotent() {
@@ -40,6 +40,13 @@ async fn migrate_twice_is_idempotent() {
             "contacts",
             "voicemail_boxes",
             "account_changes",
+            "tariffs",
+            "tariff_rows",
+            "billing_accounts",
+            "billing_ledger",
+            "billing_reservations",
+            "plans",
+            "account_plans",
         ] {
             assert_eq!(ctx.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
         }
