@@ -113,6 +113,6 @@ mod resolve;
 mod tech_prefix;
 
 pub use action::{Action, ActionError, REJECT_CODES};
-pub use plan::{DialPlan, Entry, Route, Routes};
+pub use plan::{DialPlan, Entry, PrefixIndex, Route, Routes};
 pub use resolve::{resolve, NoRoute, Resolved};
 pub use tech_prefix::{Rule, RuleError, RuleKind, RulePart, TechPrefix};

@@ -93,7 +93,7 @@ impl DialPlan {
                 .cmp(b.prefix.as_bytes())
                 .then(a.priority.cmp(&b.priority))
         });
-        let trie = Trie::build(&entries);
+        let trie = Trie::build(&entries, |e| e.prefix.as_bytes());
         Self { entries, trie }
     }
 
@@ -191,6 +191,40 @@ impl ExactSizeIterator for Routes<'_> {}
 
 impl std::iter::FusedIterator for Routes<'_> {}
 
+/// The dialing plan's prefix trie over any sorted list of prefixes: the longest-prefix lookup
+/// of other tables keyed by number prefix (the billing tariffs' rows).
+#[derive(Clone, Default)]
+pub struct PrefixIndex {
+    trie: Trie,
+}
+
+impl PrefixIndex {
+    /// Indexes `items`, which must be sorted by the bytes `prefix` gives for each (duplicates
+    /// adjacent).
+    pub fn new<T>(items: &[T], prefix: impl Fn(&T) -> &str) -> Self {
+        debug_assert!(items
+            .windows(2)
+            .all(|w| prefix(&w[0]).as_bytes() <= prefix(&w[1]).as_bytes()));
+        Self {
+            trie: Trie::build(items, |t| prefix(t).as_bytes()),
+        }
+    }
+
+    /// The index range (in the slice given to [`Self::new`]) of the items with the longest
+    /// prefix of `number` that has any, and that prefix's length in bytes.
+    pub fn longest(&self, number: &str) -> Option<(Range<usize>, usize)> {
+        self.trie.longest(number.as_bytes())
+    }
+}
+
+impl fmt::Debug for PrefixIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrefixIndex")
+            .field("nodes", &self.trie.nodes.len())
+            .finish()
+    }
+}
+
 /// A byte trie in flat arrays, laid out breadth-first. Node 0 is the root (the empty prefix).
 /// The children of a node are consecutive nodes, sorted by the byte that leads to them, so the
 /// k-th child is `first_child + k` and `labels[first_child..][..child_count]` are their bytes:
@@ -212,9 +246,9 @@ struct Node {
 }
 
 impl Trie {
-    /// `entries` are sorted by prefix bytes, so every node's subtree is a contiguous range
-    /// whose first entries are the ones ending at that node.
-    fn build(entries: &[Entry]) -> Self {
+    /// `entries` are sorted by prefix bytes (`prefix` reads one's), so every node's subtree is
+    /// a contiguous range whose first entries are the ones ending at that node.
+    fn build<T>(entries: &[T], prefix: impl Fn(&T) -> &[u8]) -> Self {
         let mut trie = Self::default();
         if entries.is_empty() {
             return trie;
@@ -233,15 +267,15 @@ impl Trie {
             let exact_end = range.start
                 + entries[range.clone()]
                     .iter()
-                    .take_while(|e| e.prefix.len() == depth)
+                    .take_while(|e| prefix(e).len() == depth)
                     .count();
             let first_child = trie.nodes.len();
             let mut i = exact_end;
             while i < range.end {
-                let label = entries[i].prefix.as_bytes()[depth];
+                let label = prefix(&entries[i])[depth];
                 let group_end = i + entries[i..range.end]
                     .iter()
-                    .take_while(|e| e.prefix.as_bytes()[depth] == label)
+                    .take_while(|e| prefix(e)[depth] == label)
                     .count();
                 queue.push_back((trie.nodes.len(), i..group_end, depth + 1));
                 trie.nodes.push(Node::EMPTY);

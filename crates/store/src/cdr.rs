@@ -156,60 +156,12 @@ impl Store {
             return Ok(());
         }
         // Copies only of the rows that need cutting.
-        let rows: Vec<Cow<'_, CdrRow>> = cdrs
-            .iter()
-            .map(|c| {
-                if c.fits() {
-                    return Cow::Borrowed(c);
-                }
-                let mut c = c.clone();
-                c.fit();
-                tracing::warn!(call_id = %c.call_id, "CDR text longer than its column, cut to fit");
-                Cow::Owned(c)
-            })
-            .collect();
+        let rows: Vec<Cow<'_, CdrRow>> = cdrs.iter().map(fitted).collect();
         let err = StoreError::query("insert_cdrs");
-        let full_sql = insert_cdrs_sql(INSERT_CHUNK);
         let mut tx = sql::begin_write(&self.pool, self.backend)
             .await
             .map_err(&err)?;
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let tail_sql;
-            let statement = if chunk.len() == INSERT_CHUNK {
-                full_sql.as_str()
-            } else {
-                tail_sql = insert_cdrs_sql(chunk.len());
-                tail_sql.as_str()
-            };
-            let mut q = sqlx::query(statement);
-            for c in chunk {
-                q = q
-                    .bind(c.call_id.as_str())
-                    .bind(c.caller.as_str())
-                    .bind(c.callee.as_str())
-                    .bind(c.dialed.as_str())
-                    .bind(c.routed_number.as_str())
-                    .bind(c.route.as_str())
-                    .bind(c.gateway.as_deref())
-                    .bind(c.start_ms)
-                    .bind(c.ringing_ms)
-                    .bind(c.answer_ms)
-                    .bind(c.end_ms)
-                    .bind(c.duration_ms)
-                    .bind(i64::from(c.final_code))
-                    .bind(c.hangup_by.as_str())
-                    .bind(c.media_a_packets)
-                    .bind(c.media_b_packets)
-                    .bind(c.node_id.as_str())
-                    .bind(c.wakeup_ms)
-                    .bind(c.b_call_id.as_deref())
-                    .bind(c.media_a_bytes)
-                    .bind(c.media_b_bytes)
-                    .bind(c.media_a_lost)
-                    .bind(c.media_b_lost);
-            }
-            q.execute(&mut *tx).await.map_err(&err)?;
-        }
+        insert_cdr_rows(&mut tx, &rows).await.map_err(&err)?;
         tx.commit().await.map_err(&err)
     }
 
@@ -227,6 +179,63 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Inserts `rows` on `tx` in multi-row inserts of 500 (the rows fit their columns).
+pub(crate) async fn insert_cdr_rows(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rows: &[Cow<'_, CdrRow>],
+) -> Result<(), sqlx::Error> {
+    let full_sql = insert_cdrs_sql(INSERT_CHUNK);
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let tail_sql;
+        let statement = if chunk.len() == INSERT_CHUNK {
+            full_sql.as_str()
+        } else {
+            tail_sql = insert_cdrs_sql(chunk.len());
+            tail_sql.as_str()
+        };
+        let mut q = sqlx::query(statement);
+        for c in chunk {
+            q = q
+                .bind(c.call_id.as_str())
+                .bind(c.caller.as_str())
+                .bind(c.callee.as_str())
+                .bind(c.dialed.as_str())
+                .bind(c.routed_number.as_str())
+                .bind(c.route.as_str())
+                .bind(c.gateway.as_deref())
+                .bind(c.start_ms)
+                .bind(c.ringing_ms)
+                .bind(c.answer_ms)
+                .bind(c.end_ms)
+                .bind(c.duration_ms)
+                .bind(i64::from(c.final_code))
+                .bind(c.hangup_by.as_str())
+                .bind(c.media_a_packets)
+                .bind(c.media_b_packets)
+                .bind(c.node_id.as_str())
+                .bind(c.wakeup_ms)
+                .bind(c.b_call_id.as_deref())
+                .bind(c.media_a_bytes)
+                .bind(c.media_b_bytes)
+                .bind(c.media_a_lost)
+                .bind(c.media_b_lost);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `c` cut to its columns when it does not fit (a copy only then).
+pub(crate) fn fitted(c: &CdrRow) -> Cow<'_, CdrRow> {
+    if c.fits() {
+        return Cow::Borrowed(c);
+    }
+    let mut c = c.clone();
+    c.fit();
+    tracing::warn!(call_id = %c.call_id, "CDR text longer than its column, cut to fit");
+    Cow::Owned(c)
 }
 
 fn insert_cdrs_sql(rows: usize) -> String {

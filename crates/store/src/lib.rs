@@ -43,7 +43,10 @@
 //! `push_device_token.param` (RFC 8599 `pn-param`), one token per instance, tombstones for
 //! removed tokens, and `cdr.wakeup_ms`; for accounts at rest (`0005_account_secrets`):
 //! `clientsshared.ha1`, `ha1b`, `ha1_realm` (digest HA1 values instead of the plain
-//! password, see [`Secret`]) and `account_changes` (the log running servers poll).
+//! password, see [`Secret`]) and `account_changes` (the log running servers poll); for
+//! billing (`0006_billing`): `tariffs`, `tariff_rows`, `billing_accounts`, `billing_ledger`,
+//! `billing_reservations`, `plans`, `account_plans` and the CDR's `cost_micros`,
+//! `rate_micros`, `tariff_prefix`, `billed_seconds` (`tariff.rs`, `charge.rs`).
 //!
 //! # Errors
 //! [`StoreError`] says what failed and what to do; it never prints a password from a URL.
@@ -52,6 +55,7 @@
 mod account;
 mod binding;
 mod cdr;
+mod charge;
 mod contact;
 mod db_url;
 mod dial_plan;
@@ -65,6 +69,7 @@ mod publication;
 mod push;
 mod ring_group;
 mod sql;
+mod tariff;
 mod voicemail;
 
 use std::time::Duration;
@@ -75,6 +80,7 @@ use sqlx::{AnyPool, Executor};
 pub use account::{Account, AccountChange, AccountUpdate, ImportReport, NewAccount, Secret};
 pub use binding::{BindingChange, BindingRecord};
 pub use cdr::CdrRow;
+pub use charge::{ChargeRow, LedgerEntry, ReportBy, ReportLine, ReservationRow};
 pub use dial_plan::{NewPlanEntry, PlanEntryRow};
 pub use error::StoreError;
 pub use gateway::GatewayRow;
@@ -84,6 +90,7 @@ pub use message::{MessageStatus, NewMessage, StoredMessage};
 pub use publication::{PublicationChange, StoredPublication};
 pub use push::PushToken;
 pub use ring_group::RingGroupRow;
+pub use tariff::{AccountPlanRow, BillingAccountRow, PlanRow, TariffRecord, TariffRowRecord};
 pub use voicemail::VoicemailCounts;
 
 /// Which database a [`Store`] talks to.

@@ -40,6 +40,13 @@ async fn migrate_twice_is_idempotent() {
             "contacts",
             "voicemail_boxes",
             "account_changes",
+            "tariffs",
+            "tariff_rows",
+            "billing_accounts",
+            "billing_ledger",
+            "billing_reservations",
+            "plans",
+            "account_plans",
         ] {
             assert_eq!(ctx.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
         }
