@@ -66,6 +66,7 @@ mod push;
 mod ring_group;
 mod sql;
 mod voicemail;
+mod voicemessage;
 
 use std::time::Duration;
 
@@ -85,6 +86,7 @@ pub use publication::{PublicationChange, StoredPublication};
 pub use push::PushToken;
 pub use ring_group::RingGroupRow;
 pub use voicemail::VoicemailCounts;
+pub use voicemessage::{NewVoiceMessage, VoiceMessage, VoicemailUser};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

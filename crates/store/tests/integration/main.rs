@@ -18,3 +18,4 @@ mod publications;
 mod push_tokens;
 mod routing;
 mod support;
+mod voicemessages;
