@@ -15,12 +15,14 @@
 //! | [`record`] | RTP audio packets, digits, BYE, `now` | one track (reorder window, silence fill), a stop reason |
 //! | [`endpoint`] | datagrams, `now` | the three above for one call: events, packets, deadline |
 //! | [`session`] | an endpoint + a script (deposit, greeting, playback) | [`session::Action`]s for the driver |
+//! | [`offer`] | an SDP offer | where to send, the codec, the telephone-event type; the answer |
 //! | [`wav`] | WAV bytes | samples; samples to a 16-bit PCM WAV |
 //! | [`prompts`] | the operator's prompt directory (optional) | the built-in prompts, or the operator's |
 
 pub mod codec;
 pub mod dtmf;
 pub mod endpoint;
+pub mod offer;
 pub mod play;
 pub mod prompts;
 pub mod record;
