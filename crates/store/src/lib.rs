@@ -71,6 +71,7 @@ mod ring_group;
 mod sql;
 mod tariff;
 mod voicemail;
+mod voicemessage;
 
 use std::time::Duration;
 
@@ -92,6 +93,7 @@ pub use push::PushToken;
 pub use ring_group::RingGroupRow;
 pub use tariff::{AccountPlanRow, BillingAccountRow, PlanRow, TariffRecord, TariffRowRecord};
 pub use voicemail::VoicemailCounts;
+pub use voicemessage::{NewVoiceMessage, VoiceMessage, VoicemailUser};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

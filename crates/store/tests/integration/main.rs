@@ -19,3 +19,4 @@ mod publications;
 mod push_tokens;
 mod routing;
 mod support;
+mod voicemessages;
