@@ -30,8 +30,7 @@ pub use model::{
     AdminSettings, AdminToken, CallSettings, Config, ContactRouting, DatabaseSettings,
     DigestAlgorithm, DnsSettings, HttpHook, ListenerRole, LogFormat, LogSettings, MediaSettings,
     PushSettings, RegistrarSettings, SecuritySettings, SipListener, StunSettings, TlsSettings,
-    Transport, Trunk,
-    UnknownName,
+    Transport, Trunk, UnknownName,
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};
 

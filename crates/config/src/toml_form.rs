@@ -435,7 +435,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         ),
         (
             raw.calls.message_timeout,
-            Field::MessageTimeout,
+            Field::CallMessageTimeout,
             "calls.message_timeout",
             &mut calls.message_timeout,
         ),

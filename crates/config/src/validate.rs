@@ -71,7 +71,7 @@ pub(crate) enum Field {
     PushMaxInFlight,
     LogLevel,
     CallTimeout,
-    MessageTimeout,
+    CallMessageTimeout,
     GatewayTimeout,
     MaxDuration,
     SessionExpires,
@@ -131,7 +131,7 @@ impl Field {
             Self::PushMaxInFlight => "push_service.max_in_flight".into(),
             Self::LogLevel => "log.level".into(),
             Self::CallTimeout => "calls.call_timeout".into(),
-            Self::MessageTimeout => "calls.message_timeout".into(),
+            Self::CallMessageTimeout => "calls.message_timeout".into(),
             Self::GatewayTimeout => "calls.gateway_timeout".into(),
             Self::MaxDuration => "calls.max_duration".into(),
             Self::SessionExpires => "calls.session_expires".into(),
@@ -521,7 +521,7 @@ impl Check<'_> {
     fn calls(&self, calls: &CallSettings) -> Result<(), ConfigError> {
         self.seconds(Field::CallTimeout, calls.call_timeout, 5..=600)?;
         self.seconds(Field::GatewayTimeout, calls.gateway_timeout, 1..=60)?;
-        self.seconds(Field::MessageTimeout, calls.message_timeout, 1..=30)?;
+        self.seconds(Field::CallMessageTimeout, calls.message_timeout, 1..=30)?;
         self.seconds(Field::MaxDuration, calls.max_duration, 60..=604_800)?;
         self.seconds(Field::MinSe, calls.min_se, 1..=86_400)?;
         self.seconds(

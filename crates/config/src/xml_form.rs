@@ -643,7 +643,7 @@ impl<'d, 'input> Reader<'d, 'input> {
             self.config.calls.max_duration = t;
         }
         if let Some(Seconds(t)) =
-            self.value(&params, "message-timeout", Some(Field::MessageTimeout))?
+            self.value(&params, "message-timeout", Some(Field::CallMessageTimeout))?
         {
             self.config.calls.message_timeout = t;
         }

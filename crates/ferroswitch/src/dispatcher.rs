@@ -15,8 +15,8 @@
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 mod auth;
-mod edge;
 mod domain;
+mod edge;
 mod flows;
 mod guard;
 mod lifecycle;

@@ -1,8 +1,8 @@
 //! Integration tests of the call engine over a real transaction layer on a virtual clock.
 
 mod calls;
-mod flows;
 mod extensions;
+mod flows;
 mod gateway_auth;
 mod net;
 mod push;
