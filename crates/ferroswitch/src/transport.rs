@@ -139,7 +139,9 @@ impl Transports {
                     }
                     None => {
                         let dialer = lock(&self.inner.dialer).clone();
-                        if dialer.is_some_and(|d| crate::outbound::dial(self, &d, to, payload)) {
+                        if dialer
+                            .is_some_and(|d| crate::outbound::dial(self, &d, to, payload.clone()))
+                        {
                             return Sent::Handed;
                         }
                         tracing::info!(peer = %to, "no open connection to peer; message dropped (the flow failed: the request fails at once)");

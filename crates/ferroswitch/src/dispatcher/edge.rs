@@ -77,7 +77,7 @@ impl Dispatcher {
         {
             Err(r) => {
                 tracing::debug!(status = r.status(), peer = %from, "INVITE challenged statelessly");
-                self.transports.send(from, r.response);
+                self.transports.send(from, &r.response);
                 true
             }
             Ok(_) => false,
