@@ -72,6 +72,11 @@ fn cdr(call_id: &str, secs: i64) -> CdrRow {
         media_b_packets: None,
         node_id: "n1".into(),
         wakeup_ms: None,
+        b_call_id: None,
+        media_a_bytes: None,
+        media_b_bytes: None,
+        media_a_lost: None,
+        media_b_lost: None,
     }
 }
 
