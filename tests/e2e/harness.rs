@@ -249,6 +249,19 @@ impl Server {
         }
     }
 
+    /// The server's resident memory now, in MB (`/proc/PID/status`).
+    pub(crate) fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server runs");
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS");
+        kb / 1000.0
+    }
+
     /// Waits up to `secs` for a log line matching `pred` (log lines arrive through a pipe, a
     /// little after the server acted); returns every line read meanwhile on failure.
     pub(crate) fn wait_log(

@@ -70,7 +70,7 @@ impl ServerCertVerifier for AnyCert {
     }
 }
 
-async fn tls_connect(addr: SocketAddr) -> TlsStream<TcpStream> {
+pub(crate) async fn tls_connect(addr: SocketAddr) -> TlsStream<TcpStream> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

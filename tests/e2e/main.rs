@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod advertise;
+mod attacks;
 mod calls;
 mod cli;
 mod demo;
