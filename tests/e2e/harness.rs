@@ -250,6 +250,11 @@ impl Server {
     }
 
     /// The server's resident memory now, in MB (`/proc/PID/status`).
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn rss_mb(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("the server runs");

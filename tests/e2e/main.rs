@@ -9,6 +9,7 @@ mod calls;
 mod cli;
 mod demo;
 mod dns_zone;
+mod fd_limit;
 mod flows;
 mod gateways;
 mod harness;
