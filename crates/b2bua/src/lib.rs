@@ -73,6 +73,7 @@ mod ids;
 mod push;
 mod route;
 mod shared;
+mod voicemail;
 
 use std::time::Duration;
 
@@ -83,6 +84,7 @@ pub use sip_transaction::{ClientKey, Outbox, ServerKey};
 pub use calls::Calls;
 pub use dialplan;
 pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
+pub use voicemail::with_target;
 
 /// One call as the operator sees it ([`Calls::summaries`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -47,6 +47,7 @@ pub(crate) async fn start() -> Service {
     store.migrate().await.unwrap();
     let mut prompts = voicemail::prompts::load(None).unwrap();
     prompts.standard_greeting = tone(500, 440.0);
+    prompts.record_greeting = tone(300, 330.0);
     let data = dir.path().join("voicemail");
     let settings = VoicemailSettings::new(data.clone(), prompts);
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
