@@ -360,7 +360,8 @@ fn caller_cancels_the_parked_call_missed_call_cancelled() {
 }
 
 /// (d) Nobody picks up within the push timeout and bob has voicemail: `missed_call`
-/// (timeout), then the call goes to the voicemail server (SIPp), which answers.
+/// (timeout), then the call goes to the voicemail server (SIPp), which answers; the
+/// Request-URI names bob's mailbox and the reason (RFC 4458 `target`, `cause=408`).
 #[test]
 fn push_timeout_sends_the_call_to_voicemail() {
     let api = FakeApi::start(|_, _| (200, "{}".into()));
@@ -376,7 +377,7 @@ fn push_timeout_sends_the_call_to_voicemail() {
     assert!(ok, "{err}");
     let server = site.start();
     let _bob = sleeping_bob(server.udp);
-    let vm = Sipp::new(&site, "uas_answer.xml", vm_port).spawn();
+    let vm = Sipp::new(&site, "uas_voicemail_target.xml", vm_port).spawn();
     assert_ok("caller", sipp_caller(&site, &server, "uac_call.xml").wait());
     assert_ok("voicemail", vm.wait());
     let missed = wait_event(&api, "missed_call");

@@ -73,6 +73,7 @@ mod ids;
 mod push;
 mod route;
 mod shared;
+mod voicemail;
 
 use std::time::Duration;
 
@@ -84,6 +85,7 @@ pub use call::GatewayAuth;
 pub use calls::Calls;
 pub use dialplan;
 pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
+pub use voicemail::with_target;
 
 /// One call as the operator sees it ([`Calls::summaries`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -143,7 +143,10 @@ pub(crate) fn decide(
                 }
             } else if let Some(uri) = dir.voicemail(&rest) {
                 match dir.service(&uri) {
-                    Some(peer) => Decision::Service { uri, peer },
+                    Some(peer) => Decision::Service {
+                        uri: crate::voicemail::with_cause(&uri, 480),
+                        peer,
+                    },
                     None => Decision::Reject {
                         code: 480,
                         reason: "voicemail unreachable",
@@ -193,7 +196,13 @@ pub(crate) fn decide(
                 route: "gateway",
             }
         }
-        Action::Service { uri, .. } => {
+        Action::Service { uri, voicemail } => {
+            // `950msg230` routed by a `950` entry: the mailbox server needs the `msg230`
+            let uri = &if *voicemail {
+                crate::voicemail::with_user_suffix(uri, &rest)
+            } else {
+                uri.clone()
+            };
             let decision = match dir.service(uri) {
                 Some(peer) => Decision::Service {
                     uri: uri.clone(),

@@ -180,7 +180,13 @@ impl Directory for Dir<'_> {
     }
 
     fn voicemail(&self, login: &str) -> Option<String> {
-        self.accounts.profile(login).flatten()?.voicemail.clone()
+        let uri = self.accounts.profile(login).flatten()?.voicemail.clone()?;
+        // RFC 4458: whose mailbox (the original target, here as the account at our address)
+        let host = self
+            .udp_locals
+            .first()
+            .map_or_else(|| "localhost".to_owned(), |a| a.ip().to_string());
+        Some(b2bua::with_target(&uri, login, &host))
     }
 
     fn push_devices(&self, login: &str) -> Vec<b2bua::PushDevice> {

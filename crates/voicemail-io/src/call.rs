@@ -225,6 +225,10 @@ impl Call {
                 _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
                 c = ctl.recv() => {
                     let _ = c;
+                    // Packets that arrived before the BYE still belong to the message.
+                    while let Ok((n, _)) = rtp.try_recv_from(&mut buf) {
+                        session.handle_datagram(Instant::now(), &buf[..n]);
+                    }
                     session.handle_hangup(Instant::now());
                     self.actions(&mut session).await;
                     break;

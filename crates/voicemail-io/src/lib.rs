@@ -21,6 +21,7 @@
 //! this socket (it binds loopback only and answers only `trusted` sources).
 
 mod call;
+pub mod mwi;
 mod sip;
 
 use std::net::{IpAddr, SocketAddr};

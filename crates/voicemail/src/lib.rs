@@ -16,6 +16,7 @@
 //! | [`endpoint`] | datagrams, `now` | the three above for one call: events, packets, deadline |
 //! | [`session`] | an endpoint + a script (deposit, greeting, playback) | [`session::Action`]s for the driver |
 //! | [`offer`] | an SDP offer | where to send, the codec, the telephone-event type; the answer |
+//! | [`rules`] | an account's answering rules, the caller, the situation | the action (voicemail, forward, reject, ring first) |
 //! | [`wav`] | WAV bytes | samples; samples to a 16-bit PCM WAV |
 //! | [`prompts`] | the operator's prompt directory (optional) | the built-in prompts, or the operator's |
 
@@ -27,6 +28,7 @@ pub mod play;
 pub mod prompts;
 pub mod record;
 pub mod rtp;
+pub mod rules;
 pub mod session;
 pub mod wav;
 

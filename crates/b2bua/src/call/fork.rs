@@ -215,6 +215,7 @@ impl Call {
         self.steps.clear();
         self.gateways.clear();
         if let Some((uri, peer)) = self.voicemail.take() {
+            let uri = crate::voicemail::with_cause(&uri, 408);
             let user = user_part(&uri).unwrap_or_default();
             self.mode = MediaMode::Anchor;
             self.start_branch(ctx, &uri, peer, &user, None, None, out);
@@ -520,6 +521,7 @@ impl Call {
                 };
                 if let Some((uri, peer)) = self.voicemail.take() {
                     // the answering rule: unanswered, busy or declined goes to voicemail
+                    let uri = crate::voicemail::with_cause(&uri, crate::voicemail::cause_of(code));
                     let user = user_part(&uri).unwrap_or_default();
                     self.mode = MediaMode::Anchor;
                     self.start_branch(ctx, &uri, peer, &user, None, None, out);

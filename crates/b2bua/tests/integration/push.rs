@@ -299,7 +299,12 @@ fn timeout_goes_to_voicemail_after_the_missed_call() {
     n.deliver(&invite("c1", "bob", true), ALICE);
     n.advance(Duration::from_secs(31));
     assert_eq!(kinds(&n)[1].0, PushKind::MissedTimeout);
-    let _ = n.request(VM, Method::Invite);
+    let vm = n.request(VM, Method::Invite);
+    // RFC 4458: no reply
+    assert_eq!(
+        vm.request_uri_str(),
+        Some(&*format!("sip:vm@{VM};cause=408"))
+    );
 }
 
 #[test]

@@ -226,8 +226,52 @@ fn busy_goes_to_the_callees_voicemail() {
     let i1 = n.request(BOB1, Method::Invite);
     n.deliver_msg(reply(&i1, 486, "bt", "sip:x", false), BOB1);
     let vm = n.request(VM, Method::Invite);
-    assert_eq!(vm.request_uri_str(), Some(&*format!("sip:onnet950@{VM}")));
+    // RFC 4458: why the call reached voicemail (busy)
+    assert_eq!(
+        vm.request_uri_str(),
+        Some(&*format!("sip:onnet950@{VM};cause=486"))
+    );
     assert!(n.statuses(ALICE).iter().all(|&s| s < 300));
     n.deliver_msg(reply(&vm, 200, "vt", &format!("sip:vm@{VM}"), true), VM);
     assert!(n.statuses(ALICE).contains(&200));
+}
+
+#[test]
+fn a_declined_call_reaches_voicemail_with_the_busy_cause_and_its_target() {
+    let mut n = Net::onnet();
+    n.dir.register("bob", BOB1);
+    n.dir.voicemail.insert(
+        "bob".into(),
+        format!("sip:vm@{VM};target=sip:bob%40example.com"),
+    );
+    n.deliver(&invite("d1", "bob", true), ALICE);
+    let i1 = n.request(BOB1, Method::Invite);
+    n.deliver_msg(reply(&i1, 603, "bt", "sip:x", false), BOB1);
+    let vm = n.request(VM, Method::Invite);
+    assert_eq!(
+        vm.request_uri_str(),
+        Some(&*format!(
+            "sip:vm@{VM};target=sip:bob%40example.com;cause=486"
+        ))
+    );
+}
+
+#[test]
+fn the_msg_suffix_of_950msg_n_reaches_the_voicemail_server() {
+    let mut entries = plan();
+    entries.push(Entry::new(
+        "950",
+        0,
+        Action::Service {
+            uri: format!("sip:950@{VM}"),
+            voicemail: true,
+        },
+    ));
+    let mut n = Net::new(entries);
+    n.deliver(&invite("m1", "950msg230", true), ALICE);
+    let vm = n.request(VM, Method::Invite);
+    assert_eq!(vm.request_uri_str(), Some(&*format!("sip:950msg230@{VM}")));
+    n.deliver(&invite("m2", "950", true), ALICE);
+    let vm = n.request(VM, Method::Invite);
+    assert_eq!(vm.request_uri_str(), Some(&*format!("sip:950@{VM}")));
 }

@@ -10,13 +10,13 @@ use crate::support::{have_sipp, sipp, start, Service};
 
 /// A phone: sends an INVITE for `user` from `from_user`, returns the final status and, on 200,
 /// the RTP socket and the ACK-ed dialog's To tag.
-struct Phone {
-    sip: UdpSocket,
-    rtp: UdpSocket,
+pub(crate) struct Phone {
+    pub(crate) sip: UdpSocket,
+    pub(crate) rtp: UdpSocket,
 }
 
 impl Phone {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self {
             sip: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
             rtp: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
@@ -33,7 +33,13 @@ impl Phone {
     }
 
     /// INVITE; returns the final response.
-    async fn invite(&self, to: SocketAddr, user: &str, from_user: &str, call_id: &str) -> String {
+    pub(crate) async fn invite(
+        &self,
+        to: SocketAddr,
+        user: &str,
+        from_user: &str,
+        call_id: &str,
+    ) -> String {
         let local = self.sip.local_addr().unwrap();
         let rtp = self.rtp.local_addr().unwrap();
         let sdp = format!(
@@ -57,7 +63,7 @@ impl Phone {
         }
     }
 
-    async fn ack_and_bye(&self, to: SocketAddr, ok: &str, call_id: &str, bye: bool) {
+    pub(crate) async fn ack_and_bye(&self, to: SocketAddr, ok: &str, call_id: &str, bye: bool) {
         let to_hdr = ok
             .lines()
             .find(|l| l.starts_with("To:"))

@@ -12,13 +12,14 @@ pub(crate) fn sipp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sipp")
 }
 
-/// Whether SIPp is here; skips loudly (a failure with FERRO_REQUIRE_SIPP=1) when not.
+/// Whether SIPp is here; skips loudly when not (a failure under FERRO_REQUIRE_TOOLS=1, as
+/// the e2e harness's optional tools).
 pub(crate) fn have_sipp(test: &str) -> bool {
     if Command::new("sipp").arg("-v").output().is_ok() {
         return true;
     }
-    if std::env::var("FERRO_REQUIRE_SIPP").is_ok_and(|v| v == "1") {
-        panic!("{test}: sipp is required (FERRO_REQUIRE_SIPP=1) but not installed");
+    if std::env::var("FERRO_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+        panic!("{test}: sipp not found (apt-get install sip-tester) and FERRO_REQUIRE_TOOLS=1");
     }
     test_support::skipped("voicemail-io", &format!("{test}: sipp not installed"));
     false
@@ -47,6 +48,7 @@ pub(crate) async fn start() -> Service {
     store.migrate().await.unwrap();
     let mut prompts = voicemail::prompts::load(None).unwrap();
     prompts.standard_greeting = tone(500, 440.0);
+    prompts.record_greeting = tone(300, 330.0);
     let data = dir.path().join("voicemail");
     let settings = VoicemailSettings::new(data.clone(), prompts);
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
