@@ -70,7 +70,7 @@ impl Transports {
     /// connection (or any open connection to that address). Says whether the message was
     /// handed over; a failure is for the caller to report to the transaction layer.
     pub(crate) fn send(&self, to: &Peer, payload: &Bytes) -> Sent {
-        crate::metrics::sip::sent(&payload);
+        crate::metrics::sip::sent(payload);
         match to.transport {
             Transport::Udp => {
                 let sock = {
