@@ -4,6 +4,8 @@
 //! REGISTER's, never the digest realm: a client treats a From host it does not know as
 //! another party, and resolves it to reply.
 
+use std::fmt::Write as _;
+
 use sip_message::Message;
 
 use super::Dispatcher;
@@ -13,6 +15,8 @@ use super::Dispatcher;
 pub(super) struct Domain {
     current: String,
     configured: bool,
+    /// Where a REGISTER's host is written to be compared (no allocation per REGISTER).
+    scratch: String,
 }
 
 impl Dispatcher {
@@ -22,6 +26,7 @@ impl Dispatcher {
         self.domain = Domain {
             configured: configured.is_some(),
             current: configured.unwrap_or(fallback),
+            scratch: String::new(),
         };
         self.messaging.set_domain(&self.domain.current);
         self.presence.set_domain(&self.domain.current);
@@ -37,13 +42,16 @@ impl Dispatcher {
         let Ok(to) = register.to_header() else {
             return;
         };
-        let host = match to.uri.port {
-            Some(p) => format!("{}:{p}", to.uri.host),
-            None => to.uri.host.to_string(),
+        let host = &mut self.domain.scratch;
+        host.clear();
+        let _ = match to.uri.port {
+            Some(p) => write!(host, "{}:{p}", to.uri.host),
+            None => write!(host, "{}", to.uri.host),
         };
-        if host.is_empty() || host == self.domain.current {
+        if host.is_empty() || *host == self.domain.current {
             return;
         }
+        let host = host.clone();
         tracing::info!(domain = %host, "the domain of relayed URIs is the one clients register with");
         self.messaging.set_domain(&host);
         self.presence.set_domain(&host);
