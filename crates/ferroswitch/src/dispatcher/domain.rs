@@ -1,7 +1,8 @@
 //! The domain clients use: the host of `sip:{login}@{domain}` in relayed MESSAGEs, PIDF
 //! entities, RLMI and MWI (and, when configured, in calls). `[registrar] domain` when set;
-//! otherwise the host (and port) of the To URI the clients register with, the latest
-//! REGISTER's, never the digest realm: a client treats a From host it does not know as
+//! otherwise the host (and port) of the To URI clients name us with, the latest authenticated
+//! REGISTER's, SUBSCRIBE's, PUBLISH's or MESSAGE's (not a trusted peer's), never the digest
+//! realm: a client treats a From host it does not know as
 //! another party, and resolves it to reply.
 
 use std::fmt::Write as _;
@@ -33,8 +34,9 @@ impl Dispatcher {
         self
     }
 
-    /// After a successful REGISTER: without a configured domain, the host the client
-    /// registered with becomes the domain of relayed URIs.
+    /// After a successful REGISTER, or an authenticated SUBSCRIBE, PUBLISH or MESSAGE of a
+    /// client: without a configured domain, the host of its To URI becomes the domain of
+    /// relayed URIs.
     pub(super) fn learn_domain(&mut self, register: &Message) {
         if self.domain.configured {
             return;
