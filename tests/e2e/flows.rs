@@ -175,7 +175,7 @@ fn third_party_registration_is_reached_at_its_contact_natted_and_outbound_ones_o
     register_contact(
         &site,
         &server,
-        &format!("carol;singer;10.20.30.40:5060;sip:carol@10.20.30.40:5060"),
+        "carol;singer;10.20.30.40:5060;sip:carol@10.20.30.40:5060",
         natted,
     );
     let carol = Sipp::new(&site, "uas_answer.xml", natted).spawn();

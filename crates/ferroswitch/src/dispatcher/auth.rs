@@ -145,6 +145,10 @@ impl Dispatcher {
         let Some((caller, w)) = self.authenticate(now, w, trusted_ok) else {
             return;
         };
+        // a client names our domain in the To of what it sends us (a trusted peer may not)
+        if !caller.trusted && !matches!(method, Some(Method::Invite)) {
+            self.learn_domain(&w.msg);
+        }
         match method {
             Some(Method::Invite) => self.invite(now, w, caller),
             Some(Method::Message) => self.message(now, w, caller),

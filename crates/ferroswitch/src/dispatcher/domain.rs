@@ -1,8 +1,11 @@
 //! The domain clients use: the host of `sip:{login}@{domain}` in relayed MESSAGEs, PIDF
 //! entities, RLMI and MWI (and, when configured, in calls). `[registrar] domain` when set;
-//! otherwise the host (and port) of the To URI the clients register with, the latest
-//! REGISTER's, never the digest realm: a client treats a From host it does not know as
+//! otherwise the host (and port) of the To URI clients name us with, the latest authenticated
+//! REGISTER's, SUBSCRIBE's, PUBLISH's or MESSAGE's (not a trusted peer's), never the digest
+//! realm: a client treats a From host it does not know as
 //! another party, and resolves it to reply.
+
+use std::fmt::Write as _;
 
 use sip_message::Message;
 
@@ -13,6 +16,8 @@ use super::Dispatcher;
 pub(super) struct Domain {
     current: String,
     configured: bool,
+    /// Where a REGISTER's host is written to be compared (no allocation per REGISTER).
+    scratch: String,
 }
 
 impl Dispatcher {
@@ -22,14 +27,16 @@ impl Dispatcher {
         self.domain = Domain {
             configured: configured.is_some(),
             current: configured.unwrap_or(fallback),
+            scratch: String::new(),
         };
         self.messaging.set_domain(&self.domain.current);
         self.presence.set_domain(&self.domain.current);
         self
     }
 
-    /// After a successful REGISTER: without a configured domain, the host the client
-    /// registered with becomes the domain of relayed URIs.
+    /// After a successful REGISTER, or an authenticated SUBSCRIBE, PUBLISH or MESSAGE of a
+    /// client: without a configured domain, the host of its To URI becomes the domain of
+    /// relayed URIs.
     pub(super) fn learn_domain(&mut self, register: &Message) {
         if self.domain.configured {
             return;
@@ -37,13 +44,16 @@ impl Dispatcher {
         let Ok(to) = register.to_header() else {
             return;
         };
-        let host = match to.uri.port {
-            Some(p) => format!("{}:{p}", to.uri.host),
-            None => to.uri.host.to_string(),
+        let host = &mut self.domain.scratch;
+        host.clear();
+        let _ = match to.uri.port {
+            Some(p) => write!(host, "{}:{p}", to.uri.host),
+            None => write!(host, "{}", to.uri.host),
         };
-        if host.is_empty() || host == self.domain.current {
+        if host.is_empty() || *host == self.domain.current {
             return;
         }
+        let host = host.clone();
         tracing::info!(domain = %host, "the domain of relayed URIs is the one clients register with");
         self.messaging.set_domain(&host);
         self.presence.set_domain(&host);

@@ -7,3 +7,4 @@ mod client;
 mod expires;
 mod location;
 mod proxy_auth;
+mod reach;
