@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod advertise;
+mod billing;
 mod calls;
 mod cli;
 mod demo;

@@ -514,6 +514,9 @@ pub struct CallSettings {
     /// whose ends vanished without a BYE (like Kamailio's dialog timeout). Default 12 h; 60 s
     /// to 7 days.
     pub max_duration: Duration,
+    /// Prepaid billing (docs/billing.md): calls of accounts with a `billing_accounts` row are
+    /// rated, authorized against their balance and cut when it is spent. Default off.
+    pub billing: bool,
 }
 
 impl Default for CallSettings {
@@ -522,6 +525,7 @@ impl Default for CallSettings {
             call_timeout: Duration::from_secs(30),
             gateway_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(12 * 3600),
+            billing: false,
         }
     }
 }

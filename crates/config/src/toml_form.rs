@@ -113,6 +113,7 @@ struct RawCalls {
     call_timeout: Option<Spanned<u32>>,
     gateway_timeout: Option<Spanned<u32>>,
     max_duration: Option<Spanned<u32>>,
+    billing: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -374,6 +375,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         config.log.format = format.0;
     }
     let calls = &mut config.calls;
+    calls.billing = raw.calls.billing.unwrap_or(false);
     for (value, field, key, slot) in [
         (
             raw.calls.call_timeout,

@@ -610,8 +610,9 @@ impl<'d, 'input> Reader<'d, 'input> {
         let params = self.params(
             node,
             "calls".into(),
-            &["call-timeout", "gateway-timeout", "max-duration"],
+            &["call-timeout", "gateway-timeout", "max-duration", "billing"],
         )?;
+        self.config.calls.billing = self.value(&params, "billing", None)?.unwrap_or(false);
         if let Some(Seconds(t)) = self.value(&params, "call-timeout", Some(Field::CallTimeout))? {
             self.config.calls.call_timeout = t;
         }

@@ -28,6 +28,8 @@ pub mod cli;
 mod account_sync;
 mod accounts;
 mod admin;
+mod billing_io;
+mod billing_load;
 mod calls;
 mod clock;
 mod dispatcher;

@@ -162,6 +162,9 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("calls.max_duration", Kind::Live, |c| {
         format!("{:?}", c.calls.max_duration)
     }),
+    ("calls.billing", Kind::Restart, |c| {
+        c.calls.billing.to_string()
+    }),
     ("media", Kind::Restart, |c| {
         let m = c.media.as_ref();
         format!(

@@ -290,8 +290,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let (calls, routing) =
+    let (mut calls, routing) =
         load_calls(&store, &config, inputs_tx.clone(), routing_now, &reloader).await?;
+    let credit = if config.calls.billing {
+        let handle = crate::billing_load::start(&store, &config, writes_tx.clone()).await?;
+        calls.set_credit(Box::new(handle.clone()));
+        Some(handle)
+    } else {
+        None
+    };
     let (presence, messaging) =
         load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
@@ -332,6 +339,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     })
     .with_push(push_tokens, push_poster)
     .with_auth_limits((&config.security).into());
+    let dispatcher = match credit {
+        Some(c) => dispatcher.with_credit(c),
+        None => dispatcher,
+    };
     let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,

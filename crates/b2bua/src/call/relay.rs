@@ -304,7 +304,7 @@ impl Call {
     }
 
     /// BYE on `side`'s dialog (when it has one).
-    fn send_bye(&mut self, ctx: &mut Shared, side: Side, out: &mut dyn Outbox) {
+    pub(super) fn send_bye(&mut self, ctx: &mut Shared, side: Side, out: &mut dyn Outbox) {
         let branch = ctx.ids.branch();
         let id = self.id;
         let Some(d) = self.dialog_mut(side) else {
