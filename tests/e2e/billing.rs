@@ -275,3 +275,49 @@ fn kill_9_during_a_call_then_restart_settles_the_reservation_once() {
     assert_eq!(cdrs(&site, 2).len(), 1);
     server.stop();
 }
+
+#[test]
+fn the_cli_imports_tariffs_names_bad_lines_and_keeps_a_ledger() {
+    let site = Site::new();
+    site.add_account("alice", "wonderland");
+    let csv = site.dir.path().join("rates.csv");
+    std::fs::write(
+        &csv,
+        "prefix;description;voice_rate;minimal_time;resolution;iso\n\
+         44;United Kingdom;0.10;30;6;GB\n\
+         447;UK Mobile;0.30;1;1;GB\n",
+    )
+    .unwrap();
+    let path = csv.display().to_string();
+    cli_ok(&site, &["billing", "import", "retail", &path]);
+    let (ok, out, _) = site.cli(&["billing", "rates", "retail"]);
+    assert!(
+        ok && out.contains("447\t0.30") && out.contains("30/6"),
+        "{out}"
+    );
+    std::fs::write(&csv, "prefix;voice_rate\n44;0.1\n45;ten\n").unwrap();
+    let (ok, _, err) = site.cli(&["billing", "import", "retail", &path]);
+    assert!(
+        !ok && err.contains("line 3") && err.contains("voice_rate"),
+        "{err}"
+    );
+    cli_ok(
+        &site,
+        &["billing", "account", "alice", "--tariff", "retail"],
+    );
+    cli_ok(
+        &site,
+        &["billing", "credit", "alice", "10", "--reason", "top-up"],
+    );
+    cli_ok(
+        &site,
+        &["billing", "debit", "alice", "2.5", "--reason", "fee"],
+    );
+    let (ok, out, _) = site.cli(&["billing", "balance", "alice"]);
+    assert!(ok && out.trim() == "7.50 EUR", "{out}");
+    let (ok, out, _) = site.cli(&["billing", "ledger", "alice"]);
+    assert!(ok && out.contains("credit\t10.00\t10.00\ttop-up"), "{out}");
+    assert!(out.contains("debit\t-2.50\t7.50\tfee"), "{out}");
+    let (ok, _, err) = site.cli(&["billing", "credit", "bob", "1", "--reason", "x"]);
+    assert!(!ok && err.contains("not billed"), "{err}");
+}

@@ -28,6 +28,7 @@ pub mod cli;
 mod account_sync;
 mod accounts;
 mod admin;
+mod billing_cli;
 mod billing_io;
 mod billing_load;
 mod calls;
