@@ -273,7 +273,7 @@ fn call_timers_out_of_range_name_line_and_key() {
         (
             &[("call_timeout", "30")],
             "etc/voipswitch_config.xml:7: calls param \"call_timeout\": ",
-            "unknown parameter (expected one of call-timeout, gateway-timeout, max-duration)",
+            "unknown parameter (expected one of call-timeout, gateway-timeout, max-duration, billing)",
         ),
     ] {
         assert_error(&parse(&section("calls", params)), prefix, then);
