@@ -5,6 +5,7 @@
 mod admin_api;
 mod advertise;
 mod attacks;
+mod billing;
 mod calls;
 mod cli;
 mod demo;

@@ -14,7 +14,9 @@ use sip_transaction::{ClientKey, ServerKey};
 use crate::call::{session_too_small, user_part, After, Call, CallId, Setup};
 use crate::route::{decide, Decision, Routed};
 use crate::shared::{Pending, Shared, TimerKind};
-use crate::{B2buaConfig, CallEvent, Caller, Directory, MediaMode, MediaRelay, Outbox, Side};
+use crate::{
+    B2buaConfig, CallEvent, Caller, CreditControl, Directory, MediaMode, MediaRelay, Outbox, Side,
+};
 use parking::Parking;
 
 /// Every call of the server, with the indexes that route messages to them.
@@ -82,6 +84,11 @@ impl Calls {
         self.shared.media = media;
     }
 
+    /// Rates calls from now on (see [`CreditControl`]).
+    pub fn set_credit(&mut self, credit: Box<dyn CreditControl + Send>) {
+        self.shared.credit = Some(credit);
+    }
+
     /// Calls in the table (ringing, up, or finishing).
     pub fn len(&self) -> usize {
         self.calls.len()
@@ -144,13 +151,24 @@ impl Calls {
             .unwrap_or_default();
         let push = self.shared.cfg.push.is_some();
         let Routed {
-            decision,
+            mut decision,
             routed,
             callee,
             route,
         } = decide(&self.plan, &caller, &dialed, dir, push);
         let id = self.next_id;
         self.next_id += 1;
+        if let Some(credit) = self.shared.credit.as_mut() {
+            crate::call::authorize(
+                credit.as_mut(),
+                now,
+                id,
+                &call_id,
+                &caller,
+                &routed,
+                &mut decision,
+            );
+        }
         let mode = match decision {
             Decision::Gateways { .. } | Decision::Service { .. } => MediaMode::Anchor,
             _ => MediaMode::CandidateOnly,
@@ -402,6 +420,21 @@ impl Calls {
         match call.handle_hang_up(&mut self.shared, now, out) {
             Some(after) => {
                 self.parking.adopt_orphans(call, &mut self.shared.timers);
+                self.settle(id, after);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The caller's credit of call `id` ran out (the credit control's deadline): BYE to both
+    /// legs, CDR reason `credit`. Returns whether a call was ended.
+    pub fn hang_up_for_credit(&mut self, now: Instant, id: u64, out: &mut dyn Outbox) -> bool {
+        let Some(call) = self.calls.get_mut(&id).filter(|c| !c.ghost) else {
+            return false;
+        };
+        match call.handle_credit_cut(&mut self.shared, now, out) {
+            Some(after) => {
                 self.settle(id, after);
                 true
             }

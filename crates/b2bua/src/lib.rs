@@ -75,7 +75,7 @@ mod route;
 mod shared;
 mod voicemail;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip_message::Peer;
@@ -330,6 +330,8 @@ pub enum HangupBy {
     System,
     /// A leg's session timer (RFC 4028) expired without a refresh.
     SessionTimer,
+    /// The caller's credit ran out ([`Calls::hang_up_for_credit`]).
+    Credit,
 }
 
 impl HangupBy {
@@ -339,8 +341,40 @@ impl HangupBy {
             Self::Callee => "callee",
             Self::System => "system",
             Self::SessionTimer => "session-timer",
+            Self::Credit => "credit",
         }
     }
+}
+
+/// Credit control of calls (the billing core behind the driver): asked when a call is routed,
+/// told when it is answered and when it ends. Every method is synchronous and cheap; the
+/// cut-off itself comes back as [`Calls::hang_up_for_credit`]. Without one
+/// ([`Calls::set_credit`] never called) calls are not rated and these are never called.
+pub trait CreditControl {
+    /// Call `call` (the engine id; `call_id` its A-leg Call-ID) from `caller` to `number` (as
+    /// routed) goes OFFNET (`onnet` false: a gateway) or to a user, group or service of this
+    /// server. `Err`: the caller is answered with it, no leg is started.
+    fn authorize(
+        &mut self,
+        now: Instant,
+        call: u64,
+        call_id: &str,
+        caller: &str,
+        number: &str,
+        onnet: bool,
+    ) -> Result<(), CreditRefusal>;
+    /// Call `call` was answered at `now`.
+    fn answered(&mut self, now: Instant, call: u64);
+    /// Call `call` ended (every end path: its CDR is `cdr`).
+    fn ended(&mut self, now: Instant, call: u64, cdr: &Cdr);
+}
+
+/// A call refused by [`CreditControl::authorize`]: `402` uses `reason` as its reason phrase
+/// (`402 Insufficient Balance`); any status carries it in a `Warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreditRefusal {
+    pub status: u16,
+    pub reason: &'static str,
 }
 
 /// One call attempt, as written to the `cdr` table. Times are unix milliseconds.

@@ -15,7 +15,7 @@ use sip_transaction::ClientKey;
 use crate::call::{CallId, OriginRequest};
 use crate::cdr::Epoch;
 use crate::ids::Ids;
-use crate::{B2buaConfig, CallEvent, MediaRelay, NoMedia, Side};
+use crate::{B2buaConfig, CallEvent, CreditControl, MediaRelay, NoMedia, Side};
 
 /// How often answered calls are checked against the longest allowed duration.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -125,6 +125,8 @@ pub(crate) struct Shared {
     pub(crate) events: VecDeque<CallEvent>,
     /// Wall clock for CDR times.
     pub(crate) epoch: Epoch,
+    /// Rating of calls, when billing is on.
+    pub(crate) credit: Option<Box<dyn CreditControl + Send>>,
 }
 
 impl Shared {
@@ -139,6 +141,7 @@ impl Shared {
             pending_per_call: HashMap::new(),
             events: VecDeque::new(),
             epoch: Epoch::new(epoch),
+            credit: None,
         }
     }
 

@@ -567,6 +567,9 @@ pub struct CallSettings {
     /// Our `Min-SE`: a smaller `Session-Expires` is answered 422. Default 90 s, the RFC 4028
     /// floor; 1 to 86400 s (below 90 only for tests).
     pub min_se: Duration,
+    /// Prepaid billing (docs/billing.md): calls of accounts with a `billing_accounts` row are
+    /// rated, authorized against their balance and cut when it is spent. Default off.
+    pub billing: bool,
 }
 
 impl Default for CallSettings {
@@ -578,6 +581,7 @@ impl Default for CallSettings {
             message_timeout: Duration::from_secs(4),
             session_expires: Duration::from_secs(1800),
             min_se: Duration::from_secs(90),
+            billing: false,
         }
     }
 }

@@ -148,6 +148,7 @@ struct RawCalls {
     message_timeout: Option<Spanned<u32>>,
     session_expires: Option<Spanned<u32>>,
     min_se: Option<Spanned<u32>>,
+    billing: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +415,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         config.log.format = format.0;
     }
     let calls = &mut config.calls;
+    calls.billing = raw.calls.billing.unwrap_or(false);
     for (value, field, key, slot) in [
         (
             raw.calls.call_timeout,

@@ -629,8 +629,10 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "message-timeout",
                 "session-expires",
                 "min-se",
+                "billing",
             ],
         )?;
+        self.config.calls.billing = self.value(&params, "billing", None)?.unwrap_or(false);
         if let Some(Seconds(t)) = self.value(&params, "call-timeout", Some(Field::CallTimeout))? {
             self.config.calls.call_timeout = t;
         }

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{accounts, ops_cli, push_cli, reload_api, routing_cli, run_options, server};
+use crate::{
+    accounts, billing_cli, ops_cli, push_cli, reload_api, routing_cli, run_options, server,
+};
 
 /// The config file read when neither `-c` nor `FERROSWITCH_CONFIG` names one.
 const DEFAULT_CONFIG: &str = "etc/ferroswitch.toml";
@@ -58,6 +60,9 @@ pub(crate) enum Command {
     /// Show call detail records (the `cdr` table).
     #[command(subcommand)]
     Cdr(routing_cli::CdrCommand),
+    /// Prepaid billing: tariffs, billed accounts, credits and debits, plans, reports.
+    #[command(subcommand)]
+    Billing(billing_cli::BillingCommand),
     /// Ask the running server to reload its config (its admin API's POST /api/reload, the
     /// same as SIGHUP). Sends `Authorization: Bearer $FERROSWITCH_ADMIN_TOKEN` when it is set.
     Reload {
@@ -122,6 +127,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Group(cmd) => routing(&config, routing_cli::RoutingCommand::Group(cmd)),
         Command::LocalPlan(cmd) => routing(&config, routing_cli::RoutingCommand::LocalPlan(cmd)),
         Command::Cdr(cmd) => routing(&config, routing_cli::RoutingCommand::Cdr(cmd)),
+        Command::Billing(cmd) => {
+            runtime().and_then(|rt| rt.block_on(billing_cli::run(&config, cmd)))
+        }
         Command::Reload { admin } => {
             runtime().and_then(|rt| rt.block_on(reload_api::run(&config, admin)))
         }

@@ -157,6 +157,8 @@ pub(crate) struct Dispatcher {
     flood: crate::flood::SourceLimiter,
     /// The host of relayed URIs (`domain.rs`).
     domain: domain::Domain,
+    /// Prepaid billing, when on (`billing_io.rs`): its cut-off deadline and the charges.
+    credit: Option<crate::billing_io::CreditHandle>,
 }
 
 impl Dispatcher {
@@ -212,7 +214,14 @@ impl Dispatcher {
             misses: misses::Misses::default(),
             flood: edge::default_limiter(),
             domain: domain::Domain::default(),
+            credit: None,
         }
+    }
+
+    /// Prepaid billing: the same handle the call engine holds as its `CreditControl`.
+    pub(crate) fn with_credit(mut self, credit: crate::billing_io::CreditHandle) -> Self {
+        self.credit = Some(credit);
+        self
     }
 
     /// Push wake-up: the stored tokens and the hook poster.
@@ -265,6 +274,7 @@ impl Dispatcher {
                 self.tx.poll_timeout(),
                 self.calls.poll_timeout(),
                 self.presence.poll_timeout(),
+                self.credit.as_ref().and_then(|c| c.poll_timeout()),
             ]
             .into_iter()
             .flatten()
@@ -346,6 +356,11 @@ impl Dispatcher {
                     self.tx.handle_timeout(now);
                     self.calls.handle_timeout(now, &mut TxOut { tx: &mut self.tx, now });
                     self.presence.handle_timeout(&mut self.tx, now);
+                    if let Some(credit) = &self.credit {
+                        for id in credit.handle_timeout(now) {
+                            self.calls.hang_up_for_credit(now, id, &mut TxOut { tx: &mut self.tx, now });
+                        }
+                    }
                     self.drain(now);
                 }
                 _ = gauges.tick() => crate::metrics::dispatcher_gauges(
@@ -385,7 +400,14 @@ impl Dispatcher {
                     CallEvent::Cdr(cdr) => {
                         tracing::info!(call_id = %cdr.call_id, caller = %cdr.caller, callee = %cdr.callee, status = cdr.final_code, route = %cdr.route, duration_ms = cdr.duration_ms(), hangup_by = cdr.hangup_by.as_str(), wakeup_ms = cdr.wakeup_ms, "call ended");
                         crate::metrics::call_ended(&cdr);
-                        let _ = self.writes.send(Write::Cdr(Box::new(cdr)));
+                        let charge = self
+                            .credit
+                            .as_ref()
+                            .and_then(|c| c.take_charge(&cdr.call_id));
+                        let _ = self.writes.send(match charge {
+                            Some(charge) => Write::RatedCdr(Box::new((cdr, charge))),
+                            None => Write::Cdr(Box::new(cdr)),
+                        });
                     }
                     CallEvent::Push(p) => match &self.push {
                         Some(poster) => poster.post(p),

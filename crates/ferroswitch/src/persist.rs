@@ -22,9 +22,15 @@ pub(crate) enum Write {
     Publication(store::PublicationChange),
     /// A device's push token set or removed (RFC 8599 REGISTER, API, CLI).
     PushToken(store::PushToken),
+    /// A rated call's reservation row, written or rewritten (`billing_io.rs`).
+    Reservation(store::ReservationRow),
+    /// An unanswered rated call's reservation goes.
+    ReleaseReservation(String),
+    /// A rated call's CDR with its charge: one transaction.
+    RatedCdr(Box<(b2bua::Cdr, store::ChargeRow)>),
 }
 
-fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
+pub(crate) fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
     let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     store::CdrRow {
         call_id: c.call_id.clone(),
@@ -112,6 +118,7 @@ pub(crate) async fn writer(
     let mut cdrs = Vec::new();
     let mut publications = Vec::new();
     let mut tokens: Vec<store::PushToken> = Vec::new();
+    let mut billing = crate::billing_io::Batch::default();
     loop {
         depth.set(rx.len());
         if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
@@ -141,6 +148,7 @@ pub(crate) async fn writer(
                 Write::Cdr(c) => cdrs.push(cdr_row(&c, &node_id)),
                 Write::Publication(p) => publications.push(p),
                 Write::PushToken(t) => tokens.push(t),
+                w => billing.push(w, &node_id),
             }
         }
         // Steps in order; a step's rows are cleared once written, so a retry after a
@@ -169,6 +177,13 @@ pub(crate) async fn writer(
                         instances.clear();
                     }
                     Err(e) => failed = Some(("instances", instances.len(), e)),
+                }
+            }
+            if failed.is_none() && !billing.is_empty() {
+                let n = billing.len();
+                match billing.apply(&store).await {
+                    Ok(()) => written("billing", n),
+                    Err(e) => failed = Some(("billing", billing.len(), e)),
                 }
             }
             if failed.is_none() && !cdrs.is_empty() {
@@ -215,6 +230,7 @@ pub(crate) async fn writer(
                     "bindings" => changes.clear(),
                     "instances" => instances.clear(),
                     "cdrs" => cdrs.clear(),
+                    "billing" => billing.clear(),
                     "publications" => publications.clear(),
                     _ => {
                         tokens.remove(0);

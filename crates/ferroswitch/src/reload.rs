@@ -177,6 +177,9 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("calls.min_se", Kind::Live, |c| {
         format!("{:?}", c.calls.min_se)
     }),
+    ("calls.billing", Kind::Restart, |c| {
+        c.calls.billing.to_string()
+    }),
     ("media", Kind::Restart, |c| {
         let m = c.media.as_ref();
         format!(

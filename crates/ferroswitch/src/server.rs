@@ -312,7 +312,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         dns: crate::gateways::GatewayDns::new(&config, dialer)?,
         stream_locals,
     });
-    let (calls, routing) = load_calls(
+    let (mut calls, routing) = load_calls(
         &store,
         &config,
         inputs_tx.clone(),
@@ -321,6 +321,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         gateway_dns,
     )
     .await?;
+    let credit = if config.calls.billing {
+        let handle = crate::billing_load::start(&store, &config, writes_tx.clone()).await?;
+        calls.set_credit(Box::new(handle.clone()));
+        Some(handle)
+    } else {
+        None
+    };
     let (presence, messaging) =
         load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
@@ -369,6 +376,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             .map(|(_, a)| a.to_string())
             .unwrap_or_else(|| "localhost".to_owned()),
     );
+    let dispatcher = match credit {
+        Some(c) => dispatcher.with_credit(c),
+        None => dispatcher,
+    };
     let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,

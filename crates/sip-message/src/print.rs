@@ -98,7 +98,18 @@ impl MessageBuilder {
         to_tag: Option<&str>,
         source: Option<SocketAddr>,
     ) -> Self {
-        let mut b = Self::response(code, reason_phrase(code));
+        Self::response_to_with_reason(req, code, reason_phrase(code), to_tag, source)
+    }
+
+    /// [`Self::response_to`] with a reason phrase of our own (`402 Insufficient Balance`).
+    pub fn response_to_with_reason(
+        req: &Message,
+        code: u16,
+        reason: &str,
+        to_tag: Option<&str>,
+        source: Option<SocketAddr>,
+    ) -> Self {
+        let mut b = Self::response(code, reason);
         let mut first = true;
         for v in req.header_list(&HeaderName::Via) {
             match (first, source, crate::Via::parse(v)) {

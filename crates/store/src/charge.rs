@@ -402,6 +402,15 @@ impl Store {
         Ok(charged)
     }
 
+    /// The cost of each CDR of `login` (micro-units; `None`: not rated), newest first.
+    pub async fn cdr_costs(&self, login: &str) -> Result<Vec<Option<i64>>, StoreError> {
+        sqlx::query_scalar("SELECT cost_micros FROM cdr WHERE caller = ? ORDER BY id DESC")
+            .bind(login)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("cdr_costs"))
+    }
+
     /// The sum of the costs in the CDRs of `login` (micro-units).
     pub async fn cdr_cost_total(&self, login: &str) -> Result<i64, StoreError> {
         let rows: Vec<Option<i64>> =

@@ -139,6 +139,7 @@ impl Call {
         self.winner = Some(n);
         self.branches[n].state = BranchState::Answered;
         self.answer = Some(now);
+        self.credit_answered(ctx, now);
         self.ringing.get_or_insert(now);
         self.state = CallState::Answered;
         self.final_code = 200;

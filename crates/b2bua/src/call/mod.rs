@@ -17,6 +17,7 @@
 //!   REGISTER, pick-up with INVITE/Replaces, the ghost INVITE of a late device).
 
 mod answer;
+mod credit;
 mod fork;
 mod gateway_auth;
 mod park;
@@ -38,6 +39,7 @@ use crate::shared::{Shared, TimerKind};
 use crate::{CallEvent, Caller, HangupBy, MediaMode, Outbox, Side};
 
 pub use gateway_auth::GatewayAuth;
+pub(crate) use credit::authorize;
 pub(crate) use relay::OriginRequest;
 pub(crate) use session_timer::too_small as session_too_small;
 
@@ -512,12 +514,22 @@ impl Call {
         retry_after: Option<u32>,
         out: &mut dyn Outbox,
     ) {
-        let mut b = MessageBuilder::response_to(
-            &self.a_invite,
-            code,
-            Some(&self.a_tag),
-            Some(self.a_peer.remote),
-        );
+        let mut b = match reason {
+            // only credit control refuses with 402: its reason is the phrase
+            Some(r) if code == 402 => MessageBuilder::response_to_with_reason(
+                &self.a_invite,
+                code,
+                r,
+                Some(&self.a_tag),
+                Some(self.a_peer.remote),
+            ),
+            _ => MessageBuilder::response_to(
+                &self.a_invite,
+                code,
+                Some(&self.a_tag),
+                Some(self.a_peer.remote),
+            ),
+        };
         if let Some(r) = reason {
             b.header("Warning", format_args!("399 ferroswitch \"{r}\""));
         }
@@ -541,6 +553,9 @@ impl Call {
             self.hangup_by = by;
             let media = ctx.media.end(self.id);
             let cdr = self.cdr(now, by, media, &ctx.epoch);
+            if let Some(credit) = ctx.credit.as_mut() {
+                credit.ended(now, self.id, &cdr);
+            }
             ctx.events.push_back(CallEvent::Cdr(cdr));
         }
         let at = now + 64 * ctx.cfg.t1;

@@ -317,6 +317,7 @@ impl Call {
         );
         self.state = CallState::Answered;
         self.answer = Some(now);
+        self.credit_answered(ctx, now);
         self.ringing.get_or_insert(now);
         self.final_code = 200;
         self.no_answer_at = None;

@@ -366,6 +366,21 @@ impl Net {
         ended
     }
 
+    /// The credit control cuts call `id`.
+    pub(crate) fn credit_cut(&mut self, id: u64) -> bool {
+        let now = self.now;
+        let ended = self.calls.hang_up_for_credit(
+            now,
+            id,
+            &mut Out {
+                tx: &mut self.tx,
+                now,
+            },
+        );
+        self.pump();
+        ended
+    }
+
     /// The relay reports call `id` silent.
     pub(crate) fn media_inactive(&mut self, id: u64) -> bool {
         let now = self.now;

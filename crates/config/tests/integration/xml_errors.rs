@@ -278,7 +278,7 @@ fn call_timers_out_of_range_name_line_and_key() {
         (
             &[("call_timeout", "30")],
             "etc/voipswitch_config.xml:7: calls param \"call_timeout\": ",
-            "unknown parameter (expected one of call-timeout, gateway-timeout, max-duration, message-timeout, session-expires, min-se)",
+            "unknown parameter (expected one of call-timeout, gateway-timeout, max-duration, message-timeout, session-expires, min-se, billing)",
         ),
     ] {
         assert_error(&parse(&section("calls", params)), prefix, then);
