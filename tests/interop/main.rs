@@ -15,7 +15,7 @@
 //! | `messages::linphonec_and_baresip_message_each_other` | a MESSAGE each way, shown by the other client |
 //! | `messages::a_message_to_an_offline_baresip_is_delivered_when_it_registers` | stored, then delivered on REGISTER |
 //! | `presence::presence_both_ways_between_baresip_and_linphonec` | linphonec's PUBLISH reaches baresip's watcher, baresip's reaches linphonec's |
-//! | `presence::linphones_list_subscription_is_accepted` | linphone's RFC 5367 list SUBSCRIBE gets 200 and a NOTIFY naming the friends the `contacts` table allows, which linphonec accepts |
+//! | `presence::linphones_list_subscription_shows_the_buddies` | linphone's RFC 5367 list SUBSCRIBE gets 200 and a NOTIFY naming the friends the `contacts` table allows; linphonec shows them (alice online, bob offline) and nothing of the friend the list lacks |
 //!
 //! What the clients cannot do headless here, said rather than faked:
 //! - linphonec runs without a sound card and has no tone source like baresip's `ausine`; its
@@ -23,9 +23,6 @@
 //!   the linphonec call proves signalling and the answer (CDR 200), not linphonec's RTP. RTP
 //!   is counted on the baresip call, whose `ausine` source sends real Opus packets, and
 //!   DTMF, hold/resume and transfer are driven from baresip (its `ctrl_tcp` commands).
-//! - linphonec 5.1 accepts the list NOTIFY (`200`) but does not display the presence inside
-//!   it (see docs/presence.md); the list test proves what the server sends and that linphone
-//!   takes it, and the single-subscription test proves linphonec shows presence.
 
 #[path = "../e2e/harness.rs"]
 #[allow(dead_code)]

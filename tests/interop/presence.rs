@@ -36,7 +36,7 @@ fn presence_both_ways_between_baresip_and_linphonec() {
 }
 
 #[test]
-fn linphones_list_subscription_is_accepted() {
+fn linphones_list_subscription_shows_the_buddies() {
     if !tools() {
         return;
     }
@@ -49,6 +49,9 @@ fn linphones_list_subscription_is_accepted() {
         s.close().await;
     });
     let server = site.start();
+    // alice is online (her baresip publishes); bob and eve published nothing
+    let _alice = Baresip::start(&site, &server, "alice", "udp", &[], 60);
+    site.wait_bindings("alice registered", |b| b.len() == 1);
     // carol's linphonec names alice, bob and eve in one SUBSCRIBE to its rls_uri
     let rls = format!("sip:rls@{}", addr(&server, "udp"));
     let rc = linphonerc(
@@ -58,7 +61,7 @@ fn linphones_list_subscription_is_accepted() {
         &["alice", "bob", "eve"],
         Some(&rls),
     );
-    let carol = Linphonec::start(site.dir.path(), "carol", &rc, 40);
+    let mut carol = Linphonec::start(site.dir.path(), "carol", &rc, 40);
     // the list subscription is created (no 420), named 3 and kept the 2 the list allows
     server_log(&server, 15, |l| {
         l.contains("subscription created") && l.contains("resource=rls") && l.contains("list=true")
@@ -68,9 +71,25 @@ fn linphones_list_subscription_is_accepted() {
             && l.contains("named=3")
             && l.contains("kept=2")
     });
-    // and linphonec answers the list NOTIFY (RLMI with alice and bob) with 200
-    server_log(&server, 10, |l| {
-        l.contains("NOTIFY accepted") && l.contains("watcher=carol")
-    });
-    drop(carol);
+    // linphonec answers the list NOTIFY and shows what it carried:
+    // `Friend "alice" <sip:alice@...> is Online`, bob offline
+    assert!(
+        carol.out.wait(15, |l| l.contains("Friend \"alice\"")
+            && l.contains("Online")),
+        "linphonec:\n{}",
+        carol.out.text()
+    );
+    assert!(
+        carol
+            .out
+            .wait(5, |l| l.contains("Friend \"bob\"") && l.contains("Offline")),
+        "linphonec:\n{}",
+        carol.out.text()
+    );
+    // eve is not in carol's buddy list: the server says nothing of her
+    assert!(
+        !carol.out.text().contains("Friend \"eve\""),
+        "linphonec:\n{}",
+        carol.out.text()
+    );
 }
