@@ -28,12 +28,15 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Builds the multipart body; returns its `Content-Type` (with `type`, `start` and
-/// `boundary`) and the bytes.
+/// `boundary`) and the bytes. `bare_cids` writes each part's Content-ID as `Content-Id:`
+/// without the angle brackets of RFC 2045, i.e. exactly as the RLMI `cid` attribute:
+/// liblinphone looks a part up by comparing header name and value as they are.
 pub(crate) fn build(
     list_uri: &str,
     version: u32,
     full_state: bool,
     parts: &[Part<'_>],
+    bare_cids: bool,
     tokens: &mut Tokens,
 ) -> (String, Bytes) {
     let nonce = tokens.hex();
@@ -84,9 +87,17 @@ pub(crate) fn build(
     let mut part = |cid: &str, ty: &str, body: &[u8]| {
         out.put_slice(b"--");
         out.put_slice(boundary.as_bytes());
-        out.put_slice(b"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <");
-        out.put_slice(cid.as_bytes());
-        out.put_slice(b">\r\nContent-Type: ");
+        out.put_slice(b"\r\nContent-Transfer-Encoding: binary\r\n");
+        if bare_cids {
+            // belle-sip also matches the header name case-sensitively, as `Content-Id`
+            out.put_slice(b"Content-Id: ");
+            out.put_slice(cid.as_bytes());
+        } else {
+            out.put_slice(b"Content-ID: <");
+            out.put_slice(cid.as_bytes());
+            out.put_slice(b">");
+        }
+        out.put_slice(b"\r\nContent-Type: ");
         out.put_slice(ty.as_bytes());
         out.put_slice(b";charset=\"UTF-8\"\r\n\r\n");
         out.put_slice(body);
@@ -129,6 +140,7 @@ mod tests {
                 instance: "i1",
                 body: evil,
             }],
+            false,
             &mut t,
         );
         let boundary = ct.split("boundary=").nth(1).unwrap();

@@ -528,7 +528,7 @@ impl PresenceServer {
             Some(r) => format!("terminated;reason={r}"),
             None => "terminated".to_owned(),
         };
-        let name = self.packages[sub.package].name();
+        let name = notify::notify_event(sub, self.packages[sub.package].name());
         let notify = build_notify(sub, name, &state, None, key, true, &mut self.tokens);
         self.actions.push_back(Action::Notify(notify));
         self.remove(key);

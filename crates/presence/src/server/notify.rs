@@ -42,6 +42,7 @@ impl PresenceServer {
                 uri,
                 members,
                 version,
+                requested,
                 ..
             } => {
                 let full = matches!(pending, Pending::Full);
@@ -71,7 +72,8 @@ impl PresenceServer {
                 if !full && parts.is_empty() {
                     return;
                 }
-                let (ct, body) = rlmi::build(uri, *version, full, &parts, &mut self.tokens);
+                let bare = requested.is_some();
+                let (ct, body) = rlmi::build(uri, *version, full, &parts, bare, &mut self.tokens);
                 *version += 1;
                 (ct, body)
             }
@@ -86,9 +88,10 @@ impl PresenceServer {
                 sub.expires_at.saturating_sub(now).div_ceil(1000)
             )
         };
+        let event = notify_event(sub, package.name());
         let notify = build_notify(
             sub,
-            package.name(),
+            event,
             &state_header,
             Some((&content_type, &body)),
             key,
@@ -141,6 +144,19 @@ impl PresenceServer {
             }
         }
         self.kick(now, key.subscription);
+    }
+}
+
+/// The Event value of a subscription's NOTIFYs: the package name, except `Presence` for a
+/// URI-list subscription (RFC 5367, linphone's buddy list). liblinphone 5.1 hands a NOTIFY to
+/// its friend lists only when the Event is exactly `Presence` (it compares case-sensitively,
+/// unlike its SUBSCRIBE side); this core compares Event values case-insensitively.
+pub(super) fn notify_event<'a>(sub: &Subscription, package: &'a str) -> &'a str {
+    match &sub.target {
+        Target::List {
+            requested: Some(_), ..
+        } if package == "presence" => "Presence",
+        _ => package,
     }
 }
 

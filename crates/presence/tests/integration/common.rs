@@ -494,7 +494,13 @@ pub(crate) fn open_list_notify(m: &Message) -> (Rlmi, Vec<(String, Vec<u8>)>) {
     let parts = parse_multipart(&boundary, m.body());
     assert!(!parts.is_empty());
     // the root part is the RLMI document named by `start`
-    assert_eq!(parts[0].header("Content-ID"), Some(start.as_str()));
+    // RFC 2045 writes Content-ID in angle brackets; URI-list NOTIFYs (linphone) leave them
+    // out, as in the RLMI `cid`
+    let bare = |v: &str| v.trim_start_matches('<').trim_end_matches('>').to_owned();
+    assert_eq!(
+        parts[0].header("Content-ID").map(bare),
+        Some(bare(start.as_str()))
+    );
     assert!(parts[0]
         .header("Content-Type")
         .unwrap()
@@ -510,7 +516,7 @@ pub(crate) fn open_list_notify(m: &Message) -> (Rlmi, Vec<(String, Vec<u8>)>) {
         assert_eq!(state, "active");
         let part = parts[1..]
             .iter()
-            .find(|p| p.header("Content-ID") == Some(format!("<{cid}>").as_str()))
+            .find(|p| p.header("Content-ID").map(bare).as_deref() == Some(cid.as_str()))
             .unwrap_or_else(|| panic!("no part with Content-ID <{cid}>"));
         assert!(part
             .header("Content-Type")

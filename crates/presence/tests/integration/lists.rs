@@ -52,6 +52,14 @@ fn full_state_then_partial_with_rising_versions() {
     assert_eq!(header(&m, "Require").as_deref(), Some("eventlist"));
     assert_eq!(header(&m, "Event").as_deref(), Some("presence"));
     let (rlmi, parts) = open_list_notify(&m);
+    // RFC 2045 Content-IDs in angle brackets
+    let text = body_text(&m);
+    for r in &rlmi.resources {
+        assert!(
+            text.contains(&format!("Content-ID: <{}>\r\n", r.3)),
+            "{text}"
+        );
+    }
     assert_eq!(rlmi.uri, "sip:alice@ex.com");
     assert_eq!(rlmi.version, 0);
     assert!(rlmi.full_state);

@@ -59,7 +59,14 @@ fn the_named_friends_in_the_buddy_list_are_notified_under_their_own_uris() {
     let n = h.take_notifies();
     assert_eq!(n.len(), 1);
     let m = parse(&n[0].request);
+    // what liblinphone 5.1 needs to take the NOTIFY: Event exactly `Presence`, and each
+    // part's Content-ID written as the RLMI cid (no angle brackets)
+    assert_eq!(header(&m, "Event").as_deref(), Some("Presence"));
+    let text = body_text(&m);
     let (rlmi, parts) = open_list_notify(&m);
+    for r in &rlmi.resources {
+        assert!(text.contains(&format!("Content-Id: {}\r\n", r.3)), "{text}");
+    }
     assert_eq!(rlmi.uri, "sip:rls@ex.com", "the list is the Request-URI");
     assert!(rlmi.full_state);
     let uris: Vec<&str> = rlmi.resources.iter().map(|r| r.0.as_str()).collect();
