@@ -228,6 +228,11 @@ pub(crate) async fn settle(store: &store::Store, node_id: &str) -> anyhow::Resul
             media_b_packets: None,
             node_id: node_id.into(),
             wakeup_ms: None,
+            b_call_id: None,
+            media_a_bytes: None,
+            media_b_bytes: None,
+            media_a_lost: None,
+            media_b_lost: None,
         };
         let c = charge_row(r.call_key.clone(), &charge, unix_ms(), "settle");
         let done = store.insert_rated_cdrs(&[(cdr, c)]).await?;
