@@ -38,8 +38,8 @@ use crate::route::{GatewayTarget, Target};
 use crate::shared::{Shared, TimerKind};
 use crate::{CallEvent, Caller, HangupBy, MediaMode, Outbox, Side};
 
-pub use gateway_auth::GatewayAuth;
 pub(crate) use credit::authorize;
+pub use gateway_auth::GatewayAuth;
 pub(crate) use relay::OriginRequest;
 pub(crate) use session_timer::too_small as session_too_small;
 

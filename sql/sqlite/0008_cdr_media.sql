@@ -1,5 +1,5 @@
 -- CDRs: the callee leg's Call-ID and the relay's media counters per direction.
--- Keep table and column names identical to sql/mysql/0009_cdr_media.sql.
+-- Keep table and column names identical to sql/mysql/0008_cdr_media.sql.
 --
 -- b_call_id: the Call-ID of our INVITE to the branch that answered (else the last one tried);
 -- NULL when no branch was started. media_*_bytes: UDP payload bytes relayed from the caller
