@@ -235,6 +235,11 @@ impl Baresip {
     /// Sends a menu command (`dial`, `hold`, `resume`, `sndcode`, `transfer`, `hangup`, ...)
     /// and waits for its response; panics if baresip refuses it.
     pub(crate) fn command(&mut self, command: &str, params: Option<&str>) {
+        self.command_output(command, params);
+    }
+
+    /// [`Self::command`], returning what the command printed (the response's `data`).
+    pub(crate) fn command_output(&mut self, command: &str, params: Option<&str>) -> String {
         let mut v = serde_json::json!({ "command": command, "token": command });
         if let Some(p) = params {
             v["params"] = p.into();
@@ -252,6 +257,7 @@ impl Baresip {
             "{}: {command} refused: {resp}",
             self.login
         );
+        resp["data"].as_str().unwrap_or_default().to_owned()
     }
 
     /// The next call event of `kind` (`CALL_ESTABLISHED`, `CALL_DTMF_START`, ...), within
