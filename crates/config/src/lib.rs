@@ -21,6 +21,7 @@ mod origin;
 mod toml_form;
 mod trunks;
 mod validate;
+mod voicemail;
 mod xml_form;
 
 use std::path::Path;
@@ -33,6 +34,7 @@ pub use model::{
     Transport, Trunk, UnknownName,
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};
+pub use voicemail::VoicemailSettings;
 
 /// Reads and parses the file at `path`: XML when it ends in `.xml` (or, with another extension,
 /// when its content starts with `<`), TOML otherwise.

@@ -59,6 +59,8 @@ pub struct Config {
     pub dns: DnsSettings,
     /// Credentials and TLS trust per gateway (carrier trunks), by gateway name.
     pub trunks: Vec<Trunk>,
+    /// The built-in voicemail service.
+    pub voicemail: crate::voicemail::VoicemailSettings,
 }
 
 impl Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
             dns: DnsSettings::default(),
             trunks: Vec::new(),
+            voicemail: crate::voicemail::VoicemailSettings::default(),
         }
     }
 }

@@ -23,6 +23,8 @@ use crate::origin::{parse_socket_addr, Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
 
+mod voicemail;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -54,6 +56,8 @@ struct RawConfig {
     dns: RawDns,
     #[serde(default)]
     trunk: Vec<RawTrunk>,
+    #[serde(default)]
+    voicemail: voicemail::RawVoicemail,
 }
 
 #[derive(Default, Deserialize)]
@@ -560,6 +564,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         trunk.origin = origin;
         config.trunks.push(trunk);
     }
+    voicemail::convert(raw.voicemail, &mut config.voicemail, at);
     Ok(config)
 }
 

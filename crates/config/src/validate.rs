@@ -17,6 +17,7 @@ use crate::model::{
 use crate::ConfigError;
 
 mod fields;
+mod voicemail;
 
 pub(crate) use fields::{Field, Hook, Positions};
 
@@ -65,6 +66,7 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
         check.media(media)?;
     }
     crate::trunks::check(&mut config.trunks, &path, &base)?;
+    check.voicemail(&mut config.voicemail, &base, &config.database.url)?;
     Ok(config)
 }
 

@@ -23,6 +23,7 @@ use crate::ConfigError;
 
 mod sections;
 mod values;
+mod voicemail;
 use values::{Algorithms, List, Seconds, XmlIp, XmlValue};
 
 const ROOTS: &[&str] = &["voipswitch", "config"];
@@ -42,6 +43,7 @@ const SECTIONS: &[&str] = &[
     "trusted_peer",
     "dns",
     "trunk",
+    "voicemail",
 ];
 const TLS_PARAMS: &[&str] = &[
     "tls-certificate",
@@ -184,6 +186,7 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "trusted_peer" => self.trusted_peer(child)?,
                 "dns" => self.dns(child)?,
                 "trunk" => self.trunk(child)?,
+                "voicemail" => self.voicemail(child)?,
                 _ => {
                     return Err(self.error(
                         line,

@@ -82,6 +82,11 @@ pub(crate) enum Field {
     MediaPortMin,
     MediaPortMax,
     MediaInactivityTimeout,
+    VoicemailDirectory,
+    VoicemailPrompts,
+    VoicemailMaxMessage,
+    VoicemailSilenceTimeout,
+    VoicemailAccessPrefixes,
 }
 
 impl Field {
@@ -140,6 +145,11 @@ impl Field {
             Self::MediaPortMin => "media.port_min".into(),
             Self::MediaPortMax => "media.port_max".into(),
             Self::MediaInactivityTimeout => "media.inactivity_timeout".into(),
+            Self::VoicemailDirectory => "voicemail.directory".into(),
+            Self::VoicemailPrompts => "voicemail.prompts".into(),
+            Self::VoicemailMaxMessage => "voicemail.max_message".into(),
+            Self::VoicemailSilenceTimeout => "voicemail.silence_timeout".into(),
+            Self::VoicemailAccessPrefixes => "voicemail.access_prefixes".into(),
         }
     }
 }
