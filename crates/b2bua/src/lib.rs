@@ -85,7 +85,7 @@ pub use call::GatewayAuth;
 pub use calls::Calls;
 pub use dialplan;
 pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
-pub use voicemail::with_target;
+pub use voicemail::{access_number, with_target};
 
 /// One call as the operator sees it ([`Calls::summaries`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +318,12 @@ pub trait Directory {
     /// The login's devices that have a push token (registered or not).
     fn push_devices(&self, _login: &str) -> Vec<PushDevice> {
         Vec::new()
+    }
+    /// The built-in voicemail service's URI and flow for a number (after the caller's
+    /// tech-prefix rule) that is one of its access numbers ([`access_number`]); `None` when
+    /// it is not, or there is no built-in service.
+    fn voicemail_number(&self, _number: &str) -> Option<(String, Peer)> {
+        None
     }
 }
 

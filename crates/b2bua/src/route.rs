@@ -109,7 +109,14 @@ pub(crate) fn decide(
     push_enabled: bool,
 ) -> Routed {
     let number = caller.tech_prefix.apply_dp(dialed).into_owned();
-    let Some(r) = plan.route(&number) else {
+    let planned = plan.route(&number);
+    // the built-in voicemail's numbers, unless the plan sends them to a service of its own
+    if !matches!(planned.as_ref().map(|r| &r.entry.action), Some(Action::Service { .. })) {
+        if let Some(routed) = crate::voicemail::builtin_route(caller, &number, dir) {
+            return routed;
+        }
+    }
+    let Some(r) = planned else {
         return Routed {
             decision: Decision::Reject {
                 code: 404,

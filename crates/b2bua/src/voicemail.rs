@@ -1,6 +1,45 @@
 //! The Request-URI of a call sent to voicemail (the built-in service or an outside server):
 //! whose mailbox and why (RFC 4458 `target` and `cause` URI parameters), and the `msgN` suffix
-//! of `950msgN` kept.
+//! of `950msgN` kept; and the numbers of the built-in voicemail service (`950`, `950msgN`,
+//! `750` behind an access prefix).
+
+use crate::route::{Decision, Routed};
+use crate::{Caller, Directory};
+
+/// The user part the built-in voicemail service reads from `number` (after the caller's
+/// tech-prefix rule): `950`, `950msgN` or `750` behind one of `prefixes` (`""`: none), e.g.
+/// `onnet950msg230` → `950msg230`. Anything else (`9501`, `750x`) is not one.
+pub fn access_number<'a>(number: &'a str, prefixes: &[String]) -> Option<&'a str> {
+    prefixes.iter().find_map(|p| {
+        let rest = number.strip_prefix(p.as_str())?;
+        let ok = rest == "950"
+            || rest == "750"
+            || rest.strip_prefix("950msg").is_some_and(|n| {
+                !n.is_empty() && n.len() <= 18 && n.bytes().all(|b| b.is_ascii_digit())
+            });
+        ok.then_some(rest)
+    })
+}
+
+/// A call to the built-in voicemail's numbers, when the directory has the service and the
+/// caller is an authenticated account (a trusted peer's From could name anyone, and the
+/// service takes the B-leg From, which the B2BUA sets to the authenticated login, as the
+/// owner).
+pub(crate) fn builtin_route(caller: &Caller, number: &str, dir: &dyn Directory) -> Option<Routed> {
+    if caller.trusted {
+        return None;
+    }
+    let (uri, peer) = dir.voicemail_number(number)?;
+    Some(Routed {
+        decision: Decision::Service {
+            uri: uri.clone(),
+            peer,
+        },
+        callee: uri,
+        routed: number.to_owned(),
+        route: "service",
+    })
+}
 
 /// RFC 4458 §3.2 `cause` for the final answer of the callee's branches: busy (486, and a
 /// decline, 600/603, which voipswitch treats as busy), no reply (408: the no-answer timer, a
@@ -57,6 +96,19 @@ fn insert_param(uri: &str, param: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_numbers() {
+        let p = ["".to_owned(), "onnet".to_owned()];
+        assert_eq!(access_number("onnet950msg230", &p), Some("950msg230"));
+        assert_eq!(access_number("onnet750", &p), Some("750"));
+        assert_eq!(access_number("950", &p), Some("950"));
+        assert_eq!(access_number("onnet950", &p), Some("950"));
+        for no in ["9501", "750x", "onnet950msg", "onnet950msgx", "int950", "onnet", ""] {
+            assert_eq!(access_number(no, &p), None, "{no}");
+        }
+        assert_eq!(access_number("950", &["onnet".to_owned()]), None);
+    }
 
     #[test]
     fn rfc_4458_parameters_and_the_message_suffix() {
