@@ -111,7 +111,10 @@ pub(crate) fn decide(
     let number = caller.tech_prefix.apply_dp(dialed).into_owned();
     let planned = plan.route(&number);
     // the built-in voicemail's numbers, unless the plan sends them to a service of its own
-    if !matches!(planned.as_ref().map(|r| &r.entry.action), Some(Action::Service { .. })) {
+    if !matches!(
+        planned.as_ref().map(|r| &r.entry.action),
+        Some(Action::Service { .. })
+    ) {
         if let Some(routed) = crate::voicemail::builtin_route(caller, &number, dir) {
             return routed;
         }

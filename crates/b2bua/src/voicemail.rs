@@ -104,7 +104,15 @@ mod tests {
         assert_eq!(access_number("onnet750", &p), Some("750"));
         assert_eq!(access_number("950", &p), Some("950"));
         assert_eq!(access_number("onnet950", &p), Some("950"));
-        for no in ["9501", "750x", "onnet950msg", "onnet950msgx", "int950", "onnet", ""] {
+        for no in [
+            "9501",
+            "750x",
+            "onnet950msg",
+            "onnet950msgx",
+            "int950",
+            "onnet",
+            "",
+        ] {
             assert_eq!(access_number(no, &p), None, "{no}");
         }
         assert_eq!(access_number("950", &["onnet".to_owned()]), None);

@@ -96,6 +96,8 @@ pub(crate) struct Dir<'a> {
     pub(crate) udp_locals: &'a [SocketAddr],
     /// The devices' push tokens.
     pub(crate) push: &'a crate::push_io::PushTokens,
+    /// The built-in voicemail service, when it runs.
+    pub(crate) voicemail: Option<&'a crate::voicemail_service::Builtin>,
 }
 
 impl Dir<'_> {
@@ -180,13 +182,24 @@ impl Directory for Dir<'_> {
     }
 
     fn voicemail(&self, login: &str) -> Option<String> {
-        let uri = self.accounts.profile(login).flatten()?.voicemail.clone()?;
+        // the account's outside voicemail server, else the built-in service
+        let uri = match &self.accounts.profile(login).flatten()?.voicemail {
+            Some(uri) => uri.clone(),
+            None => self.voicemail?.deposit_uri(),
+        };
         // RFC 4458: whose mailbox (the original target, here as the account at our address)
         let host = self
             .udp_locals
             .first()
             .map_or_else(|| "localhost".to_owned(), |a| a.ip().to_string());
         Some(b2bua::with_target(&uri, login, &host))
+    }
+
+    fn voicemail_number(&self, number: &str) -> Option<(String, Peer)> {
+        let vm = self.voicemail?;
+        let user = b2bua::access_number(number, &vm.prefixes)?;
+        let uri = vm.uri(user);
+        Some((uri, self.udp_peer(vm.addr)?))
     }
 
     fn push_devices(&self, login: &str) -> Vec<b2bua::PushDevice> {

@@ -22,6 +22,7 @@ mod guard;
 mod lifecycle;
 mod misses;
 mod operator;
+mod voicemail;
 
 use auth::cached;
 
@@ -142,6 +143,8 @@ pub(crate) struct Dispatcher {
     system_commands: SystemCommands,
     push_tokens: PushTokens,
     push: Option<PushPoster>,
+    /// The built-in voicemail service, when it runs (`voicemail_service.rs`).
+    voicemail: Option<crate::voicemail_service::Builtin>,
     /// Shutting down: calls ended, new requests refused (`lifecycle.rs`).
     draining: bool,
     /// Account reads in flight (requests waiting on them).
@@ -204,6 +207,7 @@ impl Dispatcher {
             system_commands: SystemCommands::default(),
             push_tokens: PushTokens::default(),
             push: None,
+            voicemail: None,
             draining: false,
             fetching: 0,
             purge_every: Duration::from_secs(30),
@@ -332,6 +336,7 @@ impl Dispatcher {
                 }
                 Some(f) = fetched.recv() => {
                     let now = Instant::now();
+                    self.voicemail_push(&f);
                     self.presence.fetched(&mut self.tx, now, f);
                     self.drain(now);
                 }
@@ -557,6 +562,7 @@ impl Dispatcher {
             routing: &self.routing,
             udp_locals: &self.udp_locals,
             push: &self.push_tokens,
+            voicemail: self.voicemail.as_ref(),
         };
         let mut out = TxOut {
             tx: &mut self.tx,

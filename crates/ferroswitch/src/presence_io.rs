@@ -36,10 +36,8 @@ pub(crate) enum Fetched {
         subscription: SubscriptionKey,
         buddies: Vec<Buddy>,
     },
-    Summary {
-        login: String,
-        summary: MessageSummary,
-    },
+    /// The built-in voicemail's mailbox (`voicemail_service.rs`): counts and details.
+    Mailbox(Box<crate::voicemail_service::Mailbox>),
 }
 
 pub(crate) struct PresenceIo {
@@ -163,8 +161,14 @@ impl PresenceIo {
             } => self
                 .server
                 .buddies_fetched(unix_ms(), subscription, buddies),
-            Fetched::Summary { login, summary } => {
-                self.server.set_message_summary(unix_ms(), &login, summary);
+            Fetched::Mailbox(m) => {
+                let m = *m;
+                self.server.set_message_summary_with_details(
+                    unix_ms(),
+                    &m.login,
+                    m.summary,
+                    m.details,
+                );
             }
         }
         self.drain(tx, now);
@@ -310,7 +314,16 @@ impl PresenceIo {
                         MessageSummary::default()
                     }
                 };
-            let _ = fetched.send(Fetched::Summary { login, summary });
+            // the new messages' details too (the built-in voicemail's; none without it)
+            let details = crate::voicemail_service::details(&store, &login).await;
+            let _ = fetched.send(Fetched::Mailbox(Box::new(
+                crate::voicemail_service::Mailbox {
+                    login,
+                    summary,
+                    details,
+                    change: None,
+                },
+            )));
         });
     }
 }

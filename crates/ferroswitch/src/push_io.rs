@@ -91,6 +91,37 @@ impl PushPoster {
         self.hooks = hooks.filter(|h| h.config().push.is_some());
     }
 
+    /// Posts an event that no call waits on (`voicemail`): a failure is logged only.
+    pub(crate) fn post_event(&self, event: hooks::PushEvent) {
+        let name = event.name();
+        let Some(hooks) = self.hooks.clone() else {
+            metrics::counter!(crate::metrics::PUSH_TOTAL, "event" => name, "result" => "no_hook")
+                .increment(1);
+            return;
+        };
+        let slots = self.slots.clone();
+        tokio::spawn(async move {
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return;
+            };
+            let result =
+                match crate::metrics::hook_call(crate::metrics::Hook::Push, hooks.push(&event))
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::debug!(event = name, "push posted");
+                        "ok"
+                    }
+                    Err(e) => {
+                        tracing::info!(event = name, "push not delivered: {e}");
+                        "failed"
+                    }
+                };
+            metrics::counter!(crate::metrics::PUSH_TOTAL, "event" => name, "result" => result)
+                .increment(1);
+        });
+    }
+
     pub(crate) fn post(&self, p: PushRequest) {
         let incoming = p.kind == PushKind::IncomingCall;
         let (call, instances): (u64, Vec<String>) = (

@@ -328,6 +328,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let listener_ips: Vec<std::net::IpAddr> =
+        config.listeners.iter().map(|l| l.addr.ip()).collect();
+    let voicemail =
+        crate::voicemail_service::start(&config, &store, fetched_tx.clone(), &listener_ips).await?;
     let (presence, messaging) =
         load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
@@ -367,6 +371,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         body_prefix: config.push.system_body_prefix.clone(),
     })
     .with_push(push_tokens, push_poster)
+    .with_voicemail(voicemail.as_ref().map(|(b, _)| b.clone()))
     .with_auth_limits((&config.security).into())
     .with_security(&config.security)
     .with_domain(
@@ -408,6 +413,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         store,
     };
     crate::lifecycle::shutdown(running, timeout, &mut signals).await?;
+    if let Some((_, svc)) = voicemail {
+        svc.stop();
+        tracing::info!("voicemail stopped");
+    }
     Ok(())
 }
 

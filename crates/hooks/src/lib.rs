@@ -31,6 +31,6 @@ pub use config::{Endpoint, HookConfig};
 pub use error::HookError;
 pub use payload::{
     excerpt, CallEvent, EndReason, MessageEvent, MissedReason, Party, PushDevice, PushEvent,
-    EXCERPT_CHARS,
+    VoicemailEvent, VoicemailMessage, EXCERPT_CHARS,
 };
 pub use presence::Buddy;

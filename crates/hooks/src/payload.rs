@@ -116,6 +116,36 @@ pub struct MessageEvent {
     pub instances: Vec<String>,
 }
 
+/// The message a `voicemail` event announces (a deposit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VoicemailMessage {
+    /// The message's id (`950msgN` plays it).
+    pub id: i64,
+    pub caller: Party,
+    /// When it was recorded, Unix seconds.
+    pub created: i64,
+    /// Its length in milliseconds.
+    pub duration_ms: i64,
+}
+
+/// A mailbox changed (a message deposited, heard or deleted): for the devices of its owner
+/// that are asleep (a push token, no live registration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VoicemailEvent {
+    /// The mailbox's login.
+    pub mailbox: String,
+    /// New (unheard) messages now.
+    pub new: u32,
+    /// Old (heard) messages now.
+    pub old: u32,
+    /// The message deposited, when the change is a deposit; `null` otherwise.
+    pub message: Option<VoicemailMessage>,
+    /// `+sip.instance` values of the devices this event is for.
+    pub instances: Vec<String>,
+    /// The same devices with their push tokens.
+    pub devices: Vec<PushDevice>,
+}
+
 /// An event for the push hook. Serialized with an `event` field naming the variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -133,6 +163,7 @@ pub enum PushEvent {
         reason: EndReason,
     },
     Message(MessageEvent),
+    Voicemail(VoicemailEvent),
 }
 
 impl PushEvent {
@@ -169,7 +200,12 @@ impl PushEvent {
         })
     }
 
-    /// The `event` name (`incoming_call`, `missed_call`, `call_ended`, `message`), for logs
+    /// A `voicemail` event.
+    pub fn voicemail(event: VoicemailEvent) -> Self {
+        Self::Voicemail(event)
+    }
+
+    /// The `event` name (`incoming_call`, `missed_call`, `call_ended`, `message`, `voicemail`), for logs
     /// and metrics.
     pub fn name(&self) -> &'static str {
         match self {
@@ -177,6 +213,7 @@ impl PushEvent {
             Self::MissedCall { .. } => "missed_call",
             Self::CallEnded { .. } => "call_ended",
             Self::Message(_) => "message",
+            Self::Voicemail(_) => "voicemail",
         }
     }
 }

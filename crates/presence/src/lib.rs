@@ -24,6 +24,7 @@
 //! | [`handle_notify_response(now, key, status)`](PresenceServer::handle_notify_response) | a NOTIFY's final response; 408 for Timer F or a transport error |
 //! | [`buddies_fetched(now, key, buddies)`](PresenceServer::buddies_fetched) | the answer to [`Action::FetchBuddies`] (empty on hook error) |
 //! | [`set_message_summary(now, login, counts)`](PresenceServer::set_message_summary) | the answer to [`Action::FetchState`], or a voicemail count change |
+//! | [`set_message_summary_with_details(now, login, counts, details)`](PresenceServer::set_message_summary_with_details) | the same with the new messages' details (the built-in voicemail) |
 //! | [`restore(now, rows)`](PresenceServer::restore) | at start, the `presence_publications` rows |
 //! | [`handle_timeout(now)`](PresenceServer::handle_timeout) | at [`poll_timeout`](PresenceServer::poll_timeout) |
 //!
@@ -75,7 +76,7 @@ pub mod uri_list;
 mod xml;
 
 pub use config::PresenceConfig;
-pub use mwi::{message_summary_body, MessageSummary};
+pub use mwi::{message_details, message_summary_body, MessageDetail, MessageSummary};
 pub use package::{Body, EventPackage, MessageSummaryPackage, PresencePackage, Resource, State};
 pub use publish::{Persist, PublicationRow, Publications};
 pub use server::{

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use crate::mwi::{message_summary_body, MessageSummary, MWI_TYPE};
+use crate::mwi::{message_details, message_summary_body, MessageDetail, MessageSummary, MWI_TYPE};
 use crate::pidf::{self, PIDF_TYPE};
 use crate::publish::Publications;
 
@@ -38,6 +38,7 @@ pub struct Resource<'a> {
 pub struct State<'a> {
     pub(crate) publications: &'a Publications,
     pub(crate) summaries: &'a HashMap<String, MessageSummary>,
+    pub(crate) details: &'a HashMap<String, Vec<MessageDetail>>,
 }
 
 impl<'a> State<'a> {
@@ -158,7 +159,10 @@ impl EventPackage for MessageSummaryPackage {
         let s = state.summaries.get(r.login).copied().unwrap_or_default();
         Body {
             content_type: MWI_TYPE,
-            bytes: Bytes::from(message_summary_body(r.uri, &s)),
+            bytes: Bytes::from(match state.details.get(r.login) {
+                Some(d) => message_summary_body(r.uri, &s) + &message_details(r.uri, d),
+                None => message_summary_body(r.uri, &s),
+            }),
         }
     }
 }

@@ -14,7 +14,7 @@ use tracing::{debug, debug_span, warn};
 
 use crate::config::PresenceConfig;
 use crate::ids::{fnv64, Tokens};
-use crate::mwi::MessageSummary;
+use crate::mwi::{MessageDetail, MessageSummary};
 use crate::package::{Body, EventPackage, MessageSummaryPackage, PresencePackage, Resource, State};
 use crate::publish::{Persist, PublicationRow, Publications};
 use crate::reply::{self, range_allows};
@@ -222,6 +222,8 @@ pub struct PresenceServer {
     packages: Vec<Box<dyn EventPackage>>,
     publications: Publications,
     summaries: HashMap<String, MessageSummary>,
+    /// The new messages' details of the logins in `summaries` that the driver gave.
+    details: HashMap<String, Vec<MessageDetail>>,
     subs: HashMap<SubscriptionKey, Subscription>,
     dialogs: HashMap<(String, String), SubscriptionKey>,
     /// (package, resource login) → subscriptions whose NOTIFYs carry it (single-resource
@@ -248,6 +250,7 @@ impl PresenceServer {
             packages: vec![Box::new(PresencePackage), Box::new(MessageSummaryPackage)],
             publications,
             summaries: HashMap::new(),
+            details: HashMap::new(),
             subs: HashMap::new(),
             dialogs: HashMap::new(),
             watchers: HashMap::new(),
@@ -469,6 +472,32 @@ impl PresenceServer {
         self.state_arrived(now, pkg, login, changed);
     }
 
+    /// [`Self::set_message_summary`] with the details of the new messages, rendered after the
+    /// counts (RFC 3842 §5.2 message-context headers). Watchers are notified at once when the
+    /// counts or the details changed.
+    pub fn set_message_summary_with_details(
+        &mut self,
+        now: u64,
+        login: &str,
+        summary: MessageSummary,
+        details: Vec<MessageDetail>,
+    ) {
+        let Some(pkg) = self.package_id("message-summary") else {
+            return;
+        };
+        let k = (pkg, login.to_owned());
+        self.fetching_state.remove(&k);
+        if !self.watchers.contains_key(&k) {
+            return;
+        }
+        let mut changed = self.summaries.insert(login.to_owned(), summary) != Some(summary);
+        if self.details.get(login) != Some(&details) {
+            changed = true;
+            self.details.insert(login.to_owned(), details);
+        }
+        self.state_arrived(now, pkg, login, changed);
+    }
+
     /// Tells the core that the state `package` renders for `login` changed outside it (for
     /// packages added with [`Self::add_package`]).
     pub fn state_changed(&mut self, now: u64, package: &str, login: &str) {
@@ -542,6 +571,7 @@ impl PresenceServer {
                 self.watchers.remove(&k);
                 if self.packages[pkg].name() == "message-summary" {
                     self.summaries.remove(login);
+                    self.details.remove(login);
                 }
             }
         }

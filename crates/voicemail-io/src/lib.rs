@@ -21,7 +21,6 @@
 //! this socket (it binds loopback only and answers only `trusted` sources).
 
 mod call;
-pub mod mwi;
 mod sip;
 
 use std::net::{IpAddr, SocketAddr};
@@ -79,6 +78,7 @@ pub struct MailboxChange {
 pub struct VoicemailService {
     /// The SIP address calls are sent to.
     pub sip_addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
 }
 
 pub(crate) struct Shared {
@@ -101,8 +101,14 @@ impl VoicemailService {
             store,
             changes,
         });
-        tokio::spawn(sip::serve(Arc::new(socket), shared));
+        let task = tokio::spawn(sip::serve(Arc::new(socket), shared));
         tracing::info!(%sip_addr, "voicemail listening");
-        Ok((Self { sip_addr }, rx))
+        Ok((Self { sip_addr, task }, rx))
+    }
+
+    /// Stops taking calls (server shutdown): the SIP socket closes; calls in progress end
+    /// with the runtime.
+    pub fn stop(&self) {
+        self.task.abort();
     }
 }

@@ -22,6 +22,7 @@ impl PresenceServer {
         let state = State {
             publications: &self.publications,
             summaries: &self.summaries,
+            details: &self.details,
         };
         let (content_type, body): (String, Bytes) = match &mut sub.target {
             Target::Single { login, uri } => {

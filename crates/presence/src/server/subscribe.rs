@@ -196,6 +196,7 @@ impl PresenceServer {
         let state = State {
             publications: &self.publications,
             summaries: &self.summaries,
+            details: &self.details,
         };
         let ready = !list && package.has_state(&resource, &state);
         let sub = Subscription {
