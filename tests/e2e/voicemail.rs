@@ -289,7 +289,7 @@ fn a_declined_call_is_recorded_and_the_owner_is_notified_at_once() {
         server
             .startup_log
             .iter()
-            .any(|l| l.contains("voicemail listening on udp 127.0.0.1:")),
+            .any(|l| l.contains("voicemail service on udp 127.0.0.1:")),
         "{:?}",
         server.startup_log
     );
@@ -545,7 +545,7 @@ fn off_by_default() {
         !server
             .startup_log
             .iter()
-            .any(|l| l.contains("voicemail listening")),
+            .any(|l| l.contains("voicemail service on")),
         "{:?}",
         server.startup_log
     );

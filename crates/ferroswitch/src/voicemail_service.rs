@@ -95,7 +95,7 @@ pub(crate) async fn start(
     let (svc, changes) = VoicemailService::start(socket, settings, store.clone())
         .context("starting the voicemail service")?;
     tracing::info!(
-        "voicemail listening on udp {} (messages in {})",
+        "voicemail service on udp {} (messages in {})",
         svc.sip_addr,
         v.directory.display()
     );
