@@ -132,10 +132,13 @@ fn assert_same_audio(sent: &[i16], stored: &[i16]) {
     );
 }
 
+/// A packet received: when, from where, its payload type and payload.
+type Received = (Instant, SocketAddr, u8, Vec<u8>);
+
 /// An RTP socket the test owns, offered in the SDP of a SIPp call: keeps every packet received.
 struct Media {
     socket: UdpSocket,
-    got: Arc<Mutex<Vec<(Instant, SocketAddr, u8, Vec<u8>)>>>,
+    got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Media {

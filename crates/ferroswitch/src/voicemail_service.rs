@@ -154,7 +154,7 @@ pub(crate) async fn details(store: &store::Store, login: &str) -> Vec<MessageDet
                     duration_ms: m.duration_ms,
                 })
                 .collect();
-            v.sort_by(|a, b| b.id.cmp(&a.id));
+            v.sort_by_key(|m| std::cmp::Reverse(m.id));
             v
         }
         Ok(Err(e)) => {
