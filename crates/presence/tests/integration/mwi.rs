@@ -1,6 +1,6 @@
 //! message-summary (RFC 3842): counts fetched from the driver, NOTIFY on change.
 
-use presence::MessageSummary;
+use presence::{MessageDetail, MessageSummary};
 
 use crate::common::*;
 
@@ -86,4 +86,59 @@ fn only_ones_own_mailbox() {
     let (resp, _) = h.subscribe(&mut ua, req);
     assert_eq!(resp.status(), Some(403));
     assert!(h.fetch_state.is_empty());
+}
+
+#[test]
+fn details_of_new_messages_are_notified_to_every_device_at_once() {
+    let mut h = Harness::new();
+    let (mut ua, mut ua2) = (Ua::new("alice", 5001), Ua::new("alice", 5002));
+    for u in [&mut ua, &mut ua2] {
+        let req = u.subscribe("alice", "message-summary", None, &[]);
+        let _ = h.subscribe(u, req);
+    }
+    h.server
+        .set_message_summary(h.now, "alice", MessageSummary::new(0, 0));
+    h.drain();
+    assert_eq!(h.ack().len(), 2);
+
+    // a deposit: counts and the message's details, to both devices without waiting
+    let d = MessageDetail {
+        id: 230,
+        caller: "bob".into(),
+        display_name: "Bob".into(),
+        created_ms: 1_796_558_400_000,
+        duration_ms: 5_620,
+    };
+    h.server.set_message_summary_with_details(
+        h.now,
+        "alice",
+        MessageSummary::new(1, 0),
+        vec![d.clone()],
+    );
+    h.drain();
+    let n = h.ack();
+    assert_eq!(n.len(), 2);
+    for notify in &n {
+        assert_eq!(
+            body_text(&parse(&notify.request)),
+            "Messages-Waiting: yes\r\nMessage-Account: sip:alice@ex.com\r\nVoice-Message: 1/0 (0/0)\r\n\
+             \r\nTo: <sip:alice@ex.com>\r\nFrom: \"Bob\" <sip:bob@ex.com>\r\n\
+             Date: Sun, 06 Dec 2026 12:00:00 +0000\r\nMessage-ID: <230@ex.com>\r\n\
+             Message-Context: voice-message\r\nContent-Duration: 6\r\n"
+        );
+    }
+    // the same again: nothing; heard (0/1, no new message to detail): NOTIFY
+    h.server
+        .set_message_summary_with_details(h.now, "alice", MessageSummary::new(1, 0), vec![d]);
+    h.drain();
+    assert!(h.take_notifies().is_empty());
+    h.server
+        .set_message_summary_with_details(h.now, "alice", MessageSummary::new(0, 1), vec![]);
+    h.drain();
+    let n = h.ack();
+    assert_eq!(n.len(), 2);
+    assert_eq!(
+        body_text(&parse(&n[0].request)),
+        "Messages-Waiting: no\r\nMessage-Account: sip:alice@ex.com\r\nVoice-Message: 0/1 (0/0)\r\n"
+    );
 }
