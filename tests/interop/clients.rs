@@ -148,6 +148,13 @@ impl Lines {
     }
 }
 
+/// A baresip phone's audio: module lines, `audio_source`, `audio_codecs`.
+pub(crate) struct Audio<'a> {
+    pub(crate) modules: &'a str,
+    pub(crate) source: &'a str,
+    pub(crate) codecs: &'a str,
+}
+
 /// One baresip phone.
 pub(crate) struct Baresip {
     pub(crate) login: String,
@@ -171,6 +178,31 @@ impl Baresip {
         buddies: &[&str],
         secs: u32,
     ) -> Self {
+        Self::start_with(
+            site,
+            server,
+            login,
+            transport,
+            buddies,
+            secs,
+            &Audio {
+                modules: "module opus.so\nmodule ausine.so\n",
+                source: "ausine,440",
+                codecs: "opus/48000/2",
+            },
+        )
+    }
+
+    /// [`Self::start`] with other audio modules, source and codecs.
+    pub(crate) fn start_with(
+        site: &Site,
+        server: &Server,
+        login: &str,
+        transport: &str,
+        buddies: &[&str],
+        secs: u32,
+        audio: &Audio<'_>,
+    ) -> Self {
         let dir = site.dir.path().join(format!("baresip-{login}-{transport}"));
         std::fs::create_dir_all(&dir).unwrap();
         let port = free_tcp_port();
@@ -178,10 +210,11 @@ impl Baresip {
             dir.join("config"),
             format!(
                 "sip_listen 127.0.0.1:0\nsip_verify_server no\nmodule_path /usr/lib/baresip/modules\n\
-                 module stdio.so\nmodule opus.so\nmodule ausine.so\n\
+                 module stdio.so\n{}\
                  module_app account.so\nmodule_app contact.so\nmodule_app menu.so\n\
                  module_app presence.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{port}\n\
-                 audio_player nil\naudio_source ausine,440\naudio_alert nil\ncall_max_calls 4\n"
+                 audio_player nil\naudio_source {}\naudio_alert nil\ncall_max_calls 4\n",
+                audio.modules, audio.source
             ),
         )
         .unwrap();
@@ -189,9 +222,10 @@ impl Baresip {
             dir.join("accounts"),
             format!(
                 "<sip:{login}@{DOMAIN}>;auth_pass={};outbound=\"sip:{};transport={transport}\";\
-                 regint=600;pubint=600;answermode=auto;audio_codecs=opus/48000/2\n",
+                 regint=600;pubint=600;answermode=auto;audio_codecs={}\n",
                 password(login),
-                addr(server, transport)
+                addr(server, transport),
+                audio.codecs
             ),
         )
         .unwrap();

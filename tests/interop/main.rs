@@ -15,6 +15,7 @@
 //! | `messages::linphonec_and_baresip_message_each_other` | a MESSAGE each way, shown by the other client |
 //! | `messages::a_message_to_an_offline_baresip_is_delivered_when_it_registers` | stored, then delivered on REGISTER |
 //! | `presence::presence_both_ways_between_baresip_and_linphonec` | linphonec's PUBLISH reaches baresip's watcher, baresip's reaches linphonec's |
+//! | `voicemail::baresip_leaves_a_voicemail_and_plays_it_back` | baresip (PCMU, `aufile` source) leaves a message for a user with no device in the built-in voicemail; the stored samples are the recording's; baresip plays it through `950msgN` and its `sndfile` dump holds the stored samples |
 //! | `presence::linphones_list_subscription_shows_the_buddies` | linphone's RFC 5367 list SUBSCRIBE gets 200 and a NOTIFY naming the friends the `contacts` table allows; linphonec shows them (alice online, bob offline) and nothing of the friend the list lacks |
 //!
 //! What the clients cannot do headless here, said rather than faked:
@@ -33,3 +34,4 @@ mod clients;
 mod messages;
 mod presence;
 mod register;
+mod voicemail;
