@@ -114,6 +114,8 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     }),
     ("security", Kind::Live, |c| format!("{:?}", c.security)),
     ("database", Kind::Restart, |c| c.database.url.clone()),
+    // the built-in voicemail's socket, directory, prompts and limits are set at start
+    ("voicemail", Kind::Restart, |c| format!("{:?}", c.voicemail)),
     ("database.keep_plain_passwords", Kind::Restart, |c| {
         c.database.keep_plain_passwords.to_string()
     }),
@@ -526,6 +528,15 @@ mod tests {
         assert_eq!(live.registrar.min_expires, 300);
         assert_eq!(live.trusted, new.trusted_peers);
         assert_eq!(next.security, new.security);
+    }
+
+    #[test]
+    fn the_voicemail_section_needs_a_restart() {
+        let a = config("", "");
+        let b = config("", "[voicemail]\nenabled = true\n");
+        let r = diff(&a, &b);
+        assert_eq!(r.needs_restart, ["voicemail"]);
+        assert!(r.applied.is_empty());
     }
 
     #[test]
