@@ -544,6 +544,32 @@ fn a_sleeping_owner_is_pushed_a_voicemail_event() {
     assert_eq!(v["instances"][0], instance, "{v}");
 }
 
+/// bob's phone rings and nobody picks up within `calls.call_timeout`: the phone is
+/// CANCELled and alice leaves her message.
+#[test]
+fn an_unanswered_call_goes_to_the_mailbox_after_the_call_timeout() {
+    let site = site_with("[calls]\ncall_timeout = 5\n");
+    let server = site.start();
+    let bob = device(&site, &server, "bob", "builder", "uas_ring_forever.xml");
+    let started = Instant::now();
+    let mp = media_port().to_string();
+    let out = Sipp::new(&site, "vm_uac_deposit.xml", free_port())
+        .rows(&["alice;wonderland;bob"])
+        .args(&["-mp", &mp, "-mi", "127.0.0.1"])
+        .target(server.udp)
+        .run();
+    assert_ok("alice's deposit after the call timeout", out);
+    assert_ok("bob's ringing phone, cancelled", bob.wait());
+    assert!(
+        started.elapsed() >= Duration::from_secs(5 + 8),
+        "the call timeout first"
+    );
+    let m = wait_messages(&site, "bob", 1, 5).remove(0);
+    assert_eq!(m.caller_id, "alice");
+    let sent = pcap_samples(&Path::new(SIPP_DIR).join("pcap/vm_message.pcap"));
+    assert_same_audio(&sent, &wav_samples(&m.file_path));
+}
+
 /// Without `[voicemail]` nothing starts and the access numbers are ordinary numbers.
 #[test]
 fn off_by_default() {
