@@ -59,6 +59,8 @@ pub struct Config {
     pub dns: DnsSettings,
     /// Credentials and TLS trust per gateway (carrier trunks), by gateway name.
     pub trunks: Vec<Trunk>,
+    /// The mail server of voicemail to email; `None`: no mail is sent.
+    pub smtp: Option<crate::SmtpSettings>,
 }
 
 impl Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
             dns: DnsSettings::default(),
             trunks: Vec::new(),
+            smtp: None,
         }
     }
 }

@@ -65,6 +65,9 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
         check.media(media)?;
     }
     crate::trunks::check(&mut config.trunks, &path, &base)?;
+    if let Some(smtp) = &mut config.smtp {
+        crate::smtp::check(smtp, &path, &base)?;
+    }
     Ok(config)
 }
 

@@ -43,3 +43,4 @@ fn assert_error(error: &str, prefix: &str, then: &str) {
         "error {error:?} should mention {then:?}"
     );
 }
+mod smtp;
