@@ -62,3 +62,4 @@ mod security;
 mod server;
 mod tls;
 mod transport;
+mod voicemail_mail;

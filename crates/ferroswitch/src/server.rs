@@ -274,6 +274,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         writes_rx,
         write_queue.clone(),
     ));
+    // voicemail to email, with [smtp]: sends what is pending, then each deposit
+    let _voicemail_mailer = crate::voicemail_mail::start(&config, &store)?;
     let account_sync =
         crate::account_sync::spawn(store.clone(), account_changes_from, inputs_tx.clone());
     let (core_link, operator_rx) = crate::operator::CoreLink::new();
