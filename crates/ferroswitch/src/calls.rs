@@ -19,6 +19,8 @@ pub(crate) struct Profile {
     pub(crate) display_name: Option<String>,
     pub(crate) tech_prefix: dialplan::TechPrefix,
     pub(crate) voicemail: Option<String>,
+    /// Its own answering rules; `None`: the default.
+    pub(crate) answering_rules: Option<std::sync::Arc<voicemail::rules::AnsweringRules>>,
 }
 
 /// Routing tables, loaded from storage at start.
@@ -187,6 +189,17 @@ impl Directory for Dir<'_> {
             .first()
             .map_or_else(|| "localhost".to_owned(), |a| a.ip().to_string());
         Some(b2bua::with_target(&uri, login, &host))
+    }
+
+    fn answering_rules(
+        &self,
+        login: &str,
+    ) -> Option<std::sync::Arc<voicemail::rules::AnsweringRules>> {
+        self.accounts
+            .profile(login)
+            .flatten()?
+            .answering_rules
+            .clone()
     }
 
     fn push_devices(&self, login: &str) -> Vec<b2bua::PushDevice> {

@@ -29,6 +29,7 @@ pub mod cli;
 mod account_sync;
 mod accounts;
 mod admin;
+mod answering_cli;
 mod billing_cli;
 mod billing_io;
 mod billing_load;

@@ -87,6 +87,10 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(&err)?;
+        // the account's cache entries are read again (account_sync)
+        crate::account::record_change(&mut tx, login)
+            .await
+            .map_err(&err)?;
         for (position, r) in rules.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO answering_rules (login, position, caller, rule_when, action) \

@@ -70,7 +70,8 @@ pub enum RuleError {
 }
 
 impl When {
-    fn name(self) -> &'static str {
+    /// The name in the text form (`no-answer`, ...).
+    pub fn name(self) -> &'static str {
         match self {
             Self::Always => "always",
             Self::Busy => "busy",
@@ -151,23 +152,22 @@ pub struct AnsweringRules(pub Vec<Rule>);
 
 impl AnsweringRules {
     /// The seed's default: with voicemail enabled, a declined (busy) or unanswered call goes to
-    /// voicemail (the no-answer timer is the call timeout, 30 s by default); without, none.
+    /// voicemail (the no-answer timer is the call timeout, 30 s by default), and so does a call
+    /// to a callee with no reachable device; without, none.
     pub fn default_for(voicemail_enabled: bool) -> Self {
         if !voicemail_enabled {
             return Self::default();
         }
-        Self(vec![
-            Rule {
-                caller: "*".into(),
-                when: When::Busy,
-                action: RuleAction::Voicemail,
-            },
-            Rule {
-                caller: "*".into(),
-                when: When::NoAnswer,
-                action: RuleAction::Voicemail,
-            },
-        ])
+        Self(
+            [When::Busy, When::NoAnswer, When::Unavailable]
+                .into_iter()
+                .map(|when| Rule {
+                    caller: "*".into(),
+                    when,
+                    action: RuleAction::Voicemail,
+                })
+                .collect(),
+        )
     }
 
     /// Parses one rule per line (blank lines and `#` comments skipped).
@@ -244,6 +244,10 @@ mod tests {
         let d = AnsweringRules::default_for(true);
         assert_eq!(d.decide("x", When::Busy), Some(&RuleAction::Voicemail));
         assert_eq!(d.decide("x", When::NoAnswer), Some(&RuleAction::Voicemail));
+        assert_eq!(
+            d.decide("x", When::Unavailable),
+            Some(&RuleAction::Voicemail)
+        );
         assert_eq!(d.decide("x", When::Always), None);
         assert_eq!(
             AnsweringRules::default_for(false).decide("x", When::Busy),
