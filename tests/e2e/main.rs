@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod advertise;
+mod answering_rules;
 mod attacks;
 mod billing;
 mod calls;
