@@ -224,6 +224,168 @@ mod tests {
         assert_eq!(situation_of(503), When::Unavailable);
     }
 
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use dialplan::{Action, Entry};
+    use sip_message::Transport;
+
+    fn peer(port: u16) -> Peer {
+        Peer {
+            transport: Transport::Udp,
+            remote: ([127, 0, 0, 1], port).into(),
+            local: ([127, 0, 0, 1], 5060).into(),
+            conn: None,
+        }
+    }
+
+    /// bob (rules, voicemail, one device), carol (one device), dave (no device).
+    struct Dir(HashMap<&'static str, Arc<AnsweringRules>>);
+
+    impl Directory for Dir {
+        fn contacts(&self, login: &str) -> Vec<crate::Target> {
+            let port = match login {
+                "bob" => 5001,
+                "carol" => 5002,
+                _ => return Vec::new(),
+            };
+            vec![crate::Target {
+                login: login.to_owned(),
+                uri: format!("sip:{login}@127.0.0.1:{port}"),
+                peer: peer(port),
+                instance: None,
+            }]
+        }
+        fn account_exists(&self, login: &str) -> bool {
+            matches!(login, "bob" | "carol" | "dave")
+        }
+        fn gateway(&self, _: &str) -> Option<crate::GatewayTarget> {
+            None
+        }
+        fn ring_group(&self, _: &str) -> Option<crate::RingGroupDef> {
+            None
+        }
+        fn service(&self, uri: &str) -> Option<Peer> {
+            uri.contains("vm@").then(|| peer(5090))
+        }
+        fn voicemail(&self, login: &str) -> Option<String> {
+            (login != "carol").then(|| "sip:vm@127.0.0.1:5090".to_owned())
+        }
+        fn answering_rules(&self, login: &str) -> Option<Arc<AnsweringRules>> {
+            self.0.get(login).cloned()
+        }
+    }
+
+    fn run(rules: &str, callee: &str, caller_id: &str) -> (Routed, Applied) {
+        let dir = Dir(HashMap::from([
+            ("bob", Arc::new(AnsweringRules::parse(rules).unwrap())),
+            ("dave", Arc::new(AnsweringRules::parse(rules).unwrap())),
+        ]));
+        let plan = DialPlan::new(vec![Entry::new("", 0, Action::UserLookup)]);
+        let caller = Caller {
+            login: caller_id.to_owned(),
+            display_name: None,
+            tech_prefix: dialplan::TechPrefix::default(),
+            trusted: false,
+        };
+        let mut routed = decide(&plan, &caller, callee, &dir, false);
+        let applied = apply(&mut routed, &caller, caller_id, &plan, &dir, false);
+        (routed, applied)
+    }
+
+    #[test]
+    fn always_rules_reject_forward_or_send_to_voicemail_at_once() {
+        let rules = "666 always reject:603\n0048 always forward:carol\n07 always voicemail\n";
+        let (r, _) = run(rules, "bob", "6661");
+        assert_eq!(
+            r.decision,
+            Decision::Reject {
+                code: 603,
+                reason: "answering rule"
+            }
+        );
+        let (r, _) = run(rules, "bob", "0048123");
+        assert_eq!((r.route, r.callee.as_str()), ("forward", "carol"));
+        assert!(matches!(r.decision, Decision::Fork { ref login, .. } if login == "carol"));
+        let (r, _) = run(rules, "bob", "0712");
+        assert!(
+            matches!(r.decision, Decision::Service { ref uri, .. } if uri.ends_with(";cause=302")),
+            "{:?}",
+            r.decision
+        );
+        // nobody the rules name: bob rings, no fallback of its own
+        let (r, a) = run(rules, "bob", "alice");
+        assert!(matches!(r.decision, Decision::Fork { .. }));
+        assert_eq!(a.fallbacks, Fallbacks::default());
+    }
+
+    #[test]
+    fn ring_first_then_the_no_answer_and_busy_fallbacks() {
+        let (r, a) = run(
+            "* always ring:20\n* no-answer forward:carol\n* busy reject:486\n",
+            "bob",
+            "alice",
+        );
+        assert!(matches!(r.decision, Decision::Fork { .. }));
+        assert_eq!(a.ring_for, Some(Duration::from_secs(20)));
+        assert_eq!(
+            a.fallbacks.no_answer,
+            Some(Fallback::Forward(vec![(
+                "sip:carol@127.0.0.1:5002".into(),
+                peer(5002),
+                "carol".into()
+            )]))
+        );
+        assert_eq!(a.fallbacks.busy, Some(Fallback::Reject(486)));
+        assert_eq!(
+            a.fallbacks.unavailable, None,
+            "own rules replace the default"
+        );
+    }
+
+    #[test]
+    fn nobody_to_ring_follows_the_unavailable_rule() {
+        // dave has no device: his own rules decide (forward), not the default voicemail
+        let (r, _) = run("* unavailable forward:carol\n", "dave", "alice");
+        assert!(matches!(r.decision, Decision::Fork { ref login, .. } if login == "carol"));
+        let (r, _) = run("* busy voicemail\n", "dave", "alice");
+        assert_eq!(
+            r.decision,
+            Decision::Reject {
+                code: 480,
+                reason: "not registered"
+            }
+        );
+    }
+
+    #[test]
+    fn without_rules_of_its_own_the_default_sends_to_voicemail() {
+        let dir = Dir(HashMap::new());
+        let plan = DialPlan::new(vec![Entry::new("", 0, Action::UserLookup)]);
+        let caller = Caller {
+            login: "alice".into(),
+            display_name: None,
+            tech_prefix: dialplan::TechPrefix::default(),
+            trusted: false,
+        };
+        let mut routed = decide(&plan, &caller, "bob", &dir, false);
+        let a = apply(&mut routed, &caller, "alice", &plan, &dir, false);
+        for f in [
+            a.fallbacks.busy,
+            a.fallbacks.no_answer,
+            a.fallbacks.unavailable,
+        ] {
+            assert_eq!(
+                f,
+                Some(Fallback::Voicemail(
+                    "sip:vm@127.0.0.1:5090".into(),
+                    peer(5090)
+                ))
+            );
+        }
+        assert_eq!(a.ring_for, None);
+    }
+
     #[test]
     fn a_used_fallback_clears_the_others() {
         let mut f = Fallbacks {

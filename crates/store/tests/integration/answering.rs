@@ -83,3 +83,35 @@ async fn pending_mail_is_due_then_rescheduled_then_sent() {
     })
     .await;
 }
+
+/// The account cache gets the rules with the account (no query per call), and a rule change
+/// is an account change the running server's sync picks up.
+#[tokio::test]
+async fn accounts_carry_their_rules_and_a_change_is_logged() {
+    each_backend("answering_rules_accounts", |ctx| async move {
+        let s = &ctx.store;
+        for login in ["alice", "bob", "carol"] {
+            s.add_account(&crate::support::account(login, "pw", None))
+                .await
+                .unwrap();
+        }
+        let before = s.last_account_change().await.unwrap();
+        let mut bob = rule("666", "always", "reject:603");
+        bob.login = "bob".to_owned();
+        s.set_answering_rules("bob", std::slice::from_ref(&bob))
+            .await
+            .unwrap();
+        let changes = s.account_changes_since(before, 10).await.unwrap();
+        assert_eq!(
+            changes.iter().map(|c| c.login.as_str()).collect::<Vec<_>>(),
+            ["bob"]
+        );
+        let all = s.list_accounts().await.unwrap();
+        let rules: Vec<usize> = all.iter().map(|a| a.answering_rules.len()).collect();
+        assert_eq!(rules, [0, 1, 0], "alice, bob, carol");
+        assert_eq!(all[1].answering_rules, vec![bob.clone()]);
+        let got = s.get_account("bob").await.unwrap().unwrap();
+        assert_eq!(got.answering_rules, vec![bob]);
+    })
+    .await;
+}
