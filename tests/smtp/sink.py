@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
 """SMTP sink for the voicemail-to-email tests: a real SMTP server (aiosmtpd) on 127.0.0.1:PORT.
 
-Usage: sink.py PORT OUTDIR. Prints "ready" once listening. Each mail received is written as
+Usage: sink.py PORT OUTDIR [CERT KEY USER PASSWORD]. With a certificate and key it requires
+STARTTLS, then AUTH with USER/PASSWORD, before a mail. Prints "ready" once listening. Each mail received is written as
 OUTDIR/N.eml (as received), OUTDIR/N-FILENAME per attachment (decoded) and, last, OUTDIR/N.json
 (envelope, headers, text, attachments) so a reader never sees a half-written mail.
 """
 import email
 import json
 import os
+import ssl
 import sys
 import threading
 from email import policy
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
@@ -58,7 +61,28 @@ class Sink:
 
 def main():
     port, out = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Sink(out), hostname="127.0.0.1", port=port)
+    options = {}
+    if len(sys.argv) > 3:
+        cert, key, user, password = sys.argv[3:7]
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (
+                isinstance(auth_data, LoginPassword)
+                and auth_data.login.decode() == user
+                and auth_data.password.decode() == password
+            )
+            return AuthResult(success=ok)
+
+        options = dict(
+            tls_context=context,
+            require_starttls=True,
+            authenticator=authenticator,
+            auth_required=True,
+            auth_require_tls=True,
+        )
+    controller = Controller(Sink(out), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)
     try:

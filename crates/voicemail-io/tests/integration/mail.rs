@@ -37,11 +37,17 @@ struct Sink {
 }
 
 async fn sink(python: &str, port: u16, out: &Path) -> Sink {
+    sink_with(python, port, out, &[]).await
+}
+
+/// The sink with extra arguments (certificate, key, user, password: STARTTLS and AUTH).
+async fn sink_with(python: &str, port: u16, out: &Path, extra: &[&str]) -> Sink {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/sink.py");
     let mut child = tokio::process::Command::new(python)
         .arg(script)
         .arg(port.to_string())
         .arg(out)
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -293,4 +299,73 @@ async fn mail_gives_up_after_its_attempts_and_keeps_the_message() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(store.voicemail_counts("erin").await.unwrap().new, 1);
+}
+
+/// STARTTLS (rustls, the server's self-signed certificate trusted through `ca_pem`) and AUTH:
+/// the sink refuses mail before both, so a delivered mail proves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_starttls_with_auth() {
+    let test = "mail_goes_over_starttls_with_auth";
+    let Some(python) = smtp_python(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, &cert_pem).unwrap();
+    std::fs::write(&key_file, &key_pem).unwrap();
+    let store = store::Store::connect(&format!("sqlite://{}/vm.db", dir.path().display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+        .set_voicemail_user(&VoicemailUser {
+            login: "frank".into(),
+            enabled: true,
+            email: Some("frank@example.org".into()),
+            greeting_path: None,
+        })
+        .await
+        .unwrap();
+    let wav = dir.path().join("m.wav");
+    let bytes = voicemail::wav::write_pcm16(&vec![300i16; 8000]);
+    std::fs::write(&wav, &bytes).unwrap();
+    let (id, _) = store
+        .insert_voice_message(&NewVoiceMessage {
+            login: "frank".into(),
+            caller_id: "dave".into(),
+            display_name: String::new(),
+            created_ms: 1,
+            duration_ms: 1000,
+            file_path: wav.display().to_string(),
+            mail_status: "pending".into(),
+        })
+        .await
+        .unwrap();
+    let port = free_port();
+    let out = tempfile::tempdir().unwrap();
+    let cert_arg = cert_file.display().to_string();
+    let key_arg = key_file.display().to_string();
+    let smtp = sink_with(
+        python,
+        port,
+        out.path(),
+        &[&cert_arg, &key_arg, "vm", "s3cret"],
+    )
+    .await;
+    let mut s = settings(port);
+    s.security = voicemail_io::mail::MailSecurity::StartTls;
+    s.credentials = Some(("vm".into(), "s3cret".into()));
+    s.ca_pem = Some(cert_pem.into_bytes());
+    let _mailer = Mailer::start(s, store.clone()).unwrap();
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 1, "delivered over STARTTLS with AUTH");
+    let att = std::fs::read(mails[0]["attachments"][0]["path"].as_str().unwrap()).unwrap();
+    assert!(att == bytes);
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.voice_message(id).await.unwrap().unwrap().mail_status != "sent" {
+        assert!(tokio::time::Instant::now() < end, "not marked sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
