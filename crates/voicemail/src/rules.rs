@@ -88,10 +88,11 @@ impl Rule {
         let [caller, when, action] = f[..] else {
             return Err(RuleError::Shape(text.to_owned()));
         };
-        if caller != "*"
-            && !caller
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
+        if caller.len() > 64
+            || caller != "*"
+                && !caller
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
         {
             return Err(RuleError::Caller(caller.to_owned()));
         }
@@ -105,7 +106,9 @@ impl Rule {
         let bad = || RuleError::Action(action.to_owned());
         let action = match action.split_once(':') {
             None if action == "voicemail" => RuleAction::Voicemail,
-            Some(("forward", n)) if !n.is_empty() && !n.contains(char::is_whitespace) => {
+            Some(("forward", n))
+                if !n.is_empty() && n.len() <= 128 && !n.contains(char::is_whitespace) =>
+            {
                 RuleAction::Forward(n.to_owned())
             }
             Some(("reject", c)) => RuleAction::Reject(
@@ -265,6 +268,11 @@ mod tests {
             ("* busy ring:0", "ring:SECONDS"),
             ("* busy forward:", "forward:NUMBER"),
             ("* busy dance", "voicemail, forward"),
+            (&format!("{} busy voicemail", "1".repeat(65)), "caller"),
+            (
+                &format!("* busy forward:{}", "1".repeat(129)),
+                "forward:NUMBER",
+            ),
         ] {
             let e = Rule::parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
