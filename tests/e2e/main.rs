@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod advertise;
+mod answering_rules;
 mod attacks;
 mod billing;
 mod calls;
@@ -33,4 +34,5 @@ mod security;
 mod systemd;
 mod ua;
 mod voicemail;
+mod voicemail_mail;
 mod wire;

@@ -150,12 +150,17 @@ impl Calls {
             .and_then(user_part)
             .unwrap_or_default();
         let push = self.shared.cfg.push.is_some();
+        let mut r = decide(&self.plan, &caller, &dialed, dir, push);
+        // the callee's answering rules: reject/forward/voicemail at once, or what to do on
+        // busy, no answer, unreachable (docs/voicemail.md)
+        let caller_id = caller.login.clone();
+        let rules = crate::answering::apply(&mut r, &caller, &caller_id, &self.plan, dir, push);
         let Routed {
             mut decision,
             routed,
             callee,
             route,
-        } = decide(&self.plan, &caller, &dialed, dir, push);
+        } = r;
         let id = self.next_id;
         self.next_id += 1;
         if let Some(credit) = self.shared.credit.as_mut() {
@@ -174,12 +179,6 @@ impl Calls {
             _ => MediaMode::CandidateOnly,
         };
         let a_tag = self.shared.ids.tag();
-        let voicemail = match &decision {
-            Decision::Fork { login, .. } => dir
-                .voicemail(login)
-                .and_then(|u| dir.service(&u).map(|p| (u, p))),
-            _ => None,
-        };
         tracing::debug!(call = id, %call_id, caller = %caller.login, %dialed, %routed, route, "new call");
         let setup = Setup {
             key,
@@ -193,7 +192,11 @@ impl Calls {
             callee,
             route,
             mode,
-            voicemail,
+            fallbacks: match &decision {
+                Decision::Fork { .. } => rules.fallbacks,
+                _ => Default::default(),
+            },
+            ring_for: rules.ring_for,
         };
         self.shared.by_call_id.insert(call_id, (id, Side::A));
         self.by_server.insert(key, id);

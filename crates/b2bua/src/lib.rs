@@ -66,6 +66,7 @@
 //! (`incoming_call`; the caller hears ringing), forks to a device that registers, or is
 //! picked up by the woken app with INVITE/Replaces; then `call_ended` or `missed_call`.
 
+mod answering;
 mod call;
 mod calls;
 mod cdr;
@@ -315,6 +316,15 @@ pub trait Directory {
     fn service(&self, uri: &str) -> Option<Peer>;
     /// The account's voicemail URI, when its answering rule sends unanswered calls there.
     fn voicemail(&self, login: &str) -> Option<String>;
+    /// The account's own answering rules (cached with the account: no lookup per call);
+    /// `None`: the default (voicemail after busy/decline, no answer or unreachable, when the
+    /// account has a voicemail URI).
+    fn answering_rules(
+        &self,
+        _login: &str,
+    ) -> Option<std::sync::Arc<::voicemail::rules::AnsweringRules>> {
+        None
+    }
     /// The login's devices that have a push token (registered or not).
     fn push_devices(&self, _login: &str) -> Vec<PushDevice> {
         Vec::new()

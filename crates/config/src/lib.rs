@@ -18,6 +18,7 @@
 mod error;
 mod model;
 mod origin;
+mod smtp;
 mod toml_form;
 mod trunks;
 mod validate;
@@ -35,6 +36,7 @@ pub use model::{
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};
 pub use voicemail::VoicemailSettings;
+pub use smtp::{SmtpSecurity, SmtpSettings};
 
 /// Reads and parses the file at `path`: XML when it ends in `.xml` (or, with another extension,
 /// when its content starts with `<`), TOML otherwise.

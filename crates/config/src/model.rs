@@ -61,6 +61,8 @@ pub struct Config {
     pub trunks: Vec<Trunk>,
     /// The built-in voicemail service.
     pub voicemail: crate::voicemail::VoicemailSettings,
+    /// The mail server of voicemail to email; `None`: no mail is sent.
+    pub smtp: Option<crate::SmtpSettings>,
 }
 
 impl Config {
@@ -93,6 +95,7 @@ impl Default for Config {
             dns: DnsSettings::default(),
             trunks: Vec::new(),
             voicemail: crate::voicemail::VoicemailSettings::default(),
+            smtp: None,
         }
     }
 }

@@ -58,6 +58,7 @@ struct RawConfig {
     trunk: Vec<RawTrunk>,
     #[serde(default)]
     voicemail: voicemail::RawVoicemail,
+    smtp: Option<crate::smtp::RawSmtp>,
 }
 
 #[derive(Default, Deserialize)]
@@ -557,6 +558,10 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     }
     config.sms_service = raw.sms_service.map(|h| hook(h, Hook::Sms, at));
     config.dns.servers = raw.dns.servers.into_iter().map(|a| a.0 .0).collect();
+    if let Some(smtp) = raw.smtp {
+        let (line, given) = crate::smtp::from_toml(smtp, at.text, line_at);
+        config.smtp = Some(crate::smtp::build(line, given, path)?);
+    }
     for (i, t) in raw.trunk.into_iter().enumerate() {
         let origin = at.origin(&t.gateway, format!("trunk[{i}]"));
         let mut trunk = Trunk::new(&t.gateway.into_inner(), &t.username, &t.password);

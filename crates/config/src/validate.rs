@@ -67,6 +67,9 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     }
     crate::trunks::check(&mut config.trunks, &path, &base)?;
     check.voicemail(&mut config.voicemail, &base, &config.database.url)?;
+    if let Some(smtp) = &mut config.smtp {
+        crate::smtp::check(smtp, &path, &base)?;
+    }
     Ok(config)
 }
 

@@ -44,6 +44,7 @@ const SECTIONS: &[&str] = &[
     "dns",
     "trunk",
     "voicemail",
+    "smtp",
 ];
 const TLS_PARAMS: &[&str] = &[
     "tls-certificate",
@@ -187,6 +188,7 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "dns" => self.dns(child)?,
                 "trunk" => self.trunk(child)?,
                 "voicemail" => self.voicemail(child)?,
+                "smtp" => self.smtp(child)?,
                 _ => {
                     return Err(self.error(
                         line,

@@ -19,6 +19,8 @@ pub(crate) struct Profile {
     pub(crate) display_name: Option<String>,
     pub(crate) tech_prefix: dialplan::TechPrefix,
     pub(crate) voicemail: Option<String>,
+    /// Its own answering rules; `None`: the default.
+    pub(crate) answering_rules: Option<std::sync::Arc<voicemail::rules::AnsweringRules>>,
 }
 
 /// Routing tables, loaded from storage at start.
@@ -200,6 +202,17 @@ impl Directory for Dir<'_> {
         let user = b2bua::access_number(number, &vm.prefixes)?;
         let uri = vm.uri(user);
         Some((uri, self.udp_peer(vm.addr)?))
+    }
+
+    fn answering_rules(
+        &self,
+        login: &str,
+    ) -> Option<std::sync::Arc<voicemail::rules::AnsweringRules>> {
+        self.accounts
+            .profile(login)
+            .flatten()?
+            .answering_rules
+            .clone()
     }
 
     fn push_devices(&self, login: &str) -> Vec<b2bua::PushDevice> {

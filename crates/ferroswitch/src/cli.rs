@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    accounts, billing_cli, ops_cli, push_cli, reload_api, routing_cli, run_options, server,
+    accounts, answering_cli, billing_cli, ops_cli, push_cli, reload_api, routing_cli, run_options,
+    server,
 };
 
 /// The config file read when neither `-c` nor `FERROSWITCH_CONFIG` names one.
@@ -70,6 +71,10 @@ pub(crate) enum Command {
         #[arg(long)]
         admin: Option<std::net::SocketAddr>,
     },
+    /// Manage an account's answering rules (the `answering_rules` table): who is rejected,
+    /// forwarded, sent to voicemail, or rung for N seconds first.
+    #[command(subcommand)]
+    Rules(answering_cli::RulesCommand),
     /// Manage devices' push tokens (the `push_device_token` table).
     #[command(subcommand)]
     Push(push_cli::PushCommand),
@@ -132,6 +137,9 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Reload { admin } => {
             runtime().and_then(|rt| rt.block_on(reload_api::run(&config, admin)))
+        }
+        Command::Rules(cmd) => {
+            runtime().and_then(|rt| rt.block_on(answering_cli::run(&config, cmd)))
         }
         Command::Push(cmd) => runtime().and_then(|rt| rt.block_on(push_cli::run(&config, cmd))),
         Command::Registrations { login, transport } => {

@@ -205,6 +205,14 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("dns.servers", Kind::Restart, |c| {
         format!("{:?}", c.dns.servers)
     }),
+    // voicemail to email: the mailer is started with the server (compared only, never
+    // printed: the password is part of the value)
+    ("smtp", Kind::Restart, |c| {
+        c.smtp
+            .as_ref()
+            .map(|s| format!("{s:?}\0{:?}", s.password))
+            .unwrap_or_default()
+    }),
     // compared only, never printed: the password is part of the value
     ("trunk", Kind::Restart, |c| {
         c.trunks
@@ -564,6 +572,23 @@ mod tests {
             ]
         );
         assert_eq!(r.needs_restart, ["node_id", "database"]);
+    }
+
+    #[test]
+    fn a_changed_smtp_section_or_password_needs_a_restart() {
+        let a = config("", "");
+        let smtp = |password: &str| {
+            let text = format!(
+                "[[listener]]\naddress = \"127.0.0.1:5060\"\n[smtp]\nhost = \"h\"\n\
+                 username = \"u\"\npassword = \"{password}\"\nfrom = \"vm@x.org\"\n"
+            );
+            ferroswitch_config::parse_toml(&text, Path::new("/etc/t.toml")).unwrap()
+        };
+        assert!(diff(&a, &smtp("p1"))
+            .needs_restart
+            .contains(&"smtp".to_owned()));
+        assert_eq!(diff(&smtp("p1"), &smtp("p2")).needs_restart, ["smtp"]);
+        assert!(diff(&smtp("p1"), &smtp("p1")).needs_restart.is_empty());
     }
 
     #[test]

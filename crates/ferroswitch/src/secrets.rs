@@ -62,6 +62,7 @@ mod tests {
             enabled: true,
             voicemail_uri: None,
             created_at: 0,
+            answering_rules: Vec::new(),
         }
     }
 

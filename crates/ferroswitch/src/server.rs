@@ -274,6 +274,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         writes_rx,
         write_queue.clone(),
     ));
+    // voicemail to email, with [smtp]: sends what is pending, then each deposit
+    let voicemail_mailer = crate::voicemail_mail::start(&config, &store)?;
     let account_sync =
         crate::account_sync::spawn(store.clone(), account_changes_from, inputs_tx.clone());
     let (core_link, operator_rx) = crate::operator::CoreLink::new();
@@ -331,7 +333,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let listener_ips: Vec<std::net::IpAddr> =
         config.listeners.iter().map(|l| l.addr.ip()).collect();
     let voicemail =
-        crate::voicemail_service::start(&config, &store, fetched_tx.clone(), &listener_ips).await?;
+        crate::voicemail_service::start(
+        &config,
+        &store,
+        fetched_tx.clone(),
+        &listener_ips,
+        voicemail_mailer.clone(),
+    )
+    .await?;
     let (presence, messaging) =
         load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;

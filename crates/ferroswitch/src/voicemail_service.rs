@@ -63,6 +63,7 @@ pub(crate) async fn start(
     store: &store::Store,
     presence: mpsc::UnboundedSender<Fetched>,
     listener_ips: &[IpAddr],
+    mailer: Option<voicemail_io::mail::Mailer>,
 ) -> anyhow::Result<Option<(Builtin, VoicemailService)>> {
     let v = &config.voicemail;
     if !v.enabled {
@@ -82,6 +83,8 @@ pub(crate) async fn start(
     let mut settings = VoicemailSettings::new(v.directory.clone(), prompts);
     settings.limits.max_length = v.max_message;
     settings.limits.silence = v.silence_timeout;
+    // voicemail to email ([smtp]): a deposit wakes the mailer at once
+    settings.mailer = mailer;
     // only the B2BUA: loopback, and our listeners' own addresses
     let mut trusted = vec![
         IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -84,6 +84,9 @@ pub struct Account {
     pub voicemail_uri: Option<String>,
     /// Creation time, epoch seconds.
     pub created_at: i64,
+    /// Its answering rules in order (`answering_rules`), read with it so the call path needs
+    /// no query of its own; empty: the default.
+    pub answering_rules: Vec<crate::AnsweringRuleRow>,
 }
 
 /// Changes to an account's settings for [`Store::update_account`]: `None` leaves a field as
@@ -201,6 +204,7 @@ fn account_from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         voicemail_uri: row.try_get("voicemail_uri")?,
         created_at: row.try_get("created_at")?,
+        answering_rules: Vec::new(),
     })
 }
 
@@ -254,10 +258,16 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::query(op))?;
-        row.as_ref()
+        let Some(mut account) = row
+            .as_ref()
             .map(account_from_row)
             .transpose()
-            .map_err(StoreError::query(op))
+            .map_err(StoreError::query(op))?
+        else {
+            return Ok(None);
+        };
+        account.answering_rules = self.answering_rules(login).await?;
+        Ok(Some(account))
     }
 
     /// Every account, ordered by login (byte order, the same on both backends).
@@ -270,6 +280,17 @@ impl Store {
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await.map_err(StoreError::query(op))? {
             out.push(account_from_row(&row).map_err(StoreError::query(op))?);
+        }
+        drop(rows);
+        // both ordered by login: one pass hands each account its rules
+        let mut rules = self.all_answering_rules().await?.into_iter().peekable();
+        for a in &mut out {
+            while rules.peek().is_some_and(|r| r.login < a.login) {
+                rules.next();
+            }
+            while let Some(r) = rules.next_if(|r| r.login == a.login) {
+                a.answering_rules.push(r);
+            }
         }
         Ok(out)
     }
@@ -544,7 +565,7 @@ pub struct AccountChange {
 }
 
 /// Logs a change of `login` (`""`: many) in the transaction that makes it.
-async fn record_change(
+pub(crate) async fn record_change(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     login: &str,
 ) -> Result<(), sqlx::Error> {

@@ -62,7 +62,7 @@ pub struct VoiceMessage {
     pub mail_status: String,
 }
 
-fn message_from_row(row: &AnyRow) -> Result<VoiceMessage, sqlx::Error> {
+pub(crate) fn message_from_row(row: &AnyRow) -> Result<VoiceMessage, sqlx::Error> {
     let status: String = row.try_get("status")?;
     Ok(VoiceMessage {
         id: row.try_get("id")?,

@@ -33,7 +33,7 @@ pub(crate) struct CallSetup {
     pub(crate) local: SocketAddr,
 }
 
-fn unix_ms() -> i64 {
+pub(crate) fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -339,6 +339,9 @@ impl Call {
                     file_path: new.file_path,
                     mail_status: new.mail_status,
                 };
+                if let (Some(mailer), true) = (&self.shared.settings.mailer, email.is_some()) {
+                    mailer.wake();
+                }
                 self.changed(Ok(Some((self.mailbox.clone(), counts))), Some(msg));
             }
             Err(e) => {

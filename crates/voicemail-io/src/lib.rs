@@ -21,6 +21,7 @@
 //! this socket (it binds loopback only and answers only `trusted` sources).
 
 mod call;
+pub mod mail;
 mod sip;
 
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +48,8 @@ pub struct VoicemailSettings {
     pub limits: RecordLimits,
     /// Sources allowed to send SIP (the B2BUA's addresses). Empty: any loopback source.
     pub trusted: Vec<IpAddr>,
+    /// Voicemail to email, when the server has `[smtp]`: woken by each deposit.
+    pub mailer: Option<mail::Mailer>,
 }
 
 impl VoicemailSettings {
@@ -58,6 +61,7 @@ impl VoicemailSettings {
             rtp_ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             limits: RecordLimits::default(),
             trusted: Vec::new(),
+            mailer: None,
         }
     }
 }

@@ -70,7 +70,8 @@ pub enum RuleError {
 }
 
 impl When {
-    fn name(self) -> &'static str {
+    /// The name in the text form (`no-answer`, ...).
+    pub fn name(self) -> &'static str {
         match self {
             Self::Always => "always",
             Self::Busy => "busy",
@@ -87,10 +88,11 @@ impl Rule {
         let [caller, when, action] = f[..] else {
             return Err(RuleError::Shape(text.to_owned()));
         };
-        if caller != "*"
-            && !caller
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
+        if caller.len() > 64
+            || caller != "*"
+                && !caller
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
         {
             return Err(RuleError::Caller(caller.to_owned()));
         }
@@ -104,7 +106,9 @@ impl Rule {
         let bad = || RuleError::Action(action.to_owned());
         let action = match action.split_once(':') {
             None if action == "voicemail" => RuleAction::Voicemail,
-            Some(("forward", n)) if !n.is_empty() && !n.contains(char::is_whitespace) => {
+            Some(("forward", n))
+                if !n.is_empty() && n.len() <= 128 && !n.contains(char::is_whitespace) =>
+            {
                 RuleAction::Forward(n.to_owned())
             }
             Some(("reject", c)) => RuleAction::Reject(
@@ -151,23 +155,22 @@ pub struct AnsweringRules(pub Vec<Rule>);
 
 impl AnsweringRules {
     /// The seed's default: with voicemail enabled, a declined (busy) or unanswered call goes to
-    /// voicemail (the no-answer timer is the call timeout, 30 s by default); without, none.
+    /// voicemail (the no-answer timer is the call timeout, 30 s by default), and so does a call
+    /// to a callee with no reachable device; without, none.
     pub fn default_for(voicemail_enabled: bool) -> Self {
         if !voicemail_enabled {
             return Self::default();
         }
-        Self(vec![
-            Rule {
-                caller: "*".into(),
-                when: When::Busy,
-                action: RuleAction::Voicemail,
-            },
-            Rule {
-                caller: "*".into(),
-                when: When::NoAnswer,
-                action: RuleAction::Voicemail,
-            },
-        ])
+        Self(
+            [When::Busy, When::NoAnswer, When::Unavailable]
+                .into_iter()
+                .map(|when| Rule {
+                    caller: "*".into(),
+                    when,
+                    action: RuleAction::Voicemail,
+                })
+                .collect(),
+        )
     }
 
     /// Parses one rule per line (blank lines and `#` comments skipped).
@@ -244,6 +247,10 @@ mod tests {
         let d = AnsweringRules::default_for(true);
         assert_eq!(d.decide("x", When::Busy), Some(&RuleAction::Voicemail));
         assert_eq!(d.decide("x", When::NoAnswer), Some(&RuleAction::Voicemail));
+        assert_eq!(
+            d.decide("x", When::Unavailable),
+            Some(&RuleAction::Voicemail)
+        );
         assert_eq!(d.decide("x", When::Always), None);
         assert_eq!(
             AnsweringRules::default_for(false).decide("x", When::Busy),
@@ -261,6 +268,11 @@ mod tests {
             ("* busy ring:0", "ring:SECONDS"),
             ("* busy forward:", "forward:NUMBER"),
             ("* busy dance", "voicemail, forward"),
+            (&format!("{} busy voicemail", "1".repeat(65)), "caller"),
+            (
+                &format!("* busy forward:{}", "1".repeat(129)),
+                "forward:NUMBER",
+            ),
         ] {
             let e = Rule::parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");

@@ -10,9 +10,11 @@ use sip_message::{HeaderName, Message, MessageBuilder, Method, Peer};
 use super::{
     contact, is_sdp, user_part, After, Branch, BranchState, Call, CallState, ALLOW, TERMINATED,
 };
+use crate::answering::situation_of;
 use crate::route::Decision;
 use crate::shared::{Pending, Shared, TimerKind};
-use crate::{HangupBy, MediaMode, Outbox, PushKind, Side};
+use crate::{HangupBy, Outbox, PushKind, Side};
+use ::voicemail::rules::When;
 
 impl Call {
     /// Starts a new call on its routing decision: the branches (and the park, for a callee
@@ -91,7 +93,7 @@ impl Call {
                 }
             }
         }
-        let mut at = now + ctx.cfg.call_timeout;
+        let mut at = now + self.ring_for.unwrap_or(ctx.cfg.call_timeout);
         if let Some(d) = self.park.as_ref().and_then(|p| p.deadline) {
             // a parked call rings until the push timeout (its own timer) at least
             at = at.max(d);
@@ -214,15 +216,14 @@ impl Call {
         self.end_park(ctx, now, PushKind::MissedTimeout, TERMINATED, None);
         self.steps.clear();
         self.gateways.clear();
-        if let Some((uri, peer)) = self.voicemail.take() {
-            let uri = crate::voicemail::with_cause(&uri, 408);
-            let user = user_part(&uri).unwrap_or_default();
-            self.mode = MediaMode::Anchor;
-            self.start_branch(ctx, &uri, peer, &user, None, None, out);
-            let at = now + ctx.cfg.call_timeout;
-            self.no_answer_at = Some(at);
-            ctx.timers.arm(at, self.id, TimerKind::NoAnswer);
-            return After::Nothing;
+        if let Some(f) = self.fallbacks.take(When::NoAnswer) {
+            // the answering rule: voicemail, forward or reject
+            if let Some(after) = self.use_fallback(ctx, now, f, 408, out) {
+                return after;
+            }
+            if self.live_branches() > 0 {
+                return After::Nothing;
+            }
         }
         // a device that declined (or was busy) before the others timed out decides the answer
         // (docs/calls.md: 603 if any device declined, else 486 ...)
@@ -519,12 +520,11 @@ impl Call {
                 } else {
                     best_final(&codes)
                 };
-                if let Some((uri, peer)) = self.voicemail.take() {
-                    // the answering rule: unanswered, busy or declined goes to voicemail
-                    let uri = crate::voicemail::with_cause(&uri, crate::voicemail::cause_of(code));
-                    let user = user_part(&uri).unwrap_or_default();
-                    self.mode = MediaMode::Anchor;
-                    self.start_branch(ctx, &uri, peer, &user, None, None, out);
+                if let Some(f) = self.fallbacks.take(situation_of(code)) {
+                    // the answering rule: voicemail, forward or reject
+                    if let Some(after) = self.use_fallback(ctx, now, f, code, out) {
+                        return after;
+                    }
                 }
                 if self.live_branches() == 0 {
                     self.answer_a(ctx, code, None, out);
@@ -548,7 +548,7 @@ impl Call {
                 self.cancel_branch(ctx, i, reason, out);
             }
         }
-        self.voicemail = None;
+        self.fallbacks = Default::default();
         self.steps.clear();
         self.gateways.clear();
     }

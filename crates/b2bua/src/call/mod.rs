@@ -18,6 +18,7 @@
 
 mod answer;
 mod credit;
+mod fallback;
 mod fork;
 mod gateway_auth;
 mod park;
@@ -138,7 +139,10 @@ pub(crate) struct Setup {
     pub(crate) callee: String,
     pub(crate) route: &'static str,
     pub(crate) mode: MediaMode,
-    pub(crate) voicemail: Option<(String, Peer)>,
+    /// What the answering rules do on busy, no answer, unreachable.
+    pub(crate) fallbacks: crate::answering::Fallbacks,
+    /// An `always ring:N` rule: the no-answer time of this call.
+    pub(crate) ring_for: Option<Duration>,
 }
 
 /// One call, from the caller's INVITE until its last loose end.
@@ -187,8 +191,11 @@ pub(crate) struct Call {
     /// Gateways not tried yet, with the number to send them.
     pub(crate) gateways: VecDeque<GatewayTarget>,
     pub(crate) gateway_number: String,
-    /// Where an unanswered call goes instead of a final error (URI and flow).
-    pub(crate) voicemail: Option<(String, Peer)>,
+    /// Where a busy, unanswered or unreachable call goes instead of a final error (the
+    /// answering rules: voicemail, forward, reject).
+    pub(crate) fallbacks: crate::answering::Fallbacks,
+    /// The no-answer time when an `always ring:N` rule set it.
+    pub(crate) ring_for: Option<Duration>,
 
     // ----- between the legs --------------------------------------------------------------
     /// The ACK we owe a side once the other side's ACK arrives (late offer), by INVITE CSeq.
@@ -258,7 +265,8 @@ impl Call {
             step_delay: Duration::ZERO,
             gateways: VecDeque::new(),
             gateway_number: String::new(),
-            voicemail: s.voicemail,
+            fallbacks: s.fallbacks,
+            ring_for: s.ring_for,
             ack_owed: None,
             last_ack: [None, None],
             resend: [None, None],

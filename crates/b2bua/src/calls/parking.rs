@@ -186,7 +186,8 @@ impl Calls {
             callee: target.login.clone(),
             route: "none",
             mode: MediaMode::CandidateOnly,
-            voicemail: None,
+            fallbacks: Default::default(),
+            ring_for: None,
         };
         let mut call = Call::ghost(id, now, setup);
         if call.ring_ghost(&mut self.shared, target, g.reason, out) {

@@ -253,4 +253,49 @@ impl<'d, 'input> Reader<'d, 'input> {
         self.config.trusted_peers.push(ip.0);
         Ok(())
     }
+
+    /// `<smtp>` with `host`, `port`, `security`, `username`, `password`, `password-file`,
+    /// `from`, `ca-file`, `attempts`, `retry-delay` params; the rules are [`crate::smtp`]'s.
+    pub(super) fn smtp(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
+        self.refuse_attributes(node, "smtp", &[])?;
+        const NAMES: [(&str, &str); 10] = [
+            ("host", "host"),
+            ("port", "port"),
+            ("security", "security"),
+            ("username", "username"),
+            ("password", "password"),
+            ("password-file", "password_file"),
+            ("from", "from"),
+            ("ca-file", "ca_file"),
+            ("attempts", "attempts"),
+            ("retry-delay", "retry_delay"),
+        ];
+        let params = self.params(node, "smtp".into(), &NAMES.map(|(xml, _)| xml))?;
+        for required in ["host", "from"] {
+            if params.get(required).is_none() {
+                return Err(self.error(
+                    params.line,
+                    params.key(required),
+                    "missing (the SMTP server needs host and from)",
+                ));
+            }
+        }
+        let given = NAMES
+            .iter()
+            .filter_map(|(xml, name)| {
+                params.get(xml).map(|p| {
+                    (
+                        *name,
+                        crate::smtp::Given {
+                            text: p.value.to_owned(),
+                            line: p.line,
+                            key: params.key(xml),
+                        },
+                    )
+                })
+            })
+            .collect();
+        self.config.smtp = Some(crate::smtp::build(params.line, given, self.path)?);
+        Ok(())
+    }
 }

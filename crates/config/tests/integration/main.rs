@@ -44,3 +44,4 @@ fn assert_error(error: &str, prefix: &str, then: &str) {
         "error {error:?} should mention {then:?}"
     );
 }
+mod smtp;

@@ -341,11 +341,13 @@ pub(super) fn cached(a: Option<store::Account>, realm: &str, now: Instant) -> Ca
     };
     // an account without HA1 values for this realm exists (a target) but cannot authenticate
     let ha1 = crate::secrets::ha1(&a, realm).unwrap_or_default();
+    let answering_rules = crate::answering_cli::parse_rows(&a.login, &a.answering_rules);
     CachedAccount {
         profile: Some(Profile {
             display_name: a.display_name,
             tech_prefix,
             voicemail: a.voicemail_uri,
+            answering_rules,
         }),
         account: Some(Account {
             login: a.login,

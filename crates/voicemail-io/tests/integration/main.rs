@@ -4,5 +4,6 @@
 mod capacity;
 mod deposit;
 mod greeting;
+mod mail;
 mod playback;
 mod support;

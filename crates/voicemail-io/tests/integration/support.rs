@@ -42,6 +42,13 @@ pub(crate) fn tone(ms: usize, hz: f64) -> Arc<[i16]> {
 }
 
 pub(crate) async fn start() -> Service {
+    start_with(|_| None).await
+}
+
+/// As [`start`], with a mailer made from the store (voicemail to email).
+pub(crate) async fn start_with(
+    mailer: impl FnOnce(&store::Store) -> Option<voicemail_io::mail::Mailer>,
+) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/vm.db", dir.path().display());
     let store = store::Store::connect(&url).await.unwrap();
@@ -50,7 +57,8 @@ pub(crate) async fn start() -> Service {
     prompts.standard_greeting = tone(500, 440.0);
     prompts.record_greeting = tone(300, 330.0);
     let data = dir.path().join("voicemail");
-    let settings = VoicemailSettings::new(data.clone(), prompts);
+    let mut settings = VoicemailSettings::new(data.clone(), prompts);
+    settings.mailer = mailer(&store);
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (svc, changes) = VoicemailService::start(socket, settings, store.clone()).unwrap();
     Service {

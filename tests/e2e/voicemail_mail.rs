@@ -1,0 +1,119 @@
+//! Voicemail to email from the binary: with `[smtp]` set, `ferroswitch run` mails the messages
+//! its database holds as `pending` (a deposit, or what a previous run left) to a real SMTP
+//! server (`tests/smtp/sink.py`, Python's aiosmtpd), the WAV attached.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{block, skipped, Site};
+
+/// A Python with aiosmtpd (Debian's python3-aiosmtpd), or a skip (a failure with
+/// FERRO_REQUIRE_TOOLS=1).
+fn smtp_python() -> Option<&'static str> {
+    for python in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(python)
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    if std::env::var("FERRO_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+        panic!("aiosmtpd not found (apt-get install python3-aiosmtpd) and FERRO_REQUIRE_TOOLS=1");
+    }
+    skipped("aiosmtpd not installed (apt-get install python3-aiosmtpd)");
+    None
+}
+
+struct Sink(std::process::Child);
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_server_mails_a_pending_voicemail_through_smtp() {
+    let Some(python) = smtp_python() else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = Site::with_sections(&format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n\
+         from = \"Voicemail <vm@ferroswitch.test>\"\nretry_delay = 1\n"
+    ));
+    site.add_account("alice", "secret"); // creates and migrates the database
+    let wav = site.dir.path().join("msg.wav");
+    let bytes: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&wav, &bytes).unwrap();
+    let id = block(async {
+        let store = store::Store::connect(&site.db_url).await.unwrap();
+        store
+            .set_voicemail_user(&store::VoicemailUser {
+                login: "alice".into(),
+                enabled: true,
+                email: Some("alice@example.org".into()),
+                greeting_path: None,
+            })
+            .await
+            .unwrap();
+        let (id, _) = store
+            .insert_voice_message(&store::NewVoiceMessage {
+                login: "alice".into(),
+                caller_id: "1002".into(),
+                display_name: "Bob".into(),
+                created_ms: 1_700_000_000_000,
+                duration_ms: 3000,
+                file_path: wav.display().to_string(),
+                mail_status: "pending".into(),
+            })
+            .await
+            .unwrap();
+        id
+    });
+    let out = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/smtp/sink.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg(port.to_string())
+        .arg(out.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _sink = Sink(child);
+    assert_eq!(first.trim(), "ready");
+
+    let server = site.start();
+    let json = out.path().join("1.json");
+    let end = Instant::now() + Duration::from_secs(15);
+    while !json.exists() {
+        assert!(Instant::now() < end, "no mail received");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mail: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(mail["rcpt_tos"], serde_json::json!(["alice@example.org"]));
+    assert_eq!(mail["mail_from"], "vm@ferroswitch.test");
+    let att = &mail["attachments"][0];
+    assert_eq!(att["filename"], format!("voicemail-{id}.wav"));
+    assert!(std::fs::read(att["path"].as_str().unwrap()).unwrap() == bytes);
+    server.stop();
+    let row = block(async {
+        let store = store::Store::connect(&site.db_url).await.unwrap();
+        store.voice_message(id).await.unwrap().unwrap()
+    });
+    assert_eq!(row.mail_status, "sent");
+    assert!(!out.path().join("2.json").exists(), "mailed once");
+}
