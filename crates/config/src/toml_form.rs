@@ -23,6 +23,8 @@ use crate::origin::{parse_socket_addr, Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
 
+mod api;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -46,6 +48,7 @@ struct RawConfig {
     security: RawSecurity,
     media: Option<RawMedia>,
     admin: Option<RawAdmin>,
+    api: Option<api::RawApi>,
     stun: Option<RawStun>,
     web_service: Option<RawHook>,
     push_service: Option<RawPushService>,
@@ -533,6 +536,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         }
     }
     config.media = raw.media.map(|m| media(m, at));
+    config.api = raw.api.map(|a| api::api(a, at));
     config.admin = raw.admin.map(|a| AdminSettings {
         origin: at.origin(&a.listen, "admin.listen"),
         listen: at.take(a.listen, Field::AdminListen, "admin.listen").0 .0,

@@ -5,7 +5,7 @@ use store::{AccountUpdate, Backend, Store, VoicemailCounts};
 use crate::support::{account, each_backend, each_empty_database, pw, secret};
 
 /// Migrations embedded in the store, in order.
-const MIGRATIONS: i64 = 8;
+const MIGRATIONS: i64 = 9;
 
 #[tokio::test]
 async fn migrate_twice_is_idempotent() {
@@ -47,6 +47,7 @@ async fn migrate_twice_is_idempotent() {
             "billing_reservations",
             "plans",
             "account_plans",
+            "api_clients",
         ] {
             assert_eq!(ctx.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
         }
