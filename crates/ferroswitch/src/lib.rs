@@ -29,6 +29,7 @@ pub mod cli;
 mod account_sync;
 mod accounts;
 mod admin;
+mod api;
 mod billing_cli;
 mod billing_io;
 mod billing_load;

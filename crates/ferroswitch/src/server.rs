@@ -348,6 +348,21 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         config.push.max_in_flight,
         reports_tx,
     );
+    // the call-control API: its agent places calls through the first UDP socket
+    let api_agent = match (bound.api, &config.api, udp_sockets.first()) {
+        (Some(listener), Some(api), Some((_, switch))) => {
+            let domain = config
+                .registrar
+                .domain
+                .clone()
+                .unwrap_or_else(|| switch.to_string());
+            Some(crate::api::start(listener, api, store.clone(), *switch, domain).await?)
+        }
+        (Some(_), Some(_), None) => {
+            anyhow::bail!("[api] needs a UDP SIP listener for its call agent")
+        }
+        _ => None,
+    };
     let dispatcher = Dispatcher::new(
         TransactionLayer::new(TimerConfig::default()),
         registrar,
@@ -367,6 +382,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         body_prefix: config.push.system_body_prefix.clone(),
     })
     .with_push(push_tokens, push_poster)
+    .with_api_agent(api_agent)
     .with_auth_limits((&config.security).into())
     .with_security(&config.security)
     .with_domain(
