@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod advertise;
+mod api;
 mod attacks;
 mod billing;
 mod calls;

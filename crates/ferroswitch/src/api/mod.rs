@@ -111,8 +111,12 @@ pub(crate) fn random_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-fn ws_base(api: &ApiSettings) -> String {
-    let base = api.base_url();
+/// The WebSocket base URL: `public_url` with ws(s), else the bound address.
+fn ws_base(api: &ApiSettings, bound: SocketAddr) -> String {
+    let base = match &api.public_url {
+        Some(_) => api.base_url(),
+        None => format!("http://{bound}"),
+    };
     if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}")
     } else if let Some(rest) = base.strip_prefix("http://") {
@@ -162,7 +166,7 @@ pub(crate) async fn start(
         hub,
         agent,
         http: reqwest::Client::new(),
-        ws_base: ws_base(api),
+        ws_base: ws_base(api, listener.local_addr()?),
     };
     tracing::info!("listening on api {}", listener.local_addr()?);
     tracing::info!(agent = %agent_addr, "API call agent on udp {agent_addr}");
