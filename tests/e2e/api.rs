@@ -472,3 +472,45 @@ fn wrong_forged_and_expired_tokens_get_401() {
     });
     server.stop();
 }
+
+const ANSWER_SDP: &str = "v=0\r\no=app 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+#[test]
+fn an_incoming_call_is_announced_and_answered_through_the_api() {
+    let site = site("");
+    let server = site.start();
+    block(async {
+        let api = Api::connect(&server).await;
+        let mut events = api.ready().await;
+        // bob calls alice, whose only endpoint is the API's registration session
+        let bob = Sipp::new(&site, "uac_call.xml", free_port())
+            .rows(&["bob;builder;alice"])
+            .target(server.udp);
+        let bob = tokio::task::spawn_blocking(move || bob.run());
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.0.recv())
+            .await
+            .expect("an incoming_call event")
+            .unwrap();
+        assert_eq!(ev["event"], "incoming_call", "{ev}");
+        assert_eq!(ev["caller"], "bob");
+        assert_eq!(ev["status"], "initial");
+        assert!(
+            ev["sdp"].as_str().unwrap().starts_with("v=0"),
+            "the caller's offer: {ev}"
+        );
+        let call = ev["session"].as_str().unwrap().to_owned();
+        let (s, v) = api
+            .put(
+                &format!("/session/{call}/status"),
+                json!({"status": "connected", "sdp": ANSWER_SDP}),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+        let evs = events.until(&call, "terminating").await;
+        assert_eq!(statuses(&evs), ["connected:200", "terminating"]);
+        assert_eq!(evs.last().unwrap()["reason"], "remote_hangup");
+        let (ok, out) = bob.await.unwrap();
+        assert!(ok, "bob's call to alice failed:\n{out}");
+    });
+    server.stop();
+}

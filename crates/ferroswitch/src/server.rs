@@ -277,6 +277,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let account_sync =
         crate::account_sync::spawn(store.clone(), account_changes_from, inputs_tx.clone());
     let (core_link, operator_rx) = crate::operator::CoreLink::new();
+    let api_core = core_link.clone();
     if let (Some(listener), Some(admin)) = (admin_listener, &config.admin) {
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         push_token_changes = Some(changes_rx);
@@ -356,7 +357,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                 .domain
                 .clone()
                 .unwrap_or_else(|| switch.to_string());
-            Some(crate::api::start(listener, api, store.clone(), *switch, domain).await?)
+            Some(crate::api::start(listener, api, store.clone(), *switch, domain, api_core).await?)
         }
         (Some(_), Some(_), None) => {
             anyhow::bail!("[api] needs a UDP SIP listener for its call agent")

@@ -163,7 +163,7 @@ impl ApiCalls {
             (Side::B, kind) => {
                 let (a_answer, sdp_event) = match kind {
                     CallKind::ClickToCall => (Some(body.clone()), None),
-                    CallKind::Endpoint => (None, Some(body.clone())),
+                    CallKind::Endpoint | CallKind::Incoming => (None, Some(body.clone())),
                 };
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.answer = Some(body);
@@ -229,7 +229,11 @@ impl ApiCalls {
         let found = self.find_dialog(req);
         let method = req.method().cloned();
         let Some((id, side)) = found else {
-            self.reply(now, key, req, 481, None);
+            if method == Some(Method::Invite) && req.to_tag().is_none() {
+                self.incoming(now, key, req);
+            } else {
+                self.reply(now, key, req, 481, None);
+            }
             return;
         };
         match method {
@@ -279,7 +283,14 @@ impl ApiCalls {
         })
     }
 
-    fn reply(&mut self, now: Instant, key: ServerKey, req: &Message, code: u16, sdp: Option<&str>) {
+    pub(super) fn reply(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        req: &Message,
+        code: u16,
+        sdp: Option<&str>,
+    ) {
         let mut b = MessageBuilder::response_to(req, code, None, None);
         if req.method() == Some(&Method::Invite) {
             b.header("Contact", format_args!("<sip:api@{}>", self.cfg.local));

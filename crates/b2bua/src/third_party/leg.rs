@@ -41,6 +41,16 @@ impl Leg {
         }
     }
 
+    /// The leg of an incoming call: the caller's INVITE and our dialog with it (early).
+    pub(super) fn incoming(invite: Message, dialog: Dialog) -> Self {
+        Self {
+            invite,
+            dialog: Some(dialog),
+            state: LegState::Early,
+            reinvite_cseq: None,
+        }
+    }
+
     /// A CANCEL of our INVITE (same Via branch, RFC 3261 §9.1).
     pub(super) fn cancel(&self) -> Option<Message> {
         let inv = &self.invite;

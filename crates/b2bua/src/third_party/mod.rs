@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip_message::{Message, MessageBuilder, Method, Peer, Transport};
-use sip_transaction::{ClientKey, Event, TimerConfig, TransactionLayer, Transmit};
+use sip_transaction::{ClientKey, Event, ServerKey, TimerConfig, TransactionLayer, Transmit};
 
 pub use status::{CallStatus, StatusRow, STATUS_TABLE};
 
@@ -71,6 +71,8 @@ pub enum CallKind {
     ClickToCall,
     /// From the API endpoint, with its SDP offer.
     Endpoint,
+    /// An incoming call to the login, forked to the API endpoint by the switch.
+    Incoming,
 }
 
 /// A status change for the API's notification channels.
@@ -84,8 +86,11 @@ pub struct ApiEvent {
     /// Why the call is terminating (`local_hangup`, `remote_hangup`, `transferred`, ...), or
     /// which leg failed.
     pub reason: Option<String>,
-    /// The destination's SDP answer, in the `connected` event of an endpoint call.
+    /// The destination's SDP answer, in the `connected` event of an endpoint call; the
+    /// caller's offer in the `initial` event of an incoming call.
     pub sdp: Option<String>,
+    /// Who calls, in the `initial` event of an incoming call.
+    pub caller: Option<String>,
 }
 
 /// A call as `GET` shows it.
@@ -146,6 +151,8 @@ struct ApiCall {
     dtmf_busy: bool,
     ring_deadline: Option<Instant>,
     ended_at: Option<Instant>,
+    /// An incoming call not answered yet: its INVITE transaction and request.
+    incoming: Option<(ServerKey, Message)>,
 }
 
 /// The agent: its transaction layer and calls.
@@ -235,9 +242,12 @@ impl ApiCalls {
                 dtmf_busy: false,
                 ring_deadline: None,
                 ended_at: None,
+                incoming: None,
             },
         );
-        self.emit(id, CallStatus::Initial, None, None, None);
+        if kind != CallKind::Incoming {
+            self.emit(id, CallStatus::Initial, None, None, None);
+        }
         id
     }
 
@@ -414,6 +424,10 @@ impl ApiCalls {
         if call.status.is_final() {
             return Err(CommandError::Over);
         }
+        if call.incoming.is_some() {
+            self.decline(now, id);
+            return Ok(());
+        }
         if call.status == CallStatus::Connected
             || call.status == CallStatus::Hold
             || call.status == CallStatus::Resumed
@@ -536,7 +550,8 @@ impl ApiCalls {
                 Event::Response { key, response, .. } => self.response(now, key, &response),
                 Event::Timeout { key } => self.failed(now, key, 408),
                 Event::TransportError { key } => self.failed(now, key, 503),
-                Event::Ack { .. } | Event::Cancelled { .. } | Event::AckTimeout { .. } => {}
+                Event::Cancelled { invite, .. } => self.cancelled(now, invite),
+                Event::Ack { .. } | Event::AckTimeout { .. } => {}
             }
         }
     }
@@ -553,6 +568,8 @@ impl ApiCalls {
             return;
         };
         call.status = status;
+        let caller = (call.kind == CallKind::Incoming && status == CallStatus::Initial)
+            .then(|| call.destination.clone());
         self.events.push_back(ApiEvent {
             call: id,
             login: call.login.clone(),
@@ -560,6 +577,7 @@ impl ApiCalls {
             code,
             reason: reason.map(str::to_owned),
             sdp,
+            caller,
         });
     }
 
@@ -669,3 +687,4 @@ fn check_user(user: &str) -> Result<(), CommandError> {
 }
 
 mod flow;
+mod incoming;

@@ -58,6 +58,9 @@ pub(crate) struct EventBody {
     /// The voice session (`call-N`).
     session: String,
     login: String,
+    /// `incoming_call`: who calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<String>,
     /// A name of the status table (docs/api.md).
     status: &'static str,
     /// The SIP response behind the status, when one.
@@ -65,7 +68,7 @@ pub(crate) struct EventBody {
     code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-    /// The SDP answer (endpoint calls, `connected`).
+    /// The SDP answer (endpoint calls, `connected`), or the caller's offer (`incoming_call`).
     #[serde(skip_serializing_if = "Option::is_none")]
     sdp: Option<String>,
     /// Epoch milliseconds.
@@ -80,9 +83,14 @@ impl Hub {
     /// Hands `ev` to every channel of its login.
     pub(crate) fn publish(&self, ev: &ApiEvent) {
         let body = EventBody {
-            event: "call_status",
+            event: if ev.caller.is_some() {
+                "incoming_call"
+            } else {
+                "call_status"
+            },
             session: format!("call-{}", ev.call),
             login: ev.login.clone(),
+            caller: ev.caller.clone(),
             status: ev.status.name(),
             code: ev.code,
             reason: ev.reason.clone(),

@@ -49,6 +49,11 @@ pub(crate) struct ApiState {
     pub(crate) http: reqwest::Client,
     /// `ws://host:port` or `wss://host` (from `public_url`), for WebSocket channel URLs.
     pub(crate) ws_base: String,
+    /// The SIP core, for the bindings of registration sessions.
+    pub(crate) core: crate::operator::CoreLink,
+    /// The agent's socket and the switch's UDP socket: the binding's flow.
+    pub(crate) agent_addr: SocketAddr,
+    pub(crate) switch: SocketAddr,
 }
 
 /// An error body.
@@ -154,6 +159,7 @@ pub(crate) async fn start(
     store: Store,
     switch: SocketAddr,
     domain: String,
+    core: crate::operator::CoreLink,
 ) -> anyhow::Result<SocketAddr> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (agent, agent_addr) = agent::spawn(switch, domain, events_tx).await?;
@@ -167,6 +173,9 @@ pub(crate) async fn start(
         agent,
         http: reqwest::Client::new(),
         ws_base: ws_base(api, listener.local_addr()?),
+        core,
+        agent_addr,
+        switch,
     };
     tracing::info!("listening on api {}", listener.local_addr()?);
     tracing::info!(agent = %agent_addr, "API call agent on udp {agent_addr}");

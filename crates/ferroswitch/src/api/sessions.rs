@@ -101,6 +101,7 @@ fn voice_info(c: &ApiCallInfo) -> SessionInfo {
         mode: Some(match c.kind {
             CallKind::ClickToCall => "click_to_call",
             CallKind::Endpoint => "endpoint",
+            CallKind::Incoming => "incoming",
         }),
         status: Some(c.status.name()),
     }
@@ -153,8 +154,44 @@ pub(crate) async fn create(
     }
 }
 
+/// Points `login` at the API agent until `expires_at` (epoch s), or removes that binding.
+fn bind(state: &ApiState, id: &str, login: &str, expires_at: Option<u64>) {
+    let key = format!("api-{id}");
+    let binding = expires_at.map(|exp| {
+        Box::new(registrar::Binding {
+            key: key.clone(),
+            contact: format!("sip:{login}@{};api-session={id}", state.agent_addr),
+            instance: None,
+            reg_id: None,
+            q_milli: None,
+            expires_at_ms: exp * 1000,
+            call_id: id.to_owned(),
+            cseq: 1,
+            source: sip_message::Peer {
+                transport: sip_message::Transport::Udp,
+                remote: state.agent_addr,
+                local: state.switch,
+                conn: None,
+            },
+            reach: registrar::Reach::Flow,
+            path: None,
+            user_agent: Some("ferroswitch-api".into()),
+            updated_at_ms: unix_s() * 1000,
+        })
+    });
+    let r = state.core.tell(crate::operator::CoreRequest::ApiBinding {
+        login: login.to_owned(),
+        key,
+        binding,
+    });
+    if r.is_err() {
+        tracing::warn!(session = %id, "the SIP core is gone: binding not changed");
+    }
+}
+
 fn register(state: &ApiState, claims: &Claims, login: String) -> Response {
     let id = format!("reg-{}", random_id());
+    bind(state, &id, &login, Some(claims.exp));
     state.registrations.lock().insert(
         id.clone(),
         Registration {
@@ -293,6 +330,7 @@ pub(crate) async fn refresh(
         .filter(|r| r.client == claims.sub && claims.allows(&r.login))
         .ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such registration session"))?;
     r.expires_at = r.expires_at.max(claims.exp);
+    bind(&state, &id, &r.login, Some(r.expires_at));
     Ok(Json(SessionInfo {
         id,
         kind: "registration",
@@ -328,6 +366,7 @@ pub(crate) async fn delete(
     let mut map = state.registrations.lock();
     match map.get(&id) {
         Some(r) if r.client == claims.sub => {
+            bind(&state, &id, &r.login, None);
             map.remove(&id);
             Ok(StatusCode::NO_CONTENT)
         }
@@ -347,8 +386,11 @@ async fn own_call(state: &ApiState, claims: &Claims, n: u64) -> Result<(), ApiFa
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StatusChange {
-    /// `hold`, `resumed` or `terminating` (hang up).
+    /// `hold`, `resumed`, `terminating` (hang up, or decline an incoming call) or
+    /// `connected` (answer an incoming call, with `sdp`).
     status: Option<String>,
+    /// `connected`: the SDP answer to the caller's offer.
+    sdp: Option<String>,
     /// DTMF digits to send (0-9, *, #, A-D), as SIP INFO `application/dtmf-relay`.
     dtmf: Option<String>,
     /// Blind transfer: the number or login the destination is referred to (REFER).
@@ -372,7 +414,22 @@ pub(crate) async fn change(
     let req: StatusChange = super::json_body(&body)?;
     let n = call_id(&id).ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such call"))?;
     own_call(&state, &claims, n).await?;
+    if req.sdp.is_some() && req.status.as_deref() != Some("connected") {
+        return Err(ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "sdp goes with status connected",
+        ));
+    }
     let action = match (req.status.as_deref(), req.dtmf, req.transfer_to) {
+        (Some("connected"), None, None) => match req.sdp {
+            Some(sdp) => Action::Answer(n, sdp),
+            None => {
+                return Err(ApiFailure::new(
+                    StatusCode::BAD_REQUEST,
+                    "answering (status connected) needs the sdp answer",
+                ))
+            }
+        },
         (Some("hold"), None, None) => Action::Hold(n),
         (Some("resumed"), None, None) => Action::Resume(n),
         (Some("terminating"), None, None) => Action::HangUp(n),
@@ -381,7 +438,7 @@ pub(crate) async fn change(
         (Some(s), None, None) => {
             return Err(ApiFailure::new(
                 StatusCode::BAD_REQUEST,
-                format!("status {s:?} cannot be set: hold, resumed or terminating"),
+                format!("status {s:?} cannot be set: connected, hold, resumed or terminating"),
             ))
         }
         _ => {
