@@ -514,3 +514,67 @@ fn an_incoming_call_is_announced_and_answered_through_the_api() {
     });
     server.stop();
 }
+
+#[test]
+fn clients_are_managed_by_the_admin_api_and_the_cli() {
+    const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789abcdef";
+    let site = site(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n"
+    ));
+    let server = site.start();
+    block(async {
+        let admin = format!("http://{}", server.http.expect("admin listener"));
+        let http = reqwest::Client::new();
+        let r = http
+            .post(format!("{admin}/api/api-clients"))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/json")
+            .body(json!({"client_id": "portal", "scope": "alice,bob"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert_eq!(v["scope"], "alice bob");
+        let secret = v["secret"].as_str().unwrap().to_owned();
+        // the new client gets a token at once
+        let base = format!("http://{}", api_addr(&server));
+        let r = http
+            .post(format!("{base}/oauth/token"))
+            .basic_auth("portal", Some(&secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // listed without secrets, by the admin API and the CLI
+        let r = http
+            .get(format!("{admin}/api/api-clients"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("\"portal\"") && !text.contains(&secret),
+            "{text}"
+        );
+        let (ok, out, _) = site.cli(&["api-client", "list"]);
+        assert!(ok && out.contains("portal") && out.contains("crm"), "{out}");
+        let r = http
+            .delete(format!("{admin}/api/api-clients/portal"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let (ok, _, _) = site.cli(&["api-client", "remove", "crm"]);
+        assert!(ok);
+        let (ok, _, err) = site.cli(&["api-client", "remove", "crm"]);
+        assert!(!ok && err.contains("no API client crm"), "{err}");
+        let (ok, _, err) = site.cli(&["api-client", "add", "x y", "--scope", "alice"]);
+        assert!(!ok && err.contains("client_id"), "{err}");
+    });
+    server.stop();
+}

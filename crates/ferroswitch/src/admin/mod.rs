@@ -25,6 +25,7 @@
 //! start), and operators expect `ferroswitch local-plan add` to show at once.
 
 mod accounts;
+mod api_clients;
 mod auth;
 mod calls;
 mod push_tokens;
@@ -313,6 +314,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .merge(registrations::routes())
         .merge(calls::routes())
         .merge(accounts::routes())
+        .merge(api_clients::routes())
         .merge(routing::routes())
         .route("/api/reload", post(crate::reload_api::reload))
         // Every route above (and any added later) passes the bearer check, which lets only
