@@ -132,7 +132,7 @@ impl Api {
                 }
             }
         });
-        Events(rx)
+        Events(rx, Vec::new())
     }
 
     async fn click_to_call(&self, destination: &str) -> String {
@@ -148,12 +148,25 @@ impl Api {
     }
 }
 
-struct Events(mpsc::UnboundedReceiver<Value>);
+struct Events(mpsc::UnboundedReceiver<Value>, Vec<Value>);
 
 impl Events {
-    /// The statuses of `session` up to and including `last` (15 s at most).
+    /// The statuses of `session` up to and including `last` (15 s at most); other sessions'
+    /// events are kept for later calls.
     async fn until(&mut self, session: &str, last: &str) -> Vec<Value> {
         let mut seen = Vec::new();
+        let mut kept = Vec::new();
+        for ev in std::mem::take(&mut self.1) {
+            if seen.last().is_some_and(|e: &Value| e["status"] == last) || ev["session"] != session {
+                kept.push(ev);
+            } else {
+                seen.push(ev);
+            }
+        }
+        self.1 = kept;
+        if seen.last().is_some_and(|e| e["status"] == last) {
+            return seen;
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let ev = tokio::time::timeout_at(deadline, self.0.recv())
@@ -161,6 +174,7 @@ impl Events {
                 .unwrap_or_else(|_| panic!("no {last} event for {session}; saw {seen:?}"))
                 .expect("channel open");
             if ev["session"] != session {
+                self.1.push(ev);
                 continue;
             }
             let done = ev["status"] == last;
@@ -576,5 +590,75 @@ fn clients_are_managed_by_the_admin_api_and_the_cli() {
         let (ok, _, err) = site.cli(&["api-client", "add", "x y", "--scope", "alice"]);
         assert!(!ok && err.contains("client_id"), "{err}");
     });
+    server.stop();
+}
+
+/// The load figure (docs/benchmarks.md): `CALLS` click-to-calls placed through the API,
+/// `PARALLEL` at a time, each connected then hung up; API-originated calls per second with
+/// the failure count, and events per second on the one WebSocket channel. Run on purpose:
+/// `cargo test -p ferroswitch --release --test e2e -- --ignored api::load`.
+#[test]
+#[ignore = "load figure, run on purpose"]
+fn load_click_to_calls_per_second() {
+    const CALLS: usize = 200;
+    const PARALLEL: usize = 20;
+    let site = site("[security]\nsource_rate = 0\n");
+    let server = site.start();
+    let m = CALLS.to_string();
+    let (pa, pb) = (free_port(), free_port());
+    register_device(&site, &server, "alice", "wonderland", pa);
+    register_device(&site, &server, "bob", "builder", pb);
+    let alice = Sipp::new(&site, "uas_answer.xml", pa).args(&["-m", &m]).spawn();
+    let bob = Sipp::new(&site, "uas_answer.xml", pb).args(&["-m", &m]).spawn();
+    block(async {
+        let api = std::sync::Arc::new(Api::connect(&server).await);
+        let mut events = api.ready().await;
+        let started = Instant::now();
+        let mut ids = Vec::new();
+        for chunk in (0..CALLS).collect::<Vec<_>>().chunks(PARALLEL) {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in chunk {
+                let api = api.clone();
+                set.spawn(async move { api.click_to_call("bob").await });
+            }
+            let mut batch = Vec::new();
+            while let Some(id) = set.join_next().await {
+                batch.push(id.unwrap());
+            }
+            for id in &batch {
+                events.until(id, "connected").await;
+            }
+            ids.extend(batch);
+        }
+        let connected = started.elapsed();
+        let mut n_events = 0usize;
+        let mut failures = 0usize;
+        for id in &ids {
+            let (s, _) = api
+                .send(reqwest::Method::DELETE, &format!("/session/{id}"), None)
+                .await;
+            if s != 204 {
+                failures += 1;
+            }
+        }
+        for id in &ids {
+            n_events += events.until(id, "terminating").await.len();
+        }
+        let total = started.elapsed();
+        let n_events = n_events + ids.len() * 4; // initial, progressing, ringing, connected
+        println!(
+            "API click-to-calls: {CALLS} ({PARALLEL} at a time) connected in {:.2} s = {:.1} calls/s, \
+             {failures} failures; {n_events} events on one WebSocket channel in {:.2} s = {:.0} events/s",
+            connected.as_secs_f64(),
+            CALLS as f64 / connected.as_secs_f64(),
+            total.as_secs_f64(),
+            n_events as f64 / total.as_secs_f64()
+        );
+        assert_eq!(failures, 0);
+    });
+    let (ok, out) = alice.wait();
+    assert!(ok, "alice's SIPp:\n{out}");
+    let (ok, out) = bob.wait();
+    assert!(ok, "bob's SIPp:\n{out}");
     server.stop();
 }
