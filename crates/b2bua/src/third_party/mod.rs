@@ -688,3 +688,6 @@ fn check_user(user: &str) -> Result<(), CommandError> {
 
 mod flow;
 mod incoming;
+
+#[cfg(test)]
+mod tests;
