@@ -157,7 +157,8 @@ impl Events {
         let mut seen = Vec::new();
         let mut kept = Vec::new();
         for ev in std::mem::take(&mut self.1) {
-            if seen.last().is_some_and(|e: &Value| e["status"] == last) || ev["session"] != session {
+            if seen.last().is_some_and(|e: &Value| e["status"] == last) || ev["session"] != session
+            {
                 kept.push(ev);
             } else {
                 seen.push(ev);
@@ -608,8 +609,12 @@ fn load_click_to_calls_per_second() {
     let (pa, pb) = (free_port(), free_port());
     register_device(&site, &server, "alice", "wonderland", pa);
     register_device(&site, &server, "bob", "builder", pb);
-    let alice = Sipp::new(&site, "uas_answer.xml", pa).args(&["-m", &m]).spawn();
-    let bob = Sipp::new(&site, "uas_answer.xml", pb).args(&["-m", &m]).spawn();
+    let alice = Sipp::new(&site, "uas_answer.xml", pa)
+        .args(&["-m", &m])
+        .spawn();
+    let bob = Sipp::new(&site, "uas_answer.xml", pb)
+        .args(&["-m", &m])
+        .spawn();
     block(async {
         let api = std::sync::Arc::new(Api::connect(&server).await);
         let mut events = api.ready().await;
@@ -660,5 +665,60 @@ fn load_click_to_calls_per_second() {
     assert!(ok, "alice's SIPp:\n{out}");
     let (ok, out) = bob.wait();
     assert!(ok, "bob's SIPp:\n{out}");
+    server.stop();
+}
+
+#[test]
+fn a_pns_channel_pushes_incoming_calls_through_the_push_hook_and_delete_declines() {
+    let (hook_port, mut pushes) = {
+        // the operator's push API: the same collecting HTTP server as the webhook's
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (addr, rx) = rt.block_on(webhook_server());
+        std::mem::forget(rt); // keeps serving for the test's life
+        (addr.port(), rx)
+    };
+    let site = site(&format!(
+        "[push_service]\nipaddr = \"127.0.0.1\"\nport = {hook_port}\nservice = \"emc.ashx\"\n"
+    ));
+    let server = site.start();
+    block(async {
+        let api = Api::connect(&server).await;
+        let mut events = api.ready().await;
+        let (s, v) = api
+            .post("/channels", json!({"type": "pns", "login": "alice"}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let bob = Sipp::new(&site, "uac_expect_603.xml", free_port())
+            .rows(&["bob;builder;alice"])
+            .target(server.udp);
+        let bob = tokio::task::spawn_blocking(move || bob.run());
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.0.recv())
+            .await
+            .expect("an incoming_call event")
+            .unwrap();
+        assert_eq!(ev["event"], "incoming_call", "{ev}");
+        let call = ev["session"].as_str().unwrap().to_owned();
+        let (body, _) = tokio::time::timeout(Duration::from_secs(10), pushes.recv())
+            .await
+            .expect("a push hook post")
+            .unwrap();
+        let push: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(push["event"], "incoming_call", "{push}");
+        assert_eq!(push["callee"], "alice");
+        assert_eq!(push["caller"]["login"], "bob");
+        assert_eq!(push["call_id"], call.as_str());
+        let (s, _) = api
+            .send(reqwest::Method::DELETE, &format!("/session/{call}"), None)
+            .await;
+        assert_eq!(s, 204);
+        let evs = events.until(&call, "declined").await;
+        assert_eq!(evs.last().unwrap()["code"], 603);
+        let (ok, out) = bob.await.unwrap();
+        assert!(ok, "bob should get 603:\n{out}");
+    });
     server.stop();
 }

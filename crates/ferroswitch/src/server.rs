@@ -357,7 +357,21 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                 .domain
                 .clone()
                 .unwrap_or_else(|| switch.to_string());
-            Some(crate::api::start(listener, api, store.clone(), *switch, domain, api_core).await?)
+            // pns channels go through the push hook
+            let hook = match &config.push_service {
+                Some(_) => hook_client(&config)?,
+                None => None,
+            };
+            let agent = crate::api::start(
+                listener,
+                api,
+                store.clone(),
+                *switch,
+                domain,
+                api_core,
+                hook,
+            );
+            Some(agent.await?)
         }
         (Some(_), Some(_), None) => {
             anyhow::bail!("[api] needs a UDP SIP listener for its call agent")

@@ -7,7 +7,9 @@
 //!   `X-Ferroswitch-Signature: sha256=<hex HMAC-SHA256 of the body with the channel's secret>`;
 //!   a failure (no answer in 5 s, or not 2xx) is retried 4 times with a doubling backoff
 //!   from 250 ms, in order (one delivery task per channel).
-//! - `pns`: not built yet: answered 501 (docs/api.md).
+//! - `pns`: incoming calls go through the operator's push hook (`[push_service]`) as an
+//!   `incoming_call` push event naming the login's devices with push tokens, `call_id` the
+//!   voice session's id; other events are not pushed. Without a push hook: 400.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,6 +36,7 @@ pub(crate) const SIGNATURE_HEADER: &str = "x-ferroswitch-signature";
 enum Sink {
     WebSocket(broadcast::Sender<Arc<str>>),
     Webhook(mpsc::UnboundedSender<Arc<str>>),
+    Pns,
 }
 
 struct Channel {
@@ -48,6 +51,8 @@ struct Channel {
 #[derive(Clone, Default)]
 pub(crate) struct Hub {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// The push hook and the store (its devices' tokens), for `pns` channels.
+    push: Option<(hooks::HookClient, store::Store)>,
 }
 
 /// One event as the channels carry it.
@@ -80,6 +85,13 @@ impl Hub {
         self.channels.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub(crate) fn with_push(push: Option<(hooks::HookClient, store::Store)>) -> Self {
+        Self {
+            channels: Arc::default(),
+            push,
+        }
+    }
+
     /// Hands `ev` to every channel of its login.
     pub(crate) fn publish(&self, ev: &ApiEvent) {
         let body = EventBody {
@@ -103,6 +115,7 @@ impl Hub {
             return;
         };
         let text: Arc<str> = text.into();
+        let mut push = false;
         for ch in self.lock().values().filter(|c| c.login == ev.login) {
             match &ch.sink {
                 Sink::WebSocket(tx) => {
@@ -111,7 +124,17 @@ impl Hub {
                 Sink::Webhook(tx) => {
                     let _ = tx.send(text.clone());
                 }
+                Sink::Pns => push = true,
             }
+        }
+        if let (true, Some(caller), Some((hook, store))) = (push, &ev.caller, &self.push) {
+            tokio::spawn(push_incoming(
+                hook.clone(),
+                store.clone(),
+                caller.clone(),
+                ev.login.clone(),
+                format!("call-{}", ev.call),
+            ));
         }
     }
 }
@@ -159,7 +182,7 @@ pub(crate) struct ChannelInfo {
         (status = 400, description = "bad body", body = super::ErrorBody),
         (status = 401, description = "Unauthorized: invalid credentials", body = super::ErrorBody),
         (status = 403, description = "login outside the token's scope", body = super::ErrorBody),
-        (status = 501, description = "pns is not available", body = super::ErrorBody),
+
     ))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
@@ -192,10 +215,13 @@ pub(crate) async fn create(
             ("webhook", Some(url), Some(secret), Sink::Webhook(tx))
         }
         "pns" => {
-            return Err(ApiFailure::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "pns channels are not available yet (docs/api.md)",
-            ))
+            if state.hub.push.is_none() {
+                return Err(ApiFailure::new(
+                    StatusCode::BAD_REQUEST,
+                    "pns channels need the push hook: no [push_service] is configured",
+                ));
+            }
+            ("pns", None, None, Sink::Pns)
         }
         other => {
             return Err(ApiFailure::new(
@@ -358,5 +384,40 @@ async fn deliver(
                 }
             }
         }
+    }
+}
+
+/// An `incoming_call` push event for `login`'s devices with push tokens.
+async fn push_incoming(
+    hook: hooks::HookClient,
+    store: store::Store,
+    caller: String,
+    login: String,
+    session: String,
+) {
+    let devices = match store.list_push_tokens(Some(&login)).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|t| hooks::PushDevice {
+                instance: t.instance,
+                token: t.token,
+                platform: t.platform,
+                param: t.param,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(%login, "pns channel: reading push tokens: {e}");
+            Vec::new()
+        }
+    };
+    let event = hooks::PushEvent::incoming_call(hooks::CallEvent::new(
+        hooks::Party::new(caller, None),
+        login.clone(),
+        session,
+        (String::new(), String::new()),
+        devices,
+    ));
+    if let Err(e) = hook.push(&event).await {
+        tracing::warn!(%login, "pns channel: push hook: {e}");
     }
 }

@@ -160,10 +160,11 @@ pub(crate) async fn start(
     switch: SocketAddr,
     domain: String,
     core: crate::operator::CoreLink,
+    push_hook: Option<hooks::HookClient>,
 ) -> anyhow::Result<SocketAddr> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (agent, agent_addr) = agent::spawn(switch, domain, events_tx).await?;
-    let hub = channels::Hub::default();
+    let hub = channels::Hub::with_push(push_hook.map(|h| (h, store.clone())));
     tokio::spawn(channels::fan_out(hub.clone(), events_rx));
     let state = ApiState {
         store,
