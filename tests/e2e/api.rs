@@ -722,3 +722,41 @@ fn a_pns_channel_pushes_incoming_calls_through_the_push_hook_and_delete_declines
     });
     server.stop();
 }
+
+#[test]
+fn a_call_from_the_api_endpoint_gets_the_answer_in_the_connected_event() {
+    let site = site("");
+    let server = site.start();
+    let bob = phone(&site, &server, "bob", "builder", "uas_answer.xml");
+    block(async {
+        let api = Api::connect(&server).await;
+        let mut events = api.ready().await;
+        let (s, v) = api
+            .post(
+                "/session",
+                json!({"type": "voice", "login": "alice", "destination": "bob", "sdp": ANSWER_SDP}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(v["mode"], "endpoint");
+        let call = v["id"].as_str().unwrap().to_owned();
+        let evs = events.until(&call, "connected").await;
+        assert_eq!(
+            statuses(&evs),
+            ["initial", "progressing", "ringing:180", "connected:200"]
+        );
+        let sdp = evs.last().unwrap()["sdp"].as_str().unwrap().to_owned();
+        assert!(sdp.contains("o=user1"), "bob's answer: {sdp}");
+        let (s, _) = api
+            .send(reqwest::Method::DELETE, &format!("/session/{call}"), None)
+            .await;
+        assert_eq!(s, 204);
+        let evs = events.until(&call, "terminating").await;
+        assert_eq!(evs.last().unwrap()["reason"], "local_hangup");
+        sipp_ok("bob (BYE from the API)", bob).await;
+        let (s, v) = api.send(reqwest::Method::GET, "/session", None).await;
+        assert_eq!(s, 200);
+        assert_eq!(v[0]["status"], "terminating", "{v}");
+    });
+    server.stop();
+}

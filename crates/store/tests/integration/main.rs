@@ -4,6 +4,7 @@
 //! `FERRO_REQUIRE_MARIADB=1`, which turns the skip into a failure.
 
 mod accounts;
+mod api_clients;
 mod billing;
 mod bindings;
 mod cdrs;
