@@ -122,7 +122,10 @@ impl ApiCalls {
         // 2xx: the first makes the dialog; retransmissions are ACKed again once up
         if leg.dialog.is_none() {
             match Dialog::from_response(&leg.invite, resp, peer) {
-                Ok(d) => leg.dialog = Some(d),
+                Ok(d) => {
+                    self.by_call_id.insert(d.call_id.clone(), (id, side));
+                    leg.dialog = Some(d);
+                }
                 Err(e) => {
                     tracing::warn!(call = id, "API call: 2xx without a dialog: {e}");
                     return;
@@ -273,14 +276,14 @@ impl ApiCalls {
     fn find_dialog(&self, req: &Message) -> Option<(u64, Side)> {
         let call_id = req.call_id()?;
         let (to, from) = (req.to_tag(), req.from_tag());
-        self.calls.iter().find_map(|(id, c)| {
-            [(Side::A, &c.a), (Side::B, &c.b)]
-                .into_iter()
-                .find_map(|(side, leg)| {
-                    let d = leg.as_ref()?.dialog.as_ref()?;
-                    d.matches(call_id, to, from).then_some((*id, side))
-                })
-        })
+        let &(id, side) = self.by_call_id.get(call_id)?;
+        let c = self.calls.get(&id)?;
+        let leg = match side {
+            Side::A => &c.a,
+            Side::B => &c.b,
+        };
+        let d = leg.as_ref()?.dialog.as_ref()?;
+        d.matches(call_id, to, from).then_some((id, side))
     }
 
     pub(super) fn reply(

@@ -47,6 +47,8 @@ impl ApiCalls {
         let id = self.new_call(&login, &caller, CallKind::Incoming);
         let ringing = self.uas_response(req, 180, &tag, None);
         let _ = self.tx.respond(now, &key, ringing);
+        self.by_call_id
+            .insert(dialog.call_id.clone(), (id, super::Side::B));
         let call = self.calls.get_mut(&id).expect("just added");
         call.b = Some(Leg::incoming(req.clone(), dialog));
         call.answer = (!offer.is_empty()).then(|| offer.clone());

@@ -160,6 +160,8 @@ pub struct ApiCalls {
     cfg: AgentConfig,
     tx: TransactionLayer,
     calls: HashMap<u64, ApiCall>,
+    /// Our legs' Call-IDs → call and side (requests from the switch find their dialog here).
+    by_call_id: HashMap<String, (u64, Side)>,
     by_client: HashMap<ClientKey, (u64, Side, Pending)>,
     events: VecDeque<ApiEvent>,
     next_id: u64,
@@ -171,6 +173,7 @@ impl ApiCalls {
             cfg,
             tx: TransactionLayer::new(TimerConfig::default()),
             calls: HashMap::new(),
+            by_call_id: HashMap::new(),
             by_client: HashMap::new(),
             events: VecDeque::new(),
             next_id: 1,
@@ -513,8 +516,13 @@ impl ApiCalls {
             }
             self.end(now, id, CallStatus::NoAnswer, Some(408), Some("ring_limit"));
         }
+        let before = self.calls.len();
         self.calls
             .retain(|_, c| c.ended_at.is_none_or(|t| now.duration_since(t) < LINGER));
+        if self.calls.len() != before {
+            let calls = &self.calls;
+            self.by_call_id.retain(|_, (id, _)| calls.contains_key(id));
+        }
         self.drain_tx(now);
     }
 
