@@ -421,3 +421,89 @@ async fn push_incoming(
         tracing::warn!(%login, "pns channel: push hook: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A server that answers 503 to the first post and 204 to the next; reports each
+    /// request's signature header and body.
+    async fn flaky_server() -> (String, mpsc::UnboundedReceiver<(u32, String)>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut n = 0u32;
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                n += 1;
+                let mut buf = vec![0u8; 8192];
+                let mut len = 0;
+                let text = loop {
+                    len += s.read(&mut buf[len..]).await.unwrap();
+                    let t = String::from_utf8_lossy(&buf[..len]).into_owned();
+                    if let Some((head, body)) = t.split_once("\r\n\r\n") {
+                        let want: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= want {
+                            break t;
+                        }
+                    }
+                };
+                let _ = tx.send((n, text));
+                let answer: &[u8] = if n == 1 {
+                    b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                };
+                let _ = s.write_all(answer).await;
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn a_failed_webhook_post_is_retried_with_the_same_signature() {
+        let (url, mut seen) = flaky_server().await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(deliver(reqwest::Client::new(), url, "k3y".into(), rx));
+        let body: Arc<str> = r#"{"event":"call_status"}"#.into();
+        tx.send(body.clone()).unwrap();
+        let want = signature("k3y", body.as_bytes());
+        for attempt in 1..=2 {
+            let (n, text) = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+                .await
+                .expect("a post")
+                .unwrap();
+            assert_eq!(n, attempt);
+            assert!(
+                text.to_ascii_lowercase()
+                    .contains(&format!("{SIGNATURE_HEADER}: {want}")),
+                "{text}"
+            );
+            assert!(text.ends_with(&*body));
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(700), seen.recv())
+                .await
+                .is_err(),
+            "no third post after the 204"
+        );
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_hex() {
+        // RFC 4231 test case 2
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

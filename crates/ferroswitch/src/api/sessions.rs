@@ -458,3 +458,23 @@ pub(crate) async fn change(
     let info = info.ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such call"))?;
     Ok((StatusCode::ACCEPTED, Json(voice_info(&info))).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_sessions_end_with_their_token() {
+        let r = Registrations::default();
+        let reg = |exp| Registration {
+            login: "alice".into(),
+            client: "crm".into(),
+            expires_at: exp,
+        };
+        r.lock().insert("old".into(), reg(unix_s() - 1));
+        assert!(!r.has_login("alice"), "an expired token's session is gone");
+        r.lock().insert("new".into(), reg(unix_s() + 60));
+        assert!(r.has_login("alice"));
+        assert!(!r.has_login("bob"));
+    }
+}
