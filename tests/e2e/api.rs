@@ -670,17 +670,15 @@ fn load_click_to_calls_per_second() {
 
 #[test]
 fn a_pns_channel_pushes_incoming_calls_through_the_push_hook_and_delete_declines() {
-    let (hook_port, mut pushes) = {
-        // the operator's push API: the same collecting HTTP server as the webhook's
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (addr, rx) = rt.block_on(webhook_server());
-        std::mem::forget(rt); // keeps serving for the test's life
-        (addr.port(), rx)
-    };
+    // the operator's push API: the same collecting HTTP server as the webhook's, on a
+    // runtime of its own (its port goes into the config before the server starts)
+    let hook_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (hook_addr, mut pushes) = hook_rt.block_on(webhook_server());
+    let hook_port = hook_addr.port();
     let site = site(&format!(
         "[push_service]\nipaddr = \"127.0.0.1\"\nport = {hook_port}\nservice = \"emc.ashx\"\n"
     ));
@@ -721,6 +719,7 @@ fn a_pns_channel_pushes_incoming_calls_through_the_push_hook_and_delete_declines
         assert!(ok, "bob should get 603:\n{out}");
     });
     server.stop();
+    drop(hook_rt);
 }
 
 #[test]
