@@ -5,6 +5,7 @@
 mod admin_api;
 mod advertise;
 mod answering_rules;
+mod api;
 mod attacks;
 mod billing;
 mod calls;

@@ -74,6 +74,7 @@ mod ids;
 mod push;
 mod route;
 mod shared;
+pub mod third_party;
 mod voicemail;
 
 use std::time::{Duration, Instant};

@@ -15,6 +15,7 @@
 //!
 //! No input makes it panic. The sample files under `etc/` document every key.
 
+mod api;
 mod error;
 mod model;
 mod origin;
@@ -27,6 +28,7 @@ mod xml_form;
 
 use std::path::Path;
 
+pub use api::{ApiKey, ApiSettings};
 pub use error::ConfigError;
 pub use model::{
     AdminSettings, AdminToken, CallSettings, Config, ContactRouting, DatabaseSettings,

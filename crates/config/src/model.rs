@@ -42,6 +42,8 @@ pub struct Config {
     pub sms_service: Option<HttpHook>,
     /// The admin HTTP API, if enabled; always on a loopback address.
     pub admin: Option<AdminSettings>,
+    /// The call-control API for applications, if enabled (docs/api.md).
+    pub api: Option<crate::ApiSettings>,
     /// Logging filter and output format.
     pub log: LogSettings,
     /// Call setup timers.
@@ -86,6 +88,7 @@ impl Default for Config {
             push: PushSettings::default(),
             sms_service: None,
             admin: None,
+            api: None,
             log: LogSettings::default(),
             calls: CallSettings::default(),
             security: SecuritySettings::default(),

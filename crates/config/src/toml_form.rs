@@ -24,6 +24,7 @@ use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
 
 mod voicemail;
+mod api;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +49,7 @@ struct RawConfig {
     security: RawSecurity,
     media: Option<RawMedia>,
     admin: Option<RawAdmin>,
+    api: Option<api::RawApi>,
     stun: Option<RawStun>,
     web_service: Option<RawHook>,
     push_service: Option<RawPushService>,
@@ -538,6 +540,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         }
     }
     config.media = raw.media.map(|m| media(m, at));
+    config.api = raw.api.map(|a| api::api(a, at));
     config.admin = raw.admin.map(|a| AdminSettings {
         origin: at.origin(&a.listen, "admin.listen"),
         listen: at.take(a.listen, Field::AdminListen, "admin.listen").0 .0,

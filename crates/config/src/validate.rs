@@ -16,6 +16,7 @@ use crate::model::{
 };
 use crate::ConfigError;
 
+mod api;
 mod fields;
 mod voicemail;
 
@@ -46,6 +47,9 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     check.push(&mut config.push)?;
     if let Some(admin) = &mut config.admin {
         check.admin(admin, &base)?;
+    }
+    if let Some(api) = &config.api {
+        check.api(api)?;
     }
     check.log(&config.log)?;
     check.calls(&config.calls)?;

@@ -21,6 +21,7 @@ use crate::origin::{Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
 
+mod api;
 mod sections;
 mod values;
 mod voicemail;
@@ -40,6 +41,7 @@ const SECTIONS: &[&str] = &[
     "security",
     "media",
     "admin",
+    "api",
     "trusted_peer",
     "dns",
     "trunk",
@@ -184,6 +186,7 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "security" => self.security(child)?,
                 "media" => self.media(child)?,
                 "admin" => self.admin(child)?,
+                "api" => self.api(child)?,
                 "trusted_peer" => self.trusted_peer(child)?,
                 "dns" => self.dns(child)?,
                 "trunk" => self.trunk(child)?,

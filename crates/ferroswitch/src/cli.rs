@@ -78,6 +78,9 @@ pub(crate) enum Command {
     /// Manage devices' push tokens (the `push_device_token` table).
     #[command(subcommand)]
     Push(push_cli::PushCommand),
+    /// The call-control API's OAuth clients (docs/api.md).
+    #[command(subcommand)]
+    ApiClient(crate::api::clients::ApiClientCommand),
     /// Show the running server's registrations (through its admin API).
     Registrations {
         /// Only this login's bindings.
@@ -142,6 +145,9 @@ pub fn run(cli: Cli) -> ExitCode {
             runtime().and_then(|rt| rt.block_on(answering_cli::run(&config, cmd)))
         }
         Command::Push(cmd) => runtime().and_then(|rt| rt.block_on(push_cli::run(&config, cmd))),
+        Command::ApiClient(cmd) => {
+            runtime().and_then(|rt| rt.block_on(crate::api::clients::run(&config, cmd)))
+        }
         Command::Registrations { login, transport } => {
             runtime().and_then(|rt| rt.block_on(ops_cli::registrations(&config, login, transport)))
         }

@@ -138,6 +138,8 @@ pub(crate) struct Dispatcher {
     presence: PresenceIo,
     messaging: MessagingIo,
     trusted: Vec<IpAddr>,
+    /// The call-control API's agent (`api/agent.rs`): trusted like a peer, by exact address.
+    api_agent: Option<SocketAddr>,
     udp_locals: Vec<SocketAddr>,
     /// How a trusted peer's MESSAGE is known to be a system command (never pushed).
     system_commands: SystemCommands,
@@ -203,6 +205,7 @@ impl Dispatcher {
             presence,
             messaging,
             trusted,
+            api_agent: None,
             udp_locals: Vec::new(),
             system_commands: SystemCommands::default(),
             push_tokens: PushTokens::default(),
@@ -233,6 +236,18 @@ impl Dispatcher {
         self.push_tokens = tokens;
         self.push = Some(poster);
         self
+    }
+
+    /// The call-control API's agent socket: its INVITEs act for the login in From, like a
+    /// trusted peer's (docs/api.md).
+    pub(crate) fn with_api_agent(mut self, agent: Option<SocketAddr>) -> Self {
+        self.api_agent = agent;
+        self
+    }
+
+    /// Whether requests from `from` skip authentication: a trusted peer by IP, or the API agent.
+    pub(super) fn trusted_source(&self, from: &Peer) -> bool {
+        self.trusted.contains(&from.remote.ip()) || self.api_agent == Some(from.remote)
     }
 
     /// How system commands from trusted peers are recognised.

@@ -30,6 +30,7 @@ mod account_sync;
 mod accounts;
 mod admin;
 mod answering_cli;
+mod api;
 mod billing_cli;
 mod billing_io;
 mod billing_load;

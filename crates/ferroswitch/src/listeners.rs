@@ -35,6 +35,8 @@ pub(crate) struct Bound {
     pub(crate) streams: Vec<BoundStream>,
     pub(crate) stun: Option<UdpSocket>,
     pub(crate) admin: Option<TcpListener>,
+    /// The call-control API (`[api]`).
+    pub(crate) api: Option<TcpListener>,
 }
 
 /// Binds every listener of `config`; the first that fails stops the start with an error naming
@@ -77,6 +79,18 @@ pub(crate) async fn bind_all(config: &Config) -> anyhow::Result<Bound> {
             bind_error(&config.source, &e, "admin API", admin.listen, &admin.origin)
         })?;
         bound.admin = Some(listener);
+    }
+    if let Some(api) = &config.api {
+        let listener = TcpListener::bind(api.listen).await.map_err(|e| {
+            bind_error(
+                &config.source,
+                &e,
+                "call-control API",
+                api.listen,
+                &api.origin,
+            )
+        })?;
+        bound.api = Some(listener);
     }
     Ok(bound)
 }

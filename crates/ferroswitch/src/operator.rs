@@ -28,6 +28,13 @@ pub(crate) enum CoreRequest {
     Calls {
         reply: oneshot::Sender<Vec<b2bua::CallSummary>>,
     },
+    /// The call-control API's endpoint for `login` (a registration session, docs/api.md): a
+    /// binding pointing at the API agent (not stored: sessions live in memory), or its removal.
+    ApiBinding {
+        login: String,
+        key: String,
+        binding: Option<Box<registrar::Binding>>,
+    },
     /// Hangs a call up; answers whether there was such a call to end.
     HangUp {
         id: u64,
@@ -51,6 +58,11 @@ impl CoreLink {
     pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<CoreRequest>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Self { tx }, rx)
+    }
+
+    /// Sends `r` without waiting for an answer.
+    pub(crate) fn tell(&self, r: CoreRequest) -> Result<(), NoAnswer> {
+        self.tx.send(r).map_err(|_| NoAnswer)
     }
 
     /// Sends the request `make` builds around the reply sender, and waits for the answer.

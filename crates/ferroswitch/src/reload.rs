@@ -130,6 +130,15 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
         let t = c.admin.as_ref().and_then(|a| a.token.as_ref());
         format!("{:?}", t.map(|t| t.expose().to_owned()))
     }),
+    // the keys' Debug hides them: compared apart
+    ("api", Kind::Restart, |c| format!("{:?}", c.api)),
+    ("api.jwt_key", Kind::Restart, |c| {
+        let k = c.api.as_ref().map(|a| {
+            let prev = a.jwt_previous_key.as_ref().map(|p| p.expose().to_owned());
+            (a.jwt_key.expose().to_owned(), prev)
+        });
+        format!("{k:?}")
+    }),
     ("web_service", Kind::Live, |c| {
         format!("{:?}", c.web_service)
     }),

@@ -279,6 +279,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let account_sync =
         crate::account_sync::spawn(store.clone(), account_changes_from, inputs_tx.clone());
     let (core_link, operator_rx) = crate::operator::CoreLink::new();
+    let api_core = core_link.clone();
     if let (Some(listener), Some(admin)) = (admin_listener, &config.admin) {
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         push_token_changes = Some(changes_rx);
@@ -361,6 +362,35 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         config.push.max_in_flight,
         reports_tx,
     );
+    // the call-control API: its agent places calls through the first UDP socket
+    let api_agent = match (bound.api, &config.api, udp_sockets.first()) {
+        (Some(listener), Some(api), Some((_, switch))) => {
+            let domain = config
+                .registrar
+                .domain
+                .clone()
+                .unwrap_or_else(|| switch.to_string());
+            // pns channels go through the push hook
+            let hook = match &config.push_service {
+                Some(_) => hook_client(&config)?,
+                None => None,
+            };
+            let agent = crate::api::start(
+                listener,
+                api,
+                store.clone(),
+                *switch,
+                domain,
+                api_core,
+                hook,
+            );
+            Some(agent.await?)
+        }
+        (Some(_), Some(_), None) => {
+            anyhow::bail!("[api] needs a UDP SIP listener for its call agent")
+        }
+        _ => None,
+    };
     let dispatcher = Dispatcher::new(
         TransactionLayer::new(TimerConfig::default()),
         registrar,
@@ -381,6 +411,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     })
     .with_push(push_tokens, push_poster)
     .with_voicemail(voicemail.as_ref().map(|(b, _)| b.clone()))
+    .with_api_agent(api_agent)
     .with_auth_limits((&config.security).into())
     .with_security(&config.security)
     .with_domain(

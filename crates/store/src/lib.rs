@@ -54,6 +54,7 @@
 
 mod account;
 mod answering;
+mod api_client;
 mod binding;
 mod cdr;
 mod charge;
@@ -81,6 +82,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use account::{Account, AccountChange, AccountUpdate, ImportReport, NewAccount, Secret};
 pub use answering::{AnsweringRuleRow, PendingMail};
+pub use api_client::ApiClient;
 pub use binding::{BindingChange, BindingRecord};
 pub use cdr::CdrRow;
 pub use charge::{ChargeRow, LedgerEntry, ReportBy, ReportLine, ReservationRow};

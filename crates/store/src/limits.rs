@@ -77,6 +77,13 @@ pub const CONTENT_TYPE: usize = 255;
 /// smaller still.
 pub const BODY_BYTES: usize = 1024 * 1024;
 
+/// `api_clients.client_id`.
+pub const API_CLIENT_ID: usize = 64;
+/// `api_clients.secret_hash` (a PHC string).
+pub const API_SECRET_HASH: usize = 255;
+/// `api_clients.scope`.
+pub const API_SCOPE: usize = 1024;
+
 /// `Err(TooLong)` when `value` has more than `max` characters.
 pub(crate) fn check(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
     // Bytes bound characters from above: skip counting for the common short case.

@@ -2,6 +2,7 @@
 //! listener semantics, calls and media settings, push settings, the SMS hook, and path resolution, all through the public API.
 
 mod advertise;
+mod api;
 mod calls_media;
 mod paths;
 mod push;

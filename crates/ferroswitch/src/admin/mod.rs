@@ -26,6 +26,7 @@
 
 mod accounts;
 mod answering;
+mod api_clients;
 mod auth;
 mod calls;
 mod push_tokens;
@@ -315,6 +316,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .merge(calls::routes())
         .merge(accounts::routes())
         .merge(answering::routes())
+        .merge(api_clients::routes())
         .merge(routing::routes())
         .route("/api/reload", post(crate::reload_api::reload))
         // Every route above (and any added later) passes the bearer check, which lets only

@@ -172,7 +172,7 @@ impl Dispatcher {
         w: Waiting,
         trusted_ok: bool,
     ) -> Option<(Caller, Waiting)> {
-        if trusted_ok && self.trusted.contains(&w.from.remote.ip()) {
+        if trusted_ok && self.trusted_source(&w.from) {
             let login = w
                 .msg
                 .from_user()

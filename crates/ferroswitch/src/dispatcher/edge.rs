@@ -66,7 +66,7 @@ impl Dispatcher {
             || msg.to_tag().is_some()
             || msg.header(&HeaderName::ProxyAuthorization).is_some()
             || self.draining
-            || self.trusted.contains(&from.remote.ip())
+            || self.trusted_source(from)
             || !guard::unsupported_options(msg).is_empty()
         {
             return false;

@@ -33,6 +33,16 @@ impl Dispatcher {
                 tracing::info!(%login, key = ?key, removed = n, "bindings removed by the operator");
                 let _ = reply.send(n);
             }
+            CoreRequest::ApiBinding {
+                login,
+                key,
+                binding,
+            } => match binding {
+                Some(b) => self.registrar.location_mut().upsert(&login, *b),
+                None => {
+                    self.registrar.location_mut().remove(&login, &key);
+                }
+            },
             CoreRequest::Calls { reply } => {
                 let _ = reply.send(self.calls.summaries(now));
             }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod answering;
+mod api_clients;
 mod billing;
 mod bindings;
 mod cdrs;

@@ -47,6 +47,7 @@ async fn migrate_twice_is_idempotent() {
             "billing_reservations",
             "plans",
             "account_plans",
+            "api_clients",
         ] {
             assert_eq!(ctx.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
         }

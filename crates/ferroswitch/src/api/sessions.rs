@@ -1,0 +1,480 @@
+//! `/session`: the seed's one path for both kinds of session.
+//!
+//! - A **registration** (RACM) session: `POST /session {"type":"registration","login":..}`
+//!   makes the login usable from the app; it lives as long as the token that created it and
+//!   `PUT /session/{id}` with a newer token extends it; `DELETE` ends it.
+//! - A **voice** session: `POST /session {"type":"voice","login":..,"destination":..}` places
+//!   a call, click-to-call without `sdp` (the login's own devices ring first), from the API
+//!   endpoint with `sdp` (the offer; the answer comes in the `connected` event). It needs a
+//!   live registration session of the login. `PUT /session/{id}/status` changes it, `DELETE`
+//!   hangs up, `GET /session` and `GET /session/{id}` read calls.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use b2bua::third_party::{ApiCallInfo, CallKind, CommandError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::agent::Action;
+use super::token::{authorize, authorize_for, unix_s, Claims};
+use super::{random_id, ApiFailure, ApiState};
+
+/// A registration session.
+#[derive(Debug, Clone)]
+struct Registration {
+    login: String,
+    client: String,
+    /// Epoch seconds: the token's expiry.
+    expires_at: u64,
+}
+
+/// The registration sessions, by id.
+#[derive(Clone, Default)]
+pub(crate) struct Registrations {
+    map: Arc<Mutex<HashMap<String, Registration>>>,
+}
+
+impl Registrations {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Registration>> {
+        let mut m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = unix_s();
+        m.retain(|_, r| r.expires_at > now);
+        m
+    }
+
+    /// Whether `login` has a live registration session.
+    pub(crate) fn has_login(&self, login: &str) -> bool {
+        self.lock().values().any(|r| r.login == login)
+    }
+}
+
+/// `POST /session` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSession {
+    /// `registration` (default) or `voice`.
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    /// The login (in the token's scope).
+    login: String,
+    /// `voice`: the number or login to call.
+    destination: Option<String>,
+    /// `voice` from the API endpoint: the SDP offer. Without it, click-to-call.
+    sdp: Option<String>,
+}
+
+/// A session as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionInfo {
+    /// `reg-...` for a registration, `call-N` for a voice session.
+    id: String,
+    /// `registration` or `voice`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    login: String,
+    /// Registration: epoch seconds when it ends (with its token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+    /// Voice: the destination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<String>,
+    /// Voice: `click_to_call` or `endpoint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+    /// Voice: a name of the status table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+}
+
+fn voice_info(c: &ApiCallInfo) -> SessionInfo {
+    SessionInfo {
+        id: format!("call-{}", c.id),
+        kind: "voice",
+        login: c.login.clone(),
+        expires_at: None,
+        destination: Some(c.destination.clone()),
+        mode: Some(match c.kind {
+            CallKind::ClickToCall => "click_to_call",
+            CallKind::Endpoint => "endpoint",
+            CallKind::Incoming => "incoming",
+        }),
+        status: Some(c.status.name()),
+    }
+}
+
+fn call_id(id: &str) -> Option<u64> {
+    id.strip_prefix("call-")?.parse().ok()
+}
+
+fn agent_failure(e: CommandError) -> ApiFailure {
+    let status = match e {
+        CommandError::NoSuchCall => StatusCode::NOT_FOUND,
+        CommandError::NotConnected | CommandError::Over => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiFailure::new(status, e.to_string())
+}
+
+fn gone() -> ApiFailure {
+    ApiFailure::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the call agent did not answer",
+    )
+}
+
+/// Creates a registration or a voice session.
+#[utoipa::path(post, path = "/session", tag = "sessions", request_body = NewSession,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "created", body = SessionInfo),
+        (status = 400, body = super::ErrorBody),
+        (status = 401, description = "Unauthorized: invalid credentials", body = super::ErrorBody),
+        (status = 403, description = "login outside the scope, or no registration session", body = super::ErrorBody),
+    ))]
+pub(crate) async fn create(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    authorize(&state, &headers)?;
+    let req: NewSession = super::json_body(&body)?;
+    let claims = authorize_for(&state, &headers, &req.login)?;
+    match req.kind.as_deref().unwrap_or("registration") {
+        "registration" => Ok(register(&state, &claims, req.login)),
+        "voice" => voice(&state, req).await,
+        other => Err(ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            format!("unknown session type {other:?}: registration or voice"),
+        )),
+    }
+}
+
+/// Points `login` at the API agent until `expires_at` (epoch s), or removes that binding.
+fn bind(state: &ApiState, id: &str, login: &str, expires_at: Option<u64>) {
+    let key = format!("api-{id}");
+    let binding = expires_at.map(|exp| {
+        Box::new(registrar::Binding {
+            key: key.clone(),
+            contact: format!("sip:{login}@{};api-session={id}", state.agent_addr),
+            instance: None,
+            reg_id: None,
+            q_milli: None,
+            expires_at_ms: exp * 1000,
+            call_id: id.to_owned(),
+            cseq: 1,
+            source: sip_message::Peer {
+                transport: sip_message::Transport::Udp,
+                remote: state.agent_addr,
+                local: state.switch,
+                conn: None,
+            },
+            reach: registrar::Reach::Flow,
+            path: None,
+            user_agent: Some("ferroswitch-api".into()),
+            updated_at_ms: unix_s() * 1000,
+        })
+    });
+    let r = state.core.tell(crate::operator::CoreRequest::ApiBinding {
+        login: login.to_owned(),
+        key,
+        binding,
+    });
+    if r.is_err() {
+        tracing::warn!(session = %id, "the SIP core is gone: binding not changed");
+    }
+}
+
+fn register(state: &ApiState, claims: &Claims, login: String) -> Response {
+    let id = format!("reg-{}", random_id());
+    bind(state, &id, &login, Some(claims.exp));
+    state.registrations.lock().insert(
+        id.clone(),
+        Registration {
+            login: login.clone(),
+            client: claims.sub.clone(),
+            expires_at: claims.exp,
+        },
+    );
+    tracing::info!(session = %id, %login, client = %claims.sub, "API registration session");
+    let info = SessionInfo {
+        id,
+        kind: "registration",
+        login,
+        expires_at: Some(claims.exp),
+        destination: None,
+        mode: None,
+        status: None,
+    };
+    (StatusCode::CREATED, Json(info)).into_response()
+}
+
+async fn voice(state: &ApiState, req: NewSession) -> Result<Response, ApiFailure> {
+    let Some(destination) = req.destination else {
+        return Err(ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "a voice session needs a destination",
+        ));
+    };
+    if !state.registrations.has_login(&req.login) {
+        return Err(ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "no registration session for {:?}: POST /session first",
+                req.login
+            ),
+        ));
+    }
+    let action = match req.sdp {
+        Some(sdp) => Action::FromEndpoint {
+            login: req.login,
+            destination,
+            sdp,
+        },
+        None => Action::ClickToCall {
+            login: req.login,
+            destination,
+        },
+    };
+    let id = state
+        .agent
+        .act(action)
+        .await
+        .map_err(|_| gone())?
+        .map_err(agent_failure)?;
+    let info = state.agent.get(id).await.map_err(|_| gone())?;
+    let info = info.ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such call"))?;
+    Ok((StatusCode::CREATED, Json(voice_info(&info))).into_response())
+}
+
+/// Lists the voice sessions of the token's logins.
+#[utoipa::path(get, path = "/session", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, body = [SessionInfo]), (status = 401, body = super::ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<SessionInfo>>, ApiFailure> {
+    let claims = authorize(&state, &headers)?;
+    let calls = state.agent.list().await.map_err(|_| gone())?;
+    Ok(Json(
+        calls
+            .iter()
+            .filter(|c| claims.allows(&c.login))
+            .map(voice_info)
+            .collect(),
+    ))
+}
+
+/// Reads one session.
+#[utoipa::path(get, path = "/session/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = SessionInfo), (status = 401, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)))]
+pub(crate) async fn read(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<SessionInfo>, ApiFailure> {
+    let claims = authorize(&state, &headers)?;
+    let not_found = || ApiFailure::new(StatusCode::NOT_FOUND, "no such session");
+    if let Some(n) = call_id(&id) {
+        let c = state
+            .agent
+            .get(n)
+            .await
+            .map_err(|_| gone())?
+            .ok_or_else(not_found)?;
+        if !claims.allows(&c.login) {
+            return Err(not_found());
+        }
+        return Ok(Json(voice_info(&c)));
+    }
+    let r = state
+        .registrations
+        .lock()
+        .get(&id)
+        .cloned()
+        .ok_or_else(not_found)?;
+    if r.client != claims.sub {
+        return Err(not_found());
+    }
+    Ok(Json(SessionInfo {
+        id,
+        kind: "registration",
+        login: r.login,
+        expires_at: Some(r.expires_at),
+        destination: None,
+        mode: None,
+        status: None,
+    }))
+}
+
+/// Refreshes a registration session with the request's (newer) token.
+#[utoipa::path(put, path = "/session/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "registration session id")),
+    responses((status = 200, body = SessionInfo), (status = 401, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)))]
+pub(crate) async fn refresh(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<SessionInfo>, ApiFailure> {
+    let claims = authorize(&state, &headers)?;
+    let mut map = state.registrations.lock();
+    let r = map
+        .get_mut(&id)
+        .filter(|r| r.client == claims.sub && claims.allows(&r.login))
+        .ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such registration session"))?;
+    r.expires_at = r.expires_at.max(claims.exp);
+    bind(&state, &id, &r.login, Some(r.expires_at));
+    Ok(Json(SessionInfo {
+        id,
+        kind: "registration",
+        login: r.login.clone(),
+        expires_at: Some(r.expires_at),
+        destination: None,
+        mode: None,
+        status: None,
+    }))
+}
+
+/// Ends a session: de-registers, or hangs the call up.
+#[utoipa::path(delete, path = "/session/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 204), (status = 401, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiFailure> {
+    let claims = authorize(&state, &headers)?;
+    if let Some(n) = call_id(&id) {
+        own_call(&state, &claims, n).await?;
+        state
+            .agent
+            .act(Action::HangUp(n))
+            .await
+            .map_err(|_| gone())?
+            .map_err(agent_failure)?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let mut map = state.registrations.lock();
+    match map.get(&id) {
+        Some(r) if r.client == claims.sub => {
+            bind(&state, &id, &r.login, None);
+            map.remove(&id);
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiFailure::new(StatusCode::NOT_FOUND, "no such session")),
+    }
+}
+
+async fn own_call(state: &ApiState, claims: &Claims, n: u64) -> Result<(), ApiFailure> {
+    let c = state.agent.get(n).await.map_err(|_| gone())?;
+    match c {
+        Some(c) if claims.allows(&c.login) => Ok(()),
+        _ => Err(ApiFailure::new(StatusCode::NOT_FOUND, "no such call")),
+    }
+}
+
+/// `PUT /session/{id}/status` body: one of `status`, `dtmf`, `transfer_to`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusChange {
+    /// `hold`, `resumed`, `terminating` (hang up, or decline an incoming call) or
+    /// `connected` (answer an incoming call, with `sdp`).
+    status: Option<String>,
+    /// `connected`: the SDP answer to the caller's offer.
+    sdp: Option<String>,
+    /// DTMF digits to send (0-9, *, #, A-D), as SIP INFO `application/dtmf-relay`.
+    dtmf: Option<String>,
+    /// Blind transfer: the number or login the destination is referred to (REFER).
+    transfer_to: Option<String>,
+}
+
+/// Changes a voice session: hold, resume, hang up, DTMF, blind transfer.
+#[utoipa::path(put, path = "/session/{id}/status", tag = "sessions", request_body = StatusChange,
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "voice session id (call-N)")),
+    responses((status = 202, description = "sent; the outcome comes as an event", body = SessionInfo),
+        (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 409, description = "not connected", body = super::ErrorBody)))]
+pub(crate) async fn change(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    let claims = authorize(&state, &headers)?;
+    let req: StatusChange = super::json_body(&body)?;
+    let n = call_id(&id).ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such call"))?;
+    own_call(&state, &claims, n).await?;
+    if req.sdp.is_some() && req.status.as_deref() != Some("connected") {
+        return Err(ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "sdp goes with status connected",
+        ));
+    }
+    let action = match (req.status.as_deref(), req.dtmf, req.transfer_to) {
+        (Some("connected"), None, None) => match req.sdp {
+            Some(sdp) => Action::Answer(n, sdp),
+            None => {
+                return Err(ApiFailure::new(
+                    StatusCode::BAD_REQUEST,
+                    "answering (status connected) needs the sdp answer",
+                ))
+            }
+        },
+        (Some("hold"), None, None) => Action::Hold(n),
+        (Some("resumed"), None, None) => Action::Resume(n),
+        (Some("terminating"), None, None) => Action::HangUp(n),
+        (None, Some(d), None) => Action::Dtmf(n, d),
+        (None, None, Some(t)) => Action::Transfer(n, t),
+        (Some(s), None, None) => {
+            return Err(ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                format!("status {s:?} cannot be set: connected, hold, resumed or terminating"),
+            ))
+        }
+        _ => {
+            return Err(ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                "give exactly one of status, dtmf, transfer_to",
+            ))
+        }
+    };
+    state
+        .agent
+        .act(action)
+        .await
+        .map_err(|_| gone())?
+        .map_err(agent_failure)?;
+    let info = state.agent.get(n).await.map_err(|_| gone())?;
+    let info = info.ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such call"))?;
+    Ok((StatusCode::ACCEPTED, Json(voice_info(&info))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_sessions_end_with_their_token() {
+        let r = Registrations::default();
+        let reg = |exp| Registration {
+            login: "alice".into(),
+            client: "crm".into(),
+            expires_at: exp,
+        };
+        r.lock().insert("old".into(), reg(unix_s() - 1));
+        assert!(!r.has_login("alice"), "an expired token's session is gone");
+        r.lock().insert("new".into(), reg(unix_s() + 60));
+        assert!(r.has_login("alice"));
+        assert!(!r.has_login("bob"));
+    }
+}
