@@ -103,6 +103,10 @@ pub struct SipListener {
     pub role: ListenerRole,
     /// The public address put in Via, Record-Route and Contact instead of `addr` (1:1 NAT).
     pub advertise: Option<Advertise>,
+    /// WebSocket listeners: the browser origins (`https://host[:port]`) allowed to open SIP
+    /// WebSockets. Empty (the default): only the listener's own origin (the web phone page it
+    /// serves) and clients that send no `Origin` (not browsers); `*` allows every origin.
+    pub allowed_origins: Vec<String>,
     /// Where `addr` was given (named when the port is busy).
     pub origin: Origin,
 }
@@ -115,6 +119,7 @@ impl SipListener {
             transport,
             role: ListenerRole::Sip,
             advertise: None,
+            allowed_origins: Vec::new(),
             origin: Origin::Unknown,
         }
     }
@@ -126,16 +131,33 @@ pub enum Transport {
     Udp,
     Tcp,
     Tls,
+    /// SIP over WebSocket (RFC 7118); also serves the web phone page over plain HTTP.
+    Ws,
+    /// SIP over secure WebSocket (RFC 7118) on the `[tls]` certificate; also serves the web
+    /// phone page over HTTPS.
+    Wss,
 }
 
 impl Transport {
-    /// The lowercase name, as in a Via header's transport (`udp`, `tcp`, `tls`).
+    /// The lowercase name, as in a Via header's transport (`udp`, `tcp`, `tls`, `ws`, `wss`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
             Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
         }
+    }
+
+    /// Whether listeners of this transport present the `[tls]` certificate (`tls`, `wss`).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Self::Tls | Self::Wss)
+    }
+
+    /// Whether this is a WebSocket transport (`ws`, `wss`).
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Self::Ws | Self::Wss)
     }
 }
 
@@ -148,7 +170,7 @@ impl fmt::Display for Transport {
 impl FromStr for Transport {
     type Err = UnknownName;
 
-    /// `udp`, `tcp`, `tls`, or voipswitch's `tls-tcp` (any case).
+    /// `udp`, `tcp`, `tls`, `ws`, `wss`, or voipswitch's `tls-tcp` (any case).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match_name(
             s,
@@ -158,6 +180,8 @@ impl FromStr for Transport {
                 ("tcp", Self::Tcp),
                 ("tls", Self::Tls),
                 ("tls-tcp", Self::Tls),
+                ("ws", Self::Ws),
+                ("wss", Self::Wss),
             ],
         )
     }

@@ -62,3 +62,5 @@ mod security;
 mod server;
 mod tls;
 mod transport;
+mod webphone;
+mod ws;

@@ -90,6 +90,27 @@ pub(crate) fn check(field: &'static str, value: &str, max: usize) -> Result<(), 
     Ok(())
 }
 
+/// A new account's login: [`check_login`], and no space, control character, `<`, `>` or `"`
+/// (voipswitch accepted them; SIP URIs built from them break, see [`StoreError::BadLogin`]).
+pub(crate) fn check_new_login(login: &str) -> Result<(), StoreError> {
+    check_login(login)?;
+    let what = login.chars().find_map(|c| match c {
+        ' ' => Some("a space"),
+        c if c.is_whitespace() => Some("white space"),
+        c if c.is_control() => Some("a control character"),
+        '<' | '>' => Some("'<' or '>'"),
+        '"' => Some("a double quote"),
+        _ => None,
+    });
+    match what {
+        Some(what) => Err(StoreError::BadLogin {
+            login: login.to_owned(),
+            what,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A login must be non-empty and fit [`LOGIN`].
 pub(crate) fn check_login(login: &str) -> Result<(), StoreError> {
     if login.is_empty() {
