@@ -455,7 +455,7 @@ impl Registrar {
 
 /// The `Flow-Timer` (RFC 5626 §4.4.1, seconds) in the 200 OK to an outbound registration over
 /// TCP, TLS or WebSocket: well below the servers' idle limits for registered flows.
-pub const FLOW_TIMER_SECS: u32 = 120;
+pub(crate) const FLOW_TIMER_SECS: u32 = 120;
 
 /// One Contact of a REGISTER, validated, before it is applied.
 struct Planned {
