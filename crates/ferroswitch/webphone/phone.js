@@ -71,7 +71,10 @@
         $('remote').srcObject = t.streams[0];
       });
     });
-    session.on('progress', () => setCall(session.direction === 'incoming' ? 'ringing' : 'ringing at ' + who));
+    // an incoming call keeps saying who calls until it is answered
+    session.on('progress', () => {
+      if (session.direction === 'outgoing') setCall('ringing at ' + who);
+    });
     session.on('accepted', () => setCall('in call', who));
     session.on('confirmed', () => setCall('in call', who));
     session.on('hold', () => { state.held = true; setCall('on hold'); });
