@@ -820,6 +820,7 @@ mod tests {
     fn names_parse_in_any_case() {
         assert_eq!("UDP".parse(), Ok(Transport::Udp));
         assert_eq!("tls-tcp".parse(), Ok(Transport::Tls));
+        assert_eq!("WSS".parse(), Ok(Transport::Wss));
         assert_eq!("sha-256".parse(), Ok(DigestAlgorithm::Sha256));
         assert_eq!("MD5".parse(), Ok(DigestAlgorithm::Md5));
         assert_eq!("Json".parse(), Ok(LogFormat::Json));
@@ -831,7 +832,7 @@ mod tests {
         let err = "sctp".parse::<Transport>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"unknown transport "sctp" (expected one of udp, tcp, tls, tls-tcp)"#
+            r#"unknown transport "sctp" (expected one of udp, tcp, tls, tls-tcp, ws, wss)"#
         );
         assert!("SHA-512".parse::<DigestAlgorithm>().is_err());
     }

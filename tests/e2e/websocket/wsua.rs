@@ -210,9 +210,8 @@ impl WsUa {
         let contact = contact.map_or_else(|| self.contact(), str::to_owned);
         let call_id = self.token();
         let from_tag = self.token();
-        let mut cseq = 1;
         let mut auth = String::new();
-        for _ in 0..2 {
+        for cseq in 1..=2 {
             let branch = format!("z9hG4bK{}", self.token());
             let mut text = format!(
                 "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{} {};branch={branch}\r\n\
@@ -267,7 +266,6 @@ impl WsUa {
                 "{auth_hdr}: Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n",
                 self.login, ch.realm, ch.nonce
             );
-            cseq += 1;
         }
         panic!("{method} challenged twice");
     }

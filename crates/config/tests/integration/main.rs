@@ -10,6 +10,7 @@ mod shutdown;
 mod sms_hook;
 mod toml_errors;
 mod trunks;
+mod websocket;
 mod xml_errors;
 mod xml_semantics;
 
