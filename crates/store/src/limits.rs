@@ -161,3 +161,28 @@ pub(crate) fn truncate(value: &mut String, max: usize) {
         value.truncate(at);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The WCS trap: logins phones cannot put in a SIP URI are refused with the reason.
+    #[test]
+    fn new_logins_with_spaces_or_angle_brackets_are_refused() {
+        assert!(check_new_login("4930555001").is_ok());
+        assert!(check_new_login("alice.smith-2").is_ok());
+        for (bad, what) in [
+            ("john smith", "a space"),
+            ("<bob>", "'<' or '>'"),
+            ("tab\tbed", "white space"),
+            ("q\"uote", "a double quote"),
+        ] {
+            match check_new_login(bad) {
+                Err(StoreError::BadLogin { what: w, .. }) => assert_eq!(w, what, "{bad:?}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let e = check_new_login("a b").unwrap_err().to_string();
+        assert!(e.contains("cannot register or call"), "{e}");
+    }
+}
