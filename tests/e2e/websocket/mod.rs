@@ -300,3 +300,59 @@ fn logins_phones_cannot_use_are_refused_at_creation() {
         );
     }
 }
+
+/// `wss` shares the TLS listeners' certificate: after a renewal and SIGHUP, a new `wss`
+/// handshake presents the new certificate (a client trusting only it connects), and a flow
+/// opened before keeps working.
+#[test]
+fn a_renewed_certificate_serves_new_wss_handshakes_after_sighup() {
+    let site = site("");
+    let mut server = site.start();
+    let mut bob = WsUa::connect(&wss(&site, &server), "bob", "builder");
+    bob.register();
+    let renewed = rcgen::generate_simple_self_signed(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "renewed.test".to_owned(),
+    ])
+    .unwrap();
+    let new_ca = site.dir.path().join("renewed.pem");
+    std::fs::write(&new_ca, renewed.cert.pem()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let trusting_new = Dial {
+        ca: Some(&new_ca),
+        ..wss(&site, &server)
+    };
+    assert!(
+        rt.block_on(trusting_new.open()).is_err(),
+        "the old certificate is served before the renewal"
+    );
+    std::fs::write(site.dir.path().join("tls/cert.pem"), renewed.cert.pem()).unwrap();
+    std::fs::write(
+        site.dir.path().join("tls/key.pem"),
+        renewed.key_pair.serialize_pem(),
+    )
+    .unwrap();
+    server.signal("HUP");
+    let line = server
+        .wait_log(10, |l| l.contains("config reloaded"))
+        .unwrap_or_else(|seen| panic!("no reload logged:\n{}", seen.join("\n")));
+    assert!(line.contains("\"tls\""), "tls applied: {line}");
+    assert!(
+        rt.block_on(trusting_new.open()).is_ok(),
+        "a new wss handshake presents the renewed certificate"
+    );
+    // the flow opened before keeps working
+    let uri = format!("sip:bob@{REALM}");
+    let r = bob.request(
+        "MESSAGE",
+        &uri,
+        &uri,
+        "",
+        Some(("text/plain", b"still here")),
+    );
+    assert!(r.status().is_some_and(|s| s < 300), "{r:?}");
+}
