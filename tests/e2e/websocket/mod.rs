@@ -307,7 +307,7 @@ fn logins_phones_cannot_use_are_refused_at_creation() {
 #[test]
 fn a_renewed_certificate_serves_new_wss_handshakes_after_sighup() {
     let site = site("");
-    let mut server = site.start();
+    let server = site.start();
     let mut bob = WsUa::connect(&wss(&site, &server), "bob", "builder");
     bob.register();
     let renewed = rcgen::generate_simple_self_signed(vec![
