@@ -476,7 +476,7 @@ pub(crate) async fn serve_tcp(
 /// How often the `accept failed` line is logged at most, per listener.
 pub(crate) const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Untrusted connections closed at once when file descriptors run out.
-const SHED_AT_ONCE: usize = 16;
+pub(crate) const SHED_AT_ONCE: usize = 16;
 
 #[allow(
     clippy::too_many_arguments,

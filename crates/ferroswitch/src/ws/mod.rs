@@ -75,7 +75,8 @@ pub(crate) fn spawn(
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections on a `ws`/`wss` listener, at most `[security] connections_per_ip`
-/// from one address.
+/// from one address. Out of file descriptors, idle untrusted connections (of every stream
+/// transport) are shed and the pending one is accepted and closed, as on TCP/TLS.
 pub(crate) async fn serve_ws(
     listener: TcpListener,
     settings: WsSettings,
@@ -83,15 +84,28 @@ pub(crate) async fn serve_ws(
     core: mpsc::Sender<Inbound>,
 ) {
     let bound = listener.local_addr().ok();
+    crate::fd_reserve::keep();
     let mut accept_log = crate::fd_reserve::LogEvery::new(crate::transport::ACCEPT_LOG_EVERY);
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                if let Some(held_back) = accept_log.tick(tokio::time::Instant::now()) {
-                    tracing::warn!(?bound, held_back, "accept failed: {e}");
+                // out of file descriptors: as the TCP/TLS listeners do (fd_reserve.rs)
+                let exhausted = crate::fd_reserve::exhausted(&e);
+                let mut shed = 0;
+                if exhausted {
+                    shed = transports.shed_untrusted(crate::transport::SHED_AT_ONCE);
+                    if crate::fd_reserve::accept_and_close(&listener).await {
+                        crate::metrics::limits::conn_refused(
+                            crate::metrics::limits::Refused::FdLimit,
+                        );
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Some(held_back) = accept_log.tick(tokio::time::Instant::now()) {
+                    tracing::warn!(?bound, shed, held_back, "accept failed: {e}");
+                }
+                let pause = if exhausted { 10 } else { 50 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
                 continue;
             }
         };
