@@ -36,4 +36,5 @@ mod systemd;
 mod ua;
 mod voicemail;
 mod voicemail_mail;
+mod websocket;
 mod wire;

@@ -76,6 +76,7 @@ mod route;
 mod shared;
 pub mod third_party;
 mod voicemail;
+pub mod webrtc;
 
 use std::time::{Duration, Instant};
 
@@ -280,6 +281,18 @@ pub trait MediaRelay {
     /// `side` of `call` signals over IPv6 (`true`) or IPv4: the SDP the relay writes for that
     /// side names the relay in the same IP version. Told before the first offer.
     fn peer_family(&mut self, _call: u64, _side: Side, _ipv6: bool) {}
+    /// The offer for one B-leg branch of `call`, sent over `transport` (after [`Self::offer`]
+    /// rewrote the A-leg's): a different body, or `None` to send `sdp` as is. The WebRTC
+    /// gateway's seam (see [`crate::webrtc`]): a browser branch needs DTLS-SRTP, a plain one
+    /// RTP/AVP. Without a gateway nothing changes; a mismatch is only logged.
+    fn branch_offer(
+        &mut self,
+        _call: u64,
+        _transport: sip_message::Transport,
+        _sdp: &Bytes,
+    ) -> Option<Bytes> {
+        None
+    }
 }
 
 /// No relay: SDP passes through untouched.

@@ -112,6 +112,10 @@ pub struct SipListener {
     pub role: ListenerRole,
     /// The public address put in Via, Record-Route and Contact instead of `addr` (1:1 NAT).
     pub advertise: Option<Advertise>,
+    /// WebSocket listeners: the browser origins (`https://host[:port]`) allowed to open SIP
+    /// WebSockets. Empty (the default): only the listener's own origin (the web phone page it
+    /// serves) and clients that send no `Origin` (not browsers); `*` allows every origin.
+    pub allowed_origins: Vec<String>,
     /// Where `addr` was given (named when the port is busy).
     pub origin: Origin,
 }
@@ -124,6 +128,7 @@ impl SipListener {
             transport,
             role: ListenerRole::Sip,
             advertise: None,
+            allowed_origins: Vec::new(),
             origin: Origin::Unknown,
         }
     }
@@ -135,16 +140,33 @@ pub enum Transport {
     Udp,
     Tcp,
     Tls,
+    /// SIP over WebSocket (RFC 7118); also serves the web phone page over plain HTTP.
+    Ws,
+    /// SIP over secure WebSocket (RFC 7118) on the `[tls]` certificate; also serves the web
+    /// phone page over HTTPS.
+    Wss,
 }
 
 impl Transport {
-    /// The lowercase name, as in a Via header's transport (`udp`, `tcp`, `tls`).
+    /// The lowercase name, as in a Via header's transport (`udp`, `tcp`, `tls`, `ws`, `wss`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
             Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
         }
+    }
+
+    /// Whether listeners of this transport present the `[tls]` certificate (`tls`, `wss`).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Self::Tls | Self::Wss)
+    }
+
+    /// Whether this is a WebSocket transport (`ws`, `wss`).
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Self::Ws | Self::Wss)
     }
 }
 
@@ -157,7 +179,7 @@ impl fmt::Display for Transport {
 impl FromStr for Transport {
     type Err = UnknownName;
 
-    /// `udp`, `tcp`, `tls`, or voipswitch's `tls-tcp` (any case).
+    /// `udp`, `tcp`, `tls`, `ws`, `wss`, or voipswitch's `tls-tcp` (any case).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match_name(
             s,
@@ -167,6 +189,8 @@ impl FromStr for Transport {
                 ("tcp", Self::Tcp),
                 ("tls", Self::Tls),
                 ("tls-tcp", Self::Tls),
+                ("ws", Self::Ws),
+                ("wss", Self::Wss),
             ],
         )
     }
@@ -805,6 +829,7 @@ mod tests {
     fn names_parse_in_any_case() {
         assert_eq!("UDP".parse(), Ok(Transport::Udp));
         assert_eq!("tls-tcp".parse(), Ok(Transport::Tls));
+        assert_eq!("WSS".parse(), Ok(Transport::Wss));
         assert_eq!("sha-256".parse(), Ok(DigestAlgorithm::Sha256));
         assert_eq!("MD5".parse(), Ok(DigestAlgorithm::Md5));
         assert_eq!("Json".parse(), Ok(LogFormat::Json));
@@ -816,7 +841,7 @@ mod tests {
         let err = "sctp".parse::<Transport>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"unknown transport "sctp" (expected one of udp, tcp, tls, tls-tcp)"#
+            r#"unknown transport "sctp" (expected one of udp, tcp, tls, tls-tcp, ws, wss)"#
         );
         assert!("SHA-512".parse::<DigestAlgorithm>().is_err());
     }

@@ -88,6 +88,7 @@ struct RawListener {
     transport: Option<Spanned<Parsed<Transport>>>,
     role: Option<Parsed<ListenerRole>>,
     advertise: Option<Parsed<Advertise>>,
+    allowed_origins: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -316,11 +317,19 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
             .0
         });
         let role = l.role.map_or(ListenerRole::Sip, |r| r.0);
+        let allowed_origins = at
+            .take_opt(
+                l.allowed_origins,
+                Field::ListenerOrigins(i),
+                &format!("listener[{i}].allowed_origins"),
+            )
+            .unwrap_or_default();
         config.listeners.push(SipListener {
             addr,
             transport,
             role,
             advertise: l.advertise.map(|a| a.0),
+            allowed_origins,
             origin,
         });
     }

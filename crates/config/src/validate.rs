@@ -100,11 +100,37 @@ impl Check<'_> {
             return Err(self.fail(&[Field::Listeners], "at least one SIP listener is required"));
         }
         if !has_tls {
-            if let Some(i) = listeners.iter().position(|l| l.transport == Transport::Tls) {
+            if let Some(i) = listeners.iter().position(|l| l.transport.uses_tls()) {
                 return Err(self.fail(
                     &[Field::ListenerTransport(i), Field::ListenerAddr(i)],
-                    "a TLS listener needs a certificate: add a [tls] section (TOML) or a \
-                     tls-certificate param (XML)",
+                    format!(
+                        "a {} listener needs a certificate: add a [tls] section (TOML) or a \
+                         tls-certificate param (XML)",
+                        l_name(listeners[i].transport)
+                    ),
+                ));
+            }
+        }
+        for (i, l) in listeners.iter().enumerate() {
+            if l.allowed_origins.is_empty() {
+                continue;
+            }
+            if !l.transport.is_websocket() {
+                return Err(self.fail(
+                    &[Field::ListenerOrigins(i)],
+                    format!(
+                        "only ws and wss listeners take allowed origins (this one is {})",
+                        l.transport
+                    ),
+                ));
+            }
+            if let Some(bad) = l.allowed_origins.iter().find(|o| !is_origin(o)) {
+                return Err(self.fail(
+                    &[Field::ListenerOrigins(i)],
+                    format!(
+                        "{bad:?} is not an origin: give scheme://host[:port] (e.g. \
+                         https://phone.example.com), or \"*\" to allow every origin"
+                    ),
                 ));
             }
         }
@@ -505,9 +531,33 @@ fn is_media_type(s: &str) -> bool {
         .is_some_and(|(ty, subtype)| restricted_name(ty) && restricted_name(subtype))
 }
 
-/// TCP and TLS listeners are both TCP sockets: they cannot share an address.
+/// TCP, TLS and WebSocket listeners are all TCP sockets: they cannot share an address.
 fn is_stream(t: Transport) -> bool {
-    matches!(t, Transport::Tcp | Transport::Tls)
+    !matches!(t, Transport::Udp)
+}
+
+/// How an error names a listener's transport: `TLS`, `WSS`.
+fn l_name(t: Transport) -> String {
+    t.as_str().to_ascii_uppercase()
+}
+
+/// A browser origin as RFC 6454 serialises it (`scheme://host[:port]`, no path), or `*`.
+fn is_origin(s: &str) -> bool {
+    if s == "*" {
+        return true;
+    }
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !rest.is_empty()
+        && !rest.starts_with(':')
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// Merges each registrar listener into the SIP listener on the same address and transport (one

@@ -345,7 +345,13 @@ impl<'d, 'input> Reader<'d, 'input> {
         };
         let section = format!("listener[type={kind}]");
         self.refuse_attributes(node, &section, &["type"])?;
-        let sip_params = ["ipaddr", "port", "transport", "advertise"];
+        let sip_params = [
+            "ipaddr",
+            "port",
+            "transport",
+            "advertise",
+            "allowed-origins",
+        ];
         let allowed: Vec<&str> = match kind {
             "sip" => [&sip_params[..], TLS_PARAMS].concat(),
             "registrar" => [
@@ -394,11 +400,16 @@ impl<'d, 'input> Reader<'d, 'input> {
             ListenerRole::Registrar
         };
         let advertise = self.value::<Advertise>(&params, "advertise", None)?;
+        let allowed_origins = self
+            .value::<List>(&params, "allowed-origins", Some(Field::ListenerOrigins(i)))?
+            .map(|l| l.0)
+            .unwrap_or_default();
         self.config.listeners.push(SipListener {
             addr,
             transport: transport.unwrap_or(Transport::Udp),
             role,
             advertise,
+            allowed_origins,
             origin,
         });
         self.listener_tls(&params)?;

@@ -266,7 +266,18 @@ pub(crate) fn check_login(login: &str) -> anyhow::Result<()> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/%".contains(&b));
     if !ok {
-        bail!("login {login:?} is not a valid SIP user part (letters, digits and -_.!~*'()&=+$,;?/ only)");
+        // the WCS trap: a login with a space or <> was accepted, then every phone (the web
+        // phone included) failed to register or call with it, stuck in "pending"
+        let why = match login
+            .chars()
+            .find(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+        {
+            Some(' ') => "it contains a space; ",
+            Some(c) if c.is_whitespace() => "it contains white space; ",
+            Some(_) => "it contains <, > or a double quote; ",
+            None => "",
+        };
+        bail!("login {login:?} is not a valid SIP user part: {why}phones (the web phone included) put the login in SIP addresses and could not register or call with it (letters, digits and -_.!~*'()&=+$,;?/ only)");
     }
     Ok(())
 }

@@ -66,3 +66,5 @@ mod tls;
 mod transport;
 mod voicemail_service;
 mod voicemail_mail;
+mod webphone;
+mod ws;

@@ -1,4 +1,4 @@
-//! Binds every listener the config names — SIP (UDP, TCP, TLS), STUN and the admin API —
+//! Binds every listener the config names — SIP (UDP, TCP, TLS, WS, WSS), STUN and the admin API —
 //! before anything else happens at start (no database opened, no certificate generated), so a
 //! busy port stops the server at once with an error that says which setting to change.
 
@@ -26,6 +26,8 @@ pub(crate) struct BoundStream {
     pub(crate) listener: TcpListener,
     pub(crate) transport: Transport,
     pub(crate) advertise: Option<SocketAddr>,
+    /// WebSocket listeners: the browser origins allowed (see [`crate::ws`]).
+    pub(crate) allowed_origins: Vec<String>,
 }
 
 /// Every socket the server listens on, bound.
@@ -64,6 +66,7 @@ pub(crate) async fn bind_all(config: &Config) -> anyhow::Result<Bound> {
                     listener,
                     transport,
                     advertise: l.advertise.map(|a| a.addr(local)),
+                    allowed_origins: l.allowed_origins.clone(),
                 });
             }
         }

@@ -172,12 +172,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (net_tx, net_rx) = mpsc::channel(65_536);
     // swapped by a reload: new handshakes take the new certificate
     let tls = match &config.tls {
-        Some(tls)
-            if config
-                .listeners
-                .iter()
-                .any(|l| l.transport == ferroswitch_config::Transport::Tls) =>
-        {
+        Some(tls) if config.listeners.iter().any(|l| l.transport.uses_tls()) => {
             let (cfg, chain) = crate::tls::server_config(tls)?;
             Some((Arc::new(arc_swap::ArcSwap::new(cfg)), chain))
         }
@@ -205,6 +200,11 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     for b in bound.streams {
         let (t, addr) = (b.transport, b.listener.local_addr()?);
         tracing::info!("listening on {t} {addr}");
+        if t.is_websocket() {
+            let tls = tls.as_ref().map(|(cfg, _)| cfg.clone());
+            accept.push(crate::ws::spawn(b, tls, &transports, &net_tx, stream_idle));
+            continue;
+        }
         let sip_t = match t {
             ferroswitch_config::Transport::Tls => Transport::Tls,
             _ => Transport::Tcp,

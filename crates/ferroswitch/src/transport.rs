@@ -118,7 +118,7 @@ impl Transports {
                     }
                 }
             }
-            Transport::Tcp | Transport::Tls => {
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
                 let id = to
                     .conn
                     .filter(|c| lock(&self.inner.conns).contains_key(c))
@@ -160,6 +160,11 @@ impl Transports {
         {
             c.mark(flags);
         }
+    }
+
+    /// The connection limits every stream transport (TCP, TLS, WebSocket) shares.
+    pub(crate) fn guard(&self) -> &Arc<Guard> {
+        &self.inner.guard
     }
 
     /// New connection limits (a reload).
@@ -223,7 +228,11 @@ impl Transports {
 
 /// Parses one message; answers 400/505 itself when a request is malformed but answerable.
 /// Returns the message when it should go on to the dispatcher.
-fn accept_message(raw: Bytes, from: &Peer, reply: impl FnOnce(Bytes)) -> Option<Message> {
+pub(crate) fn accept_message(
+    raw: Bytes,
+    from: &Peer,
+    reply: impl FnOnce(Bytes),
+) -> Option<Message> {
     let msg = match Message::parse(raw) {
         Ok(m) => m,
         Err(e) => {
@@ -467,7 +476,7 @@ pub(crate) async fn serve_tcp(
 /// How often the `accept failed` line is logged at most, per listener.
 pub(crate) const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Untrusted connections closed at once when file descriptors run out.
-const SHED_AT_ONCE: usize = 16;
+pub(crate) const SHED_AT_ONCE: usize = 16;
 
 #[allow(
     clippy::too_many_arguments,

@@ -203,7 +203,14 @@ impl Registrar {
         let nonce = self.nonces.issue(now_ms);
         let reason = AuthRejection::Challenge { kind, stale };
         let mut b = error::reply(req, from, reason.status());
-        for alg in &self.cfg.algorithms {
+        // Browser stacks (JsSIP 3.x) keep only the last challenge header of a response and give
+        // up unless it is MD5: over WebSocket the order is reversed, so that MD5 (when
+        // configured, and the only algorithm browsers' stacks do) comes last.
+        let mut algorithms: Vec<_> = self.cfg.algorithms.iter().collect();
+        if from.transport.is_websocket() {
+            algorithms.reverse();
+        }
+        for alg in algorithms {
             b.header(
                 kind.challenge_header(),
                 format_args!(

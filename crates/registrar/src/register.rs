@@ -430,6 +430,11 @@ impl Registrar {
         // RFC 5626 §6: confirm outbound to a UA that asked for it and registered a flow
         if outbound && req.has_option_tag(&HeaderName::Supported, "outbound") {
             b.header("Require", "outbound");
+            // §4.4.1: how often the UA should send keep-alives on a connection-oriented flow
+            // (CRLF pings; a WebSocket flow is also pinged by the server)
+            if from.transport.is_reliable() {
+                b.header("Flow-Timer", FLOW_TIMER_SECS);
+            }
         }
         if let Some(p) = pns {
             b.header("Feature-Caps", format_args!("*;+sip.pns=\"{p}\""));
@@ -447,6 +452,10 @@ impl Registrar {
         }
     }
 }
+
+/// The `Flow-Timer` (RFC 5626 §4.4.1, seconds) in the 200 OK to an outbound registration over
+/// TCP, TLS or WebSocket: well below the servers' idle limits for registered flows.
+pub(crate) const FLOW_TIMER_SECS: u32 = 120;
 
 /// One Contact of a REGISTER, validated, before it is applied.
 struct Planned {

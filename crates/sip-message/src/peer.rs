@@ -10,24 +10,33 @@ pub enum Transport {
     Udp,
     Tcp,
     Tls,
+    /// SIP over WebSocket (RFC 7118), plain.
+    Ws,
+    /// SIP over secure WebSocket (RFC 7118), on TLS.
+    Wss,
 }
 
 impl Transport {
-    /// The name used in Via (`UDP`, `TCP`, `TLS`).
+    /// The name used in Via (`UDP`, `TCP`, `TLS`, `WS`, `WSS`).
     pub fn via_name(self) -> &'static str {
         match self {
             Self::Udp => "UDP",
             Self::Tcp => "TCP",
             Self::Tls => "TLS",
+            Self::Ws => "WS",
+            Self::Wss => "WSS",
         }
     }
 
-    /// Lower-case name (`udp`, `tcp`, `tls`), as in `transport=` URI parameters and storage.
+    /// Lower-case name (`udp`, `tcp`, `tls`, `ws`, `wss`), as in `transport=` URI parameters
+    /// and storage.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
             Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
         }
     }
 
@@ -38,14 +47,23 @@ impl Transport {
             Some(Self::Tcp)
         } else if s.eq_ignore_ascii_case("tls") {
             Some(Self::Tls)
+        } else if s.eq_ignore_ascii_case("ws") {
+            Some(Self::Ws)
+        } else if s.eq_ignore_ascii_case("wss") {
+            Some(Self::Wss)
         } else {
             None
         }
     }
 
-    /// TCP and TLS deliver reliably: no retransmission timers (RFC 3261 §17).
+    /// TCP, TLS and WebSocket deliver reliably: no retransmission timers (RFC 3261 §17).
     pub fn is_reliable(self) -> bool {
         !matches!(self, Self::Udp)
+    }
+
+    /// A WebSocket transport (RFC 7118): its devices are browsers, reached only over their flow.
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Self::Ws | Self::Wss)
     }
 }
 

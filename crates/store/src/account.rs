@@ -176,7 +176,7 @@ const ACCOUNT_COLUMNS: &str = "id_client, login, password, ha1, ha1b, ha1_realm,
 
 impl NewAccount {
     fn check(&self) -> Result<(), StoreError> {
-        limits::check_login(&self.login)?;
+        limits::check_new_login(&self.login)?;
         self.secret.check()?;
         limits::check_opt(
             "display_name",

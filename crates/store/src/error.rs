@@ -95,6 +95,16 @@ pub enum StoreError {
     #[error("the login is empty")]
     EmptyLogin,
 
+    /// A new login (also the digest auth name) with a character SIP URIs cannot carry as
+    /// typed: browser phones and many softphones build `sip:LOGIN@domain` from it, and the
+    /// registration or call then never completes.
+    #[error(
+        "login {login:?} contains {what}: a login is also the SIP user and auth name, and \
+         phones (the web phone included) cannot register or call with it; use letters, digits \
+         and . - _ + only"
+    )]
+    BadLogin { login: String, what: &'static str },
+
     /// A value that must not be empty is empty (gateway name or address, plan action, ...).
     #[error("{field} is empty")]
     Empty {
@@ -158,6 +168,7 @@ impl StoreError {
             | Self::TooLong { .. }
             | Self::TooLarge { .. }
             | Self::EmptyLogin
+            | Self::BadLogin { .. }
             | Self::Empty { .. }
             | Self::BadRingGroupMember { .. } => false,
         }

@@ -97,6 +97,27 @@ pub(crate) fn check(field: &'static str, value: &str, max: usize) -> Result<(), 
     Ok(())
 }
 
+/// A new account's login: [`check_login`], and no space, control character, `<`, `>` or `"`
+/// (voipswitch accepted them; SIP URIs built from them break, see [`StoreError::BadLogin`]).
+pub(crate) fn check_new_login(login: &str) -> Result<(), StoreError> {
+    check_login(login)?;
+    let what = login.chars().find_map(|c| match c {
+        ' ' => Some("a space"),
+        c if c.is_whitespace() => Some("white space"),
+        c if c.is_control() => Some("a control character"),
+        '<' | '>' => Some("'<' or '>'"),
+        '"' => Some("a double quote"),
+        _ => None,
+    });
+    match what {
+        Some(what) => Err(StoreError::BadLogin {
+            login: login.to_owned(),
+            what,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A login must be non-empty and fit [`LOGIN`].
 pub(crate) fn check_login(login: &str) -> Result<(), StoreError> {
     if login.is_empty() {
@@ -145,5 +166,30 @@ pub(crate) fn truncate(value: &mut String, max: usize) {
     }
     if let Some((at, _)) = value.char_indices().nth(max) {
         value.truncate(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The WCS trap: logins phones cannot put in a SIP URI are refused with the reason.
+    #[test]
+    fn new_logins_with_spaces_or_angle_brackets_are_refused() {
+        assert!(check_new_login("4930555001").is_ok());
+        assert!(check_new_login("alice.smith-2").is_ok());
+        for (bad, what) in [
+            ("john smith", "a space"),
+            ("<bob>", "'<' or '>'"),
+            ("tab\tbed", "white space"),
+            ("q\"uote", "a double quote"),
+        ] {
+            match check_new_login(bad) {
+                Err(StoreError::BadLogin { what: w, .. }) => assert_eq!(w, what, "{bad:?}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let e = check_new_login("a b").unwrap_err().to_string();
+        assert!(e.contains("cannot register or call"), "{e}");
     }
 }

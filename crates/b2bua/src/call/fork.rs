@@ -390,7 +390,14 @@ impl Call {
             .header("User-Agent", &ctx.cfg.server);
         self.session_invite_headers(&ctx.cfg, &mut b);
         let invite = match &self.offer {
-            Some((ct, body)) => b.finish_request_with_body(ct, body),
+            Some((ct, body)) => {
+                let bridged = ctx.media.branch_offer(self.id, peer.transport, body);
+                let body = bridged.as_ref().unwrap_or(body);
+                if crate::webrtc::needs_gateway(body, peer.transport) {
+                    tracing::info!(call = self.id, transport = %peer.transport, "the branch's media differs (WebRTC and plain RTP) and no WebRTC gateway bridges them: signalling only");
+                }
+                b.finish_request_with_body(ct, body)
+            }
             None => b.finish_request(),
         };
         let invite = match invite {

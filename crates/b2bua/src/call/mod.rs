@@ -593,6 +593,8 @@ fn transport_param(t: Transport) -> &'static str {
         Transport::Udp => "",
         Transport::Tcp => ";transport=tcp",
         Transport::Tls => ";transport=tls",
+        Transport::Ws => ";transport=ws",
+        Transport::Wss => ";transport=wss",
     }
 }
 

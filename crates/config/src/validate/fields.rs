@@ -34,6 +34,8 @@ pub(crate) enum Field {
     /// The address of `Config::listeners[i]`, as the format layer built the list.
     ListenerAddr(usize),
     ListenerTransport(usize),
+    /// `allowed_origins` of `Config::listeners[i]` (WebSocket listeners).
+    ListenerOrigins(usize),
     TlsCertificate,
     TlsPrivateKey,
     Realm,
@@ -104,6 +106,7 @@ impl Field {
             Self::Listeners => "listener".into(),
             Self::ListenerAddr(i) => format!("listener[{i}].address"),
             Self::ListenerTransport(i) => format!("listener[{i}].transport"),
+            Self::ListenerOrigins(i) => format!("listener[{i}].allowed_origins"),
             Self::TlsCertificate => "tls.certificate".into(),
             Self::TlsPrivateKey => "tls.private_key".into(),
             Self::Realm => "registrar.realm".into(),

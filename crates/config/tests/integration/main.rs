@@ -12,6 +12,7 @@ mod sms_hook;
 mod toml_errors;
 mod trunks;
 mod voicemail;
+mod websocket;
 mod xml_errors;
 mod xml_semantics;
 

@@ -34,7 +34,7 @@ fn unknown_param_names_line_and_the_accepted_ones() {
     assert_eq!(
         e,
         "etc/voipswitch_config.xml:8: listener[type=sip] param \"prot\": unknown parameter \
-         (expected one of ipaddr, port, transport, advertise, tls-certificate, tls-private-key, \
+         (expected one of ipaddr, port, transport, advertise, allowed-origins, tls-certificate, tls-private-key, \
          tls-generate-self-signed)"
     );
 }

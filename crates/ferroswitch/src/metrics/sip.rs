@@ -30,13 +30,15 @@ const OTHER: usize = METHODS.len() - 1;
 pub(crate) const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"];
 
 /// Transport label values, in [`transport_index`] order.
-pub(crate) const TRANSPORTS: [&str; 3] = ["udp", "tcp", "tls"];
+pub(crate) const TRANSPORTS: [&str; 5] = ["udp", "tcp", "tls", "ws", "wss"];
 
 pub(crate) fn transport_index(t: Transport) -> usize {
     match t {
         Transport::Udp => 0,
         Transport::Tcp => 1,
         Transport::Tls => 2,
+        Transport::Ws => 3,
+        Transport::Wss => 4,
     }
 }
 
@@ -180,15 +182,16 @@ pub(crate) fn sent(payload: &[u8]) {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Registrations {
     pub(crate) users: usize,
-    pub(crate) users_by_transport: [usize; 3],
-    pub(crate) contacts_by_transport: [usize; 3],
+    pub(crate) users_by_transport: [usize; TRANSPORTS.len()],
+    pub(crate) contacts_by_transport: [usize; TRANSPORTS.len()],
 }
 
 /// Counts the live (unexpired at `now_ms`) contacts and the logins that have some.
 pub(crate) fn count_registrations(location: &registrar::Location, now_ms: u64) -> Registrations {
     let mut r = Registrations::default();
     // login -> the transports it has a live contact on
-    let mut seen: std::collections::HashMap<&str, [bool; 3]> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<&str, [bool; TRANSPORTS.len()]> =
+        std::collections::HashMap::new();
     for (login, b) in location.iter().filter(|(_, b)| b.expires_at_ms > now_ms) {
         let t = transport_index(b.source.transport);
         r.contacts_by_transport[t] += 1;
@@ -279,8 +282,8 @@ mod tests {
             count_registrations(&loc, 1_000),
             Registrations {
                 users: 2,
-                users_by_transport: [1, 1, 1],
-                contacts_by_transport: [1, 1, 2],
+                users_by_transport: [1, 1, 1, 0, 0],
+                contacts_by_transport: [1, 1, 2, 0, 0],
             }
         );
     }

@@ -5,11 +5,32 @@ use registrar::{
     RegistrarConfig,
 };
 use sip_message::digest::{self, Algorithm, ResponseParams};
-use sip_message::{ConnId, HeaderName, Transport};
+use sip_message::{ConnId, HeaderName, Peer, Transport};
 
 use crate::client::*;
 
 const CONTACT: &str = "<sip:alice@198.51.100.7:5062>";
+
+/// JsSIP 3.x reads only the last challenge header and gives up unless it is MD5: over
+/// WebSocket, where browsers are, the configured order is reversed.
+#[test]
+fn over_websocket_the_challenges_come_in_reverse_order() {
+    let mut srv = Server::new();
+    let mut c = Client::alice();
+    c.peer = Peer {
+        transport: Transport::Wss,
+        conn: Some(ConnId(7)),
+        ..c.peer
+    };
+    let req = c.build(&Reg::contact("<sip:x1@abc.invalid;transport=ws>"));
+    let out = srv.handle(T0, &req, c.peer);
+    assert_eq!(out.status(), 401);
+    let algs: Vec<_> = challenges(&out)
+        .iter()
+        .map(|c| c.algorithm.as_deref().unwrap().to_owned())
+        .collect();
+    assert_eq!(algs, ["MD5", "SHA-256"], "{}", text(&out));
+}
 
 #[test]
 fn no_credentials_get_two_challenges_sha256_first() {

@@ -417,11 +417,19 @@ fn outbound_is_required_back_when_used() {
         text(&out)
     );
     assert_eq!(listed_full(&out)[0].2, Some(1));
+    // RFC 5626 §4.4.1: a connection-oriented flow is told how often to send keep-alives
+    assert_eq!(
+        header(&out, "Flow-Timer").as_deref(),
+        Some("120"),
+        "{}",
+        text(&out)
+    );
 
     // reg-id without Supported: outbound → no Require
     let out = phone.register(&mut srv, T0 + 1_000, &Reg::contact(&c1));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(header(&out, "Require"), None, "{}", text(&out));
+    assert_eq!(header(&out, "Flow-Timer"), None, "{}", text(&out));
 
     // another device, Supported: outbound but no reg-id: not an outbound registration, even
     // though the login holds an outbound binding

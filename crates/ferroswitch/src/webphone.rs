@@ -1,0 +1,85 @@
+//! The web phone: a page that registers over `wss` with JsSIP and places, answers and
+//! controls calls. Its files are embedded in the binary and served by the WebSocket listeners
+//! to plain HTTP `GET`s (see [`crate::ws`]): on a `wss` listener the page and its SIP
+//! WebSocket share one origin, which is what the default origin check allows. JsSIP is
+//! vendored by `scripts/vendor-jssip` (licences in `LICENSES-jssip.txt`).
+
+/// One embedded file: path, content type, bytes.
+struct File {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const FILES: &[File] = &[
+    File {
+        path: "/",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../webphone/index.html"),
+    },
+    File {
+        path: "/phone.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../webphone/phone.js"),
+    },
+    File {
+        path: "/phone.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../webphone/phone.css"),
+    },
+    File {
+        path: "/jssip.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../webphone/jssip.min.js"),
+    },
+    File {
+        path: "/LICENSES-jssip.txt",
+        content_type: "text/plain; charset=utf-8",
+        body: include_bytes!("../webphone/LICENSES-jssip.txt"),
+    },
+];
+
+/// The whole HTTP response (the connection closes after it) to a `GET` (or `HEAD`) of `path`.
+pub(crate) fn respond(path: &str, head_only: bool) -> Vec<u8> {
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let path = if path == "/index.html" { "/" } else { path };
+    let (status, content_type, body): (&str, &str, &[u8]) =
+        match FILES.iter().find(|f| f.path == path) {
+            Some(f) => ("200 OK", f.content_type, f.body),
+            None => ("404 Not Found", "text/plain; charset=utf-8", b"not found\n"),
+        };
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\
+         Content-Security-Policy: default-src 'self'; connect-src 'self' ws: wss:; \
+         media-src 'self' blob: mediastream:\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !head_only {
+        r.extend_from_slice(body);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_the_page_and_its_scripts() {
+        let page = String::from_utf8(respond("/?x=1", false)).unwrap();
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+        assert!(page.contains("text/html"));
+        assert!(page.contains("jssip.min.js"));
+        let js = respond("/jssip.min.js", true);
+        let js = String::from_utf8_lossy(&js);
+        assert!(
+            js.contains("text/javascript") && js.ends_with("\r\n\r\n"),
+            "HEAD: no body"
+        );
+        assert!(
+            String::from_utf8_lossy(&respond("/../etc/passwd", false)).starts_with("HTTP/1.1 404")
+        );
+    }
+}

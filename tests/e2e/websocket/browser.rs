@@ -1,0 +1,289 @@
+//! The web phone in a real browser: Debian's `chromium`, headless, driven through
+//! `chromedriver` (W3C WebDriver, with fantoccini) with a fake microphone. The page
+//! registers over `wss`; it calls a SIPp phone (caller ID = the account's number; hold,
+//! resume, DTMF, mute, hang up from the page) and is called by one while the account's other
+//! device rings too (the page answers, SIPp hangs up); JsSIP used directly (no page) registers
+//! and calls the page. A CDR row for each call. Screenshots go to
+//! `$CARGO_TARGET_TMPDIR/webphone/`.
+//!
+//! Without the WebRTC gateway (issue 18 part B) the SIPp phones answer and offer DTLS-SRTP
+//! shaped SDP (what the gateway will give a browser) and no media flows: this test proves
+//! signalling and the page's call status.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use super::{listener, site};
+use crate::calls::{cdrs, device, free_port, Sipp};
+use crate::harness::optional_tool;
+
+/// The browser account: its login is its number (MSISDN).
+const NUMBER: &str = "4930555001";
+const PASSWORD: &str = "webphone1";
+
+/// chromedriver on a loopback port; killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("acceptInsecureCerts".into(), json!(true));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-dev-shm-usage",
+                "--disable-gpu",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                "--ignore-certificate-errors",
+                "--window-size=720,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a chromium session")
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Waits (up to `secs`) until the element's text satisfies `pred`; returns it.
+async fn wait_text(c: &Client, css: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let t = text(c, css).await;
+        if pred(&t) {
+            return t;
+        }
+        if Instant::now() > deadline {
+            let log = text(c, "#log").await;
+            panic!("{css}: {t:?} after {secs} s; page log:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("webphone");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+#[test]
+fn the_web_phone_registers_calls_and_answers_in_chromium() {
+    if !optional_tool("chromium", "chromium") || !optional_tool("chromedriver", "chromium-driver") {
+        return;
+    }
+    let site = site("");
+    site.add_account(NUMBER, PASSWORD);
+    let server = site.start();
+    let wss = listener(&server, "wss");
+    let driver = Driver::start();
+    let profile = site.dir.path().join("chromium");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(&driver, &profile).await;
+        c.goto(&format!("https://{wss}/")).await.unwrap();
+        wait_text(&c, "#reg-status", 10, |t| t == "not registered").await;
+        screenshot(&c, "1-login").await;
+
+        // the WCS trap: a login with a space is refused by the page, with the reason
+        fill(&c, "#user", "john smith").await;
+        fill(&c, "#password", PASSWORD).await;
+        click(&c, "#register").await;
+        wait_text(&c, "#login-error", 5, |t| t.contains("contains a space")).await;
+        screenshot(&c, "2-login-refused").await;
+
+        fill(&c, "#user", NUMBER).await;
+        click(&c, "#register").await;
+        wait_text(&c, "#reg-status", 15, |t| t == "registered").await;
+        let rows = tokio::task::block_in_place(|| {
+            site.wait_bindings("the page registered over wss", |b| {
+                b.iter().any(|r| r.login == NUMBER && r.transport == "wss")
+            })
+        });
+        let row = rows.iter().find(|r| r.login == NUMBER).unwrap();
+        assert!(row.contact.contains(".invalid"), "{row:?}");
+        screenshot(&c, "3-registered").await;
+
+        // the page calls bob, a SIPp phone that checks the caller ID (the account's number)
+        let bob = tokio::task::block_in_place(|| {
+            device(&site, &server, "bob", "builder", "uas_webrtc_answer.xml")
+        });
+        fill(&c, "#number", "bob").await;
+        click(&c, "#call").await;
+        wait_text(&c, "#call-status", 20, |t| t == "in call").await;
+        screenshot(&c, "4-in-call").await;
+        click(&c, "#hold").await;
+        wait_text(&c, "#call-status", 10, |t| t == "on hold").await;
+        screenshot(&c, "5-on-hold").await;
+        click(&c, "#hold").await;
+        wait_text(&c, "#call-status", 10, |t| t == "in call").await;
+        click(&c, "#keypad button[data-dtmf='5']").await;
+        wait_text(&c, "#dtmf-sent", 5, |t| t == "5").await;
+        click(&c, "#mute").await;
+        wait_text(&c, "#mute", 5, |t| t == "Unmute").await;
+        // the INFO reaches bob before the BYE
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        click(&c, "#hangup").await;
+        wait_text(&c, "#call-status", 10, |t| t.starts_with("ended")).await;
+        let (ok, out) = tokio::task::block_in_place(|| bob.wait());
+        assert!(ok, "bob (callee of the page):\n{out}");
+
+        // bob calls the account: its other device (SIPp) rings too, the page answers, bob
+        // hangs up
+        let (other, caller) = tokio::task::block_in_place(|| {
+            let other = device(&site, &server, NUMBER, PASSWORD, "uas_ring_cancelled.xml");
+            let caller = Sipp::new(&site, "uac_webrtc_call.xml", free_port())
+                .rows(&[&format!("bob;builder;{NUMBER}")])
+                .target(server.udp)
+                .spawn();
+            (other, caller)
+        });
+        wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
+        screenshot(&c, "6-incoming").await;
+        click(&c, "#answer").await;
+        wait_text(&c, "#call-status", 10, |t| t == "in call").await;
+        wait_text(&c, "#call-status", 15, |t| t.starts_with("ended")).await;
+        let (ok, out) = tokio::task::block_in_place(|| caller.wait());
+        assert!(ok, "bob (caller):\n{out}");
+        let (ok, out) = tokio::task::block_in_place(|| other.wait());
+        assert!(
+            ok,
+            "the account's other device (rang, then cancelled):\n{out}"
+        );
+        screenshot(&c, "7-ended").await;
+
+        // JsSIP directly, without the page: bob registers over wss and calls the page
+        let script = r#"
+            const [url, done] = [arguments[0], arguments[arguments.length - 1]];
+            const ua = new JsSIP.UA({
+              sockets: [new JsSIP.WebSocketInterface(url)],
+              uri: 'sip:bob@127.0.0.1', password: 'builder',
+              register: true, session_timers: false,
+            });
+            window.direct = 'starting';
+            ua.on('registered', () => {
+              window.direct = 'registered';
+              ua.call(arguments[1], {
+                mediaConstraints: { audio: true, video: false },
+                pcConfig: { iceServers: [] },
+                eventHandlers: {
+                  confirmed: () => { window.direct = 'confirmed'; },
+                  ended: (e) => { window.direct = 'ended: ' + e.cause; },
+                  failed: (e) => { window.direct = 'failed: ' + e.cause; },
+                },
+              });
+              done('registered');
+            });
+            ua.on('registrationFailed', (e) => done('registration failed: ' + e.cause));
+            ua.start();
+            window.directUa = ua;
+        "#;
+        let r = c
+            .execute_async(
+                script,
+                vec![
+                    json!(format!("wss://{wss}/")),
+                    json!(format!("sip:{NUMBER}@127.0.0.1")),
+                ],
+            )
+            .await
+            .expect("JsSIP script");
+        assert_eq!(r, json!("registered"));
+        wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
+        click(&c, "#answer").await;
+        wait_text(&c, "#call-status", 10, |t| t == "in call").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let d = c.execute("return window.direct", vec![]).await.unwrap();
+            if d == json!("confirmed") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "JsSIP's call: {d}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        click(&c, "#hangup").await;
+        wait_text(&c, "#call-status", 10, |t| t.starts_with("ended")).await;
+        c.close().await.unwrap();
+    });
+    let rows = cdrs(&site, 3);
+    assert!(rows.len() >= 3, "{rows:?}");
+    for r in &rows[..3] {
+        assert_eq!(r.final_code, 200, "{r:?}");
+    }
+    eprintln!("screenshots in {}", shots().display());
+}
