@@ -53,6 +53,7 @@
 //! [`StoreError::is_transient`] tells a database outage (retry later) from a bug or bad input.
 
 mod account;
+mod billing_admin;
 mod binding;
 mod cdr;
 mod charge;
@@ -79,6 +80,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 pub use account::{Account, AccountChange, AccountUpdate, ImportReport, NewAccount, Secret};
+pub use billing_admin::TariffDeletion;
 pub use binding::{BindingChange, BindingRecord};
 pub use cdr::CdrRow;
 pub use charge::{ChargeRow, LedgerEntry, ReportBy, ReportLine, ReservationRow};
