@@ -32,6 +32,7 @@ mod admin;
 mod billing_cli;
 mod billing_io;
 mod billing_load;
+mod billing_ops;
 mod calls;
 mod clock;
 mod conn_limits;
