@@ -6,6 +6,7 @@ mod admin_api;
 mod advertise;
 mod attacks;
 mod billing;
+mod billing_api;
 mod calls;
 mod cli;
 mod demo;
