@@ -93,13 +93,7 @@ fn send(
 /// The operator's request, with the bearer token.
 fn op(server: &Server, method: &str, path: &str, body: &str) -> Reply {
     let auth = format!("Bearer {TOKEN}");
-    send(
-        server,
-        method.parse().unwrap(),
-        path,
-        Some(&auth),
-        body,
-    )
+    send(server, method.parse().unwrap(), path, Some(&auth), body)
 }
 
 /// The app's `GET path` as `login`/`password`: the 401 challenge first (MD5), then the
@@ -148,10 +142,25 @@ fn ledger(site: &Site, login: &str) -> Vec<store::LedgerEntry> {
     })
 }
 
+/// The cost of each CDR of `login`, newest first (`None`: not rated).
+fn costs(site: &Site, login: &str) -> Vec<Option<i64>> {
+    block(async {
+        let s = store::Store::connect(&site.db_url).await.unwrap();
+        let c = s.cdr_costs(login).await.unwrap();
+        s.close().await;
+        c
+    })
+}
+
 fn stored_balance(site: &Site, login: &str) -> i64 {
     block(async {
         let s = store::Store::connect(&site.db_url).await.unwrap();
-        let b = s.billing_account(login).await.unwrap().unwrap().balance_micros;
+        let b = s
+            .billing_account(login)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance_micros;
         s.close().await;
         b
     })
@@ -198,13 +207,24 @@ fn balance_rates_and_operator_routes(site: Site) {
         "{}",
         bad.body
     );
-    assert_eq!(op(&server, "GET", "/api/billing/tariffs", "").json(), serde_json::json!([]));
-    let put = op(&server, "PUT", "/api/billing/tariffs/retail?currency=EUR", CSV);
+    assert_eq!(
+        op(&server, "GET", "/api/billing/tariffs", "").json(),
+        serde_json::json!([])
+    );
+    let put = op(
+        &server,
+        "PUT",
+        "/api/billing/tariffs/retail?currency=EUR",
+        CSV,
+    );
     assert_eq!(put.status, 200, "{}", put.body);
     assert_eq!(put.json()["prefixes"], 5);
     let shown = op(&server, "GET", "/api/billing/tariffs/retail", "").json();
     assert_eq!(shown["rows"].as_array().unwrap().len(), 5, "{shown}");
-    assert_eq!(shown["rows"][2]["increments"], "30/6", "{shown}");
+    // by prefix: 33, 44, 4420, 447, 49
+    assert_eq!(shown["rows"][3]["prefix"], "447", "{shown}");
+    assert_eq!(shown["rows"][3]["increments"], "30/6", "{shown}");
+    assert_eq!(shown["rows"][4]["iso"], Value::Null, "{shown}");
     for login in ["alice", "bob"] {
         let a = op(
             &server,
@@ -241,7 +261,12 @@ fn balance_rates_and_operator_routes(site: Site) {
     assert_eq!(
         lines
             .iter()
-            .map(|l| (l.kind.as_str(), l.amount_micros, l.balance_after_micros, l.reason.as_str()))
+            .map(|l| (
+                l.kind.as_str(),
+                l.amount_micros,
+                l.balance_after_micros,
+                l.reason.as_str()
+            ))
             .collect::<Vec<_>>(),
         [
             ("credit", 5_000_000, 5_000_000, "top-up by card"),
@@ -263,7 +288,11 @@ fn balance_rates_and_operator_routes(site: Site) {
         r#"{"amount":"1","reason":"x"}"#,
     );
     assert_eq!(r.status, 404, "{}", r.body);
-    assert_eq!(stored_balance(&site, "alice"), 4_500_000, "refused: unchanged");
+    assert_eq!(
+        stored_balance(&site, "alice"),
+        4_500_000,
+        "refused: unchanged"
+    );
     op(
         &server,
         "POST",
@@ -296,8 +325,12 @@ fn balance_rates_and_operator_routes(site: Site) {
         .filter(|l| l.kind == "call")
         .map(|l| -l.amount_micros)
         .sum();
-    let cdr_sum: i64 = rows.iter().filter_map(|c| c.cost_micros).sum();
-    assert_eq!(lines.iter().filter(|l| l.kind == "call").count(), 2, "{lines:?}");
+    let cdr_sum: i64 = costs(&site, "alice").into_iter().flatten().sum();
+    assert_eq!(
+        lines.iter().filter(|l| l.kind == "call").count(),
+        2,
+        "{lines:?}"
+    );
     assert!(cdr_sum > 0, "{rows:?}");
     assert_eq!(charged, cdr_sum, "ledger and CDRs agree");
 
@@ -321,7 +354,10 @@ fn balance_rates_and_operator_routes(site: Site) {
     }
     // bob sees his own balance, never alice's; no parameter can name another login
     let b = app_get(&server, "/api/balance", "bob", "builder").json();
-    assert_eq!((b["login"].as_str(), micros(&b, "balance_micros")), (Some("bob"), 1_250_000));
+    assert_eq!(
+        (b["login"].as_str(), micros(&b, "balance_micros")),
+        (Some("bob"), 1_250_000)
+    );
     let r = app_get(&server, "/api/balance?login=alice", "bob", "builder");
     assert_eq!(r.status, 400, "{}", r.body);
     // the operator token is not an app credential, and the apps' routes need no token
@@ -344,18 +380,44 @@ fn balance_rates_and_operator_routes(site: Site) {
     let fr = app_get(&server, "/api/rates?country=FR", "bob", "builder").json();
     assert_eq!(fr["rates"].as_array().unwrap().len(), 1, "{fr}");
     let de = app_get(&server, "/api/rates?country=DE", "alice", "wonderland").json();
-    assert_eq!(de["rates"], serde_json::json!([]), "49 has no ISO code: hidden");
+    assert_eq!(
+        de["rates"],
+        serde_json::json!([]),
+        "49 has no ISO code: hidden"
+    );
     assert!(!de.to_string().contains("Germany"));
 
     // the rate of a dialled number, as the B2BUA rates it (the `00` stripped by the route)
-    let n = app_get(&server, "/api/rates?number=00447700900123", "alice", "wonderland").json();
+    let n = app_get(
+        &server,
+        "/api/rates?number=00447700900123",
+        "alice",
+        "wonderland",
+    )
+    .json();
     assert_eq!(n["rated_number"], "447700900123", "{n}");
-    assert_eq!((n["prefix"].as_str(), n["price"].as_str()), (Some("447"), Some("0.90")));
+    assert_eq!(
+        (n["prefix"].as_str(), n["price"].as_str()),
+        (Some("447"), Some("0.90"))
+    );
     assert_eq!(n["onnet"], false);
-    let n = app_get(&server, "/api/rates?number=0049301234", "alice", "wonderland").json();
-    assert_eq!(n["description"], "Germany", "found by number even without ISO: {n}");
+    let n = app_get(
+        &server,
+        "/api/rates?number=0049301234",
+        "alice",
+        "wonderland",
+    )
+    .json();
+    assert_eq!(
+        n["description"], "Germany",
+        "found by number even without ISO: {n}"
+    );
     let n = app_get(&server, "/api/rates?number=bob", "alice", "wonderland").json();
-    assert_eq!((n["onnet"].as_bool(), n["free"].as_bool()), (Some(true), Some(true)), "{n}");
+    assert_eq!(
+        (n["onnet"].as_bool(), n["free"].as_bool()),
+        (Some(true), Some(true)),
+        "{n}"
+    );
     let r = app_get(&server, "/api/rates?number=0099123", "alice", "wonderland");
     assert_eq!(r.status, 404, "{}", r.body);
     let r = app_get(&server, "/api/rates", "alice", "wonderland");
@@ -418,19 +480,39 @@ fn balance_rates_and_operator_routes(site: Site) {
         op(&server, "GET", "/api/billing/accounts/bob/plans", "").json(),
         serde_json::json!([])
     );
-    let r = op(&server, "DELETE", &format!("/api/billing/accounts/bob/plans/{id}"), "");
+    let r = op(
+        &server,
+        "DELETE",
+        &format!("/api/billing/accounts/bob/plans/{id}"),
+        "",
+    );
     assert_eq!(r.status, 404, "not bob's plan");
-    let r = op(&server, "DELETE", &format!("/api/billing/accounts/alice/plans/{id}"), "");
+    let r = op(
+        &server,
+        "DELETE",
+        &format!("/api/billing/accounts/alice/plans/{id}"),
+        "",
+    );
     assert_eq!(r.status, 204, "{}", r.body);
 
     // a tariff in use is kept; the balance list shows both accounts
     let r = op(&server, "DELETE", "/api/billing/tariffs/retail", "");
     assert_eq!(r.status, 409, "{}", r.body);
-    assert!(r.body.contains("alice") && r.body.contains("bob"), "{}", r.body);
+    assert!(
+        r.body.contains("alice") && r.body.contains("bob"),
+        "{}",
+        r.body
+    );
     let all = op(&server, "GET", "/api/billing/accounts", "").json();
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
     // the operator routes need the token
-    let r = send(&server, reqwest::Method::GET, "/api/billing/accounts", None, "");
+    let r = send(
+        &server,
+        reqwest::Method::GET,
+        "/api/billing/accounts",
+        None,
+        "",
+    );
     assert_eq!(r.status, 401);
     server.stop();
 }
@@ -460,15 +542,27 @@ fn onnet_voicemail_and_service_calls_are_free_unless_the_tariff_rates_them() {
     cli_ok(&site, &["route", "add", "950", &format!("voicemail:{vm}")]);
     cli_ok(
         &site,
-        &["route", "add", "951", &format!("service:sip:conf@127.0.0.1:{svc}")],
+        &[
+            "route",
+            "add",
+            "951",
+            &format!("service:sip:conf@127.0.0.1:{svc}"),
+        ],
     );
     cli_ok(&site, &["route", "add", "", "user-lookup"]);
     cli_ok(&site, &["account", "set", "carol", "--voicemail", &vm]);
     let csv = site.dir.path().join("rates.csv");
-    std::fs::write(&csv, "prefix;description;voice_rate;minimal_time;resolution\n44;UK;0.60;1;1\n").unwrap();
+    std::fs::write(
+        &csv,
+        "prefix;description;voice_rate;minimal_time;resolution\n44;UK;0.60;1;1\n",
+    )
+    .unwrap();
     let path = csv.display().to_string();
     cli_ok(&site, &["billing", "import", "retail", &path]);
-    cli_ok(&site, &["billing", "account", "alice", "--tariff", "retail"]);
+    cli_ok(
+        &site,
+        &["billing", "account", "alice", "--tariff", "retail"],
+    );
     let server = site.start();
     let bob = device(&site, &server, "bob", "builder", "uas_answer.xml");
     let services = Sipp::new(&site, "uas_answer.xml", svc)
@@ -487,14 +581,19 @@ fn onnet_voicemail_and_service_calls_are_free_unless_the_tariff_rates_them() {
     let rows = cdrs(&site, 4);
     assert_eq!(rows.len(), 4, "{rows:?}");
     assert!(
-        rows.iter().all(|c| c.final_code == 200 && c.cost_micros.is_none()),
-        "answered and unrated: {rows:?}"
+        rows.iter().all(|c| c.final_code == 200),
+        "answered: {rows:?}"
     );
+    assert_eq!(costs(&site, "alice"), [None; 4], "unrated");
     assert_eq!(stored_balance(&site, "alice"), 0);
     assert!(ledger(&site, "alice").is_empty());
     // the apps say so too
     let n = app_get(&server, "/api/rates?number=950", "alice", "wonderland").json();
-    assert_eq!((n["onnet"].as_bool(), n["free"].as_bool()), (Some(true), Some(true)), "{n}");
+    assert_eq!(
+        (n["onnet"].as_bool(), n["free"].as_bool()),
+        (Some(true), Some(true)),
+        "{n}"
+    );
     server.stop();
 
     // the tariff now rates ONNET calls and prices 95…: 950 needs money, alice has none
@@ -503,10 +602,17 @@ fn onnet_voicemail_and_service_calls_are_free_unless_the_tariff_rates_them() {
         "prefix;description;voice_rate;minimal_time;resolution\n44;UK;0.60;1;1\n95;Voicemail;0.06;60;60\n",
     )
     .unwrap();
-    cli_ok(&site, &["billing", "import", "retail", &path, "--bill-onnet"]);
+    cli_ok(
+        &site,
+        &["billing", "import", "retail", &path, "--bill-onnet"],
+    );
     let server = site.start();
     let n = app_get(&server, "/api/rates?number=950", "alice", "wonderland").json();
-    assert_eq!((n["free"].as_bool(), n["price"].as_str()), (Some(false), Some("0.06")), "{n}");
+    assert_eq!(
+        (n["free"].as_bool(), n["price"].as_str()),
+        (Some(false), Some("0.06")),
+        "{n}"
+    );
     let refused = Sipp::new(&site, "uac_expect_402.xml", free_port())
         .rows(&["alice;wonderland;950"])
         .target(server.udp)
