@@ -620,3 +620,151 @@ fn onnet_voicemail_and_service_calls_are_free_unless_the_tariff_rates_them() {
     assert_ok("950 refused with 402 once rated", refused);
     server.stop();
 }
+
+/// The CLI covers what the operator API does: tariffs listed and deleted (not while used),
+/// billed accounts with balances, plans for sale and held (with ids) and taken back, reports
+/// over a date range.
+#[test]
+fn the_cli_lists_and_deletes_tariffs_and_plans_and_reports_a_date_range() {
+    let site = Site::new();
+    site.add_account("alice", "wonderland");
+    let csv = site.dir.path().join("rates.csv");
+    std::fs::write(&csv, CSV).unwrap();
+    let path = csv.display().to_string();
+    cli_ok(&site, &["billing", "import", "retail", &path]);
+    cli_ok(
+        &site,
+        &["billing", "import", "spare", &path, "--currency", "USD"],
+    );
+    let (ok, out, err) = site.cli(&["billing", "import", "x", &path, "--currency", "euro"]);
+    assert!(!ok && err.contains("currency"), "{out}{err}");
+    let (ok, out, _) = site.cli(&["billing", "tariffs"]);
+    assert!(
+        ok && out.contains("retail\tEUR\t5 rows") && out.contains("spare\tUSD"),
+        "{out}"
+    );
+    cli_ok(
+        &site,
+        &["billing", "account", "alice", "--tariff", "retail"],
+    );
+    cli_ok(
+        &site,
+        &["billing", "credit", "alice", "3", "--reason", "gift"],
+    );
+    let (ok, out, _) = site.cli(&["billing", "accounts"]);
+    assert!(
+        ok && out.contains("alice\tprepaid\t3.00 EUR") && out.contains("tariff retail"),
+        "{out}"
+    );
+    let (ok, _, err) = site.cli(&["billing", "tariff-delete", "retail"]);
+    assert!(
+        !ok && err.contains("used by 1 billed account(s) (alice)"),
+        "{err}"
+    );
+    cli_ok(&site, &["billing", "tariff-delete", "spare"]);
+    let (_, out, _) = site.cli(&["billing", "tariffs"]);
+    assert!(!out.contains("spare"), "{out}");
+    let (ok, _, err) = site.cli(&["billing", "tariff-delete", "spare"]);
+    assert!(!ok && err.contains("no tariff"), "{err}");
+
+    cli_ok(
+        &site,
+        &[
+            "billing",
+            "plan-add",
+            "UK",
+            "--prefixes",
+            "44",
+            "--seconds",
+            "600",
+            "--days",
+            "7",
+            "--price",
+            "1",
+        ],
+    );
+    let (ok, out, _) = site.cli(&["billing", "plans"]);
+    assert!(ok && out.contains("UK\t44\t600 s\t7 days\t1.00"), "{out}");
+    cli_ok(&site, &["billing", "plan-assign", "alice", "UK"]);
+    let (ok, out, _) = site.cli(&["billing", "plans", "alice"]);
+    assert!(ok && out.contains("\tUK\t44\t600 s left"), "{out}");
+    let id = out.split('\t').next().unwrap().trim().to_owned();
+    let (ok, _, err) = site.cli(&["billing", "plan-remove", "alice", "999"]);
+    assert!(!ok && err.contains("holds no plan 999"), "{err}");
+    cli_ok(&site, &["billing", "plan-remove", "alice", &id]);
+    let (_, out, _) = site.cli(&["billing", "plans", "alice"]);
+    assert!(out.trim().is_empty(), "{out}");
+    let (_, out, _) = site.cli(&["billing", "balance", "alice"]);
+    assert_eq!(out.trim(), "2.00 EUR", "the plan's price stays paid");
+
+    // a rated call on 2023-11-14 and one on the 15th: the range picks the first
+    block(async {
+        let s = store::Store::connect(&site.db_url).await.unwrap();
+        let day = 19_675_i64 * 86_400_000;
+        for (n, start) in [(1, day + 3_600_000), (2, day + 86_400_000 + 60_000)] {
+            let call_id = format!("c{n}");
+            let cdr = store::CdrRow {
+                call_id: call_id.clone(),
+                caller: "alice".into(),
+                callee: "4420".into(),
+                dialed: "004420".into(),
+                routed_number: "4420".into(),
+                route: "gateway".into(),
+                gateway: Some("gw".into()),
+                start_ms: start,
+                ringing_ms: None,
+                answer_ms: Some(start + 1_000),
+                end_ms: start + 31_000,
+                duration_ms: 30_000,
+                final_code: 200,
+                hangup_by: "caller".into(),
+                media_a_packets: None,
+                media_b_packets: None,
+                node_id: "n1".into(),
+                wakeup_ms: None,
+                b_call_id: None,
+                media_a_bytes: None,
+                media_b_bytes: None,
+                media_a_lost: None,
+                media_b_lost: None,
+            };
+            let charge = store::ChargeRow {
+                call_key: format!("n1:{call_id}"),
+                login: "alice".into(),
+                cost_micros: 300_000,
+                rate_micros: 600_000,
+                tariff_prefix: "4420".into(),
+                billed_seconds: 30,
+                bundle: None,
+                at_ms: start + 31_000,
+                kind: "call",
+            };
+            s.insert_rated_cdrs(&[(cdr, charge)]).await.unwrap();
+        }
+        s.close().await;
+    });
+    let (ok, out, _) = site.cli(&[
+        "billing",
+        "report",
+        "--by",
+        "day",
+        "--from",
+        "2023-11-14",
+        "--to",
+        "2023-11-14",
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "2023-11-14\t1 calls\t30 s talk\t30 s billed\t0.30",
+        "{out}"
+    );
+    let (_, out, _) = site.cli(&["billing", "report", "--by", "account"]);
+    assert_eq!(
+        out.trim(),
+        "alice\t2 calls\t60 s talk\t60 s billed\t0.60",
+        "{out}"
+    );
+    let (ok, _, err) = site.cli(&["billing", "report", "--by", "day", "--from", "2023-02-30"]);
+    assert!(!ok && err.contains("not a date"), "{err}");
+}
