@@ -152,7 +152,7 @@ pub(crate) fn parse_day(text: &str) -> Result<i64, String> {
         p.parse().map_err(|_| bad())
     };
     let (y, m, d) = (num(4)?, num(2)?, num(2)?);
-    if !(1..=12).contains(&m) || d < 1 || d > 31 {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return Err(bad());
     }
     let y = if m <= 2 { y - 1 } else { y };
