@@ -8,6 +8,7 @@ mod answering_rules;
 mod api;
 mod attacks;
 mod billing;
+mod billing_api;
 mod calls;
 mod cli;
 mod demo;

@@ -7,9 +7,10 @@ use anyhow::{bail, Context as _};
 use billing::Money;
 use clap::{Subcommand, ValueEnum};
 use ferroswitch_config::Config;
-use store::{BillingAccountRow, PlanRow, ReportBy, Store, TariffRecord, TariffRowRecord};
+use store::{BillingAccountRow, PlanRow, ReportBy, Store, TariffDeletion};
 
 use crate::accounts::open_store;
+use crate::billing_ops::{day, day_range, import_tariff, ImportError, TariffSettings};
 use crate::clock::unix_ms;
 
 #[derive(Debug, Subcommand)]
@@ -33,6 +34,12 @@ pub(crate) enum BillingCommand {
     },
     /// Rows of a tariff.
     Rates { tariff: String },
+    /// The tariffs, with their settings and number of rows.
+    Tariffs,
+    /// Delete a tariff and its rows (refused while a billed account uses it).
+    TariffDelete { tariff: String },
+    /// The billed accounts with their balances.
+    Accounts,
     /// Bill an account: its tariff, prepaid (default) or postpaid with a credit limit.
     Account {
         login: String,
@@ -76,10 +83,21 @@ pub(crate) enum BillingCommand {
     },
     /// Give a plan to an account from now (its price is debited).
     PlanAssign { login: String, plan: String },
-    /// Rated calls grouped by account, UTC day or destination prefix.
+    /// The plans for sale, or (with LOGIN) the plans an account holds, with their ids.
+    Plans { login: Option<String> },
+    /// Take a held plan (its id from `billing plans LOGIN`) back from an account; no refund.
+    PlanRemove { login: String, id: i64 },
+    /// Rated calls grouped by account, UTC day or destination prefix: calls, talk time,
+    /// billed seconds, cost.
     Report {
         #[arg(long, value_enum)]
         by: By,
+        /// First day (YYYY-MM-DD, UTC) of calls started on it or later.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD, UTC), included.
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 
@@ -122,62 +140,60 @@ async fn exec(store: &Store, cmd: BillingCommand) -> anyhow::Result<()> {
             rounding_mode,
             bill_onnet,
         } => {
-            if rounding_decimals > 6 {
-                bail!("--rounding-decimals {rounding_decimals}: 0 to 6");
-            }
-            rounding_mode
-                .parse::<billing::RoundingMode>()
-                .map_err(anyhow::Error::msg)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let rows =
-                billing::parse_tariff_csv(&text).with_context(|| format!("{}", file.display()))?;
-            let mut records = Vec::new();
-            for r in &rows {
-                records.push(TariffRowRecord {
-                    prefix: r.prefix.clone(),
-                    description: r.description.clone(),
-                    iso: r.iso.clone(),
-                    from_minute: 0,
-                    to_minute: 1440,
-                    price_micros: r.price_per_min.micros(),
-                    fee_micros: Some(r.connection_fee.micros()),
-                    inc_first: r.increments.first.into(),
-                    inc_next: r.increments.next.into(),
-                    min_duration: r.min_duration.into(),
-                });
-                for b in &r.bands {
-                    records.push(TariffRowRecord {
-                        prefix: r.prefix.clone(),
-                        description: r.description.clone(),
-                        iso: r.iso.clone(),
-                        from_minute: b.from_minute.into(),
-                        to_minute: if b.to_minute == 0 {
-                            1440
-                        } else {
-                            b.to_minute.into()
-                        },
-                        price_micros: b.price_per_min.micros(),
-                        fee_micros: b.connection_fee.map(Money::micros),
-                        inc_first: r.increments.first.into(),
-                        inc_next: r.increments.next.into(),
-                        min_duration: r.min_duration.into(),
-                    });
-                }
+            let settings = TariffSettings {
+                currency,
+                rounding_decimals,
+                rounding_mode,
+                bill_onnet,
+            };
+            let n = match import_tariff(store, &tariff, &text, &settings).await {
+                Ok(n) => n,
+                Err(ImportError::Invalid(e)) => bail!("{}: {e}", file.display()),
+                Err(ImportError::Store(e)) => return Err(e.into()),
+            };
+            println!("tariff {tariff}: {n} prefixes imported");
+        }
+        BillingCommand::Tariffs => {
+            for t in store.list_tariffs().await? {
+                let rows = store.tariff_rows(t.id).await?.len();
+                println!(
+                    "{}\t{}\t{} rows\trounding {} {}\tonnet {}",
+                    t.name,
+                    t.currency,
+                    rows,
+                    t.rounding_decimals,
+                    t.rounding_mode,
+                    if t.bill_onnet { "rated" } else { "free" }
+                );
             }
-            let id = store
-                .upsert_tariff(&TariffRecord {
-                    id: 0,
-                    name: tariff.clone(),
-                    currency,
-                    rounding_decimals: rounding_decimals.into(),
-                    rounding_mode,
-                    utc_offset_minutes: 0,
-                    bill_onnet,
-                })
-                .await?;
-            store.replace_tariff_rows(id, &records).await?;
-            println!("tariff {tariff}: {} prefixes imported", rows.len());
+        }
+        BillingCommand::TariffDelete { tariff } => match store.delete_tariff(&tariff).await? {
+            TariffDeletion::Deleted => println!("tariff {tariff} deleted"),
+            TariffDeletion::NotFound => bail!("no tariff named {tariff:?}"),
+            TariffDeletion::InUse(logins) => bail!(
+                "tariff {tariff} is used by {} billed account(s) ({}): give them another tariff first",
+                logins.len(),
+                logins.join(", ")
+            ),
+        },
+        BillingCommand::Accounts => {
+            let tariffs = store.list_tariffs().await?;
+            for a in store.list_billing_accounts().await? {
+                let tariff = tariffs
+                    .iter()
+                    .find(|t| t.id == a.tariff_id)
+                    .map_or("?", |t| t.name.as_str());
+                println!(
+                    "{}\t{}\t{} {}\tcredit limit {}\ttariff {tariff}",
+                    a.login,
+                    a.kind,
+                    Money(a.balance_micros),
+                    a.currency,
+                    Money(a.credit_limit_micros)
+                );
+            }
         }
         BillingCommand::Rates { tariff } => {
             let id = tariff_id(store, &tariff).await?;
@@ -278,20 +294,54 @@ async fn exec(store: &Store, cmd: BillingCommand) -> anyhow::Result<()> {
                 None => bail!("no plan {plan:?} or {login} is not billed"),
             }
         }
-        BillingCommand::Report { by } => {
+        BillingCommand::Plans { login: None } => {
+            for p in store.list_plans().await? {
+                println!(
+                    "{}\t{}\t{} s\t{} days\t{}",
+                    p.name,
+                    p.prefixes,
+                    p.seconds,
+                    p.days,
+                    Money(p.price_micros)
+                );
+            }
+        }
+        BillingCommand::Plans { login: Some(login) } => {
+            for p in store.account_plans(Some(&login)).await? {
+                println!(
+                    "{}\t{}\t{}\t{} s left\tuntil {}",
+                    p.id,
+                    p.plan,
+                    p.prefixes,
+                    p.seconds_left,
+                    day(p.valid_until_ms.div_euclid(86_400_000))
+                );
+            }
+        }
+        BillingCommand::PlanRemove { login, id } => {
+            if store.remove_account_plan(&login, id).await? {
+                println!("{login}: plan {id} removed");
+            } else {
+                bail!("{login} holds no plan {id} (billing plans {login})");
+            }
+        }
+        BillingCommand::Report { by, from, to } => {
+            let (from_ms, to_ms) =
+                day_range(from.as_deref(), to.as_deref()).map_err(anyhow::Error::msg)?;
             let by = match by {
                 By::Account => ReportBy::Account,
                 By::Day => ReportBy::Day,
                 By::Destination => ReportBy::Destination,
             };
-            for l in store.billing_report(by, 0, i64::MAX).await? {
+            for l in store.billing_report(by, from_ms, to_ms).await? {
                 let key = match by {
                     ReportBy::Day => day(l.key.parse().unwrap_or(0)),
                     _ => l.key,
                 };
                 println!(
-                    "{key}\t{} calls\t{} s\t{}",
+                    "{key}\t{} calls\t{} s talk\t{} s billed\t{}",
                     l.calls,
+                    l.duration_ms / 1000,
                     l.billed_seconds,
                     Money(l.cost_micros)
                 );
@@ -314,28 +364,5 @@ async fn adjust(store: &Store, login: &str, micros: i64, reason: &str) -> anyhow
             Ok(())
         }
         None => bail!("{login} is not billed (billing account {login} --tariff NAME)"),
-    }
-}
-
-/// `YYYY-MM-DD` of a day number since 1970-01-01 (civil from days, H. Hinnant).
-fn day(z: i64) -> String {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn days() {
-        assert_eq!(super::day(0), "1970-01-01");
-        assert_eq!(super::day(19_675), "2023-11-14");
     }
 }

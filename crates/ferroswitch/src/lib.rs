@@ -34,6 +34,7 @@ mod api;
 mod billing_cli;
 mod billing_io;
 mod billing_load;
+mod billing_ops;
 mod calls;
 mod clock;
 mod conn_limits;

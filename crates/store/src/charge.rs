@@ -87,6 +87,8 @@ pub struct ReportLine {
     /// Login, day number since 1970-01-01 (UTC), or tariff prefix.
     pub key: String,
     pub calls: i64,
+    /// Answer to end, summed.
+    pub duration_ms: i64,
     pub billed_seconds: i64,
     pub cost_micros: i64,
 }
@@ -429,9 +431,10 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<ReportLine>, StoreError> {
-        let rows: Vec<(String, String, i64, i64, i64)> = {
+        let rows: Vec<(String, String, i64, i64, i64, i64)> = {
             let r = sqlx::query(
-                "SELECT caller, tariff_prefix, start_ms, billed_seconds, cost_micros FROM cdr \
+                "SELECT caller, tariff_prefix, start_ms, billed_seconds, cost_micros, \
+                 duration_ms FROM cdr \
                  WHERE cost_micros IS NOT NULL AND start_ms >= ? AND start_ms < ? ORDER BY id",
             )
             .bind(from_ms)
@@ -449,6 +452,7 @@ impl Store {
                         row.try_get::<Option<i64>, _>("billed_seconds")?
                             .unwrap_or_default(),
                         row.try_get("cost_micros")?,
+                        row.try_get("duration_ms")?,
                     ))
                 })
                 .collect::<Result<_, sqlx::Error>>()
@@ -457,7 +461,7 @@ impl Store {
         // grouped here, not in SQL: the day of an epoch-ms column is spelled differently by
         // the two backends, and a report is not a hot path
         let mut lines: std::collections::BTreeMap<String, ReportLine> = Default::default();
-        for (caller, prefix, start, secs, cost) in rows {
+        for (caller, prefix, start, secs, cost, duration) in rows {
             let key = match by {
                 ReportBy::Account => caller,
                 ReportBy::Day => start.div_euclid(86_400_000).to_string(),
@@ -466,10 +470,12 @@ impl Store {
             let l = lines.entry(key.clone()).or_insert(ReportLine {
                 key,
                 calls: 0,
+                duration_ms: 0,
                 billed_seconds: 0,
                 cost_micros: 0,
             });
             l.calls += 1;
+            l.duration_ms += duration;
             l.billed_seconds += secs;
             l.cost_micros += cost;
         }

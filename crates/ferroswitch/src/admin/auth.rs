@@ -16,8 +16,15 @@ use sip_message::digest::{self, Algorithm};
 use super::{error, AdminState, Failure};
 
 /// `/api` paths served without the token: health (monitoring), the local dialing plan
-/// (softphones download it) and the push tokens (apps, with their SIP credentials).
-const PUBLIC: [&str; 3] = ["/api/health", "/api/local-dialing-plan", "/api/push-tokens"];
+/// (softphones download it), and the push tokens, balance and rates (apps, with their SIP
+/// credentials).
+const PUBLIC: [&str; 5] = [
+    "/api/health",
+    "/api/local-dialing-plan",
+    "/api/push-tokens",
+    "/api/balance",
+    "/api/rates",
+];
 
 /// The layer's check: lets the request through, or answers it.
 pub(super) async fn bearer(State(state): State<AdminState>, req: Request, next: Next) -> Response {

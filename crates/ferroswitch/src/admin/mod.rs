@@ -9,7 +9,9 @@
 //!   credentials (HTTP Digest);
 //! - [`registrations`], [`calls`]: the SIP core's bindings and calls, asked over
 //!   [`CoreLink`] (the core runs in the dispatcher task);
-//! - [`accounts`], [`routing`]: the tables the CLI manages, with the same checks.
+//! - [`accounts`], [`routing`]: the tables the CLI manages, with the same checks;
+//! - [`billing`], [`billing_plans`]: tariffs, balances and the ledger, plans, reports;
+//! - [`app_billing`]: the apps' `GET /api/balance` and `GET /api/rates` (SIP credentials).
 //!
 //! | request | answer |
 //! |---|---|
@@ -27,7 +29,10 @@
 mod accounts;
 mod answering;
 mod api_clients;
+mod app_billing;
 mod auth;
+mod billing;
+mod billing_plans;
 mod calls;
 mod push_tokens;
 mod registrations;
@@ -318,6 +323,9 @@ pub(crate) fn router(state: AdminState) -> Router {
         .merge(answering::routes())
         .merge(api_clients::routes())
         .merge(routing::routes())
+        .merge(app_billing::routes())
+        .merge(billing::routes())
+        .merge(billing_plans::routes())
         .route("/api/reload", post(crate::reload_api::reload))
         // Every route above (and any added later) passes the bearer check, which lets only
         // the public paths through without the token (see `auth`).

@@ -14,7 +14,8 @@
 //! the credentials only: a body cannot name another login. Passwords and tokens are never
 //! logged (a token only shortened). A stored or removed push token is also sent on
 //! [`AdminState::push_changes`], so the SIP core can update its cache without waiting for
-//! the database.
+//! the database. The apps' balance and rates (`app_billing.rs`) authenticate the same way,
+//! through [`authenticate`].
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -39,12 +40,13 @@ pub(super) const PUSH_BODY_LIMIT: usize = 16 * 1024;
 /// the first challenge they know).
 const ALGORITHMS: [Algorithm; 2] = [Algorithm::Md5, Algorithm::Sha256];
 
-/// What a push-token handler needs of the request besides its body.
-struct RequestHead {
-    peer: IpAddr,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+/// What a handler authenticated with SIP credentials needs of the request besides its body
+/// (here and in `app_billing.rs`).
+pub(super) struct RequestHead {
+    pub(super) peer: IpAddr,
+    pub(super) method: Method,
+    pub(super) uri: Uri,
+    pub(super) headers: HeaderMap,
 }
 
 /// `POST /api/push-tokens`.
@@ -163,7 +165,10 @@ fn basic_allowed_from(peer: IpAddr) -> bool {
 /// The login whose SIP credentials the request carries, or the answer to send: `401` with a
 /// digest challenge (missing, wrong or stale credentials), `400` (malformed ones), `403`
 /// (disabled account), `503` (database down).
-async fn authenticate(state: &AdminState, head: &RequestHead) -> Result<String, Failure> {
+pub(super) async fn authenticate(
+    state: &AdminState,
+    head: &RequestHead,
+) -> Result<String, Failure> {
     let Some(value) = head.headers.get(AUTHORIZATION) else {
         return Err(challenge(state, false, "credentials required"));
     };

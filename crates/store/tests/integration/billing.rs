@@ -2,8 +2,8 @@
 //! transaction (exactly once), plans and reports, on SQLite and MariaDB.
 
 use store::{
-    BillingAccountRow, CdrRow, ChargeRow, PlanRow, ReportBy, ReservationRow, TariffRecord,
-    TariffRowRecord,
+    BillingAccountRow, CdrRow, ChargeRow, PlanRow, ReportBy, ReservationRow, TariffDeletion,
+    TariffRecord, TariffRowRecord,
 };
 
 use crate::support::each_backend;
@@ -334,6 +334,75 @@ async fn reports_group_by_account_day_destination() {
                 by_dest.iter().map(|l| l.key.as_str()).collect::<Vec<_>>(),
                 ["33", "44"]
             );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_tariff_in_use_is_not_deleted_and_held_plans_are_taken_back() {
+    each_backend(
+        "a_tariff_in_use_is_not_deleted_and_held_plans_are_taken_back",
+        |ctx| async move {
+            let s = &ctx.store;
+            let id = billed(s, "alice", 5_000_000).await;
+            s.replace_tariff_rows(id, &[trow("44", Some("GB"), 100_000)])
+                .await
+                .unwrap();
+            assert_eq!(
+                s.delete_tariff("retail").await.unwrap(),
+                TariffDeletion::InUse(vec!["alice".into()])
+            );
+            assert_eq!(s.tariff_rows(id).await.unwrap().len(), 1, "kept");
+            assert_eq!(
+                s.delete_tariff("nothing").await.unwrap(),
+                TariffDeletion::NotFound
+            );
+            let spare = s
+                .upsert_tariff(&TariffRecord {
+                    name: "spare".into(),
+                    ..tariff()
+                })
+                .await
+                .unwrap();
+            s.replace_tariff_rows(spare, &[trow("33", None, 1)])
+                .await
+                .unwrap();
+            assert_eq!(
+                s.delete_tariff("spare").await.unwrap(),
+                TariffDeletion::Deleted
+            );
+            assert!(s.tariff_by_name("spare").await.unwrap().is_none());
+            assert!(s.tariff_rows(spare).await.unwrap().is_empty());
+
+            s.upsert_plan(&PlanRow {
+                id: 0,
+                name: "UK".into(),
+                prefixes: "44".into(),
+                seconds: 600,
+                days: 30,
+                price_micros: 0,
+            })
+            .await
+            .unwrap();
+            let held = s.assign_plan("alice", "UK", 1).await.unwrap().unwrap();
+            assert!(
+                !s.remove_account_plan("bob", held).await.unwrap(),
+                "not bob's"
+            );
+            assert!(s.remove_account_plan("alice", held).await.unwrap());
+            assert!(s.account_plans(Some("alice")).await.unwrap().is_empty());
+            assert!(!s.remove_account_plan("alice", held).await.unwrap());
+
+            // reports sum the talk time too
+            s.insert_rated_cdrs(&[(cdr("c1", 13), charge("c1", 130_000, 13))])
+                .await
+                .unwrap();
+            let r = s
+                .billing_report(ReportBy::Account, 0, i64::MAX)
+                .await
+                .unwrap();
+            assert_eq!(r[0].duration_ms, 13_000);
         },
     )
     .await;
