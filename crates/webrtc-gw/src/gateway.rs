@@ -1,0 +1,710 @@
+//! One bridged call: the WebRTC side (str0m: ICE-lite, DTLS-SRTP, RTCP mux) and the plain RTP
+//! side, sans-IO.
+//!
+//! ```text
+//!  browser ─SRTP/DTLS/STUN─▶ handle_browser(now, src, bytes) ─▶ str0m ─RtpPacket─▶ to plain RTP
+//!  phone   ─────RTP───────▶ handle_plain(now, src, bytes) ─▶ payload ─write_rtp─▶ str0m ─▶ SRTP
+//!  time ──────────────────▶ handle_timeout(now)            (ICE consent, DTLS retransmits, RTCP)
+//!  poll_transmit() -> Datagram { leg, to, data }   poll_timeout() -> Instant
+//! ```
+//!
+//! str0m runs in RTP mode: every RTP packet of the browser comes out as one packet, so the
+//! gateway re-packetises headers (payload type, sequence, timestamp, SSRC) and converts payloads
+//! only when the codecs differ ([`Transcoder`]). RFC 4733 telephone-events map between the two
+//! sides' payload types (and clock rates, ×6 for a 48 kHz event clock).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use media::sdp::Sdp;
+use str0m::change::SdpOffer;
+use str0m::config::{CryptoProvider, DtlsCert};
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Frequency, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpPacket, RtpWrite};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+use crate::codec::{BrowserCodec, Transcoder};
+use crate::profile::{self, PlainMedia, G711};
+
+/// Shared by all calls of a process: the crypto provider and our DTLS certificate (one
+/// fingerprint per process; generating a key per call would cost more than the call setup).
+#[derive(Clone)]
+pub struct GatewayConfig {
+    provider: Arc<CryptoProvider>,
+    cert: DtlsCert,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig").finish_non_exhaustive()
+    }
+}
+
+impl GatewayConfig {
+    /// Generates the process's DTLS certificate (ECDSA P-256, self-signed).
+    pub fn new() -> Result<Self, GatewayError> {
+        let provider = str0m::crypto::from_feature_flags();
+        let cert = provider
+            .dtls_provider
+            .generate_certificate()
+            .ok_or(GatewayError::Certificate)?;
+        Ok(Self {
+            provider: Arc::new(provider),
+            cert,
+        })
+    }
+}
+
+/// Why a gateway could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The DTLS certificate could not be generated.
+    #[error("no DTLS certificate")]
+    Certificate,
+    /// The WebRTC offer was refused (str0m's reason).
+    #[error("WebRTC offer: {0}")]
+    Offer(String),
+    /// The offer has no audio codec we bridge (PCMU, PCMA or Opus).
+    #[error("no PCMU, PCMA or Opus audio in the WebRTC offer")]
+    NoCodec,
+    /// The plain side's SDP has no PCMU/PCMA audio line.
+    #[error("no PCMU/PCMA audio in the plain SDP")]
+    PlainCodec,
+    /// libopus.
+    #[error(transparent)]
+    Codec(#[from] crate::codec::CodecError),
+}
+
+/// Which side of the gateway a datagram belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    /// The WebRTC endpoint (SRTP, DTLS, STUN).
+    Browser,
+    /// The plain RTP side.
+    Plain,
+}
+
+/// A datagram to send from the relay port facing `leg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// The leg (selects the local port).
+    pub leg: Leg,
+    /// Destination.
+    pub to: SocketAddr,
+    /// Bytes.
+    pub data: Vec<u8>,
+}
+
+/// Packet counters of one gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GatewayStats {
+    /// RTP packets received from the browser (decrypted) and sent on as plain RTP.
+    pub browser_to_plain: u64,
+    /// Plain RTP packets received and sent on to the browser.
+    pub plain_to_browser: u64,
+    /// Bytes of RTP payload each way.
+    pub browser_to_plain_bytes: u64,
+    pub plain_to_browser_bytes: u64,
+    /// Datagrams dropped (unparseable, unknown payload type, no destination yet, hold).
+    pub dropped: u64,
+}
+
+/// The browser side's negotiated payload types.
+#[derive(Debug, Clone, Copy)]
+struct BrowserPts {
+    audio: u8,
+    codec: BrowserCodec,
+    /// telephone-event pt and its clock rate
+    tele: Option<(u8, u32)>,
+}
+
+/// Timestamp mapping from one RTP clock onto another (first packet anchors both).
+#[derive(Debug, Clone, Copy, Default)]
+struct TsMap {
+    base: Option<(u32, u32)>,
+}
+
+impl TsMap {
+    /// `ts_in` at `rate_in` onto the output clock at `rate_out`, starting at `start_out`.
+    fn map(&mut self, ts_in: u32, rate_in: u32, rate_out: u32, start_out: u32) -> u32 {
+        let (base_in, base_out) = *self.base.get_or_insert((ts_in, start_out));
+        let delta = ts_in.wrapping_sub(base_in) as i32 as i64;
+        let scaled = delta * i64::from(rate_out) / i64::from(rate_in);
+        base_out.wrapping_add(scaled as u32)
+    }
+}
+
+/// One bridged call. See the [module documentation](self).
+pub struct Gateway {
+    rtc: Rtc,
+    /// The relay address the browser sends to (our ICE candidate).
+    browser_local: SocketAddr,
+    answer: String,
+    mid: Option<Mid>,
+    browser: BrowserPts,
+    plain: Option<PlainMedia>,
+    plain_latched: Option<SocketAddr>,
+    transcoder: Option<Transcoder>,
+    /// towards the plain side
+    plain_ssrc: u32,
+    plain_seq: u16,
+    to_plain_ts: TsMap,
+    /// towards the browser
+    browser_seq: u64,
+    to_browser_ts: TsMap,
+    out: VecDeque<Datagram>,
+    timeout: Instant,
+    connected: bool,
+    closed: bool,
+    stats: GatewayStats,
+    session_version: u64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("browser_local", &self.browser_local)
+            .field("browser", &self.browser)
+            .field("plain", &self.plain)
+            .field("connected", &self.connected)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn offered_codecs(sdp: &Sdp) -> (bool, bool, bool) {
+    let mut g711 = (false, false);
+    let mut opus = false;
+    for m in sdp.media.iter().filter(|m| m.desc.media == "audio") {
+        for f in &m.desc.formats {
+            match f.as_str() {
+                "0" => g711.0 = true,
+                "8" => g711.1 = true,
+                _ => {}
+            }
+        }
+        for a in m.attributes().filter(|a| a.name == "rtpmap") {
+            let v = a.value.as_deref().unwrap_or("").to_ascii_lowercase();
+            if v.contains(" opus/48000") {
+                opus = true;
+            }
+            if v.contains(" pcmu/8000") {
+                g711.0 = true;
+            }
+            if v.contains(" pcma/8000") {
+                g711.1 = true;
+            }
+        }
+    }
+    (g711.0, g711.1, opus)
+}
+
+/// The codecs of our answer: first format of the audio line and the telephone-event format.
+fn answered(answer: &str) -> Option<BrowserPts> {
+    let sdp = Sdp::parse(answer.as_bytes()).ok()?;
+    let m = sdp
+        .media
+        .iter()
+        .find(|m| m.desc.media == "audio" && m.desc.port != 0)?;
+    let maps: Vec<(u8, String)> = m
+        .attributes()
+        .filter(|a| a.name == "rtpmap")
+        .filter_map(|a| {
+            let (pt, enc) = a.value.as_deref()?.split_once(' ')?;
+            Some((pt.trim().parse().ok()?, enc.to_ascii_lowercase()))
+        })
+        .collect();
+    let name = |pt: u8| maps.iter().find(|(p, _)| *p == pt).map(|(_, e)| e.as_str());
+    let mut audio = None;
+    let mut tele = None;
+    for f in &m.desc.formats {
+        let Ok(pt) = f.parse::<u8>() else { continue };
+        let enc = name(pt).unwrap_or(match pt {
+            0 => "pcmu/8000",
+            8 => "pcma/8000",
+            _ => "",
+        });
+        let codec = if enc.starts_with("pcmu/") {
+            Some(BrowserCodec::G711(G711::Pcmu))
+        } else if enc.starts_with("pcma/") {
+            Some(BrowserCodec::G711(G711::Pcma))
+        } else if enc.starts_with("opus/") {
+            Some(BrowserCodec::Opus)
+        } else {
+            None
+        };
+        if let (None, Some(c)) = (audio, codec) {
+            audio = Some((pt, c));
+        }
+        if tele.is_none() && enc.starts_with("telephone-event/") {
+            let rate = enc.split('/').nth(1).and_then(|r| r.parse().ok());
+            tele = rate.map(|r| (pt, r));
+        }
+    }
+    let (pt, codec) = audio?;
+    Some(BrowserPts {
+        audio: pt,
+        codec,
+        tele,
+    })
+}
+
+impl Gateway {
+    /// Accepts the browser's offer. `local` is the relay address (advertised IP and the port
+    /// facing the browser) written as our only ICE candidate. Returns the gateway; the answer
+    /// for the browser is [`Gateway::browser_answer`], the offer for the plain side
+    /// [`Gateway::plain_offer`].
+    ///
+    /// When the browser offers PCMU or PCMA, only G.711 is answered (no transcoding); Opus only
+    /// when there is no G.711 in the offer.
+    pub fn accept_offer(
+        now: Instant,
+        config: &GatewayConfig,
+        offer: &str,
+        local: SocketAddr,
+    ) -> Result<Self, GatewayError> {
+        let parsed =
+            Sdp::parse(offer.as_bytes()).map_err(|e| GatewayError::Offer(e.to_string()))?;
+        let (pcmu, pcma, opus) = offered_codecs(&parsed);
+        if !(pcmu || pcma || opus) {
+            return Err(GatewayError::NoCodec);
+        }
+        let mut rc = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_crypto_provider(Arc::clone(&config.provider))
+            .set_dtls_cert(config.cert.clone())
+            .set_rtp_mode(true)
+            .clear_codecs();
+        {
+            let codecs = rc.codec_config();
+            if pcmu || pcma {
+                codecs.enable_pcmu(pcmu, false);
+                codecs.enable_pcma(pcma, false);
+                codecs.add_config(
+                    101.into(),
+                    None,
+                    Codec::Tele,
+                    Frequency::EIGHT_KHZ,
+                    None,
+                    FormatParams::parse_line("0-16"),
+                );
+            } else {
+                codecs.enable_opus(true, false);
+                codecs.add_config(
+                    110.into(),
+                    None,
+                    Codec::Tele,
+                    Frequency::FORTY_EIGHT_KHZ,
+                    None,
+                    FormatParams::parse_line("0-16"),
+                );
+                codecs.add_config(
+                    126.into(),
+                    None,
+                    Codec::Tele,
+                    Frequency::EIGHT_KHZ,
+                    None,
+                    FormatParams::parse_line("0-16"),
+                );
+            }
+        }
+        let mut rtc = rc.build(now);
+        let cand = Candidate::host(local, "udp").map_err(|e| GatewayError::Offer(e.to_string()))?;
+        rtc.add_local_candidate(cand);
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| GatewayError::Offer(e.to_string()))?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| GatewayError::Offer(e.to_string()))?
+            .to_sdp_string();
+        let browser = answered(&answer).ok_or(GatewayError::NoCodec)?;
+        let mut gw = Self {
+            rtc,
+            browser_local: local,
+            answer,
+            mid: None,
+            browser,
+            plain: None,
+            plain_latched: None,
+            transcoder: None,
+            plain_ssrc: rand_u32(now),
+            plain_seq: rand_u32(now) as u16,
+            to_plain_ts: TsMap::default(),
+            browser_seq: u64::from(rand_u32(now) as u16),
+            to_browser_ts: TsMap::default(),
+            out: VecDeque::new(),
+            timeout: now,
+            connected: false,
+            closed: false,
+            stats: GatewayStats::default(),
+            session_version: 1,
+        };
+        gw.drain();
+        Ok(gw)
+    }
+
+    /// The SDP answer for the browser (ICE-lite, our ufrag/pwd and fingerprint, one host
+    /// candidate: the relay).
+    pub fn browser_answer(&self) -> &str {
+        &self.answer
+    }
+
+    /// The browser's codec in our answer.
+    pub fn browser_codec(&self) -> BrowserCodec {
+        self.browser.codec
+    }
+
+    /// The plain `RTP/AVP` offer for the other side: `ip`/`port` are the relay's, facing it.
+    pub fn plain_offer(&mut self, ip: std::net::IpAddr, port: u16) -> String {
+        let first = match self.browser.codec {
+            BrowserCodec::G711(g) => g,
+            BrowserCodec::Opus => G711::Pcmu,
+        };
+        let v = self.session_version;
+        self.session_version += 1;
+        profile::plain_offer(ip, port, first, u64::from(self.plain_ssrc), v)
+    }
+
+    /// The plain side answered (or re-offered): its address, codec and telephone-event.
+    pub fn set_plain(&mut self, sdp: &Sdp) -> Result<(), GatewayError> {
+        let p = profile::read_plain(sdp).ok_or(GatewayError::PlainCodec)?;
+        if self.plain.is_none_or(|old| old.codec != p.codec) || self.transcoder.is_none() {
+            self.transcoder = Some(Transcoder::new(self.browser.codec, p.codec)?);
+        }
+        if self.plain.is_some_and(|old| old.rtp != p.rtp) {
+            self.plain_latched = None;
+        }
+        self.plain = Some(p);
+        Ok(())
+    }
+
+    /// Whether ICE and DTLS completed with the browser.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether the WebRTC side is gone (ICE consent lost, DTLS closed or failed).
+    pub fn is_closed(&self) -> bool {
+        self.closed || !self.rtc.is_alive()
+    }
+
+    /// Whether payloads pass without transcoding.
+    pub fn is_passthrough(&self) -> bool {
+        self.transcoder
+            .as_ref()
+            .is_some_and(Transcoder::is_passthrough)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> GatewayStats {
+        self.stats
+    }
+
+    /// A datagram from the browser arrived on the relay port facing it.
+    pub fn handle_browser(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let Ok(contents) = data.try_into() else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.browser_local,
+                contents,
+            },
+        );
+        if let Err(e) = self.rtc.handle_input(input) {
+            tracing::debug!(error = %e, %source, "WebRTC input refused");
+            self.stats.dropped += 1;
+        }
+        self.drain();
+    }
+
+    /// A datagram from the plain side arrived on the relay port facing it.
+    pub fn handle_plain(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let Some(rtp) = PlainRtp::parse(data) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let Some(plain) = self.plain else {
+            self.stats.dropped += 1;
+            return;
+        };
+        self.plain_latched = Some(source);
+        let (Some(mid), true) = (self.mid, self.connected) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let start = self.browser_seq as u32;
+        if Some(rtp.pt) == plain.telephone_event {
+            let Some((pt, rate)) = self.browser.tele else {
+                self.stats.dropped += 1;
+                return;
+            };
+            let mut payload = rtp.payload.to_vec();
+            scale_event_duration(&mut payload, 8000, rate);
+            let ts = self.to_browser_ts.map(rtp.ts, 8000, rate, start);
+            self.write_browser(now, mid, pt, ts, rtp.marker, payload);
+        } else if rtp.pt == plain.codec.pt() {
+            let rate = self.browser.codec.clock_rate();
+            let Some(t) = self.transcoder.as_mut() else {
+                return;
+            };
+            let frames = t.to_browser(rtp.payload);
+            for (offset, payload) in frames {
+                let ts_in = rtp.ts.wrapping_add(offset as i32 as u32);
+                let ts = self.to_browser_ts.map(ts_in, 8000, rate, start);
+                let pt = self.browser.audio;
+                self.write_browser(now, mid, pt, ts, rtp.marker, payload);
+            }
+        } else {
+            self.stats.dropped += 1;
+        }
+    }
+
+    fn write_browser(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        pt: u8,
+        ts: u32,
+        marker: bool,
+        payload: Vec<u8>,
+    ) {
+        let len = payload.len() as u64;
+        let seq = self.browser_seq;
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        tx.write_rtp(RtpWrite::new(pt.into(), seq.into(), ts, now, payload).marker(marker));
+        self.browser_seq += 1;
+        self.stats.plain_to_browser += 1;
+        self.stats.plain_to_browser_bytes += len;
+        self.drain();
+    }
+
+    /// Time has come to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            tracing::debug!(error = %e, "WebRTC timeout handling failed");
+        }
+        self.drain();
+    }
+
+    /// When [`Gateway::handle_timeout`] wants to be called.
+    pub fn poll_timeout(&self) -> Instant {
+        self.timeout
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        self.out.pop_front()
+    }
+
+    /// Ends the WebRTC session (nothing more is sent).
+    pub fn close(&mut self) {
+        self.rtc.disconnect();
+        self.closed = true;
+    }
+
+    fn drain(&mut self) {
+        loop {
+            let out = match self.rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::debug!(error = %e, "WebRTC session failed");
+                    self.closed = true;
+                    return;
+                }
+            };
+            match out {
+                Output::Timeout(t) => {
+                    self.timeout = t;
+                    return;
+                }
+                Output::Transmit(t) => self.out.push_back(Datagram {
+                    leg: Leg::Browser,
+                    to: t.destination,
+                    data: t.contents.to_vec(),
+                }),
+                Output::Event(e) => self.event(e),
+            }
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::MediaAdded(m) if self.mid.is_none() => self.mid = Some(m.mid),
+            Event::Connected => self.connected = true,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.closed = true;
+            }
+            Event::RtpPacket(p) => self.forward_to_plain(p),
+            _ => {}
+        }
+    }
+
+    fn forward_to_plain(&mut self, p: RtpPacket) {
+        let Some(plain) = self.plain else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let Some(to) = self.plain_latched.or(plain.rtp) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        if plain.hold || to.ip().is_unspecified() || to.port() == 0 {
+            self.stats.dropped += 1;
+            return;
+        }
+        let pt = *p.header.payload_type;
+        let start = u32::from(self.plain_seq).wrapping_mul(160);
+        let (out_pt, payload, ts) = if self.browser.tele.is_some_and(|(t, _)| t == pt) {
+            let Some(te) = plain.telephone_event else {
+                self.stats.dropped += 1;
+                return;
+            };
+            let rate = self.browser.tele.map_or(8000, |(_, r)| r);
+            let mut payload = p.payload.to_vec();
+            scale_event_duration(&mut payload, rate, 8000);
+            let ts = self.to_plain_ts.map(p.header.timestamp, rate, 8000, start);
+            (te, payload, ts)
+        } else if pt == self.browser.audio {
+            let Some(payload) = self
+                .transcoder
+                .as_mut()
+                .and_then(|t| t.to_plain(&p.payload))
+            else {
+                self.stats.dropped += 1;
+                return;
+            };
+            let rate = self.browser.codec.clock_rate();
+            let ts = self.to_plain_ts.map(p.header.timestamp, rate, 8000, start);
+            (plain.codec.pt(), payload, ts)
+        } else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let mut data = Vec::with_capacity(12 + payload.len());
+        data.push(0x80);
+        data.push(out_pt | if p.header.marker { 0x80 } else { 0 });
+        data.extend_from_slice(&self.plain_seq.to_be_bytes());
+        data.extend_from_slice(&ts.to_be_bytes());
+        data.extend_from_slice(&self.plain_ssrc.to_be_bytes());
+        data.extend_from_slice(&payload);
+        self.plain_seq = self.plain_seq.wrapping_add(1);
+        self.stats.browser_to_plain += 1;
+        self.stats.browser_to_plain_bytes += payload.len() as u64;
+        self.out.push_back(Datagram {
+            leg: Leg::Plain,
+            to,
+            data,
+        });
+    }
+}
+
+/// The duration field (bytes 2-3) of each 4-byte RFC 4733 report from one clock to another.
+fn scale_event_duration(payload: &mut [u8], from: u32, to: u32) {
+    if from == to {
+        return;
+    }
+    for r in payload.chunks_exact_mut(4) {
+        let d = u32::from(u16::from_be_bytes([r[2], r[3]]));
+        let d = (d * to / from).min(u32::from(u16::MAX)) as u16;
+        r[2..4].copy_from_slice(&d.to_be_bytes());
+    }
+}
+
+fn rand_u32(now: Instant) -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now.elapsed().as_nanos() as u64);
+    h.finish() as u32
+}
+
+/// The parts of a plain RTP packet the gateway uses.
+struct PlainRtp<'a> {
+    pt: u8,
+    marker: bool,
+    ts: u32,
+    payload: &'a [u8],
+}
+
+impl<'a> PlainRtp<'a> {
+    fn parse(d: &'a [u8]) -> Option<Self> {
+        if d.len() < 12 || d[0] >> 6 != 2 {
+            return None;
+        }
+        let pt = d[1] & 0x7f;
+        // RTCP (SR/RR/SDES/BYE/APP) on a muxed port: not media
+        if (72..=76).contains(&pt) {
+            return None;
+        }
+        let cc = usize::from(d[0] & 0x0f);
+        let mut off = 12 + 4 * cc;
+        if d[0] & 0x10 != 0 {
+            let ext = d.get(off + 2..off + 4)?;
+            off += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
+        }
+        let mut end = d.len();
+        if d[0] & 0x20 != 0 {
+            end = end.checked_sub(usize::from(*d.last()?))?;
+        }
+        Some(Self {
+            pt,
+            marker: d[1] & 0x80 != 0,
+            ts: u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
+            payload: d.get(off..end)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_rtp_parses_and_refuses() {
+        let mut p = vec![0x80, 0x80, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9];
+        p.extend_from_slice(&[0xff; 160]);
+        let r = PlainRtp::parse(&p).unwrap();
+        assert_eq!((r.pt, r.marker, r.ts, r.payload.len()), (0, true, 160, 160));
+        assert!(PlainRtp::parse(&p[..11]).is_none());
+        // RTCP receiver report
+        assert!(PlainRtp::parse(&[0x80, 201, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
+        // extension longer than the packet
+        assert!(
+            PlainRtp::parse(&[0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]).is_none()
+        );
+    }
+
+    #[test]
+    fn event_duration_scales() {
+        let mut e = [5u8, 0x0a, 0x03, 0x20]; // 800 at 8 kHz = 100 ms
+        scale_event_duration(&mut e, 8000, 48000);
+        assert_eq!(u16::from_be_bytes([e[2], e[3]]), 4800);
+        scale_event_duration(&mut e, 48000, 8000);
+        assert_eq!(u16::from_be_bytes([e[2], e[3]]), 800);
+    }
+
+    #[test]
+    fn timestamps_map_between_clocks() {
+        let mut m = TsMap::default();
+        assert_eq!(m.map(1_000_000, 48000, 8000, 77), 77);
+        assert_eq!(m.map(1_000_960, 48000, 8000, 0), 77 + 160);
+        // wrap of the input clock
+        let mut m = TsMap::default();
+        assert_eq!(m.map(u32::MAX - 479, 48000, 8000, 0), 0);
+        assert_eq!(m.map(480, 48000, 8000, 0), 160);
+    }
+}
