@@ -349,6 +349,27 @@ impl Gateway {
         Ok(gw)
     }
 
+    /// A new offer from the browser in the same call (a re-INVITE: ICE restart, codec or
+    /// direction change): str0m answers it on the same session; [`Gateway::browser_answer`]
+    /// then returns the new answer.
+    pub fn accept_reoffer(&mut self, offer: &str) -> Result<(), GatewayError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| GatewayError::Offer(e.to_string()))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| GatewayError::Offer(e.to_string()))?
+            .to_sdp_string();
+        self.browser = answered(&answer).ok_or(GatewayError::NoCodec)?;
+        if let Some(p) = self.plain {
+            self.transcoder = Some(Transcoder::new(self.browser.codec, p.codec)?);
+        }
+        self.answer = answer;
+        self.drain();
+        Ok(())
+    }
+
     /// The SDP answer for the browser (ICE-lite, our ufrag/pwd and fingerprint, one host
     /// candidate: the relay).
     pub fn browser_answer(&self) -> &str {
@@ -491,6 +512,9 @@ impl Gateway {
         self.stats.plain_to_browser += 1;
         self.stats.plain_to_browser_bytes += len;
         self.drain();
+        if self.timeout <= now {
+            self.handle_timeout(now);
+        }
     }
 
     /// Time has come to `now`.
