@@ -32,4 +32,5 @@ mod routing_cli;
 mod security;
 mod systemd;
 mod ua;
+mod webrtc;
 mod wire;
