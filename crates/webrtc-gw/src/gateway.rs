@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use media::sdp::Sdp;
-use str0m::change::SdpOffer;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::format::{Codec, FormatParams};
-use str0m::media::{Frequency, Mid};
+use str0m::media::{Direction as MediaDirection, Frequency, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -144,7 +144,10 @@ pub struct Gateway {
     rtc: Rtc,
     /// The relay address the browser sends to (our ICE candidate).
     browser_local: SocketAddr,
+    /// The last SDP for the browser: our answer, or our offer (see [`Gateway::offer_to_browser`]).
     answer: String,
+    /// Our offer to the browser, until it answers.
+    pending: Option<SdpPendingOffer>,
     mid: Option<Mid>,
     browser: BrowserPts,
     plain: Option<PlainMedia>,
@@ -254,6 +257,45 @@ fn answered(answer: &str) -> Option<BrowserPts> {
     })
 }
 
+fn build_rtc(
+    now: Instant,
+    config: &GatewayConfig,
+    (pcmu, pcma): (bool, bool),
+    opus: bool,
+    local: SocketAddr,
+) -> Result<Rtc, GatewayError> {
+    let mut rc = RtcConfig::new()
+        .set_ice_lite(true)
+        .set_crypto_provider(Arc::clone(&config.provider))
+        .set_dtls_cert(config.cert.clone())
+        .set_rtp_mode(true)
+        .clear_codecs();
+    let tele = |codecs: &mut str0m::format::CodecConfig, pt: u8, rate| {
+        codecs.add_config(
+            pt.into(),
+            None,
+            Codec::Tele,
+            rate,
+            None,
+            FormatParams::parse_line("0-16"),
+        );
+    };
+    let codecs = rc.codec_config();
+    if pcmu || pcma {
+        codecs.enable_pcmu(pcmu, false);
+        codecs.enable_pcma(pcma, false);
+        tele(codecs, 101, Frequency::EIGHT_KHZ);
+    } else if opus {
+        codecs.enable_opus(true, false);
+        tele(codecs, 110, Frequency::FORTY_EIGHT_KHZ);
+        tele(codecs, 126, Frequency::EIGHT_KHZ);
+    }
+    let mut rtc = rc.build(now);
+    let cand = Candidate::host(local, "udp").map_err(|e| GatewayError::Offer(e.to_string()))?;
+    rtc.add_local_candidate(cand);
+    Ok(rtc)
+}
+
 impl Gateway {
     /// Accepts the browser's offer. `local` is the relay address (advertised IP and the port
     /// facing the browser) written as our only ICE candidate. Returns the gateway; the answer
@@ -274,48 +316,7 @@ impl Gateway {
         if !(pcmu || pcma || opus) {
             return Err(GatewayError::NoCodec);
         }
-        let mut rc = RtcConfig::new()
-            .set_ice_lite(true)
-            .set_crypto_provider(Arc::clone(&config.provider))
-            .set_dtls_cert(config.cert.clone())
-            .set_rtp_mode(true)
-            .clear_codecs();
-        {
-            let codecs = rc.codec_config();
-            if pcmu || pcma {
-                codecs.enable_pcmu(pcmu, false);
-                codecs.enable_pcma(pcma, false);
-                codecs.add_config(
-                    101.into(),
-                    None,
-                    Codec::Tele,
-                    Frequency::EIGHT_KHZ,
-                    None,
-                    FormatParams::parse_line("0-16"),
-                );
-            } else {
-                codecs.enable_opus(true, false);
-                codecs.add_config(
-                    110.into(),
-                    None,
-                    Codec::Tele,
-                    Frequency::FORTY_EIGHT_KHZ,
-                    None,
-                    FormatParams::parse_line("0-16"),
-                );
-                codecs.add_config(
-                    126.into(),
-                    None,
-                    Codec::Tele,
-                    Frequency::EIGHT_KHZ,
-                    None,
-                    FormatParams::parse_line("0-16"),
-                );
-            }
-        }
-        let mut rtc = rc.build(now);
-        let cand = Candidate::host(local, "udp").map_err(|e| GatewayError::Offer(e.to_string()))?;
-        rtc.add_local_candidate(cand);
+        let mut rtc = build_rtc(now, config, (pcmu, pcma), opus, local)?;
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| GatewayError::Offer(e.to_string()))?;
         let answer = rtc
@@ -324,10 +325,17 @@ impl Gateway {
             .map_err(|e| GatewayError::Offer(e.to_string()))?
             .to_sdp_string();
         let browser = answered(&answer).ok_or(GatewayError::NoCodec)?;
-        let mut gw = Self {
+        let mut gw = Self::with(now, rtc, local, answer, browser);
+        gw.drain();
+        Ok(gw)
+    }
+
+    fn with(now: Instant, rtc: Rtc, local: SocketAddr, sdp: String, browser: BrowserPts) -> Self {
+        Self {
             rtc,
             browser_local: local,
-            answer,
+            answer: sdp,
+            pending: None,
             mid: None,
             browser,
             plain: None,
@@ -344,9 +352,86 @@ impl Gateway {
             closed: false,
             stats: GatewayStats::default(),
             session_version: 1,
+        }
+    }
+
+    /// The other direction: a plain offer (`RTP/AVP`, G.711) going to a WebRTC endpoint. The
+    /// gateway makes the WebRTC offer (ICE-lite, DTLS `actpass`, RTCP mux, PCMU/PCMA and
+    /// telephone-event: every browser has G.711, so no transcoding) from `local`; the browser's
+    /// answer goes to [`Gateway::accept_browser_answer`], after which
+    /// [`Gateway::plain_answer`] is the answer for the plain side.
+    pub fn offer_to_browser(
+        now: Instant,
+        config: &GatewayConfig,
+        plain_offer: &Sdp,
+        local: SocketAddr,
+    ) -> Result<Self, GatewayError> {
+        let plain = profile::read_plain(plain_offer).ok_or(GatewayError::PlainCodec)?;
+        let mut rtc = build_rtc(now, config, (true, true), false, local)?;
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Audio, MediaDirection::SendRecv, None, None, None);
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| GatewayError::Offer("no offer".into()))?;
+        let offer = offer.to_sdp_string();
+        // until the browser answers: what the plain side asked for
+        let guess = BrowserPts {
+            audio: plain.codec.pt(),
+            codec: BrowserCodec::G711(plain.codec),
+            tele: Some((101, 8000)),
         };
+        let mut gw = Self::with(now, rtc, local, offer, guess);
+        gw.pending = Some(pending);
+        gw.plain = Some(plain);
+        gw.mid = Some(mid);
         gw.drain();
         Ok(gw)
+    }
+
+    /// Whether the gateway waits for the browser's answer to its offer.
+    pub fn awaits_browser_answer(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The browser's answer to [`Gateway::offer_to_browser`].
+    pub fn accept_browser_answer(&mut self, answer: &str) -> Result<(), GatewayError> {
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| GatewayError::Offer("no offer pending".into()))?;
+        let parsed =
+            SdpAnswer::from_sdp_string(answer).map_err(|e| GatewayError::Offer(e.to_string()))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, parsed)
+            .map_err(|e| GatewayError::Offer(e.to_string()))?;
+        self.browser = answered(answer).ok_or(GatewayError::NoCodec)?;
+        if let Some(p) = self.plain {
+            self.transcoder = Some(Transcoder::new(self.browser.codec, p.codec)?);
+        }
+        self.drain();
+        Ok(())
+    }
+
+    /// The plain answer (to the plain side's offer): the relay's `ip`/`port`, the codec it
+    /// offered first and its telephone-event payload type.
+    pub fn plain_answer(&mut self, ip: std::net::IpAddr, port: u16) -> String {
+        let v = self.session_version;
+        self.session_version += 1;
+        let p = self.plain.unwrap_or(PlainMedia {
+            rtp: None,
+            codec: G711::Pcmu,
+            telephone_event: None,
+            hold: false,
+        });
+        profile::plain_answer(
+            ip,
+            port,
+            p.codec,
+            p.telephone_event,
+            u64::from(self.plain_ssrc),
+            v,
+        )
     }
 
     /// A new offer from the browser in the same call (a re-INVITE: ICE restart, codec or
@@ -370,7 +455,7 @@ impl Gateway {
         Ok(())
     }
 
-    /// The SDP answer for the browser (ICE-lite, our ufrag/pwd and fingerprint, one host
+    /// The SDP for the browser: our answer to its offer, or our offer (ICE-lite, our ufrag/pwd and fingerprint, one host
     /// candidate: the relay).
     pub fn browser_answer(&self) -> &str {
         &self.answer

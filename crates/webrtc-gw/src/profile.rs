@@ -29,8 +29,8 @@ pub enum Bridge {
     /// The offerer is WebRTC, the answerer plain: the gateway terminates WebRTC on the offerer's
     /// side and offers plain `RTP/AVP` to the other.
     WebRtcOfferer,
-    /// The offerer is plain and the answerer a known WebRTC endpoint: the gateway would have to
-    /// offer WebRTC. Not built yet (the relay then forwards the plain offer as before).
+    /// The offerer is plain and the answerer a known WebRTC endpoint: the gateway offers WebRTC
+    /// to it and answers the plain side plainly.
     WebRtcAnswerer,
 }
 
@@ -86,6 +86,39 @@ pub fn plain_offer(ip: IpAddr, port: u16, first: G711, session_id: u64, version:
         b.pt(),
         te = PLAIN_TELEPHONE_EVENT_PT,
     )
+}
+
+/// The plain answer to a plain offer: `codec` and, when the offer had one, its
+/// telephone-event payload type.
+pub fn plain_answer(
+    ip: IpAddr,
+    port: u16,
+    codec: G711,
+    telephone_event: Option<u8>,
+    session_id: u64,
+    version: u64,
+) -> String {
+    let ipv = if ip.is_ipv6() { "IP6" } else { "IP4" };
+    let name = match codec {
+        G711::Pcmu => "PCMU",
+        G711::Pcma => "PCMA",
+    };
+    let mut s = format!(
+        "v=0\r\no=ferroswitch {session_id} {version} IN {ipv} {ip}\r\ns=ferroswitch\r\n\
+         c=IN {ipv} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}",
+        codec.pt()
+    );
+    if let Some(te) = telephone_event {
+        s.push_str(&format!(" {te}"));
+    }
+    s.push_str(&format!("\r\na=rtpmap:{} {name}/8000\r\n", codec.pt()));
+    if let Some(te) = telephone_event {
+        s.push_str(&format!(
+            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+        ));
+    }
+    s.push_str("a=ptime:20\r\na=sendrecv\r\n");
+    s
 }
 
 /// What the plain side's SDP (its answer) says.
@@ -162,6 +195,15 @@ mod tests {
         assert_eq!(p.telephone_event, Some(101));
         assert!(!p.hold);
         assert_eq!(sdp.media[0].desc.proto, "RTP/AVP");
+    }
+
+    #[test]
+    fn plain_answer_keeps_the_offered_event_pt() {
+        let ip = "192.0.2.1".parse().unwrap();
+        let a = plain_answer(ip, 4000, G711::Pcma, Some(96), 1, 1);
+        let p = read_plain(&Sdp::parse(a.as_bytes()).unwrap()).unwrap();
+        assert_eq!((p.codec, p.telephone_event), (G711::Pcma, Some(96)));
+        assert!(a.contains("m=audio 4000 RTP/AVP 8 96\r\n"), "{a}");
     }
 
     #[test]

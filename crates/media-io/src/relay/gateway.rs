@@ -45,7 +45,8 @@ struct GwCall {
     browser: Side,
     browser_port: u16,
     plain_port: u16,
-    /// The last plain offer sent, repeated when the browser answers our (plain side's) re-offer.
+    /// The last SDP sent to the plain side (our offer, or our answer to its offer), repeated
+    /// when the browser answers a re-offer.
     plain_offer: String,
 }
 
@@ -262,14 +263,22 @@ impl RelayHandle {
         let core = &mut *guard;
         if let Some(g) = core.gateways.calls.get_mut(call) {
             if from == g.browser {
-                if !offer {
-                    // the browser answered a re-offer of the plain side: nothing changes for it
-                    return Some(Ok(Bytes::from(g.plain_offer.clone())));
-                }
                 let text = match std::str::from_utf8(raw) {
                     Ok(t) => t,
                     Err(_) => return Some(Err(MediaError::Gateway("SDP is not UTF-8".into()))),
                 };
+                if !offer && g.gw.awaits_browser_answer() {
+                    // the browser answered our WebRTC offer: the plain side gets its answer
+                    if let Err(e) = g.gw.accept_browser_answer(text) {
+                        return Some(Err(e.into()));
+                    }
+                    g.plain_offer = g.gw.plain_answer(ip_to, g.plain_port);
+                    return Some(Ok(Bytes::from(g.plain_offer.clone())));
+                }
+                if !offer {
+                    // the browser answered a re-offer of the plain side: nothing changes for it
+                    return Some(Ok(Bytes::from(g.plain_offer.clone())));
+                }
                 if let Err(e) = g.gw.accept_reoffer(text) {
                     return Some(Err(e.into()));
                 }
@@ -283,30 +292,43 @@ impl RelayHandle {
                 Err(e) => Err(e.into()),
             });
         }
-        if !offer || core.table.contains(call) || !webrtc_gw::is_webrtc(parsed) {
+        if !offer || core.table.contains(call) {
             return None;
         }
         let to_webrtc = core.calls.get(call).and_then(|s| s.webrtc[side_idx(to)]);
-        if webrtc_gw::decide(true, to_webrtc) != Bridge::WebRtcOfferer {
-            return None;
+        let bind_ip = self.inner.bind_ip;
+        match webrtc_gw::decide(webrtc_gw::is_webrtc(parsed), to_webrtc) {
+            Bridge::Relay => None,
+            Bridge::WebRtcOfferer => {
+                let text = match std::str::from_utf8(raw) {
+                    Ok(t) => t,
+                    Err(_) => return Some(Err(MediaError::Gateway("SDP is not UTF-8".into()))),
+                };
+                let offer = Offer::FromBrowser(text);
+                Some(new_bridge(
+                    core, bind_ip, now, call, from, offer, ip_from, ip_to,
+                ))
+            }
+            Bridge::WebRtcAnswerer => {
+                let offer = Offer::FromPlain(parsed);
+                Some(new_bridge(
+                    core, bind_ip, now, call, to, offer, ip_to, ip_from,
+                ))
+            }
         }
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) => t,
-            Err(_) => return Some(Err(MediaError::Gateway("SDP is not UTF-8".into()))),
-        };
-        Some(new_bridge(
-            core,
-            self.inner.bind_ip,
-            now,
-            call,
-            from,
-            text,
-            ip_from,
-            ip_to,
-        ))
     }
 }
 
+/// The offer that starts a bridged call.
+enum Offer<'a> {
+    /// WebRTC from the browser: the plain side gets a plain offer.
+    FromBrowser(&'a str),
+    /// Plain, to a WebRTC callee: the browser gets a WebRTC offer.
+    FromPlain(&'a Sdp),
+}
+
+/// Creates the gateway of `call` whose WebRTC endpoint is on side `browser`; returns the SDP
+/// to forward (to the plain side, or to the browser).
 #[allow(clippy::too_many_arguments)]
 fn new_bridge(
     core: &mut Core,
@@ -314,7 +336,7 @@ fn new_bridge(
     now: Instant,
     call: &str,
     browser: Side,
-    offer: &str,
+    offer: Offer<'_>,
     ip_browser: IpAddr,
     ip_plain: IpAddr,
 ) -> Result<Bytes, MediaError> {
@@ -323,8 +345,17 @@ fn new_bridge(
         let browser_port = allocate(core, now, call, browser, bind_ip)?;
         let plain_port = allocate(core, now, call, browser.other(), bind_ip)?;
         let local = SocketAddr::new(ip_browser, browser_port);
-        let mut gw = Gateway::accept_offer(now, &config, offer, local)?;
-        let plain_offer = gw.plain_offer(ip_plain, plain_port);
+        let (gw, plain_offer) = match offer {
+            Offer::FromBrowser(text) => {
+                let mut gw = Gateway::accept_offer(now, &config, text, local)?;
+                let plain_offer = gw.plain_offer(ip_plain, plain_port);
+                (gw, plain_offer)
+            }
+            Offer::FromPlain(sdp) => (
+                Gateway::offer_to_browser(now, &config, sdp, local)?,
+                String::new(),
+            ),
+        };
         Ok::<_, MediaError>(GwCall {
             gw,
             browser,
@@ -348,7 +379,11 @@ fn new_bridge(
             gws.ports
                 .insert(g.plain_port, (call.to_owned(), Leg::Plain));
             let t = g.gw.poll_timeout();
-            let out = Bytes::from(g.plain_offer.clone());
+            let out = if g.gw.awaits_browser_answer() {
+                Bytes::from(g.gw.browser_answer().to_owned())
+            } else {
+                Bytes::from(g.plain_offer.clone())
+            };
             gws.calls.insert(call.to_owned(), g);
             gws.wake_at(t, now);
             Ok(out)

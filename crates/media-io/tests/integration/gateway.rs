@@ -34,6 +34,8 @@ struct Browser {
     pending: Option<SdpPendingOffer>,
     /// PCMU payloads received
     got: Vec<Vec<u8>>,
+    /// audio frames received, any codec
+    media_frames: usize,
 }
 
 impl Browser {
@@ -55,6 +57,7 @@ impl Browser {
             sock,
             pending: Some(pending),
             got: Vec::new(),
+            media_frames: 0,
         };
         (b, offer.to_sdp_string())
     }
@@ -74,8 +77,11 @@ impl Browser {
                 Output::Transmit(t) => {
                     let _ = self.sock.send_to(&t.contents, t.destination);
                 }
-                Output::Event(Event::MediaData(d)) if d.params.spec().codec == Codec::PCMU => {
-                    self.got.push(d.data.to_vec())
+                Output::Event(Event::MediaData(d)) => {
+                    self.media_frames += 1;
+                    if d.params.spec().codec == Codec::PCMU {
+                        self.got.push(d.data.to_vec())
+                    }
                 }
                 Output::Event(_) => {}
             }
@@ -230,4 +236,94 @@ fn a_plain_call_is_not_bridged_and_a_bad_webrtc_offer_leaves_nothing_behind() {
     assert!(!relay.is_bridged("gw4"));
     assert_eq!(relay.free_port_pairs(), 4);
     assert_eq!(relay.sessions(), 0);
+}
+
+#[test]
+fn a_plain_offer_to_a_webrtc_callee_gets_a_webrtc_offer_from_the_relay() {
+    let relay = start(31880, 4);
+    let phone = sock();
+    let plain = format!(
+        "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 8 0 96\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-16\r\n",
+        phone.local_addr().unwrap().port()
+    );
+    // the callee (side B) is a browser: the signalling says so
+    relay.set_peer_webrtc("gw5", Side::B, true);
+    let to_browser = relay
+        .offer("gw5", Side::A, plain.as_bytes(), Mode::CandidateOnly)
+        .unwrap();
+    assert!(relay.is_bridged("gw5"));
+    let offer = String::from_utf8(to_browser.to_vec()).unwrap();
+    for w in [
+        "UDP/TLS/RTP/SAVPF",
+        "a=ice-lite",
+        "a=fingerprint:",
+        "a=setup:actpass",
+        "typ host",
+    ] {
+        assert!(offer.contains(w), "{w} missing in {offer}");
+    }
+    // the browser answers
+    let sock = sock();
+    let mut rtc = RtcConfig::new()
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_pcmu(true, false)
+        .enable_pcma(true, false)
+        .build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(sock.local_addr().unwrap(), "udp").unwrap());
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(str0m::change::SdpOffer::from_sdp_string(&offer).unwrap())
+        .unwrap()
+        .to_sdp_string();
+    let mut browser = Browser {
+        rtc,
+        mid: Mid::from("0"),
+        sock,
+        pending: None,
+        got: Vec::new(),
+        media_frames: 0,
+    };
+    let to_phone = relay
+        .answer("gw5", Side::B, answer.as_bytes(), Mode::CandidateOnly)
+        .unwrap();
+    let text = std::str::from_utf8(&to_phone).unwrap();
+    // the phone gets a plain answer: its first codec (PCMA) and its telephone-event pt
+    assert!(text.contains(" RTP/AVP 8 96\r\n"), "{text}");
+    assert!(
+        !text.contains("SAVPF") && !text.contains("fingerprint"),
+        "{text}"
+    );
+    let relay_plain = Sdp::parse(&to_phone).unwrap().remote_media(0).unwrap().rtp;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !browser.rtc.is_connected() || relay.bridge_connected("gw5") != Some(true) {
+        assert!(Instant::now() < deadline, "not connected");
+        browser.pump();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // the phone sends PCMA; the browser gets it (transcoded to its codec, or as is)
+    let mut sent = 0u16;
+    let until = Instant::now() + Duration::from_millis(800);
+    let mut received = 0;
+    while Instant::now() < until {
+        let mut p = vec![0x80, 8];
+        p.extend_from_slice(&sent.to_be_bytes());
+        p.extend_from_slice(&(u32::from(sent) * 160).to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 5]);
+        p.extend_from_slice(&[0xd5; 160]);
+        phone.send_to(&p, relay_plain).unwrap();
+        sent += 1;
+        let t = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < t {
+            browser.pump();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        received = browser.media_frames;
+    }
+    assert!(received >= 20, "browser got {received} of {sent}");
+    relay.end("gw5");
+    assert_eq!(relay.free_port_pairs(), 4);
 }
