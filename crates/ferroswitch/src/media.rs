@@ -40,7 +40,9 @@ impl RelayMedia {
     ) -> Option<Bytes> {
         let key = call.to_string();
         let mode = self.mode(mode);
-        if mode == Mode::CandidateOnly && !has_ice_candidates(sdp) && !self.handle.is_bridged(&key)
+        if mode == Mode::CandidateOnly
+            && !has_ice_candidates(sdp)
+            && !self.handle.gateway_wants_sdp(&key)
         {
             // nothing to add a relay candidate to: no ports spent on a call that cannot use them
             return None;

@@ -221,6 +221,17 @@ impl RelayHandle {
         self.inner.shared.lock().gateways.contains(call)
     }
 
+    /// Whether the SDP of `call` must reach the relay even where nothing else needs it (an ONNET
+    /// SDP without ICE candidates): the call is bridged, or a side of it is known to be WebRTC.
+    pub fn gateway_wants_sdp(&self, call: &str) -> bool {
+        let core = self.inner.shared.lock();
+        core.gateways.contains(call)
+            || core
+                .calls
+                .get(call)
+                .is_some_and(|s| s.webrtc.contains(&Some(true)))
+    }
+
     /// Whether the gateway of `call` completed ICE and DTLS with the browser.
     pub fn bridge_connected(&self, call: &str) -> Option<bool> {
         let core = self.inner.shared.lock();

@@ -249,6 +249,8 @@ fn a_plain_offer_to_a_webrtc_callee_gets_a_webrtc_offer_from_the_relay() {
     );
     // the callee (side B) is a browser: the signalling says so
     relay.set_peer_webrtc("gw5", Side::B, true);
+    // the ONNET shortcut (no candidates: SDP not given to the relay) must not apply
+    assert!(relay.gateway_wants_sdp("gw5"));
     let to_browser = relay
         .offer("gw5", Side::A, plain.as_bytes(), Mode::CandidateOnly)
         .unwrap();
