@@ -30,6 +30,9 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 use crate::codec::{BrowserCodec, Transcoder};
 use crate::profile::{self, PlainMedia, G711};
 
+/// A latched plain source silent this long may be replaced by another one (the relay's default).
+const RELATCH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Shared by all calls of a process: the crypto provider and our DTLS certificate (one
 /// fingerprint per process; generating a key per call would cost more than the call setup).
 #[derive(Clone)]
@@ -152,6 +155,8 @@ pub struct Gateway {
     browser: BrowserPts,
     plain: Option<PlainMedia>,
     plain_latched: Option<SocketAddr>,
+    /// When the latched source last sent: another source may take over after [`RELATCH_AFTER`].
+    plain_last_rx: Option<Instant>,
     transcoder: Option<Transcoder>,
     /// towards the plain side
     plain_ssrc: u32,
@@ -340,6 +345,7 @@ impl Gateway {
             browser,
             plain: None,
             plain_latched: None,
+            plain_last_rx: None,
             transcoder: None,
             plain_ssrc: rand_u32(now),
             plain_seq: rand_u32(now) as u16,
@@ -544,7 +550,15 @@ impl Gateway {
             self.stats.dropped += 1;
             return;
         };
+        // symmetric latching, as the relay does: a second source cannot steal a live stream
+        if let (Some(l), Some(t)) = (self.plain_latched, self.plain_last_rx) {
+            if l != source && now.saturating_duration_since(t) < RELATCH_AFTER {
+                self.stats.dropped += 1;
+                return;
+            }
+        }
         self.plain_latched = Some(source);
+        self.plain_last_rx = Some(now);
         let (Some(mid), true) = (self.mid, self.connected) else {
             self.stats.dropped += 1;
             return;

@@ -436,3 +436,33 @@ fn a_refused_datagram_never_panics() {
     assert!(c.gw.stats().dropped > 0);
     c.connect();
 }
+
+#[test]
+fn a_second_plain_source_cannot_take_over_a_live_stream() {
+    let mut c = Call::new(&[Codec::PCMU]);
+    c.connect();
+    c.send(Codec::PCMU, 5, |_| vec![0x55; 160]);
+    let before = c.seen.browser.len();
+    assert!(before >= 3, "echo works: {before}");
+    // an intruder sends RTP to the gateway's plain port from another socket
+    let intruder = sock();
+    let mut rtp = vec![0x80, 0x00, 0, 9, 0, 0, 0, 9, 0, 0, 0, 9];
+    rtp.extend_from_slice(&[0x66; 160]);
+    for _ in 0..10 {
+        intruder
+            .send_to(&rtp, c.gw_plain.local_addr().unwrap())
+            .unwrap();
+        c.pump();
+    }
+    for _ in 0..50 {
+        c.pump();
+    }
+    assert!(
+        c.seen.browser.iter().all(|(_, p, _)| p[0] != 0x66),
+        "the intruder's audio reached the browser"
+    );
+    // and the phone still gets the browser's audio
+    let n = c.seen.phone_rtp.len();
+    c.send(Codec::PCMU, 3, |_| vec![0x55; 160]);
+    assert!(c.seen.phone_rtp.len() > n);
+}
