@@ -20,6 +20,7 @@ pub mod codec;
 pub mod g711;
 pub mod gateway;
 pub mod profile;
+mod rtp;
 
 pub use gateway::{Datagram, Gateway, GatewayConfig, GatewayError, GatewayStats, Leg};
 pub use profile::{decide, is_webrtc, Bridge};
