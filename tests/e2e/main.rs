@@ -38,4 +38,5 @@ mod ua;
 mod voicemail;
 mod voicemail_mail;
 mod websocket;
+mod webrtc;
 mod wire;

@@ -293,6 +293,11 @@ pub trait MediaRelay {
     ) -> Option<Bytes> {
         None
     }
+
+    /// `side` of `call` is a WebRTC endpoint (`true`: a browser, SDP `UDP/TLS/RTP/SAVPF`) or
+    /// not. A WebRTC offer going to a side not known to be WebRTC is bridged to plain RTP by the
+    /// relay's gateway; going to a WebRTC side it is relayed as is. Told before the first offer.
+    fn peer_webrtc(&mut self, _call: u64, _side: Side, _webrtc: bool) {}
 }
 
 /// No relay: SDP passes through untouched.

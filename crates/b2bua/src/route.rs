@@ -87,6 +87,41 @@ impl Decision {
         };
         peer.map(|p| p.remote.is_ipv6())
     }
+
+    /// Whether the callee is a WebRTC endpoint, for the relay's WebRTC gateway
+    /// ([`crate::MediaRelay::peer_webrtc`]): `Some(true)` when every device the call forks to
+    /// registered a WebSocket contact (`;transport=ws`/`wss`, RFC 7118: browsers), `Some(false)`
+    /// when none did, `None` for a mix (one SDP goes to every branch; the gateway then bridges
+    /// and a browser branch gets plain RTP/AVP, see docs/media.md) and for other routes.
+    pub(crate) fn callee_webrtc(&self) -> Option<bool> {
+        let uris: Vec<&str> = match self {
+            Self::Fork { targets, .. } => targets.iter().map(|t| t.uri.as_str()).collect(),
+            Self::RingGroup { members, .. } => members
+                .iter()
+                .flat_map(|(_, targets)| targets.iter().map(|t| t.uri.as_str()))
+                .collect(),
+            Self::Gateways { .. } | Self::Service { .. } => return Some(false),
+            Self::Reject { .. } => return None,
+        };
+        let ws = uris.iter().filter(|u| is_websocket_contact(u)).count();
+        match ws {
+            0 => Some(false),
+            n if n == uris.len() => Some(true),
+            _ => None,
+        }
+    }
+}
+
+/// A contact URI with `transport=ws` or `transport=wss` (RFC 7118 section 5).
+pub(crate) fn is_websocket_contact(uri: &str) -> bool {
+    let uri = uri.trim_start_matches('<');
+    let params = uri.split(['>', '?']).next().unwrap_or(uri);
+    params.split(';').skip(1).any(|p| {
+        p.split_once('=').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("transport")
+                && (v.trim().eq_ignore_ascii_case("ws") || v.trim().eq_ignore_ascii_case("wss"))
+        })
+    })
 }
 
 /// The routing result with what the CDR records of it.
@@ -270,5 +305,23 @@ pub(crate) fn decide(
             routed: number,
             route: "reject",
         },
+    }
+}
+
+#[cfg(test)]
+mod webrtc_tests {
+    use super::is_websocket_contact;
+
+    #[test]
+    fn websocket_contacts_are_recognised() {
+        assert!(is_websocket_contact(
+            "sip:abc@df7jal23ls0d.invalid;transport=ws"
+        ));
+        assert!(is_websocket_contact(
+            "<sip:abc@h.invalid;ob;transport=WSS>;expires=600"
+        ));
+        assert!(!is_websocket_contact("sip:alice@192.0.2.1:5060"));
+        assert!(!is_websocket_contact("sip:alice@192.0.2.1;transport=tcp"));
+        assert!(!is_websocket_contact("sip:a@h?x=transport=ws"));
     }
 }

@@ -40,7 +40,10 @@ impl RelayMedia {
     ) -> Option<Bytes> {
         let key = call.to_string();
         let mode = self.mode(mode);
-        if mode == Mode::CandidateOnly && !has_ice_candidates(sdp) {
+        if mode == Mode::CandidateOnly
+            && !has_ice_candidates(sdp)
+            && !self.handle.gateway_wants_sdp(&key)
+        {
             // nothing to add a relay candidate to: no ports spent on a call that cannot use them
             return None;
         }
@@ -72,6 +75,11 @@ impl MediaRelay for RelayMedia {
     fn peer_family(&mut self, call: u64, side_: Side, ipv6: bool) {
         self.handle
             .set_peer_family(&call.to_string(), side(side_), ipv6);
+    }
+
+    fn peer_webrtc(&mut self, call: u64, side_: Side, webrtc: bool) {
+        self.handle
+            .set_peer_webrtc(&call.to_string(), side(side_), webrtc);
     }
 
     fn end(&mut self, call: u64) -> Option<MediaStats> {

@@ -121,7 +121,16 @@ pub enum MediaError {
     /// No port pair left, too many m-lines, ...
     #[error("relay: {0}")]
     Relay(#[from] media::RelayError),
+    /// The WebRTC gateway refused the call's SDP.
+    #[error("WebRTC gateway: {0}")]
+    Gateway(String),
     /// The relay thread has stopped.
     #[error("the relay has stopped")]
     Stopped,
+}
+
+impl From<webrtc_gw::GatewayError> for MediaError {
+    fn from(e: webrtc_gw::GatewayError) -> Self {
+        MediaError::Gateway(e.to_string())
+    }
 }

@@ -36,6 +36,8 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use tokio::sync::mpsc;
 
+mod gateway;
+
 use crate::batch::{for_family, headers, RecvBufs};
 use crate::{MediaConfig, MediaError, Mode};
 use nix::sys::socket::{MultiHeaders, SockaddrStorage};
@@ -88,6 +90,7 @@ impl Relay {
                 sockets: (0..pairs * 2).map(|_| None).collect(),
                 first_port,
                 registry,
+                gateways: gateway::Gateways::default(),
             }),
             waker,
             shutdown: AtomicBool::new(false),
@@ -232,6 +235,8 @@ struct Core {
     sockets: Vec<Option<UdpSocket>>,
     first_port: u16,
     registry: Registry,
+    /// The WebRTC gateways of bridged calls (see [`gateway`]).
+    gateways: gateway::Gateways,
 }
 
 impl Core {
@@ -268,6 +273,8 @@ struct CallSdpState {
     /// Per side: IPv6 (true) or IPv4, from its signalling ([`RelayHandle::set_peer_family`])
     /// or else from its own SDP's addresses.
     v6: [Option<bool>; 2],
+    /// Per side: a WebRTC endpoint or not, from its signalling ([`RelayHandle::set_peer_webrtc`]).
+    webrtc: [Option<bool>; 2],
 }
 
 fn side_idx(s: Side) -> usize {
@@ -300,7 +307,7 @@ impl RelayHandle {
         sdp: &[u8],
         mode: Mode,
     ) -> Result<Bytes, MediaError> {
-        self.handle_sdp(call, from_side, sdp, mode)
+        self.handle_sdp(call, from_side, sdp, mode, true)
     }
 
     /// Handles the SDP answer coming from `from_side` (the side that received the offer); same
@@ -313,7 +320,7 @@ impl RelayHandle {
         sdp: &[u8],
         mode: Mode,
     ) -> Result<Bytes, MediaError> {
-        self.handle_sdp(call, from_side, sdp, mode)
+        self.handle_sdp(call, from_side, sdp, mode, false)
     }
 
     /// Ends the relay session: its ports are released and their sockets closed; returns the
@@ -334,10 +341,14 @@ impl RelayHandle {
     pub fn end(&self, call: &str) -> Option<CallStats> {
         let mut core = self.inner.shared.lock();
         core.calls.remove(call);
-        let ended = core.table.end(call)?;
+        let bridged = core.gateways.remove(call);
+        let mut ended = core.table.end(call)?;
         for &p in &ended.ports {
             core.close_socket(p);
             core.close_socket(p + 1);
+        }
+        if let Some((browser, g)) = bridged {
+            gateway::merge_stats(&mut ended.stats, browser, g);
         }
         Some(ended.stats)
     }
@@ -376,11 +387,16 @@ impl RelayHandle {
         from: Side,
         sdp: &[u8],
         mode: Mode,
+        offer: bool,
     ) -> Result<Bytes, MediaError> {
         if self.inner.shared.stopped.load(Ordering::Acquire) {
             return Err(MediaError::Stopped);
         }
         let mut parsed = Sdp::parse(sdp)?;
+        // a WebRTC side bridged to a plain one: the gateway writes both SDPs
+        if let Some(r) = self.gateway_sdp(call, from, sdp, &parsed, offer) {
+            return r;
+        }
         let ports = {
             let mut core = self.inner.shared.lock();
             let is_new = !core.table.contains(call);
@@ -591,6 +607,9 @@ impl Driver {
             .poll_timeout()
             .map_or(MAX_SLEEP, |t| t.saturating_duration_since(now))
             .min(MAX_SLEEP);
+        if let Some(t) = self.shared.lock().gateways.next_deadline() {
+            d = d.min(t.saturating_duration_since(now));
+        }
         if !self.pending_events.is_empty() {
             d = d.min(Duration::from_millis(50));
         }
@@ -625,6 +644,13 @@ impl Driver {
             for k in 0..n {
                 let (data, src) = self.rx.get(k);
                 let Some(src) = src else { continue };
+                if core.gateways.owns(port) {
+                    // terminated by the gateway (ICE, DTLS, SRTP or plain RTP): not a drop
+                    let (_, b) = gateway::packet(core, now, port, src, data, self.socket_is_v6);
+                    relayed += 1;
+                    bytes += b;
+                    continue;
+                }
                 let Action::Forward(t) = core.table.handle_packet(now, port, src, data) else {
                     continue;
                 };
@@ -662,6 +688,7 @@ impl Driver {
             if core.table.poll_timeout().is_some_and(|t| t <= now) {
                 core.table.handle_timeout(now);
             }
+            gateway::timers(&mut core, now, self.socket_is_v6);
             while let Some(e) = core.table.poll_event() {
                 self.pending_events.push_back(e);
             }

@@ -32,6 +32,10 @@ impl Call {
         if let Some(v6) = decision.callee_ipv6() {
             ctx.media.peer_family(self.id, Side::B, v6);
         }
+        // a WebRTC offer to a browser stays WebRTC; to anything else it is bridged
+        if let Some(webrtc) = decision.callee_webrtc() {
+            ctx.media.peer_webrtc(self.id, Side::B, webrtc);
+        }
         if is_sdp(&self.a_invite) {
             let body = self.a_invite.body().clone();
             let ct = self

@@ -9,3 +9,4 @@ mod net;
 mod push;
 mod routing;
 mod shutdown;
+mod webrtc;

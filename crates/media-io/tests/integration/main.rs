@@ -1,4 +1,5 @@
 //! Integration tests of the media drivers over real UDP sockets on the loopback interface.
 
+mod gateway;
 mod relay;
 mod stun;

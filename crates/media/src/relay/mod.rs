@@ -490,6 +490,25 @@ impl RelayTable {
         Action::Forward(Transmit { from_port, to })
     }
 
+    /// Media of `call` went through at `now` outside [`RelayTable::handle_packet`] (the WebRTC
+    /// gateway terminates its datagrams itself): the session is not idle.
+    pub fn note_activity(&mut self, now: Instant, call: &str) {
+        let Some(&slot) = self.by_call.get(call) else {
+            return;
+        };
+        let Some(session) = self.sessions[slot as usize].as_mut() else {
+            return;
+        };
+        session.last_activity = now;
+        if session.inactive_reported {
+            session.inactive_reported = false;
+            let deadline = now + session.timeout;
+            self.timers
+                .push(Reverse((deadline, slot, session.generation)));
+            session.scheduled = Some(deadline);
+        }
+    }
+
     /// The earliest instant at which [`RelayTable::handle_timeout`] has something to do (it may
     /// find nothing: timers are re-checked lazily).
     pub fn poll_timeout(&self) -> Option<Instant> {
