@@ -37,6 +37,6 @@ mod systemd;
 mod ua;
 mod voicemail;
 mod voicemail_mail;
-mod websocket;
 mod webrtc;
+mod websocket;
 mod wire;

@@ -37,8 +37,8 @@ pub use model::{
     Transport, Trunk, UnknownName,
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};
-pub use voicemail::VoicemailSettings;
 pub use smtp::{SmtpSecurity, SmtpSettings};
+pub use voicemail::VoicemailSettings;
 
 /// Reads and parses the file at `path`: XML when it ends in `.xml` (or, with another extension,
 /// when its content starts with `<`), TOML otherwise.

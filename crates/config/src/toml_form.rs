@@ -23,8 +23,8 @@ use crate::origin::{parse_socket_addr, Advertise, Origin};
 use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
 
-mod voicemail;
 mod api;
+mod voicemail;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -65,7 +65,7 @@ mod security;
 mod server;
 mod tls;
 mod transport;
-mod voicemail_service;
 mod voicemail_mail;
+mod voicemail_service;
 mod webphone;
 mod ws;

@@ -333,8 +333,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     };
     let listener_ips: Vec<std::net::IpAddr> =
         config.listeners.iter().map(|l| l.addr.ip()).collect();
-    let voicemail =
-        crate::voicemail_service::start(
+    let voicemail = crate::voicemail_service::start(
         &config,
         &store,
         fetched_tx.clone(),
