@@ -15,6 +15,7 @@
 //!
 //! No input makes it panic. The sample files under `etc/` document every key.
 
+mod cluster;
 mod error;
 mod model;
 mod origin;
@@ -25,6 +26,7 @@ mod xml_form;
 
 use std::path::Path;
 
+pub use cluster::ClusterSettings;
 pub use error::ConfigError;
 pub use model::{
     AdminSettings, AdminToken, CallSettings, Config, ContactRouting, DatabaseSettings,

@@ -59,6 +59,8 @@ pub struct Config {
     pub dns: DnsSettings,
     /// Credentials and TLS trust per gateway (carrier trunks), by gateway name.
     pub trunks: Vec<Trunk>,
+    /// Several nodes sharing location through Redis (docs/cluster.md); `None`: this node alone.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 impl Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
             dns: DnsSettings::default(),
             trunks: Vec::new(),
+            cluster: None,
         }
     }
 }

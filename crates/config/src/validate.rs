@@ -65,6 +65,9 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
         check.media(media)?;
     }
     crate::trunks::check(&mut config.trunks, &path, &base)?;
+    if let Some(cluster) = &config.cluster {
+        crate::cluster::check(cluster, &config.listeners, |f, m| check.fail(&[f], m))?;
+    }
     Ok(config)
 }
 

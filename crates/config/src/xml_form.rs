@@ -42,6 +42,7 @@ const SECTIONS: &[&str] = &[
     "trusted_peer",
     "dns",
     "trunk",
+    "cluster",
 ];
 const TLS_PARAMS: &[&str] = &[
     "tls-certificate",
@@ -184,6 +185,7 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "trusted_peer" => self.trusted_peer(child)?,
                 "dns" => self.dns(child)?,
                 "trunk" => self.trunk(child)?,
+                "cluster" => self.cluster(child)?,
                 _ => {
                     return Err(self.error(
                         line,

@@ -203,6 +203,8 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
     ("dns.servers", Kind::Restart, |c| {
         format!("{:?}", c.dns.servers)
     }),
+    // compared only, never printed: the secret is part of the value
+    ("cluster", Kind::Restart, |c| format!("{:?}", c.cluster)),
     // compared only, never printed: the password is part of the value
     ("trunk", Kind::Restart, |c| {
         c.trunks

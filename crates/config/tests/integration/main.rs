@@ -3,6 +3,7 @@
 
 mod advertise;
 mod calls_media;
+mod cluster;
 mod paths;
 mod push;
 mod samples;
