@@ -96,6 +96,8 @@ pub(crate) struct Dir<'a> {
     pub(crate) udp_locals: &'a [SocketAddr],
     /// The devices' push tokens.
     pub(crate) push: &'a crate::push_io::PushTokens,
+    /// `[cluster]`: the other nodes' bindings, reached through them.
+    pub(crate) cluster: Option<&'a crate::cluster::Node>,
 }
 
 impl Dir<'_> {
@@ -134,7 +136,8 @@ pub(crate) fn device_peer(b: &Binding) -> Peer {
 
 impl Directory for Dir<'_> {
     fn contacts(&self, login: &str) -> Vec<Target> {
-        self.location
+        let mut targets: Vec<Target> = self
+            .location
             .lookup(login, self.now_ms)
             .map(|b| Target {
                 login: login.to_owned(),
@@ -142,7 +145,16 @@ impl Directory for Dir<'_> {
                 peer: device_peer(b),
                 instance: b.instance.clone(),
             })
-            .collect()
+            .collect();
+        if let Some(node) = self.cluster {
+            targets.extend(node.remote.lookup(login, self.now_ms).map(|b| Target {
+                login: login.to_owned(),
+                uri: b.record.contact.clone(),
+                peer: node.peer(b),
+                instance: b.record.instance.clone(),
+            }));
+        }
+        targets
     }
 
     fn account_exists(&self, login: &str) -> bool {

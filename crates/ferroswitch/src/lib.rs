@@ -34,6 +34,7 @@ mod billing_io;
 mod billing_load;
 mod calls;
 mod clock;
+mod cluster;
 mod conn_limits;
 mod dispatcher;
 mod fd_reserve;

@@ -267,6 +267,22 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     let (writes_tx, writes_rx) = mpsc::unbounded_channel();
+    // `[cluster]`: the Redis writer and subscriber; this node's bindings (the restored ones
+    // now, every change through the tee) go to Redis besides the database
+    let (cluster, cluster_rx, dispatcher_writes) = match &config.cluster {
+        Some(c) => {
+            let (node, updates, changes) = crate::cluster::start(c, &config.node_id)?;
+            for (login, binding) in registrar.location().iter() {
+                let _ = changes.send(registrar::BindingChange::Upsert {
+                    login: login.to_owned(),
+                    binding: binding.clone(),
+                });
+            }
+            let tee = crate::cluster::tee(writes_tx.clone(), changes);
+            (Some(node), updates, tee)
+        }
+        None => (None, mpsc::unbounded_channel().1, writes_tx.clone()),
+    };
     let write_queue = crate::persist::QueueDepth::default();
     let writer = tokio::spawn(crate::persist::writer(
         store.clone(),
@@ -353,7 +369,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         registrar,
         transports,
         store.clone(),
-        writes_tx,
+        dispatcher_writes,
         inputs_tx.clone(),
         accounts,
         calls,
@@ -380,6 +396,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         Some(c) => dispatcher.with_credit(c),
         None => dispatcher,
     };
+    let dispatcher = match cluster {
+        Some(node) => dispatcher.with_cluster(node),
+        None => dispatcher,
+    };
     let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,
@@ -387,6 +407,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         messaging: done_rx,
         push: reports_rx,
         operator: operator_rx,
+        cluster: cluster_rx,
     };
     let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
     tracing::info!("ferroswitch ready");
