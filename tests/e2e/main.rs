@@ -8,6 +8,7 @@ mod attacks;
 mod billing;
 mod calls;
 mod cli;
+mod cluster;
 mod demo;
 mod dns_zone;
 mod fd_limit;
