@@ -48,7 +48,10 @@ impl Redis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.cli(&["PING"]).trim() != "PONG" {
-            assert!(Instant::now() < deadline, "redis-server did not answer PING");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -312,7 +315,9 @@ fn the_owning_node_answers_430_when_the_phone_connection_is_gone() {
 
 #[test]
 fn redis_restarted_during_a_register_load_loses_no_binding() {
-    let Some(mut redis) = Redis::start() else { return };
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
     let logins: Vec<String> = (0..40).map(|i| format!("u{i:03}")).collect();
     let accounts: Vec<(&str, &str)> = logins.iter().map(|l| (l.as_str(), "pw-0123")).collect();
     let nodes = nodes(&redis, 2, &accounts);
@@ -401,4 +406,3 @@ fn a_killed_node_s_phone_re_registers_elsewhere_and_is_reachable() {
     n1.stop();
     n2.stop();
 }
-

@@ -61,7 +61,10 @@ pub(crate) fn check(
     fail: impl Fn(Field, String) -> ConfigError,
 ) -> Result<(), ConfigError> {
     if let Some(problem) = redis_url_problem(&c.redis) {
-        return Err(fail(Field::ClusterRedis, format!("{:?} {problem}", c.redis)));
+        return Err(fail(
+            Field::ClusterRedis,
+            format!("{:?} {problem}", c.redis),
+        ));
     }
     if !listeners
         .iter()

@@ -566,7 +566,9 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     config.cluster = raw.cluster.map(|c| {
         let mut cluster = crate::ClusterSettings::new(
             &at.take(c.redis, Field::ClusterRedis, "cluster.redis"),
-            at.take(c.internal, Field::ClusterInternal, "cluster.internal").0 .0,
+            at.take(c.internal, Field::ClusterInternal, "cluster.internal")
+                .0
+                 .0,
             &at.take(c.secret, Field::ClusterSecret, "cluster.secret"),
         );
         if let Some(nodes) = at.take_opt(c.nodes, Field::ClusterNodes, "cluster.nodes") {

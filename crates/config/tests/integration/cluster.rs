@@ -48,8 +48,14 @@ fn toml_and_xml_give_the_same_cluster() {
 fn cluster_rules_name_line_and_key() {
     let ok_internal = "internal = \"127.0.0.1:5060\"\n";
     let secret = "secret = \"0123456789abcdefX\"\n";
-    let e = invalid(toml(&format!("redis = \"http://x\"\n{ok_internal}{secret}")));
-    assert_error(&e, "etc/test.toml:4: cluster.redis: ", "must start with redis://");
+    let e = invalid(toml(&format!(
+        "redis = \"http://x\"\n{ok_internal}{secret}"
+    )));
+    assert_error(
+        &e,
+        "etc/test.toml:4: cluster.redis: ",
+        "must start with redis://",
+    );
     let e = invalid(toml(&format!(
         "redis = \"redis://h\"\ninternal = \"127.0.0.1:5099\"\n{secret}"
     )));
@@ -61,7 +67,11 @@ fn cluster_rules_name_line_and_key() {
     let e = invalid(toml(&format!(
         "redis = \"redis://h\"\n{ok_internal}nodes = [\"127.0.0.1:5060\"]\n{secret}"
     )));
-    assert_error(&e, "etc/test.toml:6: cluster.nodes: ", "own internal address");
+    assert_error(
+        &e,
+        "etc/test.toml:6: cluster.nodes: ",
+        "own internal address",
+    );
     let e = invalid(toml(&format!(
         "redis = \"redis://h\"\n{ok_internal}secret = \"short\"\n"
     )));
@@ -71,7 +81,11 @@ fn cluster_rules_name_line_and_key() {
     let e = invalid(toml(&format!(
         "redis = \"redis://h\"\n{ok_internal}{secret}key_prefix = \"a b\"\n"
     )));
-    assert_error(&e, "etc/test.toml:7: cluster.key_prefix: ", "letters, digits");
+    assert_error(
+        &e,
+        "etc/test.toml:7: cluster.key_prefix: ",
+        "letters, digits",
+    );
 }
 
 #[test]

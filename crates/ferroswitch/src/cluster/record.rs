@@ -126,7 +126,9 @@ pub(crate) struct FlowTokens {
 
 impl std::fmt::Debug for FlowTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FlowTokens").field("node", &self.node).finish()
+        f.debug_struct("FlowTokens")
+            .field("node", &self.node)
+            .finish()
     }
 }
 
@@ -297,8 +299,14 @@ mod tests {
         assert_eq!(t, a.token("bob", "k1"));
         assert_ne!(t, a.token("bob", "k2"));
         assert_ne!(t, a.token("bobb", "k1"));
-        assert_ne!(t, FlowTokens::new("0123456789abcdeX", "n1").token("bob", "k1"));
-        assert_ne!(t, FlowTokens::new("0123456789abcdef", "n2").token("bob", "k1"));
+        assert_ne!(
+            t,
+            FlowTokens::new("0123456789abcdeX", "n1").token("bob", "k1")
+        );
+        assert_ne!(
+            t,
+            FlowTokens::new("0123456789abcdef", "n2").token("bob", "k1")
+        );
     }
 
     #[test]
@@ -313,7 +321,11 @@ mod tests {
             ],
             1_000,
         );
-        assert_eq!(remote.lookup("bob", 1_000).count(), 1, "own and expired left out");
+        assert_eq!(
+            remote.lookup("bob", 1_000).count(),
+            1,
+            "own and expired left out"
+        );
         let up = |node: &str, key: &str, rec: Option<Record>| Event {
             login: "bob".into(),
             node: node.into(),
@@ -325,14 +337,29 @@ mod tests {
         assert_eq!(remote.lookup("bob", 1_000).count(), 2);
         // the phone of k1 moved to n3: one record, n3's
         remote.apply(&up("n3", "k1", Some(record("n3", 20_000))));
-        let k1: Vec<_> = remote.lookup("bob", 1_000).filter(|b| b.key == "k1").collect();
+        let k1: Vec<_> = remote
+            .lookup("bob", 1_000)
+            .filter(|b| b.key == "k1")
+            .collect();
         assert_eq!(k1.len(), 1);
         assert_eq!(k1[0].record.node, "n3");
         // n2's late removal of k1 does not remove n3's record
         remote.apply(&up("n2", "k1", None));
-        assert_eq!(remote.lookup("bob", 1_000).filter(|b| b.key == "k1").count(), 1);
+        assert_eq!(
+            remote
+                .lookup("bob", 1_000)
+                .filter(|b| b.key == "k1")
+                .count(),
+            1
+        );
         remote.apply(&up("n3", "k1", None));
-        assert_eq!(remote.lookup("bob", 1_000).filter(|b| b.key == "k1").count(), 0);
+        assert_eq!(
+            remote
+                .lookup("bob", 1_000)
+                .filter(|b| b.key == "k1")
+                .count(),
+            0
+        );
         // our own events never enter
         remote.apply(&up("n1", "k9", Some(record("n1", 20_000))));
         assert_eq!(remote.lookup("bob", 1_000).count(), 1);

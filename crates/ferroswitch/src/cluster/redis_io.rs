@@ -68,7 +68,10 @@ impl Health {
 
     fn down(&self, e: &dyn std::fmt::Display) {
         if self.up.swap(false, Ordering::Relaxed) {
-            tracing::warn!(what = self.what, "cluster: Redis unreachable, serving local state and queueing writes: {e}");
+            tracing::warn!(
+                what = self.what,
+                "cluster: Redis unreachable, serving local state and queueing writes: {e}"
+            );
         }
     }
 }
@@ -96,9 +99,18 @@ async fn connect(client: &redis::Client) -> Result<ConnectionManager, String> {
 
 #[derive(Debug)]
 enum Op {
-    Upsert { login: String, key: String, record: Record },
-    Remove { login: String, key: String },
-    RemoveAll { login: String },
+    Upsert {
+        login: String,
+        key: String,
+        record: Record,
+    },
+    Remove {
+        login: String,
+        key: String,
+    },
+    RemoveAll {
+        login: String,
+    },
 }
 
 /// This node's writes to Redis. `own` mirrors this node's bindings as written, so that after
@@ -175,7 +187,10 @@ pub(crate) async fn writer(
             Ok(Ok(())) => {
                 health.up();
                 if full {
-                    tracing::debug!(bindings = n, "cluster: this node's bindings written to Redis");
+                    tracing::debug!(
+                        bindings = n,
+                        "cluster: this node's bindings written to Redis"
+                    );
                     full = false;
                     removed.clear();
                 }
@@ -229,7 +244,10 @@ fn absorb(
             if full {
                 removed.insert(k);
             } else {
-                pending.push(Op::Remove { login: k.0, key: k.1 });
+                pending.push(Op::Remove {
+                    login: k.0,
+                    key: k.1,
+                });
             }
         }
         BindingChange::RemoveAll { login } => {

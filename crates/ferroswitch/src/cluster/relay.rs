@@ -124,7 +124,10 @@ pub(crate) fn forward_request(
 
 /// Our `Via` for a relayed request sent from `local` over `transport`.
 pub(crate) fn via(transport: Transport, local: SocketAddr, branch: &str) -> String {
-    format!("SIP/2.0/{} {local};branch={branch};rport", transport.via_name())
+    format!(
+        "SIP/2.0/{} {local};branch={branch};rport",
+        transport.via_name()
+    )
 }
 
 /// A response whose top `Via` is ours: the response without it, the way back that `Via`
@@ -189,13 +192,26 @@ mod tests {
         assert_eq!(route_token(&m, "127.0.0.1:5071".parse().unwrap()), None);
         let b = branch("z9hG4bKabc", Back::Udp(0));
         assert_eq!(back_of(&b), Some(Back::Udp(0)));
-        assert_eq!(b, branch("z9hG4bKabc", Back::Udp(0)), "stateless: same input, same branch");
+        assert_eq!(
+            b,
+            branch("z9hG4bKabc", Back::Udp(0)),
+            "stateless: same input, same branch"
+        );
         let v = via(Transport::Udp, internal, &b);
-        let out = Message::parse(forward_request(&m, &v, true, Some("127.0.0.1:5080".parse().unwrap()))).unwrap();
+        let out = Message::parse(forward_request(
+            &m,
+            &v,
+            true,
+            Some("127.0.0.1:5080".parse().unwrap()),
+        ))
+        .unwrap();
         let vias: Vec<_> = out.header_list(&HeaderName::Via).collect();
         assert_eq!(vias.len(), 2);
         assert!(vias[0].contains(&b));
-        assert!(vias[1].contains("received=127.0.0.1") && vias[1].contains("rport=5080"), "{vias:?}");
+        assert!(
+            vias[1].contains("received=127.0.0.1") && vias[1].contains("rport=5080"),
+            "{vias:?}"
+        );
         let routes: Vec<_> = out.header_list(&HeaderName::Route).collect();
         assert_eq!(routes, ["<sip:other@10.0.0.9;lr>"]);
         assert_eq!(out.call_id(), Some("c1"));

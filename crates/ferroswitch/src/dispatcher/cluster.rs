@@ -36,7 +36,10 @@ impl Dispatcher {
         match update {
             Update::Snapshot(rows) => {
                 node.remote.replace(rows, now_ms);
-                tracing::debug!(bindings = node.remote.len(), "cluster: remote bindings replaced");
+                tracing::debug!(
+                    bindings = node.remote.len(),
+                    "cluster: remote bindings replaced"
+                );
             }
             Update::Event(ev) => {
                 node.remote.apply(&ev);
@@ -104,11 +107,10 @@ impl Dispatcher {
         if !node.nodes.contains(&target) {
             return false;
         }
-        let ours = self
-            .registrar
-            .location()
-            .iter()
-            .any(|(_, b)| b.source.remote == from.remote && b.source.transport == from.transport);
+        let ours =
+            self.registrar.location().iter().any(|(_, b)| {
+                b.source.remote == from.remote && b.source.transport == from.transport
+            });
         if !ours {
             return false;
         }
@@ -203,7 +205,8 @@ impl Dispatcher {
 
     /// `430 Flow Failed` (RFC 5626 §5.3), stateless: the other node tries the next binding.
     fn refuse_flow(&mut self, msg: &Message, from: &Peer) {
-        let mut b = MessageBuilder::response_to(msg, 430, Some(&msg.stable_tag()), Some(from.remote));
+        let mut b =
+            MessageBuilder::response_to(msg, 430, Some(&msg.stable_tag()), Some(from.remote));
         b.header("Server", SERVER);
         let _ = self.transports.send(from, &b.finish());
     }
