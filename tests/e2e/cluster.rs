@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::calls::{free_port, register_device, Sipp};
 use crate::harness::{optional_tool, Server, Site};
+use crate::ua::Ua;
 
 const SECRET: &str = "cluster-test-secret-0123";
 
@@ -123,8 +124,19 @@ pub(crate) struct Node {
     pub(crate) internal: SocketAddr,
 }
 
-/// `n` node configs sharing `redis`; each node's UDP listener is its internal address.
+/// `n` node configs sharing `redis`, each on its own SQLite database; each node's UDP listener
+/// is its internal address.
 pub(crate) fn nodes(redis: &Redis, n: usize, accounts: &[(&str, &str)]) -> Vec<Node> {
+    nodes_on(redis, n, accounts, None)
+}
+
+/// [`nodes`] on one shared database when `db_url` is set (accounts added once).
+pub(crate) fn nodes_on(
+    redis: &Redis,
+    n: usize,
+    accounts: &[(&str, &str)],
+    db_url: Option<&str>,
+) -> Vec<Node> {
     let internals: Vec<SocketAddr> = (0..n)
         .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
         .collect();
@@ -163,7 +175,7 @@ realm = "ferroswitch.test"
 algorithms = ["MD5"]
 
 [database]
-data_dir = "data"
+{database}
 
 [log]
 level = "info,ferroswitch=debug"
@@ -176,10 +188,16 @@ secret = "{SECRET}"
 "#,
                 redis = redis.url(),
                 others = others.join(", "),
+                database = match db_url {
+                    Some(u) => format!("url = \"{u}\""),
+                    None => "data_dir = \"data\"".to_owned(),
+                },
             );
             std::fs::write(site.config(), cfg).expect("write config");
-            for (login, password) in accounts {
-                site.add_account(login, password);
+            if db_url.is_none() || i == 0 {
+                for (login, password) in accounts {
+                    site.add_account(login, password);
+                }
             }
             Node {
                 site,
@@ -405,4 +423,76 @@ fn a_killed_node_s_phone_re_registers_elsewhere_and_is_reachable() {
     ok("bob's phone, now on node 1", bob.wait());
     n1.stop();
     n2.stop();
+}
+
+#[test]
+fn messages_online_and_offline_across_nodes_on_one_mariadb_and_no_relay_for_outsiders() {
+    let Some(redis) = Redis::start() else { return };
+    let Some(db) = crate::harness::MariaDb::create("ferro_cluster") else {
+        return;
+    };
+    let url = db.url(3306);
+    let nodes = nodes_on(&redis, 2, ACCOUNTS, Some(&url));
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+
+    // bob is offline everywhere: alice's MESSAGE through node 1 is stored (202)
+    let mut alice = Ua::new(n1.udp, "alice", "wonderland");
+    assert_eq!(alice.message("bob", "stored on node 1").status(), Some(202));
+    // bob registers on node 0: node 0 delivers it from the shared database
+    let mut bob = Ua::new(n0.udp, "bob", "builder");
+    bob.register(600);
+    let m = bob.expect_request("MESSAGE", 10);
+    assert_eq!(&m.body()[..], b"stored on node 1");
+    bob.answer(&m, 200);
+    wait_binding(&redis, "bob", "node0");
+    std::thread::sleep(Duration::from_millis(200));
+
+    // online: node 1 relays through node 0 (its Path as Route) and bob answers. Node 1 never
+    // saw bob's stored messages cleared (node 0 delivered them), so its messaging core may
+    // store first (202) and deliver at once, in order, through node 0 (docs/cluster.md)
+    for text in ["live across nodes", "and again"] {
+        let codes = [200, 202];
+        let bob_thread = std::thread::spawn(move || {
+            let m = bob.expect_request("MESSAGE", 10);
+            bob.answer(&m, 200);
+            (bob, m)
+        });
+        let answer = alice.message("bob", text);
+        let (b, m) = bob_thread.join().expect("bob");
+        bob = b;
+        assert_eq!(&m.body()[..], text.as_bytes());
+        assert!(
+            m.header_values(&sip_message::HeaderName::Route)
+                .next()
+                .is_none(),
+            "node 0 removed its own Route: {m:?}"
+        );
+        assert!(
+            answer.status().is_some_and(|c| codes.contains(&c)),
+            "{text}: {answer:?}"
+        );
+    }
+
+    // an outsider naming node 0's flow in a Route is not relayed: it is challenged like anyone
+    let mut mallory = Ua::new(n0.udp, "mallory", "guess");
+    let r = mallory.request(
+        "MESSAGE",
+        "sip:bob@ferroswitch.test",
+        "sip:bob@ferroswitch.test",
+        &format!(
+            "Route: <sip:0123456789abcdef0123@{};lr>\r\n",
+            nodes[0].internal
+        ),
+        Some(("text/plain", b"injected")),
+        None,
+    );
+    assert_eq!(r.status(), Some(403), "{r:?}");
+    assert!(
+        bob.try_wait(1, |m| m.method().is_some_and(|x| x.as_str() == "MESSAGE"))
+            .is_none(),
+        "an outsider's request reached bob"
+    );
+    n0.stop();
+    n1.stop();
 }

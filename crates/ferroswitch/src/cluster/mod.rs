@@ -33,7 +33,7 @@ pub(crate) enum Update {
     /// Every binding in Redis, `(login, key, value)`: replaces [`Remote`].
     Snapshot(Vec<(String, String, String)>),
     /// Another node's change.
-    Event(Event),
+    Event(Box<Event>),
 }
 
 /// The dispatcher's side of the cluster.

@@ -145,7 +145,7 @@ pub(crate) async fn writer(
             () = resync.notified() => { full = true; pending.clear(); }
             () = tokio::time::sleep(wait), if work => {}
         }
-        if !(full || !pending.is_empty()) || Instant::now() < next_try {
+        if (!full && pending.is_empty()) || Instant::now() < next_try {
             continue;
         }
         if con.is_none() {
@@ -438,7 +438,7 @@ async fn subscribe_once(
         };
         match serde_json::from_str::<Event>(&payload) {
             Ok(ev) => {
-                if ev.node != s.node && updates.send(Update::Event(ev)).is_err() {
+                if ev.node != s.node && updates.send(Update::Event(Box::new(ev))).is_err() {
                     return Ok(());
                 }
             }

@@ -42,6 +42,7 @@ impl Dispatcher {
                 );
             }
             Update::Event(ev) => {
+                tracing::debug!(login = %ev.login, node = %ev.node, key = ?ev.key, upsert = ev.record.is_some(), all = ev.all, "cluster: change from another node");
                 node.remote.apply(&ev);
                 // the phone now registers elsewhere (or `Contact: *` elsewhere): our copy goes
                 let stale: Vec<String> = self
