@@ -496,3 +496,47 @@ fn messages_online_and_offline_across_nodes_on_one_mariadb_and_no_relay_for_outs
     n0.stop();
     n1.stop();
 }
+
+#[test]
+fn a_publish_on_one_node_notifies_a_watcher_on_another() {
+    use crate::presence::{publish, subscribe};
+    use crate::ua::pidf;
+    let Some(redis) = Redis::start() else { return };
+    let nodes = nodes(&redis, 2, ACCOUNTS);
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+    let body = |m: &sip_message::Message| String::from_utf8_lossy(m.body()).into_owned();
+
+    // bob watches alice on node 1; she has published nothing yet
+    let mut bob = Ua::new(n1.udp, "bob", "builder");
+    subscribe(&mut bob, "alice", "Accept: application/pidf+xml\r\n");
+    let n = bob.expect_request("NOTIFY", 5);
+    bob.answer(&n, 200);
+
+    // alice publishes on node 0: node 1 hears of it over Redis and notifies bob
+    let mut alice = Ua::new(n0.udp, "alice", "wonderland");
+    let etag = publish(
+        &mut alice,
+        &pidf("alice", true, "at my desk on node 0"),
+        None,
+    );
+    let n = bob.wait(10, |m| {
+        m.method().is_some_and(|x| x.as_str() == "NOTIFY") && body(m).contains("at my desk")
+    });
+    assert!(body(&n).contains("<basic>open</basic>"), "{}", body(&n));
+    bob.answer(&n, 200);
+
+    // she modifies it (a new entity-tag replaces the old one): only the new state remains
+    publish(&mut alice, &pidf("alice", false, "gone home"), Some(&etag));
+    let n = bob.wait(10, |m| {
+        m.method().is_some_and(|x| x.as_str() == "NOTIFY") && body(m).contains("gone home")
+    });
+    let b = body(&n);
+    assert!(
+        b.contains("<basic>closed</basic>") && !b.contains("at my desk"),
+        "{b}"
+    );
+    bob.answer(&n, 200);
+    n0.stop();
+    n1.stop();
+}

@@ -355,7 +355,9 @@ impl Dispatcher {
                     self.drain(now);
                 }
                 Some(u) = cluster_updates.recv() => {
-                    self.cluster_update(Instant::now(), u);
+                    let now = Instant::now();
+                    self.cluster_update(now, u);
+                    self.drain(now);
                 }
                 Some(r) = operator.recv() => {
                     let now = Instant::now();

@@ -273,7 +273,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         Some(c) => {
             let (node, updates, changes) = crate::cluster::start(c, &config.node_id)?;
             for (login, binding) in registrar.location().iter() {
-                let _ = changes.send(registrar::BindingChange::Upsert {
+                let _ = changes.bindings.send(registrar::BindingChange::Upsert {
                     login: login.to_owned(),
                     binding: binding.clone(),
                 });
@@ -344,8 +344,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let (presence, messaging) =
-        load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
+    let (presence, messaging) = load_presence_messaging(
+        &store,
+        &config,
+        fetched_tx,
+        done_tx,
+        dispatcher_writes.clone(),
+    )
+    .await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
     let push_tokens = crate::push_io::PushTokens::load(
         store

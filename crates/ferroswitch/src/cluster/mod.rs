@@ -34,6 +34,8 @@ pub(crate) enum Update {
     Snapshot(Vec<(String, String, String)>),
     /// Another node's change.
     Event(Box<Event>),
+    /// Another node's presence publication, or its withdrawal.
+    Presence(Box<record::PresenceEvent>),
 }
 
 /// The dispatcher's side of the cluster.
@@ -65,17 +67,20 @@ impl Node {
     }
 }
 
-/// Starts the writer and the subscriber; returns the dispatcher's [`Node`], the channel of its
-/// [`Update`]s and the sender of this node's binding changes (fed by [`tee`] and, at start, by
-/// the restored bindings).
+/// The senders of this node's changes to the cluster: binding changes (fed by [`tee`] and, at
+/// start, by the restored bindings) and presence publications.
+#[derive(Debug, Clone)]
+pub(crate) struct Changes {
+    pub(crate) bindings: mpsc::UnboundedSender<BindingChange>,
+    pub(crate) publications: mpsc::UnboundedSender<store::PublicationChange>,
+}
+
+/// Starts the writer, the presence publisher and the subscriber; returns the dispatcher's
+/// [`Node`], the channel of its [`Update`]s and the senders of this node's changes.
 pub(crate) fn start(
     config: &ferroswitch_config::ClusterSettings,
     node_id: &str,
-) -> anyhow::Result<(
-    Node,
-    mpsc::UnboundedReceiver<Update>,
-    mpsc::UnboundedSender<BindingChange>,
-)> {
+) -> anyhow::Result<(Node, mpsc::UnboundedReceiver<Update>, Changes)> {
     let client = redis::Client::open(config.redis.as_str())
         .map_err(|e| anyhow::anyhow!("cluster.redis {:?}: {e}", config.redis))?;
     let tokens = FlowTokens::new(&config.secret, node_id);
@@ -88,6 +93,12 @@ pub(crate) fn start(
     let resync = Arc::new(Notify::new());
     let (changes_tx, changes_rx) = mpsc::unbounded_channel();
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+    let (publications_tx, publications_rx) = mpsc::unbounded_channel();
+    tokio::spawn(redis_io::presence_publisher(
+        client.clone(),
+        settings.clone(),
+        publications_rx,
+    ));
     tokio::spawn(redis_io::writer(
         client.clone(),
         settings.clone(),
@@ -104,21 +115,30 @@ pub(crate) fn start(
             nodes: config.nodes.clone(),
         },
         updates_rx,
-        changes_tx,
+        Changes {
+            bindings: changes_tx,
+            publications: publications_tx,
+        },
     ))
 }
 
-/// A sender of [`Write`]s that also hands every binding change to the cluster writer, then
-/// passes the write on to the database writer.
+/// A sender of [`Write`]s that also hands every binding change and presence publication to
+/// the cluster, then passes the write on to the database writer.
 pub(crate) fn tee(
     writes: mpsc::UnboundedSender<Write>,
-    cluster: mpsc::UnboundedSender<BindingChange>,
+    cluster: Changes,
 ) -> mpsc::UnboundedSender<Write> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
     tokio::spawn(async move {
         while let Some(w) = rx.recv().await {
-            if let Write::Binding(c) = &w {
-                let _ = cluster.send(c.clone());
+            match &w {
+                Write::Binding(c) => {
+                    let _ = cluster.bindings.send(c.clone());
+                }
+                Write::Publication(c) => {
+                    let _ = cluster.publications.send(c.clone());
+                }
+                _ => {}
             }
             if writes.send(w).is_err() {
                 break;

@@ -84,6 +84,75 @@ impl Event {
     }
 }
 
+/// A publication change announced on the presence channel: PUBLISH on one node, watchers on
+/// every node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PresenceEvent {
+    #[serde(rename = "n")]
+    pub(crate) node: String,
+    /// The publication as it is now (absent: withdrawn).
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) publication: Option<Publication>,
+    /// The entity-tag gone (a refresh's previous one, or the withdrawn one).
+    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) gone: Option<String>,
+}
+
+/// One publication (PIDF as text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Publication {
+    #[serde(rename = "l")]
+    pub(crate) login: String,
+    #[serde(rename = "t")]
+    pub(crate) etag: String,
+    #[serde(rename = "x")]
+    pub(crate) expires_at_ms: i64,
+    #[serde(rename = "m")]
+    pub(crate) modified_at_ms: i64,
+    #[serde(rename = "b")]
+    pub(crate) body: String,
+}
+
+impl PresenceEvent {
+    /// This node's change of `presence_publications`, as an event.
+    pub(crate) fn of(node: &str, c: &store::PublicationChange) -> Option<Self> {
+        Some(match c {
+            store::PublicationChange::Upsert { row, replaces } => Self {
+                node: node.to_owned(),
+                publication: Some(Publication {
+                    login: row.login.clone(),
+                    etag: row.etag.clone(),
+                    expires_at_ms: row.expires_at_ms,
+                    modified_at_ms: row.modified_at_ms,
+                    body: String::from_utf8_lossy(&row.body).into_owned(),
+                }),
+                gone: replaces.clone(),
+            },
+            store::PublicationChange::Remove { etag, .. } => Self {
+                node: node.to_owned(),
+                publication: None,
+                gone: Some(etag.clone()),
+            },
+        })
+    }
+
+    /// The rows to insert and the entity-tags to withdraw.
+    pub(crate) fn into_parts(self) -> (Vec<store::StoredPublication>, Vec<String>) {
+        let rows = self
+            .publication
+            .map(|p| store::StoredPublication {
+                login: p.login,
+                etag: p.etag,
+                expires_at_ms: p.expires_at_ms,
+                modified_at_ms: p.modified_at_ms,
+                body: p.body.into_bytes(),
+            })
+            .into_iter()
+            .collect();
+        (rows, self.gone.into_iter().collect())
+    }
+}
+
 /// Keys and channel names under the configured prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
@@ -112,6 +181,10 @@ impl Names {
 
     pub(crate) fn channel(&self) -> String {
         format!("{}:loc", self.prefix)
+    }
+
+    pub(crate) fn presence_channel(&self) -> String {
+        format!("{}:pres", self.prefix)
     }
 }
 

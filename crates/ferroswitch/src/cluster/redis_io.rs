@@ -14,7 +14,7 @@ use redis::aio::ConnectionManager;
 use registrar::BindingChange;
 use tokio::sync::{mpsc, Notify};
 
-use super::record::{Event, FlowTokens, Names, Record};
+use super::record::{Event, FlowTokens, Names, PresenceEvent, Record};
 use super::Update;
 
 /// Upsert one binding, keep the hash alive at least as long as it, announce it.
@@ -336,6 +336,49 @@ async fn apply(
     Ok(())
 }
 
+/// This node's presence publications, announced on the presence channel (best effort: a
+/// publication missed while Redis is down reaches the other nodes at its next refresh).
+pub(crate) async fn presence_publisher(
+    client: redis::Client,
+    settings: Settings,
+    mut changes: mpsc::UnboundedReceiver<store::PublicationChange>,
+) {
+    let health = Health::new("presence");
+    let mut con: Option<ConnectionManager> = None;
+    let channel = settings.names.presence_channel();
+    while let Some(c) = changes.recv().await {
+        let Some(ev) = PresenceEvent::of(&settings.node, &c) else {
+            continue;
+        };
+        if con.is_none() {
+            match connect(&client).await {
+                Ok(c) => con = Some(c),
+                Err(e) => {
+                    health.down(&e);
+                    continue;
+                }
+            }
+        }
+        let Some(c) = con.as_mut() else { continue };
+        let sent = tokio::time::timeout(
+            OP_TIMEOUT,
+            redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(serde_json::to_string(&ev).unwrap_or_default())
+                .query_async::<()>(c),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => health.up(),
+            Ok(Err(e)) => health.down(&e),
+            Err(_) => {
+                health.down(&"timed out");
+                con = None;
+            }
+        }
+    }
+}
+
 /// Every binding in Redis, as `(login, key, value)` rows.
 async fn snapshot(
     c: &mut ConnectionManager,
@@ -413,9 +456,10 @@ async fn subscribe_once(
         .map_err(|_| "connection timed out".to_owned())?
         .map_err(|e| e.to_string())?;
     pubsub
-        .subscribe(s.names.channel())
+        .subscribe(&[s.names.channel(), s.names.presence_channel()])
         .await
         .map_err(|e| e.to_string())?;
+    let presence_channel = s.names.presence_channel();
     // subscribed first: a change made while the snapshot is read is not missed
     let mut c = connect(client).await?;
     let rows = tokio::time::timeout(Duration::from_secs(30), snapshot(&mut c, &s.names))
@@ -436,6 +480,18 @@ async fn subscribe_once(
         let Ok(payload) = msg.get_payload::<String>() else {
             continue;
         };
+        if msg.get_channel_name() == presence_channel {
+            match serde_json::from_str::<PresenceEvent>(&payload) {
+                Ok(ev) if ev.node != s.node => {
+                    if updates.send(Update::Presence(Box::new(ev))).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("cluster: unreadable presence event skipped: {e}"),
+            }
+            continue;
+        }
         match serde_json::from_str::<Event>(&payload) {
             Ok(ev) => {
                 if ev.node != s.node && updates.send(Update::Event(Box::new(ev))).is_err() {

@@ -28,7 +28,7 @@ impl Dispatcher {
     }
 
     /// A snapshot or a change from the other nodes.
-    pub(super) fn cluster_update(&mut self, _now: Instant, update: Update) {
+    pub(super) fn cluster_update(&mut self, now: Instant, update: Update) {
         let Some(node) = &mut self.cluster else {
             return;
         };
@@ -40,6 +40,10 @@ impl Dispatcher {
                     bindings = node.remote.len(),
                     "cluster: remote bindings replaced"
                 );
+            }
+            Update::Presence(ev) => {
+                let (rows, gone) = ev.into_parts();
+                self.presence.remote(&mut self.tx, now, rows, &gone);
             }
             Update::Event(ev) => {
                 tracing::debug!(login = %ev.login, node = %ev.node, key = ?ev.key, upsert = ev.record.is_some(), all = ev.all, "cluster: change from another node");
