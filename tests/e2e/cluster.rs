@@ -540,3 +540,70 @@ fn a_publish_on_one_node_notifies_a_watcher_on_another() {
     n0.stop();
     n1.stop();
 }
+
+/// A call parked on node 0 for a sleeping phone is picked up when the woken phone registers on
+/// node 1: node 0 learns the binding over Redis and forks the parked call to it through node 1.
+#[test]
+fn a_call_parked_on_one_node_is_forked_to_the_phone_that_wakes_on_another() {
+    use crate::ua::FakeApi;
+    const INSTANCE_UUID: &str = "00000000-0000-1000-8000-00000000c1c1";
+    let Some(redis) = Redis::start() else { return };
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let nodes = nodes(&redis, 2, ACCOUNTS);
+    // node 0 has the push hook
+    let mut cfg = std::fs::read_to_string(nodes[0].site.config()).unwrap();
+    cfg.push_str(&format!(
+        "\n[calls]\ncall_timeout = 15\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\n\
+         service = \"emc.ashx\"\npush_timeout = 15\n",
+        api.addr.port()
+    ));
+    std::fs::write(nodes[0].site.config(), cfg).unwrap();
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+
+    // bob's app left its token on node 0 and sleeps (no binding anywhere)
+    let mut bob = Ua::new(n0.udp, "bob", "builder");
+    let r = bob.request(
+        "REGISTER",
+        "sip:ferroswitch.test",
+        "sip:bob@ferroswitch.test",
+        &format!(
+            "Expires: 0\r\nContact: <sip:bob@{};pn-provider=fcm;pn-prid=fcm-token-1>;\
+             +sip.instance=\"<urn:uuid:{INSTANCE_UUID}>\"\r\n",
+            bob.local
+        ),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), Some(200), "{r:?}");
+
+    // alice calls bob on node 0: parked, pushed
+    let caller = Sipp::new(&nodes[0].site, "uac_call.xml", free_port())
+        .rows(&["alice;wonderland;bob"])
+        .target(n0.udp)
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !api
+        .requests()
+        .iter()
+        .any(|r| r.body.contains("\"event\":\"incoming_call\""))
+    {
+        assert!(Instant::now() < deadline, "no push: {:?}", api.requests());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // the phone wakes up and registers on node 1
+    let port = free_port();
+    ok(
+        "woken phone registers on node 1",
+        Sipp::new(&nodes[1].site, "register_instance.xml", port)
+            .rows(&[&format!("bob;builder;{INSTANCE_UUID}")])
+            .target(n1.udp)
+            .run(),
+    );
+    // node 0 forks the parked call to it through node 1; SIPp takes the retransmission
+    let phone = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
+    ok("alice's parked call answered", caller.wait());
+    ok("the phone woken on node 1", phone.wait());
+    n0.stop();
+    n1.stop();
+}

@@ -48,6 +48,28 @@ impl Dispatcher {
             Update::Event(ev) => {
                 tracing::debug!(login = %ev.login, node = %ev.node, key = ?ev.key, upsert = ev.record.is_some(), all = ev.all, "cluster: change from another node");
                 node.remote.apply(&ev);
+                // a parked call (or a ghost) here waits for this login: the phone woke up on
+                // another node; the call stays here and forks to it through that node
+                if let (Some(record), Some(key)) = (&ev.record, &ev.key) {
+                    if self.calls.awaits_registration(&ev.login) {
+                        let rb = crate::cluster::RemoteBinding {
+                            key: key.clone(),
+                            record: record.clone(),
+                        };
+                        let target = b2bua::Target {
+                            login: ev.login.clone(),
+                            uri: record.contact.clone(),
+                            peer: node.peer(&rb),
+                            instance: record.instance.clone(),
+                        };
+                        tracing::info!(login = %ev.login, node = %ev.node, "cluster: the phone a parked call waits for registered on another node");
+                        let mut out = crate::calls::TxOut {
+                            tx: &mut self.tx,
+                            now,
+                        };
+                        self.calls.registered(now, &ev.login, target, &mut out);
+                    }
+                }
                 // the phone now registers elsewhere (or `Contact: *` elsewhere): our copy goes
                 let stale: Vec<String> = self
                     .registrar
