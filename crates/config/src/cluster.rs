@@ -7,8 +7,9 @@ use crate::model::{SipListener, Transport};
 use crate::validate::Field;
 use crate::ConfigError;
 
-/// How this node joins the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How this node joins the cluster. Its `Debug` shows neither the secret nor a password in
+/// the Redis URL.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClusterSettings {
     /// The Redis server every node shares: `redis://host:port/db`, `rediss://...` or
@@ -25,6 +26,27 @@ pub struct ClusterSettings {
     pub secret: String,
     /// The prefix of every Redis key and channel (several clusters may share one Redis).
     pub key_prefix: String,
+}
+
+impl std::fmt::Debug for ClusterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `scheme://user:password@host` → `scheme://user:***@host`
+        let redis = match (self.redis.find("://"), self.redis.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                let auth = &self.redis[s + 3..at];
+                let user = auth.split(':').next().unwrap_or("");
+                format!("{}{user}:***{}", &self.redis[..s + 3], &self.redis[at..])
+            }
+            _ => self.redis.clone(),
+        };
+        f.debug_struct("ClusterSettings")
+            .field("redis", &redis)
+            .field("internal", &self.internal)
+            .field("nodes", &self.nodes)
+            .field("secret", &"***")
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
 }
 
 impl ClusterSettings {
@@ -115,4 +137,24 @@ pub(crate) fn check(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_secret_and_the_redis_password() {
+        let c = ClusterSettings::new(
+            "redis://app:s3cr3t@10.0.0.5:6379/0",
+            "127.0.0.1:5060".parse().unwrap(),
+            "0123456789abcdefXYZ",
+        );
+        let d = format!("{c:?}");
+        assert!(
+            !d.contains("s3cr3t") && !d.contains("0123456789abcdefXYZ"),
+            "{d}"
+        );
+        assert!(d.contains("redis://app:***@10.0.0.5:6379/0"), "{d}");
+    }
 }

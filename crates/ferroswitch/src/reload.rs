@@ -204,7 +204,14 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
         format!("{:?}", c.dns.servers)
     }),
     // compared only, never printed: the secret is part of the value
-    ("cluster", Kind::Restart, |c| format!("{:?}", c.cluster)),
+    ("cluster", Kind::Restart, |c| {
+        c.cluster.as_ref().map_or_else(String::new, |c| {
+            format!(
+                "{}\0{}\0{:?}\0{}\0{}",
+                c.redis, c.internal, c.nodes, c.secret, c.key_prefix
+            )
+        })
+    }),
     // compared only, never printed: the password is part of the value
     ("trunk", Kind::Restart, |c| {
         c.trunks
