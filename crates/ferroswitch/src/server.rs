@@ -278,11 +278,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                     binding: binding.clone(),
                 });
             }
-            let tee = crate::cluster::tee(writes_tx.clone(), changes);
+            let tee = crate::cluster::tee(writes_tx, changes);
             (Some(node), updates, tee)
         }
-        None => (None, mpsc::unbounded_channel().1, writes_tx.clone()),
+        None => (None, mpsc::unbounded_channel().1, writes_tx),
     };
+    // from here every write goes through `dispatcher_writes` (the tee, with a cluster), moved
+    // into the dispatcher: once it and its drivers drop it at shutdown, the writer drains and ends
     let write_queue = crate::persist::QueueDepth::default();
     let writer = tokio::spawn(crate::persist::writer(
         store.clone(),
@@ -338,7 +340,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     let credit = if config.calls.billing {
-        let handle = crate::billing_load::start(&store, &config, writes_tx.clone()).await?;
+        let handle = crate::billing_load::start(&store, &config, dispatcher_writes.clone()).await?;
         calls.set_credit(Box::new(handle.clone()));
         Some(handle)
     } else {
