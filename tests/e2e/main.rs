@@ -11,6 +11,7 @@ mod billing;
 mod billing_api;
 mod calls;
 mod cli;
+mod cluster;
 mod demo;
 mod dns_zone;
 mod fd_limit;

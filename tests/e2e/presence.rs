@@ -25,7 +25,7 @@ fn site(sections: &str) -> Site {
 }
 
 /// PUBLISHes `body` for `ua`'s login; returns the 200's SIP-ETag.
-fn publish(ua: &mut Ua, body: &str, etag: Option<&str>) -> String {
+pub(crate) fn publish(ua: &mut Ua, body: &str, etag: Option<&str>) -> String {
     let uri = format!("sip:{}@{REALM}", ua.login);
     let mut headers = "Event: presence\r\nExpires: 600\r\n".to_owned();
     if let Some(e) = etag {
@@ -46,7 +46,7 @@ fn publish(ua: &mut Ua, body: &str, etag: Option<&str>) -> String {
 }
 
 /// SUBSCRIBEs `ua` to `target`'s presence (with `extra` headers); returns the 200.
-fn subscribe(ua: &mut Ua, target: &str, extra: &str) -> Message {
+pub(crate) fn subscribe(ua: &mut Ua, target: &str, extra: &str) -> Message {
     let uri = format!("sip:{target}@{REALM}");
     let r = ua.request(
         "SUBSCRIBE",

@@ -15,6 +15,7 @@
 //!
 //! No input makes it panic. The sample files under `etc/` document every key.
 
+mod cluster;
 mod api;
 mod error;
 mod model;
@@ -28,6 +29,7 @@ mod xml_form;
 
 use std::path::Path;
 
+pub use cluster::ClusterSettings;
 pub use api::{ApiKey, ApiSettings};
 pub use error::ConfigError;
 pub use model::{

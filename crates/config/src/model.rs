@@ -65,6 +65,8 @@ pub struct Config {
     pub voicemail: crate::voicemail::VoicemailSettings,
     /// The mail server of voicemail to email; `None`: no mail is sent.
     pub smtp: Option<crate::SmtpSettings>,
+    /// Several nodes sharing location through Redis (docs/cluster.md); `None`: this node alone.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 impl Config {
@@ -99,6 +101,7 @@ impl Default for Config {
             trunks: Vec::new(),
             voicemail: crate::voicemail::VoicemailSettings::default(),
             smtp: None,
+            cluster: None,
         }
     }
 }

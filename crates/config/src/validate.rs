@@ -74,6 +74,9 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     if let Some(smtp) = &mut config.smtp {
         crate::smtp::check(smtp, &path, &base)?;
     }
+    if let Some(cluster) = &config.cluster {
+        crate::cluster::check(cluster, &config.listeners, |f, m| check.fail(&[f], m))?;
+    }
     Ok(config)
 }
 

@@ -47,6 +47,7 @@ const SECTIONS: &[&str] = &[
     "trunk",
     "voicemail",
     "smtp",
+    "cluster",
 ];
 const TLS_PARAMS: &[&str] = &[
     "tls-certificate",
@@ -192,6 +193,7 @@ impl<'d, 'input> Reader<'d, 'input> {
                 "trunk" => self.trunk(child)?,
                 "voicemail" => self.voicemail(child)?,
                 "smtp" => self.smtp(child)?,
+                "cluster" => self.cluster(child)?,
                 _ => {
                     return Err(self.error(
                         line,

@@ -100,6 +100,8 @@ pub(crate) struct Dir<'a> {
     pub(crate) push: &'a crate::push_io::PushTokens,
     /// The built-in voicemail service, when it runs.
     pub(crate) voicemail: Option<&'a crate::voicemail_service::Builtin>,
+    /// `[cluster]`: the other nodes' bindings, reached through them.
+    pub(crate) cluster: Option<&'a crate::cluster::Node>,
 }
 
 impl Dir<'_> {
@@ -138,7 +140,8 @@ pub(crate) fn device_peer(b: &Binding) -> Peer {
 
 impl Directory for Dir<'_> {
     fn contacts(&self, login: &str) -> Vec<Target> {
-        self.location
+        let mut targets: Vec<Target> = self
+            .location
             .lookup(login, self.now_ms)
             .map(|b| Target {
                 login: login.to_owned(),
@@ -146,7 +149,16 @@ impl Directory for Dir<'_> {
                 peer: device_peer(b),
                 instance: b.instance.clone(),
             })
-            .collect()
+            .collect();
+        if let Some(node) = self.cluster {
+            targets.extend(node.remote.lookup(login, self.now_ms).map(|b| Target {
+                login: login.to_owned(),
+                uri: b.record.contact.clone(),
+                peer: node.peer(b),
+                instance: b.record.instance.clone(),
+            }));
+        }
+        targets
     }
 
     fn account_exists(&self, login: &str) -> bool {

@@ -15,6 +15,7 @@
 //! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
 
 mod auth;
+mod cluster;
 mod domain;
 mod edge;
 mod flows;
@@ -104,6 +105,8 @@ pub(crate) struct Inboxes {
     pub(crate) push: mpsc::UnboundedReceiver<push_io::Report>,
     /// The operator's questions and commands (admin API).
     pub(crate) operator: mpsc::UnboundedReceiver<crate::operator::CoreRequest>,
+    /// The other nodes' binding changes (`[cluster]`; never a message without it).
+    pub(crate) cluster: mpsc::UnboundedReceiver<crate::cluster::Update>,
 }
 
 /// A request (REGISTER, INVITE, SUBSCRIBE, PUBLISH, MESSAGE) waiting for its account to be
@@ -164,6 +167,8 @@ pub(crate) struct Dispatcher {
     domain: domain::Domain,
     /// Prepaid billing, when on (`billing_io.rs`): its cut-off deadline and the charges.
     credit: Option<crate::billing_io::CreditHandle>,
+    /// `[cluster]`: the other nodes' bindings and the relay to ours (`dispatcher/cluster.rs`).
+    cluster: Option<crate::cluster::Node>,
 }
 
 impl Dispatcher {
@@ -222,6 +227,7 @@ impl Dispatcher {
             flood: edge::default_limiter(),
             domain: domain::Domain::default(),
             credit: None,
+            cluster: None,
         }
     }
 
@@ -272,6 +278,7 @@ impl Dispatcher {
             messaging: mut done,
             push: mut reports,
             mut operator,
+            cluster: mut cluster_updates,
         } = inboxes;
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -316,6 +323,7 @@ impl Dispatcher {
                             Ok((n, remote)) => {
                                 if !self.datagram_admitted(now, &buf[..n], remote.ip()) { continue; }
                                 if let Some(Inbound { msg, from }) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
+                                    if self.cluster_relayed(now, &msg, &from) { continue; }
                                     if !self.admits(now, &msg, &from) { continue; }
                                     if self.challenged_statelessly(&msg, &from) { continue; }
                                     self.tx.handle_message(now, msg, from);
@@ -338,6 +346,7 @@ impl Dispatcher {
                     let now = Instant::now();
                     for Inbound { msg, from } in batch.drain(..) {
                         if msg.is_request() && !self.source_admitted(now, from.remote.ip()) { continue; }
+                        if self.cluster_relayed(now, &msg, &from) { continue; }
                         if !self.admits(now, &msg, &from) { continue; }
                         if self.challenged_statelessly(&msg, &from) { continue; }
                         self.tx.handle_message(now, msg, from);
@@ -365,6 +374,11 @@ impl Dispatcher {
                     self.push_report(now, r);
                     self.drain(now);
                 }
+                Some(u) = cluster_updates.recv() => {
+                    let now = Instant::now();
+                    self.cluster_update(now, u);
+                    self.drain(now);
+                }
                 Some(r) = operator.recv() => {
                     let now = Instant::now();
                     self.operator_request(now, r);
@@ -389,6 +403,7 @@ impl Dispatcher {
                     for c in self.registrar.location_mut().purge_expired(unix_ms()) {
                         let _ = self.writes.send(Write::Binding(c));
                     }
+                    if let Some(node) = &mut self.cluster { node.remote.purge(unix_ms()); }
                 }
             }
             if self.purge_changed {
@@ -578,6 +593,7 @@ impl Dispatcher {
             udp_locals: &self.udp_locals,
             push: &self.push_tokens,
             voicemail: self.voicemail.as_ref(),
+            cluster: self.cluster.as_ref(),
         };
         let mut out = TxOut {
             tx: &mut self.tx,
@@ -605,6 +621,7 @@ impl Dispatcher {
             location: self.registrar.location(),
             now_ms: unix_ms(),
             accounts: &self.accounts,
+            cluster: self.cluster.as_ref(),
         };
         let system = caller.trusted && self.system_commands.matches(&w.msg);
         let mut out = TxOut {
@@ -638,6 +655,7 @@ impl Dispatcher {
             location: self.registrar.location(),
             now_ms: unix_ms(),
             accounts: &self.accounts,
+            cluster: self.cluster.as_ref(),
         };
         let mut out = TxOut {
             tx: &mut self.tx,
@@ -652,6 +670,7 @@ impl Dispatcher {
             location: self.registrar.location(),
             now_ms: unix_ms(),
             accounts: &self.accounts,
+            cluster: self.cluster.as_ref(),
         };
         let mut out = TxOut {
             tx: &mut self.tx,

@@ -37,6 +37,7 @@ mod billing_load;
 mod billing_ops;
 mod calls;
 mod clock;
+mod cluster;
 mod conn_limits;
 mod dispatcher;
 mod fd_reserve;

@@ -50,6 +50,8 @@ pub(crate) struct Reach<'a> {
     pub(crate) now_ms: u64,
     /// The dispatcher's account cache, as for calls.
     pub(crate) accounts: &'a dyn crate::calls::AccountView,
+    /// `[cluster]`: the other nodes' bindings, reached through them with their `Path`.
+    pub(crate) cluster: Option<&'a crate::cluster::Node>,
 }
 
 impl Devices for Reach<'_> {
@@ -57,28 +59,44 @@ impl Devices for Reach<'_> {
         if !self.accounts.exists(login) {
             return None;
         }
-        Some(
-            self.location
-                .lookup(login, self.now_ms)
-                .map(|b| Device {
-                    contact: b.contact.clone(),
-                    peer: crate::calls::device_peer(b),
-                    path: b.path.clone(),
-                })
-                .collect(),
-        )
+        let mut devices: Vec<Device> = self
+            .location
+            .lookup(login, self.now_ms)
+            .map(|b| Device {
+                contact: b.contact.clone(),
+                peer: crate::calls::device_peer(b),
+                path: b.path.clone(),
+            })
+            .collect();
+        if let Some(node) = self.cluster {
+            devices.extend(node.remote.lookup(login, self.now_ms).map(|b| Device {
+                contact: b.record.contact.clone(),
+                peer: node.peer(b),
+                path: Some(b.record.path()),
+            }));
+        }
+        Some(devices)
     }
 }
 
 impl Reach<'_> {
     fn online(&self, login: &str) -> bool {
         self.location.lookup(login, self.now_ms).next().is_some()
+            || self
+                .cluster
+                .is_some_and(|n| n.remote.lookup(login, self.now_ms).next().is_some())
     }
 
     fn instances(&self, login: &str) -> HashSet<String> {
+        let remote = self
+            .cluster
+            .into_iter()
+            .flat_map(|n| n.remote.lookup(login, self.now_ms))
+            .filter_map(|b| b.record.instance.clone());
         self.location
             .lookup(login, self.now_ms)
             .filter_map(|b| b.instance.clone())
+            .chain(remote)
             .collect()
     }
 }

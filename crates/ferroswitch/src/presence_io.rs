@@ -104,17 +104,22 @@ impl PresenceIo {
 
     /// Loads the stored publications (at start, before any request).
     pub(crate) fn restore(&mut self, rows: Vec<store::StoredPublication>) {
-        let rows = rows
-            .into_iter()
-            .map(|r| PublicationRow {
-                login: r.login,
-                etag: r.etag,
-                expires_at_ms: u64::try_from(r.expires_at_ms).unwrap_or(0),
-                modified_at_ms: u64::try_from(r.modified_at_ms).unwrap_or(0),
-                body: r.body.into(),
-            })
-            .collect();
+        let rows = rows.into_iter().map(publication_row).collect();
         self.server.restore(unix_ms(), rows);
+    }
+
+    /// Publications another cluster node holds (`crate::cluster`): inserted, or withdrawn by
+    /// entity-tag; never stored by this node; its watchers are notified.
+    pub(crate) fn remote(
+        &mut self,
+        tx: &mut TransactionLayer,
+        now: Instant,
+        rows: Vec<store::StoredPublication>,
+        gone: &[String],
+    ) {
+        let rows = rows.into_iter().map(publication_row).collect();
+        self.server.remote_publications(unix_ms(), rows, gone);
+        self.drain(tx, now);
     }
 
     /// An authenticated SUBSCRIBE (new or in-dialog) from `login`.
@@ -325,6 +330,16 @@ impl PresenceIo {
                 },
             )));
         });
+    }
+}
+
+fn publication_row(r: store::StoredPublication) -> PublicationRow {
+    PublicationRow {
+        login: r.login,
+        etag: r.etag,
+        expires_at_ms: u64::try_from(r.expires_at_ms).unwrap_or(0),
+        modified_at_ms: u64::try_from(r.modified_at_ms).unwrap_or(0),
+        body: r.body.into(),
     }
 }
 

@@ -222,6 +222,15 @@ const KEYS: &[(&str, Kind, KeyOf)] = &[
             .map(|s| format!("{s:?}\0{:?}", s.password))
             .unwrap_or_default()
     }),
+    // compared only, never printed: the secret is part of the value
+    ("cluster", Kind::Restart, |c| {
+        c.cluster.as_ref().map_or_else(String::new, |c| {
+            format!(
+                "{}\0{}\0{:?}\0{}\0{}",
+                c.redis, c.internal, c.nodes, c.secret, c.key_prefix
+            )
+        })
+    }),
     // compared only, never printed: the password is part of the value
     ("trunk", Kind::Restart, |c| {
         c.trunks

@@ -267,6 +267,24 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     let (writes_tx, writes_rx) = mpsc::unbounded_channel();
+    // `[cluster]`: the Redis writer and subscriber; this node's bindings (the restored ones
+    // now, every change through the tee) go to Redis besides the database
+    let (cluster, cluster_rx, dispatcher_writes) = match &config.cluster {
+        Some(c) => {
+            let (node, updates, changes) = crate::cluster::start(c, &config.node_id)?;
+            for (login, binding) in registrar.location().iter() {
+                let _ = changes.bindings.send(registrar::BindingChange::Upsert {
+                    login: login.to_owned(),
+                    binding: binding.clone(),
+                });
+            }
+            let tee = crate::cluster::tee(writes_tx, changes);
+            (Some(node), updates, tee)
+        }
+        None => (None, mpsc::unbounded_channel().1, writes_tx),
+    };
+    // from here every write goes through `dispatcher_writes` (the tee, with a cluster), moved
+    // into the dispatcher: once it and its drivers drop it at shutdown, the writer drains and ends
     let write_queue = crate::persist::QueueDepth::default();
     let writer = tokio::spawn(crate::persist::writer(
         store.clone(),
@@ -325,7 +343,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     let credit = if config.calls.billing {
-        let handle = crate::billing_load::start(&store, &config, writes_tx.clone()).await?;
+        let handle = crate::billing_load::start(&store, &config, dispatcher_writes.clone()).await?;
         calls.set_credit(Box::new(handle.clone()));
         Some(handle)
     } else {
@@ -341,8 +359,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         voicemail_mailer.clone(),
     )
     .await?;
-    let (presence, messaging) =
-        load_presence_messaging(&store, &config, fetched_tx, done_tx, writes_tx.clone()).await?;
+    let (presence, messaging) = load_presence_messaging(
+        &store,
+        &config,
+        fetched_tx,
+        done_tx,
+        dispatcher_writes.clone(),
+    )
+    .await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
     let push_tokens = crate::push_io::PushTokens::load(
         store
@@ -395,7 +419,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         registrar,
         transports,
         store.clone(),
-        writes_tx,
+        dispatcher_writes,
         inputs_tx.clone(),
         accounts,
         calls,
@@ -424,6 +448,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         Some(c) => dispatcher.with_credit(c),
         None => dispatcher,
     };
+    let dispatcher = match cluster {
+        Some(node) => dispatcher.with_cluster(node),
+        None => dispatcher,
+    };
     let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,
@@ -431,6 +459,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         messaging: done_rx,
         push: reports_rx,
         operator: operator_rx,
+        cluster: cluster_rx,
     };
     let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
     tracing::info!("ferroswitch ready");

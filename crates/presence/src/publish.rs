@@ -423,6 +423,14 @@ impl Publications {
 
     /// Loads stored publications; rows already expired are dropped (and a `Persist::Remove`
     /// emitted for each). Returns the logins whose document changed.
+    /// Removes the publication with this entity-tag without a write (another node of a
+    /// cluster withdrew it); the presentity whose composed state changed, if any.
+    pub(crate) fn withdraw(&mut self, etag: &str) -> Option<String> {
+        let id = *self.etags.get(etag)?;
+        let row = self.remove(id)?;
+        self.recompose(&row.login).then_some(row.login)
+    }
+
     pub(crate) fn restore(
         &mut self,
         now: u64,

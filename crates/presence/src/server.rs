@@ -361,6 +361,23 @@ impl PresenceServer {
         }
     }
 
+    /// Publications another node of a cluster holds: `rows` are inserted (or replace the
+    /// same entity-tags) and `gone` entity-tags withdrawn, like [`Self::restore`] but never
+    /// written back ([`Action::Persist`] only for rows that expired on the way); watchers
+    /// of the presentities that changed are notified.
+    pub fn remote_publications(&mut self, now: u64, rows: Vec<PublicationRow>, gone: &[String]) {
+        let mut changed: Vec<String> = gone
+            .iter()
+            .filter_map(|etag| self.publications.withdraw(etag))
+            .collect();
+        let mut persist = Vec::new();
+        changed.extend(self.publications.restore(now, rows, &mut persist));
+        changed.dedup();
+        for login in changed {
+            self.resource_changed(now, PRESENCE, &login);
+        }
+    }
+
     // ----- driver-supplied state --------------------------------------------------------
 
     /// The answer to [`Action::FetchBuddies`] (empty when the hook failed). Unknown or ended

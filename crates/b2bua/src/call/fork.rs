@@ -623,7 +623,9 @@ fn best_final(codes: &[u16]) -> u16 {
     let mut others: Vec<u16> = codes
         .iter()
         .copied()
-        .filter(|&c| c != 408 && c != 487 && c != 480)
+        // 430 Flow Failed (RFC 5626 §5.3, a cluster node that lost the phone's connection) is
+        // per hop: never forwarded to the caller
+        .filter(|&c| c != 408 && c != 487 && c != 480 && c != 430)
         .collect();
     others.sort_unstable();
     if let Some(&c) = others.first() {

@@ -1,5 +1,5 @@
 //! The readers of the sections after the core ones: `<calls>`, `<dns>`, `<trunk>`,
-//! `<security>`, `<media>`, `<admin>` and `<trusted-peer>`.
+//! `<security>`, `<media>`, `<admin>`, `<trusted-peer>` and `<cluster>`.
 
 use std::path::PathBuf;
 
@@ -10,7 +10,7 @@ use crate::origin::Origin;
 use crate::validate::Field;
 use crate::ConfigError;
 
-use super::values::{List, Seconds, XmlIp};
+use super::values::{List, Seconds, XmlAddr, XmlAddrs, XmlIp};
 use super::Reader;
 
 impl<'d, 'input> Reader<'d, 'input> {
@@ -251,6 +251,29 @@ impl<'d, 'input> Reader<'d, 'input> {
         let params = self.params(node, "trusted_peer".into(), &["ipaddr"])?;
         let ip: XmlIp = self.required(&params, "ipaddr", None)?;
         self.config.trusted_peers.push(ip.0);
+        Ok(())
+    }
+
+    /// `<cluster>`: redis, internal (`ip:port`), nodes (comma-separated `ip:port`), secret,
+    /// key-prefix.
+    pub(super) fn cluster(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
+        self.refuse_attributes(node, "cluster", &[])?;
+        let params = self.params(
+            node,
+            "cluster".into(),
+            &["redis", "internal", "nodes", "secret", "key-prefix"],
+        )?;
+        let redis: String = self.required(&params, "redis", Some(Field::ClusterRedis))?;
+        let internal: XmlAddr = self.required(&params, "internal", Some(Field::ClusterInternal))?;
+        let secret: String = self.required(&params, "secret", Some(Field::ClusterSecret))?;
+        let mut cluster = crate::ClusterSettings::new(&redis, internal.0, &secret);
+        if let Some(nodes) = self.value::<XmlAddrs>(&params, "nodes", Some(Field::ClusterNodes))? {
+            cluster.nodes = nodes.0;
+        }
+        if let Some(p) = self.value(&params, "key-prefix", Some(Field::ClusterKeyPrefix))? {
+            cluster.key_prefix = p;
+        }
+        self.config.cluster = Some(cluster);
         Ok(())
     }
 

@@ -118,3 +118,26 @@ impl XmlValue for Algorithms {
             .map(Algorithms)
     }
 }
+
+/// A socket address, `ip:port` (IPv6 in brackets).
+pub(super) struct XmlAddr(pub(super) std::net::SocketAddr);
+
+impl XmlValue for XmlAddr {
+    fn from_xml(s: &str) -> Result<Self, String> {
+        crate::origin::parse_socket_addr(s.trim()).map(XmlAddr)
+    }
+}
+
+/// A comma-separated list of socket addresses.
+pub(super) struct XmlAddrs(pub(super) Vec<std::net::SocketAddr>);
+
+impl XmlValue for XmlAddrs {
+    fn from_xml(s: &str) -> Result<Self, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(crate::origin::parse_socket_addr)
+            .collect::<Result<_, _>>()
+            .map(XmlAddrs)
+    }
+}

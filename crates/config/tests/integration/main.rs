@@ -4,6 +4,7 @@
 mod advertise;
 mod api;
 mod calls_media;
+mod cluster;
 mod paths;
 mod push;
 mod samples;

@@ -63,6 +63,7 @@ impl Dispatcher {
                     location: self.registrar.location(),
                     now_ms,
                     accounts: &self.accounts,
+                    cluster: self.cluster.as_ref(),
                 };
                 self.messaging.registered(login, outcome.registered, &reach);
             }

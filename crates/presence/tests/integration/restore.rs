@@ -78,3 +78,49 @@ fn publications_survive_a_restart() {
     h2.advance(600_000);
     assert!(h2.server.publications().is_empty());
 }
+
+/// A cluster: another node's publications are inserted and withdrawn without a write of
+/// ours, and this node's watchers are notified of each change.
+#[test]
+fn remote_publications_notify_watchers_and_are_never_written() {
+    let mut a = Harness::new();
+    a.publish(
+        "bob",
+        publish(
+            "bob",
+            None,
+            Some(600),
+            Some(&pidf("bob", "phone", "open", "x")),
+        ),
+    );
+    let rows = a.table();
+    assert_eq!(rows.len(), 1);
+    let etag = rows[0].etag.clone();
+
+    // node b: alice watches bob, who published nothing there
+    let mut b = Harness::new();
+    b.server = PresenceServer::new(config(), 9);
+    b.now = a.now;
+    let mut alice = Ua::new("alice", 5001);
+    let req = alice.subscribe("bob", "presence", None, &[]);
+    let _ = b.subscribe(&mut alice, req);
+    let _ = b.ack();
+    b.persisted.clear();
+
+    b.server.remote_publications(b.now, rows, &[]);
+    b.drain();
+    b.advance(10_000);
+    let n = b.ack();
+    assert_eq!(
+        tuples(parse(&n[0].request).body()),
+        vec![("phone".into(), "open".into())]
+    );
+    b.server.remote_publications(b.now, Vec::new(), &[etag]);
+    b.drain();
+    b.advance(10_000);
+    let n = b.ack();
+    assert_eq!(n.len(), 1, "the withdrawal is notified");
+    assert!(!tuples(parse(&n[0].request).body()).contains(&("phone".into(), "open".into())));
+    assert!(b.server.publications().is_empty());
+    assert!(b.persisted.is_empty(), "never written: {:?}", b.persisted);
+}

@@ -1,0 +1,609 @@
+//! `[cluster]` end to end (issue 15): a real `redis-server` on a loopback port of our own and
+//! two or three real ferroswitch nodes sharing it, SIPp phones spread over the nodes: calls and
+//! MESSAGEs across nodes, 430 when the owning node lost the phone's connection, Redis stopped
+//! and started under a REGISTER load, a killed node's phones re-registered elsewhere.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::calls::{free_port, register_device, Sipp};
+use crate::harness::{optional_tool, Server, Site};
+use crate::ua::Ua;
+
+const SECRET: &str = "cluster-test-secret-0123";
+
+/// A `redis-server` of our own on a loopback port, without persistence: stopping it loses
+/// everything, as a crashed Redis without a replica would.
+pub(crate) struct Redis {
+    pub(crate) port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// `None` (a recorded skip) without `redis-server`, a failure under FERRO_REQUIRE_TOOLS=1.
+    pub(crate) fn start() -> Option<Self> {
+        if !optional_tool("redis-server", "redis-server") {
+            return None;
+        }
+        let mut r = Self {
+            port: free_port(),
+            child: None,
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        r.run();
+        Some(r)
+    }
+
+    fn run(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.cli(&["PING"]).trim() != "PONG" {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills it (everything it held is lost: no persistence).
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub(crate) fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
+        Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The logins with a location hash.
+    pub(crate) fn logins(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .cli(&["--scan", "--pattern", "ferroswitch:loc:*"])
+            .lines()
+            .filter_map(|l| l.strip_prefix("ferroswitch:loc:").map(str::to_owned))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub(crate) fn wait_logins(&self, n: usize, what: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let l = self.logins();
+            if l.len() == n {
+                return l;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {} logins in Redis, expected {n}",
+                l.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One node: its scratch site (config, SQLite database) and its internal UDP address.
+pub(crate) struct Node {
+    pub(crate) site: Site,
+    pub(crate) internal: SocketAddr,
+}
+
+/// `n` node configs sharing `redis`, each on its own SQLite database; each node's UDP listener
+/// is its internal address.
+pub(crate) fn nodes(redis: &Redis, n: usize, accounts: &[(&str, &str)]) -> Vec<Node> {
+    nodes_on(redis, n, accounts, None)
+}
+
+/// [`nodes`] on one shared database when `db_url` is set (accounts added once).
+pub(crate) fn nodes_on(
+    redis: &Redis,
+    n: usize,
+    accounts: &[(&str, &str)],
+    db_url: Option<&str>,
+) -> Vec<Node> {
+    let internals: Vec<SocketAddr> = (0..n)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        .collect();
+    internals
+        .iter()
+        .enumerate()
+        .map(|(i, internal)| {
+            let site = Site::new();
+            let others: Vec<String> = internals
+                .iter()
+                .filter(|a| *a != internal)
+                .map(|a| format!("\"{a}\""))
+                .collect();
+            let cfg = format!(
+                r#"node_id = "node{i}"
+
+[[listener]]
+transport = "udp"
+address = "{internal}"
+
+[[listener]]
+transport = "tcp"
+address = "127.0.0.1:0"
+
+[[listener]]
+transport = "tls"
+address = "127.0.0.1:0"
+
+[tls]
+certificate = "tls/cert.pem"
+private_key = "tls/key.pem"
+generate_self_signed = true
+
+[registrar]
+realm = "ferroswitch.test"
+algorithms = ["MD5"]
+
+[database]
+{database}
+
+[log]
+level = "info,ferroswitch=debug"
+
+[cluster]
+redis = "{redis}"
+internal = "{internal}"
+nodes = [{others}]
+secret = "{SECRET}"
+"#,
+                redis = redis.url(),
+                others = others.join(", "),
+                database = match db_url {
+                    Some(u) => format!("url = \"{u}\""),
+                    None => "data_dir = \"data\"".to_owned(),
+                },
+            );
+            std::fs::write(site.config(), cfg).expect("write config");
+            if db_url.is_none() || i == 0 {
+                for (login, password) in accounts {
+                    site.add_account(login, password);
+                }
+            }
+            Node {
+                site,
+                internal: *internal,
+            }
+        })
+        .collect()
+}
+
+/// Waits until the node's log shows `what` (since it started).
+fn wait_log(server: &mut Server, what: &str) {
+    if server.startup_log.iter().any(|l| l.contains(what)) {
+        server.startup_log.clear();
+        return;
+    }
+    if let Err(seen) = server.wait_log(15, |l| l.contains(what)) {
+        panic!("no log line with {what:?}; log:\n{}", seen.join("\n"));
+    }
+}
+
+fn started(node: &Node) -> Server {
+    let mut s = node.site.start();
+    wait_log(&mut s, "location snapshot read");
+    s
+}
+
+/// Waits until `login` has a binding in Redis held by `node_id`.
+fn wait_binding(redis: &Redis, login: &str, node_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let key = format!("ferroswitch:loc:{login}");
+    loop {
+        let all = redis.cli(&["HGETALL", &key]);
+        if all.lines().any(|l| l.starts_with(&format!("{node_id}|"))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{login} has no binding of {node_id} in Redis: {all}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ok(what: &str, (ok, out): (bool, String)) {
+    assert!(ok, "{what} failed:\n{out}");
+}
+
+const ACCOUNTS: &[(&str, &str)] = &[
+    ("alice", "wonderland"),
+    ("bob", "builder"),
+    ("carol", "c4rol"),
+];
+
+#[test]
+fn calls_and_messages_cross_nodes_both_ways() {
+    let Some(redis) = Redis::start() else { return };
+    let nodes = nodes(&redis, 2, ACCOUNTS);
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+
+    // bob's phone on node 0, alice calls through node 1
+    let port = free_port();
+    register_device(&nodes[0].site, &n0, "bob", "builder", port);
+    wait_binding(&redis, "bob", "node0");
+    let bob = Sipp::new(&nodes[0].site, "uas_answer.xml", port).spawn();
+    ok(
+        "alice's call to bob through node 1",
+        Sipp::new(&nodes[1].site, "uac_call.xml", free_port())
+            .rows(&["alice;wonderland;bob"])
+            .target(n1.udp)
+            .run(),
+    );
+    ok("bob's phone on node 0", bob.wait());
+
+    // carol's phone on node 1, alice calls through node 0
+    let port = free_port();
+    register_device(&nodes[1].site, &n1, "carol", "c4rol", port);
+    wait_binding(&redis, "carol", "node1");
+    let carol = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
+    ok(
+        "alice's call to carol through node 0",
+        Sipp::new(&nodes[0].site, "uac_call.xml", free_port())
+            .rows(&["alice;wonderland;carol"])
+            .target(n0.udp)
+            .run(),
+    );
+    ok("carol's phone on node 1", carol.wait());
+
+    // a MESSAGE to bob (node 0) sent through node 1 is delivered online (200, not 202)
+    let port = free_port();
+    register_device(&nodes[0].site, &n0, "bob", "builder", port);
+    let bob = Sipp::new(&nodes[0].site, "uas_message.xml", port).spawn();
+    let (sent, out) = Sipp::new(&nodes[1].site, "uac_message.xml", free_port())
+        .rows(&["alice;wonderland;bob;hello across nodes"])
+        .args(&["-trace_msg"])
+        .target(n1.udp)
+        .run();
+    assert!(sent, "alice's MESSAGE:\n{out}");
+    ok("bob's phone got the MESSAGE", bob.wait());
+    n0.stop();
+    n1.stop();
+}
+
+#[test]
+fn the_owning_node_answers_430_when_the_phone_connection_is_gone() {
+    let Some(redis) = Redis::start() else { return };
+    let nodes = nodes(&redis, 2, ACCOUNTS);
+    let mut n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+    // bob registers over TCP on node 0, then his connection closes (SIPp exits)
+    let (registered, out) = Sipp::new(&nodes[0].site, "register.xml", free_port())
+        .rows(&["bob;builder"])
+        .args(&["-t", "t1"])
+        .target(n0.tcp)
+        .run();
+    assert!(registered, "bob over TCP:\n{out}");
+    wait_binding(&redis, "bob", "node0");
+    std::thread::sleep(Duration::from_millis(300));
+    // alice calls bob through node 1: node 0 cannot reach him and says 430; alice gets 480
+    ok(
+        "alice's call (480 expected)",
+        Sipp::new(&nodes[1].site, "uac_expect_480.xml", free_port())
+            .rows(&["alice;wonderland;bob"])
+            .target(n1.udp)
+            .run(),
+    );
+    wait_log(&mut n0, "the phone's flow is gone: 430");
+    // node 0 dropped the binding: Redis forgets it, node 1 with it
+    redis.wait_logins(0, "after the flow failed");
+    n0.stop();
+    n1.stop();
+}
+
+#[test]
+fn redis_restarted_during_a_register_load_loses_no_binding() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let logins: Vec<String> = (0..40).map(|i| format!("u{i:03}")).collect();
+    let accounts: Vec<(&str, &str)> = logins.iter().map(|l| (l.as_str(), "pw-0123")).collect();
+    let nodes = nodes(&redis, 2, &accounts);
+    let mut n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+    let rows: Vec<String> = logins.iter().map(|l| format!("{l};pw-0123")).collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    // the first half registers with Redis up
+    ok(
+        "first half",
+        crate::harness::sipp(
+            nodes[0].site.dir.path(),
+            &crate::harness::scenario("register.xml"),
+            n0.udp,
+            "u1",
+            &rows[..20],
+        ),
+    );
+    redis.wait_logins(20, "first half");
+    // Redis dies (losing everything) while the second half registers: every REGISTER is
+    // still answered 200 at once
+    redis.stop();
+    let started_at = Instant::now();
+    ok(
+        "second half, Redis down",
+        crate::harness::sipp(
+            nodes[0].site.dir.path(),
+            &crate::harness::scenario("register.xml"),
+            n0.udp,
+            "u1",
+            &rows[20..],
+        ),
+    );
+    assert!(
+        started_at.elapsed() < Duration::from_secs(10),
+        "REGISTERs waited on Redis: {:?}",
+        started_at.elapsed()
+    );
+    wait_log(&mut n0, "Redis unreachable");
+    // back, empty: node 0 writes all its bindings again
+    redis.restart();
+    let back = redis.wait_logins(40, "after Redis came back");
+    assert_eq!(back, logins);
+    wait_log(&mut n0, "Redis reachable again");
+    // and node 1 learnt them: a call from node 1 to one of them reaches node 0's phone
+    let port = free_port();
+    register_device(&nodes[0].site, &n0, "u005", "pw-0123", port);
+    let callee = Sipp::new(&nodes[0].site, "uas_answer.xml", port).spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    ok(
+        "call from node 1 after the outage",
+        Sipp::new(&nodes[1].site, "uac_call.xml", free_port())
+            .rows(&["u001;pw-0123;u005"])
+            .target(n1.udp)
+            .run(),
+    );
+    ok("u005's phone", callee.wait());
+    n0.stop();
+    n1.stop();
+}
+
+#[test]
+fn a_killed_node_s_phone_re_registers_elsewhere_and_is_reachable() {
+    let Some(redis) = Redis::start() else { return };
+    let nodes = nodes(&redis, 3, ACCOUNTS);
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+    let n2 = started(&nodes[2]);
+    let port = free_port();
+    register_device(&nodes[0].site, &n0, "bob", "builder", port);
+    wait_binding(&redis, "bob", "node0");
+    // node 0 dies (SIGKILL: no goodbye, its records stay in Redis until they expire)
+    drop(n0);
+    // bob's phone registers on node 1 from the same port (same contact: the record moves)
+    register_device(&nodes[1].site, &n1, "bob", "builder", port);
+    wait_binding(&redis, "bob", "node1");
+    let bob = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
+    ok(
+        "alice's call through node 2",
+        Sipp::new(&nodes[2].site, "uac_call.xml", free_port())
+            .rows(&["alice;wonderland;bob"])
+            .target(n2.udp)
+            .run(),
+    );
+    ok("bob's phone, now on node 1", bob.wait());
+    n1.stop();
+    n2.stop();
+}
+
+#[test]
+fn messages_online_and_offline_across_nodes_on_one_mariadb_and_no_relay_for_outsiders() {
+    let Some(redis) = Redis::start() else { return };
+    let Some(db) = crate::harness::MariaDb::create("ferro_cluster") else {
+        return;
+    };
+    let url = db.url(3306);
+    let nodes = nodes_on(&redis, 2, ACCOUNTS, Some(&url));
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+
+    // bob is offline everywhere: alice's MESSAGE through node 1 is stored (202)
+    let mut alice = Ua::new(n1.udp, "alice", "wonderland");
+    assert_eq!(alice.message("bob", "stored on node 1").status(), Some(202));
+    // bob registers on node 0: node 0 delivers it from the shared database
+    let mut bob = Ua::new(n0.udp, "bob", "builder");
+    bob.register(600);
+    let m = bob.expect_request("MESSAGE", 10);
+    assert_eq!(&m.body()[..], b"stored on node 1");
+    bob.answer(&m, 200);
+    wait_binding(&redis, "bob", "node0");
+    std::thread::sleep(Duration::from_millis(200));
+
+    // online: node 1 relays through node 0 (its Path as Route) and bob answers. Node 1 never
+    // saw bob's stored messages cleared (node 0 delivered them), so its messaging core may
+    // store first (202) and deliver at once, in order, through node 0 (docs/cluster.md)
+    for text in ["live across nodes", "and again"] {
+        let codes = [200, 202];
+        let bob_thread = std::thread::spawn(move || {
+            let m = bob.expect_request("MESSAGE", 10);
+            bob.answer(&m, 200);
+            (bob, m)
+        });
+        let answer = alice.message("bob", text);
+        let (b, m) = bob_thread.join().expect("bob");
+        bob = b;
+        assert_eq!(&m.body()[..], text.as_bytes());
+        assert!(
+            m.header_values(&sip_message::HeaderName::Route)
+                .next()
+                .is_none(),
+            "node 0 removed its own Route: {m:?}"
+        );
+        assert!(
+            answer.status().is_some_and(|c| codes.contains(&c)),
+            "{text}: {answer:?}"
+        );
+    }
+
+    // an outsider naming node 0's flow in a Route is not relayed: it is challenged like anyone
+    let mut mallory = Ua::new(n0.udp, "mallory", "guess");
+    let r = mallory.request(
+        "MESSAGE",
+        "sip:bob@ferroswitch.test",
+        "sip:bob@ferroswitch.test",
+        &format!(
+            "Route: <sip:0123456789abcdef0123@{};lr>\r\n",
+            nodes[0].internal
+        ),
+        Some(("text/plain", b"injected")),
+        None,
+    );
+    assert_eq!(r.status(), Some(403), "{r:?}");
+    assert!(
+        bob.try_wait(1, |m| m.method().is_some_and(|x| x.as_str() == "MESSAGE"))
+            .is_none(),
+        "an outsider's request reached bob"
+    );
+    n0.stop();
+    n1.stop();
+}
+
+#[test]
+fn a_publish_on_one_node_notifies_a_watcher_on_another() {
+    use crate::presence::{publish, subscribe};
+    use crate::ua::pidf;
+    let Some(redis) = Redis::start() else { return };
+    let nodes = nodes(&redis, 2, ACCOUNTS);
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+    let body = |m: &sip_message::Message| String::from_utf8_lossy(m.body()).into_owned();
+
+    // bob watches alice on node 1; she has published nothing yet
+    let mut bob = Ua::new(n1.udp, "bob", "builder");
+    subscribe(&mut bob, "alice", "Accept: application/pidf+xml\r\n");
+    let n = bob.expect_request("NOTIFY", 5);
+    bob.answer(&n, 200);
+
+    // alice publishes on node 0: node 1 hears of it over Redis and notifies bob
+    let mut alice = Ua::new(n0.udp, "alice", "wonderland");
+    let etag = publish(
+        &mut alice,
+        &pidf("alice", true, "at my desk on node 0"),
+        None,
+    );
+    let n = bob.wait(10, |m| {
+        m.method().is_some_and(|x| x.as_str() == "NOTIFY") && body(m).contains("at my desk")
+    });
+    assert!(body(&n).contains("<basic>open</basic>"), "{}", body(&n));
+    bob.answer(&n, 200);
+
+    // she modifies it (a new entity-tag replaces the old one): only the new state remains
+    publish(&mut alice, &pidf("alice", false, "gone home"), Some(&etag));
+    let n = bob.wait(10, |m| {
+        m.method().is_some_and(|x| x.as_str() == "NOTIFY") && body(m).contains("gone home")
+    });
+    let b = body(&n);
+    assert!(
+        b.contains("<basic>closed</basic>") && !b.contains("at my desk"),
+        "{b}"
+    );
+    bob.answer(&n, 200);
+    n0.stop();
+    n1.stop();
+}
+
+/// A call parked on node 0 for a sleeping phone is picked up when the woken phone registers on
+/// node 1: node 0 learns the binding over Redis and forks the parked call to it through node 1.
+#[test]
+fn a_call_parked_on_one_node_is_forked_to_the_phone_that_wakes_on_another() {
+    use crate::ua::FakeApi;
+    const INSTANCE_UUID: &str = "00000000-0000-1000-8000-00000000c1c1";
+    let Some(redis) = Redis::start() else { return };
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let nodes = nodes(&redis, 2, ACCOUNTS);
+    // node 0 has the push hook
+    let mut cfg = std::fs::read_to_string(nodes[0].site.config()).unwrap();
+    cfg.push_str(&format!(
+        "\n[calls]\ncall_timeout = 15\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\n\
+         service = \"emc.ashx\"\npush_timeout = 15\n",
+        api.addr.port()
+    ));
+    std::fs::write(nodes[0].site.config(), cfg).unwrap();
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+
+    // bob's app left its token on node 0 and sleeps (no binding anywhere)
+    let mut bob = Ua::new(n0.udp, "bob", "builder");
+    let r = bob.request(
+        "REGISTER",
+        "sip:ferroswitch.test",
+        "sip:bob@ferroswitch.test",
+        &format!(
+            "Expires: 0\r\nContact: <sip:bob@{};pn-provider=fcm;pn-prid=fcm-token-1>;\
+             +sip.instance=\"<urn:uuid:{INSTANCE_UUID}>\"\r\n",
+            bob.local
+        ),
+        None,
+        None,
+    );
+    assert_eq!(r.status(), Some(200), "{r:?}");
+
+    // alice calls bob on node 0: parked, pushed
+    let caller = Sipp::new(&nodes[0].site, "uac_call.xml", free_port())
+        .rows(&["alice;wonderland;bob"])
+        .target(n0.udp)
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !api
+        .requests()
+        .iter()
+        .any(|r| r.body.contains("\"event\":\"incoming_call\""))
+    {
+        assert!(Instant::now() < deadline, "no push: {:?}", api.requests());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // the phone wakes up and registers on node 1
+    let port = free_port();
+    ok(
+        "woken phone registers on node 1",
+        Sipp::new(&nodes[1].site, "register_instance.xml", port)
+            .rows(&[&format!("bob;builder;{INSTANCE_UUID}")])
+            .target(n1.udp)
+            .run(),
+    );
+    // node 0 forks the parked call to it through node 1; SIPp takes the retransmission
+    let phone = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
+    ok("alice's parked call answered", caller.wait());
+    ok("the phone woken on node 1", phone.wait());
+    n0.stop();
+    n1.stop();
+}
