@@ -51,20 +51,24 @@ fn the_server_mails_a_pending_voicemail_through_smtp() {
          from = \"Voicemail <vm@ferroswitch.test>\"\nretry_delay = 1\n"
     ));
     site.add_account("alice", "secret"); // creates and migrates the database
+                                         // the operator gives the mailbox its address with the CLI; bad ones are refused
+    let (ok, _, err) = site.cli(&["mailbox", "set", "alice", "--email", "alice at example"]);
+    assert!(!ok && err.contains("expected local@domain"), "{err}");
+    let (ok, _, err) = site.cli(&["mailbox", "set", "nobody", "--email", "n@example.org"]);
+    assert!(!ok && err.contains("no account nobody"), "{err}");
+    let (ok, out, err) = site.cli(&["mailbox", "set", "alice", "--email", "alice@example.org"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "alice: on, email alice@example.org, greeting (standard)"
+    );
+    let (ok, out, _) = site.cli(&["mailbox", "show", "alice"]);
+    assert!(ok && out.contains("email alice@example.org"), "{out}");
     let wav = site.dir.path().join("msg.wav");
     let bytes: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&wav, &bytes).unwrap();
     let id = block(async {
         let store = store::Store::connect(&site.db_url).await.unwrap();
-        store
-            .set_voicemail_user(&store::VoicemailUser {
-                login: "alice".into(),
-                enabled: true,
-                email: Some("alice@example.org".into()),
-                greeting_path: None,
-            })
-            .await
-            .unwrap();
         let (id, _) = store
             .insert_voice_message(&store::NewVoiceMessage {
                 login: "alice".into(),
@@ -116,4 +120,34 @@ fn the_server_mails_a_pending_voicemail_through_smtp() {
     });
     assert_eq!(row.mail_status, "sent");
     assert!(!out.path().join("2.json").exists(), "mailed once");
+}
+
+#[test]
+fn a_mailbox_is_switched_off_and_its_email_removed_with_the_cli() {
+    let site = Site::with_sections("");
+    site.add_account("bob", "builder");
+    let (ok, _, err) = site.cli(&["mailbox", "set", "bob"]);
+    assert!(!ok && err.contains("nothing to change"), "{err}");
+    let (ok, out, err) = site.cli(&[
+        "mailbox",
+        "set",
+        "bob",
+        "--enabled",
+        "off",
+        "--email",
+        "bob@example.org",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "bob: off, email bob@example.org, greeting (standard)"
+    );
+    let (ok, out, err) = site.cli(&["mailbox", "set", "bob", "--no-email", "--enabled", "on"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "bob: on, email (none), greeting (standard)");
+    let user = block(async {
+        let store = store::Store::connect(&site.db_url).await.unwrap();
+        store.voicemail_user("bob").await.unwrap().unwrap()
+    });
+    assert!(user.enabled && user.email.is_none(), "{user:?}");
 }

@@ -15,8 +15,8 @@
 //!
 //! No input makes it panic. The sample files under `etc/` document every key.
 
-mod cluster;
 mod api;
+mod cluster;
 mod error;
 mod model;
 mod origin;
@@ -29,8 +29,8 @@ mod xml_form;
 
 use std::path::Path;
 
-pub use cluster::ClusterSettings;
 pub use api::{ApiKey, ApiSettings};
+pub use cluster::ClusterSettings;
 pub use error::ConfigError;
 pub use model::{
     AdminSettings, AdminToken, CallSettings, Config, ContactRouting, DatabaseSettings,

@@ -75,6 +75,10 @@ pub(crate) enum Command {
     /// forwarded, sent to voicemail, or rung for N seconds first.
     #[command(subcommand)]
     Rules(answering_cli::RulesCommand),
+    /// An account's built-in voicemail mailbox (the `voicemailusers` table): on/off, and the
+    /// address new messages are mailed to.
+    #[command(subcommand)]
+    Mailbox(crate::mailbox_cli::MailboxCommand),
     /// Manage devices' push tokens (the `push_device_token` table).
     #[command(subcommand)]
     Push(push_cli::PushCommand),
@@ -143,6 +147,9 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Rules(cmd) => {
             runtime().and_then(|rt| rt.block_on(answering_cli::run(&config, cmd)))
+        }
+        Command::Mailbox(cmd) => {
+            runtime().and_then(|rt| rt.block_on(crate::mailbox_cli::run(&config, cmd)))
         }
         Command::Push(cmd) => runtime().and_then(|rt| rt.block_on(push_cli::run(&config, cmd))),
         Command::ApiClient(cmd) => {

@@ -45,6 +45,7 @@ mod flood;
 mod gateways;
 mod lifecycle;
 mod listeners;
+mod mailbox_cli;
 mod media;
 mod messaging_io;
 mod metrics;
