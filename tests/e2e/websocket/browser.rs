@@ -315,7 +315,9 @@ async fn audio_packets(c: &Client) -> (u64, u64) {
 /// plain SIP phone (SIPp: its scenario fails on any WebRTC attribute in the INVITE, and it
 /// echoes the RTP it gets). The relay's WebRTC gateway terminates ICE + DTLS-SRTP towards the
 /// browser and sends plain RTP to the phone; the echo comes back to the browser as SRTP, which
-/// `getStats()` counts as received audio packets.
+/// `getStats()` counts as received audio packets. Then the other way: the plain phone calls
+/// the page (the relay offers WebRTC to the browser branch), the page answers, the phone hangs
+/// up.
 #[test]
 fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
     if !optional_tool("chromium", "chromium") || !optional_tool("chromedriver", "chromium-driver") {
@@ -374,8 +376,41 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
         wait_text(&c, "#call-status", 10, |t| t.starts_with("ended")).await;
         let (ok, out) = tokio::task::block_in_place(|| bob.wait());
         assert!(ok, "bob (plain phone, called by the page):\n{out}");
+
+        // the other way: bob's plain phone (PCMU only, echoing) calls the page; the relay
+        // offers the browser WebRTC, the page answers, audio flows both ways, bob hangs up
+        let caller = tokio::task::block_in_place(|| {
+            Sipp::new(&site, "uac_call_talk_then_bye.xml", free_port())
+                .rows(&[&format!("bob;builder;{NUMBER}")])
+                .target(server.udp)
+                .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+                .spawn()
+        });
+        wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
+        click(&c, "#answer").await;
+        wait_text(&c, "#call-status", 10, |t| t == "in call").await;
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let (inbound, outbound) = loop {
+            let (i, o) = audio_packets(&c).await;
+            if i >= 50 && o >= 50 {
+                break (i, o);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page called by a plain phone: {i} packets in, {o} out; page log:\n{}",
+                text(&c, "#log").await
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        eprintln!("called by a plain phone: {inbound} packets in, {outbound} out");
+        wait_text(&c, "#call-status", 15, |t| t.starts_with("ended")).await;
+        let (ok, out) = tokio::task::block_in_place(|| caller.wait());
+        assert!(ok, "bob (plain phone calling the page):\n{out}");
         c.close().await.unwrap();
     });
-    let rows = cdrs(&site, 1);
-    assert_eq!(rows[0].final_code, 200, "{:?}", rows[0]);
+    let rows = cdrs(&site, 2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in &rows {
+        assert_eq!(r.final_code, 200, "{r:?}");
+    }
 }
