@@ -24,6 +24,7 @@ use crate::validate::{self, Field, Hook, Positions};
 use crate::ConfigError;
 
 mod api;
+mod cluster;
 mod voicemail;
 
 #[derive(Deserialize)]
@@ -61,17 +62,7 @@ struct RawConfig {
     #[serde(default)]
     voicemail: voicemail::RawVoicemail,
     smtp: Option<crate::smtp::RawSmtp>,
-    cluster: Option<RawCluster>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCluster {
-    redis: Spanned<String>,
-    internal: Spanned<Parsed<Addr>>,
-    nodes: Option<Spanned<Vec<Parsed<Addr>>>>,
-    secret: Spanned<String>,
-    key_prefix: Option<Spanned<String>>,
+    cluster: Option<cluster::RawCluster>,
 }
 
 #[derive(Default, Deserialize)]
@@ -580,22 +571,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         push_service(p, &mut config, at);
     }
     config.sms_service = raw.sms_service.map(|h| hook(h, Hook::Sms, at));
-    config.cluster = raw.cluster.map(|c| {
-        let mut cluster = crate::ClusterSettings::new(
-            &at.take(c.redis, Field::ClusterRedis, "cluster.redis"),
-            at.take(c.internal, Field::ClusterInternal, "cluster.internal")
-                .0
-                 .0,
-            &at.take(c.secret, Field::ClusterSecret, "cluster.secret"),
-        );
-        if let Some(nodes) = at.take_opt(c.nodes, Field::ClusterNodes, "cluster.nodes") {
-            cluster.nodes = nodes.into_iter().map(|a| a.0 .0).collect();
-        }
-        if let Some(p) = at.take_opt(c.key_prefix, Field::ClusterKeyPrefix, "cluster.key_prefix") {
-            cluster.key_prefix = p;
-        }
-        cluster
-    });
+    config.cluster = raw.cluster.map(|c| cluster::cluster(c, at));
     config.dns.servers = raw.dns.servers.into_iter().map(|a| a.0 .0).collect();
     if let Some(smtp) = raw.smtp {
         let (line, given) = crate::smtp::from_toml(smtp, at.text, line_at);
