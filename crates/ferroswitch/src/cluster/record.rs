@@ -213,6 +213,11 @@ impl FlowTokens {
         }
     }
 
+    /// The cluster secret, which also signs the relay's branches (`relay::branch`).
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
     pub(crate) fn token(&self, login: &str, key: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
             .expect("HMAC takes keys of any length");

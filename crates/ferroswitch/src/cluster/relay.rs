@@ -8,7 +8,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use sha2::{Digest as _, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use sip_message::{Header, HeaderName, Host, Message, NameAddr, Transport, Uri, Via};
 
 /// Our relay's branches start with this (after the RFC 3261 magic cookie).
@@ -23,15 +24,25 @@ pub(crate) enum Back {
     Stream,
 }
 
-/// The stateless branch of a relayed request: a hash of the incoming branch (so that a CANCEL
-/// or the ACK of a non-2xx gets the same one as its INVITE) and the way back.
-pub(crate) fn branch(incoming: &str, back: Back) -> String {
-    let h = Sha256::digest(incoming.as_bytes());
+/// The stateless branch of a relayed request: an HMAC, keyed with the cluster secret, of the
+/// incoming branch and the way back (so that a CANCEL or the ACK of a non-2xx gets the same
+/// one as its INVITE), then the way back. [`pop_via`] relays a response only when its top
+/// branch is the one this gives for the next `Via`: nobody without the secret can make a
+/// node forward a forged response to an address of their choosing.
+pub(crate) fn branch(key: &[u8], incoming: &str, back: Back) -> String {
     let back = match back {
         Back::Udp(i) => format!("u{i}"),
         Back::Stream => "s".to_owned(),
     };
-    format!("{MAGIC}{}-{back}", hex::encode(&h[..8]))
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(incoming.as_bytes());
+    mac.update(b"\0");
+    mac.update(back.as_bytes());
+    format!(
+        "{MAGIC}{}-{back}",
+        hex::encode(&mac.finalize().into_bytes()[..10])
+    )
 }
 
 /// The way back named by one of our branches.
@@ -132,11 +143,16 @@ pub(crate) fn via(transport: Transport, local: SocketAddr, branch: &str) -> Stri
 
 /// A response whose top `Via` is ours: the response without it, the way back that `Via`
 /// named, and where the next `Via` says to send it (RFC 3581 `received`/`rport` first).
-pub(crate) fn pop_via(msg: &Message) -> Option<(Bytes, Back, Transport, SocketAddr)> {
+pub(crate) fn pop_via(key: &[u8], msg: &Message) -> Option<(Bytes, Back, Transport, SocketAddr)> {
     let mut list = msg.header_list(&HeaderName::Via);
     let top = Via::parse(list.next()?).ok()?;
-    let back = back_of(top.branch()?)?;
+    let ours = top.branch()?;
+    let back = back_of(ours)?;
     let next = Via::parse(list.next()?).ok()?;
+    // ours only if signed for this next hop's branch: a forged one is dropped
+    if branch(key, next.branch()?, back) != ours {
+        return None;
+    }
     let transport = Transport::from_name(next.transport)?;
     let ip = next
         .received()
@@ -174,6 +190,17 @@ pub(crate) fn pop_via(msg: &Message) -> Option<(Bytes, Back, Transport, SocketAd
 mod tests {
     use super::*;
 
+    const KEY: &[u8] = b"cluster secret for tests";
+
+    fn resp_text(top_branch: &str) -> String {
+        format!(
+            "SIP/2.0 200 OK\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={top_branch};rport=5070\n\
+             Via: SIP/2.0/TCP 127.0.0.1:5080;branch=z9hG4bKabc;received=127.0.0.2;rport=6000\n\
+             From: <sip:alice@x>;tag=1\nTo: <sip:bob@x>;tag=2\nCall-ID: c1\nCSeq: 1 INVITE\n\
+             Content-Length: 0\n\n"
+        )
+    }
+
     fn parse(s: &str) -> Message {
         Message::parse(Bytes::from(s.replace('\n', "\r\n"))).unwrap()
     }
@@ -190,11 +217,11 @@ mod tests {
         let internal: SocketAddr = "127.0.0.1:5070".parse().unwrap();
         assert_eq!(route_token(&m, internal).as_deref(), Some("0123abcd"));
         assert_eq!(route_token(&m, "127.0.0.1:5071".parse().unwrap()), None);
-        let b = branch("z9hG4bKabc", Back::Udp(0));
+        let b = branch(KEY, "z9hG4bKabc", Back::Udp(0));
         assert_eq!(back_of(&b), Some(Back::Udp(0)));
         assert_eq!(
             b,
-            branch("z9hG4bKabc", Back::Udp(0)),
+            branch(KEY, "z9hG4bKabc", Back::Udp(0)),
             "stateless: same input, same branch"
         );
         let v = via(Transport::Udp, internal, &b);
@@ -219,14 +246,14 @@ mod tests {
 
     #[test]
     fn a_response_loses_our_via_and_goes_to_the_next() {
-        let b = branch("z9hG4bKabc", Back::Stream);
+        let b = branch(KEY, "z9hG4bKabc", Back::Stream);
         let resp = parse(&format!(
             "SIP/2.0 200 OK\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={b};rport=5070\n\
              Via: SIP/2.0/TCP 127.0.0.1:5080;branch=z9hG4bKabc;received=127.0.0.2;rport=6000\n\
              From: <sip:alice@x>;tag=1\nTo: <sip:bob@x>;tag=2\nCall-ID: c1\nCSeq: 1 INVITE\n\
              Content-Length: 0\n\n"
         ));
-        let (bytes, back, t, to) = pop_via(&resp).unwrap();
+        let (bytes, back, t, to) = pop_via(KEY, &resp).unwrap();
         assert_eq!((back, t), (Back::Stream, Transport::Tcp));
         assert_eq!(to, "127.0.0.2:6000".parse().unwrap());
         let out = Message::parse(bytes).unwrap();
@@ -237,6 +264,11 @@ mod tests {
              From: <sip:a@x>;tag=1\nTo: <sip:b@x>;tag=2\nCall-ID: c\nCSeq: 1 INVITE\n\
              Content-Length: 0\n\n",
         );
-        assert!(pop_via(&plain).is_none());
+        assert!(pop_via(KEY, &plain).is_none());
+        // a forged branch (right shape, no secret) or another cluster's secret: dropped, so
+        // nobody outside can make a node reflect a response to an address of their choosing
+        let forged = resp_text(&format!("{MAGIC}00112233445566778899-s"));
+        assert!(pop_via(KEY, &parse(&forged)).is_none());
+        assert!(pop_via(b"another cluster secret", &resp).is_none());
     }
 }

@@ -104,7 +104,7 @@ impl Dispatcher {
             {
                 return false;
             }
-            if let Some((bytes, back, transport, to)) = relay::pop_via(msg) {
+            if let Some((bytes, back, transport, to)) = relay::pop_via(node.tokens.secret(), msg) {
                 let local = match back {
                     Back::Udp(i) => self.udp_locals.get(i).copied().unwrap_or(node.internal),
                     Back::Stream => from.local,
@@ -145,7 +145,11 @@ impl Dispatcher {
         let Some(b) = msg.top_branch() else {
             return false;
         };
-        let via = relay::via(Transport::Udp, node.internal, &relay::branch(b, back));
+        let via = relay::via(
+            Transport::Udp,
+            node.internal,
+            &relay::branch(node.tokens.secret(), b, back),
+        );
         let bytes = relay::forward_request(msg, &via, false, Some(from.remote));
         let peer = Peer {
             transport: Transport::Udp,
@@ -211,7 +215,11 @@ impl Dispatcher {
             return true;
         };
         let back = self.back(from);
-        let via = relay::via(peer.transport, peer.local, &relay::branch(b, back));
+        let via = relay::via(
+            peer.transport,
+            peer.local,
+            &relay::branch(node.tokens.secret(), b, back),
+        );
         let bytes = relay::forward_request(msg, &via, token.is_some(), Some(from.remote));
         match self.transports.send(&peer, &bytes) {
             Sent::Handed => {}
