@@ -391,21 +391,7 @@ pub(crate) async fn serve_tcp(
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                let exhausted = crate::fd_reserve::exhausted(&e);
-                let mut shed = 0;
-                if exhausted {
-                    shed = transports.shed_untrusted(SHED_AT_ONCE);
-                    if crate::fd_reserve::accept_and_close(&listener).await {
-                        crate::metrics::limits::conn_refused(
-                            crate::metrics::limits::Refused::FdLimit,
-                        );
-                    }
-                }
-                if let Some(held_back) = accept_log.tick(tokio::time::Instant::now()) {
-                    tracing::warn!(?local, shed, held_back, "accept failed: {e}");
-                }
-                let pause = if exhausted { 10 } else { 50 };
-                tokio::time::sleep(Duration::from_millis(pause)).await;
+                accept_failed(&listener, &transports, &mut accept_log, e).await;
                 continue;
             }
         };
@@ -477,6 +463,44 @@ pub(crate) async fn serve_tcp(
 pub(crate) const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Untrusted connections closed at once when file descriptors run out.
 pub(crate) const SHED_AT_ONCE: usize = 16;
+
+/// A failed `accept` on a stream listener (TCP, TLS, WS, WSS): out of file descriptors, the
+/// untrusted connections are shed and one pending connection is accepted and closed on the
+/// spare descriptor (`fd_reserve.rs`); the failure is logged at most every
+/// [`ACCEPT_LOG_EVERY`], and the loop pauses before its next `accept`.
+pub(crate) async fn accept_failed(
+    listener: &TcpListener,
+    transports: &Transports,
+    log: &mut crate::fd_reserve::LogEvery,
+    e: std::io::Error,
+) {
+    let exhausted = crate::fd_reserve::exhausted(&e);
+    let mut shed = 0;
+    if exhausted {
+        shed = transports.shed_untrusted(SHED_AT_ONCE);
+        if crate::fd_reserve::accept_and_close(listener).await {
+            crate::metrics::limits::conn_refused(crate::metrics::limits::Refused::FdLimit);
+        }
+    }
+    if let Some(held_back) = log.tick(tokio::time::Instant::now()) {
+        let local = listener.local_addr().ok();
+        tracing::warn!(?local, shed, held_back, "accept failed: {e}");
+    }
+    let pause = if exhausted { 10 } else { 50 };
+    tokio::time::sleep(Duration::from_millis(pause)).await;
+}
+
+/// Waits for a closed connection's writer task to flush, at most 5 s: a peer that reads
+/// nothing must not keep the descriptor.
+pub(crate) async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+}
 
 #[allow(
     clippy::too_many_arguments,
@@ -635,14 +659,7 @@ pub(crate) async fn run_stream<S>(
     drop(buf);
     transports.drop_conn(id);
     drop(tx);
-    // a peer that reads nothing must not keep the descriptor
-    let abort = writer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(5), writer)
-        .await
-        .is_err()
-    {
-        abort.abort();
-    }
+    finish_writer(writer).await;
     tracing::debug!(%remote, conn = id.0, %transport, "connection closed");
 }
 

@@ -68,6 +68,11 @@ impl Location {
             .filter(move |b| b.expires_at_ms > now_ms)
     }
 
+    /// Every binding of one login (expired ones not purged yet included).
+    pub fn iter_login(&self, login: &str) -> impl Iterator<Item = &Binding> {
+        self.by_login.get(login).into_iter().flatten()
+    }
+
     /// Every binding (expired ones not purged yet included), by login, in no order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Binding)> {
         self.by_login

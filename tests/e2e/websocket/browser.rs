@@ -311,6 +311,25 @@ async fn audio_packets(c: &Client) -> (u64, u64) {
     )
 }
 
+/// Waits up to `secs` for 50 audio packets each way in the page's call (one second of
+/// 20 ms frames), failing with the counts and the page's log.
+async fn wait_audio(c: &Client, secs: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (i, o) = audio_packets(c).await;
+        if i >= 50 && o >= 50 {
+            eprintln!("{what}: {i} audio packets in, {o} out");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {i} audio packets in, {o} out; page log:\n{}",
+            text(c, "#log").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Issue 18's media proof with a real browser: the page (Chromium, fake microphone) calls a
 /// plain SIP phone (SIPp: its scenario fails on any WebRTC attribute in the INVITE, and it
 /// echoes the RTP it gets). The relay's WebRTC gateway terminates ICE + DTLS-SRTP towards the
@@ -357,20 +376,7 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
         fill(&c, "#number", "bob").await;
         click(&c, "#call").await;
         wait_text(&c, "#call-status", 20, |t| t == "in call").await;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let (inbound, outbound) = loop {
-            let (i, o) = audio_packets(&c).await;
-            if i >= 50 && o >= 50 {
-                break (i, o);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the browser's audio through the gateway: {i} packets in, {o} out; page log:\n{}",
-                text(&c, "#log").await
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        eprintln!("browser audio through the gateway: {inbound} packets in, {outbound} out");
+        wait_audio(&c, 15, "the page calling a plain phone").await;
         screenshot(&c, "8-media-through-gateway").await;
         click(&c, "#hangup").await;
         wait_text(&c, "#call-status", 10, |t| t.starts_with("ended")).await;
@@ -389,20 +395,7 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
         wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
         click(&c, "#answer").await;
         wait_text(&c, "#call-status", 10, |t| t == "in call").await;
-        let deadline = Instant::now() + Duration::from_secs(4);
-        let (inbound, outbound) = loop {
-            let (i, o) = audio_packets(&c).await;
-            if i >= 50 && o >= 50 {
-                break (i, o);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the page called by a plain phone: {i} packets in, {o} out; page log:\n{}",
-                text(&c, "#log").await
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        eprintln!("called by a plain phone: {inbound} packets in, {outbound} out");
+        wait_audio(&c, 4, "the page called by a plain phone").await;
         wait_text(&c, "#call-status", 15, |t| t.starts_with("ended")).await;
         let (ok, out) = tokio::task::block_in_place(|| caller.wait());
         assert!(ok, "bob (plain phone calling the page):\n{out}");

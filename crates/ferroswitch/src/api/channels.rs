@@ -27,7 +27,7 @@ use sha2::Sha256;
 use tokio::sync::{broadcast, mpsc};
 use utoipa::ToSchema;
 
-use super::token::{authorize, authorize_for};
+use super::token::{authorize, in_scope};
 use super::{random_id, ApiFailure, ApiState};
 
 /// The signature header of webhook posts.
@@ -191,7 +191,7 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiFailure> {
     let claims = authorize(&state, &headers)?;
     let req: NewChannel = super::json_body(&body)?;
-    authorize_for(&state, &headers, &req.login)?;
+    let claims = in_scope(claims, &req.login)?;
     let id = random_id();
     let (kind, url, secret, sink): (&'static str, _, _, _) = match req.kind.as_str() {
         "websocket" => {

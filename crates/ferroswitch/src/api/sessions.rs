@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::agent::Action;
-use super::token::{authorize, authorize_for, unix_s, Claims};
+use super::token::{authorize, in_scope, unix_s, Claims};
 use super::{random_id, ApiFailure, ApiState};
 
 /// A registration session.
@@ -141,9 +141,9 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiFailure> {
-    authorize(&state, &headers)?;
+    let claims = authorize(&state, &headers)?;
     let req: NewSession = super::json_body(&body)?;
-    let claims = authorize_for(&state, &headers, &req.login)?;
+    let claims = in_scope(claims, &req.login)?;
     match req.kind.as_deref().unwrap_or("registration") {
         "registration" => Ok(register(&state, &claims, req.login)),
         "voice" => voice(&state, req).await,

@@ -119,13 +119,8 @@ pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<Claims,
     state.keys.verify(token.trim()).ok_or_else(unauthorized)
 }
 
-/// The claims, checked to allow `login` (403 otherwise).
-pub(crate) fn authorize_for(
-    state: &ApiState,
-    headers: &HeaderMap,
-    login: &str,
-) -> Result<Claims, ApiFailure> {
-    let claims = authorize(state, headers)?;
+/// The verified `claims`, checked to allow `login` (403 otherwise).
+pub(crate) fn in_scope(claims: Claims, login: &str) -> Result<Claims, ApiFailure> {
     if !claims.allows(login) {
         return Err(ApiFailure::new(
             StatusCode::FORBIDDEN,

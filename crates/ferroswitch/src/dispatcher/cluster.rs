@@ -134,10 +134,16 @@ impl Dispatcher {
         if !node.nodes.contains(&target) {
             return false;
         }
-        let ours =
-            self.registrar.location().iter().any(|(_, b)| {
-                b.source.remote == from.remote && b.source.transport == from.transport
-            });
+        // one of our phones: a binding of the dialog's From or To login (whichever side the
+        // phone is) registered from this source; only those logins' bindings are looked at
+        let location = self.registrar.location();
+        let from_user = msg.from_header().ok().and_then(|f| f.uri.user);
+        let to_user = msg.to_header().ok().and_then(|t| t.uri.user);
+        let ours = [from_user, to_user].into_iter().flatten().any(|login| {
+            location
+                .iter_login(login)
+                .any(|b| b.source.remote == from.remote && b.source.transport == from.transport)
+        });
         if !ours {
             return false;
         }

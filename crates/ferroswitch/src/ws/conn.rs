@@ -154,13 +154,7 @@ pub(crate) async fn run<S>(
     }
     transports.drop_conn(id);
     drop(tx);
-    let abort = writer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(5), writer)
-        .await
-        .is_err()
-    {
-        abort.abort();
-    }
+    crate::transport::finish_writer(writer).await;
     drop(slot);
     tracing::debug!(%remote, conn = id.0, %transport, "WebSocket flow closed");
 }

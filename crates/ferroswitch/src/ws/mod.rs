@@ -91,21 +91,7 @@ pub(crate) async fn serve_ws(
             Ok(x) => x,
             Err(e) => {
                 // out of file descriptors: as the TCP/TLS listeners do (fd_reserve.rs)
-                let exhausted = crate::fd_reserve::exhausted(&e);
-                let mut shed = 0;
-                if exhausted {
-                    shed = transports.shed_untrusted(crate::transport::SHED_AT_ONCE);
-                    if crate::fd_reserve::accept_and_close(&listener).await {
-                        crate::metrics::limits::conn_refused(
-                            crate::metrics::limits::Refused::FdLimit,
-                        );
-                    }
-                }
-                if let Some(held_back) = accept_log.tick(tokio::time::Instant::now()) {
-                    tracing::warn!(?bound, shed, held_back, "accept failed: {e}");
-                }
-                let pause = if exhausted { 10 } else { 50 };
-                tokio::time::sleep(Duration::from_millis(pause)).await;
+                crate::transport::accept_failed(&listener, &transports, &mut accept_log, e).await;
                 continue;
             }
         };
