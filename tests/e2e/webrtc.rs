@@ -19,13 +19,13 @@ use crate::calls::{cdrs, free_port, register_device, Sipp};
 use crate::harness::Site;
 use crate::ua::{Ua, REALM};
 
-struct Browser {
+pub(crate) struct Browser {
     rtc: Rtc,
     mid: Mid,
     sock: UdpSocket,
     pending: Option<SdpPendingOffer>,
     /// (codec, payload, telephone-event) of the media received
-    got: Vec<(Codec, Vec<u8>, Option<TelephoneEvent>)>,
+    pub(crate) got: Vec<(Codec, Vec<u8>, Option<TelephoneEvent>)>,
     /// where SRTP came from
     sources: Vec<SocketAddr>,
 }
@@ -73,7 +73,69 @@ impl Browser {
         (b, offer.to_sdp_string())
     }
 
-    fn answer(&mut self, sdp: &[u8]) {
+    /// A browser (PCMU, PCMA, Opus) answering the relay's WebRTC `offer`: itself and its
+    /// answer.
+    pub(crate) fn answering(offer: &[u8]) -> (Self, String) {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let mut rtc = RtcConfig::new()
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(sock.local_addr().unwrap(), "udp").unwrap());
+        let text = std::str::from_utf8(offer).unwrap();
+        let offer = str0m::change::SdpOffer::from_sdp_string(text)
+            .unwrap_or_else(|e| panic!("{e}: {text}"));
+        let answer = rtc.sdp_api().accept_offer(offer).unwrap().to_sdp_string();
+        let mid = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("a=mid:"))
+            .expect("a=mid in the offer");
+        let b = Self {
+            rtc,
+            mid: Mid::from(mid),
+            sock,
+            pending: None,
+            got: Vec::new(),
+            sources: Vec::new(),
+        };
+        (b, answer)
+    }
+
+    /// Answers a new offer from the relay in the same call (a re-INVITE).
+    pub(crate) fn reanswer(&mut self, offer: &[u8]) -> String {
+        let text = std::str::from_utf8(offer).unwrap();
+        let offer = str0m::change::SdpOffer::from_sdp_string(text)
+            .unwrap_or_else(|e| panic!("{e}: {text}"));
+        self.rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .unwrap()
+            .to_sdp_string()
+    }
+
+    /// A new offer with the audio `dir` (hold: `SendOnly`; resume: `SendRecv`); the answer goes
+    /// to [`Self::answer`].
+    pub(crate) fn reoffer(&mut self, dir: Direction) -> String {
+        let mut api = self.rtc.sdp_api();
+        api.set_direction(self.mid, dir);
+        let (offer, pending) = api.apply().expect("a direction change to offer");
+        self.pending = Some(pending);
+        offer.to_sdp_string()
+    }
+
+    /// How many frames of `codec` with exactly `payload` it received.
+    pub(crate) fn got_back(&self, codec: Codec, payload: &[u8]) -> usize {
+        self.got
+            .iter()
+            .filter(|(c, p, _)| *c == codec && p == payload)
+            .count()
+    }
+
+    pub(crate) fn answer(&mut self, sdp: &[u8]) {
         let text = std::str::from_utf8(sdp).unwrap();
         let a = SdpAnswer::from_sdp_string(text).unwrap_or_else(|e| panic!("{e}: {text}"));
         self.rtc
@@ -103,7 +165,7 @@ impl Browser {
     }
 
     /// I/O for `ms` milliseconds.
-    fn run(&mut self, ms: u64) {
+    pub(crate) fn run(&mut self, ms: u64) {
         let until = Instant::now() + Duration::from_millis(ms);
         let mut buf = [0u8; 2000];
         loop {
@@ -132,7 +194,7 @@ impl Browser {
         }
     }
 
-    fn connect(&mut self) {
+    pub(crate) fn connect(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.rtc.is_connected() {
             assert!(
@@ -144,7 +206,7 @@ impl Browser {
     }
 
     /// Sends 20 ms frames of `codec` for `frames` frames.
-    fn send(&mut self, codec: Codec, frames: u64, mut frame: impl FnMut() -> Vec<u8>) {
+    pub(crate) fn send(&mut self, codec: Codec, frames: u64, mut frame: impl FnMut() -> Vec<u8>) {
         let (rate, step) = if codec == Codec::Opus {
             (Frequency::FORTY_EIGHT_KHZ, 960)
         } else {

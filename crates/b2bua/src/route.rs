@@ -91,8 +91,8 @@ impl Decision {
     /// Whether the callee is a WebRTC endpoint, for the relay's WebRTC gateway
     /// ([`crate::MediaRelay::peer_webrtc`]): `Some(true)` when every device the call forks to
     /// registered a WebSocket contact (`;transport=ws`/`wss`, RFC 7118: browsers), `Some(false)`
-    /// when none did, `None` for a mix (one SDP goes to every branch; the gateway then bridges
-    /// and a browser branch gets plain RTP/AVP, see docs/media.md) and for other routes.
+    /// when none did, `None` for a mix (then each branch gets an offer of its own kind through
+    /// [`crate::MediaRelay::branch_offer`], see docs/media.md) and for other routes.
     pub(crate) fn callee_webrtc(&self) -> Option<bool> {
         let uris: Vec<&str> = match self {
             Self::Fork { targets, .. } => targets.iter().map(|t| t.uri.as_str()).collect(),

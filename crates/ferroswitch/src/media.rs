@@ -82,6 +82,32 @@ impl MediaRelay for RelayMedia {
             .set_peer_webrtc(&call.to_string(), side(side_), webrtc);
     }
 
+    fn branch_offer(
+        &mut self,
+        call: u64,
+        transport: sip_message::Transport,
+        caller: &Bytes,
+        sdp: &Bytes,
+        mode: MediaMode,
+    ) -> Option<Bytes> {
+        let r = self.handle.branch_offer(
+            &call.to_string(),
+            transport.is_websocket(),
+            caller,
+            sdp,
+            self.mode(mode),
+        );
+        r.unwrap_or_else(|e| {
+            tracing::warn!(call, %transport, "no offer of this branch's kind: {e}");
+            None
+        })
+    }
+
+    fn branch_won(&mut self, call: u64, transport: sip_message::Transport) {
+        self.handle
+            .branch_won(&call.to_string(), transport.is_websocket());
+    }
+
     fn end(&mut self, call: u64) -> Option<MediaStats> {
         let s = self.handle.end(&call.to_string())?;
         Some(MediaStats {

@@ -36,6 +36,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use tokio::sync::mpsc;
 
+mod fork;
 mod gateway;
 
 use crate::batch::{for_family, headers, RecvBufs};
@@ -257,6 +258,22 @@ impl Core {
         }
     }
 
+    /// Ends the session of `call` (relay table, gateway, SDP state): its ports are released
+    /// and their sockets closed; its final counters.
+    fn end_session(&mut self, call: &str) -> Option<CallStats> {
+        self.calls.remove(call);
+        let bridged = self.gateways.remove(call);
+        let mut ended = self.table.end(call)?;
+        for &p in &ended.ports {
+            self.close_socket(p);
+            self.close_socket(p + 1);
+        }
+        if let Some((browser, g)) = bridged {
+            gateway::merge_stats(&mut ended.stats, browser, g);
+        }
+        Some(ended.stats)
+    }
+
     /// Deregisters and closes the socket of `port`, if any.
     fn close_socket(&mut self, port: u16) {
         let i = usize::from(port - self.first_port);
@@ -275,6 +292,9 @@ struct CallSdpState {
     v6: [Option<bool>; 2],
     /// Per side: a WebRTC endpoint or not, from its signalling ([`RelayHandle::set_peer_webrtc`]).
     webrtc: [Option<bool>; 2],
+    /// The offer the call's branches of the other kind got (a fork to browsers and plain
+    /// phones at once, see [`fork`]), until a branch answers.
+    fork: Option<fork::Alternative>,
 }
 
 fn side_idx(s: Side) -> usize {
@@ -340,17 +360,11 @@ impl RelayHandle {
 
     pub fn end(&self, call: &str) -> Option<CallStats> {
         let mut core = self.inner.shared.lock();
-        core.calls.remove(call);
-        let bridged = core.gateways.remove(call);
-        let mut ended = core.table.end(call)?;
-        for &p in &ended.ports {
-            core.close_socket(p);
-            core.close_socket(p + 1);
+        if core.calls.get(call).is_some_and(|s| s.fork.is_some()) {
+            // the branches' other offer was never answered
+            core.end_session(&fork::alt_key(call));
         }
-        if let Some((browser, g)) = bridged {
-            gateway::merge_stats(&mut ended.stats, browser, g);
-        }
-        Some(ended.stats)
+        core.end_session(call)
     }
 
     /// Tells which IP version `side` of `call` uses (its signalling address): the SDP sent
@@ -393,6 +407,16 @@ impl RelayHandle {
             return Err(MediaError::Stopped);
         }
         let mut parsed = Sdp::parse(sdp)?;
+        if !offer && from == Side::B {
+            // a fork's branch answering the other kind of offer (see [`fork`])
+            match self.fork_route(call, &parsed) {
+                fork::Route::Primary => {}
+                fork::Route::Alternative(alt) => {
+                    return self.handle_sdp(&alt, from, sdp, mode, false)
+                }
+                fork::Route::Unchanged => return Ok(Bytes::copy_from_slice(sdp)),
+            }
+        }
         // a WebRTC side bridged to a plain one: the gateway writes both SDPs
         if let Some(r) = self.gateway_sdp(call, from, sdp, &parsed, offer) {
             return r;

@@ -6,9 +6,9 @@
 //! and calls the page. A CDR row for each call. Screenshots go to
 //! `$CARGO_TARGET_TMPDIR/webphone/`.
 //!
-//! Without the WebRTC gateway (issue 18 part B) the SIPp phones answer and offer DTLS-SRTP
-//! shaped SDP (what the gateway will give a browser) and no media flows: this test proves
-//! signalling and the page's call status.
+//! The first test runs without `[media]` (no WebRTC gateway): its SIPp phones answer and offer
+//! DTLS-SRTP shaped SDP and no media flows; it proves signalling and the page's call status.
+//! The others run with the gateway and count the page's audio packets.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -405,5 +405,97 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     for r in &rows {
         assert_eq!(r.final_code, 200, "{r:?}");
+    }
+}
+
+/// "Rings on the phone and in the browser" with media: a plain SIPp phone (PCMU only) calls an
+/// account that has the web phone (Chromium) and a plain SIPp device. Both ring, each with the
+/// offer it understands (the device's scenario fails on anything of WebRTC). (a) The page
+/// answers: audio both ways through the gateway (getStats), the device gets CANCEL. (b) The
+/// device answers: RTP plain to plain through the relay (the caller plays a pcap, the device
+/// echoes; the CDR counts both ways), the page's branch is cancelled.
+#[test]
+fn the_web_phone_and_a_plain_phone_ring_together_and_either_answers_with_media() {
+    if !optional_tool("chromium", "chromium") || !optional_tool("chromedriver", "chromium-driver") {
+        return;
+    }
+    let site = crate::harness::Site::with_sections(
+        "[[listener]]\ntransport = \"wss\"\naddress = \"127.0.0.1:0\"\n\
+         [media]\nbind_address = \"127.0.0.1\"\nport_min = 42700\nport_max = 42799\n\
+         anchor_onnet = true\n",
+    );
+    site.add_account(NUMBER, PASSWORD);
+    site.add_account("bob", "builder");
+    let server = site.start();
+    let wss = listener(&server, "wss");
+    let driver = Driver::start();
+    let profile = site.dir.path().join("chromium");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let device = |scenario: &str| {
+        let port = free_port();
+        crate::calls::register_device(&site, &server, NUMBER, PASSWORD, port);
+        Sipp::new(&site, scenario, port)
+            .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+            .spawn()
+    };
+    let bob = |scenario: &str, echo: bool| {
+        let mp = free_port().to_string();
+        let mut args = vec!["-mp", mp.as_str()];
+        if echo {
+            args.push("-rtp_echo");
+        }
+        Sipp::new(&site, scenario, free_port())
+            .rows(&[&format!("bob;builder;{NUMBER}")])
+            .target(server.udp)
+            .args(&args)
+            .spawn()
+    };
+    rt.block_on(async {
+        let c = browser(&driver, &profile).await;
+        c.goto(&format!("https://{wss}/")).await.unwrap();
+        fill(&c, "#user", NUMBER).await;
+        fill(&c, "#password", PASSWORD).await;
+        click(&c, "#register").await;
+        wait_text(&c, "#reg-status", 15, |t| t == "registered").await;
+
+        // (a) the page answers
+        let phone = tokio::task::block_in_place(|| device("uas_ring_cancelled_plain.xml"));
+        let caller = tokio::task::block_in_place(|| bob("uac_call_talk_then_bye.xml", true));
+        wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
+        screenshot(&c, "9-fork-incoming").await;
+        click(&c, "#answer").await;
+        wait_text(&c, "#call-status", 10, |t| t == "in call").await;
+        let (ok, out) = tokio::task::block_in_place(|| phone.wait());
+        assert!(ok, "the plain device (plain offer, then CANCEL):\n{out}");
+        wait_audio(&c, 4, "the page answering a fork").await;
+        wait_text(&c, "#call-status", 15, |t| t.starts_with("ended")).await;
+        let (ok, out) = tokio::task::block_in_place(|| caller.wait());
+        assert!(ok, "bob (calling the page and the device):\n{out}");
+
+        // (b) the device answers while the page rings
+        let phone = tokio::task::block_in_place(|| device("uas_answer_plain.xml"));
+        let caller = tokio::task::block_in_place(|| bob("uac_call_rtp.xml", false));
+        wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
+        wait_text(&c, "#call-status", 10, |t| t.starts_with("failed")).await;
+        let (ok, out) = tokio::task::block_in_place(|| caller.wait());
+        assert!(ok, "bob (answered by the device):\n{out}");
+        let (ok, out) = tokio::task::block_in_place(|| phone.wait());
+        assert!(
+            ok,
+            "the plain device (plain offer, answered, echoing):\n{out}"
+        );
+        c.close().await.unwrap();
+    });
+    let rows = cdrs(&site, 2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in &rows {
+        // (b): the pcap's 10 packets, echoed
+        assert_eq!(r.final_code, 200, "{r:?}");
+        assert!(r.media_a_packets.unwrap_or(0) >= 10, "{r:?}");
+        assert!(r.media_b_packets.unwrap_or(0) >= 10, "{r:?}");
     }
 }

@@ -5,6 +5,7 @@
 //! origins; an oversized message closes the flow; the listener serves the web phone page.
 
 mod browser;
+mod fork;
 mod wsua;
 
 use std::net::SocketAddr;

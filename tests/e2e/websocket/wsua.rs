@@ -348,6 +348,57 @@ impl WsUa {
         self.send_raw(String::from_utf8(bytes.to_vec()).unwrap());
     }
 
+    /// A request in the dialog of `invite`, which this UA answered (To tag `wstag`), e.g. a
+    /// re-INVITE with `sdp`: its final response (a 2xx to an INVITE is ACKed).
+    pub(crate) fn request_in_dialog(
+        &mut self,
+        invite: &Message,
+        method: &str,
+        cseq: u32,
+        sdp: Option<&str>,
+    ) -> Message {
+        let target = invite
+            .header(&HeaderName::Contact)
+            .expect("Contact in the INVITE")
+            .trim()
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_owned();
+        let from = format!("{};tag=wstag", invite.header(&HeaderName::To).unwrap());
+        let to = invite.header(&HeaderName::From).unwrap().to_owned();
+        let call_id = invite.call_id().unwrap().to_owned();
+        let (transport, host, contact) = (self.transport, self.host.clone(), self.contact());
+        let head = |method: &str, branch: String| {
+            format!(
+                "{method} {target} SIP/2.0\r\nVia: SIP/2.0/{transport} {host};branch=z9hG4bK{branch}\r\n\
+                 From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+                 Max-Forwards: 70\r\nContact: {contact}\r\n"
+            )
+        };
+        let mut text = head(method, self.token());
+        match sdp {
+            Some(b) => text.push_str(&format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )),
+            None => text.push_str("Content-Length: 0\r\n\r\n"),
+        }
+        self.send_raw(text);
+        let cid = call_id.clone();
+        let r = self.wait(10, |m| {
+            m.status().is_some_and(|s| s >= 200)
+                && m.cseq().is_ok_and(|c| c.seq == cseq)
+                && m.call_id() == Some(&cid)
+        });
+        if method == "INVITE" && r.status().is_some_and(|s| s < 300) {
+            let ack = head("ACK", self.token());
+            self.send_raw(format!("{ack}Content-Length: 0\r\n\r\n"));
+        }
+        r
+    }
+
     /// Waits for the server to close the WebSocket.
     pub(crate) fn wait_closed(&mut self, secs: u64) -> bool {
         let _ = self.try_wait(secs, |_| false);

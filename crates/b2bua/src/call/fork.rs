@@ -395,7 +395,10 @@ impl Call {
         self.session_invite_headers(&ctx.cfg, &mut b);
         let invite = match &self.offer {
             Some((ct, body)) => {
-                let bridged = ctx.media.branch_offer(self.id, peer.transport, body);
+                let caller = self.a_invite.body();
+                let bridged =
+                    ctx.media
+                        .branch_offer(self.id, peer.transport, caller, body, self.mode);
                 let body = bridged.as_ref().unwrap_or(body);
                 if crate::webrtc::needs_gateway(body, peer.transport) {
                     tracing::info!(call = self.id, transport = %peer.transport, "the branch's media differs (WebRTC and plain RTP) and no WebRTC gateway bridges them: signalling only");

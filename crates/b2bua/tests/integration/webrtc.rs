@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use b2bua::{MediaMode, MediaRelay, MediaStats, Side};
 use bytes::Bytes;
-use sip_message::Method;
+use sip_message::{Method, Transport};
+
+const WEBRTC: &[u8] =
+    b"v=0\r\no=- 2 2 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n";
 
 use crate::net::*;
 
@@ -22,8 +25,34 @@ impl MediaRelay for Recorder {
             .push(format!("offer {call} {from:?}"));
         None
     }
-    fn answer(&mut self, _: u64, _: Side, _: &Bytes, _: MediaMode) -> Option<Bytes> {
+    fn answer(&mut self, call: u64, from: Side, _: &Bytes, _: MediaMode) -> Option<Bytes> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("answer {call} {from:?}"));
         None
+    }
+    fn branch_offer(
+        &mut self,
+        call: u64,
+        transport: Transport,
+        caller: &Bytes,
+        sdp: &Bytes,
+        _: MediaMode,
+    ) -> Option<Bytes> {
+        assert_eq!(caller, sdp, "no relay rewrote the caller's offer here");
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("branch_offer {call} {transport}"));
+        // a browser branch gets an offer of its own
+        transport.is_websocket().then(|| Bytes::from_static(WEBRTC))
+    }
+    fn branch_won(&mut self, call: u64, transport: Transport) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("branch_won {call} {transport}"));
     }
     fn end(&mut self, _: u64) -> Option<MediaStats> {
         None
@@ -54,7 +83,9 @@ fn calls_to(ws: &[bool]) -> Vec<String> {
     n.deliver(&invite("w1", "bob", true), ALICE);
     let _ = n.request(BOB1, Method::Invite);
     let log = rec.0.lock().unwrap().clone();
-    log
+    log.into_iter()
+        .filter(|l| !l.starts_with("branch_offer"))
+        .collect()
 }
 
 #[test]
@@ -65,4 +96,55 @@ fn the_relay_learns_whether_the_callee_is_a_browser_before_the_offer() {
     assert_eq!(calls_to(&[false]), ["webrtc 1 B false", "offer 1 A"]);
     // a phone and a browser at once: unknown (one SDP for both branches)
     assert_eq!(calls_to(&[false, true]), ["offer 1 A"]);
+}
+
+/// A fork to bob's phone and bob's browser: each branch is offered through
+/// `MediaRelay::branch_offer` with its transport (the browser gets the relay's other offer), and
+/// the winner is told before its 2xx's answer.
+#[test]
+fn each_fork_branch_gets_its_own_offer_and_the_winner_is_told_before_its_answer() {
+    let mut n = Net::onnet();
+    let rec = Recorder::default();
+    n.calls.set_media(Box::new(rec.clone()));
+    n.dir.accounts.insert("bob".into());
+    let phone = target("bob", BOB1, None);
+    let mut browser = target("bob", BOB2, None);
+    browser.uri = format!("sip:bob@{BOB2};transport=ws");
+    browser.peer.transport = Transport::Ws;
+    n.dir.contacts.insert("bob".into(), vec![phone, browser]);
+    n.deliver(&invite("f1", "bob", true), ALICE);
+    let to_phone = n.request(BOB1, Method::Invite);
+    let to_browser = n.request(BOB2, Method::Invite);
+    assert_eq!(to_phone.body().as_ref(), SDP.as_bytes());
+    assert_eq!(to_browser.body().as_ref(), WEBRTC);
+    n.deliver_msg(
+        reply(&to_phone, 180, "p1", "sip:bob@198.51.100.2", false),
+        BOB1,
+    );
+    n.deliver_msg(
+        reply(
+            &to_browser,
+            200,
+            "b2",
+            "sip:bob@x.invalid;transport=ws",
+            true,
+        ),
+        BOB2,
+    );
+    let log = rec.0.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        [
+            "offer 1 A",
+            "branch_offer 1 udp",
+            "branch_offer 1 ws",
+            "branch_won 1 ws",
+            "answer 1 B"
+        ]
+    );
+    // the phone's branch is cancelled
+    assert!(n
+        .take(BOB1)
+        .iter()
+        .any(|m| m.method() == Some(&Method::Cancel)));
 }

@@ -79,6 +79,20 @@ impl Gateways {
         self.next_check = Some(self.next_check.map_or(t, |n| n.min(t)));
     }
 
+    /// Gives the gateway of `from` the name `to` (a fork's alternative offer won, see
+    /// `fork.rs`).
+    pub(super) fn rename(&mut self, from: &str, to: &str) {
+        let Some(g) = self.calls.remove(from) else {
+            return;
+        };
+        for p in [g.browser_port, g.plain_port] {
+            if let Some(owner) = self.ports.get_mut(&p) {
+                to.clone_into(&mut owner.0);
+            }
+        }
+        self.calls.insert(to.to_owned(), g);
+    }
+
     /// Removes the call's gateway (the call ended) and returns its counters as
     /// (browser side, stats).
     pub(super) fn remove(&mut self, call: &str) -> Option<(Side, GatewayStats)> {

@@ -14,20 +14,20 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
-fn start(port_min: u16, pairs: u16) -> RelayHandle {
+pub(crate) fn start(port_min: u16, pairs: u16) -> RelayHandle {
     let mut config = MediaConfig::new("127.0.0.1".parse().unwrap());
     config.port_min = port_min;
     config.port_max = port_min + 2 * pairs - 1;
     Relay::start(config).unwrap().0
 }
 
-fn sock() -> UdpSocket {
+pub(crate) fn sock() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_nonblocking(true).unwrap();
     s
 }
 
-struct Browser {
+pub(crate) struct Browser {
     rtc: Rtc,
     mid: Mid,
     sock: UdpSocket,
@@ -122,7 +122,72 @@ impl Browser {
     }
 }
 
-fn phone_answer(port: u16) -> String {
+impl Browser {
+    /// A browser answering the relay's WebRTC `offer`: itself and its answer.
+    pub(crate) fn answering(offer: &str) -> (Self, String) {
+        let sock = sock();
+        let mut rtc = RtcConfig::new()
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(sock.local_addr().unwrap(), "udp").unwrap());
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(str0m::change::SdpOffer::from_sdp_string(offer).unwrap())
+            .unwrap()
+            .to_sdp_string();
+        let b = Self {
+            rtc,
+            mid: Mid::from("0"),
+            sock,
+            pending: None,
+            got: Vec::new(),
+            media_frames: 0,
+        };
+        (b, answer)
+    }
+}
+
+/// Waits for ICE + DTLS between `browser` and the gateway of `call`, then the `phone` sends
+/// PCMA to the relay's plain port `relay_plain` for 0.8 s: (frames the browser got, sent).
+pub(crate) fn phone_to_browser(
+    relay: &RelayHandle,
+    call: &str,
+    phone: &UdpSocket,
+    relay_plain: std::net::SocketAddr,
+    browser: &mut Browser,
+) -> (usize, u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !browser.rtc.is_connected() || relay.bridge_connected(call) != Some(true) {
+        assert!(Instant::now() < deadline, "not connected");
+        browser.pump();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut sent = 0u16;
+    let until = Instant::now() + Duration::from_millis(800);
+    let mut received = 0;
+    while Instant::now() < until {
+        let mut p = vec![0x80, 8];
+        p.extend_from_slice(&sent.to_be_bytes());
+        p.extend_from_slice(&(u32::from(sent) * 160).to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 5]);
+        p.extend_from_slice(&[0xd5; 160]);
+        phone.send_to(&p, relay_plain).unwrap();
+        sent += 1;
+        let t = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < t {
+            browser.pump();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        received = browser.media_frames;
+    }
+    (received, sent)
+}
+
+pub(crate) fn phone_answer(port: u16) -> String {
     format!(
         "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          m=audio {port} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
@@ -266,28 +331,7 @@ fn a_plain_offer_to_a_webrtc_callee_gets_a_webrtc_offer_from_the_relay() {
         assert!(offer.contains(w), "{w} missing in {offer}");
     }
     // the browser answers
-    let sock = sock();
-    let mut rtc = RtcConfig::new()
-        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_pcmu(true, false)
-        .enable_pcma(true, false)
-        .build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(sock.local_addr().unwrap(), "udp").unwrap());
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(str0m::change::SdpOffer::from_sdp_string(&offer).unwrap())
-        .unwrap()
-        .to_sdp_string();
-    let mut browser = Browser {
-        rtc,
-        mid: Mid::from("0"),
-        sock,
-        pending: None,
-        got: Vec::new(),
-        media_frames: 0,
-    };
+    let (mut browser, answer) = Browser::answering(&offer);
     let to_phone = relay
         .answer("gw5", Side::B, answer.as_bytes(), Mode::CandidateOnly)
         .unwrap();
@@ -300,31 +344,7 @@ fn a_plain_offer_to_a_webrtc_callee_gets_a_webrtc_offer_from_the_relay() {
     );
     let relay_plain = Sdp::parse(&to_phone).unwrap().remote_media(0).unwrap().rtp;
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !browser.rtc.is_connected() || relay.bridge_connected("gw5") != Some(true) {
-        assert!(Instant::now() < deadline, "not connected");
-        browser.pump();
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // the phone sends PCMA; the browser gets it (transcoded to its codec, or as is)
-    let mut sent = 0u16;
-    let until = Instant::now() + Duration::from_millis(800);
-    let mut received = 0;
-    while Instant::now() < until {
-        let mut p = vec![0x80, 8];
-        p.extend_from_slice(&sent.to_be_bytes());
-        p.extend_from_slice(&(u32::from(sent) * 160).to_be_bytes());
-        p.extend_from_slice(&[0, 0, 0, 5]);
-        p.extend_from_slice(&[0xd5; 160]);
-        phone.send_to(&p, relay_plain).unwrap();
-        sent += 1;
-        let t = Instant::now() + Duration::from_millis(20);
-        while Instant::now() < t {
-            browser.pump();
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        received = browser.media_frames;
-    }
+    let (received, sent) = phone_to_browser(&relay, "gw5", &phone, relay_plain, &mut browser);
     assert!(received >= 20, "browser got {received} of {sent}");
     relay.end("gw5");
     assert_eq!(relay.free_port_pairs(), 4);

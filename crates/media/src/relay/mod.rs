@@ -555,6 +555,22 @@ impl RelayTable {
         Some(stats_of(self.session(call)?))
     }
 
+    /// Gives the session of `from` the name `to` (ports, latches and counters kept; its events
+    /// name `to` from now on). False when `from` has no session or `to` already has one.
+    pub fn rename(&mut self, from: &str, to: &str) -> bool {
+        if self.by_call.contains_key(to) {
+            return false;
+        }
+        let Some(slot) = self.by_call.remove(from) else {
+            return false;
+        };
+        if let Some(s) = self.sessions[slot as usize].as_mut() {
+            s.call = to.to_owned();
+        }
+        self.by_call.insert(to.to_owned(), slot);
+        true
+    }
+
     /// Ends the session: its ports go back to the allocator (the driver closes the sockets of
     /// the returned ports) and its final counters are returned.
     pub fn end(&mut self, call: &str) -> Option<EndedSession> {
@@ -644,5 +660,26 @@ mod tests {
         assert!(m.mux());
         m.sides[1].remote = Some(RemoteMedia::new("1.2.3.4:6".parse().unwrap()));
         assert!(!m.mux());
+    }
+
+    #[test]
+    fn a_renamed_session_keeps_its_ports_under_the_new_name() {
+        let mut t = RelayTable::new(RelayConfig {
+            port_min: 30000,
+            port_max: 30009,
+            inactivity_timeout: Duration::from_secs(60),
+            relatch_after: Duration::from_secs(5),
+        })
+        .unwrap();
+        let now = Instant::now();
+        let p = t.allocate(now, "7#alt", Side::B, 0).unwrap();
+        t.allocate(now, "7", Side::B, 0).unwrap();
+        assert!(!t.rename("7#alt", "7"), "the name is taken");
+        t.end("7").unwrap();
+        assert!(t.rename("7#alt", "7"));
+        assert!(!t.contains("7#alt"));
+        assert_eq!(t.port("7", Side::B, 0), Some(p));
+        assert_eq!(t.end("7").unwrap().ports, vec![p]);
+        assert!(!t.rename("7", "8"), "no session left");
     }
 }
