@@ -68,8 +68,14 @@ impl G711 {
 pub const PLAIN_TELEPHONE_EVENT_PT: u8 = 101;
 
 /// The plain offer: `RTP/AVP`, G.711 (`first` preferred), telephone-event 0-16, ptime 20, the
-/// relay's address and port.
-pub fn plain_offer(ip: IpAddr, port: u16, first: G711, session_id: u64, version: u64) -> String {
+/// relay's address and port, direction `dir` (the browser's: hold passes across).
+pub fn plain_offer(
+    ip: IpAddr,
+    port: u16,
+    first: G711,
+    (session_id, version): (u64, u64),
+    dir: Direction,
+) -> String {
     let (a, b) = match first {
         G711::Pcmu => (G711::Pcmu, G711::Pcma),
         G711::Pcma => (G711::Pcma, G711::Pcmu),
@@ -81,22 +87,22 @@ pub fn plain_offer(ip: IpAddr, port: u16, first: G711, session_id: u64, version:
          m=audio {port} RTP/AVP {} {} {te}\r\n\
          a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
          a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n\
-         a=ptime:20\r\na=sendrecv\r\n",
+         a=ptime:20\r\na={}\r\n",
         a.pt(),
         b.pt(),
+        direction_attr(dir),
         te = PLAIN_TELEPHONE_EVENT_PT,
     )
 }
 
 /// The plain answer to a plain offer: `codec` and, when the offer had one, its
-/// telephone-event payload type.
+/// telephone-event payload type; direction `dir` (the browser's answer's).
 pub fn plain_answer(
     ip: IpAddr,
     port: u16,
-    codec: G711,
-    telephone_event: Option<u8>,
-    session_id: u64,
-    version: u64,
+    (codec, telephone_event): (G711, Option<u8>),
+    (session_id, version): (u64, u64),
+    dir: Direction,
 ) -> String {
     let ipv = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let name = match codec {
@@ -117,8 +123,35 @@ pub fn plain_answer(
             "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
         ));
     }
-    s.push_str("a=ptime:20\r\na=sendrecv\r\n");
+    s.push_str(&format!("a=ptime:20\r\na={}\r\n", direction_attr(dir)));
     s
+}
+
+/// The SDP attribute of a direction (RFC 3264 §5.1).
+pub fn direction_attr(dir: Direction) -> &'static str {
+    match dir {
+        Direction::SendRecv => "sendrecv",
+        Direction::SendOnly => "sendonly",
+        Direction::RecvOnly => "recvonly",
+        Direction::Inactive => "inactive",
+    }
+}
+
+/// The direction of the first audio line of `sdp`; on a plain line a hold address
+/// (`c=0.0.0.0`, RFC 2543) counts as not receiving (a WebRTC line always has that address).
+pub fn audio_direction(sdp: &Sdp) -> Direction {
+    let Some(i) = sdp.media.iter().position(|m| m.desc.media == "audio") else {
+        return Direction::SendRecv;
+    };
+    let hold_address = sdp.media[i].desc.proto != WEBRTC_PROFILE
+        && sdp
+            .media_connection(i)
+            .is_some_and(media::sdp::Connection::is_hold);
+    match sdp.direction(i) {
+        Direction::SendRecv if hold_address => Direction::SendOnly,
+        Direction::RecvOnly if hold_address => Direction::Inactive,
+        d => d,
+    }
 }
 
 /// What the plain side's SDP (its answer) says.
@@ -177,7 +210,9 @@ mod tests {
         let web = Sdp::parse(CHROME.as_bytes()).unwrap();
         assert!(is_webrtc(&web));
         let ip = "192.0.2.1".parse().unwrap();
-        let plain = Sdp::parse(plain_offer(ip, 4000, G711::Pcmu, 1, 1).as_bytes()).unwrap();
+        let plain =
+            Sdp::parse(plain_offer(ip, 4000, G711::Pcmu, (1, 1), Direction::SendRecv).as_bytes())
+                .unwrap();
         assert!(!is_webrtc(&plain));
         assert_eq!(decide(true, None), Bridge::WebRtcOfferer);
         assert_eq!(decide(true, Some(true)), Bridge::Relay);
@@ -188,22 +223,32 @@ mod tests {
     #[test]
     fn plain_offer_reads_back() {
         let ip = "192.0.2.1".parse().unwrap();
-        let sdp = Sdp::parse(plain_offer(ip, 4000, G711::Pcma, 7, 8).as_bytes()).unwrap();
+        let sdp =
+            Sdp::parse(plain_offer(ip, 4000, G711::Pcma, (7, 8), Direction::SendOnly).as_bytes())
+                .unwrap();
         let p = read_plain(&sdp).unwrap();
         assert_eq!(p.rtp, Some("192.0.2.1:4000".parse().unwrap()));
         assert_eq!(p.codec, G711::Pcma);
         assert_eq!(p.telephone_event, Some(101));
-        assert!(!p.hold);
+        assert!(p.hold, "sendonly: the far end does not receive");
+        assert_eq!(audio_direction(&sdp), Direction::SendOnly);
         assert_eq!(sdp.media[0].desc.proto, "RTP/AVP");
     }
 
     #[test]
     fn plain_answer_keeps_the_offered_event_pt() {
         let ip = "192.0.2.1".parse().unwrap();
-        let a = plain_answer(ip, 4000, G711::Pcma, Some(96), 1, 1);
+        let a = plain_answer(
+            ip,
+            4000,
+            (G711::Pcma, Some(96)),
+            (1, 1),
+            Direction::RecvOnly,
+        );
         let p = read_plain(&Sdp::parse(a.as_bytes()).unwrap()).unwrap();
         assert_eq!((p.codec, p.telephone_event), (G711::Pcma, Some(96)));
         assert!(a.contains("m=audio 4000 RTP/AVP 8 96\r\n"), "{a}");
+        assert!(a.contains("a=recvonly\r\n"), "{a}");
     }
 
     #[test]

@@ -12,12 +12,14 @@ use crate::calls::{cdrs, free_port, register_device, Sipp};
 use crate::harness::{Server, Site};
 use crate::webrtc::Browser;
 
-pub(super) fn site() -> Site {
-    let site = Site::with_sections(
+/// A `ws` listener and the relay on ports `port_min`..+99, ONNET calls anchored.
+pub(super) fn site(port_min: u16) -> Site {
+    let site = Site::with_sections(&format!(
         "[[listener]]\ntransport = \"ws\"\naddress = \"127.0.0.1:0\"\n\
-         [media]\nbind_address = \"127.0.0.1\"\nport_min = 42800\nport_max = 42899\n\
+         [media]\nbind_address = \"127.0.0.1\"\nport_min = {port_min}\nport_max = {}\n\
          anchor_onnet = true\n",
-    );
+        port_min + 99
+    ));
     site.add_account("alice", "wonderland");
     site.add_account("bob", "builder");
     site
@@ -54,7 +56,7 @@ fn bound_relay_ports() -> Vec<u16> {
 
 #[test]
 fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() {
-    let site = site();
+    let site = site(42800);
     let server = site.start();
     let mut web = web_phone(&server);
 

@@ -6,6 +6,7 @@
 
 mod browser;
 mod fork;
+mod hold;
 mod wsua;
 
 use std::net::SocketAddr;

@@ -310,8 +310,17 @@ impl RelayHandle {
                 g.plain_offer = g.gw.plain_offer(ip_to, g.plain_port);
                 return Some(Ok(Bytes::from(g.plain_offer.clone())));
             }
-            // the plain side's answer, or its re-offer (then the browser gets our current
-            // answer again: same ICE credentials, fingerprint and codecs)
+            if offer {
+                // the plain side's re-offer: hold or resume makes a new WebRTC offer with its
+                // direction; anything else (a session refresh) gives the browser our current
+                // description again (same ICE credentials, fingerprint and codecs)
+                return Some(match g.gw.plain_reoffer(parsed) {
+                    Ok(Some(o)) => Ok(Bytes::from(o)),
+                    Ok(None) => Ok(Bytes::from(g.gw.browser_answer().to_owned())),
+                    Err(e) => Err(e.into()),
+                });
+            }
+            // the plain side's answer
             return Some(match g.gw.set_plain(parsed) {
                 Ok(()) => Ok(Bytes::from(g.gw.browser_answer().to_owned())),
                 Err(e) => Err(e.into()),

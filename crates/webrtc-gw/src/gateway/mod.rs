@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use media::sdp::Sdp;
+use media::sdp::{Direction, Sdp};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::format::{Codec, FormatParams};
@@ -30,6 +30,11 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 use crate::codec::{BrowserCodec, Transcoder};
 use crate::profile::{self, PlainMedia, G711};
 use crate::rtp::{scale_event_duration, PlainRtp, TsMap};
+
+mod hold;
+mod sdp;
+
+use sdp::{answered, offered_codecs};
 
 /// A latched plain source silent this long may be replaced by another one (the relay's default).
 const RELATCH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
@@ -156,6 +161,9 @@ pub struct Gateway {
     closed: bool,
     stats: GatewayStats,
     session_version: u64,
+    /// The direction the plain side's SDP says: the browser's last offer's or answer's
+    /// (hold passes across, see `hold.rs`).
+    plain_dir: Direction,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -168,83 +176,6 @@ impl std::fmt::Debug for Gateway {
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
-}
-
-fn offered_codecs(sdp: &Sdp) -> (bool, bool, bool) {
-    let mut g711 = (false, false);
-    let mut opus = false;
-    for m in sdp.media.iter().filter(|m| m.desc.media == "audio") {
-        for f in &m.desc.formats {
-            match f.as_str() {
-                "0" => g711.0 = true,
-                "8" => g711.1 = true,
-                _ => {}
-            }
-        }
-        for a in m.attributes().filter(|a| a.name == "rtpmap") {
-            let v = a.value.as_deref().unwrap_or("").to_ascii_lowercase();
-            if v.contains(" opus/48000") {
-                opus = true;
-            }
-            if v.contains(" pcmu/8000") {
-                g711.0 = true;
-            }
-            if v.contains(" pcma/8000") {
-                g711.1 = true;
-            }
-        }
-    }
-    (g711.0, g711.1, opus)
-}
-
-/// The codecs of our answer: first format of the audio line and the telephone-event format.
-fn answered(answer: &str) -> Option<BrowserPts> {
-    let sdp = Sdp::parse(answer.as_bytes()).ok()?;
-    let m = sdp
-        .media
-        .iter()
-        .find(|m| m.desc.media == "audio" && m.desc.port != 0)?;
-    let maps: Vec<(u8, String)> = m
-        .attributes()
-        .filter(|a| a.name == "rtpmap")
-        .filter_map(|a| {
-            let (pt, enc) = a.value.as_deref()?.split_once(' ')?;
-            Some((pt.trim().parse().ok()?, enc.to_ascii_lowercase()))
-        })
-        .collect();
-    let name = |pt: u8| maps.iter().find(|(p, _)| *p == pt).map(|(_, e)| e.as_str());
-    let mut audio = None;
-    let mut tele = None;
-    for f in &m.desc.formats {
-        let Ok(pt) = f.parse::<u8>() else { continue };
-        let enc = name(pt).unwrap_or(match pt {
-            0 => "pcmu/8000",
-            8 => "pcma/8000",
-            _ => "",
-        });
-        let codec = if enc.starts_with("pcmu/") {
-            Some(BrowserCodec::G711(G711::Pcmu))
-        } else if enc.starts_with("pcma/") {
-            Some(BrowserCodec::G711(G711::Pcma))
-        } else if enc.starts_with("opus/") {
-            Some(BrowserCodec::Opus)
-        } else {
-            None
-        };
-        if let (None, Some(c)) = (audio, codec) {
-            audio = Some((pt, c));
-        }
-        if tele.is_none() && enc.starts_with("telephone-event/") {
-            let rate = enc.split('/').nth(1).and_then(|r| r.parse().ok());
-            tele = rate.map(|r| (pt, r));
-        }
-    }
-    let (pt, codec) = audio?;
-    Some(BrowserPts {
-        audio: pt,
-        codec,
-        tele,
-    })
 }
 
 fn build_rtc(
@@ -316,6 +247,7 @@ impl Gateway {
             .to_sdp_string();
         let browser = answered(&answer).ok_or(GatewayError::NoCodec)?;
         let mut gw = Self::with(now, rtc, local, answer, browser);
+        gw.plain_dir = profile::audio_direction(&parsed);
         gw.drain();
         Ok(gw)
     }
@@ -343,6 +275,7 @@ impl Gateway {
             closed: false,
             stats: GatewayStats::default(),
             session_version: 1,
+            plain_dir: Direction::SendRecv,
         }
     }
 
@@ -397,6 +330,7 @@ impl Gateway {
             .accept_answer(pending, parsed)
             .map_err(|e| GatewayError::Offer(e.to_string()))?;
         self.browser = answered(answer).ok_or(GatewayError::NoCodec)?;
+        self.plain_dir = hold::direction_of(answer);
         if let Some(p) = self.plain {
             self.transcoder = Some(Transcoder::new(self.browser.codec, p.codec)?);
         }
@@ -418,10 +352,9 @@ impl Gateway {
         profile::plain_answer(
             ip,
             port,
-            p.codec,
-            p.telephone_event,
-            u64::from(self.plain_ssrc),
-            v,
+            (p.codec, p.telephone_event),
+            (u64::from(self.plain_ssrc), v),
+            self.plain_dir,
         )
     }
 
@@ -429,6 +362,7 @@ impl Gateway {
     /// direction change): str0m answers it on the same session; [`Gateway::browser_answer`]
     /// then returns the new answer.
     pub fn accept_reoffer(&mut self, offer: &str) -> Result<(), GatewayError> {
+        self.plain_dir = hold::direction_of(offer);
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| GatewayError::Offer(e.to_string()))?;
         let answer = self
@@ -465,7 +399,13 @@ impl Gateway {
         };
         let v = self.session_version;
         self.session_version += 1;
-        profile::plain_offer(ip, port, first, u64::from(self.plain_ssrc), v)
+        profile::plain_offer(
+            ip,
+            port,
+            first,
+            (u64::from(self.plain_ssrc), v),
+            self.plain_dir,
+        )
     }
 
     /// The plain side answered (or re-offered): its address, codec and telephone-event.
