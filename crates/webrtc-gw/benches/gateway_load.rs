@@ -251,6 +251,7 @@ fn run(label: &str, codec: Codec) {
             for d in out {
                 match d.leg {
                     Leg::Plain => to_plain += 1,
+                    Leg::PlainRtcp => {}
                     Leg::Browser => {
                         to_browser += 1;
                         feed_client(&mut p.client, now, p.gw_addr, p.client_addr, &d.data);

@@ -15,11 +15,13 @@
 //! | [`profile`] | an SDP, what signalling knows of the answerer | [`profile::Bridge`], the plain offer |
 //! | [`gateway`] | browser offer, plain SDP, datagrams from either leg, `now` | browser answer, [`gateway::Datagram`]s, next deadline |
 //! | [`codec`] | payloads | payloads in the other side's codec |
+//! | [`rtcp`] | the plain side's RTP and RTCP, `now` | the gateway's SR + SDES to the plain side |
 
 pub mod codec;
 pub mod g711;
 pub mod gateway;
 pub mod profile;
+pub mod rtcp;
 mod rtp;
 
 pub use gateway::{Datagram, Gateway, GatewayConfig, GatewayError, GatewayStats, Leg};

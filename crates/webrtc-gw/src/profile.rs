@@ -163,6 +163,9 @@ pub struct PlainMedia {
     pub codec: G711,
     /// Its telephone-event payload type, if any.
     pub telephone_event: Option<u8>,
+    /// Where it receives RTCP (`a=rtcp`, else RTP port + 1); `rtcp_mux`: on the RTP port.
+    pub rtcp: Option<SocketAddr>,
+    pub rtcp_mux: bool,
     /// It will not receive (hold: `sendonly`, `inactive`, 0.0.0.0).
     pub hold: bool,
 }
@@ -186,13 +189,20 @@ pub fn read_plain(sdp: &Sdp) -> Option<PlainMedia> {
                 .starts_with("telephone-event/8000")
                 .then(|| pt.trim().parse().ok())?
         });
-    let rtp = sdp.remote_media(i).map(|r| r.rtp);
+    let remote = sdp.remote_media(i);
+    let rtp = remote.map(|r| r.rtp);
+    let rtcp = remote.map(|r| {
+        r.rtcp
+            .unwrap_or_else(|| SocketAddr::new(r.rtp.ip(), r.rtp.port().wrapping_add(1)))
+    });
     let dir = sdp.direction(i);
     let hold = sdp.is_hold(i) || matches!(dir, Direction::SendOnly | Direction::Inactive);
     Some(PlainMedia {
         rtp,
         codec,
         telephone_event,
+        rtcp,
+        rtcp_mux: remote.is_some_and(|r| r.rtcp_mux),
         hold,
     })
 }

@@ -33,7 +33,9 @@ pub(crate) fn scale_event_duration(payload: &mut [u8], from: u32, to: u32) {
 pub(crate) struct PlainRtp<'a> {
     pub(crate) pt: u8,
     pub(crate) marker: bool,
+    pub(crate) seq: u16,
     pub(crate) ts: u32,
+    pub(crate) ssrc: u32,
     pub(crate) payload: &'a [u8],
 }
 
@@ -60,7 +62,9 @@ impl<'a> PlainRtp<'a> {
         Some(Self {
             pt,
             marker: d[1] & 0x80 != 0,
+            seq: u16::from_be_bytes([d[2], d[3]]),
             ts: u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
+            ssrc: u32::from_be_bytes([d[8], d[9], d[10], d[11]]),
             payload: d.get(off..end)?,
         })
     }

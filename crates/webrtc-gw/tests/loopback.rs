@@ -151,7 +151,7 @@ impl Call {
         while let Some(d) = self.gw.poll_transmit() {
             let s = match d.leg {
                 Leg::Browser => &self.gw_browser,
-                Leg::Plain => &self.gw_plain,
+                Leg::Plain | Leg::PlainRtcp => &self.gw_plain,
             };
             s.send_to(&d.data, d.to).unwrap();
         }

@@ -86,11 +86,12 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     web.expect_request("ACK", 10);
     let (ok, out) = phone.wait();
     assert!(ok, "the plain phone (plain offer, then CANCEL):\n{out}");
-    // the gateway's two ports (no RTCP: the browser muxes); the plain offer's pair is closed
+    // the gateway's ports: the browser's (RTCP muxed), the caller's RTP and RTCP; the plain
+    // offer's pair is closed
     let ports = bound_relay_ports();
     assert_eq!(
         ports.len(),
-        2,
+        3,
         "the plain offer's relay ports are released: {ports:?}"
     );
     browser.connect();

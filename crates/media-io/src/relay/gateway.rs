@@ -85,7 +85,7 @@ impl Gateways {
         let Some(g) = self.calls.remove(from) else {
             return;
         };
-        for p in [g.browser_port, g.plain_port] {
+        for p in [g.browser_port, g.plain_port, g.plain_port + 1] {
             if let Some(owner) = self.ports.get_mut(&p) {
                 to.clone_into(&mut owner.0);
             }
@@ -99,6 +99,7 @@ impl Gateways {
         let mut g = self.calls.remove(call)?;
         self.ports.remove(&g.browser_port);
         self.ports.remove(&g.plain_port);
+        self.ports.remove(&(g.plain_port + 1));
         g.gw.close();
         Some((g.browser, g.gw.stats()))
     }
@@ -116,6 +117,7 @@ pub(super) fn merge_stats(stats: &mut CallStats, browser: Side, g: GatewayStats)
     from_plain.packets += g.plain_to_browser;
     from_plain.rtp_packets += g.plain_to_browser;
     from_plain.bytes += g.plain_to_browser_bytes;
+    from_plain.rtcp_packets += g.plain_rtcp_received;
 }
 
 /// Sends what the gateway has queued; returns (datagrams sent, bytes).
@@ -130,6 +132,7 @@ fn flush(
         let port = match d.leg {
             Leg::Browser => g.browser_port,
             Leg::Plain => g.plain_port,
+            Leg::PlainRtcp => g.plain_port + 1,
         };
         let Some(to) = for_family(d.to, socket_is_v6) else {
             continue;
@@ -170,6 +173,7 @@ pub(super) fn packet(
     match leg {
         Leg::Browser => g.gw.handle_browser(now, source, data),
         Leg::Plain => g.gw.handle_plain(now, source, data),
+        Leg::PlainRtcp => g.gw.handle_plain_rtcp(now, source, data),
     }
     core.table.note_activity(now, call);
     let sent = flush(g, &core.sockets, core.first_port, socket_is_v6);
@@ -196,27 +200,32 @@ pub(super) fn timers(core: &mut Core, now: Instant, socket_is_v6: bool) {
     gws.next_check = next.map(|t| t.max(now + TIMER_GRANULARITY));
 }
 
-/// Binds the RTP socket of a new port facing `side` (no RTCP socket: the browser muxes, and the
-/// gateway does not relay the plain side's RTCP).
+/// Binds the RTP socket of a new port facing `side`, and with `rtcp` the next port's (the plain
+/// side's RTCP, which the gateway terminates; the browser muxes).
 fn allocate(
     core: &mut Core,
     now: Instant,
     call: &str,
-    side: Side,
+    (side, rtcp): (Side, bool),
     ip: IpAddr,
 ) -> Result<u16, MediaError> {
     let mut bound = None;
-    let port = core
-        .table
-        .allocate_with(now, call, side, 0, |p| match bind(ip, p) {
-            Ok(s) => {
-                bound = Some(s);
-                true
-            }
-            Err(_) => false,
-        })?;
-    if let Some(s) = bound {
-        core.add_socket(port, s);
+    let port = core.table.allocate_with(now, call, side, 0, |p| {
+        let Ok(rtp) = bind(ip, p) else {
+            return false;
+        };
+        let rtcp = match rtcp.then(|| bind(ip, p + 1)) {
+            Some(Err(_)) => return false,
+            r => r.and_then(Result::ok),
+        };
+        bound = Some((rtp, rtcp));
+        true
+    })?;
+    if let Some((rtp, rtcp)) = bound {
+        core.add_socket(port, rtp);
+        if let Some(s) = rtcp {
+            core.add_socket(port + 1, s);
+        }
     }
     Ok(port)
 }
@@ -376,8 +385,8 @@ fn new_bridge(
 ) -> Result<Bytes, MediaError> {
     let config = core.gateways.config()?;
     let result = (|| {
-        let browser_port = allocate(core, now, call, browser, bind_ip)?;
-        let plain_port = allocate(core, now, call, browser.other(), bind_ip)?;
+        let browser_port = allocate(core, now, call, (browser, false), bind_ip)?;
+        let plain_port = allocate(core, now, call, (browser.other(), true), bind_ip)?;
         let local = SocketAddr::new(ip_browser, browser_port);
         let (gw, plain_offer) = match offer {
             Offer::FromBrowser(text) => {
@@ -412,6 +421,8 @@ fn new_bridge(
                 .insert(g.browser_port, (call.to_owned(), Leg::Browser));
             gws.ports
                 .insert(g.plain_port, (call.to_owned(), Leg::Plain));
+            gws.ports
+                .insert(g.plain_port + 1, (call.to_owned(), Leg::PlainRtcp));
             let t = g.gw.poll_timeout();
             let out = if g.gw.awaits_browser_answer() {
                 Bytes::from(g.gw.browser_answer().to_owned())

@@ -3,4 +3,5 @@
 mod fork;
 mod gateway;
 mod relay;
+mod rtcp;
 mod stun;

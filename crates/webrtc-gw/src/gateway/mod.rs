@@ -32,6 +32,7 @@ use crate::profile::{self, PlainMedia, G711};
 use crate::rtp::{scale_event_duration, PlainRtp, TsMap};
 
 mod hold;
+mod rtcp;
 mod sdp;
 
 use sdp::{answered, offered_codecs};
@@ -96,6 +97,8 @@ pub enum Leg {
     Browser,
     /// The plain RTP side.
     Plain,
+    /// The plain side's RTCP (from the port after the one facing it).
+    PlainRtcp,
 }
 
 /// A datagram to send from the relay port facing `leg`.
@@ -121,6 +124,9 @@ pub struct GatewayStats {
     pub plain_to_browser_bytes: u64,
     /// Datagrams dropped (unparseable, unknown payload type, no destination yet, hold).
     pub dropped: u64,
+    /// Compound RTCP packets from the plain side (read, not relayed), and reports sent to it.
+    pub plain_rtcp_received: u64,
+    pub plain_rtcp_sent: u64,
 }
 
 /// The browser side's negotiated payload types.
@@ -164,6 +170,11 @@ pub struct Gateway {
     /// The direction the plain side's SDP says: the browser's last offer's or answer's
     /// (hold passes across, see `hold.rs`).
     plain_dir: Direction,
+    /// The plain leg's RTCP (`crate::rtcp`): its reports read, ours sent.
+    plain_rtcp: crate::rtcp::PlainRtcp,
+    /// Where the plain side's RTCP came from (symmetric RTCP), and our last RTP time to it.
+    plain_rtcp_latched: Option<SocketAddr>,
+    to_plain_last_ts: u32,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -276,6 +287,9 @@ impl Gateway {
             stats: GatewayStats::default(),
             session_version: 1,
             plain_dir: Direction::SendRecv,
+            plain_rtcp: crate::rtcp::PlainRtcp::default(),
+            plain_rtcp_latched: None,
+            to_plain_last_ts: 0,
         }
     }
 
@@ -347,6 +361,8 @@ impl Gateway {
             rtp: None,
             codec: G711::Pcmu,
             telephone_event: None,
+            rtcp: None,
+            rtcp_mux: false,
             hold: false,
         });
         profile::plain_answer(
@@ -467,6 +483,11 @@ impl Gateway {
 
     /// A datagram from the plain side arrived on the relay port facing it.
     pub fn handle_plain(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        if crate::rtcp::is_rtcp(data) {
+            // RTCP muxed on the RTP port (RFC 5761)
+            self.handle_plain_rtcp(now, source, data);
+            return;
+        }
         let Some(rtp) = PlainRtp::parse(data) else {
             self.stats.dropped += 1;
             return;
@@ -484,6 +505,7 @@ impl Gateway {
         }
         self.plain_latched = Some(source);
         self.plain_last_rx = Some(now);
+        self.plain_rtcp.on_rtp(now, rtp.ssrc, rtp.seq, rtp.ts);
         let (Some(mid), true) = (self.mid, self.connected) else {
             self.stats.dropped += 1;
             return;
@@ -547,11 +569,15 @@ impl Gateway {
             tracing::debug!(error = %e, "WebRTC timeout handling failed");
         }
         self.drain();
+        self.plain_report(now);
     }
 
     /// When [`Gateway::handle_timeout`] wants to be called.
     pub fn poll_timeout(&self) -> Instant {
-        self.timeout
+        match self.plain_rtcp.poll_timeout() {
+            Some(t) => t.min(self.timeout),
+            None => self.timeout,
+        }
     }
 
     /// The next datagram to send.
@@ -651,6 +677,7 @@ impl Gateway {
         data.extend_from_slice(&self.plain_ssrc.to_be_bytes());
         data.extend_from_slice(&payload);
         self.plain_seq = self.plain_seq.wrapping_add(1);
+        self.to_plain_last_ts = ts;
         self.stats.browser_to_plain += 1;
         self.stats.browser_to_plain_bytes += payload.len() as u64;
         self.out.push_back(Datagram {
