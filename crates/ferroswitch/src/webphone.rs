@@ -2,7 +2,8 @@
 //! controls calls. Its files are embedded in the binary and served by the WebSocket listeners
 //! to plain HTTP `GET`s (see [`crate::ws`]): on a `wss` listener the page and its SIP
 //! WebSocket share one origin, which is what the default origin check allows. JsSIP is
-//! vendored by `scripts/vendor-jssip` (licences in `LICENSES-jssip.txt`).
+//! vendored by `scripts/vendor-jssip` (licences in `LICENSES-jssip.txt`); SIP.js by
+//! `scripts/vendor-sipjs`, served with `/sipjs.html`, a page that loads SIP.js alone.
 
 /// One embedded file: path, content type, bytes.
 struct File {
@@ -36,6 +37,26 @@ const FILES: &[File] = &[
         path: "/LICENSES-jssip.txt",
         content_type: "text/plain; charset=utf-8",
         body: include_bytes!("../webphone/LICENSES-jssip.txt"),
+    },
+    File {
+        path: "/sipjs.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../webphone/sipjs.html"),
+    },
+    File {
+        path: "/sipjs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../webphone/sipjs.js"),
+    },
+    File {
+        path: "/sip.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../webphone/sip.min.js"),
+    },
+    File {
+        path: "/LICENSE-sipjs.txt",
+        content_type: "text/plain; charset=utf-8",
+        body: include_bytes!("../webphone/LICENSE-sipjs.txt"),
     },
 ];
 
@@ -81,5 +102,18 @@ mod tests {
         assert!(
             String::from_utf8_lossy(&respond("/../etc/passwd", false)).starts_with("HTTP/1.1 404")
         );
+    }
+
+    #[test]
+    fn serves_sipjs_alone_with_its_licence() {
+        let page = String::from_utf8(respond("/sipjs.html", false)).unwrap();
+        assert!(
+            page.contains("/sip.min.js") && !page.contains("jssip"),
+            "{page}"
+        );
+        let js = String::from_utf8_lossy(&respond("/sip.min.js", false)).into_owned();
+        assert!(js.contains("text/javascript") && js.contains("SIP.js v"));
+        let licence = String::from_utf8_lossy(&respond("/LICENSE-sipjs.txt", false)).into_owned();
+        assert!(licence.contains("MIT License"));
     }
 }

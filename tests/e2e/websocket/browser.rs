@@ -23,17 +23,17 @@ use crate::calls::{cdrs, device, free_port, Sipp};
 use crate::harness::optional_tool;
 
 /// The browser account: its login is its number (MSISDN).
-const NUMBER: &str = "4930555001";
-const PASSWORD: &str = "webphone1";
+pub(super) const NUMBER: &str = "4930555001";
+pub(super) const PASSWORD: &str = "webphone1";
 
 /// chromedriver on a loopback port; killed on drop.
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -61,7 +61,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+pub(super) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("acceptInsecureCerts".into(), json!(true));
     caps.insert(
@@ -97,7 +97,12 @@ async fn text(c: &Client, css: &str) -> String {
 }
 
 /// Waits (up to `secs`) until the element's text satisfies `pred`; returns it.
-async fn wait_text(c: &Client, css: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+pub(super) async fn wait_text(
+    c: &Client,
+    css: &str,
+    secs: u64,
+    pred: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let t = text(c, css).await;
@@ -133,7 +138,7 @@ fn shots() -> PathBuf {
     dir
 }
 
-async fn screenshot(c: &Client, name: &str) {
+pub(super) async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
 }
@@ -293,7 +298,9 @@ fn the_web_phone_registers_calls_and_answers_in_chromium() {
 async fn audio_packets(c: &Client) -> (u64, u64) {
     let script = r#"
         const done = arguments[arguments.length - 1];
-        const pc = window.phone.session && window.phone.session.connection;
+        // the page's call, or the one a test script names with window.testPc
+        const pc = window.testPc ? window.testPc()
+          : (window.phone.session && window.phone.session.connection);
         if (!pc) { done([0, 0]); return; }
         pc.getStats().then((report) => {
           let inbound = 0, outbound = 0;
@@ -313,7 +320,7 @@ async fn audio_packets(c: &Client) -> (u64, u64) {
 
 /// Waits up to `secs` for 50 audio packets each way in the page's call (one second of
 /// 20 ms frames), failing with the counts and the page's log.
-async fn wait_audio(c: &Client, secs: u64, what: &str) {
+pub(super) async fn wait_audio(c: &Client, secs: u64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let (i, o) = audio_packets(c).await;

@@ -7,6 +7,7 @@
 mod browser;
 mod fork;
 mod hold;
+mod sipjs;
 mod wsua;
 
 use std::net::SocketAddr;
