@@ -337,6 +337,65 @@ pub(super) async fn wait_audio(c: &Client, secs: u64, what: &str) {
     }
 }
 
+/// What the browser tests with the WebRTC gateway share: a server with a `wss` listener and
+/// the relay on `port_min`..+99 (`media`: more `[media]` keys), the accounts `NUMBER` and bob,
+/// chromedriver and a runtime. `None` (a recorded skip) without Chromium.
+pub(super) struct Rig {
+    pub(super) site: crate::harness::Site,
+    pub(super) server: crate::harness::Server,
+    pub(super) wss: std::net::SocketAddr,
+    driver: Driver,
+    pub(super) rt: tokio::runtime::Runtime,
+}
+
+impl Rig {
+    pub(super) fn start(port_min: u16, media: &str) -> Option<Self> {
+        if !optional_tool("chromium", "chromium")
+            || !optional_tool("chromedriver", "chromium-driver")
+        {
+            return None;
+        }
+        let site = crate::harness::Site::with_sections(&format!(
+            "[[listener]]\ntransport = \"wss\"\naddress = \"127.0.0.1:0\"\n\
+             [media]\nbind_address = \"127.0.0.1\"\nport_min = {port_min}\nport_max = {}\n{media}",
+            port_min + 99
+        ));
+        site.add_account(NUMBER, PASSWORD);
+        site.add_account("bob", "builder");
+        let server = site.start();
+        let wss = listener(&server, "wss");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        Some(Self {
+            site,
+            server,
+            wss,
+            driver: Driver::start(),
+            rt,
+        })
+    }
+
+    /// A Chromium session.
+    pub(super) async fn browser(&self) -> Client {
+        browser(&self.driver, &self.site.dir.path().join("chromium")).await
+    }
+
+    /// A Chromium session on the web phone, registered as `NUMBER`.
+    async fn page(&self) -> Client {
+        let c = self.browser().await;
+        c.goto(&format!("https://{}/", self.wss)).await.unwrap();
+        wait_text(&c, "#reg-status", 10, |t| t == "not registered").await;
+        fill(&c, "#user", NUMBER).await;
+        fill(&c, "#password", PASSWORD).await;
+        click(&c, "#register").await;
+        wait_text(&c, "#reg-status", 15, |t| t == "registered").await;
+        c
+    }
+}
+
 /// Issue 18's media proof with a real browser: the page (Chromium, fake microphone) calls a
 /// plain SIP phone (SIPp: its scenario fails on any WebRTC attribute in the INVITE, and it
 /// echoes the RTP it gets). The relay's WebRTC gateway terminates ICE + DTLS-SRTP towards the
@@ -346,37 +405,17 @@ pub(super) async fn wait_audio(c: &Client, secs: u64, what: &str) {
 /// up.
 #[test]
 fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
-    if !optional_tool("chromium", "chromium") || !optional_tool("chromedriver", "chromium-driver") {
+    let Some(rig) = Rig::start(42600, "") else {
         return;
-    }
-    let site = crate::harness::Site::with_sections(
-        "[[listener]]\ntransport = \"wss\"\naddress = \"127.0.0.1:0\"\n\
-         [media]\nbind_address = \"127.0.0.1\"\nport_min = 42600\nport_max = 42699\n",
-    );
-    site.add_account(NUMBER, PASSWORD);
-    site.add_account("bob", "builder");
-    let server = site.start();
-    let wss = listener(&server, "wss");
-    let driver = Driver::start();
-    let profile = site.dir.path().join("chromium");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = browser(&driver, &profile).await;
-        c.goto(&format!("https://{wss}/")).await.unwrap();
-        wait_text(&c, "#reg-status", 10, |t| t == "not registered").await;
-        fill(&c, "#user", NUMBER).await;
-        fill(&c, "#password", PASSWORD).await;
-        click(&c, "#register").await;
-        wait_text(&c, "#reg-status", 15, |t| t == "registered").await;
+    };
+    let (site, server) = (&rig.site, &rig.server);
+    rig.rt.block_on(async {
+        let c = rig.page().await;
 
         let bob = tokio::task::block_in_place(|| {
             let port = free_port();
-            crate::calls::register_device(&site, &server, "bob", "builder", port);
-            Sipp::new(&site, "uas_answer_plain_from_webrtc.xml", port)
+            crate::calls::register_device(site, server, "bob", "builder", port);
+            Sipp::new(site, "uas_answer_plain_from_webrtc.xml", port)
                 .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
                 .spawn()
         });
@@ -393,7 +432,7 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
         // the other way: bob's plain phone (PCMU only, echoing) calls the page; the relay
         // offers the browser WebRTC, the page answers, audio flows both ways, bob hangs up
         let caller = tokio::task::block_in_place(|| {
-            Sipp::new(&site, "uac_call_talk_then_bye.xml", free_port())
+            Sipp::new(site, "uac_call_talk_then_bye.xml", free_port())
                 .rows(&[&format!("bob;builder;{NUMBER}")])
                 .target(server.udp)
                 .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
@@ -408,7 +447,7 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
         assert!(ok, "bob (plain phone calling the page):\n{out}");
         c.close().await.unwrap();
     });
-    let rows = cdrs(&site, 2);
+    let rows = cdrs(site, 2);
     assert_eq!(rows.len(), 2, "{rows:?}");
     for r in &rows {
         assert_eq!(r.final_code, 200, "{r:?}");
@@ -423,29 +462,14 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
 /// echoes; the CDR counts both ways), the page's branch is cancelled.
 #[test]
 fn the_web_phone_and_a_plain_phone_ring_together_and_either_answers_with_media() {
-    if !optional_tool("chromium", "chromium") || !optional_tool("chromedriver", "chromium-driver") {
+    let Some(rig) = Rig::start(42700, "anchor_onnet = true\n") else {
         return;
-    }
-    let site = crate::harness::Site::with_sections(
-        "[[listener]]\ntransport = \"wss\"\naddress = \"127.0.0.1:0\"\n\
-         [media]\nbind_address = \"127.0.0.1\"\nport_min = 42700\nport_max = 42799\n\
-         anchor_onnet = true\n",
-    );
-    site.add_account(NUMBER, PASSWORD);
-    site.add_account("bob", "builder");
-    let server = site.start();
-    let wss = listener(&server, "wss");
-    let driver = Driver::start();
-    let profile = site.dir.path().join("chromium");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    };
+    let (site, server) = (&rig.site, &rig.server);
     let device = |scenario: &str| {
         let port = free_port();
-        crate::calls::register_device(&site, &server, NUMBER, PASSWORD, port);
-        Sipp::new(&site, scenario, port)
+        crate::calls::register_device(site, server, NUMBER, PASSWORD, port);
+        Sipp::new(site, scenario, port)
             .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
             .spawn()
     };
@@ -455,19 +479,14 @@ fn the_web_phone_and_a_plain_phone_ring_together_and_either_answers_with_media()
         if echo {
             args.push("-rtp_echo");
         }
-        Sipp::new(&site, scenario, free_port())
+        Sipp::new(site, scenario, free_port())
             .rows(&[&format!("bob;builder;{NUMBER}")])
             .target(server.udp)
             .args(&args)
             .spawn()
     };
-    rt.block_on(async {
-        let c = browser(&driver, &profile).await;
-        c.goto(&format!("https://{wss}/")).await.unwrap();
-        fill(&c, "#user", NUMBER).await;
-        fill(&c, "#password", PASSWORD).await;
-        click(&c, "#register").await;
-        wait_text(&c, "#reg-status", 15, |t| t == "registered").await;
+    rig.rt.block_on(async {
+        let c = rig.page().await;
 
         // (a) the page answers
         let phone = tokio::task::block_in_place(|| device("uas_ring_cancelled_plain.xml"));
@@ -497,7 +516,7 @@ fn the_web_phone_and_a_plain_phone_ring_together_and_either_answers_with_media()
         );
         c.close().await.unwrap();
     });
-    let rows = cdrs(&site, 2);
+    let rows = cdrs(site, 2);
     assert_eq!(rows.len(), 2, "{rows:?}");
     for r in &rows {
         // (b): the pcap's 10 packets, echoed

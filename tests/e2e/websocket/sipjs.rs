@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::browser::{browser, wait_audio, Driver, NUMBER, PASSWORD};
-use super::listener;
+use super::browser::{wait_audio, Rig, NUMBER, PASSWORD};
 use crate::calls::{cdrs, free_port, Sipp};
-use crate::harness::optional_tool;
 
 /// Registers SIP.js over `url`; incoming calls are answered; `window.sipjs` is the state of the
 /// current call, `window.testPc()` its RTCPeerConnection.
@@ -80,26 +78,12 @@ async fn wait_state(c: &fantoccini::Client, want: &str, secs: u64) {
 
 #[test]
 fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
-    if !optional_tool("chromium", "chromium") || !optional_tool("chromedriver", "chromium-driver") {
+    let Some(rig) = Rig::start(43000, "") else {
         return;
-    }
-    let site = crate::harness::Site::with_sections(
-        "[[listener]]\ntransport = \"wss\"\naddress = \"127.0.0.1:0\"\n\
-         [media]\nbind_address = \"127.0.0.1\"\nport_min = 43000\nport_max = 43099\n",
-    );
-    site.add_account(NUMBER, PASSWORD);
-    site.add_account("bob", "builder");
-    let server = site.start();
-    let wss = listener(&server, "wss");
-    let driver = Driver::start();
-    let profile = site.dir.path().join("chromium");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = browser(&driver, &profile).await;
+    };
+    let (site, server, wss) = (&rig.site, &rig.server, rig.wss);
+    rig.rt.block_on(async {
+        let c = rig.browser().await;
         c.goto(&format!("https://{wss}/sipjs.html")).await.unwrap();
         let none = c.execute("return typeof JsSIP", vec![]).await.unwrap();
         assert_eq!(none, json!("undefined"), "SIP.js alone");
@@ -119,8 +103,8 @@ fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
         // SIP.js calls bob's plain phone
         let bob = tokio::task::block_in_place(|| {
             let port = free_port();
-            crate::calls::register_device(&site, &server, "bob", "builder", port);
-            Sipp::new(&site, "uas_answer_plain_from_webrtc.xml", port)
+            crate::calls::register_device(site, server, "bob", "builder", port);
+            Sipp::new(site, "uas_answer_plain_from_webrtc.xml", port)
                 .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
                 .spawn()
         });
@@ -136,7 +120,7 @@ fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
 
         // bob's plain phone calls SIP.js, which answers; bob hangs up
         let caller = tokio::task::block_in_place(|| {
-            Sipp::new(&site, "uac_call_talk_then_bye.xml", free_port())
+            Sipp::new(site, "uac_call_talk_then_bye.xml", free_port())
                 .rows(&[&format!("bob;builder;{NUMBER}")])
                 .target(server.udp)
                 .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
@@ -149,7 +133,7 @@ fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
         assert!(ok, "bob (calling SIP.js):\n{out}");
         c.close().await.unwrap();
     });
-    let rows = cdrs(&site, 2);
+    let rows = cdrs(site, 2);
     assert_eq!(rows.len(), 2, "{rows:?}");
     for r in &rows {
         assert_eq!(r.final_code, 200, "{r:?}");
