@@ -19,7 +19,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use super::{listener, site};
-use crate::calls::{cdrs, device, free_port, Sipp};
+use crate::calls::{cdrs, device, free_port, Running, Sipp};
 use crate::harness::optional_tool;
 
 /// The browser account: its login is its number (MSISDN).
@@ -378,6 +378,34 @@ impl Rig {
         })
     }
 
+    /// A plain SIPp device of `login` running `scenario` and echoing RTP (`block_in_place`:
+    /// called from the runtime).
+    pub(super) fn device(&self, login: &str, password: &str, scenario: &str) -> Running {
+        tokio::task::block_in_place(|| {
+            let port = free_port();
+            crate::calls::register_device(&self.site, &self.server, login, password, port);
+            Sipp::new(&self.site, scenario, port)
+                .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+                .spawn()
+        })
+    }
+
+    /// bob's plain SIPp phone calling `NUMBER` with `scenario` (echoing RTP with `echo`).
+    pub(super) fn bob_calls(&self, scenario: &str, echo: bool) -> Running {
+        tokio::task::block_in_place(|| {
+            let mp = free_port().to_string();
+            let mut args = vec!["-mp", mp.as_str()];
+            if echo {
+                args.push("-rtp_echo");
+            }
+            Sipp::new(&self.site, scenario, free_port())
+                .rows(&[&format!("bob;builder;{NUMBER}")])
+                .target(self.server.udp)
+                .args(&args)
+                .spawn()
+        })
+    }
+
     /// A Chromium session.
     pub(super) async fn browser(&self) -> Client {
         browser(&self.driver, &self.site.dir.path().join("chromium")).await
@@ -408,17 +436,11 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
     let Some(rig) = Rig::start(42600, "") else {
         return;
     };
-    let (site, server) = (&rig.site, &rig.server);
+    let site = &rig.site;
     rig.rt.block_on(async {
         let c = rig.page().await;
 
-        let bob = tokio::task::block_in_place(|| {
-            let port = free_port();
-            crate::calls::register_device(site, server, "bob", "builder", port);
-            Sipp::new(site, "uas_answer_plain_from_webrtc.xml", port)
-                .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
-                .spawn()
-        });
+        let bob = rig.device("bob", "builder", "uas_answer_plain_from_webrtc.xml");
         fill(&c, "#number", "bob").await;
         click(&c, "#call").await;
         wait_text(&c, "#call-status", 20, |t| t == "in call").await;
@@ -431,13 +453,7 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
 
         // the other way: bob's plain phone (PCMU only, echoing) calls the page; the relay
         // offers the browser WebRTC, the page answers, audio flows both ways, bob hangs up
-        let caller = tokio::task::block_in_place(|| {
-            Sipp::new(site, "uac_call_talk_then_bye.xml", free_port())
-                .rows(&[&format!("bob;builder;{NUMBER}")])
-                .target(server.udp)
-                .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
-                .spawn()
-        });
+        let caller = rig.bob_calls("uac_call_talk_then_bye.xml", true);
         wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
         click(&c, "#answer").await;
         wait_text(&c, "#call-status", 10, |t| t == "in call").await;
@@ -465,32 +481,13 @@ fn the_web_phone_and_a_plain_phone_ring_together_and_either_answers_with_media()
     let Some(rig) = Rig::start(42700, "anchor_onnet = true\n") else {
         return;
     };
-    let (site, server) = (&rig.site, &rig.server);
-    let device = |scenario: &str| {
-        let port = free_port();
-        crate::calls::register_device(site, server, NUMBER, PASSWORD, port);
-        Sipp::new(site, scenario, port)
-            .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
-            .spawn()
-    };
-    let bob = |scenario: &str, echo: bool| {
-        let mp = free_port().to_string();
-        let mut args = vec!["-mp", mp.as_str()];
-        if echo {
-            args.push("-rtp_echo");
-        }
-        Sipp::new(site, scenario, free_port())
-            .rows(&[&format!("bob;builder;{NUMBER}")])
-            .target(server.udp)
-            .args(&args)
-            .spawn()
-    };
+    let site = &rig.site;
     rig.rt.block_on(async {
         let c = rig.page().await;
 
         // (a) the page answers
-        let phone = tokio::task::block_in_place(|| device("uas_ring_cancelled_plain.xml"));
-        let caller = tokio::task::block_in_place(|| bob("uac_call_talk_then_bye.xml", true));
+        let phone = rig.device(NUMBER, PASSWORD, "uas_ring_cancelled_plain.xml");
+        let caller = rig.bob_calls("uac_call_talk_then_bye.xml", true);
         wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
         screenshot(&c, "9-fork-incoming").await;
         click(&c, "#answer").await;
@@ -503,8 +500,8 @@ fn the_web_phone_and_a_plain_phone_ring_together_and_either_answers_with_media()
         assert!(ok, "bob (calling the page and the device):\n{out}");
 
         // (b) the device answers while the page rings
-        let phone = tokio::task::block_in_place(|| device("uas_answer_plain.xml"));
-        let caller = tokio::task::block_in_place(|| bob("uac_call_rtp.xml", false));
+        let phone = rig.device(NUMBER, PASSWORD, "uas_answer_plain.xml");
+        let caller = rig.bob_calls("uac_call_rtp.xml", false);
         wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
         wait_text(&c, "#call-status", 10, |t| t.starts_with("failed")).await;
         let (ok, out) = tokio::task::block_in_place(|| caller.wait());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::browser::{wait_audio, Rig, NUMBER, PASSWORD};
-use crate::calls::{cdrs, free_port, Sipp};
+use crate::calls::cdrs;
 
 /// Registers SIP.js over `url`; incoming calls are answered; `window.sipjs` is the state of the
 /// current call, `window.testPc()` its RTCPeerConnection.
@@ -81,7 +81,7 @@ fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
     let Some(rig) = Rig::start(43000, "") else {
         return;
     };
-    let (site, server, wss) = (&rig.site, &rig.server, rig.wss);
+    let (site, wss) = (&rig.site, rig.wss);
     rig.rt.block_on(async {
         let c = rig.browser().await;
         c.goto(&format!("https://{wss}/sipjs.html")).await.unwrap();
@@ -101,13 +101,7 @@ fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
         assert_eq!(r, json!("registered"));
 
         // SIP.js calls bob's plain phone
-        let bob = tokio::task::block_in_place(|| {
-            let port = free_port();
-            crate::calls::register_device(site, server, "bob", "builder", port);
-            Sipp::new(site, "uas_answer_plain_from_webrtc.xml", port)
-                .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
-                .spawn()
-        });
+        let bob = rig.device("bob", "builder", "uas_answer_plain_from_webrtc.xml");
         c.execute(CALL, vec![json!("sip:bob@127.0.0.1")])
             .await
             .unwrap();
@@ -119,13 +113,7 @@ fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
         assert!(ok, "bob (called by SIP.js):\n{out}");
 
         // bob's plain phone calls SIP.js, which answers; bob hangs up
-        let caller = tokio::task::block_in_place(|| {
-            Sipp::new(site, "uac_call_talk_then_bye.xml", free_port())
-                .rows(&[&format!("bob;builder;{NUMBER}")])
-                .target(server.udp)
-                .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
-                .spawn()
-        });
+        let caller = rig.bob_calls("uac_call_talk_then_bye.xml", true);
         wait_state(&c, "Established", 15).await;
         wait_audio(&c, 4, "SIP.js called by a plain phone").await;
         wait_state(&c, "Terminated", 15).await;
