@@ -21,6 +21,7 @@ mod edge;
 mod flows;
 mod guard;
 mod lifecycle;
+mod messages;
 mod misses;
 mod operator;
 mod voicemail;
@@ -597,107 +598,6 @@ impl Dispatcher {
         };
         self.calls
             .invite(now, w.key, w.msg, w.from, caller, &dir, &mut out);
-    }
-
-    /// An authenticated (or trusted) MESSAGE: routed like a call, then the messaging core.
-    fn message(&mut self, now: Instant, w: Waiting, caller: Caller) {
-        let dialed = w
-            .msg
-            .request_uri()
-            .ok()
-            .and_then(|u| u.user_unescaped())
-            .and_then(|u| String::from_utf8(u.into_owned()).ok());
-        let dest = match dialed {
-            Some(d) if !d.is_empty() => {
-                messaging::route(&caller.tech_prefix, self.calls.dial_plan(), &d)
-            }
-            _ => messaging::Destination::Unroutable,
-        };
-        let reach = Reach {
-            location: self.registrar.location(),
-            now,
-            wall_ms: self.epoch.wall(now),
-            accounts: &self.accounts,
-            cluster: self.cluster.as_ref(),
-        };
-        let system = caller.trusted && self.system_commands.matches(&w.msg);
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.incoming(
-            &mut out,
-            w.key,
-            w.msg,
-            w.from,
-            messaging::Sender {
-                login: caller.login,
-                display_name: caller.display_name,
-            },
-            system,
-            dest,
-            &reach,
-        );
-    }
-
-    /// A response (or 408 for a timeout) to a client transaction, if it is a forwarded
-    /// MESSAGE.
-    fn messaging_response(
-        &mut self,
-        now: Instant,
-        key: sip_transaction::ClientKey,
-        status: u16,
-    ) -> bool {
-        if !self.messaging.owns(&key) {
-            return false;
-        }
-        let reach = Reach {
-            location: self.registrar.location(),
-            now,
-            wall_ms: self.epoch.wall(now),
-            accounts: &self.accounts,
-            cluster: self.cluster.as_ref(),
-        };
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.response(&mut out, key, status, &reach)
-    }
-
-    /// The messaging core's answer timers.
-    fn messaging_timeout(&mut self, now: Instant) {
-        if self.messaging.poll_timeout().is_none_or(|t| t > now) {
-            return;
-        }
-        let reach = Reach {
-            location: self.registrar.location(),
-            now,
-            wall_ms: self.epoch.wall(now),
-            accounts: &self.accounts,
-            cluster: self.cluster.as_ref(),
-        };
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.handle_timeout(&mut out, now, &reach);
-    }
-
-    /// A database or hook operation of the messaging core finished.
-    fn messaging_done(&mut self, now: Instant, done: messaging_io::Done) {
-        let reach = Reach {
-            location: self.registrar.location(),
-            now,
-            wall_ms: self.epoch.wall(now),
-            accounts: &self.accounts,
-            cluster: self.cluster.as_ref(),
-        };
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.done(&mut out, done, &reach);
     }
 
     fn push_report(&mut self, now: Instant, report: push_io::Report) {

@@ -52,6 +52,9 @@
 
 mod answer;
 mod delivery;
+mod devices;
+
+pub use devices::{Device, Devices, Sender};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -129,37 +132,6 @@ pub fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destination {
         PlanAction::Reject { code } => Destination::Reject(*code),
         _ => Destination::Unroutable,
     }
-}
-
-/// A registered device of a login: where a forwarded MESSAGE goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    /// The binding's Contact: the Request-URI.
-    pub contact: String,
-    /// The flow it registered on.
-    pub peer: Peer,
-    /// Its `Path` (RFC 3327), sent as `Route`.
-    pub path: Option<String>,
-}
-
-/// What the messaging core asks of the location table and the accounts, lent per input.
-pub trait Devices {
-    /// The login's live devices; `None` when no such account exists.
-    fn devices(&self, login: &str) -> Option<Vec<Device>>;
-
-    /// Whether the login has a live device now (an implementation may answer without
-    /// listing them).
-    fn online(&self, login: &str) -> bool {
-        self.devices(login).is_some_and(|d| !d.is_empty())
-    }
-}
-
-/// Who sent a MESSAGE: the authenticated login (or, from a trusted peer, its From user) and
-/// the display name forwarded MESSAGEs carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sender {
-    pub login: String,
-    pub display_name: Option<String>,
 }
 
 /// One message: what is stored in `sms_inbox` and forwarded.

@@ -77,13 +77,13 @@ impl Dispatcher {
                 .next()
                 .is_some()
             {
-                let reach = Reach {
-                    location: self.registrar.location(),
+                let reach = messages::reach(
+                    &self.registrar,
+                    &self.accounts,
+                    self.cluster.as_ref(),
+                    &self.epoch,
                     now,
-                    wall_ms: self.epoch.wall(now),
-                    accounts: &self.accounts,
-                    cluster: self.cluster.as_ref(),
-                };
+                );
                 self.messaging.registered(login, outcome.registered, &reach);
             }
         }
