@@ -38,31 +38,22 @@ impl Dispatcher {
             }
             _ => messaging::Destination::Unroutable,
         };
-        let reach = reach(
-            &self.registrar,
-            &self.accounts,
-            self.cluster.as_ref(),
-            &self.epoch,
-            now,
-        );
         let system = caller.trusted && self.system_commands.matches(&w.msg);
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.incoming(
-            &mut out,
-            w.key,
-            w.msg,
-            w.from,
-            messaging::Sender {
-                login: caller.login,
-                display_name: caller.display_name,
-            },
-            system,
-            dest,
-            &reach,
-        );
+        self.with_messaging(now, |m, out, reach| {
+            m.incoming(
+                out,
+                w.key,
+                w.msg,
+                w.from,
+                messaging::Sender {
+                    login: caller.login,
+                    display_name: caller.display_name,
+                },
+                system,
+                dest,
+                reach,
+            )
+        });
     }
 
     /// A response (or 408 for a timeout) to a client transaction, if it is a forwarded
@@ -76,18 +67,7 @@ impl Dispatcher {
         if !self.messaging.owns(&key) {
             return false;
         }
-        let reach = reach(
-            &self.registrar,
-            &self.accounts,
-            self.cluster.as_ref(),
-            &self.epoch,
-            now,
-        );
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.response(&mut out, key, status, &reach)
+        self.with_messaging(now, |m, out, reach| m.response(out, key, status, reach))
     }
 
     /// The messaging core's answer timers.
@@ -95,22 +75,20 @@ impl Dispatcher {
         if self.messaging.poll_timeout().is_none_or(|t| t > now) {
             return;
         }
-        let reach = reach(
-            &self.registrar,
-            &self.accounts,
-            self.cluster.as_ref(),
-            &self.epoch,
-            now,
-        );
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.handle_timeout(&mut out, now, &reach);
+        self.with_messaging(now, |m, out, reach| m.handle_timeout(out, now, reach));
     }
 
     /// A database or hook operation of the messaging core finished.
     pub(super) fn messaging_done(&mut self, now: Instant, done: messaging_io::Done) {
+        self.with_messaging(now, |m, out, reach| m.done(out, done, reach));
+    }
+
+    /// Lends the messaging driver the outbox and the devices for one input.
+    fn with_messaging<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut MessagingIo, &mut TxOut<'_>, &Reach<'_>) -> R,
+    ) -> R {
         let reach = reach(
             &self.registrar,
             &self.accounts,
@@ -122,6 +100,6 @@ impl Dispatcher {
             tx: &mut self.tx,
             now,
         };
-        self.messaging.done(&mut out, done, &reach);
+        f(&mut self.messaging, &mut out, &reach)
     }
 }
