@@ -49,12 +49,12 @@ impl std::fmt::Debug for Calls {
 }
 
 impl Calls {
-    /// `seed` makes tags and Call-IDs unpredictable; `epoch` pairs an `Instant` with the unix
-    /// time in ms at that instant, for CDR times.
-    pub fn new(cfg: B2buaConfig, seed: u64, epoch: (Instant, u64)) -> Self {
+    /// `seed` makes tags and Call-IDs unpredictable; `epoch` (the driver's
+    /// [`sip_message::Epoch`], or an `(Instant, unix ms)` pair) turns `Instant`s into CDR times.
+    pub fn new(cfg: B2buaConfig, seed: u64, epoch: impl Into<sip_message::Epoch>) -> Self {
         Self {
             calls: HashMap::new(),
-            shared: Shared::new(cfg, seed, epoch),
+            shared: Shared::new(cfg, seed, epoch.into()),
             plan: DialPlan::default(),
             by_server: HashMap::new(),
             parking: Parking::default(),

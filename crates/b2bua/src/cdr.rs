@@ -5,29 +5,8 @@ use std::time::Instant;
 use crate::call::Call;
 use crate::{Cdr, HangupBy, MediaStats};
 
-/// Pairs an `Instant` with the unix time in ms at that instant: CDR times are unix ms, the
-/// engine only sees `Instant`s.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Epoch {
-    at: Instant,
-    unix_ms: u64,
-}
-
-impl Epoch {
-    pub(crate) fn new((at, unix_ms): (Instant, u64)) -> Self {
-        Self { at, unix_ms }
-    }
-
-    /// Unix ms at `t`.
-    pub(crate) fn wall(&self, t: Instant) -> u64 {
-        if t >= self.at {
-            self.unix_ms + t.duration_since(self.at).as_millis() as u64
-        } else {
-            self.unix_ms
-                .saturating_sub(self.at.duration_since(t).as_millis() as u64)
-        }
-    }
-}
+/// The wall clock of CDR times: the driver's one [`sip_message::Epoch`].
+pub(crate) use sip_message::Epoch;
 
 impl Call {
     /// The record of this call, ended at `now` by `by`; `media` is what the relay counted.

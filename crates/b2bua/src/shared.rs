@@ -130,7 +130,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(cfg: B2buaConfig, seed: u64, epoch: (Instant, u64)) -> Self {
+    pub(crate) fn new(cfg: B2buaConfig, seed: u64, epoch: Epoch) -> Self {
         Self {
             cfg,
             media: Box::new(NoMedia),
@@ -140,7 +140,7 @@ impl Shared {
             by_client: HashMap::new(),
             pending_per_call: HashMap::new(),
             events: VecDeque::new(),
-            epoch: Epoch::new(epoch),
+            epoch,
             credit: None,
         }
     }

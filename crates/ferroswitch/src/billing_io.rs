@@ -26,8 +26,8 @@ pub(crate) struct Inner {
     rows: HashMap<u64, store::ReservationRow>,
     /// Charges of ended calls, by A-leg Call-ID, until their CDR goes to the writer.
     charges: HashMap<String, store::ChargeRow>,
-    /// `Instant` ↔ unix ms.
-    epoch: (Instant, u64),
+    /// `Instant` → unix ms: the server's one epoch.
+    epoch: sip_message::Epoch,
     node_id: String,
 }
 
@@ -42,7 +42,7 @@ impl CreditHandle {
     pub(crate) fn new(
         credit: Credit,
         node_id: String,
-        epoch: (Instant, u64),
+        epoch: sip_message::Epoch,
         writes: mpsc::UnboundedSender<Write>,
     ) -> Self {
         Self {
@@ -80,12 +80,7 @@ impl CreditHandle {
 
 impl Inner {
     fn unix_ms(&self, t: Instant) -> u64 {
-        let (at, ms) = self.epoch;
-        if t >= at {
-            ms + t.duration_since(at).as_millis() as u64
-        } else {
-            ms.saturating_sub(at.duration_since(t).as_millis() as u64)
-        }
+        self.epoch.wall(t)
     }
 }
 

@@ -316,6 +316,7 @@ async fn refresh(store: &store::Store, handle: &CreditHandle) -> anyhow::Result<
 pub(crate) async fn start(
     store: &store::Store,
     config: &ferroswitch_config::Config,
+    epoch: sip_message::Epoch,
     writes: tokio::sync::mpsc::UnboundedSender<crate::persist::Write>,
 ) -> anyhow::Result<CreditHandle> {
     let settled = settle(store, &config.node_id).await?;
@@ -331,12 +332,7 @@ pub(crate) async fn start(
         }
     }
     let credit = load(store, config.calls.max_duration).await?;
-    let handle = CreditHandle::new(
-        credit,
-        config.node_id.clone(),
-        (Instant::now(), unix_ms()),
-        writes,
-    );
+    let handle = CreditHandle::new(credit, config.node_id.clone(), epoch, writes);
     spawn_upkeep(store.clone(), handle.clone(), config.node_id.clone(), last);
     tracing::info!("billing on");
     Ok(handle)

@@ -90,7 +90,9 @@ impl Outbox for TxOut<'_> {
 
 pub(crate) struct Dir<'a> {
     pub(crate) location: &'a Location,
-    pub(crate) now_ms: u64,
+    pub(crate) now: Instant,
+    /// `now` in unix ms (the dispatcher's epoch): the other nodes' bindings expire in it.
+    pub(crate) wall_ms: u64,
     pub(crate) accounts: &'a dyn AccountView,
     pub(crate) routing: &'a Routing,
     /// Our UDP sockets' addresses: gateways and services are reached over UDP from the one
@@ -142,7 +144,7 @@ impl Directory for Dir<'_> {
     fn contacts(&self, login: &str) -> Vec<Target> {
         let mut targets: Vec<Target> = self
             .location
-            .lookup(login, self.now_ms)
+            .lookup(login, self.now)
             .map(|b| Target {
                 login: login.to_owned(),
                 uri: b.contact.clone(),
@@ -151,7 +153,7 @@ impl Directory for Dir<'_> {
             })
             .collect();
         if let Some(node) = self.cluster {
-            targets.extend(node.remote.lookup(login, self.now_ms).map(|b| Target {
+            targets.extend(node.remote.lookup(login, self.wall_ms).map(|b| Target {
                 login: login.to_owned(),
                 uri: b.record.contact.clone(),
                 peer: node.peer(b),

@@ -21,6 +21,7 @@ mod edge;
 mod flows;
 mod guard;
 mod lifecycle;
+mod messages;
 mod misses;
 mod operator;
 mod voicemail;
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use b2bua::{CallEvent, Caller, Calls};
 use messaging::SystemCommands;
-use registrar::{Account, AuthKind, AuthRejection, RegisterError, Registrar};
+use registrar::{Account, AuthKind, AuthRejection, Presented, Register, RegisterError, Registrar};
 use sip_message::{Message, MessageBuilder, Method, Peer};
 use sip_transaction::{Event, ServerKey, TransactionLayer};
 use store::{InstanceSeen, Store};
@@ -43,7 +44,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::calls::{AccountView, Dir, Profile, Routing, TxOut};
-use crate::clock::unix_ms;
 use crate::messaging_io::{self, MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::{self, PresenceIo};
@@ -154,9 +154,9 @@ pub(crate) struct Dispatcher {
     draining: bool,
     /// Account reads in flight (requests waiting on them).
     fetching: usize,
-    purge_every: Duration,
-    /// A reload changed `purge_every`: the loop re-arms its tick.
-    purge_changed: bool,
+    /// The monotonic clock paired with the wall clock: conversions for rows, the cluster's
+    /// records and push-token times (`clock.rs`).
+    epoch: sip_message::Epoch,
     /// Sources throttled for failed authentications (`guard.rs`).
     auth_throttle: crate::security::AuthThrottle,
     /// The logins cached as unknown, bounded (`misses.rs`).
@@ -218,8 +218,7 @@ impl Dispatcher {
             voicemail: None,
             draining: false,
             fetching: 0,
-            purge_every: Duration::from_secs(30),
-            purge_changed: false,
+            epoch: crate::clock::epoch(),
             auth_throttle: crate::security::AuthThrottle::new(
                 (&ferroswitch_config::SecuritySettings::default()).into(),
             ),
@@ -229,6 +228,12 @@ impl Dispatcher {
             credit: None,
             cluster: None,
         }
+    }
+
+    /// The server's one [`sip_message::Epoch`] (`server.rs`), shared with the storage writer.
+    pub(crate) fn with_epoch(mut self, epoch: sip_message::Epoch) -> Self {
+        self.epoch = epoch;
+        self
     }
 
     /// Prepaid billing: the same handle the call engine holds as its `CreditControl`.
@@ -270,7 +275,6 @@ impl Dispatcher {
         udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
         mut net: mpsc::Receiver<Inbound>,
         inboxes: Inboxes,
-        purge_every: Duration,
     ) {
         let Inboxes {
             mut inputs,
@@ -282,9 +286,8 @@ impl Dispatcher {
         } = inboxes;
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.purge_every = purge_every;
-        let mut purge = tokio::time::interval(purge_every);
-        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // arms the registrar's purge
+        self.registrar.handle_timeout(Instant::now());
         let mut batch = Vec::with_capacity(256);
         let mut buf = vec![0u8; 65_536];
         let mut net_open = true;
@@ -298,8 +301,10 @@ impl Dispatcher {
         loop {
             let deadline = [
                 self.tx.poll_timeout(),
+                self.registrar.poll_timeout(),
                 self.calls.poll_timeout(),
                 self.presence.poll_timeout(),
+                self.messaging.poll_timeout(),
                 self.credit.as_ref().and_then(|c| c.poll_timeout()),
             ]
             .into_iter()
@@ -325,7 +330,7 @@ impl Dispatcher {
                                 if let Some(Inbound { msg, from }) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
                                     if self.cluster_relayed(now, &msg, &from) { continue; }
                                     if !self.admits(now, &msg, &from) { continue; }
-                                    if self.challenged_statelessly(&msg, &from) { continue; }
+                                    if self.challenged_statelessly(now, &msg, &from) { continue; }
                                     self.tx.handle_message(now, msg, from);
                                     self.drain(now);
                                 }
@@ -348,7 +353,7 @@ impl Dispatcher {
                         if msg.is_request() && !self.source_admitted(now, from.remote.ip()) { continue; }
                         if self.cluster_relayed(now, &msg, &from) { continue; }
                         if !self.admits(now, &msg, &from) { continue; }
-                        if self.challenged_statelessly(&msg, &from) { continue; }
+                        if self.challenged_statelessly(now, &msg, &from) { continue; }
                         self.tx.handle_message(now, msg, from);
                         self.drain(now);
                     }
@@ -388,8 +393,10 @@ impl Dispatcher {
                     armed = None;
                     let now = Instant::now();
                     self.tx.handle_timeout(now);
+                    self.registrar_timeout(now);
                     self.calls.handle_timeout(now, &mut TxOut { tx: &mut self.tx, now });
                     self.presence.handle_timeout(&mut self.tx, now);
+                    self.messaging_timeout(now);
                     if let Some(credit) = &self.credit {
                         for id in credit.handle_timeout(now) {
                             self.calls.hang_up_for_credit(now, id, &mut TxOut { tx: &mut self.tx, now });
@@ -398,18 +405,7 @@ impl Dispatcher {
                     self.drain(now);
                 }
                 _ = gauges.tick() => crate::metrics::dispatcher_gauges(
-                    self.registrar.location(), &self.calls, self.tx.len(), unix_ms()),
-                _ = purge.tick() => {
-                    for c in self.registrar.location_mut().purge_expired(unix_ms()) {
-                        let _ = self.writes.send(Write::Binding(c));
-                    }
-                    if let Some(node) = &mut self.cluster { node.remote.purge(unix_ms()); }
-                }
-            }
-            if self.purge_changed {
-                self.purge_changed = false;
-                purge = tokio::time::interval(self.purge_every);
-                purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    self.registrar.location(), &self.calls, self.tx.len(), Instant::now()),
             }
             if self.drained() {
                 tracing::info!("dispatcher drained");
@@ -587,7 +583,8 @@ impl Dispatcher {
         );
         let dir = Dir {
             location: self.registrar.location(),
-            now_ms: unix_ms(),
+            now,
+            wall_ms: self.epoch.wall(now),
             accounts: &self.accounts,
             routing: &self.routing,
             udp_locals: &self.udp_locals,
@@ -601,82 +598,6 @@ impl Dispatcher {
         };
         self.calls
             .invite(now, w.key, w.msg, w.from, caller, &dir, &mut out);
-    }
-
-    /// An authenticated (or trusted) MESSAGE: routed like a call, then the messaging core.
-    fn message(&mut self, now: Instant, w: Waiting, caller: Caller) {
-        let dialed = w
-            .msg
-            .request_uri()
-            .ok()
-            .and_then(|u| u.user_unescaped())
-            .and_then(|u| String::from_utf8(u.into_owned()).ok());
-        let dest = match dialed {
-            Some(d) if !d.is_empty() => {
-                messaging::route(&caller.tech_prefix, self.calls.dial_plan(), &d)
-            }
-            _ => messaging::Destination::Unroutable,
-        };
-        let reach = Reach {
-            location: self.registrar.location(),
-            now_ms: unix_ms(),
-            accounts: &self.accounts,
-            cluster: self.cluster.as_ref(),
-        };
-        let system = caller.trusted && self.system_commands.matches(&w.msg);
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.incoming(
-            &mut out,
-            w.key,
-            w.msg,
-            w.from,
-            (caller.login, caller.display_name),
-            system,
-            dest,
-            &reach,
-        );
-    }
-
-    /// A response (or 408 for a timeout) to a client transaction, if it is a forwarded
-    /// MESSAGE.
-    fn messaging_response(
-        &mut self,
-        now: Instant,
-        key: sip_transaction::ClientKey,
-        status: u16,
-    ) -> bool {
-        if !self.messaging.owns(&key) {
-            return false;
-        }
-        let reach = Reach {
-            location: self.registrar.location(),
-            now_ms: unix_ms(),
-            accounts: &self.accounts,
-            cluster: self.cluster.as_ref(),
-        };
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.response(&mut out, key, status, &reach)
-    }
-
-    /// A database or hook operation of the messaging core finished.
-    fn messaging_done(&mut self, now: Instant, done: messaging_io::Done) {
-        let reach = Reach {
-            location: self.registrar.location(),
-            now_ms: unix_ms(),
-            accounts: &self.accounts,
-            cluster: self.cluster.as_ref(),
-        };
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.messaging.done(&mut out, done, &reach);
     }
 
     fn push_report(&mut self, now: Instant, report: push_io::Report) {

@@ -4,7 +4,7 @@
 //! (FIFO; the dispatcher's `select!` reads it beside its other inputs).
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use messaging::{Action, Deferred, Destination, Device, Devices, JobId, Messaging, Status, Text};
 use registrar::Location;
@@ -40,14 +40,14 @@ pub(crate) enum Done {
         login: String,
         result: Result<(), String>,
     },
-    /// The answer timer of a forwarded MESSAGE fired (`[calls] message_timeout`).
-    AnswerDue { job: JobId },
 }
 
 /// The location table and the accounts, as the messaging core sees them.
 pub(crate) struct Reach<'a> {
     pub(crate) location: &'a Location,
-    pub(crate) now_ms: u64,
+    pub(crate) now: Instant,
+    /// `now` in unix ms (the dispatcher's epoch): the other nodes' bindings expire in it.
+    pub(crate) wall_ms: u64,
     /// The dispatcher's account cache, as for calls.
     pub(crate) accounts: &'a dyn crate::calls::AccountView,
     /// `[cluster]`: the other nodes' bindings, reached through them with their `Path`.
@@ -61,7 +61,7 @@ impl Devices for Reach<'_> {
         }
         let mut devices: Vec<Device> = self
             .location
-            .lookup(login, self.now_ms)
+            .lookup(login, self.now)
             .map(|b| Device {
                 contact: b.contact.clone(),
                 peer: crate::calls::device_peer(b),
@@ -69,7 +69,7 @@ impl Devices for Reach<'_> {
             })
             .collect();
         if let Some(node) = self.cluster {
-            devices.extend(node.remote.lookup(login, self.now_ms).map(|b| Device {
+            devices.extend(node.remote.lookup(login, self.wall_ms).map(|b| Device {
                 contact: b.record.contact.clone(),
                 peer: node.peer(b),
                 path: Some(b.record.path()),
@@ -77,24 +77,24 @@ impl Devices for Reach<'_> {
         }
         Some(devices)
     }
+
+    fn online(&self, login: &str) -> bool {
+        self.location.lookup(login, self.now).next().is_some()
+            || self
+                .cluster
+                .is_some_and(|n| n.remote.lookup(login, self.wall_ms).next().is_some())
+    }
 }
 
 impl Reach<'_> {
-    fn online(&self, login: &str) -> bool {
-        self.location.lookup(login, self.now_ms).next().is_some()
-            || self
-                .cluster
-                .is_some_and(|n| n.remote.lookup(login, self.now_ms).next().is_some())
-    }
-
     fn instances(&self, login: &str) -> HashSet<String> {
         let remote = self
             .cluster
             .into_iter()
-            .flat_map(|n| n.remote.lookup(login, self.now_ms))
+            .flat_map(|n| n.remote.lookup(login, self.wall_ms))
             .filter_map(|b| b.record.instance.clone());
         self.location
-            .lookup(login, self.now_ms)
+            .lookup(login, self.now)
             .filter_map(|b| b.instance.clone())
             .chain(remote)
             .collect()
@@ -107,8 +107,6 @@ pub(crate) struct MessagingIo {
     hooks: Option<hooks::HookClient>,
     store: Store,
     done: mpsc::UnboundedSender<Done>,
-    /// How long a forwarded MESSAGE waits for the devices before the sender gets 202.
-    answer_after: Duration,
 }
 
 impl MessagingIo {
@@ -123,13 +121,23 @@ impl MessagingIo {
             hooks,
             store,
             done,
-            answer_after: Duration::from_secs(4),
         }
     }
 
     /// `[calls] message_timeout`.
     pub(crate) fn set_answer_timeout(&mut self, after: Duration) {
-        self.answer_after = after;
+        self.core.set_answer_timeout(after);
+    }
+
+    /// When the core's answer timer is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    /// The answer timers due at `now`: 202 to senders whose devices stay silent.
+    pub(crate) fn handle_timeout(&mut self, out: &mut TxOut<'_>, now: Instant, reach: &Reach<'_>) {
+        self.core.handle_timeout(now, out);
+        self.drain(reach);
     }
 
     /// The host of relayed From/To URIs (`[registrar] domain`, or the one clients register
@@ -163,14 +171,15 @@ impl MessagingIo {
         key: ServerKey,
         msg: Message,
         from: Peer,
-        sender: (String, Option<String>),
+        sender: messaging::Sender,
         system: bool,
         dest: Destination,
         reach: &Reach<'_>,
     ) {
-        tracing::debug!(sender = %sender.0, ?dest, call_id = msg.call_id().unwrap_or(""), "MESSAGE");
+        tracing::debug!(sender = %sender.login, ?dest, call_id = msg.call_id().unwrap_or(""), "MESSAGE");
+        let now = out.now;
         self.core
-            .incoming(key, msg, from, sender, system, dest, reach, out);
+            .incoming(now, key, msg, from, sender, system, dest, reach, out);
         self.drain(reach);
     }
 
@@ -196,14 +205,13 @@ impl MessagingIo {
     pub(crate) fn done(&mut self, out: &mut TxOut<'_>, done: Done, reach: &Reach<'_>) {
         match done {
             Done::Stored { job, result } => {
-                self.core.stored(job, result, &|l| reach.online(l), out);
+                self.core.stored(job, result, reach, out);
             }
             Done::Sms { job, result } => self.core.sms_done(job, result, out),
             Done::Pending { login, result } => {
                 self.core.pending_fetched(&login, result, reach, out);
             }
             Done::Marked { login, result } => self.core.marked(&login, result, reach, out),
-            Done::AnswerDue { job } => self.core.answer_due(job, out),
         }
         self.drain(reach);
     }
@@ -220,13 +228,6 @@ impl MessagingIo {
                 Action::FetchPending { login, limit } => self.fetch_pending(login, limit),
                 Action::MarkDelivered { login, id } => self.mark_delivered(login, id),
                 Action::Attempted { id, give_up } => self.attempted(id, give_up),
-                Action::AnswerTimer { job } => {
-                    let (done, after) = (self.done.clone(), self.answer_after);
-                    tokio::spawn(async move {
-                        tokio::time::sleep(after).await;
-                        let _ = done.send(Done::AnswerDue { job });
-                    });
-                }
                 // a kind of action added to the core later: this build does not know it
                 _ => tracing::warn!("messaging action of an unknown kind skipped"),
             }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use registrar::{Binding, BindingChange};
+use sip_message::Epoch;
 use store::{BindingRecord, InstanceSeen, Store};
 use tokio::sync::mpsc;
 
@@ -59,7 +60,8 @@ pub(crate) fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
     }
 }
 
-pub(crate) fn record(login: &str, b: &Binding, node_id: &str) -> BindingRecord {
+/// A binding as its row: its `Instant`s in epoch seconds through the server's one `epoch`.
+pub(crate) fn record(login: &str, b: &Binding, node_id: &str, epoch: &Epoch) -> BindingRecord {
     BindingRecord {
         login: login.to_owned(),
         binding_key: b.key.clone(),
@@ -67,7 +69,7 @@ pub(crate) fn record(login: &str, b: &Binding, node_id: &str) -> BindingRecord {
         instance: b.instance.clone(),
         reg_id: b.reg_id.map(i64::from),
         q_milli: b.q_milli.map(i64::from),
-        expires_at: (b.expires_at_ms / 1000) as i64,
+        expires_at: epoch.wall_secs(b.expires_at) as i64,
         call_id: b.call_id.clone(),
         cseq: i64::from(b.cseq),
         received: b.source.remote.to_string(),
@@ -76,7 +78,7 @@ pub(crate) fn record(login: &str, b: &Binding, node_id: &str) -> BindingRecord {
         node_id: node_id.to_owned(),
         path: b.path.clone(),
         user_agent: b.user_agent.clone(),
-        updated_at: (b.updated_at_ms / 1000) as i64,
+        updated_at: epoch.wall_secs(b.updated_at) as i64,
     }
 }
 
@@ -109,6 +111,7 @@ const GATHER: Duration = Duration::from_millis(10);
 pub(crate) async fn writer(
     store: Store,
     node_id: String,
+    epoch: Epoch,
     mut rx: mpsc::UnboundedReceiver<Write>,
     depth: QueueDepth,
 ) {
@@ -136,7 +139,7 @@ pub(crate) async fn writer(
             match w {
                 Write::Binding(c) => changes.push(match c {
                     BindingChange::Upsert { login, binding } => {
-                        store::BindingChange::Upsert(record(&login, &binding, &node_id))
+                        store::BindingChange::Upsert(record(&login, &binding, &node_id, &epoch))
                     }
                     BindingChange::Remove { login, key } => store::BindingChange::Remove {
                         login,

@@ -5,12 +5,14 @@
 //! their own and come back to the dispatcher as [`Fetched`]s on the driver's own channel, so
 //! SIP never waits on HTTP or SQL.
 //!
-//! The presence core keeps wall-clock time (publication rows hold absolute expiry times):
-//! every `now` given to it is [`unix_ms`], and its deadline is turned back into an
-//! [`Instant`] for the dispatcher's select loop.
+//! The presence core runs on the dispatcher's `Instant`s; the stored rows' epoch ms are
+//! converted here, at the persistence boundary, with the server's one [`Epoch`]. NOTIFYs come
+//! out of the core as messages built once, handed to the transaction layer as they are.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use sip_message::Epoch;
 
 use presence::{
     Action, Buddy, MessageSummary, NotifyKey, Origin, Persist, PresenceConfig, PresenceServer,
@@ -21,7 +23,6 @@ use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
 use store::Store;
 use tokio::sync::mpsc;
 
-use crate::clock::unix_ms;
 use crate::persist::Write;
 
 /// How long a buddy list or a voicemail count may take before the subscription goes on
@@ -49,6 +50,8 @@ pub(crate) struct PresenceIo {
     store: Store,
     fetched: mpsc::UnboundedSender<Fetched>,
     writes: mpsc::UnboundedSender<Write>,
+    /// Rows' epoch ms ↔ the core's `Instant`s.
+    epoch: Epoch,
 }
 
 /// The presence core's policy from the server config.
@@ -81,6 +84,7 @@ impl PresenceIo {
         store: Store,
         fetched: mpsc::UnboundedSender<Fetched>,
         writes: mpsc::UnboundedSender<Write>,
+        epoch: Epoch,
     ) -> Self {
         Self {
             server,
@@ -89,6 +93,7 @@ impl PresenceIo {
             store,
             fetched,
             writes,
+            epoch,
         }
     }
 
@@ -103,9 +108,12 @@ impl PresenceIo {
     }
 
     /// Loads the stored publications (at start, before any request).
-    pub(crate) fn restore(&mut self, rows: Vec<store::StoredPublication>) {
-        let rows = rows.into_iter().map(publication_row).collect();
-        self.server.restore(unix_ms(), rows);
+    pub(crate) fn restore(&mut self, now: Instant, rows: Vec<store::StoredPublication>) {
+        let rows = rows
+            .into_iter()
+            .map(|r| publication_row(r, &self.epoch))
+            .collect();
+        self.server.restore(now, rows);
     }
 
     /// Publications another cluster node holds (`crate::cluster`): inserted, or withdrawn by
@@ -117,8 +125,11 @@ impl PresenceIo {
         rows: Vec<store::StoredPublication>,
         gone: &[String],
     ) {
-        let rows = rows.into_iter().map(publication_row).collect();
-        self.server.remote_publications(unix_ms(), rows, gone);
+        let rows = rows
+            .into_iter()
+            .map(|r| publication_row(r, &self.epoch))
+            .collect();
+        self.server.remote_publications(now, rows, gone);
         self.drain(tx, now);
     }
 
@@ -132,9 +143,7 @@ impl PresenceIo {
         from: Peer,
         login: &str,
     ) {
-        let reply = self
-            .server
-            .handle_subscribe(unix_ms(), login, msg, &origin(from));
+        let reply = self.server.handle_subscribe(now, login, msg, &origin(from));
         if let Err(e) = tx.respond(now, &key, reply.response) {
             tracing::debug!("SUBSCRIBE response not sent: {e}");
         }
@@ -151,7 +160,7 @@ impl PresenceIo {
         from: Peer,
         login: &str,
     ) {
-        let reply = self.server.handle_publish(unix_ms(), login, msg, from);
+        let reply = self.server.handle_publish(now, login, msg, from);
         if let Err(e) = tx.respond(now, &key, reply.response) {
             tracing::debug!("PUBLISH response not sent: {e}");
         }
@@ -163,17 +172,11 @@ impl PresenceIo {
             Fetched::Buddies {
                 subscription,
                 buddies,
-            } => self
-                .server
-                .buddies_fetched(unix_ms(), subscription, buddies),
+            } => self.server.buddies_fetched(now, subscription, buddies),
             Fetched::Mailbox(m) => {
                 let m = *m;
-                self.server.set_message_summary_with_details(
-                    unix_ms(),
-                    &m.login,
-                    m.summary,
-                    m.details,
-                );
+                self.server
+                    .set_message_summary_with_details(now, &m.login, m.summary, m.details);
             }
         }
         self.drain(tx, now);
@@ -193,23 +196,19 @@ impl PresenceIo {
         let Some(notify) = self.notifies.remove(&key) else {
             return false;
         };
-        self.server
-            .handle_notify_response(unix_ms(), notify, status);
+        self.server.handle_notify_response(now, notify, status);
         self.drain(tx, now);
         true
     }
 
-    /// When the presence core's next timer is due, on the monotonic clock.
+    /// When the presence core's next timer is due.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let at = self.server.poll_timeout()?;
-        Some(Instant::now() + Duration::from_millis(at.saturating_sub(unix_ms())))
+        self.server.poll_timeout()
     }
 
     pub(crate) fn handle_timeout(&mut self, tx: &mut TransactionLayer, now: Instant) {
-        let wall = unix_ms();
-        // the select loop's Instant and the wall clock may disagree by a rounding: 1 ms slack
-        if self.server.poll_timeout().is_some_and(|t| t <= wall + 1) {
-            self.server.handle_timeout(wall);
+        if self.server.poll_timeout().is_some_and(|t| t <= now) {
+            self.server.handle_timeout(now);
             self.drain(tx, now);
         }
     }
@@ -219,15 +218,7 @@ impl PresenceIo {
         while let Some(action) = self.server.poll_action() {
             match action {
                 Action::Notify(n) => {
-                    let request = match Message::parse(n.request) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            tracing::warn!(watcher = %n.watcher, "NOTIFY does not parse: {e}");
-                            self.server.handle_notify_response(unix_ms(), n.key, 408);
-                            continue;
-                        }
-                    };
-                    match tx.send_request(now, request, n.to) {
+                    match tx.send_request(now, n.request, n.to) {
                         // a terminating NOTIFY's answer is reported too: harmless, and it
                         // keeps the answer from being taken for someone else's
                         Ok(k) => {
@@ -235,7 +226,7 @@ impl PresenceIo {
                         }
                         Err(e) => {
                             tracing::warn!(watcher = %n.watcher, peer = %n.to, "NOTIFY not sent: {e}");
-                            self.server.handle_notify_response(unix_ms(), n.key, 408);
+                            self.server.handle_notify_response(now, n.key, 408);
                         }
                     }
                 }
@@ -251,7 +242,7 @@ impl PresenceIo {
                     }
                 }
                 Action::Persist(p) => {
-                    if let Some(c) = change(p) {
+                    if let Some(c) = change(p, &self.epoch) {
                         let _ = self.writes.send(Write::Publication(c));
                     }
                 }
@@ -333,26 +324,28 @@ impl PresenceIo {
     }
 }
 
-fn publication_row(r: store::StoredPublication) -> PublicationRow {
+/// A stored row as the core's: its epoch ms as `Instant`s.
+fn publication_row(r: store::StoredPublication, epoch: &Epoch) -> PublicationRow {
+    let at = |ms: i64| epoch.instant(u64::try_from(ms).unwrap_or(0));
     PublicationRow {
         login: r.login,
         etag: r.etag,
-        expires_at_ms: u64::try_from(r.expires_at_ms).unwrap_or(0),
-        modified_at_ms: u64::try_from(r.modified_at_ms).unwrap_or(0),
+        expires_at: at(r.expires_at_ms),
+        modified_at: at(r.modified_at_ms),
         body: r.body.into(),
     }
 }
 
-/// A presence core write as the store's change.
-fn change(p: Persist) -> Option<store::PublicationChange> {
-    let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+/// A presence core write as the store's change: its `Instant`s as epoch ms.
+fn change(p: Persist, epoch: &Epoch) -> Option<store::PublicationChange> {
+    let ms = |t: Instant| i64::try_from(epoch.wall(t)).unwrap_or(i64::MAX);
     Some(match p {
         Persist::Upsert { row, replaces } => store::PublicationChange::Upsert {
             row: store::StoredPublication {
                 login: row.login,
                 etag: row.etag,
-                expires_at_ms: ms(row.expires_at_ms),
-                modified_at_ms: ms(row.modified_at_ms),
+                expires_at_ms: ms(row.expires_at),
+                modified_at_ms: ms(row.modified_at),
                 body: row.body.to_vec(),
             },
             replaces,

@@ -298,7 +298,6 @@ pub(crate) struct LiveSettings {
     pub(crate) system_commands: messaging::SystemCommands,
     /// The operator API client, when a hook section changed (`Some(None)`: no hook any more).
     pub(crate) hooks: Option<Option<hooks::HookClient>>,
-    pub(crate) purge_every: std::time::Duration,
     /// Told once the dispatcher applied these: a reload returns when they are in force.
     pub(crate) applied: Option<tokio::sync::oneshot::Sender<()>>,
     /// `[security]`: when a source is throttled for failed authentications.
@@ -329,18 +328,12 @@ impl LiveSettings {
                 body_prefix: config.push.system_body_prefix.clone(),
             },
             hooks,
-            purge_every: purge_every(config),
             applied: None,
             auth_limits: (&config.security).into(),
             flood_limits: (&config.security).into(),
             stream_limits: (&config.security).into(),
         }
     }
-}
-
-/// How often expired bindings are purged.
-pub(crate) fn purge_every(config: &Config) -> std::time::Duration {
-    std::time::Duration::from_secs(u64::from(config.registrar.purge_interval.max(1)))
 }
 
 /// The TLS server config new handshakes use; connections keep the one they started with.

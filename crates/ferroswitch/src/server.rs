@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use ferroswitch_config::{Config, DigestAlgorithm, LogFormat};
 use registrar::{Binding, Registrar, RegistrarConfig};
 use sip_message::digest::Algorithm;
-use sip_message::{Peer, Transport};
+use sip_message::{Epoch, Peer, Transport};
 use sip_transaction::{TimerConfig, TransactionLayer};
 use tokio::sync::mpsc;
 
@@ -71,6 +71,7 @@ pub(crate) fn registrar_config(config: &Config) -> RegistrarConfig {
             })
             .collect(),
         nonce_lifetime_ms: u64::from(r.nonce_lifetime) * 1000,
+        purge_interval: Duration::from_secs(u64::from(r.purge_interval.max(1))),
         // without a push hook no provider can be served: RFC 8599 REGISTERs get 555
         push_providers: if config.push_service.is_some() {
             config.push.providers.clone()
@@ -88,7 +89,8 @@ pub(crate) fn registrar_config(config: &Config) -> RegistrarConfig {
     }
 }
 
-fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
+/// A stored row as a binding: its epoch seconds as `Instant`s through the server's `epoch`.
+fn restored(rec: store::BindingRecord, epoch: &Epoch) -> Option<(String, Binding)> {
     let transport = Transport::from_name(&rec.transport)?;
     let remote: SocketAddr = rec.received.parse().ok()?;
     let local: SocketAddr = rec.local_addr.parse().ok()?;
@@ -98,7 +100,7 @@ fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
         instance: rec.instance,
         reg_id: rec.reg_id.and_then(|r| u32::try_from(r).ok()),
         q_milli: rec.q_milli.and_then(|q| u16::try_from(q).ok()),
-        expires_at_ms: u64::try_from(rec.expires_at).ok()? * 1000,
+        expires_at: epoch.instant(u64::try_from(rec.expires_at).ok()? * 1000),
         call_id: rec.call_id,
         cseq: u32::try_from(rec.cseq).ok()?,
         // rows written before wildcard listeners were resolved may hold 0.0.0.0
@@ -112,7 +114,7 @@ fn restored(rec: store::BindingRecord) -> Option<(String, Binding)> {
         reach: registrar::Reach::Flow,
         path: rec.path,
         user_agent: rec.user_agent,
-        updated_at_ms: u64::try_from(rec.updated_at).unwrap_or(0) * 1000,
+        updated_at: epoch.instant(u64::try_from(rec.updated_at).unwrap_or(0) * 1000),
     };
     Some((rec.login, binding))
 }
@@ -141,15 +143,17 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         None => (0..32).map(|_| rand::random::<u8>()).collect(),
     };
     let mut registrar = Registrar::new(registrar_config(&config), &secret);
-    let now = unix_ms();
+    // the one pairing of the monotonic and the wall clock (`clock.rs`)
+    let epoch = crate::clock::epoch();
+    let now = std::time::Instant::now();
     let mut restored_n = 0;
     for rec in store
         .load_bindings(Some(&config.node_id))
         .await
         .context("loading bindings")?
     {
-        if let Some((login, b)) = restored(rec) {
-            if b.expires_at_ms > now {
+        if let Some((login, b)) = restored(rec, &epoch) {
+            if b.expires_at > now {
                 registrar.location_mut().upsert(&login, b);
                 restored_n += 1;
             }
@@ -157,7 +161,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     // bindings that expired while the server was down
     let purged = store
-        .purge_expired_bindings((now / 1000) as i64)
+        .purge_expired_bindings(epoch.wall_secs(now) as i64)
         .await
         .context("purging expired bindings")?;
     tracing::info!(
@@ -271,7 +275,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // now, every change through the tee) go to Redis besides the database
     let (cluster, cluster_rx, dispatcher_writes) = match &config.cluster {
         Some(c) => {
-            let (node, updates, changes) = crate::cluster::start(c, &config.node_id)?;
+            let (node, updates, changes) = crate::cluster::start(c, &config.node_id, epoch)?;
             for (login, binding) in registrar.location().iter() {
                 let _ = changes.bindings.send(registrar::BindingChange::Upsert {
                     login: login.to_owned(),
@@ -289,6 +293,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let writer = tokio::spawn(crate::persist::writer(
         store.clone(),
         config.node_id.clone(),
+        epoch,
         writes_rx,
         write_queue.clone(),
     ));
@@ -336,6 +341,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (mut calls, routing) = load_calls(
         &store,
         &config,
+        epoch,
         inputs_tx.clone(),
         routing_now,
         &reloader,
@@ -343,7 +349,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     let credit = if config.calls.billing {
-        let handle = crate::billing_load::start(&store, &config, dispatcher_writes.clone()).await?;
+        let handle =
+            crate::billing_load::start(&store, &config, epoch, dispatcher_writes.clone()).await?;
         calls.set_credit(Box::new(handle.clone()));
         Some(handle)
     } else {
@@ -362,6 +369,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (presence, messaging) = load_presence_messaging(
         &store,
         &config,
+        epoch,
         fetched_tx,
         done_tx,
         dispatcher_writes.clone(),
@@ -428,6 +436,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         messaging,
         config.trusted_peers.clone(),
     )
+    .with_epoch(epoch)
     .with_system_commands(messaging::SystemCommands {
         content_types: config.push.system_content_types.clone(),
         body_prefix: config.push.system_body_prefix.clone(),
@@ -452,7 +461,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         Some(node) => dispatcher.with_cluster(node),
         None => dispatcher,
     };
-    let purge = crate::reload::purge_every(&config);
     let inboxes = Inboxes {
         inputs: inputs_rx,
         presence: fetched_rx,
@@ -461,7 +469,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         operator: operator_rx,
         cluster: cluster_rx,
     };
-    let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes, purge));
+    let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes));
     tracing::info!("ferroswitch ready");
     crate::notify::ready();
 
@@ -530,6 +538,7 @@ pub(crate) fn hook_client(config: &Config) -> anyhow::Result<Option<hooks::HookC
 async fn load_presence_messaging(
     store: &store::Store,
     config: &Config,
+    epoch: Epoch,
     fetched: mpsc::UnboundedSender<crate::presence_io::Fetched>,
     done: mpsc::UnboundedSender<crate::messaging_io::Done>,
     writes: mpsc::UnboundedSender<crate::persist::Write>,
@@ -569,8 +578,9 @@ async fn load_presence_messaging(
         store.clone(),
         fetched,
         writes,
+        epoch,
     );
-    presence.restore(rows);
+    presence.restore(std::time::Instant::now(), rows);
     // the domain comes from the dispatcher (`with_domain`), never the realm
     let mut messaging = crate::messaging_io::MessagingIo::new(
         messaging::Messaging::new("localhost", rand::random()),
@@ -586,6 +596,7 @@ async fn load_presence_messaging(
 async fn load_calls(
     store: &store::Store,
     config: &Config,
+    epoch: Epoch,
     inputs: mpsc::UnboundedSender<crate::dispatcher::Input>,
     routing_now: Arc<tokio::sync::Notify>,
     reloader: &crate::reload::Reloader,
@@ -600,11 +611,7 @@ async fn load_calls(
         routing_now,
         gateways,
     );
-    let mut calls = b2bua::Calls::new(
-        b2bua_config(config),
-        rand::random(),
-        (std::time::Instant::now(), unix_ms()),
-    );
+    let mut calls = b2bua::Calls::new(b2bua_config(config), rand::random(), epoch);
     calls.set_dial_plan(plan);
     if let Some(m) = &config.media {
         let (handle, mut events) = media_io::Relay::start(crate::media::relay_config(m))

@@ -5,12 +5,14 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use registrar::{Account, AuthKind, AuthRejection, Registrar, RegistrarConfig};
+use registrar::{Account, AuthKind, AuthRejection, Presented, Registrar, RegistrarConfig};
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::{Challenge, Credentials, HeaderName, Message, Peer, Transport};
 
 /// The registrar's clock in the checks (ms; a plausible unix time, so nonce expiry works).
-const NOW_MS: u64 = 1_700_000_000_000;
+/// The registrar's clock in these checks: one instant, and one millisecond after it.
+static NOW: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
 const PASSWORD: &str = "fuzz-password";
 
 /// The input (UTF-8) as a credentials or challenge header value:
@@ -85,15 +87,19 @@ fn registrar() -> Registrar {
 fn judge_made_up(m: &Message) {
     let mut reg = registrar();
     for kind in [AuthKind::Www, AuthKind::Proxy] {
-        let login = Registrar::credentials_username(m, kind);
-        let account = login
-            .as_deref()
+        let presented = Presented::new(m, kind);
+        assert_eq!(
+            presented.username().map(str::to_owned),
+            Registrar::credentials_username(m, kind)
+        );
+        let account = presented
+            .username()
             .map(|l| Account::with_password(l, &reg.config().realm, PASSWORD, true));
         assert!(
-            !reg.credentials_worth_judging(NOW_MS, m, kind),
+            !reg.credentials_worth_judging(*NOW, &presented),
             "a nonce we never issued is worth judging"
         );
-        match reg.authenticate(NOW_MS, m, peer(), account.as_ref(), kind) {
+        match reg.authenticate(*NOW, m, &presented, peer(), account.as_ref()) {
             Ok(_) => panic!("authenticated with a nonce we never issued"),
             Err(r) => check_rejection(&r.response, r.status(), kind),
         }
@@ -138,7 +144,7 @@ fn judge_genuine(mut c: Credentials<'_>) -> Option<Expect> {
     let offered = reg.config().algorithms.clone();
     // the nonce as a client reads it from our challenge
     let probe = register_with("Digest").expect("the probe REGISTER parses");
-    let challenge = reg.challenge(NOW_MS, &probe, peer(), AuthKind::Www, false);
+    let challenge = reg.challenge(*NOW, &probe, peer(), AuthKind::Www, false);
     let challenge = Message::parse(challenge.response).expect("our challenge parses");
     let header = challenge
         .header(&HeaderName::WwwAuthenticate)
@@ -186,7 +192,9 @@ fn judge_genuine(mut c: Credentials<'_>) -> Option<Expect> {
         other => panic!("the message reads {other:?} from {printed:?}"),
     }
     let account = Account::with_password(&c.username, &realm, PASSWORD, true);
-    let verdict = reg.authenticate(NOW_MS + 1, &m, peer(), Some(&account), AuthKind::Www);
+    let later = *NOW + std::time::Duration::from_millis(1);
+    let presented = Presented::new(&m, AuthKind::Www);
+    let verdict = reg.authenticate(later, &m, &presented, peer(), Some(&account));
     // what RFC 7616 and the registrar's rules make of these credentials
     let expected = match (alg, qop) {
         (Some(a), _) if !offered.contains(&a) => Expect::Challenge { stale: false },

@@ -17,7 +17,8 @@
 //!
 //! | input | when |
 //! |---|---|
-//! | [`incoming`](Messaging::incoming) | an authenticated (or trusted) MESSAGE outside a dialog, with its [`Destination`] |
+//! | [`incoming(now, ..)`](Messaging::incoming) | an authenticated (or trusted) MESSAGE outside a dialog, from a [`Sender`], with its [`Destination`] |
+//! | [`handle_timeout(now, ..)`](Messaging::handle_timeout) | at [`poll_timeout`](Messaging::poll_timeout): a forwarded MESSAGE's answer timer |
 //! | [`response`](Messaging::response) | a response to a client transaction [`owns`](Messaging::owns) says is ours; 408 for a timeout |
 //! | [`registered`](Messaging::registered) | a successful REGISTER that leaves the login with a device |
 //! | [`stored`](Messaging::stored) | the answer to [`Action::Store`] with a job |
@@ -25,7 +26,11 @@
 //! | [`pending_fetched`](Messaging::pending_fetched) | the answer to [`Action::FetchPending`] |
 //! | [`marked`](Messaging::marked) | the answer to [`Action::MarkDelivered`] |
 //!
-//! After every input the driver drains [`poll_action`](Messaging::poll_action) in order.
+//! Time is an `Instant` the driver passes in (the answer timer of a forwarded MESSAGE is the
+//! core's own: `poll_timeout`/`handle_timeout`); what the core knows of devices it asks of the
+//! [`Devices`] lent with the input. After every input the driver drains
+//! [`poll_action`](Messaging::poll_action) in order, then re-arms its timer at
+//! [`poll_timeout`](Messaging::poll_timeout).
 //!
 //! ```text
 //!  MESSAGE ─▶ Login, devices ─▶ forward to every device ─ first 2xx ─▶ 200, Store(Delivered)
@@ -47,8 +52,13 @@
 
 mod answer;
 mod delivery;
+mod devices;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+pub use devices::{Device, Devices, Sender};
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dialplan::{Action as PlanAction, DialPlan, TechPrefix};
@@ -124,23 +134,6 @@ pub fn route(tech: &TechPrefix, plan: &DialPlan, dialed: &str) -> Destination {
     }
 }
 
-/// A registered device of a login: where a forwarded MESSAGE goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    /// The binding's Contact: the Request-URI.
-    pub contact: String,
-    /// The flow it registered on.
-    pub peer: Peer,
-    /// Its `Path` (RFC 3327), sent as `Route`.
-    pub path: Option<String>,
-}
-
-/// What the messaging core asks of the location table and the accounts.
-pub trait Devices {
-    /// The login's live devices; `None` when no such account exists.
-    fn devices(&self, login: &str) -> Option<Vec<Device>>;
-}
-
 /// One message: what is stored in `sms_inbox` and forwarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text {
@@ -186,7 +179,7 @@ pub enum Status {
 }
 
 /// Names work the driver reports back on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(u64);
 
 /// What the driver must do, from [`Messaging::poll_action`], in order.
@@ -212,9 +205,6 @@ pub enum Action {
     MarkDelivered { login: String, id: i64 },
     /// Count a failed delivery attempt; `give_up`: set the status to failed too.
     Attempted { id: i64, give_up: bool },
-    /// A MESSAGE went to devices: call [`Messaging::answer_due`] with `job` after the
-    /// driver's answer timeout, so the sender is not kept waiting for silent devices.
-    AnswerTimer { job: JobId },
 }
 
 #[derive(Debug)]
@@ -235,7 +225,7 @@ enum Job {
         push: bool,
         /// A system command from a trusted peer: stored and delivered, never pushed.
         system: bool,
-        /// The answer timer fired first: the sender has its 202 (`answer_due`).
+        /// The answer timer fired first: the sender has its 202 (`handle_timeout`).
         early: bool,
     },
     /// A stored message being delivered by its login's round.
@@ -269,6 +259,11 @@ pub struct Messaging {
     /// once, and a message stored before the restart is delivered at its next REGISTER.
     clear: HashSet<String>,
     actions: VecDeque<Action>,
+    /// The answer timers of forwarded MESSAGEs, earliest first (a job already answered is
+    /// skipped when its timer comes up).
+    answer_timers: BinaryHeap<Reverse<(Instant, JobId)>>,
+    /// How long a sender waits for a device before its 202 (`[calls] message_timeout`).
+    answer_after: Duration,
     next_job: u64,
     token: u64,
 }
@@ -284,9 +279,21 @@ impl Messaging {
             rounds: HashMap::new(),
             clear: HashSet::new(),
             actions: VecDeque::new(),
+            answer_timers: BinaryHeap::new(),
+            answer_after: Duration::from_secs(4),
             next_job: 0,
             token: seed,
         }
+    }
+
+    /// How long a forwarded MESSAGE waits for a device before the sender gets 202 Accepted.
+    pub fn set_answer_timeout(&mut self, after: Duration) {
+        self.answer_after = after;
+    }
+
+    /// When [`Self::handle_timeout`] is due: the earliest answer timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.answer_timers.peek().map(|Reverse((at, _))| *at)
     }
 
     /// The next thing to do, in order; drained after every input.
@@ -312,10 +319,11 @@ impl Messaging {
     )]
     pub fn incoming(
         &mut self,
+        now: Instant,
         key: ServerKey,
         request: Message,
         from: Peer,
-        sender: (String, Option<String>),
+        sender: Sender,
         system: bool,
         dest: Destination,
         devices: &dyn Devices,
@@ -332,7 +340,10 @@ impl Messaging {
             .to_owned();
         let call_id = request.call_id().unwrap_or_default().to_owned();
         let cseq = request.cseq().map_or(0, |c| i64::from(c.seq));
-        let (sender, display_name) = sender;
+        let Sender {
+            login: sender,
+            display_name,
+        } = sender;
         let text = |recipient: String| Text {
             sender: sender.clone(),
             display_name: display_name.clone(),
@@ -392,7 +403,8 @@ impl Messaging {
                 if sent == 0 {
                     self.incoming_failed(job);
                 } else {
-                    self.actions.push_back(Action::AnswerTimer { job });
+                    self.answer_timers
+                        .push(Reverse((now + self.answer_after, job)));
                 }
             }
         }
@@ -482,12 +494,13 @@ impl Messaging {
     }
 
     /// The answer to [`Action::Store`] with a job: `Ok(inserted)` (`false`: the same message
-    /// was stored before), or the database error. `online`: whether a login has a device now.
+    /// was stored before), or the database error. `devices` says whether the recipient has
+    /// a device now (then a delivery round starts).
     pub fn stored(
         &mut self,
         job: JobId,
         result: Result<bool, String>,
-        online: &dyn Fn(&str) -> bool,
+        devices: &dyn Devices,
         out: &mut dyn Outbox,
     ) {
         let Some(Job::Incoming {
@@ -513,7 +526,7 @@ impl Messaging {
                         self.actions.push_back(Action::Push { text: text.clone() });
                     }
                 }
-                if online(&text.recipient) {
+                if devices.online(&text.recipient) {
                     self.start_round(&text.recipient);
                 }
             }

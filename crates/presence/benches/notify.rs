@@ -64,8 +64,16 @@ fn publish(n: u64, etag: Option<&str>) -> Message {
     .unwrap()
 }
 
+/// `ms` after the bench's start: the core's clock.
+fn at(ms: u64) -> std::time::Instant {
+    static T0: std::sync::LazyLock<std::time::Instant> =
+        std::sync::LazyLock::new(std::time::Instant::now);
+    *T0 + std::time::Duration::from_millis(ms)
+}
+
 /// Drains actions, answering every NOTIFY 200; returns how many NOTIFYs there were.
 fn drain(s: &mut PresenceServer, now: u64) -> usize {
+    let now = at(now);
     let mut keys = Vec::new();
     while let Some(a) = s.poll_action() {
         if let Action::Notify(n) = a {
@@ -86,7 +94,7 @@ fn setup(list: bool) -> (PresenceServer, String) {
     };
     let mut s = PresenceServer::new(cfg, 1);
     let peer = origin(0).peer;
-    let r = s.handle_publish(0, "bob", &publish(0, None), peer);
+    let r = s.handle_publish(at(0), "bob", &publish(0, None), peer);
     let resp = Message::parse(r.response).unwrap();
     let mut etag = resp
         .headers()
@@ -99,7 +107,7 @@ fn setup(list: bool) -> (PresenceServer, String) {
     for i in 0..WATCHERS {
         let login = format!("w{i}");
         let req = subscribe(i, if list { None } else { Some("bob") });
-        let r = s.handle_subscribe(0, &login, &req, &origin(i));
+        let r = s.handle_subscribe(at(0), &login, &req, &origin(i));
         assert_eq!(r.status, 200);
         if list {
             let key = r.subscription.unwrap();
@@ -108,12 +116,12 @@ fn setup(list: bool) -> (PresenceServer, String) {
                 .collect();
             buddies.push(Buddy::new("bob", true));
             while s.poll_action().is_some() {}
-            s.buddies_fetched(0, key, buddies);
+            s.buddies_fetched(at(0), key, buddies);
         }
         drain(&mut s, 0);
     }
     // one warm-up change
-    let r = s.handle_publish(1, "bob", &publish(1, Some(&etag)), peer);
+    let r = s.handle_publish(at(1), "bob", &publish(1, Some(&etag)), peer);
     etag = Message::parse(r.response)
         .unwrap()
         .headers()
@@ -136,7 +144,7 @@ fn bench(c: &mut Criterion) {
         let mut n = 2u64;
         g.bench_function(name, |b| {
             b.iter(|| {
-                let r = s.handle_publish(n, "bob", &publish(n, Some(&etag)), peer);
+                let r = s.handle_publish(at(n), "bob", &publish(n, Some(&etag)), peer);
                 let resp = Message::parse(r.response).unwrap();
                 etag = resp
                     .headers()

@@ -1,10 +1,11 @@
 //! `presence`: the SUBSCRIBE/NOTIFY/PUBLISH framework of ferroswitch, sans-IO.
 //!
-//! It sits above `sip-message` (parsed requests in, whole requests and responses out as
-//! bytes) and beside the registrar and the B2BUA, as a transaction user: the server's driver
+//! It sits above `sip-message` (parsed requests in, responses out as bytes, NOTIFYs out as
+//! messages built once) and beside the registrar and the B2BUA, as a transaction user: the server's driver
 //! authenticates a SUBSCRIBE or PUBLISH, hands it here with `now`, sends what comes back
 //! through the transaction layer, and feeds back NOTIFY responses, hook answers and time.
-//! Nothing here does I/O or reads a clock; times are ms on the driver's clock.
+//! Nothing here does I/O or reads a clock; time is an `Instant` the driver passes in (stored
+//! rows' absolute times are converted by the driver, at the persistence boundary).
 //!
 //! - [`Publications`]: PUBLISH (RFC 3903) — entity-tags, refresh/modify/remove, expiry, and
 //!   the composition of several devices' PIDF documents into one per login ([`pidf`] has the
@@ -15,7 +16,7 @@
 //!
 //! # Driving protocol
 //!
-//! Inputs (all take `now`, ms):
+//! Inputs (all take `now: Instant`):
 //!
 //! | input | when |
 //! |---|---|
@@ -32,8 +33,8 @@
 //! to send through the request's server transaction). Then, after **every** input, the driver
 //! drains [`poll_action`](PresenceServer::poll_action) in order:
 //!
-//! - [`Action::Notify`]: parse `request`, start a non-INVITE client transaction to `to` (the
-//!   flow of the last SUBSCRIBE). Retransmissions are the transaction layer's; the final
+//! - [`Action::Notify`]: hand `request` (a `Message`, built once) to a new non-INVITE client
+//!   transaction to `to` (the flow of the last SUBSCRIBE), as it is. Retransmissions are the transaction layer's; the final
 //!   response (or 408) goes back through `handle_notify_response`. Send the SUBSCRIBE's 200
 //!   before the NOTIFYs the same input produced (the reply comes first, so this is natural).
 //! - [`Action::FetchBuddies`] / [`Action::FetchState`]: ask the hook/store without blocking

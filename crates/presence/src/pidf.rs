@@ -86,8 +86,8 @@ pub(crate) struct Composed {
 /// A publication's body and its age, for [`compose`].
 pub(crate) struct Source<'a> {
     pub(crate) body: &'a [u8],
-    /// When the body last changed (ms) and a tie-breaker (creation order).
-    pub(crate) order: (u64, u64),
+    /// When the body last changed and a tie-breaker (creation order).
+    pub(crate) order: (std::time::Instant, u64),
 }
 
 fn is_pidf(node: &roxmltree::Node<'_, '_>, local: &str) -> bool {
@@ -179,7 +179,7 @@ fn detached(text: &str, node: &roxmltree::Node<'_, '_>, out: &mut String) {
 
 /// Composes a login's publications (see the module docs). `None` when no source parses.
 pub(crate) fn compose(entity: &str, sources: &[Source<'_>]) -> Option<Composed> {
-    let mut docs: Vec<((u64, u64), &str, roxmltree::Document<'_>)> = sources
+    let mut docs: Vec<((std::time::Instant, u64), &str, roxmltree::Document<'_>)> = sources
         .iter()
         .filter_map(|s| {
             let text = std::str::from_utf8(s.body).ok()?;
@@ -340,12 +340,13 @@ mod tests {
     }
 
     fn composed(sources: &[(&str, u64)]) -> Composed {
+        let t0 = std::time::Instant::now();
         let src: Vec<Source<'_>> = sources
             .iter()
             .enumerate()
             .map(|(i, (b, t))| Source {
                 body: b.as_bytes(),
-                order: (*t, i as u64),
+                order: (t0 + std::time::Duration::from_millis(*t), i as u64),
             })
             .collect();
         compose(ALICE, &src).expect("composes")

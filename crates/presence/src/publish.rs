@@ -17,6 +17,7 @@
 //! matching. Entity-tags are 16 hex digits from the core's token generator.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip_message::{Message, Peer};
@@ -33,10 +34,11 @@ use crate::xml::login_uri;
 pub struct PublicationRow {
     pub login: String,
     pub etag: String,
-    /// Absolute expiry, ms since the epoch of the clock the driver passes as `now`.
-    pub expires_at_ms: u64,
-    /// When the body last changed (ms): the composition's "newest" order.
-    pub modified_at_ms: u64,
+    /// When it expires, on the driver's clock (the driver's `sip_message::Epoch` turns it
+    /// into the row's epoch ms).
+    pub expires_at: Instant,
+    /// When the body last changed: the composition's "newest" order.
+    pub modified_at: Instant,
     /// The PIDF document as published.
     pub body: Bytes,
 }
@@ -142,14 +144,14 @@ impl Publications {
         self.entries.is_empty()
     }
 
-    pub(crate) fn next_deadline(&self) -> Option<u64> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.timers.next_deadline()
     }
 
     fn insert(&mut self, row: PublicationRow) {
         self.next_id += 1;
         let id = self.next_id;
-        let timer = self.timers.insert(row.expires_at_ms, id);
+        let timer = self.timers.insert(row.expires_at, id);
         self.etags.insert(row.etag.clone(), id);
         self.logins
             .entry(row.login.clone())
@@ -187,7 +189,7 @@ impl Publications {
             .filter_map(|id| self.entries.get(id))
             .map(|e| Source {
                 body: &e.row.body,
-                order: (e.row.modified_at_ms, e.created),
+                order: (e.row.modified_at, e.created),
             })
             .collect();
         let next = if sources.is_empty() {
@@ -218,7 +220,7 @@ impl Publications {
     /// Handles a PUBLISH from `login` (already authenticated).
     pub(crate) fn handle_publish(
         &mut self,
-        now: u64,
+        now: Instant,
         cfg: &PresenceConfig,
         login: &str,
         req: &Message,
@@ -329,7 +331,7 @@ impl Publications {
             return fail(400, "initial PUBLISH needs a body");
         }
 
-        let expires_at_ms = now.saturating_add(u64::from(secs) * 1000);
+        let expires_at = now + Duration::from_secs(u64::from(secs));
         let etag = self.new_etag();
         let mut persist = Vec::new();
         let body_changed;
@@ -343,9 +345,7 @@ impl Publications {
                     .unwrap_or_default();
                 if ids.len() >= cfg.max_publications_per_login {
                     let oldest = ids.iter().copied().min_by_key(|id| {
-                        self.entries
-                            .get(id)
-                            .map_or((0, 0), |e| (e.row.modified_at_ms, e.created))
+                        self.entries.get(id).map(|e| (e.row.modified_at, e.created))
                     });
                     if let Some(row) = oldest.and_then(|id| self.remove(id)) {
                         tracing::debug!(login, etag = %row.etag, "publication evicted: too many");
@@ -358,8 +358,8 @@ impl Publications {
                 let row = PublicationRow {
                     login: login.to_owned(),
                     etag: etag.clone(),
-                    expires_at_ms,
-                    modified_at_ms: now,
+                    expires_at,
+                    modified_at: now,
                     body: body.clone(),
                 };
                 persist.push(Persist::Upsert {
@@ -376,13 +376,13 @@ impl Publications {
                 self.timers.remove(e.timer);
                 self.etags.remove(&e.row.etag);
                 let replaces = std::mem::replace(&mut e.row.etag, etag.clone());
-                e.row.expires_at_ms = expires_at_ms;
+                e.row.expires_at = expires_at;
                 body_changed = !body.is_empty();
                 if body_changed {
                     e.row.body = body.clone();
-                    e.row.modified_at_ms = now;
+                    e.row.modified_at = now;
                 }
-                e.timer = self.timers.insert(expires_at_ms, id);
+                e.timer = self.timers.insert(expires_at, id);
                 self.etags.insert(etag.clone(), id);
                 persist.push(Persist::Upsert {
                     row: e.row.clone(),
@@ -403,7 +403,11 @@ impl Publications {
     }
 
     /// Removes publications expired at `now`; returns the logins whose document changed.
-    pub(crate) fn handle_timeout(&mut self, now: u64, persist: &mut Vec<Persist>) -> Vec<String> {
+    pub(crate) fn handle_timeout(
+        &mut self,
+        now: Instant,
+        persist: &mut Vec<Persist>,
+    ) -> Vec<String> {
         let mut logins = Vec::new();
         while let Some(id) = self.timers.pop_due(now) {
             if let Some(row) = self.remove(id) {
@@ -433,13 +437,13 @@ impl Publications {
 
     pub(crate) fn restore(
         &mut self,
-        now: u64,
+        now: Instant,
         rows: Vec<PublicationRow>,
         persist: &mut Vec<Persist>,
     ) -> Vec<String> {
         let mut logins = Vec::new();
         for row in rows {
-            if row.expires_at_ms <= now || pidf::validate(&row.body).is_err() {
+            if row.expires_at <= now || pidf::validate(&row.body).is_err() {
                 persist.push(Persist::Remove {
                     login: row.login,
                     etag: row.etag,

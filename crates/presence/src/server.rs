@@ -7,6 +7,7 @@ mod subscribe;
 use notify::build_notify;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip_message::{ContactList, HeaderName, Message, MessageBuilder, Method, Peer};
@@ -90,9 +91,9 @@ pub struct Notify {
     pub key: NotifyKey,
     /// The flow of the last SUBSCRIBE of the subscription.
     pub to: Peer,
-    /// The whole request, top Via with a fresh branch: parse it and hand it to a new
-    /// non-INVITE client transaction.
-    pub request: Bytes,
+    /// The whole request, top Via with a fresh branch, built once as a message: hand it to a
+    /// new non-INVITE client transaction as it is.
+    pub request: Message,
     /// It says `Subscription-State: terminated`: the subscription is already gone and its
     /// response needs no reporting (reporting it is harmless).
     pub terminated: bool,
@@ -196,7 +197,7 @@ struct Subscription {
     target: Target,
     dialog: Dialog,
     origin: Origin,
-    expires_at: u64,
+    expires_at: Instant,
     expiry: TimerId,
     in_flight: Option<(u32, TimerId)>,
     pending: Pending,
@@ -307,8 +308,8 @@ impl PresenceServer {
         self.actions.pop_front()
     }
 
-    /// When to call [`Self::handle_timeout`] next (ms, same clock as `now`).
-    pub fn poll_timeout(&self) -> Option<u64> {
+    /// When to call [`Self::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
         match (
             self.timers.next_deadline(),
             self.publications.next_deadline(),
@@ -327,7 +328,13 @@ impl PresenceServer {
     // ----- PUBLISH ------------------------------------------------------------------------
 
     /// Handles a PUBLISH from `login` (authenticated by the driver).
-    pub fn handle_publish(&mut self, now: u64, login: &str, req: &Message, from: Peer) -> Reply {
+    pub fn handle_publish(
+        &mut self,
+        now: Instant,
+        login: &str,
+        req: &Message,
+        from: Peer,
+    ) -> Reply {
         let _span = debug_span!("publish", login, call_id = req.call_id().unwrap_or("")).entered();
         let out = self
             .publications
@@ -351,7 +358,7 @@ impl PresenceServer {
 
     /// Loads the stored publications after a start. Rows already expired come back as
     /// [`Persist::Remove`] actions.
-    pub fn restore(&mut self, now: u64, rows: Vec<PublicationRow>) {
+    pub fn restore(&mut self, now: Instant, rows: Vec<PublicationRow>) {
         let mut persist = Vec::new();
         let changed = self.publications.restore(now, rows, &mut persist);
         self.actions
@@ -365,7 +372,12 @@ impl PresenceServer {
     /// same entity-tags) and `gone` entity-tags withdrawn, like [`Self::restore`] but never
     /// written back ([`Action::Persist`] only for rows that expired on the way); watchers
     /// of the presentities that changed are notified.
-    pub fn remote_publications(&mut self, now: u64, rows: Vec<PublicationRow>, gone: &[String]) {
+    pub fn remote_publications(
+        &mut self,
+        now: Instant,
+        rows: Vec<PublicationRow>,
+        gone: &[String],
+    ) {
         let mut changed: Vec<String> = gone
             .iter()
             .filter_map(|etag| self.publications.withdraw(etag))
@@ -384,7 +396,7 @@ impl PresenceServer {
     /// subscriptions are ignored. For a URI-list subscription (RFC 5367) the members are the
     /// named resources that the buddy list has, in the subscriber's order, under the URIs it
     /// wrote; the others are left out.
-    pub fn buddies_fetched(&mut self, now: u64, key: SubscriptionKey, buddies: Vec<Buddy>) {
+    pub fn buddies_fetched(&mut self, now: Instant, key: SubscriptionKey, buddies: Vec<Buddy>) {
         let max = self.cfg.max_list_size;
         let domain = self.cfg.domain.clone();
         let Some(sub) = self.subs.get_mut(&key) else {
@@ -476,7 +488,7 @@ impl PresenceServer {
     /// Sets `login`'s voicemail counts: the answer to [`Action::FetchState`] for
     /// `message-summary`, or a change the driver learnt of. Watchers are notified when the
     /// counts changed. Counts of logins nobody watches are not kept.
-    pub fn set_message_summary(&mut self, now: u64, login: &str, summary: MessageSummary) {
+    pub fn set_message_summary(&mut self, now: Instant, login: &str, summary: MessageSummary) {
         let Some(pkg) = self.package_id("message-summary") else {
             return;
         };
@@ -494,7 +506,7 @@ impl PresenceServer {
     /// counts or the details changed.
     pub fn set_message_summary_with_details(
         &mut self,
-        now: u64,
+        now: Instant,
         login: &str,
         summary: MessageSummary,
         details: Vec<MessageDetail>,
@@ -517,14 +529,14 @@ impl PresenceServer {
 
     /// Tells the core that the state `package` renders for `login` changed outside it (for
     /// packages added with [`Self::add_package`]).
-    pub fn state_changed(&mut self, now: u64, package: &str, login: &str) {
+    pub fn state_changed(&mut self, now: Instant, package: &str, login: &str) {
         if let Some(pkg) = self.package_id(package) {
             self.fetching_state.remove(&(pkg, login.to_owned()));
             self.state_arrived(now, pkg, login, true);
         }
     }
 
-    fn state_arrived(&mut self, now: u64, pkg: PackageId, login: &str, changed: bool) {
+    fn state_arrived(&mut self, now: Instant, pkg: PackageId, login: &str, changed: bool) {
         let keys: Vec<SubscriptionKey> = self
             .watchers
             .get(&(pkg, login.to_owned()))
@@ -549,7 +561,7 @@ impl PresenceServer {
 
     /// `login`'s state for `pkg` changed: every watcher gets a NOTIFY (or one is queued behind
     /// the NOTIFY in flight).
-    fn resource_changed(&mut self, now: u64, pkg: PackageId, login: &str) {
+    fn resource_changed(&mut self, now: Instant, pkg: PackageId, login: &str) {
         self.state_arrived(now, pkg, login, true);
     }
 
@@ -566,7 +578,7 @@ impl PresenceServer {
     // ----- NOTIFY -------------------------------------------------------------------------
 
     /// Ends a subscription with a bodiless `terminated` NOTIFY.
-    fn terminate(&mut self, _now: u64, key: SubscriptionKey, reason: Option<&str>) {
+    fn terminate(&mut self, _now: Instant, key: SubscriptionKey, reason: Option<&str>) {
         let Some(sub) = self.subs.get_mut(&key) else {
             return;
         };
@@ -575,8 +587,9 @@ impl PresenceServer {
             None => "terminated".to_owned(),
         };
         let name = notify::notify_event(sub, self.packages[sub.package].name());
-        let notify = build_notify(sub, name, &state, None, key, true, &mut self.tokens);
-        self.actions.push_back(Action::Notify(notify));
+        if let Some(notify) = build_notify(sub, name, &state, None, key, true, &mut self.tokens) {
+            self.actions.push_back(Action::Notify(notify));
+        }
         self.remove(key);
     }
 
@@ -625,7 +638,7 @@ impl PresenceServer {
     /// Expires subscriptions (NOTIFY `terminated;reason=timeout`) and publications (watchers
     /// notified, [`Persist::Remove`]), and gives up on NOTIFYs unanswered for
     /// `notify_guard_ms` (as on a 408).
-    pub fn handle_timeout(&mut self, now: u64) {
+    pub fn handle_timeout(&mut self, now: Instant) {
         let mut persist = Vec::new();
         let changed = self.publications.handle_timeout(now, &mut persist);
         self.actions

@@ -1,11 +1,12 @@
-//! A small timer table: deadlines in ms, removable, the next deadline is the minimum.
+//! A small timer table: deadlines as `Instant`s, removable, the next deadline is the minimum.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// Names one armed timer so it can be cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct TimerId {
-    at: u64,
+    at: Instant,
     seq: u64,
 }
 
@@ -25,7 +26,7 @@ impl<T> Default for TimerTable<T> {
 }
 
 impl<T: Copy> TimerTable<T> {
-    pub(crate) fn insert(&mut self, at: u64, timer: T) -> TimerId {
+    pub(crate) fn insert(&mut self, at: Instant, timer: T) -> TimerId {
         self.seq += 1;
         let id = TimerId { at, seq: self.seq };
         self.map.insert(id, timer);
@@ -37,12 +38,12 @@ impl<T: Copy> TimerTable<T> {
     }
 
     /// The earliest deadline, if any timer is armed.
-    pub(crate) fn next_deadline(&self) -> Option<u64> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.map.keys().next().map(|id| id.at)
     }
 
     /// Removes and returns the earliest timer due at `now`.
-    pub(crate) fn pop_due(&mut self, now: u64) -> Option<T> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<T> {
         let (&id, _) = self.map.iter().next()?;
         if id.at > now {
             return None;
@@ -62,14 +63,16 @@ mod tests {
 
     #[test]
     fn earliest_first_and_removable() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
         let mut t = TimerTable::default();
-        let a = t.insert(30, 'a');
-        t.insert(10, 'b');
-        t.insert(10, 'c');
-        assert_eq!(t.next_deadline(), Some(10));
-        assert_eq!(t.pop_due(9), None);
-        assert_eq!(t.pop_due(10), Some('b'));
-        assert_eq!(t.pop_due(10), Some('c'));
+        let a = t.insert(at(30), 'a');
+        t.insert(at(10), 'b');
+        t.insert(at(10), 'c');
+        assert_eq!(t.next_deadline(), Some(at(10)));
+        assert_eq!(t.pop_due(at(9)), None);
+        assert_eq!(t.pop_due(at(10)), Some('b'));
+        assert_eq!(t.pop_due(at(10)), Some('c'));
         t.remove(a);
         assert_eq!(t.next_deadline(), None);
         assert_eq!(t.len(), 0);

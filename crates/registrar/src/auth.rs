@@ -3,6 +3,8 @@
 //! PUBLISH) with 407/`Proxy-Authenticate`. Both share the registrar's nonce keeper, so a nonce
 //! issued for one request kind is good for the other and replay protection covers both.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::{Credentials, HeaderName, Message, Peer};
@@ -49,6 +51,39 @@ impl AuthKind {
     }
 }
 
+/// The credentials of one kind that a request carries, parsed once. The driver asks whom
+/// they name ([`Self::username`]) and whether they deserve an account lookup
+/// ([`Registrar::credentials_worth_judging`]), then hands the same value to
+/// [`Registrar::authenticate`] or [`Registrar::handle_register`]: the header is parsed once
+/// per request, not once per question.
+#[derive(Debug)]
+pub struct Presented<'m> {
+    kind: AuthKind,
+    creds: Option<sip_message::Result<Credentials<'m>>>,
+}
+
+impl<'m> Presented<'m> {
+    /// The `Authorization` (`Www`) or `Proxy-Authorization` (`Proxy`) credentials of `req`.
+    pub fn new(req: &'m Message, kind: AuthKind) -> Self {
+        Self {
+            kind,
+            creds: kind.credentials(req),
+        }
+    }
+
+    pub fn kind(&self) -> AuthKind {
+        self.kind
+    }
+
+    /// The digest username, when the credentials parse.
+    pub fn username(&self) -> Option<&str> {
+        match &self.creds {
+            Some(Ok(c)) => Some(&c.username),
+            _ => None,
+        }
+    }
+}
+
 /// A request that did not authenticate, with the response that tells the peer so.
 #[derive(Debug)]
 #[must_use]
@@ -69,9 +104,7 @@ impl Registrar {
     /// The login whose account the driver must have at hand to judge this request: the digest
     /// username of the credentials of `kind`, when there are any.
     pub fn credentials_username(req: &Message, kind: AuthKind) -> Option<String> {
-        kind.credentials(req)
-            .and_then(Result::ok)
-            .map(|c| c.username.into_owned())
+        Presented::new(req, kind).username().map(str::to_owned)
     }
 
     /// Whether the request's credentials of `kind` are worth the account they name: Digest,
@@ -79,8 +112,8 @@ impl Registrar {
     /// out). Otherwise [`Self::authenticate`] answers a challenge whatever the account, so the
     /// driver need not look it up (nor read it from a database for an attacker's made-up
     /// username).
-    pub fn credentials_worth_judging(&self, now_ms: u64, req: &Message, kind: AuthKind) -> bool {
-        let Some(Ok(creds)) = kind.credentials(req) else {
+    pub fn credentials_worth_judging(&self, now: Instant, presented: &Presented<'_>) -> bool {
+        let Some(Ok(creds)) = &presented.creds else {
             return false;
         };
         if !creds.is_digest() || creds.realm != self.cfg.realm {
@@ -91,37 +124,39 @@ impl Registrar {
             .as_deref()
             .is_some_and(|q| q.eq_ignore_ascii_case("auth"));
         let nc = creds.nc.filter(|_| qop_auth);
-        self.nonces.verify(now_ms, &creds.nonce, nc) == NonceCheck::Valid
+        self.nonces.verify(now, &creds.nonce, nc) == NonceCheck::Valid
     }
 
-    /// Checks the request's credentials against `account` (the account named by the digest
-    /// username, looked up by the driver; `None` if unknown). On success returns the account;
-    /// otherwise the challenge (fresh or `stale=true`) or the 400/403 to send, with why.
+    /// Checks the request's credentials (`presented`, parsed from `req`) against `account`
+    /// (the account named by the digest username, looked up by the driver; `None` if
+    /// unknown). On success returns the account; otherwise the challenge (fresh or
+    /// `stale=true`) or the 400/403 to send, with why.
     pub fn authenticate<'a>(
         &mut self,
-        now_ms: u64,
+        now: Instant,
         req: &Message,
+        presented: &Presented<'_>,
         from: Peer,
         account: Option<&'a Account>,
-        kind: AuthKind,
     ) -> Result<&'a Account, Rejection> {
+        let kind = presented.kind;
         let refuse = |reason: AuthRejection| Rejection {
             response: error::refusal(req, from, reason.status(), &reason),
             reason,
         };
         let bad = |problem| refuse(AuthRejection::BadCredentials { problem });
         let forbidden = |reason| refuse(AuthRejection::Forbidden { reason });
-        let Some(creds) = kind.credentials(req) else {
-            return Err(self.challenge(now_ms, req, from, kind, false));
+        let Some(creds) = &presented.creds else {
+            return Err(self.challenge(now, req, from, kind, false));
         };
         let Ok(creds) = creds else {
             if kind.foreign_scheme(req) {
-                return Err(self.challenge(now_ms, req, from, kind, false));
+                return Err(self.challenge(now, req, from, kind, false));
             }
             return Err(bad(CredentialsProblem::Malformed));
         };
         if !creds.is_digest() || creds.realm != self.cfg.realm {
-            return Err(self.challenge(now_ms, req, from, kind, false));
+            return Err(self.challenge(now, req, from, kind, false));
         }
         // no `algorithm` parameter means MD5, which must have been offered like any other
         let alg = match creds
@@ -130,7 +165,7 @@ impl Registrar {
             .map_or(Some(Algorithm::Md5), Algorithm::from_name)
         {
             Some(a) if self.cfg.algorithms.contains(&a) => a,
-            _ => return Err(self.challenge(now_ms, req, from, kind, false)),
+            _ => return Err(self.challenge(now, req, from, kind, false)),
         };
         let qop_auth = match creds.qop.as_deref() {
             None => false,
@@ -149,16 +184,16 @@ impl Registrar {
         let nc = creds.nc.filter(|_| qop_auth);
         // Judge the nonce now but record its count only once the response is proved right:
         // a wrong guess must not use up counts of the legitimate user.
-        let judged = match self.nonces.judge_for_record(now_ms, &creds.nonce, nc) {
+        let judged = match self.nonces.judge_for_record(now, &creds.nonce, nc) {
             Ok(j) => j,
             Err(NonceCheck::Stale | NonceCheck::Replayed) => {
-                return Err(self.challenge(now_ms, req, from, kind, true))
+                return Err(self.challenge(now, req, from, kind, true))
             }
-            Err(_) => return Err(self.challenge(now_ms, req, from, kind, false)),
+            Err(_) => return Err(self.challenge(now, req, from, kind, false)),
         };
         let Some(account) = account.filter(|a| a.login == creds.username) else {
             return Err(forbidden(ForbiddenReason::UnknownAccount {
-                login: creds.username.into_owned(),
+                login: creds.username.to_string(),
             }));
         };
         let nc_hex = nc.map(|n| format!("{n:08x}"));
@@ -194,13 +229,13 @@ impl Registrar {
     /// A fresh challenge of `kind`, one header per configured algorithm.
     pub fn challenge(
         &mut self,
-        now_ms: u64,
+        now: Instant,
         req: &Message,
         from: Peer,
         kind: AuthKind,
         stale: bool,
     ) -> Rejection {
-        let nonce = self.nonces.issue(now_ms);
+        let nonce = self.nonces.issue(now);
         let reason = AuthRejection::Challenge { kind, stale };
         let mut b = error::reply(req, from, reason.status());
         // Browser stacks (JsSIP 3.x) keep only the last challenge header of a response and give

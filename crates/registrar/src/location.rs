@@ -2,6 +2,7 @@
 //! start and writes every [`BindingChange`] through.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use sip_message::Peer;
 
@@ -16,8 +17,9 @@ pub struct Binding {
     pub instance: Option<String>,
     pub reg_id: Option<u32>,
     pub q_milli: Option<u16>,
-    /// Absolute expiry, unix milliseconds.
-    pub expires_at_ms: u64,
+    /// When it expires, on the driver's monotonic clock (the driver's
+    /// [`sip_message::Epoch`] turns it into epoch seconds for storage).
+    pub expires_at: Instant,
     pub call_id: String,
     pub cseq: u32,
     /// Where the REGISTER came from: the flow requests to this device go back over, unless
@@ -27,12 +29,15 @@ pub struct Binding {
     pub reach: crate::Reach,
     pub path: Option<String>,
     pub user_agent: Option<String>,
-    pub updated_at_ms: u64,
+    /// When the REGISTER that made it arrived.
+    pub updated_at: Instant,
 }
 
 impl Binding {
-    pub fn remaining_secs(&self, now_ms: u64) -> u32 {
-        (self.expires_at_ms.saturating_sub(now_ms).div_ceil(1000)).min(u64::from(u32::MAX)) as u32
+    /// Whole seconds left at `now`, rounded up (0 once expired).
+    pub fn remaining_secs(&self, now: Instant) -> u32 {
+        let ms = self.expires_at.saturating_duration_since(now).as_millis();
+        (ms.div_ceil(1000)).min(u128::from(u32::MAX)) as u32
     }
 }
 
@@ -60,12 +65,12 @@ impl Location {
     }
 
     /// Current bindings of a login (possibly expired ones not yet purged are filtered out).
-    pub fn lookup(&self, login: &str, now_ms: u64) -> impl Iterator<Item = &Binding> {
+    pub fn lookup(&self, login: &str, now: Instant) -> impl Iterator<Item = &Binding> {
         self.by_login
             .get(login)
             .into_iter()
             .flatten()
-            .filter(move |b| b.expires_at_ms > now_ms)
+            .filter(move |b| b.expires_at > now)
     }
 
     /// Every binding of one login (expired ones not purged yet included).
@@ -137,11 +142,11 @@ impl Location {
     }
 
     /// Drops expired bindings; returns what to remove from storage.
-    pub fn purge_expired(&mut self, now_ms: u64) -> Vec<BindingChange> {
+    pub fn purge_expired(&mut self, now: Instant) -> Vec<BindingChange> {
         let mut changes = Vec::new();
         self.by_login.retain(|login, list| {
             list.retain(|b| {
-                let keep = b.expires_at_ms > now_ms;
+                let keep = b.expires_at > now;
                 if !keep {
                     changes.push(BindingChange::Remove {
                         login: login.to_string(),

@@ -1,6 +1,8 @@
 //! Stateless, HMAC-signed, expiring nonces with nonce-count replay protection in constant
 //! memory (Kamailio's `nonce_count` design: a nonce id indexes a ring of last-seen counts).
 
+use std::time::Instant;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -22,6 +24,9 @@ pub enum NonceCheck {
 }
 
 /// Issues and verifies nonces: `hex(expiry secs, 8) hex(epoch, 8) hex(nid, 8) hex(mac, 32)`.
+/// The expiry counts seconds from the keeper's first nonce (its `origin`, an `Instant`): a
+/// nonce is only ever judged by the keeper that issued it (see the epoch below), so it needs
+/// no wall clock.
 ///
 /// The epoch is drawn at random when the keeper is made: the replay ring lives in memory, so
 /// a nonce of an earlier process (same secret, before a restart) must not find a fresh slot
@@ -30,6 +35,8 @@ pub enum NonceCheck {
 pub struct NonceKeeper {
     key: Keyed,
     lifetime_ms: u64,
+    /// The `Instant` of the first nonce: expiries count from it.
+    origin: Option<Instant>,
     epoch: u32,
     next_nid: u32,
     last_nc: Vec<u8>,
@@ -67,6 +74,7 @@ impl NonceKeeper {
         Self {
             key: Keyed(HmacSha256::new_from_slice(secret).expect("HMAC takes any key length")),
             lifetime_ms,
+            origin: None,
             epoch,
             next_nid: 0,
             last_nc: vec![0; RING],
@@ -88,8 +96,16 @@ impl NonceKeeper {
         self.lifetime_ms = lifetime_ms;
     }
 
-    /// A fresh nonce valid for the configured lifetime from `now_ms`.
-    pub fn issue(&mut self, now_ms: u64) -> String {
+    /// Milliseconds from the keeper's origin to `now` (0 before the first nonce).
+    fn elapsed_ms(&self, now: Instant) -> u64 {
+        self.origin
+            .map_or(0, |o| now.saturating_duration_since(o).as_millis() as u64)
+    }
+
+    /// A fresh nonce valid for the configured lifetime from `now`.
+    pub fn issue(&mut self, now: Instant) -> String {
+        self.origin.get_or_insert(now);
+        let now_ms = self.elapsed_ms(now);
         let nid = self.next_nid;
         self.next_nid = self.next_nid.wrapping_add(1);
         self.last_nc[nid as usize % RING] = 0;
@@ -106,7 +122,7 @@ impl NonceKeeper {
     /// Judges `nonce` and, with qop, its count `nc` without recording anything: on
     /// `Ok`, the replay slot and the count to record (by [`Self::check`]) once the credentials proved
     /// genuine. A failed attempt thus never uses up a count of the legitimate user.
-    fn judge(&self, now_ms: u64, nonce: &str, nc: Option<u32>) -> Result<(usize, u8), NonceCheck> {
+    fn judge(&self, now: Instant, nonce: &str, nc: Option<u32>) -> Result<(usize, u8), NonceCheck> {
         if nonce.len() != NONCE_LEN || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(NonceCheck::Invalid);
         }
@@ -120,7 +136,7 @@ impl NonceKeeper {
         let (Ok(expiry), Ok(epoch), Ok(nid)) = (field(0), field(1), field(2)) else {
             return Err(NonceCheck::Invalid);
         };
-        if u64::from(expiry) * 1000 < now_ms || epoch != self.epoch {
+        if u64::from(expiry) * 1000 < self.elapsed_ms(now) || epoch != self.epoch {
             return Err(NonceCheck::Stale);
         }
         let age = self.next_nid.wrapping_sub(nid);
@@ -143,11 +159,11 @@ impl NonceKeeper {
     /// once, checks the digest, then records the count without judging the nonce again.
     pub(crate) fn judge_for_record(
         &self,
-        now_ms: u64,
+        now: Instant,
         nonce: &str,
         nc: Option<u32>,
     ) -> Result<Judged, NonceCheck> {
-        self.judge(now_ms, nonce, nc)
+        self.judge(now, nonce, nc)
             .map(|(slot, nc)| Judged { slot, nc })
     }
 
@@ -159,16 +175,16 @@ impl NonceKeeper {
 
     /// The verdict on `nonce` and `nc`, recording nothing; [`Self::check`]
     /// records.
-    pub fn verify(&self, now_ms: u64, nonce: &str, nc: Option<u32>) -> NonceCheck {
-        match self.judge(now_ms, nonce, nc) {
+    pub fn verify(&self, now: Instant, nonce: &str, nc: Option<u32>) -> NonceCheck {
+        match self.judge(now, nonce, nc) {
             Ok(_) => NonceCheck::Valid,
             Err(e) => e,
         }
     }
 
     /// Checks `nonce` and, with qop, its count `nc`; a valid count is recorded.
-    pub fn check(&mut self, now_ms: u64, nonce: &str, nc: Option<u32>) -> NonceCheck {
-        match self.judge(now_ms, nonce, nc) {
+    pub fn check(&mut self, now: Instant, nonce: &str, nc: Option<u32>) -> NonceCheck {
+        match self.judge(now, nonce, nc) {
             Ok((slot, nc)) => {
                 self.last_nc[slot] = nc;
                 NonceCheck::Valid
@@ -190,73 +206,86 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
+    use std::time::Duration;
+
+    static BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+    /// `ms` after a fixed instant.
+    fn at(ms: u64) -> Instant {
+        *BASE + Duration::from_millis(ms)
+    }
 
     #[test]
     fn issue_check_replay_expire() {
         let mut k = NonceKeeper::new(b"secret", 30_000);
-        let n = k.issue(1_000_000);
-        assert_eq!(k.check(1_000_500, &n, Some(1)), NonceCheck::Valid);
-        assert_eq!(k.check(1_000_600, &n, Some(1)), NonceCheck::Replayed);
-        assert_eq!(k.check(1_000_700, &n, Some(2)), NonceCheck::Valid);
-        assert_eq!(k.check(1_040_000, &n, Some(3)), NonceCheck::Stale);
+        let n = k.issue(at(1_000_000));
+        assert_eq!(k.check(at(1_000_500), &n, Some(1)), NonceCheck::Valid);
+        assert_eq!(k.check(at(1_000_600), &n, Some(1)), NonceCheck::Replayed);
+        assert_eq!(k.check(at(1_000_700), &n, Some(2)), NonceCheck::Valid);
+        assert_eq!(k.check(at(1_040_000), &n, Some(3)), NonceCheck::Stale);
         let mut tampered = n.clone();
         tampered.replace_range(0..1, if n.starts_with('0') { "1" } else { "0" });
-        assert_eq!(k.check(1_000_800, &tampered, Some(9)), NonceCheck::Invalid);
-        let other = NonceKeeper::new(b"other", 30_000).issue(1_000_000);
-        assert_eq!(k.check(1_000_800, &other, Some(1)), NonceCheck::Invalid);
+        assert_eq!(
+            k.check(at(1_000_800), &tampered, Some(9)),
+            NonceCheck::Invalid
+        );
+        let other = NonceKeeper::new(b"other", 30_000).issue(at(1_000_000));
+        assert_eq!(k.check(at(1_000_800), &other, Some(1)), NonceCheck::Invalid);
     }
 
     #[test]
     fn nonces_keep_their_format() {
-        // expiry, epoch, nid as 8 hex digits each, then 16 bytes of HMAC-SHA256 in hex
+        // expiry (s after the first nonce), epoch, nid as 8 hex digits each, then 16 bytes
+        // of HMAC-SHA256 in hex
         let mut k = NonceKeeper::with_epoch(b"secret", 30_000, 0xdead_beef);
-        let n = k.issue(1_000_000);
+        let n = k.issue(at(1_000_000));
         assert_eq!(n.len(), NONCE_LEN);
-        assert_eq!(&n[..HEAD_LEN], "00000406deadbeef00000000");
+        assert_eq!(&n[..HEAD_LEN], "0000001edeadbeef00000000");
         let mut m = HmacSha256::new_from_slice(b"secret").unwrap();
         m.update(&n.as_bytes()[..HEAD_LEN]);
         assert_eq!(
             &n[HEAD_LEN..],
             hex::encode(&m.finalize().into_bytes()[..16])
         );
-        let judged = k.judge_for_record(1_000_001, &n, Some(1)).unwrap();
+        let judged = k.judge_for_record(at(1_000_001), &n, Some(1)).unwrap();
         k.record(judged);
-        assert_eq!(k.verify(1_000_002, &n, Some(1)), NonceCheck::Replayed);
+        assert_eq!(k.verify(at(1_000_002), &n, Some(1)), NonceCheck::Replayed);
     }
 
     #[test]
     fn verify_records_nothing() {
         let mut k = NonceKeeper::new(b"s", 30_000);
-        let n = k.issue(0);
-        assert_eq!(k.verify(1, &n, Some(5)), NonceCheck::Valid);
-        assert_eq!(k.verify(1, &n, Some(1)), NonceCheck::Valid);
-        assert_eq!(k.check(1, &n, Some(5)), NonceCheck::Valid);
-        assert_eq!(k.verify(1, &n, Some(5)), NonceCheck::Replayed);
-        assert_eq!(k.verify(1, &n, Some(256)), NonceCheck::Stale);
-        assert_eq!(k.verify(1, &n, None), NonceCheck::Replayed);
+        let n = k.issue(at(0));
+        assert_eq!(k.verify(at(1), &n, Some(5)), NonceCheck::Valid);
+        assert_eq!(k.verify(at(1), &n, Some(1)), NonceCheck::Valid);
+        assert_eq!(k.check(at(1), &n, Some(5)), NonceCheck::Valid);
+        assert_eq!(k.verify(at(1), &n, Some(5)), NonceCheck::Replayed);
+        assert_eq!(k.verify(at(1), &n, Some(256)), NonceCheck::Stale);
+        assert_eq!(k.verify(at(1), &n, None), NonceCheck::Replayed);
     }
 
     #[test]
     fn nonce_of_an_earlier_process_is_stale() {
         // same secret, new process (new epoch): the recycled nonce id must not be reused
         let mut before = NonceKeeper::with_epoch(b"s", 30_000, 1);
-        let old = before.issue(0);
+        let old = before.issue(at(0));
         let mut after = NonceKeeper::with_epoch(b"s", 30_000, 2);
-        let _ = after.issue(0);
-        assert_eq!(after.check(1, &old, Some(1)), NonceCheck::Stale);
-        assert_eq!(before.check(1, &old, Some(1)), NonceCheck::Valid);
+        let _ = after.issue(at(0));
+        assert_eq!(after.check(at(1), &old, Some(1)), NonceCheck::Stale);
+        assert_eq!(before.check(at(1), &old, Some(1)), NonceCheck::Valid);
     }
 
     #[test]
     fn recycled_slot_is_stale() {
         let mut k = NonceKeeper::new(b"s", 3_600_000);
-        let first = k.issue(0);
+        let first = k.issue(at(0));
         // as if RING more nonces had been issued since (each resets its slot)
         k.next_nid = k.next_nid.wrapping_add(RING as u32);
-        assert_eq!(k.check(1, &first, Some(1)), NonceCheck::Stale);
+        assert_eq!(k.check(at(1), &first, Some(1)), NonceCheck::Stale);
         k.next_nid = k.next_nid.wrapping_sub(2);
         assert_eq!(
-            k.verify(1, &first, Some(1)),
+            k.verify(at(1), &first, Some(1)),
             NonceCheck::Valid,
             "still its own slot"
         );

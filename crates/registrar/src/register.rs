@@ -1,10 +1,14 @@
 //! REGISTER handling: authentication, then the binding updates of RFC 3261 §10.3.
 
+use std::cell::OnceCell;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use sip_message::digest::Algorithm;
-use sip_message::{ContactList, HeaderName, Message, Peer};
+use sip_message::{ContactList, HeaderName, Message, NameAddr, Peer};
 
-use crate::auth::{AuthKind, Rejection};
+use crate::auth::{AuthKind, Presented, Rejection};
 use crate::error::{self, RegisterError};
 use crate::location::{Binding, BindingChange, Location};
 use crate::nonce::NonceKeeper;
@@ -26,6 +30,8 @@ pub struct RegistrarConfig {
     pub push_providers: Vec<String>,
     /// Whether requests go to a binding's Contact or over its flow ([`crate::reach`]).
     pub contact_routing: crate::ContactRouting,
+    /// How often expired bindings are purged ([`Registrar::poll_timeout`]).
+    pub purge_interval: Duration,
 }
 
 impl Default for RegistrarConfig {
@@ -40,6 +46,7 @@ impl Default for RegistrarConfig {
             max_contacts: 16,
             push_providers: vec!["apns".into(), "fcm".into()],
             contact_routing: crate::ContactRouting::default(),
+            purge_interval: Duration::from_secs(30),
         }
     }
 }
@@ -96,27 +103,69 @@ impl std::fmt::Debug for Ha1 {
     }
 }
 
-/// The result of one REGISTER.
+/// A REGISTER as the registrar and its driver read it: the message and the headers both
+/// need, each parsed at most once (the credentials at once, To when first asked).
+#[derive(Debug)]
+pub struct Register<'m> {
+    pub msg: &'m Message,
+    /// The `Authorization` credentials.
+    pub credentials: Presented<'m>,
+    to: OnceCell<Option<NameAddr<'m>>>,
+}
+
+impl<'m> Register<'m> {
+    pub fn new(msg: &'m Message) -> Self {
+        Self {
+            msg,
+            credentials: Presented::new(msg, AuthKind::Www),
+            to: OnceCell::new(),
+        }
+    }
+
+    /// The To header, parsed on first use; `None` when it does not parse.
+    pub fn to(&self) -> Option<&NameAddr<'m>> {
+        self.to.get_or_init(|| self.msg.to_header().ok()).as_ref()
+    }
+}
+
+/// The answer to one REGISTER. What it changed comes out of [`Registrar::poll_event`].
 #[derive(Debug)]
 #[must_use]
 pub struct Outcome {
-    /// The response to send back to the peer.
+    /// The response to send back to the peer. A refusal of the credentials
+    /// ([`RegisterError::Auth`]) may be sent without a transaction: it is cheap to compute
+    /// again.
     pub response: Bytes,
     /// `Ok` when the REGISTER succeeded (200); otherwise why it was refused, which decided
     /// the response.
     pub result: Result<(), RegisterError>,
     /// The authenticated login, when authentication succeeded.
     pub login: Option<String>,
-    /// Binding changes to write through to storage.
-    pub changes: Vec<BindingChange>,
-    /// `+sip.instance` values seen for the login (for `aa_ue_instance`).
-    pub instances: Vec<String>,
     /// True when the login had no live binding before this request and has one now (it came
     /// online: deliver stored messages).
     pub registered: bool,
-    /// RFC 8599 push tokens the REGISTER's Contacts carried, per device instance (to keep for
-    /// when the device sleeps).
-    pub push: Vec<PushRegistration>,
+}
+
+/// What the registrar asks of its driver, from [`Registrar::poll_event`], in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// RFC 8599: a REGISTER's Contact carried a push token for a device instance (keep it for
+    /// when the device sleeps). Comes before the REGISTER's binding changes.
+    Push {
+        login: String,
+        push: PushRegistration,
+        at: Instant,
+    },
+    /// A binding changed (a REGISTER, or the purge of expired ones): write it through to
+    /// storage.
+    Binding(BindingChange),
+    /// A REGISTER of `login` carried this `+sip.instance` (for `aa_ue_instance`).
+    Instance {
+        login: String,
+        instance: String,
+        at: Instant,
+    },
 }
 
 /// An RFC 8599 push registration: a Contact with `pn-provider`, `pn-prid` (and maybe
@@ -149,19 +198,25 @@ fn unchanged(response: Bytes, error: RegisterError, login: Option<String>) -> Ou
         response,
         result: Err(error),
         login,
-        changes: vec![],
-        instances: vec![],
         registered: false,
-        push: vec![],
     }
 }
 
 /// The registrar state machine: nonce keeper + location table.
+///
+/// Inputs take `now` on the driver's monotonic clock: [`Self::handle_register`] (its
+/// [`Outcome`] is the response, returned because the driver judges a refusal before sending
+/// it: it may read the account again and answer statelessly), [`Self::authenticate`] for
+/// other requests, [`Self::handle_timeout`] at [`Self::poll_timeout`] (the purge of expired
+/// bindings). After each input the driver drains [`Self::poll_event`].
 #[derive(Debug)]
 pub struct Registrar {
     pub(crate) cfg: RegistrarConfig,
     pub(crate) nonces: NonceKeeper,
     location: Location,
+    events: VecDeque<Event>,
+    /// When expired bindings are purged next; armed by the first input.
+    next_purge: Option<Instant>,
 }
 
 pub(crate) const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
@@ -173,6 +228,8 @@ impl Registrar {
             cfg,
             nonces,
             location: Location::new(),
+            events: VecDeque::new(),
+            next_purge: None,
         }
     }
 
@@ -184,7 +241,36 @@ impl Registrar {
     /// lifetime apply to the next request; the bindings and the nonce secret stay.
     pub fn set_config(&mut self, cfg: RegistrarConfig) {
         self.nonces.set_lifetime(cfg.nonce_lifetime_ms);
+        // a new purge interval counts from the last purge
+        if let Some(next) = &mut self.next_purge {
+            *next = *next - self.cfg.purge_interval + cfg.purge_interval;
+        }
         self.cfg = cfg;
+    }
+
+    /// The next thing the driver must do, in order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] is due: the next purge of expired bindings. `None` until
+    /// the first input (the driver calls `handle_timeout(now)` once at start to arm it).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_purge
+    }
+
+    /// Purges expired bindings when the purge is due ([`Event::Binding`] removals), and arms
+    /// the next purge.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.next_purge {
+            Some(at) if at > now => return,
+            Some(_) => {
+                let gone = self.location.purge_expired(now);
+                self.events.extend(gone.into_iter().map(Event::Binding));
+            }
+            None => {}
+        }
+        self.next_purge = Some(now + self.cfg.purge_interval);
     }
 
     pub fn location(&self) -> &Location {
@@ -202,14 +288,17 @@ impl Registrar {
     }
 
     /// Handles a sanity-checked REGISTER from `from`. `account` is the account named by the
-    /// credentials' username (`None` if unknown or without credentials).
+    /// credentials' username (`None` if unknown or without credentials). Its changes are
+    /// queued for [`Self::poll_event`].
     pub fn handle_register(
         &mut self,
-        now_ms: u64,
-        req: &Message,
+        now: Instant,
+        reg: &Register<'_>,
         from: Peer,
         account: Option<&Account>,
     ) -> Outcome {
+        self.next_purge.get_or_insert(now + self.cfg.purge_interval);
+        let req = reg.msg;
         let refuse = |error: RegisterError, login: Option<String>| {
             let response = error.response(req, from);
             unchanged(response, error, login)
@@ -217,11 +306,11 @@ impl Registrar {
         let simple = |error: RegisterError| refuse(error, None);
 
         // 1. Authentication
-        let account = match self.authenticate(now_ms, req, from, account, AuthKind::Www) {
+        let account = match self.authenticate(now, req, &reg.credentials, from, account) {
             Ok(a) => a,
             Err(Rejection { response, reason }) => return unchanged(response, reason.into(), None),
         };
-        let Ok(to) = req.to_header() else {
+        let Some(to) = reg.to() else {
             return simple(RegisterError::BadHeader { header: "To" });
         };
         if to.uri.user != Some(account.login.as_str()) {
@@ -250,7 +339,7 @@ impl Registrar {
         let mut pns: Option<String> = None;
         // whether this request registers an RFC 5626 flow (instance + reg-id)
         let mut outbound = false;
-        let had_any = self.location.lookup(&login, now_ms).next().is_some();
+        let had_any = self.location.lookup(&login, now).next().is_some();
         match contacts {
             None => {}
             Some(ContactList::Star) => {
@@ -334,12 +423,12 @@ impl Registrar {
                 // request leaves it alone).
                 let live: Vec<&str> = self
                     .location
-                    .lookup(&login, now_ms)
+                    .lookup(&login, now)
                     .map(|b| b.key.as_str())
                     .collect();
                 let stale_order = |key: &str| {
                     self.location
-                        .lookup(&login, now_ms)
+                        .lookup(&login, now)
                         .any(|b| b.key == key && b.call_id == call_id && b.cseq >= cseq)
                 };
                 planned.retain(|p| !stale_order(&p.key));
@@ -392,14 +481,14 @@ impl Registrar {
                         instance,
                         reg_id,
                         q_milli: q,
-                        expires_at_ms: now_ms + u64::from(expires) * 1000,
+                        expires_at: now + Duration::from_secs(u64::from(expires)),
                         call_id: call_id.to_owned(),
                         cseq,
                         source: from,
                         reach,
                         path: path.clone(),
                         user_agent: user_agent.clone(),
-                        updated_at_ms: now_ms,
+                        updated_at: now,
                     };
                     self.location.upsert(&login, binding.clone());
                     changes.push(BindingChange::Upsert {
@@ -412,8 +501,8 @@ impl Registrar {
 
         // 3. 200 OK with every current binding
         let mut b = error::reply(req, from, 200);
-        for bnd in self.location.lookup(&login, now_ms) {
-            let mut v = format!("<{}>;expires={}", bnd.contact, bnd.remaining_secs(now_ms));
+        for bnd in self.location.lookup(&login, now) {
+            let mut v = format!("<{}>;expires={}", bnd.contact, bnd.remaining_secs(now));
             if let Some(i) = &bnd.instance {
                 v.push_str(";+sip.instance=\"");
                 v.push_str(i);
@@ -440,15 +529,24 @@ impl Registrar {
             b.header("Feature-Caps", format_args!("*;+sip.pns=\"{p}\""));
         }
         b.header("Server", SERVER);
-        let registered = !had_any && self.location.lookup(&login, now_ms).next().is_some();
+        let registered = !had_any && self.location.lookup(&login, now).next().is_some();
+        let events = &mut self.events;
+        events.extend(push.into_iter().map(|push| Event::Push {
+            login: login.clone(),
+            push,
+            at: now,
+        }));
+        events.extend(changes.into_iter().map(Event::Binding));
+        events.extend(instances.into_iter().map(|instance| Event::Instance {
+            login: login.clone(),
+            instance,
+            at: now,
+        }));
         Outcome {
             response: b.finish(),
             result: Ok(()),
             login: Some(login),
-            changes,
-            instances,
             registered,
-            push,
         }
     }
 }

@@ -19,6 +19,7 @@
 
 mod cursor;
 pub mod digest;
+mod epoch;
 mod error;
 mod facts;
 mod frame;
@@ -30,6 +31,7 @@ mod sanity;
 mod tag;
 mod uri;
 
+pub use epoch::Epoch;
 pub use error::{Error, Result};
 pub use frame::{frame_stream, Framed, StreamFramer};
 pub use header::{

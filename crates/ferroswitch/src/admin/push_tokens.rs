@@ -30,7 +30,6 @@ use sip_message::Credentials;
 use store::PushToken;
 
 use super::{error, AdminState, Failure, JsonObject};
-use crate::clock::unix_ms;
 use crate::push_fields::{self, unix_secs};
 
 /// The largest push-token request body: a token is at most 1024 characters.
@@ -270,7 +269,9 @@ async fn authenticate_digest(
     let nc = qop_auth.as_ref().and(creds.nc);
     // judged now, recorded only once the response is proved right: a wrong guess must not
     // use up counts of the legitimate user
-    let verdict = state.nonces().verify(unix_ms(), &creds.nonce, nc);
+    let verdict = state
+        .nonces()
+        .verify(std::time::Instant::now(), &creds.nonce, nc);
     match verdict {
         NonceCheck::Valid => {}
         NonceCheck::Stale | NonceCheck::Replayed => {
@@ -296,7 +297,9 @@ async fn authenticate_digest(
     if !digest::eq_hex(&expected, &creds.response) {
         return Err(wrong_password(state, &creds.username, head.peer));
     }
-    let recorded = state.nonces().check(unix_ms(), &creds.nonce, nc);
+    let recorded = state
+        .nonces()
+        .check(std::time::Instant::now(), &creds.nonce, nc);
     if recorded != NonceCheck::Valid {
         // another request with the same count got in between
         return Err(challenge(state, true, "stale nonce"));
@@ -338,7 +341,7 @@ fn enabled(account: store::Account) -> Result<String, Failure> {
 
 /// `401` with a fresh nonce, one `WWW-Authenticate: Digest` per algorithm.
 fn challenge(state: &AdminState, stale: bool, why: &str) -> Failure {
-    let nonce = state.nonces().issue(unix_ms());
+    let nonce = state.nonces().issue(std::time::Instant::now());
     let mut challenges = Vec::with_capacity(ALGORITHMS.len());
     for alg in ALGORITHMS {
         let value = format!(
@@ -594,7 +597,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         // a nonce this API did not issue
-        let foreign = NonceKeeper::new(b"other", 30_000).issue(unix_ms());
+        let foreign = NonceKeeper::new(b"other", 30_000).issue(std::time::Instant::now());
         let r = authenticate(
             &state,
             &head(

@@ -21,7 +21,6 @@ use serde::Serialize;
 use sip_message::Transport;
 
 use super::{error, param, query, AdminState, Failure};
-use crate::clock::unix_ms;
 use crate::operator::CoreRequest;
 
 pub(super) fn routes() -> Router<AdminState> {
@@ -49,9 +48,9 @@ struct Registration {
     path: Option<String>,
 }
 
-fn view(login: String, b: registrar::Binding, now_ms: u64) -> Registration {
+fn view(login: String, b: registrar::Binding, now: std::time::Instant) -> Registration {
     Registration {
-        expires_in: b.remaining_secs(now_ms),
+        expires_in: b.remaining_secs(now),
         login,
         key: b.key,
         contact: b.contact,
@@ -93,7 +92,7 @@ async fn bindings(
         .await?;
     all.retain(|(_, b)| transport.is_none_or(|t| b.source.transport == t));
     all.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(&b.1.key)));
-    let now = unix_ms();
+    let now = std::time::Instant::now();
     Ok(Json(
         all.into_iter().map(|(l, b)| view(l, b, now)).collect(),
     ))

@@ -164,7 +164,9 @@ fn bind(state: &ApiState, id: &str, login: &str, expires_at: Option<u64>) {
             instance: None,
             reg_id: None,
             q_milli: None,
-            expires_at_ms: exp * 1000,
+            // the token's wall-clock expiry as the registrar's monotonic time
+            expires_at: std::time::Instant::now()
+                + std::time::Duration::from_secs(exp.saturating_sub(unix_s())),
             call_id: id.to_owned(),
             cseq: 1,
             source: sip_message::Peer {
@@ -176,7 +178,7 @@ fn bind(state: &ApiState, id: &str, login: &str, expires_at: Option<u64>) {
             reach: registrar::Reach::Flow,
             path: None,
             user_agent: Some("ferroswitch-api".into()),
-            updated_at_ms: unix_s() * 1000,
+            updated_at: std::time::Instant::now(),
         })
     });
     let r = state.core.tell(crate::operator::CoreRequest::ApiBinding {

@@ -80,6 +80,7 @@ pub(crate) struct Changes {
 pub(crate) fn start(
     config: &ferroswitch_config::ClusterSettings,
     node_id: &str,
+    epoch: sip_message::Epoch,
 ) -> anyhow::Result<(Node, mpsc::UnboundedReceiver<Update>, Changes)> {
     let client = redis::Client::open(config.redis.as_str())
         .map_err(|e| anyhow::anyhow!("cluster.redis {:?}: {e}", config.redis))?;
@@ -89,6 +90,7 @@ pub(crate) fn start(
         internal: config.internal,
         names: record::Names::new(&config.key_prefix),
         tokens: tokens.clone(),
+        epoch,
     };
     let resync = Arc::new(Notify::new());
     let (changes_tx, changes_rx) = mpsc::unbounded_channel();

@@ -229,13 +229,19 @@ impl FlowTokens {
         hex::encode(&mac.finalize().into_bytes()[..10])
     }
 
-    /// This node's record of one of its bindings.
-    pub(crate) fn record(&self, login: &str, b: &Binding, addr: SocketAddr) -> Record {
+    /// This node's record of one of its bindings; its expiry in unix ms through `epoch`.
+    pub(crate) fn record(
+        &self,
+        login: &str,
+        b: &Binding,
+        addr: SocketAddr,
+        epoch: &sip_message::Epoch,
+    ) -> Record {
         Record {
             contact: b.contact.clone(),
             instance: b.instance.clone(),
             reg_id: b.reg_id,
-            expires_at_ms: b.expires_at_ms,
+            expires_at_ms: epoch.wall(b.expires_at),
             node: self.node.clone(),
             addr,
             flow: self.token(login, &b.key),

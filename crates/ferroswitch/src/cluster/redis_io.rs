@@ -43,6 +43,8 @@ pub(crate) struct Settings {
     pub(crate) internal: std::net::SocketAddr,
     pub(crate) names: Names,
     pub(crate) tokens: FlowTokens,
+    /// The server's one epoch: binding expiry into the records' unix ms.
+    pub(crate) epoch: sip_message::Epoch,
 }
 
 /// Up or down, logged once per change of state.
@@ -226,7 +228,7 @@ fn absorb(
 ) {
     match c {
         BindingChange::Upsert { login, binding } => {
-            let record = s.tokens.record(&login, &binding, s.internal);
+            let record = s.tokens.record(&login, &binding, s.internal, &s.epoch);
             let k = (login, binding.key);
             removed.remove(&k);
             own.insert(k.clone(), record.clone());

@@ -7,21 +7,36 @@ use super::*;
 
 impl Dispatcher {
     pub(super) fn register(&mut self, now: Instant, w: Waiting) {
+        // To and the credentials parsed once, for the registrar and for us
+        let reg = Register::new(&w.msg);
         // a made-up nonce is challenged whatever the account: read none for it
-        let login = Registrar::auth_username(&w.msg).filter(|_| {
+        let login = reg.credentials.username().filter(|_| {
             self.registrar
-                .credentials_worth_judging(unix_ms(), &w.msg, AuthKind::Www)
+                .credentials_worth_judging(now, &reg.credentials)
         });
-        let account = match &login {
+        let account = match login {
             None => None,
             Some(login) => match self.accounts.get(login) {
                 Some(c) if c.fresh(now) || w.refetched => c.account.clone(),
-                _ => return self.fetch_account(login.clone(), w),
+                _ => {
+                    let login = login.to_owned();
+                    drop(reg);
+                    return self.fetch_account(login, w);
+                }
             },
         };
         let outcome = self
             .registrar
-            .handle_register(unix_ms(), &w.msg, w.from, account.as_ref());
+            .handle_register(now, &reg, w.from, account.as_ref());
+        let (mut changes, mut instances, mut pushes) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(ev) = self.registrar.poll_event() {
+            match ev {
+                registrar::Event::Binding(c) => changes.push(c),
+                registrar::Event::Instance { instance, at, .. } => instances.push((instance, at)),
+                registrar::Event::Push { push, at, .. } => pushes.push((push, at)),
+                e => tracing::warn!(event = ?e, "registrar event of an unknown kind skipped"),
+            }
+        }
         // only a refusal of the credentials may be cured by a fresh read of the account (a
         // new password, an account just added or enabled); a To that names another login or
         // too many contacts would only burn the nonce count and answer 401 stale
@@ -30,55 +45,57 @@ impl Dispatcher {
             Err(RegisterError::Auth(AuthRejection::Forbidden { .. }))
         );
         if forbidden && !w.refetched {
-            if let Some(login) = &login {
+            if let Some(login) = login {
                 if self
                     .accounts
                     .get(login)
                     .is_some_and(|c| now.duration_since(c.fetched) >= ACCOUNT_RECHECK)
                 {
                     // maybe the password changed or the account was just added: read it again
-                    return self.fetch_account(login.clone(), w);
+                    let login = login.to_owned();
+                    drop(reg);
+                    return self.fetch_account(login, w);
                 }
             }
         }
         if let Err(RegisterError::Auth(r)) = &outcome.result {
             self.auth_failed(now, &w.msg, &w.from, r);
         }
-        log_register(&outcome, &w.from);
+        log_register(now, &outcome, &changes, &w.from);
         if outcome.result.is_ok() && outcome.login.is_some() {
-            self.registration_seen(now, &w.from, &outcome.changes);
+            self.registration_seen(now, &w.from, &changes);
         }
         if let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) {
-            self.learn_domain(&w.msg);
+            if let Some(to) = reg.to() {
+                self.learn_domain(&to.uri);
+            }
             // messages stored while the login was away go out now
-            let now_ms = unix_ms();
             if self
                 .registrar
                 .location()
-                .lookup(login, now_ms)
+                .lookup(login, now)
                 .next()
                 .is_some()
             {
-                let reach = Reach {
-                    location: self.registrar.location(),
-                    now_ms,
-                    accounts: &self.accounts,
-                    cluster: self.cluster.as_ref(),
-                };
+                let reach = messages::reach(
+                    &self.registrar,
+                    &self.accounts,
+                    self.cluster.as_ref(),
+                    &self.epoch,
+                    now,
+                );
                 self.messaging.registered(login, outcome.registered, &reach);
             }
         }
-        let login_s = outcome.login.clone();
         if let Some(login) = &outcome.login {
-            let at = (unix_ms() / 1000) as i64;
-            for p in outcome.push {
+            for (p, at) in pushes {
                 let t = store::PushToken {
                     login: login.clone(),
                     instance: p.instance,
                     token: p.prid,
                     platform: p.provider,
                     param: p.param,
-                    updated_at: at,
+                    updated_at: self.epoch.wall_secs(at) as i64,
                 };
                 let dev = b2bua::PushDevice {
                     instance: t.instance.clone(),
@@ -92,36 +109,15 @@ impl Dispatcher {
                 }
             }
         }
-        for c in outcome.changes {
-            match &c {
-                // parked calls fork to a device that (re-)registers; late pushed ones get the
-                // ghost INVITE + CANCEL (a cheap lookup first: most REGISTERs concern no call)
-                registrar::BindingChange::Upsert { login, binding }
-                    if self.calls.awaits_registration(login) =>
-                {
-                    let target = b2bua::Target {
-                        login: login.clone(),
-                        uri: binding.contact.clone(),
-                        peer: crate::calls::device_peer(binding),
-                        instance: binding.instance.clone(),
-                    };
-                    let mut out = TxOut {
-                        tx: &mut self.tx,
-                        now,
-                    };
-                    self.calls.registered(now, login, target, &mut out);
-                }
-                _ => {}
-            }
-            let _ = self.writes.send(Write::Binding(c));
+        for c in changes {
+            self.binding_changed(now, c);
         }
-        if let Some(login) = login_s {
-            let at = (unix_ms() / 1000) as i64;
-            for instance in outcome.instances {
+        if let Some(login) = &outcome.login {
+            for (instance, at) in instances {
                 let _ = self.writes.send(Write::Instance(InstanceSeen {
                     login: login.clone(),
                     instance,
-                    at,
+                    at: self.epoch.wall_secs(at) as i64,
                 }));
             }
         }
@@ -138,6 +134,50 @@ impl Dispatcher {
         }
     }
 
+    /// A binding changed (a REGISTER, the purge): to storage, and to a parked call or a ghost
+    /// that waits for the login's device (a cheap lookup first: most REGISTERs concern no
+    /// call).
+    pub(super) fn binding_changed(&mut self, now: Instant, c: registrar::BindingChange) {
+        match &c {
+            registrar::BindingChange::Upsert { login, binding }
+                if self.calls.awaits_registration(login) =>
+            {
+                let target = b2bua::Target {
+                    login: login.clone(),
+                    uri: binding.contact.clone(),
+                    peer: crate::calls::device_peer(binding),
+                    instance: binding.instance.clone(),
+                };
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    now,
+                };
+                self.calls.registered(now, login, target, &mut out);
+            }
+            _ => {}
+        }
+        let _ = self.writes.send(Write::Binding(c));
+    }
+
+    /// The registrar's timer: the purge of expired bindings (and, with `[cluster]`, of the
+    /// other nodes' expired ones at the same pace).
+    pub(super) fn registrar_timeout(&mut self, now: Instant) {
+        if self.registrar.poll_timeout().is_none_or(|t| t > now) {
+            return;
+        }
+        self.registrar.handle_timeout(now);
+        while let Some(ev) = self.registrar.poll_event() {
+            match ev {
+                registrar::Event::Binding(c) => self.binding_changed(now, c),
+                e => tracing::warn!(event = ?e, "registrar event out of a REGISTER skipped"),
+            }
+        }
+        let wall_ms = self.epoch.wall(now);
+        if let Some(node) = &mut self.cluster {
+            node.remote.purge(wall_ms);
+        }
+    }
+
     /// Proxy authentication of an INVITE, SUBSCRIBE, PUBLISH or MESSAGE, then its module.
     /// Trusted peers (by IP) need none for INVITE and MESSAGE; presence always asks.
     pub(super) fn authenticated(&mut self, now: Instant, w: Waiting) {
@@ -148,7 +188,9 @@ impl Dispatcher {
         };
         // a client names our domain in the To of what it sends us (a trusted peer may not)
         if !caller.trusted && !matches!(method, Some(Method::Invite)) {
-            self.learn_domain(&w.msg);
+            if let Ok(to) = w.msg.to_header() {
+                self.learn_domain(&to.uri);
+            }
         }
         match method {
             Some(Method::Invite) => self.invite(now, w, caller),
@@ -190,27 +232,27 @@ impl Dispatcher {
             self.authenticated_over(&w.from);
             return Some((caller, w));
         }
-        let login = Registrar::credentials_username(&w.msg, AuthKind::Proxy).filter(|_| {
-            self.registrar
-                .credentials_worth_judging(unix_ms(), &w.msg, AuthKind::Proxy)
-        });
+        let presented = Presented::new(&w.msg, AuthKind::Proxy);
+        let login = presented
+            .username()
+            .filter(|_| self.registrar.credentials_worth_judging(now, &presented))
+            .map(str::to_owned);
         let account = match &login {
             None => None,
             Some(login) => match self.accounts.get(login) {
                 Some(c) if c.fresh(now) || w.refetched => c.account.clone(),
                 _ => {
+                    drop(presented);
                     self.fetch_account(login.clone(), w);
                     return None;
                 }
             },
         };
-        match self.registrar.authenticate(
-            unix_ms(),
-            &w.msg,
-            w.from,
-            account.as_ref(),
-            AuthKind::Proxy,
-        ) {
+        let verdict =
+            self.registrar
+                .authenticate(now, &w.msg, &presented, w.from, account.as_ref());
+        drop(presented);
+        match verdict {
             Ok(acc) => {
                 let profile = self
                     .accounts
@@ -361,21 +403,26 @@ pub(super) fn cached(a: Option<store::Account>, realm: &str, now: Instant) -> Ca
 
 /// One INFO line per successful REGISTER that adds, refreshes or removes a binding (an
 /// operator watching the log sees devices come and go); refusals and queries at DEBUG.
-fn log_register(outcome: &registrar::Outcome, from: &Peer) {
+fn log_register(
+    now: Instant,
+    outcome: &registrar::Outcome,
+    changes: &[registrar::BindingChange],
+    from: &Peer,
+) {
     let (Ok(()), Some(login)) = (&outcome.result, &outcome.login) else {
         tracing::debug!(status = outcome.status(), login = ?outcome.login, peer = %from, "REGISTER refused");
         return;
     };
     let (transport, source) = (from.transport.as_str(), from.remote);
-    match outcome.changes.first() {
+    match changes.first() {
         Some(registrar::BindingChange::Upsert { binding, .. }) => {
             let device = binding
                 .instance
                 .as_deref()
                 .or(binding.user_agent.as_deref())
                 .unwrap_or("-");
-            let expires = binding.remaining_secs(unix_ms());
-            tracing::info!(%login, device, transport, %source, expires, contacts = outcome.changes.len(), "registered");
+            let expires = binding.remaining_secs(now);
+            tracing::info!(%login, device, transport, %source, expires, contacts = changes.len(), "registered");
         }
         Some(_) => tracing::info!(%login, transport, %source, "unregistered"),
         None => tracing::debug!(%login, transport, %source, "REGISTER query"),

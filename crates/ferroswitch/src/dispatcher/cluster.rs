@@ -32,7 +32,7 @@ impl Dispatcher {
         let Some(node) = &mut self.cluster else {
             return;
         };
-        let now_ms = crate::clock::unix_ms();
+        let now_ms = self.epoch.wall(now);
         match update {
             Update::Snapshot(rows) => {
                 node.remote.replace(rows, now_ms);
@@ -74,7 +74,7 @@ impl Dispatcher {
                 let stale: Vec<String> = self
                     .registrar
                     .location()
-                    .lookup(&ev.login, 0)
+                    .iter_login(&ev.login)
                     .filter(|b| ev.all || (ev.record.is_some() && ev.key.as_ref() == Some(&b.key)))
                     .map(|b| b.key.clone())
                     .collect();
@@ -180,7 +180,7 @@ impl Dispatcher {
     }
 
     /// A request another node sends for one of our phones.
-    fn relay_to_phone(&mut self, _now: Instant, msg: &Message, from: &Peer) -> bool {
+    fn relay_to_phone(&mut self, now: Instant, msg: &Message, from: &Peer) -> bool {
         let Some(node) = &self.cluster else {
             return false;
         };
@@ -198,9 +198,8 @@ impl Dispatcher {
             return false;
         };
         let ruri = msg.request_uri_str().unwrap_or("");
-        let now_ms = crate::clock::unix_ms();
         let found = {
-            let mut bindings = self.registrar.location().lookup(&login, now_ms);
+            let mut bindings = self.registrar.location().lookup(&login, now);
             match &token {
                 Some(t) => bindings.find(|b| node.tokens.token(&login, &b.key) == *t),
                 None => bindings.find(|b| {

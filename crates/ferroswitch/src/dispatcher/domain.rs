@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use sip_message::Message;
+use sip_message::Uri;
 
 use super::Dispatcher;
 
@@ -37,18 +37,16 @@ impl Dispatcher {
     /// After a successful REGISTER, or an authenticated SUBSCRIBE, PUBLISH or MESSAGE of a
     /// client: without a configured domain, the host of its To URI becomes the domain of
     /// relayed URIs.
-    pub(super) fn learn_domain(&mut self, register: &Message) {
+    /// `to` is the request's To URI, as its handler parsed it.
+    pub(super) fn learn_domain(&mut self, to: &Uri<'_>) {
         if self.domain.configured {
             return;
         }
-        let Ok(to) = register.to_header() else {
-            return;
-        };
         let host = &mut self.domain.scratch;
         host.clear();
-        let _ = match to.uri.port {
-            Some(p) => write!(host, "{}:{p}", to.uri.host),
-            None => write!(host, "{}", to.uri.host),
+        let _ = match to.port {
+            Some(p) => write!(host, "{}:{p}", to.host),
+            None => write!(host, "{}", to.host),
         };
         if host.is_empty() || *host == self.domain.current {
             return;

@@ -61,7 +61,12 @@ impl Dispatcher {
     /// retransmission gets a fresh challenge; the ACK to the 407 matches nothing and is
     /// dropped. Trusted peers, requests the guard refuses (420) and a draining server go the
     /// stateful way.
-    pub(super) fn challenged_statelessly(&mut self, msg: &Message, from: &Peer) -> bool {
+    pub(super) fn challenged_statelessly(
+        &mut self,
+        now: Instant,
+        msg: &Message,
+        from: &Peer,
+    ) -> bool {
         if msg.method() != Some(&Method::Invite)
             || msg.to_tag().is_some()
             || msg.header(&HeaderName::ProxyAuthorization).is_some()
@@ -71,17 +76,13 @@ impl Dispatcher {
         {
             return false;
         }
-        match self
+        // no credentials: a fresh challenge
+        let r = self
             .registrar
-            .authenticate(unix_ms(), msg, *from, None, AuthKind::Proxy)
-        {
-            Err(r) => {
-                tracing::debug!(status = r.status(), peer = %from, "INVITE challenged statelessly");
-                self.transports.send(from, &r.response);
-                true
-            }
-            Ok(_) => false,
-        }
+            .challenge(now, msg, *from, AuthKind::Proxy, false);
+        tracing::debug!(status = r.status(), peer = %from, "INVITE challenged statelessly");
+        self.transports.send(from, &r.response);
+        true
     }
 
     /// A REGISTER over `from` succeeded: its connection is trusted and carries a registration;
@@ -93,18 +94,14 @@ impl Dispatcher {
         changes: &[registrar::BindingChange],
     ) {
         self.transports.mark(from.conn, TRUSTED | REGISTERED);
-        let now_ms = unix_ms();
         let longest = changes
             .iter()
             .filter_map(|c| match c {
-                registrar::BindingChange::Upsert { binding, .. } => {
-                    Some(binding.remaining_secs(now_ms))
-                }
+                registrar::BindingChange::Upsert { binding, .. } => Some(binding.expires_at),
                 _ => None,
             })
             .max();
-        if let Some(secs) = longest {
-            let until = now + Duration::from_secs(u64::from(secs));
+        if let Some(until) = longest {
             self.flood.registered(now, from.remote.ip(), until);
         }
     }

@@ -49,7 +49,7 @@ impl Dispatcher {
         let dead: Vec<String> = self
             .registrar
             .location()
-            .lookup(&login, crate::clock::unix_ms())
+            .lookup(&login, std::time::Instant::now())
             .filter(|b| b.source.transport == t.to.transport && b.source.remote == t.to.remote)
             .map(|b| b.key.clone())
             .collect();

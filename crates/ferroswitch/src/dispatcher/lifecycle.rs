@@ -1,8 +1,8 @@
 //! The dispatcher's side of a config reload and of shutdown.
 //!
 //! A reload ([`Input::Reload`]) swaps the settings the cores read per request: the registrar's
-//! expiry bounds and algorithms, the call policy, trusted peers, system commands, the hook
-//! client of each driver and the purge interval. State (bindings, calls, subscriptions) stays.
+//! expiry bounds, algorithms and purge interval, the call policy, trusted peers, system
+//! commands, the hook client of each driver. State (bindings, calls, subscriptions) stays.
 //!
 //! Shutdown ([`Input::Shutdown`]) drains: every call is ended by the call engine
 //! ([`b2bua::Calls::shutdown`]: BYE, or CANCEL and 503), new out-of-dialog requests get 503
@@ -26,7 +26,6 @@ impl Dispatcher {
             trusted,
             system_commands,
             hooks,
-            purge_every,
             applied,
             auth_limits,
             flood_limits,
@@ -44,10 +43,6 @@ impl Dispatcher {
             if let Some(poster) = &mut self.push {
                 poster.set_hooks(hooks);
             }
-        }
-        if purge_every != self.purge_every {
-            self.purge_every = purge_every;
-            self.purge_changed = true;
         }
         tracing::debug!("dispatcher settings reloaded");
         if let Some(tell) = applied {

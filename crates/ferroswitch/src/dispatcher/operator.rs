@@ -13,16 +13,15 @@ impl Dispatcher {
     pub(super) fn operator_request(&mut self, now: Instant, r: CoreRequest) {
         match r {
             CoreRequest::Registrations { login, reply } => {
-                let now_ms = unix_ms();
                 let location = self.registrar.location();
                 let list = match &login {
                     Some(l) => location
-                        .lookup(l, now_ms)
+                        .lookup(l, now)
                         .map(|b| (l.clone(), b.clone()))
                         .collect(),
                     None => location
                         .iter()
-                        .filter(|(_, b)| b.expires_at_ms > now_ms)
+                        .filter(|(_, b)| b.expires_at > now)
                         .map(|(l, b)| (l.to_owned(), b.clone()))
                         .collect(),
                 };
@@ -63,7 +62,7 @@ impl Dispatcher {
         let keys: Vec<String> = self
             .registrar
             .location()
-            .lookup(login, 0)
+            .iter_login(login)
             .filter(|b| key.is_none_or(|k| b.key == k))
             .map(|b| b.key.clone())
             .collect();

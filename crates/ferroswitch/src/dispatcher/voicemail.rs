@@ -2,7 +2,6 @@
 //! directory routes to, and the `voicemail` push for a changed mailbox's sleeping devices.
 
 use super::Dispatcher;
-use crate::clock::unix_ms;
 use crate::presence_io::Fetched;
 use crate::voicemail_service::{push_event, Builtin};
 
@@ -22,11 +21,11 @@ impl Dispatcher {
         let (Some(deposited), Some(poster)) = (&m.change, &self.push) else {
             return;
         };
-        let now_ms = unix_ms();
+        let now = std::time::Instant::now();
         let awake: Vec<String> = self
             .registrar
             .location()
-            .lookup(&m.login, now_ms)
+            .lookup(&m.login, now)
             .filter_map(|b| b.instance.clone())
             .collect();
         let asleep: Vec<b2bua::PushDevice> = self

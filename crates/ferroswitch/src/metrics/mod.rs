@@ -269,12 +269,12 @@ pub(crate) fn dispatcher_gauges(
     location: &registrar::Location,
     calls: &b2bua::Calls,
     transactions: usize,
-    now_ms: u64,
+    now: Instant,
 ) {
     metrics::gauge!(TRANSACTIONS).set(transactions as f64);
     metrics::gauge!(PARKED_CALLS).set(calls.parked() as f64);
     metrics::gauge!(CALLS).set(calls.len() as f64);
-    let reg = sip::count_registrations(location, now_ms);
+    let reg = sip::count_registrations(location, now);
     metrics::gauge!(REGISTERED_USERS).set(reg.users as f64);
     for (i, t) in sip::TRANSPORTS.iter().enumerate() {
         metrics::gauge!(REGISTRATIONS, "transport" => *t).set(reg.users_by_transport[i] as f64);

@@ -186,13 +186,16 @@ pub(crate) struct Registrations {
     pub(crate) contacts_by_transport: [usize; TRANSPORTS.len()],
 }
 
-/// Counts the live (unexpired at `now_ms`) contacts and the logins that have some.
-pub(crate) fn count_registrations(location: &registrar::Location, now_ms: u64) -> Registrations {
+/// Counts the live (unexpired at `now`) contacts and the logins that have some.
+pub(crate) fn count_registrations(
+    location: &registrar::Location,
+    now: std::time::Instant,
+) -> Registrations {
     let mut r = Registrations::default();
     // login -> the transports it has a live contact on
     let mut seen: std::collections::HashMap<&str, [bool; TRANSPORTS.len()]> =
         std::collections::HashMap::new();
-    for (login, b) in location.iter().filter(|(_, b)| b.expires_at_ms > now_ms) {
+    for (login, b) in location.iter().filter(|(_, b)| b.expires_at > now) {
         let t = transport_index(b.source.transport);
         r.contacts_by_transport[t] += 1;
         seen.entry(login).or_default()[t] = true;
@@ -251,13 +254,15 @@ mod tests {
     fn registrations_are_counted_by_transport() {
         use registrar::{Binding, Location};
         use sip_message::Peer;
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
         let binding = |key: &str, t: Transport, expires_at_ms: u64| Binding {
             key: key.to_owned(),
             contact: format!("<sip:{key}@192.0.2.1>"),
             instance: None,
             reg_id: None,
             q_milli: None,
-            expires_at_ms,
+            expires_at: at(expires_at_ms),
             call_id: "c".to_owned(),
             cseq: 1,
             source: Peer {
@@ -269,7 +274,7 @@ mod tests {
             reach: registrar::Reach::Flow,
             path: None,
             user_agent: None,
-            updated_at_ms: 0,
+            updated_at: t0,
         };
         let mut loc = Location::new();
         loc.upsert("alice", binding("a1", Transport::Udp, 10_000));
@@ -279,7 +284,7 @@ mod tests {
         // expired, not purged yet: not counted
         loc.upsert("carol", binding("c1", Transport::Udp, 500));
         assert_eq!(
-            count_registrations(&loc, 1_000),
+            count_registrations(&loc, at(1_000)),
             Registrations {
                 users: 2,
                 users_by_transport: [1, 1, 1, 0, 0],

@@ -13,12 +13,31 @@ fn a_forwarded_message_arms_one_answer_timer() {
     b.online("bob", &[7001, 7002]);
     b.send("bob", "hi", "t1", Destination::Login("bob".into()));
     let _ = b.actions();
-    assert_eq!(b.timers.len(), 1, "one timer per MESSAGE, not per device");
+    assert_eq!(b.m.poll_timeout(), Some(b.now + ANSWER_AFTER));
+    // just before it is due: nothing; at it: one 202 and no timer left (one per MESSAGE,
+    // not per device)
+    let mut out = Out {
+        tx: &mut b.tx,
+        now: b.now,
+    };
+    b.m.handle_timeout(
+        b.now + ANSWER_AFTER - std::time::Duration::from_millis(1),
+        &mut out,
+    );
+    assert_eq!(b.m.poll_timeout(), Some(b.now + ANSWER_AFTER));
+    b.fire_timers();
+    assert_eq!(
+        status_of(&b.wire())
+            .into_iter()
+            .filter(|(_, s)| *s == 202)
+            .count(),
+        1
+    );
     // stored at once (nobody online): no timer, the store's answer is quick
     let mut b = Bench::new();
     b.send("bob", "hi", "t2", Destination::Login("bob".into()));
     let _ = b.actions();
-    assert!(b.timers.is_empty());
+    assert_eq!(b.m.poll_timeout(), None);
 }
 
 #[test]

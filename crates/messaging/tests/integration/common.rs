@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use messaging::{
-    Action, Deferred, Destination, Device, Devices, Messaging, Status, Text, ROUND_BATCH,
+    Action, Deferred, Destination, Device, Devices, Messaging, Sender, Status, Text, ROUND_BATCH,
 };
 use sip_message::{Message, MessageBuilder, Peer, Transport};
 use sip_transaction::{ClientKey, Event, Outbox, ServerKey, TimerConfig, TransactionLayer};
@@ -29,10 +29,10 @@ pub(crate) struct Bench {
     pub(crate) now: Instant,
     pub(crate) m: Messaging,
     pub(crate) accounts: Accounts,
-    /// The answer timers the core asked for ([`Action::AnswerTimer`]), not yet fired: kept
-    /// apart so that the other actions read as before.
-    pub(crate) timers: Vec<messaging::JobId>,
 }
+
+/// The core's answer timeout in these tests.
+pub(crate) const ANSWER_AFTER: Duration = Duration::from_secs(4);
 
 /// The accounts and their devices, as the location table would give them.
 pub(crate) struct Accounts(HashMap<String, Vec<Device>>);
@@ -40,6 +40,18 @@ pub(crate) struct Accounts(HashMap<String, Vec<Device>>);
 impl Devices for Accounts {
     fn devices(&self, login: &str) -> Option<Vec<Device>> {
         self.0.get(login).cloned()
+    }
+}
+
+/// A recipient that has devices or not, whatever the accounts say.
+pub(crate) struct Online(pub(crate) bool);
+
+impl Devices for Online {
+    fn devices(&self, _login: &str) -> Option<Vec<Device>> {
+        Some(vec![])
+    }
+    fn online(&self, _login: &str) -> bool {
+        self.0
     }
 }
 
@@ -72,8 +84,8 @@ impl Bench {
             now: Instant::now(),
             m: Messaging::new("example.com", 1),
             accounts: Accounts(accounts),
-            timers: Vec::new(),
         };
+        b.m.set_answer_timeout(ANSWER_AFTER);
         b.asked("alice");
         b.asked("bob");
         b
@@ -101,7 +113,7 @@ impl Bench {
     }
 
     /// Expects the one action "store it deferred" and reports it stored; `online` says
-    /// whether the recipient has devices now.
+    /// whether the recipient has devices now (the accounts say so too: `online`).
     pub(crate) fn stored_deferred(&mut self, online: bool) {
         let a = self.actions();
         let [Action::Store {
@@ -116,7 +128,8 @@ impl Bench {
             tx: &mut self.tx,
             now: self.now,
         };
-        self.m.stored(*job, Ok(true), &|_| online, &mut out);
+        let devices = Online(online);
+        self.m.stored(*job, Ok(true), &devices, &mut out);
     }
 
     pub(crate) fn online(&mut self, login: &str, ports: &[u16]) {
@@ -166,10 +179,14 @@ impl Bench {
             now: self.now,
         };
         self.m.incoming(
+            self.now,
             key,
             request,
             from,
-            ("alice".into(), Some("Alice".into())),
+            Sender {
+                login: "alice".into(),
+                display_name: Some("Alice".into()),
+            },
             system,
             dest,
             &self.accounts,
@@ -190,24 +207,20 @@ impl Bench {
     pub(crate) fn actions(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
         while let Some(a) = self.m.poll_action() {
-            match a {
-                Action::AnswerTimer { job } => self.timers.push(job),
-                a => out.push(a),
-            }
+            out.push(a);
         }
         out
     }
 
-    /// Every answer timer armed so far fires.
+    /// Every answer timer armed so far fires: the core's clock jumps past them.
     pub(crate) fn fire_timers(&mut self) {
         let _ = self.actions();
-        for job in std::mem::take(&mut self.timers) {
-            let mut out = Out {
-                tx: &mut self.tx,
-                now: self.now,
-            };
-            self.m.answer_due(job, &mut out);
-        }
+        let mut out = Out {
+            tx: &mut self.tx,
+            now: self.now,
+        };
+        self.m.handle_timeout(self.now + ANSWER_AFTER, &mut out);
+        assert_eq!(self.m.poll_timeout(), None, "every timer fired");
     }
 
     /// The device at `port` answers `msg` with `code`.

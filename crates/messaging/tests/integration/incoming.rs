@@ -147,7 +147,7 @@ fn unknown_login_404_reject_code_and_store_failure_503() {
         tx: &mut b.tx,
         now: b.now,
     };
-    b.m.stored(job, Err("down".into()), &|_| false, &mut out);
+    b.m.stored(job, Err("down".into()), &Online(false), &mut out);
     assert_eq!(status_of(&b.wire()), vec![(6000, 503)]);
 }
 

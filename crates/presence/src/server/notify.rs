@@ -6,7 +6,7 @@ use super::*;
 impl PresenceServer {
     /// Sends the pending NOTIFY of a subscription, unless one is in flight (at most one per
     /// subscription: changes meanwhile are coalesced into the next).
-    pub(super) fn kick(&mut self, now: u64, key: SubscriptionKey) {
+    pub(super) fn kick(&mut self, now: Instant, key: SubscriptionKey) {
         let Some(sub) = self.subs.get_mut(&key) else {
             return;
         };
@@ -86,11 +86,14 @@ impl PresenceServer {
         } else {
             format!(
                 "active;expires={}",
-                sub.expires_at.saturating_sub(now).div_ceil(1000)
+                sub.expires_at
+                    .saturating_duration_since(now)
+                    .as_millis()
+                    .div_ceil(1000)
             )
         };
         let event = notify_event(sub, package.name());
-        let notify = build_notify(
+        let built = build_notify(
             sub,
             event,
             &state_header,
@@ -99,12 +102,17 @@ impl PresenceServer {
             terminated,
             &mut self.tokens,
         );
+        let Some(notify) = built else {
+            // as if it had failed (408): the subscription ends
+            self.remove(key);
+            return;
+        };
         if terminated {
             self.actions.push_back(Action::Notify(notify));
             self.remove(key);
         } else {
             let guard = self.timers.insert(
-                now + self.cfg.notify_guard_ms,
+                now + Duration::from_millis(self.cfg.notify_guard_ms),
                 SubTimer::Guard(key, notify.key.cseq),
             );
             sub.in_flight = Some((notify.key.cseq, guard));
@@ -116,7 +124,7 @@ impl PresenceServer {
     /// when the transaction timed out (Timer F) or the transport failed. 481 and 408 end the
     /// subscription (RFC 6665 §4.2.2); another failure keeps it and makes the next NOTIFY
     /// carry full state. Provisional responses and stale keys are ignored.
-    pub fn handle_notify_response(&mut self, now: u64, key: NotifyKey, status: u16) {
+    pub fn handle_notify_response(&mut self, now: Instant, key: NotifyKey, status: u16) {
         if status < 200 {
             return;
         }
@@ -161,7 +169,9 @@ pub(super) fn notify_event<'a>(sub: &Subscription, package: &'a str) -> &'a str 
     }
 }
 
-/// Builds a NOTIFY in the subscription's dialog (next local CSeq).
+/// Builds a NOTIFY in the subscription's dialog (next local CSeq), once, as the message the
+/// transaction layer sends: `None` (logged) when it would not parse, which cannot happen with
+/// a Request-URI and headers that came from a parsed SUBSCRIBE.
 pub(super) fn build_notify(
     sub: &mut Subscription,
     event: &str,
@@ -170,7 +180,7 @@ pub(super) fn build_notify(
     key: SubscriptionKey,
     terminated: bool,
     tokens: &mut Tokens,
-) -> Notify {
+) -> Option<Notify> {
     let d = &mut sub.dialog;
     d.local_cseq += 1;
     let mut b = MessageBuilder::request(&Method::Notify, &d.remote_target);
@@ -205,10 +215,17 @@ pub(super) fn build_notify(
     }
     b.header("User-Agent", reply::SERVER);
     let request = match body {
-        Some((ct, bytes)) => b.finish_with_body(ct, bytes),
-        None => b.finish(),
+        Some((ct, bytes)) => b.finish_request_with_body(ct, bytes),
+        None => b.finish_request(),
     };
-    Notify {
+    let request = match request {
+        Ok(m) => m,
+        Err(e) => {
+            warn!(subscription = %key, watcher = %sub.watcher, "NOTIFY does not parse: {e}");
+            return None;
+        }
+    };
+    Some(Notify {
         key: NotifyKey {
             subscription: key,
             cseq: d.local_cseq,
@@ -217,5 +234,5 @@ pub(super) fn build_notify(
         request,
         terminated,
         watcher: sub.watcher.clone(),
-    }
+    })
 }

@@ -8,7 +8,7 @@ impl PresenceServer {
     /// refresh, or an unsubscribe.
     pub fn handle_subscribe(
         &mut self,
-        now: u64,
+        now: Instant,
         login: &str,
         req: &Message,
         origin: &Origin,
@@ -31,7 +31,7 @@ impl PresenceServer {
 
     pub(super) fn new_subscription(
         &mut self,
-        now: u64,
+        now: Instant,
         login: &str,
         req: &Message,
         origin: &Origin,
@@ -175,9 +175,9 @@ impl PresenceServer {
         };
         let poll = secs == 0;
         let expires_at = if poll {
-            now + self.cfg.notify_guard_ms
+            now + Duration::from_millis(self.cfg.notify_guard_ms)
         } else {
-            now + u64::from(secs) * 1000
+            now + Duration::from_secs(u64::from(secs))
         };
         let target = if list {
             Target::List {
@@ -258,7 +258,7 @@ impl PresenceServer {
 
     pub(super) fn in_dialog(
         &mut self,
-        now: u64,
+        now: Instant,
         login: &str,
         req: &Message,
         origin: &Origin,
@@ -358,7 +358,7 @@ impl PresenceServer {
             // subscriber ended this one, so the final NOTIFY gives none
             self.terminate(now, key, None);
         } else {
-            sub.expires_at = now + u64::from(secs) * 1000;
+            sub.expires_at = now + Duration::from_secs(u64::from(secs));
             self.timers.remove(sub.expiry);
             sub.expiry = self.timers.insert(sub.expires_at, SubTimer::Expiry(key));
             debug!(%key, secs, "subscription refreshed");

@@ -2,6 +2,7 @@
 //! user agents that build SUBSCRIBE/PUBLISH the way phones do, and a small multipart parser.
 
 use std::net::SocketAddr;
+pub(crate) use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use presence::{
@@ -36,8 +37,34 @@ pub(crate) fn origin(port: u16) -> Origin {
     }
 }
 
-pub(crate) fn parse(b: &Bytes) -> Message {
-    Message::parse(b.clone()).expect("the core writes messages that parse")
+/// What the core wrote, as a peer reads it: responses come as bytes, NOTIFYs as the message
+/// the transaction layer sends as it is (its bytes parse to the same request).
+pub(crate) trait Wire {
+    fn parsed(&self) -> Message;
+}
+
+impl Wire for Bytes {
+    fn parsed(&self) -> Message {
+        Message::parse(self.clone()).expect("the core writes messages that parse")
+    }
+}
+
+impl Wire for Message {
+    fn parsed(&self) -> Message {
+        let again = self.to_bytes().parsed();
+        assert_eq!(again.start_line(), self.start_line());
+        assert_eq!(
+            again.headers(),
+            self.headers(),
+            "the NOTIFY as built and as sent"
+        );
+        assert_eq!(again.body(), self.body());
+        again
+    }
+}
+
+pub(crate) fn parse(b: &impl Wire) -> Message {
+    b.parsed()
 }
 
 /// A header value by name, case-insensitively.
@@ -55,7 +82,7 @@ pub(crate) fn body_text(m: &Message) -> String {
 /// Plays the driver: feeds inputs, collects every action by kind.
 pub(crate) struct Harness {
     pub(crate) server: PresenceServer,
-    pub(crate) now: u64,
+    pub(crate) now: Instant,
     pub(crate) notifies: Vec<Notify>,
     pub(crate) fetch_buddies: Vec<(SubscriptionKey, String)>,
     pub(crate) fetch_state: Vec<(&'static str, String)>,
@@ -70,7 +97,7 @@ impl Harness {
     pub(crate) fn with(cfg: PresenceConfig) -> Self {
         Self {
             server: PresenceServer::new(cfg, 42),
-            now: 1_700_000_000_000,
+            now: Instant::now(),
             notifies: vec![],
             fetch_buddies: vec![],
             fetch_state: vec![],
@@ -95,7 +122,7 @@ impl Harness {
 
     /// Moves the clock, firing every timer due on the way (in deadline order).
     pub(crate) fn advance(&mut self, ms: u64) {
-        let end = self.now + ms;
+        let end = self.now + Duration::from_millis(ms);
         while let Some(t) = self.server.poll_timeout().filter(|&t| t <= end) {
             self.now = self.now.max(t);
             self.server.handle_timeout(self.now);

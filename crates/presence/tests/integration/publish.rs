@@ -297,8 +297,8 @@ fn persistence_actions_describe_the_table() {
         }] => {
             assert_eq!(row.login, "bob");
             assert_eq!(row.etag, e1);
-            assert_eq!(row.expires_at_ms, h.now + 600_000);
-            assert_eq!(row.modified_at_ms, h.now);
+            assert_eq!(row.expires_at, h.now + Duration::from_millis(600_000));
+            assert_eq!(row.modified_at, h.now);
             assert!(row.body.starts_with(b"<?xml"));
         }
         other => panic!("{other:?}"),
@@ -310,10 +310,10 @@ fn persistence_actions_describe_the_table() {
         Persist::Upsert { row, replaces } => {
             assert_eq!(replaces.as_deref(), Some(e1.as_str()));
             assert_eq!(row.etag, e2);
-            assert_eq!(row.expires_at_ms, h.now + 600_000);
+            assert_eq!(row.expires_at, h.now + Duration::from_millis(600_000));
             assert_eq!(
-                row.modified_at_ms,
-                h.now - 10_000,
+                row.modified_at,
+                h.now - Duration::from_millis(10_000),
                 "a refresh keeps the body's age"
             );
         }

@@ -43,7 +43,7 @@ fn publications_survive_a_restart() {
     // "restart" 90 s later: a new core, the rows from the table
     let mut h2 = Harness::new();
     h2.server = PresenceServer::new(config(), 7);
-    h2.now = h.now + 90_000;
+    h2.now = h.now + Duration::from_millis(90_000);
     h2.server.restore(h2.now, table);
     h2.drain();
     // carol's publication expired while we were down: its row is deleted

@@ -387,14 +387,15 @@ fn a_watcher_may_hold_only_so_many_subscriptions() {
 
 #[test]
 fn deterministic_for_a_seed() {
+    let t0 = Instant::now();
     let run = || {
         let mut s = PresenceServer::new(config(), 9);
         let mut ua = Ua::new("alice", 5001);
         let req = ua.subscribe("bob", "presence", None, &[]);
-        let r = s.handle_subscribe(0, "alice", &req, &origin(5001));
+        let r = s.handle_subscribe(t0, "alice", &req, &origin(5001));
         let mut out = vec![r.response];
         while let Some(presence::Action::Notify(n)) = s.poll_action() {
-            out.push(n.request);
+            out.push(n.request.to_bytes());
         }
         out
     };

@@ -1,8 +1,8 @@
 //! Digest authentication of REGISTER: challenges, algorithms, refusals, nonce counts and expiry.
 
 use registrar::{
-    AuthKind, AuthRejection, BindingChange, CredentialsProblem, ForbiddenReason, RegisterError,
-    RegistrarConfig,
+    AuthKind, AuthRejection, BindingChange, CredentialsProblem, ForbiddenReason, Presented,
+    Register, RegisterError, RegistrarConfig,
 };
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::{ConnId, HeaderName, Peer, Transport};
@@ -23,7 +23,7 @@ fn over_websocket_the_challenges_come_in_reverse_order() {
         ..c.peer
     };
     let req = c.build(&Reg::contact("<sip:x1@abc.invalid;transport=ws>"));
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 401);
     let algs: Vec<_> = challenges(&out)
         .iter()
@@ -37,7 +37,7 @@ fn no_credentials_get_two_challenges_sha256_first() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let req = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 401);
     assert_eq!(out.login, None);
     assert!(out.changes.is_empty());
@@ -89,7 +89,7 @@ fn via_without_rport_gets_received_only() {
     let mut c = Client::new("alice", "wonderland", udp_peer("198.51.100.8:40000"));
     c.rport = false;
     let req = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 401);
     let resp = response(&out);
     let via = resp.top_via().unwrap();
@@ -102,12 +102,12 @@ fn retransmitted_request_gets_the_same_to_tag() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let req = c.build(&Reg::contact(CONTACT));
-    let a = srv.handle(T0, &req, c.peer);
-    let b = srv.handle(T0 + 500, &req, c.peer);
+    let a = srv.handle(at(0), &req, c.peer);
+    let b = srv.handle(at(500), &req, c.peer);
     let tag = |o| response(o).to_header().unwrap().tag().unwrap().to_owned();
     assert_eq!(tag(&a), tag(&b));
     let other = c.build(&Reg::contact(CONTACT));
-    let d = srv.handle(T0 + 600, &other, c.peer);
+    let d = srv.handle(at(600), &other, c.peer);
     assert_ne!(tag(&a), tag(&d), "a new transaction gets a new tag");
 }
 
@@ -116,7 +116,7 @@ fn registers_with(alg: Algorithm) {
     let peer = tcp_peer("198.51.100.7:50123", 42);
     let mut c = Client::new("alice", "wonderland", peer);
     c.alg = alg;
-    let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(0), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(out.login.as_deref(), Some("alice"));
     assert!(out.registered);
@@ -133,14 +133,14 @@ fn registers_with(alg: Algorithm) {
     );
     assert!(resp.to_header().unwrap().tag().is_some());
 
-    let bindings: Vec<_> = srv.reg.location().lookup("alice", T0).collect();
+    let bindings: Vec<_> = srv.reg.location().lookup("alice", at(0)).collect();
     assert_eq!(bindings.len(), 1);
     let b = bindings[0];
     assert_eq!(b.contact, "sip:alice@198.51.100.7:5062");
     assert_eq!(b.source.transport, Transport::Tcp);
     assert_eq!(b.source.remote, "198.51.100.7:50123".parse().unwrap());
     assert_eq!(b.source.conn, Some(ConnId(42)));
-    assert_eq!(b.expires_at_ms, T0 + 3_600_000);
+    assert_eq!(b.expires_at, at(3_600_000));
     assert_eq!(b.call_id, c.call_id);
     assert_eq!(b.cseq, c.cseq);
     match out.changes.as_slice() {
@@ -152,16 +152,16 @@ fn registers_with(alg: Algorithm) {
     }
 
     // refresh: still one binding, expiry moved, not "registered" again
-    let out = c.register(&mut srv, T0 + 60_000, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(60_000), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(!out.registered);
     assert!(matches!(
         out.changes.as_slice(),
         [BindingChange::Upsert { .. }]
     ));
-    let bindings: Vec<_> = srv.reg.location().lookup("alice", T0 + 60_000).collect();
+    let bindings: Vec<_> = srv.reg.location().lookup("alice", at(60_000)).collect();
     assert_eq!(bindings.len(), 1);
-    assert_eq!(bindings[0].expires_at_ms, T0 + 60_000 + 3_600_000);
+    assert_eq!(bindings[0].expires_at, at(60_000 + 3_600_000));
     assert_eq!(srv.reg.location().len(), 1);
 }
 
@@ -179,8 +179,8 @@ fn forbidden(reason: ForbiddenReason) -> RegisterError {
     RegisterError::Auth(AuthRejection::Forbidden { reason })
 }
 
-fn refused(c: &mut Client, srv: &mut Server) -> registrar::Outcome {
-    let out = c.register(srv, T0, &Reg::contact(CONTACT));
+fn refused(c: &mut Client, srv: &mut Server) -> Outcome {
+    let out = c.register(srv, at(0), &Reg::contact(CONTACT));
     assert!(out.changes.is_empty());
     assert!(!out.registered);
     assert!(out.login.is_none());
@@ -224,12 +224,14 @@ fn account_none_is_forbidden_even_with_right_digest() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let first = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &first, c.peer);
+    let out = srv.handle(at(0), &first, c.peer);
     c.learn(&out);
     let req = c.build(&Reg::contact(CONTACT));
-    let out = srv.reg.handle_register(T0, &req, c.peer, None);
-    assert_eq!(out.status(), 403, "{}", text(&out));
-    assert!(out.changes.is_empty());
+    let out = srv
+        .reg
+        .handle_register(at(0), &Register::new(&req), c.peer, None);
+    assert_eq!(out.status(), 403);
+    assert!(srv.reg.poll_event().is_none(), "a refusal changes nothing");
 }
 
 #[test]
@@ -261,7 +263,7 @@ fn username_must_match_to_user() {
         "{:?}",
         out.result
     );
-    assert_eq!(srv.reg.location().lookup("bob", T0).count(), 0);
+    assert_eq!(srv.reg.location().lookup("bob", at(0)).count(), 0);
 }
 
 #[test]
@@ -286,19 +288,19 @@ fn algorithm_not_offered_is_challenged_again() {
     let mut c = Client::alice();
     c.alg = Algorithm::Sha256;
     let first = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &first, c.peer);
+    let out = srv.handle(at(0), &first, c.peer);
     assert_eq!(challenges(&out).len(), 1);
     c.learn(&out);
     // the client signs with MD5 although only SHA-256 was offered
     c.nonce.as_mut().unwrap().alg = Algorithm::Md5;
     let req = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 401, "{}", text(&out));
     // the same without an algorithm parameter (which means MD5)
     let auth = c.authorization(1).replace(", algorithm=MD5", "");
     c.cseq += 1;
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 401, "{}", text(&out));
     assert!(srv.reg.location().is_empty());
 }
@@ -309,14 +311,14 @@ fn unknown_algorithm_is_challenged_again() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let first = c.build(&Reg::contact(CONTACT));
-    c.learn(&srv.handle(T0, &first, c.peer));
+    c.learn(&srv.handle(at(0), &first, c.peer));
     for name in ["MD5-sess", "SHA-512-256", "XYZ"] {
         let auth = c
             .authorization(1)
             .replace("algorithm=MD5", &format!("algorithm={name}"));
         c.cseq += 1;
         let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
-        let out = srv.handle(T0, &req, c.peer);
+        let out = srv.handle(at(0), &req, c.peer);
         assert_eq!(out.status(), 401, "{name}: {}", text(&out));
         assert!(challenges(&out).iter().all(|ch| !ch.stale));
     }
@@ -327,14 +329,14 @@ fn unknown_algorithm_is_challenged_again() {
 fn replayed_nonce_count_is_stale_and_next_count_passes() {
     let mut srv = Server::new();
     let mut c = Client::alice();
-    let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(0), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200, "{}", text(&out));
 
     // same nonce, same nc, new request: a replay
     c.cseq += 1;
     let auth = c.authorization(0);
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
-    let out = srv.handle(T0 + 1_000, &req, c.peer);
+    let out = srv.handle(at(1_000), &req, c.peer);
     assert_eq!(out.status(), 401, "{}", text(&out));
     assert_eq!(
         out.result,
@@ -349,19 +351,19 @@ fn replayed_nonce_count_is_stale_and_next_count_passes() {
     assert!(out.changes.is_empty());
 
     // same nonce, nc + 1: accepted
-    let out = c.register(&mut srv, T0 + 2_000, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(2_000), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(c.nonce.as_ref().unwrap().nc, 2);
 
     // a lower count than the last one seen is a replay too
     c.nonce.as_mut().unwrap().nc = 0;
-    let out = c.register(&mut srv, T0 + 3_000, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(3_000), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 401, "{}", text(&out));
     assert!(challenges(&out)[0].stale);
 
     // the fresh nonce of the stale challenge works
     c.learn(&out);
-    let out = c.register(&mut srv, T0 + 4_000, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(4_000), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200, "{}", text(&out));
 }
 
@@ -372,14 +374,14 @@ fn failed_attempt_does_not_use_up_the_nonce_count() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let first = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &first, c.peer);
+    let out = srv.handle(at(0), &first, c.peer);
     c.learn(&out);
     let mut attacker = c.clone();
     attacker.password = "guess".into();
     attacker.nonce.as_mut().unwrap().nc = 0xfe;
-    let out = attacker.register(&mut srv, T0, &Reg::contact("<sip:evil@192.0.2.66>"));
+    let out = attacker.register(&mut srv, at(0), &Reg::contact("<sip:evil@192.0.2.66>"));
     assert_eq!(out.status(), 403, "{}", text(&out));
-    let out = c.register(&mut srv, T0 + 10, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(10), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200, "{}", text(&out));
 }
 
@@ -388,20 +390,20 @@ fn expired_nonce_is_stale() {
     let lifetime = RegistrarConfig::default().nonce_lifetime_ms;
     let mut srv = Server::new();
     let mut c = Client::alice();
-    let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(0), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200);
 
     // still valid just before the end of its life
-    let out = c.register(&mut srv, T0 + lifetime - 1_000, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(lifetime - 1_000), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200, "{}", text(&out));
 
-    let out = c.register(&mut srv, T0 + lifetime + 1_000, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(lifetime + 1_000), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 401, "{}", text(&out));
     let chs = challenges(&out);
     assert!(chs.iter().all(|ch| ch.stale), "{}", text(&out));
     assert!(out.changes.is_empty());
     c.learn(&out);
-    let out = c.register(&mut srv, T0 + lifetime + 2_000, &Reg::contact(CONTACT));
+    let out = c.register(&mut srv, at(lifetime + 2_000), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200, "{}", text(&out));
 }
 
@@ -410,7 +412,7 @@ fn tampered_nonce_is_challenged_without_stale() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let first = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &first, c.peer);
+    let out = srv.handle(at(0), &first, c.peer);
     c.learn(&out);
     let n = c.nonce.as_mut().unwrap();
     // move the expiry forward: the MAC no longer matches
@@ -418,7 +420,7 @@ fn tampered_nonce_is_challenged_without_stale() {
     chars[0] = if chars[0] == 'f' { 'e' } else { 'f' };
     n.nonce = chars.into_iter().collect();
     let req = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 401, "{}", text(&out));
     let chs = challenges(&out);
     assert_eq!(chs.len(), 2);
@@ -429,10 +431,10 @@ fn tampered_nonce_is_challenged_without_stale() {
     let mut other = Server::with_config(RegistrarConfig::default());
     other.reg = registrar::Registrar::new(RegistrarConfig::default(), b"another secret");
     let mut c2 = Client::alice();
-    let out = c2.register(&mut other, T0, &Reg::contact(CONTACT));
+    let out = c2.register(&mut other, at(0), &Reg::contact(CONTACT));
     assert_eq!(out.status(), 200);
     let req = c2.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &req, c2.peer);
+    let out = srv.handle(at(0), &req, c2.peer);
     assert_eq!(out.status(), 401);
     assert!(challenges(&out).iter().all(|ch| !ch.stale));
 }
@@ -463,16 +465,16 @@ fn request_signed_before_a_restart_cannot_be_replayed() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let first = c.build(&Reg::contact(CONTACT));
-    let out = srv.handle(T0, &first, c.peer);
+    let out = srv.handle(at(0), &first, c.peer);
     c.learn(&out);
     let captured = c.build(&Reg::contact(CONTACT));
-    assert_eq!(srv.handle(T0, &captured, c.peer).status(), 200);
+    assert_eq!(srv.handle(at(0), &captured, c.peer).status(), 200);
 
     let mut restarted = Server::new();
     let mut bob = Client::bob();
     let req = bob.build(&Reg::contact("<sip:bob@198.51.100.9>"));
-    assert_eq!(restarted.handle(T0 + 1_000, &req, bob.peer).status(), 401);
-    let out = restarted.handle(T0 + 2_000, &captured, c.peer);
+    assert_eq!(restarted.handle(at(1_000), &req, bob.peer).status(), 401);
+    let out = restarted.handle(at(2_000), &captured, c.peer);
     assert_eq!(out.status(), 401, "{}", text(&out));
     assert!(challenges(&out).iter().all(|ch| ch.stale), "{}", text(&out));
     assert!(restarted.reg.location().is_empty());
@@ -484,7 +486,7 @@ fn credentials_without_qop_are_single_use() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let first = c.build(&Reg::contact(CONTACT));
-    c.learn(&srv.handle(T0, &first, c.peer));
+    c.learn(&srv.handle(at(0), &first, c.peer));
     let n = c.nonce.clone().unwrap();
     let uri = format!("sip:{DOMAIN}");
     let ha1 = Algorithm::Md5.ha1("alice", REALM, "wonderland");
@@ -501,11 +503,11 @@ fn credentials_without_qop_are_single_use() {
     );
     c.cseq += 1;
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 200, "{}", text(&out));
     c.cseq += 1;
     let again = c.build_raw(&Reg::contact(CONTACT), Some(&auth));
-    let out = srv.handle(T0 + 1_000, &again, c.peer);
+    let out = srv.handle(at(1_000), &again, c.peer);
     assert_eq!(out.status(), 401, "{}", text(&out));
     assert!(challenges(&out).iter().all(|ch| ch.stale));
 
@@ -513,7 +515,7 @@ fn credentials_without_qop_are_single_use() {
     let bad = format!("{auth}, qop=auth");
     c.cseq += 1;
     let req = c.build_raw(&Reg::contact(CONTACT), Some(&bad));
-    let out = srv.handle(T0 + 2_000, &req, c.peer);
+    let out = srv.handle(at(2_000), &req, c.peer);
     assert_eq!(out.status(), 400);
     assert_eq!(
         out.result,
@@ -549,13 +551,13 @@ fn stored_ha1_values_authenticate_md5_and_sha256() {
         );
         let mut c = Client::alice();
         c.alg = alg;
-        let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
+        let out = c.register(&mut srv, at(0), &Reg::contact(CONTACT));
         assert_eq!(out.status(), 200, "{alg:?}: {}", text(&out));
 
         srv.accounts.get_mut("alice").unwrap().ha1 = registrar::Ha1::default();
         let mut c = Client::alice();
         c.alg = alg;
-        let out = c.register(&mut srv, T0, &Reg::contact(CONTACT));
+        let out = c.register(&mut srv, at(0), &Reg::contact(CONTACT));
         assert_eq!(out.status(), 403, "{alg:?}: an empty HA1 never matches");
     }
 }
@@ -573,7 +575,7 @@ fn unknown_authorization_scheme_is_challenged() {
     ] {
         c.cseq += 1;
         let req = c.build_raw(&Reg::contact(CONTACT), Some(auth));
-        let out = srv.handle(T0, &req, c.peer);
+        let out = srv.handle(at(0), &req, c.peer);
         assert_eq!(out.status(), 401, "{auth}: {}", text(&out));
         assert!(matches!(
             out.result,
@@ -591,7 +593,7 @@ fn unknown_authorization_scheme_is_challenged() {
     }
     c.cseq += 1;
     let req = c.build_raw(&Reg::contact(CONTACT), Some("Digest username=\"alice\""));
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 400, "{}", text(&out));
 }
 
@@ -602,18 +604,24 @@ fn only_credentials_with_our_nonce_are_worth_an_account_lookup() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     let first = c.build(&Reg::contact(CONTACT));
-    assert!(!srv.reg.credentials_worth_judging(T0, &first, AuthKind::Www));
-    c.learn(&srv.handle(T0, &first, c.peer));
-    let good = c.build(&Reg::contact(CONTACT));
-    assert!(srv.reg.credentials_worth_judging(T0, &good, AuthKind::Www));
-    // a nonce whose expiry was changed: its HMAC no longer matches
-    let mut forged = c.authorization(1);
-    let at = forged.find("nonce=\"").unwrap() + 7;
-    forged.replace_range(at..at + 8, "ffffffff");
-    c.cseq += 1;
-    let req = c.build_raw(&Reg::contact(CONTACT), Some(&forged));
-    assert!(!srv.reg.credentials_worth_judging(T0, &req, AuthKind::Www));
     assert!(!srv
         .reg
-        .credentials_worth_judging(T0, &good, AuthKind::Proxy));
+        .credentials_worth_judging(at(0), &Presented::new(&first, AuthKind::Www)));
+    c.learn(&srv.handle(at(0), &first, c.peer));
+    let good = c.build(&Reg::contact(CONTACT));
+    assert!(srv
+        .reg
+        .credentials_worth_judging(at(0), &Presented::new(&good, AuthKind::Www)));
+    // a nonce whose expiry was changed: its HMAC no longer matches
+    let mut forged = c.authorization(1);
+    let pos = forged.find("nonce=\"").unwrap() + 7;
+    forged.replace_range(pos..pos + 8, "ffffffff");
+    c.cseq += 1;
+    let req = c.build_raw(&Reg::contact(CONTACT), Some(&forged));
+    assert!(!srv
+        .reg
+        .credentials_worth_judging(at(0), &Presented::new(&req, AuthKind::Www)));
+    assert!(!srv
+        .reg
+        .credentials_worth_judging(at(0), &Presented::new(&good, AuthKind::Proxy)));
 }

@@ -12,14 +12,14 @@ fn with_instance(uri: &str, uuid: &str) -> String {
     format!("<{uri}>;+sip.instance=\"{uuid}\"")
 }
 
-fn bindings(srv: &Server, login: &str, now: u64) -> Vec<Binding> {
+fn bindings(srv: &Server, login: &str, now: Instant) -> Vec<Binding> {
     let mut v: Vec<Binding> = srv.reg.location().lookup(login, now).cloned().collect();
     v.sort_by(|a, b| a.contact.cmp(&b.contact));
     v
 }
 
 /// Every Contact of a response as `(uri, +sip.instance, reg-id)`.
-fn listed_full(out: &registrar::Outcome) -> Vec<(String, Option<String>, Option<u32>)> {
+fn listed_full(out: &Outcome) -> Vec<(String, Option<String>, Option<u32>)> {
     let resp = response(out);
     let Some(ContactList::Contacts(cs)) = resp.contacts().unwrap() else {
         return vec![];
@@ -45,7 +45,7 @@ fn two_instances_make_two_bindings() {
     let mut laptop = Client::new("alice", "wonderland", udp_peer("198.51.100.20:5060"));
     let out = phone.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact(&with_instance(
             "sip:alice@10.0.0.1:5060;transport=tcp",
             UUID1,
@@ -57,7 +57,7 @@ fn two_instances_make_two_bindings() {
 
     let out = laptop.register(
         &mut srv,
-        T0 + 1_000,
+        at(1_000),
         &Reg::contact(&with_instance("sip:alice@10.0.0.2:5060", UUID2)),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -81,7 +81,7 @@ fn two_instances_make_two_bindings() {
             ),
         ]
     );
-    let b = bindings(&srv, "alice", T0 + 1_000);
+    let b = bindings(&srv, "alice", at(1_000));
     assert_eq!(b.len(), 2);
     assert_eq!(b[0].source, phone.peer);
     assert_eq!(b[1].source, laptop.peer);
@@ -94,17 +94,17 @@ fn same_instance_from_a_new_address_replaces_its_binding() {
     let mut phone = Client::alice();
     let out = phone.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact(&with_instance("sip:alice@10.0.0.1:5060", UUID1)),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
-    let key = bindings(&srv, "alice", T0)[0].key.clone();
+    let key = bindings(&srv, "alice", at(0))[0].key.clone();
 
     // the phone moved to another network (new source, new contact), same Call-ID
     phone.peer = udp_peer("203.0.113.77:6000");
     let out = phone.register(
         &mut srv,
-        T0 + 10_000,
+        at(10_000),
         &Reg::contact(&with_instance("sip:alice@192.168.1.5:5070", UUID1)),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -117,22 +117,22 @@ fn same_instance_from_a_new_address_replaces_its_binding() {
         [BindingChange::Upsert { binding, .. }] => assert_eq!(binding.key, key),
         other => panic!("{other:?}"),
     }
-    let b = bindings(&srv, "alice", T0 + 10_000);
+    let b = bindings(&srv, "alice", at(10_000));
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].contact, "sip:alice@192.168.1.5:5070");
     assert_eq!(b[0].source.remote, "203.0.113.77:6000".parse().unwrap());
-    assert_eq!(b[0].updated_at_ms, T0 + 10_000);
+    assert_eq!(b[0].updated_at, at(10_000));
 
     // after a reboot (new Call-ID, CSeq from 1) the instance still maps to the same binding
     let mut rebooted = Client::new("alice", "wonderland", udp_peer("203.0.113.77:6001"));
     rebooted.call_id = "after-reboot@test".into();
     let out = rebooted.register(
         &mut srv,
-        T0 + 20_000,
+        at(20_000),
         &Reg::contact(&with_instance("sip:alice@192.168.1.5:5071", UUID1)),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
-    let b = bindings(&srv, "alice", T0 + 20_000);
+    let b = bindings(&srv, "alice", at(20_000));
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].contact, "sip:alice@192.168.1.5:5071");
     assert_eq!(b[0].call_id, "after-reboot@test");
@@ -153,17 +153,17 @@ fn reg_id_distinguishes_flows_of_one_instance() {
     );
     let out = flow1.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact(&c1).header("Supported", "outbound"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
     let out = flow2.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact(&c2).header("Supported", "outbound"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
-    let b = bindings(&srv, "alice", T0);
+    let b = bindings(&srv, "alice", at(0));
     assert_eq!(b.len(), 2, "{b:?}");
     let mut regs: Vec<_> = b.iter().map(|b| (b.reg_id, b.source.conn)).collect();
     regs.sort();
@@ -176,11 +176,11 @@ fn reg_id_distinguishes_flows_of_one_instance() {
     flow1.peer = tcp_peer("198.51.100.7:40003", 3);
     let out = flow1.register(
         &mut srv,
-        T0 + 1_000,
+        at(1_000),
         &Reg::contact(&c1).header("Supported", "outbound"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
-    let b = bindings(&srv, "alice", T0 + 1_000);
+    let b = bindings(&srv, "alice", at(1_000));
     assert_eq!(b.len(), 2);
     let mut regs: Vec<_> = b.iter().map(|b| (b.reg_id, b.source.conn)).collect();
     regs.sort();
@@ -196,7 +196,7 @@ fn several_contacts_in_one_register() {
     let mut c = Client::alice();
     let reg = Reg::contact("<sip:alice@10.0.0.1>;q=0.7, <sip:alice@10.0.0.2>;expires=120")
         .and_contact("\"Desk\" <sip:alice@10.0.0.3;transport=tcp>;q=1");
-    let out = c.register(&mut srv, T0, &reg);
+    let out = c.register(&mut srv, at(0), &reg);
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.registered);
     assert_eq!(out.changes.len(), 3);
@@ -214,7 +214,7 @@ fn several_contacts_in_one_register() {
             ("sip:alice@10.0.0.3;transport=tcp".to_owned(), 3600),
         ]
     );
-    let b = bindings(&srv, "alice", T0);
+    let b = bindings(&srv, "alice", at(0));
     assert_eq!(
         b.iter().map(|b| b.q_milli).collect::<Vec<_>>(),
         [Some(700), None, Some(1000)]
@@ -228,17 +228,17 @@ fn register_without_contact_is_a_query() {
     let mut srv = Server::new();
     let mut c = Client::alice();
     // nothing registered yet: 200 without Contact
-    let out = c.register(&mut srv, T0, &Reg::query());
+    let out = c.register(&mut srv, at(0), &Reg::query());
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(listed(&out).is_empty());
     assert!(out.changes.is_empty());
     assert!(!out.registered);
 
     let reg = Reg::contact("<sip:alice@10.0.0.1>").and_contact("<sip:alice@10.0.0.2>;expires=100");
-    assert_eq!(c.register(&mut srv, T0, &reg).status(), 200);
-    let before = bindings(&srv, "alice", T0);
+    assert_eq!(c.register(&mut srv, at(0), &reg).status(), 200);
+    let before = bindings(&srv, "alice", at(0));
 
-    let out = c.register(&mut srv, T0 + 40_000, &Reg::query());
+    let out = c.register(&mut srv, at(40_000), &Reg::query());
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.changes.is_empty());
     assert!(!out.registered);
@@ -252,13 +252,13 @@ fn register_without_contact_is_a_query() {
         ]
     );
     assert_eq!(
-        bindings(&srv, "alice", T0 + 40_000),
+        bindings(&srv, "alice", at(40_000)),
         before,
         "a query changes nothing"
     );
 
     // expired bindings are not listed
-    let out = c.register(&mut srv, T0 + 100_000, &Reg::query());
+    let out = c.register(&mut srv, at(100_000), &Reg::query());
     assert_eq!(listed(&out), [("sip:alice@10.0.0.1".to_owned(), 3500)]);
 }
 
@@ -268,18 +268,18 @@ fn retransmission_changes_nothing() {
     let mut c = Client::alice();
     let reg = Reg::contact("<sip:alice@10.0.0.1>").expires(600);
     let first = c.build(&reg);
-    let out = srv.handle(T0, &first, c.peer);
+    let out = srv.handle(at(0), &first, c.peer);
     c.learn(&out);
     let req = c.build(&reg);
-    let out = srv.handle(T0, &req, c.peer);
+    let out = srv.handle(at(0), &req, c.peer);
     assert_eq!(out.status(), 200, "{}", text(&out));
-    let before = bindings(&srv, "alice", T0);
+    let before = bindings(&srv, "alice", at(0));
 
     // the very same bytes again (the 200 was lost): nothing changes
-    let out = srv.handle(T0 + 2_000, &req, c.peer);
+    let out = srv.handle(at(2_000), &req, c.peer);
     assert!(out.changes.is_empty(), "{:?}", out.changes);
     assert!(!out.registered);
-    assert_eq!(bindings(&srv, "alice", T0 + 2_000), before);
+    assert_eq!(bindings(&srv, "alice", at(2_000)), before);
 
     // the same Call-ID and CSeq, freshly signed (a UA re-sending after a stale nonce would
     // use a new CSeq; this one did not): still the same request, nothing changes
@@ -289,10 +289,10 @@ fn retransmission_changes_nothing() {
         Some(&auth),
     );
     assert_eq!(again.cseq().unwrap(), req.cseq().unwrap());
-    let out = srv.handle(T0 + 4_000, &again, c.peer);
+    let out = srv.handle(at(4_000), &again, c.peer);
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.changes.is_empty(), "{:?}", out.changes);
-    assert_eq!(bindings(&srv, "alice", T0 + 4_000), before);
+    assert_eq!(bindings(&srv, "alice", at(4_000)), before);
     assert_eq!(listed(&out), [("sip:alice@10.0.0.1".to_owned(), 596)]);
 }
 
@@ -303,11 +303,11 @@ fn lower_cseq_from_the_same_call_id_does_not_overwrite() {
     c.cseq = 10;
     let out = c.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact("<sip:alice@10.0.0.1>").expires(600),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
-    let before = bindings(&srv, "alice", T0);
+    let before = bindings(&srv, "alice", at(0));
     assert_eq!(before[0].cseq, 12);
 
     // a delayed older request (CSeq 5) of the same Call-ID must not remove or refresh it
@@ -316,10 +316,10 @@ fn lower_cseq_from_the_same_call_id_does_not_overwrite() {
         Reg::contact("<sip:alice@10.0.0.1>").expires(60),
     ] {
         c.cseq = 4;
-        let out = c.register(&mut srv, T0 + 1_000, &reg);
+        let out = c.register(&mut srv, at(1_000), &reg);
         assert_eq!(c.cseq, 5);
         assert!(out.changes.is_empty(), "{:?}", out.changes);
-        assert_eq!(bindings(&srv, "alice", T0 + 1_000), before);
+        assert_eq!(bindings(&srv, "alice", at(1_000)), before);
     }
 
     // another Call-ID (another UA or a rebooted one) may update whatever its CSeq
@@ -327,7 +327,7 @@ fn lower_cseq_from_the_same_call_id_does_not_overwrite() {
     other.call_id = "other@test".into();
     let out = other.register(
         &mut srv,
-        T0 + 2_000,
+        at(2_000),
         &Reg::contact("<sip:alice@10.0.0.1>").expires(0),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -346,51 +346,51 @@ fn max_contacts_exceeded_is_forbidden() {
     };
     let mut srv = Server::with_config(cfg);
     let mut c = Client::alice();
-    let out = c.register(&mut srv, T0, &Reg::contact("<sip:alice@10.0.0.1>"));
+    let out = c.register(&mut srv, at(0), &Reg::contact("<sip:alice@10.0.0.1>"));
     assert_eq!(out.status(), 200);
 
     // the same new contact listed twice is one binding: within the limit
     let out = c.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact("<sip:alice@10.0.0.2>, <sip:alice@10.0.0.2>;expires=100"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
-    assert_eq!(bindings(&srv, "alice", T0).len(), 2);
-    let before = bindings(&srv, "alice", T0);
+    assert_eq!(bindings(&srv, "alice", at(0)).len(), 2);
+    let before = bindings(&srv, "alice", at(0));
 
     // a third one is refused, and the refused request changes nothing (not even refreshes)
     let reg = Reg::contact("<sip:alice@10.0.0.1>;expires=60").and_contact("<sip:alice@10.0.0.3>");
-    let out = c.register(&mut srv, T0 + 1_000, &reg);
+    let out = c.register(&mut srv, at(1_000), &reg);
     assert_eq!(out.status(), 403, "{}", text(&out));
     assert_eq!(out.result, Err(RegisterError::TooManyContacts { max: 2 }));
     assert!(out.changes.is_empty());
-    assert_eq!(bindings(&srv, "alice", T0 + 1_000), before);
+    assert_eq!(bindings(&srv, "alice", at(1_000)), before);
 
     // refreshing within the limit is fine, and so is replacing one with another
     let out = c.register(
         &mut srv,
-        T0 + 2_000,
+        at(2_000),
         &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
     let reg = Reg::contact("<sip:alice@10.0.0.2>;expires=0").and_contact("<sip:alice@10.0.0.3>");
-    let out = c.register(&mut srv, T0 + 3_000, &reg);
+    let out = c.register(&mut srv, at(3_000), &reg);
     assert_eq!(out.status(), 200, "{}", text(&out));
-    let contacts: Vec<_> = bindings(&srv, "alice", T0 + 3_000)
+    let contacts: Vec<_> = bindings(&srv, "alice", at(3_000))
         .into_iter()
         .map(|b| b.contact)
         .collect();
     assert_eq!(contacts, ["sip:alice@10.0.0.1", "sip:alice@10.0.0.3"]);
 
     // expired bindings do not count
-    let out = c.register(&mut srv, T0 + 63_000, &Reg::contact("<sip:alice@10.0.0.4>"));
+    let out = c.register(&mut srv, at(63_000), &Reg::contact("<sip:alice@10.0.0.4>"));
     assert_eq!(out.status(), 200, "{}", text(&out));
     // other logins have their own allowance
     let mut bob = Client::bob();
     let out = bob.register(
         &mut srv,
-        T0 + 63_000,
+        at(63_000),
         &Reg::contact("<sip:bob@10.0.0.9>, <sip:bob@10.0.0.10>"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -406,7 +406,7 @@ fn outbound_is_required_back_when_used() {
     );
     let out = phone.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact(&c1).header("Supported", "path, outbound"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -426,7 +426,7 @@ fn outbound_is_required_back_when_used() {
     );
 
     // reg-id without Supported: outbound → no Require
-    let out = phone.register(&mut srv, T0 + 1_000, &Reg::contact(&c1));
+    let out = phone.register(&mut srv, at(1_000), &Reg::contact(&c1));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(header(&out, "Require"), None, "{}", text(&out));
     assert_eq!(header(&out, "Flow-Timer"), None, "{}", text(&out));
@@ -436,7 +436,7 @@ fn outbound_is_required_back_when_used() {
     let mut laptop = Client::new("alice", "wonderland", udp_peer("198.51.100.20:5060"));
     let out = laptop.register(
         &mut srv,
-        T0 + 2_000,
+        at(2_000),
         &Reg::contact(&with_instance("sip:alice@10.0.0.2", UUID2)).header("Supported", "outbound"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -450,13 +450,13 @@ fn reg_id_without_instance_is_ignored() {
     let mut c = Client::alice();
     let out = c.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact("<sip:alice@10.0.0.1;transport=tcp>;reg-id=1")
             .header("Supported", "outbound"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(header(&out, "Require"), None, "{}", text(&out));
-    let b = bindings(&srv, "alice", T0);
+    let b = bindings(&srv, "alice", at(0));
     assert_eq!(b[0].reg_id, None);
     assert_eq!(listed_full(&out)[0].2, None);
 }
@@ -469,7 +469,7 @@ fn path_and_user_agent_are_kept() {
         .header("Path", "<sip:edge1.example.com;lr>")
         .header("Path", "<sip:edge2.example.com;lr>")
         .header("User-Agent", "TestPhone/1.0");
-    let out = c.register(&mut srv, T0, &reg);
+    let out = c.register(&mut srv, at(0), &reg);
     assert_eq!(out.status(), 200, "{}", text(&out));
     let resp = response(&out);
     let paths: Vec<_> = resp.header_values(&sip_message::HeaderName::Path).collect();
@@ -477,7 +477,7 @@ fn path_and_user_agent_are_kept() {
         paths,
         ["<sip:edge1.example.com;lr>", "<sip:edge2.example.com;lr>"]
     );
-    let b = &bindings(&srv, "alice", T0)[0];
+    let b = &bindings(&srv, "alice", at(0))[0];
     assert_eq!(
         b.path.as_deref(),
         Some("<sip:edge1.example.com;lr>, <sip:edge2.example.com;lr>")
@@ -495,7 +495,7 @@ fn rfc8599_push_params_give_the_instance_a_token() {
         "sip:alice@10.0.0.1:5060;transport=tcp;pn-provider=APNS;pn-prid=00fc1348%3A4f;pn-param=ABCD1234.com.example.voip",
         UUID1,
     );
-    let out = phone.register(&mut srv, T0, &Reg::contact(&contact));
+    let out = phone.register(&mut srv, at(0), &Reg::contact(&contact));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         out.push,
@@ -514,7 +514,7 @@ fn rfc8599_push_params_give_the_instance_a_token() {
     // a plain REGISTER carries no token
     let out = phone.register(
         &mut srv,
-        T0 + 1_000,
+        at(1_000),
         &Reg::contact(&with_instance("sip:alice@10.0.0.1:5060", UUID2)),
     );
     assert_eq!(out.status(), 200);
@@ -532,7 +532,7 @@ fn unknown_push_provider_gets_555_and_changes_nothing() {
         "sip:alice@10.0.0.1:5060;pn-provider=webpush;pn-prid=abc",
         UUID1,
     );
-    let out = phone.register(&mut srv, T0, &Reg::contact(&contact));
+    let out = phone.register(&mut srv, at(0), &Reg::contact(&contact));
     assert_eq!(out.status(), 555, "{}", text(&out));
     assert!(
         matches!(&out.result, Err(RegisterError::PushProviderNotServed { provider, served })
@@ -542,11 +542,11 @@ fn unknown_push_provider_gets_555_and_changes_nothing() {
     );
     assert!(text(&out).contains("Feature-Caps: *;+sip.pns=\"fcm\""));
     assert!(out.changes.is_empty() && out.push.is_empty());
-    assert!(bindings(&srv, "alice", T0).is_empty());
+    assert!(bindings(&srv, "alice", at(0)).is_empty());
 
     let out = phone.register(
         &mut srv,
-        T0 + 1_000,
+        at(1_000),
         &Reg::contact(&with_instance(
             "sip:alice@10.0.0.1:5060;pn-provider=fcm",
             UUID1,

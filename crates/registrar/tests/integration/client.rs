@@ -3,16 +3,50 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::LazyLock;
+use std::time::Duration;
+pub(crate) use std::time::Instant;
 
-use registrar::{Account, AuthRejection, Outcome, RegisterError, Registrar, RegistrarConfig};
+use bytes::Bytes;
+use registrar::{
+    Account, AuthRejection, BindingChange, Event, PushRegistration, Register, RegisterError,
+    Registrar, RegistrarConfig,
+};
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::{Challenge, ConnId, Contact, ContactList, HeaderName, Message, MessageBuilder};
 use sip_message::{Method, Peer, Transport};
 
 pub(crate) const DOMAIN: &str = "example.com";
 pub(crate) const REALM: &str = "ferroswitch";
-/// The virtual clock starts here (a plausible unix time in ms, so nonce expiry in seconds works).
-pub(crate) const T0: u64 = 1_700_000_000_000;
+/// The virtual clock's origin: tests name instants as milliseconds after it ([`at`]).
+static T0: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// `ms` milliseconds after the virtual clock's origin.
+pub(crate) fn at(ms: u64) -> Instant {
+    *T0 + Duration::from_millis(ms)
+}
+
+/// One REGISTER's outcome with what it changed (the events drained after it), as the driver
+/// sees them together.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) response: Bytes,
+    pub(crate) result: Result<(), RegisterError>,
+    pub(crate) login: Option<String>,
+    pub(crate) registered: bool,
+    pub(crate) changes: Vec<BindingChange>,
+    pub(crate) instances: Vec<String>,
+    pub(crate) push: Vec<PushRegistration>,
+}
+
+impl Outcome {
+    pub(crate) fn status(&self) -> u16 {
+        match &self.result {
+            Ok(()) => 200,
+            Err(e) => e.status(),
+        }
+    }
+}
 
 pub(crate) fn udp_peer(remote: &str) -> Peer {
     Peer {
@@ -61,11 +95,44 @@ impl Server {
 
     /// Feeds a request the way the driver does: the account is looked up by the digest
     /// username.
-    pub(crate) fn handle(&mut self, now_ms: u64, req: &Message, from: Peer) -> Outcome {
-        let account = Registrar::auth_username(req).and_then(|u| self.accounts.get(&u).cloned());
-        let out = self
+    pub(crate) fn handle(&mut self, now: Instant, req: &Message, from: Peer) -> Outcome {
+        let register = Register::new(req);
+        let account = register
+            .credentials
+            .username()
+            .and_then(|u| self.accounts.get(u).cloned());
+        let answer = self
             .reg
-            .handle_register(now_ms, req, from, account.as_ref());
+            .handle_register(now, &register, from, account.as_ref());
+        let mut out = Outcome {
+            response: answer.response,
+            result: answer.result,
+            login: answer.login,
+            registered: answer.registered,
+            changes: vec![],
+            instances: vec![],
+            push: vec![],
+        };
+        while let Some(ev) = self.reg.poll_event() {
+            match ev {
+                Event::Binding(c) => out.changes.push(c),
+                Event::Instance {
+                    login,
+                    instance,
+                    at,
+                } => {
+                    assert_eq!(Some(&login), out.login.as_ref());
+                    assert_eq!(at, now);
+                    out.instances.push(instance);
+                }
+                Event::Push { login, push, at } => {
+                    assert_eq!(Some(&login), out.login.as_ref());
+                    assert_eq!(at, now);
+                    out.push.push(push);
+                }
+                e => panic!("unexpected event {e:?}"),
+            }
+        }
         // every outcome's response must parse and carry the same status
         let resp = response(&out);
         assert_eq!(
@@ -280,14 +347,14 @@ impl Client {
 
     /// The full exchange: an unauthenticated REGISTER (only when no nonce is known yet), the
     /// 401, then the signed REGISTER. Returns the final outcome.
-    pub(crate) fn register(&mut self, srv: &mut Server, now_ms: u64, reg: &Reg) -> Outcome {
+    pub(crate) fn register(&mut self, srv: &mut Server, now: Instant, reg: &Reg) -> Outcome {
         if self.nonce.is_none() {
             let req = self.build(reg);
-            let out = srv.handle(now_ms, &req, self.peer);
+            let out = srv.handle(now, &req, self.peer);
             self.learn(&out);
         }
         let req = self.build(reg);
-        srv.handle(now_ms, &req, self.peer)
+        srv.handle(now, &req, self.peer)
     }
 }
 

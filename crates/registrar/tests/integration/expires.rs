@@ -17,12 +17,12 @@ fn cfg() -> RegistrarConfig {
     }
 }
 
-fn contacts_now(srv: &Server, now: u64) -> Vec<(String, u64)> {
+fn contacts_now(srv: &Server, now: Instant) -> Vec<(String, Instant)> {
     let mut v: Vec<_> = srv
         .reg
         .location()
         .lookup("alice", now)
-        .map(|b| (b.contact.clone(), b.expires_at_ms))
+        .map(|b| (b.contact.clone(), b.expires_at))
         .collect();
     v.sort();
     v
@@ -37,13 +37,17 @@ fn sorted(mut v: Vec<(String, u32)>) -> Vec<(String, u32)> {
 fn too_brief_is_423_with_min_expires_and_changes_nothing() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
-    let out = c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")).expires(600));
+    let out = c.register(
+        &mut srv,
+        at(0),
+        &Reg::contact(&format!("<{A}>")).expires(600),
+    );
     assert_eq!(out.status(), 200, "{}", text(&out));
-    let before = contacts_now(&srv, T0);
+    let before = contacts_now(&srv, at(0));
 
     // a refresh of A plus a new B that is too brief: all or nothing
     let reg = Reg::contact(&format!("<{A}>;expires=900")).and_contact(&format!("<{B}>;expires=59"));
-    let out = c.register(&mut srv, T0 + 1_000, &reg);
+    let out = c.register(&mut srv, at(1_000), &reg);
     assert_eq!(out.status(), 423, "{}", text(&out));
     assert_eq!(
         out.result,
@@ -53,22 +57,22 @@ fn too_brief_is_423_with_min_expires_and_changes_nothing() {
     assert_eq!(header(&out, "Min-Expires").as_deref(), Some("60"));
     assert!(out.changes.is_empty());
     assert!(!out.registered);
-    assert_eq!(contacts_now(&srv, T0 + 1_000), before);
+    assert_eq!(contacts_now(&srv, at(1_000)), before);
 
     // the header interval counts too
     let out = c.register(
         &mut srv,
-        T0 + 2_000,
+        at(2_000),
         &Reg::contact(&format!("<{B}>")).expires(1),
     );
     assert_eq!(out.status(), 423, "{}", text(&out));
     assert_eq!(header(&out, "Min-Expires").as_deref(), Some("60"));
-    assert_eq!(contacts_now(&srv, T0 + 2_000), before);
+    assert_eq!(contacts_now(&srv, at(2_000)), before);
 
     // exactly the minimum is fine
     let out = c.register(
         &mut srv,
-        T0 + 3_000,
+        at(3_000),
         &Reg::contact(&format!("<{B}>")).expires(60),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -86,16 +90,16 @@ fn too_long_is_clamped_to_max() {
     let mut c = Client::alice();
     let out = c.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact(&format!("<{A}>")).expires(999_999),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(listed(&out), [(A.to_owned(), 7200)]);
-    assert_eq!(contacts_now(&srv, T0), [(A.to_owned(), T0 + 7_200_000)]);
+    assert_eq!(contacts_now(&srv, at(0)), [(A.to_owned(), at(7_200_000))]);
     // the contact parameter is clamped as well
     let out = c.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact(&format!("<{A}>;expires=4294967295")),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -107,7 +111,7 @@ fn contact_param_beats_header_beats_default() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
     // no interval anywhere: the default
-    let out = c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")));
+    let out = c.register(&mut srv, at(0), &Reg::contact(&format!("<{A}>")));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(listed(&out), [(A.to_owned(), 1800)]);
 
@@ -115,21 +119,21 @@ fn contact_param_beats_header_beats_default() {
     let reg = Reg::contact(&format!("<{A}>;expires=300"))
         .and_contact(&format!("<{B}>"))
         .expires(120);
-    let out = c.register(&mut srv, T0 + 1_000, &reg);
+    let out = c.register(&mut srv, at(1_000), &reg);
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         sorted(listed(&out)),
         [(A.to_owned(), 300), (B.to_owned(), 120)]
     );
     assert_eq!(
-        contacts_now(&srv, T0 + 1_000),
-        [(A.to_owned(), T0 + 301_000), (B.to_owned(), T0 + 121_000)]
+        contacts_now(&srv, at(1_000)),
+        [(A.to_owned(), at(301_000)), (B.to_owned(), at(121_000))]
     );
 
     // Expires: 0 in the header does not remove a contact whose own parameter keeps it
     let out = c.register(
         &mut srv,
-        T0 + 2_000,
+        at(2_000),
         &Reg::contact(&format!("<{A}>;expires=600")).expires(0),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -139,14 +143,14 @@ fn contact_param_beats_header_beats_default() {
         out.changes
     );
     assert_eq!(
-        contacts_now(&srv, T0 + 2_000)[0],
-        (A.to_owned(), T0 + 602_000)
+        contacts_now(&srv, at(2_000))[0],
+        (A.to_owned(), at(602_000))
     );
 
     // and a parameter of 0 removes despite a header interval
     let out = c.register(
         &mut srv,
-        T0 + 3_000,
+        at(3_000),
         &Reg::contact(&format!("<{B}>;expires=0")).expires(600),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -163,13 +167,13 @@ fn expires_zero_removes_one_binding() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
     let reg = Reg::contact(&format!("<{A}>")).and_contact(&format!("<{B}>"));
-    let out = c.register(&mut srv, T0, &reg);
+    let out = c.register(&mut srv, at(0), &reg);
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(out.changes.len(), 2);
     let key_b = srv
         .reg
         .location()
-        .lookup("alice", T0)
+        .lookup("alice", at(0))
         .find(|b| b.contact == B)
         .unwrap()
         .key
@@ -177,7 +181,7 @@ fn expires_zero_removes_one_binding() {
 
     // parameters other than transport do not make another binding: this still names B
     let removal = "<sip:alice@198.51.100.7:5064;transport=TCP;ob>;expires=0";
-    let out = c.register(&mut srv, T0 + 5_000, &Reg::contact(removal));
+    let out = c.register(&mut srv, at(5_000), &Reg::contact(removal));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         out.changes,
@@ -195,7 +199,7 @@ fn expires_zero_removes_one_binding() {
     // removing what is not there changes nothing
     let out = c.register(
         &mut srv,
-        T0 + 6_000,
+        at(6_000),
         &Reg::contact(&format!("<{B}>")).expires(0),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -204,7 +208,7 @@ fn expires_zero_removes_one_binding() {
     // Expires: 0 header removes the last one
     let out = c.register(
         &mut srv,
-        T0 + 7_000,
+        at(7_000),
         &Reg::contact(&format!("<{A}>")).expires(0),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
@@ -221,15 +225,15 @@ fn star_with_expires_zero_removes_all() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
     let reg = Reg::contact(&format!("<{A}>")).and_contact(&format!("<{B}>"));
-    assert_eq!(c.register(&mut srv, T0, &reg).status(), 200);
+    assert_eq!(c.register(&mut srv, at(0), &reg).status(), 200);
     let mut bob = Client::bob();
     assert_eq!(
-        bob.register(&mut srv, T0, &Reg::contact("<sip:bob@198.51.100.9>"))
+        bob.register(&mut srv, at(0), &Reg::contact("<sip:bob@198.51.100.9>"))
             .status(),
         200
     );
 
-    let out = c.register(&mut srv, T0 + 1_000, &Reg::contact("*").expires(0));
+    let out = c.register(&mut srv, at(1_000), &Reg::contact("*").expires(0));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert_eq!(
         out.changes,
@@ -238,13 +242,13 @@ fn star_with_expires_zero_removes_all() {
         }]
     );
     assert!(listed(&out).is_empty());
-    assert_eq!(srv.reg.location().lookup("alice", T0 + 1_000).count(), 0);
+    assert_eq!(srv.reg.location().lookup("alice", at(1_000)).count(), 0);
     // other logins are untouched
-    assert_eq!(srv.reg.location().lookup("bob", T0 + 1_000).count(), 1);
+    assert_eq!(srv.reg.location().lookup("bob", at(1_000)).count(), 1);
     assert_eq!(srv.reg.location().len(), 1);
 
     // nothing left: nothing to report
-    let out = c.register(&mut srv, T0 + 2_000, &Reg::contact("*").expires(0));
+    let out = c.register(&mut srv, at(2_000), &Reg::contact("*").expires(0));
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.changes.is_empty());
 }
@@ -254,25 +258,25 @@ fn star_needs_expires_zero() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
     assert_eq!(
-        c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")))
+        c.register(&mut srv, at(0), &Reg::contact(&format!("<{A}>")))
             .status(),
         200
     );
     for reg in [Reg::contact("*"), Reg::contact("*").expires(60)] {
-        let out = c.register(&mut srv, T0 + 1_000, &reg);
+        let out = c.register(&mut srv, at(1_000), &reg);
         assert_eq!(out.status(), 400, "{}", text(&out));
         assert_eq!(out.result, Err(RegisterError::StarNeedsExpiresZero));
         assert!(out.changes.is_empty());
-        assert_eq!(srv.reg.location().lookup("alice", T0 + 1_000).count(), 1);
+        assert_eq!(srv.reg.location().lookup("alice", at(1_000)).count(), 1);
     }
     // * mixed with other contacts is malformed
     let out = c.register(
         &mut srv,
-        T0 + 2_000,
+        at(2_000),
         &Reg::contact("*").and_contact(&format!("<{A}>")).expires(0),
     );
     assert_eq!(out.status(), 400, "{}", text(&out));
-    assert_eq!(srv.reg.location().lookup("alice", T0 + 2_000).count(), 1);
+    assert_eq!(srv.reg.location().lookup("alice", at(2_000)).count(), 1);
 }
 
 #[test]
@@ -280,7 +284,7 @@ fn malformed_intervals_are_400() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
     assert_eq!(
-        c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")))
+        c.register(&mut srv, at(0), &Reg::contact(&format!("<{A}>")))
             .status(),
         200
     );
@@ -298,7 +302,7 @@ fn malformed_intervals_are_400() {
             RegisterError::BadContactParam { param: "expires" },
         ),
     ] {
-        let out = c.register(&mut srv, T0 + 1_000, &reg);
+        let out = c.register(&mut srv, at(1_000), &reg);
         assert_eq!(out.status(), 400, "{}", text(&out));
         assert_eq!(out.result, Err(error));
         assert!(out.changes.is_empty());
@@ -310,7 +314,11 @@ fn malformed_intervals_are_400() {
 fn new_settings_apply_to_the_next_register_and_keep_the_bindings() {
     let mut srv = Server::with_config(cfg());
     let mut c = Client::alice();
-    let out = c.register(&mut srv, T0, &Reg::contact(&format!("<{A}>")).expires(100));
+    let out = c.register(
+        &mut srv,
+        at(0),
+        &Reg::contact(&format!("<{A}>")).expires(100),
+    );
     assert_eq!(out.status(), 200, "{}", text(&out));
     srv.reg.set_config(RegistrarConfig {
         min_expires: 300,
@@ -319,10 +327,10 @@ fn new_settings_apply_to_the_next_register_and_keep_the_bindings() {
     assert_eq!(srv.reg.config().min_expires, 300);
     let out = c.register(
         &mut srv,
-        T0 + 1_000,
+        at(1_000),
         &Reg::contact(&format!("<{B}>")).expires(100),
     );
     assert_eq!(out.status(), 423, "{}", text(&out));
     assert_eq!(header(&out, "Min-Expires").as_deref(), Some("300"));
-    assert_eq!(contacts_now(&srv, T0 + 1_000).len(), 1, "the binding stays");
+    assert_eq!(contacts_now(&srv, at(1_000)).len(), 1, "the binding stays");
 }

@@ -1,6 +1,7 @@
 //! The location table on its own: lookup, upsert, remove, purge.
 
-use registrar::{Binding, BindingChange, Location};
+use registrar::{Binding, BindingChange, Event, Location, RegistrarConfig};
+use std::time::Duration;
 
 use crate::client::*;
 
@@ -11,19 +12,19 @@ fn binding(key: &str, expires_at_ms: u64) -> Binding {
         instance: None,
         reg_id: None,
         q_milli: None,
-        expires_at_ms,
+        expires_at: at(expires_at_ms),
         call_id: "cid".into(),
         cseq: 1,
         source: udp_peer("198.51.100.7:5060"),
         reach: registrar::Reach::Flow,
         path: None,
         user_agent: None,
-        updated_at_ms: 0,
+        updated_at: at(0),
     }
 }
 
-fn keys(l: &Location, login: &str, now: u64) -> Vec<String> {
-    let mut v: Vec<_> = l.lookup(login, now).map(|b| b.key.clone()).collect();
+fn keys(l: &Location, login: &str, now_ms: u64) -> Vec<String> {
+    let mut v: Vec<_> = l.lookup(login, at(now_ms)).map(|b| b.key.clone()).collect();
     v.sort();
     v
 }
@@ -55,8 +56,8 @@ fn purge_expired_drops_and_reports_expired_bindings() {
     l.upsert("carol", binding("c@1", 9_000));
     assert_eq!((l.len(), l.logins()), (4, 3));
 
-    assert!(l.purge_expired(500).is_empty());
-    let mut changes = l.purge_expired(2_000);
+    assert!(l.purge_expired(at(500)).is_empty());
+    let mut changes = l.purge_expired(at(2_000));
     changes.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(
         changes,
@@ -74,11 +75,11 @@ fn purge_expired_drops_and_reports_expired_bindings() {
     assert_eq!((l.len(), l.logins()), (2, 2), "bob has nothing left");
     assert_eq!(keys(&l, "alice", 2_000), ["a@2"]);
     assert!(
-        l.purge_expired(2_000).is_empty(),
+        l.purge_expired(at(2_000)).is_empty(),
         "purging twice reports once"
     );
 
-    let changes = l.purge_expired(10_000);
+    let changes = l.purge_expired(at(10_000));
     assert_eq!(changes.len(), 2);
     assert!(l.is_empty());
     assert_eq!(l.logins(), 0);
@@ -93,7 +94,7 @@ fn upsert_replaces_by_key_and_remove_counts() {
     l.upsert("alice", newer);
     assert_eq!(l.len(), 1);
     assert_eq!(
-        l.lookup("alice", 2_000).next().unwrap().contact,
+        l.lookup("alice", at(2_000)).next().unwrap().contact,
         "sip:moved"
     );
     l.upsert("alice", binding("j", 5_000));
@@ -114,18 +115,18 @@ fn registrar_bindings_expire_and_purge() {
     let mut c = Client::alice();
     let reg = Reg::contact("<sip:alice@10.0.0.1>;expires=60")
         .and_contact("<sip:alice@10.0.0.2>;expires=120");
-    let out = c.register(&mut srv, T0, &reg);
+    let out = c.register(&mut srv, at(0), &reg);
     assert_eq!(out.status(), 200, "{}", text(&out));
     let keys_before: Vec<String> = srv
         .reg
         .location()
-        .lookup("alice", T0)
+        .lookup("alice", at(0))
         .map(|b| b.key.clone())
         .collect();
 
-    assert_eq!(srv.reg.location().lookup("alice", T0 + 59_999).count(), 2);
-    assert_eq!(srv.reg.location().lookup("alice", T0 + 60_000).count(), 1);
-    let changes = srv.reg.location_mut().purge_expired(T0 + 60_000);
+    assert_eq!(srv.reg.location().lookup("alice", at(59_999)).count(), 2);
+    assert_eq!(srv.reg.location().lookup("alice", at(60_000)).count(), 1);
+    let changes = srv.reg.location_mut().purge_expired(at(60_000));
     let first = keys_before.iter().find(|k| k.contains("10.0.0.1")).unwrap();
     assert_eq!(
         changes,
@@ -136,15 +137,11 @@ fn registrar_bindings_expire_and_purge() {
     );
 
     // after everything expired, the next REGISTER is a fresh registration again
-    let changes = srv.reg.location_mut().purge_expired(T0 + 120_000);
+    let changes = srv.reg.location_mut().purge_expired(at(120_000));
     assert_eq!(changes.len(), 1);
     assert!(srv.reg.location().is_empty());
-    let out = c.register(
-        &mut srv,
-        T0 + 130_000,
-        &Reg::contact("<sip:alice@10.0.0.1>"),
-    );
-    // the nonce of T0 has expired by now (lifetime 300 s? no: 130 s is within it)
+    let out = c.register(&mut srv, at(130_000), &Reg::contact("<sip:alice@10.0.0.1>"));
+    // the nonce of at(0) has expired by now (lifetime 300 s? no: 130 s is within it)
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.registered);
 }
@@ -155,18 +152,62 @@ fn expired_but_unpurged_binding_does_not_block_registration() {
     let mut c = Client::alice();
     let out = c.register(
         &mut srv,
-        T0,
+        at(0),
         &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
     );
     assert_eq!(out.status(), 200);
     // expired, not purged; the same contact registers again and counts as new
     let out = c.register(
         &mut srv,
-        T0 + 61_000,
+        at(61_000),
         &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
     );
     assert_eq!(out.status(), 200, "{}", text(&out));
     assert!(out.registered, "the login had no live binding");
     assert_eq!(listed(&out), [("sip:alice@10.0.0.1".to_owned(), 60)]);
     assert_eq!(srv.reg.location().len(), 1);
+}
+
+/// The purge is the registrar's own timer: `poll_timeout` says when, `handle_timeout` purges
+/// and hands the removals out as events; before it is due nothing happens.
+#[test]
+fn the_purge_runs_at_poll_timeout_and_reports_removals_as_events() {
+    let cfg = RegistrarConfig {
+        purge_interval: Duration::from_secs(30),
+        ..RegistrarConfig::default()
+    };
+    let mut srv = Server::with_config(cfg);
+    assert_eq!(srv.reg.poll_timeout(), None, "armed by the first input");
+    let mut c = Client::alice();
+    let out = c.register(
+        &mut srv,
+        at(0),
+        &Reg::contact("<sip:alice@10.0.0.1>;expires=60"),
+    );
+    assert_eq!(out.status(), 200, "{}", text(&out));
+    assert_eq!(srv.reg.poll_timeout(), Some(at(30_000)));
+    // early: nothing
+    srv.reg.handle_timeout(at(29_000));
+    assert!(srv.reg.poll_event().is_none());
+    assert_eq!(srv.reg.poll_timeout(), Some(at(30_000)));
+    // due, the binding still live: the next purge is armed, nothing removed
+    srv.reg.handle_timeout(at(30_000));
+    assert!(srv.reg.poll_event().is_none());
+    assert_eq!(srv.reg.poll_timeout(), Some(at(60_000)));
+    // due, the binding expired at 60 s: removed, reported once
+    srv.reg.handle_timeout(at(60_000));
+    let key = match srv.reg.poll_event() {
+        Some(Event::Binding(BindingChange::Remove { login, key })) if login == "alice" => key,
+        other => panic!("expected the removal, got {other:?}"),
+    };
+    assert!(key.contains("10.0.0.1"), "{key}");
+    assert!(srv.reg.poll_event().is_none());
+    assert!(srv.reg.location().is_empty());
+    assert_eq!(srv.reg.poll_timeout(), Some(at(90_000)));
+    // a reload's interval counts from the last purge
+    srv.reg.set_config(RegistrarConfig {
+        purge_interval: Duration::from_secs(5),
+        ..RegistrarConfig::default()
+    });
+    assert_eq!(srv.reg.poll_timeout(), Some(at(65_000)));
 }

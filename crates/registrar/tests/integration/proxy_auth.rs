@@ -2,7 +2,7 @@
 //! digest computed over the request's own method.
 
 use bytes::Bytes;
-use registrar::{AuthKind, AuthRejection, ForbiddenReason, Registrar};
+use registrar::{AuthKind, AuthRejection, ForbiddenReason, Presented, Registrar};
 use sip_message::digest::{self, Algorithm, ResponseParams};
 use sip_message::{Challenge, HeaderName, Message, MessageBuilder, Method};
 
@@ -64,7 +64,13 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
     assert_eq!(Registrar::credentials_username(&req, AuthKind::Proxy), None);
     let r = srv
         .reg
-        .authenticate(T0, &req, peer, alice.as_ref(), AuthKind::Proxy)
+        .authenticate(
+            at(0),
+            &req,
+            &Presented::new(&req, AuthKind::Proxy),
+            peer,
+            alice.as_ref(),
+        )
         .expect_err("challenged");
     assert_eq!(r.status(), 407);
     assert_eq!(
@@ -80,14 +86,26 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
     let bad = invite(Some(&sign(&nonce, "REGISTER", "wonderland", 1)));
     let r = srv
         .reg
-        .authenticate(T0, &bad, peer, alice.as_ref(), AuthKind::Proxy)
+        .authenticate(
+            at(0),
+            &bad,
+            &Presented::new(&bad, AuthKind::Proxy),
+            peer,
+            alice.as_ref(),
+        )
         .expect_err("wrong method");
     assert_eq!(r.status(), 403);
     // a wrong password too
     let bad = invite(Some(&sign(&nonce, "INVITE", "guess", 2)));
     let r = srv
         .reg
-        .authenticate(T0, &bad, peer, alice.as_ref(), AuthKind::Proxy)
+        .authenticate(
+            at(0),
+            &bad,
+            &Presented::new(&bad, AuthKind::Proxy),
+            peer,
+            alice.as_ref(),
+        )
         .expect_err("wrong password");
     assert_eq!(r.status(), 403);
     assert_eq!(
@@ -106,13 +124,25 @@ fn invite_is_challenged_407_then_accepted_with_method_invite() {
     );
     let acc = srv
         .reg
-        .authenticate(T0, &good, peer, alice.as_ref(), AuthKind::Proxy)
+        .authenticate(
+            at(0),
+            &good,
+            &Presented::new(&good, AuthKind::Proxy),
+            peer,
+            alice.as_ref(),
+        )
         .expect("authenticated");
     assert_eq!(acc.login, "alice");
     // the same count again is a replay: a stale challenge
     let r = srv
         .reg
-        .authenticate(T0, &good, peer, alice.as_ref(), AuthKind::Proxy)
+        .authenticate(
+            at(0),
+            &good,
+            &Presented::new(&good, AuthKind::Proxy),
+            peer,
+            alice.as_ref(),
+        )
         .expect_err("replay");
     assert_eq!(r.status(), 407);
     assert!(matches!(
@@ -131,9 +161,16 @@ fn www_credentials_do_not_satisfy_a_proxy_challenge() {
     let mut srv = Server::new();
     let peer = udp_peer("198.51.100.7:5062");
     let alice = srv.accounts.get("alice").cloned();
+    let no_creds = invite(None);
     let first = srv
         .reg
-        .authenticate(T0, &invite(None), peer, alice.as_ref(), AuthKind::Proxy)
+        .authenticate(
+            at(0),
+            &no_creds,
+            &Presented::new(&no_creds, AuthKind::Proxy),
+            peer,
+            alice.as_ref(),
+        )
         .expect_err("challenged");
     let nonce = proxy_nonce(&first.response);
     // the right digest, but in Authorization instead of Proxy-Authorization
@@ -147,7 +184,13 @@ fn www_credentials_do_not_satisfy_a_proxy_challenge() {
     let req = Message::parse(b.finish()).unwrap();
     let r = srv
         .reg
-        .authenticate(T0, &req, peer, alice.as_ref(), AuthKind::Proxy)
+        .authenticate(
+            at(0),
+            &req,
+            &Presented::new(&req, AuthKind::Proxy),
+            peer,
+            alice.as_ref(),
+        )
         .expect_err("no proxy credentials");
     assert_eq!(r.status(), 407);
 }
