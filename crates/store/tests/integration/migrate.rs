@@ -48,6 +48,8 @@ async fn migrate_twice_is_idempotent() {
             "plans",
             "account_plans",
             "api_clients",
+            "api_sessions",
+            "api_channels",
         ] {
             assert_eq!(ctx.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
         }
