@@ -16,6 +16,10 @@ use tokio::sync::mpsc;
 use crate::calls::{free_port, register_device, Sipp};
 use crate::harness::{block, Server, Site};
 
+mod browser;
+mod replay;
+mod restart;
+
 const JWT_KEY: &str = "e2e-api-key-0123456789abcdef0123456789";
 
 fn site(extra: &str) -> Site {
@@ -101,22 +105,47 @@ impl Api {
         self.send(reqwest::Method::PUT, path, Some(body)).await
     }
 
-    /// A registration session for alice and a WebSocket channel, connected.
-    async fn ready(&self) -> Events {
+    /// A webhook channel for alice posting to `addr`: its secret.
+    async fn webhook(&self, addr: SocketAddr) -> String {
         let (s, v) = self
+            .post(
+                "/channels",
+                json!({"type": "webhook", "login": "alice", "url": format!("http://{addr}/events")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["secret"].as_str().unwrap().to_owned()
+    }
+
+    /// A registration session for alice: its answer.
+    async fn register(&self) -> Value {
+        let (s, reg) = self
             .post(
                 "/session",
                 json!({"type": "registration", "login": "alice"}),
             )
             .await;
-        assert_eq!(s, 201, "{v}");
-        assert!(v["id"].as_str().unwrap().starts_with("reg-"));
-        let (s, v) = self
+        assert_eq!(s, 201, "{reg}");
+        assert!(reg["id"].as_str().unwrap().starts_with("reg-"));
+        reg
+    }
+
+    /// A registration session for alice and a WebSocket channel: (the session's answer, the
+    /// channel's answer).
+    async fn registered_with_channel(&self) -> (Value, Value) {
+        let reg = self.register().await;
+        let (s, ch) = self
             .post("/channels", json!({"type": "websocket", "login": "alice"}))
             .await;
-        assert_eq!(s, 201, "{v}");
-        let url = v["url"].as_str().unwrap().to_owned();
-        assert!(url.starts_with("ws://"), "{url}");
+        assert_eq!(s, 201, "{ch}");
+        assert!(ch["url"].as_str().unwrap().starts_with("ws://"), "{ch}");
+        (reg, ch)
+    }
+
+    /// A registration session for alice and a WebSocket channel, connected.
+    async fn ready(&self) -> Events {
+        let (_, ch) = self.registered_with_channel().await;
+        let url = ch["url"].as_str().unwrap().to_owned();
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("ws connect");
@@ -218,7 +247,8 @@ async fn sipp_ok(name: &str, r: crate::calls::Running) {
 fn click_to_call_reports_statuses_and_controls_reach_the_callee() {
     let site = site("");
     let server = site.start();
-    let alice = phone(&site, &server, "alice", "wonderland", "uas_answer.xml");
+    // alice's phone checks that hold and resume reach it too (a=inactive, a=sendrecv)
+    let alice = phone(&site, &server, "alice", "wonderland", "uas_api_own_leg.xml");
     let bob = phone(&site, &server, "bob", "builder", "uas_api_controls.xml");
     block(async {
         let api = Api::connect(&server).await;
@@ -264,7 +294,7 @@ fn click_to_call_reports_statuses_and_controls_reach_the_callee() {
         let evs = events.until(&call, "terminating").await;
         assert_eq!(evs.last().unwrap()["reason"], "transferred");
         sipp_ok("bob (hold, resume, INFO, REFER)", bob).await;
-        sipp_ok("alice's phone", alice).await;
+        sipp_ok("alice's phone (hold and resume of her own leg)", alice).await;
         // bad input: a clear 400/409, never a crash
         let (s, v) = api
             .put(
@@ -348,14 +378,7 @@ fn failures_map_to_their_statuses_on_websocket_and_signed_webhook() {
         let api = Api::connect(&server).await;
         let mut events = api.ready().await;
         let (hook_addr, mut posts) = webhook_server().await;
-        let (s, v) = api
-            .post(
-                "/channels",
-                json!({"type": "webhook", "login": "alice", "url": format!("http://{hook_addr}/events")}),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        let secret = v["secret"].as_str().unwrap().to_owned();
+        let secret = api.webhook(hook_addr).await;
         let cases = [
             ("uas_486.xml", "bob", "busy", 486),
             ("uas_603.xml", "bob", "declined", 603),
