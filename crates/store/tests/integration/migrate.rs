@@ -5,7 +5,7 @@ use store::{AccountUpdate, Backend, Store, VoicemailCounts};
 use crate::support::{account, each_backend, each_empty_database, pw, secret};
 
 /// Migrations embedded in the store, in order.
-const MIGRATIONS: i64 = 11;
+const MIGRATIONS: i64 = 12;
 
 #[tokio::test]
 async fn migrate_twice_is_idempotent() {
