@@ -243,15 +243,19 @@ pub(crate) async fn create(
         .add_api_channel(&row)
         .await
         .map_err(super::store_failure)?;
-    let mut info = state.hub.open(&row, &state);
+    let mut info = state
+        .hub
+        .open(&row, &state)
+        .ok_or_else(|| ApiFailure::new(StatusCode::BAD_REQUEST, "not a channel"))?;
     info.secret = row.secret;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
 impl Hub {
     /// Opens the channel `row` (new, or stored before a restart): its sink, and for a
-    /// webhook its delivery task. Returns what the API shows of it.
-    pub(crate) fn open(&self, row: &store::ApiChannel, state: &ApiState) -> ChannelInfo {
+    /// webhook its delivery task. Returns what the API shows of it; `None` (logged) for a
+    /// stored row that makes no channel (a kind we do not know, a webhook without url).
+    pub(crate) fn open(&self, row: &store::ApiChannel, state: &ApiState) -> Option<ChannelInfo> {
         let (kind, url, sink): (&'static str, _, _) = match (row.kind.as_str(), &row.url) {
             ("webhook", Some(url)) => {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -260,10 +264,14 @@ impl Hub {
                 ("webhook", Some(url.clone()), Sink::Webhook(tx))
             }
             ("pns", _) => ("pns", None, Sink::Pns),
-            _ => {
+            ("websocket", _) => {
                 let ws = state.ws_base.clone() + "/channels/" + &row.id + "/ws";
                 let backlog = Arc::new(Mutex::new(Backlog::from_clock()));
                 ("websocket", Some(ws), Sink::WebSocket(backlog))
+            }
+            (kind, _) => {
+                tracing::warn!(channel = %row.id, kind, "api_channels row skipped: not a websocket, webhook with url or pns channel");
+                return None;
             }
         };
         self.lock().insert(
@@ -276,13 +284,13 @@ impl Hub {
                 sink,
             },
         );
-        ChannelInfo {
+        Some(ChannelInfo {
             id: row.id.clone(),
             kind,
             login: row.login.clone(),
             url,
             secret: None,
-        }
+        })
     }
 }
 

@@ -163,11 +163,12 @@ async fn restore(state: &ApiState) {
     }
     match state.store.list_api_channels().await {
         Ok(rows) => {
-            for row in &rows {
-                state.hub.open(row, state);
-            }
-            if !rows.is_empty() {
-                tracing::info!(count = rows.len(), "API channels restored");
+            let opened = rows
+                .iter()
+                .filter_map(|row| state.hub.open(row, state))
+                .count();
+            if opened > 0 {
+                tracing::info!(count = opened, "API channels restored");
             }
         }
         Err(e) => tracing::warn!("API channels not restored: {e}"),
