@@ -345,7 +345,7 @@ fn site(port_min: u16) -> Site {
 }
 
 /// bob's SIPp phone: checks the INVITE is plain RTP/AVP, answers PCMU, echoes RTP.
-fn phone(site: &Site, server: &crate::harness::Server) -> crate::calls::Running {
+pub(crate) fn phone(site: &Site, server: &crate::harness::Server) -> crate::calls::Running {
     let port = free_port();
     register_device(site, server, "bob", "builder", port);
     Sipp::new(site, "uas_answer_plain_from_webrtc.xml", port)

@@ -70,6 +70,7 @@ mod answering;
 mod call;
 mod calls;
 mod cdr;
+mod deadlines;
 mod ids;
 mod push;
 mod route;

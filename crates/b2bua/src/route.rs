@@ -90,7 +90,8 @@ impl Decision {
 
     /// Whether the callee is a WebRTC endpoint, for the relay's WebRTC gateway
     /// ([`crate::MediaRelay::peer_webrtc`]): `Some(true)` when every device the call forks to
-    /// registered a WebSocket contact (`;transport=ws`/`wss`, RFC 7118: browsers), `Some(false)`
+    /// registered a WebSocket contact (`;transport=ws`/`wss`, RFC 7118: browsers) or is a
+    /// WebRTC endpoint of the call-control API (`;endpoint=webrtc`), `Some(false)`
     /// when none did, `None` for a mix (then each branch gets an offer of its own kind through
     /// [`crate::MediaRelay::branch_offer`], see docs/media.md) and for other routes.
     pub(crate) fn callee_webrtc(&self) -> Option<bool> {
@@ -103,7 +104,10 @@ impl Decision {
             Self::Gateways { .. } | Self::Service { .. } => return Some(false),
             Self::Reject { .. } => return None,
         };
-        let ws = uris.iter().filter(|u| is_websocket_contact(u)).count();
+        let ws = uris
+            .iter()
+            .filter(|u| is_websocket_contact(u) || has_uri_param(u, "endpoint", "webrtc"))
+            .count();
         match ws {
             0 => Some(false),
             n if n == uris.len() => Some(true),
@@ -114,12 +118,16 @@ impl Decision {
 
 /// A contact URI with `transport=ws` or `transport=wss` (RFC 7118 section 5).
 pub(crate) fn is_websocket_contact(uri: &str) -> bool {
+    has_uri_param(uri, "transport", "ws") || has_uri_param(uri, "transport", "wss")
+}
+
+/// Whether `uri` (maybe in `<>`) has the URI parameter `key=value` (case-insensitive).
+fn has_uri_param(uri: &str, key: &str, value: &str) -> bool {
     let uri = uri.trim_start_matches('<');
     let params = uri.split(['>', '?']).next().unwrap_or(uri);
     params.split(';').skip(1).any(|p| {
         p.split_once('=').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transport")
-                && (v.trim().eq_ignore_ascii_case("ws") || v.trim().eq_ignore_ascii_case("wss"))
+            k.trim().eq_ignore_ascii_case(key) && v.trim().eq_ignore_ascii_case(value)
         })
     })
 }
@@ -310,7 +318,43 @@ pub(crate) fn decide(
 
 #[cfg(test)]
 mod webrtc_tests {
-    use super::is_websocket_contact;
+    use super::{is_websocket_contact, Decision, Target};
+
+    fn fork(uris: &[&str]) -> Decision {
+        let peer = sip_message::Peer {
+            transport: sip_message::Transport::Udp,
+            remote: "127.0.0.1:5070".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        Decision::Fork {
+            login: "alice".into(),
+            targets: uris
+                .iter()
+                .map(|u| Target {
+                    login: "alice".into(),
+                    uri: (*u).to_owned(),
+                    peer,
+                    instance: None,
+                })
+                .collect(),
+            push: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_api_webrtc_endpoint_is_a_webrtc_callee() {
+        let api = "sip:alice@127.0.0.1:40000;api-session=reg-1;endpoint=webrtc";
+        assert_eq!(fork(&[api]).callee_webrtc(), Some(true));
+        assert_eq!(
+            fork(&["sip:alice@127.0.0.1:40000;api-session=reg-1"]).callee_webrtc(),
+            Some(false)
+        );
+        assert_eq!(
+            fork(&[api, "sip:alice@192.0.2.1:5060"]).callee_webrtc(),
+            None
+        );
+    }
 
     #[test]
     fn websocket_contacts_are_recognised() {

@@ -5,15 +5,15 @@
 //! the media relay, the id generator, the timers, the client transaction index and the event
 //! queue: `call.handle_x(&mut self.shared, ...)` borrows disjoint fields.
 
-use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use sip_transaction::ClientKey;
 
 use crate::call::{CallId, OriginRequest};
 use crate::cdr::Epoch;
+use crate::deadlines::Deadlines;
 use crate::ids::Ids;
 use crate::{B2buaConfig, CallEvent, CreditControl, MediaRelay, NoMedia, Side};
 
@@ -66,29 +66,26 @@ pub(crate) enum Pending {
 /// The timer heap of every call, earliest first.
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, CallId, TimerKind)>>,
+    heap: Deadlines<(CallId, TimerKind)>,
     /// A duration sweep is in the heap.
     sweep_armed: bool,
 }
 
 impl Timers {
     pub(crate) fn arm(&mut self, at: Instant, id: CallId, kind: TimerKind) {
-        self.heap.push(Reverse((at, id, kind)));
+        self.heap.arm(at, (id, kind));
     }
 
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((t, _, _))| *t)
+        self.heap.next()
     }
 
     /// Takes the earliest timer if it is due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, CallId, TimerKind)> {
-        let &Reverse(due) = self.heap.peek()?;
-        if due.0 > now {
-            return None;
-        }
-        self.heap.pop();
-        Some(due)
+        self.heap
+            .pop_due(now)
+            .map(|(at, (id, kind))| (at, id, kind))
     }
 
     /// A call was answered: makes sure a duration sweep is coming.

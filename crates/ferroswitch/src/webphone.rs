@@ -4,6 +4,10 @@
 //! WebSocket share one origin, which is what the default origin check allows. JsSIP is
 //! vendored by `scripts/vendor-jssip` (licences in `LICENSES-jssip.txt`); SIP.js by
 //! `scripts/vendor-sipjs`, served with `/sipjs.html`, a page that loads SIP.js alone.
+//!
+//! The API demo page (`api.html`, `api.js`: a call driven through the call-control API, its
+//! media through the WebRTC gateway; docs/api.md) is embedded here too and served under
+//! `/demo/` by the `[api]` listener (`crate::api::demo`), on the API's own origin.
 
 /// One embedded file: path, content type, bytes.
 struct File {
@@ -60,6 +64,43 @@ const FILES: &[File] = &[
     },
 ];
 
+/// The API demo page's files, served under `/demo/` on the `[api]` listener.
+const API_DEMO: &[File] = &[
+    File {
+        path: "/demo/",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../webphone/api.html"),
+    },
+    File {
+        path: "/demo/api.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../webphone/api.js"),
+    },
+    File {
+        path: "/demo/phone.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../webphone/phone.css"),
+    },
+];
+
+/// Scripts only from the page's own files; WebSockets and microphone streams allowed.
+pub(crate) const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; connect-src 'self' ws: wss:; \
+     media-src 'self' blob: mediastream:";
+
+/// The API demo page's file at `path` (`/demo/`, `/demo/api.js`, ...): content type, bytes.
+pub(crate) fn api_demo_file(path: &str) -> Option<(&'static str, &'static [u8])> {
+    let path = if path == "/demo" || path == "/demo/api.html" {
+        "/demo/"
+    } else {
+        path
+    };
+    API_DEMO
+        .iter()
+        .find(|f| f.path == path)
+        .map(|f| (f.content_type, f.body))
+}
+
 /// The whole HTTP response (the connection closes after it) to a `GET` (or `HEAD`) of `path`.
 pub(crate) fn respond(path: &str, head_only: bool) -> Vec<u8> {
     let path = path.split(['?', '#']).next().unwrap_or("/");
@@ -72,8 +113,7 @@ pub(crate) fn respond(path: &str, head_only: bool) -> Vec<u8> {
     let mut r = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\
-         Content-Security-Policy: default-src 'self'; connect-src 'self' ws: wss:; \
-         media-src 'self' blob: mediastream:\r\nConnection: close\r\n\r\n",
+         Content-Security-Policy: {CONTENT_SECURITY_POLICY}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -115,5 +155,19 @@ mod tests {
         assert!(js.contains("text/javascript") && js.contains("SIP.js v"));
         let licence = String::from_utf8_lossy(&respond("/LICENSE-sipjs.txt", false)).into_owned();
         assert!(licence.contains("MIT License"));
+    }
+
+    #[test]
+    fn the_api_demo_page_is_found_under_demo() {
+        let (ct, page) = api_demo_file("/demo/").unwrap();
+        assert!(ct.starts_with("text/html"));
+        assert!(String::from_utf8_lossy(page).contains("/demo/api.js"));
+        assert_eq!(api_demo_file("/demo").unwrap().1, page);
+        assert!(api_demo_file("/demo/api.js").is_some());
+        assert!(
+            api_demo_file("/demo/jssip.min.js").is_none(),
+            "no SIP on that page"
+        );
+        assert!(api_demo_file("/phone.js").is_none());
     }
 }

@@ -55,6 +55,7 @@
 mod account;
 mod answering;
 mod api_client;
+mod api_session;
 mod billing_admin;
 mod binding;
 mod cdr;
@@ -84,6 +85,7 @@ use sqlx::{AnyPool, Executor};
 pub use account::{Account, AccountChange, AccountUpdate, ImportReport, NewAccount, Secret};
 pub use answering::{AnsweringRuleRow, PendingMail};
 pub use api_client::ApiClient;
+pub use api_session::{ApiChannel, ApiSession};
 pub use billing_admin::TariffDeletion;
 pub use binding::{BindingChange, BindingRecord};
 pub use cdr::CdrRow;

@@ -83,6 +83,12 @@ pub const API_CLIENT_ID: usize = 64;
 pub const API_SECRET_HASH: usize = 255;
 /// `api_clients.scope`.
 pub const API_SCOPE: usize = 1024;
+/// `api_sessions.id`, `api_channels.id`.
+pub const API_OBJECT_ID: usize = 64;
+/// `api_sessions.endpoint`, `api_channels.kind`.
+pub const API_KIND: usize = 16;
+/// `api_channels.url`.
+pub const API_URL: usize = 2048;
 
 /// `Err(TooLong)` when `value` has more than `max` characters.
 pub(crate) fn check(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {

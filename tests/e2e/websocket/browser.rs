@@ -20,20 +20,20 @@ use serde_json::json;
 
 use super::{listener, site};
 use crate::calls::{cdrs, device, free_port, Running, Sipp};
-use crate::harness::optional_tool;
+use crate::harness::{optional_tool, Site};
 
 /// The browser account: its login is its number (MSISDN).
 pub(super) const NUMBER: &str = "4930555001";
 pub(super) const PASSWORD: &str = "webphone1";
 
 /// chromedriver on a loopback port; killed on drop.
-pub(super) struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    pub(super) fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -61,7 +61,22 @@ impl Drop for Driver {
     }
 }
 
-pub(super) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+/// What a browser test needs: chromedriver, a Chromium profile directory in the site's, a
+/// runtime. `None` (a recorded skip; a failure under `FERRO_REQUIRE_TOOLS=1`) without
+/// chromium and chromedriver.
+pub(crate) fn chromium(site: &Site) -> Option<(Driver, PathBuf, tokio::runtime::Runtime)> {
+    if !optional_tool("chromium", "chromium") || !optional_tool("chromedriver", "chromium-driver") {
+        return None;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    Some((Driver::start(), site.dir.path().join("chromium"), rt))
+}
+
+pub(crate) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("acceptInsecureCerts".into(), json!(true));
     caps.insert(
@@ -89,7 +104,7 @@ pub(super) async fn browser(driver: &Driver, profile: &std::path::Path) -> Clien
         .expect("a chromium session")
 }
 
-async fn text(c: &Client, css: &str) -> String {
+pub(crate) async fn text(c: &Client, css: &str) -> String {
     match c.find(Locator::Css(css)).await {
         Ok(e) => e.text().await.unwrap_or_default(),
         Err(_) => String::new(),
@@ -97,7 +112,7 @@ async fn text(c: &Client, css: &str) -> String {
 }
 
 /// Waits (up to `secs`) until the element's text satisfies `pred`; returns it.
-pub(super) async fn wait_text(
+pub(crate) async fn wait_text(
     c: &Client,
     css: &str,
     secs: u64,
@@ -117,7 +132,7 @@ pub(super) async fn wait_text(
     }
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -126,7 +141,7 @@ async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
-async fn fill(c: &Client, css: &str, value: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, value: &str) {
     let e = c.find(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
     e.send_keys(value).await.unwrap();
@@ -138,27 +153,20 @@ fn shots() -> PathBuf {
     dir
 }
 
-pub(super) async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
 }
 
 #[test]
 fn the_web_phone_registers_calls_and_answers_in_chromium() {
-    if !optional_tool("chromium", "chromium") || !optional_tool("chromedriver", "chromium-driver") {
-        return;
-    }
     let site = site("");
+    let Some((driver, profile, rt)) = chromium(&site) else {
+        return;
+    };
     site.add_account(NUMBER, PASSWORD);
     let server = site.start();
     let wss = listener(&server, "wss");
-    let driver = Driver::start();
-    let profile = site.dir.path().join("chromium");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     rt.block_on(async {
         let c = browser(&driver, &profile).await;
         c.goto(&format!("https://{wss}/")).await.unwrap();
@@ -293,25 +301,30 @@ fn the_web_phone_registers_calls_and_answers_in_chromium() {
     eprintln!("screenshots in {}", shots().display());
 }
 
-/// The audio packet counts of the page's call, from `RTCPeerConnection.getStats()`:
-/// (inbound packets received, outbound packets sent).
-async fn audio_packets(c: &Client) -> (u64, u64) {
-    let script = r#"
+/// The web phone's `RTCPeerConnection` (JsSIP's), as a script expression.
+pub(crate) const PHONE_PC: &str =
+    "(window.testPc ? window.testPc() : (window.phone.session && window.phone.session.connection))";
+
+/// The audio packet counts of the page's call, from `RTCPeerConnection.getStats()` of the
+/// peer connection the script expression `pc` names: (inbound packets received, outbound
+/// packets sent).
+async fn audio_packets(c: &Client, pc: &str) -> (u64, u64) {
+    let script = format!(
+        r#"
         const done = arguments[arguments.length - 1];
-        // the page's call, or the one a test script names with window.testPc
-        const pc = window.testPc ? window.testPc()
-          : (window.phone.session && window.phone.session.connection);
-        if (!pc) { done([0, 0]); return; }
-        pc.getStats().then((report) => {
+        const pc = {pc};
+        if (!pc) {{ done([0, 0]); return; }}
+        pc.getStats().then((report) => {{
           let inbound = 0, outbound = 0;
-          report.forEach((s) => {
+          report.forEach((s) => {{
             if (s.kind === 'audio' && s.type === 'inbound-rtp') inbound = s.packetsReceived;
             if (s.kind === 'audio' && s.type === 'outbound-rtp') outbound = s.packetsSent;
-          });
+          }});
           done([inbound, outbound]);
-        });
-    "#;
-    let r = c.execute_async(script, vec![]).await.expect("getStats");
+        }});
+    "#
+    );
+    let r = c.execute_async(&script, vec![]).await.expect("getStats");
     (
         r[0].as_u64().unwrap_or_default(),
         r[1].as_u64().unwrap_or_default(),
@@ -319,11 +332,12 @@ async fn audio_packets(c: &Client) -> (u64, u64) {
 }
 
 /// Waits up to `secs` for 50 audio packets each way in the page's call (one second of
-/// 20 ms frames), failing with the counts and the page's log.
-pub(super) async fn wait_audio(c: &Client, secs: u64, what: &str) {
+/// 20 ms frames) on the peer connection `pc` (a script expression), failing with the counts
+/// and the page's log.
+pub(crate) async fn wait_audio(c: &Client, pc: &str, secs: u64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let (i, o) = audio_packets(c).await;
+        let (i, o) = audio_packets(c, pc).await;
         if i >= 50 && o >= 50 {
             eprintln!("{what}: {i} audio packets in, {o} out");
             return;
@@ -350,30 +364,21 @@ pub(super) struct Rig {
 
 impl Rig {
     pub(super) fn start(port_min: u16, media: &str) -> Option<Self> {
-        if !optional_tool("chromium", "chromium")
-            || !optional_tool("chromedriver", "chromium-driver")
-        {
-            return None;
-        }
         let site = crate::harness::Site::with_sections(&format!(
             "[[listener]]\ntransport = \"wss\"\naddress = \"127.0.0.1:0\"\n\
              [media]\nbind_address = \"127.0.0.1\"\nport_min = {port_min}\nport_max = {}\n{media}",
             port_min + 99
         ));
+        let (driver, _profile, rt) = chromium(&site)?;
         site.add_account(NUMBER, PASSWORD);
         site.add_account("bob", "builder");
         let server = site.start();
         let wss = listener(&server, "wss");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         Some(Self {
             site,
             server,
             wss,
-            driver: Driver::start(),
+            driver,
             rt,
         })
     }
@@ -444,7 +449,7 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
         fill(&c, "#number", "bob").await;
         click(&c, "#call").await;
         wait_text(&c, "#call-status", 20, |t| t == "in call").await;
-        wait_audio(&c, 15, "the page calling a plain phone").await;
+        wait_audio(&c, PHONE_PC, 15, "the page calling a plain phone").await;
         screenshot(&c, "8-media-through-gateway").await;
         click(&c, "#hangup").await;
         wait_text(&c, "#call-status", 10, |t| t.starts_with("ended")).await;
@@ -457,7 +462,7 @@ fn the_web_phone_talks_to_a_plain_phone_through_the_webrtc_gateway() {
         wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;
         click(&c, "#answer").await;
         wait_text(&c, "#call-status", 10, |t| t == "in call").await;
-        wait_audio(&c, 4, "the page called by a plain phone").await;
+        wait_audio(&c, PHONE_PC, 4, "the page called by a plain phone").await;
         wait_text(&c, "#call-status", 15, |t| t.starts_with("ended")).await;
         let (ok, out) = tokio::task::block_in_place(|| caller.wait());
         assert!(ok, "bob (plain phone calling the page):\n{out}");
@@ -494,7 +499,7 @@ fn the_web_phone_and_a_plain_phone_ring_together_and_either_answers_with_media()
         wait_text(&c, "#call-status", 10, |t| t == "in call").await;
         let (ok, out) = tokio::task::block_in_place(|| phone.wait());
         assert!(ok, "the plain device (plain offer, then CANCEL):\n{out}");
-        wait_audio(&c, 4, "the page answering a fork").await;
+        wait_audio(&c, PHONE_PC, 4, "the page answering a fork").await;
         wait_text(&c, "#call-status", 15, |t| t.starts_with("ended")).await;
         let (ok, out) = tokio::task::block_in_place(|| caller.wait());
         assert!(ok, "bob (calling the page and the device):\n{out}");

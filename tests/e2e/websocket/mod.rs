@@ -4,7 +4,7 @@
 //! presence NOTIFYs there; the handshake refuses a missing `sip` sub-protocol and foreign
 //! origins; an oversized message closes the flow; the listener serves the web phone page.
 
-mod browser;
+pub(crate) mod browser;
 mod fork;
 mod hold;
 mod sipjs;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::browser::{wait_audio, Rig, NUMBER, PASSWORD};
+use super::browser::{wait_audio, Rig, NUMBER, PASSWORD, PHONE_PC};
 use crate::calls::cdrs;
 
 /// Registers SIP.js over `url`; incoming calls are answered; `window.sipjs` is the state of the
@@ -106,7 +106,7 @@ fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
             .await
             .unwrap();
         wait_state(&c, "Established", 15).await;
-        wait_audio(&c, 15, "SIP.js calling a plain phone").await;
+        wait_audio(&c, PHONE_PC, 15, "SIP.js calling a plain phone").await;
         c.execute("window.session.bye()", vec![]).await.unwrap();
         wait_state(&c, "Terminated", 10).await;
         let (ok, out) = tokio::task::block_in_place(|| bob.wait());
@@ -115,7 +115,7 @@ fn sipjs_registers_calls_and_is_called_with_media_through_the_gateway() {
         // bob's plain phone calls SIP.js, which answers; bob hangs up
         let caller = rig.bob_calls("uac_call_talk_then_bye.xml", true);
         wait_state(&c, "Established", 15).await;
-        wait_audio(&c, 4, "SIP.js called by a plain phone").await;
+        wait_audio(&c, PHONE_PC, 4, "SIP.js called by a plain phone").await;
         wait_state(&c, "Terminated", 15).await;
         let (ok, out) = tokio::task::block_in_place(|| caller.wait());
         assert!(ok, "bob (calling SIP.js):\n{out}");

@@ -23,19 +23,34 @@ impl ApiCalls {
         }
         match pending {
             Pending::Invite => self.invite_response(now, id, side, key, code, resp),
+            Pending::OwnLeg { hold } => {
+                if code < 200 {
+                    return;
+                }
+                self.by_client.remove(&key);
+                if (200..300).contains(&code) {
+                    self.ack_reinvite(id, Side::A, resp);
+                } else {
+                    tracing::warn!(
+                        call = id,
+                        code,
+                        "API call: the user's device refused the re-INVITE"
+                    );
+                }
+                self.emit(id, held(hold), Some(code), None, None);
+            }
             Pending::Hold | Pending::Resume => {
                 if code < 200 {
                     return;
                 }
                 self.by_client.remove(&key);
-                self.ack_reinvite(id, resp);
+                let hold = pending == Pending::Hold;
+                // a non-2xx is ACKed by the transaction layer
                 if (200..300).contains(&code) {
-                    let status = if pending == Pending::Hold {
-                        CallStatus::Hold
-                    } else {
-                        CallStatus::Resumed
-                    };
-                    self.emit(id, status, Some(code), None, None);
+                    self.ack_reinvite(id, Side::B, resp);
+                    if !self.reinvite_own_leg(now, id, hold) {
+                        self.emit(id, held(hold), Some(code), None, None);
+                    }
                 }
             }
             Pending::Info => {
@@ -55,10 +70,11 @@ impl ApiCalls {
         }
     }
 
-    fn ack_reinvite(&mut self, id: u64, resp: &Message) {
+    /// ACKs the 2xx of a re-INVITE on `side`.
+    fn ack_reinvite(&mut self, id: u64, side: Side, resp: &Message) {
         let branch = self.tx.new_branch();
         let peer = self.peer();
-        let Some(leg) = self.leg_mut(id, Side::B) else {
+        let Some(leg) = self.leg_mut(id, side) else {
             return;
         };
         let seq = resp.cseq().map(|c| c.seq).unwrap_or(0);
@@ -214,7 +230,7 @@ impl ApiCalls {
                 }
                 self.next_dtmf(now, id);
             }
-            Pending::Hold | Pending::Resume | Pending::Refer => {
+            Pending::Hold | Pending::Resume | Pending::Refer | Pending::OwnLeg { .. } => {
                 self.end(
                     now,
                     id,
@@ -303,5 +319,14 @@ impl ApiCalls {
             None => b.finish(),
         };
         let _ = self.tx.respond(now, &key, bytes);
+    }
+}
+
+/// The status a hold (`true`) or resume brings.
+fn held(hold: bool) -> CallStatus {
+    if hold {
+        CallStatus::Hold
+    } else {
+        CallStatus::Resumed
     }
 }

@@ -42,6 +42,8 @@ use bytes::Bytes;
 use sip_message::{Message, MessageBuilder, Method, Peer, Transport};
 use sip_transaction::{ClientKey, Event, ServerKey, TimerConfig, TransactionLayer, Transmit};
 
+use crate::deadlines::Deadlines;
+
 pub use status::{CallStatus, StatusRow, STATUS_TABLE};
 
 use leg::{Leg, LegState};
@@ -130,6 +132,11 @@ enum Pending {
     Invite,
     Hold,
     Resume,
+    /// A re-INVITE of the user's own leg (click-to-call hold or resume, after the
+    /// destination's 2xx); its final answer reports the call's `hold` or `resumed`.
+    OwnLeg {
+        hold: bool,
+    },
     Info,
     Refer,
     Bye,
@@ -165,6 +172,18 @@ pub struct ApiCalls {
     by_client: HashMap<ClientKey, (u64, Side, Pending)>,
     events: VecDeque<ApiEvent>,
     next_id: u64,
+    /// Ring limits and lingers of every call, earliest first (cancelled lazily: a timer
+    /// acts only while the call's deadline still equals it).
+    timers: Deadlines<(u64, Timer)>,
+}
+
+/// What a call's timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// The destination's [`RING_LIMIT`] (`ring_deadline`).
+    Ring,
+    /// An ended call's [`LINGER`] (from `ended_at`).
+    Linger,
 }
 
 impl ApiCalls {
@@ -177,6 +196,7 @@ impl ApiCalls {
             by_client: HashMap::new(),
             events: VecDeque::new(),
             next_id: 1,
+            timers: Deadlines::default(),
         }
     }
 
@@ -265,6 +285,7 @@ impl ApiCalls {
         call.offer = Some(offer);
         call.b = Some(leg);
         call.ring_deadline = Some(now + RING_LIMIT);
+        self.timers.arm(now + RING_LIMIT, (id, Timer::Ring));
         self.emit(id, CallStatus::Progressing, None, None, None);
     }
 
@@ -321,103 +342,6 @@ impl ApiCalls {
             self.by_client.insert(k, (id, side, Pending::Invite));
         }
         Leg::new(msg, key)
-    }
-
-    /// Puts the destination on hold (re-INVITE with `a=sendonly`).
-    pub fn hold(&mut self, now: Instant, id: u64) -> Result<(), CommandError> {
-        self.reinvite(now, id, "sendonly", Pending::Hold)
-    }
-
-    /// Resumes a held call (re-INVITE with `a=sendrecv`).
-    pub fn resume(&mut self, now: Instant, id: u64) -> Result<(), CommandError> {
-        self.reinvite(now, id, "sendrecv", Pending::Resume)
-    }
-
-    fn reinvite(
-        &mut self,
-        now: Instant,
-        id: u64,
-        direction: &str,
-        pending: Pending,
-    ) -> Result<(), CommandError> {
-        let call = self.connected(id)?;
-        let offer = call.offer.clone().unwrap_or_default();
-        let sdp = sdp::with_direction(&offer, direction);
-        call.offer = Some(sdp.clone());
-        let branch = self.tx.new_branch();
-        let call = self.calls.get_mut(&id).expect("present");
-        let leg = call.b.as_mut().expect("connected");
-        let Some(msg) = leg.in_dialog(&Method::Invite, &branch, &self.cfg.user_agent, |b| {
-            b.finish_request_with_body("application/sdp", sdp.as_bytes())
-        }) else {
-            return Err(CommandError::NotConnected);
-        };
-        leg.reinvite_cseq = msg.cseq().map(|c| c.seq).ok();
-        self.send(now, id, Side::B, pending, msg);
-        Ok(())
-    }
-
-    /// Sends `digits` (0-9, *, #, A-D) to the destination, one SIP INFO
-    /// (`application/dtmf-relay`) each, in order.
-    pub fn dtmf(&mut self, now: Instant, id: u64, digits: &str) -> Result<(), CommandError> {
-        if digits.is_empty()
-            || digits.len() > 32
-            || !digits
-                .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
-        {
-            return Err(CommandError::Invalid(
-                "digits must be 1 to 32 of 0-9, *, #, A-D".into(),
-            ));
-        }
-        let call = self.connected(id)?;
-        call.dtmf.extend(digits.chars());
-        self.next_dtmf(now, id);
-        Ok(())
-    }
-
-    fn next_dtmf(&mut self, now: Instant, id: u64) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if call.dtmf_busy {
-            return;
-        }
-        let Some(digit) = call.dtmf.pop_front() else {
-            return;
-        };
-        let branch = self.tx.new_branch();
-        let Some(leg) = call.b.as_mut() else {
-            return;
-        };
-        let body = format!("Signal={digit}\r\nDuration=160\r\n");
-        let Some(msg) = leg.in_dialog(&Method::Info, &branch, &self.cfg.user_agent, |b| {
-            b.finish_request_with_body("application/dtmf-relay", body.as_bytes())
-        }) else {
-            return;
-        };
-        call.dtmf_busy = true;
-        self.send(now, id, Side::B, Pending::Info, msg);
-    }
-
-    /// Blind transfer: REFER the destination to `target`; once it accepts, both legs end
-    /// (`terminating`, reason `transferred`).
-    pub fn transfer(&mut self, now: Instant, id: u64, target: &str) -> Result<(), CommandError> {
-        check_user(target)?;
-        let login = self.connected(id)?.login.clone();
-        let branch = self.tx.new_branch();
-        let domain = self.cfg.domain.clone();
-        let call = self.calls.get_mut(&id).expect("present");
-        let leg = call.b.as_mut().expect("connected");
-        let Some(msg) = leg.in_dialog(&Method::Refer, &branch, &self.cfg.user_agent, |mut b| {
-            b.header("Refer-To", format_args!("<sip:{target}@{domain}>"))
-                .header("Referred-By", format_args!("<sip:{login}@{domain}>"));
-            b.finish_request()
-        }) else {
-            return Err(CommandError::NotConnected);
-        };
-        self.send(now, id, Side::B, Pending::Refer, msg);
-        Ok(())
     }
 
     /// Hangs up: CANCEL what rings, BYE what is up (`cancelled` before an answer,
@@ -504,26 +428,34 @@ impl ApiCalls {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
         self.drain_tx(now);
-        let due: Vec<u64> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.ring_deadline.is_some_and(|d| d <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(c) = self.calls.get_mut(&id) {
-                c.ring_deadline = None;
+        while let Some((at, (id, timer))) = self.timers.pop_due(now) {
+            let Some(c) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            match timer {
+                Timer::Ring if c.ring_deadline == Some(at) => {
+                    c.ring_deadline = None;
+                    self.end(now, id, CallStatus::NoAnswer, Some(408), Some("ring_limit"));
+                }
+                Timer::Linger if c.ended_at.is_some_and(|t| t + LINGER == at) => {
+                    self.forget(id);
+                }
+                _ => {}
             }
-            self.end(now, id, CallStatus::NoAnswer, Some(408), Some("ring_limit"));
-        }
-        let before = self.calls.len();
-        self.calls
-            .retain(|_, c| c.ended_at.is_none_or(|t| now.duration_since(t) < LINGER));
-        if self.calls.len() != before {
-            let calls = &self.calls;
-            self.by_call_id.retain(|_, (id, _)| calls.contains_key(id));
         }
         self.drain_tx(now);
+    }
+
+    /// Removes an ended call and its legs' Call-IDs.
+    fn forget(&mut self, id: u64) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        for leg in [call.a, call.b].into_iter().flatten() {
+            if let Some(call_id) = leg.invite.call_id() {
+                self.by_call_id.remove(call_id);
+            }
+        }
     }
 
     /// The next datagram to send.
@@ -537,15 +469,10 @@ impl ApiCalls {
         self.events.pop_front()
     }
 
-    /// When [`Self::handle_timeout`] is due next.
+    /// When [`Self::handle_timeout`] is due next: a peek at the transaction layer's and
+    /// the calls' timer heaps.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let calls = self
-            .calls
-            .values()
-            .flat_map(|c| [c.ring_deadline, c.ended_at.map(|t| t + LINGER)])
-            .flatten()
-            .min();
-        match (self.tx.poll_timeout(), calls) {
+        match (self.tx.poll_timeout(), self.timers.next()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -632,6 +559,7 @@ impl ApiCalls {
         }
         call.ended_at = Some(now);
         call.ring_deadline = None;
+        self.timers.arm(now + LINGER, (id, Timer::Linger));
         for side in [Side::A, Side::B] {
             self.close_leg(now, id, side);
         }
@@ -694,6 +622,7 @@ fn check_user(user: &str) -> Result<(), CommandError> {
     }
 }
 
+mod controls;
 mod flow;
 mod incoming;
 

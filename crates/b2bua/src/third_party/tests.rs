@@ -53,6 +53,32 @@ fn method(m: &Message) -> &Method {
     m.method().unwrap()
 }
 
+fn body(m: &Message) -> String {
+    String::from_utf8_lossy(m.body()).into_owned()
+}
+
+/// A click-to-call's hold or resume, one leg after the other: the destination's re-INVITE
+/// (answered 200), our ACK and the user's re-INVITE. Returns (the destination's, the user's).
+fn reinvites(a: &mut ApiCalls, now: Instant, inv_b: &Message) -> (Message, Message) {
+    let out = sent(a);
+    assert_eq!(out.len(), 1, "the destination first: {out:?}");
+    let re_b = out[0].clone();
+    assert_eq!(method(&re_b), &Method::Invite);
+    assert_eq!(re_b.call_id(), inv_b.call_id());
+    answer(a, now, &re_b, 200, "tb", Some(ANSWER));
+    let out = sent(a);
+    assert_eq!(
+        out.len(),
+        2,
+        "ACK to the destination, re-INVITE to the user: {out:?}"
+    );
+    assert_eq!(method(&out[0]), &Method::Ack);
+    assert_eq!(method(&out[1]), &Method::Invite);
+    assert_ne!(out[1].call_id(), inv_b.call_id());
+    assert!(statuses(a).is_empty(), "the event waits for the user's leg");
+    (re_b, out[1].clone())
+}
+
 #[test]
 fn click_to_call_rings_the_user_then_the_destination_and_bridges_the_sdp() {
     let mut a = agent();
@@ -101,11 +127,24 @@ fn click_to_call_rings_the_user_then_the_destination_and_bridges_the_sdp() {
 
     // hold, then DTMF, then hang up
     a.hold(now, id).unwrap();
-    let out = sent(&mut a);
-    assert_eq!(method(&out[0]), &Method::Invite);
-    assert!(String::from_utf8_lossy(out[0].body()).contains("a=sendonly"));
-    answer(&mut a, now, &out[0], 200, "tb", Some(ANSWER));
-    assert_eq!(method(&sent(&mut a)[0]), &Method::Ack);
+    let (re_b, re_a) = reinvites(&mut a, now, &inv_b);
+    assert!(
+        body(&re_b).contains("a=sendonly"),
+        "the destination is held"
+    );
+    // the user's own device: the destination's SDP, inactive (its microphone stops too)
+    assert!(body(&re_a).contains("m=audio 5000"), "{}", body(&re_a));
+    assert!(body(&re_a).contains("a=inactive"), "{}", body(&re_a));
+    assert!(
+        body(&re_a).contains("o=b 1 2 "),
+        "version bumped: {}",
+        body(&re_a)
+    );
+    answer(&mut a, now, &re_a, 200, "ta", Some(OFFER));
+    let acks = sent(&mut a);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(method(&acks[0]), &Method::Ack);
+    assert_eq!(acks[0].call_id(), inv_a.call_id());
     assert_eq!(statuses(&mut a), [(CallStatus::Hold, Some(200))]);
     a.dtmf(now, id, "12").unwrap();
     let out = sent(&mut a);
@@ -182,4 +221,97 @@ fn bad_commands_are_refused() {
     assert_eq!(a.hold(now, 42), Err(CommandError::NoSuchCall));
     let id = a.click_to_call(now, "alice", "bob").unwrap();
     assert_eq!(a.hold(now, id), Err(CommandError::NotConnected));
+}
+
+#[test]
+fn resume_restores_both_legs_of_a_click_to_call() {
+    let mut a = agent();
+    let now = Instant::now();
+    let id = a.click_to_call(now, "alice", "bob").unwrap();
+    let inv_a = sent(&mut a).remove(0);
+    answer(&mut a, now, &inv_a, 200, "ta", Some(OFFER));
+    let inv_b = sent(&mut a).remove(0);
+    answer(&mut a, now, &inv_b, 200, "tb", Some(ANSWER));
+    sent(&mut a);
+    statuses(&mut a);
+    a.hold(now, id).unwrap();
+    let (_, re_a) = reinvites(&mut a, now, &inv_b);
+    answer(&mut a, now, &re_a, 200, "ta", Some(OFFER));
+    sent(&mut a);
+    statuses(&mut a);
+    a.resume(now, id).unwrap();
+    let (re_b, re_a) = reinvites(&mut a, now, &inv_b);
+    assert!(body(&re_b).contains("a=sendrecv"));
+    assert!(body(&re_a).contains("a=sendrecv") && !body(&re_a).contains("inactive"));
+    assert!(body(&re_a).contains("o=b 1 3 "), "{}", body(&re_a));
+    answer(&mut a, now, &re_a, 200, "ta", Some(OFFER));
+    assert_eq!(statuses(&mut a), [(CallStatus::Resumed, Some(200))]);
+}
+
+#[test]
+fn an_endpoint_call_holds_only_the_destination() {
+    let mut a = agent();
+    let now = Instant::now();
+    let id = a.call_from_endpoint(now, "alice", "bob", OFFER).unwrap();
+    let inv_b = sent(&mut a).remove(0);
+    answer(&mut a, now, &inv_b, 200, "tb", Some(ANSWER));
+    sent(&mut a);
+    a.hold(now, id).unwrap();
+    let out = sent(&mut a);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].call_id(), inv_b.call_id());
+    answer(&mut a, now, &out[0], 200, "tb", Some(ANSWER));
+    let out = sent(&mut a);
+    assert_eq!(
+        out.len(),
+        1,
+        "an ACK, no other leg: the app holds its own media"
+    );
+    assert_eq!(method(&out[0]), &Method::Ack);
+    assert_eq!(
+        statuses(&mut a).last(),
+        Some(&(CallStatus::Hold, Some(200)))
+    );
+}
+
+#[test]
+fn ring_limits_and_lingers_come_from_the_timer_heap() {
+    let mut a = agent();
+    let t0 = Instant::now();
+    let ms = |n: u64| Duration::from_millis(n);
+    // 300 calls placed 1 ms apart, all ringing (no transaction timers left)
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let now = t0 + ms(i);
+        ids.push(a.call_from_endpoint(now, "alice", "bob", OFFER).unwrap());
+        let inv = sent(&mut a).remove(0);
+        answer(&mut a, now, &inv, 180, &format!("t{i}"), None);
+        if i == 0 {
+            // the first is answered later on
+            answer(&mut a, now + ms(300), &inv, 200, "t0", Some(ANSWER));
+        }
+    }
+    sent(&mut a);
+    statuses(&mut a);
+    // the transactions' own timers (the answered INVITE's) until just before the limit
+    a.handle_timeout(t0 + RING_LIMIT - ms(1));
+    assert!(statuses(&mut a).is_empty());
+    // the next deadline is a peek: the first call's (answered: its timer is stale)
+    assert_eq!(a.poll_timeout(), Some(t0 + RING_LIMIT));
+    a.handle_timeout(t0 + RING_LIMIT);
+    assert!(
+        statuses(&mut a).is_empty(),
+        "the answered call keeps ringing no more"
+    );
+    assert_eq!(a.poll_timeout(), Some(t0 + RING_LIMIT + ms(1)));
+    a.handle_timeout(t0 + RING_LIMIT + ms(1));
+    let evs: Vec<ApiEvent> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert_eq!(evs.len(), 1);
+    assert_eq!((evs[0].call, evs[0].status), (ids[1], CallStatus::NoAnswer));
+    // the ended call lingers for a minute, then goes; the others stay
+    let n = a.len();
+    a.handle_timeout(t0 + RING_LIMIT + ms(1) + LINGER);
+    assert!(a.info(ids[1]).is_none());
+    assert_eq!(a.len(), n - 1);
+    assert_eq!(a.info(ids[0]).unwrap().status, CallStatus::Connected);
 }

@@ -2,7 +2,9 @@
 //!
 //! - `websocket`: `POST /channels` returns a `ws(s)://` URL (on `[api] public_url`) whose path
 //!   holds the channel's random id, the capability the app connects with (browsers cannot set
-//!   headers on a WebSocket); each event is one text frame of JSON.
+//!   headers on a WebSocket); each event is one text frame of JSON with the channel's
+//!   sequence number `seq`. Events sent while no socket is connected are kept (bounded,
+//!   [`super::backlog`]) and replayed on the next connection, or from `?since=SEQ`.
 //! - `webhook`: each event is POSTed as JSON to the app's URL with
 //!   `X-Ferroswitch-Signature: sha256=<hex HMAC-SHA256 of the body with the channel's secret>`;
 //!   a failure (no answer in 5 s, or not 2xx) is retried 4 times with a doubling backoff
@@ -16,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,6 +29,7 @@ use sha2::Sha256;
 use tokio::sync::{broadcast, mpsc};
 use utoipa::ToSchema;
 
+use super::backlog::{Backlog, Numbered};
 use super::token::{authorize, in_scope};
 use super::{random_id, ApiFailure, ApiState};
 
@@ -34,7 +37,7 @@ use super::{random_id, ApiFailure, ApiState};
 pub(crate) const SIGNATURE_HEADER: &str = "x-ferroswitch-signature";
 
 enum Sink {
-    WebSocket(broadcast::Sender<Arc<str>>),
+    WebSocket(Arc<Mutex<Backlog>>),
     Webhook(mpsc::UnboundedSender<Arc<str>>),
     Pns,
 }
@@ -111,15 +114,15 @@ impl Hub {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis()),
         };
-        let Ok(text) = serde_json::to_string(&body) else {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&body) else {
             return;
         };
-        let text: Arc<str> = text.into();
+        let text: Arc<str> = serde_json::Value::Object(fields.clone()).to_string().into();
         let mut push = false;
         for ch in self.lock().values().filter(|c| c.login == ev.login) {
             match &ch.sink {
-                Sink::WebSocket(tx) => {
-                    let _ = tx.send(text.clone());
+                Sink::WebSocket(backlog) => {
+                    lock(backlog).push(&fields);
                 }
                 Sink::Webhook(tx) => {
                     let _ = tx.send(text.clone());
@@ -137,6 +140,10 @@ impl Hub {
             ));
         }
     }
+}
+
+fn lock(b: &Mutex<Backlog>) -> std::sync::MutexGuard<'_, Backlog> {
+    b.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Fans the agent's events out to the channels.
@@ -192,13 +199,8 @@ pub(crate) async fn create(
     let claims = authorize(&state, &headers)?;
     let req: NewChannel = super::json_body(&body)?;
     let claims = in_scope(claims, &req.login)?;
-    let id = random_id();
-    let (kind, url, secret, sink): (&'static str, _, _, _) = match req.kind.as_str() {
-        "websocket" => {
-            let (tx, _) = broadcast::channel(4096);
-            let ws = state.ws_base.clone() + "/channels/" + &id + "/ws";
-            ("websocket", Some(ws), None, Sink::WebSocket(tx))
-        }
+    let (url, secret) = match req.kind.as_str() {
+        "websocket" => (None, None),
         "webhook" => {
             let url = req
                 .url
@@ -209,10 +211,7 @@ pub(crate) async fn create(
                     "a webhook channel needs an http:// or https:// url",
                 ));
             };
-            let secret = hex::encode(rand::random::<[u8; 32]>());
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(deliver(state.http.clone(), url.clone(), secret.clone(), rx));
-            ("webhook", Some(url), Some(secret), Sink::Webhook(tx))
+            (Some(url), Some(hex::encode(rand::random::<[u8; 32]>())))
         }
         "pns" => {
             if state.hub.push.is_none() {
@@ -221,7 +220,7 @@ pub(crate) async fn create(
                     "pns channels need the push hook: no [push_service] is configured",
                 ));
             }
-            ("pns", None, None, Sink::Pns)
+            (None, None)
         }
         other => {
             return Err(ApiFailure::new(
@@ -230,24 +229,69 @@ pub(crate) async fn create(
             ))
         }
     };
-    state.hub.lock().insert(
-        id.clone(),
-        Channel {
-            login: req.login.clone(),
-            client: claims.sub,
-            kind,
-            url: url.clone(),
-            sink,
-        },
-    );
-    let info = ChannelInfo {
-        id,
-        kind,
+    let row = store::ApiChannel {
+        id: random_id(),
+        kind: req.kind,
         login: req.login,
+        client_id: claims.sub,
         url,
         secret,
+        created_at: i64::try_from(super::token::unix_s()).unwrap_or(i64::MAX),
     };
+    state
+        .store
+        .add_api_channel(&row)
+        .await
+        .map_err(super::store_failure)?;
+    let mut info = state
+        .hub
+        .open(&row, &state)
+        .ok_or_else(|| ApiFailure::new(StatusCode::BAD_REQUEST, "not a channel"))?;
+    info.secret = row.secret;
     Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+impl Hub {
+    /// Opens the channel `row` (new, or stored before a restart): its sink, and for a
+    /// webhook its delivery task. Returns what the API shows of it; `None` (logged) for a
+    /// stored row that makes no channel (a kind we do not know, a webhook without url).
+    pub(crate) fn open(&self, row: &store::ApiChannel, state: &ApiState) -> Option<ChannelInfo> {
+        let (kind, url, sink): (&'static str, _, _) = match (row.kind.as_str(), &row.url) {
+            ("webhook", Some(url)) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let secret = row.secret.clone().unwrap_or_default();
+                tokio::spawn(deliver(state.http.clone(), url.clone(), secret, rx));
+                ("webhook", Some(url.clone()), Sink::Webhook(tx))
+            }
+            ("pns", _) => ("pns", None, Sink::Pns),
+            ("websocket", _) => {
+                let ws = state.ws_base.clone() + "/channels/" + &row.id + "/ws";
+                let backlog = Arc::new(Mutex::new(Backlog::from_clock()));
+                ("websocket", Some(ws), Sink::WebSocket(backlog))
+            }
+            (kind, _) => {
+                tracing::warn!(channel = %row.id, kind, "api_channels row skipped: not a websocket, webhook with url or pns channel");
+                return None;
+            }
+        };
+        self.lock().insert(
+            row.id.clone(),
+            Channel {
+                login: row.login.clone(),
+                client: row.client_id.clone(),
+                kind,
+                url: url.clone(),
+                sink,
+            },
+        );
+        Some(ChannelInfo {
+            id: row.id.clone(),
+            kind,
+            login: row.login.clone(),
+            url,
+            secret: None,
+        })
+    }
 }
 
 /// Lists the client's channels.
@@ -285,28 +329,40 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiFailure> {
     let claims = authorize(&state, &headers)?;
-    let mut map = state.hub.lock();
-    match map.get(&id) {
-        Some(c) if c.client == claims.sub => {
-            map.remove(&id);
-            Ok(StatusCode::NO_CONTENT)
-        }
-        _ => Err(ApiFailure::new(StatusCode::NOT_FOUND, "no such channel")),
+    let mine = matches!(state.hub.lock().get(&id), Some(c) if c.client == claims.sub);
+    if !mine {
+        return Err(ApiFailure::new(StatusCode::NOT_FOUND, "no such channel"));
     }
+    state
+        .store
+        .remove_api_channel(&id)
+        .await
+        .map_err(super::store_failure)?;
+    state.hub.lock().remove(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?since=SEQ` of a channel's WebSocket.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct Since {
+    /// Replay the kept events after this `seq` (default: those no socket has taken yet).
+    since: Option<u64>,
 }
 
 /// The WebSocket of a `websocket` channel (the URL `POST /channels` gave).
 #[utoipa::path(get, path = "/channels/{id}/ws", tag = "channels",
-    params(("id" = String, Path, description = "channel id")),
-    responses((status = 101, description = "WebSocket: one JSON text frame per event"),
+    params(("id" = String, Path, description = "channel id"), Since),
+    responses((status = 101, description = "WebSocket: one JSON text frame per event, the \
+        events missed first"),
         (status = 404, body = super::ErrorBody)))]
 pub(crate) async fn websocket(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    Query(since): Query<Since>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiFailure> {
-    let rx = match state.hub.lock().get(&id).map(|c| &c.sink) {
-        Some(Sink::WebSocket(tx)) => tx.subscribe(),
+    let backlog = match state.hub.lock().get(&id).map(|c| &c.sink) {
+        Some(Sink::WebSocket(b)) => b.clone(),
         _ => {
             return Err(ApiFailure::new(
                 StatusCode::NOT_FOUND,
@@ -314,21 +370,37 @@ pub(crate) async fn websocket(
             ))
         }
     };
-    tracing::debug!(channel = %id, "API channel connected");
-    Ok(upgrade.on_upgrade(move |socket| pump(socket, rx)))
+    tracing::debug!(channel = %id, since = ?since.since, "API channel connected");
+    Ok(upgrade.on_upgrade(move |socket| pump(socket, backlog, since.since)))
 }
 
-async fn pump(mut socket: WebSocket, mut rx: broadcast::Receiver<Arc<str>>) {
+/// Sends `backlog`'s missed events, then the live ones, marking each as taken.
+async fn pump(mut socket: WebSocket, backlog: Arc<Mutex<Backlog>>, since: Option<u64>) {
+    let (missed, mut rx) = lock(&backlog).connect(since);
+    let mut last = since.unwrap_or(0);
+    for ev in missed {
+        if !forward(&mut socket, &backlog, ev, &mut last).await {
+            return;
+        }
+    }
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Ok(text) => {
-                    if socket.send(WsMessage::Text(text.as_ref().into())).await.is_err() {
+                Ok(ev) => {
+                    if !forward(&mut socket, &backlog, ev, &mut last).await {
                         return;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(lost = n, "API websocket channel too slow: events dropped");
+                    // too slow for the live feed: catch up from the kept events
+                    tracing::debug!(behind = n, "API websocket channel catching up");
+                    let (missed, live) = lock(&backlog).connect(Some(last));
+                    rx = live;
+                    for ev in missed {
+                        if !forward(&mut socket, &backlog, ev, &mut last).await {
+                            return;
+                        }
+                    }
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
@@ -338,6 +410,28 @@ async fn pump(mut socket: WebSocket, mut rx: broadcast::Receiver<Arc<str>>) {
             },
         }
     }
+}
+
+/// Sends one event unless it is not newer than `last`; false when the socket is gone.
+async fn forward(
+    socket: &mut WebSocket,
+    backlog: &Mutex<Backlog>,
+    (seq, text): Numbered,
+    last: &mut u64,
+) -> bool {
+    if seq <= *last {
+        return true;
+    }
+    if socket
+        .send(WsMessage::Text(text.as_ref().into()))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    *last = seq;
+    lock(backlog).taken(seq);
+    true
 }
 
 /// The signature header's value for `body`.

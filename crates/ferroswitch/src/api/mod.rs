@@ -5,17 +5,21 @@
 //!   the scope (which logins a client may act for);
 //! - [`sessions`]: `/session`: registration sessions and voice sessions (calls);
 //! - [`channels`]: `/channels`: websocket, webhook (HMAC-signed) notification channels;
+//! - [`backlog`]: a WebSocket channel's numbered events, kept for a client that reconnects;
 //! - [`agent`]: the driver of the SIP agent that places the calls through the switch
 //!   (`b2bua::third_party`);
 //! - [`openapi`]: the OpenAPI 3 document generated from the handlers, `GET /api/openapi.json`;
-//! - [`clients`]: `ferroswitch api-client add|list|remove` and the admin API's routes.
+//! - [`clients`]: `ferroswitch api-client add|list|remove` and the admin API's routes;
+//! - [`demo`]: `GET /demo/`, the demo page that drives a WebRTC call through this API.
 //!
 //! Every error is `{"error": "..."}` with its status; a missing, wrong, forged or expired
 //! token is `401 {"error":"Unauthorized: invalid credentials"}`.
 
 pub(crate) mod agent;
+mod backlog;
 pub(crate) mod channels;
 pub(crate) mod clients;
+mod demo;
 mod openapi;
 mod sessions;
 pub(crate) mod token;
@@ -105,6 +109,15 @@ pub(crate) fn unauthorized() -> ApiFailure {
     )
 }
 
+/// A database write failed: 503, logged.
+pub(crate) fn store_failure(e: store::StoreError) -> ApiFailure {
+    tracing::warn!("call-control API: database: {e}");
+    ApiFailure::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database is unavailable",
+    )
+}
+
 /// A JSON body, or 400 naming what is wrong.
 pub(crate) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
     serde_json::from_slice(body)
@@ -131,6 +144,37 @@ fn ws_base(api: &ApiSettings, bound: SocketAddr) -> String {
     }
 }
 
+/// Loads the registration sessions (the live ones) and channels stored before a restart.
+async fn restore(state: &ApiState) {
+    match state
+        .store
+        .live_api_sessions(i64::try_from(token::unix_s()).unwrap_or(i64::MAX))
+        .await
+    {
+        Ok(rows) => {
+            for row in &rows {
+                sessions::restore(state, row);
+            }
+            if !rows.is_empty() {
+                tracing::info!(count = rows.len(), "API registration sessions restored");
+            }
+        }
+        Err(e) => tracing::warn!("API registration sessions not restored: {e}"),
+    }
+    match state.store.list_api_channels().await {
+        Ok(rows) => {
+            let opened = rows
+                .iter()
+                .filter_map(|row| state.hub.open(row, state))
+                .count();
+            if opened > 0 {
+                tracing::info!(count = opened, "API channels restored");
+            }
+        }
+        Err(e) => tracing::warn!("API channels not restored: {e}"),
+    }
+}
+
 pub(crate) fn router(state: ApiState) -> Router {
     Router::new()
         .route("/oauth/token", post(token::token))
@@ -146,6 +190,9 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/channels/{id}", axum::routing::delete(channels::delete))
         .route("/channels/{id}/ws", get(channels::websocket))
         .route("/api/openapi.json", get(openapi::document))
+        .route("/demo", get(|| demo::page(None)))
+        .route("/demo/", get(|| demo::page(None)))
+        .route("/demo/{file}", get(|p| demo::page(Some(p))))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -178,6 +225,7 @@ pub(crate) async fn start(
         agent_addr,
         switch,
     };
+    restore(&state).await;
     tracing::info!("listening on api {}", listener.local_addr()?);
     tracing::info!(agent = %agent_addr, "API call agent on udp {agent_addr}");
     tokio::spawn(async move {

@@ -31,6 +31,8 @@ struct Registration {
     client: String,
     /// Epoch seconds: the token's expiry.
     expires_at: u64,
+    /// The endpoint is a browser (`"endpoint": "webrtc"`).
+    webrtc: bool,
 }
 
 /// The registration sessions, by id.
@@ -66,6 +68,10 @@ pub(crate) struct NewSession {
     destination: Option<String>,
     /// `voice` from the API endpoint: the SDP offer. Without it, click-to-call.
     sdp: Option<String>,
+    /// `registration`: what the app's endpoint speaks, `rtp` (default: plain RTP, its SDP
+    /// passes unchanged) or `webrtc` (a browser: calls to it are offered ICE + DTLS-SRTP by
+    /// the relay's WebRTC gateway).
+    endpoint: Option<String>,
 }
 
 /// A session as the API shows it.
@@ -145,7 +151,19 @@ pub(crate) async fn create(
     let req: NewSession = super::json_body(&body)?;
     let claims = in_scope(claims, &req.login)?;
     match req.kind.as_deref().unwrap_or("registration") {
-        "registration" => Ok(register(&state, &claims, req.login)),
+        "registration" => {
+            let webrtc = match req.endpoint.as_deref().unwrap_or("rtp") {
+                "rtp" => false,
+                "webrtc" => true,
+                other => {
+                    return Err(ApiFailure::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("unknown endpoint {other:?}: rtp or webrtc"),
+                    ))
+                }
+            };
+            register(&state, &claims, req.login, webrtc).await
+        }
         "voice" => voice(&state, req).await,
         other => Err(ApiFailure::new(
             StatusCode::BAD_REQUEST,
@@ -155,12 +173,19 @@ pub(crate) async fn create(
 }
 
 /// Points `login` at the API agent until `expires_at` (epoch s), or removes that binding.
-fn bind(state: &ApiState, id: &str, login: &str, expires_at: Option<u64>) {
+/// A WebRTC endpoint's contact carries `endpoint=webrtc`: the B2BUA then tells the relay
+/// the callee is a browser (`b2bua::route`), and a plain caller's offer reaches the app as
+/// the gateway's WebRTC offer.
+fn bind(state: &ApiState, id: &str, login: &str, expires_at: Option<u64>, webrtc: bool) {
     let key = format!("api-{id}");
     let binding = expires_at.map(|exp| {
+        let endpoint = if webrtc { ";endpoint=webrtc" } else { "" };
         Box::new(registrar::Binding {
             key: key.clone(),
-            contact: format!("sip:{login}@{};api-session={id}", state.agent_addr),
+            contact: format!(
+                "sip:{login}@{};api-session={id}{endpoint}",
+                state.agent_addr
+            ),
             instance: None,
             reg_id: None,
             q_milli: None,
@@ -191,17 +216,26 @@ fn bind(state: &ApiState, id: &str, login: &str, expires_at: Option<u64>) {
     }
 }
 
-fn register(state: &ApiState, claims: &Claims, login: String) -> Response {
+async fn register(
+    state: &ApiState,
+    claims: &Claims,
+    login: String,
+    webrtc: bool,
+) -> Result<Response, ApiFailure> {
     let id = format!("reg-{}", random_id());
-    bind(state, &id, &login, Some(claims.exp));
-    state.registrations.lock().insert(
-        id.clone(),
-        Registration {
-            login: login.clone(),
-            client: claims.sub.clone(),
-            expires_at: claims.exp,
-        },
-    );
+    let row = store::ApiSession {
+        id: id.clone(),
+        login: login.clone(),
+        client_id: claims.sub.clone(),
+        endpoint: if webrtc { "webrtc" } else { "rtp" }.to_owned(),
+        expires_at: i64::try_from(claims.exp).unwrap_or(i64::MAX),
+    };
+    state
+        .store
+        .add_api_session(&row)
+        .await
+        .map_err(super::store_failure)?;
+    restore(state, &row);
     tracing::info!(session = %id, %login, client = %claims.sub, "API registration session");
     let info = SessionInfo {
         id,
@@ -212,7 +246,24 @@ fn register(state: &ApiState, claims: &Claims, login: String) -> Response {
         mode: None,
         status: None,
     };
-    (StatusCode::CREATED, Json(info)).into_response()
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+/// Makes the registration session `row` live (new, or stored before a restart): the map
+/// entry and the login's binding to the agent.
+pub(crate) fn restore(state: &ApiState, row: &store::ApiSession) {
+    let expires_at = u64::try_from(row.expires_at).unwrap_or(0);
+    let webrtc = row.endpoint == "webrtc";
+    bind(state, &row.id, &row.login, Some(expires_at), webrtc);
+    state.registrations.lock().insert(
+        row.id.clone(),
+        Registration {
+            login: row.login.clone(),
+            client: row.client_id.clone(),
+            expires_at,
+            webrtc,
+        },
+    );
 }
 
 async fn voice(state: &ApiState, req: NewSession) -> Result<Response, ApiFailure> {
@@ -326,13 +377,23 @@ pub(crate) async fn refresh(
     Path(id): Path<String>,
 ) -> Result<Json<SessionInfo>, ApiFailure> {
     let claims = authorize(&state, &headers)?;
-    let mut map = state.registrations.lock();
-    let r = map
-        .get_mut(&id)
+    let mut r = state
+        .registrations
+        .lock()
+        .get(&id)
         .filter(|r| r.client == claims.sub && claims.allows(&r.login))
+        .cloned()
         .ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such registration session"))?;
     r.expires_at = r.expires_at.max(claims.exp);
-    bind(&state, &id, &r.login, Some(r.expires_at));
+    state
+        .store
+        .refresh_api_session(&id, i64::try_from(r.expires_at).unwrap_or(i64::MAX))
+        .await
+        .map_err(super::store_failure)?;
+    bind(&state, &id, &r.login, Some(r.expires_at), r.webrtc);
+    if let Some(live) = state.registrations.lock().get_mut(&id) {
+        live.expires_at = r.expires_at;
+    }
     Ok(Json(SessionInfo {
         id,
         kind: "registration",
@@ -365,15 +426,21 @@ pub(crate) async fn delete(
             .map_err(agent_failure)?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    let mut map = state.registrations.lock();
-    match map.get(&id) {
-        Some(r) if r.client == claims.sub => {
-            bind(&state, &id, &r.login, None);
-            map.remove(&id);
-            Ok(StatusCode::NO_CONTENT)
-        }
-        _ => Err(ApiFailure::new(StatusCode::NOT_FOUND, "no such session")),
-    }
+    let r = state
+        .registrations
+        .lock()
+        .get(&id)
+        .filter(|r| r.client == claims.sub)
+        .cloned()
+        .ok_or_else(|| ApiFailure::new(StatusCode::NOT_FOUND, "no such session"))?;
+    state
+        .store
+        .remove_api_session(&id)
+        .await
+        .map_err(super::store_failure)?;
+    bind(&state, &id, &r.login, None, r.webrtc);
+    state.registrations.lock().remove(&id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn own_call(state: &ApiState, claims: &Claims, n: u64) -> Result<(), ApiFailure> {
@@ -472,6 +539,7 @@ mod tests {
             login: "alice".into(),
             client: "crm".into(),
             expires_at: exp,
+            webrtc: false,
         };
         r.lock().insert("old".into(), reg(unix_s() - 1));
         assert!(!r.has_login("alice"), "an expired token's session is gone");

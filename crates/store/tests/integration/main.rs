@@ -6,6 +6,7 @@
 mod accounts;
 mod answering;
 mod api_clients;
+mod api_sessions;
 mod billing;
 mod bindings;
 mod cdrs;

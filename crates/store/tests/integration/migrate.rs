@@ -5,7 +5,7 @@ use store::{AccountUpdate, Backend, Store, VoicemailCounts};
 use crate::support::{account, each_backend, each_empty_database, pw, secret};
 
 /// Migrations embedded in the store, in order.
-const MIGRATIONS: i64 = 11;
+const MIGRATIONS: i64 = 12;
 
 #[tokio::test]
 async fn migrate_twice_is_idempotent() {
@@ -48,6 +48,8 @@ async fn migrate_twice_is_idempotent() {
             "plans",
             "account_plans",
             "api_clients",
+            "api_sessions",
+            "api_channels",
         ] {
             assert_eq!(ctx.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0);
         }

@@ -16,6 +16,10 @@ use tokio::sync::mpsc;
 use crate::calls::{free_port, register_device, Sipp};
 use crate::harness::{block, Server, Site};
 
+mod browser;
+mod replay;
+mod restart;
+
 const JWT_KEY: &str = "e2e-api-key-0123456789abcdef0123456789";
 
 fn site(extra: &str) -> Site {
@@ -101,23 +105,48 @@ impl Api {
         self.send(reqwest::Method::PUT, path, Some(body)).await
     }
 
-    /// A registration session for alice and a WebSocket channel, connected.
-    async fn ready(&self) -> Events {
+    /// A webhook channel for alice posting to `addr`: its secret.
+    async fn webhook(&self, addr: SocketAddr) -> String {
         let (s, v) = self
+            .post(
+                "/channels",
+                json!({"type": "webhook", "login": "alice", "url": format!("http://{addr}/events")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["secret"].as_str().unwrap().to_owned()
+    }
+
+    /// A registration session for alice: its answer.
+    async fn register(&self) -> Value {
+        let (s, reg) = self
             .post(
                 "/session",
                 json!({"type": "registration", "login": "alice"}),
             )
             .await;
-        assert_eq!(s, 201, "{v}");
-        assert!(v["id"].as_str().unwrap().starts_with("reg-"));
-        let (s, v) = self
+        assert_eq!(s, 201, "{reg}");
+        assert!(reg["id"].as_str().unwrap().starts_with("reg-"));
+        reg
+    }
+
+    /// A registration session for alice and a WebSocket channel: (the session's answer, the
+    /// channel's answer).
+    async fn registered_with_channel(&self) -> (Value, Value) {
+        let reg = self.register().await;
+        let (s, ch) = self
             .post("/channels", json!({"type": "websocket", "login": "alice"}))
             .await;
-        assert_eq!(s, 201, "{v}");
-        let url = v["url"].as_str().unwrap().to_owned();
-        assert!(url.starts_with("ws://"), "{url}");
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        assert_eq!(s, 201, "{ch}");
+        assert!(ch["url"].as_str().unwrap().starts_with("ws://"), "{ch}");
+        (reg, ch)
+    }
+
+    /// A registration session for alice and a WebSocket channel, connected.
+    async fn ready(&self) -> Events {
+        let (_, ch) = self.registered_with_channel().await;
+        let url = ch["url"].as_str().unwrap().to_owned();
+        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
             .await
             .expect("ws connect");
         let (tx, rx) = mpsc::unbounded_channel();
@@ -132,7 +161,7 @@ impl Api {
                 }
             }
         });
-        Events(rx, Vec::new())
+        Events(rx, Vec::new(), url)
     }
 
     async fn click_to_call(&self, destination: &str) -> String {
@@ -148,7 +177,8 @@ impl Api {
     }
 }
 
-struct Events(mpsc::UnboundedReceiver<Value>, Vec<Value>);
+/// A connected WebSocket channel's events: (the receiver, events kept for later, its URL).
+struct Events(mpsc::UnboundedReceiver<Value>, Vec<Value>, String);
 
 impl Events {
     /// The statuses of `session` up to and including `last` (15 s at most); other sessions'
@@ -218,7 +248,8 @@ async fn sipp_ok(name: &str, r: crate::calls::Running) {
 fn click_to_call_reports_statuses_and_controls_reach_the_callee() {
     let site = site("");
     let server = site.start();
-    let alice = phone(&site, &server, "alice", "wonderland", "uas_answer.xml");
+    // alice's phone checks that hold and resume reach it too (a=inactive, a=sendrecv)
+    let alice = phone(&site, &server, "alice", "wonderland", "uas_api_own_leg.xml");
     let bob = phone(&site, &server, "bob", "builder", "uas_api_controls.xml");
     block(async {
         let api = Api::connect(&server).await;
@@ -264,7 +295,7 @@ fn click_to_call_reports_statuses_and_controls_reach_the_callee() {
         let evs = events.until(&call, "terminating").await;
         assert_eq!(evs.last().unwrap()["reason"], "transferred");
         sipp_ok("bob (hold, resume, INFO, REFER)", bob).await;
-        sipp_ok("alice's phone", alice).await;
+        sipp_ok("alice's phone (hold and resume of her own leg)", alice).await;
         // bad input: a clear 400/409, never a crash
         let (s, v) = api
             .put(
@@ -348,14 +379,7 @@ fn failures_map_to_their_statuses_on_websocket_and_signed_webhook() {
         let api = Api::connect(&server).await;
         let mut events = api.ready().await;
         let (hook_addr, mut posts) = webhook_server().await;
-        let (s, v) = api
-            .post(
-                "/channels",
-                json!({"type": "webhook", "login": "alice", "url": format!("http://{hook_addr}/events")}),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        let secret = v["secret"].as_str().unwrap().to_owned();
+        let secret = api.webhook(hook_addr).await;
         let cases = [
             ("uas_486.xml", "bob", "busy", 486),
             ("uas_603.xml", "bob", "declined", 603),
@@ -660,6 +684,25 @@ fn load_click_to_calls_per_second() {
             n_events as f64 / total.as_secs_f64()
         );
         assert_eq!(failures, 0);
+        // the channel alone: a new socket replays its kept events
+        let replay = Instant::now();
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}?since=0", events.2))
+            .await
+            .expect("ws connect");
+        let mut replayed = 0usize;
+        // 5 events per call, all 1,000 kept
+        while replayed < 1000 {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(_))) => replayed += 1,
+                other => panic!("replay stopped after {replayed}: {other:?}"),
+            }
+        }
+        let replay = replay.elapsed();
+        println!(
+            "replay of {replayed} kept events to a new socket: {:.1} ms = {:.0} events/s",
+            replay.as_secs_f64() * 1000.0,
+            replayed as f64 / replay.as_secs_f64()
+        );
     });
     let (ok, out) = alice.wait();
     assert!(ok, "alice's SIPp:\n{out}");
