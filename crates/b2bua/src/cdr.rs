@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::call::Call;
-use crate::{Cdr, HangupBy, MediaStats};
+use crate::{CallStats, Cdr, HangupBy};
 
 /// Pairs an `Instant` with the unix time in ms at that instant: CDR times are unix ms, the
 /// engine only sees `Instant`s.
@@ -35,7 +35,7 @@ impl Call {
         &self,
         now: Instant,
         by: HangupBy,
-        media: Option<MediaStats>,
+        media: Option<CallStats>,
         epoch: &Epoch,
     ) -> Cdr {
         let gateway = self

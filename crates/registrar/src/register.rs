@@ -164,7 +164,7 @@ pub struct Registrar {
     location: Location,
 }
 
-pub(crate) const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+pub(crate) const SERVER: &str = sip_message::PRODUCT;
 
 impl Registrar {
     pub fn new(cfg: RegistrarConfig, nonce_secret: &[u8]) -> Self {

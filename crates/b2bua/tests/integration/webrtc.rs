@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use b2bua::{MediaMode, MediaRelay, MediaStats, Side};
+use b2bua::{CallStats, MediaMode, MediaRelay, Side};
 use bytes::Bytes;
 use sip_message::Method;
 
@@ -25,7 +25,7 @@ impl MediaRelay for Recorder {
     fn answer(&mut self, _: u64, _: Side, _: &Bytes, _: MediaMode) -> Option<Bytes> {
         None
     }
-    fn end(&mut self, _: u64) -> Option<MediaStats> {
+    fn end(&mut self, _: u64) -> Option<CallStats> {
         None
     }
     fn peer_webrtc(&mut self, call: u64, side: Side, webrtc: bool) {
