@@ -178,7 +178,7 @@ impl Calls {
             Decision::Gateways { .. } | Decision::Service { .. } => MediaMode::Anchor,
             _ => MediaMode::CandidateOnly,
         };
-        let a_tag = self.shared.ids.tag();
+        let a_tag = self.shared.ids.tag().into();
         tracing::debug!(call = id, %call_id, caller = %caller.login, %dialed, %routed, route, "new call");
         let setup = Setup {
             key,
@@ -608,7 +608,7 @@ impl InviteRefusal {
         );
         match self {
             Self::SessionIntervalTooSmall { min_se } => b.header("Min-SE", min_se),
-            _ => b.header("Warning", format_args!("399 ferroswitch \"{self}\"")),
+            _ => b.warning(self),
         };
         b.finish()
     }

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::call::Call;
-use crate::{Cdr, HangupBy, MediaStats};
+use crate::{CallStats, Cdr, HangupBy};
 
 /// The wall clock of CDR times: the driver's one [`sip_message::Epoch`].
 pub(crate) use sip_message::Epoch;
@@ -14,7 +14,7 @@ impl Call {
         &self,
         now: Instant,
         by: HangupBy,
-        media: Option<MediaStats>,
+        media: Option<CallStats>,
         epoch: &Epoch,
     ) -> Cdr {
         let gateway = self

@@ -88,6 +88,9 @@ pub use sip_transaction::{ClientKey, Outbox, ServerKey};
 pub use call::GatewayAuth;
 pub use calls::Calls;
 pub use dialplan;
+/// Which leg a message belongs to (A faces the caller, B the callee), and the relay's
+/// counters of one call for its CDR: the media relay's own types.
+pub use media::{CallStats, Side};
 pub use route::{Decision, GatewayTarget, RingGroupDef, Target};
 pub use voicemail::{access_number, with_target};
 
@@ -133,8 +136,6 @@ pub struct B2buaConfig {
     /// none, and our `Min-SE` (a smaller `Session-Expires` gets 422).
     pub session_expires: Duration,
     pub min_se: Duration,
-    /// `User-Agent` / `Server` value.
-    pub server: String,
     /// Push wake-up of sleeping devices; `None` when no push hook is configured.
     pub push: Option<PushPolicy>,
     /// The host of From/To in INVITEs to devices (`[registrar] domain`); `None`: the hosts
@@ -210,7 +211,6 @@ impl Default for B2buaConfig {
             t2: Duration::from_secs(4),
             session_expires: Duration::from_secs(1800),
             min_se: Duration::from_secs(90),
-            server: concat!("ferroswitch/", env!("CARGO_PKG_VERSION")).into(),
             push: None,
             domain: None,
         }
@@ -229,22 +229,6 @@ pub struct Caller {
     pub trusted: bool,
 }
 
-/// Which leg a message belongs to: A faces the caller, B the callee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    A,
-    B,
-}
-
-impl Side {
-    pub fn other(self) -> Self {
-        match self {
-            Self::A => Self::B,
-            Self::B => Self::A,
-        }
-    }
-}
-
 /// How a call's media is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaMode {
@@ -252,21 +236,6 @@ pub enum MediaMode {
     Anchor,
     /// ONNET: media stays peer to peer; the relay is offered as an ICE relay candidate.
     CandidateOnly,
-}
-
-/// Relay counters of one call, for the CDR.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MediaStats {
-    /// Packets relayed from the A side towards B.
-    pub a_packets: u64,
-    /// Packets relayed from the B side towards A.
-    pub b_packets: u64,
-    /// Bytes (UDP payload) relayed from A towards B, and from B towards A.
-    pub a_bytes: u64,
-    pub b_bytes: u64,
-    /// RTP packets from A, and from B, lost before reaching the relay (sequence gaps).
-    pub a_lost: u64,
-    pub b_lost: u64,
 }
 
 /// The media relay as the call engine sees it. Every method is synchronous and cheap.
@@ -278,7 +247,7 @@ pub trait MediaRelay {
     /// An SDP answer coming from `from` (same contract).
     fn answer(&mut self, call: u64, from: Side, sdp: &Bytes, mode: MediaMode) -> Option<Bytes>;
     /// The call ended: release its ports; its counters if it had a session.
-    fn end(&mut self, call: u64) -> Option<MediaStats>;
+    fn end(&mut self, call: u64) -> Option<CallStats>;
     /// `side` of `call` signals over IPv6 (`true`) or IPv4: the SDP the relay writes for that
     /// side names the relay in the same IP version. Told before the first offer.
     fn peer_family(&mut self, _call: u64, _side: Side, _ipv6: bool) {}
@@ -321,7 +290,7 @@ impl MediaRelay for NoMedia {
     fn answer(&mut self, _: u64, _: Side, _: &Bytes, _: MediaMode) -> Option<Bytes> {
         None
     }
-    fn end(&mut self, _: u64) -> Option<MediaStats> {
+    fn end(&mut self, _: u64) -> Option<CallStats> {
         None
     }
 }
@@ -423,7 +392,7 @@ pub struct CreditRefusal {
 }
 
 /// One call attempt, as written to the `cdr` table. Times are unix milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cdr {
     /// The A-leg Call-ID.
     pub call_id: String,
@@ -448,7 +417,7 @@ pub struct Cdr {
     /// Final response code sent to the caller (200 for answered calls).
     pub final_code: u16,
     pub hangup_by: HangupBy,
-    pub media: Option<MediaStats>,
+    pub media: Option<CallStats>,
     /// Push posted → the woken device answered or picked the call up, when it did.
     pub wakeup_ms: Option<u64>,
 }
@@ -462,6 +431,10 @@ impl Cdr {
 
 /// What the driver must know of the calls.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one CDR per call (with the relay's per m-line counters), moved once to the driver"
+)]
 pub enum CallEvent {
     /// A call attempt ended: write its record.
     Cdr(Cdr),

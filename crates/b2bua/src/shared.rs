@@ -14,8 +14,8 @@ use sip_transaction::ClientKey;
 use crate::call::{CallId, OriginRequest};
 use crate::cdr::Epoch;
 use crate::deadlines::Deadlines;
-use crate::ids::Ids;
 use crate::{B2buaConfig, CallEvent, CreditControl, MediaRelay, NoMedia, Side};
+use sip_message::Ids;
 
 /// How often answered calls are checked against the longest allowed duration.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);

@@ -228,7 +228,7 @@ impl Batch {
             Write::RatedCdr(b) => {
                 let (cdr, charge) = *b;
                 self.rated
-                    .push((crate::persist::cdr_row(&cdr, node_id), charge));
+                    .push((crate::records::cdr_row(&cdr, node_id), charge));
             }
             _ => {}
         }

@@ -52,7 +52,6 @@ use crate::transport::{accept_datagram, Inbound, Transports};
 
 const ALLOW: &str =
     "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, PUBLISH, MESSAGE";
-const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
 /// How long a cached account is trusted before it is read again from the database.
 const ACCOUNT_TTL: Duration = Duration::from_secs(60);
 /// A failed authentication against a cache entry older than this re-reads the account
@@ -549,7 +548,7 @@ impl Dispatcher {
                     .header("Accept", "application/sdp")
                     .header("Allow-Events", "presence, message-summary")
                     .header("Supported", guard::SUPPORTED)
-                    .header("Server", SERVER);
+                    .server();
                 self.respond(now, &key, b.finish());
             }
             _ => {
@@ -559,7 +558,7 @@ impl Dispatcher {
                     Some(&msg.stable_tag()),
                     Some(from.remote),
                 );
-                b.header("Allow", ALLOW).header("Server", SERVER);
+                b.header("Allow", ALLOW).server();
                 self.respond(now, &key, b.finish());
             }
         }
@@ -666,7 +665,7 @@ impl Dispatcher {
                     Some(&msg.stable_tag()),
                     Some(waiting.from.remote),
                 );
-                b.header("Retry-After", 5).header("Server", SERVER);
+                b.header("Retry-After", 5).server();
                 self.respond(now, &waiting.key, b.finish());
             }
         }

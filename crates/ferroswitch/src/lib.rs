@@ -58,6 +58,7 @@ mod presence_io;
 mod push_cli;
 mod push_fields;
 mod push_io;
+mod records;
 mod reload;
 mod reload_api;
 mod routing_cli;

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use b2bua::{MediaMode, MediaRelay, MediaStats, Side};
+use b2bua::{CallStats, MediaMode, MediaRelay, Side};
 use bytes::Bytes;
 use media_io::{Mode, RelayHandle};
 
@@ -12,13 +12,6 @@ pub(crate) struct RelayMedia {
     pub(crate) handle: RelayHandle,
     /// ONNET calls are anchored too (not just offered a relay candidate).
     pub(crate) anchor_onnet: bool,
-}
-
-fn side(s: Side) -> media_io::Side {
-    match s {
-        Side::A => media_io::Side::A,
-        Side::B => media_io::Side::B,
-    }
 }
 
 impl RelayMedia {
@@ -48,9 +41,9 @@ impl RelayMedia {
             return None;
         }
         let r = if offer {
-            self.handle.offer(&key, side(from), sdp, mode)
+            self.handle.offer(&key, from, sdp, mode)
         } else {
-            self.handle.answer(&key, side(from), sdp, mode)
+            self.handle.answer(&key, from, sdp, mode)
         };
         match r {
             Ok(b) => Some(b),
@@ -72,14 +65,12 @@ impl MediaRelay for RelayMedia {
         self.sdp(call, from, sdp, mode, false)
     }
 
-    fn peer_family(&mut self, call: u64, side_: Side, ipv6: bool) {
-        self.handle
-            .set_peer_family(&call.to_string(), side(side_), ipv6);
+    fn peer_family(&mut self, call: u64, side: Side, ipv6: bool) {
+        self.handle.set_peer_family(&call.to_string(), side, ipv6);
     }
 
-    fn peer_webrtc(&mut self, call: u64, side_: Side, webrtc: bool) {
-        self.handle
-            .set_peer_webrtc(&call.to_string(), side(side_), webrtc);
+    fn peer_webrtc(&mut self, call: u64, side: Side, webrtc: bool) {
+        self.handle.set_peer_webrtc(&call.to_string(), side, webrtc);
     }
 
     fn branch_offer(
@@ -108,16 +99,8 @@ impl MediaRelay for RelayMedia {
             .branch_won(&call.to_string(), transport.is_websocket());
     }
 
-    fn end(&mut self, call: u64) -> Option<MediaStats> {
-        let s = self.handle.end(&call.to_string())?;
-        Some(MediaStats {
-            a_packets: s.a_to_b.packets,
-            b_packets: s.b_to_a.packets,
-            a_bytes: s.a_to_b.bytes,
-            b_bytes: s.b_to_a.bytes,
-            a_lost: s.a_to_b.lost,
-            b_lost: s.b_to_a.lost,
-        })
+    fn end(&mut self, call: u64) -> Option<CallStats> {
+        self.handle.end(&call.to_string())
     }
 }
 

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use registrar::{Binding, BindingChange};
+use registrar::BindingChange;
 use sip_message::Epoch;
-use store::{BindingRecord, InstanceSeen, Store};
+use store::{InstanceSeen, Store};
+
+use crate::records::{binding_record as record, cdr_row};
 use tokio::sync::mpsc;
 
 /// Work for the writer task.
@@ -29,57 +31,6 @@ pub(crate) enum Write {
     ReleaseReservation(String),
     /// A rated call's CDR with its charge: one transaction.
     RatedCdr(Box<(b2bua::Cdr, store::ChargeRow)>),
-}
-
-pub(crate) fn cdr_row(c: &b2bua::Cdr, node_id: &str) -> store::CdrRow {
-    let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    store::CdrRow {
-        call_id: c.call_id.clone(),
-        caller: c.caller.clone(),
-        callee: c.callee.clone(),
-        dialed: c.dialed.clone(),
-        routed_number: c.routed.clone(),
-        route: c.route.clone(),
-        gateway: c.gateway.clone(),
-        start_ms: ms(c.start_ms),
-        ringing_ms: c.ringing_ms.map(ms),
-        answer_ms: c.answer_ms.map(ms),
-        end_ms: ms(c.end_ms),
-        duration_ms: ms(c.duration_ms()),
-        final_code: c.final_code,
-        hangup_by: c.hangup_by.as_str().to_owned(),
-        media_a_packets: c.media.map(|m| ms(m.a_packets)),
-        media_b_packets: c.media.map(|m| ms(m.b_packets)),
-        node_id: node_id.to_owned(),
-        wakeup_ms: c.wakeup_ms.map(ms),
-        b_call_id: c.b_call_id.clone(),
-        media_a_bytes: c.media.map(|m| ms(m.a_bytes)),
-        media_b_bytes: c.media.map(|m| ms(m.b_bytes)),
-        media_a_lost: c.media.map(|m| ms(m.a_lost)),
-        media_b_lost: c.media.map(|m| ms(m.b_lost)),
-    }
-}
-
-/// A binding as its row: its `Instant`s in epoch seconds through the server's one `epoch`.
-pub(crate) fn record(login: &str, b: &Binding, node_id: &str, epoch: &Epoch) -> BindingRecord {
-    BindingRecord {
-        login: login.to_owned(),
-        binding_key: b.key.clone(),
-        contact: b.contact.clone(),
-        instance: b.instance.clone(),
-        reg_id: b.reg_id.map(i64::from),
-        q_milli: b.q_milli.map(i64::from),
-        expires_at: epoch.wall_secs(b.expires_at) as i64,
-        call_id: b.call_id.clone(),
-        cseq: i64::from(b.cseq),
-        received: b.source.remote.to_string(),
-        transport: b.source.transport.as_str().to_owned(),
-        local_addr: b.source.local.to_string(),
-        node_id: node_id.to_owned(),
-        path: b.path.clone(),
-        user_agent: b.user_agent.clone(),
-        updated_at: epoch.wall_secs(b.updated_at) as i64,
-    }
 }
 
 /// How many writes wait for the writer (queued, or in hand and not stored yet), as of its

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ferroswitch_config::{Config, DigestAlgorithm, LogFormat};
-use registrar::{Binding, Registrar, RegistrarConfig};
+use registrar::{Registrar, RegistrarConfig};
 use sip_message::digest::Algorithm;
-use sip_message::{Epoch, Peer, Transport};
+use sip_message::{Epoch, Transport};
 use sip_transaction::{TimerConfig, TransactionLayer};
 use tokio::sync::mpsc;
 
@@ -89,36 +89,6 @@ pub(crate) fn registrar_config(config: &Config) -> RegistrarConfig {
     }
 }
 
-/// A stored row as a binding: its epoch seconds as `Instant`s through the server's `epoch`.
-fn restored(rec: store::BindingRecord, epoch: &Epoch) -> Option<(String, Binding)> {
-    let transport = Transport::from_name(&rec.transport)?;
-    let remote: SocketAddr = rec.received.parse().ok()?;
-    let local: SocketAddr = rec.local_addr.parse().ok()?;
-    let binding = Binding {
-        key: rec.binding_key,
-        contact: rec.contact,
-        instance: rec.instance,
-        reg_id: rec.reg_id.and_then(|r| u32::try_from(r).ok()),
-        q_milli: rec.q_milli.and_then(|q| u16::try_from(q).ok()),
-        expires_at: epoch.instant(u64::try_from(rec.expires_at).ok()? * 1000),
-        call_id: rec.call_id,
-        cseq: u32::try_from(rec.cseq).ok()?,
-        // rows written before wildcard listeners were resolved may hold 0.0.0.0
-        source: crate::transport::concrete(Peer {
-            transport,
-            remote,
-            local,
-            conn: None,
-        }),
-        // not stored: a restored binding is reached over its flow until it registers again
-        reach: registrar::Reach::Flow,
-        path: rec.path,
-        user_agent: rec.user_agent,
-        updated_at: epoch.instant(u64::try_from(rec.updated_at).unwrap_or(0) * 1000),
-    };
-    Some((rec.login, binding))
-}
-
 pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // first: a SIGHUP while starting must not end the process
     let mut signals = crate::lifecycle::Signals::install()?;
@@ -152,7 +122,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("loading bindings")?
     {
-        if let Some((login, b)) = restored(rec, &epoch) {
+        if let Some((login, b)) = crate::records::restored_binding(rec, &epoch) {
             if b.expires_at > now {
                 registrar.location_mut().upsert(&login, b);
                 restored_n += 1;

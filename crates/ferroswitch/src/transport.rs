@@ -249,10 +249,7 @@ pub(crate) fn accept_message(
         {
             let code = e.status_code();
             let mut b = MessageBuilder::response_to(&msg, code, None, Some(from.remote));
-            b.header(
-                "Warning",
-                format_args!("399 ferroswitch \"{}\"", e.to_string().replace('"', "'")),
-            );
+            b.warning(&e);
             tracing::debug!(peer = %from, status = code, "refusing malformed request: {e}");
             let response = b.finish();
             crate::metrics::sip::sent(&response);

@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dialplan::{Action as PlanAction, DialPlan, TechPrefix};
-use sip_message::{Message, MessageBuilder, Method, Peer};
+use sip_message::{Ids, Message, MessageBuilder, Method, Peer};
 use sip_transaction::{ClientKey, Outbox, ServerKey};
 
 /// Largest MESSAGE body accepted (larger: 413).
@@ -73,7 +73,7 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// Stored messages read per query of a delivery round.
 pub const ROUND_BATCH: u32 = 50;
 
-const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+const SERVER: &str = sip_message::PRODUCT;
 
 /// Where a MESSAGE goes, after the sender's tech-prefix rules and the dialing plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,7 +265,7 @@ pub struct Messaging {
     /// How long a sender waits for a device before its 202 (`[calls] message_timeout`).
     answer_after: Duration,
     next_job: u64,
-    token: u64,
+    ids: Ids,
 }
 
 impl Messaging {
@@ -282,7 +282,7 @@ impl Messaging {
             answer_timers: BinaryHeap::new(),
             answer_after: Duration::from_secs(4),
             next_job: 0,
-            token: seed,
+            ids: Ids::new(seed),
         }
     }
 
@@ -635,9 +635,9 @@ impl Messaging {
 
     /// A MESSAGE of our own (Via, tags, Call-ID) to one device, with the body and its type.
     fn build(&mut self, text: &Text, d: &Device) -> sip_message::Result<Message> {
-        let branch = format!("z9hG4bK{}", self.token());
-        let tag = self.token();
-        let call_id = format!("{}@ferroswitch", self.token());
+        let branch = self.ids.branch();
+        let tag = self.ids.tag();
+        let call_id = self.ids.call_id();
         let mut b = MessageBuilder::request(&Method::Message, &d.contact);
         b.header(
             "Via",
@@ -668,15 +668,6 @@ impl Messaging {
         .header("User-Agent", SERVER);
         b.finish_request_with_body(&text.content_type, &text.body)
     }
-
-    fn token(&mut self) -> String {
-        // splitmix64: distinct, unpredictable enough for tags and branches
-        self.token = self.token.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.token;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        format!("{:016x}", z ^ (z >> 31))
-    }
 }
 
 fn respond(
@@ -697,7 +688,7 @@ fn respond(
         b.header("Retry-After", 5);
     }
     if let Some(w) = warning {
-        b.header("Warning", format_args!("399 ferroswitch \"{w}\""));
+        b.warning(w);
     }
     b.header("Server", SERVER);
     out.respond(key, b.finish());

@@ -210,7 +210,7 @@ impl Publications {
 
     fn new_etag(&mut self) -> String {
         loop {
-            let e = self.tokens.hex();
+            let e = String::from(self.tokens.hex());
             if !self.etags.contains_key(&e) {
                 return e;
             }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use bytes::{BufMut, Bytes, BytesMut};
 use sip_message::{Message, MessageBuilder};
 
-pub(crate) const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+pub(crate) const SERVER: &str = sip_message::PRODUCT;
 
 /// Reason phrases `sip_message::reason_phrase` does not know.
 fn own_reason(code: u16) -> Option<&'static str> {
@@ -54,7 +54,7 @@ pub(crate) fn simple(
 ) -> Bytes {
     let mut b = response(req, code, to_tag, src);
     if let Some(w) = warning {
-        b.header("Warning", format_args!("399 ferroswitch \"{w}\""));
+        b.warning(w);
     }
     finish(b, code)
 }

@@ -181,5 +181,5 @@ pub(crate) fn refusal(req: &Message, from: Peer, code: u16, reason: &dyn fmt::Di
 }
 
 fn warning(b: &mut MessageBuilder, reason: &dyn fmt::Display) {
-    b.header("Warning", format_args!("399 ferroswitch \"{reason}\""));
+    b.warning(reason);
 }

@@ -219,7 +219,7 @@ pub struct Registrar {
     next_purge: Option<Instant>,
 }
 
-pub(crate) const SERVER: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+pub(crate) const SERVER: &str = sip_message::PRODUCT;
 
 impl Registrar {
     pub fn new(cfg: RegistrarConfig, nonce_secret: &[u8]) -> Self {

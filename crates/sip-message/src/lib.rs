@@ -24,6 +24,7 @@ mod error;
 mod facts;
 mod frame;
 mod header;
+mod ids;
 mod message;
 mod peer;
 mod print;
@@ -42,7 +43,8 @@ pub use header::{
     via::Via,
     HeaderName,
 };
+pub use ids::{Ids, Token, MAGIC_COOKIE};
 pub use message::{Header, Message, Method, StartLine, MAX_BODY, MAX_HEAD};
 pub use peer::{ConnId, Peer, Transport};
-pub use print::{reason_phrase, MessageBuilder};
+pub use print::{reason_phrase, MessageBuilder, PRODUCT};
 pub use uri::{percent_decode, Host, Scheme, Uri};

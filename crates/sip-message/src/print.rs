@@ -9,6 +9,9 @@ use crate::frame::trim_ws;
 use crate::header::HeaderName;
 use crate::message::{Message, Method, StartLine};
 
+/// What we put in `Server` and `User-Agent`: the product and its version.
+pub const PRODUCT: &str = concat!("ferroswitch/", env!("CARGO_PKG_VERSION"));
+
 /// Writes a request or response straight into one buffer.
 ///
 /// ```
@@ -159,6 +162,36 @@ impl MessageBuilder {
         self.buf.put_slice(b": ");
         let _ = write!(W(&mut self.buf), "{value}");
         self.note(n0, name.len());
+        self.buf.put_slice(b"\r\n");
+        self
+    }
+
+    /// `Server: ferroswitch/VERSION` ([`PRODUCT`]), on our responses.
+    pub fn server(&mut self) -> &mut Self {
+        self.put_header("Server", &[PRODUCT]);
+        self
+    }
+
+    /// `User-Agent: ferroswitch/VERSION` ([`PRODUCT`]), on the requests we originate.
+    pub fn user_agent(&mut self) -> &mut Self {
+        self.put_header("User-Agent", &[PRODUCT]);
+        self
+    }
+
+    /// `Warning: 399 ferroswitch "text"` (RFC 3261 §20.43: code 399, our agent name, the
+    /// text): what a refusal says a person may read. A `"` in the text becomes `'`.
+    pub fn warning(&mut self, text: impl fmt::Display) -> &mut Self {
+        let n0 = self.buf.len();
+        self.buf.put_slice(b"Warning: 399 ferroswitch \"");
+        let t0 = self.buf.len();
+        let _ = write!(W(&mut self.buf), "{text}");
+        for b in &mut self.buf[t0..] {
+            if *b == b'"' {
+                *b = b'\'';
+            }
+        }
+        self.buf.put_u8(b'"');
+        self.note(n0, "Warning".len());
         self.buf.put_slice(b"\r\n");
         self
     }

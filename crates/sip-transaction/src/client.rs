@@ -20,18 +20,43 @@ fn timer_d(out: &Out<'_>) -> Duration {
 
 /// The ACK for a non-2xx final response to `invite` (RFC 3261 §17.1.1.3): the INVITE's
 /// Request-URI, top Via only, Route set, From, Call-ID and CSeq number; To from the response.
+///
+/// `invite` is what the layer sent: [`Message::to_bytes`] of the TU's request, so one header
+/// per line under its full canonical name with a trimmed value. The lines the ACK needs are
+/// picked from those bytes; the INVITE is not parsed again.
 pub(crate) fn build_ack(invite: &Bytes, response: &Message) -> Option<Bytes> {
-    let inv = Message::parse(invite.clone()).ok()?;
-    let mut b = MessageBuilder::request(&Method::Ack, inv.request_uri_str()?);
-    b.header("Via", inv.header_list(&HeaderName::Via).next()?);
-    for route in inv.header_values(&HeaderName::Route) {
+    let head = invite.get(..invite.windows(4).position(|w| w == b"\r\n\r\n")?)?;
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let start = std::str::from_utf8(lines.next()?).ok()?;
+    let uri = start.strip_prefix("INVITE ")?.strip_suffix(" SIP/2.0")?;
+    let (mut via, mut from, mut call_id, mut cseq) = (None, None, None, None);
+    let mut routes = Vec::new();
+    for line in lines {
+        let line = std::str::from_utf8(line).ok()?;
+        let Some((name, value)) = line.split_once(": ") else {
+            continue;
+        };
+        match name {
+            "Via" if via.is_none() => via = Some(value.split(',').next()?.trim_end()),
+            "Route" => routes.push(value),
+            "From" => from = Some(value),
+            "Call-ID" => call_id = Some(value),
+            "CSeq" => cseq = value.split_ascii_whitespace().next(),
+            _ => {}
+        }
+    }
+    let mut b = MessageBuilder::request(&Method::Ack, uri);
+    b.header("Via", via?);
+    for route in routes {
         b.header("Route", route);
     }
     b.header("Max-Forwards", 70);
-    b.header("From", inv.header(&HeaderName::From)?);
+    b.header("From", from?);
     b.header("To", response.header(&HeaderName::To)?);
-    b.header("Call-ID", inv.call_id()?);
-    b.header("CSeq", format_args!("{} ACK", inv.cseq().ok()?.seq));
+    b.header("Call-ID", call_id?);
+    b.header("CSeq", format_args!("{} ACK", cseq?));
     Some(b.finish())
 }
 

@@ -14,7 +14,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash, Hasher, Ra
 use sip_message::{Host, Message, Method, Via};
 
 /// The RFC 3261 magic cookie that starts every compliant branch (§8.1.1.7).
-pub const MAGIC_COOKIE: &str = "z9hG4bK";
+pub use sip_message::MAGIC_COOKIE;
 
 /// A slot in the transaction table: index plus generation, so a stale handle never reaches a
 /// newer transaction that reuses the slot.

@@ -2,11 +2,10 @@
 //! dispatch of inputs to the machines.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
 use std::time::Instant;
 
 use bytes::Bytes;
-use sip_message::{Message, Method, Peer};
+use sip_message::{Ids, Message, Method, Peer, Token};
 use tracing::{debug, debug_span, trace};
 
 use crate::key::{ClientKey, Fingerprinter, Fp, FpMap, ServerKey, TxId, MAGIC_COOKIE};
@@ -33,7 +32,8 @@ pub struct TransactionLayer {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     fps: Fingerprinter,
-    rng: u64,
+    /// Branches and tags of the TU's requests and the layer's own answers.
+    ids: Ids,
 }
 
 /// The output context for transaction `$id`, borrowing the layer's fields one by one so that
@@ -68,14 +68,17 @@ fn status_code(response: &[u8]) -> Option<u16> {
 }
 
 impl TransactionLayer {
-    /// A layer whose branch and tag generator is seeded from the process' random keys.
+    /// A layer whose branch and tag generator is keyed from the process' random keys.
     pub fn new(cfg: TimerConfig) -> Self {
-        let seed = RandomState::new().hash_one(0x5eed_u64);
-        Self::with_seed(cfg, seed)
+        Self::with_ids(cfg, Ids::random())
     }
 
     /// A layer whose branch and tag generator starts from `seed` (deterministic tests).
     pub fn with_seed(cfg: TimerConfig, seed: u64) -> Self {
+        Self::with_ids(cfg, Ids::new(seed))
+    }
+
+    fn with_ids(cfg: TimerConfig, ids: Ids) -> Self {
         Self {
             cfg,
             txs: Slab::default(),
@@ -85,8 +88,7 @@ impl TransactionLayer {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             fps: Fingerprinter::new(),
-            // xorshift must not start at zero
-            rng: seed | 1,
+            ids,
         }
     }
 
@@ -94,24 +96,14 @@ impl TransactionLayer {
         &self.cfg
     }
 
-    /// xorshift64*: full period 2⁶⁴−1, so values never repeat within a layer.
-    fn next_random(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     /// A fresh RFC 3261 branch (`z9hG4bK` + 16 hex digits), unique within this layer.
-    pub fn new_branch(&mut self) -> String {
-        format!("{MAGIC_COOKIE}{:016x}", self.next_random())
+    pub fn new_branch(&mut self) -> Token {
+        self.ids.branch()
     }
 
     /// A fresh To/From tag (16 hex digits), unique within this layer.
-    pub fn new_tag(&mut self) -> String {
-        format!("{:016x}", self.next_random())
+    pub fn new_tag(&mut self) -> Token {
+        self.ids.tag()
     }
 
     /// Live transactions, all four kinds (for metrics).
@@ -501,7 +493,7 @@ impl TransactionLayer {
                 let tag = Message::parse(last_response)
                     .ok()
                     .and_then(|r| r.to_header().ok().and_then(|t| t.tag().map(str::to_owned)))
-                    .unwrap_or_else(|| self.new_tag());
+                    .unwrap_or_else(|| self.new_tag().into());
                 let ok = layer_response(&msg, 200, Some(&tag), &from);
                 self.answer_by_layer(now, false, fp, from, 200, ok);
                 if state == ServerInvite::Proceeding {

@@ -197,7 +197,6 @@ impl Store {
             }
         }
         let err = StoreError::query("apply_binding_changes");
-        let upsert_full = upsert_bindings_sql(self, UPSERT_CHUNK);
         let mut tx = sql::begin_write(&self.pool, self.backend)
             .await
             .map_err(&err)?;
@@ -205,14 +204,9 @@ impl Store {
             match run {
                 Run::Upserts(records) => {
                     for chunk in records.chunks(UPSERT_CHUNK) {
-                        let tail_sql;
-                        let statement = if chunk.len() == UPSERT_CHUNK {
-                            upsert_full.as_str()
-                        } else {
-                            tail_sql = upsert_bindings_sql(self, chunk.len());
-                            tail_sql.as_str()
-                        };
-                        let mut q = sqlx::query(statement);
+                        // as long as the chunk: one row under light load, not 500
+                        let statement = upsert_bindings_sql(self, chunk.len());
+                        let mut q = sqlx::query(&statement);
                         for r in chunk {
                             q = q
                                 .bind(r.login.as_str())

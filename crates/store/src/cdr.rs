@@ -186,16 +186,10 @@ pub(crate) async fn insert_cdr_rows(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     rows: &[Cow<'_, CdrRow>],
 ) -> Result<(), sqlx::Error> {
-    let full_sql = insert_cdrs_sql(INSERT_CHUNK);
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let tail_sql;
-        let statement = if chunk.len() == INSERT_CHUNK {
-            full_sql.as_str()
-        } else {
-            tail_sql = insert_cdrs_sql(chunk.len());
-            tail_sql.as_str()
-        };
-        let mut q = sqlx::query(statement);
+        // as long as the chunk: one row under light load, not 500
+        let statement = insert_cdrs_sql(chunk.len());
+        let mut q = sqlx::query(&statement);
         for c in chunk {
             q = q
                 .bind(c.call_id.as_str())

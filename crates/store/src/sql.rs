@@ -8,8 +8,21 @@ use crate::Backend;
 
 /// `(?,?,?),(?,?,?)`: `rows` tuples of `cols` placeholders, for a multi-row `VALUES`.
 pub(crate) fn values_tuples(rows: usize, cols: usize) -> String {
-    let tuple = format!("({})", vec!["?"; cols].join(","));
-    vec![tuple; rows].join(",")
+    let mut s = String::with_capacity(rows * (2 * cols + 2));
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('?');
+        }
+        s.push(')');
+    }
+    s
 }
 
 /// `(?,?,?)`: a list of `n` placeholders for `IN`.

@@ -205,7 +205,7 @@ impl Call {
         );
         rb.header("Contact", contact(&self.callee_user(), &self.a_peer))
             .header("Allow", ALLOW)
-            .header("Server", &ctx.cfg.server);
+            .server();
         // the extensions' part of the answer (`prack.rs`, `session_timer.rs`)
         self.prack_answered(n);
         let ct = resp.content_type().unwrap_or("application/sdp");

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{user_part, After, Call};
+use super::{user_part, After, Call, Refusal};
 use crate::answering::Fallback;
 use crate::shared::{Shared, TimerKind};
 use crate::{HangupBy, MediaMode, Outbox};
@@ -35,7 +35,7 @@ impl Call {
             }
             Fallback::Reject(reject) => {
                 tracing::debug!(call = self.id, code, reject, "answering rule: reject");
-                self.answer_a(ctx, reject, None, out);
+                self.answer_a(Refusal::Rule { status: reject }, out);
                 return Some(self.finish(ctx, now, HangupBy::Callee));
             }
         }

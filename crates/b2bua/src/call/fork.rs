@@ -8,7 +8,8 @@ use std::time::Instant;
 use sip_message::{HeaderName, Message, MessageBuilder, Method, Peer};
 
 use super::{
-    contact, is_sdp, user_part, After, Branch, BranchState, Call, CallState, ALLOW, TERMINATED,
+    contact, is_sdp, user_part, After, Branch, BranchState, Call, CallState, Refusal, ALLOW,
+    TERMINATED,
 };
 use crate::answering::situation_of;
 use crate::route::Decision;
@@ -51,7 +52,13 @@ impl Call {
         }
         match decision {
             Decision::Reject { code, reason } => {
-                self.answer_a(ctx, code, Some(reason), out);
+                self.answer_a(
+                    Refusal::Routed {
+                        status: code,
+                        reason,
+                    },
+                    out,
+                );
                 return self.finish(ctx, now, HangupBy::System);
             }
             Decision::Fork {
@@ -193,7 +200,7 @@ impl Call {
         }
         self.stop_ringing(ctx, TERMINATED, out);
         self.end_park(ctx, now, PushKind::MissedCancelled, TERMINATED, None);
-        self.answer_a(ctx, 487, None, out);
+        self.answer_a(Refusal::Cancelled, out);
         self.finish(ctx, now, HangupBy::Caller)
     }
 
@@ -233,10 +240,10 @@ impl Call {
         // (docs/calls.md: 603 if any device declined, else 486 ...)
         let code = best_final(&self.done_codes());
         if matches!(code, 603 | 486) {
-            self.answer_a(ctx, code, None, out);
+            self.answer_a(Refusal::Callee { status: code }, out);
             return self.finish(ctx, now, HangupBy::Callee);
         }
-        self.answer_a(ctx, 480, Some("no answer"), out);
+        self.answer_a(Refusal::NoAnswer, out);
         self.finish(ctx, now, HangupBy::System)
     }
 
@@ -387,11 +394,11 @@ impl Call {
             ),
         };
         b.header("To", format_args!("<{to_uri}>"))
-            .header("Call-ID", &call_id)
+            .header("Call-ID", call_id)
             .header("CSeq", "1 INVITE")
             .header("Contact", contact(&from_user, &peer))
             .header("Allow", ALLOW)
-            .header("User-Agent", &ctx.cfg.server);
+            .user_agent();
         self.session_invite_headers(&ctx.cfg, &mut b);
         let invite = match &self.offer {
             Some((ct, body)) => {
@@ -434,7 +441,7 @@ impl Call {
         });
         if let Some(k) = client {
             ctx.track(k, self.id, Pending::Branch(idx));
-            ctx.by_call_id.insert(call_id, (self.id, Side::B));
+            ctx.by_call_id.insert(call_id.into(), (self.id, Side::B));
         }
         client.is_some()
     }
@@ -541,7 +548,7 @@ impl Call {
                     }
                 }
                 if self.live_branches() == 0 {
-                    self.answer_a(ctx, code, None, out);
+                    self.answer_a(Refusal::Callee { status: code }, out);
                     return self.finish(ctx, now, HangupBy::Callee);
                 }
             }

@@ -23,6 +23,7 @@ mod fork;
 mod gateway_auth;
 mod park;
 mod prack;
+mod refusal;
 mod relay;
 mod session_timer;
 
@@ -41,6 +42,7 @@ use crate::{CallEvent, Caller, HangupBy, MediaMode, Outbox, Side};
 
 pub(crate) use credit::authorize;
 pub use gateway_auth::GatewayAuth;
+pub(crate) use refusal::{PickUpRefusal, Refusal};
 pub(crate) use relay::OriginRequest;
 pub(crate) use session_timer::too_small as session_too_small;
 
@@ -349,7 +351,7 @@ impl Call {
             CallState::Answered => Some(self.hang_up(ctx, now, out)),
             _ => {
                 self.stop_ringing(ctx, TERMINATED, out);
-                self.answer_a(ctx, 480, Some("no media"), out);
+                self.answer_a(Refusal::NoMedia, out);
                 Some(self.finish(ctx, now, HangupBy::System))
             }
         }
@@ -375,8 +377,7 @@ impl Call {
                 tracing::info!(call = self.id, "shutdown: cancelling the ringing call");
                 self.stop_ringing(ctx, TERMINATED, out);
                 self.end_park(ctx, now, crate::PushKind::MissedCancelled, TERMINATED, None);
-                let why = Some("server shutting down");
-                self.answer_a_with(ctx, 503, why, Some(retry_after), out);
+                self.answer_a(Refusal::ShuttingDown { retry_after }, out);
                 Some(self.finish(ctx, now, HangupBy::System))
             }
             CallState::Ended if self.live_branches() > 0 => {
@@ -403,7 +404,7 @@ impl Call {
             CallState::Ringing => {
                 self.stop_ringing(ctx, TERMINATED, out);
                 self.end_park(ctx, now, crate::PushKind::MissedCancelled, TERMINATED, None);
-                self.answer_a(ctx, 480, Some("Hung Up By The Operator"), out);
+                self.answer_a(Refusal::HungUpByOperator, out);
                 Some(self.finish(ctx, now, HangupBy::System))
             }
         }
@@ -508,43 +509,25 @@ impl Call {
         }
     }
 
-    /// The final non-2xx answer to the caller's INVITE.
-    fn answer_a(&mut self, ctx: &Shared, code: u16, reason: Option<&str>, out: &mut dyn Outbox) {
-        self.answer_a_with(ctx, code, reason, None, out);
-    }
-
-    /// [`Self::answer_a`] with a `Retry-After` (seconds) when given.
-    fn answer_a_with(
-        &mut self,
-        ctx: &Shared,
-        code: u16,
-        reason: Option<&str>,
-        retry_after: Option<u32>,
-        out: &mut dyn Outbox,
-    ) {
-        let mut b = match reason {
-            // only credit control refuses with 402: its reason is the phrase
-            Some(r) if code == 402 => MessageBuilder::response_to_with_reason(
-                &self.a_invite,
-                code,
-                r,
-                Some(&self.a_tag),
-                Some(self.a_peer.remote),
-            ),
-            _ => MessageBuilder::response_to(
-                &self.a_invite,
-                code,
-                Some(&self.a_tag),
-                Some(self.a_peer.remote),
-            ),
+    /// The final non-2xx answer to the caller's INVITE, as [`Refusal`] maps it.
+    fn answer_a(&mut self, why: Refusal, out: &mut dyn Outbox) {
+        let code = why.status();
+        let (to, tag, src) = (
+            &self.a_invite,
+            Some(self.a_tag.as_str()),
+            Some(self.a_peer.remote),
+        );
+        let mut b = match why.phrase() {
+            Some(phrase) => MessageBuilder::response_to_with_reason(to, code, phrase, tag, src),
+            None => MessageBuilder::response_to(to, code, tag, src),
         };
-        if let Some(r) = reason {
-            b.header("Warning", format_args!("399 ferroswitch \"{r}\""));
+        if why.warns() {
+            b.warning(why);
         }
-        if let Some(seconds) = retry_after {
+        if let Some(seconds) = why.retry_after() {
             b.header("Retry-After", seconds);
         }
-        b.header("Server", &ctx.cfg.server);
+        b.server();
         out.respond(&self.a_key, b.finish());
         self.final_code = code;
         self.state = CallState::Ended;

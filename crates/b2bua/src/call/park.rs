@@ -10,7 +10,9 @@ use sip_dialog::Dialog;
 use sip_message::{Message, MessageBuilder, Peer};
 use sip_transaction::ServerKey;
 
-use super::{contact, is_sdp, After, Branch, Call, CallId, CallState, Setup, ALLOW, ELSEWHERE};
+use super::{
+    contact, is_sdp, After, Branch, Call, CallId, CallState, PickUpRefusal, Setup, ALLOW, ELSEWHERE,
+};
 use crate::push::{Device, DeviceState, Orphan, Park, Replaces};
 use crate::route::Target;
 use crate::shared::{Shared, TimerKind};
@@ -90,9 +92,9 @@ impl Call {
             .collect();
         self.park = Some(Park {
             login,
-            call_id: ctx.ids.call_id(),
-            our_tag: ctx.ids.tag(),
-            their_tag: ctx.ids.tag(),
+            call_id: ctx.ids.call_id().into(),
+            our_tag: ctx.ids.tag().into(),
+            their_tag: ctx.ids.tag().into(),
             devices,
             first_push: None,
             deadline: None,
@@ -261,23 +263,23 @@ impl Call {
         caller: &Caller,
         r: &Replaces<'_>,
         out: &mut dyn Outbox,
-    ) -> Result<(), (u16, &'static str)> {
+    ) -> Result<(), PickUpRefusal> {
         let check = match &self.park {
-            None => Err((481, "no such parked call")),
+            None => Err(PickUpRefusal::NoSuchCall),
             Some(p) if caller.trusted || caller.login != p.login => {
-                Err((403, "only the callee may pick up its call"))
+                Err(PickUpRefusal::NotTheCallee)
             }
             Some(p)
                 if r.to_tag != Some(p.our_tag.as_str())
                     || r.from_tag.is_some_and(|t| t != p.their_tag) =>
             {
-                Err((481, "no such parked call"))
+                Err(PickUpRefusal::NoSuchCall)
             }
-            Some(_) if self.state != CallState::Ringing => Err((481, "the call is over")),
+            Some(_) if self.state != CallState::Ringing => Err(PickUpRefusal::CallOver),
             Some(_) => Ok(()),
         };
-        if let Err((code, reason)) = check {
-            tracing::info!(call = self.id, login = %caller.login, status = code, "INVITE/Replaces refused: {reason}");
+        if let Err(why) = check {
+            tracing::info!(call = self.id, login = %caller.login, status = why.status(), "INVITE/Replaces refused: {why}");
             return check;
         }
         let app_offer = is_sdp(req).then(|| {
@@ -287,7 +289,7 @@ impl Call {
             )
         });
         if self.offer.is_none() && app_offer.is_none() {
-            return Err((488, "neither side made an SDP offer"));
+            return Err(PickUpRefusal::NoOffer);
         }
         let b_tag = ctx.ids.tag();
         let dialogs = (
@@ -295,7 +297,7 @@ impl Call {
             Dialog::from_request(&self.a_invite, &self.a_tag, self.a_peer),
         );
         let (Ok(b_dialog), Ok(a_dialog)) = dialogs else {
-            return Err((400, "no usable dialog (Contact?)"));
+            return Err(PickUpRefusal::NoDialog);
         };
         // the app wins: every other device stops ringing
         self.stop_ringing(ctx, ELSEWHERE, out);
@@ -401,7 +403,7 @@ impl Call {
         };
         rb.header("Contact", contact(&user, &peer))
             .header("Allow", ALLOW)
-            .header("Server", &ctx.cfg.server);
+            .server();
         let bytes = match body {
             Some((ct, b)) => rb.finish_with_body(ct, b),
             None => rb.finish(),

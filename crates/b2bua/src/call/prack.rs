@@ -31,7 +31,7 @@ use sip_dialog::Dialog;
 use sip_message::{HeaderName, Message, MessageBuilder, Method, Peer};
 use sip_transaction::ServerKey;
 
-use super::{After, Call, CallState, TERMINATED};
+use super::{After, Call, CallState, Refusal, TERMINATED};
 use crate::shared::{Pending, Shared, TimerKind};
 use crate::{HangupBy, Outbox};
 
@@ -162,7 +162,7 @@ impl Call {
         let peer = e.dialog.peer;
         let mut b = e.dialog.request(&Method::Prack, &branch, None);
         b.header("RAck", format_args!("{r} {} INVITE", cseq.seq));
-        b.header("User-Agent", &ctx.cfg.server);
+        b.user_agent();
         if let Ok(m) = b.finish_request() {
             if let Some(k) = out.send_request(m, peer) {
                 ctx.track(k, self.id, Pending::Own);
@@ -188,7 +188,7 @@ impl Call {
         if reliable {
             if self.rel.next_rseq == 0 {
                 // §3: the first RSeq is random in 1 .. 2^31 - 1
-                self.rel.next_rseq = ctx.ids.rseq();
+                self.rel.next_rseq = crate::ids::rseq(&mut ctx.ids);
             }
             r = self.rel.next_rseq;
             self.rel.next_rseq = self.rel.next_rseq.wrapping_add(1).max(1);
@@ -249,7 +249,7 @@ impl Call {
             tracing::info!(call = self.id, "no PRACK for our reliable provisional: 504");
             self.rel.stop();
             self.stop_ringing(ctx, TERMINATED, out);
-            self.answer_a(ctx, 504, Some("no PRACK"), out);
+            self.answer_a(Refusal::NoPrack, out);
             return self.finish(ctx, now, HangupBy::System);
         }
         out.respond(&self.a_key, u.bytes.clone());
@@ -283,13 +283,13 @@ impl Call {
         if late {
             // after the answer: nothing to stop, but the caller gets its 200
             let mut b = MessageBuilder::response_to(req, 200, None, Some(from.remote));
-            b.header("Server", &ctx.cfg.server);
+            b.server();
             out.respond(&key, b.finish());
             return After::Nothing;
         }
         let code = if matched { 200 } else { 481 };
         let mut b = MessageBuilder::response_to(req, code, None, Some(from.remote));
-        b.header("Server", &ctx.cfg.server);
+        b.server();
         out.respond(&key, b.finish());
         if !matched {
             tracing::debug!(call = self.id, "PRACK matches no reliable provisional: 481");

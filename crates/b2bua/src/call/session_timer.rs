@@ -404,7 +404,7 @@ impl Call {
         b.header("Session-Expires", format_args!("{interval};refresher=uac"))
             .header("Min-SE", secs(ctx.cfg.min_se))
             .header("Supported", "timer")
-            .header("User-Agent", &ctx.cfg.server);
+            .user_agent();
         let msg = match &sdp {
             Some((ct, body)) => b.finish_request_with_body(ct, body),
             None => b.finish_request(),

@@ -10,7 +10,7 @@ use sip_message::{Message, MessageBuilder, Peer};
 use sip_transaction::ServerKey;
 
 use super::Calls;
-use crate::call::{Call, CallId, Setup};
+use crate::call::{Call, CallId, PickUpRefusal, Setup};
 use crate::push::parse_replaces;
 use crate::route::Target;
 use crate::shared::{TimerKind, Timers};
@@ -178,7 +178,7 @@ impl Calls {
             key: g.a_key,
             invite: g.a_invite,
             from: target.peer,
-            a_tag: self.shared.ids.tag(),
+            a_tag: self.shared.ids.tag().into(),
             max_forwards: 70,
             caller: g.caller,
             dialed: String::new(),
@@ -208,14 +208,14 @@ impl Calls {
         replaces: &str,
         out: &mut dyn Outbox,
     ) {
-        let reply = |out: &mut dyn Outbox, code: u16, reason: &str| {
-            let mut b =
-                MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote));
-            b.header("Warning", format_args!("399 ferroswitch \"{reason}\""));
+        let reply = |out: &mut dyn Outbox, why: PickUpRefusal| {
+            let (code, tag) = (why.status(), Some(req.stable_tag()));
+            let mut b = MessageBuilder::response_to(req, code, tag.as_deref(), Some(from.remote));
+            b.warning(why);
             out.respond(&key, b.finish());
         };
         let Some(r) = parse_replaces(replaces) else {
-            return reply(out, 400, "bad Replaces");
+            return reply(out, PickUpRefusal::BadReplaces);
         };
         let Some(call) = self
             .parking
@@ -223,12 +223,12 @@ impl Calls {
             .get(r.call_id)
             .and_then(|id| self.calls.get_mut(id))
         else {
-            return reply(out, 481, "no such parked call");
+            return reply(out, PickUpRefusal::NoSuchCall);
         };
         let picked = call.handle_pick_up(&mut self.shared, now, key, req, from, caller, &r, out);
         self.parking.adopt_orphans(call, &mut self.shared.timers);
-        if let Err((code, reason)) = picked {
-            reply(out, code, reason);
+        if let Err(why) = picked {
+            reply(out, why);
         }
     }
 }

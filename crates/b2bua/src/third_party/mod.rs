@@ -580,7 +580,7 @@ impl ApiCalls {
             LegState::Answered => {
                 // a 2xx not ACKed yet: ACK it, then BYE
                 leg.state = LegState::Done;
-                let ack_branch = branch.clone() + "a";
+                let ack_branch = format!("{branch}a");
                 let ack = leg.ack(&ack_branch, None);
                 let bye = leg.in_dialog(&Method::Bye, &branch, &ua, |b| b.finish_request());
                 if let Some(ack) = ack {

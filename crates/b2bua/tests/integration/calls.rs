@@ -489,15 +489,12 @@ impl b2bua::MediaRelay for Anchoring {
     ) -> Option<bytes::Bytes> {
         None
     }
-    fn end(&mut self, _: u64) -> Option<b2bua::MediaStats> {
-        Some(b2bua::MediaStats {
-            a_packets: 7,
-            b_packets: 9,
-            a_bytes: 1_204,
-            b_bytes: 1_548,
-            a_lost: 2,
-            b_lost: 0,
-        })
+    fn end(&mut self, _: u64) -> Option<b2bua::CallStats> {
+        let mut s = b2bua::CallStats::default();
+        (s.a_to_b.packets, s.b_to_a.packets) = (7, 9);
+        (s.a_to_b.bytes, s.b_to_a.bytes) = (1_204, 1_548);
+        (s.a_to_b.lost, s.b_to_a.lost) = (2, 0);
+        Some(s)
     }
 }
 
@@ -541,10 +538,10 @@ fn dead_media_ends_an_anchored_call_but_not_a_peer_to_peer_one() {
     assert_eq!(bye_b.call_id(), inv.call_id());
     let cdr = &n.cdrs[0];
     assert_eq!(cdr.hangup_by, HangupBy::System);
-    let media = cdr.media.unwrap();
-    assert_eq!((media.a_packets, media.b_packets), (7, 9));
-    assert_eq!((media.a_bytes, media.b_bytes), (1_204, 1_548));
-    assert_eq!((media.a_lost, media.b_lost), (2, 0));
+    let media = cdr.media.as_ref().unwrap();
+    assert_eq!((media.a_to_b.packets, media.b_to_a.packets), (7, 9));
+    assert_eq!((media.a_to_b.bytes, media.b_to_a.bytes), (1_204, 1_548));
+    assert_eq!((media.a_to_b.lost, media.b_to_a.lost), (2, 0));
     // both legs' Call-IDs
     assert_eq!(cdr.call_id, "m1");
     assert_eq!(cdr.b_call_id.as_deref(), inv.call_id());

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use b2bua::{MediaMode, MediaRelay, MediaStats, Side};
+use b2bua::{CallStats, MediaMode, MediaRelay, Side};
 use bytes::Bytes;
 use sip_message::{Method, Transport};
 
@@ -54,7 +54,7 @@ impl MediaRelay for Recorder {
             .unwrap()
             .push(format!("branch_won {call} {transport}"));
     }
-    fn end(&mut self, _: u64) -> Option<MediaStats> {
+    fn end(&mut self, _: u64) -> Option<CallStats> {
         None
     }
     fn peer_webrtc(&mut self, call: u64, side: Side, webrtc: bool) {

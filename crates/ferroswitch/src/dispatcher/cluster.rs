@@ -13,7 +13,7 @@ use std::time::Instant;
 use registrar::BindingChange;
 use sip_message::{Message, MessageBuilder, Method, Peer, Transport};
 
-use super::{Dispatcher, SERVER};
+use super::Dispatcher;
 use crate::cluster::relay::{self, Back};
 use crate::cluster::Update;
 use crate::persist::Write;
@@ -247,7 +247,7 @@ impl Dispatcher {
     fn refuse_flow(&mut self, msg: &Message, from: &Peer) {
         let mut b =
             MessageBuilder::response_to(msg, 430, Some(&msg.stable_tag()), Some(from.remote));
-        b.header("Server", SERVER);
+        b.server();
         let _ = self.transports.send(from, &b.finish());
     }
 }

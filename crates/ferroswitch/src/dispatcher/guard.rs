@@ -111,8 +111,7 @@ impl Dispatcher {
         tracing::debug!(peer = %from, method, unsupported = %bad.join(", "), "420 Bad Extension");
         let mut b =
             MessageBuilder::response_to(msg, 420, Some(&msg.stable_tag()), Some(from.remote));
-        b.header("Unsupported", bad.join(", "))
-            .header("Server", SERVER);
+        b.header("Unsupported", bad.join(", ")).server();
         self.respond(now, key, b.finish());
         true
     }

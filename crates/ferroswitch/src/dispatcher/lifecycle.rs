@@ -99,8 +99,8 @@ impl Dispatcher {
         let mut b =
             MessageBuilder::response_to(msg, 503, Some(&msg.stable_tag()), Some(from.remote));
         b.header("Retry-After", SHUTDOWN_RETRY_AFTER)
-            .header("Warning", "399 ferroswitch \"shutting down\"")
-            .header("Server", SERVER);
+            .warning("shutting down")
+            .server();
         self.respond(now, key, b.finish());
         true
     }

@@ -158,7 +158,7 @@ impl PresenceServer {
 
         self.next_key += 1;
         let key = SubscriptionKey(self.next_key);
-        let local_tag = self.tokens.hex();
+        let local_tag = String::from(self.tokens.hex());
         let dialog = Dialog {
             call_id: call_id.to_owned(),
             local_tag: local_tag.clone(),
@@ -484,7 +484,7 @@ pub(super) fn uri_list_refused(
         _ => {}
     }
     let text = e.to_string().replace(['"', '\\'], "'");
-    b.header("Warning", format_args!("399 ferroswitch \"{text}\""));
+    b.warning(text);
     Reply {
         response: reply::finish(b, code),
         status: code,

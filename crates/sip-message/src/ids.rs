@@ -1,0 +1,192 @@
+//! Fresh tokens for the messages we originate: dialog tags, Via branches, Call-IDs, and the
+//! other unique strings the cores make up (entity-tags, multipart boundaries, nonces). One
+//! generator for every core: the transaction layer, the B2BUA, presence and messaging each
+//! own an [`Ids`] seeded at start.
+//!
+//! A value is a counter started at a random key, passed through a bijective mixer (the
+//! splitmix64 finaliser): no value repeats within 2⁶⁴ draws of one generator, and the values
+//! are not guessable from one another without the key. Not a CSPRNG: tags, branches and
+//! Call-IDs must be unique (RFC 3261 §19.3), not secret. A [`Token`] is written on the stack
+//! as hex, without the formatting machinery and without a heap allocation.
+
+use std::fmt;
+use std::hash::BuildHasher;
+use std::ops::Deref;
+
+/// The RFC 3261 magic cookie that starts every branch.
+pub const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// The host part of the Call-IDs we make up ([`Ids::call_id`]).
+const CALL_ID_HOST: &str = "@ferroswitch";
+
+/// The generator (see the module doc).
+#[derive(Debug, Clone)]
+pub struct Ids {
+    counter: u64,
+}
+
+impl Ids {
+    /// A generator keyed from the process' random keys (`RandomState`).
+    pub fn random() -> Self {
+        Self::new(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
+    }
+
+    /// A generator keyed with `seed`: the same seed gives the same values (deterministic
+    /// tests); nearby seeds give unrelated streams.
+    pub fn new(seed: u64) -> Self {
+        Self { counter: mix(seed) }
+    }
+
+    /// The next value.
+    pub fn next_u64(&mut self) -> u64 {
+        self.counter = self.counter.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix(self.counter)
+    }
+
+    /// 16 lower-case hex digits: a From/To tag, an entity-tag, a nonce.
+    pub fn hex(&mut self) -> Token {
+        Token::new("", self.next_u64(), "")
+    }
+
+    /// A From/To tag (16 hex digits).
+    pub fn tag(&mut self) -> Token {
+        self.hex()
+    }
+
+    /// A top Via branch: the magic cookie, then 16 hex digits.
+    pub fn branch(&mut self) -> Token {
+        Token::new(MAGIC_COOKIE, self.next_u64(), "")
+    }
+
+    /// A Call-ID: 16 hex digits `@ferroswitch`.
+    pub fn call_id(&mut self) -> Token {
+        Token::new("", self.next_u64(), CALL_ID_HOST)
+    }
+}
+
+/// splitmix64's finaliser: a bijection on `u64` that spreads every input bit.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A made-up token, kept inline: a prefix, 16 hex digits, a suffix (at most 32 bytes). It
+/// reads as a `&str` (`Deref`), prints with `Display`, and becomes a `String` with
+/// `to_string()` or `String::from` where one is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Token {
+    buf: [u8; Self::CAP],
+    len: u8,
+}
+
+impl Token {
+    const CAP: usize = 32;
+
+    fn new(prefix: &str, value: u64, suffix: &str) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; Self::CAP];
+        let (p, s) = (prefix.len(), suffix.len());
+        debug_assert!(p + 16 + s <= Self::CAP);
+        buf[..p].copy_from_slice(prefix.as_bytes());
+        for (i, d) in buf[p..p + 16].iter_mut().enumerate() {
+            *d = HEX[((value >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        buf[p + 16..p + 16 + s].copy_from_slice(suffix.as_bytes());
+        Self {
+            buf,
+            len: (p + 16 + s) as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // ASCII only: the prefixes and suffixes are constants, the rest hex digits
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl Deref for Token {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Token {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<Token> for String {
+    fn from(t: Token) -> Self {
+        t.as_str().to_owned()
+    }
+}
+
+impl PartialEq<str> for Token {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Token {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn values_do_not_repeat_and_read_as_hex() {
+        let mut ids = Ids::new(7);
+        let seen: HashSet<u64> = (0..100_000).map(|_| ids.next_u64()).collect();
+        assert_eq!(seen.len(), 100_000);
+        let mut ids = Ids::new(7);
+        let v = {
+            let mut copy = ids.clone();
+            copy.next_u64()
+        };
+        assert_eq!(ids.hex().as_str(), format!("{v:016x}"));
+    }
+
+    #[test]
+    fn shapes_of_tags_branches_and_call_ids() {
+        let mut ids = Ids::new(1);
+        let t = ids.tag();
+        assert_eq!(t.len(), 16);
+        assert!(t
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let b = ids.branch();
+        assert!(b.starts_with(MAGIC_COOKIE) && b.len() == 23, "{b}");
+        let c = ids.call_id();
+        assert!(c.ends_with("@ferroswitch") && c.len() == 28, "{c}");
+        assert_eq!(format!("<{c}>"), format!("<{}>", c.as_str()));
+        assert_eq!(String::from(c), c.as_str());
+    }
+
+    #[test]
+    fn seeds_give_their_own_streams() {
+        assert_eq!(Ids::new(1).hex(), Ids::new(1).hex());
+        assert_ne!(Ids::new(1).hex(), Ids::new(2).hex());
+        assert_ne!(Ids::random().hex(), Ids::random().hex());
+    }
+}
