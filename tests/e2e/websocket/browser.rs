@@ -355,7 +355,7 @@ pub(crate) async fn wait_audio(c: &Client, pc: &str, secs: u64, what: &str) {
 /// the relay on `port_min`..+99 (`media`: more `[media]` keys), the accounts `NUMBER` and bob,
 /// chromedriver and a runtime. `None` (a recorded skip) without Chromium.
 pub(super) struct Rig {
-    pub(super) site: crate::harness::Site,
+    pub(super) site: Site,
     pub(super) server: crate::harness::Server,
     pub(super) wss: std::net::SocketAddr,
     driver: Driver,
@@ -364,7 +364,7 @@ pub(super) struct Rig {
 
 impl Rig {
     pub(super) fn start(port_min: u16, media: &str) -> Option<Self> {
-        let site = crate::harness::Site::with_sections(&format!(
+        let site = Site::with_sections(&format!(
             "[[listener]]\ntransport = \"wss\"\naddress = \"127.0.0.1:0\"\n\
              [media]\nbind_address = \"127.0.0.1\"\nport_min = {port_min}\nport_max = {}\n{media}",
             port_min + 99
