@@ -172,6 +172,7 @@ generate_self_signed = true
 
 [registrar]
 realm = "ferroswitch.test"
+domain = "ferroswitch.test"
 algorithms = ["MD5"]
 
 [database]
@@ -208,7 +209,7 @@ secret = "{SECRET}"
 }
 
 /// Waits until the node's log shows `what` (since it started).
-fn wait_log(server: &mut Server, what: &str) {
+pub(crate) fn wait_log(server: &mut Server, what: &str) {
     if server.startup_log.iter().any(|l| l.contains(what)) {
         server.startup_log.clear();
         return;
@@ -218,14 +219,14 @@ fn wait_log(server: &mut Server, what: &str) {
     }
 }
 
-fn started(node: &Node) -> Server {
+pub(crate) fn started(node: &Node) -> Server {
     let mut s = node.site.start();
     wait_log(&mut s, "location snapshot read");
     s
 }
 
 /// Waits until `login` has a binding in Redis held by `node_id`.
-fn wait_binding(redis: &Redis, login: &str, node_id: &str) {
+pub(crate) fn wait_binding(redis: &Redis, login: &str, node_id: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let key = format!("ferroswitch:loc:{login}");
     loop {
@@ -241,11 +242,11 @@ fn wait_binding(redis: &Redis, login: &str, node_id: &str) {
     }
 }
 
-fn ok(what: &str, (ok, out): (bool, String)) {
+pub(crate) fn ok(what: &str, (ok, out): (bool, String)) {
     assert!(ok, "{what} failed:\n{out}");
 }
 
-const ACCOUNTS: &[(&str, &str)] = &[
+pub(crate) const ACCOUNTS: &[(&str, &str)] = &[
     ("alice", "wonderland"),
     ("bob", "builder"),
     ("carol", "c4rol"),
@@ -545,52 +546,10 @@ fn a_publish_on_one_node_notifies_a_watcher_on_another() {
 /// node 1: node 0 learns the binding over Redis and forks the parked call to it through node 1.
 #[test]
 fn a_call_parked_on_one_node_is_forked_to_the_phone_that_wakes_on_another() {
-    use crate::ua::FakeApi;
-    const INSTANCE_UUID: &str = "00000000-0000-1000-8000-00000000c1c1";
+    use crate::push::INSTANCE_UUID;
     let Some(redis) = Redis::start() else { return };
-    let api = FakeApi::start(|_, _| (200, "{}".into()));
-    let nodes = nodes(&redis, 2, ACCOUNTS);
-    // node 0 has the push hook
-    let mut cfg = std::fs::read_to_string(nodes[0].site.config()).unwrap();
-    cfg.push_str(&format!(
-        "\n[calls]\ncall_timeout = 15\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\n\
-         service = \"emc.ashx\"\npush_timeout = 15\n",
-        api.addr.port()
-    ));
-    std::fs::write(nodes[0].site.config(), cfg).unwrap();
-    let n0 = started(&nodes[0]);
-    let n1 = started(&nodes[1]);
+    let (api, nodes, n0, n1) = parked_on_node0(&redis);
 
-    // bob's app left its token on node 0 and sleeps (no binding anywhere)
-    let mut bob = Ua::new(n0.udp, "bob", "builder");
-    let r = bob.request(
-        "REGISTER",
-        "sip:ferroswitch.test",
-        "sip:bob@ferroswitch.test",
-        &format!(
-            "Expires: 0\r\nContact: <sip:bob@{};pn-provider=fcm;pn-prid=fcm-token-1>;\
-             +sip.instance=\"<urn:uuid:{INSTANCE_UUID}>\"\r\n",
-            bob.local
-        ),
-        None,
-        None,
-    );
-    assert_eq!(r.status(), Some(200), "{r:?}");
-
-    // alice calls bob on node 0: parked, pushed
-    let caller = Sipp::new(&nodes[0].site, "uac_call.xml", free_port())
-        .rows(&["alice;wonderland;bob"])
-        .target(n0.udp)
-        .spawn();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !api
-        .requests()
-        .iter()
-        .any(|r| r.body.contains("\"event\":\"incoming_call\""))
-    {
-        assert!(Instant::now() < deadline, "no push: {:?}", api.requests());
-        std::thread::sleep(Duration::from_millis(50));
-    }
     // the phone wakes up and registers on node 1
     let port = free_port();
     ok(
@@ -602,8 +561,39 @@ fn a_call_parked_on_one_node_is_forked_to_the_phone_that_wakes_on_another() {
     );
     // node 0 forks the parked call to it through node 1; SIPp takes the retransmission
     let phone = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
-    ok("alice's parked call answered", caller.wait());
+    ok("alice's parked call answered", api.1.wait());
     ok("the phone woken on node 1", phone.wait());
     n0.stop();
     n1.stop();
+}
+
+/// Two nodes, node 0 with the push hook; bob's app left its token on node 0 and sleeps;
+/// alice's call (SIPp, through node 0) is parked and pushed. Returns the hook with alice's
+/// running call, the nodes and both servers.
+pub(crate) fn parked_on_node0(
+    redis: &Redis,
+) -> (
+    (crate::ua::FakeApi, crate::calls::Running),
+    Vec<Node>,
+    Server,
+    Server,
+) {
+    let api = crate::ua::FakeApi::start(|_, _| (200, "{}".into()));
+    let nodes = nodes(redis, 2, ACCOUNTS);
+    let mut cfg = std::fs::read_to_string(nodes[0].site.config()).unwrap();
+    cfg.push_str(&format!(
+        "\n[calls]\ncall_timeout = 15\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\n\
+         service = \"emc.ashx\"\npush_timeout = 15\n",
+        api.addr.port()
+    ));
+    std::fs::write(nodes[0].site.config(), cfg).unwrap();
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+    crate::push::sleeping_bob(n0.udp);
+    let caller = Sipp::new(&nodes[0].site, "uac_call.xml", free_port())
+        .rows(&["alice;wonderland;bob"])
+        .target(n0.udp)
+        .spawn();
+    crate::push::wait_event(&api, "incoming_call");
+    ((api, caller), nodes, n0, n1)
 }

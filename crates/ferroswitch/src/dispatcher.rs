@@ -290,6 +290,7 @@ impl Dispatcher {
         let mut net_open = true;
         let (udp, locals): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
         self.udp_locals = locals.clone();
+        self.cluster_first_snapshot(&mut cluster_updates).await;
         // One timer for the cores' deadline, moved only when the deadline moves: a fresh
         // `sleep_until` per loop turn would enter and leave tokio's timer wheel per message.
         let timer = tokio::time::sleep_until(tokio::time::Instant::now());
@@ -403,7 +404,7 @@ impl Dispatcher {
                     for c in self.registrar.location_mut().purge_expired(unix_ms()) {
                         let _ = self.writes.send(Write::Binding(c));
                     }
-                    if let Some(node) = &mut self.cluster { node.remote.purge(unix_ms()); }
+                    if let Some(node) = &mut self.cluster { node.purge(Instant::now(), unix_ms()); }
                 }
             }
             if self.purge_changed {
@@ -444,10 +445,18 @@ impl Dispatcher {
                             None => Write::Cdr(Box::new(cdr)),
                         });
                     }
-                    CallEvent::Push(p) => match &self.push {
-                        Some(poster) => poster.post(p),
-                        None => tracing::debug!(call = p.call, "push event without a push hook"),
-                    },
+                    CallEvent::Push(p) => {
+                        if let Some(node) = &self.cluster {
+                            // the other nodes relay a pick-up of a call parked here to us
+                            node.announce_park(&p.call_id, p.kind == b2bua::PushKind::IncomingCall);
+                        }
+                        match &self.push {
+                            Some(poster) => poster.post(p),
+                            None => {
+                                tracing::debug!(call = p.call, "push event without a push hook")
+                            }
+                        }
+                    }
                 }
             }
             if !progressed {
