@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::calls::{free_port, register_device, Sipp};
-use crate::cluster::{nodes, ok, started, wait_binding, wait_log, Redis, ACCOUNTS};
+use crate::calls::{free_port, register_device};
+use crate::cluster::{call_through, nodes, ok, started, wait_binding, wait_log, Redis, ACCOUNTS};
 use crate::presence::{publish, subscribe};
 use crate::ua::{pidf, Ua};
 
@@ -89,10 +89,7 @@ fn a_call_to_a_killed_node_s_phone_fails_fast_once_its_heartbeat_expires() {
     let t0 = Instant::now();
     ok(
         "alice's call (480 expected)",
-        Sipp::new(&nodes[1].site, "uac_expect_480.xml", free_port())
-            .rows(&["alice;wonderland;bob"])
-            .target(n1.udp)
-            .run(),
+        call_through(&nodes[1], &n1, "uac_expect_480.xml", "alice;wonderland;bob"),
     );
     assert!(
         t0.elapsed() < Duration::from_secs(4),

@@ -71,35 +71,24 @@ fn tls_phones_on_two_nodes_call_each_other_both_ways() {
     tls(&nodes[1].site, "bob");
 
     // alice (a second device of hers on node 0) calls bob: node 0's B2BUA, node 1 relays
-    // onto bob's TLS connection; the dialer hangs up when its -t runs out
-    let mut dial = baresip(
-        &nodes[0].site,
-        &n0,
-        "alice",
-        "alice-dialer",
-        &["-t", "8", "-e", "/dial sip:bob@127.0.0.1"],
-    );
-    let c = answered_cdr(&nodes[0].site, 25);
-    let _ = dial.kill();
-    let _ = dial.wait();
-    assert_eq!((c.caller.as_str(), c.callee.as_str()), ("alice", "bob"));
-    assert_eq!(c.final_code, 200, "{c:?}");
-    assert!(c.answer_ms.is_some(), "{c:?}");
-
-    // and back: bob (a second device of his on node 1) calls alice on node 0
-    let mut dial = baresip(
-        &nodes[1].site,
-        &n1,
-        "bob",
-        "bob-dialer",
-        &["-t", "8", "-e", "/dial sip:alice@127.0.0.1"],
-    );
-    let c = answered_cdr(&nodes[1].site, 25);
-    let _ = dial.kill();
-    let _ = dial.wait();
-    assert_eq!((c.caller.as_str(), c.callee.as_str()), ("bob", "alice"));
-    assert_eq!(c.final_code, 200, "{c:?}");
-    assert!(c.answer_ms.is_some(), "{c:?}");
+    // onto bob's TLS connection; the dialer hangs up when its -t runs out. And back.
+    for (i, server, caller, callee) in [(0, &n0, "alice", "bob"), (1, &n1, "bob", "alice")] {
+        let dial_cmd = format!("/dial sip:{callee}@127.0.0.1");
+        let name = format!("{caller}-dialer");
+        let mut dial = baresip(
+            &nodes[i].site,
+            server,
+            caller,
+            &name,
+            &["-t", "8", "-e", &dial_cmd],
+        );
+        let c = answered_cdr(&nodes[i].site, 25);
+        let _ = dial.kill();
+        let _ = dial.wait();
+        assert_eq!((c.caller.as_str(), c.callee.as_str()), (caller, callee));
+        assert_eq!(c.final_code, 200, "{c:?}");
+        assert!(c.answer_ms.is_some(), "{c:?}");
+    }
 
     for p in [&mut alice, &mut bob] {
         let _ = p.kill();

@@ -65,6 +65,8 @@ pub(crate) enum Update {
     Park(record::ParkEvent),
     /// The nodes whose heartbeat is gone (the whole set, sent when it changes).
     Dead(Vec<String>),
+    /// Another node's word on a login's stored MESSAGEs.
+    Queue(record::QueueEvent),
 }
 
 /// The dispatcher's side of the cluster.
@@ -151,6 +153,15 @@ impl Node {
         self.remote.purge(now_ms);
         self.parked.purge(now_ms);
         self.pickups.retain(|_, p| p.until > now);
+    }
+
+    /// This node's messaging core found `login`'s stored messages all delivered (`clear`),
+    /// or stored one.
+    pub(crate) fn announce_queue(&self, login: &str, clear: bool) {
+        let _ = self.changes.send(Change::Queue {
+            login: login.to_owned(),
+            clear,
+        });
     }
 
     /// This node parked a call for a pushed phone (`parked`), or it is no longer parked.

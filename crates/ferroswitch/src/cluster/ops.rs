@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use registrar::BindingChange;
 
-use super::record::{Event, ParkEvent, PresenceEvent, Publication, Record};
+use super::record::{Event, ParkEvent, PresenceEvent, Publication, QueueEvent, Record};
 use super::redis_io::Settings;
 
 /// Upsert one field, keep the hash alive at least as long as it, delete the field it
@@ -39,6 +39,11 @@ pub(crate) enum Change {
         call_id: String,
         expires_at_ms: u64,
     },
+    /// A login's stored MESSAGEs: all delivered (`clear`) or one stored (announced only).
+    Queue {
+        login: String,
+        clear: bool,
+    },
 }
 
 /// One write to Redis.
@@ -67,6 +72,10 @@ pub(crate) enum Op {
     Park {
         call_id: String,
         expires_at_ms: u64,
+    },
+    Queue {
+        login: String,
+        clear: bool,
     },
 }
 
@@ -193,6 +202,12 @@ impl Mirror {
                     expires_at_ms,
                 };
                 put(slot, op, expires_at_ms == 0);
+            }
+            // best effort, never mirrored: a node that missed it stores first, as after a start
+            Change::Queue { login, clear } => {
+                if !full {
+                    pending.push(Op::Queue { login, clear });
+                }
             }
         }
     }
@@ -330,6 +345,16 @@ pub(crate) async fn apply(
                         .arg(px)
                         .arg(ev.to_json())
                         .arg(s.names.park_channel());
+                }
+                Op::Queue { login, clear } => {
+                    let ev = QueueEvent {
+                        node: s.node.clone(),
+                        login: login.clone(),
+                        clear: *clear,
+                    };
+                    pipe.cmd("PUBLISH")
+                        .arg(s.names.queue_channel())
+                        .arg(serde_json::to_string(&ev).unwrap_or_default());
                 }
             }
             pipe.ignore();

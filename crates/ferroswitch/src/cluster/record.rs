@@ -156,6 +156,18 @@ impl ParkEvent {
     }
 }
 
+/// A node's word on a login's stored MESSAGEs (`{prefix}:msgq`, announced only): all
+/// delivered (`clear`), or one stored. Keeps the messaging cores' in-order rule across nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QueueEvent {
+    #[serde(rename = "n")]
+    pub(crate) node: String,
+    #[serde(rename = "l")]
+    pub(crate) login: String,
+    #[serde(rename = "c")]
+    pub(crate) clear: bool,
+}
+
 /// The calls parked on other nodes, by Call-ID.
 #[derive(Debug, Default)]
 pub(crate) struct Parked {
@@ -253,6 +265,10 @@ impl Names {
 
     pub(crate) fn park_channel(&self) -> String {
         format!("{}:park", self.prefix)
+    }
+
+    pub(crate) fn queue_channel(&self) -> String {
+        format!("{}:msgq", self.prefix)
     }
 
     /// The node's heartbeat key (short TTL, refreshed every second).

@@ -15,7 +15,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, Notify};
 
 use super::ops::{apply, Change, Mirror, Op};
-use super::record::{Event, FlowTokens, Names, ParkEvent, PresenceEvent, Publication};
+use super::record::{Event, FlowTokens, Names, ParkEvent, PresenceEvent, Publication, QueueEvent};
 use super::Update;
 
 /// What a (re)subscription reads: every binding as `(login, key, value)`, every
@@ -297,13 +297,14 @@ async fn subscribe_once(
         .await
         .map_err(|_| "connection timed out".to_owned())?
         .map_err(|e| e.to_string())?;
-    let (location, presence, park) = (
+    let (location, presence, park, queue) = (
         s.names.channel(),
         s.names.presence_channel(),
         s.names.park_channel(),
+        s.names.queue_channel(),
     );
     pubsub
-        .subscribe(&[&location, &presence, &park])
+        .subscribe(&[&location, &presence, &park, &queue])
         .await
         .map_err(|e| e.to_string())?;
     // subscribed first: a change made while the snapshot is read is not missed
@@ -334,6 +335,9 @@ async fn subscribe_once(
         let update = if channel == presence {
             serde_json::from_str::<PresenceEvent>(&payload)
                 .map(|ev| (ev.node != s.node).then(|| Update::Presence(Box::new(ev))))
+        } else if channel == queue {
+            serde_json::from_str::<QueueEvent>(&payload)
+                .map(|ev| (ev.node != s.node).then_some(Update::Queue(ev)))
         } else if channel == park {
             serde_json::from_str::<ParkEvent>(&payload)
                 .map(|ev| (ev.node != s.node).then_some(Update::Park(ev)))

@@ -93,6 +93,10 @@ impl Dispatcher {
                 tracing::debug!(call_id = %ev.call_id, node = %ev.node, parked = ev.expires_at_ms != 0, "cluster: parked call on another node");
                 node.parked.apply(ev);
             }
+            Update::Queue(ev) => {
+                tracing::debug!(login = %ev.login, node = %ev.node, clear = ev.clear, "cluster: another node's word on stored messages");
+                self.messaging.remote_queue(&ev.login, ev.clear);
+            }
             Update::Dead(dead) => {
                 let (died, back) = node.remote.set_dead(dead);
                 for (n, bindings) in died {
