@@ -53,3 +53,16 @@ fn an_invite_replaces_sent_to_another_node_picks_up_the_call_parked_there() {
     n0.stop();
     n1.stop();
 }
+
+/// Waits (5 s at most) until `key` exists in Redis, or is gone.
+fn wait_exists(redis: &Redis, key: &str, exists: bool) {
+    let want = if exists { "1" } else { "0" };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while redis.cli(&["EXISTS", key]).trim() != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{key}: EXISTS is not {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
