@@ -13,14 +13,7 @@ fn an_invite_replaces_sent_to_another_node_picks_up_the_call_parked_there() {
     let push = wait_event(&api, "incoming_call");
     // node 1 knows the parked call from Redis
     let parked = format!("ferroswitch:park:{}", json_field(&push, "call_id"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while redis.cli(&["EXISTS", &parked]).trim() != "1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{parked} not in Redis"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_exists(&redis, &parked, true);
     std::thread::sleep(std::time::Duration::from_millis(200));
     // the woken phone sends its INVITE/Replaces (built from the push payload) to node 1: the
     // 407 comes from node 0 through node 1, then 200; alice's BYE reaches it through node 1
@@ -42,14 +35,7 @@ fn an_invite_replaces_sent_to_another_node_picks_up_the_call_parked_there() {
     );
     wait_log(&mut n0, "parked call picked up with INVITE/Replaces");
     // the call ended: no longer parked anywhere
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while redis.cli(&["EXISTS", &parked]).trim() != "0" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{parked} still in Redis"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_exists(&redis, &parked, false);
     n0.stop();
     n1.stop();
 }
