@@ -172,6 +172,7 @@ generate_self_signed = true
 
 [registrar]
 realm = "ferroswitch.test"
+domain = "ferroswitch.test"
 algorithms = ["MD5"]
 
 [database]
@@ -208,7 +209,7 @@ secret = "{SECRET}"
 }
 
 /// Waits until the node's log shows `what` (since it started).
-fn wait_log(server: &mut Server, what: &str) {
+pub(crate) fn wait_log(server: &mut Server, what: &str) {
     if server.startup_log.iter().any(|l| l.contains(what)) {
         server.startup_log.clear();
         return;
@@ -218,14 +219,14 @@ fn wait_log(server: &mut Server, what: &str) {
     }
 }
 
-fn started(node: &Node) -> Server {
+pub(crate) fn started(node: &Node) -> Server {
     let mut s = node.site.start();
     wait_log(&mut s, "location snapshot read");
     s
 }
 
 /// Waits until `login` has a binding in Redis held by `node_id`.
-fn wait_binding(redis: &Redis, login: &str, node_id: &str) {
+pub(crate) fn wait_binding(redis: &Redis, login: &str, node_id: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let key = format!("ferroswitch:loc:{login}");
     loop {
@@ -241,11 +242,24 @@ fn wait_binding(redis: &Redis, login: &str, node_id: &str) {
     }
 }
 
-fn ok(what: &str, (ok, out): (bool, String)) {
+/// A SIPp caller (`scenario`, one `row`) through `node`, from a free port; run to its end.
+pub(crate) fn call_through(
+    node: &Node,
+    server: &Server,
+    scenario: &str,
+    row: &str,
+) -> (bool, String) {
+    Sipp::new(&node.site, scenario, free_port())
+        .rows(&[row])
+        .target(server.udp)
+        .run()
+}
+
+pub(crate) fn ok(what: &str, (ok, out): (bool, String)) {
     assert!(ok, "{what} failed:\n{out}");
 }
 
-const ACCOUNTS: &[(&str, &str)] = &[
+pub(crate) const ACCOUNTS: &[(&str, &str)] = &[
     ("alice", "wonderland"),
     ("bob", "builder"),
     ("carol", "c4rol"),
@@ -265,10 +279,7 @@ fn calls_and_messages_cross_nodes_both_ways() {
     let bob = Sipp::new(&nodes[0].site, "uas_answer.xml", port).spawn();
     ok(
         "alice's call to bob through node 1",
-        Sipp::new(&nodes[1].site, "uac_call.xml", free_port())
-            .rows(&["alice;wonderland;bob"])
-            .target(n1.udp)
-            .run(),
+        call_through(&nodes[1], &n1, "uac_call.xml", "alice;wonderland;bob"),
     );
     ok("bob's phone on node 0", bob.wait());
 
@@ -279,10 +290,7 @@ fn calls_and_messages_cross_nodes_both_ways() {
     let carol = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
     ok(
         "alice's call to carol through node 0",
-        Sipp::new(&nodes[0].site, "uac_call.xml", free_port())
-            .rows(&["alice;wonderland;carol"])
-            .target(n0.udp)
-            .run(),
+        call_through(&nodes[0], &n0, "uac_call.xml", "alice;wonderland;carol"),
     );
     ok("carol's phone on node 1", carol.wait());
 
@@ -319,10 +327,7 @@ fn the_owning_node_answers_430_when_the_phone_connection_is_gone() {
     // alice calls bob through node 1: node 0 cannot reach him and says 430; alice gets 480
     ok(
         "alice's call (480 expected)",
-        Sipp::new(&nodes[1].site, "uac_expect_480.xml", free_port())
-            .rows(&["alice;wonderland;bob"])
-            .target(n1.udp)
-            .run(),
+        call_through(&nodes[1], &n1, "uac_expect_480.xml", "alice;wonderland;bob"),
     );
     wait_log(&mut n0, "the phone's flow is gone: 430");
     // node 0 dropped the binding: Redis forgets it, node 1 with it
@@ -387,10 +392,7 @@ fn redis_restarted_during_a_register_load_loses_no_binding() {
     std::thread::sleep(Duration::from_millis(300));
     ok(
         "call from node 1 after the outage",
-        Sipp::new(&nodes[1].site, "uac_call.xml", free_port())
-            .rows(&["u001;pw-0123;u005"])
-            .target(n1.udp)
-            .run(),
+        call_through(&nodes[1], &n1, "uac_call.xml", "u001;pw-0123;u005"),
     );
     ok("u005's phone", callee.wait());
     n0.stop();
@@ -415,10 +417,7 @@ fn a_killed_node_s_phone_re_registers_elsewhere_and_is_reachable() {
     let bob = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
     ok(
         "alice's call through node 2",
-        Sipp::new(&nodes[2].site, "uac_call.xml", free_port())
-            .rows(&["alice;wonderland;bob"])
-            .target(n2.udp)
-            .run(),
+        call_through(&nodes[2], &n2, "uac_call.xml", "alice;wonderland;bob"),
     );
     ok("bob's phone, now on node 1", bob.wait());
     n1.stop();
@@ -434,7 +433,7 @@ fn messages_online_and_offline_across_nodes_on_one_mariadb_and_no_relay_for_outs
     let url = db.url(3306);
     let nodes = nodes_on(&redis, 2, ACCOUNTS, Some(&url));
     let n0 = started(&nodes[0]);
-    let n1 = started(&nodes[1]);
+    let mut n1 = started(&nodes[1]);
 
     // bob is offline everywhere: alice's MESSAGE through node 1 is stored (202)
     let mut alice = Ua::new(n1.udp, "alice", "wonderland");
@@ -446,13 +445,13 @@ fn messages_online_and_offline_across_nodes_on_one_mariadb_and_no_relay_for_outs
     assert_eq!(&m.body()[..], b"stored on node 1");
     bob.answer(&m, 200);
     wait_binding(&redis, "bob", "node0");
-    std::thread::sleep(Duration::from_millis(200));
+    wait_log(&mut n1, "another node's word on stored messages");
 
-    // online: node 1 relays through node 0 (its Path as Route) and bob answers. Node 1 never
-    // saw bob's stored messages cleared (node 0 delivered them), so its messaging core may
-    // store first (202) and deliver at once, in order, through node 0 (docs/cluster.md)
+    // online: node 1 relays through node 0 (its Path as Route) and bob answers 200. Node 0
+    // delivered bob's stored messages and said so over Redis: node 1 forwards at once (200),
+    // as one node would, instead of storing first (202)
     for text in ["live across nodes", "and again"] {
-        let codes = [200, 202];
+        let codes = [200];
         let bob_thread = std::thread::spawn(move || {
             let m = bob.expect_request("MESSAGE", 10);
             bob.answer(&m, 200);
@@ -545,52 +544,10 @@ fn a_publish_on_one_node_notifies_a_watcher_on_another() {
 /// node 1: node 0 learns the binding over Redis and forks the parked call to it through node 1.
 #[test]
 fn a_call_parked_on_one_node_is_forked_to_the_phone_that_wakes_on_another() {
-    use crate::ua::FakeApi;
-    const INSTANCE_UUID: &str = "00000000-0000-1000-8000-00000000c1c1";
+    use crate::push::INSTANCE_UUID;
     let Some(redis) = Redis::start() else { return };
-    let api = FakeApi::start(|_, _| (200, "{}".into()));
-    let nodes = nodes(&redis, 2, ACCOUNTS);
-    // node 0 has the push hook
-    let mut cfg = std::fs::read_to_string(nodes[0].site.config()).unwrap();
-    cfg.push_str(&format!(
-        "\n[calls]\ncall_timeout = 15\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\n\
-         service = \"emc.ashx\"\npush_timeout = 15\n",
-        api.addr.port()
-    ));
-    std::fs::write(nodes[0].site.config(), cfg).unwrap();
-    let n0 = started(&nodes[0]);
-    let n1 = started(&nodes[1]);
+    let (api, nodes, n0, n1) = parked_on_node0(&redis);
 
-    // bob's app left its token on node 0 and sleeps (no binding anywhere)
-    let mut bob = Ua::new(n0.udp, "bob", "builder");
-    let r = bob.request(
-        "REGISTER",
-        "sip:ferroswitch.test",
-        "sip:bob@ferroswitch.test",
-        &format!(
-            "Expires: 0\r\nContact: <sip:bob@{};pn-provider=fcm;pn-prid=fcm-token-1>;\
-             +sip.instance=\"<urn:uuid:{INSTANCE_UUID}>\"\r\n",
-            bob.local
-        ),
-        None,
-        None,
-    );
-    assert_eq!(r.status(), Some(200), "{r:?}");
-
-    // alice calls bob on node 0: parked, pushed
-    let caller = Sipp::new(&nodes[0].site, "uac_call.xml", free_port())
-        .rows(&["alice;wonderland;bob"])
-        .target(n0.udp)
-        .spawn();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !api
-        .requests()
-        .iter()
-        .any(|r| r.body.contains("\"event\":\"incoming_call\""))
-    {
-        assert!(Instant::now() < deadline, "no push: {:?}", api.requests());
-        std::thread::sleep(Duration::from_millis(50));
-    }
     // the phone wakes up and registers on node 1
     let port = free_port();
     ok(
@@ -602,8 +559,39 @@ fn a_call_parked_on_one_node_is_forked_to_the_phone_that_wakes_on_another() {
     );
     // node 0 forks the parked call to it through node 1; SIPp takes the retransmission
     let phone = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
-    ok("alice's parked call answered", caller.wait());
+    ok("alice's parked call answered", api.1.wait());
     ok("the phone woken on node 1", phone.wait());
     n0.stop();
     n1.stop();
+}
+
+/// Two nodes, node 0 with the push hook; bob's app left its token on node 0 and sleeps;
+/// alice's call (SIPp, through node 0) is parked and pushed. Returns the hook with alice's
+/// running call, the nodes and both servers.
+pub(crate) fn parked_on_node0(
+    redis: &Redis,
+) -> (
+    (crate::ua::FakeApi, crate::calls::Running),
+    Vec<Node>,
+    Server,
+    Server,
+) {
+    let api = crate::ua::FakeApi::start(|_, _| (200, "{}".into()));
+    let nodes = nodes(redis, 2, ACCOUNTS);
+    let mut cfg = std::fs::read_to_string(nodes[0].site.config()).unwrap();
+    cfg.push_str(&format!(
+        "\n[calls]\ncall_timeout = 15\n[push_service]\nipaddr = \"127.0.0.1\"\nport = {}\n\
+         service = \"emc.ashx\"\npush_timeout = 15\n",
+        api.addr.port()
+    ));
+    std::fs::write(nodes[0].site.config(), cfg).unwrap();
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+    crate::push::sleeping_bob(n0.udp);
+    let caller = Sipp::new(&nodes[0].site, "uac_call.xml", free_port())
+        .rows(&["alice;wonderland;bob"])
+        .target(n0.udp)
+        .spawn();
+    crate::push::wait_event(&api, "incoming_call");
+    ((api, caller), nodes, n0, n1)
 }

@@ -24,7 +24,7 @@ fn site(api: &FakeApi) -> Site {
 
 /// bob's app hands its token over with RFC 8599 Contact parameters, then its binding goes
 /// (the app sleeps): only the token is left.
-fn sleeping_bob(server: std::net::SocketAddr) -> Ua {
+pub(crate) fn sleeping_bob(server: std::net::SocketAddr) -> Ua {
     let mut bob = Ua::new(server, "bob", "builder");
     let r = bob.request(
         "REGISTER",
@@ -61,7 +61,7 @@ fn wait_metric(server: &crate::harness::Server, line: &str) -> String {
     }
 }
 
-fn json_field(body: &str, key: &str) -> String {
+pub(crate) fn json_field(body: &str, key: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(body).expect("JSON push body");
     v[key].as_str().unwrap_or_default().to_owned()
 }
@@ -280,7 +280,7 @@ pub(crate) const TOKEN_REFRESH_WAIT: Duration = Duration::from_millis(10_500);
 // ----- with SIPp as the caller and as the phones ----------------------------------------
 
 /// The instance of [`INSTANCE`] as `register_instance.xml` takes it (inside `<urn:uuid:…>`).
-const INSTANCE_UUID: &str = "00000000-0000-1000-8000-00000000f00d";
+pub(crate) const INSTANCE_UUID: &str = "00000000-0000-1000-8000-00000000f00d";
 
 /// Alice's SIPp caller `scenario` to `callee`, running.
 fn sipp_caller(
@@ -294,7 +294,7 @@ fn sipp_caller(
         .spawn()
 }
 
-fn wait_event(api: &FakeApi, event: &str) -> String {
+pub(crate) fn wait_event(api: &FakeApi, event: &str) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(r) = api

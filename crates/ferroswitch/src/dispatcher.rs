@@ -292,6 +292,7 @@ impl Dispatcher {
         let mut net_open = true;
         let (udp, locals): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
         self.udp_locals = locals.clone();
+        self.cluster_first_snapshot(&mut cluster_updates).await;
         // One timer for the cores' deadline, moved only when the deadline moves: a fresh
         // `sleep_until` per loop turn would enter and leave tokio's timer wheel per message.
         let timer = tokio::time::sleep_until(tokio::time::Instant::now());
@@ -439,10 +440,18 @@ impl Dispatcher {
                             None => Write::Cdr(Box::new(cdr)),
                         });
                     }
-                    CallEvent::Push(p) => match &self.push {
-                        Some(poster) => poster.post(p),
-                        None => tracing::debug!(call = p.call, "push event without a push hook"),
-                    },
+                    CallEvent::Push(p) => {
+                        if let Some(node) = &self.cluster {
+                            // the other nodes relay a pick-up of a call parked here to us
+                            node.announce_park(&p.call_id, p.kind == b2bua::PushKind::IncomingCall);
+                        }
+                        match &self.push {
+                            Some(poster) => poster.post(p),
+                            None => {
+                                tracing::debug!(call = p.call, "push event without a push hook")
+                            }
+                        }
+                    }
                 }
             }
             if !progressed {

@@ -42,6 +42,14 @@ pub(crate) enum Done {
     },
 }
 
+/// `[cluster]`: a round of `login` found no stored message left (`now_clear`): the other
+/// nodes forward its next MESSAGE at once instead of storing it first.
+fn announce_clear(reach: &Reach<'_>, login: &str, now_clear: bool) {
+    if let (true, Some(node)) = (now_clear, reach.cluster) {
+        node.announce_queue(login, true);
+    }
+}
+
 /// The location table and the accounts, as the messaging core sees them.
 pub(crate) struct Reach<'a> {
     pub(crate) location: &'a Location,
@@ -196,6 +204,11 @@ impl MessagingIo {
         ours
     }
 
+    /// Another node's word on `login`'s stored messages (`Messaging::remote_queue`).
+    pub(crate) fn remote_queue(&mut self, login: &str, clear: bool) {
+        self.core.remote_queue(login, clear);
+    }
+
     /// A successful REGISTER of `login` that leaves it with a device.
     pub(crate) fn registered(&mut self, login: &str, came_online: bool, reach: &Reach<'_>) {
         self.core.registered(login, came_online);
@@ -209,9 +222,15 @@ impl MessagingIo {
             }
             Done::Sms { job, result } => self.core.sms_done(job, result, out),
             Done::Pending { login, result } => {
+                let was = self.core.is_clear(&login);
                 self.core.pending_fetched(&login, result, reach, out);
+                announce_clear(reach, &login, !was && self.core.is_clear(&login));
             }
-            Done::Marked { login, result } => self.core.marked(&login, result, reach, out),
+            Done::Marked { login, result } => {
+                let was = self.core.is_clear(&login);
+                self.core.marked(&login, result, reach, out);
+                announce_clear(reach, &login, !was && self.core.is_clear(&login));
+            }
         }
         self.drain(reach);
     }
@@ -219,7 +238,15 @@ impl MessagingIo {
     fn drain(&mut self, reach: &Reach<'_>) {
         while let Some(action) = self.core.poll_action() {
             match action {
-                Action::Store { job, text, status } => self.store_message(job, text, status),
+                Action::Store { job, text, status } => {
+                    if status == Status::Deferred {
+                        if let Some(node) = reach.cluster {
+                            // the other nodes store the login's next MESSAGE first too
+                            node.announce_queue(&text.recipient, false);
+                        }
+                    }
+                    self.store_message(job, text, status);
+                }
                 Action::SmsOut { job, text } => self.sms_out(job, text),
                 Action::Push { text } => {
                     let registered = reach.instances(&text.recipient);

@@ -247,10 +247,12 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         Some(c) => {
             let (node, updates, changes) = crate::cluster::start(c, &config.node_id, epoch)?;
             for (login, binding) in registrar.location().iter() {
-                let _ = changes.bindings.send(registrar::BindingChange::Upsert {
-                    login: login.to_owned(),
-                    binding: binding.clone(),
-                });
+                let _ = changes.send(crate::cluster::Change::Binding(
+                    registrar::BindingChange::Upsert {
+                        login: login.to_owned(),
+                        binding: binding.clone(),
+                    },
+                ));
             }
             let tee = crate::cluster::tee(writes_tx, changes);
             (Some(node), updates, tee)

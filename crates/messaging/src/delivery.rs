@@ -13,6 +13,24 @@ impl Messaging {
         }
     }
 
+    /// Whether `login` is known to have no stored message waiting (a round found none since,
+    /// here or, in a cluster, on another node).
+    pub fn is_clear(&self, login: &str) -> bool {
+        self.clear.contains(login)
+    }
+
+    /// Another node of a cluster says that `login`'s stored messages are all delivered
+    /// (`clear`: its round found none left) or that it stored one (`!clear`): a MESSAGE
+    /// for the login is then forwarded at once, or stored first to keep the order, as if
+    /// this node had seen it. A clear is ignored while this node runs a round of the login.
+    pub fn remote_queue(&mut self, login: &str, clear: bool) {
+        if !clear {
+            self.clear.remove(login);
+        } else if !self.rounds.contains_key(login) {
+            self.clear.insert(login.to_owned());
+        }
+    }
+
     /// The answer to [`Action::FetchPending`].
     pub fn pending_fetched(
         &mut self,

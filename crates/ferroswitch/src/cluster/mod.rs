@@ -1,10 +1,13 @@
 //! The cluster (`[cluster]`, docs/cluster.md): several nodes share the location table through
 //! Redis and route each request to the node that holds the phone's connection.
 //!
-//! - [`record`] (data, no I/O): the Redis layout, the change events, the flow tokens, and
-//!   [`Remote`], this node's copy of the other nodes' bindings.
-//! - [`redis_io`] (driver): the writer (this node's changes, queued, never awaited by the SIP
-//!   path; a full rewrite after any outage) and the subscriber (snapshot + pub/sub → [`Update`]).
+//! - [`record`] (data, no I/O): the Redis layout, the change events, the flow tokens,
+//!   [`Remote`], this node's copy of the other nodes' bindings (a dead node's left out), and
+//!   [`Parked`], the calls parked on the other nodes.
+//! - [`ops`] (data): this node's writes as Lua scripts, and their mirror for full rewrites.
+//! - [`redis_io`] (driver): the writer (this node's bindings, publications and parked calls,
+//!   queued, never awaited by the SIP path; a full rewrite after any outage), the subscriber
+//!   (snapshot + pub/sub → [`Update`]) and the heartbeat (dead nodes → [`Update::Dead`]).
 //! - [`relay`] (message rewriting, no I/O): the stateless relay between a node and the phones
 //!   whose flows it holds.
 //!
@@ -13,29 +16,57 @@
 //! `Route`), applies [`Update`]s, and relays what other nodes send for its own phones
 //! (`dispatcher/cluster.rs`). Without `[cluster]` none of this exists.
 
+pub(crate) mod ops;
 pub(crate) mod record;
 pub(crate) mod redis_io;
 pub(crate) mod relay;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use registrar::BindingChange;
 use sip_message::{Peer, Transport};
 use tokio::sync::{mpsc, Notify};
 
 use crate::persist::Write;
-pub(crate) use record::{Event, FlowTokens, Remote, RemoteBinding};
+pub(crate) use ops::Change;
+pub(crate) use record::{Event, FlowTokens, Parked, Remote, RemoteBinding};
 
-/// What the subscriber hands the dispatcher.
+/// How long a parked call stays known to the other nodes if this node never says it ended
+/// (it dies): longer than any push timeout.
+pub(crate) const PARK_TTL: Duration = Duration::from_secs(300);
+/// How long a relayed pick-up's Call-ID keeps routing the phone's requests to the node
+/// holding the call, and that node's to the phone, after the last one (a call's longest
+/// default duration: the B2BUA ends it by then).
+const PICKUP_IDLE: Duration = Duration::from_secs(12 * 3600);
+
+/// A pick-up relayed to the node holding the parked call: the dialog the phone's INVITE/
+/// Replaces creates is routed through this node both ways, registered or not.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pickup {
+    /// The node holding the call.
+    pub(crate) holder: SocketAddr,
+    /// The phone's flow (where it sent its last request from).
+    pub(crate) phone: Peer,
+    until: Instant,
+}
+
+/// What the subscriber and the heartbeat hand the dispatcher.
 #[derive(Debug)]
 pub(crate) enum Update {
-    /// Every binding in Redis, `(login, key, value)`: replaces [`Remote`].
-    Snapshot(Vec<(String, String, String)>),
+    /// Everything in Redis: replaces [`Remote`], adds the publications and parked calls.
+    Snapshot(Box<redis_io::Snapshot>),
     /// Another node's change.
     Event(Box<Event>),
     /// Another node's presence publication, or its withdrawal.
     Presence(Box<record::PresenceEvent>),
+    /// A call parked (or no longer) on another node.
+    Park(record::ParkEvent),
+    /// The nodes whose heartbeat is gone (the whole set, sent when it changes).
+    Dead(Vec<String>),
+    /// Another node's word on a login's stored MESSAGEs.
+    Queue(record::QueueEvent),
 }
 
 /// The dispatcher's side of the cluster.
@@ -47,6 +78,12 @@ pub(crate) struct Node {
     pub(crate) internal: SocketAddr,
     /// The other nodes' internal addresses: the only sources relayed to this node's phones.
     pub(crate) nodes: Vec<SocketAddr>,
+    /// The calls parked on other nodes.
+    pub(crate) parked: Parked,
+    /// Pick-ups relayed to the node holding the call, by the phone's Call-ID.
+    pub(crate) pickups: HashMap<String, Pickup>,
+    /// This node's own changes (parked calls) to the writer.
+    pub(crate) changes: mpsc::UnboundedSender<Change>,
 }
 
 impl Node {
@@ -65,23 +102,94 @@ impl Node {
     pub(crate) fn is_node(&self, from: &Peer) -> bool {
         from.transport == Transport::Udp && self.nodes.contains(&from.remote)
     }
+
+    /// Where a phone's request goes when it belongs to a pick-up of a call parked on another
+    /// node: an INVITE whose `Replaces` names such a call, or any later request of the same
+    /// Call-ID (ACK, CANCEL, the INVITE with credentials).
+    pub(crate) fn pickup_holder(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        replaces: Option<&str>,
+        phone: Peer,
+    ) -> Option<SocketAddr> {
+        let holder = match self.pickups.get(call_id) {
+            Some(p) if p.until > now => Some(p.holder),
+            _ => replaces.and_then(|r| {
+                let parked = r.split(';').next()?.trim();
+                self.parked
+                    .holder(parked, crate::clock::unix_ms(), self.remote.dead())
+            }),
+        }?;
+        let until = now + PICKUP_IDLE;
+        self.pickups.insert(
+            call_id.to_owned(),
+            Pickup {
+                holder,
+                phone,
+                until,
+            },
+        );
+        Some(holder)
+    }
+
+    /// The phone of a relayed pick-up, for a request of the holding node in its dialog.
+    pub(crate) fn pickup_phone(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        from: &Peer,
+    ) -> Option<Peer> {
+        let p = self.pickups.get_mut(call_id)?;
+        if p.holder != from.remote || p.until <= now {
+            return None;
+        }
+        p.until = now + PICKUP_IDLE;
+        Some(p.phone)
+    }
+
+    /// Drops what expired.
+    pub(crate) fn purge(&mut self, now: Instant, now_ms: u64) {
+        self.remote.purge(now_ms);
+        self.parked.purge(now_ms);
+        self.pickups.retain(|_, p| p.until > now);
+    }
+
+    /// This node's messaging core found `login`'s stored messages all delivered (`clear`),
+    /// or stored one.
+    pub(crate) fn announce_queue(&self, login: &str, clear: bool) {
+        let _ = self.changes.send(Change::Queue {
+            login: login.to_owned(),
+            clear,
+        });
+    }
+
+    /// This node parked a call for a pushed phone (`parked`), or it is no longer parked.
+    pub(crate) fn announce_park(&self, call_id: &str, parked: bool) {
+        let expires_at_ms = if parked {
+            crate::clock::unix_ms() + PARK_TTL.as_millis() as u64
+        } else {
+            0
+        };
+        let _ = self.changes.send(Change::Park {
+            call_id: call_id.to_owned(),
+            expires_at_ms,
+        });
+    }
 }
 
-/// The senders of this node's changes to the cluster: binding changes (fed by [`tee`] and, at
-/// start, by the restored bindings) and presence publications.
-#[derive(Debug, Clone)]
-pub(crate) struct Changes {
-    pub(crate) bindings: mpsc::UnboundedSender<BindingChange>,
-    pub(crate) publications: mpsc::UnboundedSender<store::PublicationChange>,
-}
-
-/// Starts the writer, the presence publisher and the subscriber; returns the dispatcher's
-/// [`Node`], the channel of its [`Update`]s and the senders of this node's changes.
+/// Starts the writer, the subscriber and the heartbeat; returns the dispatcher's [`Node`],
+/// the channel of its [`Update`]s and the sender of this node's changes (bindings and
+/// publications through [`tee`]; at start, the restored bindings).
 pub(crate) fn start(
     config: &ferroswitch_config::ClusterSettings,
     node_id: &str,
     epoch: sip_message::Epoch,
-) -> anyhow::Result<(Node, mpsc::UnboundedReceiver<Update>, Changes)> {
+) -> anyhow::Result<(
+    Node,
+    mpsc::UnboundedReceiver<Update>,
+    mpsc::UnboundedSender<Change>,
+)> {
     let client = redis::Client::open(config.redis.as_str())
         .map_err(|e| anyhow::anyhow!("cluster.redis {:?}: {e}", config.redis))?;
     let tokens = FlowTokens::new(&config.secret, node_id);
@@ -95,11 +203,10 @@ pub(crate) fn start(
     let resync = Arc::new(Notify::new());
     let (changes_tx, changes_rx) = mpsc::unbounded_channel();
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
-    let (publications_tx, publications_rx) = mpsc::unbounded_channel();
-    tokio::spawn(redis_io::presence_publisher(
+    tokio::spawn(redis_io::heartbeat(
         client.clone(),
         settings.clone(),
-        publications_rx,
+        updates_tx.clone(),
     ));
     tokio::spawn(redis_io::writer(
         client.clone(),
@@ -115,12 +222,12 @@ pub(crate) fn start(
             tokens,
             internal: config.internal,
             nodes: config.nodes.clone(),
+            parked: Parked::default(),
+            pickups: HashMap::new(),
+            changes: changes_tx.clone(),
         },
         updates_rx,
-        Changes {
-            bindings: changes_tx,
-            publications: publications_tx,
-        },
+        changes_tx,
     ))
 }
 
@@ -128,17 +235,17 @@ pub(crate) fn start(
 /// the cluster, then passes the write on to the database writer.
 pub(crate) fn tee(
     writes: mpsc::UnboundedSender<Write>,
-    cluster: Changes,
+    cluster: mpsc::UnboundedSender<Change>,
 ) -> mpsc::UnboundedSender<Write> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
     tokio::spawn(async move {
         while let Some(w) = rx.recv().await {
             match &w {
                 Write::Binding(c) => {
-                    let _ = cluster.bindings.send(c.clone());
+                    let _ = cluster.send(Change::Binding(c.clone()));
                 }
                 Write::Publication(c) => {
-                    let _ = cluster.publications.send(c.clone());
+                    let _ = cluster.send(Change::Publication(c.clone()));
                 }
                 _ => {}
             }

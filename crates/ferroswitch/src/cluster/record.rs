@@ -6,7 +6,7 @@
 //! The owner's node id leads the value so that a Lua script can delete a field only when this
 //! node still owns it (a phone that moved to another node keeps its fresh record).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use hmac::{Hmac, Mac};
@@ -114,42 +114,97 @@ pub(crate) struct Publication {
 }
 
 impl PresenceEvent {
-    /// This node's change of `presence_publications`, as an event.
-    pub(crate) fn of(node: &str, c: &store::PublicationChange) -> Option<Self> {
-        Some(match c {
-            store::PublicationChange::Upsert { row, replaces } => Self {
-                node: node.to_owned(),
-                publication: Some(Publication {
-                    login: row.login.clone(),
-                    etag: row.etag.clone(),
-                    expires_at_ms: row.expires_at_ms,
-                    modified_at_ms: row.modified_at_ms,
-                    body: String::from_utf8_lossy(&row.body).into_owned(),
-                }),
-                gone: replaces.clone(),
-            },
-            store::PublicationChange::Remove { etag, .. } => Self {
-                node: node.to_owned(),
-                publication: None,
-                gone: Some(etag.clone()),
-            },
-        })
-    }
-
     /// The rows to insert and the entity-tags to withdraw.
     pub(crate) fn into_parts(self) -> (Vec<store::StoredPublication>, Vec<String>) {
-        let rows = self
-            .publication
-            .map(|p| store::StoredPublication {
-                login: p.login,
-                etag: p.etag,
-                expires_at_ms: p.expires_at_ms,
-                modified_at_ms: p.modified_at_ms,
-                body: p.body.into_bytes(),
-            })
-            .into_iter()
-            .collect();
+        let rows = self.publication.map(Self::row).into_iter().collect();
         (rows, self.gone.into_iter().collect())
+    }
+
+    /// A publication as the presence driver takes it.
+    pub(crate) fn row(p: Publication) -> store::StoredPublication {
+        store::StoredPublication {
+            login: p.login,
+            etag: p.etag,
+            expires_at_ms: p.expires_at_ms,
+            modified_at_ms: p.modified_at_ms,
+            body: p.body.into_bytes(),
+        }
+    }
+}
+
+/// A call parked on a node for a pushed phone (`{prefix}:park:{call-id}`, and announced on
+/// `{prefix}:park`): the woken phone's INVITE with `Replaces` naming it may reach any node,
+/// which relays it to the one holding the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ParkEvent {
+    #[serde(rename = "n")]
+    pub(crate) node: String,
+    /// The parked dialog's Call-ID (the one `Replaces` names).
+    #[serde(rename = "c")]
+    pub(crate) call_id: String,
+    /// The holding node's internal address.
+    #[serde(rename = "a")]
+    pub(crate) addr: SocketAddr,
+    /// Absolute expiry, unix ms; 0: the call is no longer parked.
+    #[serde(rename = "x")]
+    pub(crate) expires_at_ms: u64,
+}
+
+impl ParkEvent {
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A node's word on a login's stored MESSAGEs (`{prefix}:msgq`, announced only): all
+/// delivered (`clear`), or one stored. Keeps the messaging cores' in-order rule across nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QueueEvent {
+    #[serde(rename = "n")]
+    pub(crate) node: String,
+    #[serde(rename = "l")]
+    pub(crate) login: String,
+    #[serde(rename = "c")]
+    pub(crate) clear: bool,
+}
+
+/// The calls parked on other nodes, by Call-ID.
+#[derive(Debug, Default)]
+pub(crate) struct Parked {
+    by_call_id: HashMap<String, ParkEvent>,
+}
+
+impl Parked {
+    /// Applies another node's announcement (or a snapshot row).
+    pub(crate) fn apply(&mut self, ev: ParkEvent) {
+        if ev.expires_at_ms == 0 {
+            if self
+                .by_call_id
+                .get(&ev.call_id)
+                .is_some_and(|p| p.node == ev.node)
+            {
+                self.by_call_id.remove(&ev.call_id);
+            }
+        } else {
+            self.by_call_id.insert(ev.call_id.clone(), ev);
+        }
+    }
+
+    /// The node holding the parked call `call_id`, if it is alive (not in `dead`).
+    pub(crate) fn holder(
+        &self,
+        call_id: &str,
+        now_ms: u64,
+        dead: &HashSet<String>,
+    ) -> Option<SocketAddr> {
+        self.by_call_id
+            .get(call_id)
+            .filter(|p| p.expires_at_ms > now_ms && !dead.contains(&p.node))
+            .map(|p| p.addr)
+    }
+
+    pub(crate) fn purge(&mut self, now_ms: u64) {
+        self.by_call_id.retain(|_, p| p.expires_at_ms > now_ms);
     }
 }
 
@@ -185,6 +240,45 @@ impl Names {
 
     pub(crate) fn presence_channel(&self) -> String {
         format!("{}:pres", self.prefix)
+    }
+
+    /// One hash per presentity: one field per entity-tag, `{node}|{json}`.
+    pub(crate) fn publications(&self, login: &str) -> String {
+        format!("{}:pub:{login}", self.prefix)
+    }
+
+    pub(crate) fn publication_pattern(&self) -> String {
+        format!("{}:pub:*", self.prefix)
+    }
+
+    pub(crate) fn publication_login<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(&self.prefix)?.strip_prefix(":pub:")
+    }
+
+    pub(crate) fn park(&self, call_id: &str) -> String {
+        format!("{}:park:{call_id}", self.prefix)
+    }
+
+    pub(crate) fn park_pattern(&self) -> String {
+        format!("{}:park:*", self.prefix)
+    }
+
+    pub(crate) fn park_channel(&self) -> String {
+        format!("{}:park", self.prefix)
+    }
+
+    pub(crate) fn queue_channel(&self) -> String {
+        format!("{}:msgq", self.prefix)
+    }
+
+    /// The node's heartbeat key (short TTL, refreshed every second).
+    pub(crate) fn heartbeat(&self) -> String {
+        format!("{}:alive:", self.prefix)
+    }
+
+    /// The set of every node id that ever beat.
+    pub(crate) fn node_set(&self) -> String {
+        format!("{}:nodes", self.prefix)
     }
 }
 
@@ -263,6 +357,9 @@ pub(crate) struct RemoteBinding {
 pub(crate) struct Remote {
     by_login: HashMap<String, Vec<RemoteBinding>>,
     own: String,
+    /// Nodes whose heartbeat expired: their records are kept but never used until the node
+    /// beats again (or writes: a change from a node proves it alive).
+    dead: HashSet<String>,
 }
 
 impl Remote {
@@ -270,7 +367,35 @@ impl Remote {
         Self {
             by_login: HashMap::new(),
             own: own.to_owned(),
+            dead: HashSet::new(),
         }
+    }
+
+    /// The nodes treated as dead.
+    pub(crate) fn dead(&self) -> &HashSet<String> {
+        &self.dead
+    }
+
+    /// The heartbeat's verdict: `dead` is every node whose heartbeat is gone. Returns the
+    /// nodes that died since the last verdict, each with how many bindings it held here, and
+    /// the ones that came back.
+    pub(crate) fn set_dead(&mut self, dead: Vec<String>) -> (Vec<(String, usize)>, Vec<String>) {
+        let dead: HashSet<String> = dead.into_iter().filter(|n| *n != self.own).collect();
+        let back: Vec<String> = self.dead.difference(&dead).cloned().collect();
+        let died: Vec<(String, usize)> = dead
+            .difference(&self.dead)
+            .map(|n| {
+                let held = self
+                    .by_login
+                    .values()
+                    .flatten()
+                    .filter(|b| b.record.node == *n)
+                    .count();
+                (n.clone(), held)
+            })
+            .collect();
+        self.dead = dead;
+        (died, back)
     }
 
     /// The login's live bindings on other nodes.
@@ -283,7 +408,7 @@ impl Remote {
             .get(login)
             .into_iter()
             .flatten()
-            .filter(move |b| b.record.expires_at_ms > now_ms)
+            .filter(move |b| b.record.expires_at_ms > now_ms && !self.dead.contains(&b.record.node))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -312,6 +437,9 @@ impl Remote {
     pub(crate) fn apply(&mut self, ev: &Event) {
         if ev.node == self.own {
             return;
+        }
+        if ev.record.is_some() && self.dead.remove(&ev.node) {
+            tracing::info!(node = %ev.node, "cluster: a node whose heartbeat had expired writes again");
         }
         if ev.all {
             self.by_login.remove(&ev.login);
@@ -456,5 +584,47 @@ mod tests {
             all: true,
         });
         assert_eq!(remote.len(), 0);
+    }
+
+    #[test]
+    fn a_dead_node_s_bindings_and_parked_calls_are_not_used_until_it_lives_again() {
+        let mut remote = Remote::new("n1");
+        remote.replace(
+            vec![
+                ("bob".into(), "k1".into(), record("n2", 10_000).to_value()),
+                ("bob".into(), "k2".into(), record("n3", 10_000).to_value()),
+            ],
+            1_000,
+        );
+        let (died, back) = remote.set_dead(vec!["n2".into(), "n1".into()]);
+        assert_eq!(died, [("n2".to_owned(), 1)], "ourselves never");
+        assert!(back.is_empty());
+        assert_eq!(remote.lookup("bob", 1_000).count(), 1);
+        assert_eq!(remote.set_dead(vec!["n2".into()]), (vec![], vec![]));
+        let mut parked = Parked::default();
+        let park = |node: &str, x: u64| ParkEvent {
+            node: node.into(),
+            call_id: "c1".into(),
+            addr: "127.0.0.1:5070".parse().unwrap(),
+            expires_at_ms: x,
+        };
+        parked.apply(park("n2", 10_000));
+        assert_eq!(parked.holder("c1", 1_000, remote.dead()), None);
+        // n2 writes again: alive, its records back
+        remote.apply(&Event {
+            login: "eve".into(),
+            node: "n2".into(),
+            key: Some("k".into()),
+            record: Some(record("n2", 10_000)),
+            all: false,
+        });
+        assert_eq!(remote.lookup("bob", 1_000).count(), 2);
+        assert!(parked.holder("c1", 1_000, remote.dead()).is_some());
+        assert_eq!(parked.holder("c1", 20_000, remote.dead()), None, "expired");
+        // another node's end of a park it does not hold changes nothing; the holder's does
+        parked.apply(park("n3", 0));
+        assert!(parked.holder("c1", 1_000, remote.dead()).is_some());
+        parked.apply(park("n2", 0));
+        assert_eq!(parked.holder("c1", 1_000, remote.dead()), None);
     }
 }

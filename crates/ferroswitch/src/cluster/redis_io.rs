@@ -1,34 +1,31 @@
-//! The Redis side of the cluster: the writer (this node's binding changes, queued, pipelined,
-//! retried; a full rewrite of this node's bindings after any outage or a Redis restart) and the
-//! subscriber (a snapshot of the other nodes' bindings, then their changes over pub/sub, handed
-//! to the dispatcher as [`Update`]s). Nothing here is awaited by the SIP path: the dispatcher
+//! The Redis side of the cluster: the writer (this node's changes — bindings, presence
+//! publications, parked calls — queued, pipelined, retried; a full rewrite of them after any
+//! outage or a Redis restart), the subscriber (a snapshot of the other nodes' state, then their
+//! changes over pub/sub, handed to the dispatcher as [`Update`]s) and the heartbeat (this
+//! node's key with a short TTL; the nodes whose key is gone are dead). Nothing here is awaited by the SIP path: the dispatcher
 //! only sends into the writer's unbounded channel and reads [`Update`]s from its own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use redis::aio::ConnectionManager;
-use registrar::BindingChange;
 use tokio::sync::{mpsc, Notify};
 
-use super::record::{Event, FlowTokens, Names, PresenceEvent, Record};
+use super::ops::{apply, Change, Mirror, Op};
+use super::record::{Event, FlowTokens, Names, ParkEvent, PresenceEvent, Publication, QueueEvent};
 use super::Update;
 
-/// Upsert one binding, keep the hash alive at least as long as it, announce it.
-const UPSERT: &str = "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) \
-    if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end \
-    redis.call('PUBLISH', ARGV[4], ARGV[5]) return 1";
-/// Remove one binding only while this node still owns it (a phone that moved to another
-/// node keeps its fresh record), then announce it.
-const REMOVE: &str = "local v = redis.call('HGET', KEYS[1], ARGV[1]) \
-    if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then \
-    redis.call('HDEL', KEYS[1], ARGV[1]) redis.call('PUBLISH', ARGV[3], ARGV[4]) return 1 end return 0";
-/// `Contact: *`: every binding of the login, on every node.
-const REMOVE_ALL: &str =
-    "redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1";
+/// What a (re)subscription reads: every binding as `(login, key, value)`, every
+/// publication with its node, every parked call (this node's own left out).
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) bindings: Vec<(String, String, String)>,
+    pub(crate) publications: Vec<(String, Publication)>,
+    pub(crate) parks: Vec<ParkEvent>,
+}
 
 /// Most changes in one pipeline.
 const BATCH: usize = 2_000;
@@ -99,35 +96,18 @@ async fn connect(client: &redis::Client) -> Result<ConnectionManager, String> {
     }
 }
 
-#[derive(Debug)]
-enum Op {
-    Upsert {
-        login: String,
-        key: String,
-        record: Record,
-    },
-    Remove {
-        login: String,
-        key: String,
-    },
-    RemoveAll {
-        login: String,
-    },
-}
-
-/// This node's writes to Redis. `own` mirrors this node's bindings as written, so that after
-/// an outage (or a Redis that restarted empty) everything is written again, whatever was lost.
+/// This node's writes to Redis. The [`Mirror`] holds everything this node has written, so
+/// that after an outage (or a Redis that restarted empty) all of it is written again.
 pub(crate) async fn writer(
     client: redis::Client,
     settings: Settings,
-    mut changes: mpsc::UnboundedReceiver<BindingChange>,
+    mut changes: mpsc::UnboundedReceiver<Change>,
     resync: Arc<Notify>,
 ) {
     let health = Health::new("writer");
-    let mut own: HashMap<(String, String), Record> = HashMap::new();
-    let mut removed: HashSet<(String, String)> = HashSet::new();
+    let mut mirror = Mirror::default();
     let mut pending: Vec<Op> = Vec::new();
-    // the first write is a full one: the bindings restored at start are in `own` by then
+    // the first write is a full one: the bindings restored at start are in the mirror by then
     let mut full = true;
     let mut con: Option<ConnectionManager> = None;
     let mut retry = RETRY_MIN;
@@ -138,9 +118,9 @@ pub(crate) async fn writer(
         tokio::select! {
             c = changes.recv() => {
                 let Some(c) = c else { break };
-                absorb(&settings, c, &mut own, &mut removed, &mut pending, full);
+                mirror.absorb(&settings, c, &mut pending, full);
                 while let Ok(c) = changes.try_recv() {
-                    absorb(&settings, c, &mut own, &mut removed, &mut pending, full);
+                    mirror.absorb(&settings, c, &mut pending, full);
                     if pending.len() >= BATCH { break; }
                 }
             }
@@ -166,35 +146,20 @@ pub(crate) async fn writer(
         let Some(c) = con.as_mut() else { continue };
         let now_ms = crate::clock::unix_ms();
         let ops: Vec<Op> = if full {
-            own.retain(|_, r| r.expires_at_ms > now_ms);
-            let mut ops: Vec<Op> = removed
-                .iter()
-                .map(|(login, key)| Op::Remove {
-                    login: login.clone(),
-                    key: key.clone(),
-                })
-                .collect();
-            ops.extend(own.iter().map(|((login, key), record)| Op::Upsert {
-                login: login.clone(),
-                key: key.clone(),
-                record: record.clone(),
-            }));
-            ops
+            mirror.rewrite(now_ms)
         } else {
             std::mem::take(&mut pending)
         };
         let n = ops.len();
-        let result = tokio::time::timeout(OP_TIMEOUT, apply(c, &settings, &ops, now_ms)).await;
+        let result =
+            tokio::time::timeout(OP_TIMEOUT, apply(c, &settings, &ops, now_ms, BATCH)).await;
         match result {
             Ok(Ok(())) => {
                 health.up();
                 if full {
-                    tracing::debug!(
-                        bindings = n,
-                        "cluster: this node's bindings written to Redis"
-                    );
+                    tracing::debug!(writes = n, "cluster: this node's state written to Redis");
                     full = false;
-                    removed.clear();
+                    mirror.written();
                 }
                 retry = RETRY_MIN;
             }
@@ -217,204 +182,81 @@ pub(crate) async fn writer(
     }
 }
 
-/// One change into the mirror and, unless a full rewrite is due anyway, the queue.
-fn absorb(
-    s: &Settings,
-    c: BindingChange,
-    own: &mut HashMap<(String, String), Record>,
-    removed: &mut HashSet<(String, String)>,
-    pending: &mut Vec<Op>,
-    full: bool,
-) {
-    match c {
-        BindingChange::Upsert { login, binding } => {
-            let record = s.tokens.record(&login, &binding, s.internal, &s.epoch);
-            let k = (login, binding.key);
-            removed.remove(&k);
-            own.insert(k.clone(), record.clone());
-            if !full {
-                pending.push(Op::Upsert {
-                    login: k.0,
-                    key: k.1,
-                    record,
-                });
-            }
-        }
-        BindingChange::Remove { login, key } => {
-            let k = (login, key);
-            own.remove(&k);
-            if full {
-                removed.insert(k);
-            } else {
-                pending.push(Op::Remove {
-                    login: k.0,
-                    key: k.1,
-                });
-            }
-        }
-        BindingChange::RemoveAll { login } => {
-            own.retain(|(l, key), _| {
-                if *l == login {
-                    removed.insert((l.clone(), key.clone()));
-                }
-                *l != login
-            });
-            if !full {
-                pending.push(Op::RemoveAll { login });
-            }
-        }
-    }
-}
-
-async fn apply(
-    c: &mut ConnectionManager,
-    s: &Settings,
-    ops: &[Op],
-    now_ms: u64,
-) -> redis::RedisResult<()> {
-    let channel = s.names.channel();
-    for chunk in ops.chunks(BATCH) {
-        let mut pipe = redis::pipe();
-        for op in chunk {
-            match op {
-                Op::Upsert { login, key, record } => {
-                    let ttl = record.expires_at_ms.saturating_sub(now_ms).max(1);
-                    let ev = Event {
-                        login: login.clone(),
-                        node: s.node.clone(),
-                        key: Some(key.clone()),
-                        record: Some(record.clone()),
-                        all: false,
-                    };
-                    pipe.cmd("EVAL")
-                        .arg(UPSERT)
-                        .arg(1)
-                        .arg(s.names.location(login))
-                        .arg(key)
-                        .arg(record.to_value())
-                        .arg(ttl)
-                        .arg(&channel)
-                        .arg(ev.to_json())
-                        .ignore();
-                }
-                Op::Remove { login, key } => {
-                    let ev = Event {
-                        login: login.clone(),
-                        node: s.node.clone(),
-                        key: Some(key.clone()),
-                        record: None,
-                        all: false,
-                    };
-                    pipe.cmd("EVAL")
-                        .arg(REMOVE)
-                        .arg(1)
-                        .arg(s.names.location(login))
-                        .arg(key)
-                        .arg(&s.node)
-                        .arg(&channel)
-                        .arg(ev.to_json())
-                        .ignore();
-                }
-                Op::RemoveAll { login } => {
-                    let ev = Event {
-                        login: login.clone(),
-                        node: s.node.clone(),
-                        key: None,
-                        record: None,
-                        all: true,
-                    };
-                    pipe.cmd("EVAL")
-                        .arg(REMOVE_ALL)
-                        .arg(1)
-                        .arg(s.names.location(login))
-                        .arg(&channel)
-                        .arg(ev.to_json())
-                        .ignore();
-                }
-            }
-        }
-        pipe.query_async::<()>(c).await?;
-    }
-    Ok(())
-}
-
-/// This node's presence publications, announced on the presence channel (best effort: a
-/// publication missed while Redis is down reaches the other nodes at its next refresh).
-pub(crate) async fn presence_publisher(
-    client: redis::Client,
-    settings: Settings,
-    mut changes: mpsc::UnboundedReceiver<store::PublicationChange>,
-) {
-    let health = Health::new("presence");
-    let mut con: Option<ConnectionManager> = None;
-    let channel = settings.names.presence_channel();
-    while let Some(c) = changes.recv().await {
-        let Some(ev) = PresenceEvent::of(&settings.node, &c) else {
-            continue;
-        };
-        if con.is_none() {
-            match connect(&client).await {
-                Ok(c) => con = Some(c),
-                Err(e) => {
-                    health.down(&e);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = con.as_mut() else { continue };
-        let sent = tokio::time::timeout(
-            OP_TIMEOUT,
-            redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(serde_json::to_string(&ev).unwrap_or_default())
-                .query_async::<()>(c),
-        )
-        .await;
-        match sent {
-            Ok(Ok(())) => health.up(),
-            Ok(Err(e)) => health.down(&e),
-            Err(_) => {
-                health.down(&"timed out");
-                con = None;
-            }
-        }
-    }
-}
-
-/// Every binding in Redis, as `(login, key, value)` rows.
-async fn snapshot(
-    c: &mut ConnectionManager,
-    names: &Names,
-) -> redis::RedisResult<Vec<(String, String, String)>> {
-    let mut rows = Vec::new();
+/// Every key matching `pattern`.
+async fn scan(c: &mut ConnectionManager, pattern: &str) -> redis::RedisResult<Vec<String>> {
+    let mut all = Vec::new();
     let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(names.location_pattern())
+            .arg(pattern)
             .arg("COUNT")
             .arg(1_000)
             .query_async(c)
             .await?;
-        if !keys.is_empty() {
-            let mut pipe = redis::pipe();
-            for k in &keys {
-                pipe.cmd("HGETALL").arg(k);
-            }
-            let hashes: Vec<HashMap<String, String>> = pipe.query_async(c).await?;
-            for (k, h) in keys.iter().zip(hashes) {
-                let Some(login) = names.login_of(k) else {
-                    continue;
-                };
-                rows.extend(h.into_iter().map(|(f, v)| (login.to_owned(), f, v)));
-            }
-        }
+        all.extend(keys);
         if next == 0 {
-            return Ok(rows);
+            return Ok(all);
         }
         cursor = next;
     }
+}
+
+/// Every field of the hashes matching `pattern`, as `(key, field, value)` rows.
+async fn hashes(
+    c: &mut ConnectionManager,
+    pattern: &str,
+) -> redis::RedisResult<Vec<(String, String, String)>> {
+    let mut rows = Vec::new();
+    for keys in scan(c, pattern).await?.chunks(1_000) {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("HGETALL").arg(k);
+        }
+        let all: Vec<HashMap<String, String>> = pipe.query_async(c).await?;
+        for (k, h) in keys.iter().zip(all) {
+            rows.extend(h.into_iter().map(|(f, v)| (k.clone(), f, v)));
+        }
+    }
+    Ok(rows)
+}
+
+/// Everything the other nodes keep in Redis: bindings, publications, parked calls.
+async fn snapshot(c: &mut ConnectionManager, names: &Names) -> redis::RedisResult<Snapshot> {
+    let bindings = hashes(c, &names.location_pattern())
+        .await?
+        .into_iter()
+        .filter_map(|(k, f, v)| Some((names.login_of(&k)?.to_owned(), f, v)))
+        .collect();
+    let publications = hashes(c, &names.publication_pattern())
+        .await?
+        .into_iter()
+        .filter_map(|(k, _, v)| {
+            names.publication_login(&k)?;
+            let (node, json) = v.split_once('|')?;
+            Some((node.to_owned(), serde_json::from_str(json).ok()?))
+        })
+        .collect();
+    let mut parks = Vec::new();
+    for keys in scan(c, &names.park_pattern()).await?.chunks(1_000) {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("GET").arg(k);
+        }
+        let values: Vec<Option<String>> = pipe.query_async(c).await?;
+        parks.extend(
+            values
+                .into_iter()
+                .flatten()
+                .filter_map(|v| serde_json::from_str::<ParkEvent>(&v).ok()),
+        );
+    }
+    Ok(Snapshot {
+        bindings,
+        publications,
+        parks,
+    })
 }
 
 /// The other nodes' bindings: a snapshot at each (re)subscription, then every change. Each
@@ -457,22 +299,31 @@ async fn subscribe_once(
         .await
         .map_err(|_| "connection timed out".to_owned())?
         .map_err(|e| e.to_string())?;
+    let (location, presence, park, queue) = (
+        s.names.channel(),
+        s.names.presence_channel(),
+        s.names.park_channel(),
+        s.names.queue_channel(),
+    );
     pubsub
-        .subscribe(&[s.names.channel(), s.names.presence_channel()])
+        .subscribe(&[&location, &presence, &park, &queue])
         .await
         .map_err(|e| e.to_string())?;
-    let presence_channel = s.names.presence_channel();
     // subscribed first: a change made while the snapshot is read is not missed
     let mut c = connect(client).await?;
-    let rows = tokio::time::timeout(Duration::from_secs(30), snapshot(&mut c, &s.names))
+    let mut snap = tokio::time::timeout(Duration::from_secs(30), snapshot(&mut c, &s.names))
         .await
         .map_err(|_| "snapshot timed out".to_owned())?
         .map_err(|e| e.to_string())?;
+    snap.publications.retain(|(node, _)| *node != s.node);
+    snap.parks.retain(|p| p.node != s.node);
     tracing::info!(
-        bindings = rows.len(),
+        bindings = snap.bindings.len(),
+        publications = snap.publications.len(),
+        parked = snap.parks.len(),
         "cluster: subscribed to Redis, location snapshot read"
     );
-    if updates.send(Update::Snapshot(rows)).is_err() {
+    if updates.send(Update::Snapshot(Box::new(snap))).is_err() {
         return Ok(());
     }
     resync.notify_one();
@@ -482,26 +333,79 @@ async fn subscribe_once(
         let Ok(payload) = msg.get_payload::<String>() else {
             continue;
         };
-        if msg.get_channel_name() == presence_channel {
-            match serde_json::from_str::<PresenceEvent>(&payload) {
-                Ok(ev) if ev.node != s.node => {
-                    if updates.send(Update::Presence(Box::new(ev))).is_err() {
-                        return Ok(());
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::debug!("cluster: unreadable presence event skipped: {e}"),
-            }
-            continue;
-        }
-        match serde_json::from_str::<Event>(&payload) {
-            Ok(ev) => {
-                if ev.node != s.node && updates.send(Update::Event(Box::new(ev))).is_err() {
+        let channel = msg.get_channel_name();
+        let update = if channel == presence {
+            serde_json::from_str::<PresenceEvent>(&payload)
+                .map(|ev| (ev.node != s.node).then(|| Update::Presence(Box::new(ev))))
+        } else if channel == queue {
+            serde_json::from_str::<QueueEvent>(&payload)
+                .map(|ev| (ev.node != s.node).then_some(Update::Queue(ev)))
+        } else if channel == park {
+            serde_json::from_str::<ParkEvent>(&payload)
+                .map(|ev| (ev.node != s.node).then_some(Update::Park(ev)))
+        } else {
+            serde_json::from_str::<Event>(&payload)
+                .map(|ev| (ev.node != s.node).then(|| Update::Event(Box::new(ev))))
+        };
+        match update {
+            Ok(Some(u)) => {
+                if updates.send(u).is_err() {
                     return Ok(());
                 }
             }
-            Err(e) => tracing::debug!("cluster: unreadable event skipped: {e}"),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(channel, "cluster: unreadable event skipped: {e}"),
         }
     }
     Ok(())
+}
+
+/// Refreshes this node's heartbeat key (TTL [`HEARTBEAT_TTL`]) every [`HEARTBEAT_EVERY`] and
+/// reads which nodes' keys are gone: those are dead (`Update::Dead`, sent when the set
+/// changes). Nothing is decided while Redis is unreachable.
+const BEAT: &str = "redis.call('SET', KEYS[1] .. ARGV[1], '1', 'PX', ARGV[2]) \
+    redis.call('SADD', KEYS[2], ARGV[1]) local dead = {} \
+    for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do \
+    if redis.call('EXISTS', KEYS[1] .. n) == 0 then table.insert(dead, n) end end return dead";
+
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const HEARTBEAT_TTL: Duration = Duration::from_secs(3);
+
+pub(crate) async fn heartbeat(
+    client: redis::Client,
+    settings: Settings,
+    updates: mpsc::UnboundedSender<Update>,
+) {
+    let mut con: Option<ConnectionManager> = None;
+    let mut last: Option<Vec<String>> = None;
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !updates.is_closed() {
+        tick.tick().await;
+        if con.is_none() {
+            con = connect(&client).await.ok();
+        }
+        let Some(c) = con.as_mut() else { continue };
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(BEAT)
+            .arg(2)
+            .arg(settings.names.heartbeat())
+            .arg(settings.names.node_set())
+            .arg(&settings.node)
+            .arg(HEARTBEAT_TTL.as_millis() as u64);
+        let beat = cmd.query_async::<Vec<String>>(c);
+        match tokio::time::timeout(OP_TIMEOUT, beat).await {
+            Ok(Ok(mut dead)) => {
+                dead.sort();
+                if last.as_ref() != Some(&dead) {
+                    last = Some(dead.clone());
+                    if updates.send(Update::Dead(dead)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::debug!("cluster: heartbeat not written: {e}"),
+            Err(_) => con = None,
+        }
+    }
 }

@@ -174,7 +174,7 @@ impl Dispatcher {
         }
         let wall_ms = self.epoch.wall(now);
         if let Some(node) = &mut self.cluster {
-            node.remote.purge(wall_ms);
+            node.purge(now, wall_ms);
         }
     }
 

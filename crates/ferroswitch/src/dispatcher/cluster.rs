@@ -6,6 +6,9 @@
 //! |---|---|---|
 //! | request, R-URI not ours or a `Route` with our flow token | another node | out on the phone's flow (token, else Contact = R-URI); no flow: `430 Flow Failed` and the binding dropped |
 //! | in-dialog request, R-URI another node's address | one of our phones | to that node (its B2BUA holds the dialog) |
+//! | INVITE with `Replaces` naming a call parked on another node, then any request of its Call-ID | a phone | to that node (which authenticates it and connects the call) |
+//! | request in such a pick-up dialog | the holding node | to the phone's flow |
+//! | INVITE with `Replaces` | another node | ours: the B2BUA picks the parked call up |
 //! | response, top `Via` ours with the relay's branch | anyone | the `Via` popped, sent to the next one |
 
 use std::time::Instant;
@@ -14,6 +17,9 @@ use registrar::BindingChange;
 use sip_message::{Message, MessageBuilder, Method, Peer, Transport};
 
 use super::Dispatcher;
+
+/// The longest a starting node waits for the other nodes' state before serving.
+const FIRST_SNAPSHOT: std::time::Duration = std::time::Duration::from_secs(3);
 use crate::cluster::relay::{self, Back};
 use crate::cluster::Update;
 use crate::persist::Write;
@@ -27,6 +33,35 @@ impl Dispatcher {
         self
     }
 
+    /// At start, before serving any request: waits (at most [`FIRST_SNAPSHOT`]) for the
+    /// first snapshot of the other nodes' state, so that the first requests already see
+    /// their bindings and publications (a watcher re-subscribing to a restarted node gets
+    /// the full state at once). Redis down: the node serves without it.
+    pub(super) async fn cluster_first_snapshot(
+        &mut self,
+        updates: &mut tokio::sync::mpsc::UnboundedReceiver<Update>,
+    ) {
+        if self.cluster.is_none() {
+            return;
+        }
+        let wait = async {
+            while let Some(u) = updates.recv().await {
+                let first = matches!(u, Update::Snapshot(_));
+                let now = Instant::now();
+                self.cluster_update(now, u);
+                self.drain(now);
+                if first {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(FIRST_SNAPSHOT, wait).await.is_err() {
+            tracing::warn!(
+                "cluster: no snapshot from Redis yet, serving without the other nodes' state"
+            );
+        }
+    }
+
     /// A snapshot or a change from the other nodes.
     pub(super) fn cluster_update(&mut self, now: Instant, update: Update) {
         let Some(node) = &mut self.cluster else {
@@ -34,12 +69,42 @@ impl Dispatcher {
         };
         let now_ms = self.epoch.wall(now);
         match update {
-            Update::Snapshot(rows) => {
-                node.remote.replace(rows, now_ms);
+            Update::Snapshot(snap) => {
+                let snap = *snap;
+                node.remote.replace(snap.bindings, now_ms);
                 tracing::debug!(
                     bindings = node.remote.len(),
                     "cluster: remote bindings replaced"
                 );
+                for p in snap.parks {
+                    node.parked.apply(p);
+                }
+                // the other nodes' publications: the presence core notifies only the
+                // watchers of the presentities whose state changed (none after a mere
+                // reconnection, the state a restarted node starts from)
+                let rows = snap
+                    .publications
+                    .into_iter()
+                    .map(|(_, p)| crate::cluster::record::PresenceEvent::row(p))
+                    .collect();
+                self.presence.remote(&mut self.tx, now, rows, &[]);
+            }
+            Update::Park(ev) => {
+                tracing::debug!(call_id = %ev.call_id, node = %ev.node, parked = ev.expires_at_ms != 0, "cluster: parked call on another node");
+                node.parked.apply(ev);
+            }
+            Update::Queue(ev) => {
+                tracing::debug!(login = %ev.login, node = %ev.node, clear = ev.clear, "cluster: another node's word on stored messages");
+                self.messaging.remote_queue(&ev.login, ev.clear);
+            }
+            Update::Dead(dead) => {
+                let (died, back) = node.remote.set_dead(dead);
+                for (n, bindings) in died {
+                    tracing::warn!(node = %n, bindings, "cluster: node's heartbeat expired, its bindings are treated as gone");
+                }
+                for n in back {
+                    tracing::info!(node = %n, "cluster: node's heartbeat is back");
+                }
             }
             Update::Presence(ev) => {
                 let (rows, gone) = ev.into_parts();
@@ -124,10 +189,28 @@ impl Dispatcher {
         if node.is_node(from) {
             return self.relay_to_phone(now, msg, from);
         }
+        // a woken phone picking up a call parked on another node (INVITE/Replaces, then the
+        // rest of that Call-ID): that node authenticates it and connects the call
+        let replaces = (msg.method() == Some(&Method::Invite) && msg.to_tag().is_none())
+            .then(|| msg.headers().iter().find(|h| h.name.matches("Replaces")))
+            .flatten()
+            .map(|h| h.value());
+        if let (Some(call_id), Some(node)) = (msg.call_id(), self.cluster.as_mut()) {
+            if let Some(holder) = node.pickup_holder(now, call_id, replaces, *from) {
+                if replaces.is_some() {
+                    tracing::info!(%call_id, %holder, "cluster: INVITE/Replaces for a call parked on another node, relayed there");
+                }
+                self.relay_to_node(msg, from, holder);
+                return true;
+            }
+        }
         // a phone's in-dialog request for a dialog another node's B2BUA holds
         if msg.to_tag().is_none() {
             return false;
         }
+        let Some(node) = &self.cluster else {
+            return false;
+        };
         let Some(target) = relay::request_addr(msg) else {
             return false;
         };
@@ -147,24 +230,33 @@ impl Dispatcher {
         if !ours {
             return false;
         }
-        let back = self.back(from);
-        let Some(b) = msg.top_branch() else {
+        self.relay_to_node(msg, from, target)
+    }
+
+    /// Sends a phone's request on to another node (`target`), from our internal address.
+    fn relay_to_node(&mut self, msg: &Message, from: &Peer, target: std::net::SocketAddr) -> bool {
+        let Some(node) = &self.cluster else {
             return false;
         };
-        let via = relay::via(
-            Transport::Udp,
-            node.internal,
-            &relay::branch(node.tokens.secret(), b, back),
-        );
-        let bytes = relay::forward_request(msg, &via, false, Some(from.remote));
-        let peer = Peer {
+        let out = Peer {
             transport: Transport::Udp,
             remote: target,
             local: node.internal,
             conn: None,
         };
-        let _ = self.transports.send(&peer, &bytes);
+        self.forward(msg, from, &out, false);
         true
+    }
+
+    /// Sends `msg` (from `from`) out to `out` with our `Via` on top (a branch signed for the
+    /// way back), its first `Route` removed when `pop_route`. `None` without a cluster or
+    /// without a branch to derive ours from.
+    fn forward(&mut self, msg: &Message, from: &Peer, out: &Peer, pop_route: bool) -> Option<Sent> {
+        let node = self.cluster.as_ref()?;
+        let branch = relay::branch(node.tokens.secret(), msg.top_branch()?, self.back(from));
+        let via = relay::via(out.transport, out.local, &branch);
+        let bytes = relay::forward_request(msg, &via, pop_route, Some(from.remote));
+        Some(self.transports.send(out, &bytes))
     }
 
     fn back(&self, from: &Peer) -> Back {
@@ -181,6 +273,14 @@ impl Dispatcher {
 
     /// A request another node sends for one of our phones.
     fn relay_to_phone(&mut self, now: Instant, msg: &Message, from: &Peer) -> bool {
+        let Some(node) = self.cluster.as_mut() else {
+            return false;
+        };
+        // the holding node's request in a pick-up dialog we relayed: to the phone's flow
+        if let Some(phone) = msg.call_id().and_then(|c| node.pickup_phone(now, c, from)) {
+            self.forward(msg, from, &phone, false);
+            return true;
+        }
         let Some(node) = &self.cluster else {
             return false;
         };
@@ -188,6 +288,11 @@ impl Dispatcher {
         let target = relay::request_addr(msg);
         if token.is_none() && target == Some(node.internal) {
             // for our own B2BUA's dialogs (a phone of the other node answering us)
+            return false;
+        }
+        if token.is_none() && msg.headers().iter().any(|h| h.name.matches("Replaces")) {
+            // a pick-up another node relayed to us, which hold the parked call: our B2BUA
+            // authenticates the phone and connects it (or answers 481/403)
             return false;
         }
         let Some(login) = msg
@@ -209,6 +314,10 @@ impl Dispatcher {
             .map(|b| (b.key.clone(), crate::calls::device_peer(b)))
         };
         let is_ack = msg.method() == Some(&Method::Ack);
+        if found.is_none() && token.is_none() && is_ack {
+            // the ACK of a non-2xx answer of ours (a relayed pick-up's 407): our transaction's
+            return false;
+        }
         let Some((key, peer)) = found else {
             tracing::info!(%login, from = %from.remote, "cluster: no flow here for a relayed request, 430");
             if !is_ack {
@@ -216,19 +325,9 @@ impl Dispatcher {
             }
             return true;
         };
-        let Some(b) = msg.top_branch() else {
-            return true;
-        };
-        let back = self.back(from);
-        let via = relay::via(
-            peer.transport,
-            peer.local,
-            &relay::branch(node.tokens.secret(), b, back),
-        );
-        let bytes = relay::forward_request(msg, &via, token.is_some(), Some(from.remote));
-        match self.transports.send(&peer, &bytes) {
-            Sent::Handed => {}
-            Sent::Failed | Sent::NoFlow => {
+        match self.forward(msg, from, &peer, token.is_some()) {
+            None | Some(Sent::Handed) => {}
+            Some(Sent::Failed | Sent::NoFlow) => {
                 tracing::info!(%login, binding = %key, %peer, "cluster: the phone's flow is gone: 430, binding dropped (RFC 5626 §4.4)");
                 if self.registrar.location_mut().remove(&login, &key) {
                     let _ = self

@@ -206,3 +206,44 @@ fn a_message_to_a_login_not_yet_asked_is_stored_then_delivered_by_a_round() {
         }]
     );
 }
+
+#[test]
+fn another_node_s_word_on_a_queue_decides_between_forwarding_and_storing_first() {
+    let mut b = Bench::new();
+    b.online("carol", &[7003]);
+    // another node delivered carol's stored messages: forwarded at once, never asked here
+    b.m.remote_queue("carol", true);
+    assert!(b.m.is_clear("carol"));
+    b.send(
+        "carol",
+        "straight",
+        "c13",
+        Destination::Login("carol".into()),
+    );
+    assert!(b
+        .wire()
+        .iter()
+        .any(|(p, m)| *p == 7003 && m.method() == Some(&Method::Message)));
+    let _ = b.actions();
+    // another node stored one for her: the next is stored first, behind it
+    b.m.remote_queue("carol", false);
+    assert!(!b.m.is_clear("carol"));
+    b.send(
+        "carol",
+        "in order",
+        "c14",
+        Destination::Login("carol".into()),
+    );
+    assert!(matches!(
+        b.actions().as_slice(),
+        [Action::Store {
+            status: Status::Deferred,
+            ..
+        }]
+    ));
+    // a clear while this node runs a round of hers changes nothing
+    b.m.registered("carol", true);
+    let _ = b.actions();
+    b.m.remote_queue("carol", true);
+    assert!(!b.m.is_clear("carol"));
+}
