@@ -251,7 +251,8 @@ pub trait MediaRelay {
     /// `side` of `call` signals over IPv6 (`true`) or IPv4: the SDP the relay writes for that
     /// side names the relay in the same IP version. Told before the first offer.
     fn peer_family(&mut self, _call: u64, _side: Side, _ipv6: bool) {}
-    /// The offer for one B-leg branch of `call`, sent over `transport`: a different body, or
+    /// The offer for one B-leg branch of `call` to a device that takes WebRTC media (`webrtc`:
+    /// a browser over WebSocket or an API WebRTC endpoint) or plain RTP: a different body, or
     /// `None` to send `sdp` — what [`Self::offer`] made of the caller's offer `caller` — as
     /// is. The WebRTC gateway's seam (see [`crate::webrtc`]): when a call forks to browsers
     /// and plain phones at once, a browser branch needs DTLS-SRTP and a plain one RTP/AVP.
@@ -259,7 +260,7 @@ pub trait MediaRelay {
     fn branch_offer(
         &mut self,
         _call: u64,
-        _transport: sip_message::Transport,
+        _webrtc: bool,
         _caller: &Bytes,
         _sdp: &Bytes,
         _mode: MediaMode,
@@ -267,11 +268,11 @@ pub trait MediaRelay {
         None
     }
 
-    /// The B-leg branch of `call` reached over `transport` answered with the 2xx that wins the
+    /// The B-leg branch of `call` (a WebRTC device or not) answered with the 2xx that wins the
     /// call; told before that 2xx's [`Self::answer`] (or late [`Self::offer`]). A relay that
     /// gave the branches different offers ([`Self::branch_offer`]) keeps the winner's media
     /// path and releases the others.
-    fn branch_won(&mut self, _call: u64, _transport: sip_message::Transport) {}
+    fn branch_won(&mut self, _call: u64, _webrtc: bool) {}
 
     /// `side` of `call` is a WebRTC endpoint (`true`: a browser, SDP `UDP/TLS/RTP/SAVPF`) or
     /// not. A WebRTC offer going to a side not known to be WebRTC is bridged to plain RTP by the

@@ -122,6 +122,14 @@ pub(crate) fn is_websocket_contact(uri: &str) -> bool {
 }
 
 /// Whether `uri` (maybe in `<>`) has the URI parameter `key=value` (case-insensitive).
+/// A device that takes WebRTC media: a WebSocket contact (a browser, RFC 7118) or a WebRTC
+/// endpoint of the call-control API (`;endpoint=webrtc`).
+pub(crate) fn is_webrtc_device(uri: &str, transport: sip_message::Transport) -> bool {
+    transport.is_websocket()
+        || is_websocket_contact(uri)
+        || has_uri_param(uri, "endpoint", "webrtc")
+}
+
 fn has_uri_param(uri: &str, key: &str, value: &str) -> bool {
     let uri = uri.trim_start_matches('<');
     let params = uri.split(['>', '?']).next().unwrap_or(uri);

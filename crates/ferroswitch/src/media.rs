@@ -76,27 +76,22 @@ impl MediaRelay for RelayMedia {
     fn branch_offer(
         &mut self,
         call: u64,
-        transport: sip_message::Transport,
+        webrtc: bool,
         caller: &Bytes,
         sdp: &Bytes,
         mode: MediaMode,
     ) -> Option<Bytes> {
-        let r = self.handle.branch_offer(
-            &call.to_string(),
-            transport.is_websocket(),
-            caller,
-            sdp,
-            self.mode(mode),
-        );
+        let r = self
+            .handle
+            .branch_offer(&call.to_string(), webrtc, caller, sdp, self.mode(mode));
         r.unwrap_or_else(|e| {
-            tracing::warn!(call, %transport, "no offer of this branch's kind: {e}");
+            tracing::warn!(call, webrtc, "no offer of this branch's kind: {e}");
             None
         })
     }
 
-    fn branch_won(&mut self, call: u64, transport: sip_message::Transport) {
-        self.handle
-            .branch_won(&call.to_string(), transport.is_websocket());
+    fn branch_won(&mut self, call: u64, webrtc: bool) {
+        self.handle.branch_won(&call.to_string(), webrtc);
     }
 
     fn end(&mut self, call: u64) -> Option<CallStats> {

@@ -185,7 +185,7 @@ impl Call {
             self.ack_owed = Some((Side::B, cseq));
         }
         // a fork to browsers and plain phones: the winner's kind of media stays
-        ctx.media.branch_won(self.id, peer.transport);
+        ctx.media.branch_won(self.id, self.branches[n].webrtc);
         let body = if is_sdp(&resp) {
             let raw = resp.body().clone();
             let b = if self.offer.is_some() {

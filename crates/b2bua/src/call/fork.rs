@@ -334,6 +334,7 @@ impl Call {
         caller_id: Option<&str>,
         out: &mut dyn Outbox,
     ) -> bool {
+        let webrtc = gateway.is_none() && crate::route::is_webrtc_device(uri, peer.transport);
         let call_id = ctx.ids.call_id();
         let from_tag = ctx.ids.tag();
         let branch = ctx.ids.branch();
@@ -403,9 +404,9 @@ impl Call {
         let invite = match &self.offer {
             Some((ct, body)) => {
                 let caller = self.a_invite.body();
-                let bridged =
-                    ctx.media
-                        .branch_offer(self.id, peer.transport, caller, body, self.mode);
+                let bridged = ctx
+                    .media
+                    .branch_offer(self.id, webrtc, caller, body, self.mode);
                 let body = bridged.as_ref().unwrap_or(body);
                 if crate::webrtc::needs_gateway(body, peer.transport) {
                     tracing::info!(call = self.id, transport = %peer.transport, "the branch's media differs (WebRTC and plain RTP) and no WebRTC gateway bridges them: signalling only");
@@ -438,6 +439,7 @@ impl Call {
             instance: None,
             auth: None,
             auth_sent: false,
+            webrtc,
         });
         if let Some(k) = client {
             ctx.track(k, self.id, Pending::Branch(idx));

@@ -104,6 +104,9 @@ pub(crate) struct Branch {
     pub(crate) auth: Option<GatewayAuth>,
     /// The INVITE was sent again with credentials: a second challenge is final.
     pub(crate) auth_sent: bool,
+    /// The device takes WebRTC media (a browser, an API WebRTC endpoint): what kind of offer
+    /// it got ([`crate::MediaRelay::branch_offer`]) and keeps if it wins.
+    pub(crate) webrtc: bool,
 }
 
 impl Branch {

@@ -13,6 +13,14 @@ const WEBRTC: &[u8] =
 
 use crate::net::*;
 
+fn kind(webrtc: bool) -> &'static str {
+    if webrtc {
+        "webrtc"
+    } else {
+        "plain"
+    }
+}
+
 /// Records the calls it gets, in order.
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<String>>>);
@@ -35,7 +43,7 @@ impl MediaRelay for Recorder {
     fn branch_offer(
         &mut self,
         call: u64,
-        transport: Transport,
+        webrtc: bool,
         caller: &Bytes,
         sdp: &Bytes,
         _: MediaMode,
@@ -44,15 +52,15 @@ impl MediaRelay for Recorder {
         self.0
             .lock()
             .unwrap()
-            .push(format!("branch_offer {call} {transport}"));
+            .push(format!("branch_offer {call} {}", kind(webrtc)));
         // a browser branch gets an offer of its own
-        transport.is_websocket().then(|| Bytes::from_static(WEBRTC))
+        webrtc.then(|| Bytes::from_static(WEBRTC))
     }
-    fn branch_won(&mut self, call: u64, transport: Transport) {
+    fn branch_won(&mut self, call: u64, webrtc: bool) {
         self.0
             .lock()
             .unwrap()
-            .push(format!("branch_won {call} {transport}"));
+            .push(format!("branch_won {call} {}", kind(webrtc)));
     }
     fn end(&mut self, _: u64) -> Option<CallStats> {
         None
@@ -136,9 +144,9 @@ fn each_fork_branch_gets_its_own_offer_and_the_winner_is_told_before_its_answer(
         log,
         [
             "offer 1 A",
-            "branch_offer 1 udp",
-            "branch_offer 1 ws",
-            "branch_won 1 ws",
+            "branch_offer 1 plain",
+            "branch_offer 1 webrtc",
+            "branch_won 1 webrtc",
             "answer 1 B"
         ]
     );
@@ -147,4 +155,29 @@ fn each_fork_branch_gets_its_own_offer_and_the_winner_is_told_before_its_answer(
         .take(BOB1)
         .iter()
         .any(|m| m.method() == Some(&Method::Cancel)));
+}
+
+/// An API WebRTC endpoint (`;endpoint=webrtc`, reached over UDP) forked with a plain phone:
+/// its branch gets the WebRTC offer like a browser's, and wins as a WebRTC device.
+#[test]
+fn an_api_webrtc_endpoint_in_a_fork_gets_the_webrtc_offer() {
+    let mut n = Net::onnet();
+    let rec = Recorder::default();
+    n.calls.set_media(Box::new(rec.clone()));
+    n.dir.accounts.insert("bob".into());
+    let phone = target("bob", BOB1, None);
+    let mut app = target("bob", BOB2, None);
+    app.uri = format!("sip:bob@{BOB2};api-session=reg-1;endpoint=webrtc");
+    n.dir.contacts.insert("bob".into(), vec![phone, app]);
+    n.deliver(&invite("f2", "bob", true), ALICE);
+    let to_phone = n.request(BOB1, Method::Invite);
+    let to_app = n.request(BOB2, Method::Invite);
+    assert_eq!(to_phone.body().as_ref(), SDP.as_bytes());
+    assert_eq!(to_app.body().as_ref(), WEBRTC);
+    n.deliver_msg(
+        reply(&to_app, 200, "b2", "sip:bob@198.51.100.3", true),
+        BOB2,
+    );
+    let log = rec.0.lock().unwrap().clone();
+    assert!(log.contains(&"branch_won 1 webrtc".to_owned()), "{log:?}");
 }
