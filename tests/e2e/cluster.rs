@@ -137,8 +137,21 @@ pub(crate) fn nodes_on(
     accounts: &[(&str, &str)],
     db_url: Option<&str>,
 ) -> Vec<Node> {
+    nodes_at(redis, n, accounts, db_url, |_| [127, 0, 0, 1], "")
+}
+
+/// [`nodes_on`] with node `i`'s internal address on the loopback IP `ip(i)` and `extra`
+/// appended to every node's config.
+pub(crate) fn nodes_at(
+    redis: &Redis,
+    n: usize,
+    accounts: &[(&str, &str)],
+    db_url: Option<&str>,
+    ip: impl Fn(usize) -> [u8; 4],
+    extra: &str,
+) -> Vec<Node> {
     let internals: Vec<SocketAddr> = (0..n)
-        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        .map(|i| SocketAddr::from((ip(i), free_port())))
         .collect();
     internals
         .iter()
@@ -186,7 +199,7 @@ redis = "{redis}"
 internal = "{internal}"
 nodes = [{others}]
 secret = "{SECRET}"
-"#,
+{extra}"#,
                 redis = redis.url(),
                 others = others.join(", "),
                 database = match db_url {
@@ -264,6 +277,48 @@ pub(crate) const ACCOUNTS: &[(&str, &str)] = &[
     ("bob", "builder"),
     ("carol", "c4rol"),
 ];
+
+/// One node relays the requests of all its phones to another from its internal address: the
+/// sum is no flood. Every node here has its own loopback IP and `[security] source_rate = 10`
+/// (100/s for a registered phone's address): alice's 30 MESSAGEs in about a second reach bob
+/// on the other node, which would have banned node 1's address at its 11th.
+#[test]
+fn the_other_nodes_are_exempt_from_the_flood_limit() {
+    let Some(redis) = Redis::start() else { return };
+    let nodes = nodes_at(
+        &redis,
+        2,
+        ACCOUNTS,
+        None,
+        |i| [127, 0, 0, 2 + i as u8],
+        "\n[security]\nsource_rate = 10\n",
+    );
+    let n0 = started(&nodes[0]);
+    let n1 = started(&nodes[1]);
+    let port = free_port();
+    register_device(&nodes[0].site, &n0, "bob", "builder", port);
+    wait_binding(&redis, "bob", "node0");
+    // alice's own address counts as a registered phone's on node 1
+    register_device(&nodes[1].site, &n1, "alice", "wonderland", free_port());
+    let bob = Sipp::new(&nodes[0].site, "uas_message.xml", port)
+        .args(&["-m", "30"])
+        .spawn();
+    let rows: Vec<String> = (0..30)
+        .map(|i| format!("alice;wonderland;bob;burst {i}"))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    ok(
+        "alice's 30 MESSAGEs through node 1",
+        Sipp::new(&nodes[1].site, "uac_message.xml", free_port())
+            .rows(&rows)
+            .args(&["-m", "30", "-r", "30"])
+            .target(n1.udp)
+            .run(),
+    );
+    ok("bob's phone on node 0 got all 30", bob.wait());
+    n0.stop();
+    n1.stop();
+}
 
 #[test]
 fn calls_and_messages_cross_nodes_both_ways() {

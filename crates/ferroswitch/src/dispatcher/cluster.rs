@@ -30,6 +30,7 @@ impl Dispatcher {
     /// phones are relayed.
     pub(crate) fn with_cluster(mut self, node: crate::cluster::Node) -> Self {
         self.cluster = Some(node);
+        self.set_flood_exempt();
         self
     }
 

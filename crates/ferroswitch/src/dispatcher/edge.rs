@@ -27,8 +27,19 @@ impl Dispatcher {
         streams: crate::conn_limits::StreamLimits,
     ) {
         self.flood.set_limits(flood);
-        self.flood.set_exempt(self.trusted.clone());
+        self.set_flood_exempt();
         self.transports.set_stream_limits(streams);
+    }
+
+    /// The sources the flood limit never counts: trusted peers and, with `[cluster]`, the other
+    /// nodes' internal addresses (one node relays the requests of all its phones to another:
+    /// their sum is no flood).
+    pub(super) fn set_flood_exempt(&mut self) {
+        let mut exempt = self.trusted.clone();
+        if let Some(node) = &self.cluster {
+            exempt.extend(node.nodes.iter().map(|a| a.ip()));
+        }
+        self.flood.set_exempt(exempt);
     }
 
     /// Whether a datagram from `ip` goes on (responses always do: they only match our own
