@@ -47,11 +47,20 @@ fn plain_phone(site: &Site, server: &Server, scenario: &str) -> crate::calls::Ru
         .spawn()
 }
 
-/// The relay ports (42800-42899) that are bound: those of live relay sessions and gateways.
-fn bound_relay_ports() -> Vec<u16> {
-    (42800..=42899)
-        .filter(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_err())
-        .collect()
+/// The relay ports (42800-42899) that are bound: those of live relay sessions and gateways,
+/// once their count is `expected` (the relay thread closes sockets after the signalling that
+/// ends them) or after 5 s.
+fn bound_relay_ports(expected: usize) -> Vec<u16> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let bound: Vec<u16> = (42800..=42899)
+            .filter(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_err())
+            .collect();
+        if bound.len() == expected || std::time::Instant::now() > deadline {
+            return bound;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -88,7 +97,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     assert!(ok, "the plain phone (plain offer, then CANCEL):\n{out}");
     // the gateway's ports: the browser's (RTCP muxed), the caller's RTP and RTCP; the plain
     // offer's pair is closed
-    let ports = bound_relay_ports();
+    let ports = bound_relay_ports(3);
     assert_eq!(
         ports.len(),
         3,
@@ -105,7 +114,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     let (ok, out) = alice.wait();
     assert!(ok, "alice:\n{out}");
     assert_eq!(
-        bound_relay_ports(),
+        bound_relay_ports(0),
         Vec::<u16>::new(),
         "nothing left of the first call"
     );
@@ -128,7 +137,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     web.answer(&invite, 487, None);
     web.expect_request("ACK", 10);
     // the plain call's two pairs (RTP and RTCP each side); the gateway's ports are closed
-    let ports = bound_relay_ports();
+    let ports = bound_relay_ports(4);
     assert_eq!(
         ports.len(),
         4,
@@ -142,7 +151,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
         "the plain phone (plain offer, answered, echoing):\n{out}"
     );
     assert_eq!(
-        bound_relay_ports(),
+        bound_relay_ports(0),
         Vec::<u16>::new(),
         "nothing left of the second call"
     );
