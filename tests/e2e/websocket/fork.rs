@@ -47,20 +47,46 @@ fn plain_phone(site: &Site, server: &Server, scenario: &str) -> crate::calls::Ru
         .spawn()
 }
 
-/// The relay ports (42800-42899) that are bound: those of live relay sessions and gateways,
-/// once their count is `expected` (the relay thread closes sockets after the signalling that
-/// ends them) or after 5 s.
-fn bound_relay_ports(expected: usize) -> Vec<u16> {
+/// The relay ports (42800-42899) the server holds: those of live relay sessions and gateways,
+/// read from the server's own sockets (`/proc/PID/fd` against `/proc/net/udp`), so that other
+/// tests' SIPp media ports in that range do not count. Waits (up to 5 s) until their count is
+/// `expected`: the relay thread closes sockets after the signalling that ends them.
+fn bound_relay_ports(server: &Server, expected: usize) -> Vec<u16> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let bound: Vec<u16> = (42800..=42899)
-            .filter(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_err())
-            .collect();
+        let bound = server_udp_ports(server.pid(), 42800..=42899);
         if bound.len() == expected || std::time::Instant::now() > deadline {
             return bound;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// The local UDP ports in `range` of the sockets process `pid` holds.
+fn server_udp_ports(pid: u32, range: std::ops::RangeInclusive<u16>) -> Vec<u16> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ports: Vec<u16> = ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| t.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let port = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
+            (range.contains(&port) && inodes.contains(*cols.get(9)?)).then_some(port)
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 #[test]
@@ -97,7 +123,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     assert!(ok, "the plain phone (plain offer, then CANCEL):\n{out}");
     // the gateway's ports: the browser's (RTCP muxed), the caller's RTP and RTCP; the plain
     // offer's pair is closed
-    let ports = bound_relay_ports(3);
+    let ports = bound_relay_ports(&server, 3);
     assert_eq!(
         ports.len(),
         3,
@@ -114,7 +140,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     let (ok, out) = alice.wait();
     assert!(ok, "alice:\n{out}");
     assert_eq!(
-        bound_relay_ports(0),
+        bound_relay_ports(&server, 0),
         Vec::<u16>::new(),
         "nothing left of the first call"
     );
@@ -137,7 +163,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     web.answer(&invite, 487, None);
     web.expect_request("ACK", 10);
     // the plain call's two pairs (RTP and RTCP each side); the gateway's ports are closed
-    let ports = bound_relay_ports(4);
+    let ports = bound_relay_ports(&server, 4);
     assert_eq!(
         ports.len(),
         4,
@@ -151,7 +177,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
         "the plain phone (plain offer, answered, echoing):\n{out}"
     );
     assert_eq!(
-        bound_relay_ports(0),
+        bound_relay_ports(&server, 0),
         Vec::<u16>::new(),
         "nothing left of the second call"
     );
