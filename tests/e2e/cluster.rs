@@ -28,15 +28,23 @@ impl Redis {
             return None;
         }
         let mut r = Self {
-            port: free_port(),
+            port: 0,
             child: None,
             dir: tempfile::tempdir().expect("tempdir"),
         };
-        r.run();
-        Some(r)
+        // a free port may be taken by a parallel test before redis-server binds it: then
+        // redis-server exits, and another port is tried
+        for _ in 0..5 {
+            r.port = free_port();
+            if r.run() {
+                return Some(r);
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
     }
 
-    fn run(&mut self) {
+    /// Starts redis-server on `self.port`; `false` when it exited (its port was taken).
+    fn run(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -49,12 +57,19 @@ impl Redis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.cli(&["PING"]).trim() != "PONG" {
+            if let Some(c) = self.child.as_mut() {
+                if c.try_wait().ok().flatten().is_some() {
+                    self.child = None;
+                    return false;
+                }
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not answer PING"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        true
     }
 
     /// Kills it (everything it held is lost: no persistence).
@@ -68,7 +83,11 @@ impl Redis {
     /// Starts it again, empty, on the same port.
     pub(crate) fn restart(&mut self) {
         self.stop();
-        self.run();
+        assert!(
+            self.run(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
     }
 
     pub(crate) fn url(&self) -> String {
