@@ -62,17 +62,23 @@ struct Api {
     token: String,
 }
 
+/// `POST /oauth/token` with client `crm`'s credentials as a form, `secret` as its secret.
+async fn token_request(http: &reqwest::Client, base: &str, secret: &str) -> reqwest::Response {
+    http.post(format!("{base}/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&client_id=crm&client_secret={secret}"
+        ))
+        .send()
+        .await
+        .unwrap()
+}
+
 impl Api {
     async fn connect(server: &Server) -> Self {
         let base = format!("http://{}", api_addr(server));
         let http = reqwest::Client::new();
-        let r = http
-            .post(format!("{base}/oauth/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials&client_id=crm&client_secret=crm-secret-0123456789")
-            .send()
-            .await
-            .unwrap();
+        let r = token_request(&http, &base, "crm-secret-0123456789").await;
         assert_eq!(r.status(), 200);
         let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
         assert_eq!(v["token_type"], "Bearer");
@@ -446,13 +452,7 @@ fn wrong_forged_and_expired_tokens_get_401() {
     block(async {
         let base = format!("http://{}", api_addr(&server));
         let http = reqwest::Client::new();
-        let r = http
-            .post(format!("{base}/oauth/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials&client_id=crm&client_secret=wrong-secret-000000")
-            .send()
-            .await
-            .unwrap();
+        let r = token_request(&http, &base, "wrong-secret-000000").await;
         assert_eq!(r.status(), 401);
         let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
         assert_eq!(v["error"], "Unauthorized: invalid credentials");
