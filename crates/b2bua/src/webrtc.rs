@@ -5,12 +5,11 @@
 //! passes each side's SDP to the other unchanged, so a browser and a plain phone agree on
 //! signalling but no media flows between them. The gateway gets every SDP a leg sends or is
 //! sent through [`crate::MediaRelay`] (`offer`/`answer` per side, as the relay does today), and
-//! per branch through [`crate::MediaRelay::branch_offer`], with the branch's transport: a
-//! browser branch (WS/WSS) must get a DTLS-SRTP offer, a plain branch an RTP/AVP one, from the
+//! per branch through [`crate::MediaRelay::branch_offer`], with the device's kind: a WebRTC
+//! device (a browser over WS/WSS, an API WebRTC endpoint) must get a DTLS-SRTP offer, a plain
+//! one an RTP/AVP one, from the
 //! same A-leg offer when one call forks to both (the account's phone and its web phone ring
 //! together). [`needs_gateway`] says when the two differ.
-
-use sip_message::Transport;
 
 /// Whether `sdp` describes WebRTC media: DTLS-SRTP (`UDP/TLS/RTP/SAVPF` or `a=fingerprint`).
 pub fn is_webrtc_sdp(sdp: &[u8]) -> bool {
@@ -21,10 +20,11 @@ pub fn is_webrtc_sdp(sdp: &[u8]) -> bool {
     })
 }
 
-/// Whether an offer `sdp` must be bridged to be understood over `transport`: WebRTC media to
-/// a plain (UDP/TCP/TLS) leg, or plain media to a browser (WebSocket) leg.
-pub fn needs_gateway(sdp: &[u8], transport: Transport) -> bool {
-    is_webrtc_sdp(sdp) != transport.is_websocket()
+/// Whether an offer `sdp` must be bridged to be understood by a device that takes WebRTC
+/// media (`webrtc_device`) or plain RTP: WebRTC media to a plain phone, or plain media to a
+/// browser.
+pub fn needs_gateway(sdp: &[u8], webrtc_device: bool) -> bool {
+    is_webrtc_sdp(sdp) != webrtc_device
 }
 
 #[cfg(test)]
@@ -38,9 +38,9 @@ mod tests {
         let phone = b"v=0\r\nm=audio 4000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n";
         assert!(is_webrtc_sdp(browser));
         assert!(!is_webrtc_sdp(phone));
-        assert!(needs_gateway(browser, Transport::Udp));
-        assert!(!needs_gateway(browser, Transport::Wss));
-        assert!(needs_gateway(phone, Transport::Ws));
-        assert!(!needs_gateway(phone, Transport::Tls));
+        assert!(needs_gateway(browser, false));
+        assert!(!needs_gateway(browser, true));
+        assert!(needs_gateway(phone, true));
+        assert!(!needs_gateway(phone, false));
     }
 }

@@ -408,7 +408,7 @@ impl Call {
                     .media
                     .branch_offer(self.id, webrtc, caller, body, self.mode);
                 let body = bridged.as_ref().unwrap_or(body);
-                if crate::webrtc::needs_gateway(body, peer.transport) {
+                if crate::webrtc::needs_gateway(body, webrtc) {
                     tracing::info!(call = self.id, transport = %peer.transport, "the branch's media differs (WebRTC and plain RTP) and no WebRTC gateway bridges them: signalling only");
                 }
                 b.finish_request_with_body(ct, body)
