@@ -23,6 +23,10 @@ const CALL_ID_HOST: &str = "@ferroswitch";
 #[derive(Debug, Clone)]
 pub struct Ids {
     counter: u64,
+    /// This generator's shard and the number of shards: its tags, branches and Call-IDs hash
+    /// back to `shard` ([`crate::shard::index`]), so their messages find it ([`Self::for_shard`]).
+    shard: usize,
+    shards: usize,
 }
 
 impl Ids {
@@ -34,7 +38,38 @@ impl Ids {
     /// A generator keyed with `seed`: the same seed gives the same values (deterministic
     /// tests); nearby seeds give unrelated streams.
     pub fn new(seed: u64) -> Self {
-        Self { counter: mix(seed) }
+        Self {
+            counter: mix(seed),
+            shard: 0,
+            shards: 1,
+        }
+    }
+
+    /// A generator for shard `shard` of `shards`: each tag, branch and Call-ID it makes hashes
+    /// back to `shard`, so the responses and in-dialog requests they name are routed to the
+    /// shard that made them (`crate::shard`). It draws `shards` values per token on average.
+    pub fn for_shard(seed: u64, shard: usize, shards: usize) -> Self {
+        Self {
+            shard: if shards > 1 { shard } else { 0 },
+            shards: shards.max(1),
+            ..Self::new(seed)
+        }
+    }
+
+    /// The same generator moved to shard `shard` of `shards` (see [`Self::for_shard`]).
+    pub fn set_shard(&mut self, shard: usize, shards: usize) {
+        self.shard = if shards > 1 { shard } else { 0 };
+        self.shards = shards.max(1);
+    }
+
+    /// The next token of this shape that hashes back to this generator's shard.
+    fn owned(&mut self, prefix: &str, suffix: &str) -> Token {
+        loop {
+            let t = Token::new(prefix, self.next_u64(), suffix);
+            if self.shards == 1 || crate::shard::index(&t, self.shards) == self.shard {
+                return t;
+            }
+        }
     }
 
     /// The next value.
@@ -50,17 +85,17 @@ impl Ids {
 
     /// A From/To tag (16 hex digits).
     pub fn tag(&mut self) -> Token {
-        self.hex()
+        self.owned("", "")
     }
 
     /// A top Via branch: the magic cookie, then 16 hex digits.
     pub fn branch(&mut self) -> Token {
-        Token::new(MAGIC_COOKIE, self.next_u64(), "")
+        self.owned(MAGIC_COOKIE, "")
     }
 
     /// A Call-ID: 16 hex digits `@ferroswitch`.
     pub fn call_id(&mut self) -> Token {
-        Token::new("", self.next_u64(), CALL_ID_HOST)
+        self.owned("", CALL_ID_HOST)
     }
 }
 

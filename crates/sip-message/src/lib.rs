@@ -29,6 +29,7 @@ mod message;
 mod peer;
 mod print;
 mod sanity;
+pub mod shard;
 mod tag;
 mod uri;
 
