@@ -60,6 +60,9 @@ pub struct Config {
     /// How long a SIGTERM/SIGINT shutdown may take: calls are ended, in-flight transactions
     /// answered and every queued database write flushed within it. Default 10 s; 1 to 300 s.
     pub shutdown_timeout: Duration,
+    /// How many core shards process SIP (docs/architecture.md "Shards"): `None` is one per
+    /// core of the machine. 1 to 256.
+    pub shards: Option<usize>,
     /// How gateways' DNS names are resolved (RFC 3263).
     pub dns: DnsSettings,
     /// Credentials and TLS trust per gateway (carrier trunks), by gateway name.
@@ -100,6 +103,7 @@ impl Default for Config {
             media: None,
             trusted_peers: Vec::new(),
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
+            shards: None,
             dns: DnsSettings::default(),
             trunks: Vec::new(),
             voicemail: crate::voicemail::VoicemailSettings::default(),

@@ -33,6 +33,7 @@ struct RawConfig {
     node_id: Option<Spanned<String>>,
     /// Seconds.
     shutdown_timeout: Option<Spanned<u32>>,
+    shards: Option<Spanned<u32>>,
     #[serde(default)]
     trusted_peers: Vec<IpAddr>,
     #[serde(default)]
@@ -303,6 +304,9 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
         "shutdown_timeout",
     ) {
         config.shutdown_timeout = Duration::from_secs(seconds.into());
+    }
+    if let Some(n) = at.take_opt(raw.shards, Field::Shards, "shards") {
+        config.shards = Some(n as usize);
     }
     config.trusted_peers = raw.trusted_peers;
 
@@ -886,6 +890,15 @@ mod tests {
             e.starts_with("t.toml:4: registrar.algorithms[1]: unknown digest algorithm"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn shards_are_one_to_256_or_one_per_core() {
+        assert_eq!(parse(MINIMAL, Path::new("t.toml")).unwrap().shards, None);
+        let c = parse(&format!("shards = 2\n{MINIMAL}"), Path::new("t.toml")).unwrap();
+        assert_eq!(c.shards, Some(2));
+        let e = err(&format!("shards = 0\n{MINIMAL}"));
+        assert!(e.starts_with("t.toml:1: shards: "), "{e}");
     }
 
     #[test]

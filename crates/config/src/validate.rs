@@ -33,6 +33,12 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
         return Err(check.fail(&[Field::NodeId], rule));
     }
     check.seconds(Field::ShutdownTimeout, config.shutdown_timeout, 1..=300)?;
+    if config.shards.is_some_and(|n| !(1..=256).contains(&n)) {
+        return Err(check.fail(
+            &[Field::Shards],
+            "must be 1 to 256 (or left out: one per core)",
+        ));
+    }
     let listeners = std::mem::take(&mut config.listeners);
     config.listeners = check.listeners(listeners, config.tls.is_some())?;
     if let Some(tls) = &mut config.tls {

@@ -539,7 +539,7 @@ impl<'d, 'input> Reader<'d, 'input> {
 
     fn node(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "node", &[])?;
-        let params = self.params(node, "node".into(), &["id", "shutdown-timeout"])?;
+        let params = self.params(node, "node".into(), &["id", "shutdown-timeout", "shards"])?;
         if let Some(id) = self.value(&params, "id", Some(Field::NodeId))? {
             self.config.node_id = id;
         }
@@ -547,6 +547,9 @@ impl<'d, 'input> Reader<'d, 'input> {
             self.value(&params, "shutdown-timeout", Some(Field::ShutdownTimeout))?
         {
             self.config.shutdown_timeout = t;
+        }
+        if let Some(n) = self.value::<u32>(&params, "shards", Some(Field::Shards))? {
+            self.config.shards = Some(n as usize);
         }
         Ok(())
     }

@@ -29,6 +29,7 @@ impl Hook {
 pub(crate) enum Field {
     NodeId,
     ShutdownTimeout,
+    Shards,
     /// The listener list as a whole (where to report "no listener").
     Listeners,
     /// The address of `Config::listeners[i]`, as the format layer built the list.
@@ -108,6 +109,7 @@ impl Field {
         match self {
             Self::NodeId => "node_id".into(),
             Self::ShutdownTimeout => "shutdown_timeout".into(),
+            Self::Shards => "shards".into(),
             Self::Listeners => "listener".into(),
             Self::ListenerAddr(i) => format!("listener[{i}].address"),
             Self::ListenerTransport(i) => format!("listener[{i}].transport"),
