@@ -37,6 +37,17 @@ pub struct Calls {
     /// Parked calls and the pushed devices of ended ones.
     parking: Parking,
     next_id: CallId,
+    /// Call ids go up by this much: one per shard, so a call's id names its shard
+    /// ([`Self::set_shard`], [`shard_of_call`]).
+    id_step: CallId,
+}
+
+/// The shard that owns call `id` among `count` shards ([`Calls::set_shard`]).
+pub fn shard_of_call(id: u64, count: usize) -> usize {
+    if count <= 1 {
+        return 0;
+    }
+    (id.saturating_sub(1) % count as u64) as usize
 }
 
 impl std::fmt::Debug for Calls {
@@ -59,7 +70,19 @@ impl Calls {
             by_server: HashMap::new(),
             parking: Parking::default(),
             next_id: 1,
+            id_step: 1,
         }
+    }
+
+    /// Makes this table shard `index` of `count` (`sip_message::shard`): its B-leg Call-IDs,
+    /// tags and branches hash back to `index`, so the callee's answers and requests find it,
+    /// and its call ids are `index + 1` modulo `count` ([`shard_of_call`]), so the admin API's
+    /// hang-up and the relay's inactivity events find it. Call before the first call.
+    pub fn set_shard(&mut self, index: usize, count: usize) {
+        self.shared.ids.set_shard(index, count);
+        let count = count.max(1) as CallId;
+        self.id_step = count;
+        self.next_id = index as CallId % count + 1;
     }
 
     /// New call policy (a config reload): new calls and deadlines armed from now on use it;
@@ -162,7 +185,7 @@ impl Calls {
             route,
         } = r;
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id += self.id_step;
         if let Some(credit) = self.shared.credit.as_mut() {
             crate::call::authorize(
                 credit.as_mut(),
@@ -611,5 +634,27 @@ impl InviteRefusal {
             _ => b.warning(self),
         };
         b.finish()
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn a_shards_call_ids_name_it() {
+        let epoch = sip_message::Epoch::new(Instant::now(), 1_700_000_000_000);
+        for count in 1..=4 {
+            for index in 0..count {
+                let mut calls = Calls::new(B2buaConfig::default(), 1, epoch);
+                calls.set_shard(index, count);
+                for _ in 0..10 {
+                    let id = calls.next_id;
+                    calls.next_id += calls.id_step;
+                    assert!(id >= 1);
+                    assert_eq!(shard_of_call(id, count), index, "id {id} of {count}");
+                }
+            }
+        }
     }
 }

@@ -86,7 +86,7 @@ use sip_message::Peer;
 pub use sip_transaction::{ClientKey, Outbox, ServerKey};
 
 pub use call::GatewayAuth;
-pub use calls::Calls;
+pub use calls::{shard_of_call, Calls};
 pub use dialplan;
 /// Which leg a message belongs to (A faces the caller, B the callee), and the relay's
 /// counters of one call for its CDR: the media relay's own types.

@@ -286,6 +286,12 @@ impl Messaging {
         }
     }
 
+    /// Makes this core shard `index` of `count` (`sip_message::shard`): the tags, branches and
+    /// Call-IDs of the MESSAGEs it forwards hash back to `index`, so their answers find it.
+    pub fn set_shard(&mut self, index: usize, count: usize) {
+        self.ids.set_shard(index, count);
+    }
+
     /// How long a forwarded MESSAGE waits for a device before the sender gets 202 Accepted.
     pub fn set_answer_timeout(&mut self, after: Duration) {
         self.answer_after = after;

@@ -264,6 +264,12 @@ impl PresenceServer {
         }
     }
 
+    /// Makes this server shard `index` of `count` (`sip_message::shard`): the To tags of its
+    /// subscription dialogs hash back to `index`, so in-dialog SUBSCRIBEs find it.
+    pub fn set_shard(&mut self, index: usize, count: usize) {
+        self.tokens.set_shard(index, count);
+    }
+
     /// Adds an event package. A package of a name already served replaces nothing: the first
     /// one registered wins.
     pub fn add_package(&mut self, package: Box<dyn EventPackage>) {

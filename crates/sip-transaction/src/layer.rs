@@ -96,6 +96,13 @@ impl TransactionLayer {
         &self.cfg
     }
 
+    /// Makes this layer shard `index` of `count` (`sip_message::shard`): the branches and
+    /// tags it makes hash back to `index`, so their responses and in-dialog requests are routed
+    /// to it.
+    pub fn set_shard(&mut self, index: usize, count: usize) {
+        self.ids.set_shard(index, count);
+    }
+
     /// A fresh RFC 3261 branch (`z9hG4bK` + 16 hex digits), unique within this layer.
     pub fn new_branch(&mut self) -> Token {
         self.ids.branch()
