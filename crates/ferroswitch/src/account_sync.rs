@@ -25,7 +25,7 @@ const BATCH: u32 = 1000;
 const KEEP: Duration = Duration::from_secs(3600);
 
 /// Accounts read again after a change.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Reloaded {
     /// Every account (after an import, or many changes at once).
     All(Vec<store::Account>),

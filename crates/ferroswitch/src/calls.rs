@@ -24,7 +24,7 @@ pub(crate) struct Profile {
 }
 
 /// Routing tables, loaded from storage at start.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Routing {
     /// Gateways by name, located through DNS (`gateways.rs`).
     pub(crate) gateways: HashMap<String, crate::gateways::GatewayRoute>,

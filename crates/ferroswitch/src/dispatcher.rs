@@ -24,6 +24,7 @@ mod lifecycle;
 mod messages;
 mod misses;
 mod operator;
+mod shard;
 mod voicemail;
 
 use auth::cached;
@@ -87,6 +88,15 @@ pub(crate) enum Input {
     Accounts {
         changed: crate::account_sync::Reloaded,
         done: Vec<tokio::sync::oneshot::Sender<()>>,
+    },
+    /// Another core shard's presence publication changed (`shards.rs`): kept here as a remote
+    /// publication, this shard's watchers notified.
+    Publication(store::PublicationChange),
+    /// `login` registered `binding` on its own shard, and a call parked on this shard waits
+    /// for it ([`crate::shards::Awaited`]).
+    Registered {
+        login: String,
+        binding: Box<registrar::Binding>,
     },
 }
 
@@ -168,6 +178,8 @@ pub(crate) struct Dispatcher {
     credit: Option<crate::billing_io::CreditHandle>,
     /// `[cluster]`: the other nodes' bindings and the relay to ours (`dispatcher/cluster.rs`).
     cluster: Option<crate::cluster::Node>,
+    /// The other core shards, when there are several (`shards.rs`, `dispatcher/shard.rs`).
+    siblings: Option<crate::shards::Siblings>,
 }
 
 impl Dispatcher {
@@ -226,7 +238,14 @@ impl Dispatcher {
             domain: domain::Domain::default(),
             credit: None,
             cluster: None,
+            siblings: None,
         }
+    }
+
+    /// One of several core shards: its links to the others.
+    pub(crate) fn with_siblings(mut self, siblings: crate::shards::Siblings) -> Self {
+        self.siblings = Some(siblings);
+        self
     }
 
     /// The server's one [`sip_message::Epoch`] (`server.rs`), shared with the storage writer.
@@ -327,7 +346,9 @@ impl Dispatcher {
                         match udp[i].try_recv_from(&mut buf) {
                             Ok((n, remote)) => {
                                 if !self.datagram_admitted(now, &buf[..n], remote.ip()) { continue; }
-                                if let Some(Inbound { msg, from }) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
+                                if let Some(inbound) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
+                                    // a datagram of another shard's call goes there, once
+                                    let Some(Inbound { msg, from }) = self.owned(inbound) else { continue };
                                     if self.cluster_relayed(now, &msg, &from) { continue; }
                                     if !self.admits(now, &msg, &from) { continue; }
                                     if self.challenged_statelessly(now, &msg, &from) { continue; }
@@ -350,7 +371,9 @@ impl Dispatcher {
                     }
                     let now = Instant::now();
                     for Inbound { msg, from } in batch.drain(..) {
-                        if msg.is_request() && !self.source_admitted(now, from.remote.ip()) { continue; }
+                        // a datagram here was handed over by the shard that read it, and counted there
+                        if msg.is_request() && from.transport != sip_message::Transport::Udp
+                            && !self.source_admitted(now, from.remote.ip()) { continue; }
                         if self.cluster_relayed(now, &msg, &from) { continue; }
                         if !self.admits(now, &msg, &from) { continue; }
                         if self.challenged_statelessly(now, &msg, &from) { continue; }
@@ -441,6 +464,7 @@ impl Dispatcher {
                         });
                     }
                     CallEvent::Push(p) => {
+                        self.awaits_elsewhere(&p.callee);
                         if let Some(node) = &self.cluster {
                             // the other nodes relay a pick-up of a call parked here to us
                             node.announce_park(&p.call_id, p.kind == b2bua::PushKind::IncomingCall);
@@ -639,6 +663,10 @@ impl Dispatcher {
                 for d in done {
                     let _ = d.send(());
                 }
+            }
+            Input::Publication(change) => self.sibling_publication(now, change),
+            Input::Registered { login, binding } => {
+                self.sibling_registered(now, &login, *binding)
             }
             Input::MediaInactive(call) => {
                 let mut out = TxOut {

@@ -66,6 +66,7 @@ mod run_options;
 mod secrets;
 mod security;
 mod server;
+mod shards;
 mod tls;
 mod transport;
 mod voicemail_mail;

@@ -14,6 +14,8 @@ use tokio::net::{TcpListener, UdpSocket};
 #[derive(Debug)]
 pub(crate) struct BoundUdp {
     pub(crate) socket: Arc<UdpSocket>,
+    /// Core shards 1.. read these: `SO_REUSEPORT` sockets on the same address (`shards.rs`).
+    pub(crate) more: Vec<Arc<UdpSocket>>,
     /// The address the socket is bound to.
     pub(crate) local: SocketAddr,
     /// The address put in our Via, Record-Route and Contact instead (1:1 NAT), if configured.
@@ -43,7 +45,7 @@ pub(crate) struct Bound {
 
 /// Binds every listener of `config`; the first that fails stops the start with an error naming
 /// the setting (file, line, key — or the command-line option) to change.
-pub(crate) async fn bind_all(config: &Config) -> anyhow::Result<Bound> {
+pub(crate) async fn bind_all(config: &Config, shards: usize) -> anyhow::Result<Bound> {
     let mut bound = Bound::default();
     for l in &config.listeners {
         let fail = |e: std::io::Error| {
@@ -51,10 +53,19 @@ pub(crate) async fn bind_all(config: &Config) -> anyhow::Result<Bound> {
         };
         match l.transport {
             Transport::Udp => {
-                let socket = crate::transport::bind_udp(l.addr).map_err(fail)?;
+                let shared = shards > 1;
+                let socket = crate::transport::bind_udp(l.addr, shared).map_err(fail)?;
                 let local = socket.local_addr().map_err(fail)?;
+                // the other shards' sockets on the same (now concrete) address
+                let mut more = Vec::with_capacity(shards.saturating_sub(1));
+                for _ in 1..shards {
+                    more.push(Arc::new(
+                        crate::transport::bind_udp(local, true).map_err(fail)?,
+                    ));
+                }
                 bound.udp.push(BoundUdp {
                     socket: Arc::new(socket),
+                    more,
                     local,
                     advertise: l.advertise.map(|a| a.addr(local)),
                 });

@@ -42,10 +42,26 @@ pub(crate) enum CoreRequest {
     },
 }
 
-/// The admin API's end of the channel to the dispatcher.
+/// The admin API's end of the channels to the dispatchers (one per core shard, `shards.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct CoreLink {
-    tx: mpsc::UnboundedSender<CoreRequest>,
+    tx: std::sync::Arc<[mpsc::UnboundedSender<CoreRequest>]>,
+}
+
+impl CoreRequest {
+    /// The shard that answers: the login's (its bindings are written there), the call's; the
+    /// location table is shared, so any shard lists every binding.
+    fn shard(&self, count: usize) -> usize {
+        match self {
+            Self::Registrations { login: None, .. } | Self::Calls { .. } => 0,
+            Self::Registrations {
+                login: Some(login), ..
+            }
+            | Self::Unregister { login, .. }
+            | Self::ApiBinding { login, .. } => sip_message::shard::index(login, count),
+            Self::HangUp { id, .. } => b2bua::shard_of_call(*id, count),
+        }
+    }
 }
 
 /// The SIP core did not answer (not running, or stuck for 2 s).
@@ -54,15 +70,36 @@ pub(crate) struct CoreLink {
 pub(crate) struct NoAnswer;
 
 impl CoreLink {
-    /// The link and the dispatcher's receiving end.
-    pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<CoreRequest>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, rx)
+    /// The link and each shard's receiving end.
+    pub(crate) fn new(shards: usize) -> (Self, Vec<mpsc::UnboundedReceiver<CoreRequest>>) {
+        let (tx, rx): (Vec<_>, Vec<_>) =
+            (0..shards.max(1)).map(|_| mpsc::unbounded_channel()).unzip();
+        (Self { tx: tx.into() }, rx)
+    }
+
+    /// Sends `r` to the shard that answers it ([`CoreRequest`]).
+    fn send(&self, r: CoreRequest) -> Result<(), NoAnswer> {
+        let to = r.shard(self.tx.len());
+        self.tx[to].send(r).map_err(|_| NoAnswer)
     }
 
     /// Sends `r` without waiting for an answer.
     pub(crate) fn tell(&self, r: CoreRequest) -> Result<(), NoAnswer> {
-        self.tx.send(r).map_err(|_| NoAnswer)
+        self.send(r)
+    }
+
+    /// The calls of every shard.
+    pub(crate) async fn calls(&self) -> Result<Vec<b2bua::CallSummary>, NoAnswer> {
+        let mut all = Vec::new();
+        for tx in self.tx.iter() {
+            let (reply, answer) = oneshot::channel();
+            tx.send(CoreRequest::Calls { reply }).map_err(|_| NoAnswer)?;
+            match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+                Ok(Ok(calls)) => all.extend(calls),
+                _ => return Err(NoAnswer),
+            }
+        }
+        Ok(all)
     }
 
     /// Sends the request `make` builds around the reply sender, and waits for the answer.
@@ -71,7 +108,7 @@ impl CoreLink {
         make: impl FnOnce(oneshot::Sender<T>) -> CoreRequest,
     ) -> Result<T, NoAnswer> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(make(reply)).map_err(|_| NoAnswer)?;
+        self.send(make(reply))?;
         match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
             Ok(Ok(v)) => Ok(v),
             _ => Err(NoAnswer),

@@ -47,7 +47,7 @@ impl std::fmt::Debug for DialTarget {
 
 /// The gateway addresses we may connect to, and what accepted connections get too.
 pub(crate) struct Dialer {
-    core: mpsc::Sender<Inbound>,
+    core: crate::shards::NetTx,
     idle: Duration,
     targets: Mutex<HashMap<(Transport, SocketAddr), DialTarget>>,
 }
@@ -63,7 +63,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Dialer {
-    pub(crate) fn new(core: mpsc::Sender<Inbound>, idle: Duration) -> Self {
+    pub(crate) fn new(core: crate::shards::NetTx, idle: Duration) -> Self {
         Self {
             core,
             idle,

@@ -318,6 +318,22 @@ impl std::fmt::Debug for LiveSettings {
 }
 
 impl LiveSettings {
+    /// A copy for one core shard, told `applied` instead (`shards.rs`: the reload returns
+    /// once every shard applied it).
+    pub(crate) fn for_shard(&self, applied: tokio::sync::oneshot::Sender<()>) -> Self {
+        Self {
+            registrar: self.registrar.clone(),
+            calls: self.calls.clone(),
+            trusted: self.trusted.clone(),
+            system_commands: self.system_commands.clone(),
+            hooks: self.hooks.clone(),
+            applied: Some(applied),
+            auth_limits: self.auth_limits,
+            flood_limits: self.flood_limits,
+            stream_limits: self.stream_limits,
+        }
+    }
+
     pub(crate) fn from_config(config: &Config, hooks: Option<Option<hooks::HookClient>>) -> Self {
         Self {
             registrar: crate::server::registrar_config(config),

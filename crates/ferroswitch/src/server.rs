@@ -96,8 +96,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // before anything counts (the TLS certificate's expiry is set as it is loaded)
     let metrics = crate::metrics::install();
     tracing::info!(config = %config.source.display(), node_id = %config.node_id, "ferroswitch {} starting", env!("CARGO_PKG_VERSION"));
+    // how many core shards process SIP (`shards.rs`): each binds its own UDP sockets
+    let shards = crate::shards::count(&config);
     // every port first: a busy one stops the start before the database or a certificate is made
-    let bound = crate::listeners::bind_all(&config).await?;
+    let bound = crate::listeners::bind_all(&config, shards).await?;
 
     let store = crate::accounts::open_store(&config).await?;
     // the change log is read from here on: nothing written after the accounts are read is
@@ -143,7 +145,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let transports = Transports::default();
-    let (net_tx, net_rx) = mpsc::channel(65_536);
+    // one network channel per shard: connections send each message to its owner shard
+    let (net_txs, net_rxs): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::channel(65_536)).unzip();
+    let net_tx = crate::shards::NetTx::new(net_txs);
     // swapped by a reload: new handshakes take the new certificate
     let tls = match &config.tls {
         Some(tls) if config.listeners.iter().any(|l| l.transport.uses_tls()) => {
@@ -156,21 +160,33 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // A device keeps its TCP/TLS flow alive with re-REGISTERs or RFC 5626 CRLF pings: a
     // connection silent for longer than the longest registration (plus a minute) is dead.
     let stream_idle = Duration::from_secs(u64::from(config.registrar.max_expires) + 60);
-    let mut udp_sockets = Vec::new();
+    // each shard sends from its own sockets; the connections are shared
+    let shard_transports: Vec<Transports> = (0..shards)
+        .map(|i| match i {
+            0 => transports.clone(),
+            _ => transports.for_shard(),
+        })
+        .collect();
+    let mut shard_udp: Vec<Vec<(Arc<tokio::net::UdpSocket>, SocketAddr)>> = vec![Vec::new(); shards];
     // TCP/TLS gateways: the connections we open (outbound.rs), fed like accepted ones
     let dialer = Arc::new(crate::outbound::Dialer::new(net_tx.clone(), stream_idle));
     transports.set_dialer(dialer.clone());
     let mut stream_locals = Vec::new();
     for u in bound.udp {
-        add_udp(&transports, u.socket.clone())?;
         tracing::info!("listening on udp {}", u.local);
-        // behind 1:1 NAT our messages name the public address; the socket answers to it too
         if let Some(public) = u.advertise {
-            add_udp_alias(&transports, public, u.socket.clone());
             tracing::info!(public = %public, "udp {} advertises {public}", u.local);
         }
-        udp_sockets.push((u.socket, u.advertise.unwrap_or(u.local)));
+        for (i, socket) in std::iter::once(u.socket).chain(u.more).enumerate() {
+            add_udp(&shard_transports[i], socket.clone())?;
+            // behind 1:1 NAT our messages name the public address; the socket answers to it too
+            if let Some(public) = u.advertise {
+                add_udp_alias(&shard_transports[i], public, socket.clone());
+            }
+            shard_udp[i].push((socket, u.advertise.unwrap_or(u.local)));
+        }
     }
+    let udp_sockets = &shard_udp[0];
     for b in bound.streams {
         let (t, addr) = (b.transport, b.listener.local_addr()?);
         tracing::info!("listening on {t} {addr}");
@@ -273,7 +289,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let voicemail_mailer = crate::voicemail_mail::start(&config, &store)?;
     let account_sync =
         crate::account_sync::spawn(store.clone(), account_changes_from, inputs_tx.clone());
-    let (core_link, operator_rx) = crate::operator::CoreLink::new();
+    let (core_link, operator_rxs) = crate::operator::CoreLink::new(shards);
     let api_core = core_link.clone();
     if let (Some(listener), Some(admin)) = (admin_listener, &config.admin) {
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
@@ -302,15 +318,20 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    // each driver's completions come on a channel of its own
-    let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
-    let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    // each driver's completions come on a channel of its own, one per shard
+    let (fetched_txs, fetched_rxs): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| mpsc::unbounded_channel()).unzip();
+    let (done_txs, done_rxs): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| mpsc::unbounded_channel()).unzip();
+    let (reports_txs, reports_rxs): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| mpsc::unbounded_channel()).unzip();
+    // the push driver's reports go to the shard of their call, token changes to every shard
+    let reports_tx = crate::shards::route_push_reports(reports_txs);
     let gateway_dns = Arc::new(GatewayContext {
         dns: crate::gateways::GatewayDns::new(&config, dialer)?,
         stream_locals,
     });
-    let (mut calls, routing) = load_calls(
+    let (mut shard_calls, routing) = load_calls(
         &store,
         &config,
         epoch,
@@ -318,42 +339,34 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         routing_now,
         &reloader,
         gateway_dns,
+        shards,
     )
     .await?;
+    // billing runs on one shard (`shards::count`)
     let credit = if config.calls.billing {
         let handle =
             crate::billing_load::start(&store, &config, epoch, dispatcher_writes.clone()).await?;
-        calls.set_credit(Box::new(handle.clone()));
+        shard_calls[0].set_credit(Box::new(handle.clone()));
         Some(handle)
     } else {
         None
     };
     let listener_ips: Vec<std::net::IpAddr> =
         config.listeners.iter().map(|l| l.addr.ip()).collect();
+    // the built-in voicemail's mailbox changes go to the shard of the mailbox's login
     let voicemail = crate::voicemail_service::start(
         &config,
         &store,
-        fetched_tx.clone(),
+        crate::shards::route_mailboxes(&fetched_txs),
         &listener_ips,
         voicemail_mailer.clone(),
     )
     .await?;
-    let (presence, messaging) = load_presence_messaging(
-        &store,
-        &config,
-        epoch,
-        fetched_tx,
-        done_tx,
-        dispatcher_writes.clone(),
-    )
-    .await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
-    let push_tokens = crate::push_io::PushTokens::load(
-        store
-            .list_push_tokens(None)
-            .await
-            .context("loading push tokens")?,
-    );
+    let token_rows = store
+        .list_push_tokens(None)
+        .await
+        .context("loading push tokens")?;
     crate::push_io::spawn_token_updates(
         store.clone(),
         push_token_changes.take(),
@@ -394,54 +407,126 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let dispatcher = Dispatcher::new(
-        TransactionLayer::new(TimerConfig::default()),
-        registrar,
-        transports,
-        store.clone(),
-        dispatcher_writes,
-        inputs_tx.clone(),
-        accounts,
-        calls,
-        routing,
-        presence,
-        messaging,
-        config.trusted_peers.clone(),
-    )
-    .with_epoch(epoch)
-    .with_system_commands(messaging::SystemCommands {
-        content_types: config.push.system_content_types.clone(),
-        body_prefix: config.push.system_body_prefix.clone(),
-    })
-    .with_push(push_tokens, push_poster)
-    .with_voicemail(voicemail.as_ref().map(|(b, _)| b.clone()))
-    .with_api_agent(api_agent)
-    .with_auth_limits((&config.security).into())
-    .with_security(&config.security)
-    .with_domain(
-        config.registrar.domain.clone(),
-        udp_sockets
-            .first()
-            .map(|(_, a)| a.to_string())
-            .unwrap_or_else(|| "localhost".to_owned()),
-    );
-    let dispatcher = match credit {
-        Some(c) => dispatcher.with_credit(c),
-        None => dispatcher,
+    let domain_default = udp_sockets
+        .first()
+        .map(|(_, a)| a.to_string())
+        .unwrap_or_else(|| "localhost".to_owned());
+    // every shard's inputs: with one shard, the server's input channel itself
+    let (shard_inputs, shard_input_rxs, fan_out_rx) = if shards == 1 {
+        (vec![inputs_tx.clone()], vec![inputs_rx], None)
+    } else {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::unbounded_channel()).unzip();
+        (txs, rxs, Some(inputs_rx))
     };
-    let dispatcher = match cluster {
-        Some(node) => dispatcher.with_cluster(node),
-        None => dispatcher,
-    };
-    let inboxes = Inboxes {
-        inputs: inputs_rx,
-        presence: fetched_rx,
-        messaging: done_rx,
-        push: reports_rx,
-        operator: operator_rx,
-        cluster: cluster_rx,
-    };
-    let dispatcher_task = tokio::spawn(dispatcher.run(udp_sockets, net_rx, inboxes));
+    let shard_inputs: Arc<[_]> = shard_inputs.into();
+    let mut shard_input_rxs = shard_input_rxs.into_iter();
+    let awaited = crate::shards::Awaited::default();
+    let mut cluster = cluster;
+    let mut cluster_rx = Some(cluster_rx);
+    let mut credit = credit;
+    let mut registrar = Some(registrar);
+    let mut dispatchers = tokio::task::JoinSet::new();
+    let per_shard = fetched_txs
+        .into_iter()
+        .zip(fetched_rxs)
+        .zip(done_txs.into_iter().zip(done_rxs))
+        .zip(reports_rxs.into_iter().zip(operator_rxs))
+        .zip(net_rxs.into_iter().zip(shard_udp))
+        .zip(shard_calls.into_iter().zip(shard_transports));
+    for (index, ((((fetched, done), (reports_rx, operator_rx)), (net_rx, udp)), (calls, transports))) in
+        per_shard.enumerate()
+    {
+        let siblings = crate::shards::Siblings {
+            index,
+            net: net_tx.clone(),
+            inputs: shard_inputs.clone(),
+            awaited: awaited.clone(),
+        };
+        // a shard's publications are known to the others (`shards::tee_publications`)
+        let presence_writes = match shards {
+            1 => dispatcher_writes.clone(),
+            _ => crate::shards::tee_publications(dispatcher_writes.clone(), siblings.clone()),
+        };
+        let (presence, messaging) = load_presence_messaging(
+            &store,
+            &config,
+            epoch,
+            fetched.0,
+            done.0,
+            presence_writes,
+            (index, shards),
+        )
+        .await?;
+        let mut tx = TransactionLayer::new(TimerConfig::default());
+        tx.set_shard(index, shards);
+        let shard_registrar = match registrar.take() {
+            // the first shard's holds the restored bindings; the others share its table
+            Some(r) => r,
+            None => Registrar::with_location(
+                registrar_config(&config),
+                &secret,
+                location.clone(),
+            ),
+        };
+        let mut shard_registrar = shard_registrar;
+        shard_registrar.set_shard(index, shards);
+        let dispatcher = Dispatcher::new(
+            tx,
+            shard_registrar,
+            transports,
+            store.clone(),
+            dispatcher_writes.clone(),
+            shard_inputs[index].clone(),
+            account_cache.clone(),
+            calls,
+            routing.clone(),
+            presence,
+            messaging,
+            config.trusted_peers.clone(),
+        )
+        .with_epoch(epoch)
+        .with_system_commands(messaging::SystemCommands {
+            content_types: config.push.system_content_types.clone(),
+            body_prefix: config.push.system_body_prefix.clone(),
+        })
+        .with_push(push_tokens.clone(), push_poster.clone())
+        .with_voicemail(voicemail.as_ref().map(|(b, _)| b.clone()))
+        .with_api_agent(api_agent)
+        .with_auth_limits((&config.security).into())
+        .with_security(&config.security)
+        .with_domain(config.registrar.domain.clone(), domain_default.clone());
+        let dispatcher = match credit.take() {
+            Some(c) => dispatcher.with_credit(c),
+            None => dispatcher,
+        };
+        let dispatcher = match cluster.take() {
+            Some(node) => dispatcher.with_cluster(node),
+            None => dispatcher,
+        };
+        let dispatcher = match shards {
+            1 => dispatcher,
+            _ => dispatcher.with_siblings(siblings),
+        };
+        let inboxes = Inboxes {
+            inputs: shard_input_rxs.next().context("a shard without inputs")?,
+            presence: fetched.1,
+            messaging: done.1,
+            push: reports_rx,
+            operator: operator_rx,
+            cluster: cluster_rx
+                .take()
+                .unwrap_or_else(|| mpsc::unbounded_channel().1),
+        };
+        dispatchers.spawn(dispatcher.run(udp, net_rx, inboxes));
+    }
+    if let Some(rx) = fan_out_rx {
+        crate::shards::fan_out(rx, shard_inputs.clone());
+        tracing::info!(shards, "SIP core in {shards} shards");
+    }
+    // one handle for the lifecycle: aborting it aborts every shard (the set drops)
+    let dispatcher_task = tokio::spawn(async move {
+        while dispatchers.join_next().await.is_some() {}
+    });
     tracing::info!("ferroswitch ready");
     crate::notify::ready();
 
@@ -514,6 +599,7 @@ async fn load_presence_messaging(
     fetched: mpsc::UnboundedSender<crate::presence_io::Fetched>,
     done: mpsc::UnboundedSender<crate::messaging_io::Done>,
     writes: mpsc::UnboundedSender<crate::persist::Write>,
+    (shard, shards): (usize, usize),
 ) -> anyhow::Result<(
     crate::presence_io::PresenceIo,
     crate::messaging_io::MessagingIo,
@@ -528,7 +614,9 @@ async fn load_presence_messaging(
         .purge_expired_publications(now)
         .await
         .context("purging expired presence publications")?;
-    if config.web_service.is_some() {
+    if shard > 0 {
+        // said once, by the first shard
+    } else if config.web_service.is_some() {
         tracing::info!(
             publications = rows.len(),
             expired,
@@ -542,8 +630,9 @@ async fn load_presence_messaging(
              web_service hook configured)"
         );
     }
-    let server =
+    let mut server =
         presence::PresenceServer::new(crate::presence_io::presence_config(config), rand::random());
+    server.set_shard(shard, shards);
     let mut presence = crate::presence_io::PresenceIo::new(
         server,
         hooks.clone().filter(|h| h.config().buddy_list.is_some()),
@@ -554,8 +643,10 @@ async fn load_presence_messaging(
     );
     presence.restore(std::time::Instant::now(), rows);
     // the domain comes from the dispatcher (`with_domain`), never the realm
+    let mut core = messaging::Messaging::new("localhost", rand::random());
+    core.set_shard(shard, shards);
     let mut messaging = crate::messaging_io::MessagingIo::new(
-        messaging::Messaging::new("localhost", rand::random()),
+        core,
         hooks,
         store.clone(),
         done,
@@ -573,7 +664,8 @@ async fn load_calls(
     routing_now: Arc<tokio::sync::Notify>,
     reloader: &crate::reload::Reloader,
     gateways: Arc<GatewayContext>,
-) -> anyhow::Result<(b2bua::Calls, crate::calls::Routing)> {
+    shards: usize,
+) -> anyhow::Result<(Vec<b2bua::Calls>, crate::calls::Routing)> {
     let (plan, routing, fingerprint) = load_routing(store, &gateways).await?;
     log_routing(&plan, &routing, "routing loaded");
     spawn_routing_reload(
@@ -583,8 +675,15 @@ async fn load_calls(
         routing_now,
         gateways,
     );
-    let mut calls = b2bua::Calls::new(b2bua_config(config), rand::random(), epoch);
-    calls.set_dial_plan(plan);
+    // one call table per shard; their ids and Call-IDs name their shard
+    let mut calls: Vec<b2bua::Calls> = (0..shards)
+        .map(|i| {
+            let mut c = b2bua::Calls::new(b2bua_config(config), rand::random(), epoch);
+            c.set_shard(i, shards);
+            c.set_dial_plan(plan.clone());
+            c
+        })
+        .collect();
     if let Some(m) = &config.media {
         let (handle, mut events) = media_io::Relay::start(crate::media::relay_config(m))
             .context("starting the media relay")?;
@@ -595,10 +694,12 @@ async fn load_calls(
         );
         reloader.set_media(handle.clone());
         crate::metrics::watch_relay(handle.clone());
-        calls.set_media(Box::new(crate::media::RelayMedia {
-            handle,
-            anchor_onnet: m.anchor_onnet,
-        }));
+        for c in &mut calls {
+            c.set_media(Box::new(crate::media::RelayMedia {
+                handle: handle.clone(),
+                anchor_onnet: m.anchor_onnet,
+            }));
+        }
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
                 // the B2BUA decides: an anchored call is dead, a peer-to-peer one is not

@@ -35,7 +35,6 @@ struct Conn {
 
 #[derive(Default)]
 struct Inner {
-    udp: Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>,
     conns: Mutex<HashMap<ConnId, Conn>>,
     by_remote: Mutex<HashMap<(Transport, SocketAddr), ConnId>>,
     next_conn: AtomicU64,
@@ -49,6 +48,9 @@ struct Inner {
 #[derive(Clone, Default)]
 pub(crate) struct Transports {
     inner: Arc<Inner>,
+    /// The UDP sockets this handle sends from: each core shard has its own (`SO_REUSEPORT`
+    /// sockets on the same addresses, [`Self::for_shard`]); the connections are shared.
+    udp: Arc<Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>>,
 }
 
 impl std::fmt::Debug for Transports {
@@ -74,6 +76,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Transports {
+    /// A handle for another core shard: the same connections, UDP sockets of its own (none
+    /// until [`add_udp`]).
+    pub(crate) fn for_shard(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            udp: Arc::default(),
+        }
+    }
+
     /// Sends to a peer: UDP from the socket the peer talked to; TCP/TLS over the peer's
     /// connection (or any open connection to that address). Says whether the message was
     /// handed over; a failure is for the caller to report to the transaction layer.
@@ -82,7 +93,7 @@ impl Transports {
         match to.transport {
             Transport::Udp => {
                 let sock = {
-                    let udp = lock(&self.inner.udp);
+                    let udp = lock(&self.udp);
                     udp.iter()
                         .find(|(a, _)| *a == to.local)
                         // a wildcard-bound socket: `to.local` holds the concrete address
@@ -263,7 +274,9 @@ pub(crate) fn accept_message(
     Some(msg)
 }
 
-pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+/// Binds a UDP socket; with `shared`, with `SO_REUSEPORT`, so that each core shard binds its
+/// own on the same address and the kernel spreads the datagrams over them (by 4-tuple).
+pub(crate) fn bind_udp(addr: SocketAddr, shared: bool) -> std::io::Result<UdpSocket> {
     let domain = if addr.is_ipv4() {
         socket2::Domain::IPV4
     } else {
@@ -277,6 +290,9 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let _ = s.set_recv_buffer_size(16 << 20);
     let _ = s.set_send_buffer_size(8 << 20);
     s.set_nonblocking(true)?;
+    if shared {
+        s.set_reuse_port(true)?;
+    }
     s.bind(&addr.into())?;
     UdpSocket::from_std(s.into())
 }
@@ -288,14 +304,14 @@ pub(crate) fn add_udp(
     sock: Arc<UdpSocket>,
 ) -> std::io::Result<SocketAddr> {
     let local = sock.local_addr()?;
-    lock(&transports.inner.udp).push((local, sock));
+    lock(&transports.udp).push((local, sock));
     Ok(local)
 }
 
 /// Registers `public` (a listener's advertised address, 1:1 NAT) as another name of a bound
 /// UDP socket: messages to peers whose `local` is the public address leave from that socket.
 pub(crate) fn add_udp_alias(transports: &Transports, public: SocketAddr, sock: Arc<UdpSocket>) {
-    lock(&transports.inner.udp).push((public, sock));
+    lock(&transports.udp).push((public, sock));
 }
 
 /// The address we are reached at by `remote` through a socket bound to `local`: `local` itself,
@@ -376,7 +392,7 @@ pub(crate) async fn serve_tcp(
     listener: TcpListener,
     tls: Option<crate::reload::TlsConfig>,
     transports: Transports,
-    core: mpsc::Sender<Inbound>,
+    core: crate::shards::NetTx,
     idle: Duration,
     advertise: Option<SocketAddr>,
 ) {
@@ -509,7 +525,7 @@ async fn serve_stream<S>(
     local: SocketAddr,
     remote: SocketAddr,
     transports: Transports,
-    core: mpsc::Sender<Inbound>,
+    core: crate::shards::NetTx,
     idle: Duration,
     slot: Option<IpSlot>,
 ) where
@@ -541,7 +557,7 @@ pub(crate) async fn run_stream<S>(
     from: Peer,
     state: Arc<ConnState>,
     transports: Transports,
-    core: mpsc::Sender<Inbound>,
+    core: crate::shards::NetTx,
     idle: Duration,
     tx: mpsc::Sender<Bytes>,
     mut rx: mpsc::Receiver<Bytes>,

@@ -51,10 +51,7 @@ async fn list(
             ));
         }
     }
-    let calls = state
-        .core()?
-        .ask(|reply| CoreRequest::Calls { reply })
-        .await?;
+    let calls = state.core()?.calls().await?;
     Ok(Json(
         calls
             .into_iter()

@@ -138,25 +138,33 @@ impl Dispatcher {
     /// that waits for the login's device (a cheap lookup first: most REGISTERs concern no
     /// call).
     pub(super) fn binding_changed(&mut self, now: Instant, c: registrar::BindingChange) {
-        match &c {
-            registrar::BindingChange::Upsert { login, binding }
-                if self.calls.awaits_registration(login) =>
-            {
-                let target = b2bua::Target {
-                    login: login.clone(),
-                    uri: binding.contact.clone(),
-                    peer: crate::calls::device_peer(binding),
-                    instance: binding.instance.clone(),
-                };
-                let mut out = TxOut {
-                    tx: &mut self.tx,
-                    now,
-                };
-                self.calls.registered(now, login, target, &mut out);
+        if let registrar::BindingChange::Upsert { login, binding } = &c {
+            if self.calls.awaits_registration(login) {
+                self.registered_for_call(now, login, binding);
             }
-            _ => {}
+            self.tell_waiting_shards(login, binding);
         }
         let _ = self.writes.send(Write::Binding(c));
+    }
+
+    /// `login` registered `binding` and a call here waits for it: the call forks to it.
+    pub(super) fn registered_for_call(
+        &mut self,
+        now: Instant,
+        login: &str,
+        binding: &registrar::Binding,
+    ) {
+        let target = b2bua::Target {
+            login: login.to_owned(),
+            uri: binding.contact.clone(),
+            peer: crate::calls::device_peer(binding),
+            instance: binding.instance.clone(),
+        };
+        let mut out = TxOut {
+            tx: &mut self.tx,
+            now,
+        };
+        self.calls.registered(now, login, target, &mut out);
     }
 
     /// The registrar's timer: the purge of expired bindings (and, with `[cluster]`, of the

@@ -62,6 +62,7 @@ pub(crate) const REQUESTS_SENT: &str = "ferroswitch_sip_requests_sent_total";
 pub(crate) const RESPONSES_RECEIVED: &str = "ferroswitch_sip_responses_received_total";
 pub(crate) const RESPONSES_SENT: &str = "ferroswitch_sip_responses_sent_total";
 pub(crate) const DROPPED: &str = "ferroswitch_sip_dropped_total";
+pub(crate) const SHARD_HANDOFFS: &str = "ferroswitch_shard_handoffs_total";
 pub(crate) const TRANSACTIONS: &str = "ferroswitch_sip_transactions";
 pub(crate) const REGISTERED_USERS: &str = "ferroswitch_registered_users";
 pub(crate) const REGISTRATIONS: &str = "ferroswitch_registrations";
@@ -138,6 +139,10 @@ fn describe() {
         "SIP responses sent, by CSeq method and code class"
     );
     c!(DROPPED, "SIP messages dropped or refused at the edge");
+    c!(
+        SHARD_HANDOFFS,
+        "Datagrams read by one core shard and handed to the shard that owns them"
+    );
     c!(
         AUTH_FAILURES,
         "Failed authentications (403 or bad credentials), by method"

@@ -101,8 +101,10 @@ static RESPONSES_OUT: Handles<N_RESPONSES> = Handles::new(|i| {
     metrics::counter!(super::RESPONSES_SENT,
         "method" => METHODS[i / CLASSES.len()], "code_class" => CLASSES[i % CLASSES.len()])
 });
-static DROPPED: Handles<2> =
-    Handles::new(|i| metrics::counter!(super::DROPPED, "reason" => ["unparsable", "malformed"][i]));
+static DROPPED: Handles<3> = Handles::new(|i| {
+    metrics::counter!(super::DROPPED, "reason" => ["unparsable", "malformed", "shard_busy"][i])
+});
+static HANDOFFS: Handles<1> = Handles::new(|_| metrics::counter!(super::SHARD_HANDOFFS));
 
 /// A message that passed parse and sanity at the edge.
 pub(crate) fn received(msg: &Message) {
@@ -121,6 +123,16 @@ pub(crate) fn received(msg: &Message) {
 /// A message that could not be parsed.
 pub(crate) fn unparsable() {
     DROPPED.get(0).increment(1);
+}
+
+/// A datagram handed to its owner shard (`shards.rs`).
+pub(crate) fn handed_off() {
+    HANDOFFS.get(0).increment(1);
+}
+
+/// A datagram for a shard whose queue was full, dropped.
+pub(crate) fn handoff_dropped() {
+    DROPPED.get(2).increment(1);
 }
 
 /// A message that failed the sanity check (dropped, or refused with 4xx/5xx).

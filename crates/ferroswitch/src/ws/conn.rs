@@ -54,7 +54,7 @@ pub(crate) async fn run<S>(
     read: Vec<u8>,
     flow: Flow,
     transports: Transports,
-    core: mpsc::Sender<Inbound>,
+    core: crate::shards::NetTx,
     slot: IpSlot,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,

@@ -47,7 +47,7 @@ pub(crate) fn spawn(
     b: crate::listeners::BoundStream,
     tls: Option<crate::reload::TlsConfig>,
     transports: &Transports,
-    core: &mpsc::Sender<Inbound>,
+    core: &crate::shards::NetTx,
     idle: Duration,
 ) -> tokio::task::JoinHandle<()> {
     let secure = b.transport == ferroswitch_config::Transport::Wss;
@@ -81,7 +81,7 @@ pub(crate) async fn serve_ws(
     listener: TcpListener,
     settings: WsSettings,
     transports: Transports,
-    core: mpsc::Sender<Inbound>,
+    core: crate::shards::NetTx,
 ) {
     let bound = listener.local_addr().ok();
     crate::fd_reserve::keep();
@@ -139,7 +139,7 @@ async fn serve_http<S>(
     (transport, local, remote): (Transport, SocketAddr, SocketAddr),
     settings: WsSettings,
     transports: Transports,
-    core: mpsc::Sender<Inbound>,
+    core: crate::shards::NetTx,
     slot: IpSlot,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,

@@ -1,0 +1,70 @@
+//! The dispatcher as one of several core shards (`shards.rs`, docs/architecture.md "Shards"):
+//! a datagram of another shard's transaction or dialog goes there, a publication made here is
+//! known to the other shards (`shards::tee_publications`) and theirs here, and a REGISTER on
+//! its login's shard reaches a call parked on another.
+
+use super::*;
+use crate::transport::Inbound;
+
+impl Dispatcher {
+    /// `inbound` when this shard owns it; otherwise it is handed to its owner and `None`.
+    pub(super) fn owned(&self, inbound: Inbound) -> Option<Inbound> {
+        let Some(s) = &self.siblings else {
+            return Some(inbound);
+        };
+        let owner = sip_message::shard::owner(&inbound.msg, s.count());
+        if owner == s.index {
+            return Some(inbound);
+        }
+        s.net.hand(owner, inbound);
+        None
+    }
+
+    /// A call parked here waits for `login`: a REGISTER on another shard must say so here.
+    pub(super) fn awaits_elsewhere(&self, login: &str) {
+        if let Some(s) = &self.siblings {
+            s.awaited.mark(login, s.index);
+        }
+    }
+
+    /// A binding of `login` changed here: the shards where a call waits for it are told.
+    pub(super) fn tell_waiting_shards(&self, login: &str, binding: &registrar::Binding) {
+        let Some(s) = &self.siblings else {
+            return;
+        };
+        for other in s.awaited.others(login, s.index) {
+            let _ = s.inputs[other].send(Input::Registered {
+                login: login.to_owned(),
+                binding: Box::new(binding.clone()),
+            });
+        }
+    }
+
+    /// Another shard saw `login` register `binding`: a call parked here forks to it.
+    pub(super) fn sibling_registered(
+        &mut self,
+        now: Instant,
+        login: &str,
+        binding: registrar::Binding,
+    ) {
+        if self.calls.awaits_registration(login) {
+            self.registered_for_call(now, login, &binding);
+        }
+        if !self.calls.awaits_registration(login) {
+            if let Some(s) = &self.siblings {
+                s.awaited.unmark(login, s.index);
+            }
+        }
+    }
+
+    /// Another shard's publication changed: kept as a remote one, watchers here notified.
+    pub(super) fn sibling_publication(&mut self, now: Instant, change: store::PublicationChange) {
+        let (rows, gone) = match change {
+            store::PublicationChange::Upsert { row, replaces } => {
+                (vec![row], replaces.into_iter().collect::<Vec<_>>())
+            }
+            store::PublicationChange::Remove { etag, .. } => (Vec::new(), vec![etag]),
+        };
+        self.presence.remote(&mut self.tx, now, rows, &gone);
+    }
+}

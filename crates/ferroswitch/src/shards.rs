@@ -1,0 +1,341 @@
+//! Core shards (docs/architecture.md "Shards"): N dispatchers, each with its own transaction
+//! layer, registrar core, calls, presence and messaging, each reading its own `SO_REUSEPORT`
+//! UDP sockets. A message belongs to the shard [`sip_message::shard::owner`] names; this module
+//! carries messages and inputs between shards:
+//!
+//! - [`NetTx`]: TCP/TLS/WebSocket connection tasks send each message straight to its owner, and
+//!   a dispatcher hands a datagram that landed on the wrong shard to its owner (one channel hop,
+//!   no second parse);
+//! - [`fan_out`]: the inputs every shard must see (routing tables, a reload, accounts changed,
+//!   shutdown) are copied to each; a relay event goes to the shard of its call;
+//! - [`Siblings`]: what one shard tells the others: a presence publication changed (each shard
+//!   keeps the others' as remote ones, as a cluster node does), a login that a parked call waits
+//!   for has registered on its own shard ([`Awaited`]).
+//!
+//! Shared outright (not here): the location table, the account cache and the push tokens
+//! (concurrent tables), the database writer, the media relay, the hook clients.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::dispatcher::Input;
+use crate::persist::Write;
+use crate::transport::Inbound;
+
+/// How many core shards to run: `shards` from the config, else one per core. Features that are
+/// not sharded yet run on one: the cluster, the call-control API and prepaid billing (their
+/// state is one per node: Redis' mirror, the API's sessions, the balances split over calls).
+pub(crate) fn count(config: &ferroswitch_config::Config) -> usize {
+    let wanted = config.shards.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(std::num::NonZeroUsize::get)
+            .unwrap_or(1)
+    });
+    if wanted > 1 {
+        let single = [
+            (config.cluster.is_some(), "[cluster]"),
+            (config.api.is_some(), "[api]"),
+            (config.calls.billing, "[calls] billing"),
+        ];
+        if let Some((_, what)) = single.iter().find(|(on, _)| *on) {
+            tracing::info!(
+                shards = wanted,
+                "{what} runs on one core shard: SIP is processed by one shard instead of {wanted}"
+            );
+            return 1;
+        }
+    }
+    wanted.max(1)
+}
+
+/// The sending side of every shard's network channel: messages go to their owner.
+#[derive(Clone, Debug)]
+pub(crate) struct NetTx {
+    shards: Arc<[mpsc::Sender<Inbound>]>,
+}
+
+impl NetTx {
+    pub(crate) fn new(shards: Vec<mpsc::Sender<Inbound>>) -> Self {
+        Self {
+            shards: shards.into(),
+        }
+    }
+
+    /// The number of shards.
+    pub(crate) fn count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Sends a message read from a connection to the shard that owns it, waiting while that
+    /// shard's queue is full (backpressure on the connection).
+    pub(crate) async fn send(
+        &self,
+        inbound: Inbound,
+    ) -> Result<(), mpsc::error::SendError<Inbound>> {
+        let to = sip_message::shard::owner(&inbound.msg, self.shards.len());
+        self.shards[to].send(inbound).await
+    }
+
+    /// Hands a datagram that another shard read to shard `to`; dropped (like any datagram)
+    /// when that shard's queue is full.
+    pub(crate) fn hand(&self, to: usize, inbound: Inbound) -> bool {
+        match self.shards[to].try_send(inbound) {
+            Ok(()) => {
+                crate::metrics::sip::handed_off();
+                true
+            }
+            Err(e) => {
+                crate::metrics::sip::handoff_dropped();
+                tracing::debug!(shard = to, "datagram for a busy shard dropped: {e}");
+                false
+            }
+        }
+    }
+}
+
+/// The logins a parked call (or a ghost) waits for, and on which shards: a REGISTER is handled
+/// on its login's shard, the parked call lives on its Call-ID's. Read on every REGISTER that
+/// changed a binding, so it is split in buckets with a lock each (no lock all shards contend
+/// on), and it only grows when a call is parked.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Awaited {
+    buckets: Arc<[RwLock<HashMap<Box<str>, u64>>; 16]>,
+}
+
+impl Awaited {
+    fn bucket(&self, login: &str) -> &RwLock<HashMap<Box<str>, u64>> {
+        &self.buckets[(sip_message::shard::hash(login.as_bytes()) & 15) as usize]
+    }
+
+    /// Shard `shard` has a call waiting for `login`.
+    pub(crate) fn mark(&self, login: &str, shard: usize) {
+        let mut b = self.bucket(login).write().unwrap_or_else(|e| e.into_inner());
+        *b.entry(login.into()).or_insert(0) |= 1 << (shard % 64);
+    }
+
+    /// Shard `shard` no longer waits for `login`.
+    pub(crate) fn unmark(&self, login: &str, shard: usize) {
+        let mut b = self.bucket(login).write().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = b.get_mut(login) {
+            *m &= !(1 << (shard % 64));
+            if *m == 0 {
+                b.remove(login);
+            }
+        }
+    }
+
+    /// The shards other than `me` that wait for `login`.
+    pub(crate) fn others(&self, login: &str, me: usize) -> impl Iterator<Item = usize> {
+        let mask = self
+            .bucket(login)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(login)
+            .copied()
+            .unwrap_or(0)
+            & !(1 << (me % 64));
+        (0..64).filter(move |i| mask & (1 << i) != 0)
+    }
+}
+
+/// One shard's links to the others.
+#[derive(Clone, Debug)]
+pub(crate) struct Siblings {
+    /// This shard's index.
+    pub(crate) index: usize,
+    /// Every shard's network channel (for hand-offs).
+    pub(crate) net: NetTx,
+    /// Every shard's input channel.
+    pub(crate) inputs: Arc<[mpsc::UnboundedSender<Input>]>,
+    pub(crate) awaited: Awaited,
+}
+
+impl Siblings {
+    pub(crate) fn count(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Tells every other shard `make()`.
+    pub(crate) fn tell_others(&self, mut make: impl FnMut() -> Input) {
+        for (i, tx) in self.inputs.iter().enumerate() {
+            if i != self.index {
+                let _ = tx.send(make());
+            }
+        }
+    }
+}
+
+/// The writes of one shard's presence driver, passed on to the writer, with each publication
+/// change also told to the other shards (they keep it as a remote publication and notify
+/// their watchers: a list subscription lives on its owner's shard, its buddies' publications
+/// on theirs).
+pub(crate) fn tee_publications(
+    writes: mpsc::UnboundedSender<Write>,
+    siblings: Siblings,
+) -> mpsc::UnboundedSender<Write> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
+    tokio::spawn(async move {
+        while let Some(w) = rx.recv().await {
+            if let Write::Publication(c) = &w {
+                siblings.tell_others(|| Input::Publication(c.clone()));
+            }
+            if writes.send(w).is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// Copies the inputs of the one channel the rest of the server sends on to the shards: to
+/// every shard what concerns them all, to one what concerns one call.
+pub(crate) fn fan_out(
+    mut rx: mpsc::UnboundedReceiver<Input>,
+    shards: Arc<[mpsc::UnboundedSender<Input>]>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let n = shards.len();
+        while let Some(input) = rx.recv().await {
+            match input {
+                Input::MediaInactive(id) => {
+                    let _ = shards[b2bua::shard_of_call(id, n)].send(Input::MediaInactive(id));
+                }
+                Input::Routing(r) => {
+                    for tx in shards.iter() {
+                        let _ = tx.send(Input::Routing(r.clone()));
+                    }
+                }
+                Input::Reload(mut s) => {
+                    let applied = join_all(n, s.applied.take());
+                    for (tx, one) in shards.iter().zip(applied) {
+                        let _ = tx.send(Input::Reload(Box::new(s.for_shard(one))));
+                    }
+                }
+                Input::Shutdown => {
+                    for tx in shards.iter() {
+                        let _ = tx.send(Input::Shutdown);
+                    }
+                }
+                Input::Accounts { changed, done } => {
+                    let applied = join_all(n, (!done.is_empty()).then_some(done));
+                    for (tx, one) in shards.iter().zip(applied) {
+                        let _ = tx.send(Input::Accounts {
+                            changed: changed.clone(),
+                            done: vec![one],
+                        });
+                    }
+                }
+                // a shard's own inputs (an account read, a sibling's word) never come this way
+                other => {
+                    let _ = shards[0].send(other);
+                }
+            }
+        }
+    })
+}
+
+/// The push driver's reports: a failed post to the shard of its call, a token changed outside
+/// SIP to every shard. With one shard, its channel itself.
+pub(crate) fn route_push_reports(
+    shards: Vec<mpsc::UnboundedSender<crate::push_io::Report>>,
+) -> mpsc::UnboundedSender<crate::push_io::Report> {
+    use crate::push_io::Report;
+    if shards.len() == 1 {
+        return shards[0].clone();
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
+    tokio::spawn(async move {
+        let n = shards.len();
+        while let Some(r) = rx.recv().await {
+            match r {
+                Report::Failed { call, instances } => {
+                    let _ = shards[b2bua::shard_of_call(call, n)]
+                        .send(Report::Failed { call, instances });
+                }
+                Report::Token(t) => {
+                    for s in &shards {
+                        let _ = s.send(Report::Token(t.clone()));
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// The built-in voicemail's mailbox changes: to the shard of the mailbox's login (its
+/// `message-summary` subscriptions live there). With one shard, its channel itself.
+pub(crate) fn route_mailboxes(
+    shards: &[mpsc::UnboundedSender<crate::presence_io::Fetched>],
+) -> mpsc::UnboundedSender<crate::presence_io::Fetched> {
+    use crate::presence_io::Fetched;
+    if shards.len() == 1 {
+        return shards[0].clone();
+    }
+    let shards = shards.to_vec();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Fetched>();
+    tokio::spawn(async move {
+        while let Some(f) = rx.recv().await {
+            let to = match &f {
+                Fetched::Mailbox(m) => sip_message::shard::index(&m.login, shards.len()),
+                Fetched::Buddies { .. } => 0,
+            };
+            let _ = shards[to].send(f);
+        }
+    });
+    tx
+}
+
+/// `n` senders, one per shard; once all have been told (or dropped), `then` is told.
+fn join_all<T: Told + Send + 'static>(n: usize, then: Option<T>) -> Vec<oneshot::Sender<()>> {
+    let (senders, seen): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot::channel()).unzip();
+    if let Some(then) = then {
+        tokio::spawn(async move {
+            for s in seen {
+                let _ = s.await;
+            }
+            then.tell();
+        });
+    }
+    senders
+}
+
+/// What waits for every shard: a reload's one sender, the account sync's several.
+trait Told {
+    fn tell(self);
+}
+
+impl Told for oneshot::Sender<()> {
+    fn tell(self) {
+        let _ = self.send(());
+    }
+}
+
+impl Told for Vec<oneshot::Sender<()>> {
+    fn tell(self) {
+        for d in self {
+            let _ = d.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awaited_logins_name_the_other_shards() {
+        let a = Awaited::default();
+        assert_eq!(a.others("alice", 0).count(), 0);
+        a.mark("alice", 1);
+        a.mark("alice", 3);
+        assert_eq!(a.others("alice", 0).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(a.others("alice", 1).collect::<Vec<_>>(), vec![3]);
+        a.unmark("alice", 3);
+        a.unmark("alice", 1);
+        assert_eq!(a.others("alice", 0).count(), 0);
+        assert!(a.buckets.iter().all(|b| b.read().unwrap().is_empty()));
+    }
+}
