@@ -37,6 +37,7 @@ mod push_tokens;
 mod register;
 mod routing_cli;
 mod security;
+mod shards;
 mod systemd;
 mod ua;
 mod voicemail;

@@ -428,6 +428,7 @@ impl Dispatcher {
                     self.drain(now);
                 }
                 _ = gauges.tick() => crate::metrics::dispatcher_gauges(
+                    self.siblings.as_ref().map_or(0, |s| s.index),
                     self.registrar.location(), &self.calls, self.tx.len(), Instant::now()),
             }
             if self.drained() {

@@ -1,6 +1,7 @@
 //! `ferroswitch run` options that override the config file's listeners and data directory for
 //! one run, so a second instance (or a machine where a port is taken) needs no copy of the
-//! config: `ferroswitch run --sip 7060 --tls 7061 --stun off --admin off --data-dir /tmp/fs2`.
+//! config: `ferroswitch run --sip 7060 --tls 7061 --stun off --admin off --data-dir /tmp/fs2`;
+//! `--shards N` sets how many core shards process SIP.
 //!
 //! Like Kamailio's `-l` the options replace what the file says; like clap's own values, a bad
 //! one is refused before anything starts, naming the option and why.
@@ -74,6 +75,11 @@ pub(crate) struct RunOptions {
     /// Keep the SQLite database in this directory instead of the configured one.
     #[arg(long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// How many core shards process SIP (1 to 256), instead of the file's `shards` (default:
+    /// one per core). Also read from FERRO_SHARDS.
+    #[arg(long = "shards", value_name = "N", env = "FERRO_SHARDS",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    shards: Option<u16>,
 }
 
 /// The option that moves a listener of this kind (`udp`, `tls`, `STUN`, `admin API`), for
@@ -155,6 +161,9 @@ impl RunOptions {
         if let Some(dir) = &self.data_dir {
             let dir = std::path::absolute(dir)?;
             config.database.url = format!("sqlite://{}", dir.join("ferroswitch.db").display());
+        }
+        if let Some(n) = self.shards {
+            config.shards = Some(usize::from(n));
         }
         Ok(())
     }

@@ -271,14 +271,28 @@ pub(crate) fn call_ended(cdr: &b2bua::Cdr) {
 
 /// The dispatcher's gauges, set on its one-second tick: what the cores hold.
 pub(crate) fn dispatcher_gauges(
+    shard: usize,
     location: &registrar::Location,
     calls: &b2bua::Calls,
     transactions: usize,
     now: Instant,
 ) {
-    metrics::gauge!(TRANSACTIONS).set(transactions as f64);
-    metrics::gauge!(PARKED_CALLS).set(calls.parked() as f64);
-    metrics::gauge!(CALLS).set(calls.len() as f64);
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    // each core shard's figures; the gauges are their sums (`shards.rs`: at most 256 shards)
+    static PER_SHARD: [[AtomicUsize; 3]; 256] =
+        [const { [const { AtomicUsize::new(0) }; 3] }; 256];
+    let mine = &PER_SHARD[shard % 256];
+    mine[0].store(transactions, Relaxed);
+    mine[1].store(calls.parked(), Relaxed);
+    mine[2].store(calls.len(), Relaxed);
+    let sum = |i: usize| PER_SHARD.iter().map(|s| s[i].load(Relaxed)).sum::<usize>() as f64;
+    metrics::gauge!(TRANSACTIONS).set(sum(0));
+    metrics::gauge!(PARKED_CALLS).set(sum(1));
+    metrics::gauge!(CALLS).set(sum(2));
+    // the location table is shared: the first shard counts it
+    if shard != 0 {
+        return;
+    }
     let reg = sip::count_registrations(location, now);
     metrics::gauge!(REGISTERED_USERS).set(reg.users as f64);
     for (i, t) in sip::TRANSPORTS.iter().enumerate() {
