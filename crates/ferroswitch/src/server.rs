@@ -112,7 +112,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         Some(s) => s.as_bytes().to_vec(),
         None => (0..32).map(|_| rand::random::<u8>()).collect(),
     };
-    let mut registrar = Registrar::new(registrar_config(&config), &secret);
+    // the location table and the account cache are shared tables (every shard holds a handle)
+    let registrar = Registrar::new(registrar_config(&config), &secret);
     // the one pairing of the monotonic and the wall clock (`clock.rs`)
     let epoch = crate::clock::epoch();
     let now = std::time::Instant::now();
@@ -124,7 +125,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     {
         if let Some((login, b)) = crate::records::restored_binding(rec, &epoch) {
             if b.expires_at > now {
-                registrar.location_mut().upsert(&login, b);
+                registrar.location().upsert(&login, b);
                 restored_n += 1;
             }
         }
@@ -134,8 +135,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         .purge_expired_bindings(epoch.wall_secs(now) as i64)
         .await
         .context("purging expired bindings")?;
+    let accounts_cache =
+        crate::account_cache::AccountCache::load(accounts, &registrar.config().realm, now);
     tracing::info!(
-        accounts = accounts.len(),
+        accounts = accounts_cache.len(),
         bindings = restored_n,
         expired = purged,
         "state restored from {}",
@@ -246,14 +249,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (cluster, cluster_rx, dispatcher_writes) = match &config.cluster {
         Some(c) => {
             let (node, updates, changes) = crate::cluster::start(c, &config.node_id, epoch)?;
-            for (login, binding) in registrar.location().iter() {
+            registrar.location().for_each(|login, binding| {
                 let _ = changes.send(crate::cluster::Change::Binding(
                     registrar::BindingChange::Upsert {
                         login: login.to_owned(),
                         binding: binding.clone(),
                     },
                 ));
-            }
+            });
             let tee = crate::cluster::tee(writes_tx, changes);
             (Some(node), updates, tee)
         }
@@ -401,7 +404,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         store.clone(),
         dispatcher_writes,
         inputs_tx.clone(),
-        accounts,
+        accounts_cache,
         calls,
         routing,
         presence,

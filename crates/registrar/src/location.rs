@@ -209,14 +209,22 @@ impl Location {
     /// order. Each bucket is copied out (its lists' `Arc`s) before `f` sees it: `f` may write
     /// to the table; what it writes may or may not be visited.
     pub fn for_each(&self, mut f: impl FnMut(&str, &Binding)) {
+        self.for_each_login(|login, list| {
+            for b in list {
+                f(login, b);
+            }
+        });
+    }
+
+    /// Calls `f` with each login and all its bindings (expired ones not purged yet included),
+    /// in no order, as [`Self::for_each`] does.
+    pub fn for_each_login(&self, mut f: impl FnMut(&str, &[Binding])) {
         let mut lists = Vec::new();
         for bucket in &self.table.buckets {
             lists.clear();
             lists.extend(read(bucket).iter().map(|(l, b)| (l.clone(), b.clone())));
             for (login, list) in &lists {
-                for b in list.iter() {
-                    f(login, b);
-                }
+                f(login, list);
             }
         }
     }
