@@ -65,7 +65,11 @@ fn two_shards_share_the_port_and_connect_every_call() {
     }
     let rows = cdrs(&site, 6);
     assert_eq!(rows.len(), 6, "{rows:?}");
-    assert!(rows.iter().all(|c| c.final_code == 200 && c.hangup_by == "caller"), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|c| c.final_code == 200 && c.hangup_by == "caller"),
+        "{rows:?}"
+    );
     server.stop();
 }
 
@@ -74,9 +78,6 @@ fn one_shard_when_asked() {
     let site = Site::new();
     let server = site.start_with(&["--shards", "1"]);
     assert_eq!(udp_sockets_on(server.pid(), server.udp.port()), 1);
-    assert!(!server
-        .startup_log
-        .iter()
-        .any(|l| l.contains("SIP core in")));
+    assert!(!server.startup_log.iter().any(|l| l.contains("SIP core in")));
     server.stop();
 }

@@ -52,12 +52,12 @@ pub(crate) fn dial_plan(rows: &[(String, i32, String)]) -> DialPlan {
 
 /// What routing reads of the dispatcher's account cache.
 pub(crate) trait AccountView {
-    /// `None`: not cached; `Some(None)`: known not to exist; `Some(Some(_))`: its settings.
-    fn profile(&self, login: &str) -> Option<Option<&Profile>>;
+    /// `None`: not cached; an entry without a profile: known not to exist.
+    fn cached(&self, login: &str) -> Option<std::sync::Arc<crate::account_cache::CachedAccount>>;
 
     /// Whether an account with this login exists (as far as the cache knows).
     fn exists(&self, login: &str) -> bool {
-        matches!(self.profile(login), Some(Some(_)))
+        self.cached(login).is_some_and(|c| c.profile.is_some())
     }
 }
 
@@ -145,6 +145,7 @@ impl Directory for Dir<'_> {
         let mut targets: Vec<Target> = self
             .location
             .lookup(login, self.now)
+            .iter()
             .map(|b| Target {
                 login: login.to_owned(),
                 uri: b.contact.clone(),
@@ -199,7 +200,8 @@ impl Directory for Dir<'_> {
 
     fn voicemail(&self, login: &str) -> Option<String> {
         // the account's outside voicemail server, else the built-in service
-        let uri = match &self.accounts.profile(login).flatten()?.voicemail {
+        let cached = self.accounts.cached(login)?;
+        let uri = match &cached.profile.as_ref()?.voicemail {
             Some(uri) => uri.clone(),
             None => self.voicemail?.deposit_uri(),
         };
@@ -223,8 +225,9 @@ impl Directory for Dir<'_> {
         login: &str,
     ) -> Option<std::sync::Arc<voicemail::rules::AnsweringRules>> {
         self.accounts
-            .profile(login)
-            .flatten()?
+            .cached(login)?
+            .profile
+            .as_ref()?
             .answering_rules
             .clone()
     }

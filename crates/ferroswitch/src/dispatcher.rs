@@ -27,9 +27,6 @@ mod operator;
 mod shard;
 mod voicemail;
 
-use auth::cached;
-
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::Poll;
@@ -37,14 +34,15 @@ use std::time::{Duration, Instant};
 
 use b2bua::{CallEvent, Caller, Calls};
 use messaging::SystemCommands;
-use registrar::{Account, AuthKind, AuthRejection, Presented, Register, RegisterError, Registrar};
+use registrar::{AuthKind, AuthRejection, Presented, Register, RegisterError, Registrar};
 use sip_message::{Message, MessageBuilder, Method, Peer};
 use sip_transaction::{Event, ServerKey, TransactionLayer};
 use store::{InstanceSeen, Store};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::calls::{AccountView, Dir, Profile, Routing, TxOut};
+use crate::account_cache::{AccountCache, CachedAccount};
+use crate::calls::{Dir, Routing, TxOut};
 use crate::messaging_io::{self, MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::{self, PresenceIo};
@@ -129,12 +127,6 @@ pub(crate) struct Waiting {
     refetched: bool,
 }
 
-pub(super) struct CachedAccount {
-    account: Option<Account>,
-    profile: Option<Profile>,
-    fetched: Instant,
-}
-
 pub(crate) struct Dispatcher {
     tx: TransactionLayer,
     registrar: Registrar,
@@ -142,7 +134,8 @@ pub(crate) struct Dispatcher {
     store: Store,
     writes: mpsc::UnboundedSender<Write>,
     inputs: mpsc::UnboundedSender<Input>,
-    accounts: HashMap<String, CachedAccount>,
+    /// The account cache, shared by every shard (`account_cache.rs`).
+    accounts: AccountCache,
     /// The registrar's realm: stored HA1 values are for one realm.
     realm: String,
     calls: Calls,
@@ -194,19 +187,14 @@ impl Dispatcher {
         store: Store,
         writes: mpsc::UnboundedSender<Write>,
         inputs: mpsc::UnboundedSender<Input>,
-        accounts: Vec<store::Account>,
+        accounts: AccountCache,
         calls: Calls,
         routing: Routing,
         presence: PresenceIo,
         messaging: MessagingIo,
         trusted: Vec<IpAddr>,
     ) -> Self {
-        let now = Instant::now();
         let realm = registrar.config().realm.clone();
-        let accounts = accounts
-            .into_iter()
-            .map(|a| (a.login.clone(), cached(Some(a), &realm, now)))
-            .collect();
         Self {
             tx,
             registrar,
@@ -666,9 +654,7 @@ impl Dispatcher {
                 }
             }
             Input::Publication(change) => self.sibling_publication(now, change),
-            Input::Registered { login, binding } => {
-                self.sibling_registered(now, &login, *binding)
-            }
+            Input::Registered { login, binding } => self.sibling_registered(now, &login, *binding),
             Input::MediaInactive(call) => {
                 let mut out = TxOut {
                     tx: &mut self.tx,

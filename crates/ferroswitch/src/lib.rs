@@ -26,6 +26,7 @@
 
 pub mod cli;
 
+mod account_cache;
 mod account_sync;
 mod accounts;
 mod admin;

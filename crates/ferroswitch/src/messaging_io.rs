@@ -70,6 +70,7 @@ impl Devices for Reach<'_> {
         let mut devices: Vec<Device> = self
             .location
             .lookup(login, self.now)
+            .iter()
             .map(|b| Device {
                 contact: b.contact.clone(),
                 peer: crate::calls::device_peer(b),
@@ -87,7 +88,7 @@ impl Devices for Reach<'_> {
     }
 
     fn online(&self, login: &str) -> bool {
-        self.location.lookup(login, self.now).next().is_some()
+        !self.location.lookup(login, self.now).is_empty()
             || self
                 .cluster
                 .is_some_and(|n| n.remote.lookup(login, self.wall_ms).next().is_some())
@@ -103,6 +104,7 @@ impl Reach<'_> {
             .filter_map(|b| b.record.instance.clone());
         self.location
             .lookup(login, self.now)
+            .iter()
             .filter_map(|b| b.instance.clone())
             .chain(remote)
             .collect()

@@ -72,8 +72,9 @@ pub(crate) struct NoAnswer;
 impl CoreLink {
     /// The link and each shard's receiving end.
     pub(crate) fn new(shards: usize) -> (Self, Vec<mpsc::UnboundedReceiver<CoreRequest>>) {
-        let (tx, rx): (Vec<_>, Vec<_>) =
-            (0..shards.max(1)).map(|_| mpsc::unbounded_channel()).unzip();
+        let (tx, rx): (Vec<_>, Vec<_>) = (0..shards.max(1))
+            .map(|_| mpsc::unbounded_channel())
+            .unzip();
         (Self { tx: tx.into() }, rx)
     }
 
@@ -93,7 +94,8 @@ impl CoreLink {
         let mut all = Vec::new();
         for tx in self.tx.iter() {
             let (reply, answer) = oneshot::channel();
-            tx.send(CoreRequest::Calls { reply }).map_err(|_| NoAnswer)?;
+            tx.send(CoreRequest::Calls { reply })
+                .map_err(|_| NoAnswer)?;
             match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
                 Ok(Ok(calls)) => all.extend(calls),
                 _ => return Err(NoAnswer),

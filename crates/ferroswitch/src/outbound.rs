@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::conn_limits::{ConnState, REGISTERED, TRUSTED};
-use crate::transport::{Inbound, Transports};
+use crate::transport::Transports;
 
 /// How long a TCP connect plus the TLS handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -6,7 +6,7 @@
 //! client's); no credentials, no tokens.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use b2bua::{PushDevice, PushKind, PushRequest};
 use tokio::sync::{mpsc, Semaphore};
@@ -21,24 +21,36 @@ pub(crate) enum Report {
     Token(store::PushToken),
 }
 
-/// Push tokens by login.
-#[derive(Debug, Default)]
+/// Push tokens by login, shared by every shard (a clone is another handle on the same
+/// tokens): read for an INVITE to a login whose devices sleep, written by a REGISTER with
+/// RFC 8599 parameters and by the tokens apps hand in. A read copies the login's devices out
+/// under the lock; nothing holds it longer.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PushTokens {
-    by_login: HashMap<String, Vec<PushDevice>>,
+    by_login: Arc<RwLock<HashMap<String, Vec<PushDevice>>>>,
 }
 
 impl PushTokens {
     pub(crate) fn load(rows: Vec<store::PushToken>) -> Self {
-        let mut t = Self::default();
+        let t = Self::default();
         for r in rows {
             t.apply(r);
         }
         t
     }
 
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, Vec<PushDevice>>> {
+        // each write is whole under the lock: what a panic left behind is still usable
+        self.by_login.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A token set (or, empty, removed) for a device.
-    pub(crate) fn apply(&mut self, t: store::PushToken) {
-        let list = self.by_login.entry(t.login.clone()).or_default();
+    pub(crate) fn apply(&self, t: store::PushToken) {
+        let mut by_login = self
+            .by_login
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let list = by_login.entry(t.login.clone()).or_default();
         list.retain(|d| d.instance != t.instance);
         if !t.token.is_empty() {
             list.push(PushDevice {
@@ -49,17 +61,17 @@ impl PushTokens {
             });
         }
         if list.is_empty() {
-            self.by_login.remove(&t.login);
+            by_login.remove(&t.login);
         }
     }
 
     pub(crate) fn devices(&self, login: &str) -> Vec<PushDevice> {
-        self.by_login.get(login).cloned().unwrap_or_default()
+        self.read().get(login).cloned().unwrap_or_default()
     }
 
     /// The stored device, to skip a write when a REGISTER repeats the same token.
     pub(crate) fn same(&self, login: &str, d: &PushDevice) -> bool {
-        self.by_login
+        self.read()
             .get(login)
             .is_some_and(|l| l.iter().any(|x| x == d))
     }
@@ -254,4 +266,34 @@ pub(crate) fn spawn_token_updates(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(login: &str, instance: &str, token: &str) -> store::PushToken {
+        store::PushToken {
+            login: login.into(),
+            instance: instance.into(),
+            token: token.into(),
+            platform: "fcm".into(),
+            param: String::new(),
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn clones_share_the_tokens() {
+        let shard_a = PushTokens::load(vec![token("alice", "i1", "t1")]);
+        let shard_b = shard_a.clone();
+        shard_b.apply(token("alice", "i2", "t2"));
+        let devices = shard_a.devices("alice");
+        assert_eq!(devices.len(), 2, "{devices:?}");
+        assert!(shard_a.same("alice", &devices[1]));
+        // an empty token removes the device, for every handle
+        shard_a.apply(token("alice", "i1", ""));
+        shard_a.apply(token("alice", "i2", ""));
+        assert!(shard_b.devices("alice").is_empty());
+    }
 }

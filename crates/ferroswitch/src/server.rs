@@ -114,7 +114,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         Some(s) => s.as_bytes().to_vec(),
         None => (0..32).map(|_| rand::random::<u8>()).collect(),
     };
-    let mut registrar = Registrar::new(registrar_config(&config), &secret);
+    // the location table and the account cache are shared tables (every shard holds a handle)
+    let registrar = Registrar::new(registrar_config(&config), &secret);
     // the one pairing of the monotonic and the wall clock (`clock.rs`)
     let epoch = crate::clock::epoch();
     let now = std::time::Instant::now();
@@ -126,7 +127,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     {
         if let Some((login, b)) = crate::records::restored_binding(rec, &epoch) {
             if b.expires_at > now {
-                registrar.location_mut().upsert(&login, b);
+                registrar.location().upsert(&login, b);
                 restored_n += 1;
             }
         }
@@ -136,8 +137,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         .purge_expired_bindings(epoch.wall_secs(now) as i64)
         .await
         .context("purging expired bindings")?;
+    let accounts_cache =
+        crate::account_cache::AccountCache::load(accounts, &registrar.config().realm, now);
     tracing::info!(
-        accounts = accounts.len(),
+        accounts = accounts_cache.len(),
         bindings = restored_n,
         expired = purged,
         "state restored from {}",
@@ -167,7 +170,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             _ => transports.for_shard(),
         })
         .collect();
-    let mut shard_udp: Vec<Vec<(Arc<tokio::net::UdpSocket>, SocketAddr)>> = vec![Vec::new(); shards];
+    let mut shard_udp: Vec<Vec<(Arc<tokio::net::UdpSocket>, SocketAddr)>> =
+        vec![Vec::new(); shards];
     // TCP/TLS gateways: the connections we open (outbound.rs), fed like accepted ones
     let dialer = Arc::new(crate::outbound::Dialer::new(net_tx.clone(), stream_idle));
     transports.set_dialer(dialer.clone());
@@ -215,6 +219,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             b.advertise,
         )));
     }
+    // with one shard, the network channel closes once every listener is gone; with several,
+    // each shard holds the others' senders for its hand-offs
+    let shard_net = (shards > 1).then(|| net_tx.clone());
     drop(net_tx);
     // The STUN listener (RFC 5389 Binding), when configured.
     if let Some(sock) = bound.stun {
@@ -262,14 +269,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let (cluster, cluster_rx, dispatcher_writes) = match &config.cluster {
         Some(c) => {
             let (node, updates, changes) = crate::cluster::start(c, &config.node_id, epoch)?;
-            for (login, binding) in registrar.location().iter() {
+            registrar.location().for_each(|login, binding| {
                 let _ = changes.send(crate::cluster::Change::Binding(
                     registrar::BindingChange::Upsert {
                         login: login.to_owned(),
                         binding: binding.clone(),
                     },
                 ));
-            }
+            });
             let tee = crate::cluster::tee(writes_tx, changes);
             (Some(node), updates, tee)
         }
@@ -363,10 +370,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     let tokens_read_at = (unix_ms() / 1000) as i64;
-    let token_rows = store
-        .list_push_tokens(None)
-        .await
-        .context("loading push tokens")?;
+    // one table of push tokens, shared by the shards
+    let push_tokens = crate::push_io::PushTokens::load(
+        store
+            .list_push_tokens(None)
+            .await
+            .context("loading push tokens")?,
+    );
     crate::push_io::spawn_token_updates(
         store.clone(),
         push_token_changes.take(),
@@ -424,6 +434,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let mut cluster = cluster;
     let mut cluster_rx = Some(cluster_rx);
     let mut credit = credit;
+    let location = registrar.location().clone();
     let mut registrar = Some(registrar);
     let mut dispatchers = tokio::task::JoinSet::new();
     let per_shard = fetched_txs
@@ -433,19 +444,21 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         .zip(reports_rxs.into_iter().zip(operator_rxs))
         .zip(net_rxs.into_iter().zip(shard_udp))
         .zip(shard_calls.into_iter().zip(shard_transports));
-    for (index, ((((fetched, done), (reports_rx, operator_rx)), (net_rx, udp)), (calls, transports))) in
-        per_shard.enumerate()
+    for (
+        index,
+        ((((fetched, done), (reports_rx, operator_rx)), (net_rx, udp)), (calls, transports)),
+    ) in per_shard.enumerate()
     {
-        let siblings = crate::shards::Siblings {
+        let siblings = shard_net.as_ref().map(|net| crate::shards::Siblings {
             index,
-            net: net_tx.clone(),
+            net: net.clone(),
             inputs: shard_inputs.clone(),
             awaited: awaited.clone(),
-        };
+        });
         // a shard's publications are known to the others (`shards::tee_publications`)
-        let presence_writes = match shards {
-            1 => dispatcher_writes.clone(),
-            _ => crate::shards::tee_publications(dispatcher_writes.clone(), siblings.clone()),
+        let presence_writes = match &siblings {
+            None => dispatcher_writes.clone(),
+            Some(s) => crate::shards::tee_publications(dispatcher_writes.clone(), s.clone()),
         };
         let (presence, messaging) = load_presence_messaging(
             &store,
@@ -462,11 +475,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         let shard_registrar = match registrar.take() {
             // the first shard's holds the restored bindings; the others share its table
             Some(r) => r,
-            None => Registrar::with_location(
-                registrar_config(&config),
-                &secret,
-                location.clone(),
-            ),
+            None => Registrar::with_location(registrar_config(&config), &secret, location.clone()),
         };
         let mut shard_registrar = shard_registrar;
         shard_registrar.set_shard(index, shards);
@@ -477,7 +486,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             store.clone(),
             dispatcher_writes.clone(),
             shard_inputs[index].clone(),
-            account_cache.clone(),
+            accounts_cache.clone(),
             calls,
             routing.clone(),
             presence,
@@ -503,9 +512,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             Some(node) => dispatcher.with_cluster(node),
             None => dispatcher,
         };
-        let dispatcher = match shards {
-            1 => dispatcher,
-            _ => dispatcher.with_siblings(siblings),
+        let dispatcher = match siblings {
+            None => dispatcher,
+            Some(s) => dispatcher.with_siblings(s),
         };
         let inboxes = Inboxes {
             inputs: shard_input_rxs.next().context("a shard without inputs")?,
@@ -524,9 +533,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(shards, "SIP core in {shards} shards");
     }
     // one handle for the lifecycle: aborting it aborts every shard (the set drops)
-    let dispatcher_task = tokio::spawn(async move {
-        while dispatchers.join_next().await.is_some() {}
-    });
+    let dispatcher_task =
+        tokio::spawn(async move { while dispatchers.join_next().await.is_some() {} });
     tracing::info!("ferroswitch ready");
     crate::notify::ready();
 
@@ -645,12 +653,7 @@ async fn load_presence_messaging(
     // the domain comes from the dispatcher (`with_domain`), never the realm
     let mut core = messaging::Messaging::new("localhost", rand::random());
     core.set_shard(shard, shards);
-    let mut messaging = crate::messaging_io::MessagingIo::new(
-        core,
-        hooks,
-        store.clone(),
-        done,
-    );
+    let mut messaging = crate::messaging_io::MessagingIo::new(core, hooks, store.clone(), done);
     messaging.set_answer_timeout(config.calls.message_timeout);
     Ok((presence, messaging))
 }

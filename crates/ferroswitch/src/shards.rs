@@ -63,11 +63,6 @@ impl NetTx {
         }
     }
 
-    /// The number of shards.
-    pub(crate) fn count(&self) -> usize {
-        self.shards.len()
-    }
-
     /// Sends a message read from a connection to the shard that owns it, waiting while that
     /// shard's queue is full (backpressure on the connection).
     pub(crate) async fn send(
@@ -111,13 +106,19 @@ impl Awaited {
 
     /// Shard `shard` has a call waiting for `login`.
     pub(crate) fn mark(&self, login: &str, shard: usize) {
-        let mut b = self.bucket(login).write().unwrap_or_else(|e| e.into_inner());
+        let mut b = self
+            .bucket(login)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         *b.entry(login.into()).or_insert(0) |= 1 << (shard % 64);
     }
 
     /// Shard `shard` no longer waits for `login`.
     pub(crate) fn unmark(&self, login: &str, shard: usize) {
-        let mut b = self.bucket(login).write().unwrap_or_else(|e| e.into_inner());
+        let mut b = self
+            .bucket(login)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(m) = b.get_mut(login) {
             *m &= !(1 << (shard % 64));
             if *m == 0 {

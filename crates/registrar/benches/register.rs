@@ -29,8 +29,8 @@ fn peer(remote: SocketAddr) -> Peer {
 }
 
 fn populated() -> Registrar {
-    let mut reg = Registrar::new(RegistrarConfig::default(), b"bench secret");
-    let loc = reg.location_mut();
+    let reg = Registrar::new(RegistrarConfig::default(), b"bench secret");
+    let loc = reg.location();
     for i in 0..BINDINGS {
         let login = format!("user{i}");
         let remote = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 5060));

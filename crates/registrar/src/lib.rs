@@ -32,7 +32,7 @@ mod register;
 
 pub use auth::{AuthKind, Presented, Rejection};
 pub use error::{AuthRejection, CredentialsProblem, ForbiddenReason, RegisterError};
-pub use location::{Binding, BindingChange, Location};
+pub use location::{Binding, BindingChange, Bindings, BindingsIter, Location};
 pub use nonce::{NonceCheck, NonceKeeper};
 pub use reach::{contact_addr, reach, ContactRouting, Reach};
 pub use register::{

@@ -202,7 +202,9 @@ fn unchanged(response: Bytes, error: RegisterError, login: Option<String>) -> Ou
     }
 }
 
-/// The registrar state machine: nonce keeper + location table.
+/// The registrar state machine: nonce keeper + location table. Several registrars (one per
+/// core shard) may share one table ([`Self::with_location`]); each purges its own logins
+/// ([`Self::set_shard`]) and queues its own events.
 ///
 /// Inputs take `now` on the driver's monotonic clock: [`Self::handle_register`] (its
 /// [`Outcome`] is the response, returned because the driver judges a refusal before sending
@@ -217,20 +219,34 @@ pub struct Registrar {
     events: VecDeque<Event>,
     /// When expired bindings are purged next; armed by the first input.
     next_purge: Option<Instant>,
+    /// This core's shard and how many there are: it purges the logins of its shard.
+    shard: (usize, usize),
 }
 
 pub(crate) const SERVER: &str = sip_message::PRODUCT;
 
 impl Registrar {
     pub fn new(cfg: RegistrarConfig, nonce_secret: &[u8]) -> Self {
+        Self::with_location(cfg, nonce_secret, Location::new())
+    }
+
+    /// A registrar over a location table other registrars may share (a clone of its handle).
+    pub fn with_location(cfg: RegistrarConfig, nonce_secret: &[u8], location: Location) -> Self {
         let nonces = NonceKeeper::new(nonce_secret, cfg.nonce_lifetime_ms);
         Self {
             cfg,
             nonces,
-            location: Location::new(),
+            location,
             events: VecDeque::new(),
             next_purge: None,
+            shard: (0, 1),
         }
+    }
+
+    /// This registrar is shard `index` of `count`: its purge drops only the expired bindings
+    /// of the logins [`sip_message::shard::index`] gives to it (by default 0 of 1: all).
+    pub fn set_shard(&mut self, index: usize, count: usize) {
+        self.shard = (index, count);
     }
 
     pub fn config(&self) -> &RegistrarConfig {
@@ -265,7 +281,10 @@ impl Registrar {
         match self.next_purge {
             Some(at) if at > now => return,
             Some(_) => {
-                let gone = self.location.purge_expired(now);
+                let (index, count) = self.shard;
+                let gone = self.location.purge_expired(now, |login| {
+                    sip_message::shard::index(login, count) == index
+                });
                 self.events.extend(gone.into_iter().map(Event::Binding));
             }
             None => {}
@@ -273,12 +292,9 @@ impl Registrar {
         self.next_purge = Some(now + self.cfg.purge_interval);
     }
 
+    /// The location table (shared: writes go through it too).
     pub fn location(&self) -> &Location {
         &self.location
-    }
-
-    pub fn location_mut(&mut self) -> &mut Location {
-        &mut self.location
     }
 
     /// The login whose account the driver must have at hand to judge this request: the
@@ -339,7 +355,9 @@ impl Registrar {
         let mut pns: Option<String> = None;
         // whether this request registers an RFC 5626 flow (instance + reg-id)
         let mut outbound = false;
-        let had_any = self.location.lookup(&login, now).next().is_some();
+        // a snapshot: only this registrar's shard writes this login's bindings
+        let before = self.location.lookup(&login, now);
+        let had_any = !before.is_empty();
         match contacts {
             None => {}
             Some(ContactList::Star) => {
@@ -421,14 +439,10 @@ impl Registrar {
                 // Step 7 against the bindings as they stand: an existing binding from the same
                 // Call-ID is only touched by a higher CSeq (a retransmission or a late, older
                 // request leaves it alone).
-                let live: Vec<&str> = self
-                    .location
-                    .lookup(&login, now)
-                    .map(|b| b.key.as_str())
-                    .collect();
+                let live: Vec<&str> = before.iter().map(|b| b.key.as_str()).collect();
                 let stale_order = |key: &str| {
-                    self.location
-                        .lookup(&login, now)
+                    before
+                        .iter()
                         .any(|b| b.key == key && b.call_id == call_id && b.cseq >= cseq)
                 };
                 planned.retain(|p| !stale_order(&p.key));
@@ -501,7 +515,8 @@ impl Registrar {
 
         // 3. 200 OK with every current binding
         let mut b = error::reply(req, from, 200);
-        for bnd in self.location.lookup(&login, now) {
+        let after = self.location.lookup(&login, now);
+        for bnd in &after {
             let mut v = format!("<{}>;expires={}", bnd.contact, bnd.remaining_secs(now));
             if let Some(i) = &bnd.instance {
                 v.push_str(";+sip.instance=\"");
@@ -529,7 +544,7 @@ impl Registrar {
             b.header("Feature-Caps", format_args!("*;+sip.pns=\"{p}\""));
         }
         b.header("Server", SERVER);
-        let registered = !had_any && self.location.lookup(&login, now).next().is_some();
+        let registered = !had_any && !after.is_empty();
         let events = &mut self.events;
         events.extend(push.into_iter().map(|push| Event::Push {
             login: login.clone(),

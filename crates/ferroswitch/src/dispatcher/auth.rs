@@ -70,13 +70,7 @@ impl Dispatcher {
                 self.learn_domain(&to.uri);
             }
             // messages stored while the login was away go out now
-            if self
-                .registrar
-                .location()
-                .lookup(login, now)
-                .next()
-                .is_some()
-            {
+            if !self.registrar.location().lookup(login, now).is_empty() {
                 let reach = messages::reach(
                     &self.registrar,
                     &self.accounts,
@@ -342,16 +336,10 @@ impl Dispatcher {
         if account.is_none() {
             for (gone, at) in self.misses.record(now, &login) {
                 // only if the entry is still that miss (not since found, nor cached again)
-                if self
-                    .accounts
-                    .get(&gone)
-                    .is_some_and(|c| c.account.is_none() && c.fetched == at)
-                {
-                    self.accounts.remove(&gone);
-                }
+                self.accounts.remove_miss(&gone, at);
             }
         }
-        let entry = cached(account, &self.realm, now);
+        let entry = CachedAccount::read(account, &self.realm, now);
         self.accounts.insert(login, entry);
     }
 }
@@ -359,53 +347,13 @@ impl Dispatcher {
 impl CachedAccount {
     /// Still to be trusted at `now`: an account for [`ACCOUNT_TTL`], a miss for
     /// [`super::misses::MISS_TTL`].
-    fn fresh(&self, now: Instant) -> bool {
+    pub(super) fn fresh(&self, now: Instant) -> bool {
         let ttl = if self.account.is_some() {
             ACCOUNT_TTL
         } else {
             misses::MISS_TTL
         };
         now.duration_since(self.fetched) < ttl
-    }
-}
-
-impl AccountView for HashMap<String, CachedAccount> {
-    fn profile(&self, login: &str) -> Option<Option<&Profile>> {
-        self.get(login).map(|c| c.profile.as_ref())
-    }
-}
-
-pub(super) fn cached(a: Option<store::Account>, realm: &str, now: Instant) -> CachedAccount {
-    let Some(a) = a else {
-        return CachedAccount {
-            account: None,
-            profile: None,
-            fetched: now,
-        };
-    };
-    let tech_prefix = match dialplan::TechPrefix::parse(&a.tech_prefix) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(login = %a.login, "tech prefix ignored: {e}");
-            dialplan::TechPrefix::default()
-        }
-    };
-    // an account without HA1 values for this realm exists (a target) but cannot authenticate
-    let ha1 = crate::secrets::ha1(&a, realm).unwrap_or_default();
-    let answering_rules = crate::answering_cli::parse_rows(&a.login, &a.answering_rules);
-    CachedAccount {
-        profile: Some(Profile {
-            display_name: a.display_name,
-            tech_prefix,
-            voicemail: a.voicemail_uri,
-            answering_rules,
-        }),
-        account: Some(Account {
-            login: a.login,
-            ha1,
-            enabled: a.enabled,
-        }),
-        fetched: now,
     }
 }
 

@@ -141,11 +141,12 @@ impl Dispatcher {
                     .registrar
                     .location()
                     .iter_login(&ev.login)
+                    .iter()
                     .filter(|b| ev.all || (ev.record.is_some() && ev.key.as_ref() == Some(&b.key)))
                     .map(|b| b.key.clone())
                     .collect();
                 for key in stale {
-                    if self.registrar.location_mut().remove(&ev.login, &key) {
+                    if self.registrar.location().remove(&ev.login, &key) {
                         tracing::info!(login = %ev.login, binding = %key, node = %ev.node, "cluster: binding moved to another node, dropped here");
                         let _ = self.writes.send(Write::Binding(BindingChange::Remove {
                             login: ev.login.clone(),
@@ -226,6 +227,7 @@ impl Dispatcher {
         let ours = [from_user, to_user].into_iter().flatten().any(|login| {
             location
                 .iter_login(login)
+                .iter()
                 .any(|b| b.source.remote == from.remote && b.source.transport == from.transport)
         });
         if !ours {
@@ -305,7 +307,8 @@ impl Dispatcher {
         };
         let ruri = msg.request_uri_str().unwrap_or("");
         let found = {
-            let mut bindings = self.registrar.location().lookup(&login, now);
+            let current = self.registrar.location().lookup(&login, now);
+            let mut bindings = current.iter();
             match &token {
                 Some(t) => bindings.find(|b| node.tokens.token(&login, &b.key) == *t),
                 None => bindings.find(|b| {
@@ -330,7 +333,7 @@ impl Dispatcher {
             None | Some(Sent::Handed) => {}
             Some(Sent::Failed | Sent::NoFlow) => {
                 tracing::info!(%login, binding = %key, %peer, "cluster: the phone's flow is gone: 430, binding dropped (RFC 5626 §4.4)");
-                if self.registrar.location_mut().remove(&login, &key) {
+                if self.registrar.location().remove(&login, &key) {
                     let _ = self
                         .writes
                         .send(Write::Binding(BindingChange::Remove { login, key }));

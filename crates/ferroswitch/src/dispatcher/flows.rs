@@ -50,11 +50,12 @@ impl Dispatcher {
             .registrar
             .location()
             .lookup(&login, std::time::Instant::now())
+            .iter()
             .filter(|b| b.source.transport == t.to.transport && b.source.remote == t.to.remote)
             .map(|b| b.key.clone())
             .collect();
         for key in dead {
-            if self.registrar.location_mut().remove(&login, &key) {
+            if self.registrar.location().remove(&login, &key) {
                 tracing::info!(%login, binding = %key, peer = %t.to, "flow failed: binding dropped (RFC 5626 §4.4)");
                 let _ = self.writes.send(Write::Binding(BindingChange::Remove {
                     login: login.clone(),

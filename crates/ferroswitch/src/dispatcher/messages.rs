@@ -9,7 +9,7 @@ use super::*;
 /// and with `[cluster]` the other nodes' bindings (which expire in unix ms: `epoch`).
 pub(super) fn reach<'a>(
     registrar: &'a Registrar,
-    accounts: &'a HashMap<String, CachedAccount>,
+    accounts: &'a AccountCache,
     cluster: Option<&'a crate::cluster::Node>,
     epoch: &sip_message::Epoch,
     now: Instant,

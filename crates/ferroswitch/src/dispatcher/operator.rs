@@ -17,13 +17,18 @@ impl Dispatcher {
                 let list = match &login {
                     Some(l) => location
                         .lookup(l, now)
+                        .iter()
                         .map(|b| (l.clone(), b.clone()))
                         .collect(),
-                    None => location
-                        .iter()
-                        .filter(|(_, b)| b.expires_at > now)
-                        .map(|(l, b)| (l.to_owned(), b.clone()))
-                        .collect(),
+                    None => {
+                        let mut all = Vec::new();
+                        location.for_each(|l, b| {
+                            if b.expires_at > now {
+                                all.push((l.to_owned(), b.clone()));
+                            }
+                        });
+                        all
+                    }
                 };
                 let _ = reply.send(list);
             }
@@ -37,9 +42,9 @@ impl Dispatcher {
                 key,
                 binding,
             } => match binding {
-                Some(b) => self.registrar.location_mut().upsert(&login, *b),
+                Some(b) => self.registrar.location().upsert(&login, *b),
                 None => {
-                    self.registrar.location_mut().remove(&login, &key);
+                    self.registrar.location().remove(&login, &key);
                 }
             },
             CoreRequest::Calls { reply } => {
@@ -63,11 +68,12 @@ impl Dispatcher {
             .registrar
             .location()
             .iter_login(login)
+            .iter()
             .filter(|b| key.is_none_or(|k| b.key == k))
             .map(|b| b.key.clone())
             .collect();
         for k in &keys {
-            self.registrar.location_mut().remove(login, k);
+            self.registrar.location().remove(login, k);
             let _ = self
                 .writes
                 .send(Write::Binding(registrar::BindingChange::Remove {
@@ -90,9 +96,9 @@ impl Dispatcher {
                 let present: HashSet<&str> = list.iter().map(|a| a.login.as_str()).collect();
                 let gone: Vec<String> = self
                     .accounts
-                    .keys()
+                    .logins()
+                    .into_iter()
                     .filter(|l| !present.contains(l.as_str()))
-                    .cloned()
                     .collect();
                 drop(present);
                 tracing::info!(

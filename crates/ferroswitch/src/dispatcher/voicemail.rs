@@ -26,6 +26,7 @@ impl Dispatcher {
             .registrar
             .location()
             .lookup(&m.login, now)
+            .iter()
             .filter_map(|b| b.instance.clone())
             .collect();
         let asleep: Vec<b2bua::PushDevice> = self

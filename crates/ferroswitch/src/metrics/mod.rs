@@ -279,8 +279,7 @@ pub(crate) fn dispatcher_gauges(
 ) {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     // each core shard's figures; the gauges are their sums (`shards.rs`: at most 256 shards)
-    static PER_SHARD: [[AtomicUsize; 3]; 256] =
-        [const { [const { AtomicUsize::new(0) }; 3] }; 256];
+    static PER_SHARD: [[AtomicUsize; 3]; 256] = [const { [const { AtomicUsize::new(0) }; 3] }; 256];
     let mine = &PER_SHARD[shard % 256];
     mine[0].store(transactions, Relaxed);
     mine[1].store(calls.parked(), Relaxed);

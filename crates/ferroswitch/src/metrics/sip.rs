@@ -101,9 +101,9 @@ static RESPONSES_OUT: Handles<N_RESPONSES> = Handles::new(|i| {
     metrics::counter!(super::RESPONSES_SENT,
         "method" => METHODS[i / CLASSES.len()], "code_class" => CLASSES[i % CLASSES.len()])
 });
-static DROPPED: Handles<3> = Handles::new(|i| {
-    metrics::counter!(super::DROPPED, "reason" => ["unparsable", "malformed", "shard_busy"][i])
-});
+static DROPPED: Handles<3> = Handles::new(
+    |i| metrics::counter!(super::DROPPED, "reason" => ["unparsable", "malformed", "shard_busy"][i]),
+);
 static HANDOFFS: Handles<1> = Handles::new(|_| metrics::counter!(super::SHARD_HANDOFFS));
 
 /// A message that passed parse and sanity at the edge.
@@ -204,20 +204,21 @@ pub(crate) fn count_registrations(
     now: std::time::Instant,
 ) -> Registrations {
     let mut r = Registrations::default();
-    // login -> the transports it has a live contact on
-    let mut seen: std::collections::HashMap<&str, [bool; TRANSPORTS.len()]> =
-        std::collections::HashMap::new();
-    for (login, b) in location.iter().filter(|(_, b)| b.expires_at > now) {
-        let t = transport_index(b.source.transport);
-        r.contacts_by_transport[t] += 1;
-        seen.entry(login).or_default()[t] = true;
-    }
-    r.users = seen.len();
-    for s in seen.values() {
-        for (t, on) in s.iter().enumerate() {
+    location.for_each_login(|_, list| {
+        // the transports this login has a live contact on
+        let mut on = [false; TRANSPORTS.len()];
+        for b in list.iter().filter(|b| b.expires_at > now) {
+            let t = transport_index(b.source.transport);
+            r.contacts_by_transport[t] += 1;
+            on[t] = true;
+        }
+        if on.contains(&true) {
+            r.users += 1;
+        }
+        for (t, on) in on.iter().enumerate() {
             r.users_by_transport[t] += usize::from(*on);
         }
-    }
+    });
     r
 }
 
@@ -288,7 +289,7 @@ mod tests {
             user_agent: None,
             updated_at: t0,
         };
-        let mut loc = Location::new();
+        let loc = Location::new();
         loc.upsert("alice", binding("a1", Transport::Udp, 10_000));
         loc.upsert("alice", binding("a2", Transport::Tls, 10_000));
         loc.upsert("alice", binding("a3", Transport::Tls, 10_000));

@@ -22,11 +22,10 @@ use std::time::Duration;
 use sip_message::Transport;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::conn_limits::IpSlot;
-use crate::transport::{Inbound, Transports};
+use crate::transport::Transports;
 use handshake::{Answer, Origins};
 
 /// One WebSocket listener's settings.

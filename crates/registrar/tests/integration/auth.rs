@@ -133,9 +133,15 @@ fn registers_with(alg: Algorithm) {
     );
     assert!(resp.to_header().unwrap().tag().is_some());
 
-    let bindings: Vec<_> = srv.reg.location().lookup("alice", at(0)).collect();
+    let bindings: Vec<_> = srv
+        .reg
+        .location()
+        .lookup("alice", at(0))
+        .iter()
+        .cloned()
+        .collect();
     assert_eq!(bindings.len(), 1);
-    let b = bindings[0];
+    let b = &bindings[0];
     assert_eq!(b.contact, "sip:alice@198.51.100.7:5062");
     assert_eq!(b.source.transport, Transport::Tcp);
     assert_eq!(b.source.remote, "198.51.100.7:50123".parse().unwrap());
@@ -159,7 +165,13 @@ fn registers_with(alg: Algorithm) {
         out.changes.as_slice(),
         [BindingChange::Upsert { .. }]
     ));
-    let bindings: Vec<_> = srv.reg.location().lookup("alice", at(60_000)).collect();
+    let bindings: Vec<_> = srv
+        .reg
+        .location()
+        .lookup("alice", at(60_000))
+        .iter()
+        .cloned()
+        .collect();
     assert_eq!(bindings.len(), 1);
     assert_eq!(bindings[0].expires_at, at(60_000 + 3_600_000));
     assert_eq!(srv.reg.location().len(), 1);

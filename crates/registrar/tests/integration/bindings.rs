@@ -13,7 +13,13 @@ fn with_instance(uri: &str, uuid: &str) -> String {
 }
 
 fn bindings(srv: &Server, login: &str, now: Instant) -> Vec<Binding> {
-    let mut v: Vec<Binding> = srv.reg.location().lookup(login, now).cloned().collect();
+    let mut v: Vec<Binding> = srv
+        .reg
+        .location()
+        .lookup(login, now)
+        .iter()
+        .cloned()
+        .collect();
     v.sort_by(|a, b| a.contact.cmp(&b.contact));
     v
 }

@@ -78,6 +78,11 @@ impl Server {
     }
 
     pub(crate) fn with_config(cfg: RegistrarConfig) -> Self {
+        Self::sharing(cfg, registrar::Location::new())
+    }
+
+    /// A registrar core over a location table other cores may share.
+    pub(crate) fn sharing(cfg: RegistrarConfig, location: registrar::Location) -> Self {
         let mut accounts = HashMap::new();
         for (login, password, enabled) in [
             ("alice", "wonderland", true),
@@ -88,7 +93,7 @@ impl Server {
             accounts.insert(login.to_owned(), a);
         }
         Self {
-            reg: Registrar::new(cfg, b"test secret"),
+            reg: Registrar::with_location(cfg, b"test secret", location),
             accounts,
         }
     }

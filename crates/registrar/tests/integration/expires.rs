@@ -22,6 +22,7 @@ fn contacts_now(srv: &Server, now: Instant) -> Vec<(String, Instant)> {
         .reg
         .location()
         .lookup("alice", now)
+        .iter()
         .map(|b| (b.contact.clone(), b.expires_at))
         .collect();
     v.sort();
@@ -174,6 +175,7 @@ fn expires_zero_removes_one_binding() {
         .reg
         .location()
         .lookup("alice", at(0))
+        .iter()
         .find(|b| b.contact == B)
         .unwrap()
         .key

@@ -24,14 +24,18 @@ fn binding(key: &str, expires_at_ms: u64) -> Binding {
 }
 
 fn keys(l: &Location, login: &str, now_ms: u64) -> Vec<String> {
-    let mut v: Vec<_> = l.lookup(login, at(now_ms)).map(|b| b.key.clone()).collect();
+    let mut v: Vec<_> = l
+        .lookup(login, at(now_ms))
+        .iter()
+        .map(|b| b.key.clone())
+        .collect();
     v.sort();
     v
 }
 
 #[test]
 fn lookup_never_returns_expired_bindings() {
-    let mut l = Location::new();
+    let l = Location::new();
     l.upsert("alice", binding("a@1", 1_000));
     l.upsert("alice", binding("a@2", 2_000));
     assert_eq!(keys(&l, "alice", 0), ["a@1", "a@2"]);
@@ -49,15 +53,15 @@ fn lookup_never_returns_expired_bindings() {
 
 #[test]
 fn purge_expired_drops_and_reports_expired_bindings() {
-    let mut l = Location::new();
+    let l = Location::new();
     l.upsert("alice", binding("a@1", 1_000));
     l.upsert("alice", binding("a@2", 3_000));
     l.upsert("bob", binding("b@1", 1_500));
     l.upsert("carol", binding("c@1", 9_000));
     assert_eq!((l.len(), l.logins()), (4, 3));
 
-    assert!(l.purge_expired(at(500)).is_empty());
-    let mut changes = l.purge_expired(at(2_000));
+    assert!(l.purge_expired(at(500), |_| true).is_empty());
+    let mut changes = l.purge_expired(at(2_000), |_| true);
     changes.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(
         changes,
@@ -75,11 +79,11 @@ fn purge_expired_drops_and_reports_expired_bindings() {
     assert_eq!((l.len(), l.logins()), (2, 2), "bob has nothing left");
     assert_eq!(keys(&l, "alice", 2_000), ["a@2"]);
     assert!(
-        l.purge_expired(at(2_000)).is_empty(),
+        l.purge_expired(at(2_000), |_| true).is_empty(),
         "purging twice reports once"
     );
 
-    let changes = l.purge_expired(at(10_000));
+    let changes = l.purge_expired(at(10_000), |_| true);
     assert_eq!(changes.len(), 2);
     assert!(l.is_empty());
     assert_eq!(l.logins(), 0);
@@ -87,14 +91,14 @@ fn purge_expired_drops_and_reports_expired_bindings() {
 
 #[test]
 fn upsert_replaces_by_key_and_remove_counts() {
-    let mut l = Location::new();
+    let l = Location::new();
     l.upsert("alice", binding("k", 1_000));
     let mut newer = binding("k", 5_000);
     newer.contact = "sip:moved".into();
     l.upsert("alice", newer);
     assert_eq!(l.len(), 1);
     assert_eq!(
-        l.lookup("alice", at(2_000)).next().unwrap().contact,
+        l.lookup("alice", at(2_000)).iter().next().unwrap().contact,
         "sip:moved"
     );
     l.upsert("alice", binding("j", 5_000));
@@ -121,12 +125,13 @@ fn registrar_bindings_expire_and_purge() {
         .reg
         .location()
         .lookup("alice", at(0))
+        .iter()
         .map(|b| b.key.clone())
         .collect();
 
     assert_eq!(srv.reg.location().lookup("alice", at(59_999)).count(), 2);
     assert_eq!(srv.reg.location().lookup("alice", at(60_000)).count(), 1);
-    let changes = srv.reg.location_mut().purge_expired(at(60_000));
+    let changes = srv.reg.location().purge_expired(at(60_000), |_| true);
     let first = keys_before.iter().find(|k| k.contains("10.0.0.1")).unwrap();
     assert_eq!(
         changes,
@@ -137,7 +142,7 @@ fn registrar_bindings_expire_and_purge() {
     );
 
     // after everything expired, the next REGISTER is a fresh registration again
-    let changes = srv.reg.location_mut().purge_expired(at(120_000));
+    let changes = srv.reg.location().purge_expired(at(120_000), |_| true);
     assert_eq!(changes.len(), 1);
     assert!(srv.reg.location().is_empty());
     let out = c.register(&mut srv, at(130_000), &Reg::contact("<sip:alice@10.0.0.1>"));

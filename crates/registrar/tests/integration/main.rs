@@ -8,3 +8,4 @@ mod expires;
 mod location;
 mod proxy_auth;
 mod reach;
+mod shared;
