@@ -1,9 +1,9 @@
 //! `registrar`: REGISTER processing as a pure state machine (RFC 3261 §10.3, RFC 5626 instances,
 //! RFC 7616/8760 digest with MD5 and SHA-256).
 //!
-//! Sits above `sip-message` and below the server binary. It owns the in-memory location table
-//! ([`Location`]) and the nonce state ([`NonceKeeper`]); it never touches a socket, a clock or a
-//! database. Time is an [`std::time::Instant`] passed in by the driver; binding expiry is kept
+//! Sits above `sip-message` and below the server binary. It holds the in-memory location table
+//! ([`Location`], one table several registrars may share: [`Registrar::with_location`]) and the
+//! nonce state ([`NonceKeeper`]); it never touches a socket, a clock or a database. Time is an [`std::time::Instant`] passed in by the driver; binding expiry is kept
 //! in `Instant`s, and the driver's [`sip_message::Epoch`] turns them into epoch seconds for
 //! storage.
 //!

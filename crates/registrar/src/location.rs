@@ -335,3 +335,54 @@ impl Location {
         changes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn binding(key: &str, now: Instant) -> Binding {
+        let peer = Peer {
+            transport: sip_message::Transport::Udp,
+            remote: "192.0.2.1:5060".parse().unwrap(),
+            local: "192.0.2.2:5060".parse().unwrap(),
+            conn: None,
+        };
+        Binding {
+            key: key.into(),
+            contact: format!("sip:{key}"),
+            instance: None,
+            reg_id: None,
+            q_milli: None,
+            expires_at: now + Duration::from_secs(60),
+            call_id: "c".into(),
+            cseq: 1,
+            source: peer,
+            reach: crate::Reach::Flow,
+            path: None,
+            user_agent: None,
+            updated_at: now,
+        }
+    }
+
+    fn list_ptr(l: &Location, login: &str) -> *const Vec<Binding> {
+        Arc::as_ptr(l.iter_login(login).list.as_ref().unwrap())
+    }
+
+    #[test]
+    fn a_write_copies_a_list_only_while_a_reader_holds_it() {
+        let now = Instant::now();
+        let l = Location::new();
+        l.upsert("alice", binding("a", now));
+        let first = list_ptr(&l, "alice");
+        l.upsert("alice", binding("a", now + Duration::from_secs(1)));
+        assert_eq!(list_ptr(&l, "alice"), first, "no reader: changed in place");
+
+        let held = l.lookup("alice", now);
+        l.upsert("alice", binding("b", now));
+        assert_ne!(list_ptr(&l, "alice"), first, "a reader: a copy");
+        assert_eq!(held.count(), 1, "the reader's snapshot is as it was");
+        assert_eq!(l.lookup("alice", now).count(), 2);
+    }
+}

@@ -464,6 +464,9 @@ impl Registrar {
                         max: self.cfg.max_contacts,
                     });
                 }
+                // let go of the snapshot: the writes below then change the list in place
+                // instead of copying it
+                drop(before);
 
                 let path = {
                     let p: Vec<&str> = req.header_values(&HeaderName::Path).collect();
