@@ -96,6 +96,9 @@ pub(crate) enum Input {
         login: String,
         binding: Box<registrar::Binding>,
     },
+    /// A device at `ip` registered on another shard until `until`: its address gets the
+    /// registered devices' source rate here too (`flood.rs`).
+    SourceRegistered { ip: IpAddr, until: Instant },
 }
 
 /// The receiving ends of the channels that feed the dispatcher besides the network: its own
@@ -654,6 +657,9 @@ impl Dispatcher {
                 }
             }
             Input::Publication(change) => self.sibling_publication(now, change),
+            Input::SourceRegistered { ip, until } => {
+                self.flood.registered(now, ip, until);
+            }
             Input::Registered { login, binding } => self.sibling_registered(now, &login, *binding),
             Input::MediaInactive(call) => {
                 let mut out = TxOut {

@@ -109,16 +109,20 @@ impl SourceLimiter {
     }
 
     /// A device at `ip` registered until `until`: its address gets [`REGISTERED_WEIGHT`]
-    /// times the rate.
-    pub(crate) fn registered(&mut self, now: Instant, ip: IpAddr, until: Instant) {
+    /// times the rate. `true` when that is news worth telling the other core shards (their
+    /// sockets may be the ones this address sends to): the address was not known, or its time
+    /// moved on by more than a minute.
+    pub(crate) fn registered(&mut self, now: Instant, ip: IpAddr, until: Instant) -> bool {
         if self.registered.len() >= MAX_REGISTERED && !self.registered.contains_key(&ip) {
             self.registered.retain(|_, u| *u > now);
             if self.registered.len() >= MAX_REGISTERED {
-                return;
+                return false;
             }
         }
-        let e = self.registered.entry(ip).or_insert(until);
+        let e = self.registered.entry(ip).or_insert(now);
+        let news = until > *e + Duration::from_secs(60) || *e <= now;
         *e = (*e).max(until);
+        news
     }
 
     /// Counts one request from `ip` at `now`.
@@ -256,6 +260,25 @@ mod tests {
             assert_eq!(l.check(ms(t0, 20), ip(3)), Verdict::Pass);
         }
         assert!(matches!(l.check(ms(t0, 20), ip(3)), Verdict::Banned { .. }));
+    }
+
+    #[test]
+    fn a_registration_is_news_when_new_expired_or_a_minute_longer() {
+        let t0 = Instant::now();
+        let mut l = SourceLimiter::new(LIMITS);
+        assert!(l.registered(t0, ip(1), ms(t0, 3_600_000)), "new");
+        assert!(
+            !l.registered(ms(t0, 5), ip(1), ms(t0, 3_600_005)),
+            "the same hour"
+        );
+        assert!(
+            l.registered(ms(t0, 5), ip(1), ms(t0, 3_700_000)),
+            "100 s longer"
+        );
+        assert!(
+            l.registered(ms(t0, 3_800_000), ip(1), ms(t0, 3_800_010)),
+            "expired before"
+        );
     }
 
     #[test]

@@ -434,7 +434,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let mut cluster = cluster;
     let mut cluster_rx = Some(cluster_rx);
     let mut credit = credit;
-    let location = registrar.location().clone();
+    // the other shards' registrars share the first one's table and nonces
+    let first_registrar = registrar.share(registrar_config(&config));
     let mut registrar = Some(registrar);
     let mut dispatchers = tokio::task::JoinSet::new();
     let per_shard = fetched_txs
@@ -475,7 +476,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         let shard_registrar = match registrar.take() {
             // the first shard's holds the restored bindings; the others share its table
             Some(r) => r,
-            None => Registrar::with_location(registrar_config(&config), &secret, location.clone()),
+            None => first_registrar.share(registrar_config(&config)),
         };
         let mut shard_registrar = shard_registrar;
         shard_registrar.set_shard(index, shards);
@@ -528,6 +529,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         };
         dispatchers.spawn(dispatcher.run(udp, net_rx, inboxes));
     }
+    // the shards own every sender of writes now: once they end, the writer drains and ends
+    drop(dispatcher_writes);
     if let Some(rx) = fan_out_rx {
         crate::shards::fan_out(rx, shard_inputs.clone());
         tracing::info!(shards, "SIP core in {shards} shards");
@@ -659,6 +662,10 @@ async fn load_presence_messaging(
 }
 
 /// The call engine with the dialing plan, gateways and ring groups from storage.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the routing reload's parts and the shard count; a struct would only rename them"
+)]
 async fn load_calls(
     store: &store::Store,
     config: &Config,

@@ -96,11 +96,14 @@ impl NetTx {
 /// on), and it only grows when a call is parked.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Awaited {
-    buckets: Arc<[RwLock<HashMap<Box<str>, u64>>; 16]>,
+    buckets: Arc<[AwaitedBucket; 16]>,
 }
 
+/// Logins → a bit per shard that waits for them.
+type AwaitedBucket = RwLock<HashMap<Box<str>, u64>>;
+
 impl Awaited {
-    fn bucket(&self, login: &str) -> &RwLock<HashMap<Box<str>, u64>> {
+    fn bucket(&self, login: &str) -> &AwaitedBucket {
         &self.buckets[(sip_message::shard::hash(login.as_bytes()) & 15) as usize]
     }
 

@@ -50,8 +50,11 @@ pub(crate) struct Transports {
     inner: Arc<Inner>,
     /// The UDP sockets this handle sends from: each core shard has its own (`SO_REUSEPORT`
     /// sockets on the same addresses, [`Self::for_shard`]); the connections are shared.
-    udp: Arc<Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>>,
+    udp: Arc<UdpSockets>,
 }
+
+/// The UDP sockets one handle sends from, by local address.
+type UdpSockets = Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>;
 
 impl std::fmt::Debug for Transports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -704,7 +707,7 @@ mod tests {
             "127.0.0.1:5060".parse().unwrap(),
             remote,
             t.clone(),
-            core_tx,
+            crate::shards::NetTx::new(vec![core_tx]),
             Duration::from_secs(60),
             None,
         ));
@@ -753,7 +756,7 @@ mod tests {
             "127.0.0.1:5060".parse().unwrap(),
             "192.0.2.9:5555".parse().unwrap(),
             t.clone(),
-            core_tx,
+            crate::shards::NetTx::new(vec![core_tx]),
             Duration::from_secs(3600),
             None,
         ));

@@ -1,6 +1,8 @@
 //! Stateless, HMAC-signed, expiring nonces with nonce-count replay protection in constant
 //! memory (Kamailio's `nonce_count` design: a nonce id indexes a ring of last-seen counts).
 
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use hmac::{Hmac, Mac};
@@ -31,15 +33,25 @@ pub enum NonceCheck {
 /// The epoch is drawn at random when the keeper is made: the replay ring lives in memory, so
 /// a nonce of an earlier process (same secret, before a restart) must not find a fresh slot
 /// under a recycled nonce id here. Such nonces are reported [`NonceCheck::Stale`].
-#[derive(Debug)]
+///
+/// A clone shares the origin, the epoch, the nonce ids and the replay ring (atomics, no lock):
+/// the registrars of several core shards issue and judge one set of nonces, so a phone's
+/// nonce from a REGISTER is good for its INVITE on another shard.
+#[derive(Debug, Clone)]
 pub struct NonceKeeper {
     key: Keyed,
     lifetime_ms: u64,
+    shared: Arc<Ring>,
+}
+
+/// What the clones of a keeper share.
+#[derive(Debug)]
+struct Ring {
     /// The `Instant` of the first nonce: expiries count from it.
-    origin: Option<Instant>,
+    origin: OnceLock<Instant>,
     epoch: u32,
-    next_nid: u32,
-    last_nc: Vec<u8>,
+    next_nid: AtomicU32,
+    last_nc: Box<[AtomicU8]>,
 }
 
 const NONCE_LEN: usize = 56;
@@ -74,10 +86,12 @@ impl NonceKeeper {
         Self {
             key: Keyed(HmacSha256::new_from_slice(secret).expect("HMAC takes any key length")),
             lifetime_ms,
-            origin: None,
-            epoch,
-            next_nid: 0,
-            last_nc: vec![0; RING],
+            shared: Arc::new(Ring {
+                origin: OnceLock::new(),
+                epoch,
+                next_nid: AtomicU32::new(0),
+                last_nc: (0..RING).map(|_| AtomicU8::new(0)).collect(),
+            }),
         }
     }
 
@@ -98,20 +112,21 @@ impl NonceKeeper {
 
     /// Milliseconds from the keeper's origin to `now` (0 before the first nonce).
     fn elapsed_ms(&self, now: Instant) -> u64 {
-        self.origin
-            .map_or(0, |o| now.saturating_duration_since(o).as_millis() as u64)
+        self.shared
+            .origin
+            .get()
+            .map_or(0, |o| now.saturating_duration_since(*o).as_millis() as u64)
     }
 
     /// A fresh nonce valid for the configured lifetime from `now`.
     pub fn issue(&mut self, now: Instant) -> String {
-        self.origin.get_or_insert(now);
+        self.shared.origin.get_or_init(|| now);
         let now_ms = self.elapsed_ms(now);
-        let nid = self.next_nid;
-        self.next_nid = self.next_nid.wrapping_add(1);
-        self.last_nc[nid as usize % RING] = 0;
+        let nid = self.shared.next_nid.fetch_add(1, Relaxed);
+        self.shared.last_nc[nid as usize % RING].store(0, Relaxed);
         let expiry = (now_ms + self.lifetime_ms) / 1000;
         let mut nonce = String::with_capacity(NONCE_LEN);
-        for field in [expiry as u32, self.epoch, nid] {
+        for field in [expiry as u32, self.shared.epoch, nid] {
             push_hex(&mut nonce, &field.to_be_bytes());
         }
         let mac = self.mac(&nonce);
@@ -136,10 +151,10 @@ impl NonceKeeper {
         let (Ok(expiry), Ok(epoch), Ok(nid)) = (field(0), field(1), field(2)) else {
             return Err(NonceCheck::Invalid);
         };
-        if u64::from(expiry) * 1000 < self.elapsed_ms(now) || epoch != self.epoch {
+        if u64::from(expiry) * 1000 < self.elapsed_ms(now) || epoch != self.shared.epoch {
             return Err(NonceCheck::Stale);
         }
-        let age = self.next_nid.wrapping_sub(nid);
+        let age = self.shared.next_nid.load(Relaxed).wrapping_sub(nid);
         if age as usize >= RING || age == 0 {
             return Err(NonceCheck::Stale);
         }
@@ -149,7 +164,7 @@ impl NonceKeeper {
         let Ok(nc) = u8::try_from(nc) else {
             return Err(NonceCheck::Stale);
         };
-        if nc <= self.last_nc[slot] {
+        if nc <= self.shared.last_nc[slot].load(Relaxed) {
             return Err(NonceCheck::Replayed);
         }
         Ok((slot, nc))
@@ -170,7 +185,8 @@ impl NonceKeeper {
     /// Records the count of a nonce judged by [`Self::judge_for_record`] (nothing else may
     /// have touched the keeper in between).
     pub(crate) fn record(&mut self, judged: Judged) {
-        self.last_nc[judged.slot] = judged.nc;
+        // the highest count wins when two shards record the same nonce at once
+        self.shared.last_nc[judged.slot].fetch_max(judged.nc, Relaxed);
     }
 
     /// The verdict on `nonce` and `nc`, recording nothing; [`Self::check`]
@@ -186,7 +202,7 @@ impl NonceKeeper {
     pub fn check(&mut self, now: Instant, nonce: &str, nc: Option<u32>) -> NonceCheck {
         match self.judge(now, nonce, nc) {
             Ok((slot, nc)) => {
-                self.last_nc[slot] = nc;
+                self.shared.last_nc[slot].fetch_max(nc, Relaxed);
                 NonceCheck::Valid
             }
             Err(e) => e,
@@ -277,13 +293,39 @@ mod tests {
     }
 
     #[test]
+    fn clones_share_nonces_and_their_counts() {
+        let mut a = NonceKeeper::new(b"s", 30_000);
+        let mut b = a.clone();
+        let n = a.issue(at(0));
+        assert_eq!(
+            b.check(at(1), &n, Some(1)),
+            NonceCheck::Valid,
+            "issued by a clone"
+        );
+        assert_eq!(
+            a.check(at(2), &n, Some(1)),
+            NonceCheck::Replayed,
+            "counted by a clone"
+        );
+        let m = b.issue(at(3));
+        assert_ne!(m, n, "one sequence of nonce ids");
+        assert_eq!(a.check(at(4), &m, Some(1)), NonceCheck::Valid);
+        let other = NonceKeeper::new(b"s", 30_000);
+        assert_eq!(
+            other.verify(at(5), &m, Some(2)),
+            NonceCheck::Stale,
+            "another keeper's epoch"
+        );
+    }
+
+    #[test]
     fn recycled_slot_is_stale() {
         let mut k = NonceKeeper::new(b"s", 3_600_000);
         let first = k.issue(at(0));
         // as if RING more nonces had been issued since (each resets its slot)
-        k.next_nid = k.next_nid.wrapping_add(RING as u32);
+        k.shared.next_nid.fetch_add(RING as u32, Relaxed);
         assert_eq!(k.check(at(1), &first, Some(1)), NonceCheck::Stale);
-        k.next_nid = k.next_nid.wrapping_sub(2);
+        k.shared.next_nid.fetch_sub(2, Relaxed);
         assert_eq!(
             k.verify(at(1), &first, Some(1)),
             NonceCheck::Valid,

@@ -243,6 +243,19 @@ impl Registrar {
         }
     }
 
+    /// Another registrar core over the same location table and the same nonces (a shard's:
+    /// a nonce one issued is good at the other, its count is shared).
+    pub fn share(&self, cfg: RegistrarConfig) -> Self {
+        Self {
+            cfg,
+            nonces: self.nonces.clone(),
+            location: self.location.clone(),
+            events: VecDeque::new(),
+            next_purge: None,
+            shard: (0, 1),
+        }
+    }
+
     /// This registrar is shard `index` of `count`: its purge drops only the expired bindings
     /// of the logins [`sip_message::shard::index`] gives to it (by default 0 of 1: all).
     pub fn set_shard(&mut self, index: usize, count: usize) {

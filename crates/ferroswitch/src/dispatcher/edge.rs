@@ -113,7 +113,13 @@ impl Dispatcher {
             })
             .max();
         if let Some(until) = longest {
-            self.flood.registered(now, from.remote.ip(), until);
+            let ip = from.remote.ip();
+            if self.flood.registered(now, ip, until) {
+                // the kernel may hand this address's datagrams to another shard's socket
+                if let Some(s) = &self.siblings {
+                    s.tell_others(|| Input::SourceRegistered { ip, until });
+                }
+            }
         }
     }
 
