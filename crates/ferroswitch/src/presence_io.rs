@@ -1,25 +1,26 @@
 //! The presence driver: carries authenticated SUBSCRIBE/PUBLISH requests into the sans-IO
-//! [`PresenceServer`] and its [`Action`]s out — NOTIFYs as client transactions, buddy lists
+//! [`PresenceServer`] with an outbox over the transaction layer (responses and NOTIFYs go
+//! through it, as messaging's and the B2BUA's do), and its [`Action`]s out — buddy lists
 //! from the operator's hook (or the `contacts` table), voicemail counts from the store,
 //! publications to the storage writer. It runs inside the dispatcher; fetches run in tasks of
 //! their own and come back to the dispatcher as [`Fetched`]s on the driver's own channel, so
 //! SIP never waits on HTTP or SQL.
 //!
 //! The presence core runs on the dispatcher's `Instant`s; the stored rows' epoch ms are
-//! converted here, at the persistence boundary, with the server's one [`Epoch`]. NOTIFYs come
-//! out of the core as messages built once, handed to the transaction layer as they are.
+//! converted at the persistence boundary (`records.rs`) with the server's one [`Epoch`].
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use sip_message::Epoch;
 
 use presence::{
-    Action, Buddy, MessageSummary, NotifyKey, Origin, Persist, PresenceConfig, PresenceServer,
-    PublicationRow, SubscriptionKey,
+    Action, Buddy, MessageSummary, Origin, Persist, PresenceConfig, PresenceServer, PublicationRow,
+    SubscriptionKey,
 };
 use sip_message::{Message, Peer};
 use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
+
+use crate::calls::TxOut;
 use store::Store;
 use tokio::sync::mpsc;
 
@@ -43,8 +44,6 @@ pub(crate) enum Fetched {
 
 pub(crate) struct PresenceIo {
     server: PresenceServer,
-    /// NOTIFY client transactions in flight.
-    notifies: HashMap<ClientKey, NotifyKey>,
     /// The buddy-list hook, when `web_service` is configured; else the `contacts` table.
     hooks: Option<hooks::HookClient>,
     store: Store,
@@ -88,7 +87,6 @@ impl PresenceIo {
     ) -> Self {
         Self {
             server,
-            notifies: HashMap::new(),
             hooks,
             store,
             fetched,
@@ -129,8 +127,9 @@ impl PresenceIo {
             .into_iter()
             .map(|r| publication_row(r, &self.epoch))
             .collect();
-        self.server.remote_publications(now, rows, gone);
-        self.drain(tx, now);
+        self.server
+            .remote_publications(now, rows, gone, &mut TxOut { tx, now });
+        self.drain();
     }
 
     /// An authenticated SUBSCRIBE (new or in-dialog) from `login`.
@@ -143,11 +142,11 @@ impl PresenceIo {
         from: Peer,
         login: &str,
     ) {
-        let reply = self.server.handle_subscribe(now, login, msg, &origin(from));
-        if let Err(e) = tx.respond(now, &key, reply.response) {
-            tracing::debug!("SUBSCRIBE response not sent: {e}");
-        }
-        self.drain(tx, now);
+        let out = &mut TxOut { tx, now };
+        let _ = self
+            .server
+            .handle_subscribe(now, key, login, msg, &origin(from), out);
+        self.drain();
     }
 
     /// An authenticated PUBLISH from `login`.
@@ -160,26 +159,25 @@ impl PresenceIo {
         from: Peer,
         login: &str,
     ) {
-        let reply = self.server.handle_publish(now, login, msg, from);
-        if let Err(e) = tx.respond(now, &key, reply.response) {
-            tracing::debug!("PUBLISH response not sent: {e}");
-        }
-        self.drain(tx, now);
+        let out = &mut TxOut { tx, now };
+        self.server.handle_publish(now, key, login, msg, from, out);
+        self.drain();
     }
 
     pub(crate) fn fetched(&mut self, tx: &mut TransactionLayer, now: Instant, f: Fetched) {
+        let out = &mut TxOut { tx, now };
         match f {
             Fetched::Buddies {
                 subscription,
                 buddies,
-            } => self.server.buddies_fetched(now, subscription, buddies),
+            } => self.server.buddies_fetched(now, subscription, buddies, out),
             Fetched::Mailbox(m) => {
                 let m = *m;
                 self.server
-                    .set_message_summary_with_details(now, &m.login, m.summary, m.details);
+                    .set_message_summary_with_details(now, &m.login, m.summary, m.details, out);
             }
         }
-        self.drain(tx, now);
+        self.drain();
     }
 
     /// A response to a client transaction; false when it is not one of our NOTIFYs.
@@ -190,15 +188,11 @@ impl PresenceIo {
         key: ClientKey,
         status: u16,
     ) -> bool {
-        if status < 200 {
-            return self.notifies.contains_key(&key);
-        }
-        let Some(notify) = self.notifies.remove(&key) else {
-            return false;
-        };
-        self.server.handle_notify_response(now, notify, status);
-        self.drain(tx, now);
-        true
+        let ours = self
+            .server
+            .response(now, key, status, &mut TxOut { tx, now });
+        self.drain();
+        ours
     }
 
     /// When the presence core's next timer is due.
@@ -208,28 +202,15 @@ impl PresenceIo {
 
     pub(crate) fn handle_timeout(&mut self, tx: &mut TransactionLayer, now: Instant) {
         if self.server.poll_timeout().is_some_and(|t| t <= now) {
-            self.server.handle_timeout(now);
-            self.drain(tx, now);
+            self.server.handle_timeout(now, &mut TxOut { tx, now });
+            self.drain();
         }
     }
 
-    /// Carries out what the presence core asks, in order.
-    fn drain(&mut self, tx: &mut TransactionLayer, now: Instant) {
+    /// Carries out what the presence core asks besides SIP, in order.
+    fn drain(&mut self) {
         while let Some(action) = self.server.poll_action() {
             match action {
-                Action::Notify(n) => {
-                    match tx.send_request(now, n.request, n.to) {
-                        // a terminating NOTIFY's answer is reported too: harmless, and it
-                        // keeps the answer from being taken for someone else's
-                        Ok(k) => {
-                            self.notifies.insert(k, n.key);
-                        }
-                        Err(e) => {
-                            tracing::warn!(watcher = %n.watcher, peer = %n.to, "NOTIFY not sent: {e}");
-                            self.server.handle_notify_response(now, n.key, 408);
-                        }
-                    }
-                }
                 Action::FetchBuddies {
                     subscription,
                     login,
