@@ -68,6 +68,7 @@ mod security;
 mod server;
 mod tls;
 mod transport;
+mod tu;
 mod voicemail_mail;
 mod voicemail_service;
 mod webphone;

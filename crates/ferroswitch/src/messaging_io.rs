@@ -165,10 +165,6 @@ impl MessagingIo {
         self.core.in_progress() + self.done.strong_count().saturating_sub(1)
     }
 
-    pub(crate) fn owns(&self, key: &ClientKey) -> bool {
-        self.core.owns(key)
-    }
-
     #[allow(
         clippy::too_many_arguments,
         reason = "the request, its transaction and peer, who sent it, where it goes and the context"

@@ -18,9 +18,10 @@ use presence::{
     SubscriptionKey,
 };
 use sip_message::{Message, Peer};
-use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
+use sip_transaction::{ClientKey, ServerKey};
 
 use crate::calls::TxOut;
+use crate::tu::{Transactions, Tu};
 use store::Store;
 use tokio::sync::mpsc;
 
@@ -118,7 +119,7 @@ impl PresenceIo {
     /// entity-tag; never stored by this node; its watchers are notified.
     pub(crate) fn remote(
         &mut self,
-        tx: &mut TransactionLayer,
+        tx: &mut Transactions,
         now: Instant,
         rows: Vec<store::StoredPublication>,
         gone: &[String],
@@ -127,22 +128,34 @@ impl PresenceIo {
             .into_iter()
             .map(|r| publication_row(r, &self.epoch))
             .collect();
-        self.server
-            .remote_publications(now, rows, gone, &mut TxOut { tx, now });
+        self.server.remote_publications(
+            now,
+            rows,
+            gone,
+            &mut TxOut {
+                tx,
+                tu: Tu::Presence,
+                now,
+            },
+        );
         self.drain();
     }
 
     /// An authenticated SUBSCRIBE (new or in-dialog) from `login`.
     pub(crate) fn subscribe(
         &mut self,
-        tx: &mut TransactionLayer,
+        tx: &mut Transactions,
         now: Instant,
         key: ServerKey,
         msg: &Message,
         from: Peer,
         login: &str,
     ) {
-        let out = &mut TxOut { tx, now };
+        let out = &mut TxOut {
+            tx,
+            tu: Tu::Presence,
+            now,
+        };
         let _ = self
             .server
             .handle_subscribe(now, key, login, msg, &origin(from), out);
@@ -152,20 +165,28 @@ impl PresenceIo {
     /// An authenticated PUBLISH from `login`.
     pub(crate) fn publish(
         &mut self,
-        tx: &mut TransactionLayer,
+        tx: &mut Transactions,
         now: Instant,
         key: ServerKey,
         msg: &Message,
         from: Peer,
         login: &str,
     ) {
-        let out = &mut TxOut { tx, now };
+        let out = &mut TxOut {
+            tx,
+            tu: Tu::Presence,
+            now,
+        };
         self.server.handle_publish(now, key, login, msg, from, out);
         self.drain();
     }
 
-    pub(crate) fn fetched(&mut self, tx: &mut TransactionLayer, now: Instant, f: Fetched) {
-        let out = &mut TxOut { tx, now };
+    pub(crate) fn fetched(&mut self, tx: &mut Transactions, now: Instant, f: Fetched) {
+        let out = &mut TxOut {
+            tx,
+            tu: Tu::Presence,
+            now,
+        };
         match f {
             Fetched::Buddies {
                 subscription,
@@ -183,14 +204,21 @@ impl PresenceIo {
     /// A response to a client transaction; false when it is not one of our NOTIFYs.
     pub(crate) fn response(
         &mut self,
-        tx: &mut TransactionLayer,
+        tx: &mut Transactions,
         now: Instant,
         key: ClientKey,
         status: u16,
     ) -> bool {
-        let ours = self
-            .server
-            .response(now, key, status, &mut TxOut { tx, now });
+        let ours = self.server.response(
+            now,
+            key,
+            status,
+            &mut TxOut {
+                tx,
+                tu: Tu::Presence,
+                now,
+            },
+        );
         self.drain();
         ours
     }
@@ -200,9 +228,16 @@ impl PresenceIo {
         self.server.poll_timeout()
     }
 
-    pub(crate) fn handle_timeout(&mut self, tx: &mut TransactionLayer, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, tx: &mut Transactions, now: Instant) {
         if self.server.poll_timeout().is_some_and(|t| t <= now) {
-            self.server.handle_timeout(now, &mut TxOut { tx, now });
+            self.server.handle_timeout(
+                now,
+                &mut TxOut {
+                    tx,
+                    tu: Tu::Presence,
+                    now,
+                },
+            );
             self.drain();
         }
     }

@@ -150,6 +150,7 @@ impl Dispatcher {
                 };
                 let mut out = TxOut {
                     tx: &mut self.tx,
+                    tu: Tu::Calls,
                     now,
                 };
                 self.calls.registered(now, login, target, &mut out);
