@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use sip_message::Epoch;
 
 use presence::{
-    Action, Buddy, MessageSummary, Origin, Persist, PresenceConfig, PresenceServer, PublicationRow,
-    SubscriptionKey,
+    Action, Buddy, MessageSummary, Origin, PresenceConfig, PresenceServer, SubscriptionKey,
 };
 use sip_message::{Message, Peer};
 use sip_transaction::{ClientKey, ServerKey};
@@ -26,6 +25,7 @@ use store::Store;
 use tokio::sync::mpsc;
 
 use crate::persist::Write;
+use crate::records;
 
 /// How long a buddy list or a voicemail count may take before the subscription goes on
 /// without it (the hook client has its own timeouts and retries; this bounds the database).
@@ -110,7 +110,7 @@ impl PresenceIo {
     pub(crate) fn restore(&mut self, now: Instant, rows: Vec<store::StoredPublication>) {
         let rows = rows
             .into_iter()
-            .map(|r| publication_row(r, &self.epoch))
+            .map(|r| records::publication_row(r, &self.epoch))
             .collect();
         self.server.restore(now, rows);
     }
@@ -126,7 +126,7 @@ impl PresenceIo {
     ) {
         let rows = rows
             .into_iter()
-            .map(|r| publication_row(r, &self.epoch))
+            .map(|r| records::publication_row(r, &self.epoch))
             .collect();
         self.server.remote_publications(
             now,
@@ -258,7 +258,7 @@ impl PresenceIo {
                     }
                 }
                 Action::Persist(p) => {
-                    if let Some(c) = change(p, &self.epoch) {
+                    if let Some(c) = records::publication_change(p, &self.epoch) {
                         let _ = self.writes.send(Write::Publication(c));
                     }
                 }
@@ -311,12 +311,7 @@ impl PresenceIo {
         tokio::spawn(async move {
             let summary =
                 match tokio::time::timeout(FETCH_TIMEOUT, store.voicemail_counts(&login)).await {
-                    Ok(Ok(c)) => MessageSummary {
-                        new: c.new,
-                        old: c.old,
-                        urgent_new: c.urgent_new,
-                        urgent_old: c.urgent_old,
-                    },
+                    Ok(Ok(c)) => records::message_summary(&c),
                     Ok(Err(e)) => {
                         tracing::error!(%login, "reading voicemail counts failed: {e}");
                         MessageSummary::default()
@@ -338,39 +333,4 @@ impl PresenceIo {
             )));
         });
     }
-}
-
-/// A stored row as the core's: its epoch ms as `Instant`s.
-fn publication_row(r: store::StoredPublication, epoch: &Epoch) -> PublicationRow {
-    let at = |ms: i64| epoch.instant(u64::try_from(ms).unwrap_or(0));
-    PublicationRow {
-        login: r.login,
-        etag: r.etag,
-        expires_at: at(r.expires_at_ms),
-        modified_at: at(r.modified_at_ms),
-        body: r.body.into(),
-    }
-}
-
-/// A presence core write as the store's change: its `Instant`s as epoch ms.
-fn change(p: Persist, epoch: &Epoch) -> Option<store::PublicationChange> {
-    let ms = |t: Instant| i64::try_from(epoch.wall(t)).unwrap_or(i64::MAX);
-    Some(match p {
-        Persist::Upsert { row, replaces } => store::PublicationChange::Upsert {
-            row: store::StoredPublication {
-                login: row.login,
-                etag: row.etag,
-                expires_at_ms: ms(row.expires_at),
-                modified_at_ms: ms(row.modified_at),
-                body: row.body.to_vec(),
-            },
-            replaces,
-        },
-        Persist::Remove { login, etag } => store::PublicationChange::Remove { login, etag },
-        // a kind of write added to the core later: this build does not know it
-        _ => {
-            tracing::warn!("presence write of an unknown kind skipped");
-            return None;
-        }
-    })
 }

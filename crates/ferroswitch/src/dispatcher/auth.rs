@@ -89,20 +89,8 @@ impl Dispatcher {
         }
         if let Some(login) = &outcome.login {
             for (p, at) in pushes {
-                let t = store::PushToken {
-                    login: login.clone(),
-                    instance: p.instance,
-                    token: p.prid,
-                    platform: p.provider,
-                    param: p.param,
-                    updated_at: self.epoch.wall_secs(at) as i64,
-                };
-                let dev = b2bua::PushDevice {
-                    instance: t.instance.clone(),
-                    token: t.token.clone(),
-                    platform: t.platform.clone(),
-                    param: t.param.clone(),
-                };
+                let t = crate::records::push_token(login, p, at, &self.epoch);
+                let dev = crate::records::push_device(&t);
                 if !self.push_tokens.same(login, &dev) {
                     self.push_tokens.apply(t.clone());
                     let _ = self.writes.send(Write::PushToken(t));
@@ -384,7 +372,7 @@ pub(super) fn cached(a: Option<store::Account>, realm: &str, now: Instant) -> Ca
         }
     };
     // an account without HA1 values for this realm exists (a target) but cannot authenticate
-    let ha1 = crate::secrets::ha1(&a, realm).unwrap_or_default();
+    let account = crate::records::registrar_account(&a, realm);
     let answering_rules = crate::answering_cli::parse_rows(&a.login, &a.answering_rules);
     CachedAccount {
         profile: Some(Profile {
@@ -393,11 +381,7 @@ pub(super) fn cached(a: Option<store::Account>, realm: &str, now: Instant) -> Ca
             voicemail: a.voicemail_uri,
             answering_rules,
         }),
-        account: Some(Account {
-            login: a.login,
-            ha1,
-            enabled: a.enabled,
-        }),
+        account: Some(account),
         fetched: now,
     }
 }

@@ -58,12 +58,7 @@ impl Dispatcher {
 
     /// An answer of a forwarded MESSAGE's client transaction: its status, 408 for a
     /// timeout, 503 for a transport error.
-    pub(super) fn messaging_response(
-        &mut self,
-        now: Instant,
-        key: ClientKey,
-        status: u16,
-    ) {
+    pub(super) fn messaging_response(&mut self, now: Instant, key: ClientKey, status: u16) {
         if !self.with_messaging(now, |m, out, reach| m.response(out, key, status, reach)) {
             tracing::debug!(?key, status, "answer for no forwarded MESSAGE");
         }
