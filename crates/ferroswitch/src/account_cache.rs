@@ -52,7 +52,7 @@ impl CachedAccount {
         };
         // an account without HA1 values for this realm exists (a target) but cannot
         // authenticate
-        let ha1 = crate::secrets::ha1(&a, realm).unwrap_or_default();
+        let account = crate::records::registrar_account(&a, realm);
         let answering_rules = crate::answering_cli::parse_rows(&a.login, &a.answering_rules);
         Self {
             profile: Some(Profile {
@@ -61,11 +61,7 @@ impl CachedAccount {
                 voicemail: a.voicemail_uri,
                 answering_rules,
             }),
-            account: Some(Account {
-                login: a.login,
-                ha1,
-                enabled: a.enabled,
-            }),
+            account: Some(account),
             fetched: now,
         }
     }

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use dialplan::{Action, DialPlan, Entry};
 use registrar::{Binding, Location, Reach};
 use sip_message::{Message, Peer, Transport};
-use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
+use sip_transaction::{ClientKey, ServerKey};
+
+use crate::tu::{Transactions, Tu};
 
 /// An account's call settings, from the `clientsshared` row.
 #[derive(Debug, Clone, Default)]
@@ -61,8 +63,11 @@ pub(crate) trait AccountView {
     }
 }
 
+/// The outbox lent to one TU for one input: requests it starts are recorded as its own
+/// ([`Transactions::send_request`]), so their answers come back to it.
 pub(crate) struct TxOut<'a> {
-    pub(crate) tx: &'a mut TransactionLayer,
+    pub(crate) tx: &'a mut Transactions,
+    pub(crate) tu: Tu,
     pub(crate) now: Instant,
 }
 
@@ -74,7 +79,7 @@ impl Outbox for TxOut<'_> {
     }
 
     fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey> {
-        match self.tx.send_request(self.now, request, to) {
+        match self.tx.send_request(self.now, request, to, self.tu) {
             Ok(k) => Some(k),
             Err(e) => {
                 tracing::warn!(peer = %to, "request not sent: {e}");

@@ -11,8 +11,10 @@
 //! proxy auth (trusted peers skip it) → messaging ([`crate::messaging_io`]); OPTIONS → 200;
 //! anything else → 405 with Allow.
 //!
-//! Responses and timeouts of client transactions go to whoever started them: presence
-//! (NOTIFYs), messaging (forwarded MESSAGEs), else the B2BUA.
+//! Responses, timeouts and transport errors of client transactions go to the TU that started
+//! them — presence (NOTIFYs), messaging (forwarded MESSAGEs) or the B2BUA — found with one
+//! lookup in the key → TU map the requests were recorded in when they were sent
+//! ([`crate::tu`]); a key in no entry is dropped.
 
 mod auth;
 mod cluster;
@@ -36,7 +38,7 @@ use b2bua::{CallEvent, Caller, Calls};
 use messaging::SystemCommands;
 use registrar::{AuthKind, AuthRejection, Presented, Register, RegisterError, Registrar};
 use sip_message::{Message, MessageBuilder, Method, Peer};
-use sip_transaction::{Event, ServerKey, TransactionLayer};
+use sip_transaction::{ClientKey, Event, ServerKey, TransactionLayer};
 use store::{InstanceSeen, Store};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -48,6 +50,7 @@ use crate::persist::Write;
 use crate::presence_io::{self, PresenceIo};
 use crate::push_io::{self, PushPoster, PushTokens};
 use crate::transport::{accept_datagram, Inbound, Transports};
+use crate::tu::{Transactions, Tu};
 
 const ALLOW: &str =
     "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, PUBLISH, MESSAGE";
@@ -131,7 +134,8 @@ pub(crate) struct Waiting {
 }
 
 pub(crate) struct Dispatcher {
-    tx: TransactionLayer,
+    /// The transaction layer, with the TU of each client transaction (`tu.rs`).
+    tx: Transactions,
     registrar: Registrar,
     transports: Transports,
     store: Store,
@@ -199,7 +203,7 @@ impl Dispatcher {
     ) -> Self {
         let realm = registrar.config().realm.clone();
         Self {
-            tx,
+            tx: Transactions::new(tx),
             registrar,
             transports,
             store,
@@ -408,12 +412,12 @@ impl Dispatcher {
                     let now = Instant::now();
                     self.tx.handle_timeout(now);
                     self.registrar_timeout(now);
-                    self.calls.handle_timeout(now, &mut TxOut { tx: &mut self.tx, now });
+                    self.calls.handle_timeout(now, &mut TxOut { tx: &mut self.tx, tu: Tu::Calls, now });
                     self.presence.handle_timeout(&mut self.tx, now);
                     self.messaging_timeout(now);
                     if let Some(credit) = &self.credit {
                         for id in credit.handle_timeout(now) {
-                            self.calls.hang_up_for_credit(now, id, &mut TxOut { tx: &mut self.tx, now });
+                            self.calls.hang_up_for_credit(now, id, &mut TxOut { tx: &mut self.tx, tu: Tu::Calls, now });
                         }
                     }
                     self.drain(now);
@@ -482,6 +486,7 @@ impl Dispatcher {
             Event::Ack { request, .. } => {
                 let mut out = TxOut {
                     tx: &mut self.tx,
+                    tu: Tu::Calls,
                     now,
                 };
                 if !self.calls.ack(now, request, &mut out) {
@@ -491,6 +496,7 @@ impl Dispatcher {
             Event::Cancelled { invite, .. } => {
                 let mut out = TxOut {
                     tx: &mut self.tx,
+                    tu: Tu::Calls,
                     now,
                 };
                 if !self.calls.cancelled(now, invite, &mut out) {
@@ -498,35 +504,53 @@ impl Dispatcher {
                 }
             }
             Event::Response { key, response, .. } => {
-                let status = response.status().unwrap_or(0);
-                if self.presence.response(&mut self.tx, now, key, status)
-                    || self.messaging_response(now, key, status)
-                {
-                    return;
-                }
-                let mut out = TxOut {
-                    tx: &mut self.tx,
-                    now,
-                };
-                if !self.calls.response(now, key, response, &mut out) {
-                    tracing::debug!(?key, "response for no call");
-                }
+                self.client_answer(now, key, Answer::Response(response));
             }
-            Event::Timeout { key } => {
-                // no final response: as a 408 (RFC 3261 §8.1.3.1)
-                if self.presence.response(&mut self.tx, now, key, 408)
-                    || self.messaging_response(now, key, 408)
-                {
-                    return;
-                }
-                let mut out = TxOut {
-                    tx: &mut self.tx,
-                    now,
-                };
-                self.calls.timeout(now, key, &mut out);
-            }
+            // no final response: as a 408 (RFC 3261 §8.1.3.1)
+            Event::Timeout { key } => self.client_answer(now, key, Answer::Timeout),
             Event::AckTimeout { key } => self.calls.ack_timeout(key),
             ev @ Event::TransportError { .. } => self.transport_error(now, ev),
+        }
+    }
+
+    /// An answer of a client transaction, to the TU that started it (one lookup in the key
+    /// → TU map; the answer that ends the transaction removes its key).
+    fn client_answer(&mut self, now: Instant, key: ClientKey, answer: Answer) {
+        let status = match &answer {
+            Answer::Response(r) => r.status().unwrap_or(0),
+            Answer::Timeout => 408,
+            Answer::TransportError => 503,
+        };
+        let Some(tu) = self.tx.owner(now, key, status) else {
+            tracing::debug!(
+                ?key,
+                status,
+                "answer of a client transaction no TU started: dropped"
+            );
+            return;
+        };
+        match tu {
+            Tu::Presence => {
+                if !self.presence.response(&mut self.tx, now, key, status) {
+                    tracing::debug!(?key, status, "answer for no NOTIFY");
+                }
+            }
+            Tu::Messaging => self.messaging_response(now, key, status),
+            Tu::Calls => {
+                let mut out = TxOut {
+                    tx: &mut self.tx,
+                    tu: Tu::Calls,
+                    now,
+                };
+                let known = match answer {
+                    Answer::Response(r) => self.calls.response(now, key, r, &mut out),
+                    Answer::Timeout => self.calls.timeout(now, key, &mut out),
+                    Answer::TransportError => self.calls.transport_error(now, key, &mut out),
+                };
+                if !known {
+                    tracing::debug!(?key, status, "answer for no call");
+                }
+            }
         }
     }
 
@@ -551,6 +575,7 @@ impl Dispatcher {
         if in_dialog && !matches!(msg.method(), Some(Method::Register | Method::Options)) {
             let mut out = TxOut {
                 tx: &mut self.tx,
+                tu: Tu::Calls,
                 now,
             };
             if !self.calls.in_dialog(now, key, &msg, from, &mut out) {
@@ -618,6 +643,7 @@ impl Dispatcher {
         };
         let mut out = TxOut {
             tx: &mut self.tx,
+            tu: Tu::Calls,
             now,
         };
         self.calls
@@ -629,6 +655,7 @@ impl Dispatcher {
             push_io::Report::Failed { call, instances } => {
                 let mut out = TxOut {
                     tx: &mut self.tx,
+                    tu: Tu::Calls,
                     now,
                 };
                 self.calls.push_failed(now, call, &instances, &mut out);
@@ -664,6 +691,7 @@ impl Dispatcher {
             Input::MediaInactive(call) => {
                 let mut out = TxOut {
                     tx: &mut self.tx,
+                    tu: Tu::Calls,
                     now,
                 };
                 self.calls.media_inactive(now, call, &mut out);
@@ -700,6 +728,15 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// What ended (or continued) a client transaction, for [`Dispatcher::client_answer`].
+enum Answer {
+    Response(Message),
+    /// Timer B or F: as a 408.
+    Timeout,
+    /// The request could not be sent: as a 503.
+    TransportError,
 }
 
 /// Most datagrams read from one socket before the loop looks at its other inputs.

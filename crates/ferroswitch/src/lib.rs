@@ -70,6 +70,7 @@ mod server;
 mod shards;
 mod tls;
 mod transport;
+mod tu;
 mod voicemail_mail;
 mod voicemail_service;
 mod webphone;

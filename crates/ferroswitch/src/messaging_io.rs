@@ -10,11 +10,12 @@ use messaging::{Action, Deferred, Destination, Device, Devices, JobId, Messaging
 use registrar::Location;
 use sip_message::{Message, Peer};
 use sip_transaction::{ClientKey, ServerKey};
-use store::{MessageStatus, NewMessage, Store};
+use store::{MessageStatus, Store};
 use tokio::sync::mpsc;
 
 use crate::calls::TxOut;
 use crate::clock::unix_ms;
+use crate::records;
 
 /// How long a database operation of the messaging driver may take before it counts as failed
 /// (the sender of a MESSAGE waits for the store).
@@ -167,10 +168,6 @@ impl MessagingIo {
         self.core.in_progress() + self.done.strong_count().saturating_sub(1)
     }
 
-    pub(crate) fn owns(&self, key: &ClientKey) -> bool {
-        self.core.owns(key)
-    }
-
     #[allow(
         clippy::too_many_arguments,
         reason = "the request, its transaction and peer, who sent it, where it goes and the context"
@@ -267,18 +264,10 @@ impl MessagingIo {
         let store = self.store.clone();
         let done = self.done.clone();
         tokio::spawn(async move {
-            let row = NewMessage {
-                sender: text.sender.clone(),
-                recipient: text.recipient.clone(),
-                content_type: text.content_type.clone(),
-                body: text.body.to_vec(),
-                call_id: text.call_id.clone(),
-                cseq: text.cseq,
-                created_ms: i64::try_from(unix_ms()).unwrap_or(i64::MAX),
-            };
+            let row = records::new_message(&text, unix_ms());
             let result = match tokio::time::timeout(
                 DB_TIMEOUT,
-                store.store_message(&row, store_status(status)),
+                store.store_message(&row, records::message_status(status)),
             )
             .await
             {
@@ -291,7 +280,7 @@ impl MessagingIo {
                         Status::SentOffnet => "MESSAGE handed to the SMS hook",
                         _ => "MESSAGE not delivered (kept as failed)",
                     };
-                    tracing::info!(id, sender = %text.sender, recipient = %text.recipient, status = %store_status(status), call_id = %text.call_id, inserted, "{what}");
+                    tracing::info!(id, sender = %text.sender, recipient = %text.recipient, status = %records::message_status(status), call_id = %text.call_id, inserted, "{what}");
                     Ok(inserted)
                 }
                 Ok(Err(e)) => Err(e.to_string()),
@@ -377,7 +366,7 @@ impl MessagingIo {
             let result =
                 match tokio::time::timeout(DB_TIMEOUT, store.pending_messages(&login, limit)).await
                 {
-                    Ok(Ok(rows)) => Ok(rows.into_iter().map(deferred).collect()),
+                    Ok(Ok(rows)) => Ok(rows.into_iter().map(records::deferred).collect()),
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => Err(format!("no answer within {DB_TIMEOUT:?}")),
                 };
@@ -425,30 +414,5 @@ impl MessagingIo {
                 tracing::error!(id, "recording a delivery attempt failed: {e}");
             }
         });
-    }
-}
-
-fn store_status(s: Status) -> MessageStatus {
-    match s {
-        Status::Delivered => MessageStatus::Delivered,
-        Status::Deferred => MessageStatus::Deferred,
-        Status::SentOffnet => MessageStatus::SentOffnet,
-        Status::Failed => MessageStatus::Failed,
-    }
-}
-
-fn deferred(m: store::StoredMessage) -> Deferred {
-    Deferred {
-        id: m.id,
-        attempts: m.attempts,
-        text: Text {
-            sender: m.sender,
-            display_name: None,
-            recipient: m.recipient,
-            call_id: m.call_id,
-            cseq: m.cseq,
-            content_type: m.content_type,
-            body: m.body.into(),
-        },
     }
 }

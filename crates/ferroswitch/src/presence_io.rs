@@ -1,29 +1,31 @@
 //! The presence driver: carries authenticated SUBSCRIBE/PUBLISH requests into the sans-IO
-//! [`PresenceServer`] and its [`Action`]s out — NOTIFYs as client transactions, buddy lists
+//! [`PresenceServer`] with an outbox over the transaction layer (responses and NOTIFYs go
+//! through it, as messaging's and the B2BUA's do), and its [`Action`]s out — buddy lists
 //! from the operator's hook (or the `contacts` table), voicemail counts from the store,
 //! publications to the storage writer. It runs inside the dispatcher; fetches run in tasks of
 //! their own and come back to the dispatcher as [`Fetched`]s on the driver's own channel, so
 //! SIP never waits on HTTP or SQL.
 //!
 //! The presence core runs on the dispatcher's `Instant`s; the stored rows' epoch ms are
-//! converted here, at the persistence boundary, with the server's one [`Epoch`]. NOTIFYs come
-//! out of the core as messages built once, handed to the transaction layer as they are.
+//! converted at the persistence boundary (`records.rs`) with the server's one [`Epoch`].
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use sip_message::Epoch;
 
 use presence::{
-    Action, Buddy, MessageSummary, NotifyKey, Origin, Persist, PresenceConfig, PresenceServer,
-    PublicationRow, SubscriptionKey,
+    Action, Buddy, MessageSummary, Origin, PresenceConfig, PresenceServer, SubscriptionKey,
 };
 use sip_message::{Message, Peer};
-use sip_transaction::{ClientKey, ServerKey, TransactionLayer};
+use sip_transaction::{ClientKey, ServerKey};
+
+use crate::calls::TxOut;
+use crate::tu::{Transactions, Tu};
 use store::Store;
 use tokio::sync::mpsc;
 
 use crate::persist::Write;
+use crate::records;
 
 /// How long a buddy list or a voicemail count may take before the subscription goes on
 /// without it (the hook client has its own timeouts and retries; this bounds the database).
@@ -43,8 +45,6 @@ pub(crate) enum Fetched {
 
 pub(crate) struct PresenceIo {
     server: PresenceServer,
-    /// NOTIFY client transactions in flight.
-    notifies: HashMap<ClientKey, NotifyKey>,
     /// The buddy-list hook, when `web_service` is configured; else the `contacts` table.
     hooks: Option<hooks::HookClient>,
     store: Store,
@@ -88,7 +88,6 @@ impl PresenceIo {
     ) -> Self {
         Self {
             server,
-            notifies: HashMap::new(),
             hooks,
             store,
             fetched,
@@ -111,7 +110,7 @@ impl PresenceIo {
     pub(crate) fn restore(&mut self, now: Instant, rows: Vec<store::StoredPublication>) {
         let rows = rows
             .into_iter()
-            .map(|r| publication_row(r, &self.epoch))
+            .map(|r| records::publication_row(r, &self.epoch))
             .collect();
         self.server.restore(now, rows);
     }
@@ -120,85 +119,108 @@ impl PresenceIo {
     /// entity-tag; never stored by this node; its watchers are notified.
     pub(crate) fn remote(
         &mut self,
-        tx: &mut TransactionLayer,
+        tx: &mut Transactions,
         now: Instant,
         rows: Vec<store::StoredPublication>,
         gone: &[String],
     ) {
         let rows = rows
             .into_iter()
-            .map(|r| publication_row(r, &self.epoch))
+            .map(|r| records::publication_row(r, &self.epoch))
             .collect();
-        self.server.remote_publications(now, rows, gone);
-        self.drain(tx, now);
+        self.server.remote_publications(
+            now,
+            rows,
+            gone,
+            &mut TxOut {
+                tx,
+                tu: Tu::Presence,
+                now,
+            },
+        );
+        self.drain();
     }
 
     /// An authenticated SUBSCRIBE (new or in-dialog) from `login`.
     pub(crate) fn subscribe(
         &mut self,
-        tx: &mut TransactionLayer,
+        tx: &mut Transactions,
         now: Instant,
         key: ServerKey,
         msg: &Message,
         from: Peer,
         login: &str,
     ) {
-        let reply = self.server.handle_subscribe(now, login, msg, &origin(from));
-        if let Err(e) = tx.respond(now, &key, reply.response) {
-            tracing::debug!("SUBSCRIBE response not sent: {e}");
-        }
-        self.drain(tx, now);
+        let out = &mut TxOut {
+            tx,
+            tu: Tu::Presence,
+            now,
+        };
+        let _ = self
+            .server
+            .handle_subscribe(now, key, login, msg, &origin(from), out);
+        self.drain();
     }
 
     /// An authenticated PUBLISH from `login`.
     pub(crate) fn publish(
         &mut self,
-        tx: &mut TransactionLayer,
+        tx: &mut Transactions,
         now: Instant,
         key: ServerKey,
         msg: &Message,
         from: Peer,
         login: &str,
     ) {
-        let reply = self.server.handle_publish(now, login, msg, from);
-        if let Err(e) = tx.respond(now, &key, reply.response) {
-            tracing::debug!("PUBLISH response not sent: {e}");
-        }
-        self.drain(tx, now);
+        let out = &mut TxOut {
+            tx,
+            tu: Tu::Presence,
+            now,
+        };
+        self.server.handle_publish(now, key, login, msg, from, out);
+        self.drain();
     }
 
-    pub(crate) fn fetched(&mut self, tx: &mut TransactionLayer, now: Instant, f: Fetched) {
+    pub(crate) fn fetched(&mut self, tx: &mut Transactions, now: Instant, f: Fetched) {
+        let out = &mut TxOut {
+            tx,
+            tu: Tu::Presence,
+            now,
+        };
         match f {
             Fetched::Buddies {
                 subscription,
                 buddies,
-            } => self.server.buddies_fetched(now, subscription, buddies),
+            } => self.server.buddies_fetched(now, subscription, buddies, out),
             Fetched::Mailbox(m) => {
                 let m = *m;
                 self.server
-                    .set_message_summary_with_details(now, &m.login, m.summary, m.details);
+                    .set_message_summary_with_details(now, &m.login, m.summary, m.details, out);
             }
         }
-        self.drain(tx, now);
+        self.drain();
     }
 
     /// A response to a client transaction; false when it is not one of our NOTIFYs.
     pub(crate) fn response(
         &mut self,
-        tx: &mut TransactionLayer,
+        tx: &mut Transactions,
         now: Instant,
         key: ClientKey,
         status: u16,
     ) -> bool {
-        if status < 200 {
-            return self.notifies.contains_key(&key);
-        }
-        let Some(notify) = self.notifies.remove(&key) else {
-            return false;
-        };
-        self.server.handle_notify_response(now, notify, status);
-        self.drain(tx, now);
-        true
+        let ours = self.server.response(
+            now,
+            key,
+            status,
+            &mut TxOut {
+                tx,
+                tu: Tu::Presence,
+                now,
+            },
+        );
+        self.drain();
+        ours
     }
 
     /// When the presence core's next timer is due.
@@ -206,30 +228,24 @@ impl PresenceIo {
         self.server.poll_timeout()
     }
 
-    pub(crate) fn handle_timeout(&mut self, tx: &mut TransactionLayer, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, tx: &mut Transactions, now: Instant) {
         if self.server.poll_timeout().is_some_and(|t| t <= now) {
-            self.server.handle_timeout(now);
-            self.drain(tx, now);
+            self.server.handle_timeout(
+                now,
+                &mut TxOut {
+                    tx,
+                    tu: Tu::Presence,
+                    now,
+                },
+            );
+            self.drain();
         }
     }
 
-    /// Carries out what the presence core asks, in order.
-    fn drain(&mut self, tx: &mut TransactionLayer, now: Instant) {
+    /// Carries out what the presence core asks besides SIP, in order.
+    fn drain(&mut self) {
         while let Some(action) = self.server.poll_action() {
             match action {
-                Action::Notify(n) => {
-                    match tx.send_request(now, n.request, n.to) {
-                        // a terminating NOTIFY's answer is reported too: harmless, and it
-                        // keeps the answer from being taken for someone else's
-                        Ok(k) => {
-                            self.notifies.insert(k, n.key);
-                        }
-                        Err(e) => {
-                            tracing::warn!(watcher = %n.watcher, peer = %n.to, "NOTIFY not sent: {e}");
-                            self.server.handle_notify_response(now, n.key, 408);
-                        }
-                    }
-                }
                 Action::FetchBuddies {
                     subscription,
                     login,
@@ -242,7 +258,7 @@ impl PresenceIo {
                     }
                 }
                 Action::Persist(p) => {
-                    if let Some(c) = change(p, &self.epoch) {
+                    if let Some(c) = records::publication_change(p, &self.epoch) {
                         let _ = self.writes.send(Write::Publication(c));
                     }
                 }
@@ -295,12 +311,7 @@ impl PresenceIo {
         tokio::spawn(async move {
             let summary =
                 match tokio::time::timeout(FETCH_TIMEOUT, store.voicemail_counts(&login)).await {
-                    Ok(Ok(c)) => MessageSummary {
-                        new: c.new,
-                        old: c.old,
-                        urgent_new: c.urgent_new,
-                        urgent_old: c.urgent_old,
-                    },
+                    Ok(Ok(c)) => records::message_summary(&c),
                     Ok(Err(e)) => {
                         tracing::error!(%login, "reading voicemail counts failed: {e}");
                         MessageSummary::default()
@@ -322,39 +333,4 @@ impl PresenceIo {
             )));
         });
     }
-}
-
-/// A stored row as the core's: its epoch ms as `Instant`s.
-fn publication_row(r: store::StoredPublication, epoch: &Epoch) -> PublicationRow {
-    let at = |ms: i64| epoch.instant(u64::try_from(ms).unwrap_or(0));
-    PublicationRow {
-        login: r.login,
-        etag: r.etag,
-        expires_at: at(r.expires_at_ms),
-        modified_at: at(r.modified_at_ms),
-        body: r.body.into(),
-    }
-}
-
-/// A presence core write as the store's change: its `Instant`s as epoch ms.
-fn change(p: Persist, epoch: &Epoch) -> Option<store::PublicationChange> {
-    let ms = |t: Instant| i64::try_from(epoch.wall(t)).unwrap_or(i64::MAX);
-    Some(match p {
-        Persist::Upsert { row, replaces } => store::PublicationChange::Upsert {
-            row: store::StoredPublication {
-                login: row.login,
-                etag: row.etag,
-                expires_at_ms: ms(row.expires_at),
-                modified_at_ms: ms(row.modified_at),
-                body: row.body.to_vec(),
-            },
-            replaces,
-        },
-        Persist::Remove { login, etag } => store::PublicationChange::Remove { login, etag },
-        // a kind of write added to the core later: this build does not know it
-        _ => {
-            tracing::warn!("presence write of an unknown kind skipped");
-            return None;
-        }
-    })
 }

@@ -53,12 +53,7 @@ impl PushTokens {
         let list = by_login.entry(t.login.clone()).or_default();
         list.retain(|d| d.instance != t.instance);
         if !t.token.is_empty() {
-            list.push(PushDevice {
-                instance: t.instance,
-                token: t.token,
-                platform: t.platform,
-                param: t.param,
-            });
+            list.push(crate::records::push_device(&t));
         }
         if list.is_empty() {
             by_login.remove(&t.login);

@@ -118,7 +118,7 @@ async fn forward(
 ) {
     while let Some(c) = changes.recv().await {
         tracing::info!(mailbox = %c.login, new = c.counts.new, old = c.counts.old, deposit = c.deposited.is_some(), "voicemail mailbox changed");
-        let summary = summary(&c.counts);
+        let summary = crate::records::message_summary(&c.counts);
         let details = details(&store, &c.login).await;
         let m = Mailbox {
             login: c.login,
@@ -129,15 +129,6 @@ async fn forward(
         if presence.send(Fetched::Mailbox(Box::new(m))).is_err() {
             return;
         }
-    }
-}
-
-pub(crate) fn summary(c: &store::VoicemailCounts) -> MessageSummary {
-    MessageSummary {
-        new: c.new,
-        old: c.old,
-        urgent_new: c.urgent_new,
-        urgent_old: c.urgent_old,
     }
 }
 

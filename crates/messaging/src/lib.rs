@@ -19,7 +19,7 @@
 //! |---|---|
 //! | [`incoming(now, ..)`](Messaging::incoming) | an authenticated (or trusted) MESSAGE outside a dialog, from a [`Sender`], with its [`Destination`] |
 //! | [`handle_timeout(now, ..)`](Messaging::handle_timeout) | at [`poll_timeout`](Messaging::poll_timeout): a forwarded MESSAGE's answer timer |
-//! | [`response`](Messaging::response) | a response to a client transaction [`owns`](Messaging::owns) says is ours; 408 for a timeout |
+//! | [`response`](Messaging::response) | a response to one of its forwards (the driver records which client transactions the core started; [`owns`](Messaging::owns) says so too); 408 for a timeout, 503 for a transport error |
 //! | [`registered`](Messaging::registered) | a successful REGISTER that leaves the login with a device |
 //! | [`stored`](Messaging::stored) | the answer to [`Action::Store`] with a job |
 //! | [`sms_done`](Messaging::sms_done) | the answer to [`Action::SmsOut`] |

@@ -6,14 +6,17 @@
 //! - `list`: 1,000 resource-list subscriptions whose 50-buddy lists all contain bob; each
 //!   change builds 1,000 partial multipart/RLMI NOTIFYs.
 //!
-//! Throughput is reported in NOTIFYs (elements) per second.
+//! Throughput is reported in NOTIFYs (elements) per second. The NOTIFYs go through an
+//! outbox over a real transaction layer (a fresh one per change), as in the server, so the
+//! figure includes starting each NOTIFY's client transaction.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use presence::{Action, Buddy, Origin, PresenceConfig, PresenceServer};
+use presence::{Buddy, Origin, PresenceConfig, PresenceServer};
 use sip_message::{ConnId, Message, Peer, Transport};
+use sip_transaction::{ClientKey, Event, Outbox, ServerKey, TimerConfig, TransactionLayer};
 
 const WATCHERS: usize = 1_000;
 
@@ -71,22 +74,76 @@ fn at(ms: u64) -> std::time::Instant {
     *T0 + std::time::Duration::from_millis(ms)
 }
 
-/// Drains actions, answering every NOTIFY 200; returns how many NOTIFYs there were.
-fn drain(s: &mut PresenceServer, now: u64) -> usize {
-    let now = at(now);
-    let mut keys = Vec::new();
-    while let Some(a) = s.poll_action() {
-        if let Action::Notify(n) = a {
-            keys.push(n.key);
-        }
-    }
-    for k in &keys {
-        s.handle_notify_response(now, *k, 200);
-    }
-    keys.len()
+/// The outbox: NOTIFYs start client transactions in `tx` (their keys are kept to answer
+/// them), the response to a PUBLISH is kept.
+struct Out {
+    tx: TransactionLayer,
+    now: std::time::Instant,
+    sent: Vec<ClientKey>,
+    response: Option<Bytes>,
 }
 
-fn setup(list: bool) -> (PresenceServer, String) {
+impl Out {
+    fn new(now: u64) -> Self {
+        Self {
+            tx: TransactionLayer::with_seed(TimerConfig::default(), 5),
+            now: at(now),
+            sent: Vec::new(),
+            response: None,
+        }
+    }
+}
+
+impl Outbox for Out {
+    fn respond(&mut self, _key: &ServerKey, response: Bytes) {
+        self.response = Some(response);
+    }
+    fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey> {
+        let k = self.tx.send_request(self.now, request, to).ok()?;
+        self.sent.push(k);
+        Some(k)
+    }
+    fn send_stateless(&mut self, _payload: Bytes, _to: Peer) {}
+}
+
+/// A server transaction key to answer requests on (the outbox keeps responses itself).
+fn server_key() -> ServerKey {
+    let mut tx = TransactionLayer::with_seed(TimerConfig::default(), 6);
+    let options = Message::parse(Bytes::from_static(
+        b"OPTIONS sip:x@ex.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.9:5060;branch=z9hG4bKk\r\n\
+          From: <sip:x@ex.com>;tag=1\r\nTo: <sip:x@ex.com>\r\nCall-ID: k\r\n\
+          CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+    ))
+    .unwrap();
+    tx.handle_message(at(0), options, origin(0).peer);
+    let Some(Event::Request { key, .. }) = tx.poll_event() else {
+        panic!("no request event");
+    };
+    key
+}
+
+/// Answers every NOTIFY `out` sent 200; returns how many there were.
+fn answer(s: &mut PresenceServer, out: &mut Out) -> usize {
+    let sent = std::mem::take(&mut out.sent);
+    for k in &sent {
+        s.response(out.now, *k, 200, out);
+    }
+    sent.len()
+}
+
+/// The SIP-ETag of the response to a PUBLISH.
+fn etag_of(out: &Out) -> String {
+    Message::parse(out.response.clone().unwrap())
+        .unwrap()
+        .headers()
+        .iter()
+        .find(|h| h.name.matches("SIP-ETag"))
+        .unwrap()
+        .value()
+        .to_owned()
+}
+
+fn setup(list: bool, key: ServerKey) -> (PresenceServer, String) {
     let cfg = PresenceConfig {
         domain: "ex.com".into(),
         max_subscriptions_per_login: 10,
@@ -94,43 +151,32 @@ fn setup(list: bool) -> (PresenceServer, String) {
     };
     let mut s = PresenceServer::new(cfg, 1);
     let peer = origin(0).peer;
-    let r = s.handle_publish(at(0), "bob", &publish(0, None), peer);
-    let resp = Message::parse(r.response).unwrap();
-    let mut etag = resp
-        .headers()
-        .iter()
-        .find(|h| h.name.matches("SIP-ETag"))
-        .unwrap()
-        .value()
-        .to_owned();
-    drain(&mut s, 0);
+    let mut out = Out::new(0);
+    s.handle_publish(at(0), key, "bob", &publish(0, None), peer, &mut out);
+    let mut etag = etag_of(&out);
+    answer(&mut s, &mut out);
     for i in 0..WATCHERS {
         let login = format!("w{i}");
         let req = subscribe(i, if list { None } else { Some("bob") });
-        let r = s.handle_subscribe(at(0), &login, &req, &origin(i));
-        assert_eq!(r.status, 200);
+        let sub = s.handle_subscribe(at(0), key, &login, &req, &origin(i), &mut out);
         if list {
-            let key = r.subscription.unwrap();
+            let sub = sub.unwrap();
             let mut buddies: Vec<Buddy> = (0..49)
                 .map(|b| Buddy::new(format!("b{b}"), b % 2 == 0))
                 .collect();
             buddies.push(Buddy::new("bob", true));
             while s.poll_action().is_some() {}
-            s.buddies_fetched(at(0), key, buddies);
+            s.buddies_fetched(at(0), sub, buddies, &mut out);
         }
-        drain(&mut s, 0);
+        answer(&mut s, &mut out);
     }
+    while s.poll_action().is_some() {}
     // one warm-up change
-    let r = s.handle_publish(at(1), "bob", &publish(1, Some(&etag)), peer);
-    etag = Message::parse(r.response)
-        .unwrap()
-        .headers()
-        .iter()
-        .find(|h| h.name.matches("SIP-ETag"))
-        .unwrap()
-        .value()
-        .to_owned();
-    assert_eq!(drain(&mut s, 1), WATCHERS);
+    let mut out = Out::new(1);
+    s.handle_publish(at(1), key, "bob", &publish(1, Some(&etag)), peer, &mut out);
+    etag = etag_of(&out);
+    assert_eq!(answer(&mut s, &mut out), WATCHERS);
+    while s.poll_action().is_some() {}
     (s, etag)
 }
 
@@ -139,21 +185,17 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(WATCHERS as u64));
     g.sample_size(20);
     for (name, list) in [("single", false), ("list", true)] {
-        let (mut s, mut etag) = setup(list);
+        let key = server_key();
+        let (mut s, mut etag) = setup(list, key);
         let peer = origin(0).peer;
         let mut n = 2u64;
         g.bench_function(name, |b| {
             b.iter(|| {
-                let r = s.handle_publish(at(n), "bob", &publish(n, Some(&etag)), peer);
-                let resp = Message::parse(r.response).unwrap();
-                etag = resp
-                    .headers()
-                    .iter()
-                    .find(|h| h.name.matches("SIP-ETag"))
-                    .unwrap()
-                    .value()
-                    .to_owned();
-                let sent = drain(&mut s, n);
+                let mut out = Out::new(n);
+                s.handle_publish(at(n), key, "bob", &publish(n, Some(&etag)), peer, &mut out);
+                etag = etag_of(&out);
+                while s.poll_action().is_some() {}
+                let sent = answer(&mut s, &mut out);
                 assert_eq!(sent, WATCHERS);
                 n += 1;
             });

@@ -1,11 +1,13 @@
 //! `presence`: the SUBSCRIBE/NOTIFY/PUBLISH framework of ferroswitch, sans-IO.
 //!
 //! It sits above `sip-message` (parsed requests in, responses out as bytes, NOTIFYs out as
-//! messages built once) and beside the registrar and the B2BUA, as a transaction user: the server's driver
-//! authenticates a SUBSCRIBE or PUBLISH, hands it here with `now`, sends what comes back
-//! through the transaction layer, and feeds back NOTIFY responses, hook answers and time.
-//! Nothing here does I/O or reads a clock; time is an `Instant` the driver passes in (stored
-//! rows' absolute times are converted by the driver, at the persistence boundary).
+//! messages built once) and `sip-transaction` (only its handle types and the
+//! transaction-user trait [`Outbox`](sip_transaction::Outbox)), beside the registrar,
+//! messaging and the B2BUA, as a transaction user: the server's driver authenticates a
+//! SUBSCRIBE or PUBLISH, hands it here with `now` and an outbox over the transaction layer,
+//! and feeds back NOTIFY responses, hook answers and time. Nothing here does I/O or reads a
+//! clock; time is an `Instant` the driver passes in (stored rows' absolute times are
+//! converted by the driver, at the persistence boundary).
 //!
 //! - [`Publications`]: PUBLISH (RFC 3903) — entity-tags, refresh/modify/remove, expiry, and
 //!   the composition of several devices' PIDF documents into one per login ([`pidf`] has the
@@ -16,31 +18,34 @@
 //!
 //! # Driving protocol
 //!
-//! Inputs (all take `now: Instant`):
+//! The convention of messaging and the B2BUA: inputs take `now: Instant` and, when they may
+//! answer a request or send a NOTIFY, the `&mut dyn Outbox` lent for that input.
 //!
 //! | input | when |
 //! |---|---|
-//! | [`handle_subscribe(now, login, &req, &origin)`](PresenceServer::handle_subscribe) | an authenticated SUBSCRIBE (new or in-dialog) |
-//! | [`handle_publish(now, login, &req, peer)`](PresenceServer::handle_publish) | an authenticated PUBLISH |
-//! | [`handle_notify_response(now, key, status)`](PresenceServer::handle_notify_response) | a NOTIFY's final response; 408 for Timer F or a transport error |
-//! | [`buddies_fetched(now, key, buddies)`](PresenceServer::buddies_fetched) | the answer to [`Action::FetchBuddies`] (empty on hook error) |
-//! | [`set_message_summary(now, login, counts)`](PresenceServer::set_message_summary) | the answer to [`Action::FetchState`], or a voicemail count change |
-//! | [`set_message_summary_with_details(now, login, counts, details)`](PresenceServer::set_message_summary_with_details) | the same with the new messages' details (the built-in voicemail) |
-//! | [`restore(now, rows)`](PresenceServer::restore) | at start, the `presence_publications` rows |
-//! | [`handle_timeout(now)`](PresenceServer::handle_timeout) | at [`poll_timeout`](PresenceServer::poll_timeout) |
+//! | [`handle_subscribe(now, key, login, &req, &origin, out)`](PresenceServer::handle_subscribe) | an authenticated SUBSCRIBE (new or in-dialog) on server transaction `key` |
+//! | [`handle_publish(now, key, login, &req, peer, out)`](PresenceServer::handle_publish) | an authenticated PUBLISH on server transaction `key` |
+//! | [`response(now, client_key, status, out)`](PresenceServer::response) | a response to one of its NOTIFYs ([`owns`](PresenceServer::owns)); 408 for a timeout, 503 for a transport error |
+//! | [`buddies_fetched(now, key, buddies, out)`](PresenceServer::buddies_fetched) | the answer to [`Action::FetchBuddies`] (empty on hook error) |
+//! | [`set_message_summary(now, login, counts, out)`](PresenceServer::set_message_summary) | the answer to [`Action::FetchState`], or a voicemail count change |
+//! | [`set_message_summary_with_details(now, login, counts, details, out)`](PresenceServer::set_message_summary_with_details) | the same with the new messages' details (the built-in voicemail) |
+//! | [`remote_publications(now, rows, gone, out)`](PresenceServer::remote_publications) | another cluster node's publications |
+//! | [`restore(now, rows)`](PresenceServer::restore) | at start, before any request: the `presence_publications` rows |
+//! | [`handle_timeout(now, out)`](PresenceServer::handle_timeout) | at [`poll_timeout`](PresenceServer::poll_timeout) |
 //!
-//! Outputs: each `handle_subscribe`/`handle_publish` returns a [`Reply`] (the response bytes,
-//! to send through the request's server transaction). Then, after **every** input, the driver
-//! drains [`poll_action`](PresenceServer::poll_action) in order:
+//! Outputs go two ways, as in messaging:
 //!
-//! - [`Action::Notify`]: hand `request` (a `Message`, built once) to a new non-INVITE client
-//!   transaction to `to` (the flow of the last SUBSCRIBE), as it is. Retransmissions are the transaction layer's; the final
-//!   response (or 408) goes back through `handle_notify_response`. Send the SUBSCRIBE's 200
-//!   before the NOTIFYs the same input produced (the reply comes first, so this is natural).
-//! - [`Action::FetchBuddies`] / [`Action::FetchState`]: ask the hook/store without blocking
-//!   the loop; answer with `buddies_fetched` / `set_message_summary`, always (empty or zero
-//!   on failure), or the subscription never gets its first NOTIFY.
-//! - [`Action::Persist`]: write-through to `presence_publications`, in order.
+//! - through the [`Outbox`](sip_transaction::Outbox): the response to a SUBSCRIBE or
+//!   PUBLISH (`respond` on its server transaction), then the NOTIFYs the input made, each a
+//!   `Message` built once and handed to `send_request` as it is (a new non-INVITE client
+//!   transaction to the flow of the last SUBSCRIBE). Retransmissions are the transaction
+//!   layer's; the final response (408 on a timeout) comes back through `response`. A NOTIFY
+//!   the layer refuses counts as answered 408.
+//! - after **every** input the driver drains [`poll_action`](PresenceServer::poll_action) in
+//!   order: [`Action::FetchBuddies`] / [`Action::FetchState`] (ask the hook/store without
+//!   blocking the loop; answer with `buddies_fetched` / `set_message_summary`, always —
+//!   empty or zero on failure — or the subscription never gets its first NOTIFY) and
+//!   [`Action::Persist`] (write-through to `presence_publications`, in order).
 //!
 //! Finally it re-arms its timer at [`poll_timeout`](PresenceServer::poll_timeout).
 //!
@@ -80,7 +85,5 @@ pub use config::PresenceConfig;
 pub use mwi::{message_details, message_summary_body, MessageDetail, MessageSummary};
 pub use package::{Body, EventPackage, MessageSummaryPackage, PresencePackage, Resource, State};
 pub use publish::{Persist, PublicationRow, Publications};
-pub use server::{
-    Action, Buddy, Notify, NotifyKey, Origin, PresenceServer, Reply, SubscriptionKey,
-};
+pub use server::{Action, Buddy, Origin, PresenceServer, SubscriptionKey};
 pub use xml::login_uri;

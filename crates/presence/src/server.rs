@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip_message::{ContactList, HeaderName, Message, MessageBuilder, Method, Peer};
+use sip_transaction::{ClientKey, Outbox, ServerKey};
 use tracing::{debug, debug_span, warn};
 
 use crate::config::PresenceConfig;
@@ -48,12 +49,11 @@ impl std::fmt::Display for SubscriptionKey {
     }
 }
 
-/// Names one NOTIFY: its subscription and CSeq. Report its final response with
-/// [`PresenceServer::handle_notify_response`].
+/// Names one NOTIFY: its subscription and CSeq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NotifyKey {
-    pub subscription: SubscriptionKey,
-    pub cseq: u32,
+pub(crate) struct NotifyKey {
+    pub(crate) subscription: SubscriptionKey,
+    pub(crate) cseq: u32,
 }
 
 /// One entry of a buddy list, as the buddy-list hook (or the `contacts` table) gives it.
@@ -73,41 +73,35 @@ impl Buddy {
     }
 }
 
-/// The answer to a SUBSCRIBE or PUBLISH: send `response` through the request's server
-/// transaction, then drain [`PresenceServer::poll_action`].
+/// The answer to a SUBSCRIBE or PUBLISH, before it goes through the [`Outbox`].
 #[must_use]
 #[derive(Debug)]
-pub struct Reply {
-    pub response: Bytes,
-    pub status: u16,
+pub(crate) struct Reply {
+    pub(crate) response: Bytes,
+    pub(crate) status: u16,
     /// The subscription this SUBSCRIBE created or refreshed.
-    pub subscription: Option<SubscriptionKey>,
+    pub(crate) subscription: Option<SubscriptionKey>,
 }
 
-/// A NOTIFY to send.
-#[must_use]
+/// A NOTIFY built and not yet handed to the [`Outbox`]: every input that takes one sends
+/// them all before it returns.
 #[derive(Debug, Clone)]
-pub struct Notify {
-    pub key: NotifyKey,
+pub(crate) struct Notify {
+    pub(crate) key: NotifyKey,
     /// The flow of the last SUBSCRIBE of the subscription.
-    pub to: Peer,
-    /// The whole request, top Via with a fresh branch, built once as a message: hand it to a
+    pub(crate) to: Peer,
+    /// The whole request, top Via with a fresh branch, built once as a message: handed to a
     /// new non-INVITE client transaction as it is.
-    pub request: Message,
-    /// It says `Subscription-State: terminated`: the subscription is already gone and its
-    /// response needs no reporting (reporting it is harmless).
-    pub terminated: bool,
+    pub(crate) request: Message,
     /// The watcher's login (for logs).
-    pub watcher: String,
+    pub(crate) watcher: String,
 }
 
-/// What the driver must do, from [`PresenceServer::poll_action`].
+/// What the driver must do besides SIP, from [`PresenceServer::poll_action`].
 #[must_use]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Action {
-    /// Send a NOTIFY and report its final response.
-    Notify(Notify),
     /// Fetch `login`'s buddy list (buddy-list hook, or the `contacts` table) and answer with
     /// [`PresenceServer::buddies_fetched`] — with an empty list when the hook fails.
     FetchBuddies {
@@ -234,6 +228,11 @@ pub struct PresenceServer {
     fetching_state: HashSet<(PackageId, String)>,
     timers: TimerTable<SubTimer>,
     actions: VecDeque<Action>,
+    /// NOTIFYs built by this input, sent through its outbox before it returns.
+    outgoing: VecDeque<Notify>,
+    /// NOTIFY client transactions in flight (terminating NOTIFYs too: their answers are
+    /// ignored).
+    notifies: HashMap<ClientKey, NotifyKey>,
     tokens: Tokens,
     next_key: u64,
 }
@@ -259,6 +258,8 @@ impl PresenceServer {
             fetching_state: HashSet::new(),
             timers: TimerTable::default(),
             actions: VecDeque::new(),
+            outgoing: VecDeque::new(),
+            notifies: HashMap::new(),
             tokens: Tokens::new(seed),
             next_key: 0,
         }
@@ -314,6 +315,49 @@ impl PresenceServer {
         self.actions.pop_front()
     }
 
+    /// Whether a client transaction is one of our NOTIFYs.
+    pub fn owns(&self, key: &ClientKey) -> bool {
+        self.notifies.contains_key(key)
+    }
+
+    /// A response to one of our NOTIFYs: `status` is its code, 408 when the transaction
+    /// timed out, 503 when the transport failed. Returns false when the key is not ours.
+    /// 481 and 408 end the subscription (RFC 6665 §4.2.2; a 503 is another failure: the next
+    /// NOTIFY carries full state); provisional responses are ignored.
+    pub fn response(
+        &mut self,
+        now: Instant,
+        key: ClientKey,
+        status: u16,
+        out: &mut dyn Outbox,
+    ) -> bool {
+        if status < 200 {
+            return self.notifies.contains_key(&key);
+        }
+        let Some(notify) = self.notifies.remove(&key) else {
+            return false;
+        };
+        self.notify_answered(now, notify, status);
+        self.send_notifies(now, out);
+        true
+    }
+
+    /// Hands the NOTIFYs built so far to new client transactions, in order. One the layer
+    /// refuses is answered as a 408 (its subscription ends).
+    fn send_notifies(&mut self, now: Instant, out: &mut dyn Outbox) {
+        while let Some(n) = self.outgoing.pop_front() {
+            match out.send_request(n.request, n.to) {
+                Some(k) => {
+                    self.notifies.insert(k, n.key);
+                }
+                None => {
+                    warn!(watcher = %n.watcher, peer = %n.to, "NOTIFY not sent");
+                    self.notify_answered(now, n.key, 408);
+                }
+            }
+        }
+    }
+
     /// When to call [`Self::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (
@@ -333,14 +377,23 @@ impl PresenceServer {
 
     // ----- PUBLISH ------------------------------------------------------------------------
 
-    /// Handles a PUBLISH from `login` (authenticated by the driver).
+    /// Handles a PUBLISH from `login` (authenticated by the driver), received on the server
+    /// transaction `key`: answers it through `out`, then sends the NOTIFYs of the change.
     pub fn handle_publish(
         &mut self,
         now: Instant,
+        key: ServerKey,
         login: &str,
         req: &Message,
         from: Peer,
-    ) -> Reply {
+        out: &mut dyn Outbox,
+    ) {
+        let reply = self.publish(now, login, req, from);
+        out.respond(&key, reply.response);
+        self.send_notifies(now, out);
+    }
+
+    fn publish(&mut self, now: Instant, login: &str, req: &Message, from: Peer) -> Reply {
         let _span = debug_span!("publish", login, call_id = req.call_id().unwrap_or("")).entered();
         let out = self
             .publications
@@ -362,8 +415,9 @@ impl PresenceServer {
         }
     }
 
-    /// Loads the stored publications after a start. Rows already expired come back as
-    /// [`Persist::Remove`] actions.
+    /// Loads the stored publications after a start, before any subscription (so it sends
+    /// nothing; a NOTIFY it built would go out with the next input). Rows already expired
+    /// come back as [`Persist::Remove`] actions.
     pub fn restore(&mut self, now: Instant, rows: Vec<PublicationRow>) {
         let mut persist = Vec::new();
         let changed = self.publications.restore(now, rows, &mut persist);
@@ -383,6 +437,7 @@ impl PresenceServer {
         now: Instant,
         rows: Vec<PublicationRow>,
         gone: &[String],
+        out: &mut dyn Outbox,
     ) {
         let mut changed: Vec<String> = gone
             .iter()
@@ -394,6 +449,7 @@ impl PresenceServer {
         for login in changed {
             self.resource_changed(now, PRESENCE, &login);
         }
+        self.send_notifies(now, out);
     }
 
     // ----- driver-supplied state --------------------------------------------------------
@@ -402,7 +458,18 @@ impl PresenceServer {
     /// subscriptions are ignored. For a URI-list subscription (RFC 5367) the members are the
     /// named resources that the buddy list has, in the subscriber's order, under the URIs it
     /// wrote; the others are left out.
-    pub fn buddies_fetched(&mut self, now: Instant, key: SubscriptionKey, buddies: Vec<Buddy>) {
+    pub fn buddies_fetched(
+        &mut self,
+        now: Instant,
+        key: SubscriptionKey,
+        buddies: Vec<Buddy>,
+        out: &mut dyn Outbox,
+    ) {
+        self.set_buddies(now, key, buddies);
+        self.send_notifies(now, out);
+    }
+
+    fn set_buddies(&mut self, now: Instant, key: SubscriptionKey, buddies: Vec<Buddy>) {
         let max = self.cfg.max_list_size;
         let domain = self.cfg.domain.clone();
         let Some(sub) = self.subs.get_mut(&key) else {
@@ -494,7 +561,13 @@ impl PresenceServer {
     /// Sets `login`'s voicemail counts: the answer to [`Action::FetchState`] for
     /// `message-summary`, or a change the driver learnt of. Watchers are notified when the
     /// counts changed. Counts of logins nobody watches are not kept.
-    pub fn set_message_summary(&mut self, now: Instant, login: &str, summary: MessageSummary) {
+    pub fn set_message_summary(
+        &mut self,
+        now: Instant,
+        login: &str,
+        summary: MessageSummary,
+        out: &mut dyn Outbox,
+    ) {
         let Some(pkg) = self.package_id("message-summary") else {
             return;
         };
@@ -505,6 +578,7 @@ impl PresenceServer {
         }
         let changed = self.summaries.insert(login.to_owned(), summary) != Some(summary);
         self.state_arrived(now, pkg, login, changed);
+        self.send_notifies(now, out);
     }
 
     /// [`Self::set_message_summary`] with the details of the new messages, rendered after the
@@ -516,6 +590,7 @@ impl PresenceServer {
         login: &str,
         summary: MessageSummary,
         details: Vec<MessageDetail>,
+        out: &mut dyn Outbox,
     ) {
         let Some(pkg) = self.package_id("message-summary") else {
             return;
@@ -531,15 +606,23 @@ impl PresenceServer {
             self.details.insert(login.to_owned(), details);
         }
         self.state_arrived(now, pkg, login, changed);
+        self.send_notifies(now, out);
     }
 
     /// Tells the core that the state `package` renders for `login` changed outside it (for
     /// packages added with [`Self::add_package`]).
-    pub fn state_changed(&mut self, now: Instant, package: &str, login: &str) {
+    pub fn state_changed(
+        &mut self,
+        now: Instant,
+        package: &str,
+        login: &str,
+        out: &mut dyn Outbox,
+    ) {
         if let Some(pkg) = self.package_id(package) {
             self.fetching_state.remove(&(pkg, login.to_owned()));
             self.state_arrived(now, pkg, login, true);
         }
+        self.send_notifies(now, out);
     }
 
     fn state_arrived(&mut self, now: Instant, pkg: PackageId, login: &str, changed: bool) {
@@ -593,8 +676,8 @@ impl PresenceServer {
             None => "terminated".to_owned(),
         };
         let name = notify::notify_event(sub, self.packages[sub.package].name());
-        if let Some(notify) = build_notify(sub, name, &state, None, key, true, &mut self.tokens) {
-            self.actions.push_back(Action::Notify(notify));
+        if let Some(notify) = build_notify(sub, name, &state, None, key, &mut self.tokens) {
+            self.outgoing.push_back(notify);
         }
         self.remove(key);
     }
@@ -644,7 +727,7 @@ impl PresenceServer {
     /// Expires subscriptions (NOTIFY `terminated;reason=timeout`) and publications (watchers
     /// notified, [`Persist::Remove`]), and gives up on NOTIFYs unanswered for
     /// `notify_guard_ms` (as on a 408).
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut dyn Outbox) {
         let mut persist = Vec::new();
         let changed = self.publications.handle_timeout(now, &mut persist);
         self.actions
@@ -670,5 +753,6 @@ impl PresenceServer {
                 }
             }
         }
+        self.send_notifies(now, out);
     }
 }

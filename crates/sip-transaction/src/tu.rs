@@ -1,6 +1,6 @@
 //! What a transaction user asks of the transaction layer.
 //!
-//! A transaction user (the B2BUA, the messaging core) does not hold the
+//! A transaction user (the B2BUA, the messaging and presence cores) does not hold the
 //! [`TransactionLayer`](crate::TransactionLayer) itself: the driver hands it an [`Outbox`] over
 //! the layer for the duration of one input, so the TU stays sans-IO and tests can put a
 //! recording outbox (or a whole virtual network) in its place.

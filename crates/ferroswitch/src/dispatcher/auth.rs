@@ -83,20 +83,8 @@ impl Dispatcher {
         }
         if let Some(login) = &outcome.login {
             for (p, at) in pushes {
-                let t = store::PushToken {
-                    login: login.clone(),
-                    instance: p.instance,
-                    token: p.prid,
-                    platform: p.provider,
-                    param: p.param,
-                    updated_at: self.epoch.wall_secs(at) as i64,
-                };
-                let dev = b2bua::PushDevice {
-                    instance: t.instance.clone(),
-                    token: t.token.clone(),
-                    platform: t.platform.clone(),
-                    param: t.param.clone(),
-                };
+                let t = crate::records::push_token(login, p, at, &self.epoch);
+                let dev = crate::records::push_device(&t);
                 if !self.push_tokens.same(login, &dev) {
                     self.push_tokens.apply(t.clone());
                     let _ = self.writes.send(Write::PushToken(t));
@@ -156,6 +144,7 @@ impl Dispatcher {
         };
         let mut out = TxOut {
             tx: &mut self.tx,
+            tu: Tu::Calls,
             now,
         };
         self.calls.registered(now, login, target, &mut out);

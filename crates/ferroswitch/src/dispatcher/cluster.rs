@@ -24,6 +24,7 @@ use crate::cluster::relay::{self, Back};
 use crate::cluster::Update;
 use crate::persist::Write;
 use crate::transport::Sent;
+use crate::tu::Tu;
 
 impl Dispatcher {
     /// Joins the cluster: the other nodes' bindings become targets, their requests for our
@@ -131,6 +132,7 @@ impl Dispatcher {
                         tracing::info!(login = %ev.login, node = %ev.node, "cluster: the phone a parked call waits for registered on another node");
                         let mut out = crate::calls::TxOut {
                             tx: &mut self.tx,
+                            tu: Tu::Calls,
                             now,
                         };
                         self.calls.registered(now, &ev.login, target, &mut out);

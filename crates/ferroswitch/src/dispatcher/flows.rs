@@ -7,7 +7,6 @@ use sip_message::{Message, Transport};
 use sip_transaction::{Event, Transmit};
 
 use super::Dispatcher;
-use crate::calls::TxOut;
 use crate::persist::Write;
 use crate::transport::Sent;
 use registrar::BindingChange;
@@ -65,20 +64,11 @@ impl Dispatcher {
         }
     }
 
-    /// [`Event::TransportError`]: the TUs act as on a 503.
+    /// [`Event::TransportError`]: the TU that sent the request acts as on a 503.
     pub(super) fn transport_error(&mut self, now: std::time::Instant, ev: Event) {
         let Event::TransportError { key } = ev else {
             return;
         };
-        if self.presence.response(&mut self.tx, now, key, 503)
-            || self.messaging_response(now, key, 503)
-        {
-            return;
-        }
-        let mut out = TxOut {
-            tx: &mut self.tx,
-            now,
-        };
-        self.calls.transport_error(now, key, &mut out);
+        self.client_answer(now, key, super::Answer::TransportError);
     }
 }

@@ -62,6 +62,7 @@ impl Dispatcher {
             SHUTDOWN_RETRY_AFTER,
             &mut TxOut {
                 tx: &mut self.tx,
+                tu: Tu::Calls,
                 now,
             },
         );

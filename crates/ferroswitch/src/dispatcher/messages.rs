@@ -56,18 +56,12 @@ impl Dispatcher {
         });
     }
 
-    /// A response (or 408 for a timeout) to a client transaction, if it is a forwarded
-    /// MESSAGE.
-    pub(super) fn messaging_response(
-        &mut self,
-        now: Instant,
-        key: sip_transaction::ClientKey,
-        status: u16,
-    ) -> bool {
-        if !self.messaging.owns(&key) {
-            return false;
+    /// An answer of a forwarded MESSAGE's client transaction: its status, 408 for a
+    /// timeout, 503 for a transport error.
+    pub(super) fn messaging_response(&mut self, now: Instant, key: ClientKey, status: u16) {
+        if !self.with_messaging(now, |m, out, reach| m.response(out, key, status, reach)) {
+            tracing::debug!(?key, status, "answer for no forwarded MESSAGE");
         }
-        self.with_messaging(now, |m, out, reach| m.response(out, key, status, reach))
     }
 
     /// The messaging core's answer timers.
@@ -98,6 +92,7 @@ impl Dispatcher {
         );
         let mut out = TxOut {
             tx: &mut self.tx,
+            tu: Tu::Messaging,
             now,
         };
         f(&mut self.messaging, &mut out, &reach)

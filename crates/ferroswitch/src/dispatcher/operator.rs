@@ -53,6 +53,7 @@ impl Dispatcher {
             CoreRequest::HangUp { id, reply } => {
                 let mut out = TxOut {
                     tx: &mut self.tx,
+                    tu: Tu::Calls,
                     now,
                 };
                 let ended = self.calls.hang_up(now, id, &mut out);

@@ -99,7 +99,6 @@ impl PresenceServer {
             &state_header,
             Some((&content_type, &body)),
             key,
-            terminated,
             &mut self.tokens,
         );
         let Some(notify) = built else {
@@ -108,7 +107,7 @@ impl PresenceServer {
             return;
         };
         if terminated {
-            self.actions.push_back(Action::Notify(notify));
+            self.outgoing.push_back(notify);
             self.remove(key);
         } else {
             let guard = self.timers.insert(
@@ -116,15 +115,16 @@ impl PresenceServer {
                 SubTimer::Guard(key, notify.key.cseq),
             );
             sub.in_flight = Some((notify.key.cseq, guard));
-            self.actions.push_back(Action::Notify(notify));
+            self.outgoing.push_back(notify);
         }
     }
 
-    /// The final response (or its absence) of a NOTIFY: `status` is the response code, or 408
-    /// when the transaction timed out (Timer F) or the transport failed. 481 and 408 end the
-    /// subscription (RFC 6665 §4.2.2); another failure keeps it and makes the next NOTIFY
-    /// carry full state. Provisional responses and stale keys are ignored.
-    pub fn handle_notify_response(&mut self, now: Instant, key: NotifyKey, status: u16) {
+    /// The final response (or its absence) of a NOTIFY: `status` is the response code, 408
+    /// when the transaction timed out (Timer F) or the layer refused it, 503 when the
+    /// transport failed. 481 and 408 end the subscription (RFC 6665 §4.2.2); another failure
+    /// keeps it and makes the next NOTIFY carry full state. Provisional responses and stale
+    /// keys are ignored.
+    pub(super) fn notify_answered(&mut self, now: Instant, key: NotifyKey, status: u16) {
         if status < 200 {
             return;
         }
@@ -178,7 +178,6 @@ pub(super) fn build_notify(
     subscription_state: &str,
     body: Option<(&str, &[u8])>,
     key: SubscriptionKey,
-    terminated: bool,
     tokens: &mut Tokens,
 ) -> Option<Notify> {
     let d = &mut sub.dialog;
@@ -232,7 +231,6 @@ pub(super) fn build_notify(
         },
         to: sub.origin.peer,
         request,
-        terminated,
         watcher: sub.watcher.clone(),
     })
 }

@@ -4,15 +4,26 @@
 use super::*;
 
 impl PresenceServer {
-    /// Handles a SUBSCRIBE from `login` (authenticated by the driver): a new subscription, a
-    /// refresh, or an unsubscribe.
+    /// Handles a SUBSCRIBE from `login` (authenticated by the driver), received on the
+    /// server transaction `key`: a new subscription, a refresh, or an unsubscribe. Answers it
+    /// through `out`, then sends the NOTIFYs it makes (so the 200 goes first). Returns the
+    /// subscription it created or refreshed.
     pub fn handle_subscribe(
         &mut self,
         now: Instant,
+        key: ServerKey,
         login: &str,
         req: &Message,
         origin: &Origin,
-    ) -> Reply {
+        out: &mut dyn Outbox,
+    ) -> Option<SubscriptionKey> {
+        let reply = self.subscribe(now, login, req, origin);
+        out.respond(&key, reply.response);
+        self.send_notifies(now, out);
+        reply.subscription
+    }
+
+    fn subscribe(&mut self, now: Instant, login: &str, req: &Message, origin: &Origin) -> Reply {
         let _span =
             debug_span!("subscribe", login, call_id = req.call_id().unwrap_or("")).entered();
         let reply = match req.to_header() {

@@ -1,15 +1,16 @@
-//! The test rig: a virtual clock, a harness that plays the driver (drains actions), test
-//! user agents that build SUBSCRIBE/PUBLISH the way phones do, and a small multipart parser.
+//! The test rig: a virtual clock, a harness that plays the driver (lends an outbox over a
+//! real transaction layer, drains actions), test user agents that build SUBSCRIBE/PUBLISH the
+//! way phones do, and a small multipart parser.
 
 use std::net::SocketAddr;
 pub(crate) use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use presence::{
-    Action, Buddy, Notify, Origin, Persist, PresenceConfig, PresenceServer, PublicationRow,
-    SubscriptionKey,
+    Action, Buddy, Origin, Persist, PresenceConfig, PresenceServer, PublicationRow, SubscriptionKey,
 };
 use sip_message::{Message, Peer, Transport};
+use sip_transaction::{ClientKey, Event, Outbox, ServerKey, TimerConfig, TransactionLayer};
 
 pub(crate) const DOMAIN: &str = "ex.com";
 
@@ -79,14 +80,93 @@ pub(crate) fn body_text(m: &Message) -> String {
     String::from_utf8(m.body().to_vec()).unwrap()
 }
 
-/// Plays the driver: feeds inputs, collects every action by kind.
+/// A NOTIFY as it went through the outbox.
+#[derive(Debug, Clone)]
+pub(crate) struct Notify {
+    /// Its client transaction: answer it with [`Harness::answer`].
+    pub(crate) key: ClientKey,
+    pub(crate) to: Peer,
+    pub(crate) request: Message,
+    /// It says `Subscription-State: terminated`.
+    pub(crate) terminated: bool,
+    /// The watcher's login: the NOTIFY's To user.
+    pub(crate) watcher: String,
+}
+
+/// The outbox the harness lends: NOTIFYs start client transactions in a real layer (which
+/// hands out their keys) and are recorded; responses are recorded as bytes.
+struct Rec<'a> {
+    tx: &'a mut TransactionLayer,
+    now: Instant,
+    notifies: &'a mut Vec<Notify>,
+    responses: &'a mut Vec<Bytes>,
+}
+
+impl Outbox for Rec<'_> {
+    fn respond(&mut self, _key: &ServerKey, response: Bytes) {
+        self.responses.push(response);
+    }
+
+    fn send_request(&mut self, request: Message, to: Peer) -> Option<ClientKey> {
+        let key = self
+            .tx
+            .send_request(self.now, request.clone(), to)
+            .expect("the layer takes every NOTIFY");
+        while self.tx.poll_transmit().is_some() {}
+        let terminated =
+            header(&request, "Subscription-State").is_some_and(|s| s.starts_with("terminated"));
+        let watcher = request
+            .to_header()
+            .ok()
+            .and_then(|t| t.uri.user.map(str::to_owned))
+            .unwrap_or_default();
+        self.notifies.push(Notify {
+            key,
+            to,
+            request,
+            terminated,
+            watcher,
+        });
+        Some(key)
+    }
+
+    fn send_stateless(&mut self, _payload: Bytes, _to: Peer) {
+        panic!("presence sends nothing outside a transaction");
+    }
+}
+
+/// Plays the driver: feeds inputs with an outbox, collects every output by kind.
 pub(crate) struct Harness {
     pub(crate) server: PresenceServer,
     pub(crate) now: Instant,
+    tx: TransactionLayer,
+    /// The server transaction every request is answered on (the outbox records responses,
+    /// so one real key does for all).
+    server_key: ServerKey,
+    responses: Vec<Bytes>,
     pub(crate) notifies: Vec<Notify>,
     pub(crate) fetch_buddies: Vec<(SubscriptionKey, String)>,
     pub(crate) fetch_state: Vec<(&'static str, String)>,
     pub(crate) persisted: Vec<Persist>,
+}
+
+/// Calls `$call` on the harness' server with `$out`, an outbox over its layer, then drains
+/// the actions.
+macro_rules! with_out {
+    ($h:expr, |$server:ident, $out:ident| $call:expr) => {{
+        let h = &mut *$h;
+        let $server = &mut h.server;
+        let mut rec = Rec {
+            tx: &mut h.tx,
+            now: h.now,
+            notifies: &mut h.notifies,
+            responses: &mut h.responses,
+        };
+        let $out = &mut rec;
+        let r = $call;
+        h.drain();
+        r
+    }};
 }
 
 impl Harness {
@@ -95,9 +175,24 @@ impl Harness {
     }
 
     pub(crate) fn with(cfg: PresenceConfig) -> Self {
+        let now = Instant::now();
+        let mut tx = TransactionLayer::with_seed(TimerConfig::default(), 3);
+        let options = Message::parse(Bytes::from_static(
+            b"OPTIONS sip:x@ex.com SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKh\r\n\
+              From: <sip:x@ex.com>;tag=1\r\nTo: <sip:x@ex.com>\r\nCall-ID: h\r\n\
+              CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        ))
+        .unwrap();
+        tx.handle_message(now, options, peer(1));
+        let Some(Event::Request { key, .. }) = tx.poll_event() else {
+            panic!("no request event");
+        };
         Self {
             server: PresenceServer::new(cfg, 42),
-            now: Instant::now(),
+            now,
+            tx,
+            server_key: key,
+            responses: vec![],
             notifies: vec![],
             fetch_buddies: vec![],
             fetch_state: vec![],
@@ -108,7 +203,6 @@ impl Harness {
     pub(crate) fn drain(&mut self) {
         while let Some(a) = self.server.poll_action() {
             match a {
-                Action::Notify(n) => self.notifies.push(n),
                 Action::FetchBuddies {
                     subscription,
                     login,
@@ -125,10 +219,18 @@ impl Harness {
         let end = self.now + Duration::from_millis(ms);
         while let Some(t) = self.server.poll_timeout().filter(|&t| t <= end) {
             self.now = self.now.max(t);
-            self.server.handle_timeout(self.now);
-            self.drain();
+            let now = self.now;
+            with_out!(self, |s, out| s.handle_timeout(now, out));
         }
         self.now = end;
+    }
+
+    /// The one response the last input sent.
+    fn response(&mut self) -> Message {
+        let [r] = std::mem::take(&mut self.responses)
+            .try_into()
+            .unwrap_or_else(|v: Vec<Bytes>| panic!("{} responses", v.len()));
+        parse(&r)
     }
 
     pub(crate) fn subscribe(
@@ -136,26 +238,40 @@ impl Harness {
         ua: &mut Ua,
         req: Message,
     ) -> (Message, Option<SubscriptionKey>) {
-        let reply = self
-            .server
-            .handle_subscribe(self.now, &ua.login, &req, &origin(ua.port));
-        self.drain();
-        let resp = parse(&reply.response);
+        let (resp, sub) = self.subscribe_as(&ua.login.clone(), ua.port, req);
         if let (Some(200), None) = (resp.status(), &ua.to_tag) {
             ua.to_tag = resp
                 .to_header()
                 .ok()
                 .and_then(|t| t.tag().map(str::to_owned));
         }
-        (resp, reply.subscription)
+        (resp, sub)
+    }
+
+    /// A SUBSCRIBE from `login` over the flow of `port`.
+    pub(crate) fn subscribe_as(
+        &mut self,
+        login: &str,
+        port: u16,
+        req: Message,
+    ) -> (Message, Option<SubscriptionKey>) {
+        let (now, key, origin) = (self.now, self.server_key, origin(port));
+        let sub = with_out!(self, |s, out| s
+            .handle_subscribe(now, key, login, &req, &origin, out));
+        (self.response(), sub)
     }
 
     pub(crate) fn publish(&mut self, login: &str, req: Message) -> Message {
-        let reply = self
-            .server
-            .handle_publish(self.now, login, &req, peer(7000));
-        self.drain();
-        parse(&reply.response)
+        let (now, key) = (self.now, self.server_key);
+        with_out!(self, |s, out| s.handle_publish(
+            now,
+            key,
+            login,
+            &req,
+            peer(7000),
+            out
+        ));
+        self.response()
     }
 
     pub(crate) fn take_notifies(&mut self) -> Vec<Notify> {
@@ -172,15 +288,46 @@ impl Harness {
     /// Answers every NOTIFY taken with `status`.
     pub(crate) fn answer(&mut self, notifies: &[Notify], status: u16) {
         for n in notifies {
-            self.server.handle_notify_response(self.now, n.key, status);
+            assert!(self.answer_one(n, status), "a NOTIFY of the core's");
         }
-        self.drain();
+    }
+
+    /// Answers one NOTIFY with `status`: whether the core took it as one of its own.
+    pub(crate) fn answer_one(&mut self, n: &Notify, status: u16) -> bool {
+        let now = self.now;
+        with_out!(self, |s, out| s.response(now, n.key, status, out))
     }
 
     pub(crate) fn buddies(&mut self, key: SubscriptionKey, buddies: &[(&str, bool)]) {
         let list = buddies.iter().map(|(l, p)| Buddy::new(*l, *p)).collect();
-        self.server.buddies_fetched(self.now, key, list);
-        self.drain();
+        let now = self.now;
+        with_out!(self, |s, out| s.buddies_fetched(now, key, list, out));
+    }
+
+    /// [`PresenceServer::set_message_summary`] with the harness' outbox.
+    pub(crate) fn summary(&mut self, login: &str, summary: presence::MessageSummary) {
+        let now = self.now;
+        with_out!(self, |s, out| s
+            .set_message_summary(now, login, summary, out));
+    }
+
+    /// [`PresenceServer::set_message_summary_with_details`] with the harness' outbox.
+    pub(crate) fn summary_with_details(
+        &mut self,
+        login: &str,
+        summary: presence::MessageSummary,
+        details: Vec<presence::MessageDetail>,
+    ) {
+        let now = self.now;
+        with_out!(self, |s, out| s.set_message_summary_with_details(
+            now, login, summary, details, out
+        ));
+    }
+
+    /// [`PresenceServer::remote_publications`] with the harness' outbox.
+    pub(crate) fn remote(&mut self, rows: Vec<PublicationRow>, gone: &[String]) {
+        let now = self.now;
+        with_out!(self, |s, out| s.remote_publications(now, rows, gone, out));
     }
 
     /// The `presence_publications` table after the persisted writes, applied in order.

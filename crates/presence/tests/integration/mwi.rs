@@ -22,8 +22,7 @@ fn counts_are_fetched_then_notified_on_change() {
     let _ = h.subscribe(&mut ua2, req);
     assert_eq!(h.fetch_state.len(), 1);
 
-    h.server
-        .set_message_summary(h.now, "alice", MessageSummary::new(2, 8));
+    h.summary("alice", MessageSummary::new(2, 8));
     h.drain();
     let n = h.ack();
     assert_eq!(n.len(), 2);
@@ -36,12 +35,10 @@ fn counts_are_fetched_then_notified_on_change() {
     );
 
     // the same counts again: nothing; new counts: NOTIFY
-    h.server
-        .set_message_summary(h.now, "alice", MessageSummary::new(2, 8));
+    h.summary("alice", MessageSummary::new(2, 8));
     h.drain();
     assert!(h.take_notifies().is_empty());
-    h.server
-        .set_message_summary(h.now, "alice", MessageSummary::new(0, 10));
+    h.summary("alice", MessageSummary::new(0, 10));
     h.drain();
     let n = h.ack();
     assert_eq!(n.len(), 2);
@@ -49,8 +46,7 @@ fn counts_are_fetched_then_notified_on_change() {
     assert!(h.server.is_subscribed(key));
 
     // counts of a login nobody watches are not kept; a later subscription fetches again
-    h.server
-        .set_message_summary(h.now, "bob", MessageSummary::new(1, 0));
+    h.summary("bob", MessageSummary::new(1, 0));
     let mut ub = Ua::new("bob", 5003);
     let req = ub.subscribe("bob", "message-summary", None, &[]);
     h.fetch_state.clear();
@@ -64,8 +60,7 @@ fn a_known_count_is_notified_at_once() {
     let mut ua = Ua::new("alice", 5001);
     let req = ua.subscribe("alice", "message-summary", None, &[]);
     let _ = h.subscribe(&mut ua, req);
-    h.server
-        .set_message_summary(h.now, "alice", MessageSummary::new(1, 0));
+    h.summary("alice", MessageSummary::new(1, 0));
     h.drain();
     h.ack();
     h.fetch_state.clear();
@@ -96,8 +91,7 @@ fn details_of_new_messages_are_notified_to_every_device_at_once() {
         let req = u.subscribe("alice", "message-summary", None, &[]);
         let _ = h.subscribe(u, req);
     }
-    h.server
-        .set_message_summary(h.now, "alice", MessageSummary::new(0, 0));
+    h.summary("alice", MessageSummary::new(0, 0));
     h.drain();
     assert_eq!(h.ack().len(), 2);
 
@@ -109,12 +103,7 @@ fn details_of_new_messages_are_notified_to_every_device_at_once() {
         created_ms: 1_796_558_400_000,
         duration_ms: 5_620,
     };
-    h.server.set_message_summary_with_details(
-        h.now,
-        "alice",
-        MessageSummary::new(1, 0),
-        vec![d.clone()],
-    );
+    h.summary_with_details("alice", MessageSummary::new(1, 0), vec![d.clone()]);
     h.drain();
     let n = h.ack();
     assert_eq!(n.len(), 2);
@@ -128,12 +117,10 @@ fn details_of_new_messages_are_notified_to_every_device_at_once() {
         );
     }
     // the same again: nothing; heard (0/1, no new message to detail): NOTIFY
-    h.server
-        .set_message_summary_with_details(h.now, "alice", MessageSummary::new(1, 0), vec![d]);
+    h.summary_with_details("alice", MessageSummary::new(1, 0), vec![d]);
     h.drain();
     assert!(h.take_notifies().is_empty());
-    h.server
-        .set_message_summary_with_details(h.now, "alice", MessageSummary::new(0, 1), vec![]);
+    h.summary_with_details("alice", MessageSummary::new(0, 1), vec![]);
     h.drain();
     let n = h.ack();
     assert_eq!(n.len(), 2);

@@ -107,7 +107,7 @@ fn remote_publications_notify_watchers_and_are_never_written() {
     let _ = b.ack();
     b.persisted.clear();
 
-    b.server.remote_publications(b.now, rows, &[]);
+    b.remote(rows, &[]);
     b.drain();
     b.advance(10_000);
     let n = b.ack();
@@ -115,7 +115,7 @@ fn remote_publications_notify_watchers_and_are_never_written() {
         tuples(parse(&n[0].request).body()),
         vec![("phone".into(), "open".into())]
     );
-    b.server.remote_publications(b.now, Vec::new(), &[etag]);
+    b.remote(Vec::new(), &[etag]);
     b.drain();
     b.advance(10_000);
     let n = b.ack();

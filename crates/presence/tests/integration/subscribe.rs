@@ -243,10 +243,8 @@ fn in_dialog_checks() {
     h.ack();
     // another login cannot refresh alice's subscription
     let req = ua.subscribe("bob", "presence", Some(600), &[]);
-    let r = h
-        .server
-        .handle_subscribe(h.now, "mallory", &req, &origin(6000));
-    assert_eq!(parse(&r.response).status(), Some(403));
+    let (r, _) = h.subscribe_as("mallory", 6000, req);
+    assert_eq!(r.status(), Some(403));
     // an old CSeq is out of order
     ua.cseq = 0;
     let req = ua.subscribe("bob", "presence", Some(600), &[]);
@@ -332,9 +330,11 @@ fn one_notify_in_flight_changes_coalesce() {
     assert!(body_text(&m).contains("<note>3</note>"));
     assert_eq!(m.cseq().unwrap().seq, 2);
     // a stale or provisional answer changes nothing
-    h.server.handle_notify_response(h.now, first[0].key, 200);
-    h.server.handle_notify_response(h.now, n[0].key, 100);
-    h.drain();
+    assert!(
+        !h.answer_one(&first[0], 200),
+        "answered before: no longer ours"
+    );
+    assert!(h.answer_one(&n[0], 100), "still in flight");
     assert!(h.take_notifies().is_empty());
 }
 
@@ -389,14 +389,14 @@ fn a_watcher_may_hold_only_so_many_subscriptions() {
 fn deterministic_for_a_seed() {
     let t0 = Instant::now();
     let run = || {
-        let mut s = PresenceServer::new(config(), 9);
+        let mut h = Harness::new();
+        h.server = PresenceServer::new(config(), 9);
+        h.now = t0;
         let mut ua = Ua::new("alice", 5001);
         let req = ua.subscribe("bob", "presence", None, &[]);
-        let r = s.handle_subscribe(t0, "alice", &req, &origin(5001));
-        let mut out = vec![r.response];
-        while let Some(presence::Action::Notify(n)) = s.poll_action() {
-            out.push(n.request.to_bytes());
-        }
+        let (r, _) = h.subscribe(&mut ua, req);
+        let mut out = vec![r.to_bytes()];
+        out.extend(h.take_notifies().iter().map(|n| n.request.to_bytes()));
         out
     };
     assert_eq!(run(), run());
