@@ -38,6 +38,12 @@ data_dir = "data"
 [log]
 level = "${LOG_LEVEL:-warn,ferroswitch::server=info}"
 CFG
+  # SOURCE_RATE=0 turns the per-source flood limit off (every SIPp runs from 127.0.0.1, and at
+  # 2,000 REGISTER cycles/s one source is over the default 200/s x 10 for registered devices).
+  # Unset, the section is not written: builds from before the limit refuse [security].
+  if [ -n "${SOURCE_RATE:-}" ]; then
+    printf '[security]\nsource_rate = %s\n' "$SOURCE_RATE" >> "$WORK/ferroswitch.toml"
+  fi
 }
 
 # server_cpu_ticks: the server's user+system CPU so far, in clock ticks (/proc/PID/stat).

@@ -6,7 +6,9 @@
 #     PUB_RATE PUBLISH/s; every change NOTIFYs its watchers (answered 200 by SIPp);
 #  2. MESSAGE/s online: MSGS MESSAGEs (each with its 407 challenge) to RECEIVERS registered
 #     devices (a SIPp UAS answering 200), at MSG_RATE offered;
-#  3. MESSAGE/s offline: the same to RECEIVERS logins with no device (stored, 202).
+#  3. MESSAGE/s offline: the same to RECEIVERS logins with no device (stored, 202);
+# and for each phase the server's CPU per operation (/proc/PID/stat; a phase's window includes
+# its waits for the last NOTIFY, so the idle server's ticks count too).
 #
 #   benches/sipp/presence_load.sh
 #   WATCHERS=1000 PRESENTITIES=1000 FOLLOW=1 ROUNDS=5 PUB_RATE=2000 MSGS=20000 MSG_RATE=3000 \
@@ -53,6 +55,7 @@ SUBS=$((WATCHERS * FOLLOW))
     for k in $(seq 0 $((FOLLOW - 1))); do echo "w$i;pw;p$(( (i + k * 97) % PRESENTITIES + 1 ))"; done
   done; } > "$WORK/watch.csv"
 echo "==> $WATCHERS watchers subscribe to $FOLLOW presentities each ($SUBS subscriptions)"
+CPU_S0=$(server_cpu_ticks)
 ( cd "$WORK" && exec timeout 600 sipp "$ADDR" -sf "$ROOT/benches/sipp/presence_watch.xml" -inf watch.csv \
     "${SIPP_COMMON[@]}" -r "$SUB_RATE" -m "$SUBS" -l $((SUBS + 10)) -trace_counts -fd 1 \
     >/dev/null 2>"$WORK/watch.err" ) &
@@ -69,6 +72,7 @@ for _ in $(seq 1 300); do
 done
 sleep 2
 BASE=$(last "$COUNTS" "_NOTIFY_Recv$")
+CPU_S1=$(server_cpu_ticks)
 echo "    initial NOTIFYs received: $BASE of $SUBS"
 
 PUBS=$((PRESENTITIES * ROUNDS))
@@ -79,6 +83,7 @@ PUBS=$((PRESENTITIES * ROUNDS))
 EXPECT=$((PUBS * FOLLOW * WATCHERS / PRESENTITIES))
 echo "==> $PRESENTITIES presentities PUBLISH $ROUNDS changes each ($PUBS PUBLISHes at $PUB_RATE/s offered; up to $EXPECT NOTIFYs)"
 T0=$(now)
+CPU_P0=$(server_cpu_ticks)
 set +e
 ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$ROOT/tests/sipp/publish.xml" -inf publish.csv \
     "${SIPP_COMMON[@]}" -r "$PUB_RATE" -m "$PUBS" -l $((PUB_RATE * 4)) -timeout 290 -trace_stat -stf pub_stats.csv \
@@ -95,6 +100,7 @@ for _ in $(seq 1 300); do
   [ "$STILL" -ge 3 ] && break
   sleep 1
 done
+CPU_P1=$(server_cpu_ticks)
 # the time the last NOTIFY arrived: the first counts row holding the final value
 FINAL=$(last "$COUNTS" "_NOTIFY_Recv$")
 C=$(col "$COUNTS" "_NOTIFY_Recv$")
@@ -119,20 +125,23 @@ sleep 0.5
 
 run_messages() { # prefix, label
   { echo "SEQUENTIAL"; for i in $(seq 1 "$MSGS"); do echo "w$(( i % WATCHERS + 1 ));pw;$1$(( i % RECEIVERS + 1 ));load message $i"; done; } > "$WORK/msg-$1.csv"
-  local t0 t1
+  local t0 t1 c0 c1
   t0=$(now)
+  c0=$(server_cpu_ticks)
   set +e
   ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$ROOT/tests/sipp/uac_message.xml" -inf "msg-$1.csv" \
       "${SIPP_COMMON[@]}" -r "$MSG_RATE" -m "$MSGS" -l $((MSG_RATE * 4)) -timeout 290 \
       -trace_stat -stf "msg-$1.csv.stats" >/dev/null 2>"$WORK/msg-$1.err" )
   set -e
   t1=$(now)
+  c1=$(server_cpu_ticks)
   local ok fail
   ok=$(last "$WORK/msg-$1.csv.stats" "^SuccessfulCall\\(C\\)$")
   fail=$(last "$WORK/msg-$1.csv.stats" "^FailedCall\\(C\\)$")
   awk -v ok="$ok" -v fail="$fail" -v a="$t0" -v b="$t1" -v what="$2" -v rate="$MSG_RATE" 'BEGIN {
     printf "MESSAGE %-8s        %.0f MESSAGE/s (%d answered, %d failed, in %.2f s at %d/s offered)\n", what, ok / (b - a), ok, fail, b - a, rate }' \
     >> "$WORK/results.txt"
+  echo "server CPU per MESSAGE  $(cpu_per_op "$c0" "$c1" "$((ok + fail))") us ($2, 407 + MESSAGE, user+sys)" >> "$WORK/results.txt"
 }
 echo "==> $MSGS MESSAGEs to online receivers"
 run_messages on online
@@ -148,6 +157,8 @@ awk -v base="$BASE" -v final="$FINAL" -v t0="$T0" -v tp="$T_PUB" -v te="$T_END" 
   printf "PUBLISH                %d ok, %d failed in %.2f s (%.0f PUBLISH/s)\n", ok, fail, tp - t0, ok / (tp - t0);
   printf "NOTIFY                 %d of %d expected in %.2f s: %.0f NOTIFY/s (watcher saw %d retransmissions)\n", n, expect, te - t0, n / (te - t0), rt;
 }'
+echo "server CPU per SUBSCRIBE $(cpu_per_op "$CPU_S0" "$CPU_S1" "$SUBS") us (with its 407 and first NOTIFY, user+sys)"
+echo "server CPU per PUBLISH  $(cpu_per_op "$CPU_P0" "$CPU_P1" "$((PUB_OK + PUB_FAIL))") us (with its 407 and the NOTIFYs it caused, user+sys)"
 cat "$WORK/results.txt"
 [ -n "$STORED" ] && echo "sms_inbox by status     $STORED"
 RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
