@@ -258,6 +258,11 @@ pub(crate) fn diff(running: &Config, new: &Config) -> ReloadReport {
             Kind::Restart => report.needs_restart.push((*key).to_owned()),
         }
     }
+    // `shards` as the file says it: left out of the file, the running count (one per core, or
+    // `--shards`/FERRO_SHARDS) is no change
+    if new.shards.is_some() && new.shards != running.shards {
+        report.needs_restart.push("shards".to_owned());
+    }
     report
 }
 
@@ -599,6 +604,12 @@ mod tests {
             ]
         );
         assert_eq!(r.needs_restart, ["node_id", "database"]);
+        // shards: a change in the file needs a restart; a file without it changes nothing
+        let mut running = a.clone();
+        running.shards = Some(2);
+        assert!(diff(&running, &a).needs_restart.is_empty());
+        let four = config("shards = 4", "");
+        assert_eq!(diff(&running, &four).needs_restart, ["shards"]);
     }
 
     #[test]
