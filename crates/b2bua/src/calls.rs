@@ -145,9 +145,10 @@ impl Calls {
         dir: &dyn Directory,
         out: &mut dyn Outbox,
     ) {
+        let shards = self.shared.ids.shards();
         let reject = |out: &mut dyn Outbox, why: InviteRefusal| {
             tracing::debug!(status = why.status(), ?why, "INVITE refused");
-            out.respond(&key, why.response(&req, from));
+            out.respond(&key, why.response(&req, from, shards));
         };
         let max_forwards = match req.max_forwards() {
             Ok(Some(0)) => return reject(out, InviteRefusal::MaxForwardsExhausted),
@@ -621,12 +622,13 @@ impl InviteRefusal {
         }
     }
 
-    /// The final response to `req`, from `from`, that says so.
-    fn response(&self, req: &Message, from: Peer) -> bytes::Bytes {
+    /// The final response to `req`, from `from`, that says so; its To tag hashes to the shard
+    /// that owns `req` among `shards`, where the ACK goes.
+    fn response(&self, req: &Message, from: Peer, shards: usize) -> bytes::Bytes {
         let mut b = MessageBuilder::response_to(
             req,
             self.status(),
-            Some(&req.stable_tag()),
+            Some(&req.stable_tag_in(shards)),
             Some(from.remote),
         );
         match self {

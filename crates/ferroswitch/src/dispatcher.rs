@@ -591,7 +591,7 @@ impl Dispatcher {
                 let mut b = MessageBuilder::response_to(
                     &msg,
                     200,
-                    Some(&msg.stable_tag()),
+                    Some(&msg.stable_tag_in(self.shard_count())),
                     Some(from.remote),
                 );
                 b.header("Allow", ALLOW)
@@ -605,7 +605,7 @@ impl Dispatcher {
                 let mut b = MessageBuilder::response_to(
                     &msg,
                     405,
-                    Some(&msg.stable_tag()),
+                    Some(&msg.stable_tag_in(self.shard_count())),
                     Some(from.remote),
                 );
                 b.header("Allow", ALLOW).server();
@@ -720,7 +720,7 @@ impl Dispatcher {
                 let mut b = MessageBuilder::response_to(
                     msg,
                     503,
-                    Some(&msg.stable_tag()),
+                    Some(&msg.stable_tag_in(self.shard_count())),
                     Some(waiting.from.remote),
                 );
                 b.header("Retry-After", 5).server();

@@ -62,6 +62,12 @@ impl Ids {
         self.shards = shards.max(1);
     }
 
+    /// How many shards this generator's tokens are spread over (1 without shards): for
+    /// [`crate::Message::stable_tag_in`].
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
     /// The next token of this shape that hashes back to this generator's shard.
     fn owned(&mut self, prefix: &str, suffix: &str) -> Token {
         loop {

@@ -7,6 +7,14 @@ impl Message {
     /// one request gets the same tag, with no state kept (RFC 3261 §8.2.6.2 asks only that a
     /// tag be globally unique per dialog; stateless answers need it repeatable too).
     pub fn stable_tag(&self) -> String {
+        self.stable_tag_in(1)
+    }
+
+    /// [`Self::stable_tag`] for a server of `shards` core shards: the tag hashes to the shard
+    /// that owns this request ([`crate::shard::owner`]), so the ACK of a refused INVITE (routed
+    /// by its To tag) reaches the transaction that waits for it. Still the same tag for every
+    /// retransmission.
+    pub fn stable_tag_in(&self, shards: usize) -> String {
         let branch = self.top_branch().unwrap_or("");
         // FNV-1a, 64 bit
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -17,7 +25,19 @@ impl Message {
         {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
-        format!("{h:016x}")
+        let tag = format!("{h:016x}");
+        if shards <= 1 {
+            return tag;
+        }
+        let owner = crate::shard::owner(self, shards);
+        // the next values of the same sequence until one hashes to the owner (`shards` tries
+        // on average; deterministic, so a retransmission gets the same tag)
+        let mut tag = tag;
+        while crate::shard::index(&tag, shards) != owner {
+            h = (h ^ 0x2f).wrapping_mul(0x0100_0000_01b3);
+            tag = format!("{h:016x}");
+        }
+        tag
     }
 }
 
@@ -49,5 +69,30 @@ mod tests {
             req("z9hG4bK1", "c2").stable_tag()
         );
         assert_eq!(req("z9hG4bK1", "c1").stable_tag().len(), 16);
+    }
+
+    #[test]
+    fn with_shards_the_ack_of_a_refusal_goes_where_the_invite_went() {
+        for i in 0..50 {
+            let invite = Message::parse(Bytes::from(format!(
+                "INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK{i}\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:bob@x>\r\nCall-ID: call{i}\r\nCSeq: 1 INVITE\r\n\r\n"
+            )))
+            .unwrap();
+            for shards in 1..=4 {
+                let tag = invite.stable_tag_in(shards);
+                assert_eq!(tag, invite.stable_tag_in(shards), "repeatable");
+                assert_eq!(tag.len(), 16);
+                let ack = Message::parse(Bytes::from(format!(
+                    "ACK sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK{i}\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:bob@x>;tag={tag}\r\nCall-ID: call{i}\r\nCSeq: 1 ACK\r\n\r\n"
+                )))
+                .unwrap();
+                assert_eq!(
+                    crate::shard::owner(&ack, shards),
+                    crate::shard::owner(&invite, shards),
+                    "{shards} shards"
+                );
+            }
+            assert_eq!(invite.stable_tag_in(1), invite.stable_tag());
+        }
     }
 }

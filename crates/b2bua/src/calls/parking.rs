@@ -208,8 +208,9 @@ impl Calls {
         replaces: &str,
         out: &mut dyn Outbox,
     ) {
+        let shards = self.shared.ids.shards();
         let reply = |out: &mut dyn Outbox, why: PickUpRefusal| {
-            let (code, tag) = (why.status(), Some(req.stable_tag()));
+            let (code, tag) = (why.status(), Some(req.stable_tag_in(shards)));
             let mut b = MessageBuilder::response_to(req, code, tag.as_deref(), Some(from.remote));
             b.warning(why);
             out.respond(&key, b.finish());

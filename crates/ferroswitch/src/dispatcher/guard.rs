@@ -109,8 +109,12 @@ impl Dispatcher {
         }
         let method = msg.method().map_or("?", |m| m.as_str());
         tracing::debug!(peer = %from, method, unsupported = %bad.join(", "), "420 Bad Extension");
-        let mut b =
-            MessageBuilder::response_to(msg, 420, Some(&msg.stable_tag()), Some(from.remote));
+        let mut b = MessageBuilder::response_to(
+            msg,
+            420,
+            Some(&msg.stable_tag_in(self.shard_count())),
+            Some(from.remote),
+        );
         b.header("Unsupported", bad.join(", ")).server();
         self.respond(now, key, b.finish());
         true

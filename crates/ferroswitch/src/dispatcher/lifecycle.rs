@@ -97,8 +97,12 @@ impl Dispatcher {
         if !self.draining {
             return false;
         }
-        let mut b =
-            MessageBuilder::response_to(msg, 503, Some(&msg.stable_tag()), Some(from.remote));
+        let mut b = MessageBuilder::response_to(
+            msg,
+            503,
+            Some(&msg.stable_tag_in(self.shard_count())),
+            Some(from.remote),
+        );
         b.header("Retry-After", SHUTDOWN_RETRY_AFTER)
             .warning("shutting down")
             .server();

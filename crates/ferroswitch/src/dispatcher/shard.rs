@@ -20,6 +20,11 @@ impl Dispatcher {
         None
     }
 
+    /// How many core shards the server runs (1 without siblings).
+    pub(super) fn shard_count(&self) -> usize {
+        self.siblings.as_ref().map_or(1, |s| s.count())
+    }
+
     /// A call parked here waits for `login`: a REGISTER on another shard must say so here.
     pub(super) fn awaits_elsewhere(&self, login: &str) {
         if let Some(s) = &self.siblings {
