@@ -500,3 +500,28 @@ pub(crate) fn sipp_query(
     std::fs::write(&q, query.replace("[field2]", contact)).expect("write scenario");
     sipp(dir, &q, target, "u1", &[row])
 }
+
+/// The local port of every UDP socket process `pid` holds (its `/proc/PID/fd` against
+/// `/proc/net/udp` and `udp6`), one entry per socket.
+pub(crate) fn udp_sockets_of(pid: u32) -> Vec<u16> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| t.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let port = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
+            inodes.contains(*cols.get(9)?).then_some(port)
+        })
+        .collect()
+}

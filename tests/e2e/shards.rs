@@ -1,4 +1,4 @@
-//! Core shards (docs/architecture.md "Shards"): with `--shards 2` the server reads two
+//! Core shards (docs/architecture.md "Core shards"): with `--shards 2` the server reads two
 //! `SO_REUSEPORT` sockets on its UDP port, each driving its own dispatcher, and calls between
 //! phones on random source ports (so that the kernel spreads them over both sockets, and the
 //! messages of one call land on both) still connect, end and write their CDRs.
@@ -6,31 +6,11 @@
 use crate::calls::{assert_ok, call, cdrs, device};
 use crate::harness::Site;
 
-/// How many UDP sockets process `pid` holds on `port` (its `/proc/PID/fd` against
-/// `/proc/net/udp`).
+/// How many UDP sockets process `pid` holds on `port`.
 fn udp_sockets_on(pid: u32, port: u16) -> usize {
-    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter_map(|l| {
-                    let l = l.to_string_lossy().into_owned();
-                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ["/proc/net/udp", "/proc/net/udp6"]
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .flat_map(|t| t.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
-        .filter(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let p = cols
-                .get(1)
-                .and_then(|a| a.rsplit(':').next())
-                .and_then(|h| u16::from_str_radix(h, 16).ok());
-            p == Some(port) && cols.get(9).is_some_and(|i| inodes.contains(*i))
-        })
+    crate::harness::udp_sockets_of(pid)
+        .into_iter()
+        .filter(|p| *p == port)
         .count()
 }
 

@@ -1,4 +1,4 @@
-//! Core shards (docs/architecture.md "Shards"): N dispatchers, each with its own transaction
+//! Core shards (docs/architecture.md "Core shards"): N dispatchers, each with its own transaction
 //! layer, registrar core, calls, presence and messaging, each reading its own `SO_REUSEPORT`
 //! UDP sockets. A message belongs to the shard [`sip_message::shard::owner`] names; this module
 //! carries messages and inputs between shards:

@@ -1,4 +1,4 @@
-//! Which of N core shards owns a message (docs/architecture.md, "Shards").
+//! Which of N core shards owns a message (docs/architecture.md, "Core shards").
 //!
 //! Every shard runs its own transaction layer, calls, presence and messaging. A datagram lands
 //! on whichever shard's socket the kernel picked (`SO_REUSEPORT` hashes the 4-tuple), so each

@@ -64,25 +64,9 @@ fn bound_relay_ports(server: &Server, expected: usize) -> Vec<u16> {
 
 /// The local UDP ports in `range` of the sockets process `pid` holds.
 fn server_udp_ports(pid: u32, range: std::ops::RangeInclusive<u16>) -> Vec<u16> {
-    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter_map(|l| {
-                    let l = l.to_string_lossy().into_owned();
-                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut ports: Vec<u16> = ["/proc/net/udp", "/proc/net/udp6"]
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .flat_map(|t| t.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let port = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
-            (range.contains(&port) && inodes.contains(*cols.get(9)?)).then_some(port)
-        })
+    let mut ports: Vec<u16> = crate::harness::udp_sockets_of(pid)
+        .into_iter()
+        .filter(|p| range.contains(p))
         .collect();
     ports.sort_unstable();
     ports.dedup();

@@ -1,4 +1,4 @@
-//! The dispatcher as one of several core shards (`shards.rs`, docs/architecture.md "Shards"):
+//! The dispatcher as one of several core shards (`shards.rs`, docs/architecture.md "Core shards"):
 //! a datagram of another shard's transaction or dialog goes there, a publication made here is
 //! known to the other shards (`shards::tee_publications`) and theirs here, and a REGISTER on
 //! its login's shard reaches a call parked on another.
