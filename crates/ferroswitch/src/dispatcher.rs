@@ -311,6 +311,8 @@ impl Dispatcher {
         // `sleep_until` per loop turn would enter and leave tokio's timer wheel per message.
         let timer = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(timer);
+        let all_drained = self.siblings.as_ref().map(|s| s.drained.clone());
+        let mut counted = false;
         let mut armed: Option<tokio::time::Instant> = None;
         loop {
             let deadline = [
@@ -422,13 +424,25 @@ impl Dispatcher {
                     }
                     self.drain(now);
                 }
+                () = crate::shards::Drained::changed(all_drained.as_deref()) => {}
                 _ = gauges.tick() => crate::metrics::dispatcher_gauges(
                     self.siblings.as_ref().map_or(0, |s| s.index),
                     self.registrar.location(), &self.calls, self.tx.len(), Instant::now()),
             }
             if self.drained() {
-                tracing::info!("dispatcher drained");
-                break;
+                // with shards, every shard keeps reading its socket until all have drained
+                let all = match &all_drained {
+                    None => true,
+                    Some(d) => {
+                        let first_time = !counted;
+                        counted = true;
+                        d.done(first_time, self.shard_count())
+                    }
+                };
+                if all {
+                    tracing::info!("dispatcher drained");
+                    break;
+                }
             }
         }
     }

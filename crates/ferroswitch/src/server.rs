@@ -431,6 +431,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let shard_inputs: Arc<[_]> = shard_inputs.into();
     let mut shard_input_rxs = shard_input_rxs.into_iter();
     let awaited = crate::shards::Awaited::default();
+    let drained = Arc::new(crate::shards::Drained::default());
     let mut cluster = cluster;
     let mut cluster_rx = Some(cluster_rx);
     let mut credit = credit;
@@ -455,6 +456,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             net: net.clone(),
             inputs: shard_inputs.clone(),
             awaited: awaited.clone(),
+            drained: drained.clone(),
         });
         // a shard's publications are known to the others (`shards::tee_publications`)
         let presence_writes = match &siblings {

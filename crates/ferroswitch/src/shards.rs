@@ -144,6 +144,35 @@ impl Awaited {
     }
 }
 
+/// How many shards have drained at shutdown. A drained shard keeps reading its sockets until
+/// every shard has drained: the kernel still gives its `SO_REUSEPORT` socket its share of the
+/// datagrams (the answers to the other shards' BYEs and CANCELs among them).
+#[derive(Debug, Default)]
+pub(crate) struct Drained {
+    count: std::sync::atomic::AtomicUsize,
+    notify: tokio::sync::Notify,
+}
+
+impl Drained {
+    /// This shard has drained (once); `true` when every one of `shards` has.
+    pub(crate) fn done(&self, first_time: bool, shards: usize) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        if first_time {
+            self.count.fetch_add(1, SeqCst);
+            self.notify.notify_waiters();
+        }
+        self.count.load(SeqCst) >= shards
+    }
+
+    /// Resolves when another shard has drained (then [`Self::done`] says whether all have).
+    pub(crate) async fn changed(this: Option<&Self>) {
+        match this {
+            Some(d) => d.notify.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// One shard's links to the others.
 #[derive(Clone, Debug)]
 pub(crate) struct Siblings {
@@ -154,6 +183,8 @@ pub(crate) struct Siblings {
     /// Every shard's input channel.
     pub(crate) inputs: Arc<[mpsc::UnboundedSender<Input>]>,
     pub(crate) awaited: Awaited,
+    /// The shards drained at shutdown.
+    pub(crate) drained: Arc<Drained>,
 }
 
 impl Siblings {
