@@ -50,6 +50,10 @@
 mod phones;
 mod shard;
 
+// the server's allocator: a handed message is freed by another thread than made it
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
@@ -152,6 +156,8 @@ struct Row {
     ops: u64,
     wall: Duration,
     shard: ShardReport,
+    /// 2xx the server resent before the caller's ACK came (noted under the table).
+    resent_2xx: u64,
 }
 
 impl Row {
@@ -211,6 +217,7 @@ fn case(kind: Kind, count: usize, size: Size) -> Row {
                 callers.push(CallerPhone {
                     invites,
                     next: AtomicUsize::new(1),
+                    answered: AtomicUsize::new(0),
                 });
             }
         }
@@ -290,6 +297,7 @@ fn case(kind: Kind, count: usize, size: Size) -> Row {
         ops: total,
         wall: end - t0,
         shard: sum,
+        resent_2xx: w.resent_2xx.load(Relaxed),
     }
 }
 
@@ -405,6 +413,7 @@ fn main() {
     println!("| run | op | shards | ops | wall s | ops/s | CPU µs/op | of which phones | ops/CPU s | ops/CPU s without phones | handoffs/op | sleeps/op |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     for run in 1..=runs {
         for (kind, size) in [(Kind::Register, reg), (Kind::Calls, call)] {
             if !wanted(kind) {
@@ -413,11 +422,20 @@ fn main() {
             for &count in &counts {
                 let r = case(kind, count, size);
                 print_row(run, &r);
+                if r.resent_2xx > 0 {
+                    notes.push(format!(
+                        "run {run}, {} shards: {} 2xx resent before the ACK came (T1 = 500 ms)",
+                        r.shards, r.resent_2xx
+                    ));
+                }
                 rows.push(r);
             }
         }
     }
     println!("load average after: {}", loadavg());
+    for n in notes {
+        println!("{n}");
+    }
     summary(&rows, Kind::Register);
     summary(&rows, Kind::Calls);
 }

@@ -136,6 +136,8 @@ pub(crate) struct RegPhone {
 pub(crate) struct CallerPhone {
     pub(crate) invites: Vec<Bytes>,
     pub(crate) next: AtomicUsize,
+    /// Calls answered so far (the first 2xx of a call is answered, a resent one only ACKed).
+    pub(crate) answered: AtomicUsize,
 }
 
 /// What every shard thread shares: the inboxes and the phones.
@@ -152,6 +154,8 @@ pub(crate) struct World {
     pub(crate) invite_ok: AtomicU64,
     pub(crate) bye_ok: AtomicU64,
     pub(crate) failed: AtomicU64,
+    /// 2xx to an INVITE the server sent again (the ACK came after T1).
+    pub(crate) resent_2xx: AtomicU64,
     /// `TRACE=1`: print what the shards send (for a small run).
     trace: bool,
 }
@@ -175,6 +179,7 @@ impl World {
             invite_ok: AtomicU64::new(0),
             bye_ok: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            resent_2xx: AtomicU64::new(0),
             trace: std::env::var_os("TRACE").is_some(),
         }
     }
@@ -242,10 +247,19 @@ impl World {
         let method = m.cseq().map(|c| c.method).ok();
         match (m.status(), method) {
             (Some(200), Some(Method::Invite)) => {
-                self.invite_ok.fetch_add(1, Relaxed);
-                // ACK the 200, then hang up at once
+                // every 2xx is ACKed; the first one also hung up at once. The server resends
+                // its 2xx when the ACK takes longer than T1 (a loaded machine)
                 out.send(me, in_dialog(&m, Method::Ack, me, 1, "a"));
-                out.send(me, in_dialog(&m, Method::Bye, me, 2, "b"));
+                let k = m
+                    .call_id()
+                    .and_then(|c| c.split(['-', '@']).nth(1)?.parse::<usize>().ok())
+                    .unwrap_or(usize::MAX);
+                if self.callers[i].answered.fetch_max(k + 1, Relaxed) <= k {
+                    self.invite_ok.fetch_add(1, Relaxed);
+                    out.send(me, in_dialog(&m, Method::Bye, me, 2, "b"));
+                } else {
+                    self.resent_2xx.fetch_add(1, Relaxed);
+                }
             }
             (Some(200), Some(Method::Bye)) => {
                 self.bye_ok.fetch_add(1, Relaxed);

@@ -156,6 +156,10 @@ impl Shard {
     /// A datagram read from this shard's socket: parsed and checked here, handed to its
     /// owner when that is another shard.
     fn datagram(&mut self, now: Instant, data: Bytes, from: Peer) {
+        // the server copies each datagram out of its receive buffer (`accept_datagram`); here
+        // the copy also takes the phone's bytes out of the cache of the core that wrote them,
+        // as the kernel's copy into the receive buffer would
+        let data = Bytes::copy_from_slice(&data);
         let Ok(msg) = Message::parse(data) else {
             self.world.failed.fetch_add(1, Relaxed);
             return;
