@@ -1,0 +1,441 @@
+//! Issue 17's proof: does the SIP core scale with core shards? 1 and then 2 shards, each on its
+//! own thread, are fed prepared REGISTER and call sequences in process: real bytes, the real
+//! parser and sanity check, a real transaction layer, registrar and call table per shard, the
+//! sockets replaced by queues. No SIPp competes for the two cores.
+//!
+//! ```text
+//! cargo bench -p b2bua --bench shards
+//! REGISTERS=600000 CALLS=120000 RUNS=5 cargo bench -p b2bua --bench shards
+//! cargo bench -p b2bua --bench shards -- register      # or `calls`: one kind only
+//! SHARDS=2 cargo bench -p b2bua --bench shards         # shard counts to run (default 1,2)
+//! ```
+//!
+//! Also `REG_PHONES` (2,000) and `CALLERS` (500): the operations in flight. Without `--bench`
+//! (`cargo test --benches`) it makes a small checked run of both kinds.
+//!
+//! It lives in `b2bua` because the call table is the top core driven here; the registrar is a
+//! dev-dependency. The server crate would pull tokio, SQLite and the rest in for nothing.
+//!
+//! Each shard owns a `TransactionLayer`, a `Registrar` (one location table and one nonce keeper
+//! for all, `Registrar::share`) and a `Calls`, all `set_shard(i, n)`, and an inbox (its
+//! socket's receive queue and its hand-off channel in one: a queue under a lock, a wake-up when
+//! the shard sleeps on it). The "kernel" puts a phone's datagrams in the inbox of the shard its
+//! address hashes to (as `SO_REUSEPORT` hashes the 4-tuple), not its owner's: with 2 shards
+//! about half the messages are parsed and checked on the wrong shard and handed to their owner
+//! ([`sip_message::shard::owner`]) through the owner's inbox, once, one push per message as the
+//! server's `NetTx::hand`, not parsed again. The shard loop is the dispatcher's: up to 64
+//! inputs at one `now`, `handle_message`, events to the registrar or the call table, transmits
+//! out, then due timers.
+//!
+//! The phones run in the shard thread that sent to them: after each round of inputs they read
+//! what the shard sent them and queue their next datagrams (one push per inbox, as a
+//! `sendmmsg`). The thread's CPU clock is read around them, so their share (with the kernel's
+//! part: queueing, waking the other shard) is reported apart; "CPU µs/op" includes it.
+//!
+//! - REGISTER: each phone sends prepared REGISTERs with a valid MD5 digest (nonces fetched
+//!   from the registrar beforehand with an unauthenticated REGISTER, `nc` counting up) and
+//!   sends the next one when it gets 200. An op is one authenticated REGISTER answered 200
+//!   (SIPp's figures count a challenge plus an authenticated REGISTER).
+//! - Calls: a trusted caller (no digest) sends a prepared INVITE to a registered callee; the
+//!   callee answers the B-leg INVITE with 100, 180 and 200 (SDP); the caller ACKs the 200 and
+//!   sends BYE at once; the callee answers the BYE 200. An op is one call whose INVITE and BYE
+//!   the caller saw answered 200 (and that left a CDR).
+//!
+//! Every case ends by checking that every op got its answer and that no other answer came.
+//! Not included: the server dispatcher's flood guard, metrics, logging, database writer
+//! channel, and the sockets' syscalls. CPU is each shard thread's own
+//! (`CLOCK_THREAD_CPUTIME_ID`): it does not grow with what else runs on the box, the wall time
+//! does (the load average is printed before and after).
+
+mod phones;
+mod shard;
+
+// the server's allocator: a handed message is freed by another thread than made it
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use b2bua::dialplan::{Action, DialPlan, Entry};
+use b2bua::{B2buaConfig, Calls};
+use bytes::Bytes;
+use registrar::{Account, Binding, Reach, Registrar, RegistrarConfig};
+use sip_transaction::{TimerConfig, TransactionLayer};
+
+use phones::{addr, peer, CallerPhone, Item, RegPhone, World};
+use phones::{CALLEE_IP, CALLER_IP, PORT_BASE, REALM, REG_IP};
+use shard::{Shard, ShardReport};
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Register,
+    Calls,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Register => "REGISTER",
+            Kind::Calls => "call",
+        }
+    }
+}
+
+/// Sizes of one case.
+#[derive(Clone, Copy)]
+struct Size {
+    /// REGISTER phones (each sends `ops / phones` REGISTERs), or callers (as many callees).
+    phones: usize,
+    ops: usize,
+}
+
+/// The cores of `count` shards: one location table and one nonce keeper for all.
+fn cores(count: usize) -> (Vec<TransactionLayer>, Vec<Registrar>, Vec<Calls>) {
+    let mut regs = vec![Registrar::new(RegistrarConfig::default(), b"bench secret")];
+    for _ in 1..count {
+        let r = regs[0].share(RegistrarConfig::default());
+        regs.push(r);
+    }
+    let epoch = (Instant::now(), 1_700_000_000_000);
+    let mut txs = Vec::new();
+    let mut calls = Vec::new();
+    for (i, r) in regs.iter_mut().enumerate() {
+        r.set_shard(i, count);
+        let mut tx = TransactionLayer::with_seed(TimerConfig::default(), 7 + i as u64);
+        tx.set_shard(i, count);
+        txs.push(tx);
+        let mut c = Calls::new(B2buaConfig::default(), 42 + i as u64, epoch);
+        c.set_shard(i, count);
+        c.set_dial_plan(DialPlan::new(vec![Entry::new("", 0, Action::UserLookup)]));
+        calls.push(c);
+    }
+    (txs, regs, calls)
+}
+
+/// A binding of callee `login` at `at`, as a REGISTER would have made it.
+fn callee_binding(login: &str, at: std::net::SocketAddr) -> Binding {
+    let now = Instant::now();
+    let contact = format!("sip:{login}@{at}");
+    Binding {
+        key: contact.clone(),
+        contact,
+        instance: None,
+        reg_id: None,
+        q_milli: None,
+        expires_at: now + Duration::from_secs(3600),
+        call_id: format!("reg-{login}@bench"),
+        cseq: 1,
+        source: peer(at),
+        reach: Reach::Flow,
+        path: None,
+        user_agent: None,
+        updated_at: now,
+    }
+}
+
+/// One measured case.
+struct Row {
+    kind: Kind,
+    shards: usize,
+    ops: u64,
+    wall: Duration,
+    shard: ShardReport,
+    /// 2xx the server resent before the caller's ACK came (noted under the table).
+    resent_2xx: u64,
+}
+
+impl Row {
+    fn ops_per_s(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64()
+    }
+    fn cpu_us_per_op(&self) -> f64 {
+        self.shard.cpu_ns as f64 / 1e3 / self.ops as f64
+    }
+    fn ops_per_cpu_s(&self) -> f64 {
+        self.ops as f64 / (self.shard.cpu_ns as f64 / 1e9)
+    }
+    fn phones_us_per_op(&self) -> f64 {
+        self.shard.phone_ns as f64 / 1e3 / self.ops as f64
+    }
+    /// Ops per CPU second of the shards' own work (the phones' taken out).
+    fn ops_per_core_cpu_s(&self) -> f64 {
+        self.ops as f64 / ((self.shard.cpu_ns - self.shard.phone_ns) as f64 / 1e9)
+    }
+    fn per_op(&self, n: u64) -> f64 {
+        n as f64 / self.ops as f64
+    }
+}
+
+/// Prepares the phones of `kind`, runs them against `count` shards and checks every op got
+/// its answer.
+fn case(kind: Kind, count: usize, size: Size) -> Row {
+    let (txs, mut regs, calls) = cores(count);
+    let location = regs[0].location().clone();
+    let mut accounts = HashMap::new();
+    let ops_per_phone = size.ops.div_ceil(size.phones);
+    let (mut reg_phones, mut callers, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..size.phones {
+        let port = PORT_BASE + u16::try_from(i).expect("phones fit in the port range");
+        match kind {
+            Kind::Register => {
+                let login = format!("u{i}");
+                let account = Account::with_password(&login, REALM, &format!("pw{i}"), true);
+                let me = addr(REG_IP, port);
+                let requests =
+                    phones::prepared_registers(&mut regs[0], &account, me, ops_per_phone);
+                first.push((me, requests[0].clone()));
+                reg_phones.push(RegPhone {
+                    requests,
+                    next: AtomicUsize::new(1),
+                });
+                accounts.insert(login, account);
+            }
+            Kind::Calls => {
+                let callee = format!("b{i}");
+                location.upsert(&callee, callee_binding(&callee, addr(CALLEE_IP, port)));
+                let account = Account::with_password(&callee, REALM, "x", true);
+                accounts.insert(callee, account);
+                let invites: Vec<Bytes> =
+                    (0..ops_per_phone).map(|k| phones::invite(i, k)).collect();
+                first.push((addr(CALLER_IP, port), invites[0].clone()));
+                callers.push(CallerPhone {
+                    invites,
+                    next: AtomicUsize::new(1),
+                    answered: AtomicUsize::new(0),
+                });
+            }
+        }
+    }
+    let total = (ops_per_phone * size.phones) as u64;
+    let (finished_tx, finished) = std::sync::mpsc::channel();
+    let world = Arc::new(World::new(count, reg_phones, callers, total, finished_tx));
+    // every phone's first datagram waits on its socket when the clock starts
+    for (me, data) in first {
+        world.send_now(me, data);
+    }
+    let accounts = Arc::new(accounts);
+    let start = Arc::new(Barrier::new(count + 1));
+    let threads: Vec<_> = txs
+        .into_iter()
+        .zip(regs)
+        .zip(calls)
+        .enumerate()
+        .map(|(index, ((tx, registrar), calls))| {
+            let shard = Shard {
+                index,
+                count,
+                tx,
+                registrar,
+                calls,
+                accounts: accounts.clone(),
+                world: world.clone(),
+                report: ShardReport::default(),
+                transmits: Vec::new(),
+            };
+            let start = start.clone();
+            std::thread::Builder::new()
+                .name(format!("shard-{index}"))
+                .spawn(move || shard.run(index, &start))
+                .expect("spawn")
+        })
+        .collect();
+    start.wait();
+    let t0 = Instant::now();
+    let end = finished.recv_timeout(Duration::from_secs(env("TIMEOUT_S", 300)));
+    for inbox in &world.inboxes {
+        inbox.push(Item::Stop);
+    }
+    let mut sum = ShardReport::default();
+    for t in threads {
+        let r = t.join().expect("shard thread");
+        sum.cpu_ns += r.cpu_ns;
+        sum.handoffs += r.handoffs;
+        sum.phone_ns += r.phone_ns;
+        sum.cdrs += r.cdrs;
+        sum.sleeps += r.sleeps;
+    }
+    // nothing dropped: every op got its final answer, and nothing else came
+    let w = &world;
+    let Ok(end) = end else {
+        panic!(
+            "{kind:?} x{count}: {} of {total} done after 300 s ({} INVITE 200, {} BYE 200, {} unexpected)",
+            w.done.load(Relaxed),
+            w.invite_ok.load(Relaxed),
+            w.bye_ok.load(Relaxed),
+            w.failed.load(Relaxed),
+        );
+    };
+    let failed = w.failed.load(Relaxed);
+    assert_eq!(failed, 0, "{kind:?} x{count}: {failed} unexpected messages");
+    match kind {
+        Kind::Register => assert_eq!(w.register_ok.load(Relaxed), total, "REGISTERs answered 200"),
+        Kind::Calls => {
+            assert_eq!(w.invite_ok.load(Relaxed), total, "INVITEs answered 200");
+            assert_eq!(w.bye_ok.load(Relaxed), total, "BYEs answered 200");
+            assert_eq!(sum.cdrs, total, "a CDR per call");
+        }
+    }
+    Row {
+        kind,
+        shards: count,
+        ops: total,
+        wall: end - t0,
+        shard: sum,
+        resent_2xx: w.resent_2xx.load(Relaxed),
+    }
+}
+
+fn print_row(run: usize, r: &Row) {
+    println!(
+        "| {run} | {} | {} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {:.3} |",
+        r.kind.name(),
+        r.shards,
+        r.ops,
+        r.wall.as_secs_f64(),
+        r.ops_per_s(),
+        r.cpu_us_per_op(),
+        r.phones_us_per_op(),
+        r.ops_per_cpu_s(),
+        r.ops_per_core_cpu_s(),
+        r.per_op(r.shard.handoffs),
+        r.per_op(r.shard.sleeps),
+    );
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// The medians of `kind` with 1 and 2 shards, and their ratios.
+fn summary(rows: &[Row], kind: Kind) {
+    let of = |n: usize, f: fn(&Row) -> f64| {
+        median(
+            rows.iter()
+                .filter(|r| r.kind == kind && r.shards == n)
+                .map(f)
+                .collect(),
+        )
+    };
+    let pair = |f: fn(&Row) -> f64| Some((of(1, f)?, of(2, f)?));
+    let (Some(rate), Some(cpu), Some(core)) = (
+        pair(Row::ops_per_s),
+        pair(Row::ops_per_cpu_s),
+        pair(Row::ops_per_core_cpu_s),
+    ) else {
+        return;
+    };
+    let name = kind.name();
+    println!(
+        "{name}: median ops/s {:.0} (1 shard), {:.0} (2 shards): {:.2}x",
+        rate.0,
+        rate.1,
+        rate.1 / rate.0
+    );
+    println!(
+        "{name}: median ops per shard-CPU second {:.0} and {:.0}: {:.2}x (2 free cores: {:.2}x); the shards' own work without the phones {:.0} and {:.0}: {:.2}x (2 free cores: {:.2}x)",
+        cpu.0,
+        cpu.1,
+        cpu.1 / cpu.0,
+        2.0 * cpu.1 / cpu.0,
+        core.0,
+        core.1,
+        core.1 / core.0,
+        2.0 * core.1 / core.0,
+    );
+}
+
+fn main() {
+    // a test runner asking for the list of tests: this binary has none
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let bench = std::env::args().any(|a| a == "--bench");
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .map(|a| a.to_lowercase())
+        .collect();
+    let wanted = |k: Kind| {
+        let name = k.name().to_lowercase();
+        only.is_empty()
+            || only
+                .iter()
+                .any(|o| name.starts_with(o.trim_end_matches('s')))
+    };
+    // `cargo test --benches` runs this without --bench: a small run of both kinds, checked
+    let (reg, call, runs) = if bench {
+        (
+            Size {
+                phones: env("REG_PHONES", 2_000),
+                ops: env("REGISTERS", 300_000),
+            },
+            Size {
+                phones: env("CALLERS", 500),
+                ops: env("CALLS", 60_000),
+            },
+            env("RUNS", 3),
+        )
+    } else {
+        (
+            Size {
+                phones: 20,
+                ops: 400,
+            },
+            Size {
+                phones: 10,
+                ops: 100,
+            },
+            1,
+        )
+    };
+    let counts: Vec<usize> = std::env::var("SHARDS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2]);
+    println!("load average before: {}", loadavg());
+    println!("| run | op | shards | ops | wall s | ops/s | CPU µs/op | of which phones | ops/CPU s | ops/CPU s without phones | handoffs/op | sleeps/op |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for run in 1..=runs {
+        for (kind, size) in [(Kind::Register, reg), (Kind::Calls, call)] {
+            if !wanted(kind) {
+                continue;
+            }
+            for &count in &counts {
+                let r = case(kind, count, size);
+                print_row(run, &r);
+                if r.resent_2xx > 0 {
+                    notes.push(format!(
+                        "run {run}, {} shards: {} 2xx resent before the ACK came (T1 = 500 ms)",
+                        r.shards, r.resent_2xx
+                    ));
+                }
+                rows.push(r);
+            }
+        }
+    }
+    println!("load average after: {}", loadavg());
+    for n in notes {
+        println!("{n}");
+    }
+    summary(&rows, Kind::Register);
+    summary(&rows, Kind::Calls);
+}
