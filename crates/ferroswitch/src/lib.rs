@@ -46,6 +46,7 @@ mod flood;
 mod gateways;
 mod lifecycle;
 mod listeners;
+mod loading;
 mod mailbox_cli;
 mod media;
 mod messaging_io;
