@@ -60,8 +60,8 @@ pub struct Config {
     /// How long a SIGTERM/SIGINT shutdown may take: calls are ended, in-flight transactions
     /// answered and every queued database write flushed within it. Default 10 s; 1 to 300 s.
     pub shutdown_timeout: Duration,
-    /// How many core shards process SIP (docs/architecture.md "Core shards"): `None` is 1.
-    /// 1 to 256.
+    /// How many core shards process SIP (docs/architecture.md "Core shards"): `None` is one per
+    /// core of the machine. 1 to 256.
     pub shards: Option<usize>,
     /// How gateways' DNS names are resolved (RFC 3263).
     pub dns: DnsSettings,

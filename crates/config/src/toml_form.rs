@@ -893,7 +893,7 @@ mod tests {
     }
 
     #[test]
-    fn shards_are_one_to_256_or_one_when_left_out() {
+    fn shards_are_one_to_256_or_one_per_core() {
         assert_eq!(parse(MINIMAL, Path::new("t.toml")).unwrap().shards, None);
         let c = parse(&format!("shards = 2\n{MINIMAL}"), Path::new("t.toml")).unwrap();
         assert_eq!(c.shards, Some(2));

@@ -34,7 +34,10 @@ pub(crate) fn finish(mut config: Config, at: &Positions) -> Result<Config, Confi
     }
     check.seconds(Field::ShutdownTimeout, config.shutdown_timeout, 1..=300)?;
     if config.shards.is_some_and(|n| !(1..=256).contains(&n)) {
-        return Err(check.fail(&[Field::Shards], "must be 1 to 256 (or left out: 1)"));
+        return Err(check.fail(
+            &[Field::Shards],
+            "must be 1 to 256 (or left out: one per core)",
+        ));
     }
     let listeners = std::mem::take(&mut config.listeners);
     config.listeners = check.listeners(listeners, config.tls.is_some())?;

@@ -258,7 +258,7 @@ pub(crate) fn diff(running: &Config, new: &Config) -> ReloadReport {
             Kind::Restart => report.needs_restart.push((*key).to_owned()),
         }
     }
-    // `shards` as the file says it: left out of the file, the running count (1, or
+    // `shards` as the file says it: left out of the file, the running count (one per core, or
     // `--shards`/FERRO_SHARDS) is no change
     if new.shards.is_some() && new.shards != running.shards {
         report.needs_restart.push("shards".to_owned());

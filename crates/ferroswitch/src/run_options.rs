@@ -76,7 +76,7 @@ pub(crate) struct RunOptions {
     #[arg(long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// How many core shards process SIP (1 to 256), instead of the file's `shards` (default:
-    /// 1). Also read from FERRO_SHARDS.
+    /// one per core). Also read from FERRO_SHARDS.
     #[arg(long = "shards", value_name = "N", env = "FERRO_SHARDS",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     shards: Option<u16>,

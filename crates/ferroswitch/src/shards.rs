@@ -24,14 +24,15 @@ use crate::dispatcher::Input;
 use crate::persist::Write;
 use crate::transport::Inbound;
 
-/// How many core shards to run: `shards` from the config, else one. (Not yet one per core by
-/// default: with several shards a call costs 10-17 % more CPU, and an intermittent "unknown
-/// account" refusal of a known login was seen twice under two shards and is not explained;
-/// docs/architecture.md "Core shards".) Features that are not sharded yet run on one: the
-/// cluster, the call-control API and prepaid billing (their state is one per node: Redis'
-/// mirror, the API's sessions, the balances split over calls).
+/// How many core shards to run: `shards` from the config, else one per core. Features that are
+/// not sharded yet run on one: the cluster, the call-control API and prepaid billing (their
+/// state is one per node: Redis' mirror, the API's sessions, the balances split over calls).
 pub(crate) fn count(config: &ferroswitch_config::Config) -> usize {
-    let wanted = config.shards.unwrap_or(1);
+    let wanted = config.shards.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(std::num::NonZeroUsize::get)
+            .unwrap_or(1)
+    });
     if wanted > 1 {
         let single = [
             (config.cluster.is_some(), "[cluster]"),
