@@ -61,3 +61,40 @@ fn one_shard_when_asked() {
     assert!(!server.startup_log.iter().any(|l| l.contains("SIP core in")));
     server.stop();
 }
+
+/// A second server on the first one's UDP port fails to start, with shards as without: its
+/// `SO_REUSEPORT` sockets must not join the first server's group (same user, same port) and
+/// take half of its datagrams.
+#[test]
+fn a_second_server_on_a_sharded_port_is_refused() {
+    let first = Site::new();
+    let server = first.start_with(&["--shards", "2"]);
+    let second = Site::new();
+    let port = server.udp.port().to_string();
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .arg("-c")
+        .arg(second.config())
+        .args(["run", "--shards", "2", "--sip", &port, "--admin", "off"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ferroswitch");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a second server started on udp port {port} beside the first");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("in use"), "{err}");
+    assert_eq!(udp_sockets_on(server.pid(), server.udp.port()), 2);
+    server.stop();
+}
