@@ -230,6 +230,9 @@ fn log_routing(plan: &dialplan::DialPlan, routing: &crate::calls::Routing, what:
     }
 }
 
+/// How soon a failed read of the routing tables is tried again.
+const ROUTING_RETRY: Duration = Duration::from_millis(500);
+
 /// How often the routing tables are read again: a CLI change takes effect within this time.
 const ROUTING_RELOAD: Duration = Duration::from_secs(10);
 
@@ -245,6 +248,7 @@ fn spawn_routing_reload(
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ROUTING_RELOAD);
+        let mut retry = ROUTING_RETRY;
         tick.tick().await;
         loop {
             tokio::select! {
@@ -263,8 +267,20 @@ fn spawn_routing_reload(
                     }
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!("routing not reloaded (kept the current tables): {e:#}"),
+                Err(e) => {
+                    // try again soon, not at the next poll: a nudged change (the admin API)
+                    // must not wait 10 s behind a passing error (SQLite's "unable to open
+                    // database file" while the pool opens a connection, a DB restart)
+                    tracing::warn!(
+                        "routing not reloaded (kept the current tables, retrying in {retry:?}): {e:#}"
+                    );
+                    tick.reset_after(retry);
+                    // a longer outage: back off to the poll's pace
+                    retry = (retry * 2).min(ROUTING_RELOAD);
+                    continue;
+                }
             }
+            retry = ROUTING_RETRY;
         }
     });
 }
