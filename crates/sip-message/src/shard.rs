@@ -21,14 +21,19 @@
 use crate::header::HeaderName;
 use crate::{Message, Method};
 
-/// FNV-1a, 64 bits: cheap on the short strings keyed here, and the same in every process.
+/// FNV-1a, 64 bits, then splitmix64's finaliser: cheap on the short strings keyed here, and
+/// the same in every process. FNV-1a alone spreads keys that differ in their last characters
+/// badly over its high bits: `user1000`..`user2999` all had the same bit 32, so every one of
+/// those logins went to one of two shards.
 pub fn hash(key: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in key {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    h
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// The shard of `key` among `count` (0 when `count` is 0 or 1).
@@ -36,7 +41,8 @@ pub fn index(key: &str, count: usize) -> usize {
     if count <= 1 {
         return 0;
     }
-    // the high bits: FNV's low bits follow the last byte too closely
+    // the high bits, so that the location table's buckets (the low bits) still spread one
+    // shard's logins over all of them
     ((hash(key.as_bytes()) >> 32) % count as u64) as usize
 }
 
@@ -159,5 +165,26 @@ mod tests {
         }
         assert_eq!(index("anything", 1), 0);
         assert_eq!(index("anything", 0), 0);
+    }
+
+    #[test]
+    fn logins_that_differ_in_their_last_digits_spread_over_the_shards() {
+        // extension numbers and `user1000`-style logins: with FNV-1a's bare high bits every
+        // `user…` login went to one of 2 shards and `b…` ones 100 to 1,900
+        for prefix in ["user", "u", "b", "", "+4930"] {
+            for count in [2, 3, 4] {
+                let mut per = vec![0u32; count];
+                for i in 1000..3000 {
+                    per[index(&format!("{prefix}{i}"), count)] += 1;
+                }
+                let fair = 2000 / count as u32;
+                for n in &per {
+                    assert!(
+                        n * 10 > fair * 8 && n * 10 < fair * 12,
+                        "{prefix:?} over {count}: {per:?}"
+                    );
+                }
+            }
+        }
     }
 }
