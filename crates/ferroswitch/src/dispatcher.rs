@@ -49,7 +49,7 @@ use crate::messaging_io::{self, MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::{self, PresenceIo};
 use crate::push_io::{self, PushPoster, PushTokens};
-use crate::transport::{accept_datagram, Inbound, Transports};
+use crate::transport::{accept_datagram, accept_datagram_bytes, Inbound, Transports};
 use crate::tu::{Transactions, Tu};
 
 const ALLOW: &str =
@@ -109,6 +109,8 @@ pub(crate) enum Input {
 /// in no fixed order between channels, and nothing depends on one: a driver's completions
 /// only touch that driver's state (or, for push, the call engine's parked call).
 pub(crate) struct Inboxes {
+    /// Datagrams another shard read and handed over unparsed (never one with one shard).
+    pub(crate) handed: mpsc::Receiver<crate::shards::Datagram>,
     pub(crate) inputs: mpsc::UnboundedReceiver<Input>,
     /// Buddy lists and voicemail counts the presence core asked for.
     pub(crate) presence: mpsc::UnboundedReceiver<presence_io::Fetched>,
@@ -290,6 +292,7 @@ impl Dispatcher {
         inboxes: Inboxes,
     ) {
         let Inboxes {
+            mut handed,
             mut inputs,
             presence: mut fetched,
             messaging: mut done,
@@ -302,6 +305,8 @@ impl Dispatcher {
         // arms the registrar's purge
         self.registrar.handle_timeout(Instant::now());
         let mut batch = Vec::with_capacity(256);
+        let mut datagrams = Vec::with_capacity(256);
+        let mut handed_open = true;
         let mut buf = vec![0u8; 65_536];
         let mut net_open = true;
         let (udp, locals): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
@@ -343,14 +348,11 @@ impl Dispatcher {
                         match udp[i].try_recv_from(&mut buf) {
                             Ok((n, remote)) => {
                                 if !self.datagram_admitted(now, &buf[..n], remote.ip()) { continue; }
+                                // a datagram of another shard's transaction or dialog goes there
+                                // unparsed, once
+                                if self.handed_unparsed(i, &buf[..n], remote) { continue; }
                                 if let Some(inbound) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
-                                    // a datagram of another shard's call goes there, once
-                                    let Some(Inbound { msg, from }) = self.owned(inbound) else { continue };
-                                    if self.cluster_relayed(now, &msg, &from) { continue; }
-                                    if !self.admits(now, &msg, &from) { continue; }
-                                    if self.challenged_statelessly(now, &msg, &from) { continue; }
-                                    self.tx.handle_message(now, msg, from);
-                                    self.drain(now);
+                                    self.datagram(now, inbound);
                                 }
                             }
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -376,6 +378,21 @@ impl Dispatcher {
                         if self.challenged_statelessly(now, &msg, &from) { continue; }
                         self.tx.handle_message(now, msg, from);
                         self.drain(now);
+                    }
+                }
+                n = handed.recv_many(&mut datagrams, 256), if handed_open => {
+                    if n == 0 {
+                        handed_open = false;
+                        continue;
+                    }
+                    let now = Instant::now();
+                    // counted by the flood guard of the shard that read them
+                    for d in datagrams.drain(..) {
+                        if let Some(inbound) = udp.get(d.listener).and_then(|sock| {
+                            accept_datagram_bytes(sock, locals[d.listener], d.data, d.remote)
+                        }) {
+                            self.datagram(now, inbound);
+                        }
                     }
                 }
                 Some(input) = inputs.recv() => {

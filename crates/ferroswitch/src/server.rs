@@ -150,9 +150,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let transports = Transports::default();
-    // one network channel per shard: connections send each message to its owner shard
-    let (net_txs, net_rxs): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::channel(65_536)).unzip();
-    let net_tx = crate::shards::NetTx::new(net_txs);
+    // network channels per shard: connections send each message to its owner shard, a shard
+    // hands a datagram of another's to it
+    let (net_tx, net_rxs) = crate::shards::NetTx::channels(shards);
     // swapped by a reload: new handshakes take the new certificate
     let tls = match &config.tls {
         Some(tls) if config.listeners.iter().any(|l| l.transport.uses_tls()) => {
@@ -521,7 +521,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             None => dispatcher,
             Some(s) => dispatcher.with_siblings(s),
         };
+        let (net_rx, handed) = net_rx;
         let inboxes = Inboxes {
+            handed,
             inputs: shard_input_rxs.next().context("a shard without inputs")?,
             presence: fetched.1,
             messaging: done.1,

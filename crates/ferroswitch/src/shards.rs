@@ -4,8 +4,10 @@
 //! carries messages and inputs between shards:
 //!
 //! - [`NetTx`]: TCP/TLS/WebSocket connection tasks send each message straight to its owner, and
-//!   a dispatcher hands a datagram that landed on the wrong shard to its owner (one channel hop,
-//!   no second parse);
+//!   a dispatcher hands a datagram that landed on the wrong shard to its owner (one channel hop)
+//!   before parsing it, its owner found in the raw bytes ([`sip_message::shard::peek_owner`]):
+//!   the owner parses it on its own core. Only a datagram the raw scan is not sure of is parsed
+//!   where it landed and handed over parsed;
 //! - [`fan_out`]: the inputs every shard must see (routing tables, a reload, accounts changed,
 //!   shutdown) are copied to each; a relay event goes to the shard of its call;
 //! - [`Siblings`]: what one shard tells the others: a presence publication changed (each shard
@@ -50,16 +52,55 @@ pub(crate) fn count(config: &ferroswitch_config::Config) -> usize {
     wanted.max(1)
 }
 
-/// The sending side of every shard's network channel: messages go to their owner.
+/// A datagram one shard read and handed to its owner unparsed: its bytes, its source, and the
+/// index of the UDP listener it came in on (every shard has a socket on each, in one order).
+#[derive(Debug)]
+pub(crate) struct Datagram {
+    pub(crate) data: bytes::Bytes,
+    pub(crate) remote: std::net::SocketAddr,
+    pub(crate) listener: usize,
+}
+
+/// The sending side of every shard's network channels: messages go to their owner.
 #[derive(Clone, Debug)]
 pub(crate) struct NetTx {
     shards: Arc<[mpsc::Sender<Inbound>]>,
+    datagrams: Arc<[mpsc::Sender<Datagram>]>,
 }
 
+/// A shard's receiving ends: messages from connections (and parsed hand-offs), and datagrams
+/// handed over unparsed.
+pub(crate) type ShardNet = (mpsc::Receiver<Inbound>, mpsc::Receiver<Datagram>);
+
+/// How many messages a shard's network channels hold before a hand-off is dropped (a
+/// datagram) or waits (a connection's message).
+pub(crate) const NET_QUEUE: usize = 65_536;
+
 impl NetTx {
+    /// Every shard's channels: the senders here, the receivers in order for the shards.
+    pub(crate) fn channels(shards: usize) -> (Self, Vec<ShardNet>) {
+        let (mut txs, mut dtxs, mut rxs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..shards {
+            let (tx, rx) = mpsc::channel(NET_QUEUE);
+            let (dtx, drx) = mpsc::channel(NET_QUEUE);
+            txs.push(tx);
+            dtxs.push(dtx);
+            rxs.push((rx, drx));
+        }
+        let net = Self {
+            shards: txs.into(),
+            datagrams: dtxs.into(),
+        };
+        (net, rxs)
+    }
+
+    /// One shard's channel for connections (tests): no datagram is ever handed with one shard.
+    #[cfg(test)]
     pub(crate) fn new(shards: Vec<mpsc::Sender<Inbound>>) -> Self {
+        let datagrams = shards.iter().map(|_| mpsc::channel(1).0).collect();
         Self {
             shards: shards.into(),
+            datagrams,
         }
     }
 
@@ -73,8 +114,24 @@ impl NetTx {
         self.shards[to].send(inbound).await
     }
 
-    /// Hands a datagram that another shard read to shard `to`; dropped (like any datagram)
+    /// Hands a datagram this shard read, unparsed, to shard `to`; dropped (like any datagram)
     /// when that shard's queue is full.
+    pub(crate) fn hand_datagram(&self, to: usize, datagram: Datagram) -> bool {
+        match self.datagrams[to].try_send(datagram) {
+            Ok(()) => {
+                crate::metrics::sip::handed_off();
+                true
+            }
+            Err(e) => {
+                crate::metrics::sip::handoff_dropped();
+                tracing::debug!(shard = to, "datagram for a busy shard dropped: {e}");
+                false
+            }
+        }
+    }
+
+    /// Hands a datagram that this shard read and parsed to shard `to` (the raw scan was not
+    /// sure of its owner); dropped (like any datagram) when that shard's queue is full.
     pub(crate) fn hand(&self, to: usize, inbound: Inbound) -> bool {
         match self.shards[to].try_send(inbound) {
             Ok(()) => {

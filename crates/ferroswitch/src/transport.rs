@@ -372,13 +372,24 @@ pub(crate) fn accept_datagram(
         }
         return None;
     }
+    accept_datagram_bytes(sock, local, Bytes::copy_from_slice(data), remote)
+}
+
+/// A SIP datagram already copied out of the receive buffer (one another shard read and handed
+/// over): parsed and checked as [`accept_datagram`] does.
+pub(crate) fn accept_datagram_bytes(
+    sock: &UdpSocket,
+    local: SocketAddr,
+    data: Bytes,
+    remote: SocketAddr,
+) -> Option<Inbound> {
     let from = Peer {
         transport: Transport::Udp,
         remote,
         local: concrete_local(local, remote),
         conn: None,
     };
-    let msg = accept_message(Bytes::copy_from_slice(data), &from, |r| {
+    let msg = accept_message(data, &from, |r| {
         let _ = sock.try_send_to(&r, remote);
     })?;
     Some(Inbound { msg, from })

@@ -49,10 +49,12 @@ pub(crate) fn kernel_shard(remote: SocketAddr, count: usize) -> usize {
     ((x ^ (x >> 31)) % count as u64) as usize
 }
 
-/// What a shard's inbox carries: a datagram as the socket gave it, or a message another shard
-/// parsed and handed over.
+/// What a shard's inbox carries: a datagram as the socket gave it, a datagram another shard
+/// read and handed over unparsed (its owner known from the raw bytes), or a message another
+/// shard parsed and handed over (the raw scan was not sure of its owner).
 pub(crate) enum Item {
     Datagram(Bytes, Peer),
+    HandedRaw(Bytes, Peer),
     Handed(Message, Peer),
     Stop,
 }
@@ -104,35 +106,66 @@ impl Inbox {
 }
 
 /// What the phones send while a shard runs them, by the shard the kernel gives it to; flushed
-/// into the inboxes at once after each round.
-pub(crate) struct Sends(Vec<Vec<Item>>);
+/// into the inboxes at once after each round. Also what the phones saw, counted per thread and
+/// added to the [`World`]'s totals at each flush (`done`) or when the thread ends (the rest):
+/// counters shared by the threads per op would cost the shards a cache line passed between
+/// the cores for every call, which is the bench's own cost, not the server's.
+pub(crate) struct Sends {
+    queued: Vec<Vec<Item>>,
+    done: u64,
+    register_ok: u64,
+    invite_ok: u64,
+    bye_ok: u64,
+    resent_2xx: u64,
+}
 
 impl Sends {
     pub(crate) fn new(count: usize) -> Self {
-        Self((0..count).map(|_| Vec::new()).collect())
+        Self {
+            queued: (0..count).map(|_| Vec::new()).collect(),
+            done: 0,
+            register_ok: 0,
+            invite_ok: 0,
+            bye_ok: 0,
+            resent_2xx: 0,
+        }
     }
 
     fn send(&mut self, remote: SocketAddr, data: Bytes) {
-        let to = kernel_shard(remote, self.0.len());
-        self.0[to].push(Item::Datagram(data, peer(remote)));
+        let to = kernel_shard(remote, self.queued.len());
+        self.queued[to].push(Item::Datagram(data, peer(remote)));
     }
 
     pub(crate) fn flush(&mut self, world: &World) {
-        for (to, items) in self.0.iter_mut().enumerate() {
+        for (to, items) in self.queued.iter_mut().enumerate() {
             if !items.is_empty() {
                 world.inboxes[to].push_all(items);
             }
         }
+        if self.done > 0 {
+            world.ops_done(std::mem::take(&mut self.done));
+        }
+    }
+
+    /// Adds this thread's counts to the world's (when its shard stops).
+    pub(crate) fn tally(&mut self, world: &World) {
+        world.register_ok.fetch_add(self.register_ok, Relaxed);
+        world.invite_ok.fetch_add(self.invite_ok, Relaxed);
+        world.bye_ok.fetch_add(self.bye_ok, Relaxed);
+        world.resent_2xx.fetch_add(self.resent_2xx, Relaxed);
     }
 }
 
-/// A REGISTER phone: its prepared requests, sent one after another.
+/// A REGISTER phone: its prepared requests, sent one after another. A cache line of its own,
+/// as each phone's state moves between the threads.
+#[repr(align(64))]
 pub(crate) struct RegPhone {
     pub(crate) requests: Vec<Bytes>,
     pub(crate) next: AtomicUsize,
 }
 
-/// A caller: its prepared INVITEs, one call after another.
+/// A caller: its prepared INVITEs, one call after another (a cache line of its own).
+#[repr(align(64))]
 pub(crate) struct CallerPhone {
     pub(crate) invites: Vec<Bytes>,
     pub(crate) next: AtomicUsize,
@@ -190,8 +223,8 @@ impl World {
         self.inboxes[to].push(Item::Datagram(data, peer(remote)));
     }
 
-    fn op_done(&self) {
-        if self.done.fetch_add(1, Relaxed) + 1 == self.total {
+    fn ops_done(&self, n: u64) {
+        if self.done.fetch_add(n, Relaxed) + n == self.total {
             if let Some(tx) = self.finished.lock().expect("lock").take() {
                 let _ = tx.send(Instant::now());
             }
@@ -221,8 +254,8 @@ impl World {
             self.failed.fetch_add(1, Relaxed);
             return;
         }
-        self.register_ok.fetch_add(1, Relaxed);
-        self.op_done();
+        out.register_ok += 1;
+        out.done += 1;
         let phone = &self.reg_phones[i];
         if let Some(next) = phone.requests.get(phone.next.fetch_add(1, Relaxed)) {
             out.send(to, next.clone());
@@ -255,15 +288,15 @@ impl World {
                     .and_then(|c| c.split(['-', '@']).nth(1)?.parse::<usize>().ok())
                     .unwrap_or(usize::MAX);
                 if self.callers[i].answered.fetch_max(k + 1, Relaxed) <= k {
-                    self.invite_ok.fetch_add(1, Relaxed);
+                    out.invite_ok += 1;
                     out.send(me, in_dialog(&m, Method::Bye, me, 2, "b"));
                 } else {
-                    self.resent_2xx.fetch_add(1, Relaxed);
+                    out.resent_2xx += 1;
                 }
             }
             (Some(200), Some(Method::Bye)) => {
-                self.bye_ok.fetch_add(1, Relaxed);
-                self.op_done();
+                out.bye_ok += 1;
+                out.done += 1;
                 self.next_call(i, me, out);
             }
             _ => {

@@ -126,6 +126,7 @@ impl Shard {
                 for it in batch.drain(..BURST.min(batch.len())) {
                     match it {
                         Item::Datagram(data, from) => self.datagram(now, data, from),
+                        Item::HandedRaw(data, from) => self.parsed(now, data, from),
                         Item::Handed(msg, from) => self.message(now, msg, from),
                         Item::Stop => stop = true,
                     }
@@ -135,6 +136,7 @@ impl Shard {
             }
         }
         self.report.cpu_ns = thread_cpu_ns() - cpu;
+        sends.tally(&world);
         // the tables are dropped after the clock stopped
         std::mem::take(&mut self.report)
     }
@@ -153,13 +155,26 @@ impl Shard {
         self.report.phone_ns += thread_cpu_ns() - cpu;
     }
 
-    /// A datagram read from this shard's socket: parsed and checked here, handed to its
-    /// owner when that is another shard.
+    /// A datagram read from this shard's socket: handed unparsed to its owner when the raw
+    /// scan names another shard (the server's UDP loop), else parsed here.
     fn datagram(&mut self, now: Instant, data: Bytes, from: Peer) {
         // the server copies each datagram out of its receive buffer (`accept_datagram`); here
         // the copy also takes the phone's bytes out of the cache of the core that wrote them,
         // as the kernel's copy into the receive buffer would
         let data = Bytes::copy_from_slice(&data);
+        if let Some(owner) = sip_message::shard::peek_owner(&data, self.count) {
+            if owner != self.index {
+                self.report.handoffs += 1;
+                self.world.inboxes[owner].push(Item::HandedRaw(data, from));
+                return;
+            }
+        }
+        self.parsed(now, data, from);
+    }
+
+    /// Parses and checks a datagram; one the raw scan could not place goes to its owner now,
+    /// parsed.
+    fn parsed(&mut self, now: Instant, data: Bytes, from: Peer) {
         let Ok(msg) = Message::parse(data) else {
             self.world.failed.fetch_add(1, Relaxed);
             return;

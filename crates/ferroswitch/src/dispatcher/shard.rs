@@ -7,7 +7,50 @@ use super::*;
 use crate::transport::Inbound;
 
 impl Dispatcher {
-    /// `inbound` when this shard owns it; otherwise it is handed to its owner and `None`.
+    /// A datagram read here, or handed over by the shard that read it: to the transaction
+    /// layer when this shard owns it (after the edge's checks), else to its owner.
+    pub(super) fn datagram(&mut self, now: Instant, inbound: Inbound) {
+        let Some(Inbound { msg, from }) = self.owned(inbound) else {
+            return;
+        };
+        if self.cluster_relayed(now, &msg, &from) {
+            return;
+        }
+        if !self.admits(now, &msg, &from) {
+            return;
+        }
+        if self.challenged_statelessly(now, &msg, &from) {
+            return;
+        }
+        self.tx.handle_message(now, msg, from);
+        self.drain(now);
+    }
+
+    /// Hands the datagram read on UDP listener `listener` to its owner before any parse when
+    /// its raw bytes name another shard (`true`: handed, or dropped with a full queue).
+    pub(super) fn handed_unparsed(&self, listener: usize, data: &[u8], remote: SocketAddr) -> bool {
+        let Some(s) = &self.siblings else {
+            return false;
+        };
+        match sip_message::shard::peek_owner(data, s.count()) {
+            Some(owner) if owner != s.index => {
+                s.net.hand_datagram(
+                    owner,
+                    crate::shards::Datagram {
+                        data: bytes::Bytes::copy_from_slice(data),
+                        remote,
+                        listener,
+                    },
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `inbound` when this shard owns it; otherwise it is handed to its owner and `None`. The
+    /// owner found by the parse has the last word: a datagram handed over unparsed is checked
+    /// again here.
     pub(super) fn owned(&self, inbound: Inbound) -> Option<Inbound> {
         let Some(s) = &self.siblings else {
             return Some(inbound);
