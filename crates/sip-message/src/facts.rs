@@ -1,4 +1,5 @@
-//! Typed facts read once per message: the To and From tags and the top Via branch.
+//! Typed facts read once per message: the To and From tags, the To user and the top Via
+//! branch.
 //!
 //! Every stage of the request pipeline asks these (sanity, transaction matching, merged-request
 //! detection, the dispatcher's in-dialog test, `response_to`, `stable_tag`, the dialogs).
@@ -19,6 +20,7 @@ type At = Option<(u32, u32)>;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Facts {
     to_tag: OnceLock<At>,
+    to_user: OnceLock<At>,
     from_tag: OnceLock<At>,
     branch: OnceLock<At>,
 }
@@ -70,6 +72,15 @@ impl Message {
         })
     }
 
+    /// The user part of the To URI as written (not unescaped); `None` when it has none. Parsed
+    /// once per message: a REGISTER's shard is its To user ([`crate::shard::key`]).
+    pub fn to_user(&self) -> Option<&str> {
+        let v = self.header(&HeaderName::To)?;
+        cached(&self.facts.to_user, v, |v| {
+            NameAddr::parse(v, "To").ok().and_then(|n| n.uri.user)
+        })
+    }
+
     /// The From tag, like [`Self::to_tag`].
     pub fn from_tag(&self) -> Option<&str> {
         let v = self.header(&HeaderName::From)?;
@@ -93,6 +104,7 @@ impl Message {
     pub(crate) fn note_tags(&self, to: &NameAddr<'_>, from: &NameAddr<'_>) {
         if let Some(v) = self.header(&HeaderName::To) {
             remember(&self.facts.to_tag, v, to.tag());
+            remember(&self.facts.to_user, v, to.uri.user);
         }
         if let Some(v) = self.header(&HeaderName::From) {
             remember(&self.facts.from_tag, v, from.tag());
@@ -158,9 +170,20 @@ mod tests {
             assert_eq!(cached(&fresh), long_way(&fresh), "{raw}");
             // asked twice: the remembered answer
             assert_eq!(cached(&fresh), long_way(&fresh), "{raw}");
+            let to_user = |m: &Message| {
+                m.to_header()
+                    .ok()
+                    .and_then(|t| t.uri.user.map(str::to_owned))
+            };
+            assert_eq!(fresh.to_user().map(str::to_owned), to_user(&fresh), "{raw}");
             let checked = parse(raw);
             let _ = checked.sanity_check();
             assert_eq!(cached(&checked), long_way(&checked), "{raw}");
+            assert_eq!(
+                checked.to_user().map(str::to_owned),
+                to_user(&checked),
+                "{raw}"
+            );
             // a clone keeps the answers
             assert_eq!(cached(&checked.clone()), long_way(&checked), "{raw}");
         }

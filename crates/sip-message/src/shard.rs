@@ -57,7 +57,7 @@ pub fn key(msg: &Message) -> Option<&str> {
     }
     match msg.method() {
         Some(Method::Register) => {
-            if let Some(u) = non_empty(msg.to_header().ok().and_then(|t| t.uri.user)) {
+            if let Some(u) = non_empty(msg.to_user()) {
                 return Some(u);
             }
         }
