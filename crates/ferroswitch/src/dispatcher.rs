@@ -49,7 +49,7 @@ use crate::messaging_io::{self, MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::{self, PresenceIo};
 use crate::push_io::{self, PushPoster, PushTokens};
-use crate::transport::{accept_datagram, accept_datagram_bytes, Inbound, Transports};
+use crate::transport::{accept_datagram, Inbound, Transports};
 use crate::tu::{Transactions, Tu};
 
 const ALLOW: &str =
@@ -369,31 +369,16 @@ impl Dispatcher {
                         continue;
                     }
                     let now = Instant::now();
-                    for Inbound { msg, from } in batch.drain(..) {
+                    for inbound in batch.drain(..) {
                         // a datagram here was handed over by the shard that read it, and counted there
-                        if msg.is_request() && from.transport != sip_message::Transport::Udp
-                            && !self.source_admitted(now, from.remote.ip()) { continue; }
-                        if self.cluster_relayed(now, &msg, &from) { continue; }
-                        if !self.admits(now, &msg, &from) { continue; }
-                        if self.challenged_statelessly(now, &msg, &from) { continue; }
-                        self.tx.handle_message(now, msg, from);
-                        self.drain(now);
+                        if inbound.msg.is_request() && inbound.from.transport != sip_message::Transport::Udp
+                            && !self.source_admitted(now, inbound.from.remote.ip()) { continue; }
+                        self.owned_message(now, inbound);
                     }
                 }
                 n = handed.recv_many(&mut datagrams, 256), if handed_open => {
-                    if n == 0 {
-                        handed_open = false;
-                        continue;
-                    }
-                    let now = Instant::now();
-                    // counted by the flood guard of the shard that read them
-                    for d in datagrams.drain(..) {
-                        if let Some(inbound) = udp.get(d.listener).and_then(|sock| {
-                            accept_datagram_bytes(sock, locals[d.listener], d.data, d.remote)
-                        }) {
-                            self.datagram(now, inbound);
-                        }
-                    }
+                    handed_open = n > 0;
+                    self.handed_datagrams(Instant::now(), &udp, &locals, &mut datagrams);
                 }
                 Some(input) = inputs.recv() => {
                     let now = Instant::now();
@@ -762,6 +747,10 @@ impl Dispatcher {
 }
 
 /// What ended (or continued) a client transaction, for [`Dispatcher::client_answer`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built and taken apart at once, never stored: the response stays inline"
+)]
 enum Answer {
     Response(Message),
     /// Timer B or F: as a 408.

@@ -10,9 +10,13 @@ impl Dispatcher {
     /// A datagram read here, or handed over by the shard that read it: to the transaction
     /// layer when this shard owns it (after the edge's checks), else to its owner.
     pub(super) fn datagram(&mut self, now: Instant, inbound: Inbound) {
-        let Some(Inbound { msg, from }) = self.owned(inbound) else {
-            return;
-        };
+        if let Some(inbound) = self.owned(inbound) {
+            self.owned_message(now, inbound);
+        }
+    }
+
+    /// A message of this shard's: to the transaction layer, after the edge's checks.
+    pub(super) fn owned_message(&mut self, now: Instant, Inbound { msg, from }: Inbound) {
         if self.cluster_relayed(now, &msg, &from) {
             return;
         }
@@ -24,6 +28,27 @@ impl Dispatcher {
         }
         self.tx.handle_message(now, msg, from);
         self.drain(now);
+    }
+
+    /// Datagrams that other shards read and handed over unparsed (counted by their flood
+    /// guards), each on this shard's socket of the listener it came in on.
+    pub(super) fn handed_datagrams(
+        &mut self,
+        now: Instant,
+        udp: &[Arc<UdpSocket>],
+        locals: &[SocketAddr],
+        datagrams: &mut Vec<crate::shards::Datagram>,
+    ) {
+        for d in datagrams.drain(..) {
+            let (Some(sock), Some(&local)) = (udp.get(d.listener), locals.get(d.listener)) else {
+                continue;
+            };
+            if let Some(inbound) =
+                crate::transport::accept_datagram_bytes(sock, local, d.data, d.remote)
+            {
+                self.datagram(now, inbound);
+            }
+        }
     }
 
     /// Hands the datagram read on UDP listener `listener` to its owner before any parse when
