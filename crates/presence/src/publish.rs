@@ -107,8 +107,18 @@ impl Publications {
         }
     }
 
+    /// A new domain: every document is composed again, as its entity names the domain. (With
+    /// core shards a shard may compose another shard's publications before it has learnt the
+    /// domain from a client of its own.)
     pub(crate) fn set_domain(&mut self, domain: &str) {
+        if self.domain == domain {
+            return;
+        }
         domain.clone_into(&mut self.domain);
+        let logins: Vec<String> = self.logins.keys().cloned().collect();
+        for login in logins {
+            self.recompose(&login);
+        }
     }
 
     /// The composed document of `login`, if it has a live publication.

@@ -282,8 +282,8 @@ impl PresenceServer {
     }
 
     /// The host of the canonical URIs (`sip:{login}@{domain}`) of PIDF entities, RLMI and MWI
-    /// from now on (the domain clients use). Documents composed earlier keep theirs until
-    /// their next publication.
+    /// from now on (the domain clients use). The documents composed earlier are composed again
+    /// (their entity changes; no NOTIFY is sent for that alone).
     pub fn set_domain(&mut self, domain: &str) {
         domain.clone_into(&mut self.cfg.domain);
         self.publications.set_domain(domain);

@@ -124,3 +124,27 @@ fn remote_publications_notify_watchers_and_are_never_written() {
     assert!(b.server.publications().is_empty());
     assert!(b.persisted.is_empty(), "never written: {:?}", b.persisted);
 }
+
+/// With core shards, a shard keeps the others' publications as remote ones and may compose
+/// them before it has learnt the domain from a client of its own: its documents then name the
+/// domain it learns.
+#[test]
+fn documents_composed_before_the_domain_is_learnt_name_the_learnt_one() {
+    let mut a = Harness::new();
+    a.publish(
+        "bob",
+        publish(
+            "bob",
+            None,
+            Some(600),
+            Some(&pidf("bob", "phone", "open", "x")),
+        ),
+    );
+    let mut b = Harness::new();
+    b.server.set_domain("127.0.0.1:5060");
+    b.remote(a.table(), &[]);
+    let doc = |h: &Harness| h.server.publications().document("bob").cloned().unwrap();
+    assert_eq!(entity(&doc(&b)), "sip:bob@127.0.0.1:5060");
+    b.server.set_domain("ex.com");
+    assert_eq!(entity(&doc(&b)), "sip:bob@ex.com");
+}
