@@ -196,6 +196,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_shards_tokens_do_not_repeat_and_keep_their_shape() {
+        let mut ids = Ids::for_shard(11, 3, 32);
+        let mut seen = HashSet::new();
+        for _ in 0..5_000 {
+            let (tag, branch, call_id) = (ids.tag(), ids.branch(), ids.call_id());
+            assert!(branch.starts_with(MAGIC_COOKIE) && call_id.ends_with(CALL_ID_HOST));
+            assert_eq!(tag.len(), 16);
+            assert!(tag.bytes().all(|b| b.is_ascii_hexdigit()), "{tag}");
+            for t in [tag, branch, call_id] {
+                assert!(seen.insert(t.to_string()), "{t} twice");
+            }
+        }
+    }
+
+    #[test]
     fn values_do_not_repeat_and_read_as_hex() {
         let mut ids = Ids::new(7);
         let seen: HashSet<u64> = (0..100_000).map(|_| ids.next_u64()).collect();

@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn the_tokens_a_shard_makes_come_back_to_it() {
-        for count in 1..=5 {
+        for count in [1, 2, 3, 4, 5, 32] {
             for shard in 0..count {
                 let mut ids =
                     Ids::for_shard(u64::from(count as u32 * 7 + shard as u32), shard, count);
