@@ -117,32 +117,27 @@ impl NetTx {
     /// Hands a datagram this shard read, unparsed, to shard `to`; dropped (like any datagram)
     /// when that shard's queue is full.
     pub(crate) fn hand_datagram(&self, to: usize, datagram: Datagram) -> bool {
-        match self.datagrams[to].try_send(datagram) {
-            Ok(()) => {
-                crate::metrics::sip::handed_off();
-                true
-            }
-            Err(e) => {
-                crate::metrics::sip::handoff_dropped();
-                tracing::debug!(shard = to, "datagram for a busy shard dropped: {e}");
-                false
-            }
-        }
+        handed(to, self.datagrams[to].try_send(datagram))
     }
 
     /// Hands a datagram that this shard read and parsed to shard `to` (the raw scan was not
     /// sure of its owner); dropped (like any datagram) when that shard's queue is full.
     pub(crate) fn hand(&self, to: usize, inbound: Inbound) -> bool {
-        match self.shards[to].try_send(inbound) {
-            Ok(()) => {
-                crate::metrics::sip::handed_off();
-                true
-            }
-            Err(e) => {
-                crate::metrics::sip::handoff_dropped();
-                tracing::debug!(shard = to, "datagram for a busy shard dropped: {e}");
-                false
-            }
+        handed(to, self.shards[to].try_send(inbound))
+    }
+}
+
+/// Counts a hand-off to shard `to`, or the datagram dropped for a full queue.
+fn handed<T>(to: usize, sent: Result<(), mpsc::error::TrySendError<T>>) -> bool {
+    match sent {
+        Ok(()) => {
+            crate::metrics::sip::handed_off();
+            true
+        }
+        Err(e) => {
+            crate::metrics::sip::handoff_dropped();
+            tracing::debug!(shard = to, "datagram for a busy shard dropped: {e}");
+            false
         }
     }
 }
