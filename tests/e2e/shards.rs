@@ -16,7 +16,8 @@ fn udp_sockets_on(pid: u32, port: u16) -> usize {
 
 #[test]
 fn two_shards_share_the_port_and_connect_every_call() {
-    let site = Site::new();
+    // the admin API for the metrics
+    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
     site.add_account("alice", "wonderland");
     for i in 0..6 {
         site.add_account(&format!("bob{i}"), "builder");
@@ -43,6 +44,21 @@ fn two_shards_share_the_port_and_connect_every_call() {
         assert_ok("caller", call(&site, &server, "uac_call.xml", &callee));
         assert_ok("callee", bob.wait());
     }
+    // the datagrams that landed on the other shard's socket went to their owner unparsed
+    let m = crate::metrics::scrape(&server);
+    let unparsed = |parsed| {
+        crate::metrics::get(
+            &m,
+            "ferroswitch_shard_handoffs_total",
+            &[("parsed", parsed)],
+        )
+    };
+    assert!(unparsed("no") > 0.0, "no datagram handed over unparsed");
+    assert_eq!(
+        unparsed("yes"),
+        0.0,
+        "SIPp's messages are all read by the raw scan"
+    );
     let rows = cdrs(&site, 6);
     assert_eq!(rows.len(), 6, "{rows:?}");
     assert!(

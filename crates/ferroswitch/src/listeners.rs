@@ -53,17 +53,17 @@ pub(crate) async fn bind_all(config: &Config, shards: usize) -> anyhow::Result<B
         };
         match l.transport {
             Transport::Udp => {
+                // A socket with SO_REUSEPORT joins any group of the same user on that port:
+                // another ferroswitch's (port 0 may even pick one). So the address is taken
+                // first without it: a busy port fails here as with one shard, and port 0 gets a
+                // port nobody holds; with shards, they then bind that address.
+                let first = crate::transport::bind_udp(l.addr, false).map_err(fail)?;
                 let socket = if shards > 1 {
-                    // A socket with SO_REUSEPORT joins any group of the same user on that
-                    // port: another ferroswitch's (port 0 may even pick one). So the address is
-                    // taken first without it: a busy port fails here as with one shard, and
-                    // port 0 gets a port nobody holds; the shards then bind that address.
-                    let probe = crate::transport::bind_udp(l.addr, false).map_err(fail)?;
-                    let local = probe.local_addr().map_err(fail)?;
-                    drop(probe);
+                    let local = first.local_addr().map_err(fail)?;
+                    drop(first);
                     crate::transport::bind_udp(local, true).map_err(fail)?
                 } else {
-                    crate::transport::bind_udp(l.addr, false).map_err(fail)?
+                    first
                 };
                 let local = socket.local_addr().map_err(fail)?;
                 // the other shards' sockets on the same (now concrete) address

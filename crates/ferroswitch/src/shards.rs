@@ -74,7 +74,7 @@ pub(crate) type ShardNet = (mpsc::Receiver<Inbound>, mpsc::Receiver<Datagram>);
 
 /// How many messages a shard's network channels hold before a hand-off is dropped (a
 /// datagram) or waits (a connection's message).
-pub(crate) const NET_QUEUE: usize = 65_536;
+const NET_QUEUE: usize = 65_536;
 
 impl NetTx {
     /// Every shard's channels: the senders here, the receivers in order for the shards.
@@ -117,21 +117,22 @@ impl NetTx {
     /// Hands a datagram this shard read, unparsed, to shard `to`; dropped (like any datagram)
     /// when that shard's queue is full.
     pub(crate) fn hand_datagram(&self, to: usize, datagram: Datagram) -> bool {
-        handed(to, self.datagrams[to].try_send(datagram))
+        handed(to, false, self.datagrams[to].try_send(datagram))
     }
 
     /// Hands a datagram that this shard read and parsed to shard `to` (the raw scan was not
     /// sure of its owner); dropped (like any datagram) when that shard's queue is full.
     pub(crate) fn hand(&self, to: usize, inbound: Inbound) -> bool {
-        handed(to, self.shards[to].try_send(inbound))
+        handed(to, true, self.shards[to].try_send(inbound))
     }
 }
 
-/// Counts a hand-off to shard `to`, or the datagram dropped for a full queue.
-fn handed<T>(to: usize, sent: Result<(), mpsc::error::TrySendError<T>>) -> bool {
+/// Counts a hand-off to shard `to` (of a `parsed` message or not), or the datagram dropped for a
+/// full queue.
+fn handed<T>(to: usize, parsed: bool, sent: Result<(), mpsc::error::TrySendError<T>>) -> bool {
     match sent {
         Ok(()) => {
-            crate::metrics::sip::handed_off();
+            crate::metrics::sip::handed_off(parsed);
             true
         }
         Err(e) => {

@@ -139,9 +139,7 @@ pub fn peek_key(datagram: &[u8]) -> Option<&str> {
         let colon = memchr::memchr(b':', line)?;
         let (name, value) = (trim(&line[..colon]), trim(&line[colon + 1..]));
         let is = |long: &[u8], short: u8| {
-            name == [short]
-                || name == [short.to_ascii_uppercase()]
-                || name.eq_ignore_ascii_case(long)
+            name.eq_ignore_ascii_case(&[short]) || name.eq_ignore_ascii_case(long)
         };
         if response {
             if is(b"via", b'v') {

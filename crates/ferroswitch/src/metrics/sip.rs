@@ -104,7 +104,8 @@ static RESPONSES_OUT: Handles<N_RESPONSES> = Handles::new(|i| {
 static DROPPED: Handles<3> = Handles::new(
     |i| metrics::counter!(super::DROPPED, "reason" => ["unparsable", "malformed", "shard_busy"][i]),
 );
-static HANDOFFS: Handles<1> = Handles::new(|_| metrics::counter!(super::SHARD_HANDOFFS));
+static HANDOFFS: Handles<2> =
+    Handles::new(|i| metrics::counter!(super::SHARD_HANDOFFS, "parsed" => ["no", "yes"][i]));
 
 /// A message that passed parse and sanity at the edge.
 pub(crate) fn received(msg: &Message) {
@@ -125,9 +126,10 @@ pub(crate) fn unparsable() {
     DROPPED.get(0).increment(1);
 }
 
-/// A datagram handed to its owner shard (`shards.rs`).
-pub(crate) fn handed_off() {
-    HANDOFFS.get(0).increment(1);
+/// A datagram handed to its owner shard (`shards.rs`): unparsed (its owner read from its raw
+/// bytes), or `parsed` (the raw scan was not sure).
+pub(crate) fn handed_off(parsed: bool) {
+    HANDOFFS.get(usize::from(parsed)).increment(1);
 }
 
 /// A datagram for a shard whose queue was full, dropped.

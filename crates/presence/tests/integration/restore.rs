@@ -83,16 +83,7 @@ fn publications_survive_a_restart() {
 /// ours, and this node's watchers are notified of each change.
 #[test]
 fn remote_publications_notify_watchers_and_are_never_written() {
-    let mut a = Harness::new();
-    a.publish(
-        "bob",
-        publish(
-            "bob",
-            None,
-            Some(600),
-            Some(&pidf("bob", "phone", "open", "x")),
-        ),
-    );
+    let a = bob_published();
     let rows = a.table();
     assert_eq!(rows.len(), 1);
     let etag = rows[0].etag.clone();
@@ -130,6 +121,18 @@ fn remote_publications_notify_watchers_and_are_never_written() {
 /// domain it learns.
 #[test]
 fn documents_composed_before_the_domain_is_learnt_name_the_learnt_one() {
+    let a = bob_published();
+    let mut b = Harness::new();
+    b.server.set_domain("127.0.0.1:5060");
+    b.remote(a.table(), &[]);
+    let doc = |h: &Harness| h.server.publications().document("bob").cloned().unwrap();
+    assert_eq!(entity(&doc(&b)), "sip:bob@127.0.0.1:5060");
+    b.server.set_domain("ex.com");
+    assert_eq!(entity(&doc(&b)), "sip:bob@ex.com");
+}
+
+/// A node (or shard) where bob has published his phone open.
+fn bob_published() -> Harness {
     let mut a = Harness::new();
     a.publish(
         "bob",
@@ -140,11 +143,5 @@ fn documents_composed_before_the_domain_is_learnt_name_the_learnt_one() {
             Some(&pidf("bob", "phone", "open", "x")),
         ),
     );
-    let mut b = Harness::new();
-    b.server.set_domain("127.0.0.1:5060");
-    b.remote(a.table(), &[]);
-    let doc = |h: &Harness| h.server.publications().document("bob").cloned().unwrap();
-    assert_eq!(entity(&doc(&b)), "sip:bob@127.0.0.1:5060");
-    b.server.set_domain("ex.com");
-    assert_eq!(entity(&doc(&b)), "sip:bob@ex.com");
+    a
 }
