@@ -423,7 +423,12 @@ fn a_route_stored_through_the_api_routes_the_next_call_at_once() {
         std::thread::sleep(Duration::from_millis(100));
         status = dial(&mut alice);
     }
-    assert_eq!(status, Some(603), "the new route applies at once");
+    assert_eq!(
+        status,
+        Some(603),
+        "the new route applies at once; the server's log:\n{}",
+        server.log_so_far().join("\n")
+    );
     println!("route in force {:?} after the API answered", t0.elapsed());
     server.stop();
 }

@@ -12,7 +12,11 @@ pub(crate) const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../te
 
 /// A scratch directory holding a config and a SQLite database.
 pub(crate) struct Site {
-    pub(crate) dir: tempfile::TempDir,
+    /// Shared with every [`Server`] started from it: a server outlives a dropped `Site` (as
+    /// in `site().start()`) with its database directory still there (the directory going away
+    /// under a running server made its new SQLite connections fail, "unable to open database
+    /// file").
+    pub(crate) dir: std::sync::Arc<tempfile::TempDir>,
     /// The database the server and the test both open.
     pub(crate) db_url: String,
 }
@@ -92,7 +96,10 @@ level = "info,ferroswitch=debug"
                 dir.path().join("data/ferroswitch.db").display()
             ),
         };
-        Self { dir, db_url }
+        Self {
+            dir: std::sync::Arc::new(dir),
+            db_url,
+        }
     }
 
     pub(crate) fn config(&self) -> PathBuf {
@@ -158,12 +165,12 @@ level = "info,ferroswitch=debug"
     }
 
     pub(crate) fn start(&self) -> Server {
-        Server::start(&self.config(), &[])
+        Server::start(&self.dir, &self.config(), &[])
     }
 
     /// Starts the server with `ferroswitch run` options (`--sip 0`, `--stun off`, ...).
     pub(crate) fn start_with(&self, run_options: &[&str]) -> Server {
-        Server::start(&self.config(), run_options)
+        Server::start(&self.dir, &self.config(), run_options)
     }
 }
 
@@ -180,10 +187,12 @@ pub(crate) struct Server {
     /// The log lines up to and including "ferroswitch ready".
     pub(crate) startup_log: Vec<String>,
     log: mpsc::Receiver<String>,
+    /// The site's directory (config, database), kept while the server runs.
+    _dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Server {
-    fn start(config: &Path, run_options: &[&str]) -> Self {
+    fn start(dir: &std::sync::Arc<tempfile::TempDir>, config: &Path, run_options: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .arg("-c")
             .arg(config)
@@ -246,6 +255,7 @@ impl Server {
             stun,
             startup_log: seen,
             log: rx,
+            _dir: dir.clone(),
         }
     }
 
@@ -296,6 +306,14 @@ impl Server {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// The log lines that arrived since the last read (`wait_log` or this), for a failing
+    /// test's message.
+    pub(crate) fn log_so_far(&self) -> Vec<String> {
+        // lines arrive through a pipe, a little after the server wrote them
+        std::thread::sleep(Duration::from_millis(100));
+        self.log.try_iter().collect()
     }
 
     /// Waits up to `secs` for the process to exit; its status, or `None` if still running.

@@ -269,8 +269,8 @@ fn spawn_routing_reload(
                 Ok(_) => {}
                 Err(e) => {
                     // try again soon, not at the next poll: a nudged change (the admin API)
-                    // must not wait 10 s behind a passing error (SQLite's "unable to open
-                    // database file" while the pool opens a connection, a DB restart)
+                    // must not wait 10 s behind a passing error (a MariaDB restart, a
+                    // connection lost)
                     tracing::warn!(
                         "routing not reloaded (kept the current tables, retrying in {retry:?}): {e:#}"
                     );
