@@ -3,6 +3,14 @@
 # its address read from its stable "listening on" line. Everything started is stopped at exit.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ferroswitch-target}"
 command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
+# SIP_TRANSPORT=tcp: the server listens on TCP only and SIPp talks over one connection
+# (`-t t1`): the stream path (register_load.sh; the call scripts stay on UDP). Default udp.
+SIP_TRANSPORT=${SIP_TRANSPORT:-udp}
+case "$SIP_TRANSPORT" in
+  udp) SIPP_T=u1 ;;
+  tcp) SIPP_T=t1 ;;
+  *) echo "SIP_TRANSPORT must be udp or tcp, not $SIP_TRANSPORT" >&2; exit 2 ;;
+esac
 
 SERVER_PID=""
 PIDS=()
@@ -28,7 +36,7 @@ load_setup() {
   trap cleanup EXIT
   cat > "$WORK/ferroswitch.toml" <<CFG
 [[listener]]
-transport = "udp"
+transport = "$SIP_TRANSPORT"
 address = "127.0.0.1:0"
 [registrar]
 realm = "load.test"
@@ -76,7 +84,7 @@ start_server() {
   fi
   SERVER_PID=$!
   for _ in $(seq 1 "$wait"); do grep -q "ferroswitch ready" "$WORK/server.log" && break; sleep 0.1; done
-  ADDR=$(grep -o "listening on udp [0-9.:]*" "$WORK/server.log" | awk '{print $4}')
+  ADDR=$(grep -o "listening on $SIP_TRANSPORT [0-9.:]*" "$WORK/server.log" | awk '{print $4}')
   [ -n "$ADDR" ] || { cat "$WORK/server.log"; echo "server did not start" >&2; exit 1; }
 }
 

@@ -5,6 +5,7 @@
 #
 #   benches/sipp/register_load.sh [RATE] [CALLS]      (defaults: 12000 cycles/s, 200000 cycles)
 #   ACCOUNTS=100000 SETTLE=1 benches/sipp/register_load.sh 5000 100000   # RSS with 100k bindings
+#   SIP_TRANSPORT=tcp benches/sipp/register_load.sh 2000 40000   # over one TCP connection
 #
 # Bounded: SIPp stops after CALLS cycles (or 300 s); the server is stopped at the end.
 # SIPp gets a 4 MiB socket buffer (-buff_size): with its 64 KiB default it drops answers
@@ -30,7 +31,7 @@ CPU0=$(server_cpu_ticks)
 cg_zero
 T0=$(date +%s.%N)
 ( cd "$WORK" && timeout 300 sipp "$ADDR" -sf "$OLDPWD/benches/sipp/register_load.xml" -inf inf.csv \
-    -t u1 -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * 4)) -max_socket 1 \
+    -t "$SIPP_T" -i 127.0.0.1 -r "$RATE" -m "$CALLS" -l $((RATE * 4)) -max_socket 1 \
     -timeout 290 -buff_size 4194304 -nostdin -trace_stat -stf stats.csv -fd 1 >/dev/null 2>"$WORK/sipp.err" )
 SIPP_RC=$?
 T1=$(date +%s.%N)

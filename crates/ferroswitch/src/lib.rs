@@ -69,6 +69,7 @@ mod secrets;
 mod security;
 mod server;
 mod shards;
+mod striped;
 mod tls;
 mod transport;
 mod tu;

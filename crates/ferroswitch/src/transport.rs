@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::conn_limits::{Buffered, ConnState, Guard, IpSlot, StreamLimits, REGISTERED};
 use crate::metrics::limits::Closed;
+use crate::striped::Striped;
 
 /// A parsed, sanity-checked message and where it came from.
 #[derive(Debug)]
@@ -35,8 +36,9 @@ struct Conn {
 
 #[derive(Default)]
 struct Inner {
-    conns: Mutex<HashMap<ConnId, Conn>>,
-    by_remote: Mutex<HashMap<(Transport, SocketAddr), ConnId>>,
+    /// Every shard sends through these on its per-message path: lock stripes, not one mutex.
+    conns: Striped<ConnId, Conn>,
+    by_remote: Striped<(Transport, SocketAddr), ConnId>,
     next_conn: AtomicU64,
     /// Connection limits ([`crate::conn_limits`]).
     guard: Arc<Guard>,
@@ -133,15 +135,17 @@ impl Transports {
                 }
             }
             Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
-                let id = to
+                let conns = &self.inner.conns;
+                let tx = to
                     .conn
-                    .filter(|c| lock(&self.inner.conns).contains_key(c))
+                    .and_then(|id| conns.read(&id, |c| c.tx.clone()))
                     .or_else(|| {
-                        lock(&self.inner.by_remote)
-                            .get(&(to.transport, to.remote))
-                            .copied()
+                        let id = self
+                            .inner
+                            .by_remote
+                            .read(&(to.transport, to.remote), |id| *id)?;
+                        conns.read(&id, |c| c.tx.clone())
                     });
-                let tx = id.and_then(|id| lock(&self.inner.conns).get(&id).map(|c| c.tx.clone()));
                 match tx {
                     Some(tx) => {
                         if tx.try_send(payload.clone()).is_ok() {
@@ -169,9 +173,7 @@ impl Transports {
     /// Marks connection `conn` (if any: UDP peers have none) with [`crate::conn_limits`]
     /// flags: it carried an authenticated request, or a registration.
     pub(crate) fn mark(&self, conn: Option<ConnId>, flags: u8) {
-        if let Some(c) =
-            conn.and_then(|id| lock(&self.inner.conns).get(&id).map(|c| c.state.clone()))
-        {
+        if let Some(c) = conn.and_then(|id| self.inner.conns.read(&id, |c| c.state.clone())) {
             c.mark(flags);
         }
     }
@@ -191,11 +193,9 @@ impl Transports {
     pub(crate) fn shed_untrusted(&self, max: usize) -> usize {
         let now = tokio::time::Instant::now();
         let guard = &self.inner.guard;
-        let mut idle: Vec<_> = lock(&self.inner.conns)
-            .values()
-            .filter(|c| !c.state.trusted())
-            .map(|c| (guard.idle_for(&c.state, now), c.state.clone()))
-            .collect();
+        let mut idle: Vec<_> = self.inner.conns.collect(|c| {
+            (!c.state.trusted()).then(|| (guard.idle_for(&c.state, now), c.state.clone()))
+        });
         idle.sort_by_key(|c| std::cmp::Reverse(c.0));
         idle.truncate(max);
         for (_, c) in &idle {
@@ -217,7 +217,7 @@ impl Transports {
         state: Arc<ConnState>,
     ) -> ConnId {
         let id = ConnId(self.inner.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
-        lock(&self.inner.conns).insert(
+        self.inner.conns.insert(
             id,
             Conn {
                 tx,
@@ -226,16 +226,16 @@ impl Transports {
                 state,
             },
         );
-        lock(&self.inner.by_remote).insert((transport, remote), id);
+        self.inner.by_remote.insert((transport, remote), id);
         id
     }
 
     pub(crate) fn drop_conn(&self, id: ConnId) {
-        if let Some(c) = lock(&self.inner.conns).remove(&id) {
-            let mut by = lock(&self.inner.by_remote);
-            if by.get(&(c.transport, c.remote)) == Some(&id) {
-                by.remove(&(c.transport, c.remote));
-            }
+        if let Some(c) = self.inner.conns.remove(&id) {
+            // unless a newer connection from the same address took the entry over
+            self.inner
+                .by_remote
+                .remove_if(&(c.transport, c.remote), |by| *by == id);
         }
     }
 }
@@ -731,7 +731,11 @@ mod tests {
         assert_eq!(&pong, b"\r\n");
         tokio::time::sleep(Duration::from_secs(50)).await;
         assert!(!task.is_finished(), "a keep-alive restarts the idle time");
-        assert!(lock(&t.inner.by_remote).contains_key(&(Transport::Tcp, remote)));
+        assert!(t
+            .inner
+            .by_remote
+            .read(&(Transport::Tcp, remote), |_| ())
+            .is_some());
         tokio::time::sleep(Duration::from_secs(20)).await;
         task.await.unwrap();
         let mut rest = Vec::new();
@@ -741,8 +745,9 @@ mod tests {
             "closed by the server"
         );
         assert!(
-            lock(&t.inner.by_remote)
-                .get(&(Transport::Tcp, remote))
+            t.inner
+                .by_remote
+                .read(&(Transport::Tcp, remote), |_| ())
                 .is_none(),
             "forgotten"
         );
