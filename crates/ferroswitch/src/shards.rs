@@ -152,8 +152,8 @@ pub(crate) struct Awaited {
     buckets: Arc<[AwaitedBucket; 16]>,
 }
 
-/// Logins → a bit per shard that waits for them.
-type AwaitedBucket = RwLock<HashMap<Box<str>, u64>>;
+/// Logins → the shards that wait for them (a few at most: one per parked call's shard).
+type AwaitedBucket = RwLock<HashMap<Box<str>, Vec<usize>>>;
 
 impl Awaited {
     fn bucket(&self, login: &str) -> &AwaitedBucket {
@@ -166,7 +166,10 @@ impl Awaited {
             .bucket(login)
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        *b.entry(login.into()).or_insert(0) |= 1 << (shard % 64);
+        let waiting = b.entry(login.into()).or_default();
+        if !waiting.contains(&shard) {
+            waiting.push(shard);
+        }
     }
 
     /// Shard `shard` no longer waits for `login`.
@@ -175,9 +178,9 @@ impl Awaited {
             .bucket(login)
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = b.get_mut(login) {
-            *m &= !(1 << (shard % 64));
-            if *m == 0 {
+        if let Some(waiting) = b.get_mut(login) {
+            waiting.retain(|s| *s != shard);
+            if waiting.is_empty() {
                 b.remove(login);
             }
         }
@@ -185,15 +188,14 @@ impl Awaited {
 
     /// The shards other than `me` that wait for `login`.
     pub(crate) fn others(&self, login: &str, me: usize) -> impl Iterator<Item = usize> {
-        let mask = self
+        let waiting = self
             .bucket(login)
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(login)
-            .copied()
-            .unwrap_or(0)
-            & !(1 << (me % 64));
-        (0..64).filter(move |i| mask & (1 << i) != 0)
+            .map(|w| w.iter().copied().filter(|s| *s != me).collect::<Vec<_>>())
+            .unwrap_or_default();
+        waiting.into_iter()
     }
 }
 
@@ -425,5 +427,18 @@ mod tests {
         a.unmark("alice", 1);
         assert_eq!(a.others("alice", 0).count(), 0);
         assert!(a.buckets.iter().all(|b| b.read().unwrap().is_empty()));
+    }
+
+    #[test]
+    fn shards_past_the_sixty_fourth_are_told_too() {
+        // a 128-core box runs 128 shards: shard 65 is not shard 1
+        let a = Awaited::default();
+        a.mark("bob", 65);
+        a.mark("bob", 127);
+        a.mark("bob", 65);
+        assert_eq!(a.others("bob", 1).collect::<Vec<_>>(), vec![65, 127]);
+        assert_eq!(a.others("bob", 65).collect::<Vec<_>>(), vec![127]);
+        a.unmark("bob", 1);
+        assert_eq!(a.others("bob", 0).count(), 2);
     }
 }
