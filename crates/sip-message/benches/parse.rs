@@ -101,6 +101,24 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // What a shard pays for the tokens of its requests (each must name the shard) and to find
+    // the owner of a key it reads: a Call-ID, a branch and a tag per turn.
+    let mut g = c.benchmark_group("shard_tokens");
+    for shards in [1usize, 2, 32] {
+        let mut ids = sip_message::Ids::for_shard(9, shards - 1, shards);
+        g.bench_function(format!("call_id_branch_tag/{shards}"), |b| {
+            b.iter(|| (ids.call_id(), ids.branch(), ids.tag()))
+        });
+        let (call_id, branch) = (ids.call_id(), ids.branch());
+        g.bench_function(format!("index_call_id_branch/{shards}"), |b| {
+            b.iter(|| {
+                sip_message::shard::index(black_box(&call_id), shards)
+                    + sip_message::shard::index(black_box(&branch), shards)
+            })
+        });
+    }
+    g.finish();
 }
 
 const SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\

@@ -5,9 +5,13 @@
 //!
 //! A value is a counter started at a random key, passed through a bijective mixer (the
 //! splitmix64 finaliser): no value repeats within 2⁶⁴ draws of one generator, and the values
-//! are not guessable from one another without the key. Not a CSPRNG: tags, branches and
-//! Call-IDs must be unique (RFC 3261 §19.3), not secret. A [`Token`] is written on the stack
-//! as hex, without the formatting machinery and without a heap allocation.
+//! are not guessable from one another without the key. A shard's generator
+//! ([`Ids::for_shard`]) writes its shard into the low 32 bits of its tags, branches and
+//! Call-IDs (`crate::shard::place`), which keep 64 − log₂(shards) random bits (59 at 32
+//! shards): two alike among a million alive at once is about a one-in-a-million chance. Not a
+//! CSPRNG: tags, branches and Call-IDs must be unique (RFC 3261 §19.3), not secret. A
+//! [`Token`] is written on the stack as hex, without the formatting machinery and without a
+//! heap allocation.
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -17,7 +21,7 @@ use std::ops::Deref;
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
 
 /// The host part of the Call-IDs we make up ([`Ids::call_id`]).
-const CALL_ID_HOST: &str = "@ferroswitch";
+pub(crate) const CALL_ID_HOST: &str = "@ferroswitch";
 
 /// The generator (see the module doc).
 #[derive(Debug, Clone)]
@@ -47,7 +51,7 @@ impl Ids {
 
     /// A generator for shard `shard` of `shards`: each tag, branch and Call-ID it makes hashes
     /// back to `shard`, so the responses and in-dialog requests they name are routed to the
-    /// shard that made them (`crate::shard`). It draws `shards` values per token on average.
+    /// shard that made them (`crate::shard`).
     pub fn for_shard(seed: u64, shard: usize, shards: usize) -> Self {
         Self {
             shard: if shards > 1 { shard } else { 0 },
@@ -68,14 +72,11 @@ impl Ids {
         self.shards
     }
 
-    /// The next token of this shape that hashes back to this generator's shard.
+    /// The next token of this shape, of this generator's shard (one draw: the shard is in
+    /// its last digits, [`crate::shard::place`]).
     fn owned(&mut self, prefix: &str, suffix: &str) -> Token {
-        loop {
-            let t = Token::new(prefix, self.next_u64(), suffix);
-            if self.shards == 1 || crate::shard::index(&t, self.shards) == self.shard {
-                return t;
-            }
-        }
+        let value = crate::shard::place(self.next_u64(), self.shard, self.shards);
+        Token::new(prefix, value, suffix)
     }
 
     /// The next value.
@@ -206,6 +207,21 @@ mod tests {
             assert!(tag.bytes().all(|b| b.is_ascii_hexdigit()), "{tag}");
             for t in [tag, branch, call_id] {
                 assert!(seen.insert(t.to_string()), "{t} twice");
+            }
+        }
+    }
+
+    #[test]
+    fn a_shards_token_takes_one_draw_whatever_the_number_of_shards() {
+        for shards in [2, 3, 32, 1_000] {
+            let shard = shards - 1;
+            let mut ids = Ids::for_shard(5, shard, shards);
+            let mut draws = Ids::new(5);
+            for _ in 0..1_000 {
+                let placed = crate::shard::place(draws.next_u64(), shard, shards);
+                let tag = ids.tag();
+                assert_eq!(tag.as_str(), format!("{placed:016x}"), "{shards} shards");
+                assert_eq!(crate::shard::index(&tag, shards), shard);
             }
         }
     }

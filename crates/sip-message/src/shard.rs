@@ -15,8 +15,9 @@
 //! | anything else (INVITE, CANCEL, OPTIONS, ...) | the Call-ID |
 //!
 //! CANCEL carries the INVITE's Call-ID and Request-URI, and the ACK of a non-2xx our To tag, so
-//! a transaction never splits. Logins and tokens hash the same way ([`index`]), so the shard
-//! that owns a login is known to every shard without asking.
+//! a transaction never splits. A key's shard is a function of the key alone ([`index`]: our
+//! own tokens carry it in their last digits, other keys are hashed), so the shard that owns a
+//! login or a token is known to every shard without asking.
 
 use crate::header::HeaderName;
 use crate::{Message, Method};
@@ -37,13 +38,64 @@ pub fn hash(key: &[u8]) -> u64 {
 }
 
 /// The shard of `key` among `count` (0 when `count` is 0 or 1).
+///
+/// A key of the shape of our tokens ([`crate::Ids`]: 16 lower-case hex digits, after the
+/// branch's magic cookie or before the Call-ID's `@ferroswitch`) names its shard in its last 8
+/// digits (their value modulo `count`, [`place`]), so a generator makes a token of its shard in
+/// one draw; any other key (a login, a peer's Call-ID or tag) is hashed. A peer's key that
+/// happens to have our shape is read the same way: the answer is still the same for every
+/// message that carries it.
 pub fn index(key: &str, count: usize) -> usize {
     if count <= 1 {
         return 0;
     }
+    if let Some(low) = token_low_bits(key.as_bytes()) {
+        return (u64::from(low) % count as u64) as usize;
+    }
     // the high bits, so that the location table's buckets (the low bits) still spread one
     // shard's logins over all of them
     ((hash(key.as_bytes()) >> 32) % count as u64) as usize
+}
+
+/// `value` with its low 32 bits changed so that a token printed from it ([`crate::Ids`], 16
+/// hex digits) is shard `shard`'s of `count` ([`index`]). The other bits, and most of the low
+/// ones, are left as they were: a token keeps about 60 random bits.
+pub fn place(value: u64, shard: usize, count: usize) -> u64 {
+    if count <= 1 {
+        return value;
+    }
+    let n = count as u64;
+    debug_assert!(shard < count && n <= 1 << 32);
+    // the largest multiple of n that fits in 32 bits, so that every placed value does too
+    let slots = (1u64 << 32) / n.min(1 << 32);
+    let low = (value & 0xffff_ffff) % slots * n + shard as u64;
+    (value & !0xffff_ffff) | low
+}
+
+/// The value of the last 8 hex digits of a key of our tokens' shape (module doc of
+/// [`crate::Ids`]): `[z9hG4bK]` 16 lower-case hex digits `[@ferroswitch]`.
+fn token_low_bits(key: &[u8]) -> Option<u32> {
+    let key = key
+        .strip_prefix(crate::MAGIC_COOKIE.as_bytes())
+        .unwrap_or(key);
+    let key = key
+        .strip_suffix(crate::ids::CALL_ID_HOST.as_bytes())
+        .unwrap_or(key);
+    if key.len() != 16 {
+        return None;
+    }
+    let mut low = 0u32;
+    for (i, &b) in key.iter().enumerate() {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        if i >= 8 {
+            low = low << 4 | u32::from(d);
+        }
+    }
+    Some(low)
 }
 
 /// The key of a message (see the module doc); `None` when it has none of them (such a message
@@ -357,6 +409,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_placed_value_names_its_shard_and_keeps_its_high_bits() {
+        let mut ids = Ids::new(3);
+        for count in [2, 3, 7, 32, 64, 1_000, 65_537] {
+            for _ in 0..200 {
+                let v = ids.next_u64();
+                let shard = (v >> 7) as usize % count;
+                let placed = place(v, shard, count);
+                assert_eq!(placed >> 32, v >> 32);
+                for token in [
+                    format!("{placed:016x}"),
+                    format!("z9hG4bK{placed:016x}"),
+                    format!("{placed:016x}@ferroswitch"),
+                ] {
+                    assert_eq!(index(&token, count), shard, "{token} of {count}");
+                }
+            }
+        }
+        // with one shard nothing is placed
+        assert_eq!(place(0xdead_beef_1234_5678, 0, 1), 0xdead_beef_1234_5678);
+    }
+
+    #[test]
+    fn keys_not_of_our_tokens_shape_are_hashed() {
+        for key in [
+            "0123456789abcde",   // 15 digits
+            "0123456789abcdef0", // 17
+            "0123456789ABCDEF",  // upper case
+            "z9hG4bK0123456789abcdeg",
+            "0123456789abcdef@pc33.atlanta.com",
+            "alice",
+        ] {
+            let hashed = ((hash(key.as_bytes()) >> 32) % 32) as usize;
+            assert_eq!(index(key, 32), hashed, "{key}");
+        }
+        assert_eq!(index("00000000ffffffff", 32), 0xffff_ffff % 32);
     }
 
     #[test]

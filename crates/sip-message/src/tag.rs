@@ -25,19 +25,11 @@ impl Message {
         {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
-        let tag = format!("{h:016x}");
-        if shards <= 1 {
-            return tag;
+        if shards > 1 {
+            // 16 hex digits that name the owner (`shard::place`), the same for a retransmission
+            h = crate::shard::place(h, crate::shard::owner(self, shards), shards);
         }
-        let owner = crate::shard::owner(self, shards);
-        // the next values of the same sequence until one hashes to the owner (`shards` tries
-        // on average; deterministic, so a retransmission gets the same tag)
-        let mut tag = tag;
-        while crate::shard::index(&tag, shards) != owner {
-            h = (h ^ 0x2f).wrapping_mul(0x0100_0000_01b3);
-            tag = format!("{h:016x}");
-        }
-        tag
+        format!("{h:016x}")
     }
 }
 
