@@ -113,6 +113,21 @@ fn text(out: &[u8], err: &[u8]) -> String {
 pub(crate) struct Running(Option<Child>);
 
 impl Running {
+    /// Whether SIPp has exited already (it could not bind its port, say).
+    pub(crate) fn exited(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
+    /// Kills it (if still running) and returns what it printed, for a failing test's message.
+    pub(crate) fn kill_output(mut self) -> String {
+        let mut child = self.0.take().unwrap();
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("wait sipp");
+        text(&out.stdout, &out.stderr)
+    }
+
     pub(crate) fn wait(mut self) -> (bool, String) {
         let child = self.0.take().unwrap();
         let out = child.wait_with_output().expect("wait sipp");

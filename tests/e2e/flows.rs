@@ -24,14 +24,36 @@ fn accounts(site: Site) -> Site {
 /// bob registers over TCP with a SIPp device that then waits on its connection; the device
 /// is killed (SIGKILL): its flow is dead, its binding still stored.
 fn kill_a_tcp_device(site: &Site, server: &Server) {
-    let bob = Sipp::new(site, "register_then_wait.xml", free_port())
-        .args(&["-t", "t1"])
-        .rows(&["bob;builder"])
-        .target(server.tcp)
-        .spawn();
-    site.wait_bindings("bob registered over TCP", |b| {
-        b.iter().any(|r| r.login == "bob" && r.transport == "tcp")
-    });
+    let registered = || {
+        site.bindings()
+            .iter()
+            .any(|r| r.login == "bob" && r.transport == "tcp")
+    };
+    let mut tries = 0;
+    let bob = loop {
+        tries += 1;
+        let mut bob = Sipp::new(site, "register_then_wait.xml", free_port())
+            .args(&["-t", "t1"])
+            .rows(&["bob;builder"])
+            .target(server.tcp)
+            .spawn();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !registered() && !bob.exited() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if registered() {
+            break bob;
+        }
+        // a SIPp that exited at once could not have its port (taken since free_port chose
+        // it): once more on another
+        if !(bob.exited() && tries < 3) {
+            panic!(
+                "bob did not register over TCP (try {tries}); SIPp:\n{}\nserver:\n{}",
+                bob.kill_output(),
+                server.log_so_far().join("\n")
+            );
+        }
+    };
     drop(bob);
     // the server reads the end of the connection
     std::thread::sleep(Duration::from_millis(300));
