@@ -427,7 +427,7 @@ fn a_route_stored_through_the_api_routes_the_next_call_at_once() {
         status,
         Some(603),
         "the new route applies at once; the server's log:\n{}",
-        server.log_so_far().join("\n")
+        server.log_for(1).join("\n")
     );
     println!("route in force {:?} after the API answered", t0.elapsed());
     server.stop();

@@ -24,11 +24,6 @@ fn head(local: SocketAddr, n: usize, len: usize) -> String {
     )
 }
 
-/// Every message lines read from the log for `secs`.
-fn log_for(server: &Server, secs: u64) -> Vec<String> {
-    server.wait_log(secs, |_| false).unwrap_err()
-}
-
 /// 300 TCP connections each announce a 1 MB body. Sent slowly (the slowloris way: a few
 /// bytes a second), every one is closed by `message_timeout` from its first byte; sent fast,
 /// every one is closed once it holds more than `unauthenticated_message_max`. RSS stays within
@@ -348,7 +343,7 @@ fn a_flood_from_one_source_leaves_real_users_served() {
     );
     assert_eq!(bans, 1.0, "{m:#?}");
     assert!(dropped > 0.0);
-    let lines: Vec<String> = log_for(&server, 2);
+    let lines: Vec<String> = server.log_for(2);
     let banned: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("source flooding"))

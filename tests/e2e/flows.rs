@@ -50,7 +50,7 @@ fn kill_a_tcp_device(site: &Site, server: &Server) {
             panic!(
                 "bob did not register over TCP (try {tries}); SIPp:\n{}\nserver:\n{}",
                 bob.kill_output(),
-                server.log_so_far().join("\n")
+                server.log_for(1).join("\n")
             );
         }
     };

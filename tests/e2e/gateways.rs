@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::calls::{assert_ok, call, cdrs, cli_ok, free_port, Sipp};
 use crate::dns_zone::{Records, Zone};
-use crate::harness::{require_tool, Server, Site};
+use crate::harness::{require_tool, Site};
 
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -16,11 +16,6 @@ fn free_tcp_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Every log line the server writes within `secs`.
-fn log_for(server: &Server, secs: u64) -> Vec<String> {
-    server.wait_log(secs, |_| false).unwrap_err()
 }
 
 /// A CA and a certificate for `carrier.test` signed by it: (CA PEM, cert PEM, key PEM).
@@ -129,7 +124,7 @@ fn tls_gateway_found_by_naptr_and_srv_with_failover_to_the_second_target() {
     assert_eq!(rows[0].final_code, 200);
     assert_eq!(rows[0].gateway.as_deref(), Some("carrier"));
     assert_eq!(rows[0].routed_number, "12345");
-    let log = log_for(&server, 1);
+    let log = server.log_for(1);
     let all = format!("{}\n{}", server.startup_log.join("\n"), log.join("\n"));
     assert!(
         all.contains(&format!("127.0.0.1:{dead}"))
@@ -187,7 +182,7 @@ fn a_tls_gateway_with_an_untrusted_certificate_gets_nothing() {
         "caller",
         call(&site, &server, "uac_expect_408.xml", "0012345"),
     );
-    let log = log_for(&server, 1).join("\n");
+    let log = server.log_for(1).join("\n");
     assert!(
         log.contains("connection to the gateway failed: TLS handshake"),
         "{log}"
@@ -221,7 +216,7 @@ fn digest_auth_towards_a_challenging_gateway() {
         let rows = cdrs(&site, n + 1);
         assert_eq!(rows[0].final_code, 200, "{scenario}");
     }
-    let log = log_for(&server, 1).join("\n");
+    let log = server.log_for(1).join("\n");
     assert!(log.contains("status=200 route=gateway"), "{log}");
     assert!(
         !log.contains("trunkpass"),

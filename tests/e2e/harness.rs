@@ -308,12 +308,9 @@ impl Server {
         assert!(status.success(), "kill -{signal} failed");
     }
 
-    /// The log lines that arrived since the last read (`wait_log` or this), for a failing
-    /// test's message.
-    pub(crate) fn log_so_far(&self) -> Vec<String> {
-        // lines arrive through a pipe, a little after the server wrote them
-        std::thread::sleep(Duration::from_millis(100));
-        self.log.try_iter().collect()
+    /// Every log line the server writes within `secs` (and what it wrote since the last read).
+    pub(crate) fn log_for(&self, secs: u64) -> Vec<String> {
+        self.wait_log(secs, |_| false).unwrap_err()
     }
 
     /// Waits up to `secs` for the process to exit; its status, or `None` if still running.

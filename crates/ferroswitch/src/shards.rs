@@ -17,13 +17,13 @@
 //! Shared outright (not here): the location table, the account cache and the push tokens
 //! (concurrent tables), the database writer, the media relay, the hook clients.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatcher::Input;
 use crate::persist::Write;
+use crate::striped::Striped;
 use crate::transport::Inbound;
 
 /// How many core shards to run: `shards` from the config, else one per core. Features that are
@@ -145,57 +145,45 @@ fn handed<T>(to: usize, parsed: bool, sent: Result<(), mpsc::error::TrySendError
 
 /// The logins a parked call (or a ghost) waits for, and on which shards: a REGISTER is handled
 /// on its login's shard, the parked call lives on its Call-ID's. Read on every REGISTER that
-/// changed a binding, so it is split in buckets with a lock each (no lock all shards contend
-/// on), and it only grows when a call is parked.
+/// changed a binding, so it is a [`Striped`] map (no lock all shards contend on), and it only
+/// grows when a call is parked.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Awaited {
-    buckets: Arc<[AwaitedBucket; 16]>,
+    /// Logins → the shards that wait for them (a few at most: one per parked call's shard).
+    logins: Arc<Striped<Box<str>, Vec<usize>>>,
 }
 
-/// Logins → the shards that wait for them (a few at most: one per parked call's shard).
-type AwaitedBucket = RwLock<HashMap<Box<str>, Vec<usize>>>;
-
 impl Awaited {
-    fn bucket(&self, login: &str) -> &AwaitedBucket {
-        &self.buckets[(sip_message::shard::hash(login.as_bytes()) & 15) as usize]
-    }
-
     /// Shard `shard` has a call waiting for `login`.
     pub(crate) fn mark(&self, login: &str, shard: usize) {
-        let mut b = self
-            .bucket(login)
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        let waiting = b.entry(login.into()).or_default();
-        if !waiting.contains(&shard) {
-            waiting.push(shard);
-        }
+        self.logins.update(login, |m| {
+            let waiting = m.entry(login.into()).or_default();
+            if !waiting.contains(&shard) {
+                waiting.push(shard);
+            }
+        });
     }
 
     /// Shard `shard` no longer waits for `login`.
     pub(crate) fn unmark(&self, login: &str, shard: usize) {
-        let mut b = self
-            .bucket(login)
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(waiting) = b.get_mut(login) {
-            waiting.retain(|s| *s != shard);
-            if waiting.is_empty() {
-                b.remove(login);
+        self.logins.update(login, |m| {
+            if let Some(waiting) = m.get_mut(login) {
+                waiting.retain(|s| *s != shard);
+                if waiting.is_empty() {
+                    m.remove(login);
+                }
             }
-        }
+        });
     }
 
     /// The shards other than `me` that wait for `login`.
     pub(crate) fn others(&self, login: &str, me: usize) -> impl Iterator<Item = usize> {
-        let waiting = self
-            .bucket(login)
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(login)
-            .map(|w| w.iter().copied().filter(|s| *s != me).collect::<Vec<_>>())
-            .unwrap_or_default();
-        waiting.into_iter()
+        self.logins
+            .read(login, |w| {
+                w.iter().copied().filter(|s| *s != me).collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
     }
 }
 
@@ -426,7 +414,10 @@ mod tests {
         a.unmark("alice", 3);
         a.unmark("alice", 1);
         assert_eq!(a.others("alice", 0).count(), 0);
-        assert!(a.buckets.iter().all(|b| b.read().unwrap().is_empty()));
+        assert!(
+            a.logins.collect(|_| Some(())).is_empty(),
+            "nothing left behind"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! A map split over lock stripes, for tables every core shard reads on its per-message path
-//! (the stream connections, `transport.rs`): two shards meet on a lock only when their keys
-//! fall in the same stripe, and a reader never waits for another reader.
+//! (the stream connections, `transport.rs`; the logins parked calls wait for, `shards.rs`):
+//! two shards meet on a lock only when their keys fall in the same stripe, and a reader never
+//! waits for another reader.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -25,16 +27,37 @@ impl<K, V> Default for Striped<K, V> {
     }
 }
 
+impl<K, V> std::fmt::Debug for Striped<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Striped").finish_non_exhaustive()
+    }
+}
+
 impl<K: Hash + Eq, V> Striped<K, V> {
-    fn stripe(&self, key: &K) -> &RwLock<HashMap<K, V>> {
+    /// The stripe of `key` (or of a borrowed form of it, which hashes the same: `Borrow`).
+    fn stripe<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<HashMap<K, V>> {
         // the high bits: the stripe's own map buckets by the low ones
         let h = self.hasher.hash_one(key);
         &self.stripes[(h >> 58) as usize % STRIPES]
     }
 
     /// What `f` makes of the value of `key`, read under its stripe's read lock.
-    pub(crate) fn read<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+    pub(crate) fn read<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         read(self.stripe(key)).get(key).map(f)
+    }
+
+    /// What `f` makes of the stripe that holds (or would hold) `key`, under its write lock:
+    /// for a change that reads and writes the key's entry at once (`entry`, `get_mut`).
+    pub(crate) fn update<Q, R>(&self, key: &Q, f: impl FnOnce(&mut HashMap<K, V>) -> R) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        f(&mut write(self.stripe(key)))
     }
 
     /// Sets the value of `key`; the one it replaced.
@@ -102,6 +125,17 @@ mod tests {
         // the keys spread: no stripe holds more than three times its share
         let most = m.stripes.iter().map(|s| read(s).len()).max().unwrap();
         assert!(most < 3 * 1_000 / STRIPES, "{most} keys in one stripe");
+    }
+
+    #[test]
+    fn borrowed_keys_find_their_entry_and_update_changes_it_in_place() {
+        let m: Striped<Box<str>, Vec<u32>> = Striped::default();
+        m.update("bob", |s| s.entry("bob".into()).or_default().push(1));
+        m.update("bob", |s| s.entry("bob".into()).or_default().push(2));
+        assert_eq!(m.read("bob", Vec::clone), Some(vec![1, 2]));
+        assert_eq!(m.read("alice", Vec::len), None);
+        m.update("bob", |s| s.remove("bob"));
+        assert_eq!(m.read("bob", Vec::len), None);
     }
 
     #[test]
