@@ -155,6 +155,72 @@ fn sleeping_phone_is_pushed_and_picks_the_call_up_with_replaces() {
     server.stop();
 }
 
+/// With two core shards the woken app's INVITE/Replaces goes to the parked call's shard, while
+/// its own Call-ID may name the other: its CANCEL (which carries only that Call-ID) must reach
+/// the INVITE's transaction all the same, and get what one shard answers (200: the pick-up was
+/// answered, so the CANCEL changes nothing), not 481.
+#[test]
+fn with_two_shards_the_cancel_of_a_pick_up_reaches_its_invite() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let server = site.start_with(&["--shards", "2"]);
+    let mut bob = sleeping_bob(server.udp);
+    let udp = server.udp;
+    let caller = std::thread::spawn(move || {
+        let mut alice = Ua::new(udp, "alice", "wonderland");
+        let ok = alice.request(
+            "INVITE",
+            &format!("sip:bob@{REALM}"),
+            &format!("sip:bob@{REALM}"),
+            "",
+            Some(("application/sdp", SDP.as_bytes())),
+            None,
+        );
+        (alice, ok)
+    });
+    let push = api.wait_for("/emc.ashx", 10).expect("incoming_call posted");
+    let replaces = json_field(&push.body, "replaces");
+    let parked = replaces.split(';').next().unwrap().to_owned();
+    // the pick-up's own Call-ID names the shard the parked call is not on
+    let own = (0..)
+        .map(|i| format!("pickup{i}@phone"))
+        .find(|c| sip_message::shard::index(c, 2) != sip_message::shard::index(&parked, 2))
+        .unwrap();
+    let to = format!("sip:alice@{REALM}");
+    let ok = bob.request(
+        "INVITE",
+        &to,
+        &to,
+        &format!("Replaces: {replaces}\r\n"),
+        Some(("application/sdp", SDP.as_bytes())),
+        Some((&own, "pickup-tag", 1, None)),
+    );
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    let (_alice, a_ok) = caller.join().unwrap();
+    assert_eq!(a_ok.status(), Some(200), "{a_ok:?}");
+    // the CANCEL of that INVITE: its Via (the branch) and CSeq number, no To tag
+    let via = ok.header(&sip_message::HeaderName::Via).unwrap().to_owned();
+    let seq = ok.cseq().unwrap().seq;
+    let cancel = format!(
+        "CANCEL {to} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:bob@{REALM}>;tag=pickup-tag\r\n\
+         To: <{to}>\r\nCall-ID: {own}\r\nCSeq: {seq} CANCEL\r\nMax-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    bob.sock.send_to(cancel.as_bytes(), server.udp).unwrap();
+    let answer = bob.wait(5, |m| {
+        m.call_id() == Some(own.as_str())
+            && m.cseq()
+                .is_ok_and(|c| c.method == sip_message::Method::Cancel)
+    });
+    assert_eq!(
+        answer.status(),
+        Some(200),
+        "the CANCEL reached its INVITE's transaction: {answer:?}\n{:#?}",
+        server.log_for(0)
+    );
+    server.stop();
+}
+
 #[test]
 fn nobody_picks_up_in_time_missed_call_timeout_then_480() {
     let api = FakeApi::start(|_, _| (200, "{}".into()));

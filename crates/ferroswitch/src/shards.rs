@@ -66,6 +66,7 @@ pub(crate) struct Datagram {
 pub(crate) struct NetTx {
     shards: Arc<[mpsc::Sender<Inbound>]>,
     datagrams: Arc<[mpsc::Sender<Datagram>]>,
+    diverted: Diverted,
 }
 
 /// A shard's receiving ends: messages from connections (and parsed hand-offs), and datagrams
@@ -90,6 +91,7 @@ impl NetTx {
         let net = Self {
             shards: txs.into(),
             datagrams: dtxs.into(),
+            diverted: Diverted::default(),
         };
         (net, rxs)
     }
@@ -101,6 +103,34 @@ impl NetTx {
         Self {
             shards: shards.into(),
             datagrams,
+            diverted: Diverted::default(),
+        }
+    }
+
+    /// The shard that owns `msg`: [`sip_message::shard::owner`], except for the CANCEL of an
+    /// INVITE that went to another shard than its Call-ID's (one with `Replaces`: it went to
+    /// the replaced call), which goes where its INVITE went. Such an INVITE is noted here as
+    /// it is routed (by the connection task, or by the shard that parsed the datagram).
+    pub(crate) fn owner(&self, msg: &sip_message::Message) -> usize {
+        let n = self.shards.len();
+        let owner = sip_message::shard::owner(msg, n);
+        if n == 1 || msg.to_tag().is_some() {
+            return owner;
+        }
+        let Some(call_id) = msg.call_id() else {
+            return owner;
+        };
+        match msg.method() {
+            Some(sip_message::Method::Invite) if sip_message::shard::index(call_id, n) != owner => {
+                self.diverted
+                    .note(call_id, owner, std::time::Instant::now());
+                owner
+            }
+            Some(sip_message::Method::Cancel) => self
+                .diverted
+                .shard(call_id, std::time::Instant::now())
+                .unwrap_or(owner),
+            _ => owner,
         }
     }
 
@@ -110,7 +140,7 @@ impl NetTx {
         &self,
         inbound: Inbound,
     ) -> Result<(), mpsc::error::SendError<Inbound>> {
-        let to = sip_message::shard::owner(&inbound.msg, self.shards.len());
+        let to = self.owner(&inbound.msg);
         self.shards[to].send(inbound).await
     }
 
@@ -140,6 +170,37 @@ fn handed<T>(to: usize, parsed: bool, sent: Result<(), mpsc::error::TrySendError
             tracing::debug!(shard = to, "datagram for a busy shard dropped: {e}");
             false
         }
+    }
+}
+
+/// How long a diverted INVITE's shard is kept for its CANCEL: 64·T1, the life of an INVITE
+/// server transaction (a CANCEL after it matches nothing anywhere).
+const DIVERTED_FOR: std::time::Duration = std::time::Duration::from_secs(32);
+
+/// The INVITEs whose shard is not their Call-ID's (with `Replaces`: the replaced call's shard
+/// takes them), by Call-ID: their CANCEL carries only the Call-ID, and must reach the shard of
+/// its INVITE's transaction. Written once per such INVITE (rare: a parked call's pick-up), read
+/// for each CANCEL; an entry lives [`DIVERTED_FOR`], and the expired ones of a stripe go when
+/// another is written there.
+#[derive(Clone, Debug, Default)]
+struct Diverted {
+    calls: Arc<Striped<Box<str>, (usize, std::time::Instant)>>,
+}
+
+impl Diverted {
+    /// The INVITE of `call_id` went to `shard`.
+    fn note(&self, call_id: &str, shard: usize, now: std::time::Instant) {
+        self.calls.update(call_id, |m| {
+            m.retain(|_, (_, until)| *until > now);
+            m.insert(call_id.into(), (shard, now + DIVERTED_FOR));
+        });
+    }
+
+    /// The shard the INVITE of `call_id` went to, if it was diverted and is not too old.
+    fn shard(&self, call_id: &str, now: std::time::Instant) -> Option<usize> {
+        self.calls
+            .read(call_id, |&(shard, until)| (until > now).then_some(shard))
+            .flatten()
     }
 }
 
@@ -402,6 +463,78 @@ impl Told for Vec<oneshot::Sender<()>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(method: &str, call_id: &str, extra: &str) -> sip_message::Message {
+        let text = format!(
+            "{method} sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKpick1\r\n\
+             From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:alice@example.com>\r\nCall-ID: {call_id}\r\n\
+             CSeq: 2 {method}\r\nMax-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        sip_message::Message::parse(bytes::Bytes::from(text)).expect("parses")
+    }
+
+    /// A Call-ID whose own shard of 2 is not `other`'s.
+    fn call_id_apart_from(other: &str) -> String {
+        (0..)
+            .map(|i| format!("pick{i}@phone"))
+            .find(|c| sip_message::shard::index(c, 2) != sip_message::shard::index(other, 2))
+            .expect("one of them")
+    }
+
+    #[test]
+    fn the_cancel_of_an_invite_with_replaces_goes_where_the_invite_went() {
+        let (net, _rx) = NetTx::channels(2);
+        let parked = "parked-1@ferroswitch";
+        let to_parked = sip_message::shard::index(parked, 2);
+        let own = call_id_apart_from(parked);
+        let cancel = request("CANCEL", &own, "");
+        // before its INVITE is seen, a CANCEL goes by its Call-ID
+        assert_ne!(net.owner(&cancel), to_parked);
+        let invite = request(
+            "INVITE",
+            &own,
+            &format!("Replaces: {parked};to-tag=a;from-tag=b\r\n"),
+        );
+        assert_eq!(
+            net.owner(&invite),
+            to_parked,
+            "the pick-up goes to the call"
+        );
+        assert_eq!(net.owner(&cancel), to_parked, "and so does its CANCEL");
+        // another call's CANCEL is not moved
+        let other = call_id_apart_from(parked);
+        let other = format!("x{other}");
+        let other_cancel = request("CANCEL", &other, "");
+        assert_eq!(
+            net.owner(&other_cancel),
+            sip_message::shard::index(&other, 2)
+        );
+        // an INVITE on its own Call-ID's shard is not noted
+        let plain = request("INVITE", &other, "");
+        assert_eq!(net.owner(&plain), sip_message::shard::index(&other, 2));
+        assert_eq!(net.diverted.shard(&other, std::time::Instant::now()), None);
+    }
+
+    #[test]
+    fn a_diverted_invite_is_forgotten_after_its_transaction_could_live() {
+        let d = Diverted::default();
+        let t0 = std::time::Instant::now();
+        d.note("c1@x", 1, t0);
+        assert_eq!(d.shard("c1@x", t0 + DIVERTED_FOR / 2), Some(1));
+        let later = t0 + DIVERTED_FOR + std::time::Duration::from_secs(1);
+        assert_eq!(d.shard("c1@x", later), None);
+        // notes made later sweep the expired entries of their stripes out: a thousand old
+        // ones over every stripe, then a thousand new ones
+        for i in 0..1000 {
+            d.note(&format!("old{i}@x"), 1, t0);
+        }
+        for i in 0..1000 {
+            d.note(&format!("new{i}@x"), 0, later);
+        }
+        let left = d.calls.collect(|&(shard, _)| Some(shard));
+        assert_eq!(left.len(), 1000, "only the new ones are left");
+        assert!(left.iter().all(|&s| s == 0));
+    }
 
     #[test]
     fn awaited_logins_name_the_other_shards() {

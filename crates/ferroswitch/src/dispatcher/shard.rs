@@ -80,7 +80,7 @@ impl Dispatcher {
         let Some(s) = &self.siblings else {
             return Some(inbound);
         };
-        let owner = sip_message::shard::owner(&inbound.msg, s.count());
+        let owner = s.net.owner(&inbound.msg);
         if owner == s.index {
             return Some(inbound);
         }
