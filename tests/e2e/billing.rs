@@ -92,10 +92,21 @@ fn cost_total(site: &Site) -> i64 {
 
 /// A caller that stays on the line until the server hangs up (BYE from the other side).
 fn held_call(site: &Site, server: &Server, number: &str) -> crate::calls::Running {
+    held_call_with(site, server, number, &[])
+}
+
+/// [`held_call`] with more SIPp options.
+fn held_call_with(
+    site: &Site,
+    server: &Server,
+    number: &str,
+    extra: &[&str],
+) -> crate::calls::Running {
     Sipp::new(site, "uac_call_remote_bye.xml", free_port())
         .rows(&[&format!("alice;wonderland;{number}")])
         .target(server.udp)
         .args(&["-timeout", "150"])
+        .args(extra)
         .spawn()
 }
 
@@ -151,6 +162,59 @@ fn parallel_calls_share_the_balance_and_never_exceed_it() {
     assert!(total <= 10 * CENT, "together {total} > the balance");
     assert_eq!(balance(&site), 10 * CENT - total);
     assert!(balance(&site) >= 0);
+    server.stop();
+}
+
+/// With two core shards, an account's parallel calls on different shards draw on one balance:
+/// both are cut together (by the shard whose timer comes first, the other told) and together
+/// they never cost more than it.
+#[test]
+fn parallel_calls_on_two_shards_share_the_balance() {
+    let gw = free_port();
+    let site = billed_site(Site::with_calls("billing = true\n"), 10 * CENT, gw);
+    let server = site.start_with(&["--shards", "2"]);
+    assert!(
+        server
+            .startup_log
+            .iter()
+            .any(|l| l.contains("SIP core in 2 shards")),
+        "billing no longer holds the server on one shard: {:#?}",
+        server.startup_log
+    );
+    let g = gateway(&site, gw, 2);
+    // each caller's one call (SIPp's %u is 1) gets a Call-ID of the shard given
+    let call_id_of = |shard: usize| {
+        (0..)
+            .map(|i| format!("bill{i}"))
+            .find(|p| sip_message::shard::index(&format!("{p}-1@x"), 2) == shard)
+            .map(|p| format!("{p}-%u@x"))
+            .unwrap()
+    };
+    let (on_0, on_1) = (call_id_of(0), call_id_of(1));
+    let a = held_call_with(&site, &server, "004420", &["-cid_str", &on_0]);
+    let b = held_call_with(&site, &server, "004421", &["-cid_str", &on_1]);
+    assert_ok("first caller", a.wait());
+    assert_ok("second caller", b.wait());
+    assert_ok("gateway", g.wait());
+    let rows = cdrs(&site, 2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let mut ids: Vec<&str> = rows.iter().map(|c| c.call_id.as_str()).collect();
+    ids.sort_unstable();
+    let mut want = [on_0.replace("%u", "1"), on_1.replace("%u", "1")];
+    want.sort_unstable();
+    assert_eq!(ids, want, "the calls were placed on both shards");
+    assert!(rows.iter().all(|c| c.hangup_by == "credit"), "{rows:?}");
+    // 10 s of talk for both at once: each about 5 s (the second answered a little later)
+    for c in &rows {
+        let talk = Duration::from_millis(c.duration_ms as u64);
+        assert!(
+            (Duration::from_secs(4)..=Duration::from_secs(6)).contains(&talk),
+            "{talk:?}: {rows:?}"
+        );
+    }
+    let total: i64 = costs(&site).iter().map(|c| c.unwrap()).sum();
+    assert!(total <= 10 * CENT, "together {total} > the balance");
+    assert_eq!(balance(&site), 10 * CENT - total);
     server.stop();
 }
 

@@ -2,12 +2,17 @@
 //! reservation rows and charges it queues for the writer, and the cut-off deadline the
 //! dispatcher waits for.
 //!
-//! One `Credit` behind a `std::sync::Mutex`, shared by the dispatcher (through the b2bua's
-//! hook, every call locks it for microseconds) and the upkeep task (ledger lines written by
-//! the operator, tariffs and accounts changed in storage, the reservations' heartbeat). It is
-//! never locked across an `.await`.
+//! One `Credit` behind a `std::sync::Mutex`, shared by every core shard's dispatcher
+//! (through the b2bua's hook, every rated call locks it for microseconds: an account's
+//! parallel calls may be on different shards and draw on one balance) and the upkeep task
+//! (ledger lines written by the operator, tariffs and accounts changed in storage, the
+//! reservations' heartbeat). It is never locked across an `.await`. Its next cut-off deadline
+//! is mirrored in an atomic ([`CreditHandle::poll_timeout`]) each time a lock is let go: each
+//! shard reads it at every turn of its loop, without the lock.
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -35,7 +40,61 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub(crate) struct CreditHandle {
     inner: Arc<Mutex<Inner>>,
+    next: Arc<NextDeadline>,
     writes: mpsc::UnboundedSender<Write>,
+}
+
+/// The credit core's next deadline, written while the lock is held (as a [`Locked`] guard
+/// goes), read without it.
+struct NextDeadline {
+    base: Instant,
+    /// Nanoseconds after `base`; `u64::MAX`: none.
+    at: AtomicU64,
+}
+
+impl NextDeadline {
+    fn set(&self, t: Option<Instant>) {
+        let v = t.map_or(u64::MAX, |t| {
+            u64::try_from(t.saturating_duration_since(self.base).as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                .min(u64::MAX - 1)
+        });
+        self.at.store(v, Ordering::Release);
+    }
+
+    fn get(&self) -> Option<Instant> {
+        match self.at.load(Ordering::Acquire) {
+            u64::MAX => None,
+            ns => Some(self.base + Duration::from_nanos(ns)),
+        }
+    }
+}
+
+/// The locked credit state; on drop (still under the lock) the next deadline is mirrored for
+/// [`CreditHandle::poll_timeout`], whoever changed it (a call, the operator's ledger line, a
+/// reload).
+pub(crate) struct Locked<'a> {
+    guard: MutexGuard<'a, Inner>,
+    next: &'a NextDeadline,
+}
+
+impl Deref for Locked<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.guard
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.next.set(self.guard.credit.poll_timeout());
+    }
 }
 
 impl CreditHandle {
@@ -45,6 +104,11 @@ impl CreditHandle {
         epoch: sip_message::Epoch,
         writes: mpsc::UnboundedSender<Write>,
     ) -> Self {
+        let next = NextDeadline {
+            base: Instant::now(),
+            at: AtomicU64::new(u64::MAX),
+        };
+        next.set(credit.poll_timeout());
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 credit,
@@ -53,21 +117,28 @@ impl CreditHandle {
                 epoch,
                 node_id,
             })),
+            next: Arc::new(next),
             writes,
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        // a panic while holding it leaves consistent data (every update is one statement)
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            // a panic while holding it leaves consistent data (every update is one statement)
+            guard: self.inner.lock().unwrap_or_else(|p| p.into_inner()),
+            next: &self.next,
+        }
     }
 
-    /// When the next call must be cut.
+    /// When the next call must be cut: read without the lock (every shard asks at every turn
+    /// of its loop).
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.lock().credit.poll_timeout()
+        self.next.get()
     }
 
-    /// The calls to cut now (hang them up with `Calls::hang_up_for_credit`, lock released).
+    /// The calls to cut now, of every shard (hang each up on its shard with
+    /// `Calls::hang_up_for_credit`, lock released). Every shard's timer waits for the same
+    /// deadline; the first to come takes the calls.
     pub(crate) fn handle_timeout(&self, now: Instant) -> Vec<u64> {
         self.lock().credit.handle_timeout(now)
     }
@@ -260,5 +331,79 @@ impl Batch {
             self.rated.clear();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billing::{Account, AccountKind, Money, Tariff, TariffRow};
+
+    /// alice, prepaid with `balance`, at 0.60 a minute (0.01 a second) to 44.
+    fn credit(balance: &str, now: Instant) -> Credit {
+        let mut c = Credit::new(Duration::from_secs(3600));
+        c.set_tariff(Tariff::new(
+            1,
+            "retail",
+            "EUR",
+            vec![TariffRow {
+                prefix: "44".into(),
+                description: "UK".into(),
+                iso: None,
+                price_per_min: "0.60".parse().unwrap(),
+                connection_fee: Money::ZERO,
+                increments: "1/1".parse().unwrap(),
+                min_duration: 0,
+                bands: Vec::new(),
+            }],
+        ));
+        c.set_account(
+            now,
+            Account {
+                login: "alice".into(),
+                tariff: 1,
+                kind: AccountKind::Prepaid,
+                balance: balance.parse().unwrap(),
+                currency: "EUR".into(),
+                bundles: Vec::new(),
+            },
+        );
+        c
+    }
+
+    #[test]
+    fn the_next_cut_is_read_without_the_lock_and_follows_every_change() {
+        let now = Instant::now();
+        let (writes, _rx) = mpsc::unbounded_channel();
+        let epoch = sip_message::Epoch::new(now, 1_700_000_000_000);
+        let handle = CreditHandle::new(credit("0.90", now), "n1".into(), epoch, writes);
+        assert_eq!(handle.poll_timeout(), None, "no call, no deadline");
+        // a call on one shard (through its b2bua hook) is answered: 90 s
+        let mut hook = handle.clone();
+        hook.authorize(now, 1, "c1@x", "alice", "4420", false)
+            .expect("authorized");
+        hook.answered(now, 1);
+        let first = handle.poll_timeout().expect("a deadline");
+        assert_eq!(first, now + Duration::from_secs(90));
+        // a second call of the account, as another shard would make it: both get 45 s
+        hook.authorize(now, 2, "c2@x", "alice", "4421", false)
+            .expect("authorized");
+        hook.answered(now, 2);
+        assert_eq!(handle.poll_timeout(), Some(now + Duration::from_secs(45)));
+        // a debit by the upkeep task (no dispatcher involved) brings it nearer: 0.40 for two calls, 20 s
+        handle
+            .lock()
+            .credit
+            .adjust(now, "alice", "-0.50".parse().unwrap());
+        let cut_at = now + Duration::from_secs(20);
+        assert_eq!(handle.poll_timeout(), Some(cut_at));
+        // both calls come out of one timeout, whichever shard asks
+        assert_eq!(handle.handle_timeout(cut_at), vec![1, 2]);
+        // the deadlines they had before wake a shard for nothing, then none is left
+        assert_eq!(handle.poll_timeout(), Some(now + Duration::from_secs(45)));
+        assert!(handle
+            .handle_timeout(now + Duration::from_secs(90))
+            .is_empty());
+        assert_eq!(handle.poll_timeout(), None, "nothing left to cut");
     }
 }

@@ -102,6 +102,9 @@ pub(crate) enum Input {
     /// A device at `ip` registered on another shard until `until`: its address gets the
     /// registered devices' source rate here too (`flood.rs`).
     SourceRegistered { ip: IpAddr, until: Instant },
+    /// The credit of this shard's call ran out: found by another shard's turn of the shared
+    /// credit core's timer (an account's calls may be on several shards).
+    CreditCut(u64),
 }
 
 /// The receiving ends of the channels that feed the dispatcher besides the network: its own
@@ -419,9 +422,9 @@ impl Dispatcher {
                     self.calls.handle_timeout(now, &mut TxOut { tx: &mut self.tx, tu: Tu::Calls, now });
                     self.presence.handle_timeout(&mut self.tx, now);
                     self.messaging_timeout(now);
-                    if let Some(credit) = &self.credit {
+                    if let Some(credit) = self.credit.clone() {
                         for id in credit.handle_timeout(now) {
-                            self.calls.hang_up_for_credit(now, id, &mut TxOut { tx: &mut self.tx, tu: Tu::Calls, now });
+                            self.credit_cut(now, id);
                         }
                     }
                     self.drain(now);
@@ -704,6 +707,7 @@ impl Dispatcher {
                 self.flood.registered(now, ip, until);
             }
             Input::Registered { login, binding } => self.sibling_registered(now, &login, *binding),
+            Input::CreditCut(call) => self.credit_cut(now, call),
             Input::MediaInactive(call) => {
                 let mut out = TxOut {
                     tx: &mut self.tx,

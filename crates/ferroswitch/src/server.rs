@@ -351,11 +351,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         shards,
     )
     .await?;
-    // billing runs on one shard (`shards::count`)
+    // one credit core for every shard: an account's calls may be on several
     let credit = if config.calls.billing {
         let handle =
             crate::billing_load::start(&store, &config, epoch, dispatcher_writes.clone()).await?;
-        shard_calls[0].set_credit(Box::new(handle.clone()));
+        for calls in &mut shard_calls {
+            calls.set_credit(Box::new(handle.clone()));
+        }
         Some(handle)
     } else {
         None
@@ -436,7 +438,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let drained = Arc::new(crate::shards::Drained::default());
     let mut cluster = cluster;
     let mut cluster_rx = Some(cluster_rx);
-    let mut credit = credit;
     // the other shards' registrars share the first one's table and nonces
     let first_registrar = registrar.share(registrar_config(&config));
     let mut registrar = Some(registrar);
@@ -509,8 +510,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         .with_auth_limits((&config.security).into())
         .with_security(&config.security)
         .with_domain(config.registrar.domain.clone(), domain_default.clone());
-        let dispatcher = match credit.take() {
-            Some(c) => dispatcher.with_credit(c),
+        let dispatcher = match &credit {
+            Some(c) => dispatcher.with_credit(c.clone()),
             None => dispatcher,
         };
         let dispatcher = match cluster.take() {

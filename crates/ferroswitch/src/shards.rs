@@ -27,8 +27,9 @@ use crate::striped::Striped;
 use crate::transport::Inbound;
 
 /// How many core shards to run: `shards` from the config, else one per core. Features that are
-/// not sharded yet run on one: the cluster, the call-control API and prepaid billing (their
-/// state is one per node: Redis' mirror, the API's sessions, the balances split over calls).
+/// not sharded yet run on one: the cluster and the call-control API (their state is one per
+/// node: Redis' mirror, the API's sessions). Prepaid billing's one credit core is shared by
+/// the shards (`billing_io.rs`).
 pub(crate) fn count(config: &ferroswitch_config::Config) -> usize {
     let wanted = config.shards.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -39,7 +40,6 @@ pub(crate) fn count(config: &ferroswitch_config::Config) -> usize {
         let single = [
             (config.cluster.is_some(), "[cluster]"),
             (config.api.is_some(), "[api]"),
-            (config.calls.billing, "[calls] billing"),
         ];
         if let Some((_, what)) = single.iter().find(|(on, _)| *on) {
             tracing::info!(

@@ -88,6 +88,23 @@ impl Dispatcher {
         None
     }
 
+    /// Call `id` ran out of credit: hung up here if it is this shard's, else on its shard.
+    pub(super) fn credit_cut(&mut self, now: Instant, id: u64) {
+        if let Some(s) = &self.siblings {
+            let owner = b2bua::shard_of_call(id, s.count());
+            if owner != s.index {
+                let _ = s.inputs[owner].send(Input::CreditCut(id));
+                return;
+            }
+        }
+        let mut out = TxOut {
+            tx: &mut self.tx,
+            tu: Tu::Calls,
+            now,
+        };
+        self.calls.hang_up_for_credit(now, id, &mut out);
+    }
+
     /// How many core shards the server runs (1 without siblings).
     pub(super) fn shard_count(&self) -> usize {
         self.siblings.as_ref().map_or(1, |s| s.count())
