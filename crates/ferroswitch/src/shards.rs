@@ -26,28 +26,23 @@ use crate::persist::Write;
 use crate::striped::Striped;
 use crate::transport::Inbound;
 
-/// How many core shards to run: `shards` from the config, else one per core. Features that are
-/// not sharded yet run on one: the cluster and the call-control API (their state is one per
-/// node: Redis' mirror, the API's sessions). Prepaid billing's one credit core is shared by
-/// the shards (`billing_io.rs`).
+/// How many core shards to run: `shards` from the config, else one per core. The cluster is
+/// not sharded yet and runs on one (its state is one per node: Redis' mirror of the node's
+/// bindings and calls, its relay of other nodes' dialogs). Prepaid billing's one credit core is
+/// shared by the shards (`billing_io.rs`); the call-control API's agent is a SIP peer of the
+/// switch like any phone, its endpoint bindings in the shared location table.
 pub(crate) fn count(config: &ferroswitch_config::Config) -> usize {
     let wanted = config.shards.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(std::num::NonZeroUsize::get)
             .unwrap_or(1)
     });
-    if wanted > 1 {
-        let single = [
-            (config.cluster.is_some(), "[cluster]"),
-            (config.api.is_some(), "[api]"),
-        ];
-        if let Some((_, what)) = single.iter().find(|(on, _)| *on) {
-            tracing::info!(
-                shards = wanted,
-                "{what} runs on one core shard: SIP is processed by one shard instead of {wanted}"
-            );
-            return 1;
-        }
+    if wanted > 1 && config.cluster.is_some() {
+        tracing::info!(
+            shards = wanted,
+            "[cluster] runs on one core shard: SIP is processed by one shard instead of {wanted}"
+        );
+        return 1;
     }
     wanted.max(1)
 }

@@ -518,40 +518,66 @@ const ANSWER_SDP: &str = "v=0\r\no=app 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 1
 fn an_incoming_call_is_announced_and_answered_through_the_api() {
     let site = site("");
     let server = site.start();
-    block(async {
-        let api = Api::connect(&server).await;
-        let mut events = api.ready().await;
-        // bob calls alice, whose only endpoint is the API's registration session
-        let bob = Sipp::new(&site, "uac_call.xml", free_port())
-            .rows(&["bob;builder;alice"])
-            .target(server.udp);
-        let bob = tokio::task::spawn_blocking(move || bob.run());
-        let ev = tokio::time::timeout(Duration::from_secs(10), events.0.recv())
-            .await
-            .expect("an incoming_call event")
-            .unwrap();
-        assert_eq!(ev["event"], "incoming_call", "{ev}");
-        assert_eq!(ev["caller"], "bob");
-        assert_eq!(ev["status"], "initial");
-        assert!(
-            ev["sdp"].as_str().unwrap().starts_with("v=0"),
-            "the caller's offer: {ev}"
-        );
-        let call = ev["session"].as_str().unwrap().to_owned();
-        let (s, v) = api
-            .put(
-                &format!("/session/{call}/status"),
-                json!({"status": "connected", "sdp": ANSWER_SDP}),
-            )
-            .await;
-        assert_eq!(s, 202, "{v}");
-        let evs = events.until(&call, "terminating").await;
-        assert_eq!(statuses(&evs), ["connected:200", "terminating"]);
-        assert_eq!(evs.last().unwrap()["reason"], "remote_hangup");
-        let (ok, out) = bob.await.unwrap();
-        assert!(ok, "bob's call to alice failed:\n{out}");
-    });
+    incoming_calls_are_answered_through_the_api(&site, &server, 1);
     server.stop();
+}
+
+/// The API with two core shards (it no longer holds the server on one): its agent's requests,
+/// its endpoint's bindings (written on the login's shard) and the calls to them cross the
+/// shards like any phone's; four calls, their Call-IDs spread over both shards.
+#[test]
+fn with_two_shards_incoming_calls_are_announced_and_answered_through_the_api() {
+    let site = site("");
+    let server = site.start_with(&["--shards", "2"]);
+    assert!(
+        server
+            .startup_log
+            .iter()
+            .any(|l| l.contains("SIP core in 2 shards")),
+        "{:#?}",
+        server.startup_log
+    );
+    incoming_calls_are_answered_through_the_api(&site, &server, 4);
+    server.stop();
+}
+
+/// bob calls alice `calls` times, one after another; alice's only endpoint is the API's
+/// registration session, which sees each call announced and answers it.
+fn incoming_calls_are_answered_through_the_api(site: &Site, server: &Server, calls: usize) {
+    block(async {
+        let api = Api::connect(server).await;
+        let mut events = api.ready().await;
+        for _ in 0..calls {
+            let bob = Sipp::new(site, "uac_call.xml", free_port())
+                .rows(&["bob;builder;alice"])
+                .target(server.udp);
+            let bob = tokio::task::spawn_blocking(move || bob.run());
+            let ev = tokio::time::timeout(Duration::from_secs(10), events.0.recv())
+                .await
+                .expect("an incoming_call event")
+                .unwrap();
+            assert_eq!(ev["event"], "incoming_call", "{ev}");
+            assert_eq!(ev["caller"], "bob");
+            assert_eq!(ev["status"], "initial");
+            assert!(
+                ev["sdp"].as_str().unwrap().starts_with("v=0"),
+                "the caller's offer: {ev}"
+            );
+            let call = ev["session"].as_str().unwrap().to_owned();
+            let (s, v) = api
+                .put(
+                    &format!("/session/{call}/status"),
+                    json!({"status": "connected", "sdp": ANSWER_SDP}),
+                )
+                .await;
+            assert_eq!(s, 202, "{v}");
+            let evs = events.until(&call, "terminating").await;
+            assert_eq!(statuses(&evs), ["connected:200", "terminating"]);
+            assert_eq!(evs.last().unwrap()["reason"], "remote_hangup");
+            let (ok, out) = bob.await.unwrap();
+            assert!(ok, "bob's call to alice failed:\n{out}");
+        }
+    });
 }
 
 #[test]
