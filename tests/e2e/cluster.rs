@@ -345,11 +345,36 @@ fn calls_and_messages_cross_nodes_both_ways() {
     let nodes = nodes(&redis, 2, ACCOUNTS);
     let n0 = started(&nodes[0]);
     let n1 = started(&nodes[1]);
+    calls_and_messages_cross(&redis, &nodes, n0, n1);
+}
 
+/// The same with two core shards on each node (`[cluster]` no longer holds a node on one): the
+/// other nodes' bindings are one table for both shards, each Redis update applied to it once.
+#[test]
+fn with_two_shards_calls_and_messages_cross_nodes_both_ways() {
+    let Some(redis) = Redis::start() else { return };
+    let nodes = nodes(&redis, 2, ACCOUNTS);
+    let [n0, n1] = [&nodes[0], &nodes[1]].map(|node| {
+        let mut n = node.site.start_with(&["--shards", "2"]);
+        assert!(
+            n.startup_log
+                .iter()
+                .any(|l| l.contains("SIP core in 2 shards")),
+            "{:#?}",
+            n.startup_log
+        );
+        wait_log(&mut n, "location snapshot read");
+        n
+    });
+    calls_and_messages_cross(&redis, &nodes, n0, n1);
+}
+
+/// Calls both ways between phones on two nodes, then a MESSAGE delivered across them.
+fn calls_and_messages_cross(redis: &Redis, nodes: &[Node], n0: Server, n1: Server) {
     // bob's phone on node 0, alice calls through node 1
     let port = free_port();
     register_device(&nodes[0].site, &n0, "bob", "builder", port);
-    wait_binding(&redis, "bob", "node0");
+    wait_binding(redis, "bob", "node0");
     let bob = Sipp::new(&nodes[0].site, "uas_answer.xml", port).spawn();
     ok(
         "alice's call to bob through node 1",
@@ -360,7 +385,7 @@ fn calls_and_messages_cross_nodes_both_ways() {
     // carol's phone on node 1, alice calls through node 0
     let port = free_port();
     register_device(&nodes[1].site, &n1, "carol", "c4rol", port);
-    wait_binding(&redis, "carol", "node1");
+    wait_binding(redis, "carol", "node1");
     let carol = Sipp::new(&nodes[1].site, "uas_answer.xml", port).spawn();
     ok(
         "alice's call to carol through node 0",

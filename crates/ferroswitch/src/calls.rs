@@ -159,7 +159,7 @@ impl Directory for Dir<'_> {
             })
             .collect();
         if let Some(node) = self.cluster {
-            targets.extend(node.remote.lookup(login, self.wall_ms).map(|b| Target {
+            targets.extend(node.remote().lookup(login, self.wall_ms).map(|b| Target {
                 login: login.to_owned(),
                 uri: b.record.contact.clone(),
                 peer: node.peer(b),

@@ -79,7 +79,7 @@ impl Devices for Reach<'_> {
             })
             .collect();
         if let Some(node) = self.cluster {
-            devices.extend(node.remote.lookup(login, self.wall_ms).map(|b| Device {
+            devices.extend(node.remote().lookup(login, self.wall_ms).map(|b| Device {
                 contact: b.record.contact.clone(),
                 peer: node.peer(b),
                 path: Some(b.record.path()),
@@ -92,17 +92,18 @@ impl Devices for Reach<'_> {
         !self.location.lookup(login, self.now).is_empty()
             || self
                 .cluster
-                .is_some_and(|n| n.remote.lookup(login, self.wall_ms).next().is_some())
+                .is_some_and(|n| n.remote().lookup(login, self.wall_ms).next().is_some())
     }
 }
 
 impl Reach<'_> {
     fn instances(&self, login: &str) -> HashSet<String> {
-        let remote = self
-            .cluster
-            .into_iter()
-            .flat_map(|n| n.remote.lookup(login, self.wall_ms))
-            .filter_map(|b| b.record.instance.clone());
+        let remote: Vec<String> = self.cluster.map_or_else(Vec::new, |n| {
+            n.remote()
+                .lookup(login, self.wall_ms)
+                .filter_map(|b| b.record.instance.clone())
+                .collect()
+        });
         self.location
             .lookup(login, self.now)
             .iter()

@@ -436,8 +436,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let mut shard_input_rxs = shard_input_rxs.into_iter();
     let awaited = crate::shards::Awaited::default();
     let drained = Arc::new(crate::shards::Drained::default());
-    let mut cluster = cluster;
-    let mut cluster_rx = Some(cluster_rx);
+    // with several shards, the other nodes' state is shared: each update is applied to it once,
+    // then copied to every shard for its own part (`shards::fan_out_cluster`)
+    let mut cluster_rxs = match &cluster {
+        Some(node) if shards > 1 => {
+            crate::shards::fan_out_cluster(cluster_rx, node.clone(), epoch, shards)
+        }
+        _ => vec![cluster_rx],
+    }
+    .into_iter();
     // the other shards' registrars share the first one's table and nonces
     let first_registrar = registrar.share(registrar_config(&config));
     let mut registrar = Some(registrar);
@@ -514,8 +521,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             Some(c) => dispatcher.with_credit(c.clone()),
             None => dispatcher,
         };
-        let dispatcher = match cluster.take() {
-            Some(node) => dispatcher.with_cluster(node),
+        let dispatcher = match &cluster {
+            Some(node) => dispatcher.with_cluster(node.clone()),
             None => dispatcher,
         };
         let dispatcher = match siblings {
@@ -530,8 +537,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             messaging: done.1,
             push: reports_rx,
             operator: operator_rx,
-            cluster: cluster_rx
-                .take()
+            cluster: cluster_rxs
+                .next()
                 .unwrap_or_else(|| mpsc::unbounded_channel().1),
         };
         dispatchers.spawn(dispatcher.run(udp, net_rx, inboxes));

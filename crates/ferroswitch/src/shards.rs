@@ -26,25 +26,19 @@ use crate::persist::Write;
 use crate::striped::Striped;
 use crate::transport::Inbound;
 
-/// How many core shards to run: `shards` from the config, else one per core. The cluster is
-/// not sharded yet and runs on one (its state is one per node: Redis' mirror of the node's
-/// bindings and calls, its relay of other nodes' dialogs). Prepaid billing's one credit core is
-/// shared by the shards (`billing_io.rs`); the call-control API's agent is a SIP peer of the
-/// switch like any phone, its endpoint bindings in the shared location table.
+/// How many core shards to run: `shards` from the config, else one per core. Every feature
+/// runs on them: prepaid billing's one credit core is shared (`billing_io.rs`), the
+/// call-control API's agent is a SIP peer of the switch like any phone, and with `[cluster]`
+/// the shards share the other nodes' state ([`fan_out_cluster`]).
 pub(crate) fn count(config: &ferroswitch_config::Config) -> usize {
-    let wanted = config.shards.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(std::num::NonZeroUsize::get)
-            .unwrap_or(1)
-    });
-    if wanted > 1 && config.cluster.is_some() {
-        tracing::info!(
-            shards = wanted,
-            "[cluster] runs on one core shard: SIP is processed by one shard instead of {wanted}"
-        );
-        return 1;
-    }
-    wanted.max(1)
+    config
+        .shards
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(std::num::NonZeroUsize::get)
+                .unwrap_or(1)
+        })
+        .max(1)
 }
 
 /// A datagram one shard read and handed to its owner unparsed: its bytes, its source, and the
@@ -299,6 +293,29 @@ impl Siblings {
             }
         }
     }
+}
+
+/// Applies every cluster update (`cluster::Update`: the other nodes' bindings, parked calls,
+/// publications, dead nodes) to the state the shards share, once and in order
+/// ([`crate::cluster::Node::apply_shared`]), then copies it to each of `shards` shards for
+/// their own part (their watchers, their parked calls, their messages). Returns the shards'
+/// receiving ends.
+pub(crate) fn fan_out_cluster(
+    mut updates: mpsc::UnboundedReceiver<crate::cluster::Update>,
+    node: crate::cluster::Node,
+    epoch: sip_message::Epoch,
+    shards: usize,
+) -> Vec<mpsc::UnboundedReceiver<crate::cluster::Update>> {
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::unbounded_channel()).unzip();
+    tokio::spawn(async move {
+        while let Some(mut u) = updates.recv().await {
+            node.apply_shared(&mut u, epoch.wall(std::time::Instant::now()));
+            for tx in &txs {
+                let _ = tx.send(u.clone());
+            }
+        }
+    });
+    rxs
 }
 
 /// The writes of one shard's presence driver, passed on to the writer, with each publication

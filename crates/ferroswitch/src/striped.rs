@@ -80,6 +80,13 @@ impl<K: Hash + Eq, V> Striped<K, V> {
         }
     }
 
+    /// Keeps only the values `keep` says so of, one stripe locked at a time.
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&V) -> bool) {
+        for s in self.stripes.iter() {
+            write(s).retain(|_, v| keep(v));
+        }
+    }
+
     /// What `f` makes of every value, one stripe locked at a time (not a snapshot of the
     /// whole map: an entry added or removed meanwhile may or may not be seen).
     pub(crate) fn collect<R>(&self, mut f: impl FnMut(&V) -> Option<R>) -> Vec<R> {
@@ -136,6 +143,18 @@ mod tests {
         assert_eq!(m.read("alice", Vec::len), None);
         m.update("bob", |s| s.remove("bob"));
         assert_eq!(m.read("bob", Vec::len), None);
+    }
+
+    #[test]
+    fn retain_keeps_only_what_it_is_told_in_every_stripe() {
+        let m: Striped<u64, u64> = Striped::default();
+        for k in 0..1_000u64 {
+            m.insert(k, k);
+        }
+        m.retain(|v| v % 3 == 0);
+        let mut left = m.collect(|v| Some(*v));
+        left.sort_unstable();
+        assert_eq!(left, (0..1_000).filter(|v| v % 3 == 0).collect::<Vec<_>>());
     }
 
     #[test]

@@ -14,22 +14,27 @@
 //! The dispatcher owns a [`Node`]: it reads [`Remote`] when routing a call or a MESSAGE (a
 //! binding of another node is reached through that node's internal address, with its `Path` as
 //! `Route`), applies [`Update`]s, and relays what other nodes send for its own phones
-//! (`dispatcher/cluster.rs`). Without `[cluster]` none of this exists.
+//! (`dispatcher/cluster.rs`). With several core shards each has a clone of the [`Node`]: one
+//! [`Remote`] and one [`Parked`] for all (behind `RwLock`s, read when a call or a MESSAGE is
+//! routed, written once per [`Update`] by `shards::fan_out_cluster`, which then copies the
+//! update to every shard for its own part: its watchers, its parked calls, its messages), and
+//! one table of relayed pick-ups (a pick-up's requests reach different shards). Without
+//! `[cluster]` none of this exists.
 
 pub(crate) mod ops;
 pub(crate) mod record;
 pub(crate) mod redis_io;
 pub(crate) mod relay;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use sip_message::{Peer, Transport};
 use tokio::sync::{mpsc, Notify};
 
 use crate::persist::Write;
+use crate::striped::Striped;
 pub(crate) use ops::Change;
 pub(crate) use record::{Event, FlowTokens, Parked, Remote, RemoteBinding};
 
@@ -52,8 +57,8 @@ pub(crate) struct Pickup {
     until: Instant,
 }
 
-/// What the subscriber and the heartbeat hand the dispatcher.
-#[derive(Debug)]
+/// What the subscriber and the heartbeat hand the dispatcher (each shard's, a copy each).
+#[derive(Debug, Clone)]
 pub(crate) enum Update {
     /// Everything in Redis: replaces [`Remote`], adds the publications and parked calls.
     Snapshot(Box<redis_io::Snapshot>),
@@ -69,24 +74,77 @@ pub(crate) enum Update {
     Queue(record::QueueEvent),
 }
 
-/// The dispatcher's side of the cluster.
-#[derive(Debug)]
+/// The dispatcher's side of the cluster (a clone per core shard, sharing the other nodes'
+/// state).
+#[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub(crate) remote: Remote,
+    remote: Arc<RwLock<Remote>>,
     pub(crate) tokens: FlowTokens,
     /// This node's internal address (one of its UDP listeners).
     pub(crate) internal: SocketAddr,
     /// The other nodes' internal addresses: the only sources relayed to this node's phones.
     pub(crate) nodes: Vec<SocketAddr>,
     /// The calls parked on other nodes.
-    pub(crate) parked: Parked,
-    /// Pick-ups relayed to the node holding the call, by the phone's Call-ID.
-    pub(crate) pickups: HashMap<String, Pickup>,
+    parked: Arc<RwLock<Parked>>,
+    /// Pick-ups relayed to the node holding the call, by the phone's Call-ID: one table for
+    /// every shard (the INVITE goes to the shard of the Call-ID it replaces, its ACK by
+    /// another key to another).
+    pub(crate) pickups: Arc<Striped<String, Pickup>>,
     /// This node's own changes (parked calls) to the writer.
     pub(crate) changes: mpsc::UnboundedSender<Change>,
 }
 
 impl Node {
+    /// The other nodes' bindings (read-locked: never held across an `.await`, nor while the
+    /// lock of another table is taken).
+    pub(crate) fn remote(&self) -> RwLockReadGuard<'_, Remote> {
+        self.remote.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remote_mut(&self) -> RwLockWriteGuard<'_, Remote> {
+        self.remote.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn parked_mut(&self) -> RwLockWriteGuard<'_, Parked> {
+        self.parked.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies to the state all shards share (the other nodes' bindings, dead nodes and
+    /// parked calls) what `update` changes of it, once per update: by the dispatcher with one
+    /// shard, by `shards::fan_out_cluster` before it copies the update to the shards. A
+    /// snapshot's bindings are taken out (the shards do not need them).
+    pub(crate) fn apply_shared(&self, update: &mut Update, now_ms: u64) {
+        match update {
+            Update::Snapshot(snap) => {
+                let mut remote = self.remote_mut();
+                remote.replace(std::mem::take(&mut snap.bindings), now_ms);
+                tracing::debug!(bindings = remote.len(), "cluster: remote bindings replaced");
+                let mut parked = self.parked_mut();
+                for p in &snap.parks {
+                    parked.apply(p.clone());
+                }
+            }
+            Update::Park(ev) => {
+                tracing::debug!(call_id = %ev.call_id, node = %ev.node, parked = ev.expires_at_ms != 0, "cluster: parked call on another node");
+                self.parked_mut().apply(ev.clone());
+            }
+            Update::Dead(dead) => {
+                let (died, back) = self.remote_mut().set_dead(dead.clone());
+                for (n, bindings) in died {
+                    tracing::warn!(node = %n, bindings, "cluster: node's heartbeat expired, its bindings are treated as gone");
+                }
+                for n in back {
+                    tracing::info!(node = %n, "cluster: node's heartbeat is back");
+                }
+            }
+            Update::Event(ev) => {
+                tracing::debug!(login = %ev.login, node = %ev.node, key = ?ev.key, upsert = ev.record.is_some(), all = ev.all, "cluster: change from another node");
+                self.remote_mut().apply(ev);
+            }
+            Update::Presence(_) | Update::Queue(_) => {}
+        }
+    }
+
     /// The peer that reaches another node's binding: that node's internal address, over UDP
     /// from ours.
     pub(crate) fn peer(&self, b: &RemoteBinding) -> Peer {
@@ -113,12 +171,19 @@ impl Node {
         replaces: Option<&str>,
         phone: Peer,
     ) -> Option<SocketAddr> {
-        let holder = match self.pickups.get(call_id) {
-            Some(p) if p.until > now => Some(p.holder),
-            _ => replaces.and_then(|r| {
+        let known = self
+            .pickups
+            .read(call_id, |p| (p.until > now).then_some(p.holder))
+            .flatten();
+        let holder = match known {
+            Some(h) => Some(h),
+            None => replaces.and_then(|r| {
                 let parked = r.split(';').next()?.trim();
+                let dead = self.remote();
                 self.parked
-                    .holder(parked, crate::clock::unix_ms(), self.remote.dead())
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .holder(parked, crate::clock::unix_ms(), dead.dead())
             }),
         }?;
         let until = now + PICKUP_IDLE;
@@ -140,19 +205,21 @@ impl Node {
         call_id: &str,
         from: &Peer,
     ) -> Option<Peer> {
-        let p = self.pickups.get_mut(call_id)?;
-        if p.holder != from.remote || p.until <= now {
-            return None;
-        }
-        p.until = now + PICKUP_IDLE;
-        Some(p.phone)
+        self.pickups.update(call_id, |m| {
+            let p = m.get_mut(call_id)?;
+            if p.holder != from.remote || p.until <= now {
+                return None;
+            }
+            p.until = now + PICKUP_IDLE;
+            Some(p.phone)
+        })
     }
 
     /// Drops what expired.
     pub(crate) fn purge(&mut self, now: Instant, now_ms: u64) {
-        self.remote.purge(now_ms);
-        self.parked.purge(now_ms);
-        self.pickups.retain(|_, p| p.until > now);
+        self.remote_mut().purge(now_ms);
+        self.parked_mut().purge(now_ms);
+        self.pickups.retain(|p| p.until > now);
     }
 
     /// This node's messaging core found `login`'s stored messages all delivered (`clear`),
@@ -218,12 +285,12 @@ pub(crate) fn start(
     tracing::info!(node_id, internal = %config.internal, nodes = ?config.nodes, "cluster: sharing location through Redis");
     Ok((
         Node {
-            remote: Remote::new(node_id),
+            remote: Arc::new(RwLock::new(Remote::new(node_id))),
             tokens,
             internal: config.internal,
             nodes: config.nodes.clone(),
-            parked: Parked::default(),
-            pickups: HashMap::new(),
+            parked: Arc::default(),
+            pickups: Arc::default(),
             changes: changes_tx.clone(),
         },
         updates_rx,
@@ -255,4 +322,77 @@ pub(crate) fn tee(
         }
     });
     tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// The node as two core shards hold it: clones sharing the parked calls and the table of
+    /// relayed pick-ups.
+    fn two_shards() -> (Node, Node) {
+        let (changes, _) = mpsc::unbounded_channel();
+        let node = Node {
+            remote: Arc::new(RwLock::new(Remote::new("n1"))),
+            tokens: FlowTokens::new("secret", "n1"),
+            internal: addr("10.0.0.1:5060"),
+            nodes: vec![addr("10.0.0.2:5060")],
+            parked: Arc::default(),
+            pickups: Arc::default(),
+            changes,
+        };
+        let mut park = Update::Park(record::ParkEvent {
+            node: "n2".into(),
+            call_id: "parked-1@n2".into(),
+            addr: addr("10.0.0.2:5060"),
+            expires_at_ms: crate::clock::unix_ms() + 60_000,
+        });
+        node.apply_shared(&mut park, crate::clock::unix_ms());
+        (node.clone(), node)
+    }
+
+    #[test]
+    fn a_pick_up_relayed_by_one_shard_is_known_to_the_others() {
+        let (mut shard0, mut shard1) = two_shards();
+        let now = Instant::now();
+        let phone = Peer {
+            transport: Transport::Udp,
+            remote: addr("192.0.2.7:5062"),
+            local: addr("10.0.0.1:5060"),
+            conn: None,
+        };
+        let holder = addr("10.0.0.2:5060");
+        // the INVITE/Replaces goes to the shard of the Call-ID it replaces
+        assert_eq!(
+            shard0.pickup_holder(now, "phone-9@x", Some("parked-1@n2;to-tag=a"), phone),
+            Some(holder)
+        );
+        // its ACK (keyed by the holder's To tag) may reach the other shard: relayed all the same
+        assert_eq!(
+            shard1.pickup_holder(now, "phone-9@x", None, phone),
+            Some(holder)
+        );
+        // and the holder's requests in that dialog find the phone on either shard
+        let from_holder = Peer {
+            remote: holder,
+            ..phone
+        };
+        assert_eq!(
+            shard1.pickup_phone(now, "phone-9@x", &from_holder),
+            Some(phone)
+        );
+        assert_eq!(
+            shard0.pickup_phone(now, "phone-9@x", &from_holder),
+            Some(phone)
+        );
+        // a Call-ID no shard relayed is nobody's
+        assert_eq!(shard1.pickup_holder(now, "other@x", None, phone), None);
+        // expired pick-ups go from every shard's view at once
+        shard0.purge(now + PICKUP_IDLE + Duration::from_secs(1), 0);
+        assert_eq!(shard1.pickup_phone(now, "phone-9@x", &from_holder), None);
+    }
 }

@@ -20,7 +20,7 @@ use super::Update;
 
 /// What a (re)subscription reads: every binding as `(login, key, value)`, every
 /// publication with its node, every parked call (this node's own left out).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) bindings: Vec<(String, String, String)>,
     pub(crate) publications: Vec<(String, Publication)>,

@@ -164,7 +164,10 @@ impl Dispatcher {
             }
         }
         let wall_ms = self.epoch.wall(now);
-        if let Some(node) = &mut self.cluster {
+        // the other nodes' state and the relayed pick-ups are shared by the shards: the first
+        // purges them
+        let first = self.siblings.as_ref().is_none_or(|s| s.index == 0);
+        if let (Some(node), true) = (&mut self.cluster, first) {
             node.purge(now, wall_ms);
         }
     }

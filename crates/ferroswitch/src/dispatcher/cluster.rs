@@ -64,23 +64,18 @@ impl Dispatcher {
         }
     }
 
-    /// A snapshot or a change from the other nodes.
-    pub(super) fn cluster_update(&mut self, now: Instant, update: Update) {
-        let Some(node) = &mut self.cluster else {
+    /// A snapshot or a change from the other nodes: with one shard its shared part (the other
+    /// nodes' bindings and parked calls) is applied here, with several the fan-out task did it
+    /// (`shards::fan_out_cluster`); then this shard's own part.
+    pub(super) fn cluster_update(&mut self, now: Instant, mut update: Update) {
+        let Some(node) = &self.cluster else {
             return;
         };
-        let now_ms = self.epoch.wall(now);
+        if self.siblings.is_none() {
+            node.apply_shared(&mut update, self.epoch.wall(now));
+        }
         match update {
             Update::Snapshot(snap) => {
-                let snap = *snap;
-                node.remote.replace(snap.bindings, now_ms);
-                tracing::debug!(
-                    bindings = node.remote.len(),
-                    "cluster: remote bindings replaced"
-                );
-                for p in snap.parks {
-                    node.parked.apply(p);
-                }
                 // the other nodes' publications: the presence core notifies only the
                 // watchers of the presentities whose state changed (none after a mere
                 // reconnection, the state a restarted node starts from)
@@ -91,30 +86,16 @@ impl Dispatcher {
                     .collect();
                 self.presence.remote(&mut self.tx, now, rows, &[]);
             }
-            Update::Park(ev) => {
-                tracing::debug!(call_id = %ev.call_id, node = %ev.node, parked = ev.expires_at_ms != 0, "cluster: parked call on another node");
-                node.parked.apply(ev);
-            }
+            Update::Park(_) | Update::Dead(_) => {}
             Update::Queue(ev) => {
                 tracing::debug!(login = %ev.login, node = %ev.node, clear = ev.clear, "cluster: another node's word on stored messages");
                 self.messaging.remote_queue(&ev.login, ev.clear);
-            }
-            Update::Dead(dead) => {
-                let (died, back) = node.remote.set_dead(dead);
-                for (n, bindings) in died {
-                    tracing::warn!(node = %n, bindings, "cluster: node's heartbeat expired, its bindings are treated as gone");
-                }
-                for n in back {
-                    tracing::info!(node = %n, "cluster: node's heartbeat is back");
-                }
             }
             Update::Presence(ev) => {
                 let (rows, gone) = ev.into_parts();
                 self.presence.remote(&mut self.tx, now, rows, &gone);
             }
             Update::Event(ev) => {
-                tracing::debug!(login = %ev.login, node = %ev.node, key = ?ev.key, upsert = ev.record.is_some(), all = ev.all, "cluster: change from another node");
-                node.remote.apply(&ev);
                 // a parked call (or a ghost) here waits for this login: the phone woke up on
                 // another node; the call stays here and forks to it through that node
                 if let (Some(record), Some(key)) = (&ev.record, &ev.key) {
