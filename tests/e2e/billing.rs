@@ -173,14 +173,7 @@ fn parallel_calls_on_two_shards_share_the_balance() {
     let gw = free_port();
     let site = billed_site(Site::with_calls("billing = true\n"), 10 * CENT, gw);
     let server = site.start_with(&["--shards", "2"]);
-    assert!(
-        server
-            .startup_log
-            .iter()
-            .any(|l| l.contains("SIP core in 2 shards")),
-        "billing no longer holds the server on one shard: {:#?}",
-        server.startup_log
-    );
+    server.assert_shards(2);
     let g = gateway(&site, gw, 2);
     // each caller's one call (SIPp's %u is 1) gets a Call-ID of the shard given
     let call_id_of = |shard: usize| {

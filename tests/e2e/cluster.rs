@@ -356,13 +356,7 @@ fn with_two_shards_calls_and_messages_cross_nodes_both_ways() {
     let nodes = nodes(&redis, 2, ACCOUNTS);
     let [n0, n1] = [&nodes[0], &nodes[1]].map(|node| {
         let mut n = node.site.start_with(&["--shards", "2"]);
-        assert!(
-            n.startup_log
-                .iter()
-                .any(|l| l.contains("SIP core in 2 shards")),
-            "{:#?}",
-            n.startup_log
-        );
+        n.assert_shards(2);
         wait_log(&mut n, "location snapshot read");
         n
     });

@@ -308,6 +308,16 @@ impl Server {
         assert!(status.success(), "kill -{signal} failed");
     }
 
+    /// Asserts that the server said at start it runs `n` core shards.
+    pub(crate) fn assert_shards(&self, n: usize) {
+        let line = format!("SIP core in {n} shards");
+        assert!(
+            self.startup_log.iter().any(|l| l.contains(&line)),
+            "{line:?} not in the start log: {:#?}",
+            self.startup_log
+        );
+    }
+
     /// Every log line the server writes within `secs` (and what it wrote since the last read).
     pub(crate) fn log_for(&self, secs: u64) -> Vec<String> {
         self.wait_log(secs, |_| false).unwrap_err()

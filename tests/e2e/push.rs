@@ -61,6 +61,24 @@ fn wait_metric(server: &crate::harness::Server, line: &str) -> String {
     }
 }
 
+/// alice calls bob from a thread of her own; joined, it gives her UA and the final answer.
+fn alice_calls_bob(
+    server: std::net::SocketAddr,
+) -> std::thread::JoinHandle<(Ua, sip_message::Message)> {
+    std::thread::spawn(move || {
+        let mut alice = Ua::new(server, "alice", "wonderland");
+        let ok = alice.request(
+            "INVITE",
+            &format!("sip:bob@{REALM}"),
+            &format!("sip:bob@{REALM}"),
+            "",
+            Some(("application/sdp", SDP.as_bytes())),
+            None,
+        );
+        (alice, ok)
+    })
+}
+
 pub(crate) fn json_field(body: &str, key: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(body).expect("JSON push body");
     v[key].as_str().unwrap_or_default().to_owned()
@@ -73,19 +91,7 @@ fn sleeping_phone_is_pushed_and_picks_the_call_up_with_replaces() {
     let server = site.start();
     let mut bob = sleeping_bob(server.udp);
 
-    let udp = server.udp;
-    let caller = std::thread::spawn(move || {
-        let mut alice = Ua::new(udp, "alice", "wonderland");
-        let ok = alice.request(
-            "INVITE",
-            &format!("sip:bob@{REALM}"),
-            &format!("sip:bob@{REALM}"),
-            "",
-            Some(("application/sdp", SDP.as_bytes())),
-            None,
-        );
-        (alice, ok)
-    });
+    let caller = alice_calls_bob(server.udp);
     let push = api.wait_for("/emc.ashx", 10).expect("incoming_call posted");
     assert_eq!(
         json_field(&push.body, "event"),
@@ -165,19 +171,7 @@ fn with_two_shards_the_cancel_of_a_pick_up_reaches_its_invite() {
     let site = site(&api);
     let server = site.start_with(&["--shards", "2"]);
     let mut bob = sleeping_bob(server.udp);
-    let udp = server.udp;
-    let caller = std::thread::spawn(move || {
-        let mut alice = Ua::new(udp, "alice", "wonderland");
-        let ok = alice.request(
-            "INVITE",
-            &format!("sip:bob@{REALM}"),
-            &format!("sip:bob@{REALM}"),
-            "",
-            Some(("application/sdp", SDP.as_bytes())),
-            None,
-        );
-        (alice, ok)
-    });
+    let caller = alice_calls_bob(server.udp);
     let push = api.wait_for("/emc.ashx", 10).expect("incoming_call posted");
     let replaces = json_field(&push.body, "replaces");
     let parked = replaces.split(';').next().unwrap().to_owned();

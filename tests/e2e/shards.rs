@@ -23,14 +23,7 @@ fn two_shards_share_the_port_and_connect_every_call() {
         site.add_account(&format!("bob{i}"), "builder");
     }
     let server = site.start_with(&["--shards", "2"]);
-    assert!(
-        server
-            .startup_log
-            .iter()
-            .any(|l| l.contains("SIP core in 2 shards")),
-        "{:#?}",
-        server.startup_log
-    );
+    server.assert_shards(2);
     assert_eq!(
         udp_sockets_on(server.pid(), server.udp.port()),
         2,

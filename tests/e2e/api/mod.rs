@@ -529,14 +529,7 @@ fn an_incoming_call_is_announced_and_answered_through_the_api() {
 fn with_two_shards_incoming_calls_are_announced_and_answered_through_the_api() {
     let site = site("");
     let server = site.start_with(&["--shards", "2"]);
-    assert!(
-        server
-            .startup_log
-            .iter()
-            .any(|l| l.contains("SIP core in 2 shards")),
-        "{:#?}",
-        server.startup_log
-    );
+    server.assert_shards(2);
     incoming_calls_are_answered_through_the_api(&site, &server, 4);
     server.stop();
 }
