@@ -197,11 +197,12 @@ fn parallel_calls_on_two_shards_share_the_balance() {
     want.sort_unstable();
     assert_eq!(ids, want, "the calls were placed on both shards");
     assert!(rows.iter().all(|c| c.hangup_by == "credit"), "{rows:?}");
-    // 10 s of talk for both at once: each about 5 s (the second answered a little later)
+    // 10 s of talk for both at once: each about 5 s (5 ± half the time between the two
+    // answers), never the 10 s one call alone would get
     for c in &rows {
         let talk = Duration::from_millis(c.duration_ms as u64);
         assert!(
-            (Duration::from_secs(4)..=Duration::from_secs(6)).contains(&talk),
+            (Duration::from_secs(2)..=Duration::from_secs(8)).contains(&talk),
             "{talk:?}: {rows:?}"
         );
     }
