@@ -95,8 +95,8 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// The other nodes' bindings (read-locked: never held across an `.await`, nor while the
-    /// lock of another table is taken).
+    /// The other nodes' bindings, read-locked. Never held across an `.await`; when both are
+    /// taken, this lock comes before the parked calls' (`pickup_holder`, `apply_shared`).
     pub(crate) fn remote(&self) -> RwLockReadGuard<'_, Remote> {
         self.remote.read().unwrap_or_else(PoisonError::into_inner)
     }
