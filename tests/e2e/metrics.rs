@@ -271,11 +271,14 @@ fn metrics_count_what_sipp_saw() {
     let seen = read_traces(&t.files);
     // 6 challenged REGISTERs (more only if SIPp retransmitted on a loaded machine)
     assert!(seen.requests_received["REGISTER"] >= 12.0, "{seen:#?}");
-    // every gauge and the 5-second upkeep has run: then compare everything
+    // every gauge and the 5-second upkeep has run: then compare everything. The gauges are
+    // set on the dispatcher's 1 s tick, so the last CDR can be written before the tick that
+    // sees its call gone: wait for that tick too
     let m = wait_scrape(&server, "gauges and upkeep", |m| {
         get(m, "ferroswitch_registered_users", &[]) == 6.0
             && get(m, "ferroswitch_uptime_seconds", &[]) > 0.0
             && get(m, "ferroswitch_db_rows_written_total", &[("table", "cdrs")]) == 4.0
+            && get(m, "ferroswitch_calls", &[]) == 0.0
     });
 
     // requests and responses, both directions, exactly as SIPp traced them
