@@ -216,6 +216,7 @@ impl Calls {
             callee,
             route,
             mode,
+            shard: self.shared.ids.shard(),
             fallbacks: match &decision {
                 Decision::Fork { .. } => rules.fallbacks,
                 _ => Default::default(),

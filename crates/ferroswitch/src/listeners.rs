@@ -73,6 +73,17 @@ pub(crate) async fn bind_all(config: &Config, shards: usize) -> anyhow::Result<B
                         crate::transport::bind_udp(local, true).map_err(fail)?,
                     ));
                 }
+                // the kernel reads our tokens off most of a call's datagrams and gives them
+                // to their shard's socket; without the program it hashes the 4-tuple alone
+                match crate::transport::steer_udp(&socket, shards) {
+                    Ok(true) => {
+                        tracing::debug!(%local, shards, "udp datagrams steered to their shard")
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(%local, "udp datagrams not steered to their core shard (SO_ATTACH_REUSEPORT_CBPF: {e}): each shard hands a stranger to its owner, which costs CPU")
+                    }
+                }
                 bound.udp.push(BoundUdp {
                     socket: Arc::new(socket),
                     more,

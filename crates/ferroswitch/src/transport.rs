@@ -300,6 +300,47 @@ pub(crate) fn bind_udp(addr: SocketAddr, shared: bool) -> std::io::Result<UdpSoc
     UdpSocket::from_std(s.into())
 }
 
+/// Gives the `SO_REUSEPORT` group of `socket` (socket `i` of the group bound by shard `i`) the
+/// steering program of `count` shards (`sip_message::steer`): the kernel then puts a datagram
+/// it can place on its owner's socket instead of the one its 4-tuple hashes to. `Ok(false)`
+/// with one shard (no group).
+///
+/// The one `unsafe` block of the server: no safe wrapper (socket2, nix) has this option.
+#[allow(unsafe_code)]
+pub(crate) fn steer_udp(socket: &UdpSocket, count: usize) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let Some(prog) = sip_message::steer::program(count) else {
+        return Ok(false);
+    };
+    let mut filter: Vec<libc::sock_filter> = prog
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(filter.len()).map_err(|_| std::io::ErrorKind::InvalidInput)?,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: `fprog` points at `filter`, alive for the call; the kernel copies the program.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_REUSEPORT_CBPF,
+            std::ptr::addr_of!(fprog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(true)
+}
+
 /// Registers a bound UDP socket for sending; the dispatcher reads it (see
 /// [`crate::dispatcher::Dispatcher::run`]).
 pub(crate) fn add_udp(
@@ -950,5 +991,82 @@ mod tests {
             Sent::NoFlow
         );
         assert!(rx2.try_recv().is_err());
+    }
+}
+
+/// The kernel runs the steering program as `sip_message::steer::run` does: real sockets.
+#[cfg(test)]
+mod steering_tests {
+    use std::time::Duration;
+
+    use sip_message::{steer, Ids};
+
+    use super::*;
+
+    /// `count` sockets of one `SO_REUSEPORT` group on a free port of 127.0.0.1, steered or not.
+    fn group(count: usize, steered: bool) -> Vec<UdpSocket> {
+        let first = bind_udp("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let local = first.local_addr().unwrap();
+        drop(first);
+        let socks: Vec<_> = (0..count).map(|_| bind_udp(local, true).unwrap()).collect();
+        if steered {
+            assert!(steer_udp(&socks[0], count).unwrap());
+        }
+        socks
+    }
+
+    /// Datagrams each of whose owner the program can read, sent from 40 source ports; returns
+    /// how many reached the socket of their owner, and how many arrived in all.
+    async fn send_owned(socks: &[UdpSocket], count: usize) -> (usize, usize) {
+        let to = socks[0].local_addr().unwrap();
+        let mut sent = Vec::new();
+        for k in 0..40usize {
+            let shard = k % count;
+            let mut ids = Ids::for_shard(k as u64, shard, count);
+            let msg = if k % 2 == 0 {
+                format!("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP {to};branch={};rport=5060\r\nFrom: <sip:alice@example.com>;tag=1928301774\r\nTo: <sip:bob@example.com>;tag=a6c85cf\r\nCall-ID: a84b4c76e66710@pc33.example.com\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", ids.branch())
+            } else {
+                format!("BYE sip:alice@{to};shard={shard} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bKk{k}\r\nFrom: <sip:bob@example.com>;tag=a6c85cf\r\nTo: <sip:alice@example.com>;tag={}\r\nCall-ID: a84b4c76e66710@pc33.example.com\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", 40000 + k, ids.tag())
+            };
+            let prog = steer::program(count).unwrap();
+            assert_eq!(steer::steered(&prog, msg.as_bytes(), count), Some(shard));
+            let from = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            from.send_to(msg.as_bytes(), to).await.unwrap();
+            sent.push((msg, shard));
+        }
+        let (mut on_owner, mut arrived) = (0, 0);
+        let mut buf = vec![0u8; 2048];
+        for (i, s) in socks.iter().enumerate() {
+            while let Ok(Ok((n, _))) =
+                tokio::time::timeout(Duration::from_millis(300), s.recv_from(&mut buf)).await
+            {
+                arrived += 1;
+                let got = &buf[..n];
+                let (_, owner) = sent.iter().find(|(m, _)| m.as_bytes() == got).unwrap();
+                on_owner += usize::from(*owner == i);
+            }
+        }
+        (on_owner, arrived)
+    }
+
+    #[tokio::test]
+    async fn the_kernel_gives_each_datagram_to_the_socket_of_the_shard_the_program_names() {
+        for count in [2, 3] {
+            let (on_owner, arrived) = send_owned(&group(count, true), count).await;
+            assert_eq!((on_owner, arrived), (40, 40), "{count} shards");
+            // without it the 4-tuple hash puts some elsewhere (all 40 by chance: < 1e-7)
+            let (on_owner, arrived) = send_owned(&group(count, false), count).await;
+            assert_eq!(arrived, 40);
+            assert!(
+                on_owner < 40,
+                "{count} shards, no program: {on_owner} on their owner"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn one_shard_gets_no_program() {
+        let s = bind_udp("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        assert!(!steer_udp(&s, 1).unwrap());
     }
 }

@@ -72,6 +72,11 @@ impl Ids {
         self.shards
     }
 
+    /// This generator's shard, `None` without shards.
+    pub fn shard(&self) -> Option<usize> {
+        (self.shards > 1).then_some(self.shard)
+    }
+
     /// The next token of this shape, of this generator's shard (one draw: the shard is in
     /// its last digits, [`crate::shard::place`]).
     fn owned(&mut self, prefix: &str, suffix: &str) -> Token {

@@ -30,6 +30,7 @@ mod peer;
 mod print;
 mod sanity;
 pub mod shard;
+pub mod steer;
 mod tag;
 mod uri;
 

@@ -203,9 +203,12 @@ impl Call {
             Some(&self.a_tag),
             Some(self.a_peer.remote),
         );
-        rb.header("Contact", contact(&self.callee_user(), &self.a_peer))
-            .header("Allow", ALLOW)
-            .server();
+        rb.header(
+            "Contact",
+            contact(&self.callee_user(), &self.a_peer, self.shard),
+        )
+        .header("Allow", ALLOW)
+        .server();
         // the extensions' part of the answer (`prack.rs`, `session_timer.rs`)
         self.prack_answered(n);
         let ct = resp.content_type().unwrap_or("application/sdp");

@@ -397,7 +397,7 @@ impl Call {
         b.header("To", format_args!("<{to_uri}>"))
             .header("Call-ID", call_id)
             .header("CSeq", "1 INVITE")
-            .header("Contact", contact(&from_user, &peer))
+            .header("Contact", contact(&from_user, &peer, self.shard))
             .header("Allow", ALLOW)
             .user_agent();
         self.session_invite_headers(&ctx.cfg, &mut b);
@@ -491,7 +491,10 @@ impl Call {
                 Some(&self.a_tag),
                 Some(self.a_peer.remote),
             );
-            rb.header("Contact", contact(&self.callee_user(), &self.a_peer));
+            rb.header(
+                "Contact",
+                contact(&self.callee_user(), &self.a_peer, self.shard),
+            );
             rb.header("Allow", ALLOW);
             let ct = resp.content_type().unwrap_or("application/sdp");
             let body = body.as_deref().map(|b| (ct, b));

@@ -144,6 +144,8 @@ pub(crate) struct Setup {
     pub(crate) callee: String,
     pub(crate) route: &'static str,
     pub(crate) mode: MediaMode,
+    /// The core shard that owns the call, `None` without shards (our Contacts name it).
+    pub(crate) shard: Option<usize>,
     /// What the answering rules do on busy, no answer, unreachable.
     pub(crate) fallbacks: crate::answering::Fallbacks,
     /// An `always ring:N` rule: the no-answer time of this call.
@@ -172,6 +174,8 @@ pub(crate) struct Call {
     /// Route label for the CDR.
     pub(crate) route: &'static str,
     pub(crate) mode: MediaMode,
+    /// The core shard that owns the call, `None` without shards (our Contacts name it).
+    pub(crate) shard: Option<usize>,
 
     // ----- A-leg (ours as UAS) -----------------------------------------------------------
     pub(crate) a_key: ServerKey,
@@ -256,6 +260,7 @@ impl Call {
             callee: s.callee,
             route: s.route,
             mode: s.mode,
+            shard: s.shard,
             a_key: s.key,
             a_invite: s.invite,
             a_peer: s.from,
@@ -584,13 +589,30 @@ fn transport_param(t: Transport) -> &'static str {
     }
 }
 
-/// Our Contact as `user`, at the local address of `peer`'s flow.
-fn contact(user: &str, peer: &Peer) -> String {
+/// Our Contact as `user`, at the local address of `peer`'s flow; over UDP with several core
+/// shards, with the `shard` parameter that steers the peer's requests in the dialog to the
+/// shard that owns it (`sip_message::steer`).
+fn contact(user: &str, peer: &Peer, shard: Option<usize>) -> String {
     format!(
-        "<sip:{user}@{}{}>",
+        "<sip:{user}@{}{}{}>",
         peer.local,
-        transport_param(peer.transport)
+        transport_param(peer.transport),
+        ShardParam(shard, peer.transport)
     )
+}
+
+/// `;shard=N` of [`contact`], for UDP with several shards; nothing otherwise.
+pub(crate) struct ShardParam(pub(crate) Option<usize>, pub(crate) Transport);
+
+impl std::fmt::Display for ShardParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardParam(Some(n), Transport::Udp) => {
+                write!(f, ";{}={n}", sip_message::steer::CONTACT_PARAM)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 fn is_sdp(msg: &Message) -> bool {

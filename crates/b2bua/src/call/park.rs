@@ -143,7 +143,10 @@ impl Call {
                     Some(&self.a_tag),
                     Some(self.a_peer.remote),
                 );
-                rb.header("Contact", contact(&self.callee_user(), &self.a_peer));
+                rb.header(
+                    "Contact",
+                    contact(&self.callee_user(), &self.a_peer, self.shard),
+                );
                 rb.header("Allow", ALLOW);
                 out.respond(&self.a_key, rb.finish());
             }
@@ -401,7 +404,7 @@ impl Call {
                 self.pickup.as_ref().map_or(self.a_peer, |p| p.2),
             ),
         };
-        rb.header("Contact", contact(&user, &peer))
+        rb.header("Contact", contact(&user, &peer, self.shard))
             .header("Allow", ALLOW)
             .server();
         let bytes = match body {

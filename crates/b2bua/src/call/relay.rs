@@ -149,9 +149,10 @@ impl Call {
             b.header(
                 "Contact",
                 format_args!(
-                    "<sip:{contact_user}@{}{}>",
+                    "<sip:{contact_user}@{}{}{}>",
                     o.from.local,
-                    transport_param(o.from.transport)
+                    transport_param(o.from.transport),
+                    super::ShardParam(self.shard, o.from.transport)
                 ),
             );
         }
@@ -267,11 +268,12 @@ impl Call {
         let branch = ctx.ids.branch();
         let other = side.other();
         let contact_user = self.contact_user(other);
+        let shard = self.shard;
         let Some(d) = self.dialog_mut(other) else {
             return Err(481);
         };
         let peer = d.peer;
-        let contact = contact(&contact_user, &peer);
+        let contact = contact(&contact_user, &peer, shard);
         let mut b = d.request(m, &branch, Some(&contact));
         if matches!(m, Method::Invite | Method::Update) {
             self.session_cross_headers(ctx, other, &mut b);

@@ -396,11 +396,12 @@ impl Call {
         };
         let branch = ctx.ids.branch();
         let user = self.contact_user(side);
+        let shard = self.shard;
         let Some(d) = self.dialog_mut(side) else {
             return;
         };
         let peer = d.peer;
-        let mut b = d.request(&method, &branch, Some(&contact(&user, &peer)));
+        let mut b = d.request(&method, &branch, Some(&contact(&user, &peer, shard)));
         b.header("Session-Expires", format_args!("{interval};refresher=uac"))
             .header("Min-SE", secs(ctx.cfg.min_se))
             .header("Supported", "timer")

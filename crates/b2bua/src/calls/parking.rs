@@ -172,13 +172,14 @@ impl Calls {
     /// The INVITE at once CANCELled that a late pushed device gets (see [`Ghost`]).
     fn ghost_call(&mut self, now: Instant, g: Ghost, target: &Target, out: &mut dyn Outbox) {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id += self.id_step;
         tracing::info!(call = id, login = %target.login, "pushed device registered after its call ended: INVITE + CANCEL");
         let setup = Setup {
             key: g.a_key,
             invite: g.a_invite,
             from: target.peer,
             a_tag: self.shared.ids.tag().into(),
+            shard: self.shared.ids.shard(),
             max_forwards: 70,
             caller: g.caller,
             dialed: String::new(),

@@ -9,4 +9,5 @@ mod net;
 mod push;
 mod routing;
 mod shutdown;
+mod steering;
 mod webrtc;
