@@ -63,6 +63,9 @@ pub struct Config {
     /// How many core shards process SIP (docs/architecture.md "Core shards"): `None` is one per
     /// core of the machine. 1 to 256.
     pub shards: Option<usize>,
+    /// With several shards, give each UDP listener's socket group the kernel program that puts
+    /// a datagram on its owner's socket (`sip_message::steer`); default on.
+    pub udp_steering: bool,
     /// How gateways' DNS names are resolved (RFC 3263).
     pub dns: DnsSettings,
     /// Credentials and TLS trust per gateway (carrier trunks), by gateway name.
@@ -104,6 +107,7 @@ impl Default for Config {
             trusted_peers: Vec::new(),
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
             shards: None,
+            udp_steering: true,
             dns: DnsSettings::default(),
             trunks: Vec::new(),
             voicemail: crate::voicemail::VoicemailSettings::default(),

@@ -34,6 +34,7 @@ struct RawConfig {
     /// Seconds.
     shutdown_timeout: Option<Spanned<u32>>,
     shards: Option<Spanned<u32>>,
+    udp_steering: Option<Spanned<bool>>,
     #[serde(default)]
     trusted_peers: Vec<IpAddr>,
     #[serde(default)]
@@ -307,6 +308,9 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     }
     if let Some(n) = at.take_opt(raw.shards, Field::Shards, "shards") {
         config.shards = Some(n as usize);
+    }
+    if let Some(on) = at.take_opt(raw.udp_steering, Field::UdpSteering, "udp_steering") {
+        config.udp_steering = on;
     }
     config.trusted_peers = raw.trusted_peers;
 
@@ -899,6 +903,15 @@ mod tests {
         assert_eq!(c.shards, Some(2));
         let e = err(&format!("shards = 0\n{MINIMAL}"));
         assert!(e.starts_with("t.toml:1: shards: "), "{e}");
+        assert!(c.udp_steering, "on by default");
+        let c = parse(
+            &format!("udp_steering = false\n{MINIMAL}"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert!(!c.udp_steering);
+        let e = err(&format!("udp_steering = 1\n{MINIMAL}"));
+        assert!(e.starts_with("t.toml:1: udp_steering"), "{e}");
     }
 
     #[test]

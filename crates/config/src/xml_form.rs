@@ -539,7 +539,11 @@ impl<'d, 'input> Reader<'d, 'input> {
 
     fn node(&mut self, node: Node<'d, 'input>) -> Result<(), ConfigError> {
         self.refuse_attributes(node, "node", &[])?;
-        let params = self.params(node, "node".into(), &["id", "shutdown-timeout", "shards"])?;
+        let params = self.params(
+            node,
+            "node".into(),
+            &["id", "shutdown-timeout", "shards", "udp-steering"],
+        )?;
         if let Some(id) = self.value(&params, "id", Some(Field::NodeId))? {
             self.config.node_id = id;
         }
@@ -550,6 +554,9 @@ impl<'d, 'input> Reader<'d, 'input> {
         }
         if let Some(n) = self.value::<u32>(&params, "shards", Some(Field::Shards))? {
             self.config.shards = Some(n as usize);
+        }
+        if let Some(on) = self.value::<bool>(&params, "udp-steering", Some(Field::UdpSteering))? {
+            self.config.udp_steering = on;
         }
         Ok(())
     }

@@ -75,7 +75,8 @@ pub(crate) async fn bind_all(config: &Config, shards: usize) -> anyhow::Result<B
                 }
                 // the kernel reads our tokens off most of a call's datagrams and gives them
                 // to their shard's socket; without the program it hashes the 4-tuple alone
-                match crate::transport::steer_udp(&socket, shards) {
+                let steer = if config.udp_steering { shards } else { 1 };
+                match crate::transport::steer_udp(&socket, steer) {
                     Ok(true) => {
                         tracing::debug!(%local, shards, "udp datagrams steered to their shard")
                     }

@@ -263,6 +263,9 @@ pub(crate) fn diff(running: &Config, new: &Config) -> ReloadReport {
     if new.shards.is_some() && new.shards != running.shards {
         report.needs_restart.push("shards".to_owned());
     }
+    if new.udp_steering != running.udp_steering {
+        report.needs_restart.push("udp_steering".to_owned());
+    }
     report
 }
 
@@ -610,6 +613,8 @@ mod tests {
         assert!(diff(&running, &a).needs_restart.is_empty());
         let four = config("shards = 4", "");
         assert_eq!(diff(&running, &four).needs_restart, ["shards"]);
+        let unsteered = config("udp_steering = false", "");
+        assert_eq!(diff(&running, &unsteered).needs_restart, ["udp_steering"]);
     }
 
     #[test]

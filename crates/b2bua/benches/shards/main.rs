@@ -19,11 +19,14 @@
 //! Each shard owns a `TransactionLayer`, a `Registrar` (one location table and one nonce keeper
 //! for all, `Registrar::share`) and a `Calls`, all `set_shard(i, n)`, and an inbox (its
 //! socket's receive queue and its hand-off channel in one: a queue under a lock, a wake-up when
-//! the shard sleeps on it). The "kernel" puts a phone's datagrams in the inbox of the shard its
-//! address hashes to (as `SO_REUSEPORT` hashes the 4-tuple), not its owner's: with 2 shards
-//! about half the messages are parsed and checked on the wrong shard and handed to their owner
-//! ([`sip_message::shard::owner`]) through the owner's inbox, once, one push per message as the
-//! server's `NetTx::hand`, not parsed again. The shard loop is the dispatcher's: up to 64
+//! the shard sleeps on it). The "kernel" puts a phone's datagram in the inbox of the shard the
+//! server's steering program names (`sip_message::steer`, run by its interpreter: responses by
+//! our Via branch, the caller's ACK and BYE by our Contact's `shard` parameter), else of the
+//! shard its address hashes to (as `SO_REUSEPORT` hashes the 4-tuple), not its owner's: with 2
+//! shards about half of those (a call's INVITE, every REGISTER) are parsed and checked on the
+//! wrong shard and handed to their owner ([`sip_message::shard::owner`]) through the owner's
+//! inbox, once, one push per message as the server's `NetTx::hand`, not parsed again. `STEER=0`
+//! leaves every datagram to the hash (the server before the program). The shard loop is the dispatcher's: up to 64
 //! inputs at one `now`, `handle_message`, events to the registrar or the call table, transmits
 //! out, then due timers.
 //!
@@ -410,6 +413,14 @@ fn main() {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2]);
     println!("load average before: {}", loadavg());
+    println!(
+        "kernel steering program: {}",
+        if phones::steering(2).is_some() {
+            "on"
+        } else {
+            "off (STEER=0)"
+        }
+    );
     println!("| run | op | shards | ops | wall s | ops/s | CPU µs/op | of which phones | ops/CPU s | ops/CPU s without phones | handoffs/op | sleeps/op |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();

@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use registrar::{Account, Register, Registrar};
 use sip_message::digest::{self, Algorithm, ResponseParams};
+use sip_message::steer::Insn;
 use sip_message::{Challenge, HeaderName, Message, MessageBuilder, Method, Peer, Transport};
 
 pub(crate) const SERVER: ([u8; 4], u16) = ([192, 0, 2, 1], 5060);
@@ -38,9 +39,27 @@ pub(crate) fn peer(remote: SocketAddr) -> Peer {
     }
 }
 
-/// The shard whose socket the kernel gives a datagram from `remote` (a hash of the 4-tuple,
-/// unrelated to the message's owner).
-pub(crate) fn kernel_shard(remote: SocketAddr, count: usize) -> usize {
+/// The server's steering program for `count` shards (`sip_message::steer`), as the kernel runs
+/// it on the listener's socket group; `None` with one shard or `STEER=0` (the kernel's hash
+/// alone, as before the program).
+pub(crate) fn steering(count: usize) -> Option<Vec<Insn>> {
+    if std::env::var("STEER").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    sip_message::steer::program(count)
+}
+
+/// The shard whose socket the kernel gives `data` from `remote`: the one the steering program
+/// names, else a hash of the 4-tuple (unrelated to the message's owner).
+pub(crate) fn kernel_shard(
+    steer: Option<&[Insn]>,
+    remote: SocketAddr,
+    data: &[u8],
+    count: usize,
+) -> usize {
+    if let Some(s) = steer.and_then(|p| sip_message::steer::steered(p, data, count)) {
+        return s;
+    }
     let SocketAddr::V4(a) = remote else { return 0 };
     let mut x = (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port());
     // splitmix64's finaliser
@@ -111,6 +130,7 @@ impl Inbox {
 /// counters shared by the threads per op would cost the shards a cache line passed between
 /// the cores for every call, which is the bench's own cost, not the server's.
 pub(crate) struct Sends {
+    steer: Option<Vec<Insn>>,
     queued: Vec<Vec<Item>>,
     done: u64,
     register_ok: u64,
@@ -122,6 +142,7 @@ pub(crate) struct Sends {
 impl Sends {
     pub(crate) fn new(count: usize) -> Self {
         Self {
+            steer: steering(count),
             queued: (0..count).map(|_| Vec::new()).collect(),
             done: 0,
             register_ok: 0,
@@ -132,7 +153,7 @@ impl Sends {
     }
 
     fn send(&mut self, remote: SocketAddr, data: Bytes) {
-        let to = kernel_shard(remote, self.queued.len());
+        let to = kernel_shard(self.steer.as_deref(), remote, &data, self.queued.len());
         self.queued[to].push(Item::Datagram(data, peer(remote)));
     }
 
@@ -219,7 +240,8 @@ impl World {
 
     /// A phone at `remote` sends `data` now: into the inbox of the shard the kernel picks.
     pub(crate) fn send_now(&self, remote: SocketAddr, data: Bytes) {
-        let to = kernel_shard(remote, self.inboxes.len());
+        // a first REGISTER or INVITE: nothing of ours in it to steer by
+        let to = kernel_shard(None, remote, &data, self.inboxes.len());
         self.inboxes[to].push(Item::Datagram(data, peer(remote)));
     }
 

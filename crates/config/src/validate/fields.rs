@@ -30,6 +30,7 @@ pub(crate) enum Field {
     NodeId,
     ShutdownTimeout,
     Shards,
+    UdpSteering,
     /// The listener list as a whole (where to report "no listener").
     Listeners,
     /// The address of `Config::listeners[i]`, as the format layer built the list.
@@ -110,6 +111,7 @@ impl Field {
             Self::NodeId => "node_id".into(),
             Self::ShutdownTimeout => "shutdown_timeout".into(),
             Self::Shards => "shards".into(),
+            Self::UdpSteering => "udp_steering".into(),
             Self::Listeners => "listener".into(),
             Self::ListenerAddr(i) => format!("listener[{i}].address"),
             Self::ListenerTransport(i) => format!("listener[{i}].transport"),
