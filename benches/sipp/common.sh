@@ -24,6 +24,8 @@ cleanup() {
 # FERRO_BIN=path runs that binary instead (e.g. an older build, for a before/after figure).
 # LOG_LEVEL=info logs as a production server does (one line per REGISTER, call and MESSAGE);
 # the default logs only warnings and the start lines.
+# UDP_STEERING=false runs the shards without the kernel steering program (the 4-tuple hash alone,
+# as before it); unset, the key is not written (builds from before it refuse it).
 load_setup() {
   if [ -n "${FERRO_BIN:-}" ]; then
     BIN="$FERRO_BIN"
@@ -35,6 +37,7 @@ load_setup() {
   WORK=$(mktemp -d "/tmp/$1.XXXXXX")
   trap cleanup EXIT
   cat > "$WORK/ferroswitch.toml" <<CFG
+${UDP_STEERING:+udp_steering = $UDP_STEERING}
 [[listener]]
 transport = "$SIP_TRANSPORT"
 address = "127.0.0.1:0"

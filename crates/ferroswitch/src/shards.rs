@@ -136,22 +136,29 @@ impl NetTx {
     /// Hands a datagram this shard read, unparsed, to shard `to`; dropped (like any datagram)
     /// when that shard's queue is full.
     pub(crate) fn hand_datagram(&self, to: usize, datagram: Datagram) -> bool {
-        handed(to, false, self.datagrams[to].try_send(datagram))
+        let response = datagram.data.starts_with(b"SIP/");
+        handed(to, false, response, self.datagrams[to].try_send(datagram))
     }
 
     /// Hands a datagram that this shard read and parsed to shard `to` (the raw scan was not
     /// sure of its owner); dropped (like any datagram) when that shard's queue is full.
     pub(crate) fn hand(&self, to: usize, inbound: Inbound) -> bool {
-        handed(to, true, self.shards[to].try_send(inbound))
+        let response = !inbound.msg.is_request();
+        handed(to, true, response, self.shards[to].try_send(inbound))
     }
 }
 
-/// Counts a hand-off to shard `to` (of a `parsed` message or not), or the datagram dropped for a
-/// full queue.
-fn handed<T>(to: usize, parsed: bool, sent: Result<(), mpsc::error::TrySendError<T>>) -> bool {
+/// Counts a hand-off to shard `to` (of a `parsed` message or not, a `response` or not), or the
+/// datagram dropped for a full queue.
+fn handed<T>(
+    to: usize,
+    parsed: bool,
+    response: bool,
+    sent: Result<(), mpsc::error::TrySendError<T>>,
+) -> bool {
     match sent {
         Ok(()) => {
-            crate::metrics::sip::handed_off(parsed);
+            crate::metrics::sip::handed_off(parsed, response);
             true
         }
         Err(e) => {

@@ -104,8 +104,10 @@ static RESPONSES_OUT: Handles<N_RESPONSES> = Handles::new(|i| {
 static DROPPED: Handles<3> = Handles::new(
     |i| metrics::counter!(super::DROPPED, "reason" => ["unparsable", "malformed", "shard_busy"][i]),
 );
-static HANDOFFS: Handles<2> =
-    Handles::new(|i| metrics::counter!(super::SHARD_HANDOFFS, "parsed" => ["no", "yes"][i]));
+static HANDOFFS: Handles<4> = Handles::new(|i| {
+    metrics::counter!(super::SHARD_HANDOFFS,
+        "parsed" => ["no", "yes"][i / 2], "message" => ["request", "response"][i % 2])
+});
 
 /// A message that passed parse and sanity at the edge.
 pub(crate) fn received(msg: &Message) {
@@ -127,9 +129,12 @@ pub(crate) fn unparsable() {
 }
 
 /// A datagram handed to its owner shard (`shards.rs`): unparsed (its owner read from its raw
-/// bytes), or `parsed` (the raw scan was not sure).
-pub(crate) fn handed_off(parsed: bool) {
-    HANDOFFS.get(usize::from(parsed)).increment(1);
+/// bytes), or `parsed` (the raw scan was not sure); a request or a `response` (with the
+/// kernel's steering program few responses are: `sip_message::steer`).
+pub(crate) fn handed_off(parsed: bool, response: bool) {
+    HANDOFFS
+        .get(usize::from(parsed) * 2 + usize::from(response))
+        .increment(1);
 }
 
 /// A datagram for a shard whose queue was full, dropped.
