@@ -366,6 +366,98 @@ pub fn program(count: usize) -> Option<Vec<Insn>> {
     Some(a.finish())
 }
 
+/// What [`program`] computes, in plain code: the shard it names for `datagram` among `count`,
+/// `None` where it returns [`NOT_STEERED`] (or a load past the end would end it). The kernel
+/// compiles the program to machine code; the in-process bench steers with this instead of the
+/// much slower [`run`], and a test checks the two agree on every message they are given.
+pub fn native(datagram: &[u8], count: usize) -> Option<usize> {
+    if !(2..100_000).contains(&count) {
+        return None;
+    }
+    let d = datagram;
+    let len = d.len() as u32;
+    if len < REQUEST_MIN.min(RESPONSE_MIN) {
+        return None;
+    }
+    let at = |i: u32| d.get(i as usize).copied();
+    let has = |i: u32, s: &[u8]| d.get(i as usize..i as usize + s.len()) == Some(s);
+    // the first `byte` at `from..to`, `None` at `stop` first
+    let scan = |from: u32, to: u32, byte: u8, stop: u8| -> Option<u32> {
+        for i in from..to {
+            match at(i)? {
+                b if b == byte => return Some(i),
+                b if b == stop => return None,
+                _ => {}
+            }
+        }
+        None
+    };
+    if d.starts_with(b"SIP/") {
+        if len < RESPONSE_MIN {
+            return None;
+        }
+        let nl = (12..STATUS_LINE_MAX).find(|&p| d[p as usize] == b'\n')?;
+        let mut x = nl + 1;
+        if has(x, b"Via:") {
+            x += 4;
+        } else if has(x, b"v:") {
+            x += 2;
+        } else {
+            return None;
+        }
+        if !has(x, b" SIP/2.0/UDP ") {
+            return None;
+        }
+        let semi = scan(x + 13, x + 13 + VIA_SENT_MAX, b';', b',')?;
+        if !has(semi, BRANCH_PREFIX) {
+            return None;
+        }
+        let digits = semi + BRANCH_PREFIX.len() as u32;
+        let mut value = 0u32;
+        for i in 0..TOKEN_DIGITS {
+            let n = match at(digits + i)? {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            if i >= TOKEN_DIGITS - 8 {
+                value = value << 4 | u32::from(n);
+            }
+        }
+        let end = digits + TOKEN_DIGITS;
+        let ends = match at(end)? {
+            b';' | b'\n' | b',' | b' ' | b'\t' => true,
+            b'\r' => at(end + 1)? == b'\n',
+            _ => false,
+        };
+        return ends.then(|| (value % count as u32) as usize);
+    }
+    if len < REQUEST_MIN {
+        return None;
+    }
+    let space = (3..=9).find(|&p| d[p as usize] == b' ')?;
+    if !has(space + 1, b"sip:") {
+        return None;
+    }
+    let semi = scan(space + 5, space + 5 + RURI_MAX, b';', b' ')?;
+    if !has(semi + 1, CONTACT_PARAM.as_bytes())
+        || at(semi + 1 + CONTACT_PARAM.len() as u32)? != b'='
+    {
+        return None;
+    }
+    let first = semi + 2 + CONTACT_PARAM.len() as u32;
+    let mut value = 0u32;
+    for i in 0..=SHARD_DIGITS {
+        match at(first + i)? {
+            c @ b'0'..=b'9' if i < SHARD_DIGITS => value = value * 10 + u32::from(c - b'0'),
+            b'0'..=b'9' => return None,
+            _ if i == 0 => return None,
+            _ => break,
+        }
+    }
+    ((value as usize) < count).then_some(value as usize)
+}
+
 /// Looks for `byte` at `X + from .. X + to`, jumping to `found` with X at it, or to `fail` at
 /// `stop` or when not found.
 fn scan(a: &mut Asm, from: u32, to: u32, byte: u8, stop: Option<u8>, found: Label, fail: Label) {

@@ -20,7 +20,7 @@
 //! for all, `Registrar::share`) and a `Calls`, all `set_shard(i, n)`, and an inbox (its
 //! socket's receive queue and its hand-off channel in one: a queue under a lock, a wake-up when
 //! the shard sleeps on it). The "kernel" puts a phone's datagram in the inbox of the shard the
-//! server's steering program names (`sip_message::steer`, run by its interpreter: responses by
+//! server's steering program names (`sip_message::steer`, computed by its plain-code twin: responses by
 //! our Via branch, the caller's ACK and BYE by our Contact's `shard` parameter), else of the
 //! shard its address hashes to (as `SO_REUSEPORT` hashes the 4-tuple), not its owner's: with 2
 //! shards about half of those (a call's INVITE, every REGISTER) are parsed and checked on the
@@ -415,7 +415,7 @@ fn main() {
     println!("load average before: {}", loadavg());
     println!(
         "kernel steering program: {}",
-        if phones::steering(2).is_some() {
+        if phones::steering(2) {
             "on"
         } else {
             "off (STEER=0)"

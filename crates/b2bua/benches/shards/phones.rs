@@ -11,7 +11,6 @@ use std::time::Instant;
 use bytes::Bytes;
 use registrar::{Account, Register, Registrar};
 use sip_message::digest::{self, Algorithm, ResponseParams};
-use sip_message::steer::Insn;
 use sip_message::{Challenge, HeaderName, Message, MessageBuilder, Method, Peer, Transport};
 
 pub(crate) const SERVER: ([u8; 4], u16) = ([192, 0, 2, 1], 5060);
@@ -39,25 +38,22 @@ pub(crate) fn peer(remote: SocketAddr) -> Peer {
     }
 }
 
-/// The server's steering program for `count` shards (`sip_message::steer`), as the kernel runs
-/// it on the listener's socket group; `None` with one shard or `STEER=0` (the kernel's hash
-/// alone, as before the program).
-pub(crate) fn steering(count: usize) -> Option<Vec<Insn>> {
-    if std::env::var("STEER").is_ok_and(|v| v == "0") {
-        return None;
-    }
-    sip_message::steer::program(count)
+/// Whether the kernel runs the server's steering program (`sip_message::steer`) on the
+/// listener's socket group of `count` shards: not with one shard, nor with `STEER=0` (the
+/// kernel's hash alone, as before the program).
+pub(crate) fn steering(count: usize) -> bool {
+    count > 1 && !std::env::var("STEER").is_ok_and(|v| v == "0")
 }
 
 /// The shard whose socket the kernel gives `data` from `remote`: the one the steering program
-/// names, else a hash of the 4-tuple (unrelated to the message's owner).
-pub(crate) fn kernel_shard(
-    steer: Option<&[Insn]>,
-    remote: SocketAddr,
-    data: &[u8],
-    count: usize,
-) -> usize {
-    if let Some(s) = steer.and_then(|p| sip_message::steer::steered(p, data, count)) {
+/// names (computed by its plain-code twin `steer::native`, as the kernel runs it compiled;
+/// the interpreter would cost the shard threads ~1 µs a datagram that the kernel does not
+/// spend), else a hash of the 4-tuple (unrelated to the message's owner).
+pub(crate) fn kernel_shard(steer: bool, remote: SocketAddr, data: &[u8], count: usize) -> usize {
+    if let Some(s) = steer
+        .then(|| sip_message::steer::native(data, count))
+        .flatten()
+    {
         return s;
     }
     let SocketAddr::V4(a) = remote else { return 0 };
@@ -81,7 +77,11 @@ pub(crate) enum Item {
 /// A shard's inbox: a queue under a lock, and a wake-up only when the shard sleeps on it (a
 /// socket's receive queue and epoll, or the server's hand-off channel and its task's waker).
 /// The shard takes everything queued at once, as a `recvmmsg` would.
+///
+/// Two cache lines of its own: the shards' inboxes sit side by side in a `Vec`, and each is
+/// locked by its shard at every turn.
 #[derive(Default)]
+#[repr(align(128))]
 pub(crate) struct Inbox {
     state: Mutex<Queued>,
     ready: Condvar,
@@ -130,7 +130,7 @@ impl Inbox {
 /// counters shared by the threads per op would cost the shards a cache line passed between
 /// the cores for every call, which is the bench's own cost, not the server's.
 pub(crate) struct Sends {
-    steer: Option<Vec<Insn>>,
+    steer: bool,
     queued: Vec<Vec<Item>>,
     done: u64,
     register_ok: u64,
@@ -153,7 +153,7 @@ impl Sends {
     }
 
     fn send(&mut self, remote: SocketAddr, data: Bytes) {
-        let to = kernel_shard(self.steer.as_deref(), remote, &data, self.queued.len());
+        let to = kernel_shard(self.steer, remote, &data, self.queued.len());
         self.queued[to].push(Item::Datagram(data, peer(remote)));
     }
 
@@ -241,7 +241,7 @@ impl World {
     /// A phone at `remote` sends `data` now: into the inbox of the shard the kernel picks.
     pub(crate) fn send_now(&self, remote: SocketAddr, data: Bytes) {
         // a first REGISTER or INVITE: nothing of ours in it to steer by
-        let to = kernel_shard(None, remote, &data, self.inboxes.len());
+        let to = kernel_shard(false, remote, &data, self.inboxes.len());
         self.inboxes[to].push(Item::Datagram(data, peer(remote)));
     }
 

@@ -2,6 +2,15 @@ use super::*;
 use crate::shard;
 use crate::Ids;
 
+/// The shard count a program was made for (its one `mod` instruction, or the bound its request
+/// path checks the `shard` parameter against: both are `count`).
+fn count_of(prog: &[Insn]) -> usize {
+    prog.iter()
+        .find(|i| i.code == ALU | MOD | K)
+        .map(|i| i.k as usize)
+        .unwrap()
+}
+
 fn response(status: &str, via: &str) -> String {
     format!(
         "SIP/2.0 {status}\r\n{via}\r\nFrom: <sip:alice@example.com>;tag=9fxced76sl\r\nTo: <sip:bob@example.com>;tag=314159\r\nCall-ID: 3848276298220188511@atlanta.example.com\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
@@ -14,9 +23,17 @@ fn request(method: &str, ruri: &str, to_tag: &str) -> String {
     )
 }
 
-/// Every prefix of `msg` runs without a load past its end.
+/// Every prefix of `msg` runs without a load past its end, and [`native`] says what the
+/// program says of each.
 fn no_load_past_the_end(prog: &[Insn], msg: &str) {
+    let count = count_of(prog);
     for n in 0..=msg.len() {
+        let bytes = &msg.as_bytes()[..n];
+        assert_eq!(
+            native(bytes, count),
+            steered(prog, bytes, count),
+            "{n} bytes of {msg:?}"
+        );
         assert!(
             run_checked(prog, &msg.as_bytes()[..n]).is_some(),
             "a load past the end of {n} bytes of {msg:?}"
@@ -172,6 +189,7 @@ fn a_mutated_response_is_steered_where_the_shards_would_hand_it() {
             m[at] = alphabet[(next() % alphabet.len() as u64) as usize];
         }
         assert!(run_checked(&prog, &m).is_some());
+        assert_eq!(native(&m, count), steered(&prog, &m, count));
         match (steered(&prog, &m, count), shard::peek_owner(&m, count)) {
             (Some(s), Some(o)) => {
                 assert_eq!(s, o, "{}", String::from_utf8_lossy(&m));
@@ -184,4 +202,32 @@ fn a_mutated_response_is_steered_where_the_shards_would_hand_it() {
         agreed > 1_000 && left > 1_000,
         "{agreed} steered, {left} left"
     );
+}
+
+/// Mutated requests: the plain-code twin says what the program says.
+#[test]
+fn the_native_twin_agrees_with_the_program_on_mutated_requests() {
+    let count = 3;
+    let prog = program(count).unwrap();
+    let base = request("BYE", "sip:alice@192.0.2.1:5060;shard=2", "1234");
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let alphabet = b"0123456789sihpard;=@: \r\nSIPB";
+    let mut steered_n = 0;
+    for _ in 0..20_000 {
+        let mut m = base.clone().into_bytes();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() % 60) as usize;
+            m[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+        }
+        let want = steered(&prog, &m, count);
+        assert_eq!(native(&m, count), want, "{}", String::from_utf8_lossy(&m));
+        steered_n += usize::from(want.is_some());
+    }
+    assert!(steered_n > 1_000, "{steered_n} steered");
 }
