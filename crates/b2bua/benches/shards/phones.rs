@@ -462,10 +462,19 @@ pub(crate) fn prepared_registers(
     out
 }
 
-/// The caller's `k`th INVITE to its callee.
-pub(crate) fn invite(i: usize, k: usize) -> Bytes {
+/// The caller's `k`th INVITE to its callee: its Call-ID (a peer's: hashed by the shards) one
+/// that shard `i % count` owns, unless `SPREAD_CALLERS=1`.
+pub(crate) fn invite(i: usize, k: usize, count: usize) -> Bytes {
     let me = addr(CALLER_IP, PORT_BASE + i as u16);
-    let call_id = format!("c{i}-{k}@bench");
+    let mut call_id = format!("c{i}-{k}@bench");
+    // each caller's calls owned by one shard (see the module doc of main.rs)
+    if !std::env::var("SPREAD_CALLERS").is_ok_and(|v| v == "1") {
+        let mut j = 0;
+        while sip_message::shard::index(&call_id, count) != i % count {
+            j += 1;
+            call_id = format!("c{i}-{k}-{j}@bench");
+        }
+    }
     let mut b = MessageBuilder::request(&Method::Invite, &format!("sip:b{i}@{DOMAIN}"));
     b.header(
         "Via",
