@@ -23,6 +23,26 @@ fn request(method: &str, ruri: &str, to_tag: &str) -> String {
     )
 }
 
+/// A copy of a message with one to three of its first `within` bytes replaced by bytes of
+/// `alphabet` (xorshift from `seed`: the same copies every run).
+fn mutator(seed: u64, alphabet: &'static [u8], within: u64) -> impl FnMut(&str) -> Vec<u8> {
+    let mut rng = seed;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    move |base| {
+        let mut m = base.as_bytes().to_vec();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() % within) as usize;
+            m[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+        }
+        m
+    }
+}
+
 /// Every prefix of `msg` runs without a load past its end, and [`native`] says what the
 /// program says of each.
 fn no_load_past_the_end(prog: &[Insn], msg: &str) {
@@ -173,21 +193,14 @@ fn a_mutated_response_is_steered_where_the_shards_would_hand_it() {
             ids.branch()
         ),
     );
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let alphabet = b"0123456789abcdefABz;,= \r\n:vV";
+    let mut mutate = mutator(
+        0x9e37_79b9_7f4a_7c15,
+        b"0123456789abcdefABz;,= \r\n:vV",
+        120,
+    );
     let (mut agreed, mut left) = (0, 0);
     for _ in 0..20_000 {
-        let mut m = base.clone().into_bytes();
-        for _ in 0..1 + next() % 3 {
-            let at = (next() % 120) as usize;
-            m[at] = alphabet[(next() % alphabet.len() as u64) as usize];
-        }
+        let m = mutate(&base);
         assert!(run_checked(&prog, &m).is_some());
         assert_eq!(native(&m, count), steered(&prog, &m, count));
         match (steered(&prog, &m, count), shard::peek_owner(&m, count)) {
@@ -210,21 +223,10 @@ fn the_native_twin_agrees_with_the_program_on_mutated_requests() {
     let count = 3;
     let prog = program(count).unwrap();
     let base = request("BYE", "sip:alice@192.0.2.1:5060;shard=2", "1234");
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let alphabet = b"0123456789sihpard;=@: \r\nSIPB";
+    let mut mutate = mutator(0x2545_f491_4f6c_dd1d, b"0123456789sihpard;=@: \r\nSIPB", 60);
     let mut steered_n = 0;
     for _ in 0..20_000 {
-        let mut m = base.clone().into_bytes();
-        for _ in 0..1 + next() % 3 {
-            let at = (next() % 60) as usize;
-            m[at] = alphabet[(next() % alphabet.len() as u64) as usize];
-        }
+        let m = mutate(&base);
         let want = steered(&prog, &m, count);
         assert_eq!(native(&m, count), want, "{}", String::from_utf8_lossy(&m));
         steered_n += usize::from(want.is_some());
