@@ -61,20 +61,25 @@ fn wait_metric(server: &crate::harness::Server, line: &str) -> String {
     }
 }
 
+/// alice's INVITE (with an SDP offer) to bob; the final answer.
+fn invite_bob(alice: &mut Ua) -> sip_message::Message {
+    alice.request(
+        "INVITE",
+        &format!("sip:bob@{REALM}"),
+        &format!("sip:bob@{REALM}"),
+        "",
+        Some(("application/sdp", SDP.as_bytes())),
+        None,
+    )
+}
+
 /// alice calls bob from a thread of her own; joined, it gives her UA and the final answer.
 fn alice_calls_bob(
     server: std::net::SocketAddr,
 ) -> std::thread::JoinHandle<(Ua, sip_message::Message)> {
     std::thread::spawn(move || {
         let mut alice = Ua::new(server, "alice", "wonderland");
-        let ok = alice.request(
-            "INVITE",
-            &format!("sip:bob@{REALM}"),
-            &format!("sip:bob@{REALM}"),
-            "",
-            Some(("application/sdp", SDP.as_bytes())),
-            None,
-        );
+        let ok = invite_bob(&mut alice);
         (alice, ok)
     })
 }
@@ -223,14 +228,7 @@ fn nobody_picks_up_in_time_missed_call_timeout_then_480() {
     let _bob = sleeping_bob(server.udp);
     let mut alice = Ua::new(server.udp, "alice", "wonderland");
     // the push timeout (6 s here) ends the parked call: missed_call, then 480
-    let r = alice.request(
-        "INVITE",
-        &format!("sip:bob@{REALM}"),
-        &format!("sip:bob@{REALM}"),
-        "",
-        Some(("application/sdp", SDP.as_bytes())),
-        None,
-    );
+    let r = invite_bob(&mut alice);
     assert_eq!(r.status(), Some(480), "{r:?}");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let missed = loop {
@@ -280,14 +278,7 @@ fn tokens_from_the_api_and_the_cli_are_used_by_the_running_server() {
     std::thread::sleep(Duration::from_millis(300));
     let mut alice = Ua::new(server.udp, "alice", "wonderland");
     let call = |alice: &mut Ua| {
-        let r = alice.request(
-            "INVITE",
-            &format!("sip:bob@{REALM}"),
-            &format!("sip:bob@{REALM}"),
-            "",
-            Some(("application/sdp", SDP.as_bytes())),
-            None,
-        );
+        let r = invite_bob(alice);
         assert_eq!(r.status(), Some(480), "nobody picked up: {r:?}");
     };
     call(&mut alice);
@@ -515,14 +506,7 @@ fn a_failing_push_hook_gives_480_at_once_and_logs_without_credentials() {
     let _bob = sleeping_bob(server.udp);
     let mut alice = Ua::new(server.udp, "alice", "wonderland");
     let t0 = std::time::Instant::now();
-    let r = alice.request(
-        "INVITE",
-        &format!("sip:bob@{REALM}"),
-        &format!("sip:bob@{REALM}"),
-        "",
-        Some(("application/sdp", SDP.as_bytes())),
-        None,
-    );
+    let r = invite_bob(&mut alice);
     assert_eq!(r.status(), Some(480), "{r:?}");
     assert!(
         t0.elapsed() < Duration::from_secs(5),

@@ -74,7 +74,7 @@ pub fn place(value: u64, shard: usize, count: usize) -> u64 {
 
 /// The value of the last 8 hex digits of a key of our tokens' shape (module doc of
 /// [`crate::Ids`]): `[z9hG4bK]` 16 lower-case hex digits `[@ferroswitch]`.
-fn token_low_bits(key: &[u8]) -> Option<u32> {
+pub(crate) fn token_low_bits(key: &[u8]) -> Option<u32> {
     let key = key
         .strip_prefix(crate::MAGIC_COOKIE.as_bytes())
         .unwrap_or(key);

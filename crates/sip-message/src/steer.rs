@@ -412,19 +412,11 @@ pub fn native(datagram: &[u8], count: usize) -> Option<usize> {
         if !has(semi, BRANCH_PREFIX) {
             return None;
         }
-        let digits = semi + BRANCH_PREFIX.len() as u32;
-        let mut value = 0u32;
-        for i in 0..TOKEN_DIGITS {
-            let n = match at(digits + i)? {
-                c @ b'0'..=b'9' => c - b'0',
-                c @ b'a'..=b'f' => c - b'a' + 10,
-                _ => return None,
-            };
-            if i >= TOKEN_DIGITS - 8 {
-                value = value << 4 | u32::from(n);
-            }
-        }
-        let end = digits + TOKEN_DIGITS;
+        // `z9hG4bK` and the 16 digits: the shards' own reading of our tokens
+        let token =
+            (semi + 8) as usize..(semi + BRANCH_PREFIX.len() as u32 + TOKEN_DIGITS) as usize;
+        let value = crate::shard::token_low_bits(d.get(token)?)?;
+        let end = semi + BRANCH_PREFIX.len() as u32 + TOKEN_DIGITS;
         let ends = match at(end)? {
             b';' | b'\n' | b',' | b' ' | b'\t' => true,
             b'\r' => at(end + 1)? == b'\n',
