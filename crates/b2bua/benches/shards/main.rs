@@ -10,7 +10,11 @@
 //! SHARDS=2 cargo bench -p b2bua --bench shards         # shard counts to run (default 1,2)
 //! ```
 //!
-//! Also `REG_PHONES` (2,000) and `CALLERS` (500): the operations in flight. Without `--bench`
+//! Also `REG_PHONES` (2,000) and `CALLERS` (500): the operations in flight. `PAIR=1` adds a
+//! control row, `1+1`: two independent one-shard worlds (nothing of the SIP core shared) run
+//! side by side on two threads of this process, started together. What two shards fall short
+//! of 2× and the pair does too is what two busy threads cost each other on this machine, not
+//! the shard model. Without `--bench`
 //! (`cargo test --benches`) it makes a small checked run of both kinds.
 //!
 //! It lives in `b2bua` because the call table is the top core driven here; the registrar is a
@@ -162,6 +166,9 @@ fn callee_binding(login: &str, at: std::net::SocketAddr) -> Binding {
 struct Row {
     kind: Kind,
     shards: usize,
+    /// `PAIR=1`: two independent one-shard worlds run side by side in this process (a control:
+    /// what two threads of one process cost each other when they share nothing of the SIP core).
+    pair: bool,
     ops: u64,
     wall: Duration,
     shard: ShardReport,
@@ -193,7 +200,7 @@ impl Row {
 
 /// Prepares the phones of `kind`, runs them against `count` shards and checks every op got
 /// its answer.
-fn case(kind: Kind, count: usize, size: Size) -> Row {
+fn case(kind: Kind, count: usize, size: Size, gate: Option<&Barrier>) -> Row {
     let (txs, mut regs, calls) = cores(count);
     let location = regs[0].location().clone();
     let mut accounts = HashMap::new();
@@ -240,6 +247,10 @@ fn case(kind: Kind, count: usize, size: Size) -> Row {
         world.send_now(me, data);
     }
     let accounts = Arc::new(accounts);
+    // a pair's two worlds start together, both prepared
+    if let Some(gate) = gate {
+        gate.wait();
+    }
     let start = Arc::new(Barrier::new(count + 1));
     let threads: Vec<_> = txs
         .into_iter()
@@ -304,6 +315,7 @@ fn case(kind: Kind, count: usize, size: Size) -> Row {
     Row {
         kind,
         shards: count,
+        pair: false,
         ops: total,
         wall: end - t0,
         shard: sum,
@@ -311,11 +323,40 @@ fn case(kind: Kind, count: usize, size: Size) -> Row {
     }
 }
 
+/// Two one-shard cases at once on two threads of this process; their sums (wall: the longer).
+fn pair_case(kind: Kind, size: Size) -> Row {
+    let gate = Barrier::new(2);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| case(kind, 1, size, Some(&gate)));
+        let b = s.spawn(|| case(kind, 1, size, Some(&gate)));
+        (a.join().expect("pair a"), b.join().expect("pair b"))
+    });
+    let mut shard = a.shard;
+    shard.cpu_ns += b.shard.cpu_ns;
+    shard.phone_ns += b.shard.phone_ns;
+    shard.handoffs += b.shard.handoffs;
+    shard.cdrs += b.shard.cdrs;
+    shard.sleeps += b.shard.sleeps;
+    Row {
+        kind,
+        shards: 2,
+        pair: true,
+        ops: a.ops + b.ops,
+        wall: a.wall.max(b.wall),
+        shard,
+        resent_2xx: a.resent_2xx + b.resent_2xx,
+    }
+}
+
 fn print_row(run: usize, r: &Row) {
+    let shards = if r.pair {
+        "1+1".to_string()
+    } else {
+        r.shards.to_string()
+    };
     println!(
-        "| {run} | {} | {} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {:.3} |",
+        "| {run} | {} | {shards} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} | {:.3} |",
         r.kind.name(),
-        r.shards,
         r.ops,
         r.wall.as_secs_f64(),
         r.ops_per_s(),
@@ -338,7 +379,7 @@ fn summary(rows: &[Row], kind: Kind) {
     let of = |n: usize, f: fn(&Row) -> f64| {
         median(
             rows.iter()
-                .filter(|r| r.kind == kind && r.shards == n)
+                .filter(|r| r.kind == kind && r.shards == n && !r.pair)
                 .map(f)
                 .collect(),
         )
@@ -352,6 +393,17 @@ fn summary(rows: &[Row], kind: Kind) {
         return;
     };
     let name = kind.name();
+    let pairs: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.kind == kind && r.pair)
+        .map(Row::ops_per_s)
+        .collect();
+    if let Some(p) = median(pairs) {
+        println!(
+            "{name}: median ops/s of two independent one-shard worlds side by side {p:.0}: {:.2}x one shard",
+            p / rate.0
+        );
+    }
     println!(
         "{name}: median ops/s {:.0} (1 shard), {:.0} (2 shards): {:.2}x",
         rate.0,
@@ -419,6 +471,7 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2]);
+    let pair = env("PAIR", 0) == 1;
     println!("load average before: {}", loadavg());
     println!(
         "kernel steering program: {}",
@@ -438,7 +491,7 @@ fn main() {
                 continue;
             }
             for &count in &counts {
-                let r = case(kind, count, size);
+                let r = case(kind, count, size, None);
                 print_row(run, &r);
                 if r.resent_2xx > 0 {
                     notes.push(format!(
@@ -446,6 +499,11 @@ fn main() {
                         r.shards, r.resent_2xx
                     ));
                 }
+                rows.push(r);
+            }
+            if pair {
+                let r = pair_case(kind, size);
+                print_row(run, &r);
                 rows.push(r);
             }
         }
