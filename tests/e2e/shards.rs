@@ -139,3 +139,52 @@ fn a_second_server_on_a_sharded_port_is_refused() {
     assert_eq!(udp_sockets_on(server.pid(), server.udp.port()), 2);
     server.stop();
 }
+
+/// A request whose Request-URI names one shard (`;shard=N`, which the kernel steers by) while
+/// its To tag names the other is answered all the same: the shard the kernel gives it takes it
+/// as steered to it and parses it at once (no raw scan first), then the check after the parse
+/// hands it, parsed, to the owner its To tag names. Without the steered fast path the raw scan
+/// would have handed it over unparsed.
+#[test]
+fn a_request_steered_to_the_wrong_shard_reaches_its_owner() {
+    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
+    let server = site.start_with(&["--shards", "2"]);
+    server.assert_shards(2);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let me = sock.local_addr().unwrap();
+    let port = server.udp.port();
+    for (steered, owner) in [(0, 1), (1, 0)] {
+        // our tokens' shape: the last 8 hex digits, modulo 2, name the shard
+        let tag = format!("{owner:016x}");
+        let call_id = format!("wrong-shard-{steered}@e2e");
+        let request = format!(
+            "OPTIONS sip:alice@127.0.0.1:{port};shard={steered} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {me};branch=z9hG4bK-wrong-{steered};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:bob@127.0.0.1>;tag=e2e{steered}\r\n\
+             To: <sip:alice@127.0.0.1>;tag={tag}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        sock.send_to(request.as_bytes(), server.udp).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the OPTIONS");
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("SIP/2.0 "), "{answer}");
+        assert!(answer.contains(&call_id), "{answer}");
+    }
+    let m = crate::metrics::scrape(&server);
+    let handed = |parsed| {
+        crate::metrics::get(
+            &m,
+            "ferroswitch_shard_handoffs_total",
+            &[("parsed", parsed), ("message", "request")],
+        )
+    };
+    assert_eq!(handed("yes"), 2.0, "each handed over after its parse");
+    assert_eq!(handed("no"), 0.0, "none handed over by the raw scan");
+    server.stop();
+}
