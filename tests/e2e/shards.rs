@@ -19,6 +19,11 @@ fn udp_sockets_on(pid: u32, port: u16) -> usize {
 const CALLS: usize = 12;
 
 fn calls_through_two_shards(steering: bool) -> (f64, f64) {
+    calls_through_two_shards_driven(steering, "auto")
+}
+
+/// As [`calls_through_two_shards`], the shards driven as `--shard-merge` says.
+fn calls_through_two_shards_driven(steering: bool, merge: &str) -> (f64, f64) {
     // the admin API for the metrics
     let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
     if !steering {
@@ -30,7 +35,7 @@ fn calls_through_two_shards(steering: bool) -> (f64, f64) {
     for i in 0..CALLS {
         site.add_account(&format!("bob{i}"), "builder");
     }
-    let server = site.start_with(&["--shards", "2"]);
+    let server = site.start_with(&["--shards", "2", "--shard-merge", merge]);
     server.assert_shards(2);
     assert_eq!(
         udp_sockets_on(server.pid(), server.udp.port()),
@@ -59,6 +64,16 @@ fn calls_through_two_shards(steering: bool) -> (f64, f64) {
         0.0,
         "SIPp's messages are all read by the raw scan"
     );
+    // a dozen calls fit one core: `auto` keeps the shards on one task
+    assert!(
+        m.contains_key(&("ferroswitch_shards_merged".to_owned(), Vec::new())),
+        "the merge gauge is exported"
+    );
+    assert_eq!(
+        crate::metrics::get(&m, "ferroswitch_shards_merged", &[]),
+        if merge == "never" { 0.0 } else { 1.0 },
+        "--shard-merge {merge}"
+    );
     let rows = cdrs(&site, CALLS);
     assert_eq!(rows.len(), CALLS, "{rows:?}");
     assert!(
@@ -79,6 +94,15 @@ fn calls_through_two_shards(steering: bool) -> (f64, f64) {
 fn two_shards_share_the_port_and_connect_every_call() {
     let (requests, responses) = calls_through_two_shards(true);
     assert!(requests > 0.0, "no request handed over unparsed");
+    assert_eq!(responses, 0.0, "responses handed over despite the steering");
+}
+
+/// At this rate the shards stay merged on one task (`shard_drive.rs`); with `--shard-merge
+/// never` each has a task of its own from the start, as under load: every call connects the
+/// same, the answers still steered.
+#[test]
+fn shards_on_tasks_of_their_own_connect_every_call() {
+    let (_, responses) = calls_through_two_shards_driven(true, "never");
     assert_eq!(responses, 0.0, "responses handed over despite the steering");
 }
 

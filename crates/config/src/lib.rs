@@ -35,8 +35,8 @@ pub use error::ConfigError;
 pub use model::{
     AdminSettings, AdminToken, CallSettings, Config, ContactRouting, DatabaseSettings,
     DigestAlgorithm, DnsSettings, HttpHook, ListenerRole, LogFormat, LogSettings, MediaSettings,
-    PushSettings, RegistrarSettings, SecuritySettings, SipListener, StunSettings, TlsSettings,
-    Transport, Trunk, UnknownName,
+    PushSettings, RegistrarSettings, SecuritySettings, ShardMerge, SipListener, StunSettings,
+    TlsSettings, Transport, Trunk, UnknownName,
 };
 pub use origin::{parse_socket_addr, Advertise, Origin};
 pub use smtp::{SmtpSecurity, SmtpSettings};

@@ -66,6 +66,9 @@ pub struct Config {
     /// With several shards, give each UDP listener's socket group the kernel program that puts
     /// a datagram on its owner's socket (`sip_message::steer`); default on.
     pub udp_steering: bool,
+    /// How the shards are driven (`--shard-merge`, FERRO_SHARD_MERGE; not a file key yet): one
+    /// task for all while one core keeps up, a task each above (`Auto`), or always one way.
+    pub shard_merge: ShardMerge,
     /// How gateways' DNS names are resolved (RFC 3263).
     pub dns: DnsSettings,
     /// Credentials and TLS trust per gateway (carrier trunks), by gateway name.
@@ -76,6 +79,20 @@ pub struct Config {
     pub smtp: Option<crate::SmtpSettings>,
     /// Several nodes sharing location through Redis (docs/cluster.md); `None`: this node alone.
     pub cluster: Option<crate::cluster::ClusterSettings>,
+}
+
+/// How the core shards' dispatchers are driven (docs/architecture.md "Core shards").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShardMerge {
+    /// One task drives every shard while it is busy less than ~3/4 of the time; above, each
+    /// shard gets a task of its own (the runtime's worker threads take them in parallel), and
+    /// they are merged again when together they use less than ~1/3 of a core.
+    #[default]
+    Auto,
+    /// Always one task for all shards (one core at most; for measurements).
+    Always,
+    /// Always a task per shard (what the server did before session 11).
+    Never,
 }
 
 impl Config {
@@ -108,6 +125,7 @@ impl Default for Config {
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
             shards: None,
             udp_steering: true,
+            shard_merge: ShardMerge::Auto,
             dns: DnsSettings::default(),
             trunks: Vec::new(),
             voicemail: crate::voicemail::VoicemailSettings::default(),

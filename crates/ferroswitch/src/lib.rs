@@ -68,6 +68,7 @@ mod run_options;
 mod secrets;
 mod security;
 mod server;
+mod shard_drive;
 mod shards;
 mod striped;
 mod tls;

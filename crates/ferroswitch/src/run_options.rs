@@ -80,6 +80,23 @@ pub(crate) struct RunOptions {
     #[arg(long = "shards", value_name = "N", env = "FERRO_SHARDS",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     shards: Option<u16>,
+    /// How the shards are driven: `auto` (one task for all while one core keeps up, a task
+    /// each above), `always` (one task) or `never` (a task each). Also read from
+    /// FERRO_SHARD_MERGE.
+    #[arg(
+        long = "shard-merge",
+        value_name = "auto|always|never",
+        env = "FERRO_SHARD_MERGE"
+    )]
+    shard_merge: Option<MergeArg>,
+}
+
+/// `--shard-merge`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MergeArg {
+    Auto,
+    Always,
+    Never,
 }
 
 /// The option that moves a listener of this kind (`udp`, `tls`, `STUN`, `admin API`), for
@@ -164,6 +181,13 @@ impl RunOptions {
         }
         if let Some(n) = self.shards {
             config.shards = Some(usize::from(n));
+        }
+        if let Some(m) = self.shard_merge {
+            config.shard_merge = match m {
+                MergeArg::Auto => ferroswitch_config::ShardMerge::Auto,
+                MergeArg::Always => ferroswitch_config::ShardMerge::Always,
+                MergeArg::Never => ferroswitch_config::ShardMerge::Never,
+            };
         }
         Ok(())
     }

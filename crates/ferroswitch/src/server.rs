@@ -448,7 +448,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // the other shards' registrars share the first one's table and nonces
     let first_registrar = registrar.share(registrar_config(&config));
     let mut registrar = Some(registrar);
-    let mut dispatchers = tokio::task::JoinSet::new();
+    let mut dispatchers: Vec<crate::shard_drive::ShardFuture> = Vec::with_capacity(shards);
     let per_shard = fetched_txs
         .into_iter()
         .zip(fetched_rxs)
@@ -541,7 +541,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                 .next()
                 .unwrap_or_else(|| mpsc::unbounded_channel().1),
         };
-        dispatchers.spawn(dispatcher.run(udp, net_rx, inboxes));
+        dispatchers.push(Box::pin(dispatcher.run(udp, net_rx, inboxes)));
     }
     // the shards own every sender of writes now: once they end, the writer drains and ends
     drop(dispatcher_writes);
@@ -549,9 +549,12 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         crate::shards::fan_out(rx, shard_inputs.clone());
         tracing::info!(shards, "SIP core in {shards} shards");
     }
-    // one handle for the lifecycle: aborting it aborts every shard (the set drops)
-    let dispatcher_task =
-        tokio::spawn(async move { while dispatchers.join_next().await.is_some() {} });
+    // one handle for the lifecycle: aborting it drops every shard; with several, one task
+    // drives them all while one core keeps up (`shard_drive.rs`)
+    let dispatcher_task = match dispatchers.len() {
+        1 => tokio::spawn(dispatchers.pop().context("the one shard")?),
+        _ => tokio::spawn(crate::shard_drive::drive(dispatchers, config.shard_merge)),
+    };
     tracing::info!("ferroswitch ready");
     crate::notify::ready();
 

@@ -63,6 +63,7 @@ pub(crate) const RESPONSES_RECEIVED: &str = "ferroswitch_sip_responses_received_
 pub(crate) const RESPONSES_SENT: &str = "ferroswitch_sip_responses_sent_total";
 pub(crate) const DROPPED: &str = "ferroswitch_sip_dropped_total";
 pub(crate) const SHARD_HANDOFFS: &str = "ferroswitch_shard_handoffs_total";
+pub(crate) const SHARDS_MERGED: &str = "ferroswitch_shards_merged";
 pub(crate) const TRANSACTIONS: &str = "ferroswitch_sip_transactions";
 pub(crate) const REGISTERED_USERS: &str = "ferroswitch_registered_users";
 pub(crate) const REGISTRATIONS: &str = "ferroswitch_registrations";
@@ -142,6 +143,10 @@ fn describe() {
     c!(
         SHARD_HANDOFFS,
         "Datagrams read by one core shard and handed to the shard that owns them: unparsed (parsed=no, the owner found in the raw bytes) or parsed (the raw scan was not sure)"
+    );
+    g!(
+        SHARDS_MERGED,
+        "1 while one task drives every core shard (the load fits one core), 0 while each has a task of its own"
     );
     c!(
         AUTH_FAILURES,

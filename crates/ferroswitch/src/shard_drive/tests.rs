@@ -1,0 +1,190 @@
+use super::*;
+
+use tokio::sync::mpsc;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn auto_splits_a_busy_merged_task_and_merges_idle_shards() {
+    let t0 = Instant::now();
+    let mut p = Policy::new(ShardMerge::Auto, t0);
+    assert!(p.starts_merged());
+    // merged: nothing decided before a window has passed, however busy
+    assert_eq!(p.record(t0 + ms(50), ms(50), true), Decision::Stay);
+    // 80 of 100 ms busy: split
+    assert_eq!(p.record(t0 + ms(100), ms(30), true), Decision::Split);
+    // 50 of 100 ms: stay merged
+    assert_eq!(p.record(t0 + ms(200), ms(50), true), Decision::Stay);
+    // split: the shards' sum over a second; 0.5 of a core stays split, 0.3 merges
+    p.restart(t0 + ms(200));
+    assert_eq!(p.record(t0 + ms(700), ms(400), false), Decision::Stay);
+    assert_eq!(p.record(t0 + ms(1200), ms(100), false), Decision::Stay);
+    assert_eq!(p.record(t0 + ms(2200), ms(300), false), Decision::Merge);
+}
+
+#[test]
+fn always_and_never_hold_one_mode() {
+    let t0 = Instant::now();
+    let mut always = Policy::new(ShardMerge::Always, t0);
+    assert!(always.starts_merged());
+    assert_eq!(always.record(t0 + ms(100), ms(100), true), Decision::Stay);
+    assert_eq!(always.record(t0 + ms(1100), ms(0), false), Decision::Merge);
+    let mut never = Policy::new(ShardMerge::Never, t0);
+    assert!(!never.starts_merged());
+    assert_eq!(never.record(t0 + ms(1000), ms(0), false), Decision::Stay);
+    assert_eq!(never.record(t0 + ms(1100), ms(0), true), Decision::Split);
+}
+
+/// What a test shard is asked to do.
+enum Work {
+    /// Keep the thread busy this long.
+    Spin(Duration),
+    /// Say which task polls it, and pass a note to the other shard (a hand-off).
+    Note(mpsc::UnboundedSender<Option<tokio::task::Id>>),
+    /// Pass this on to the other shard, which notes it.
+    Hand(mpsc::UnboundedSender<Option<tokio::task::Id>>),
+}
+
+/// A shard: takes work from its inbox, hands notes to `other` (weak: the test's senders alone
+/// keep the inboxes open), ends when its inbox closes.
+fn shard(
+    mut inbox: mpsc::UnboundedReceiver<Work>,
+    other: mpsc::WeakUnboundedSender<Work>,
+) -> ShardFuture {
+    Box::pin(async move {
+        while let Some(w) = inbox.recv().await {
+            match w {
+                Work::Spin(d) => {
+                    let until = Instant::now() + d;
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                }
+                Work::Note(to) => {
+                    let _ = to.send(tokio::task::try_id());
+                }
+                Work::Hand(to) => {
+                    if let Some(other) = other.upgrade() {
+                        let _ = other.send(Work::Note(to));
+                    }
+                }
+            }
+            // a dispatcher returns to its select after a burst
+            tokio::task::yield_now().await;
+        }
+    })
+}
+
+/// Two shards driven by [`drive`] with `merge`, their inboxes, and the driving task.
+fn two_shards(
+    merge: ShardMerge,
+) -> (
+    [mpsc::UnboundedSender<Work>; 2],
+    tokio::task::JoinHandle<()>,
+) {
+    let (a_tx, a_rx) = mpsc::unbounded_channel();
+    let (b_tx, b_rx) = mpsc::unbounded_channel();
+    let shards = vec![shard(a_rx, b_tx.downgrade()), shard(b_rx, a_tx.downgrade())];
+    let task = tokio::spawn(drive(shards, merge));
+    ([a_tx, b_tx], task)
+}
+
+/// The task each shard runs on now, each asked directly and through the other (a hand-off).
+async fn tasks_of(inboxes: &[mpsc::UnboundedSender<Work>; 2]) -> [tokio::task::Id; 2] {
+    let mut ids = Vec::new();
+    for (i, inbox) in inboxes.iter().enumerate() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        inbox.send(Work::Note(tx.clone())).unwrap();
+        inboxes[1 - i].send(Work::Hand(tx)).unwrap();
+        let direct = tokio::time::timeout(ms(5000), rx.recv())
+            .await
+            .expect("the shard answers")
+            .flatten()
+            .expect("a task id");
+        let handed = tokio::time::timeout(ms(5000), rx.recv())
+            .await
+            .expect("the handed note is answered")
+            .flatten()
+            .expect("a task id");
+        assert_eq!(direct, handed, "shard {i} answered from two tasks");
+        ids.push(direct);
+    }
+    [ids[0], ids[1]]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_merged_shards_share_one_task_and_end_together() {
+    let (inboxes, task) = two_shards(ShardMerge::Always);
+    let [a, b] = tasks_of(&inboxes).await;
+    assert_eq!(a, b, "merged shards run on one task");
+    drop(inboxes);
+    tokio::time::timeout(ms(5000), task)
+        .await
+        .expect("the driver ends with its shards")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_merged_shards_run_on_tasks_of_their_own() {
+    let (inboxes, task) = two_shards(ShardMerge::Never);
+    let [a, b] = tasks_of(&inboxes).await;
+    assert_ne!(a, b, "split shards run on a task each");
+    drop(inboxes);
+    tokio::time::timeout(ms(5000), task)
+        .await
+        .expect("the driver ends with its shards")
+        .unwrap();
+}
+
+/// Auto: merged while idle; split once the one task is busy most of a window; merged again
+/// after a quiet second. Every note is answered across both moves: no wake-up is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_splits_under_load_and_merges_when_it_falls() {
+    let (inboxes, task) = two_shards(ShardMerge::Auto);
+    let [a, b] = tasks_of(&inboxes).await;
+    assert_eq!(a, b, "idle shards start merged");
+    // ~600 ms of work for one task: the first window (100 ms) is busy past 3/4
+    for inbox in &inboxes {
+        for _ in 0..60 {
+            inbox.send(Work::Spin(ms(5))).unwrap();
+        }
+    }
+    let [a, b] = tasks_of(&inboxes).await;
+    assert_ne!(a, b, "busy shards are split");
+    // quiet split windows (1 s each): merged again, within a few
+    let deadline = Instant::now() + ms(6000);
+    loop {
+        tokio::time::sleep(ms(250)).await;
+        let [a, b] = tasks_of(&inboxes).await;
+        if a == b {
+            break;
+        }
+        assert!(Instant::now() < deadline, "idle shards are merged again");
+    }
+    drop(inboxes);
+    tokio::time::timeout(ms(5000), task)
+        .await
+        .expect("the driver ends with its shards")
+        .unwrap();
+}
+
+/// Dropping the driver (the server's abort) drops every shard, merged or split.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_the_driver_drops_the_shards() {
+    for merge in [ShardMerge::Always, ShardMerge::Never] {
+        let (inboxes, task) = two_shards(merge);
+        tasks_of(&inboxes).await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        // the shards' inboxes are closed once their futures are gone
+        tokio::time::timeout(ms(5000), async {
+            while !inboxes.iter().all(|i| i.is_closed()) {
+                tokio::time::sleep(ms(10)).await;
+            }
+        })
+        .await
+        .expect("both shards dropped");
+    }
+}
