@@ -86,7 +86,7 @@ pub struct Config {
 pub enum ShardMerge {
     /// One task drives every shard while it is busy less than ~3/4 of the time; above, each
     /// shard gets a task of its own (the runtime's worker threads take them in parallel), and
-    /// they are merged again when together they use less than ~1/3 of a core.
+    /// they are merged again when together they use less than ~0.6 of a core.
     #[default]
     Auto,
     /// Always one task for all shards (one core at most; for measurements).

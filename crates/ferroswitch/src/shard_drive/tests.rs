@@ -12,16 +12,45 @@ fn auto_splits_a_busy_merged_task_and_merges_idle_shards() {
     let mut p = Policy::new(ShardMerge::Auto, t0);
     assert!(p.starts_merged());
     // merged: nothing decided before a window has passed, however busy
-    assert_eq!(p.record(t0 + ms(50), ms(50), true), Decision::Stay);
-    // 80 of 100 ms busy: split
-    assert_eq!(p.record(t0 + ms(100), ms(30), true), Decision::Split);
+    for k in 1..=5 {
+        assert_eq!(p.record(t0 + ms(10 * k), ms(10), true), Decision::Stay);
+    }
+    // 80 of 100 ms busy (in polls of up to 10 ms): split
+    for k in 1..=3 {
+        assert_eq!(p.record(t0 + ms(50 + 10 * k), ms(10), true), Decision::Stay);
+    }
+    assert_eq!(p.record(t0 + ms(100), ms(0), true), Decision::Split);
     // 50 of 100 ms: stay merged
-    assert_eq!(p.record(t0 + ms(200), ms(50), true), Decision::Stay);
-    // split: the shards' sum over a second; 0.5 of a core stays split, 0.3 merges
+    for k in 1..=5 {
+        assert_eq!(
+            p.record(t0 + ms(100 + 10 * k), ms(10), true),
+            Decision::Stay
+        );
+    }
+    assert_eq!(p.record(t0 + ms(200), ms(0), true), Decision::Stay);
+    // split: the shards' sum over a second (in polls of up to 10 ms); 0.7 of a core stays
+    // split, 0.5 merges
     p.restart(t0 + ms(200));
-    assert_eq!(p.record(t0 + ms(700), ms(400), false), Decision::Stay);
-    assert_eq!(p.record(t0 + ms(1200), ms(100), false), Decision::Stay);
-    assert_eq!(p.record(t0 + ms(2200), ms(300), false), Decision::Merge);
+    for k in 1..=70 {
+        let d = p.record(t0 + ms(200 + 14 * k), ms(10), false);
+        assert_eq!(d, Decision::Stay, "{k}");
+    }
+    assert_eq!(p.record(t0 + ms(1200), ms(0), false), Decision::Stay);
+    for k in 1..=50 {
+        let d = p.record(t0 + ms(1200 + 10 * k), ms(10), false);
+        assert_eq!(d, Decision::Stay, "{k}");
+    }
+    assert_eq!(p.record(t0 + ms(2200), ms(0), false), Decision::Merge);
+}
+
+/// A shard's start (its first poll loads tables) is not a load: one poll counts for 10 ms at
+/// most, so a 95 ms first poll does not split merged shards.
+#[test]
+fn one_long_poll_does_not_split() {
+    let t0 = Instant::now();
+    let mut p = Policy::new(ShardMerge::Auto, t0);
+    assert_eq!(p.record(t0 + ms(95), ms(95), true), Decision::Stay);
+    assert_eq!(p.record(t0 + ms(100), ms(1), true), Decision::Stay);
 }
 
 #[test]
