@@ -85,15 +85,17 @@ impl Policy {
         }
     }
 
-    /// `busy` more time spent driving shards (`merged` or not), at `now`.
+    /// `busy` more time spent driving shards (`merged` or not: a merged turn, or a split window's
+    /// sum; each poll already capped at [`POLL_MAX`]), at `now`.
     pub(crate) fn record(&mut self, now: Instant, busy: Duration, merged: bool) -> Decision {
-        self.busy += busy.min(POLL_MAX);
+        self.busy += busy;
         let elapsed = now.saturating_duration_since(self.since);
         // (a timer tick may come a little before a whole window by this clock)
         if elapsed < Self::window(merged) * 9 / 10 {
             return Decision::Stay;
         }
         let load = self.busy.as_secs_f64() / elapsed.as_secs_f64();
+        tracing::trace!(load, merged, "core shards' load over a window");
         self.since = now;
         self.busy = Duration::ZERO;
         match (self.merge, merged) {
@@ -323,7 +325,7 @@ impl Future for Merged<'_> {
             return Poll::Ready(Turned::Done);
         }
         let now = Instant::now();
-        match this.policy.record(now, now - start, true) {
+        match this.policy.record(now, (now - start).min(POLL_MAX), true) {
             Decision::Split => Poll::Ready(Turned::Split),
             _ => Poll::Pending,
         }

@@ -45,12 +45,27 @@ fn auto_splits_a_busy_merged_task_and_merges_idle_shards() {
 
 /// A shard's start (its first poll loads tables) is not a load: one poll counts for 10 ms at
 /// most, so a 95 ms first poll does not split merged shards.
-#[test]
-fn one_long_poll_does_not_split() {
-    let t0 = Instant::now();
-    let mut p = Policy::new(ShardMerge::Auto, t0);
-    assert_eq!(p.record(t0 + ms(95), ms(95), true), Decision::Stay);
-    assert_eq!(p.record(t0 + ms(100), ms(1), true), Decision::Stay);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_long_poll_does_not_split() {
+    let (a_tx, a_rx) = mpsc::unbounded_channel();
+    let (b_tx, b_rx) = mpsc::unbounded_channel();
+    let a = shard(a_rx, b_tx.downgrade());
+    let b = shard(b_rx, a_tx.downgrade());
+    // the first poll of one shard takes 95 ms, as a start loading tables would
+    let slow_start: ShardFuture = Box::pin(async move {
+        let until = Instant::now() + ms(95);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        a.await
+    });
+    let task = tokio::spawn(drive(vec![slow_start, b], ShardMerge::Auto));
+    let inboxes = [a_tx, b_tx];
+    tokio::time::sleep(ms(150)).await;
+    let [x, y] = tasks_of(&inboxes).await;
+    assert_eq!(x, y, "still merged after a slow first poll");
+    drop(inboxes);
+    tokio::time::timeout(ms(5000), task).await.unwrap().unwrap();
 }
 
 #[test]
