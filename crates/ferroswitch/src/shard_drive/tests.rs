@@ -64,8 +64,7 @@ async fn one_long_poll_does_not_split() {
     tokio::time::sleep(ms(150)).await;
     let [x, y] = tasks_of(&inboxes).await;
     assert_eq!(x, y, "still merged after a slow first poll");
-    drop(inboxes);
-    tokio::time::timeout(ms(5000), task).await.unwrap().unwrap();
+    ends_with_its_shards(inboxes, task).await;
 }
 
 #[test]
@@ -158,11 +157,11 @@ async fn tasks_of(inboxes: &[mpsc::UnboundedSender<Work>; 2]) -> [tokio::task::I
     [ids[0], ids[1]]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn always_merged_shards_share_one_task_and_end_together() {
-    let (inboxes, task) = two_shards(ShardMerge::Always);
-    let [a, b] = tasks_of(&inboxes).await;
-    assert_eq!(a, b, "merged shards run on one task");
+/// Closes both inboxes: the shards end, and the driver with them.
+async fn ends_with_its_shards(
+    inboxes: [mpsc::UnboundedSender<Work>; 2],
+    task: tokio::task::JoinHandle<()>,
+) {
     drop(inboxes);
     tokio::time::timeout(ms(5000), task)
         .await
@@ -171,15 +170,19 @@ async fn always_merged_shards_share_one_task_and_end_together() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_merged_shards_share_one_task_and_end_together() {
+    let (inboxes, task) = two_shards(ShardMerge::Always);
+    let [a, b] = tasks_of(&inboxes).await;
+    assert_eq!(a, b, "merged shards run on one task");
+    ends_with_its_shards(inboxes, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_merged_shards_run_on_tasks_of_their_own() {
     let (inboxes, task) = two_shards(ShardMerge::Never);
     let [a, b] = tasks_of(&inboxes).await;
     assert_ne!(a, b, "split shards run on a task each");
-    drop(inboxes);
-    tokio::time::timeout(ms(5000), task)
-        .await
-        .expect("the driver ends with its shards")
-        .unwrap();
+    ends_with_its_shards(inboxes, task).await;
 }
 
 /// Auto: merged while idle; split once the one task is busy most of a window; merged again
@@ -207,11 +210,7 @@ async fn auto_splits_under_load_and_merges_when_it_falls() {
         }
         assert!(Instant::now() < deadline, "idle shards are merged again");
     }
-    drop(inboxes);
-    tokio::time::timeout(ms(5000), task)
-        .await
-        .expect("the driver ends with its shards")
-        .unwrap();
+    ends_with_its_shards(inboxes, task).await;
 }
 
 /// Dropping the driver (the server's abort) drops every shard, merged or split.
