@@ -533,9 +533,23 @@ fn sighup_applies_registrar_timers_trusted_peers_and_routing_to_the_next_request
     let (ok, out, err) = site.cli(&["route", "add", "900", "reject:603"]);
     assert!(ok, "{out}{err}");
     server.signal("HUP");
-    // both lines, in either order: the routing task runs beside the reload
-    let (mut reloaded, mut routing) = (None, false);
-    while reloaded.is_none() || !routing {
+    // each shard swaps the tables in on its own and logs it: the next INVITE may go to any
+    let shards = server
+        .startup_log
+        .iter()
+        .find_map(|l| {
+            l.split("SIP core in ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1usize);
+    // the lines in any order: the routing task runs beside the reload
+    let (mut reloaded, mut swapped) = (None, 0);
+    while reloaded.is_none() || swapped < shards {
+        let routing = swapped;
         let line = server
             .wait_log(5, |l| {
                 l.contains("config reloaded") || l.contains("routing tables swapped in")
@@ -548,7 +562,7 @@ fn sighup_applies_registrar_timers_trusted_peers_and_routing_to_the_next_request
             });
         if line.contains("routing tables swapped in") {
             // the routing tables are read at once, not at the next 10 s poll
-            routing = true;
+            swapped += 1;
         } else {
             reloaded = Some(line);
         }
