@@ -309,6 +309,21 @@ impl Server {
     }
 
     /// Asserts that the server said at start it runs `n` core shards.
+    /// How many core shards the server runs, from its start log (one logs no shard line).
+    pub(crate) fn shards(&self) -> usize {
+        self.startup_log
+            .iter()
+            .find_map(|l| {
+                l.split("SIP core in ")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(1)
+    }
+
     pub(crate) fn assert_shards(&self, n: usize) {
         let line = format!("SIP core in {n} shards");
         assert!(

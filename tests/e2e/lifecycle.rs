@@ -534,29 +534,17 @@ fn sighup_applies_registrar_timers_trusted_peers_and_routing_to_the_next_request
     assert!(ok, "{out}{err}");
     server.signal("HUP");
     // each shard swaps the tables in on its own and logs it: the next INVITE may go to any
-    let shards = server
-        .startup_log
-        .iter()
-        .find_map(|l| {
-            l.split("SIP core in ")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(1usize);
+    let shards = server.shards();
     // the lines in any order: the routing task runs beside the reload
     let (mut reloaded, mut swapped) = (None, 0);
     while reloaded.is_none() || swapped < shards {
-        let routing = swapped;
         let line = server
             .wait_log(5, |l| {
                 l.contains("config reloaded") || l.contains("routing tables swapped in")
             })
             .unwrap_or_else(|seen| {
                 panic!(
-                    "reload or routing re-read not logged (routing {routing}):\n{}",
+                    "reload or routing re-read not logged ({swapped} of {shards} shards swapped):\n{}",
                     seen.join("\n")
                 )
             });

@@ -119,7 +119,6 @@ pub(crate) async fn drive(shards: Vec<ShardFuture>, merge: ShardMerge) {
     let count = shards.len();
     let mut policy = Policy::new(merge, Instant::now());
     let mut slots: Vec<Option<ShardFuture>> = shards.into_iter().map(Some).collect();
-    let busy: Arc<[Busy]> = (0..count).map(|_| Busy::default()).collect();
     let mut merged = policy.starts_merged();
     loop {
         metrics::gauge!(crate::metrics::SHARDS_MERGED).set(if merged { 1.0 } else { 0.0 });
@@ -132,7 +131,7 @@ pub(crate) async fn drive(shards: Vec<ShardFuture>, merge: ShardMerge) {
                 }
             }
         } else {
-            split(&mut slots, &mut policy, &busy).await;
+            split(&mut slots, &mut policy).await;
             if slots.iter().all(Option::is_none) {
                 return;
             }
@@ -145,7 +144,8 @@ pub(crate) async fn drive(shards: Vec<ShardFuture>, merge: ShardMerge) {
 
 /// A task per shard until the policy merges them (their futures come back into `slots`) or
 /// all have ended.
-async fn split(slots: &mut [Option<ShardFuture>], policy: &mut Policy, busy: &Arc<[Busy]>) {
+async fn split(slots: &mut [Option<ShardFuture>], policy: &mut Policy) {
+    let busy: Arc<[Busy]> = (0..slots.len()).map(|_| Busy::default()).collect();
     let mut tasks = JoinSet::new();
     let mut recalls = Vec::new();
     for (index, slot) in slots.iter_mut().enumerate() {
@@ -300,7 +300,8 @@ impl Future for Merged<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Turned> {
         let this = &mut *self;
         this.task.register(cx.waker());
-        let start = Instant::now();
+        let mut since = Instant::now();
+        let mut busy = Duration::ZERO;
         let count = this.slots.len();
         this.first = (this.first + 1) % count;
         for index in (this.first..count).chain(0..this.first) {
@@ -320,12 +321,14 @@ impl Future for Merged<'_> {
                     *slot = None;
                 }
             }
+            let now = Instant::now();
+            busy += (now - since).min(POLL_MAX);
+            since = now;
         }
         if this.slots.iter().all(Option::is_none) {
             return Poll::Ready(Turned::Done);
         }
-        let now = Instant::now();
-        match this.policy.record(now, (now - start).min(POLL_MAX), true) {
+        match this.policy.record(since, busy, true) {
             Decision::Split => Poll::Ready(Turned::Split),
             _ => Poll::Pending,
         }

@@ -413,10 +413,9 @@ pub fn native(datagram: &[u8], count: usize) -> Option<usize> {
             return None;
         }
         // `z9hG4bK` and the 16 digits: the shards' own reading of our tokens
-        let token =
-            (semi + 8) as usize..(semi + BRANCH_PREFIX.len() as u32 + TOKEN_DIGITS) as usize;
-        let value = crate::shard::token_low_bits(d.get(token)?)?;
+        let cookie = semi + (BRANCH_PREFIX.len() - crate::MAGIC_COOKIE.len()) as u32;
         let end = semi + BRANCH_PREFIX.len() as u32 + TOKEN_DIGITS;
+        let value = crate::shard::token_low_bits(d.get(cookie as usize..end as usize)?)?;
         let ends = match at(end)? {
             b';' | b'\n' | b',' | b' ' | b'\t' => true,
             b'\r' => at(end + 1)? == b'\n',

@@ -284,12 +284,7 @@ fn case(kind: Kind, count: usize, size: Size, gate: Option<&Barrier>) -> Row {
     }
     let mut sum = ShardReport::default();
     for t in threads {
-        let r = t.join().expect("shard thread");
-        sum.cpu_ns += r.cpu_ns;
-        sum.handoffs += r.handoffs;
-        sum.phone_ns += r.phone_ns;
-        sum.cdrs += r.cdrs;
-        sum.sleeps += r.sleeps;
+        sum.add(&t.join().expect("shard thread"));
     }
     // nothing dropped: every op got its final answer, and nothing else came
     let w = &world;
@@ -332,11 +327,7 @@ fn pair_case(kind: Kind, size: Size) -> Row {
         (a.join().expect("pair a"), b.join().expect("pair b"))
     });
     let mut shard = a.shard;
-    shard.cpu_ns += b.shard.cpu_ns;
-    shard.phone_ns += b.shard.phone_ns;
-    shard.handoffs += b.shard.handoffs;
-    shard.cdrs += b.shard.cdrs;
-    shard.sleeps += b.shard.sleeps;
+    shard.add(&b.shard);
     Row {
         kind,
         shards: 2,

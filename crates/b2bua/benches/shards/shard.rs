@@ -108,6 +108,17 @@ pub(crate) struct ShardReport {
     pub(crate) sleeps: u64,
 }
 
+impl ShardReport {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: &ShardReport) {
+        self.cpu_ns += other.cpu_ns;
+        self.handoffs += other.handoffs;
+        self.phone_ns += other.phone_ns;
+        self.cdrs += other.cdrs;
+        self.sleeps += other.sleeps;
+    }
+}
+
 impl Shard {
     pub(crate) fn run(mut self, inbox: usize, start: &Barrier) -> ShardReport {
         self.registrar.handle_timeout(Instant::now());
