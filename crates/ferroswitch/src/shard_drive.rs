@@ -239,12 +239,16 @@ enum Turned {
     Split,
 }
 
+/// Rounds of polls one turn of the merged task makes at most while its shards wake each other
+/// (a hand-off wakes its owner; a full round more is rare).
+const ROUNDS_MAX: usize = 4;
+
 /// Every shard in `slots` polled by this one task: only those woken since their last poll.
 struct Merged<'a> {
     slots: &'a mut [Option<ShardFuture>],
     policy: &'a mut Policy,
-    /// The driving task's waker, which every shard's waker wakes.
-    task: Arc<AtomicWaker>,
+    /// The driving task's waker, which every shard's waker wakes (not while it polls).
+    task: Arc<Driver>,
     flags: Vec<Arc<Flag>>,
     wakers: Vec<Waker>,
     /// The shard polled first this turn. A task's polls share one cooperative budget (tokio
@@ -253,10 +257,22 @@ struct Merged<'a> {
     first: usize,
 }
 
-/// A shard's waker while merged: marks it woken, then wakes the driving task.
+/// The merged shards' driving task, as their wakers see it.
+#[derive(Default)]
+struct Driver {
+    waker: AtomicWaker,
+    /// The task is polling its shards: one woken now is polled again before the turn ends,
+    /// so its waker does not wake the task. (Waking a running task queues it again behind the
+    /// others and wakes an idle worker thread to steal it: a thread wake-up for every hand-off
+    /// between merged shards.)
+    polling: AtomicBool,
+}
+
+/// A shard's waker while merged: marks it woken, then wakes the driving task unless it is
+/// polling.
 struct Flag {
     woken: AtomicBool,
-    task: Arc<AtomicWaker>,
+    task: Arc<Driver>,
 }
 
 impl Wake for Flag {
@@ -264,14 +280,26 @@ impl Wake for Flag {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
+        // SeqCst with the driver's store of `polling` and load of the flags (`Merged::poll`):
+        // either this load sees the turn over, or that load sees this flag
+        self.woken.store(true, Ordering::SeqCst);
+        if !self.task.polling.load(Ordering::SeqCst) {
+            self.task.waker.wake();
+        }
     }
 }
 
 impl<'a> Merged<'a> {
+    /// Whether a shard still here was woken since its last poll.
+    fn woken(&self) -> bool {
+        self.slots
+            .iter()
+            .zip(&self.flags)
+            .any(|(slot, flag)| slot.is_some() && flag.woken.load(Ordering::SeqCst))
+    }
+
     fn new(slots: &'a mut [Option<ShardFuture>], policy: &'a mut Policy) -> Self {
-        let task = Arc::new(AtomicWaker::new());
+        let task = Arc::new(Driver::default());
         // every shard is polled at once: it may have come from a task of its own, whose
         // waker its sockets and channels still hold
         let flags: Vec<Arc<Flag>> = (0..slots.len())
@@ -299,34 +327,50 @@ impl Future for Merged<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Turned> {
         let this = &mut *self;
-        this.task.register(cx.waker());
+        this.task.waker.register(cx.waker());
+        this.task.polling.store(true, Ordering::SeqCst);
         let mut since = Instant::now();
         let mut busy = Duration::ZERO;
         let count = this.slots.len();
         this.first = (this.first + 1) % count;
-        for index in (this.first..count).chain(0..this.first) {
-            let slot = &mut this.slots[index];
-            let Some(shard) = slot else { continue };
-            if !this.flags[index].woken.swap(false, Ordering::AcqRel) {
-                continue;
-            }
-            let mut shard_cx = Context::from_waker(&this.wakers[index]);
-            // a panic ends that shard only, as it did when each was a task of its own
-            match std::panic::catch_unwind(AssertUnwindSafe(|| shard.as_mut().poll(&mut shard_cx)))
-            {
-                Ok(Poll::Pending) => {}
-                Ok(Poll::Ready(())) => *slot = None,
-                Err(_) => {
-                    tracing::error!(shard = index, "a core shard panicked; it is stopped");
-                    *slot = None;
+        for _ in 0..ROUNDS_MAX {
+            for index in (this.first..count).chain(0..this.first) {
+                let slot = &mut this.slots[index];
+                let Some(shard) = slot else { continue };
+                if !this.flags[index].woken.swap(false, Ordering::SeqCst) {
+                    continue;
                 }
+                let mut shard_cx = Context::from_waker(&this.wakers[index]);
+                // a panic ends that shard only, as it did when each was a task of its own
+                match std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    shard.as_mut().poll(&mut shard_cx)
+                })) {
+                    Ok(Poll::Pending) => {}
+                    Ok(Poll::Ready(())) => *slot = None,
+                    Err(_) => {
+                        tracing::error!(shard = index, "a core shard panicked; it is stopped");
+                        *slot = None;
+                    }
+                }
+                let now = Instant::now();
+                busy += (now - since).min(POLL_MAX);
+                since = now;
             }
-            let now = Instant::now();
-            busy += (now - since).min(POLL_MAX);
-            since = now;
+            // another round for the shards woken by this one (a hand-off), while the task's
+            // cooperative budget lasts: spent, the shards' sockets and channels would only
+            // answer `Pending` and wake them again
+            if !tokio::task::coop::has_budget_remaining() || !this.woken() {
+                break;
+            }
         }
+        this.task.polling.store(false, Ordering::SeqCst);
         if this.slots.iter().all(Option::is_none) {
             return Poll::Ready(Turned::Done);
+        }
+        // woken after their poll in the last round (or by another thread meanwhile): the task
+        // is polled again, behind the runtime's other tasks
+        if this.woken() {
+            cx.waker().wake_by_ref();
         }
         match this.policy.record(since, busy, true) {
             Decision::Split => Poll::Ready(Turned::Split),
