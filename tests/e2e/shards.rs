@@ -18,12 +18,22 @@ fn udp_sockets_on(pid: u32, port: u16) -> usize {
 /// own, through a server of two shards, with the kernel's steering program or without.
 const CALLS: usize = 12;
 
-fn calls_through_two_shards(steering: bool) -> (f64, f64) {
+/// Hand-offs counted by `ferroswitch_shard_handoffs_total` after the calls.
+struct Handed {
+    /// Requests handed over unparsed (the raw scan's).
+    requests: f64,
+    /// Requests handed over after their parse (an INVITE is parsed where it lands).
+    parsed_requests: f64,
+    /// Responses handed over (unparsed).
+    responses: f64,
+}
+
+fn calls_through_two_shards(steering: bool) -> Handed {
     calls_through_two_shards_driven(steering, "auto")
 }
 
 /// As [`calls_through_two_shards`], the shards driven as `--shard-merge` says.
-fn calls_through_two_shards_driven(steering: bool, merge: &str) -> (f64, f64) {
+fn calls_through_two_shards_driven(steering: bool, merge: &str) -> Handed {
     // the admin API for the metrics
     let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
     if !steering {
@@ -50,7 +60,8 @@ fn calls_through_two_shards_driven(steering: bool, merge: &str) -> (f64, f64) {
         assert_ok("caller", call(&site, &server, "uac_call.xml", &callee));
         assert_ok("callee", bob.wait());
     }
-    // the datagrams that landed on the other shard's socket went to their owner unparsed
+    // the datagrams that landed on the other shard's socket went to their owner: unparsed but
+    // for INVITEs, which are parsed where they land
     let m = crate::metrics::scrape(&server);
     let handed = |parsed, message| {
         crate::metrics::get(
@@ -60,9 +71,9 @@ fn calls_through_two_shards_driven(steering: bool, merge: &str) -> (f64, f64) {
         )
     };
     assert_eq!(
-        handed("yes", "request") + handed("yes", "response"),
+        handed("yes", "response"),
         0.0,
-        "SIPp's messages are all read by the raw scan"
+        "responses are read by the raw scan"
     );
     // a dozen calls fit one core: `auto` keeps the shards on one task
     assert!(
@@ -82,19 +93,35 @@ fn calls_through_two_shards_driven(steering: bool, merge: &str) -> (f64, f64) {
         "{rows:?}"
     );
     server.stop();
-    (handed("no", "request"), handed("no", "response"))
+    Handed {
+        requests: handed("no", "request"),
+        parsed_requests: handed("yes", "request"),
+        responses: handed("no", "response"),
+    }
 }
 
 /// The callee's answers carry our Via branch, so the kernel gives them to the socket of the
 /// shard that owns the call (docs/architecture.md "Core shards", kernel steering): none is
-/// handed over. The callers' INVITEs are keyed by their Call-IDs, which the kernel cannot
-/// read, so some are (each call's with odds of one half: all twelve on their owner by chance,
-/// 1 in 4,096).
+/// handed over. The callers' authenticated INVITEs are keyed by their Call-IDs, which the
+/// kernel cannot read, so some are, after their parse (each call's with odds of one half: all
+/// twelve on their owner by chance, 1 in 4,096); so are the callees' authenticated REGISTERs.
+/// Nothing is handed over unparsed: the first INVITE and REGISTER are challenged where they
+/// land, and the ACK of a 407 stays there too.
 #[test]
 fn two_shards_share_the_port_and_connect_every_call() {
-    let (requests, responses) = calls_through_two_shards(true);
-    assert!(requests > 0.0, "no request handed over unparsed");
-    assert_eq!(responses, 0.0, "responses handed over despite the steering");
+    let handed = calls_through_two_shards(true);
+    assert!(
+        handed.parsed_requests > 0.0,
+        "no INVITE handed over after its parse"
+    );
+    assert_eq!(
+        handed.requests, 0.0,
+        "SIPp's requests are steered, kept where they land, or parsed there"
+    );
+    assert_eq!(
+        handed.responses, 0.0,
+        "responses handed over despite the steering"
+    );
 }
 
 /// At this rate the shards stay merged on one task (`shard_drive.rs`); with `--shard-merge
@@ -102,8 +129,11 @@ fn two_shards_share_the_port_and_connect_every_call() {
 /// same, the answers still steered.
 #[test]
 fn shards_on_tasks_of_their_own_connect_every_call() {
-    let (_, responses) = calls_through_two_shards_driven(true, "never");
-    assert_eq!(responses, 0.0, "responses handed over despite the steering");
+    let handed = calls_through_two_shards_driven(true, "never");
+    assert_eq!(
+        handed.responses, 0.0,
+        "responses handed over despite the steering"
+    );
 }
 
 /// Without the steering program (`udp_steering = false`) the kernel hashes the callee's
@@ -111,9 +141,9 @@ fn shards_on_tasks_of_their_own_connect_every_call() {
 /// of twelve by chance: 1 in 4,096).
 #[test]
 fn without_udp_steering_answers_are_handed_over() {
-    let (_, responses) = calls_through_two_shards(false);
+    let handed = calls_through_two_shards(false);
     assert!(
-        responses > 0.0,
+        handed.responses > 0.0,
         "no response handed over without the steering"
     );
 }
@@ -210,5 +240,104 @@ fn a_request_steered_to_the_wrong_shard_reaches_its_owner() {
     };
     assert_eq!(handed("yes"), 2.0, "each handed over after its parse");
     assert_eq!(handed("no"), 0.0, "none handed over by the raw scan");
+    server.stop();
+}
+
+/// An INVITE or a REGISTER without credentials is challenged on the shard it landed on, not
+/// handed to the shard its Call-ID or login names: no transaction exists for it anywhere, and
+/// the 407's To tag names the shard that answered, so the ACK of the 407, from the same
+/// 4-tuple, lands there and stays. Here the INVITE's Request-URI carries `;shard=N` (the
+/// kernel steering program then gives it to shard N's socket) and its Call-ID names the other
+/// shard: without the challenge where it landed, the INVITE would be handed over, and the ACK
+/// with it by the tag. The REGISTERs of one login go to both shards' sockets the same way:
+/// one of them lands on the shard that does not own the login.
+#[test]
+fn a_request_without_credentials_is_challenged_where_it_landed() {
+    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
+    let server = site.start_with(&["--shards", "2"]);
+    server.assert_shards(2);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let me = sock.local_addr().unwrap();
+    let port = server.udp.port();
+    for (landed, owner) in [(0usize, 1usize), (1, 0)] {
+        // our tokens' shape: the last 8 hex digits, modulo 2, name the shard
+        let call_id = format!("{owner:016x}@ferroswitch");
+        let head = |method: &str, to_tag: &str| {
+            // the ACK of the 407 has the INVITE's branch; the OPTIONS a branch of its own
+            let branch = if method == "OPTIONS" { "-options" } else { "" };
+            format!(
+                "{method} sip:alice@127.0.0.1:{port};shard={landed} SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP {me};branch=z9hG4bK-landed-{landed}{branch};rport\r\n\
+                 Max-Forwards: 70\r\n\
+                 From: <sip:bob@127.0.0.1>;tag=e2e{landed}\r\n\
+                 To: <sip:alice@127.0.0.1>{to_tag}\r\n\
+                 Call-ID: {call_id}\r\n\
+                 CSeq: 1 {method}\r\n"
+            )
+        };
+        let invite = format!(
+            "{}Contact: <sip:bob@{me}>\r\nContent-Length: 0\r\n\r\n",
+            head("INVITE", "")
+        );
+        sock.send_to(invite.as_bytes(), server.udp).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the INVITE");
+        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(answer.starts_with("SIP/2.0 407 "), "{answer}");
+        let tag = answer
+            .lines()
+            .find(|l| l.starts_with("To:"))
+            .and_then(|l| l.split(";tag=").nth(1))
+            .expect("a To tag on the 407")
+            .trim()
+            .to_owned();
+        let named = u64::from_str_radix(&tag[tag.len() - 8..], 16).unwrap() % 2;
+        assert_eq!(
+            named as usize, landed,
+            "the 407's tag {tag} names the shard that answered"
+        );
+        let to_tag = format!(";tag={tag}");
+        let ack = format!("{}Content-Length: 0\r\n\r\n", head("ACK", &to_tag));
+        sock.send_to(ack.as_bytes(), server.udp).unwrap();
+        // nothing answers an ACK: an OPTIONS in the same dialog, read after it from the same
+        // socket, is answered once the ACK has been dealt with
+        let options = format!("{}Content-Length: 0\r\n\r\n", head("OPTIONS", &to_tag));
+        sock.send_to(options.as_bytes(), server.udp).unwrap();
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the OPTIONS");
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
+        assert!(answer.contains("OPTIONS"), "{answer}");
+    }
+    for landed in 0..2 {
+        let register = format!(
+            "REGISTER sip:127.0.0.1:{port};shard={landed} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {me};branch=z9hG4bK-register-{landed};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:alice@127.0.0.1>;tag=r{landed}\r\n\
+             To: <sip:alice@127.0.0.1>\r\n\
+             Call-ID: register-{landed}@e2e\r\n\
+             CSeq: 1 REGISTER\r\n\
+             Contact: <sip:alice@{me}>\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        sock.send_to(register.as_bytes(), server.udp).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the REGISTER");
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("SIP/2.0 401 "), "{answer}");
+        assert!(answer.contains("WWW-Authenticate: Digest"), "{answer}");
+    }
+    let m = crate::metrics::scrape(&server);
+    let handed = |parsed| {
+        crate::metrics::get(
+            &m,
+            "ferroswitch_shard_handoffs_total",
+            &[("parsed", parsed), ("message", "request")],
+        )
+    };
+    assert_eq!(handed("yes"), 0.0, "a request handed over after its parse");
+    assert_eq!(handed("no"), 0.0, "a request handed over by the raw scan");
     server.stop();
 }

@@ -237,7 +237,11 @@ impl Registrar {
     ) -> Rejection {
         let nonce = self.nonces.issue(now);
         let reason = AuthRejection::Challenge { kind, stale };
-        let mut b = error::reply(req, from, reason.status());
+        // the To tag names this shard: a challenge is answered where the request landed
+        // (statelessly, for an INVITE, on whichever shard read it), and its ACK comes back there
+        let (shard, shards) = self.shard;
+        let tag = req.stable_tag_for(shard, shards);
+        let mut b = error::reply_tagged(req, from, reason.status(), &tag);
         // Browser stacks (JsSIP 3.x) keep only the last challenge header of a response and give
         // up unless it is MD5: over WebSocket the order is reversed, so that MD5 (when
         // configured, and the only algorithm browsers' stacks do) comes last.

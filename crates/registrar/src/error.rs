@@ -169,7 +169,12 @@ impl RegisterError {
 
 /// A response to `req` with `code`, the request's stable To tag and `received` for `from`.
 pub(crate) fn reply(req: &Message, from: Peer, code: u16) -> MessageBuilder {
-    MessageBuilder::response_to(req, code, Some(&req.stable_tag()), Some(from.remote))
+    reply_tagged(req, from, code, &req.stable_tag())
+}
+
+/// [`reply`] with the To tag `tag`.
+pub(crate) fn reply_tagged(req: &Message, from: Peer, code: u16, tag: &str) -> MessageBuilder {
+    MessageBuilder::response_to(req, code, Some(tag), Some(from.remote))
 }
 
 /// `Server` and a `Warning: 399` with `reason`: the response to a refusal without extra headers.

@@ -219,8 +219,9 @@ pub struct Registrar {
     events: VecDeque<Event>,
     /// When expired bindings are purged next; armed by the first input.
     next_purge: Option<Instant>,
-    /// This core's shard and how many there are: it purges the logins of its shard.
-    shard: (usize, usize),
+    /// This core's shard and how many there are: it purges the logins of its shard, and its
+    /// challenges' To tags name it.
+    pub(crate) shard: (usize, usize),
 }
 
 pub(crate) const SERVER: &str = sip_message::PRODUCT;
@@ -257,7 +258,8 @@ impl Registrar {
     }
 
     /// This registrar is shard `index` of `count`: its purge drops only the expired bindings
-    /// of the logins [`sip_message::shard::index`] gives to it (by default 0 of 1: all).
+    /// of the logins [`sip_message::shard::index`] gives to it (by default 0 of 1: all), and
+    /// its challenges' To tags name it ([`Self::challenge`]).
     pub fn set_shard(&mut self, index: usize, count: usize) {
         self.shard = (index, count);
     }

@@ -15,6 +15,18 @@ impl Message {
     /// by its To tag) reaches the transaction that waits for it. Still the same tag for every
     /// retransmission.
     pub fn stable_tag_in(&self, shards: usize) -> String {
+        let owner = if shards > 1 {
+            crate::shard::owner(self, shards)
+        } else {
+            0
+        };
+        self.stable_tag_for(owner, shards)
+    }
+
+    /// [`Self::stable_tag`] naming shard `shard` of `shards` (not the request's owner): for an
+    /// answer given where the request landed, whose ACK comes back there
+    /// ([`crate::shard::index`] reads the tag).
+    pub fn stable_tag_for(&self, shard: usize, shards: usize) -> String {
         let branch = self.top_branch().unwrap_or("");
         // FNV-1a, 64 bit
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -27,7 +39,7 @@ impl Message {
         }
         if shards > 1 {
             // 16 hex digits that name the owner (`shard::place`), the same for a retransmission
-            h = crate::shard::place(h, crate::shard::owner(self, shards), shards);
+            h = crate::shard::place(h, shard, shards);
         }
         format!("{h:016x}")
     }
@@ -85,6 +97,24 @@ mod tests {
                 );
             }
             assert_eq!(invite.stable_tag_in(1), invite.stable_tag());
+        }
+    }
+
+    #[test]
+    fn a_tag_for_a_shard_names_that_shard_whatever_the_owner() {
+        for i in 0..50 {
+            let invite = Message::parse(Bytes::from(format!(
+                "INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK{i}\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:bob@x>\r\nCall-ID: call{i}\r\nCSeq: 1 INVITE\r\n\r\n"
+            )))
+            .unwrap();
+            for shards in 2..=5 {
+                for shard in 0..shards {
+                    let tag = invite.stable_tag_for(shard, shards);
+                    assert_eq!(tag, invite.stable_tag_for(shard, shards), "repeatable");
+                    assert_eq!(crate::shard::index(&tag, shards), shard, "{tag}");
+                }
+            }
+            assert_eq!(invite.stable_tag_for(0, 1), invite.stable_tag());
         }
     }
 }

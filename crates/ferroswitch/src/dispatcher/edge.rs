@@ -78,22 +78,55 @@ impl Dispatcher {
         msg: &Message,
         from: &Peer,
     ) -> bool {
-        if msg.method() != Some(&Method::Invite)
-            || msg.to_tag().is_some()
-            || msg.header(&HeaderName::ProxyAuthorization).is_some()
-            || self.draining
-            || self.trusted_source(from)
-            || !guard::unsupported_options(msg).is_empty()
-        {
+        if self.challengeable(msg, from) != Some(AuthKind::Proxy) {
             return false;
         }
-        // no credentials: a fresh challenge
-        let r = self
-            .registrar
-            .challenge(now, msg, *from, AuthKind::Proxy, false);
-        tracing::debug!(status = r.status(), peer = %from, "INVITE challenged statelessly");
-        self.transports.send(from, &r.response);
+        self.challenge_statelessly(now, msg, from, AuthKind::Proxy);
         true
+    }
+
+    /// The challenge `msg` gets whatever else it carries: an out-of-dialog INVITE without
+    /// `Proxy-Authorization` from a peer that is not trusted (above), or a REGISTER without
+    /// `Authorization` (which `Dispatcher::register` challenges first thing, statelessly too:
+    /// `respond_and_forget`); `None` for anything else, and while draining (503) or for a
+    /// `Require` we lack (420).
+    pub(super) fn challengeable(&self, msg: &Message, from: &Peer) -> Option<AuthKind> {
+        let kind = match msg.method() {
+            Some(Method::Invite)
+                if msg.header(&HeaderName::ProxyAuthorization).is_none()
+                    && !self.trusted_source(from) =>
+            {
+                AuthKind::Proxy
+            }
+            Some(Method::Register) if msg.header(&HeaderName::Authorization).is_none() => {
+                AuthKind::Www
+            }
+            _ => return None,
+        };
+        (msg.to_tag().is_none() && !self.draining && guard::unsupported_options(msg).is_empty())
+            .then_some(kind)
+    }
+
+    /// Sends `msg` a fresh challenge of `kind`, keeping nothing.
+    pub(super) fn challenge_statelessly(
+        &mut self,
+        now: Instant,
+        msg: &Message,
+        from: &Peer,
+        kind: AuthKind,
+    ) {
+        let r = self.registrar.challenge(now, msg, *from, kind, false);
+        // the lines the owner's way logs (`Dispatcher::register`'s, for a REGISTER)
+        match kind {
+            AuthKind::Proxy => {
+                tracing::debug!(status = r.status(), peer = %from, "INVITE challenged statelessly");
+            }
+            AuthKind::Www => {
+                let login: Option<String> = None;
+                tracing::debug!(status = r.status(), login = ?login, peer = %from, "REGISTER refused");
+            }
+        }
+        self.transports.send(from, &r.response);
     }
 
     /// A REGISTER over `from` succeeded: its connection is trusted and carries a registration;

@@ -10,9 +10,31 @@ impl Dispatcher {
     /// A datagram read here, or handed over by the shard that read it: to the transaction
     /// layer when this shard owns it (after the edge's checks), else to its owner.
     pub(super) fn datagram(&mut self, now: Instant, inbound: Inbound) {
-        if let Some(inbound) = self.owned(inbound) {
+        if let Some(inbound) = self.owned(now, inbound) {
             self.owned_message(now, inbound);
         }
+    }
+
+    /// Challenges an INVITE or a REGISTER without credentials that another shard owns here,
+    /// where it landed, instead of handing it over (`true`: answered, or dropped for a
+    /// throttled source). No transaction exists anywhere for it (the owner would answer with
+    /// `respond_and_forget` or statelessly too), the nonce is good on every shard (one
+    /// `NonceKeeper`), and the challenge's To tag names this shard (`Registrar::challenge`),
+    /// so the ACK of a 407, which comes from the same 4-tuple and so to this shard's socket,
+    /// is this shard's to drop too: a challenged call's first INVITE and its ACK, and a
+    /// REGISTER cycle's first REGISTER, take no hop. Not with `[cluster]`, whose relay of a
+    /// pick-up comes before any challenge (`owned_message`).
+    fn challenged_where_landed(&mut self, now: Instant, inbound: &Inbound) -> bool {
+        if self.cluster.is_some() {
+            return false;
+        }
+        let Some(kind) = self.challengeable(&inbound.msg, &inbound.from) else {
+            return false;
+        };
+        if self.admits(now, &inbound.msg, &inbound.from) {
+            self.challenge_statelessly(now, &inbound.msg, &inbound.from, kind);
+        }
+        true
     }
 
     /// A message of this shard's: to the transaction layer, after the edge's checks.
@@ -65,6 +87,11 @@ impl Dispatcher {
         if sip_message::steer::native(data, s.count()) == Some(s.index) {
             return false;
         }
+        // An INVITE or a REGISTER is parsed where it landed: one without credentials is
+        // challenged here (`challenged_where_landed`), one with them goes to its owner parsed.
+        if data.starts_with(b"INVITE ") || data.starts_with(b"REGISTER ") {
+            return false;
+        }
         match sip_message::shard::peek_owner(data, s.count()) {
             Some(owner) if owner != s.index => {
                 s.net.hand_datagram(
@@ -81,10 +108,11 @@ impl Dispatcher {
         }
     }
 
-    /// `inbound` when this shard owns it; otherwise it is handed to its owner and `None`. The
+    /// `inbound` when this shard owns it; otherwise `None`: it is handed to its owner (or, an
+    /// INVITE or REGISTER without credentials, challenged here: `challenged_where_landed`). The
     /// owner found by the parse has the last word: a datagram handed over unparsed is checked
     /// again here.
-    pub(super) fn owned(&self, inbound: Inbound) -> Option<Inbound> {
+    pub(super) fn owned(&mut self, now: Instant, inbound: Inbound) -> Option<Inbound> {
         let Some(s) = &self.siblings else {
             return Some(inbound);
         };
@@ -92,7 +120,11 @@ impl Dispatcher {
         if owner == s.index {
             return Some(inbound);
         }
-        s.net.hand(owner, inbound);
+        if !self.challenged_where_landed(now, &inbound) {
+            if let Some(s) = &self.siblings {
+                s.net.hand(owner, inbound);
+            }
+        }
         None
     }
 

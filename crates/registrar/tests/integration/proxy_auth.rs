@@ -194,3 +194,24 @@ fn www_credentials_do_not_satisfy_a_proxy_challenge() {
         .expect_err("no proxy credentials");
     assert_eq!(r.status(), 407);
 }
+
+/// A challenge's To tag names the registrar's shard, not the request's owner: an INVITE is
+/// challenged on the shard it landed on, and the ACK of the 407 is keyed by this tag.
+#[test]
+fn a_challenge_is_tagged_for_its_registrars_shard() {
+    let mut srv = Server::new();
+    let peer = udp_peer("198.51.100.7:5062");
+    let req = invite(None);
+    for shard in 0..3 {
+        srv.reg.set_shard(shard, 3);
+        let r = srv.reg.challenge(at(0), &req, peer, AuthKind::Proxy, false);
+        let m = Message::parse(r.response).unwrap();
+        let tag = m.to_header().unwrap().tag().expect("a To tag").to_owned();
+        assert_eq!(sip_message::shard::index(&tag, 3), shard, "{tag}");
+        assert_eq!(
+            tag,
+            req.stable_tag_for(shard, 3),
+            "the same for a retransmission"
+        );
+    }
+}
