@@ -276,7 +276,12 @@ impl Dispatcher {
 
     /// Whether requests from `from` skip authentication: a trusted peer by IP, or the API agent.
     pub(super) fn trusted_source(&self, from: &Peer) -> bool {
-        self.trusted.contains(&from.remote.ip()) || self.api_agent == Some(from.remote)
+        self.trusted_address(from.remote)
+    }
+
+    /// [`Self::trusted_source`] by the peer's address alone.
+    pub(super) fn trusted_address(&self, remote: SocketAddr) -> bool {
+        self.trusted.contains(&remote.ip()) || self.api_agent == Some(remote)
     }
 
     /// How system commands from trusted peers are recognised.

@@ -160,6 +160,36 @@ pub fn peek_owner(datagram: &[u8], count: usize) -> Option<usize> {
     peek_key(datagram).map(|k| index(k, count))
 }
 
+/// Whether the raw `datagram`'s headers may hold credentials (an `Authorization` or a
+/// `Proxy-Authorization` header): `false` only when every header line was read, up to the
+/// blank line, and neither was among them. A folded line or a line without a colon is not
+/// sure: `true`. A hint for where a request is parsed (a request without credentials is
+/// challenged where it lands), never for what is answered: that is the parse's.
+pub fn may_carry_credentials(datagram: &[u8]) -> bool {
+    let mut lines = Lines(datagram);
+    if lines.next().is_none() {
+        return true;
+    }
+    for line in lines {
+        if line.is_empty() {
+            return false;
+        }
+        if matches!(line[0], b' ' | b'\t') {
+            return true; // a folded line: the parser joins it
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return true;
+        };
+        let name = trim(&line[..colon]);
+        if name.eq_ignore_ascii_case(b"authorization")
+            || name.eq_ignore_ascii_case(b"proxy-authorization")
+        {
+            return true;
+        }
+    }
+    true // no end of the headers
+}
+
 /// The key of [`key`] read from raw bytes; `None` when not sure (see [`peek_owner`]).
 pub fn peek_key(datagram: &[u8]) -> Option<&str> {
     let mut lines = Lines(datagram);
@@ -515,6 +545,55 @@ mod tests {
         }
         assert!(parsed > 40, "only {parsed} torture messages parsed");
         assert!(sure > 20, "the scan was sure of only {sure} of {parsed}");
+    }
+
+    #[test]
+    fn the_credentials_scan_never_misses_credentials_the_parse_finds() {
+        use crate::HeaderName;
+        let with = |extra: &str| {
+            let raw = format!(
+                "INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:bob@x>\r\n{extra}Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            );
+            may_carry_credentials(raw.as_bytes())
+        };
+        assert!(!with(""), "none");
+        assert!(with("Proxy-Authorization: Digest username=\"a\"\r\n"));
+        assert!(
+            with("authorization : Digest username=\"a\"\r\n"),
+            "any case, space"
+        );
+        assert!(with("PROXY-AUTHORIZATION:Digest x\r\n"));
+        assert!(
+            with("Subject: a\r\n  folded\r\n"),
+            "a folded line: not sure"
+        );
+        assert!(!with("X-Authorization-Hint: no\r\n"), "another header");
+        // a body that looks like a header is not one
+        let body = "INVITE sip:bob@x SIP/2.0\r\nTo: <sip:bob@x>\r\nContent-Length: 26\r\n\r\nAuthorization: Digest x\r\n";
+        assert!(!may_carry_credentials(body.as_bytes()));
+        assert!(
+            may_carry_credentials(b"INVITE sip:bob@x SIP/2.0\r\nTo: <sip:b"),
+            "cut short"
+        );
+        // wherever the parse finds credentials, the scan says so
+        for extra in [
+            "Authorization: Digest username=\"a\"\n",
+            "Proxy-Authorization: Digest username=\"a\"\n",
+            "proxy-authorization\t: Digest username=\"a\"\n",
+            "Subject: x\nAUTHORIZATION: Digest username=\"a\"\n",
+        ] {
+            let raw = format!(
+                "REGISTER sip:x SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nTo: <sip:bob@x>\n{extra}Call-ID: c\nCSeq: 1 REGISTER\nContent-Length: 0\n\n"
+            )
+            .replace('\n', "\r\n");
+            let msg = Message::parse(Bytes::from(raw.clone())).unwrap();
+            assert!(
+                msg.header(&HeaderName::Authorization).is_some()
+                    || msg.header(&HeaderName::ProxyAuthorization).is_some(),
+                "{extra}"
+            );
+            assert!(may_carry_credentials(raw.as_bytes()), "{extra}");
+        }
     }
 
     #[test]

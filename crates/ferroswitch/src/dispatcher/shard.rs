@@ -87,9 +87,16 @@ impl Dispatcher {
         if sip_message::steer::native(data, s.count()) == Some(s.index) {
             return false;
         }
-        // An INVITE or a REGISTER is parsed where it landed: one without credentials is
-        // challenged here (`challenged_where_landed`), one with them goes to its owner parsed.
-        if data.starts_with(b"INVITE ") || data.starts_with(b"REGISTER ") {
+        // An INVITE or a REGISTER without credentials is parsed where it landed, to be
+        // challenged here (`challenged_where_landed`). One with credentials, or an INVITE of a
+        // trusted peer, goes to its owner unparsed as below: the parse is the owner's work,
+        // which keeps the shards even when one source's datagrams all land on one shard
+        // (SIPp, or an SBC in front).
+        if self.cluster.is_none()
+            && (data.starts_with(b"REGISTER ")
+                || (data.starts_with(b"INVITE ") && !self.trusted_address(remote)))
+            && !sip_message::shard::may_carry_credentials(data)
+        {
             return false;
         }
         match sip_message::shard::peek_owner(data, s.count()) {
