@@ -14,6 +14,29 @@ fn udp_sockets_on(pid: u32, port: u16) -> usize {
         .count()
 }
 
+/// Sends `request` from `sock` to the server's UDP port and reads the answer.
+fn exchange(sock: &std::net::UdpSocket, server: &crate::harness::Server, request: &str) -> String {
+    sock.send_to(request.as_bytes(), server.udp).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("no answer to {request}: {e}"));
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Requests handed over between the shards so far: (after their parse, unparsed).
+fn request_handoffs(server: &crate::harness::Server) -> (f64, f64) {
+    let m = crate::metrics::scrape(server);
+    let handed = |parsed| {
+        crate::metrics::get(
+            &m,
+            "ferroswitch_shard_handoffs_total",
+            &[("parsed", parsed), ("message", "request")],
+        )
+    };
+    (handed("yes"), handed("no"))
+}
+
 /// Hand-offs of requests and of responses after `CALLS` calls between phones on ports of their
 /// own, through a server of two shards, with the kernel's steering program or without.
 const CALLS: usize = 12;
@@ -223,23 +246,13 @@ fn a_request_steered_to_the_wrong_shard_reaches_its_owner() {
              CSeq: 1 OPTIONS\r\n\
              Content-Length: 0\r\n\r\n"
         );
-        sock.send_to(request.as_bytes(), server.udp).unwrap();
-        let mut buf = [0u8; 4096];
-        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the OPTIONS");
-        let answer = String::from_utf8_lossy(&buf[..n]);
+        let answer = exchange(&sock, &server, &request);
         assert!(answer.starts_with("SIP/2.0 "), "{answer}");
         assert!(answer.contains(&call_id), "{answer}");
     }
-    let m = crate::metrics::scrape(&server);
-    let handed = |parsed| {
-        crate::metrics::get(
-            &m,
-            "ferroswitch_shard_handoffs_total",
-            &[("parsed", parsed), ("message", "request")],
-        )
-    };
-    assert_eq!(handed("yes"), 2.0, "each handed over after its parse");
-    assert_eq!(handed("no"), 0.0, "none handed over by the raw scan");
+    let (parsed, unparsed) = request_handoffs(&server);
+    assert_eq!(parsed, 2.0, "each handed over after its parse");
+    assert_eq!(unparsed, 0.0, "none handed over by the raw scan");
     server.stop();
 }
 
@@ -281,10 +294,7 @@ fn a_request_without_credentials_is_challenged_where_it_landed() {
             "{}Contact: <sip:bob@{me}>\r\nContent-Length: 0\r\n\r\n",
             head("INVITE", "")
         );
-        sock.send_to(invite.as_bytes(), server.udp).unwrap();
-        let mut buf = [0u8; 4096];
-        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the INVITE");
-        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let answer = exchange(&sock, &server, &invite);
         assert!(answer.starts_with("SIP/2.0 407 "), "{answer}");
         let tag = answer
             .lines()
@@ -304,9 +314,7 @@ fn a_request_without_credentials_is_challenged_where_it_landed() {
         // nothing answers an ACK: an OPTIONS in the same dialog, read after it from the same
         // socket, is answered once the ACK has been dealt with
         let options = format!("{}Content-Length: 0\r\n\r\n", head("OPTIONS", &to_tag));
-        sock.send_to(options.as_bytes(), server.udp).unwrap();
-        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the OPTIONS");
-        let answer = String::from_utf8_lossy(&buf[..n]);
+        let answer = exchange(&sock, &server, &options);
         assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
         assert!(answer.contains("OPTIONS"), "{answer}");
     }
@@ -322,22 +330,12 @@ fn a_request_without_credentials_is_challenged_where_it_landed() {
              Contact: <sip:alice@{me}>\r\n\
              Content-Length: 0\r\n\r\n"
         );
-        sock.send_to(register.as_bytes(), server.udp).unwrap();
-        let mut buf = [0u8; 4096];
-        let (n, _) = sock.recv_from(&mut buf).expect("an answer to the REGISTER");
-        let answer = String::from_utf8_lossy(&buf[..n]);
+        let answer = exchange(&sock, &server, &register);
         assert!(answer.starts_with("SIP/2.0 401 "), "{answer}");
         assert!(answer.contains("WWW-Authenticate: Digest"), "{answer}");
     }
-    let m = crate::metrics::scrape(&server);
-    let handed = |parsed| {
-        crate::metrics::get(
-            &m,
-            "ferroswitch_shard_handoffs_total",
-            &[("parsed", parsed), ("message", "request")],
-        )
-    };
-    assert_eq!(handed("yes"), 0.0, "a request handed over after its parse");
-    assert_eq!(handed("no"), 0.0, "a request handed over by the raw scan");
+    let (parsed, unparsed) = request_handoffs(&server);
+    assert_eq!(parsed, 0.0, "a request handed over after its parse");
+    assert_eq!(unparsed, 0.0, "a request handed over by the raw scan");
     server.stop();
 }
