@@ -94,6 +94,26 @@ fn wrong_passwords_throttle_their_source_only() {
         (recv(&attacker), ())
     };
     assert!(right_from_attacker.is_none(), "{right_from_attacker:?}");
+    // so is a REGISTER without credentials that the kernel gives to either core shard's socket
+    // (`;shard=N` steers it there with several shards; a shard that did not judge the wrong
+    // passwords would otherwise challenge it where it landed)
+    for shard in 0..2 {
+        let r = request(
+            "REGISTER",
+            "alice",
+            &format!("right-s{shard}"),
+            &contact,
+            local,
+        )
+        .replacen(
+            "sip:ferroswitch.test SIP/2.0",
+            &format!("sip:ferroswitch.test;shard={shard} SIP/2.0"),
+            1,
+        );
+        attacker.send(r.as_bytes()).unwrap();
+        let answer = recv(&attacker);
+        assert!(answer.is_none(), "shard {shard}: {answer:?}");
+    }
 
     // alice's phone elsewhere is not locked out
     let phone = client(server.udp);

@@ -102,6 +102,9 @@ pub(crate) enum Input {
     /// A device at `ip` registered on another shard until `until`: its address gets the
     /// registered devices' source rate here too (`flood.rs`).
     SourceRegistered { ip: IpAddr, until: Instant },
+    /// Another shard throttled `ip` for failed authentications until `until`: dropped here too
+    /// (`security.rs`), whichever shard its requests reach.
+    SourceThrottled { ip: IpAddr, until: Instant },
     /// The credit of this shard's call ran out: found by another shard's turn of the shared
     /// credit core's timer (an account's calls may be on several shards).
     CreditCut(u64),
@@ -711,6 +714,7 @@ impl Dispatcher {
             Input::SourceRegistered { ip, until } => {
                 self.flood.registered(now, ip, until);
             }
+            Input::SourceThrottled { ip, until } => self.auth_throttle.ban(now, ip, until),
             Input::Registered { login, binding } => self.sibling_registered(now, &login, *binding),
             Input::CreditCut(call) => self.credit_cut(now, call),
             Input::MediaInactive(call) => {

@@ -140,6 +140,21 @@ impl AuthThrottle {
         }
     }
 
+    /// `ip` is throttled until `until` (another core shard throttled it): a source is
+    /// throttled server-wide, as with one shard, whichever shard its requests reach. Its
+    /// failures still count where they are judged.
+    pub(crate) fn ban(&mut self, now: Instant, ip: IpAddr, until: Instant) {
+        if !self.sources.contains_key(&ip) && self.sources.len() >= self.max_sources {
+            self.make_room(now);
+        }
+        let s = self.sources.entry(ip).or_insert(Source {
+            window_start: now,
+            failures: 0,
+            banned_until: None,
+        });
+        s.banned_until = Some(s.banned_until.map_or(until, |u| u.max(until)));
+    }
+
     /// Sources tracked now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -228,6 +243,19 @@ mod tests {
             t.failed(secs(t0, 303), ip(1)),
             Failure::Counted { failures: 1 }
         );
+    }
+
+    #[test]
+    fn a_ban_told_by_another_shard_drops_the_source_until_it_ends() {
+        let t0 = Instant::now();
+        let mut t = AuthThrottle::new(LIMITS);
+        t.ban(t0, ip(1), secs(t0, 300));
+        assert!(!t.admits(secs(t0, 1), ip(1)));
+        assert!(t.admits(secs(t0, 1), ip(2)), "another source");
+        // an earlier end told later does not shorten it
+        t.ban(secs(t0, 2), ip(1), secs(t0, 100));
+        assert!(!t.admits(secs(t0, 200), ip(1)));
+        assert!(t.admits(secs(t0, 300), ip(1)), "over");
     }
 
     #[test]

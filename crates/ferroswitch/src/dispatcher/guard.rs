@@ -91,6 +91,11 @@ impl Dispatcher {
         if let Failure::Throttled { until } = self.auth_throttle.failed(now, source) {
             let ban_secs = until.duration_since(now).as_secs();
             tracing::warn!(target: "ferroswitch::security", %source, ban_secs, "auth throttled");
+            // the kernel may give the source's next datagrams to another shard's socket, and a
+            // request without credentials is challenged where it lands: every shard drops it
+            if let Some(s) = &self.siblings {
+                s.tell_others(|| Input::SourceThrottled { ip: source, until });
+            }
         }
     }
 
