@@ -14,6 +14,18 @@ fn udp_sockets_on(pid: u32, port: u16) -> usize {
         .count()
 }
 
+/// A server of two shards (metrics on the admin API) and a UDP socket to talk to it. The site
+/// must live as long as the server.
+fn two_shards_and_a_socket() -> (Site, crate::harness::Server, std::net::UdpSocket) {
+    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
+    let server = site.start_with(&["--shards", "2"]);
+    server.assert_shards(2);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    (site, server, sock)
+}
+
 /// Sends `request` from `sock` to the server's UDP port and reads the answer.
 fn exchange(sock: &std::net::UdpSocket, server: &crate::harness::Server, request: &str) -> String {
     sock.send_to(request.as_bytes(), server.udp).unwrap();
@@ -224,12 +236,7 @@ fn a_second_server_on_a_sharded_port_is_refused() {
 /// would have handed it over unparsed.
 #[test]
 fn a_request_steered_to_the_wrong_shard_reaches_its_owner() {
-    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
-    let server = site.start_with(&["--shards", "2"]);
-    server.assert_shards(2);
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
+    let (_site, server, sock) = two_shards_and_a_socket();
     let me = sock.local_addr().unwrap();
     let port = server.udp.port();
     for (steered, owner) in [(0, 1), (1, 0)] {
@@ -266,12 +273,7 @@ fn a_request_steered_to_the_wrong_shard_reaches_its_owner() {
 /// one of them lands on the shard that does not own the login.
 #[test]
 fn a_request_without_credentials_is_challenged_where_it_landed() {
-    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
-    let server = site.start_with(&["--shards", "2"]);
-    server.assert_shards(2);
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
+    let (_site, server, sock) = two_shards_and_a_socket();
     let me = sock.local_addr().unwrap();
     let port = server.udp.port();
     for (landed, owner) in [(0usize, 1usize), (1, 0)] {

@@ -113,15 +113,8 @@ impl AuthThrottle {
 
     /// A failed authentication from `ip` at `now`.
     pub(crate) fn failed(&mut self, now: Instant, ip: IpAddr) -> Failure {
-        if !self.sources.contains_key(&ip) && self.sources.len() >= self.max_sources {
-            self.make_room(now);
-        }
         let limits = self.limits;
-        let s = self.sources.entry(ip).or_insert(Source {
-            window_start: now,
-            failures: 0,
-            banned_until: None,
-        });
+        let s = self.source(now, ip);
         if s.spent(now, &limits) {
             *s = Source {
                 window_start: now,
@@ -144,14 +137,7 @@ impl AuthThrottle {
     /// throttled server-wide, as with one shard, whichever shard its requests reach. Its
     /// failures still count where they are judged.
     pub(crate) fn ban(&mut self, now: Instant, ip: IpAddr, until: Instant) {
-        if !self.sources.contains_key(&ip) && self.sources.len() >= self.max_sources {
-            self.make_room(now);
-        }
-        let s = self.sources.entry(ip).or_insert(Source {
-            window_start: now,
-            failures: 0,
-            banned_until: None,
-        });
+        let s = self.source(now, ip);
         s.banned_until = Some(s.banned_until.map_or(until, |u| u.max(until)));
     }
 
@@ -159,6 +145,18 @@ impl AuthThrottle {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.sources.len()
+    }
+
+    /// `ip`'s entry, made (room made first when the table is full) if it has none.
+    fn source(&mut self, now: Instant, ip: IpAddr) -> &mut Source {
+        if !self.sources.contains_key(&ip) && self.sources.len() >= self.max_sources {
+            self.make_room(now);
+        }
+        self.sources.entry(ip).or_insert(Source {
+            window_start: now,
+            failures: 0,
+            banned_until: None,
+        })
     }
 
     /// Forgets spent sources; if none was, the counting source whose window started first.
