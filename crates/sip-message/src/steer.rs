@@ -252,7 +252,7 @@ pub fn program(count: usize) -> Option<Vec<Insn>> {
     a.expect_at_x(1, b"sip:", fail);
     // the first `;` of the Request-URI (none in our Contacts' users), before its end
     let semi = a.label();
-    scan(&mut a, 5, 5 + RURI_MAX, b';', Some(b' '), semi, fail);
+    scan(&mut a, 5, 5 + RURI_MAX, b';', b" ", semi, fail);
     a.mark(semi);
     a.expect_at_x(1, CONTACT_PARAM.as_bytes(), fail);
     a.expect_at_x(1 + CONTACT_PARAM.len() as u32, b"=", fail);
@@ -316,7 +316,9 @@ pub fn program(count: usize) -> Option<Vec<Insn>> {
     a.mark(value);
     a.expect_at_x(0, b" SIP/2.0/UDP ", fail);
     let semi = a.label();
-    scan(&mut a, 13, 13 + VIA_SENT_MAX, b';', Some(b','), semi, fail);
+    // within the first Via value: a `,` ends it, and so does the line's end (the parse would
+    // not read a branch on the next line as this Via's)
+    scan(&mut a, 13, 13 + VIA_SENT_MAX, b';', b",\n", semi, fail);
     a.mark(semi);
     a.expect_at_x(0, BRANCH_PREFIX, fail);
     // 16 lower-case hex digits, the last 8 read as a number, then not a token character
@@ -381,22 +383,18 @@ pub fn native(datagram: &[u8], count: usize) -> Option<usize> {
     }
     let at = |i: u32| d.get(i as usize).copied();
     let has = |i: u32, s: &[u8]| d.get(i as usize..i as usize + s.len()) == Some(s);
-    // the first `byte` at `from..to`, `None` at `stop` first
-    let scan = |from: u32, to: u32, byte: u8, stop: u8| -> Option<u32> {
-        for i in from..to {
-            match at(i)? {
-                b if b == byte => return Some(i),
-                b if b == stop => return None,
-                _ => {}
-            }
-        }
-        None
+    // the first `byte` at `from..to`, `None` at a stop first (one `memchr3`: this runs for
+    // every datagram with several shards)
+    let scan = |from: u32, to: u32, byte: u8, stop: u8, stop2: u8| -> Option<u32> {
+        let window = d.get(from as usize..(to as usize).min(d.len()))?;
+        let i = memchr::memchr3(byte, stop, stop2, window)?;
+        (window[i] == byte).then_some(from + i as u32)
     };
     if d.starts_with(b"SIP/") {
         if len < RESPONSE_MIN {
             return None;
         }
-        let nl = (12..STATUS_LINE_MAX).find(|&p| d[p as usize] == b'\n')?;
+        let nl = 12 + memchr::memchr(b'\n', &d[12..STATUS_LINE_MAX as usize])? as u32;
         let mut x = nl + 1;
         if has(x, b"Via:") {
             x += 4;
@@ -408,7 +406,7 @@ pub fn native(datagram: &[u8], count: usize) -> Option<usize> {
         if !has(x, b" SIP/2.0/UDP ") {
             return None;
         }
-        let semi = scan(x + 13, x + 13 + VIA_SENT_MAX, b';', b',')?;
+        let semi = scan(x + 13, x + 13 + VIA_SENT_MAX, b';', b',', b'\n')?;
         if !has(semi, BRANCH_PREFIX) {
             return None;
         }
@@ -430,7 +428,7 @@ pub fn native(datagram: &[u8], count: usize) -> Option<usize> {
     if !has(space + 1, b"sip:") {
         return None;
     }
-    let semi = scan(space + 5, space + 5 + RURI_MAX, b';', b' ')?;
+    let semi = scan(space + 5, space + 5 + RURI_MAX, b';', b' ', b' ')?;
     if !has(semi + 1, CONTACT_PARAM.as_bytes())
         || at(semi + 1 + CONTACT_PARAM.len() as u32)? != b'='
     {
@@ -450,8 +448,8 @@ pub fn native(datagram: &[u8], count: usize) -> Option<usize> {
 }
 
 /// Looks for `byte` at `X + from .. X + to`, jumping to `found` with X at it, or to `fail` at
-/// `stop` or when not found.
-fn scan(a: &mut Asm, from: u32, to: u32, byte: u8, stop: Option<u8>, found: Label, fail: Label) {
+/// any of `stops` or when not found.
+fn scan(a: &mut Asm, from: u32, to: u32, byte: u8, stops: &[u8], found: Label, fail: Label) {
     let hit = a.label();
     for k in from..to {
         a.insn(LD | B | IND, k);
@@ -460,7 +458,7 @@ fn scan(a: &mut Asm, from: u32, to: u32, byte: u8, stop: Option<u8>, found: Labe
         a.insn(LD | IMM, k);
         a.ja(hit);
         a.mark(next);
-        if let Some(s) = stop {
+        for &s in stops {
             a.jump_if(JEQ, u32::from(s), fail);
         }
     }

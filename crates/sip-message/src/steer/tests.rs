@@ -198,11 +198,27 @@ fn a_mutated_response_is_steered_where_the_shards_would_hand_it() {
         b"0123456789abcdefABz;,= \r\n:vV",
         120,
     );
-    let (mut agreed, mut left) = (0, 0);
+    let (mut agreed, mut left, mut parsed) = (0, 0, 0);
     for _ in 0..20_000 {
         let m = mutate(&base);
         assert!(run_checked(&prog, &m).is_some());
         assert_eq!(native(&m, count), steered(&prog, &m, count));
+        // a response steered to a shard is that shard's by its parse too, where it parses:
+        // the shard keeps such a response without asking the parse (`Landing::Mine`)
+        if let (Some(s), Ok(msg)) = (
+            steered(&prog, &m, count),
+            crate::Message::parse(bytes::Bytes::copy_from_slice(&m)),
+        ) {
+            if msg.sanity_check().is_ok() {
+                assert_eq!(
+                    shard::owner(&msg, count),
+                    s,
+                    "{}",
+                    String::from_utf8_lossy(&m)
+                );
+                parsed += 1;
+            }
+        }
         match (steered(&prog, &m, count), shard::peek_owner(&m, count)) {
             (Some(s), Some(o)) => {
                 assert_eq!(s, o, "{}", String::from_utf8_lossy(&m));
@@ -212,8 +228,8 @@ fn a_mutated_response_is_steered_where_the_shards_would_hand_it() {
         }
     }
     assert!(
-        agreed > 1_000 && left > 1_000,
-        "{agreed} steered, {left} left"
+        agreed > 1_000 && left > 1_000 && parsed > 1_000,
+        "{agreed} steered, {left} left, {parsed} steered and parsed"
     );
 }
 
