@@ -49,7 +49,7 @@ use crate::messaging_io::{self, MessagingIo, Reach};
 use crate::persist::Write;
 use crate::presence_io::{self, PresenceIo};
 use crate::push_io::{self, PushPoster, PushTokens};
-use crate::transport::{accept_datagram, Inbound, Transports};
+use crate::transport::{Inbound, Transports};
 use crate::tu::{Transactions, Tu};
 
 const ALLOW: &str =
@@ -361,10 +361,7 @@ impl Dispatcher {
                                 if !self.datagram_admitted(now, &buf[..n], remote.ip()) { continue; }
                                 // a datagram of another shard's transaction or dialog goes there
                                 // unparsed, once
-                                if self.handed_unparsed(i, &buf[..n], remote) { continue; }
-                                if let Some(inbound) = accept_datagram(&udp[i], locals[i], &buf[..n], remote) {
-                                    self.datagram(now, inbound);
-                                }
+                                self.datagram_read(now, i, &udp[i], locals[i], &buf[..n], remote);
                             }
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                             // ICMP errors from earlier sends surface here; keep serving

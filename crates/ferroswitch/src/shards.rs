@@ -102,20 +102,29 @@ impl NetTx {
     /// it is routed (by the connection task, or by the shard that parsed the datagram).
     pub(crate) fn owner(&self, msg: &sip_message::Message) -> usize {
         let n = self.shards.len();
-        let owner = sip_message::shard::owner(msg, n);
-        if n == 1 || msg.to_tag().is_some() {
-            return owner;
+        if n == 1 {
+            return 0;
         }
-        let Some(call_id) = msg.call_id() else {
+        // the key once (this runs for every message with several shards): an INVITE whose key
+        // is its Call-ID (no To tag, no Replaces) is not diverted, and a CANCEL's key is its
+        // Call-ID only when it has no To tag
+        let key = sip_message::shard::key(msg);
+        let owner = key.map_or(0, |k| sip_message::shard::index(k, n));
+        let (Some(key), Some(call_id)) = (key, msg.call_id()) else {
             return owner;
         };
+        let by_call_id = std::ptr::eq(key, call_id);
         match msg.method() {
-            Some(sip_message::Method::Invite) if sip_message::shard::index(call_id, n) != owner => {
+            Some(sip_message::Method::Invite)
+                if !by_call_id
+                    && msg.to_tag().is_none()
+                    && sip_message::shard::index(call_id, n) != owner =>
+            {
                 self.diverted
                     .note(call_id, owner, std::time::Instant::now());
                 owner
             }
-            Some(sip_message::Method::Cancel) => self
+            Some(sip_message::Method::Cancel) if by_call_id => self
                 .diverted
                 .shard(call_id, std::time::Instant::now())
                 .unwrap_or(owner),

@@ -6,12 +6,49 @@
 use super::*;
 use crate::transport::Inbound;
 
+/// What becomes of a datagram read here ([`Dispatcher::landing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Landing {
+    /// Handed to its owner unparsed (or dropped with the owner's queue full).
+    Handed,
+    /// This shard's for sure (one shard, or a response the kernel steered here by our
+    /// branch): parsed and kept without the owner check.
+    Mine,
+    /// Parsed here, then kept or handed by the owner the parse finds.
+    Parse,
+}
+
 impl Dispatcher {
     /// A datagram read here, or handed over by the shard that read it: to the transaction
     /// layer when this shard owns it (after the edge's checks), else to its owner.
     pub(super) fn datagram(&mut self, now: Instant, inbound: Inbound) {
         if let Some(inbound) = self.owned(now, inbound) {
             self.owned_message(now, inbound);
+        }
+    }
+
+    /// A datagram read here: handed to its owner unparsed, or parsed and then, unless the
+    /// steering found it this shard's for sure, checked as [`Self::datagram`] checks it.
+    pub(super) fn datagram_read(
+        &mut self,
+        now: Instant,
+        listener: usize,
+        sock: &UdpSocket,
+        local: SocketAddr,
+        data: &[u8],
+        remote: SocketAddr,
+    ) {
+        let landing = self.landing(listener, data, remote);
+        if landing == Landing::Handed {
+            return;
+        }
+        let Some(inbound) = crate::transport::accept_datagram(sock, local, data, remote) else {
+            return;
+        };
+        if landing == Landing::Mine {
+            self.owned_message(now, inbound);
+        } else {
+            self.datagram(now, inbound);
         }
     }
 
@@ -74,18 +111,24 @@ impl Dispatcher {
     }
 
     /// Hands the datagram read on UDP listener `listener` to its owner before any parse when
-    /// its raw bytes name another shard (`true`: handed, or dropped with a full queue).
-    pub(super) fn handed_unparsed(&self, listener: usize, data: &[u8], remote: SocketAddr) -> bool {
+    /// its raw bytes name another shard ([`Landing::Handed`]: handed, or dropped with a full
+    /// queue).
+    fn landing(&self, listener: usize, data: &[u8], remote: SocketAddr) -> Landing {
         let Some(s) = &self.siblings else {
-            return false;
+            return Landing::Mine;
         };
         // Where the kernel's steering program names this shard (a response by our branch, an
         // in-dialog request by our Contact's `shard`: `steer.rs`), the datagram is this shard's
-        // to parse without the longer scan below (~4,700 instructions a datagram, most of a
-        // call's datagrams): for a response both read the same branch; for a request the
+        // to parse without the longer scan below (~3,000 instructions a datagram, most of a
+        // call's datagrams). For a response both read the same bytes of the same branch
+        // (`shard::token_low_bits`), so the parse's check is skipped too; for a request the
         // check after the parse still has the last word, as for any datagram.
         if sip_message::steer::native(data, s.count()) == Some(s.index) {
-            return false;
+            return if data.starts_with(b"SIP/") {
+                Landing::Mine
+            } else {
+                Landing::Parse
+            };
         }
         // An INVITE or a REGISTER without credentials is parsed where it landed, to be
         // challenged here (`challenged_where_landed`). One with credentials, or an INVITE of a
@@ -97,7 +140,7 @@ impl Dispatcher {
                 || (data.starts_with(b"INVITE ") && !self.trusted_address(remote)))
             && !sip_message::shard::may_carry_credentials(data)
         {
-            return false;
+            return Landing::Parse;
         }
         match sip_message::shard::peek_owner(data, s.count()) {
             Some(owner) if owner != s.index => {
@@ -109,9 +152,9 @@ impl Dispatcher {
                         listener,
                     },
                 );
-                true
+                Landing::Handed
             }
-            _ => false,
+            _ => Landing::Parse,
         }
     }
 
