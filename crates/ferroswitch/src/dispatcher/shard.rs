@@ -117,18 +117,35 @@ impl Dispatcher {
         let Some(s) = &self.siblings else {
             return Landing::Mine;
         };
-        // Where the kernel's steering program names this shard (a response by our branch, an
-        // in-dialog request by our Contact's `shard`: `steer.rs`), the datagram is this shard's
-        // to parse without the longer scan below (~3,000 instructions a datagram, most of a
-        // call's datagrams). For a response both read the same bytes of the same branch
-        // (`shard::token_low_bits`), so the parse's check is skipped too; for a request the
-        // check after the parse still has the last word, as for any datagram.
-        if sip_message::steer::native(data, s.count()) == Some(s.index) {
-            return if data.starts_with(b"SIP/") {
-                Landing::Mine
-            } else {
-                Landing::Parse
-            };
+        let hand = |owner: usize| {
+            s.net.hand_datagram(
+                owner,
+                crate::shards::Datagram {
+                    data: bytes::Bytes::copy_from_slice(data),
+                    remote,
+                    listener,
+                },
+            );
+            Landing::Handed
+        };
+        // What the kernel's steering program names (a response by our branch, an in-dialog
+        // request by our Contact's `shard`: `steer.rs`) is read without the longer scan below
+        // (~3,000 instructions a datagram, most of a call's datagrams). Named here, it is this
+        // shard's to parse; for a response both read the same bytes of the same branch
+        // (`shard::token_low_bits`), so the parse's check is skipped too, while for a request
+        // the check after the parse still has the last word, as for any datagram. Named
+        // elsewhere (the steering is off, `udp_steering = false`, or the kernel hashed it), it
+        // goes there, and its owner checks it after its parse as any hand-off.
+        match sip_message::steer::native(data, s.count()) {
+            Some(owner) if owner == s.index => {
+                return if data.starts_with(b"SIP/") {
+                    Landing::Mine
+                } else {
+                    Landing::Parse
+                };
+            }
+            Some(owner) => return hand(owner),
+            None => {}
         }
         // An INVITE or a REGISTER without credentials is parsed where it landed, to be
         // challenged here (`challenged_where_landed`). One with credentials, or an INVITE of a
@@ -143,17 +160,7 @@ impl Dispatcher {
             return Landing::Parse;
         }
         match sip_message::shard::peek_owner(data, s.count()) {
-            Some(owner) if owner != s.index => {
-                s.net.hand_datagram(
-                    owner,
-                    crate::shards::Datagram {
-                        data: bytes::Bytes::copy_from_slice(data),
-                        remote,
-                        listener,
-                    },
-                );
-                Landing::Handed
-            }
+            Some(owner) if owner != s.index => hand(owner),
             _ => Landing::Parse,
         }
     }
