@@ -17,6 +17,31 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// A base port for a SIPp's media (`-mp`): SIPp binds its audio RTP there and its video RTP
+/// two above (RTCP one above each), so the four ports from it must be free on both loopbacks.
+/// Taken from 10000–19999: below the kernel's ephemeral ports (32768 up), which any test's
+/// socket may be given at any moment (a free port from there left SIPp's video port taken:
+/// "Unable to bind video RTP socket ... Address already in use"), and below the relay's
+/// default range (20000–30000), so only another SIPp of a test wants them, and it checks too.
+pub(crate) fn media_port() -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let seed = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ nanos;
+    loop {
+        let slot = seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 2_500;
+        let base = 10_000 + slot as u16 * 4;
+        let free = (base..base + 4).all(|p| {
+            UdpSocket::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("::1", p)).is_ok()
+        });
+        if free {
+            return base;
+        }
+    }
+}
+
 /// One SIPp process: a scenario, its injection rows, the local port it uses.
 pub(crate) struct Sipp {
     args: Vec<String>,

@@ -116,11 +116,11 @@ fn offnet_call_media_flows_through_the_relay() {
     let server = site.start();
     // the gateway answers and echoes every RTP packet back to where it came from (the relay)
     let gw = Sipp::new(&site, "uas_answer.xml", gw_port)
-        .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+        .args(&["-mp", &crate::calls::media_port().to_string(), "-rtp_echo"])
         .spawn();
     let (ok, out) = Sipp::new(&site, "uac_call_rtp.xml", free_port())
         .rows(&["alice;wonderland;004812345"])
-        .args(&["-mp", &free_port().to_string()])
+        .args(&["-mp", &crate::calls::media_port().to_string()])
         .target(server.udp)
         .run();
     assert!(ok, "caller failed:\n{out}");

@@ -57,13 +57,13 @@ fn an_ipv6_only_callee_gets_an_ipv6_relay_and_media_flows_across_versions() {
             "-mi",
             "::1",
             "-mp",
-            &free_port_v6().to_string(),
+            &crate::calls::media_port().to_string(),
             "-rtp_echo",
         ])
         .spawn();
     let (ok, out) = Sipp::new(&site, "uac_call_rtp.xml", free_port_v4())
         .rows(&["alice;wonderland;004812345"])
-        .args(&["-mp", &free_port_v4().to_string()])
+        .args(&["-mp", &crate::calls::media_port().to_string()])
         .target(v4)
         .run();
     assert!(ok, "IPv4 caller failed:\n{out}");

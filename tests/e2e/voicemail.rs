@@ -53,17 +53,6 @@ fn site_with(extra: &str) -> Site {
     site
 }
 
-/// A free even UDP port (SIPp's media takes it and the one above).
-fn media_port() -> u16 {
-    loop {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = s.local_addr().unwrap().port();
-        if p % 2 == 0 && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-}
-
 fn store_of(site: &Site) -> store::Store {
     block(store::Store::connect(&site.db_url)).unwrap()
 }
@@ -272,7 +261,7 @@ fn leave_message(site: &Site, server: &Server) -> store::VoiceMessage {
         n
     });
     let bob = device(site, server, "bob", "builder", "uas_603.xml");
-    let mp = media_port().to_string();
+    let mp = crate::calls::media_port().to_string();
     let out = Sipp::new(site, "vm_uac_deposit.xml", free_port())
         .rows(&["alice;wonderland;bob"])
         .args(&["-mp", &mp, "-mi", "127.0.0.1"])
@@ -378,14 +367,14 @@ fn a_message_is_played_by_id_to_its_owner_only() {
     let number = format!("950msg{}", m.id);
     let (ok, out) = Sipp::new(&site, "vm_uac_403.xml", free_port())
         .rows(&[&format!("alice;wonderland;{number};alice")])
-        .args(&["-mp", &media_port().to_string()])
+        .args(&["-mp", &crate::calls::media_port().to_string()])
         .target(server.udp)
         .run();
     assert!(ok, "alice must be refused bob's message:\n{out}");
     // nor by naming bob in her From: the B2BUA tells the service who authenticated
     let (ok, out) = Sipp::new(&site, "vm_uac_403.xml", free_port())
         .rows(&[&format!("alice;wonderland;{number};bob")])
-        .args(&["-mp", &media_port().to_string()])
+        .args(&["-mp", &crate::calls::media_port().to_string()])
         .target(server.udp)
         .run();
     assert!(ok, "a From naming bob must not open his mailbox:\n{out}");
@@ -507,7 +496,7 @@ fn a_sleeping_owner_is_pushed_a_voicemail_event() {
         None,
     );
     assert_eq!(r.status(), Some(200), "{r:?}");
-    let mp = media_port().to_string();
+    let mp = crate::calls::media_port().to_string();
     let out = Sipp::new(&site, "vm_uac_deposit.xml", free_port())
         .rows(&["alice;wonderland;bob"])
         .args(&["-mp", &mp, "-mi", "127.0.0.1"])
@@ -552,7 +541,7 @@ fn an_unanswered_call_goes_to_the_mailbox_after_the_call_timeout() {
     let server = site.start();
     let bob = device(&site, &server, "bob", "builder", "uas_ring_forever.xml");
     let started = Instant::now();
-    let mp = media_port().to_string();
+    let mp = crate::calls::media_port().to_string();
     let out = Sipp::new(&site, "vm_uac_deposit.xml", free_port())
         .rows(&["alice;wonderland;bob"])
         .args(&["-mp", &mp, "-mi", "127.0.0.1"])

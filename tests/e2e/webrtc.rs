@@ -349,7 +349,7 @@ pub(crate) fn phone(site: &Site, server: &crate::harness::Server) -> crate::call
     let port = free_port();
     register_device(site, server, "bob", "builder", port);
     Sipp::new(site, "uas_answer_plain_from_webrtc.xml", port)
-        .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+        .args(&["-mp", &crate::calls::media_port().to_string(), "-rtp_echo"])
         .spawn()
 }
 

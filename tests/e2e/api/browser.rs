@@ -95,7 +95,7 @@ fn the_api_demo_page_calls_and_answers_with_webrtc_media_through_the_gateway() {
             Sipp::new(&site, "uac_call_talk_then_bye.xml", free_port())
                 .rows(&["bob;builder;alice"])
                 .target(server.udp)
-                .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+                .args(&["-mp", &crate::calls::media_port().to_string(), "-rtp_echo"])
                 .spawn()
         });
         wait_text(&c, "#call-status", 15, |t| t == "incoming call from bob").await;

@@ -390,7 +390,7 @@ impl Rig {
             let port = free_port();
             crate::calls::register_device(&self.site, &self.server, login, password, port);
             Sipp::new(&self.site, scenario, port)
-                .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+                .args(&["-mp", &crate::calls::media_port().to_string(), "-rtp_echo"])
                 .spawn()
         })
     }
@@ -398,7 +398,7 @@ impl Rig {
     /// bob's plain SIPp phone calling `NUMBER` with `scenario` (echoing RTP with `echo`).
     pub(super) fn bob_calls(&self, scenario: &str, echo: bool) -> Running {
         tokio::task::block_in_place(|| {
-            let mp = free_port().to_string();
+            let mp = crate::calls::media_port().to_string();
             let mut args = vec!["-mp", mp.as_str()];
             if echo {
                 args.push("-rtp_echo");

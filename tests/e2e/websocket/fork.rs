@@ -43,7 +43,7 @@ fn plain_phone(site: &Site, server: &Server, scenario: &str) -> crate::calls::Ru
     let port = free_port();
     register_device(site, server, "bob", "builder", port);
     Sipp::new(site, scenario, port)
-        .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+        .args(&["-mp", &crate::calls::media_port().to_string(), "-rtp_echo"])
         .spawn()
 }
 
@@ -84,7 +84,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     let alice = Sipp::new(&site, "uac_call_talk_then_bye.xml", free_port())
         .rows(&["alice;wonderland;bob"])
         .target(server.udp)
-        .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+        .args(&["-mp", &crate::calls::media_port().to_string(), "-rtp_echo"])
         .spawn();
     let invite = web.expect_request("INVITE", 10);
     let offer = String::from_utf8_lossy(invite.body()).into_owned();
@@ -134,7 +134,7 @@ fn a_fork_to_a_web_phone_and_a_plain_phone_carries_media_to_whichever_answers() 
     let alice = Sipp::new(&site, "uac_call_rtp.xml", free_port())
         .rows(&["alice;wonderland;bob"])
         .target(server.udp)
-        .args(&["-mp", &free_port().to_string()])
+        .args(&["-mp", &crate::calls::media_port().to_string()])
         .spawn();
     let invite = web.expect_request("INVITE", 10);
     assert!(

@@ -28,7 +28,7 @@ fn hold_and_resume_cross_the_webrtc_gateway_both_ways() {
     let alice = Sipp::new(&site, "uac_call_hold_media.xml", free_port())
         .rows(&["alice;wonderland;bob"])
         .target(server.udp)
-        .args(&["-mp", &free_port().to_string(), "-rtp_echo"])
+        .args(&["-mp", &crate::calls::media_port().to_string(), "-rtp_echo"])
         .spawn();
     let invite = web.expect_request("INVITE", 10);
     let (mut browser, answer) = Browser::answering(invite.body());
