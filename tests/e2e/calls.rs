@@ -30,16 +30,16 @@ pub(crate) fn media_port() -> u16 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::from(d.subsec_nanos()));
     let seed = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ nanos;
-    loop {
+    // taken on ::1 only where IPv6 is there at all
+    let free_v6 = |p: u16| !matches!(UdpSocket::bind(("::1", p)), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse);
+    for _ in 0..2_500 {
         let slot = seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 2_500;
         let base = 10_000 + slot as u16 * 4;
-        let free = (base..base + 4).all(|p| {
-            UdpSocket::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("::1", p)).is_ok()
-        });
-        if free {
+        if (base..base + 4).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok() && free_v6(p)) {
             return base;
         }
     }
+    panic!("no four free UDP ports in 10000-19999 for SIPp's media: what holds them?");
 }
 
 /// One SIPp process: a scenario, its injection rows, the local port it uses.

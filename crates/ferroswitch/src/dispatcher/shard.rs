@@ -110,9 +110,10 @@ impl Dispatcher {
         }
     }
 
-    /// Hands the datagram read on UDP listener `listener` to its owner before any parse when
-    /// its raw bytes name another shard ([`Landing::Handed`]: handed, or dropped with a full
-    /// queue).
+    /// What becomes of the datagram read on UDP listener `listener`, before any parse: handed
+    /// to its owner when its raw bytes name another shard ([`Landing::Handed`], or dropped
+    /// with a full queue), else parsed here, kept at once when the steering says it is this
+    /// shard's response ([`Landing::Mine`]).
     fn landing(&self, listener: usize, data: &[u8], remote: SocketAddr) -> Landing {
         let Some(s) = &self.siblings else {
             return Landing::Mine;
