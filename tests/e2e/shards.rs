@@ -95,8 +95,8 @@ fn calls_through_two_shards_driven(steering: bool, merge: &str) -> Handed {
         assert_ok("caller", call(&site, &server, "uac_call.xml", &callee));
         assert_ok("callee", bob.wait());
     }
-    // the datagrams that landed on the other shard's socket went to their owner unparsed (or,
-    // without credentials, were challenged there)
+    // the datagrams that landed on the other shard's socket went to their owner (or, without
+    // credentials, were challenged there)
     let m = crate::metrics::scrape(&server);
     let handed = |parsed, message| {
         crate::metrics::get(
@@ -138,20 +138,22 @@ fn calls_through_two_shards_driven(steering: bool, merge: &str) -> Handed {
 /// The callee's answers carry our Via branch, so the kernel gives them to the socket of the
 /// shard that owns the call (docs/architecture.md "Core shards", kernel steering): none is
 /// handed over. The callers' authenticated INVITEs are keyed by their Call-IDs, which the
-/// kernel cannot read, so some are, unparsed (each call's with odds of one half: all twelve on
-/// their owner by chance, 1 in 4,096); so are the callees' authenticated REGISTERs. Nothing
-/// is handed over after its parse: the first INVITE and REGISTER, without credentials, are
-/// challenged where they land, and the ACK of a 407 stays there too.
+/// kernel cannot read, so some land on the other shard (each call's with odds of one half: all
+/// twelve on their owner by chance, 1 in 4,096); so do some of the callees' authenticated
+/// REGISTERs. A dozen calls fit one core, so the shards are merged on one task (`auto`), and
+/// those are parsed where they landed and handed over parsed: no raw scan first. The first
+/// INVITE and REGISTER, without credentials, are challenged where they land, and the ACK of a
+/// 407 stays there too.
 #[test]
 fn two_shards_share_the_port_and_connect_every_call() {
     let handed = calls_through_two_shards(true);
     assert!(
-        handed.requests > 0.0,
-        "no request with credentials handed over unparsed"
+        handed.parsed_requests > 0.0,
+        "merged: no request with credentials handed over after its parse"
     );
     assert_eq!(
-        handed.parsed_requests, 0.0,
-        "a request handed over after its parse"
+        handed.requests, 0.0,
+        "merged: a request handed over by the raw scan"
     );
     assert_eq!(
         handed.responses, 0.0,
@@ -161,10 +163,20 @@ fn two_shards_share_the_port_and_connect_every_call() {
 
 /// At this rate the shards stay merged on one task (`shard_drive.rs`); with `--shard-merge
 /// never` each has a task of its own from the start, as under load: every call connects the
-/// same, the answers still steered.
+/// same, the answers still steered. Split, a request with credentials that landed on the other
+/// shard goes there unparsed (the raw scan reads its key), so that the parse is its owner's
+/// work, on its owner's core.
 #[test]
 fn shards_on_tasks_of_their_own_connect_every_call() {
     let handed = calls_through_two_shards_driven(true, "never");
+    assert!(
+        handed.requests > 0.0,
+        "split: no request with credentials handed over unparsed"
+    );
+    assert_eq!(
+        handed.parsed_requests, 0.0,
+        "split: a request handed over after its parse"
+    );
     assert_eq!(
         handed.responses, 0.0,
         "responses handed over despite the steering"

@@ -436,6 +436,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let mut shard_input_rxs = shard_input_rxs.into_iter();
     let awaited = crate::shards::Awaited::default();
     let drained = Arc::new(crate::shards::Drained::default());
+    let merged = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // with several shards, the other nodes' state is shared: each update is applied to it once,
     // then copied to every shard for its own part (`shards::fan_out_cluster`)
     let mut cluster_rxs = match &cluster {
@@ -467,6 +468,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             inputs: shard_inputs.clone(),
             awaited: awaited.clone(),
             drained: drained.clone(),
+            merged: merged.clone(),
         });
         // a shard's publications are known to the others (`shards::tee_publications`)
         let presence_writes = match &siblings {
@@ -553,7 +555,11 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // drives them all while one core keeps up (`shard_drive.rs`)
     let dispatcher_task = match dispatchers.len() {
         1 => tokio::spawn(dispatchers.pop().context("the one shard")?),
-        _ => tokio::spawn(crate::shard_drive::drive(dispatchers, config.shard_merge)),
+        _ => tokio::spawn(crate::shard_drive::drive(
+            dispatchers,
+            config.shard_merge,
+            merged,
+        )),
     };
     tracing::info!("ferroswitch ready");
     crate::notify::ready();

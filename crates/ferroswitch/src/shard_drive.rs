@@ -114,14 +114,20 @@ impl Policy {
     }
 }
 
-/// Drives `shards` until every one has ended (or this future is dropped, which drops them).
-pub(crate) async fn drive(shards: Vec<ShardFuture>, merge: ShardMerge) {
+/// Drives `shards` until every one has ended (or this future is dropped, which drops them),
+/// `merged` saying which way they are driven (`shards::Siblings::merged`).
+pub(crate) async fn drive(
+    shards: Vec<ShardFuture>,
+    merge: ShardMerge,
+    merged_now: Arc<AtomicBool>,
+) {
     let count = shards.len();
     let mut policy = Policy::new(merge, Instant::now());
     let mut slots: Vec<Option<ShardFuture>> = shards.into_iter().map(Some).collect();
     let mut merged = policy.starts_merged();
     loop {
         metrics::gauge!(crate::metrics::SHARDS_MERGED).set(if merged { 1.0 } else { 0.0 });
+        merged_now.store(merged, Ordering::Relaxed);
         if merged {
             match (Merged::new(&mut slots, &mut policy)).await {
                 Turned::Done => return,

@@ -294,6 +294,11 @@ pub(crate) struct Siblings {
     pub(crate) awaited: Awaited,
     /// The shards drained at shutdown.
     pub(crate) drained: Arc<Drained>,
+    /// Whether the shards are merged on one task now (`shard_drive.rs`, which sets it): a
+    /// datagram read here is then parsed here whoever owns it, and handed over parsed. The
+    /// raw scans that keep the parse on the owner's core (`Dispatcher::landing`) would be
+    /// work for nothing while one core does all of it.
+    pub(crate) merged: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Siblings {

@@ -213,9 +213,14 @@ pub fn may_carry_credentials(datagram: &[u8]) -> bool {
     false
 }
 
-/// Whether `head` holds a blank line (CRLF or LF endings).
+/// Whether `head` holds a blank line (CRLF or LF endings): one pass over its line ends (two
+/// `memmem::find`, which build a searcher each, cost ~2,000 instructions a request).
 fn blank_line(head: &[u8]) -> bool {
-    memchr::memmem::find(head, b"\n\n").is_some() || memchr::memmem::find(head, b"\n\r\n").is_some()
+    memchr::memchr_iter(b'\n', head).any(|i| match head.get(i + 1) {
+        Some(b'\n') => true,
+        Some(b'\r') => head.get(i + 2) == Some(&b'\n'),
+        _ => false,
+    })
 }
 
 /// The key of [`key`] read from raw bytes; `None` when not sure (see [`peek_owner`]).
@@ -626,6 +631,14 @@ mod tests {
         // a body that looks like a header is not one
         let body = "INVITE sip:bob@x SIP/2.0\r\nTo: <sip:bob@x>\r\nContent-Length: 26\r\n\r\nAuthorization: Digest x\r\n";
         assert!(!may_carry_credentials(body.as_bytes()));
+        assert!(
+            !may_carry_credentials(body.replace("\r\n", "\n").as_bytes()),
+            "LF line ends"
+        );
+        assert!(
+            !may_carry_credentials(body.replace("\r\n\r\n", "\r\n\n").as_bytes()),
+            "a bare LF blank line after a CRLF"
+        );
         assert!(
             !may_carry_credentials(b"INVITE sip:bob@x SIP/2.0\r\nTo: <sip:b"),
             "cut short, none so far"

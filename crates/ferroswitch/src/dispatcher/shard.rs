@@ -148,6 +148,11 @@ impl Dispatcher {
             Some(owner) => return hand(owner),
             None => {}
         }
+        // Merged on one task, the owner would parse it on this core too: parsed here, and
+        // handed over parsed if another's (the scans below cost more than that hand-off).
+        if s.merged.load(std::sync::atomic::Ordering::Relaxed) {
+            return Landing::Parse;
+        }
         // An INVITE or a REGISTER without credentials is parsed where it landed, to be
         // challenged here (`challenged_where_landed`). One with credentials, or an INVITE of a
         // trusted peer, goes to its owner unparsed as below: the parse is the owner's work,

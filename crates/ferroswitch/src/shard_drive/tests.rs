@@ -51,11 +51,13 @@ async fn one_long_poll_does_not_split() {
         }
         a.await
     });
-    let task = tokio::spawn(drive(vec![slow_start, b], ShardMerge::Auto));
+    let merged = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(drive(vec![slow_start, b], ShardMerge::Auto, merged.clone()));
     let inboxes = [a_tx, b_tx];
     tokio::time::sleep(ms(150)).await;
     let [x, y] = tasks_of(&inboxes).await;
     assert_eq!(x, y, "still merged after a slow first poll");
+    assert!(merged.load(Ordering::Relaxed), "the shards are told");
     ends_with_its_shards(inboxes, task).await;
 }
 
@@ -112,18 +114,21 @@ fn shard(
     })
 }
 
-/// Two shards driven by [`drive`] with `merge`, their inboxes, and the driving task.
+/// Two shards driven by [`drive`] with `merge`, their inboxes, the driving task, and what
+/// it tells the shards of the way they are driven (`true`: merged).
 fn two_shards(
     merge: ShardMerge,
 ) -> (
     [mpsc::UnboundedSender<Work>; 2],
     tokio::task::JoinHandle<()>,
+    Arc<AtomicBool>,
 ) {
     let (a_tx, a_rx) = mpsc::unbounded_channel();
     let (b_tx, b_rx) = mpsc::unbounded_channel();
     let shards = vec![shard(a_rx, b_tx.downgrade()), shard(b_rx, a_tx.downgrade())];
-    let task = tokio::spawn(drive(shards, merge));
-    ([a_tx, b_tx], task)
+    let merged = Arc::new(AtomicBool::new(merge == ShardMerge::Never));
+    let task = tokio::spawn(drive(shards, merge, merged.clone()));
+    ([a_tx, b_tx], task, merged)
 }
 
 /// The task each shard runs on now, each asked directly and through the other (a hand-off).
@@ -163,17 +168,19 @@ async fn ends_with_its_shards(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_merged_shards_share_one_task_and_end_together() {
-    let (inboxes, task) = two_shards(ShardMerge::Always);
+    let (inboxes, task, merged) = two_shards(ShardMerge::Always);
     let [a, b] = tasks_of(&inboxes).await;
     assert_eq!(a, b, "merged shards run on one task");
+    assert!(merged.load(Ordering::Relaxed), "the shards are told");
     ends_with_its_shards(inboxes, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_merged_shards_run_on_tasks_of_their_own() {
-    let (inboxes, task) = two_shards(ShardMerge::Never);
+    let (inboxes, task, merged) = two_shards(ShardMerge::Never);
     let [a, b] = tasks_of(&inboxes).await;
     assert_ne!(a, b, "split shards run on a task each");
+    assert!(!merged.load(Ordering::Relaxed), "the shards are told");
     ends_with_its_shards(inboxes, task).await;
 }
 
@@ -181,9 +188,13 @@ async fn never_merged_shards_run_on_tasks_of_their_own() {
 /// after a quiet second. Every note is answered across both moves: no wake-up is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_splits_under_load_and_merges_when_it_falls() {
-    let (inboxes, task) = two_shards(ShardMerge::Auto);
+    let (inboxes, task, merged) = two_shards(ShardMerge::Auto);
     let [a, b] = tasks_of(&inboxes).await;
     assert_eq!(a, b, "idle shards start merged");
+    assert!(
+        merged.load(Ordering::Relaxed),
+        "the shards are told they are merged"
+    );
     // ~600 ms of work for one task: the first window (100 ms) is busy past 3/4
     for inbox in &inboxes {
         for _ in 0..60 {
@@ -192,12 +203,17 @@ async fn auto_splits_under_load_and_merges_when_it_falls() {
     }
     let [a, b] = tasks_of(&inboxes).await;
     assert_ne!(a, b, "busy shards are split");
+    assert!(
+        !merged.load(Ordering::Relaxed),
+        "the shards are told they are split"
+    );
     // quiet split windows (1 s each): merged again, within a few
     let deadline = Instant::now() + ms(6000);
     loop {
         tokio::time::sleep(ms(250)).await;
         let [a, b] = tasks_of(&inboxes).await;
         if a == b {
+            assert!(merged.load(Ordering::Relaxed), "and merged again");
             break;
         }
         assert!(Instant::now() < deadline, "idle shards are merged again");
@@ -209,7 +225,7 @@ async fn auto_splits_under_load_and_merges_when_it_falls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborting_the_driver_drops_the_shards() {
     for merge in [ShardMerge::Always, ShardMerge::Never] {
-        let (inboxes, task) = two_shards(merge);
+        let (inboxes, task, _) = two_shards(merge);
         tasks_of(&inboxes).await;
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
