@@ -75,11 +75,14 @@ cpu_per_op() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEG
 # CALLGRIND=FILE runs it under `valgrind --tool=callgrind` instead: instruction counts do not
 # depend on what else loads the machine. Use a low rate (valgrind runs it ~50x slower); only the
 # load window is counted (cg_zero / cg_dump around it), and FILE gets that window's profile.
+# CALLGRIND_OPTS adds valgrind options, e.g. "--cache-sim=yes --branch-sim=yes" for simulated
+# cache misses and mispredicted branches per operation (the VMs have no hardware counters).
 start_server() {
   local wait=100
   if [ -n "${CALLGRIND:-}" ]; then
     command -v valgrind >/dev/null || { echo "valgrind missing" >&2; exit 1; }
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+    # shellcheck disable=SC2086 # CALLGRIND_OPTS is a list of options
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" ${CALLGRIND_OPTS:-} \
       "$BIN" -c "$WORK/ferroswitch.toml" run 2> "$WORK/server.log" &
     wait=1200
   else
