@@ -64,11 +64,11 @@ struct Handed {
 }
 
 fn calls_through_two_shards(steering: bool) -> Handed {
-    calls_through_two_shards_driven(steering, "auto")
+    calls_through_shards(2, steering, "auto")
 }
 
-/// As [`calls_through_two_shards`], the shards driven as `--shard-merge` says.
-fn calls_through_two_shards_driven(steering: bool, merge: &str) -> Handed {
+/// As [`calls_through_two_shards`], with `shards` shards driven as `--shard-merge` says.
+fn calls_through_shards(shards: usize, steering: bool, merge: &str) -> Handed {
     // the admin API for the metrics
     let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
     if !steering {
@@ -80,11 +80,12 @@ fn calls_through_two_shards_driven(steering: bool, merge: &str) -> Handed {
     for i in 0..CALLS {
         site.add_account(&format!("bob{i}"), "builder");
     }
-    let server = site.start_with(&["--shards", "2", "--shard-merge", merge]);
-    server.assert_shards(2);
+    let count = shards.to_string();
+    let server = site.start_with(&["--shards", &count, "--shard-merge", merge]);
+    server.assert_shards(shards);
     assert_eq!(
         udp_sockets_on(server.pid(), server.udp.port()),
-        2,
+        shards,
         "one SO_REUSEPORT socket per shard"
     );
     // each callee registers from a port of its own, then answers; each caller too: the
@@ -168,7 +169,7 @@ fn two_shards_share_the_port_and_connect_every_call() {
 /// work, on its owner's core.
 #[test]
 fn shards_on_tasks_of_their_own_connect_every_call() {
-    let handed = calls_through_two_shards_driven(true, "never");
+    let handed = calls_through_shards(2, true, "never");
     assert!(
         handed.requests > 0.0,
         "split: no request with credentials handed over unparsed"
@@ -181,6 +182,21 @@ fn shards_on_tasks_of_their_own_connect_every_call() {
         handed.responses, 0.0,
         "responses handed over despite the steering"
     );
+}
+
+/// Any number of shards, not only two: with three the steering program reads a branch's or a
+/// Contact's shard modulo 3 and returns one of three sockets, and every token a shard makes
+/// names it modulo 3. Every call connects and no answer is handed over, merged on one task and
+/// on a task each.
+#[test]
+fn three_shards_connect_every_call() {
+    for merge in ["auto", "never"] {
+        let handed = calls_through_shards(3, true, merge);
+        assert_eq!(
+            handed.responses, 0.0,
+            "--shard-merge {merge}: responses handed over despite the steering"
+        );
+    }
 }
 
 /// Without the steering program (`udp_steering = false`) the kernel hashes the callee's
