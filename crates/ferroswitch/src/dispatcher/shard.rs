@@ -113,7 +113,8 @@ impl Dispatcher {
     /// What becomes of the datagram read on UDP listener `listener`, before any parse: handed
     /// to its owner when its raw bytes name another shard ([`Landing::Handed`], or dropped
     /// with a full queue), else parsed here, kept at once when the steering says it is this
-    /// shard's response ([`Landing::Mine`]).
+    /// shard's response ([`Landing::Mine`]). While the shards are merged on one task only the
+    /// steering twin's reading counts: what it does not name is parsed here.
     fn landing(&self, listener: usize, data: &[u8], remote: SocketAddr) -> Landing {
         let Some(s) = &self.siblings else {
             return Landing::Mine;
