@@ -142,7 +142,7 @@ fn describe() {
     c!(DROPPED, "SIP messages dropped or refused at the edge");
     c!(
         SHARD_HANDOFFS,
-        "Datagrams read by one core shard and handed to the shard that owns them: unparsed (parsed=no, the owner found in the raw bytes) or parsed (the raw scan was not sure)"
+        "Datagrams read by one core shard and handed to the shard that owns them: unparsed (parsed=no, the owner found in the raw bytes) or parsed (the raw scan was not sure, or the shards are merged on one task)"
     );
     g!(
         SHARDS_MERGED,
