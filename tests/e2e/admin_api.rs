@@ -15,18 +15,9 @@ use crate::ua::{wait_messages, Ua, REALM};
 
 const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
 
-/// A free TCP port on loopback (the CLI must know the admin address: no port 0).
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A site with the admin API on a fixed port and its token in a file; alice and bob.
 fn site() -> Site {
-    let port = free_tcp_port();
+    let port = free_port();
     let site = Site::with_sections(&format!(
         "[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n"
     ));

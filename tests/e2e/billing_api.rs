@@ -23,17 +23,9 @@ const CSV: &str = "prefix;description;voice_rate;minimal_time;resolution;iso\n\
                    33;France;0.30;60;60;FR\n\
                    49;Germany;0.20;1;1;\n";
 
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `[admin]` on a fixed port with the token, billing on, on `database` (a `[database]` body).
 fn site(database: Option<&str>) -> Site {
-    let port = free_tcp_port();
+    let port = free_port();
     let sections = format!(
         "[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n\n[calls]\nbilling = true\n"
     );

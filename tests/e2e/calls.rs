@@ -9,13 +9,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{block, require_tool, scenario, Server, Site};
 
 /// A free UDP port on 127.0.0.1 (bound, then released for SIPp to take).
-pub(crate) fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use crate::harness::free_port;
 
 /// A base port for a SIPp's media (`-mp`): SIPp binds its audio RTP there and its video RTP
 /// two above (RTCP one above each), so the four ports from it must be free on both loopbacks.

@@ -2,21 +2,13 @@
 //! served on a loopback port, failover from a dead SRV target to the next one, and digest
 //! authentication towards a gateway that challenges our INVITE.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::calls::{assert_ok, call, cdrs, cli_ok, free_port, Sipp};
 use crate::dns_zone::{Records, Zone};
 use crate::harness::{require_tool, Site};
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A CA and a certificate for `carrier.test` signed by it: (CA PEM, cert PEM, key PEM).
 fn carrier_certificates() -> (String, String, String) {
@@ -81,7 +73,7 @@ impl Drop for Stunnel {
 #[test]
 fn tls_gateway_found_by_naptr_and_srv_with_failover_to_the_second_target() {
     require_tool("sipp");
-    let (dead, live, gw_tcp) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
+    let (dead, live, gw_tcp) = (free_port(), free_port(), free_port());
     let zone = Zone::serve(
         Records::default()
             .naptr("carrier.test", 10, "SIPS+D2T", "_sips._tcp.carrier.test")
@@ -149,7 +141,7 @@ fn tls_gateway_found_by_naptr_and_srv_with_failover_to_the_second_target() {
 #[test]
 fn a_tls_gateway_with_an_untrusted_certificate_gets_nothing() {
     require_tool("sipp");
-    let (live, gw_tcp) = (free_tcp_port(), free_tcp_port());
+    let (live, gw_tcp) = (free_port(), free_port());
     let zone = Zone::serve(
         Records::default()
             .srv("_sips._tcp.carrier.test", 10, 0, live, "live.carrier.test")

@@ -10,6 +10,42 @@ use std::time::{Duration, Instant};
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ferroswitch");
 pub(crate) const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sipp");
 
+/// A free port for a test to fix in a config or give SIPp (`-p`), free for both TCP and UDP
+/// on 127.0.0.1 and ::1. Taken from 30000–32767: below the kernel's ephemeral ports (32768
+/// up), which any socket of any test may be given between the check here and the bind there
+/// (a port from there was once taken in that gap: "cannot listen on admin API ...: Address
+/// already in use"), and above the relay's default range (20000–30000) and SIPp's media
+/// ports ([`crate::calls::media_port`], 10000–19999). Other tests' processes pick from a
+/// different point of the range (seeded by process id and clock) and check too.
+pub(crate) fn free_port() -> u16 {
+    use std::net::{TcpListener, UdpSocket};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const LOW: u16 = 30_000;
+    const SLOTS: u64 = 2_768;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let seed = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ nanos;
+    let in_use =
+        |r: std::io::Result<()>| matches!(r, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse);
+    let free = |p: u16| {
+        TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+            // taken on ::1 only where IPv6 is there at all
+            && !in_use(TcpListener::bind(("::1", p)).map(drop))
+            && !in_use(UdpSocket::bind(("::1", p)).map(drop))
+    };
+    for _ in 0..SLOTS {
+        let slot = seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % SLOTS;
+        let port = LOW + slot as u16;
+        if free(port) {
+            return port;
+        }
+    }
+    panic!("no free port in 30000-32767 on loopback: what holds them?");
+}
+
 /// A scratch directory holding a config and a SQLite database.
 pub(crate) struct Site {
     /// Shared with every [`Server`] started from it: a server outlives a dropped `Site` (as

@@ -2,22 +2,10 @@
 //! own version, so an IPv6-only phone gets `IN IP6` (not an `IN IP4` offer it would refuse
 //! with 488) and RTP crosses between an IPv4 and an IPv6 leg.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
 use crate::calls::{cdrs, cli_ok, Sipp};
-use crate::harness::{require_tool, Server, Site};
-
-fn free_port_v6() -> u16 {
-    UdpSocket::bind("[::1]:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_port_v4() -> u16 {
-    crate::calls::free_port()
-}
+use crate::harness::{free_port, require_tool, Server, Site};
 
 /// The server's UDP listener of one IP version, from its "listening on udp" lines.
 fn udp_listener(server: &Server, v6: bool) -> SocketAddr {
@@ -42,7 +30,7 @@ fn an_ipv6_only_callee_gets_an_ipv6_relay_and_media_flows_across_versions() {
          port_min = 41400\nport_max = 41500\n",
     );
     site.add_account("alice", "wonderland");
-    let gw_port = free_port_v6();
+    let gw_port = free_port();
     cli_ok(
         &site,
         &["gateway", "add", "v6carrier", &format!("[::1]:{gw_port}")],
@@ -61,7 +49,7 @@ fn an_ipv6_only_callee_gets_an_ipv6_relay_and_media_flows_across_versions() {
             "-rtp_echo",
         ])
         .spawn();
-    let (ok, out) = Sipp::new(&site, "uac_call_rtp.xml", free_port_v4())
+    let (ok, out) = Sipp::new(&site, "uac_call_rtp.xml", free_port())
         .rows(&["alice;wonderland;004812345"])
         .args(&["-mp", &crate::calls::media_port().to_string()])
         .target(v4)

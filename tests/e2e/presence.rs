@@ -325,11 +325,7 @@ fn resource_list_from_the_buddy_list_hook_gets_a_multipart_notify() {
 #[test]
 fn buddy_list_hook_down_gives_an_empty_list_not_a_failure() {
     // a port nobody listens on
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead = free_port();
     let site = site(&format!(
         "[web_service]\nipaddr = \"127.0.0.1\"\nport = {dead}\n"
     ));

@@ -43,11 +43,7 @@ fn tls_register_through_stunnel() {
     site.add_account("carol", "secret");
     let server = site.start();
     // stunnel: plain TCP on a free local port → TLS to the server
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let conf = site.dir.path().join("stunnel.conf");
     std::fs::write(
         &conf,

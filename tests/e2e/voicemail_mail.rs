@@ -41,11 +41,7 @@ fn the_server_mails_a_pending_voicemail_through_smtp() {
     let Some(python) = smtp_python() else {
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let site = Site::with_sections(&format!(
         "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n\
          from = \"Voicemail <vm@ferroswitch.test>\"\nretry_delay = 1\n"

@@ -11,7 +11,7 @@
 //! linphonec), is told to quit and then killed by its process id when dropped.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -86,14 +86,6 @@ pub(crate) fn addr(server: &Server, transport: &str) -> SocketAddr {
         "tls" => server.tls,
         t => panic!("transport {t}"),
     }
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Lines a reader thread collects, waited for with a bound.
@@ -205,7 +197,7 @@ impl Baresip {
     ) -> Self {
         let dir = site.dir.path().join(format!("baresip-{login}-{transport}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let port = free_tcp_port();
+        let port = crate::harness::free_port();
         std::fs::write(
             dir.join("config"),
             format!(
