@@ -179,11 +179,17 @@ fn with_two_shards_the_cancel_of_a_pick_up_reaches_its_invite() {
     let caller = alice_calls_bob(server.udp);
     let push = api.wait_for("/emc.ashx", 10).expect("incoming_call posted");
     let replaces = json_field(&push.body, "replaces");
-    let parked = replaces.split(';').next().unwrap().to_owned();
+    // the parked call's shard: the one our to-tag names (its Call-ID's, unless the shards
+    // were merged and the caller's INVITE stayed where it landed)
+    let to_tag = replaces
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("to-tag="))
+        .expect("a to-tag in the push's replaces");
+    let parked = sip_message::shard::index(to_tag, 2);
     // the pick-up's own Call-ID names the shard the parked call is not on
     let own = (0..)
         .map(|i| format!("pickup{i}@phone"))
-        .find(|c| sip_message::shard::index(c, 2) != sip_message::shard::index(&parked, 2))
+        .find(|c| sip_message::shard::index(c, 2) != parked)
         .unwrap();
     let to = format!("sip:alice@{REALM}");
     let ok = bob.request(

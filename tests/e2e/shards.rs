@@ -5,6 +5,8 @@
 
 use crate::calls::{assert_ok, call, cdrs, device};
 use crate::harness::Site;
+use crate::ua::{Ua, REALM};
+use sip_message::Method;
 
 /// How many UDP sockets process `pid` holds on `port`.
 fn udp_sockets_on(pid: u32, port: u16) -> usize {
@@ -368,4 +370,84 @@ fn a_request_without_credentials_is_challenged_where_it_landed() {
     assert_eq!(parsed, 0.0, "a request handed over after its parse");
     assert_eq!(unparsed, 0.0, "a request handed over by the raw scan");
     server.stop();
+}
+
+/// While the shards are merged on one task, an INVITE whose Call-ID names the other shard
+/// stays on the shard whose socket it landed on (docs/architecture.md "Core shards"): its call
+/// lives there, and its CANCEL, which carries only that Call-ID, finds its transaction there
+/// (200, the callee cancelled, 487), with no request handed over. Split (`--shard-merge
+/// never`) both go to the Call-ID's shard as before. The Request-URI's `;shard=N` makes the
+/// kernel's steering program put the INVITE, its CANCEL and the ACK of the 487 on shard N's
+/// socket.
+#[test]
+fn merged_an_invite_stays_where_it_landed_and_its_cancel_finds_it() {
+    const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    for merge in ["always", "never"] {
+        let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
+        site.add_account("alice", "wonderland");
+        site.add_account("bob", "builder");
+        let server = site.start_with(&["--shards", "2", "--shard-merge", merge]);
+        server.assert_shards(2);
+        let port = server.udp.port();
+        let mut bob = Ua::new(server.udp, "bob", "builder");
+        bob.register(300);
+        let mut alice = Ua::new(server.udp, "alice", "wonderland");
+        let before = request_handoffs(&server);
+        for (landed, owner) in [(0usize, 1usize), (1, 0)] {
+            let call_id = (0..)
+                .map(|i| format!("kept-{merge}-{landed}-{i}@phone"))
+                .find(|c| sip_message::shard::index(c, 2) == owner)
+                .unwrap();
+            let uri = format!("sip:bob@127.0.0.1:{port};shard={landed}");
+            let (via, seq, from_tag) = alice.invite_unanswered(&uri, &call_id, SDP);
+            let invite = bob.expect_request("INVITE", 5);
+            bob.answer(&invite, 180);
+            let _ = alice.wait(5, |m| {
+                m.status() == Some(180) && m.call_id() == Some(&call_id)
+            });
+            let cancel = format!(
+                "CANCEL {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:alice@{REALM}>;tag={from_tag}\r\n\
+                 To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {seq} CANCEL\r\nMax-Forwards: 70\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            alice.sock.send_to(cancel.as_bytes(), server.udp).unwrap();
+            let of = |method: Method| {
+                let call_id = call_id.clone();
+                move |m: &sip_message::Message| {
+                    m.status().is_some_and(|s| s >= 200)
+                        && m.call_id() == Some(call_id.as_str())
+                        && m.cseq().is_ok_and(|c| c.method == method)
+                }
+            };
+            let ok = alice.wait(5, of(Method::Cancel));
+            assert_eq!(ok.status(), Some(200), "--shard-merge {merge}: {ok:?}");
+            let cancelled = bob.expect_request("CANCEL", 5);
+            bob.answer(&cancelled, 200);
+            bob.answer(&invite, 487);
+            let last = alice.wait(5, of(Method::Invite));
+            assert_eq!(last.status(), Some(487), "--shard-merge {merge}: {last:?}");
+            let to_tag = last.to_tag().expect("a To tag on the 487").to_owned();
+            let ack = format!(
+                "ACK {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:alice@{REALM}>;tag={from_tag}\r\n\
+                 To: <{uri}>;tag={to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {seq} ACK\r\n\
+                 Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            );
+            alice.sock.send_to(ack.as_bytes(), server.udp).unwrap();
+        }
+        let after = request_handoffs(&server);
+        let m = crate::metrics::scrape(&server);
+        let kept = crate::metrics::get(&m, "ferroswitch_shard_kept_invites_total", &[]);
+        if merge == "always" {
+            assert_eq!(kept, 2.0, "each INVITE kept where it landed");
+            assert_eq!(after, before, "merged: a request handed over");
+        } else {
+            assert_eq!(kept, 0.0, "split: an INVITE kept where it landed");
+            // (parsed where they landed: the steering program named that shard)
+            assert!(
+                after.0 >= before.0 + 4.0,
+                "split: the INVITEs and their CANCELs go to their Call-ID's shard: {before:?} {after:?}"
+            );
+        }
+        server.stop();
+    }
 }

@@ -127,26 +127,79 @@ impl Ua {
                         .map_or(self.alg == Algorithm::Md5, |a| a == self.alg.name())
                 })
                 .unwrap_or_else(|| panic!("a {} challenge", self.alg.name()));
-            self.nc += 1;
-            let nc = format!("{:08x}", self.nc);
-            let ha1 = self.alg.ha1(&self.login, &ch.realm, &self.password);
-            let resp = digest::response(
-                self.alg,
-                &ha1,
-                &ResponseParams {
-                    method,
-                    uri,
-                    nonce: &ch.nonce,
-                    qop_auth: Some((&nc, "c0ffee")),
-                },
-            );
-            auth = format!(
-                "{auth_hdr}: Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n",
-                self.login, ch.realm, ch.nonce, self.alg.name()
-            );
+            auth = self.credentials(auth_hdr, &ch, method, uri);
             cseq += 1;
         }
         panic!("{method} challenged twice");
+    }
+
+    /// The `auth_hdr` header line answering challenge `ch` for `method` to `uri`.
+    fn credentials(
+        &mut self,
+        auth_hdr: &str,
+        ch: &Challenge<'_>,
+        method: &str,
+        uri: &str,
+    ) -> String {
+        self.nc += 1;
+        let nc = format!("{:08x}", self.nc);
+        let ha1 = self.alg.ha1(&self.login, &ch.realm, &self.password);
+        let resp = digest::response(
+            self.alg,
+            &ha1,
+            &ResponseParams {
+                method,
+                uri,
+                nonce: &ch.nonce,
+                qop_auth: Some((&nc, "c0ffee")),
+            },
+        );
+        format!(
+            "{auth_hdr}: Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n",
+            self.login, ch.realm, ch.nonce, self.alg.name()
+        )
+    }
+
+    /// An INVITE of Call-ID `call_id` to `uri` with an SDP offer: sent, challenged (407),
+    /// sent again with credentials; returns without waiting for its final response (the call
+    /// rings). The second INVITE's (Via, CSeq number, From tag), for its CANCEL.
+    pub(crate) fn invite_unanswered(
+        &mut self,
+        uri: &str,
+        call_id: &str,
+        sdp: &str,
+    ) -> (String, u32, String) {
+        let from_tag = self.token();
+        let mut auth = String::new();
+        for cseq in 1..=2 {
+            let branch = self.token();
+            let via = format!("SIP/2.0/UDP {};branch=z9hG4bK{branch};rport", self.local);
+            let text = format!(
+                "INVITE {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:{}@{REALM}>;tag={from_tag}\r\n\
+                 To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nMax-Forwards: 70\r\n\
+                 Contact: <sip:{}@{}>\r\n{auth}Content-Type: application/sdp\r\n\
+                 Content-Length: {}\r\n\r\n{sdp}",
+                self.login,
+                self.login,
+                self.local,
+                sdp.len()
+            );
+            self.sock.send_to(text.as_bytes(), self.server).unwrap();
+            if cseq == 2 {
+                return (via, cseq, from_tag);
+            }
+            let r = self.wait(10, |m| {
+                m.status().is_some_and(|s| s >= 200) && m.call_id() == Some(call_id)
+            });
+            assert_eq!(r.status(), Some(407), "{r:?}");
+            let ch = r
+                .header_values(&HeaderName::ProxyAuthenticate)
+                .map(|v| Challenge::parse(v).unwrap())
+                .find(|c| c.algorithm.as_deref().is_none_or(|a| a == "MD5"))
+                .expect("an MD5 challenge");
+            auth = self.credentials("Proxy-Authorization", &ch, "INVITE", uri);
+        }
+        unreachable!("the second INVITE returns")
     }
 
     /// REGISTER with `expires`; asserts the 200.

@@ -469,6 +469,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             awaited: awaited.clone(),
             drained: drained.clone(),
             merged: merged.clone(),
+            keeping: crate::shards::Keeping::default(),
         });
         // a shard's publications are known to the others (`shards::tee_publications`)
         let presence_writes = match &siblings {

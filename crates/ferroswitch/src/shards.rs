@@ -299,6 +299,21 @@ pub(crate) struct Siblings {
     /// raw scans that keep the parse on the owner's core (`Dispatcher::landing`) would be
     /// work for nothing while one core does all of it.
     pub(crate) merged: Arc<std::sync::atomic::AtomicBool>,
+    /// This shard's INVITEs kept where they landed (`Dispatcher::kept_where_landed`).
+    pub(crate) keeping: Keeping,
+}
+
+/// What a shard knows of the INVITEs it keeps where they landed while the shards are merged,
+/// instead of handing them to their Call-ID's shard (docs/architecture.md, "Core shards").
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Keeping {
+    /// When this shard last read a datagram while the shards were split: an INVITE it handed
+    /// to its Call-ID's shard then may be retransmitted for up to 64·T1, and that shard's
+    /// transaction must absorb it, so no new INVITE is kept for 64·T1 after it.
+    pub(crate) split_seen: Option<std::time::Instant>,
+    /// Until when this shard may hold INVITE transactions it kept: while split, an INVITE or a
+    /// CANCEL landing here is parsed here until then, to be kept if it is one of theirs.
+    pub(crate) kept_until: Option<std::time::Instant>,
 }
 
 impl Siblings {

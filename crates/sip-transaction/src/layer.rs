@@ -127,6 +127,21 @@ impl TransactionLayer {
         self.timers.len()
     }
 
+    /// Whether an INVITE server transaction here matches `msg`: the one a retransmitted
+    /// INVITE would be absorbed by, or the one a CANCEL would cancel (same top Via). For the
+    /// core shards: a shard that took an INVITE another shard's key names keeps what else
+    /// belongs to its transaction.
+    pub fn holds_invite(&self, msg: &Message) -> bool {
+        let Ok(via) = msg.top_via() else {
+            return false;
+        };
+        self.fps
+            .server(msg, &via, &Method::Invite)
+            .and_then(|fp| self.index.get(&fp))
+            .and_then(|&id| self.txs.get(id))
+            .is_some_and(|tx| matches!(tx.machine, Machine::ServerInvite(_)))
+    }
+
     // ----- inputs -------------------------------------------------------------------------
 
     /// A message from the network, already parsed and sanity-checked by the caller. Requests

@@ -6,6 +6,11 @@
 use super::*;
 use crate::transport::Inbound;
 
+/// How long a shard may hold an INVITE transaction it kept where it landed: the longest a
+/// call rings (`calls.call_timeout` is at most 600 s; a parked call's push timeout is shorter)
+/// and then 64·T1 of Completed or Accepted, with room to spare.
+const KEPT_FOR: Duration = Duration::from_secs(15 * 60);
+
 /// What becomes of a datagram read here ([`Dispatcher::landing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Landing {
@@ -22,7 +27,7 @@ impl Dispatcher {
     /// A datagram read here, or handed over by the shard that read it: to the transaction
     /// layer when this shard owns it (after the edge's checks), else to its owner.
     pub(super) fn datagram(&mut self, now: Instant, inbound: Inbound) {
-        if let Some(inbound) = self.owned(now, inbound) {
+        if let Some(inbound) = self.owned(now, inbound, false) {
             self.owned_message(now, inbound);
         }
     }
@@ -38,7 +43,7 @@ impl Dispatcher {
         data: &[u8],
         remote: SocketAddr,
     ) {
-        let landing = self.landing(listener, data, remote);
+        let landing = self.landing(now, listener, data, remote);
         if landing == Landing::Handed {
             return;
         }
@@ -47,9 +52,58 @@ impl Dispatcher {
         };
         if landing == Landing::Mine {
             self.owned_message(now, inbound);
-        } else {
-            self.datagram(now, inbound);
+        } else if let Some(inbound) = self.owned(now, inbound, true) {
+            self.owned_message(now, inbound);
         }
+    }
+
+    /// Whether `msg`, which landed on this shard's socket and whose key names another shard,
+    /// stays here: an INVITE or a CANCEL keyed by its Call-ID (no To tag, no `Replaces`) that
+    /// an INVITE transaction here matches (a retransmission, its CANCEL), or, while the shards
+    /// are merged on one task, a new INVITE: its call then lives here, one core doing all the
+    /// work anyway, and takes no hop (the hand-off and the other shard's loop turn cost about
+    /// as much as the rest of two shards' price on one core: docs/benchmarks.md, "Shards,
+    /// session 14"). Everything else of the call finds this shard by the tokens it makes (our
+    /// To tag, our branches, the Contacts' `;shard`, and a pick-up's `Replaces` by our to-tag:
+    /// `shard::key`); its retransmissions and its CANCEL come from the same 4-tuple, which the
+    /// kernel hashes to this socket again, and find the transaction here (while split, such
+    /// datagrams are parsed here, not handed over unparsed, until `kept_until`: `landing`).
+    ///
+    /// No new INVITE is kept for 64·T1 after this shard last saw the shards split: one it
+    /// handed to its Call-ID's shard then could still be retransmitted, and must reach the
+    /// transaction there.
+    fn kept_where_landed(&mut self, now: Instant, msg: &Message) -> bool {
+        let invite = match msg.method() {
+            Some(Method::Invite) => true,
+            Some(Method::Cancel) => false,
+            _ => return false,
+        };
+        if msg.to_tag().is_some() {
+            return false;
+        }
+        // keyed by its Call-ID: not an INVITE with Replaces (the replaced dialog's shard)
+        match (sip_message::shard::key(msg), msg.call_id()) {
+            (Some(key), Some(call_id)) if std::ptr::eq(key, call_id) => {}
+            _ => return false,
+        }
+        if self.tx.holds_invite(msg) {
+            return true;
+        }
+        let grace = self.tx.config().t1 * 64;
+        let Some(s) = &mut self.siblings else {
+            return false;
+        };
+        if !invite
+            || !s.merged.load(std::sync::atomic::Ordering::Relaxed)
+            || s.keeping
+                .split_seen
+                .is_some_and(|t| now.saturating_duration_since(t) < grace)
+        {
+            return false;
+        }
+        s.keeping.kept_until = Some(now + KEPT_FOR);
+        crate::metrics::sip::kept_where_landed();
+        true
     }
 
     /// Challenges an INVITE or a REGISTER without credentials that another shard owns here,
@@ -115,7 +169,23 @@ impl Dispatcher {
     /// with a full queue), else parsed here, kept at once when the steering says it is this
     /// shard's response ([`Landing::Mine`]). While the shards are merged on one task only the
     /// steering twin's reading counts: what it does not name is parsed here.
-    fn landing(&self, listener: usize, data: &[u8], remote: SocketAddr) -> Landing {
+    fn landing(
+        &mut self,
+        now: Instant,
+        listener: usize,
+        data: &[u8],
+        remote: SocketAddr,
+    ) -> Landing {
+        let merged = match &mut self.siblings {
+            None => return Landing::Mine,
+            Some(s) => {
+                let merged = s.merged.load(std::sync::atomic::Ordering::Relaxed);
+                if !merged {
+                    s.keeping.split_seen = Some(now);
+                }
+                merged
+            }
+        };
         let Some(s) = &self.siblings else {
             return Landing::Mine;
         };
@@ -151,7 +221,14 @@ impl Dispatcher {
         }
         // Merged on one task, the owner would parse it on this core too: parsed here, and
         // handed over parsed if another's (the scans below cost more than that hand-off).
-        if s.merged.load(std::sync::atomic::Ordering::Relaxed) {
+        if merged {
+            return Landing::Parse;
+        }
+        // An INVITE or a CANCEL may be of an INVITE transaction this shard kept while merged
+        // (`kept_where_landed`): parsed here while there may be any.
+        if s.keeping.kept_until.is_some_and(|t| now < t)
+            && (data.starts_with(b"INVITE ") || data.starts_with(b"CANCEL "))
+        {
             return Landing::Parse;
         }
         // An INVITE or a REGISTER without credentials is parsed where it landed, to be
@@ -172,11 +249,17 @@ impl Dispatcher {
         }
     }
 
-    /// `inbound` when this shard owns it; otherwise `None`: it is handed to its owner (or, an
-    /// INVITE or REGISTER without credentials, challenged here: `challenged_where_landed`). The
-    /// owner found by the parse has the last word: a datagram handed over unparsed is checked
-    /// again here.
-    pub(super) fn owned(&mut self, now: Instant, inbound: Inbound) -> Option<Inbound> {
+    /// `inbound` when this shard owns it, or when it `landed` on this shard's socket and stays
+    /// here all the same (`kept_where_landed`); otherwise `None`: it is handed to its owner (or,
+    /// an INVITE or REGISTER without credentials, challenged here: `challenged_where_landed`).
+    /// The owner found by the parse has the last word: a datagram handed over unparsed is
+    /// checked again here.
+    pub(super) fn owned(
+        &mut self,
+        now: Instant,
+        inbound: Inbound,
+        landed: bool,
+    ) -> Option<Inbound> {
         let Some(s) = &self.siblings else {
             return Some(inbound);
         };
@@ -184,10 +267,14 @@ impl Dispatcher {
         if owner == s.index {
             return Some(inbound);
         }
-        if !self.challenged_where_landed(now, &inbound) {
-            if let Some(s) = &self.siblings {
-                s.net.hand(owner, inbound);
-            }
+        if self.challenged_where_landed(now, &inbound) {
+            return None;
+        }
+        if landed && self.kept_where_landed(now, &inbound.msg) {
+            return Some(inbound);
+        }
+        if let Some(s) = &self.siblings {
+            s.net.hand(owner, inbound);
         }
         None
     }

@@ -63,6 +63,7 @@ pub(crate) const RESPONSES_RECEIVED: &str = "ferroswitch_sip_responses_received_
 pub(crate) const RESPONSES_SENT: &str = "ferroswitch_sip_responses_sent_total";
 pub(crate) const DROPPED: &str = "ferroswitch_sip_dropped_total";
 pub(crate) const SHARD_HANDOFFS: &str = "ferroswitch_shard_handoffs_total";
+pub(crate) const SHARD_KEPT: &str = "ferroswitch_shard_kept_invites_total";
 pub(crate) const SHARDS_MERGED: &str = "ferroswitch_shards_merged";
 pub(crate) const TRANSACTIONS: &str = "ferroswitch_sip_transactions";
 pub(crate) const REGISTERED_USERS: &str = "ferroswitch_registered_users";
@@ -143,6 +144,10 @@ fn describe() {
     c!(
         SHARD_HANDOFFS,
         "Datagrams read by one core shard and handed to the shard that owns them: unparsed (parsed=no, the owner found in the raw bytes) or parsed (the raw scan was not sure, or the shards are merged on one task)"
+    );
+    c!(
+        SHARD_KEPT,
+        "INVITEs a core shard kept where they landed instead of handing them to their Call-ID's shard (the shards were merged on one task): their calls live there"
     );
     g!(
         SHARDS_MERGED,

@@ -109,6 +109,14 @@ static HANDOFFS: Handles<4> = Handles::new(|i| {
         "parsed" => ["no", "yes"][i / 2], "message" => ["request", "response"][i % 2])
 });
 
+static KEPT: Handles<1> = Handles::new(|_| metrics::counter!(super::SHARD_KEPT));
+
+/// An INVITE kept on the shard whose socket it landed on, not handed to its Call-ID's shard
+/// (the shards were merged on one task; `dispatcher/shard.rs` `kept_where_landed`).
+pub(crate) fn kept_where_landed() {
+    KEPT.get(0).increment(1);
+}
+
 /// A message that passed parse and sanity at the edge.
 pub(crate) fn received(msg: &Message) {
     if let Some(m) = msg.method() {

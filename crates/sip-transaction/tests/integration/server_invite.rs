@@ -405,3 +405,33 @@ fn unacknowledged_482_ends_without_telling_the_tu() {
     assert!(events_at(&run).is_empty(), "{run:?}");
     assert_eq!(l.len(), 1, "only the first INVITE, still Proceeding");
 }
+
+#[test]
+fn holds_invite_names_the_transaction_a_retransmission_or_a_cancel_belongs_to() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let (inv, cancel) = (invite("z9hG4bKheld1"), Req::new("CANCEL", "z9hG4bKheld1"));
+    assert!(!l.holds_invite(&inv.msg()), "nothing yet");
+    assert!(!l.holds_invite(&cancel.msg()));
+    l.handle_message(t0, inv.msg(), udp());
+    let _ = transmits(&mut l);
+    let (key, req, from) = take_request(&mut l);
+    assert!(l.holds_invite(&inv.msg()), "its retransmission");
+    assert!(l.holds_invite(&cancel.msg()), "its CANCEL");
+    assert!(
+        !l.holds_invite(&invite("z9hG4bKother").msg()),
+        "another branch"
+    );
+    assert!(
+        !l.holds_invite(&Req::new("OPTIONS", "z9hG4bKopt1").msg()),
+        "no INVITE of that branch"
+    );
+    // a non-INVITE server transaction of the same branch is not an INVITE's
+    l.handle_message(t0, Req::new("OPTIONS", "z9hG4bKopt1").msg(), udp());
+    assert!(!l.holds_invite(&Req::new("OPTIONS", "z9hG4bKopt1").msg()));
+    // through its final response (Completed) and until it ends
+    l.respond(t0, &key, tu_response(&req, 486, &from)).unwrap();
+    assert!(l.holds_invite(&cancel.msg()), "Completed");
+    l.handle_timeout(t0 + secs(40));
+    assert!(!l.holds_invite(&inv.msg()), "ended with timer H");
+}
