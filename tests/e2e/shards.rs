@@ -63,6 +63,8 @@ struct Handed {
     parsed_requests: f64,
     /// Responses handed over (unparsed).
     responses: f64,
+    /// INVITEs kept on the shard they landed on (merged: `ferroswitch_shard_kept_invites_total`).
+    kept: f64,
 }
 
 fn calls_through_two_shards(steering: bool) -> Handed {
@@ -135,6 +137,7 @@ fn calls_through_shards(shards: usize, steering: bool, merge: &str) -> Handed {
         requests: handed("no", "request"),
         parsed_requests: handed("yes", "request"),
         responses: handed("no", "response"),
+        kept: crate::metrics::get(&m, "ferroswitch_shard_kept_invites_total", &[]),
     }
 }
 
@@ -143,16 +146,20 @@ fn calls_through_shards(shards: usize, steering: bool, merge: &str) -> Handed {
 /// handed over. The callers' authenticated INVITEs are keyed by their Call-IDs, which the
 /// kernel cannot read, so some land on the other shard (each call's with odds of one half: all
 /// twelve on their owner by chance, 1 in 4,096); so do some of the callees' authenticated
-/// REGISTERs. A dozen calls fit one core, so the shards are merged on one task (`auto`), and
-/// those are parsed where they landed and handed over parsed: no raw scan first. The first
-/// INVITE and REGISTER, without credentials, are challenged where they land, and the ACK of a
-/// 407 stays there too.
+/// REGISTERs. A dozen calls fit one core, so the shards are merged on one task (`auto`): such
+/// an INVITE stays where it landed, its call lives there, and a REGISTER is parsed where it
+/// landed and handed over parsed: no raw scan first. The first INVITE and REGISTER, without
+/// credentials, are challenged where they land, and the ACK of a 407 stays there too.
 #[test]
 fn two_shards_share_the_port_and_connect_every_call() {
     let handed = calls_through_two_shards(true);
     assert!(
+        handed.kept > 0.0,
+        "merged: no INVITE kept on the shard it landed on"
+    );
+    assert!(
         handed.parsed_requests > 0.0,
-        "merged: no request with credentials handed over after its parse"
+        "merged: no REGISTER with credentials handed over after its parse"
     );
     assert_eq!(
         handed.requests, 0.0,
@@ -180,6 +187,7 @@ fn shards_on_tasks_of_their_own_connect_every_call() {
         handed.parsed_requests, 0.0,
         "split: a request handed over after its parse"
     );
+    assert_eq!(handed.kept, 0.0, "split: an INVITE kept where it landed");
     assert_eq!(
         handed.responses, 0.0,
         "responses handed over despite the steering"
@@ -372,71 +380,138 @@ fn a_request_without_credentials_is_challenged_where_it_landed() {
     server.stop();
 }
 
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+/// A server of two shards driven as `merge` says (`--shard-merge`, or `shard_merge` in the file
+/// for `file:VALUE`), bob registered, alice ready to call.
+fn two_shards_alice_and_bob(merge: &str) -> (Site, crate::harness::Server, Ua, Ua) {
+    let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
+    site.add_account("alice", "wonderland");
+    site.add_account("bob", "builder");
+    let server = match merge.strip_prefix("file:") {
+        Some(m) => {
+            let cfg = std::fs::read_to_string(site.config()).unwrap();
+            let cfg = cfg.replacen(
+                "node_id = ",
+                &format!("shard_merge = \"{m}\"\nnode_id = "),
+                1,
+            );
+            std::fs::write(site.config(), cfg).unwrap();
+            site.start_with(&["--shards", "2"])
+        }
+        None => site.start_with(&["--shards", "2", "--shard-merge", merge]),
+    };
+    server.assert_shards(2);
+    let mut bob = Ua::new(server.udp, "bob", "builder");
+    bob.register(300);
+    let alice = Ua::new(server.udp, "alice", "wonderland");
+    (site, server, alice, bob)
+}
+
+/// A call from alice to bob, ringing: her INVITE lands on shard `landed` (the Request-URI's
+/// `;shard=N`: the kernel's steering program puts it, its CANCEL and the ACK of a 487 on shard
+/// N's socket; `None`: the kernel's hash of her 4-tuple picks it) and its Call-ID names shard
+/// `owner`.
+struct Ringing {
+    call_id: String,
+    uri: String,
+    via: String,
+    seq: u32,
+    from_tag: String,
+    /// alice's INVITE as she sent it (to send it again).
+    sent: String,
+    /// The INVITE as bob got it.
+    at_bob: sip_message::Message,
+}
+
+fn ringing(
+    server: &crate::harness::Server,
+    alice: &mut Ua,
+    bob: &mut Ua,
+    name: &str,
+    (landed, owner): (Option<usize>, usize),
+) -> Ringing {
+    let call_id = (0..)
+        .map(|i| format!("{name}-{landed:?}-{i}@phone"))
+        .find(|c| sip_message::shard::index(c, 2) == owner)
+        .unwrap();
+    let port = server.udp.port();
+    let uri = match landed {
+        Some(n) => format!("sip:bob@127.0.0.1:{port};shard={n}"),
+        // left to the kernel's hash of alice's 4-tuple
+        None => format!("sip:bob@127.0.0.1:{port}"),
+    };
+    let (via, seq, from_tag, sent) = alice.invite_unanswered(&uri, &call_id, SDP);
+    let at_bob = bob.expect_request("INVITE", 5);
+    bob.answer(&at_bob, 180);
+    let _ = alice.wait(5, |m| {
+        m.status() == Some(180) && m.call_id() == Some(&call_id)
+    });
+    Ringing {
+        call_id,
+        uri,
+        via,
+        seq,
+        from_tag,
+        sent,
+        at_bob,
+    }
+}
+
+/// alice cancels the ringing call: 200 for her CANCEL, bob cancelled (he answers 200 and
+/// 487), 487 for her INVITE, which she ACKs.
+fn cancel(server: &crate::harness::Server, alice: &mut Ua, bob: &mut Ua, r: &Ringing, what: &str) {
+    let (uri, via, call_id, seq) = (&r.uri, &r.via, &r.call_id, r.seq);
+    let from = format!("From: <sip:alice@{REALM}>;tag={}", r.from_tag);
+    let cancel = format!(
+        "CANCEL {uri} SIP/2.0\r\nVia: {via}\r\n{from}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: {seq} CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    alice.sock.send_to(cancel.as_bytes(), server.udp).unwrap();
+    let of = |method: Method| {
+        let call_id = call_id.clone();
+        move |m: &sip_message::Message| {
+            m.status().is_some_and(|s| s >= 200)
+                && m.call_id() == Some(call_id.as_str())
+                && m.cseq().is_ok_and(|c| c.method == method)
+        }
+    };
+    let ok = alice.wait(5, of(Method::Cancel));
+    assert_eq!(ok.status(), Some(200), "{what}: {ok:?}");
+    let cancelled = bob.expect_request("CANCEL", 5);
+    bob.answer(&cancelled, 200);
+    bob.answer(&r.at_bob, 487);
+    let last = alice.wait(5, of(Method::Invite));
+    assert_eq!(last.status(), Some(487), "{what}: {last:?}");
+    let to_tag = last.to_tag().expect("a To tag on the 487");
+    let ack = format!(
+        "ACK {uri} SIP/2.0\r\nVia: {via}\r\n{from}\r\nTo: <{uri}>;tag={to_tag}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {seq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    alice.sock.send_to(ack.as_bytes(), server.udp).unwrap();
+}
+
+fn kept_invites(server: &crate::harness::Server) -> f64 {
+    let m = crate::metrics::scrape(server);
+    crate::metrics::get(&m, "ferroswitch_shard_kept_invites_total", &[])
+}
+
 /// While the shards are merged on one task, an INVITE whose Call-ID names the other shard
 /// stays on the shard whose socket it landed on (docs/architecture.md "Core shards"): its call
 /// lives there, and its CANCEL, which carries only that Call-ID, finds its transaction there
 /// (200, the callee cancelled, 487), with no request handed over. Split (`--shard-merge
-/// never`) both go to the Call-ID's shard as before. The Request-URI's `;shard=N` makes the
-/// kernel's steering program put the INVITE, its CANCEL and the ACK of the 487 on shard N's
-/// socket.
+/// never`) both go to the Call-ID's shard as before.
 #[test]
 fn merged_an_invite_stays_where_it_landed_and_its_cancel_finds_it() {
-    const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
     for merge in ["always", "never"] {
-        let site = Site::with_sections("[admin]\nlisten = \"127.0.0.1:0\"\n");
-        site.add_account("alice", "wonderland");
-        site.add_account("bob", "builder");
-        let server = site.start_with(&["--shards", "2", "--shard-merge", merge]);
-        server.assert_shards(2);
-        let port = server.udp.port();
-        let mut bob = Ua::new(server.udp, "bob", "builder");
-        bob.register(300);
-        let mut alice = Ua::new(server.udp, "alice", "wonderland");
+        let (_site, server, mut alice, mut bob) = two_shards_alice_and_bob(merge);
         let before = request_handoffs(&server);
-        for (landed, owner) in [(0usize, 1usize), (1, 0)] {
-            let call_id = (0..)
-                .map(|i| format!("kept-{merge}-{landed}-{i}@phone"))
-                .find(|c| sip_message::shard::index(c, 2) == owner)
-                .unwrap();
-            let uri = format!("sip:bob@127.0.0.1:{port};shard={landed}");
-            let (via, seq, from_tag) = alice.invite_unanswered(&uri, &call_id, SDP);
-            let invite = bob.expect_request("INVITE", 5);
-            bob.answer(&invite, 180);
-            let _ = alice.wait(5, |m| {
-                m.status() == Some(180) && m.call_id() == Some(&call_id)
-            });
-            let cancel = format!(
-                "CANCEL {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:alice@{REALM}>;tag={from_tag}\r\n\
-                 To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {seq} CANCEL\r\nMax-Forwards: 70\r\n\
-                 Content-Length: 0\r\n\r\n"
-            );
-            alice.sock.send_to(cancel.as_bytes(), server.udp).unwrap();
-            let of = |method: Method| {
-                let call_id = call_id.clone();
-                move |m: &sip_message::Message| {
-                    m.status().is_some_and(|s| s >= 200)
-                        && m.call_id() == Some(call_id.as_str())
-                        && m.cseq().is_ok_and(|c| c.method == method)
-                }
-            };
-            let ok = alice.wait(5, of(Method::Cancel));
-            assert_eq!(ok.status(), Some(200), "--shard-merge {merge}: {ok:?}");
-            let cancelled = bob.expect_request("CANCEL", 5);
-            bob.answer(&cancelled, 200);
-            bob.answer(&invite, 487);
-            let last = alice.wait(5, of(Method::Invite));
-            assert_eq!(last.status(), Some(487), "--shard-merge {merge}: {last:?}");
-            let to_tag = last.to_tag().expect("a To tag on the 487").to_owned();
-            let ack = format!(
-                "ACK {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:alice@{REALM}>;tag={from_tag}\r\n\
-                 To: <{uri}>;tag={to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {seq} ACK\r\n\
-                 Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-            );
-            alice.sock.send_to(ack.as_bytes(), server.udp).unwrap();
+        for shards in [(Some(0), 1), (Some(1), 0)] {
+            let call = ringing(&server, &mut alice, &mut bob, merge, shards);
+            cancel(&server, &mut alice, &mut bob, &call, merge);
         }
         let after = request_handoffs(&server);
-        let m = crate::metrics::scrape(&server);
-        let kept = crate::metrics::get(&m, "ferroswitch_shard_kept_invites_total", &[]);
+        let kept = kept_invites(&server);
         if merge == "always" {
             assert_eq!(kept, 2.0, "each INVITE kept where it landed");
             assert_eq!(after, before, "merged: a request handed over");
@@ -450,4 +525,77 @@ fn merged_an_invite_stays_where_it_landed_and_its_cancel_finds_it() {
         }
         server.stop();
     }
+}
+
+/// A call whose INVITE a shard kept while the shards were merged is still its own once they
+/// split (here a reload sets `shard_merge = "never"`): while split, that shard parses an
+/// INVITE or a CANCEL that lands on it and keeps what its INVITE transaction matches. The
+/// INVITE sent again gets its last provisional again (bob sees no second INVITE), and the
+/// CANCEL is answered 200 and ends the call, where the Call-ID's shard would have answered
+/// 481 and taken the INVITE for a new call.
+#[test]
+fn after_a_split_the_cancel_of_a_kept_invite_still_finds_it() {
+    let (site, server, mut alice, mut bob) = two_shards_alice_and_bob("file:always");
+    // the shard alice's datagrams land on (the kernel hashes her 4-tuple): the one that
+    // challenges an INVITE without credentials, whose To tag names it
+    let uri = format!("sip:bob@127.0.0.1:{}", server.udp.port());
+    let probe = format!(
+        "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKprobe;rport\r\n\
+         From: <sip:alice@{REALM}>;tag=probe\r\nTo: <{uri}>\r\nCall-ID: probe@phone\r\n\
+         CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        alice.local
+    );
+    alice.sock.send_to(probe.as_bytes(), server.udp).unwrap();
+    let challenge = alice.wait(5, |m| m.call_id() == Some("probe@phone"));
+    assert_eq!(challenge.status(), Some(407), "{challenge:?}");
+    let landed = sip_message::shard::index(challenge.to_tag().expect("a To tag"), 2);
+    // her INVITE without `;shard`: parsed where it landed only by the split's rule
+    let call = ringing(&server, &mut alice, &mut bob, "split", (None, 1 - landed));
+    assert_eq!(kept_invites(&server), 1.0, "kept where it landed");
+    // split by a reload; a merged task looks at the setting on its turns, which a request
+    // makes (OPTIONS, answered by whichever shard)
+    let cfg = std::fs::read_to_string(site.config()).unwrap();
+    std::fs::write(
+        site.config(),
+        cfg.replace("shard_merge = \"always\"", "shard_merge = \"never\""),
+    )
+    .unwrap();
+    server.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pinger = Ua::new(server.udp, "alice", "wonderland");
+    loop {
+        let m = crate::metrics::scrape(&server);
+        if crate::metrics::get(&m, "ferroswitch_shards_merged", &[]) == 0.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still merged after the reload"
+        );
+        let uri = format!("sip:127.0.0.1:{}", server.udp.port());
+        let _ = pinger.request("OPTIONS", &uri, &uri, "", None, None);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let before = request_handoffs(&server);
+    alice
+        .sock
+        .send_to(call.sent.as_bytes(), server.udp)
+        .unwrap();
+    // (the 100 Trying of the first sending waits in alice's queue: a 180 is what counts)
+    let again = alice.try_wait(5, |m| {
+        m.status() == Some(180) && m.call_id() == Some(&call.call_id)
+    });
+    assert!(
+        again.is_some(),
+        "the INVITE's transaction did not answer it again"
+    );
+    assert!(
+        bob.try_wait(1, |m| m.method() == Some(&Method::Invite))
+            .is_none(),
+        "the INVITE sent again was taken for a new call"
+    );
+    cancel(&server, &mut alice, &mut bob, &call, "split");
+    assert_eq!(request_handoffs(&server), before, "a request handed over");
+    assert_eq!(kept_invites(&server), 1.0, "split: no new INVITE kept");
+    server.stop();
 }

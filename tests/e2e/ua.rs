@@ -162,13 +162,14 @@ impl Ua {
 
     /// An INVITE of Call-ID `call_id` to `uri` with an SDP offer: sent, challenged (407),
     /// sent again with credentials; returns without waiting for its final response (the call
-    /// rings). The second INVITE's (Via, CSeq number, From tag), for its CANCEL.
+    /// rings). The second INVITE's (Via, CSeq number, From tag), for its CANCEL, and its bytes
+    /// (to send it again).
     pub(crate) fn invite_unanswered(
         &mut self,
         uri: &str,
         call_id: &str,
         sdp: &str,
-    ) -> (String, u32, String) {
+    ) -> (String, u32, String, String) {
         let from_tag = self.token();
         let mut auth = String::new();
         for cseq in 1..=2 {
@@ -186,7 +187,7 @@ impl Ua {
             );
             self.sock.send_to(text.as_bytes(), self.server).unwrap();
             if cseq == 2 {
-                return (via, cseq, from_tag);
+                return (via, cseq, from_tag, text);
             }
             let r = self.wait(10, |m| {
                 m.status().is_some_and(|s| s >= 200) && m.call_id() == Some(call_id)

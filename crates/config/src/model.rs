@@ -66,9 +66,11 @@ pub struct Config {
     /// With several shards, give each UDP listener's socket group the kernel program that puts
     /// a datagram on its owner's socket (`sip_message::steer`); default on.
     pub udp_steering: bool,
-    /// How the shards are driven (`--shard-merge`, FERRO_SHARD_MERGE; not a file key yet): one
-    /// task for all while one core keeps up, a task each above (`Auto`), or always one way.
-    pub shard_merge: ShardMerge,
+    /// How the shards are driven (`shard_merge`, `--shard-merge`, FERRO_SHARD_MERGE): one task
+    /// for all while one core keeps up, a task each above (`Auto`), or always one way. `None`:
+    /// not set, `Auto`. A reload applies the file's value at once (left out of the file, the
+    /// running one stays).
+    pub shard_merge: Option<ShardMerge>,
     /// How gateways' DNS names are resolved (RFC 3263).
     pub dns: DnsSettings,
     /// Credentials and TLS trust per gateway (carrier trunks), by gateway name.
@@ -93,6 +95,22 @@ pub enum ShardMerge {
     Always,
     /// Always a task per shard (what the server did before session 11).
     Never,
+}
+
+impl FromStr for ShardMerge {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match_name(
+            s,
+            "shard merge",
+            &[
+                ("auto", Self::Auto),
+                ("always", Self::Always),
+                ("never", Self::Never),
+            ],
+        )
+    }
 }
 
 impl Config {
@@ -125,7 +143,7 @@ impl Default for Config {
             shutdown_timeout: Self::SHUTDOWN_TIMEOUT_DEFAULT,
             shards: None,
             udp_steering: true,
-            shard_merge: ShardMerge::Auto,
+            shard_merge: None,
             dns: DnsSettings::default(),
             trunks: Vec::new(),
             voicemail: crate::voicemail::VoicemailSettings::default(),

@@ -35,6 +35,7 @@ struct RawConfig {
     shutdown_timeout: Option<Spanned<u32>>,
     shards: Option<Spanned<u32>>,
     udp_steering: Option<Spanned<bool>>,
+    shard_merge: Option<Parsed<crate::ShardMerge>>,
     #[serde(default)]
     trusted_peers: Vec<IpAddr>,
     #[serde(default)]
@@ -312,6 +313,7 @@ fn convert(raw: RawConfig, path: &Path, at: &mut Recorder<'_>) -> Result<Config,
     if let Some(on) = at.take_opt(raw.udp_steering, Field::UdpSteering, "udp_steering") {
         config.udp_steering = on;
     }
+    config.shard_merge = raw.shard_merge.map(|m| m.0);
     config.trusted_peers = raw.trusted_peers;
 
     for (i, l) in raw.listener.into_iter().enumerate() {
@@ -912,6 +914,29 @@ mod tests {
         assert!(!c.udp_steering);
         let e = err(&format!("udp_steering = 1\n{MINIMAL}"));
         assert!(e.starts_with("t.toml:1: udp_steering"), "{e}");
+    }
+
+    #[test]
+    fn shard_merge_is_auto_always_or_never() {
+        assert_eq!(
+            parse(MINIMAL, Path::new("t.toml")).unwrap().shard_merge,
+            None
+        );
+        for (v, m) in [
+            ("auto", crate::ShardMerge::Auto),
+            ("always", crate::ShardMerge::Always),
+            ("Never", crate::ShardMerge::Never),
+        ] {
+            let c = parse(
+                &format!("shard_merge = \"{v}\"\n{MINIMAL}"),
+                Path::new("t.toml"),
+            )
+            .unwrap();
+            assert_eq!(c.shard_merge, Some(m), "{v}");
+        }
+        let e = err(&format!("shard_merge = \"sometimes\"\n{MINIMAL}"));
+        assert!(e.starts_with("t.toml:1: "), "{e}");
+        assert!(e.contains("sometimes") && e.contains("always"), "{e}");
     }
 
     #[test]

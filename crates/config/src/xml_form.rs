@@ -542,7 +542,13 @@ impl<'d, 'input> Reader<'d, 'input> {
         let params = self.params(
             node,
             "node".into(),
-            &["id", "shutdown-timeout", "shards", "udp-steering"],
+            &[
+                "id",
+                "shutdown-timeout",
+                "shards",
+                "udp-steering",
+                "shard-merge",
+            ],
         )?;
         if let Some(id) = self.value(&params, "id", Some(Field::NodeId))? {
             self.config.node_id = id;
@@ -557,6 +563,9 @@ impl<'d, 'input> Reader<'d, 'input> {
         }
         if let Some(on) = self.value::<bool>(&params, "udp-steering", Some(Field::UdpSteering))? {
             self.config.udp_steering = on;
+        }
+        if let Some(m) = self.value::<crate::ShardMerge>(&params, "shard-merge", None)? {
+            self.config.shard_merge = Some(m);
         }
         Ok(())
     }

@@ -266,6 +266,10 @@ pub(crate) fn diff(running: &Config, new: &Config) -> ReloadReport {
     if new.udp_steering != running.udp_steering {
         report.needs_restart.push("udp_steering".to_owned());
     }
+    // `shard_merge` as the file says it: left out, the running way (`--shard-merge`) stays
+    if new.shard_merge.is_some() && new.shard_merge != running.shard_merge {
+        report.applied.push("shard_merge".to_owned());
+    }
     report
 }
 
@@ -294,6 +298,9 @@ fn adopt_live(running: &Config, new: &Config) -> Config {
     next.security.clone_from(&new.security);
     if let (Some(m), Some(n)) = (&mut next.media, &new.media) {
         m.inactivity_timeout = n.inactivity_timeout;
+    }
+    if new.shard_merge.is_some() {
+        next.shard_merge = new.shard_merge;
     }
     next
 }
@@ -383,6 +390,8 @@ pub(crate) struct Reloader {
     routing: Arc<Notify>,
     /// The media relay, once started: its inactivity timeout changes live.
     media: std::sync::Mutex<Option<media_io::RelayHandle>>,
+    /// How the core shards are driven (with several): `shard_merge` changes live.
+    shard_merge: std::sync::OnceLock<crate::shard_drive::MergeSetting>,
 }
 
 impl Reloader {
@@ -408,7 +417,13 @@ impl Reloader {
             inputs,
             routing,
             media: std::sync::Mutex::new(None),
+            shard_merge: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The core shards' driver started (with several): a reload sets how they are driven.
+    pub(crate) fn set_shard_merge(&self, setting: crate::shard_drive::MergeSetting) {
+        let _ = self.shard_merge.set(setting);
     }
 
     /// The media relay started: a reload sets its inactivity timeout.
@@ -516,6 +531,10 @@ impl Reloader {
             current.store(cfg);
             running.tls_chain = chain;
         }
+        if let (Some(merge), Some(setting)) = (new.shard_merge, self.shard_merge.get()) {
+            // with one shard there is nothing to drive: the key is kept, and does nothing
+            setting.set(merge);
+        }
         let (applied, in_force) = tokio::sync::oneshot::channel();
         // the cores get the live keys only: a restart-only key (the realm, say) keeps its
         // running value until the restart
@@ -571,6 +590,27 @@ mod tests {
         assert_eq!(live.registrar.min_expires, 300);
         assert_eq!(live.trusted, new.trusted_peers);
         assert_eq!(next.security, new.security);
+    }
+
+    #[test]
+    fn shard_merge_is_live_and_left_out_keeps_the_running_one() {
+        use ferroswitch_config::ShardMerge;
+        let mut running = config("", "");
+        // `--shard-merge always` at start; the file says nothing: no change
+        running.shard_merge = Some(ShardMerge::Always);
+        let r = diff(&running, &config("", ""));
+        assert!(r.applied.is_empty() && r.needs_restart.is_empty(), "{r:?}");
+        assert_eq!(
+            adopt_live(&running, &config("", "")).shard_merge,
+            Some(ShardMerge::Always)
+        );
+        // the file says never: applied at once
+        let new = config("shard_merge = \"never\"", "");
+        assert_eq!(diff(&running, &new).applied, ["shard_merge"]);
+        assert_eq!(
+            adopt_live(&running, &new).shard_merge,
+            Some(ShardMerge::Never)
+        );
     }
 
     #[test]

@@ -184,9 +184,9 @@ impl RunOptions {
         }
         if let Some(m) = self.shard_merge {
             config.shard_merge = match m {
-                MergeArg::Auto => ferroswitch_config::ShardMerge::Auto,
-                MergeArg::Always => ferroswitch_config::ShardMerge::Always,
-                MergeArg::Never => ferroswitch_config::ShardMerge::Never,
+                MergeArg::Auto => Some(ferroswitch_config::ShardMerge::Auto),
+                MergeArg::Always => Some(ferroswitch_config::ShardMerge::Always),
+                MergeArg::Never => Some(ferroswitch_config::ShardMerge::Never),
             };
         }
         Ok(())

@@ -556,11 +556,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     // drives them all while one core keeps up (`shard_drive.rs`)
     let dispatcher_task = match dispatchers.len() {
         1 => tokio::spawn(dispatchers.pop().context("the one shard")?),
-        _ => tokio::spawn(crate::shard_drive::drive(
-            dispatchers,
-            config.shard_merge,
-            merged,
-        )),
+        _ => {
+            let setting =
+                crate::shard_drive::MergeSetting::new(config.shard_merge.unwrap_or_default());
+            // a reload changes it live (`shard_merge`)
+            reloader.set_shard_merge(setting.clone());
+            tokio::spawn(crate::shard_drive::drive(dispatchers, setting, merged))
+        }
     };
     tracing::info!("ferroswitch ready");
     crate::notify::ready();

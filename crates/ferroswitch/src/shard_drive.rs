@@ -18,7 +18,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -45,6 +45,43 @@ const MERGED_WINDOW: Duration = Duration::from_millis(100);
 /// ...and while split (a fall is not urgent).
 const SPLIT_WINDOW: Duration = Duration::from_secs(1);
 
+/// How the shards are to be driven, changed live by a reload (`shard_merge`): shared by the
+/// driver's [`Policy`], which reads it at every window, and the reloader.
+#[derive(Clone, Debug)]
+pub(crate) struct MergeSetting(Arc<AtomicU8>);
+
+impl MergeSetting {
+    pub(crate) fn new(merge: ShardMerge) -> Self {
+        let setting = Self(Arc::default());
+        setting.set(merge);
+        setting
+    }
+
+    pub(crate) fn get(&self) -> ShardMerge {
+        match self.0.load(Ordering::Relaxed) {
+            1 => ShardMerge::Always,
+            2 => ShardMerge::Never,
+            _ => ShardMerge::Auto,
+        }
+    }
+
+    /// From the next window on (within 100 ms merged, 1 s split).
+    pub(crate) fn set(&self, merge: ShardMerge) {
+        let v = match merge {
+            ShardMerge::Auto => 0,
+            ShardMerge::Always => 1,
+            ShardMerge::Never => 2,
+        };
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+impl From<ShardMerge> for MergeSetting {
+    fn from(merge: ShardMerge) -> Self {
+        Self::new(merge)
+    }
+}
+
 /// What the load says to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -57,15 +94,15 @@ pub(crate) enum Decision {
 /// and the clock; answers once a window has passed.
 #[derive(Debug)]
 pub(crate) struct Policy {
-    merge: ShardMerge,
+    merge: MergeSetting,
     since: Instant,
     busy: Duration,
 }
 
 impl Policy {
-    pub(crate) fn new(merge: ShardMerge, now: Instant) -> Self {
+    pub(crate) fn new(merge: impl Into<MergeSetting>, now: Instant) -> Self {
         Self {
-            merge,
+            merge: merge.into(),
             since: now,
             busy: Duration::ZERO,
         }
@@ -73,7 +110,7 @@ impl Policy {
 
     /// Whether the shards start merged.
     pub(crate) fn starts_merged(&self) -> bool {
-        self.merge != ShardMerge::Never
+        self.merge.get() != ShardMerge::Never
     }
 
     /// The window of the mode the shards are in.
@@ -98,7 +135,7 @@ impl Policy {
         tracing::trace!(load, merged, "core shards' load over a window");
         self.since = now;
         self.busy = Duration::ZERO;
-        match (self.merge, merged) {
+        match (self.merge.get(), merged) {
             (ShardMerge::Never, true) => Decision::Split,
             (ShardMerge::Always, false) => Decision::Merge,
             (ShardMerge::Auto, true) if load > SPLIT_ABOVE => Decision::Split,
@@ -118,7 +155,7 @@ impl Policy {
 /// `merged` saying which way they are driven (`shards::Siblings::merged`).
 pub(crate) async fn drive(
     shards: Vec<ShardFuture>,
-    merge: ShardMerge,
+    merge: impl Into<MergeSetting>,
     merged_now: Arc<AtomicBool>,
 ) {
     let count = shards.len();

@@ -57,7 +57,12 @@ macro_rules! xml_name {
         }
     )*};
 }
-xml_name!(Transport, LogFormat, crate::model::ContactRouting);
+xml_name!(
+    Transport,
+    LogFormat,
+    crate::model::ContactRouting,
+    crate::model::ShardMerge
+);
 
 /// An IP address, IPv6 with or without brackets.
 pub(super) struct XmlIp(pub(super) IpAddr);

@@ -53,3 +53,18 @@ fn out_of_range_names_line_and_key() {
     let e = invalid(xml("\n<param name=\"shutdown-timeout\" value=\"0\"/>"));
     assert_error(&e, "t.xml:3: node.shutdown-timeout: ", "1 to 300");
 }
+
+/// `shard_merge` (`<node>` param `shard-merge`) sits beside it: how several core shards are
+/// driven; left out, `None` (auto, or what `--shard-merge` says).
+#[test]
+fn both_forms_read_shard_merge() {
+    use ferroswitch_config::ShardMerge;
+    assert_eq!(toml("").unwrap().shard_merge, None);
+    assert_eq!(xml("").unwrap().shard_merge, None);
+    let t = toml("shard_merge = \"never\"\n").unwrap();
+    let x = xml("<param name=\"shard-merge\" value=\"never\"/>").unwrap();
+    assert_eq!(t.shard_merge, Some(ShardMerge::Never));
+    assert_eq!(x.shard_merge, t.shard_merge);
+    let e = invalid(xml("\n<param name=\"shard-merge\" value=\"often\"/>"));
+    assert_error(&e, "t.xml:3: node.shard-merge: ", "often");
+}

@@ -117,7 +117,7 @@ fn shard(
 /// Two shards driven by [`drive`] with `merge`, their inboxes, the driving task, and what
 /// it tells the shards of the way they are driven (`true`: merged).
 fn two_shards(
-    merge: ShardMerge,
+    merge: impl Into<MergeSetting>,
 ) -> (
     [mpsc::UnboundedSender<Work>; 2],
     tokio::task::JoinHandle<()>,
@@ -126,7 +126,8 @@ fn two_shards(
     let (a_tx, a_rx) = mpsc::unbounded_channel();
     let (b_tx, b_rx) = mpsc::unbounded_channel();
     let shards = vec![shard(a_rx, b_tx.downgrade()), shard(b_rx, a_tx.downgrade())];
-    let merged = Arc::new(AtomicBool::new(merge == ShardMerge::Never));
+    let merge = merge.into();
+    let merged = Arc::new(AtomicBool::new(merge.get() == ShardMerge::Never));
     let task = tokio::spawn(drive(shards, merge, merged.clone()));
     ([a_tx, b_tx], task, merged)
 }
@@ -181,6 +182,33 @@ async fn never_merged_shards_run_on_tasks_of_their_own() {
     let [a, b] = tasks_of(&inboxes).await;
     assert_ne!(a, b, "split shards run on a task each");
     assert!(!merged.load(Ordering::Relaxed), "the shards are told");
+    ends_with_its_shards(inboxes, task).await;
+}
+
+/// A reload sets the way live (`shard_merge`, [`MergeSetting`]): `always` to `never` splits
+/// the shards at the next merged window, `never` to `always` merges them at the next split one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setting_changes_live() {
+    let setting = MergeSetting::new(ShardMerge::Always);
+    let (inboxes, task, merged) = two_shards(setting.clone());
+    let [a, b] = tasks_of(&inboxes).await;
+    assert_eq!(a, b, "always: merged");
+    for (to, split) in [(ShardMerge::Never, true), (ShardMerge::Always, false)] {
+        setting.set(to);
+        let deadline = Instant::now() + ms(6000);
+        // a merged task looks at the setting on its turns: a little work makes some
+        while merged.load(Ordering::Relaxed) == split {
+            for inbox in &inboxes {
+                inbox.send(Work::Spin(ms(0))).unwrap();
+            }
+            tokio::time::sleep(ms(50)).await;
+            assert!(Instant::now() < deadline, "{to:?} not in force");
+        }
+        // (the flag is set as the move starts)
+        tokio::time::sleep(ms(50)).await;
+        let [a, b] = tasks_of(&inboxes).await;
+        assert_eq!(a != b, split, "{to:?}");
+    }
     ends_with_its_shards(inboxes, task).await;
 }
 
