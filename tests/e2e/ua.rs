@@ -142,22 +142,8 @@ impl Ua {
         uri: &str,
     ) -> String {
         self.nc += 1;
-        let nc = format!("{:08x}", self.nc);
-        let ha1 = self.alg.ha1(&self.login, &ch.realm, &self.password);
-        let resp = digest::response(
-            self.alg,
-            &ha1,
-            &ResponseParams {
-                method,
-                uri,
-                nonce: &ch.nonce,
-                qop_auth: Some((&nc, "c0ffee")),
-            },
-        );
-        format!(
-            "{auth_hdr}: Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n",
-            self.login, ch.realm, ch.nonce, self.alg.name()
-        )
+        let login = (self.login.as_str(), self.password.as_str());
+        credentials(self.alg, login, self.nc, auth_hdr, ch, (method, uri))
     }
 
     /// An INVITE of Call-ID `call_id` to `uri` with an SDP offer: sent, challenged (407),
@@ -275,6 +261,34 @@ impl Ua {
         let bytes = b.finish();
         self.sock.send_to(&bytes, self.server).unwrap();
     }
+}
+
+/// The `auth_hdr` header line (with its CRLF) answering challenge `ch` with `alg` for
+/// `(login, password)`, nonce count `nc`, for `(method, uri)`.
+pub(crate) fn credentials(
+    alg: Algorithm,
+    (login, password): (&str, &str),
+    nc: u32,
+    auth_hdr: &str,
+    ch: &Challenge<'_>,
+    (method, uri): (&str, &str),
+) -> String {
+    let nc = format!("{nc:08x}");
+    let ha1 = alg.ha1(login, &ch.realm, password);
+    let resp = digest::response(
+        alg,
+        &ha1,
+        &ResponseParams {
+            method,
+            uri,
+            nonce: &ch.nonce,
+            qop_auth: Some((&nc, "c0ffee")),
+        },
+    );
+    format!(
+        "{auth_hdr}: Digest username=\"{login}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n",
+        ch.realm, ch.nonce, alg.name()
+    )
 }
 
 /// A request the fake operator API received.

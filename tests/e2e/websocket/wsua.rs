@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
-use sip_message::digest::{self, Algorithm, ResponseParams};
+use sip_message::digest::Algorithm;
 use sip_message::{Challenge, HeaderName, Message, MessageBuilder};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -249,22 +249,14 @@ impl WsUa {
                 .find(|c| c.algorithm.as_deref().is_none_or(|a| a == "MD5"))
                 .expect("an MD5 challenge");
             self.nc += 1;
-            let nc = format!("{:08x}", self.nc);
-            let alg = Algorithm::Md5;
-            let ha1 = alg.ha1(&self.login, &ch.realm, &self.password);
-            let resp = digest::response(
-                alg,
-                &ha1,
-                &ResponseParams {
-                    method,
-                    uri,
-                    nonce: &ch.nonce,
-                    qop_auth: Some((&nc, "c0ffee")),
-                },
-            );
-            auth = format!(
-                "{auth_hdr}: Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n",
-                self.login, ch.realm, ch.nonce
+            let login = (self.login.as_str(), self.password.as_str());
+            auth = crate::ua::credentials(
+                Algorithm::Md5,
+                login,
+                self.nc,
+                auth_hdr,
+                &ch,
+                (method, uri),
             );
         }
         panic!("{method} challenged twice");
