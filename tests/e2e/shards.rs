@@ -527,6 +527,58 @@ fn merged_an_invite_stays_where_it_landed_and_its_cancel_finds_it() {
     }
 }
 
+/// An INVITE kept where it landed and refused there (a `Require` nobody supports: 420): the
+/// refusal's To tag names the shard that kept it, so the ACK, routed by that tag, reaches the
+/// INVITE's transaction there, which then stops sending the refusal again (Timer G: after
+/// 0.5, 1 and 2 s). Named after the Call-ID's shard, the ACK went there and the 420 came
+/// back again and again.
+#[test]
+fn merged_the_ack_of_a_kept_invites_refusal_reaches_it() {
+    let (_site, server, mut alice, _bob) = two_shards_alice_and_bob("always");
+    let call_id = (0..)
+        .map(|i| format!("refused-{i}@phone"))
+        .find(|c| sip_message::shard::index(c, 2) == 1)
+        .unwrap();
+    let uri = format!("sip:bob@127.0.0.1:{};shard=0", server.udp.port());
+    let (via, seq, from_tag) = (
+        format!("SIP/2.0/UDP {};branch=z9hG4bKrefused;rport", alice.local),
+        1,
+        "refused",
+    );
+    // refused before any challenge
+    let invite = format!(
+        "INVITE {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:alice@{REALM}>;tag={from_tag}\r\n\
+         To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {seq} INVITE\r\nMax-Forwards: 70\r\n\
+         Require: x-nothing\r\nContent-Length: 0\r\n\r\n"
+    );
+    alice.sock.send_to(invite.as_bytes(), server.udp).unwrap();
+    let is_final = |m: &sip_message::Message| {
+        m.status().is_some_and(|s| s >= 200)
+            && m.call_id() == Some(call_id.as_str())
+            && m.cseq().is_ok_and(|c| c.seq == seq)
+    };
+    let refused = alice.wait(5, is_final);
+    assert_eq!(refused.status(), Some(420), "{refused:?}");
+    let to_tag = refused.to_tag().expect("a To tag").to_owned();
+    assert_eq!(
+        sip_message::shard::index(&to_tag, 2),
+        0,
+        "the tag names the shard that kept it"
+    );
+    assert_eq!(kept_invites(&server), 1.0);
+    let ack = format!(
+        "ACK {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:alice@{REALM}>;tag={from_tag}\r\n\
+         To: <{uri}>;tag={to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {seq} ACK\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    alice.sock.send_to(ack.as_bytes(), server.udp).unwrap();
+    assert!(
+        alice.try_wait(3, is_final).is_none(),
+        "the 420 was sent again: its ACK did not reach the INVITE's transaction"
+    );
+    server.stop();
+}
+
 /// A call whose INVITE a shard kept while the shards were merged is still its own once they
 /// split (here a reload sets `shard_merge = "never"`): while split, that shard parses an
 /// INVITE or a CANCEL that lands on it and keeps what its INVITE transaction matches. The

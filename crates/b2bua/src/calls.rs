@@ -145,10 +145,10 @@ impl Calls {
         dir: &dyn Directory,
         out: &mut dyn Outbox,
     ) {
-        let shards = self.shared.ids.shards();
+        let ids = &self.shared.ids;
         let reject = |out: &mut dyn Outbox, why: InviteRefusal| {
             tracing::debug!(status = why.status(), ?why, "INVITE refused");
-            out.respond(&key, why.response(&req, from, shards));
+            out.respond(&key, why.response(&req, from, ids));
         };
         let max_forwards = match req.max_forwards() {
             Ok(Some(0)) => return reject(out, InviteRefusal::MaxForwardsExhausted),
@@ -623,13 +623,13 @@ impl InviteRefusal {
         }
     }
 
-    /// The final response to `req`, from `from`, that says so; its To tag hashes to the shard
-    /// that owns `req` among `shards`, where the ACK goes.
-    fn response(&self, req: &Message, from: Peer, shards: usize) -> bytes::Bytes {
+    /// The final response to `req`, from `from`, that says so; its To tag names the shard of
+    /// `ids`, which holds the INVITE's transaction, where the ACK goes.
+    fn response(&self, req: &Message, from: Peer, ids: &sip_message::Ids) -> bytes::Bytes {
         let mut b = MessageBuilder::response_to(
             req,
             self.status(),
-            Some(&req.stable_tag_in(shards)),
+            Some(&ids.stable_tag(req)),
             Some(from.remote),
         );
         match self {

@@ -617,7 +617,7 @@ impl Dispatcher {
                 let mut b = MessageBuilder::response_to(
                     &msg,
                     200,
-                    Some(&msg.stable_tag_in(self.shard_count())),
+                    Some(&self.answer_tag(&msg)),
                     Some(from.remote),
                 );
                 b.header("Allow", ALLOW)
@@ -631,7 +631,7 @@ impl Dispatcher {
                 let mut b = MessageBuilder::response_to(
                     &msg,
                     405,
-                    Some(&msg.stable_tag_in(self.shard_count())),
+                    Some(&self.answer_tag(&msg)),
                     Some(from.remote),
                 );
                 b.header("Allow", ALLOW).server();
@@ -748,7 +748,7 @@ impl Dispatcher {
                 let mut b = MessageBuilder::response_to(
                     msg,
                     503,
-                    Some(&msg.stable_tag_in(self.shard_count())),
+                    Some(&self.answer_tag(msg)),
                     Some(waiting.from.remote),
                 );
                 b.header("Retry-After", 5).server();

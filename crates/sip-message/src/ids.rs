@@ -66,10 +66,18 @@ impl Ids {
         self.shards = shards.max(1);
     }
 
-    /// How many shards this generator's tokens are spread over (1 without shards): for
-    /// [`crate::Message::stable_tag_in`].
+    /// How many shards this generator's tokens are spread over (1 without shards).
     pub fn shards(&self) -> usize {
         self.shards
+    }
+
+    /// A To tag for a response `req` gets from this generator's shard, the same for every
+    /// retransmission ([`crate::Message::stable_tag_for`]): it names this shard, which holds
+    /// the transaction, so the ACK of a refused INVITE (routed by its To tag) comes back here,
+    /// whichever shard `req`'s own key names (a shard keeps an INVITE that landed on it while
+    /// the shards are merged).
+    pub fn stable_tag(&self, req: &crate::Message) -> String {
+        req.stable_tag_for(self.shard, self.shards)
     }
 
     /// This generator's shard, `None` without shards.

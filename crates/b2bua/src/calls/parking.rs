@@ -209,9 +209,9 @@ impl Calls {
         replaces: &str,
         out: &mut dyn Outbox,
     ) {
-        let shards = self.shared.ids.shards();
+        let tag = self.shared.ids.stable_tag(req);
         let reply = |out: &mut dyn Outbox, why: PickUpRefusal| {
-            let (code, tag) = (why.status(), Some(req.stable_tag_in(shards)));
+            let (code, tag) = (why.status(), Some(tag.clone()));
             let mut b = MessageBuilder::response_to(req, code, tag.as_deref(), Some(from.remote));
             b.warning(why);
             out.respond(&key, b.finish());

@@ -331,12 +331,8 @@ impl Dispatcher {
 
     /// `430 Flow Failed` (RFC 5626 §5.3), stateless: the other node tries the next binding.
     fn refuse_flow(&mut self, msg: &Message, from: &Peer) {
-        let mut b = MessageBuilder::response_to(
-            msg,
-            430,
-            Some(&msg.stable_tag_in(self.shard_count())),
-            Some(from.remote),
-        );
+        let mut b =
+            MessageBuilder::response_to(msg, 430, Some(&self.answer_tag(msg)), Some(from.remote));
         b.server();
         let _ = self.transports.send(from, &b.finish());
     }

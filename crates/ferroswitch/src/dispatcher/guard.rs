@@ -114,12 +114,8 @@ impl Dispatcher {
         }
         let method = msg.method().map_or("?", |m| m.as_str());
         tracing::debug!(peer = %from, method, unsupported = %bad.join(", "), "420 Bad Extension");
-        let mut b = MessageBuilder::response_to(
-            msg,
-            420,
-            Some(&msg.stable_tag_in(self.shard_count())),
-            Some(from.remote),
-        );
+        let mut b =
+            MessageBuilder::response_to(msg, 420, Some(&self.answer_tag(msg)), Some(from.remote));
         b.header("Unsupported", bad.join(", ")).server();
         self.respond(now, key, b.finish());
         true

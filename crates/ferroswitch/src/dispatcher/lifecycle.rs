@@ -97,12 +97,8 @@ impl Dispatcher {
         if !self.draining {
             return false;
         }
-        let mut b = MessageBuilder::response_to(
-            msg,
-            503,
-            Some(&msg.stable_tag_in(self.shard_count())),
-            Some(from.remote),
-        );
+        let mut b =
+            MessageBuilder::response_to(msg, 503, Some(&self.answer_tag(msg)), Some(from.remote));
         b.header("Retry-After", SHUTDOWN_RETRY_AFTER)
             .warning("shutting down")
             .server();

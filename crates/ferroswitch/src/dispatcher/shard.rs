@@ -294,6 +294,15 @@ impl Dispatcher {
         self.calls.hang_up_for_credit(now, id, &mut out);
     }
 
+    /// A stable To tag for a response this shard makes up for `msg`
+    /// (`Message::stable_tag_for`): it names this shard, which holds the request's transaction
+    /// (a shard may keep an INVITE whose key names another: `kept_where_landed`), so the ACK of
+    /// a refused INVITE, routed by its To tag, comes back here.
+    pub(super) fn answer_tag(&self, msg: &Message) -> String {
+        let index = self.siblings.as_ref().map_or(0, |s| s.index);
+        msg.stable_tag_for(index, self.shard_count())
+    }
+
     /// How many core shards the server runs (1 without siblings).
     pub(super) fn shard_count(&self) -> usize {
         self.siblings.as_ref().map_or(1, |s| s.count())
