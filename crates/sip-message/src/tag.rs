@@ -11,8 +11,9 @@ impl Message {
     }
 
     /// [`Self::stable_tag`] for a server of `shards` core shards: the tag hashes to the shard
-    /// that owns this request ([`crate::shard::owner`]), so the ACK of a refused INVITE (routed
-    /// by its To tag) reaches the transaction that waits for it. Still the same tag for every
+    /// that owns this request by its key ([`crate::shard::owner`]). A shard answering a request
+    /// it holds names itself instead ([`crate::Ids::stable_tag`]): while the shards are merged
+    /// it may hold an INVITE its key does not name. Still the same tag for every
     /// retransmission.
     pub fn stable_tag_in(&self, shards: usize) -> String {
         let owner = if shards > 1 {
