@@ -179,17 +179,11 @@ fn with_two_shards_the_cancel_of_a_pick_up_reaches_its_invite() {
     let caller = alice_calls_bob(server.udp);
     let push = api.wait_for("/emc.ashx", 10).expect("incoming_call posted");
     let replaces = json_field(&push.body, "replaces");
-    // the parked call's shard: the one our to-tag names (its Call-ID's, unless the shards
-    // were merged and the caller's INVITE stayed where it landed)
-    let to_tag = replaces
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("to-tag="))
-        .expect("a to-tag in the push's replaces");
-    let parked = sip_message::shard::index(to_tag, 2);
+    let parked = replaces.split(';').next().unwrap().to_owned();
     // the pick-up's own Call-ID names the shard the parked call is not on
     let own = (0..)
         .map(|i| format!("pickup{i}@phone"))
-        .find(|c| sip_message::shard::index(c, 2) != parked)
+        .find(|c| sip_message::shard::index(c, 2) != sip_message::shard::index(&parked, 2))
         .unwrap();
     let to = format!("sip:alice@{REALM}");
     let ok = bob.request(
@@ -223,6 +217,55 @@ fn with_two_shards_the_cancel_of_a_pick_up_reaches_its_invite() {
         "the CANCEL reached its INVITE's transaction: {answer:?}\n{:#?}",
         server.log_for(0)
     );
+    server.stop();
+}
+
+/// With two shards merged on one task, the caller's INVITE stays on the shard whose socket it
+/// landed on though its Call-ID names the other (`ferroswitch_shard_kept_invites_total`): the
+/// parked call lives there, and the woken app's INVITE/Replaces finds it, since the parked
+/// dialog's Call-ID in the push (the `Replaces` key) is one that shard made. The
+/// Request-URI's `;shard=0` puts alice's INVITE on shard 0's socket.
+#[test]
+fn with_two_merged_shards_a_call_kept_where_it_landed_is_picked_up() {
+    let api = FakeApi::start(|_, _| (200, "{}".into()));
+    let site = site(&api);
+    let server = site.start_with(&["--shards", "2", "--shard-merge", "always"]);
+    let mut bob = sleeping_bob(server.udp);
+    let call_id = (0..)
+        .map(|i| format!("kept-park-{i}@phone"))
+        .find(|c| sip_message::shard::index(c, 2) == 1)
+        .unwrap();
+    let (udp, cid) = (server.udp, call_id.clone());
+    let caller = std::thread::spawn(move || {
+        let mut alice = Ua::new(udp, "alice", "wonderland");
+        let uri = format!("sip:bob@127.0.0.1:{};shard=0", udp.port());
+        let sdp = Some(("application/sdp", SDP.as_bytes()));
+        let ok = alice.request("INVITE", &uri, &uri, "", sdp, Some((&cid, "kept", 1, None)));
+        (alice, ok)
+    });
+    let push = api.wait_for("/emc.ashx", 10).expect("incoming_call posted");
+    let replaces = json_field(&push.body, "replaces");
+    let parked = replaces.split(';').next().unwrap();
+    assert_eq!(sip_message::shard::index(parked, 2), 0, "{replaces}");
+    let m = crate::metrics::scrape(&server);
+    let kept = crate::metrics::get(&m, "ferroswitch_shard_kept_invites_total", &[]);
+    assert_eq!(kept, 1.0, "alice's INVITE kept where it landed");
+    let to = format!("sip:alice@{REALM}");
+    let ok = bob.request(
+        "INVITE",
+        &to,
+        &to,
+        &format!("Replaces: {replaces}\r\n"),
+        Some(("application/sdp", SDP.as_bytes())),
+        None,
+    );
+    assert_eq!(
+        ok.status(),
+        Some(200),
+        "the pick-up found the parked call: {ok:?}"
+    );
+    let (_alice, a_ok) = caller.join().unwrap();
+    assert_eq!(a_ok.status(), Some(200), "{a_ok:?}");
     server.stop();
 }
 

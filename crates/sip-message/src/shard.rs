@@ -11,7 +11,7 @@
 //! | a request with a To tag (in a dialog) | the To tag: ours, made by the shard that owns the dialog |
 //! | REGISTER | the To user (the login: its bindings, its stored messages) |
 //! | SUBSCRIBE, PUBLISH, MESSAGE | the Request-URI user (the presentity, the recipient) |
-//! | INVITE with `Replaces` | its `to-tag` when ours, else the replaced Call-ID (a parked call's pick-up goes to the call) |
+//! | INVITE with `Replaces` | the replaced Call-ID (a parked call's pick-up goes to the call) |
 //! | anything else (INVITE, CANCEL, OPTIONS, ...) | the Call-ID |
 //!
 //! CANCEL carries the INVITE's Call-ID and Request-URI, and the ACK of a non-2xx our To tag, so
@@ -136,8 +136,9 @@ pub fn key(msg: &Message) -> Option<&str> {
         Some(Method::Invite) => {
             if let Some(replaced) = msg
                 .header(&HeaderName::Other("Replaces".into()))
-                .and_then(|v| replaces_key(v.as_bytes()))
-                .and_then(text)
+                .and_then(|v| v.split(';').next())
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
             {
                 return Some(replaced);
             }
@@ -300,8 +301,11 @@ pub fn peek_key(datagram: &[u8]) -> Option<&str> {
         b"REGISTER" => uri_user(to_uri)?,
         b"SUBSCRIBE" | b"PUBLISH" | b"MESSAGE" => uri_user(ruri)?,
         b"INVITE" => {
-            if let Some(k) = replaces.and_then(replaces_key) {
-                return text(k);
+            if let Some(r) = replaces {
+                let replaced = trim(r.split(|&b| b == b';').next().unwrap_or_default());
+                if !replaced.is_empty() {
+                    return text(replaced);
+                }
             }
             None
         }
@@ -310,25 +314,6 @@ pub fn peek_key(datagram: &[u8]) -> Option<&str> {
     match user {
         Some(u) if !u.is_empty() => text(u),
         _ => call_id.filter(|c| !c.is_empty()).and_then(text),
-    }
-}
-
-/// The key of an INVITE's `Replaces` value (`call-id;to-tag=..;from-tag=..`, RFC 3891): its
-/// `to-tag` when that has our tokens' shape, else the Call-ID (`None` when empty). The to-tag
-/// is the replaced dialog's tag at its recipient, ours, made by the shard that holds the
-/// dialog ([`crate::Ids::for_shard`]); that shard need not be its Call-ID's (a shard keeps an
-/// INVITE that landed on its socket while the shards are merged on one task), so the tag
-/// names it where the Call-ID may not.
-fn replaces_key(value: &[u8]) -> Option<&[u8]> {
-    let mut parts = value.split(|&b| b == b';');
-    let call_id = trim(parts.next().unwrap_or_default());
-    let ours = parts.find_map(|p| {
-        let (name, value) = p.split_at(memchr::memchr(b'=', p)?);
-        (trim(name).eq_ignore_ascii_case(b"to-tag")).then(|| trim(&value[1..]))
-    });
-    match ours {
-        Some(tag) if token_low_bits(tag).is_some() => Some(tag),
-        _ => (!call_id.is_empty()).then_some(call_id),
     }
 }
 
@@ -475,22 +460,6 @@ mod tests {
             "Replaces: parked-9@ferroswitch;to-tag=a;from-tag=b\n",
         );
         assert_eq!(key(&pickup), Some("parked-9@ferroswitch"));
-        // our to-tag names the shard that holds the replaced dialog, whichever its Call-ID's
-        let ours = "Replaces: their-call@10.0.0.9;to-tag=0123456789abcdef;from-tag=b\n";
-        let pickup = request("INVITE", "sip:alice@x", "<sip:alice@x>", ours);
-        assert_eq!(key(&pickup), Some("0123456789abcdef"));
-        for count in [2, 3, 16] {
-            assert_eq!(owner(&pickup, count), index("0123456789abcdef", count));
-        }
-        // a to-tag not of our shape (not ours), or none: the Call-ID
-        for other in [
-            "Replaces: their-call@10.0.0.9;to-tag=a1b2;from-tag=b\n",
-            "Replaces: their-call@10.0.0.9;from-tag=0123456789abcdef\n",
-            "Replaces: their-call@10.0.0.9;to-tag=;from-tag=b\n",
-        ] {
-            let pickup = request("INVITE", "sip:alice@x", "<sip:alice@x>", other);
-            assert_eq!(key(&pickup), Some("their-call@10.0.0.9"), "{other}");
-        }
         let resp = parse("SIP/2.0 200 OK\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKours2\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>;tag=2\nCall-ID: c\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
         assert_eq!(key(&resp), Some("z9hG4bKours2"));
     }
@@ -711,7 +680,6 @@ mod tests {
             request("BYE", "sip:bob@x", "<sip:bob@x>;tag=ours1", ""),
             request("ACK", "sip:bob@x", "sip:bob@x ; tag = ours2", ""),
             request("INVITE", "sip:alice@x", "<sip:alice@x>", "Replaces: parked-9@ferroswitch;to-tag=a;from-tag=b\n"),
-            request("INVITE", "sip:alice@x", "<sip:alice@x>", "Replaces: their-call@10.0.0.9 ; from-tag=b ; TO-TAG = 0123456789abcdef\n"),
             request("OPTIONS", "sip:x", "<sip:x>", ""),
             request("INVITE", "tel:+4930123", "<tel:+4930123>", ""),
             parse("SIP/2.0 180 Ringing\nv: SIP/2.0/UDP 10.0.0.1;rport=5060;branch=z9hG4bKours2, SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKtheirs\nf: <sip:a@x>;tag=1\nt: <sip:b@x>;tag=2\ni: c\nCSeq: 1 INVITE\nContent-Length: 0\n\n"),

@@ -64,8 +64,8 @@ impl Dispatcher {
     /// work anyway, and takes no hop (the hand-off and the other shard's loop turn cost about
     /// as much as the rest of two shards' price on one core: docs/benchmarks.md, "Shards,
     /// session 14"). Everything else of the call finds this shard by the tokens it makes (our
-    /// To tag, our branches, the Contacts' `;shard`, and a pick-up's `Replaces` by our to-tag:
-    /// `shard::key`); its retransmissions and its CANCEL come from the same 4-tuple, which the
+    /// To tag, our branches, the Contacts' `;shard`, and a pick-up's `Replaces` by the parked
+    /// dialog's Call-ID, one this shard made: `shard::key`); its retransmissions and its CANCEL come from the same 4-tuple, which the
     /// kernel hashes to this socket again, and find the transaction here (while split, such
     /// datagrams are parsed here, not handed over unparsed, until `kept_until`: `landing`).
     ///
