@@ -10,7 +10,8 @@ use crate::harness::Site;
 use crate::ua::{FakeApi, Ua, REALM};
 
 const INSTANCE: &str = "<urn:uuid:00000000-0000-1000-8000-00000000f00d>";
-const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+/// A minimal audio offer (PCMU on port 4000).
+pub(crate) const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
 fn site(api: &FakeApi) -> Site {
     let site = Site::with_sections(&format!(
@@ -84,6 +85,24 @@ fn alice_calls_bob(
     })
 }
 
+/// The woken app's pick-up: an INVITE to alice with `Replaces: {replaces}` from the push (in
+/// `call` = (Call-ID, From tag, CSeq, To tag) when the test sets them); its final response.
+fn pick_up(
+    bob: &mut Ua,
+    replaces: &str,
+    call: Option<(&str, &str, u32, Option<&str>)>,
+) -> sip_message::Message {
+    let to = format!("sip:alice@{REALM}");
+    bob.request(
+        "INVITE",
+        &to,
+        &to,
+        &format!("Replaces: {replaces}\r\n"),
+        Some(("application/sdp", SDP.as_bytes())),
+        call,
+    )
+}
+
 pub(crate) fn json_field(body: &str, key: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(body).expect("JSON push body");
     v[key].as_str().unwrap_or_default().to_owned()
@@ -128,14 +147,7 @@ fn sleeping_phone_is_pushed_and_picks_the_call_up_with_replaces() {
     );
 
     // the woken app answers from its call screen
-    let ok = bob.request(
-        "INVITE",
-        &format!("sip:alice@{REALM}"),
-        &format!("sip:alice@{REALM}"),
-        &format!("Replaces: {replaces}\r\n"),
-        Some(("application/sdp", SDP.as_bytes())),
-        None,
-    );
+    let ok = pick_up(&mut bob, &replaces, None);
     assert_eq!(ok.status(), Some(200), "{ok:?}");
     let (mut alice, a_ok) = caller.join().unwrap();
     assert_eq!(a_ok.status(), Some(200), "{a_ok:?}");
@@ -185,19 +197,12 @@ fn with_two_shards_the_cancel_of_a_pick_up_reaches_its_invite() {
         .map(|i| format!("pickup{i}@phone"))
         .find(|c| sip_message::shard::index(c, 2) != sip_message::shard::index(&parked, 2))
         .unwrap();
-    let to = format!("sip:alice@{REALM}");
-    let ok = bob.request(
-        "INVITE",
-        &to,
-        &to,
-        &format!("Replaces: {replaces}\r\n"),
-        Some(("application/sdp", SDP.as_bytes())),
-        Some((&own, "pickup-tag", 1, None)),
-    );
+    let ok = pick_up(&mut bob, &replaces, Some((&own, "pickup-tag", 1, None)));
     assert_eq!(ok.status(), Some(200), "{ok:?}");
     let (_alice, a_ok) = caller.join().unwrap();
     assert_eq!(a_ok.status(), Some(200), "{a_ok:?}");
     // the CANCEL of that INVITE: its Via (the branch) and CSeq number, no To tag
+    let to = format!("sip:alice@{REALM}");
     let via = ok.header(&sip_message::HeaderName::Via).unwrap().to_owned();
     let seq = ok.cseq().unwrap().seq;
     let cancel = format!(
@@ -250,15 +255,7 @@ fn with_two_merged_shards_a_call_kept_where_it_landed_is_picked_up() {
     let m = crate::metrics::scrape(&server);
     let kept = crate::metrics::get(&m, "ferroswitch_shard_kept_invites_total", &[]);
     assert_eq!(kept, 1.0, "alice's INVITE kept where it landed");
-    let to = format!("sip:alice@{REALM}");
-    let ok = bob.request(
-        "INVITE",
-        &to,
-        &to,
-        &format!("Replaces: {replaces}\r\n"),
-        Some(("application/sdp", SDP.as_bytes())),
-        None,
-    );
+    let ok = pick_up(&mut bob, &replaces, None);
     assert_eq!(
         ok.status(),
         Some(200),

@@ -5,6 +5,7 @@
 
 use crate::calls::{assert_ok, call, cdrs, device};
 use crate::harness::Site;
+use crate::push::SDP;
 use crate::ua::{Ua, REALM};
 use sip_message::Method;
 
@@ -379,8 +380,6 @@ fn a_request_without_credentials_is_challenged_where_it_landed() {
     assert_eq!(unparsed, 0.0, "a request handed over by the raw scan");
     server.stop();
 }
-
-const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 
 /// A server of two shards driven as `merge` says (`--shard-merge`, or `shard_merge` in the file
 /// for `file:VALUE`), bob registered, alice ready to call.

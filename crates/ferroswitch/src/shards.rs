@@ -210,9 +210,9 @@ impl Diverted {
 }
 
 /// The logins a parked call (or a ghost) waits for, and on which shards: a REGISTER is handled
-/// on its login's shard, the parked call on the shard that took its INVITE. Read on every REGISTER that
-/// changed a binding, so it is a [`Striped`] map (no lock all shards contend on), and it only
-/// grows when a call is parked.
+/// on its login's shard, the parked call on the shard that took its INVITE. Read on every
+/// REGISTER that changed a binding, so it is a [`Striped`] map (no lock all shards contend
+/// on), and it only grows when a call is parked.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Awaited {
     /// Logins → the shards that wait for them (a few at most: one per parked call's shard).

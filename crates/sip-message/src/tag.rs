@@ -7,26 +7,13 @@ impl Message {
     /// one request gets the same tag, with no state kept (RFC 3261 §8.2.6.2 asks only that a
     /// tag be globally unique per dialog; stateless answers need it repeatable too).
     pub fn stable_tag(&self) -> String {
-        self.stable_tag_in(1)
+        self.stable_tag_for(0, 1)
     }
 
-    /// [`Self::stable_tag`] for a server of `shards` core shards: the tag hashes to the shard
-    /// that owns this request by its key ([`crate::shard::owner`]). A shard answering a request
-    /// it holds names itself instead ([`crate::Ids::stable_tag`]): while the shards are merged
-    /// it may hold an INVITE its key does not name. Still the same tag for every
-    /// retransmission.
-    pub fn stable_tag_in(&self, shards: usize) -> String {
-        let owner = if shards > 1 {
-            crate::shard::owner(self, shards)
-        } else {
-            0
-        };
-        self.stable_tag_for(owner, shards)
-    }
-
-    /// [`Self::stable_tag`] naming shard `shard` of `shards` (not the request's owner): for an
-    /// answer given where the request landed, whose ACK comes back there
-    /// ([`crate::shard::index`] reads the tag).
+    /// [`Self::stable_tag`] naming shard `shard` of `shards` (not necessarily the shard the
+    /// request's key names): for an answer given by the shard that holds the request, whose
+    /// ACK, routed by this tag, comes back there ([`crate::shard::index`] reads the tag;
+    /// [`crate::Ids::stable_tag`] names the generator's shard).
     pub fn stable_tag_for(&self, shard: usize, shards: usize) -> String {
         let branch = self.top_branch().unwrap_or("");
         // FNV-1a, 64 bit
@@ -85,24 +72,24 @@ mod tests {
     }
 
     #[test]
-    fn with_shards_the_ack_of_a_refusal_goes_where_the_invite_went() {
+    fn with_shards_the_ack_of_a_refusal_goes_to_the_shard_that_answered() {
         for i in 0..50 {
             let invite = invite(i);
             for shards in 1..=4 {
-                let tag = invite.stable_tag_in(shards);
-                assert_eq!(tag, invite.stable_tag_in(shards), "repeatable");
-                assert_eq!(tag.len(), 16);
-                let ack = Message::parse(Bytes::from(format!(
-                    "ACK sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK{i}\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:bob@x>;tag={tag}\r\nCall-ID: call{i}\r\nCSeq: 1 ACK\r\n\r\n"
-                )))
-                .unwrap();
-                assert_eq!(
-                    crate::shard::owner(&ack, shards),
-                    crate::shard::owner(&invite, shards),
-                    "{shards} shards"
-                );
+                for shard in 0..shards {
+                    let ids = crate::Ids::for_shard(i as u64, shard, shards);
+                    let tag = ids.stable_tag(&invite);
+                    assert_eq!(tag, ids.stable_tag(&invite), "repeatable");
+                    assert_eq!(tag.len(), 16);
+                    let ack = Message::parse(Bytes::from(format!(
+                        "ACK sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK{i}\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:bob@x>;tag={tag}\r\nCall-ID: call{i}\r\nCSeq: 1 ACK\r\n\r\n"
+                    )))
+                    .unwrap();
+                    // whichever shard the INVITE's Call-ID names
+                    assert_eq!(crate::shard::owner(&ack, shards), shard, "{shards} shards");
+                }
             }
-            assert_eq!(invite.stable_tag_in(1), invite.stable_tag());
+            assert_eq!(crate::Ids::new(1).stable_tag(&invite), invite.stable_tag());
         }
     }
 

@@ -65,9 +65,10 @@ impl Dispatcher {
     /// as much as the rest of two shards' price on one core: docs/benchmarks.md, "Shards,
     /// session 14"). Everything else of the call finds this shard by the tokens it makes (our
     /// To tag, our branches, the Contacts' `;shard`, and a pick-up's `Replaces` by the parked
-    /// dialog's Call-ID, one this shard made: `shard::key`); its retransmissions and its CANCEL come from the same 4-tuple, which the
-    /// kernel hashes to this socket again, and find the transaction here (while split, such
-    /// datagrams are parsed here, not handed over unparsed, until `kept_until`: `landing`).
+    /// dialog's Call-ID, one this shard made: `shard::key`); its retransmissions and its
+    /// CANCEL come from the same 4-tuple, which the kernel hashes to this socket again, and
+    /// find the transaction here (while split, such datagrams are parsed here, not handed over
+    /// unparsed, until `kept_until`: `landing`).
     ///
     /// No new INVITE is kept for 64·T1 after this shard last saw the shards split: one it
     /// handed to its Call-ID's shard then could still be retransmitted, and must reach the
